@@ -1,0 +1,80 @@
+"""Input validation shared by every package: one error type, one message shape.
+
+Every public function checks its arguments with these helpers, so bad input
+fails early with the argument's name and its allowed range instead of a NaN.
+The command line catches `InputError` and exits with status 2, no traceback.
+"""
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+
+class InputError(ValueError):
+    """An argument is outside its allowed range; the message names both."""
+
+
+def _fmt(x) -> str:
+    return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:g}"
+
+
+def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
+               lo_open: bool = False, hi_open: bool = False) -> float:
+    """Return `value` as float if it is a finite real in the interval, else raise InputError."""
+    if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
+        raise InputError(f"{name} must be a real number, got {value!r}")
+    v = float(value)
+    if math.isnan(v):
+        raise InputError(f"{name} must be a number, got NaN")
+    if not math.isfinite(v):
+        raise InputError(f"{name} must be finite, got {_fmt(v)}")
+    left = "(" if lo_open else "["
+    right = ")" if hi_open else "]"
+    below = v <= lo if lo_open else v < lo
+    above = v >= hi if hi_open else v > hi
+    if below or above:
+        raise InputError(f"{name}={v:g} is outside the allowed range {left}{_fmt(lo)}, {_fmt(hi)}{right}")
+    return v
+
+
+def check_positive(name: str, value) -> float:
+    """A finite real > 0."""
+    return check_real(name, value, 0.0, math.inf, lo_open=True, hi_open=True)
+
+
+def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """Return `value` as int if it is an integer in [lo, hi], else raise InputError."""
+    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
+        if isinstance(value, (float, np.floating)) and float(value).is_integer():
+            value = int(value)
+        else:
+            raise InputError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+        raise InputError(f"{name}={v} is outside the allowed range {rng}")
+    return v
+
+
+def check_array(name: str, value, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+    """Return `value` as a float array; raise InputError on wrong rank or non-finite entries."""
+    try:
+        a = np.asarray(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be a numeric array: {exc}") from None
+    if ndim is not None and a.ndim != ndim:
+        raise InputError(f"{name} must have {ndim} dimension(s), got shape {a.shape}")
+    if finite and not np.all(np.isfinite(a)):
+        bad = int(np.size(a) - np.count_nonzero(np.isfinite(a)))
+        raise InputError(f"{name} has {bad} non-finite entr{'y' if bad == 1 else 'ies'} (NaN or inf)")
+    return a
+
+
+def check_decreasing(name: str, grid) -> np.ndarray:
+    """A 1-D finite grid that is strictly decreasing (a reverse-time grid)."""
+    a = check_array(name, grid, ndim=1)
+    if a.size < 2 or not np.all(np.diff(a) < 0):
+        raise InputError(f"{name} must be a strictly decreasing grid of at least 2 times")
+    return a

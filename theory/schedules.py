@@ -1,0 +1,86 @@
+"""Time conventions: OU time t, DDPM/DiT discrete steps, and the map between them.
+
+Convention (SCIENCE.md §2): forward OU dx = -x dt + sqrt(2) dW, so
+x_t = e^{-t} x_0 + sqrt(Delta_t) z with Delta_t = 1 - e^{-2t}. A DDPM step with
+cumulative product alpha_bar is the same marginal at t = -1/2 log(alpha_bar).
+DiT (SCIENCE.md §6) trains on a linear beta schedule 1e-4 ... 0.02 over 1000 steps.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .checks import check_array, check_int, check_real
+
+DIT_TRAIN_STEPS = 1000
+DIT_BETA_START = 1e-4
+DIT_BETA_END = 0.02
+
+
+def delta(t):
+    """Delta_t = 1 - e^{-2t}: the forward noise variance at OU time t (SCIENCE.md §2)."""
+    return -np.expm1(-2.0 * np.asarray(t, dtype=float))
+
+
+def ou_time_from_alpha_bar(alpha_bar):
+    """t = -1/2 log(alpha_bar): OU time of a DDPM noise level (SCIENCE.md §2)."""
+    a = check_array("alpha_bar", alpha_bar)
+    for v in a[(a <= 0) | (a > 1)].flat[:1]:
+        check_real("alpha_bar", v, 0.0, 1.0, lo_open=True)
+    return -0.5 * np.log(a)
+
+
+def alpha_bar_from_ou_time(t):
+    """alpha_bar = e^{-2t} (SCIENCE.md §2)."""
+    return np.exp(-2.0 * np.asarray(t, dtype=float))
+
+
+def linear_betas(num_train_steps: int = DIT_TRAIN_STEPS, beta_start: float = DIT_BETA_START,
+                 beta_end: float = DIT_BETA_END) -> np.ndarray:
+    """DiT's linear beta schedule, as diffusers' `beta_schedule="linear"`."""
+    n = check_int("num_train_steps", num_train_steps, 2)
+    b0 = check_real("beta_start", beta_start, 0.0, 1.0, lo_open=True, hi_open=True)
+    b1 = check_real("beta_end", beta_end, b0, 1.0, hi_open=True)
+    return np.linspace(b0, b1, n, dtype=np.float64)
+
+
+def train_step_ou_times(num_train_steps: int = DIT_TRAIN_STEPS, beta_start: float = DIT_BETA_START,
+                        beta_end: float = DIT_BETA_END) -> np.ndarray:
+    """OU time of every training timestep i = 0..N-1: t_i = -1/2 sum_{j<=i} log(1 - beta_j)."""
+    betas = linear_betas(num_train_steps, beta_start, beta_end)
+    return -0.5 * np.cumsum(np.log1p(-betas))
+
+
+def sampler_timesteps(num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS) -> np.ndarray:
+    """Training timesteps visited by a sampler of n steps, high noise first.
+
+    Matches diffusers' DDPM/DDIM `set_timesteps` with the default "leading" spacing:
+    (arange(n) * (N // n)) reversed.
+    """
+    n_train = check_int("num_train_steps", num_train_steps, 2)
+    n = check_int("num_sampling_steps", num_sampling_steps, 1, n_train)
+    ratio = n_train // n
+    return (np.arange(n) * ratio).round()[::-1].astype(np.int64)
+
+
+def sampler_ou_times(num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS) -> np.ndarray:
+    """OU time at each sampler step k = 0..n-1 (decreasing: step 0 is the noisiest)."""
+    ts = train_step_ou_times(num_train_steps)
+    return ts[sampler_timesteps(num_sampling_steps, num_train_steps)]
+
+
+def ou_time_to_sampler_step(t, num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS):
+    """Fractional sampler step index at which OU time t is reached (linear interpolation).
+
+    Step 0 is the first (noisiest) sampler step; a gap in OU time becomes a gap in
+    sampler steps by differencing these indices, which is how OU and DiT gaps compare.
+    """
+    t = np.asarray(t, dtype=float)
+    grid = sampler_ou_times(num_sampling_steps, num_train_steps)[::-1]  # increasing
+    idx_increasing = np.interp(t, grid, np.arange(grid.size, dtype=float))
+    return (grid.size - 1) - idx_increasing
+
+
+def sampler_step_to_ou_time(step, num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS):
+    """Inverse of `ou_time_to_sampler_step`: OU time at a (fractional) sampler step."""
+    grid = sampler_ou_times(num_sampling_steps, num_train_steps)
+    return np.interp(np.asarray(step, dtype=float), np.arange(grid.size, dtype=float), grid)

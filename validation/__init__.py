@@ -1,0 +1,1 @@
+"""syncgap.validation: predicted against observed, reports and figures, and the command line."""

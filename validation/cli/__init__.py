@@ -1,0 +1,1 @@
+"""The `syncgap` command line: one module per subcommand, each with `register(subparsers)`."""

@@ -1,0 +1,43 @@
+"""Entry point of the `syncgap` console script.
+
+Each subcommand lives in its own module with `register(subparsers)`; heavy
+imports (numba, torch) happen inside the command's run function, so `--help`
+and `syncgap theory` stay fast. Bad input (`theory.InputError`, argparse errors)
+exits with status 2 and a one-line message, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from theory.checks import InputError
+
+SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="syncgap",
+        description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"validation.cli.{name}_cmd").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"syncgap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
