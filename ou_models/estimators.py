@@ -1,0 +1,156 @@
+"""Measurement estimators shared by the OU engine and the DiT bridge (ARCHITECTURE.md).
+
+Agreement curves are fitted with a logistic sigmoid and read at a level crossing;
+uncertainties are percentile bootstrap intervals over independent units (pairs
+of trajectories, seeds). OU and DiT numbers go through these same functions.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
+
+from theory.checks import InputError, check_array, check_int, check_real
+
+
+def sigmoid(x, lo, hi, mid, width):
+    """lo + (hi - lo) / (1 + exp(-(x - mid) / width)); width < 0 gives a decreasing curve."""
+    z = np.clip(-(np.asarray(x, dtype=float) - mid) / width, -60.0, 60.0)
+    return lo + (hi - lo) / (1.0 + np.exp(z))
+
+
+@dataclass(frozen=True)
+class SigmoidFit:
+    """Parameters of a fitted sigmoid and its root-mean-square residual."""
+
+    lo: float
+    hi: float
+    midpoint: float
+    width: float
+    rms_residual: float
+
+    def level_crossing(self, level: float) -> float | None:
+        """x at which the fitted curve crosses `level`, or None if it never does."""
+        f = (level - self.lo) / (self.hi - self.lo) if self.hi != self.lo else np.nan
+        if not 0.0 < f < 1.0:
+            return None
+        return float(self.midpoint + self.width * np.log(f / (1.0 - f)))
+
+
+def fit_sigmoid(x, y, lo: float | None = None, hi: float | None = None) -> SigmoidFit:
+    """Least-squares logistic fit of y(x); `lo`/`hi` fix the asymptotes when given.
+
+    With both asymptotes free the result is canonical: width > 0, `lo` the left
+    (x -> -inf) asymptote. The midpoint is the x where y is halfway between the asymptotes: the commitment
+    time of an agreement curve when lo = chance level and hi = 1.
+    """
+    x = check_array("x", x, ndim=1)
+    y = check_array("y", y, ndim=1)
+    if x.size != y.size or x.size < 4:
+        raise InputError(f"x and y must have the same length >= 4, got {x.size} and {y.size}")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    lo0 = float(y[:2].mean()) if lo is None else lo
+    hi0 = float(y[-2:].mean()) if hi is None else hi
+    half = 0.5 * (lo0 + hi0)
+    cross = np.nonzero(np.diff(np.sign(y - half)))[0]
+    mid0 = float(x[cross[0]]) if cross.size else float(np.median(x))
+    rising = (y[-2:].mean() - y[:2].mean()) * (hi0 - lo0) >= 0  # does y run from lo to hi?
+    w0 = ((x[-1] - x[0]) / 10.0 or 1.0) * (1.0 if rising else -1.0)
+
+    free = [lo is None, hi is None]
+
+    def model(xx, *p):
+        it = iter(p)
+        a = next(it) if free[0] else lo
+        b = next(it) if free[1] else hi
+        return sigmoid(xx, a, b, next(it), next(it))
+
+    p0 = [v for v, f in zip((lo0, hi0), free) if f] + [mid0, w0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OptimizeWarning)
+        try:
+            p, _ = curve_fit(model, x, y, p0=p0, maxfev=20000)
+        except RuntimeError:
+            p = np.asarray(p0, dtype=float)
+    it = iter(p)
+    a = float(next(it)) if free[0] else float(lo)
+    b = float(next(it)) if free[1] else float(hi)
+    mid, w = float(next(it)), float(next(it))
+    if lo is None and hi is None and w < 0:  # same curve; report it with width > 0
+        a, b, w = b, a, -w
+    rms = float(np.sqrt(np.mean((model(x, *p) - y) ** 2)))
+    return SigmoidFit(a, b, mid, w, rms)
+
+
+def level_crossing(x, y, level: float) -> float | None:
+    """First x at which the piecewise-linear curve y(x) crosses `level`, or None."""
+    x = check_array("x", x, ndim=1)
+    y = check_array("y", y, ndim=1) - level
+    for i in range(x.size - 1):
+        if y[i] == 0.0:
+            return float(x[i])
+        if y[i] * y[i + 1] < 0.0:
+            return float(x[i] + (x[i + 1] - x[i]) * y[i] / (y[i] - y[i + 1]))
+    return float(x[-1]) if y[-1] == 0.0 else None
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a percentile bootstrap interval."""
+
+    estimate: float
+    low: float
+    high: float
+    n_boot: int
+    level: float
+
+
+def bootstrap(statistic, units, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Percentile bootstrap of `statistic(units)` resampling the rows of `units` with replacement.
+
+    `statistic` maps an array with the shape of `units` to a float; resamples where it
+    returns None or NaN (e.g. a curve that never crosses its level) are dropped, and
+    if more than half are dropped the interval is reported as unbounded (inf).
+    """
+    units = np.asarray(units)
+    n = check_int("units (rows)", units.shape[0] if units.ndim else 0, 2)
+    n_boot = check_int("n_boot", n_boot, 10)
+    level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    est = statistic(units)
+    est = np.nan if est is None else float(est)
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(n_boot):
+        v = statistic(units[rng.integers(0, n, n)])
+        if v is not None and np.isfinite(v):
+            vals.append(float(v))
+    if len(vals) < n_boot / 2:
+        return Interval(est, -np.inf, np.inf, n_boot, level)
+    q = (1.0 - level) / 2.0
+    lo, hi = np.quantile(vals, [q, 1.0 - q])
+    return Interval(est, float(lo), float(hi), n_boot, level)
+
+
+def mean_ci(samples, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+    """Bootstrap interval of the mean of each column; samples (n,) -> Interval."""
+    return bootstrap(lambda u: float(np.mean(u)), np.asarray(samples, dtype=float), n_boot, level, seed)
+
+
+def agreement_curve_ci(agree, n_boot: int = 1000, level: float = 0.95, seed: int = 0):
+    """Agreement and its bootstrap band at each time: agree is (n_pairs, n_times) of 0/1.
+
+    Returns (mean, low, high), each (n_times,). Resamples pairs, so the band is
+    simultaneous in the sense that every time point uses the same resampled pairs.
+    """
+    a = check_array("agree", agree, ndim=2)
+    n = check_int("agree (pairs)", a.shape[0], 2)
+    rng = np.random.default_rng(seed)
+    boots = np.empty((check_int("n_boot", n_boot, 10), a.shape[1]))
+    for b in range(n_boot):
+        boots[b] = a[rng.integers(0, n, n)].mean(0)
+    q = (1.0 - level) / 2.0
+    lo, hi = np.quantile(boots, [q, 1.0 - q], axis=0)
+    return a.mean(0), lo, hi
