@@ -4,21 +4,28 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.syncgap-installed
-# CPU machines get the local CPU build; a machine with an NVIDIA driver gets the
-# default (CUDA) wheel; a torch already in the venv is always kept.
+# torch: a torch already importable by $(PYTHON) is reused (the venv then sees the
+# base site-packages), a torch already in the venv is kept; otherwise a machine
+# with an NVIDIA driver gets the default (CUDA) wheel and a CPU machine the pin.
 TORCH_CPU ?= torch==2.13.0
+SHELL := bash
+.SHELLFLAGS := -o pipefail -c
+# pip on some machines warns about every unused local index; keep its real errors only.
+QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
 .PHONY: setup demo test bench clean
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || { if $(PYTHON) -c "import torch" 2>/dev/null; then \
+	  echo "reusing the torch of $(PYTHON)"; $(PYTHON) -m venv --system-site-packages $(VENV); \
+	  else $(PYTHON) -m venv $(VENV); fi; }
 	@if ! $(PY) -c "import torch" 2>/dev/null; then \
 	  if command -v nvidia-smi >/dev/null 2>&1; then spec=torch; else spec="$(TORCH_CPU)"; fi; \
-	  echo "installing $$spec"; $(PY) -m pip install -q "$$spec"; \
+	  echo "installing $$spec"; $(PY) -m pip install -q "$$spec" $(QUIET_PIP); \
 	fi
-	$(PY) -m pip install -q -e ".[all]"
+	$(PY) -m pip install -q -e ".[all]" $(QUIET_PIP)
 	@touch $(STAMP)
 
 demo: $(STAMP)
