@@ -38,6 +38,25 @@ difference profile δx (N tokens) along fixed channel directions, δQ = δx a_q^
 with a routing operator R (value + key, built on A_0: smoothing, frequency selective)
 and a pattern operator P that is diagonal in token space (frequency blind). On
 orthonormal token modes u_k: routing gain χ_k = u_k^T R u_k, pattern gain π_k = u_k^T P u_k.
+
+Mode model and bound (ours; ρ(g) in the printed formulas is `routing_factor`):
+- growth rate of the difference on mode k, per sampler step:
+  r_k(g) = ρ(g) χ_k + π_k + λ_k^MLP - γ μ_k, with λ_k^MLP the tokenwise MLP gain and γ μ_k
+  the frequency-blind restoring rate of a mode of signal amplitude μ_k;
+- SNR_k = m_k² μ_k² / (γ μ_k - λ_k^MLP - ρ(g) χ_k - π_k) = 2 × the stationary variance of
+  dy = r_k y ds + m_k μ_k dW (Lyapunov), i.e. SCIENCE.md's form with the pattern factor 1;
+- mode k commits at the step s_k where its margin b_k(s) - ρ(g) χ_k - π_k reaches 0, with
+  b_k(s) = γμ_k - λ_k^MLP = b_k(0) - β s (common slope β per step). For a global mode "lo"
+  and a local mode "hi", Δχ = χ_lo - χ_hi > 0 and the frequency-blind contrast
+  η = [(π_lo - π_hi) - (b_lo(0) - b_hi(0))] / Δχ:
+      Δs(g)/Δs(0) = (ρ(g) + η)/(1 + η)              (exact for a linear margin)
+      |Δs(g)/Δs(0)| <= κ (|ρ(g)| + |η|)/(1 - |η|)     (margin slopes within [β, κβ], |η| < 1)
+  i.e. |ρ(g)| + C|η| with C = (1 + |ρ|)/(1 - |η|) at κ = 1. Routing dominance (|η| ≪ 1) gives
+  the O(ρ(g)) collapse; the gap vanishes at g_0 = (1+η)/(1-η) (1 at η = 0), and first drops
+  below one sampler step at g* = (1+η)(Δs_0 - 1)/((1-η)Δs_0 + 1 + η) ((Δs_0-1)/(Δs_0+1) at η = 0).
+  When the mode dependence sits in the frequency-blind part instead (|η| >= 1, as in the OU
+  analog of SCIENCE.md §4, where it comes from the data spectrum), the gate does not collapse
+  the gap: the model shows either outcome.
 """
 from __future__ import annotations
 
@@ -65,6 +84,7 @@ _m = sp.Symbol("m_k", real=True)                       # readout overlap of mode
 _eta = sp.Symbol(r"\eta", real=True)                   # frequency-blind-to-routing contrast, ours
 _kappa = sp.Symbol(r"\kappa", positive=True)           # margin-slope ratio beta_max / beta_min >= 1, ours
 _gap0 = sp.Symbol(r"\Delta s_0", positive=True)        # predicted gap at g = 0, in sampler steps
+_RHO = sp.Function(r"\rho")(_g)                        # ρ(g) in printed mode formulas = routing_factor
 
 
 # ---------------------------------------------------------------- the symbolic derivation
@@ -165,8 +185,8 @@ def _linearised_expr(coef):
 
 
 def _as(display, derived):
-    """Return `display` (a readable arrangement) after checking that it equals the derived expression."""
-    if sp.simplify(display.doit() - derived) != 0:
+    """Return `display` (written with ρ(g)) after checking that it equals the derived expression."""
+    if sp.simplify(display.subs(_RHO, _derive("split")["value"]) - derived) != 0:
         raise RuntimeError(f"display form {display} differs from derived {derived}")
     return display
 
@@ -202,7 +222,7 @@ def _mode_model() -> dict:
     collapse = sp.solve(sp.Eq(ratio, 0), _g)
     if len(crit) != 1 or len(collapse) != 1:
         raise RuntimeError(f"expected one root each, got critical {crit}, collapse {collapse}")
-    r = sp.UnevaluatedExpr(rho)  # keep ρ(g) visible in the printed forms
+    r = _RHO  # printed as ρ(g); `_numeric` substitutes the derived routing factor before lambdify
     return {
         "rate": _as(r * _chi + c["query"] * _pi + _lam - _gamma * _mu, rate),
         "snr": _as(_m**2 * _mu**2 / (_gamma * _mu - _lam - r * _chi - c["query"] * _pi), snr),
@@ -217,14 +237,15 @@ def _mode_model() -> dict:
 
 _SPLIT = "split gate (SCIENCE.md §5): O_A = (A_AA V_A + g A_AB V_B)/(1+g), g >= 0"
 _JOINT = "joint-softmax gate: one softmax over [K_A; K_B] with log g added to the cross logits, g >= 0"
-_LIN = ("replica-symmetric point Q_0 ± δQ, K_0 ± δK, V_0 ± δV; δA_Q = J(δQ K_0^T/√d), δA_K = J(Q_0 δK^T/√d), "
-        "J the row-softmax Jacobian at A_0 = softmax(Q_0 K_0^T/√d); remainder O(δ³)")
-_GAINS = ("our own constants (SCIENCE.md's m, μ, c, η, γ were not recovered): χ_k = u_k^T R u_k routing gain "
-          "(value + key), π_k = u_k^T P u_k pattern (query) gain, λ_k^MLP tokenwise MLP gain, γ μ_k the "
-          "restoring rate of mode k (γ per unit signal amplitude μ_k), m_k the noise forcing overlap")
-_GAP = ("commitment where the margin b_k(s) - ρχ_k - π_k crosses 0, b_k(s) = b_k(0) - β s with a common slope β "
-        "per sampler step; Δχ = χ_lo - χ_hi > 0, η = [(π_lo - π_hi) - (b_lo(0) - b_hi(0))]/Δχ, |η| < 1 "
-        "(routing dominance)")
+_LIN = ("replica-symmetric point Q_0 ± δQ, K_0 ± δK, V_0 ± δV; δA_Q = J(δQ K_0^T/√d), "
+        "δA_K = J(Q_0 δK^T/√d), J the row-softmax Jacobian at A_0 = softmax(Q_0 K_0^T/√d); remainder O(δ³)")
+_GAINS = ("ρ(g) = routing_factor(g); our own constants (SCIENCE.md's m, μ, c, η, γ were not recovered): "
+          "χ_k = u_k^T R u_k routing gain (value + key), π_k = u_k^T P u_k pattern (query) gain, "
+          "λ_k^MLP tokenwise MLP gain, γ μ_k the restoring rate of mode k (γ per unit signal amplitude μ_k), "
+          "m_k the noise forcing overlap")
+_GAP = ("ρ(g) = routing_factor(g); commitment where the margin b_k(s) - ρχ_k - π_k crosses 0, "
+        "b_k(s) = b_k(0) - β s with a common slope β per sampler step; Δχ = χ_lo - χ_hi > 0, "
+        "η = [(π_lo - π_hi) - (b_lo(0) - b_hi(0))]/Δχ, |η| < 1 (routing dominance)")
 
 
 @lru_cache(maxsize=None)
@@ -270,7 +291,7 @@ def formulas() -> tuple[Formula, ...]:
 
 @lru_cache(maxsize=None)
 def _numeric(name: str, args: tuple):
-    expr = {f.name: f.expr for f in formulas()}[name]
+    expr = {f.name: f.expr for f in formulas()}[name].subs(_RHO, _derive("split")["value"])
     return sp.lambdify(args, expr, modules="numpy")
 
 
