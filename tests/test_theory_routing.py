@@ -277,3 +277,22 @@ def test_bad_input_names_argument_and_range():
         rt.gap_ratio_bound(0.5, 0.1, 0.5)
     with pytest.raises(InputError, match="orthonormal"):
         rt.mode_gains(np.eye(3), np.eye(3), np.ones((3, 1)))
+
+
+def test_science_md_self_cross_form_with_measured_pattern_changes():
+    """(1+g)(O_A-O_B) = 2(1-g)A_0 δV + 2(δA⁺ + g δA⁻)V_0, δA± read off the exact self/cross patterns."""
+    rng = np.random.default_rng(13)
+    (q0, k0, v0), (dq, dk, dv) = random_point(rng)
+    eps, s = 1e-3, 1 / math.sqrt(3)
+    qa, qb, ka, kb = q0 + eps * dq, q0 - eps * dq, k0 + eps * dk, k0 - eps * dk
+    da_plus = (softmax(s * qa @ ka.T) - softmax(s * qb @ kb.T)) / 2  # self patterns A_0 ± δA⁺
+    da_minus = (softmax(s * qa @ kb.T) - softmax(s * qb @ ka.T)) / 2  # cross patterns A_0 ± δA⁻
+    a0 = softmax(s * q0 @ k0.T)
+    for g in GS:
+        lhs = (1 + g) * exact_difference([q0, k0, v0], [dq, dk, dv], eps, g, "split")
+        rhs = 2 * (1 - g) * a0 @ (eps * dv) + 2 * (da_plus + g * da_minus) @ v0
+        np.testing.assert_allclose(lhs, rhs, rtol=1e-5, atol=5e-8)  # remainder O(eps^3)
+        xi = rt.pattern_factor(g)
+        lin = rt.linearised_difference(q0, k0, v0, eps * dq, eps * dk, eps * dv, g)
+        np.testing.assert_allclose(lin["key_routing"] + lin["query_pattern"],
+                                   2 * xi * (da_plus + g * da_minus) @ v0, rtol=1e-5, atol=5e-8)

@@ -191,6 +191,19 @@ def _as(display, derived):
     return display
 
 
+def _self_cross_expr(coef):
+    """SCIENCE.md's grouping: (1+g)(O_A - O_B) on A_0 δV, δA⁺ V_0 and δA⁻ V_0."""
+    n = sp.Symbol("N", integer=True, positive=True)
+    A0, dV = sp.MatrixSymbol("A_0", n, n), sp.MatrixSymbol(r"\delta V", n, 1)
+    V0 = sp.MatrixSymbol("V_0", n, 1)
+    dAp, dAm = sp.MatrixSymbol(r"\delta A^{+}", n, n), sp.MatrixSymbol(r"\delta A^{-}", n, n)
+    lhs = sp.MatMul(1 + _g, sp.MatrixSymbol("O_A", n, 1) - sp.MatrixSymbol("O_B", n, 1), evaluate=False)
+    c = {k: sp.cancel((1 + _g) * coef[k]) for k in ("value", "self_pattern", "cross_pattern")}
+    rhs = sp.MatMul(2, c["value"] * A0 * dV + (c["self_pattern"] * dAp + c["cross_pattern"] * dAm) * V0,
+                    evaluate=False)
+    return sp.Eq(lhs, rhs, evaluate=False)
+
+
 @lru_cache(maxsize=None)
 def _mode_model() -> dict:
     """Per-mode growth rate, SNR, predicted gap ratio, bound and critical coupling (SymPy)."""
@@ -256,6 +269,9 @@ def formulas() -> tuple[Formula, ...]:
         Formula("linearised_difference", _linearised_expr(s), f"{_SPLIT}; {_LIN}", "§5",
                 "SCIENCE.md §5 writes (1+g)(O_A-O_B) = 2(1-g)A_0δV + 2(δA⁺+gδA⁻)V_0 + O(δ²): the same first "
                 "order with δA± = δA_Q ± δA_K, but the remainder is O(δ³) (odd under A<->B)"),
+        Formula("linearised_difference_self_cross", _self_cross_expr(s), f"{_SPLIT}; {_LIN}; "
+                "δA⁺ = δA_Q + δA_K (self), δA⁻ = δA_Q - δA_K (cross)", "§5",
+                "SCIENCE.md §5's form, confirmed at first order; remainder O(δ³), not O(δ²)"),
         Formula("joint_linearised_difference", _linearised_expr(j), f"{_JOINT}; {_LIN}", "§5",
                 "identical to the split gate at first order"),
         Formula("routing_factor", s["value"], f"{_SPLIT}; factor of A_0 δV in (O_A - O_B)/2", "§5",
