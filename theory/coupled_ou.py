@@ -189,7 +189,7 @@ def drift_symmetric(g_):
 def drift_all_to_all(K_, g_):
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (SCIENCE.md §3); g > -1/K."""
     k = check_int("K", K_, 2)
-    gv = check_real("g", g_, -1.0 / k, lo_open=True)
+    gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
     return np.eye(k) + gv * (k * np.eye(k) - np.ones((k, k)))
 
 
@@ -220,19 +220,40 @@ def _check_drift(A) -> np.ndarray:
     return A
 
 
-def mode_rates(A):
-    """Mode rates kappa_m (eigenvalues of A, ascending) and unit left eigenvectors w_m (rows).
+def mode_rates(A, c_=None):
+    """Mode rates kappa_m and unit left eigenvectors w_m (rows), common mode first (SCIENCE.md §3).
 
-    Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m] (SCIENCE.md §3).
+    Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m]. Mode 0 is the
+    mode most aligned with the common direction 1/sqrt(K); the others follow by ascending rate.
+    Within a degenerate eigenspace (e.g. g = 0) the basis is orthonormalised and, if c is given,
+    chosen to diagonalise the replica correlation R, so Lambda_m = Lambda w_m^T R w_m are its modes.
     """
     A = _check_drift(A)
+    k = A.shape[0]
     ev, W = sla.eig(A, left=True, right=False)
-    order = np.argsort(ev.real, kind="stable")
-    W = W[:, order].real.T
+    ev, W = ev.real, W.real.T                                   # rows are left eigenvectors
+    order = np.argsort(ev, kind="stable")
+    ev, W = ev[order], W[order]
+    R = replica_correlation(k, c_) if c_ is not None else np.eye(k)
+    scale = max(1.0, np.abs(ev).max())
+    i = 0
+    while i < k:                                                # fix bases of degenerate groups
+        j = i + 1
+        while j < k and abs(ev[j] - ev[i]) < 1e-9 * scale:
+            j += 1
+        if j - i > 1:
+            Q, _ = np.linalg.qr(W[i:j].T)
+            B = Q.T                                             # orthonormal basis of the eigenspace
+            _, U = np.linalg.eigh(B @ (R + 1e-3 * np.ones((k, k))) @ B.T)
+            W[i:j] = (B.T @ U).T
+        i = j
     W /= np.linalg.norm(W, axis=1, keepdims=True)
-    if np.linalg.matrix_rank(W, tol=1e-10) < A.shape[0]:
+    if np.linalg.matrix_rank(W, tol=1e-10) < k:
         raise InputError("A is not diagonalisable: modes are not defined")
-    return {"rates": ev.real[order], "modes": W}
+    common = int(np.argmax(np.abs(W.sum(1))))
+    perm = [common] + [m for m in range(k) if m != common]
+    W = W[perm] * np.sign(W[perm].sum(1, keepdims=True) + 1e-300)
+    return {"rates": ev[perm], "modes": W}
 
 
 def transition_mean_cov(A, t_):
@@ -380,7 +401,7 @@ def log_density_gaussian_mixture(z, t_, A, means, cov, weights):
 
 # ----------------------------------------------------------------------------- speciation, collapse, gap
 def _mode_factors(A, c_):
-    info = mode_rates(A)
+    info = mode_rates(A, c_)
     R = replica_correlation(A.shape[0], c_)
     W = info["modes"]
     return info["rates"], np.einsum("mi,ij,mj->m", W, R, W)
@@ -389,7 +410,7 @@ def _mode_factors(A, c_):
 def mode_speciation_times(A, Lambda, c_=0.0):
     """t_S^m = log(kappa_m Lambda_m)/(2 kappa_m), Lambda_m = Lambda w_m^T R w_m, per mode (SCIENCE.md §3).
 
-    Modes ordered by rate (ascending; the common mode first for attractive coupling). Lambda > 0 is the
+    Modes as in `mode_rates` (the common mode first, then ascending rate). Lambda > 0 is the
     per-replica data-covariance eigenvalue (scalar: one data direction). Returns {"rates", "Lambda_m",
     "t_S"}; t_S <= 0 means that mode does not speciate at t > 0.
     """
@@ -412,12 +433,13 @@ def mode_collapse_times(A, n_train, d_dim, noise_std, c_=0.0):
 
 
 def synchronization_gap(A, Lambda, c_=0.0):
-    """Gap = t_S(slowest mode) - t_S(fastest mode) (SCIENCE.md §3); for the pair: common - difference.
+    """Gap = t_S(common mode) - min over the other modes of t_S (SCIENCE.md §3): from the common mode's
+    commitment to the last difference mode's; for the pair simply common - difference.
 
     Closed form for the symmetric pair in `formulas()` ("synchronization_gap").
     """
     r = mode_speciation_times(A, Lambda, c_)
-    return float(r["t_S"][0] - r["t_S"][-1])
+    return float(r["t_S"][0] - r["t_S"][1:].min())
 
 
 def synchronization_gap_symmetric(g_, Lambda, c_=0.0):

@@ -133,8 +133,8 @@ def _gap(args):
     rows = []
     for g in args.g:
         r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
-        rows.append({"g": g, "t_S_common": float(r["t_S"][0]), "t_S_difference": float(r["t_S"][-1]),
-                     "gap": float(r["t_S"][0] - r["t_S"][-1])})
+        rows.append({"g": g, "t_S_common": float(r["t_S"][0]), "t_S_difference": float(r["t_S"][1:].min()),
+                     "gap": float(r["t_S"][0] - r["t_S"][1:].min())})
     return rows, ["synchronization_gap"]
 
 
@@ -167,7 +167,7 @@ def _spectrum(args):
     for g in args.g:
         r = S.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
         rows += [{"g": g, "j": j, "Lambda": float(L), "t_S_base": float(tb), "t_S_common": float(ts[0]),
-                  "t_S_difference": float(ts[-1]), "gap": float(gp)}
+                  "t_S_difference": float(ts[1:].min()), "gap": float(gp)}
                  for j, (L, tb, ts, gp) in enumerate(zip(r["Lambda"], r["t_S_base"], r["t_S"], r["gap"]))]
     return rows, ["speciation_time", "mode_speciation_time"]
 
