@@ -32,7 +32,7 @@ _HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # SCIENCE.md §4 han
 
 
 def _check_g(g_):
-    return check_real("g", g_, 0.0)
+    return check_real("g", g_, 0.0, hi_open=True)
 
 
 def _check_dynamics(dynamics):
@@ -151,7 +151,14 @@ def formulas() -> tuple[Formula, ...]:
                 "this cubic in E = e^{-2t} does; the onset (r turns positive going down in t) is its "
                 "smallest root in (0, 1). For large a and sigma = 1, t ~ 1/2 log(2 rho a^2): each feature "
                 "shifts by the same 1/2 log(2 rho), so the gap in OU time is g-independent at leading order.",
-                SECTION),
+                SECTION,
+                note="partly disagrees with SCIENCE.md §4: the 1/2 log(2 rho) shift is exact only at g = 0 "
+                     "(t = 1/2 log(2 a^2) for sigma = 1) and asymptotic for large rho a^2; at finite amplitude "
+                     "the gap moves with g (a = 20, 4, sigma = 1: 1.609 at g = 0, 1.683 at g = 0.5), and a "
+                     "feature has no onset at all once rho(g) is too small (a = 4: none for g >= 0.9; both "
+                     "features none for g >= 1, rho <= 0). The gaps near 1.5 measured at g = 0.9, 0.99, 10 "
+                     "under Protocol I therefore cannot come from the gated pair's instability; they come from "
+                     "the independent (decoupled) part of the protocol."),
     )
 
 
