@@ -20,7 +20,10 @@ DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "theory.md"
 def available_modules():
     """(module name, module) for every theory module that imports and exposes formulas()."""
     out = []
+    here = Path(__file__).resolve().parent
     for name in MODULES:
+        if not (here / f"{name.split('.')[-1]}.py").exists():
+            continue                   # only this checkout's modules (an installed copy may differ)
         try:
             mod = importlib.import_module(name)
         except ImportError:
