@@ -134,3 +134,20 @@ def test_bad_inputs():
         gated.gated_speciation_time(0.2, 0.0, 1.0)
     with pytest.raises(InputError, match="NaN"):
         gated.growth_sign_change_time(float("nan"), 3.0)
+
+
+def test_numeric_equals_symbolic_at_random_points():
+    import sympy as sp
+    f = {x.name: x for x in gated.formulas()}
+    rng = np.random.default_rng(5)
+    for dyn in ("ode", "sde"):
+        expr = f[f"difference_growth_rate_{dyn}"].expr
+        syms = {s.name: s for s in expr.free_symbols}
+        for _ in range(4):
+            t, g, lam = rng.uniform(0.05, 4), rng.uniform(0, 3), rng.uniform(0.1, 100)
+            ref = expr.evalf(subs={syms["t"]: t, syms["rho"]: (1 - g) / (1 + g), syms["lambda"]: lam})
+            assert gated.difference_growth_rate(t, g, lam, dyn) == pytest.approx(float(ref), rel=1e-10)
+    expr = f["growth_sign_change_time_ode"].expr
+    syms = {s.name: s for s in expr.free_symbols}
+    ref = expr.evalf(subs={syms["rho"]: 0.5, syms["lambda"]: 40.0})
+    assert gated.growth_sign_change_time(1 / 3, 40.0, "ode") == pytest.approx(float(ref), rel=1e-10)
