@@ -157,7 +157,7 @@ def test_numeric_equals_symbolic_at_random_points():
 
 
 def test_bad_inputs():
-    with pytest.raises(InputError, match=r"g=1 is outside the allowed range \(-1, 1\)"):
+    with pytest.raises(InputError, match=r"g=1 is outside the allowed range \(-1, 1\) \(forward stability"):
         co.drift_symmetric(1.0)
     with pytest.raises(InputError, match=r"g=-0.5 is outside the allowed range \(-0.25, inf\)"):
         co.drift_all_to_all(4, -0.5)

@@ -151,3 +151,10 @@ def test_numeric_equals_symbolic_at_random_points():
     syms = {s.name: s for s in expr.free_symbols}
     ref = expr.evalf(subs={syms["rho"]: 0.5, syms["lambda"]: 40.0})
     assert gated.growth_sign_change_time(1 / 3, 40.0, "ode") == pytest.approx(float(ref), rel=1e-10)
+
+
+@pytest.mark.parametrize("dynamics", ["ode", "sde"])
+def test_undecided_growth_rate_vs_fd_of_exact_drift(dynamics):
+    for amp, s, g, t in ((20.0, 1.0, 0.3, 2.0), (4.0, 0.6, 0.0, 0.7), (6.0, 1.2, 2.0, 1.3)):
+        assert gated.undecided_growth_rate(t, g, amp, s, dynamics) == pytest.approx(
+            _fd_undecided_rate(amp, s, t, g, dynamics), rel=1e-6, abs=1e-7)

@@ -198,14 +198,20 @@ def _f(name: str) -> Formula:
 # ----------------------------------------------------------------------------- drifts and modes
 def drift_symmetric(g_):
     """A = [[1, -g], [-g, 1]] (SCIENCE.md §3); |g| < 1 for forward stability."""
-    gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+    try:
+        gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+    except InputError as exc:
+        raise InputError(f"{exc} (forward stability: mode rates 1 - g and 1 + g must be > 0)") from None
     return np.array([[1.0, -gv], [-gv, 1.0]])
 
 
 def drift_all_to_all(K_, g_):
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (SCIENCE.md §3); g > -1/K."""
     k = check_int("K", K_, 2)
-    gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
+    try:
+        gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
+    except InputError as exc:
+        raise InputError(f"{exc} (forward stability: difference-mode rate 1 + g K must be > 0)") from None
     return np.eye(k) + gv * (k * np.eye(k) - np.ones((k, k)))
 
 

@@ -207,6 +207,23 @@ def growth_sign_change_time(g_, lam_, dynamics="ode"):
     return 0.5 * math.log(1.0 / min(roots)) if roots else None
 
 
+def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
+    """r(t; g) of the replica difference at the undecided point y = 0 of a sign mixture (SCIENCE.md §4).
+
+    r = 1 + k (rho J(t) - 1)/Delta_t, k = 1 (ODE) or 2 (SDE), J = e^{-t} D'(0) the `undecided_slope`
+    sigma^2 e^{-2t}/Gamma_t + a^2 e^{-2t} Delta_t/Gamma_t^2. t > 0 (OU time, array allowed), g >= 0.
+    """
+    tt = check_array("t", t_)
+    if np.any(tt <= 0):
+        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    r0 = routing_factor(g_)
+    amp = check_positive("amplitude", amplitude)
+    s = check_positive("noise_std", noise_std)
+    expr = _rates()["mix"][_check_dynamics(dynamics)].subs(E, sp.exp(-2 * t))
+    out = numeric(expr, (t, rho, a, sigma))(tt, r0, amp, s)
+    return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
+
+
 def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
     """Per-feature onset t_S,k(g) for the gated pair on a sign mixture a s phi + sigma eps (SCIENCE.md §4).
 
