@@ -13,6 +13,14 @@ in (-1, 1]. Linearised at a replica-symmetric point x_A = x_B = x:
 r > 0 means the replicas drift apart (the pair breaks symmetry) during generation.
 For rho <= 0 (g >= 1) the routing term pulls the replicas together: r < 0 at every t for
 Gaussian data and at the undecided point of a sign mixture, so no instability exists.
+
+Results (checked against finite differences of the exact gated drift built from theory/data.py):
+- Gaussian data: r_ODE = e^{-2t}(rho lambda/Gamma - 1)/Delta_t exactly, confirming SCIENCE.md §4's
+  hand derivation; r_SDE = 1 + 2(rho lambda e^{-2t}/Gamma - 1)/Delta_t.
+- Sign mixture, SDE: the onset t_S,k(g) (r_SDE turns positive) is exactly 1/2 log(2 a_k^2) at g = 0,
+  sigma = 1, and ~ 1/2 log(2 rho a_k^2) for large rho a_k^2, so the gap between features is
+  g-independent only at leading order; at finite amplitude it moves with g, and a weak feature loses
+  its onset altogether when rho(g) is small (SCIENCE.md §4's claim holds only asymptotically).
 """
 from __future__ import annotations
 
