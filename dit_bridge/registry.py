@@ -168,6 +168,9 @@ def load_model(name: str, *, seed: int = 0, dtype=torch.float32, device="cpu",
         rec = load_dit_xl(None, dtype, local_only)
     elif os.path.isdir(name):
         rec = load_directory(name, None, dtype)
+    elif os.sep in name or name.startswith("."):
+        raise InputError(f"model directory {name!r} does not exist; pass --model /path/to/local/copy "
+                         "of a save_pretrained DiT")
     else:
         raise InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID} "
                          "or a local directory (--model /path/to/local/copy)")

@@ -61,8 +61,10 @@ def test_dit_xl_from_env_directory(tmp_path, monkeypatch):
 
 
 def test_missing_path_and_unknown_names():
-    with pytest.raises(InputError, match="unknown model 'no/such/dir'"):
+    with pytest.raises(InputError, match="model directory 'no/such/dir' does not exist"):
         load_model("no/such/dir")
+    with pytest.raises(InputError, match="unknown model 'dit-s'"):
+        load_model("dit-s")
     with pytest.raises(InputError, match="timestep_embedding must be one of"):
         load_model("tiny", timestep_embedding="edm")
 
