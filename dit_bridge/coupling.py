@@ -52,27 +52,26 @@ class GatedPairAttnProcessor:
         if n % 2:
             raise InputError(f"a coupled batch needs an even number of rows [A; B], got {n}")
         residual = hidden_states
-        q, k, v = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
-        h = attn.heads
+        m, h = n // 2, attn.heads
+        q, k, v = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)  # (2M, T, D)
         d = q.shape[-1] // h
-        q, k, v = (z.view(n, t, h, d).transpose(1, 2) for z in (q, k, v))  # (2M, H, T, d)
+        if self.gate == "joint":  # keys/values of the literal joint sequence seen by each row: [own; partner's]
+            k, v = (torch.cat([z, torch.cat([z[m:], z[:m]])], dim=1) for z in (k, v))  # (2M, 2T, D)
+        q, k, v = (z.view(n, -1, h, d).transpose(1, 2) for z in (q, k, v))  # (2M, H, T or 2T, d)
         if attn.norm_q is not None:
             q = attn.norm_q(q)
         if attn.norm_k is not None:
             k = attn.norm_k(k)
-        m = n // 2
-        k_sw = torch.cat([k[m:], k[:m]])  # partner replica's keys
-        v_sw = torch.cat([v[m:], v[:m]])
         g = attn.coupling_g.to(q.dtype)
         if self.gate == "paper":
-            both = F.scaled_dot_product_attention(torch.cat([q, q]), torch.cat([k, k_sw]),
-                                                  torch.cat([v, v_sw]))  # (4M, H, T, d)
-            out = (both[:n] + g * both[n:]) / (1 + g)  # (2M, H, T, d)
+            out = F.scaled_dot_product_attention(q, k, v)  # A_XX V_X, bit-identical to the stock processor
+            w = g / (1 + g)  # lerp(self, cross, w) = (self + g cross)/(1 + g); exactly self at g = 0
+            torch.lerp(out[:m], F.scaled_dot_product_attention(q[:m], k[m:], v[m:]), w, out=out[:m])  # A_AB V_B
+            torch.lerp(out[m:], F.scaled_dot_product_attention(q[m:], k[:m], v[:m]), w, out=out[m:])  # A_BA V_A
         else:
             bias = torch.cat([torch.zeros(t, dtype=q.dtype, device=q.device),
                               torch.log(g).expand(t)])  # (2T,): 0 on own keys, log g on partner's
-            out = F.scaled_dot_product_attention(q, torch.cat([k, k_sw], dim=2), torch.cat([v, v_sw], dim=2),
-                                                 attn_mask=bias.view(1, 1, 1, 2 * t))
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias.view(1, 1, 1, 2 * t))
         out = out.transpose(1, 2).reshape(n, t, h * d).to(q.dtype)  # (2M, T, D)
         out = attn.to_out[1](attn.to_out[0](out))
         if attn.residual_connection:

@@ -19,15 +19,29 @@ import torch
 from theory.checks import InputError, check_int
 
 
-def radial_band_matrix(h: int, w: int, n_bands: int) -> torch.Tensor:
-    """(h*w, n_bands) 0/1 matrix assigning each DFT frequency of an h x w grid to its radial band."""
+def radial_band_basis(h: int, w: int, n_bands: int):
+    """Real orthonormal basis (h*w, h*w) of the token grid, ordered by radial band, and its band labels.
+
+    Band b is the image of the real projector P_b = Re(F^H 1_b F), F the unitary 2-D DFT (tokens
+    row-major) and 1_b the frequencies with e_b <= |f| < e_{b+1}, edges equal-width on [0, 1/sqrt 2].
+    The radial sets are symmetric under f -> -f, so P_b is real and |P_b d|^2 is the DFT energy in band b.
+    """
     fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
     r = np.sqrt(fx ** 2 + fy ** 2).ravel()
     edges = np.linspace(0.0, math.sqrt(0.5) * (1 + 1e-9), n_bands + 1)
-    idx = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_bands - 1)
-    out = np.zeros((h * w, n_bands), dtype=np.float32)
-    out[np.arange(h * w), idx] = 1.0
-    return torch.from_numpy(out)
+    band = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_bands - 1)
+    f = np.kron(np.fft.fft(np.eye(h), norm="ortho"), np.fft.fft(np.eye(w), norm="ortho"))  # (T, T) unitary
+    vecs, labels = [], []
+    for b in range(n_bands):
+        sel = band == b
+        if not sel.any():
+            continue
+        proj = (f.conj().T[:, sel] @ f[sel]).real  # (T, T), symmetric idempotent
+        ev, u = np.linalg.eigh(proj)
+        keep = u[:, ev > 0.5]
+        vecs.append(keep)
+        labels += [b] * keep.shape[1]
+    return torch.from_numpy(np.concatenate(vecs, 1).astype(np.float32)), np.asarray(labels)
 
 
 def group_matrix(n: int, n_groups: int) -> torch.Tensor:
@@ -54,7 +68,10 @@ class PairRecorder:
         t = self.hw[0] * self.hw[1]
         self.n_layers = len(model.transformer_blocks)
         self.n_bands = check_int("n_bands", n_bands, 1, t)
-        self.band_m = radial_band_matrix(*self.hw, self.n_bands)
+        self.band_basis, labels = radial_band_basis(*self.hw, self.n_bands)
+        onehot = np.zeros((t, self.n_bands), dtype=np.float32)
+        onehot[np.arange(t), labels] = 1.0
+        self.group_m = torch.from_numpy(onehot)  # basis vector -> band (then -> mode group, if modes)
         self.modes = None
         if modes is not None:
             modes = torch.as_tensor(modes, dtype=torch.float32)
@@ -63,10 +80,11 @@ class PairRecorder:
                                  f"got {tuple(modes.shape)}")
             self.modes = modes
             self.mode_groups = check_int("mode_groups", mode_groups, 1, t)
-            self.group_m = group_matrix(t, self.mode_groups)
+            self.group_m = torch.block_diag(self.group_m, group_matrix(t, self.mode_groups))
+        self._dev = {}  # (layer, device) -> (basis, group matrix) on that device
         self.steps = None if steps is None else set(int(s) for s in steps)
         self.handles = []
-        self._step, self._m, self._rows = None, None, {}
+        self._step, self._m = None, None
         self.records: dict[int, list] = {}
 
     def __enter__(self):
@@ -107,20 +125,21 @@ class PairRecorder:
         """(n_pairs, 2 + bands [+ groups]) statistics of one block output h (N, T, D)."""
         half = h.shape[0] // 2
         ha, hb = h[:m].float(), h[half:half + m].float()  # conditional rows of A and B, (P, T, D)
-        c = (ha + hb) * 0.5 ** 0.5
-        d = (ha - hb) * 0.5 ** 0.5
+        cd = torch.stack([ha + hb, ha - hb]).mul_(0.5 ** 0.5)  # (2, P, T, D): common c and difference d
+        d = cd[1]
         p, t, dim = d.shape
-        common = c.pow(2).mean((1, 2))
-        diff = d.pow(2).mean((1, 2))
-        tot = d.pow(2).sum((1, 2)).clamp_min(1e-30)
-        grid = d.reshape(p, *self.hw, dim)
-        power = torch.fft.fft2(grid, dim=(1, 2), norm="ortho").abs().pow(2).sum(-1).reshape(p, t)  # (P, T)
-        cols = [common[:, None], diff[:, None], (power @ self.band_m.to(power.device)) / tot[:, None]]
-        if self.modes is not None:
-            u = self.modes[layer].to(d.device)  # (T, T), columns = modes
-            proj = torch.einsum("tk,ptd->pkd", u, d).pow(2).sum(-1)  # (P, T)
-            cols.append((proj @ self.group_m.to(proj.device)) / tot[:, None])
-        return torch.cat(cols, 1)  # stays on the model's device until result()
+        common, diff = cd.pow(2).mean((2, 3))  # (P,) each
+        w, grp = self._basis(layer, d.device)  # (T, K), (K, groups): bands [+ modes] in one projection
+        coef = (w.T @ d.transpose(0, 1).reshape(t, p * dim)).view(-1, p, dim).pow(2).sum(-1)  # (K, P)
+        shares = (coef.T @ grp) / (diff * (t * dim)).clamp_min(1e-30)[:, None]  # (P, groups)
+        return torch.cat([common[:, None], diff[:, None], shares], 1)  # stays on the device until result()
+
+    def _basis(self, layer: int, device):
+        key = (layer if self.modes is not None else -1, str(device))
+        if key not in self._dev:
+            w = self.band_basis if self.modes is None else torch.cat([self.band_basis, self.modes[layer]], 1)
+            self._dev[key] = (w.to(device), self.group_m.to(device))
+        return self._dev[key]
 
     def result(self) -> dict:
         """Plain record: steps (S,), common/diff (S, L, P), bands (S, L, P, n_bands), modes (S, L, P, groups)."""
