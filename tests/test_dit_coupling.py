@@ -169,3 +169,25 @@ def test_bad_coupling_input_raises_clear_errors(tiny):
         _out(tiny.model, x[:5], t[:5], y[:5])
     remove_coupling(tiny.model)
     assert isinstance(GatedPairAttnProcessor("joint"), GatedPairAttnProcessor)
+
+
+def test_changing_g_does_not_recompile(tiny):
+    """torch.compile (dynamo, eager backend) traces once; new g values reuse the graphs."""
+    from torch._dynamo.testing import CompileCounter
+    x, t, y = _inputs(m=2, seed=7)
+    set_coupling(tiny.model, 0.5)
+    counter = CompileCounter()
+    compiled = torch.compile(tiny.model, backend=counter)
+    with torch.no_grad():
+        a = compiled(x, t, y).sample
+        frames = counter.frame_count
+        set_g(tiny.model, 0.9)
+        b = compiled(x, t, y).sample
+        set_g(tiny.model, [0.0, 0.0, 0.0])
+        c = compiled(x, t, y).sample
+    assert counter.frame_count == frames
+    assert not torch.allclose(a, b, atol=1e-4)
+    set_coupling(tiny.model, 0.0)
+    torch.testing.assert_close(c, _out(tiny.model, x, t, y), **TOL)
+    remove_coupling(tiny.model)
+    torch._dynamo.reset()

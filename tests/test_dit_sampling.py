@@ -39,6 +39,22 @@ def test_sampler_is_deterministic_and_replicas_independent_at_g0(tiny, sampler):
     assert torch.isfinite(r4).all()
 
 
+def test_per_layer_schedule_sets_each_layer_each_step(tiny):
+    xa, xb = _noise(1, seed=8)
+    set_coupling(tiny.model, 0.0, layers=[0, 2])
+    seen = []
+    sched = np.array([[0.1 * k, 1.0 - 0.1 * k] for k in range(4)])  # (steps, coupled layers)
+
+    class Spy:
+        def begin_step(self, step, m):
+            from dit_bridge.coupling import get_g
+            seen.append(get_g(tiny.model))
+    sample_pairs(tiny, xa, xb, num_steps=4, g_schedule=sched, recorder=Spy())
+    remove_coupling(tiny.model)
+    np.testing.assert_allclose(np.asarray(seen)[:, [0, 2]], sched, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(seen)[:, 1], 0.0)
+
+
 def test_cfg_guidance_matches_per_replica_stock_computation(tiny):
     xa, xb = _noise(2, seed=3)
     x = torch.cat([xa, xb])
