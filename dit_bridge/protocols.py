@@ -20,7 +20,8 @@ from theory.checks import InputError, check_int, check_real
 from .commitment import commitment_fits, default_scales, scale_agreement
 from .coupling import check_g, remove_coupling, set_coupling
 from .recording import ModeCalibrator, PairRecorder
-from .sampling import PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators, run_pairs
+from .sampling import (PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators, row_seed,
+                       run_pairs)
 
 
 def _labels(rec, labels, n_pairs, seed):
@@ -42,9 +43,17 @@ def _check_common(rec, g, num_steps, n_pairs, guidance_scale):
 
 def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0, num_steps: int = 50,
                  sampler: str = "ddpm", guidance_scale: float = 1.0, labels=None, eps: float = 0.3,
-                 gate: str = "paper", layers=None, scales=None, n_boot: int = 200, progress=None) -> dict:
-    """Agreement per scale against t_int and the commitment fits (tau_spec per scale, gap)."""
+                 gate: str = "paper", layers=None, scales=None, n_boot: int = 200, clone: bool = False,
+                 progress=None) -> dict:
+    """Agreement per scale against t_int and the commitment fits (tau_spec per scale, gap).
+
+    clone=True is the cloning (U-turn) variant of SCIENCE.md §2: eps = 0 and B shares A's per-step
+    noise for the first t_int steps (one trajectory, whatever g), then B draws fresh noise; it
+    measures commitment at g = 0, where the coupled protocol has nothing to switch off. DDPM only.
+    """
     g, num_steps, n_pairs, guidance_scale = _check_common(rec, g, num_steps, n_pairs, guidance_scale)
+    if clone and sampler != "ddpm":
+        raise InputError("clone=True needs the stochastic ddpm sampler (deterministic clones never split)")
     if n_pairs < 2:
         raise InputError("n_pairs must be >= 2 for bootstrap intervals over pairs")
     if t_ints is None:
@@ -54,16 +63,23 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
         raise InputError(f"need at least 4 distinct t_int values in [0, {num_steps}], got {t_ints}")
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
     lab = _labels(rec, labels, n_pairs, seed)
-    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, eps)
+    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
     sched = make_scheduler(rec, sampler)
     set_coupling(rec.model, g, layers, gate)
-    state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))
+    gens = row_generators(seed, n_pairs)
+    if clone:  # B's generators start as copies of A's: identical noise until the split
+        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
+    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     total = len(t_ints)
     kw = dict(num_steps=num_steps, guidance_scale=guidance_scale)
     for i, t_int in enumerate(t_ints):
         run_pairs(rec, sched, state, lab, stop=t_int, g_schedule=g, **kw)  # coupled prefix, shared
-        branch = run_pairs(rec, sched, state.snapshot(), lab, g_schedule=0.0, **kw)  # independent tail
+        branch = state.snapshot()
+        if clone:  # the clones split here: B continues on fresh noise
+            branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
+                                           for j in range(n_pairs)]
+        branch = run_pairs(rec, sched, branch, lab, g_schedule=0.0, **kw)  # independent tail
         a, b = branch.x.chunk(2)
         agree[:, :, i] = scale_agreement(a, b, scales)
         if progress is not None:
@@ -72,7 +88,7 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
     fits = commitment_fits(np.asarray(t_ints, float), agree, scales, n_boot=n_boot, seed=seed)
     return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
             "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,
-            "n_pairs": n_pairs, "labels": lab[:n_pairs].tolist(), "agreement": agree, **fits}
+            "n_pairs": n_pairs, "clone": clone, "labels": lab[:n_pairs].tolist(), "agreement": agree, **fits}
 
 
 def empirical_modes(rec, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int = 50, sampler: str = "ddpm",

@@ -21,6 +21,12 @@ def test_protocol_one_json_and_resume(tmp_path, capsys):
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
 
 
+def test_protocol_one_clone_table(capsys):
+    assert main(BASE + ["--g", "0", "--clone", "--t-int", "0,1,3,4", "--n-boot", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["g", "tau@1"] and "gap" in out
+
+
 def test_protocol_two_table(capsys):
     assert main(BASE + ["--g", "0.5", "--protocol", "II", "--gate", "joint", "--layers", "1,2", "--cfg", "2"]) == 0
     out = capsys.readouterr().out

@@ -85,6 +85,14 @@ def test_schedule_off_after_t_int_equals_protocol_branching(tiny):
     assert rec["agreement"].shape == (n, 4, 4) and len(rec["per_scale"]) == 4
 
 
+def test_cloning_variant_is_one_trajectory_until_the_split(tiny):
+    rec = protocol_one(tiny, 0.0, t_ints=[0, 2, 4, 5], n_pairs=2, num_steps=5, seed=4, n_boot=10, clone=True)
+    np.testing.assert_array_equal(rec["agreement"][:, :, -1], 1.0)  # never split: identical outputs
+    assert np.all(rec["agreement"][:, -1, 0] < 0.999)  # split at the start: fine scale differs
+    with pytest.raises(InputError, match="ddpm"):
+        protocol_one(tiny, 0.0, n_pairs=2, num_steps=4, sampler="ddim", clone=True)
+
+
 def test_antisymmetric_noise_is_variance_preserving():
     a, b = antisymmetric_noise((1, 32, 32), 64, seed=0, eps=0.6)
     for z in (a, b):

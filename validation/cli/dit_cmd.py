@@ -33,6 +33,8 @@ def register(sub) -> None:
     m.add_argument("--steps", type=int, default=50, help="sampler steps")
     m.add_argument("--pairs", type=int, default=8, help="replica pairs (seeds) per g")
     m.add_argument("--t-int", type=_int_list, default=None, help="Protocol I coupled-prefix lengths (default 11 values)")
+    m.add_argument("--clone", action="store_true",
+                   help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
     m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation of the shared draw")
     m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
     m.add_argument("--class-label", type=_int_list, default=None, help="class per pair (default: random per pair)")
@@ -65,7 +67,7 @@ def _setup_device(args):
 
 
 def _options(args) -> dict:
-    keys = ("model", "protocol", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
+    keys = ("model", "protocol", "clone", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
             "class_label", "seed", "bands", "mode_groups", "n_boot", "device", "dtype", "timestep_embedding")
     return {k: getattr(args, k) for k in keys}
 
@@ -125,7 +127,7 @@ def run_measure(args) -> int:
                   guidance_scale=args.cfg, labels=labels, eps=args.eps, gate=args.gate, layers=args.layers,
                   progress=progress_for(g))
         if args.protocol == "I":
-            r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, **kw)
+            r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, clone=args.clone, **kw)
         else:
             r = protocol_two(rec, g, n_bands=args.bands, mode_groups=args.mode_groups, **kw)
         r = to_jsonable(r)
