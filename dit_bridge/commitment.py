@@ -4,7 +4,10 @@ Per-scale agreement of a pair's final outputs a, b (C, H, W), with P_s adaptive 
     agreement_s = 1 - |P_s(a - b)|^2 / (|P_s a|^2 + |P_s b|^2)
 1 for identical outputs, 0 for uncorrelated zero-mean ones, -1 for a = -b. Against the number of
 coupled steps t_int it rises once scale s has committed while the pair was coupled; a logistic
-fit (ou_models.estimators.fit_sigmoid, the OU engine's estimator) gives its midpoint tau_spec(s).
+fit (ou_models.estimators.fit_sigmoid, the OU engine's estimator) with its asymptotes fixed at the
+curve's end values (t_int = first: least coupled, t_int = last: most coupled) gives the midpoint
+tau_spec(s), the t_int at which agreement is halfway between them. Fixing the asymptotes keeps the
+fit well posed when a curve saturates inside the t_int range (free asymptotes then run away).
 gap = tau_spec(finest) - tau_spec(coarsest): local detail commits after global structure if > 0.
 Intervals are percentile bootstraps over pairs (seeds) through ou_models.estimators.bootstrap.
 """
@@ -43,12 +46,18 @@ def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
     return torch.stack(cols, 1).numpy()
 
 
+def agreement_fit(t_int, curve):
+    """Logistic fit of agreement vs t_int with asymptotes fixed at the first and last values."""
+    curve = np.asarray(curve, dtype=float)
+    return fit_sigmoid(t_int, curve, lo=float(curve[0]), hi=float(curve[-1]))
+
+
 def commitment_time(t_int, curve, min_contrast: float = 0.05) -> float | None:
-    """Midpoint of a rising logistic fit of agreement vs t_int; None if the curve does not rise by min_contrast."""
-    fit = fit_sigmoid(t_int, curve)
-    if fit.hi - fit.lo < min_contrast:
+    """Midpoint of the agreement fit; None if the curve does not rise by min_contrast from first to last t_int."""
+    curve = np.asarray(curve, dtype=float)
+    if curve[-1] - curve[0] < min_contrast:
         return None
-    return fit.midpoint
+    return agreement_fit(t_int, curve).midpoint
 
 
 def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 0.95, seed: int = 0,
@@ -64,8 +73,10 @@ def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 
         raise InputError(f"agreement must be (pairs, {len(scales)} scales, {t.size} t_int), got {a.shape}")
     if t.size < 4:
         raise InputError(f"need at least 4 t_int values for a sigmoid fit, got {t.size}")
-    curves = a.mean(0)  # (n_scales, n_t)
-    fits = [fit_sigmoid(t, c) for c in curves]
+    order = np.argsort(t)
+    t, a = t[order], a[:, :, order]
+    curves = a.mean(0)
+    fits = [agreement_fit(t, c) for c in curves]
     per_scale = []
     for i, s in enumerate(scales):
         iv = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast), a, n_boot, level, seed)

@@ -79,7 +79,9 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
         if clone:  # the clones split here: B continues on fresh noise
             branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
                                            for j in range(n_pairs)]
-        branch = run_pairs(rec, sched, branch, lab, g_schedule=0.0, **kw)  # independent tail
+        remove_coupling(rec.model)  # independent tail: stock processors
+        branch = run_pairs(rec, sched, branch, lab, **kw)
+        set_coupling(rec.model, g, layers, gate)
         a, b = branch.x.chunk(2)
         agree[:, :, i] = scale_agreement(a, b, scales)
         if progress is not None:

@@ -180,8 +180,9 @@ class ModeCalibrator:
     def _hook(self, layer):
         def hook(module, inputs, output):
             with torch.no_grad():
-                h = output.double().cpu()  # (N, T, D)
-                self.acc[layer] += torch.einsum("ntd,nsd->ts", h, h) / (h.shape[0] * h.shape[2])
+                h = output.float()  # (N, T, D)
+                mom = torch.einsum("ntd,nsd->ts", h, h) / (h.shape[0] * h.shape[2])  # on the model's device
+                self.acc[layer] += mom.double().cpu()
             return None
         return hook
 

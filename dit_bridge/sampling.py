@@ -40,7 +40,7 @@ def make_scheduler(rec, sampler: str = "ddpm"):
         var = "learned_range" if rec.learned_sigma else "fixed_small"
         return DDPMScheduler(**cfg, variance_type=var, clip_sample=False)
     if sampler == "ddim":
-        return DDIMScheduler(**cfg, clip_sample=False, set_alpha_to_one=False)
+        return DDIMScheduler(**cfg, clip_sample=False)  # final step to alpha_bar = 1, as the original ddim_sample
     raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
 
 
