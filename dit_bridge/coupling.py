@@ -66,8 +66,13 @@ class GatedPairAttnProcessor:
         if self.gate == "paper":
             out = F.scaled_dot_product_attention(q, k, v)  # A_XX V_X, bit-identical to the stock processor
             w = g / (1 + g)  # lerp(self, cross, w) = (self + g cross)/(1 + g); exactly self at g = 0
-            torch.lerp(out[:m], F.scaled_dot_product_attention(q[:m], k[m:], v[m:]), w, out=out[:m])  # A_AB V_B
-            torch.lerp(out[m:], F.scaled_dot_product_attention(q[m:], k[:m], v[:m]), w, out=out[m:])  # A_BA V_A
+            cross_a = F.scaled_dot_product_attention(q[:m], k[m:], v[m:])  # A_AB V_B
+            cross_b = F.scaled_dot_product_attention(q[m:], k[:m], v[:m])  # A_BA V_A
+            if torch.is_grad_enabled():  # autograd keeps the self term: no in-place update
+                out = torch.cat([torch.lerp(out[:m], cross_a, w), torch.lerp(out[m:], cross_b, w)])
+            else:
+                torch.lerp(out[:m], cross_a, w, out=out[:m])
+                torch.lerp(out[m:], cross_b, w, out=out[m:])
         else:
             bias = torch.cat([torch.zeros(t, dtype=q.dtype, device=q.device),
                               torch.log(g).expand(t)])  # (2T,): 0 on own keys, log g on partner's

@@ -191,3 +191,17 @@ def test_changing_g_does_not_recompile(tiny):
     torch.testing.assert_close(c, _out(tiny.model, x, t, y), **TOL)
     remove_coupling(tiny.model)
     torch._dynamo.reset()
+
+
+@pytest.mark.parametrize("gate", ["paper", "joint"])
+def test_gradients_flow_through_the_gate(tiny, gate):
+    x, t, y = _inputs(m=1, seed=8)
+    set_coupling(tiny.model, 0.5, gate=gate)
+    x = x.clone().requires_grad_(True)
+    out = tiny.model(x, t, y).sample
+    with torch.no_grad():
+        ref = tiny.model(x, t, y).sample
+    (grad,) = torch.autograd.grad(out[:1].sum(), x)
+    remove_coupling(tiny.model)
+    torch.testing.assert_close(out.detach(), ref, **TOL)
+    assert grad[1].abs().sum() > 0  # replica A's output depends on replica B's input through the gate
