@@ -81,3 +81,15 @@ def test_original_timestep_embedding_matches_dit_formula():
     torch.testing.assert_close(proj(t).double(), expected, atol=2e-4, rtol=0)  # float32 arguments up to ~1e3
     set_timestep_embedding(rec.model, "diffusers")
     assert not torch.allclose(proj(t).double(), expected, atol=1e-2)
+
+
+def test_dit_xl_2_architecture_matches_published_size():
+    """DiT-XL/2 (Peebles & Xie 2023, Table 1): 675M parameters; diffusers repeats the t/y embedder per block."""
+    from diffusers import DiTTransformer2DModel
+    with torch.device("meta"):
+        model = DiTTransformer2DModel(**registry.DIT_XL_2)
+    n = sum(p.numel() for p in model.parameters())
+    per_block_embedder = sum(p.numel() for p in model.transformer_blocks[0].norm1.emb.parameters())
+    assert len(model.transformer_blocks) == 28 and model.inner_dim == 1152
+    assert abs((n - 27 * per_block_embedder) / 675e6 - 1) < 0.005
+    assert model.transformer_blocks[0].norm1.emb.class_embedder.embedding_table.num_embeddings == 1001
