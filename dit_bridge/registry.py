@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -115,7 +116,7 @@ def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> L
             path = sub
         else:
             raise InputError(f"model path {path!r} holds no config.json of a diffusers DiTTransformer2DModel")
-    model = DiTTransformer2DModel.from_pretrained(path, torch_dtype=dtype).eval()
+    model = DiTTransformer2DModel.from_pretrained(path, torch_dtype=dtype, low_cpu_mem_usage=False).eval()
     training = None
     tj = os.path.join(path, "training.json")
     if os.path.isfile(tj):
@@ -137,8 +138,11 @@ def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool =
     else:
         from diffusers import DiTTransformer2DModel
         try:
-            model = DiTTransformer2DModel.from_pretrained(DIT_XL_ID, subfolder="transformer", torch_dtype=dtype,
-                                                          local_files_only=local_only).eval()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # hub deprecation chatter; the outcome is reported below
+                model = DiTTransformer2DModel.from_pretrained(DIT_XL_ID, subfolder="transformer", torch_dtype=dtype,
+                                                              local_files_only=local_only,
+                                                              low_cpu_mem_usage=False).eval()
         except Exception as exc:  # hub errors come in many types; all mean "not reachable here"
             raise InputError(
                 f"{DIT_XL_ID} weights are not reachable ({type(exc).__name__}); download the repo elsewhere and "

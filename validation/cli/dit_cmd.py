@@ -46,6 +46,8 @@ def register(sub) -> None:
     m.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="model dtype (bf16 meant for GPUs)")
     m.add_argument("--timestep-embedding", choices=["diffusers", "original"], default=None,
                    help="sinusoid frequencies: diffusers' (shift 1) or the original DiT's (shift 0)")
+    m.add_argument("--download", action="store_true",
+                   help="allow fetching facebook/DiT-XL-2-256 from the hub (default: local cache or directory only)")
     m.add_argument("--out", default=None, help="run folder: options.json + metrics.jsonl, resumable")
     m.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(m)
@@ -107,7 +109,7 @@ def run_measure(args) -> int:
     check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
     dtype = _setup_device(args)
     rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
-                     timestep_embedding=args.timestep_embedding)
+                     timestep_embedding=args.timestep_embedding, local_only=not args.download)
     options = _options(args)
     done = _done(args.out, options)
     labels = args.class_label
