@@ -72,7 +72,15 @@ def build_dit(config: dict, seed: int = 0, dtype=torch.float32):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = DiTTransformer2DModel(**config)
-    return (model if dtype == torch.float32 else model.to(dtype)).eval()
+    if dtype != torch.float32:
+        from diffusers.utils import logging as dlog
+        level = dlog.get_verbosity()
+        dlog.set_verbosity_error()  # DiT keeps no module in float32, so diffusers' cast warning does not apply
+        try:
+            model = model.to(dtype)
+        finally:
+            dlog.set_verbosity(level)
+    return model.eval()
 
 
 def set_timestep_embedding(model, kind: str) -> None:
