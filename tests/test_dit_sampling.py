@@ -85,6 +85,14 @@ def test_schedule_off_after_t_int_equals_protocol_branching(tiny):
     assert rec["agreement"].shape == (n, 4, 4) and len(rec["per_scale"]) == 4
 
 
+def test_noise_is_reused_across_g(tiny):
+    """t_int = 0 means never coupled: with the same seeds, its outputs cannot depend on g."""
+    kw = dict(t_ints=[0, 1, 2, 3], n_pairs=2, num_steps=3, seed=12, n_boot=10)
+    lo, hi = protocol_one(tiny, 0.2, **kw), protocol_one(tiny, 5.0, gate="joint", **kw)
+    np.testing.assert_array_equal(lo["agreement"][:, :, 0], hi["agreement"][:, :, 0])
+    assert not np.allclose(lo["agreement"][:, :, -1], hi["agreement"][:, :, -1])
+
+
 def test_cloning_variant_is_one_trajectory_until_the_split(tiny):
     rec = protocol_one(tiny, 0.0, t_ints=[0, 2, 4, 5], n_pairs=2, num_steps=5, seed=4, n_boot=10, clone=True)
     np.testing.assert_array_equal(rec["agreement"][:, :, -1], 1.0)  # never split: identical outputs
