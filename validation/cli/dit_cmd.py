@@ -1,16 +1,172 @@
-"""`syncgap dit`: coupled DiT measurements (Protocols I and II). Not yet available (issue 4)."""
+"""`syncgap dit`: coupled DiT measurements (Protocols I and II, SCIENCE.md §5) and `dit train` (dit_train.py).
+
+    syncgap dit measure --model tiny --g 0,0.5,1 --protocol I --json
+    syncgap dit measure --model /path/to/DiT-XL-2-256 --g 0.5 --protocol II --device cuda --dtype bf16
+
+With --out DIR a run writes DIR/options.json and one JSON line per g to DIR/metrics.jsonl;
+rerunning with the same options skips the g values already there.
+"""
 from __future__ import annotations
 
+import json
+import os
 import sys
+
+from .common import add_json_flag, float_list, print_json, print_table, to_jsonable
+
+
+def _int_list(text: str) -> list[int]:
+    return [int(float(v)) for v in float_list(text)]
 
 
 def register(sub) -> None:
-    p = sub.add_parser("dit", help="coupled DiT measurements (Protocols I and II) [not yet available]")
-    p.add_argument("rest", nargs="*", help="arguments of the future command")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=run)
+    p = sub.add_parser("dit", help="coupled DiT measurements (Protocols I and II) and training")
+    dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
+    m = dsub.add_parser("measure", help="Protocol I (per-scale commitment) or II (per-layer mode energies)")
+    m.add_argument("--model", default="tiny",
+                   help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
+    m.add_argument("--g", type=float_list, default=[0.0, 0.5, 1.0], help="coupling strengths, e.g. 0,0.5,1")
+    m.add_argument("--protocol", choices=["I", "II"], default="I")
+    m.add_argument("--gate", choices=["paper", "joint"], default="paper")
+    m.add_argument("--layers", type=_int_list, default=None, help="coupled layers (default all), e.g. 23,24,25")
+    m.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    m.add_argument("--steps", type=int, default=50, help="sampler steps")
+    m.add_argument("--pairs", type=int, default=8, help="replica pairs (seeds) per g")
+    m.add_argument("--t-int", type=_int_list, default=None, help="Protocol I coupled-prefix lengths (default 11 values)")
+    m.add_argument("--clone", action="store_true",
+                   help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
+    m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation of the shared draw")
+    m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale (1 = off)")
+    m.add_argument("--class-label", type=_int_list, default=None, help="class per pair (default: random per pair)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--bands", type=int, default=4, help="Protocol II radial frequency bands")
+    m.add_argument("--mode-groups", type=int, default=4, help="Protocol II groups of empirical modes")
+    m.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples (Protocol I)")
+    m.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    m.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="model dtype (bf16 meant for GPUs)")
+    m.add_argument("--timestep-embedding", choices=["diffusers", "original"], default=None,
+                   help="sinusoid frequencies: diffusers' (shift 1) or the original DiT's (shift 0)")
+    m.add_argument("--download", action="store_true",
+                   help="allow fetching facebook/DiT-XL-2-256 from the hub (default: local cache or directory only)")
+    m.add_argument("--out", default=None, help="run folder: options.json + metrics.jsonl, resumable")
+    m.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_flag(m)
+    m.set_defaults(func=run_measure)
+    from . import dit_train
+    dit_train.register(dsub)
 
 
-def run(args) -> int:
-    print("syncgap dit: not yet available (issue 4)", file=sys.stderr)
-    return 1
+def _setup_device(args):
+    import torch
+
+    from theory.checks import InputError
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    return torch.bfloat16 if args.dtype == "bf16" else torch.float32
+
+
+def _options(args) -> dict:
+    keys = ("model", "protocol", "clone", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
+            "class_label", "seed", "bands", "mode_groups", "n_boot", "device", "dtype", "timestep_embedding")
+    return {k: getattr(args, k) for k in keys}
+
+
+def _done(out_dir, options) -> dict:
+    """Records already in out_dir/metrics.jsonl for these options, keyed by g."""
+    if not out_dir:
+        return {}
+    opt_path = os.path.join(out_dir, "options.json")
+    if os.path.isfile(opt_path):
+        with open(opt_path) as f:
+            if json.load(f) != to_jsonable(options):
+                from theory.checks import InputError
+                raise InputError(f"--out {out_dir} holds a run with other options; choose another folder")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(opt_path, "w") as f:
+        json.dump(to_jsonable(options), f, indent=2)
+    done = {}
+    path = os.path.join(out_dir, "metrics.jsonl")
+    if os.path.isfile(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    done[r["g"]] = r
+    return done
+
+
+def run_measure(args) -> int:
+    from dit_bridge.coupling import check_g
+    from dit_bridge.protocols import protocol_one, protocol_two
+    from dit_bridge.registry import load_model
+    from theory.checks import check_int
+
+    gs = [check_g("g", g) for g in args.g]
+    check_int("--steps", args.steps, 2, 1000)
+    check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
+    dtype = _setup_device(args)
+    rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
+                     timestep_embedding=args.timestep_embedding, local_only=not args.download)
+    options = _options(args)
+    done = _done(args.out, options)
+    labels = args.class_label
+
+    def progress_for(g):
+        if args.quiet:
+            return None
+        return lambda k, n: print(f"\r[dit measure] protocol {args.protocol} g={g:g}: {k}/{n}", end="\n" if k == n
+                                  else "", file=sys.stderr, flush=True)
+
+    results = []
+    for g in gs:
+        if g in done:
+            results.append(done[g])
+            continue
+        kw = dict(n_pairs=args.pairs, seed=args.seed, num_steps=args.steps, sampler=args.sampler,
+                  guidance_scale=args.cfg, labels=labels, eps=args.eps, gate=args.gate, layers=args.layers,
+                  progress=progress_for(g))
+        if args.protocol == "I":
+            r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, clone=args.clone, **kw)
+        else:
+            r = protocol_two(rec, g, n_bands=args.bands, mode_groups=args.mode_groups, **kw)
+        r = to_jsonable(r)
+        results.append(r)
+        if args.out:
+            with open(os.path.join(args.out, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps(r) + "\n")
+    record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers,
+                        "sample_shape": list(rec.sample_shape), "learned_sigma": rec.learned_sigma,
+                        "timestep_embedding": rec.timestep_embedding},
+              "options": options, "results": results}
+    if args.json:
+        print_json(record)
+    else:
+        _print_summary(args.protocol, results)
+    return 0
+
+
+def _print_summary(protocol, results) -> None:
+    if protocol == "I":
+        rows = []
+        for r in results:
+            row = {"g": r["g"]}
+            for p in r["per_scale"]:
+                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else float("nan")
+            gap = r["gap"]
+            row["gap"] = gap["estimate"] if gap["estimate"] is not None else float("nan")
+            row["gap 95%"] = "n/a" if gap["low"] is None or gap["high"] is None else \
+                f"[{gap['low']:.3g}, {gap['high']:.3g}]"
+            rows.append(row)
+        print_table(rows)
+        return
+    import numpy as np
+    rows = []
+    for r in results:
+        frac = np.asarray(r["diff_fraction"], dtype=float)[-1].mean(-1)  # last recorded step, mean over pairs
+        low = np.asarray(r["bands"], dtype=float)[-1, :, :, 0].mean(-1)
+        for layer, (f, b) in enumerate(zip(frac, low)):
+            rows.append({"g": r["g"], "layer": layer, "diff/(common+diff)": f, "lowest-band share": b})
+    print_table(rows)

@@ -1,0 +1,97 @@
+"""Commitment per spatial scale from Protocol I outputs (SCIENCE.md §5): agreement, sigmoid fits, tau_spec, gap.
+
+Per-scale agreement of a pair's final outputs a, b (C, H, W), with P_s adaptive average pooling to s x s:
+    agreement_s = 1 - |P_s(a - b)|^2 / (|P_s a|^2 + |P_s b|^2)
+1 for identical outputs, 0 for uncorrelated zero-mean ones, -1 for a = -b. Against the number of
+coupled steps t_int it rises once scale s has committed while the pair was coupled; a logistic
+fit (ou_models.estimators.fit_sigmoid, the OU engine's estimator) with its asymptotes fixed at the
+curve's end values (t_int = first: least coupled, t_int = last: most coupled) gives the midpoint
+tau_spec(s), the t_int at which agreement is halfway between them. Fixing the asymptotes keeps the
+fit well posed when a curve saturates inside the t_int range (free asymptotes then run away).
+gap = tau_spec(finest) - tau_spec(coarsest): local detail commits after global structure if > 0.
+Intervals are percentile bootstraps over pairs (seeds) through ou_models.estimators.bootstrap.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ou_models.estimators import bootstrap, fit_sigmoid
+from theory.checks import InputError, check_array, check_int
+
+
+def default_scales(size: int) -> list[int]:
+    """1, 2, 4, ... up to the full resolution `size` (always included)."""
+    size = check_int("size", size, 1)
+    out, s = [], 1
+    while s < size:
+        out.append(s)
+        s *= 2
+    return out + [size]
+
+
+def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
+    """(M, n_scales) agreement_s of pairs a, b (M, C, H, W) at each pooled size s in `scales`."""
+    if a.shape != b.shape or a.ndim != 4:
+        raise InputError(f"outputs must be two (M, C, H, W) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
+    a, b = a.double(), b.double()
+    cols = []
+    for s in scales:
+        s = check_int("scale", s, 1, min(a.shape[-2:]))
+        pa, pb = F.adaptive_avg_pool2d(a, s), F.adaptive_avg_pool2d(b, s)
+        num = (pa - pb).pow(2).sum((1, 2, 3))
+        den = (pa.pow(2) + pb.pow(2)).sum((1, 2, 3)).clamp_min(1e-300)
+        cols.append(1.0 - num / den)
+    return torch.stack(cols, 1).numpy()
+
+
+def agreement_fit(t_int, curve):
+    """Logistic fit of agreement vs t_int with asymptotes fixed at the first and last values."""
+    curve = np.asarray(curve, dtype=float)
+    return fit_sigmoid(t_int, curve, lo=float(curve[0]), hi=float(curve[-1]))
+
+
+def commitment_time(t_int, curve, min_contrast: float = 0.05) -> float | None:
+    """Midpoint of the agreement fit; None if the curve does not rise by min_contrast from first to last t_int."""
+    curve = np.asarray(curve, dtype=float)
+    if curve[-1] - curve[0] < min_contrast:
+        return None
+    return agreement_fit(t_int, curve).midpoint
+
+
+def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 0.95, seed: int = 0,
+                    min_contrast: float = 0.05) -> dict:
+    """tau_spec per scale and the gap, with bootstrap intervals over pairs.
+
+    agreement: (n_pairs, n_scales, n_t_int). Returns a plain record with the mean curves, the
+    fitted sigmoid per scale, tau_spec (estimate, low, high) per scale and the gap (finest - coarsest).
+    """
+    t = check_array("t_int", t_int, ndim=1)
+    a = check_array("agreement", agreement, ndim=3)
+    if a.shape[1] != len(scales) or a.shape[2] != t.size:
+        raise InputError(f"agreement must be (pairs, {len(scales)} scales, {t.size} t_int), got {a.shape}")
+    if t.size < 4:
+        raise InputError(f"need at least 4 t_int values for a sigmoid fit, got {t.size}")
+    order = np.argsort(t)
+    t, a = t[order], a[:, :, order]
+    curves = a.mean(0)
+    fits = [agreement_fit(t, c) for c in curves]
+    per_scale = []
+    for i, s in enumerate(scales):
+        iv = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast), a, n_boot, level, seed)
+        inside = bool(np.isfinite(iv.estimate) and t[0] <= iv.estimate <= t[-1])
+        per_scale.append({"scale": int(s), "tau": iv.estimate, "low": iv.low, "high": iv.high, "in_range": inside,
+                          "fit": {"lo": fits[i].lo, "hi": fits[i].hi, "midpoint": fits[i].midpoint,
+                                  "width": fits[i].width, "rms_residual": fits[i].rms_residual}})
+
+    def gap(u):
+        hi = commitment_time(t, u[:, -1].mean(0), min_contrast)
+        lo = commitment_time(t, u[:, 0].mean(0), min_contrast)
+        return None if hi is None or lo is None else hi - lo
+
+    g = bootstrap(gap, a, n_boot, level, seed)
+    return {"t_int": t, "scales": list(map(int, scales)), "curves": curves,
+            "curve_sem": a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros_like(curves),
+            "per_scale": per_scale, "gap": {"estimate": g.estimate, "low": g.low, "high": g.high},
+            "n_pairs": int(a.shape[0]), "n_boot": int(n_boot), "level": level}

@@ -1,0 +1,194 @@
+"""Protocol II recording: forward hooks on every DiT block, reduced on the fly (SCIENCE.md §5).
+
+For block output h (rows [A; B], the conditional rows only under CFG), per pair and layer:
+    c = (h_A + h_B)/sqrt(2),  d = (h_A - h_B)/sqrt(2)       (orthonormal: |c|^2 + |d|^2 = |h_A|^2 + |h_B|^2)
+    common = mean(c^2), diff = mean(d^2)                     (mean over tokens and channels)
+    bands[b] = share of |d|^2 in radial spatial-frequency band b of the token grid
+               (orthonormal 2-D DFT over the h x w grid, |f| = sqrt(fx^2 + fy^2) in cycles/token, equal-width bands)
+    modes[q] = share of |d|^2 in group q of a fixed per-layer basis of empirical spatial modes
+               (eigenvectors of the token second-moment matrix, leading group first)
+Only these numbers are kept: memory is O(steps x layers x pairs x (2 + bands + groups)).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from theory.checks import InputError, check_int
+
+
+def radial_band_basis(h: int, w: int, n_bands: int):
+    """Real orthonormal basis (h*w, h*w) of the token grid, ordered by radial band, and its band labels.
+
+    Band b is the image of the real projector P_b = Re(F^H 1_b F), F the unitary 2-D DFT (tokens
+    row-major) and 1_b the frequencies with e_b <= |f| < e_{b+1}, edges equal-width on [0, 1/sqrt 2].
+    The radial sets are symmetric under f -> -f, so P_b is real and |P_b d|^2 is the DFT energy in band b.
+    """
+    fy, fx = np.meshgrid(np.fft.fftfreq(h), np.fft.fftfreq(w), indexing="ij")
+    r = np.sqrt(fx ** 2 + fy ** 2).ravel()
+    edges = np.linspace(0.0, math.sqrt(0.5) * (1 + 1e-9), n_bands + 1)
+    band = np.clip(np.searchsorted(edges, r, side="right") - 1, 0, n_bands - 1)
+    f = np.kron(np.fft.fft(np.eye(h), norm="ortho"), np.fft.fft(np.eye(w), norm="ortho"))  # (T, T) unitary
+    vecs, labels = [], []
+    for b in range(n_bands):
+        sel = band == b
+        if not sel.any():
+            continue
+        proj = (f.conj().T[:, sel] @ f[sel]).real  # (T, T), symmetric idempotent
+        ev, u = np.linalg.eigh(proj)
+        keep = u[:, ev > 0.5]
+        vecs.append(keep)
+        labels += [b] * keep.shape[1]
+    return torch.from_numpy(np.concatenate(vecs, 1).astype(np.float32)), np.asarray(labels)
+
+
+def group_matrix(n: int, n_groups: int) -> torch.Tensor:
+    """(n, n_groups) 0/1 matrix putting n ordered modes into contiguous groups (leading first)."""
+    idx = np.minimum((np.arange(n) * n_groups) // n, n_groups - 1)
+    out = np.zeros((n, n_groups), dtype=np.float32)
+    out[np.arange(n), idx] = 1.0
+    return torch.from_numpy(out)
+
+
+def _token_grid(model) -> tuple[int, int]:
+    p = model.config.patch_size
+    s = model.config.sample_size
+    return s // p, s // p
+
+
+class PairRecorder:
+    """Hooks on every transformer block reducing the replica difference per layer and step (Protocol II)."""
+
+    def __init__(self, model, n_bands: int = 4, modes: torch.Tensor | None = None, mode_groups: int = 4,
+                 steps=None):
+        self.model = model
+        self.hw = _token_grid(model)
+        t = self.hw[0] * self.hw[1]
+        self.n_layers = len(model.transformer_blocks)
+        self.n_bands = check_int("n_bands", n_bands, 1, t)
+        self.band_basis, labels = radial_band_basis(*self.hw, self.n_bands)
+        onehot = np.zeros((t, self.n_bands), dtype=np.float32)
+        onehot[np.arange(t), labels] = 1.0
+        self.group_m = torch.from_numpy(onehot)  # basis vector -> band (then -> mode group, if modes)
+        self.modes = None
+        if modes is not None:
+            modes = torch.as_tensor(modes, dtype=torch.float32)
+            if tuple(modes.shape) != (self.n_layers, t, t):
+                raise InputError(f"modes must be (layers, tokens, tokens) = ({self.n_layers}, {t}, {t}), "
+                                 f"got {tuple(modes.shape)}")
+            self.modes = modes
+            self.mode_groups = check_int("mode_groups", mode_groups, 1, t)
+            self.group_m = torch.block_diag(self.group_m, group_matrix(t, self.mode_groups))
+        self._dev = {}  # (layer, device) -> (basis, group matrix) on that device
+        self.steps = None if steps is None else set(int(s) for s in steps)
+        self.handles = []
+        self._step, self._m = None, None
+        self.records: dict[int, list] = {}
+
+    def __enter__(self):
+        self.attach()
+        return self
+
+    def __exit__(self, *exc):
+        self.detach()
+
+    def attach(self) -> None:
+        """Register one forward hook per block; hooks only read the output."""
+        if not self.handles:
+            self.handles = [b.register_forward_hook(self._hook(i))
+                            for i, b in enumerate(self.model.transformer_blocks)]
+
+    def detach(self) -> None:
+        for hd in self.handles:
+            hd.remove()
+        self.handles = []
+
+    def begin_step(self, step: int, m: int) -> None:
+        """Called by the sampler before each model call: step index and pairs per replica (m = 2M/2)."""
+        self._step = int(step) if self.steps is None or int(step) in self.steps else None
+        self._m = m
+        if self._step is not None:
+            self.records[self._step] = [None] * self.n_layers
+
+    def _hook(self, layer: int):
+        def hook(module, inputs, output):
+            if self._step is None:
+                return None
+            with torch.no_grad():
+                self.records[self._step][layer] = self.reduce(output, self._m, layer)
+            return None
+        return hook
+
+    def reduce(self, h: torch.Tensor, m: int, layer: int) -> torch.Tensor:
+        """(n_pairs, 2 + bands [+ groups]) statistics of one block output h (N, T, D)."""
+        half = h.shape[0] // 2
+        ha, hb = h[:m].float(), h[half:half + m].float()  # conditional rows of A and B, (P, T, D)
+        cd = torch.stack([ha + hb, ha - hb]).mul_(0.5 ** 0.5)  # (2, P, T, D): common c and difference d
+        d = cd[1]
+        p, t, dim = d.shape
+        common, diff = cd.pow(2).mean((2, 3))  # (P,) each
+        w, grp = self._basis(layer, d.device)  # (T, K), (K, groups): bands [+ modes] in one projection
+        coef = (w.T @ d.transpose(0, 1).reshape(t, p * dim)).view(-1, p, dim).pow(2).sum(-1)  # (K, P)
+        shares = (coef.T @ grp) / (diff * (t * dim)).clamp_min(1e-30)[:, None]  # (P, groups)
+        return torch.cat([common[:, None], diff[:, None], shares], 1)  # stays on the device until result()
+
+    def _basis(self, layer: int, device):
+        key = (layer if self.modes is not None else -1, str(device))
+        if key not in self._dev:
+            w = self.band_basis if self.modes is None else torch.cat([self.band_basis, self.modes[layer]], 1)
+            self._dev[key] = (w.to(device), self.group_m.to(device))
+        return self._dev[key]
+
+    def result(self) -> dict:
+        """Plain record: steps (S,), common/diff (S, L, P), bands (S, L, P, n_bands), modes (S, L, P, groups)."""
+        steps = sorted(s for s, v in self.records.items() if all(x is not None for x in v))
+        if not steps:
+            raise InputError("nothing recorded: attach the recorder and run the sampler with recorder=...")
+        arr = np.stack([np.stack([x.cpu().numpy() for x in self.records[s]]) for s in steps])  # (S, L, P, K)
+        out = {"steps": np.asarray(steps), "common": arr[..., 0], "diff": arr[..., 1],
+               "bands": arr[..., 2:2 + self.n_bands],
+               "band_edges": np.linspace(0.0, math.sqrt(0.5), self.n_bands + 1)}
+        if self.modes is not None:
+            out["modes"] = arr[..., 2 + self.n_bands:]
+        return out
+
+
+class ModeCalibrator:
+    """Accumulates each layer's token second-moment matrix sum_d h h^T / D over rows and steps."""
+
+    def __init__(self, model):
+        self.model = model
+        t = math.prod(_token_grid(model))
+        self.acc = torch.zeros(len(model.transformer_blocks), t, t, dtype=torch.float64)
+        self.count = 0
+        self.handles = []
+
+    def __enter__(self):
+        self.handles = [b.register_forward_hook(self._hook(i)) for i, b in enumerate(self.model.transformer_blocks)]
+        return self
+
+    def __exit__(self, *exc):
+        for hd in self.handles:
+            hd.remove()
+        self.handles = []
+
+    def begin_step(self, step: int, m: int) -> None:
+        self.count += 1
+
+    def _hook(self, layer):
+        def hook(module, inputs, output):
+            with torch.no_grad():
+                h = output.float()  # (N, T, D)
+                mom = torch.einsum("ntd,nsd->ts", h, h) / (h.shape[0] * h.shape[2])  # on the model's device
+                self.acc[layer] += mom.double().cpu()
+            return None
+        return hook
+
+    def modes(self) -> torch.Tensor:
+        """(L, T, T) orthonormal modes per layer, columns ordered by decreasing second moment."""
+        if self.count == 0:
+            raise InputError("no steps were calibrated")
+        evals, evecs = torch.linalg.eigh(self.acc / self.count)
+        return evecs.flip(-1).float()

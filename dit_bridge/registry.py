@@ -1,0 +1,193 @@
+"""One registry for every DiT the suite runs (SCIENCE.md §6): tiny, the shipped zoo, DiT-XL/2.
+
+`load_model(name)` returns a `LoadedDiT` record. Names:
+- "tiny": a random small DiTTransformer2DModel built in code (seeded), for tests only;
+- "fhgm", "digits": the project's own trained small DiTs, shipped in dit_bridge/zoo/<name>/
+  (diffusers save_pretrained layout + training.json + model_card.md);
+- "facebook/DiT-XL-2-256" (alias "dit-xl-2-256"): the transformer subfolder of the DiT pipeline
+  repo, from the local hub cache / the hub, or from $SYNCGAP_DIT_XL or an explicit local directory;
+- any local directory holding a save_pretrained DiT (with or without training.json).
+
+Timestep embedding: diffusers' `CombinedTimestepLabelEmbeddings` uses sinusoidal
+frequencies exp(-log(10000) i / (half - 1)) (`downscale_freq_shift=1`), whereas the
+original DiT (facebookresearch/DiT `TimestepEmbedder`) uses exp(-log(10000) i / half),
+i.e. `downscale_freq_shift=0`; both put cos before sin. DiT-XL/2 was trained with the
+original's; diffusers' DiTPipeline runs it with shift 1. `timestep_embedding="original"`
+restores the original's frequencies; the default "diffusers" reproduces DiTPipeline.
+Models trained by this project use diffusers' embedding, so keep the default for them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+
+from theory.checks import InputError, check_int
+from theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
+
+ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
+ZOO_NAMES = ("fhgm", "digits")
+DIT_XL_ID = "facebook/DiT-XL-2-256"
+DIT_XL_ENV = "SYNCGAP_DIT_XL"
+DIT_XL_VAE_SCALE = 0.18215
+EMBEDDINGS = {"diffusers": 1, "original": 0}  # name -> downscale_freq_shift
+DEFAULT_SCHEDULER = {"num_train_timesteps": DIT_TRAIN_STEPS, "beta_start": DIT_BETA_START,
+                     "beta_end": DIT_BETA_END, "beta_schedule": "linear", "prediction_type": "epsilon"}
+
+# DiT-XL/2 (facebookresearch/DiT models.py DiT_XL_2) in diffusers' parameters.
+DIT_XL_2 = dict(num_attention_heads=16, attention_head_dim=72, in_channels=4, out_channels=8, num_layers=28,
+                sample_size=32, patch_size=2, num_embeds_ada_norm=1000)
+TINY = dict(num_attention_heads=2, attention_head_dim=8, in_channels=4, out_channels=8, num_layers=3,
+            sample_size=8, patch_size=2, num_embeds_ada_norm=10)
+
+
+@dataclass
+class LoadedDiT:
+    """A loaded DiT and what a sampler needs to run it."""
+
+    name: str
+    model: torch.nn.Module
+    scheduler_config: dict
+    num_classes: int
+    null_class: int | None  # label of the unconditional row; None: no classifier-free guidance
+    sample_shape: tuple  # (C, H, W) of the sampled tensor (latents for DiT-XL/2)
+    learned_sigma: bool  # model outputs (eps, v) with 2C channels (DDPM learned-range variance)
+    latent_scale: float | None  # VAE scaling factor when samples are latents, else None
+    source: str
+    timestep_embedding: str = "diffusers"
+    default_class: int | None = None  # label to use when none is given (single-class models)
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.transformer_blocks)
+
+
+def build_dit(config: dict, seed: int = 0, dtype=torch.float32):
+    """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded."""
+    from diffusers import DiTTransformer2DModel
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = DiTTransformer2DModel(**config)
+    if dtype != torch.float32:
+        from diffusers.utils import logging as dlog
+        level = dlog.get_verbosity()
+        dlog.set_verbosity_error()  # DiT keeps no module in float32, so diffusers' cast warning does not apply
+        try:
+            model = model.to(dtype)
+        finally:
+            dlog.set_verbosity(level)
+    return model.eval()
+
+
+def set_timestep_embedding(model, kind: str) -> None:
+    """Switch every block's timestep embedding to diffusers' (shift 1) or the original DiT's (shift 0)."""
+    if kind not in EMBEDDINGS:
+        raise InputError(f"timestep_embedding must be one of {tuple(EMBEDDINGS)}, got {kind!r}")
+    for block in model.transformer_blocks:
+        block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
+
+
+def _record_from_model(name, model, source, training=None, **over):
+    cfg = model.config
+    c, s = cfg.in_channels, cfg.sample_size
+    out = cfg.out_channels if cfg.out_channels is not None else c
+    training = training or {}
+    n_cls = int(training.get("num_classes", cfg.num_embeds_ada_norm))
+    table = model.transformer_blocks[0].norm1.emb.class_embedder.embedding_table.num_embeddings
+    null = training.get("null_class_id", n_cls if table > n_cls else None)
+    rec = dict(name=name, model=model, scheduler_config=dict(training.get("scheduler", DEFAULT_SCHEDULER)),
+               num_classes=n_cls, null_class=null,
+               sample_shape=tuple(training.get("sample_shape", (c, s, s))),
+               learned_sigma=bool(training.get("learned_sigma", out == 2 * c)), latent_scale=None,
+               source=source, default_class=training.get("class_label"),
+               info={k: training[k] for k in ("dataset", "final_loss", "steps") if k in training})
+    rec.update(over)
+    return LoadedDiT(**rec)
+
+
+def load_tiny(seed: int = 0, dtype=torch.float32, **config) -> LoadedDiT:
+    """Random tiny DiT (3 layers, 16 tokens, 10 classes + null, learned sigma): tests only."""
+    cfg = {**TINY, **config}
+    return _record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})")
+
+
+def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> LoadedDiT:
+    """A save_pretrained DiT directory (config.json + weights), with training.json if present."""
+    from diffusers import DiTTransformer2DModel
+    if not os.path.isfile(os.path.join(path, "config.json")):
+        sub = os.path.join(path, "transformer")
+        if os.path.isfile(os.path.join(sub, "config.json")):  # a whole DiT pipeline directory
+            path = sub
+        else:
+            raise InputError(f"model path {path!r} holds no config.json of a diffusers DiTTransformer2DModel")
+    model = DiTTransformer2DModel.from_pretrained(path, torch_dtype=dtype, low_cpu_mem_usage=False).eval()
+    training = None
+    tj = os.path.join(path, "training.json")
+    if os.path.isfile(tj):
+        with open(tj) as f:
+            training = json.load(f)
+    rec = _record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
+    if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
+        rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
+    return rec
+
+
+def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool = True) -> LoadedDiT:
+    """DiT-XL/2 from `path`, $SYNCGAP_DIT_XL, or the hub cache (and the hub when local_only=False)."""
+    path = path or os.environ.get(DIT_XL_ENV)
+    if path:
+        if not os.path.isdir(path):
+            raise InputError(f"DiT-XL/2 directory {path!r} does not exist (from --model or ${DIT_XL_ENV})")
+        rec = load_directory(path, DIT_XL_ID, dtype)
+    else:
+        from diffusers import DiTTransformer2DModel
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # hub deprecation chatter; the outcome is reported below
+                model = DiTTransformer2DModel.from_pretrained(DIT_XL_ID, subfolder="transformer", torch_dtype=dtype,
+                                                              local_files_only=local_only,
+                                                              low_cpu_mem_usage=False).eval()
+        except Exception as exc:  # hub errors come in many types; all mean "not reachable here"
+            raise InputError(
+                f"{DIT_XL_ID} weights are not reachable ({type(exc).__name__}); download the repo elsewhere and "
+                f"pass --model /path/to/local/copy or set {DIT_XL_ENV}=/path/to/local/copy") from None
+        rec = _record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
+    rec.name = DIT_XL_ID
+    rec.latent_scale = DIT_XL_VAE_SCALE
+    rec.null_class = 1000
+    return rec
+
+
+def load_model(name: str, *, seed: int = 0, dtype=torch.float32, device="cpu",
+               timestep_embedding: str | None = None, local_only: bool = True) -> LoadedDiT:
+    """Load a DiT by registry name or local directory; see the module docstring for names."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"model name must be a non-empty string, got {name!r}")
+    check_int("seed", seed, 0)
+    if name == "tiny":
+        rec = load_tiny(seed, dtype)
+    elif name in ZOO_NAMES:
+        d = os.path.join(ZOO_DIR, name)
+        if not os.path.isfile(os.path.join(d, "config.json")):
+            raise InputError(f"model {name!r} is not shipped in this checkout ({d} is missing); "
+                             f"train it with `syncgap dit train {name}`")
+        rec = load_directory(d, name, dtype)
+    elif name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2"):
+        rec = load_dit_xl(None, dtype, local_only)
+    elif os.path.isdir(name):
+        rec = load_directory(name, None, dtype)
+    elif os.sep in name or name.startswith("."):
+        raise InputError(f"model directory {name!r} does not exist; pass --model /path/to/local/copy "
+                         "of a save_pretrained DiT")
+    else:
+        raise InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID} "
+                         "or a local directory (--model /path/to/local/copy)")
+    if timestep_embedding is not None:
+        set_timestep_embedding(rec.model, timestep_embedding)
+        rec.timestep_embedding = timestep_embedding
+    rec.model.to(device)
+    return rec

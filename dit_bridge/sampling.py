@@ -1,0 +1,186 @@
+"""Coupled pair sampling on diffusers' DDPM (learned-range variance) and DDIM schedulers.
+
+A pair state is one tensor x of 2M rows [A; B] (coupling.py's layout). Randomness is
+per row: every (pair, replica) has its own torch.Generator, seeded from (seed, pair,
+replica), so the noise of a replica is drawn once and is the same for every g, every
+gate and every coupling schedule. Classifier-free guidance follows diffusers' DiTPipeline:
+eps = eps_u + s (eps_c - eps_u) on the C noise channels, the learned variance from the
+conditional row; the model sees [A_cond, A_uncond ; B_cond, B_uncond].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from theory.checks import InputError, check_int, check_real
+
+from .coupling import coupled_layers, set_g
+
+SAMPLERS = ("ddpm", "ddim")
+
+
+def row_seed(seed: int, pair: int, replica: int, stream: int) -> int:
+    """Seed of one row's generator: stream 0 = initial noise, 1 = per-step noise."""
+    return int(np.random.SeedSequence([seed, pair, replica, stream]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def row_generators(seed: int, n_pairs: int, stream: int = 1) -> list:
+    """Per-row generators for rows [A; B] of n_pairs pairs."""
+    return [torch.Generator().manual_seed(row_seed(seed, j, r, stream)) for r in (0, 1) for j in range(n_pairs)]
+
+
+def make_scheduler(rec, sampler: str = "ddpm"):
+    """A diffusers DDPM (learned-range variance if the model learns sigma) or DDIM (eta = 0) scheduler."""
+    cfg = {k: v for k, v in rec.scheduler_config.items()
+           if k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")}
+    if sampler == "ddpm":
+        var = "learned_range" if rec.learned_sigma else "fixed_small"
+        return DDPMScheduler(**cfg, variance_type=var, clip_sample=False)
+    if sampler == "ddim":
+        return DDIMScheduler(**cfg, clip_sample=False)  # final step to alpha_bar = 1, as the original ddim_sample
+    raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+
+
+def g_schedule_values(g_schedule, num_steps: int) -> np.ndarray | None:
+    """A schedule as an array (num_steps,) or (num_steps, n_coupled); None keeps g as set."""
+    if g_schedule is None:
+        return None
+    if callable(g_schedule):
+        vals = np.asarray([g_schedule(k) for k in range(num_steps)], dtype=float)
+    else:
+        vals = np.asarray(g_schedule, dtype=float)
+        if vals.ndim == 0:
+            vals = np.full(num_steps, float(vals))
+    if vals.shape[0] != num_steps:
+        raise InputError(f"g schedule has {vals.shape[0]} steps, the sampler runs {num_steps}")
+    if not np.all(np.isfinite(vals)) or np.any(vals < 0):
+        raise InputError("g schedule values must be finite and >= 0")
+    return vals
+
+
+def check_labels(rec, labels, n: int) -> torch.Tensor:
+    """Class labels (n,) in [0, num_classes); default the model's single class or 0."""
+    if labels is None:
+        labels = [rec.default_class or 0] * n
+    lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
+    if lab.numel() == 1:
+        lab = lab.expand(n).clone()
+    if lab.numel() != n:
+        raise InputError(f"class labels: expected {n}, got {lab.numel()}")
+    bad = lab[(lab < 0) | (lab >= rec.num_classes)]
+    if bad.numel():
+        raise InputError(f"class label {int(bad[0])} is outside the allowed range [0, {rec.num_classes - 1}]")
+    return lab
+
+
+@dataclass
+class PairState:
+    """Where a pair run stands: rows [A; B], the next step index, and the per-row generators."""
+
+    x: torch.Tensor  # (2M, C, H, W) float32
+    step: int
+    generators: list
+    trajectory: list = field(default_factory=list)
+
+    def snapshot(self) -> "PairState":
+        """A copy that can be resumed independently (generator states included)."""
+        gens = []
+        for gen in self.generators:
+            c = torch.Generator()
+            c.set_state(gen.get_state())
+            gens.append(c)
+        return PairState(self.x.clone(), self.step, gens, list(self.trajectory))
+
+
+def _model_eps(rec, x, t, labels, guidance_scale):
+    """Model output for rows [A; B] (2M, C or 2C), with classifier-free guidance when scale != 1."""
+    model = rec.model
+    p = next(model.parameters())
+    n, c = x.shape[0], x.shape[1]
+    xin = x.to(p.device, p.dtype)
+    if guidance_scale == 1.0:
+        out = model(xin, torch.full((n,), int(t), device=p.device), labels.to(p.device)).sample
+        return out.float()
+    m = n // 2
+    null = torch.full((m,), rec.null_class, dtype=torch.long)
+    lab = torch.cat([labels[:m], null, labels[m:], null]).to(p.device)
+    xin = torch.cat([xin[:m], xin[:m], xin[m:], xin[m:]])  # [A_c, A_u ; B_c, B_u]
+    out = model(xin, torch.full((2 * n,), int(t), device=p.device), lab).sample.float()
+    ac, au, bc, bu = out.chunk(4)
+    guided = [u[:, :c] + guidance_scale * (cnd[:, :c] - u[:, :c]) for cnd, u in ((ac, au), (bc, bu))]
+    return torch.cat([torch.cat([e, cnd[:, c:]], 1) for e, cnd in zip(guided, (ac, bc))])
+
+
+def run_pairs(rec, scheduler, state: PairState, labels, *, num_steps: int, stop: int | None = None,
+              guidance_scale: float = 1.0, g_schedule=None, recorder=None, progress=None,
+              keep_trajectory: bool = False) -> PairState:
+    """Advance `state` from state.step to `stop` (default num_steps) on the scheduler's grid; returns it."""
+    num_steps = check_int("num_steps", num_steps, 1, scheduler.config.num_train_timesteps)
+    stop = num_steps if stop is None else check_int("stop", stop, state.step, num_steps)
+    g_vals = g_schedule_values(g_schedule, num_steps)
+    if g_vals is not None and not coupled_layers(rec.model):
+        if np.any(g_vals > 0):
+            raise InputError("a g schedule needs coupled layers: call set_coupling(model, ...) first")
+        g_vals = None
+    scheduler.set_timesteps(num_steps)
+    c = rec.sample_shape[0]
+    x = state.x
+    with torch.no_grad():
+        for k in range(state.step, stop):
+            t = scheduler.timesteps[k]
+            if g_vals is not None:
+                set_g(rec.model, g_vals[k].tolist() if g_vals.ndim == 2 else float(g_vals[k]))
+            if recorder is not None:
+                recorder.begin_step(k, x.shape[0] // 2)
+            out = _model_eps(rec, x, t, labels, guidance_scale)
+            if isinstance(scheduler, DDPMScheduler):
+                x = scheduler.step(out, t, x, generator=state.generators).prev_sample
+            else:
+                x = scheduler.step(out[:, :c], t, x, eta=0.0).prev_sample
+            if keep_trajectory:
+                state.trajectory.append(x.clone())
+            if progress is not None:
+                progress(k + 1, num_steps)
+    state.x, state.step = x, stop
+    return state
+
+
+def sample_pairs(rec, x_a, x_b, labels=None, *, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm",
+                 guidance_scale: float = 1.0, g_schedule=None, recorder=None, progress=None,
+                 keep_trajectory: bool = False) -> PairState:
+    """Sample pairs from initial noise x_a, x_b (M, C, H, W); labels (M,) shared by both replicas or (2M,)."""
+    if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(rec.sample_shape):
+        raise InputError(f"initial noise must be two (M, {', '.join(map(str, rec.sample_shape))}) tensors, "
+                         f"got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    m = x_a.shape[0]
+    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0)
+    if guidance_scale != 1.0 and rec.null_class is None:
+        raise InputError(f"model {rec.name} has no null class: classifier-free guidance needs guidance_scale=1")
+    n_lab = 2 * m if labels is not None and torch.as_tensor(labels).numel() == 2 * m else m
+    lab = check_labels(rec, labels, n_lab)
+    if n_lab == m:
+        lab = torch.cat([lab, lab])
+    sched = make_scheduler(rec, sampler)
+    state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, m))
+    return run_pairs(rec, sched, state, lab, num_steps=num_steps, guidance_scale=guidance_scale,
+                     g_schedule=g_schedule, recorder=recorder, progress=progress, keep_trajectory=keep_trajectory)
+
+
+def antisymmetric_noise(shape, n_pairs: int, seed: int = 0, eps: float = 0.3):
+    """Protocol I start: x_A,B = sqrt(1 - eps^2) z +- eps zeta from one draw (z, zeta) per pair.
+
+    Each replica is exactly N(0, I) (variance preserving) and x_A - x_B = 2 eps zeta is antisymmetric
+    about the shared draw z (SCIENCE.md §5, Protocol I). Same seed -> same draws for every g.
+    """
+    n_pairs = check_int("n_pairs", n_pairs, 1)
+    eps = check_real("eps", eps, 0.0, 1.0)
+    za, zb = [], []
+    for j in range(n_pairs):
+        gen = torch.Generator().manual_seed(row_seed(seed, j, 2, 0))
+        z, zeta = torch.randn(tuple(shape), generator=gen), torch.randn(tuple(shape), generator=gen)
+        za.append((1 - eps ** 2) ** 0.5 * z + eps * zeta)
+        zb.append((1 - eps ** 2) ** 0.5 * z - eps * zeta)
+    return torch.stack(za), torch.stack(zb)

@@ -1,0 +1,51 @@
+"""`syncgap dit measure` in-process: JSON records, resumable run folders, exit status 2 on bad input."""
+import json
+
+import pytest
+
+from validation.cli.main import main
+
+BASE = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--quiet"]
+
+
+def test_protocol_one_json_and_resume(tmp_path, capsys):
+    argv = BASE + ["--g", "0,2", "--protocol", "I", "--t-int", "0,1,2,3,4", "--n-boot", "10", "--json",
+                   "--out", str(tmp_path)]
+    assert main(argv) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert [r["g"] for r in rec["results"]] == [0.0, 2.0]
+    r = rec["results"][1]
+    assert len(r["agreement"]) == 2 and len(r["per_scale"]) == 4 and r["t_int"] == [0, 1, 2, 3, 4]
+    assert main(argv) == 0  # resumes: nothing recomputed, nothing appended
+    assert json.loads(capsys.readouterr().out)["results"] == rec["results"]
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_protocol_one_clone_table(capsys):
+    assert main(BASE + ["--g", "0", "--clone", "--t-int", "0,1,3,4", "--n-boot", "10"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:2] == ["g", "tau@1"] and "gap" in out
+
+
+def test_protocol_two_table(capsys):
+    assert main(BASE + ["--g", "0.5", "--protocol", "II", "--gate", "joint", "--layers", "1,2", "--cfg", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "diff/(common+diff)" in out and len(out.splitlines()) == 4
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--g", "-0.5"], "g=-0.5 is outside"),
+    (["--g", "nan"], "NaN"),
+    (["--model", "/no/such/model"], "does not exist"),
+    (["--class-label", "3,12"], "class label 12 is outside"),
+    (["--device", "cuda"], None),  # no GPU on the test machines: a clear error; on a GPU machine it runs
+])
+def test_bad_input_exits_2(capsys, extra, message):
+    import torch
+    if extra[0] == "--device" and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert main(BASE + extra + ["--protocol", "II"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("syncgap dit: error:") and len(err.strip().splitlines()) == 1
+    if message:
+        assert message in err

@@ -1,0 +1,103 @@
+"""Protocol II recording (dit_bridge.recording) and per-scale commitment (dit_bridge.commitment)."""
+import numpy as np
+import pytest
+import torch
+
+from dit_bridge.commitment import commitment_fits, default_scales, scale_agreement
+from dit_bridge.coupling import remove_coupling, set_coupling
+from dit_bridge.protocols import protocol_two
+from dit_bridge.recording import ModeCalibrator, PairRecorder
+from dit_bridge.registry import load_tiny
+from dit_bridge.sampling import antisymmetric_noise, sample_pairs
+from ou_models.estimators import sigmoid
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_tiny(seed=21)
+
+
+def test_recording_leaves_outputs_unchanged(tiny):
+    xa, xb = antisymmetric_noise(tiny.sample_shape, 2, seed=1)
+    set_coupling(tiny.model, 0.6)
+    kw = dict(labels=[3, 5], seed=2, num_steps=5, guidance_scale=2.0)
+    plain = sample_pairs(tiny, xa, xb, **kw).x
+    modes = torch.linalg.qr(torch.randn(3, 16, 16))[0]
+    with PairRecorder(tiny.model, n_bands=3, modes=modes) as rec:
+        recorded = sample_pairs(tiny, xa, xb, recorder=rec, **kw).x
+    remove_coupling(tiny.model)
+    assert torch.equal(plain, recorded)
+    assert not any(b._forward_hooks for b in tiny.model.transformer_blocks)  # detached
+    r = rec.result()
+    assert r["diff"].shape == (5, 3, 2) and r["bands"].shape == (5, 3, 2, 3) and r["modes"].shape == (5, 3, 2, 4)
+
+
+def test_reductions_match_direct_computation(tiny):
+    """Energies and band shares against a NumPy DFT of captured block outputs; mode shares sum to one."""
+    h = torch.randn(8, 16, 12, dtype=torch.float64).float()  # rows [A_c, A_u ; B_c, B_u] of 2 pairs, 4x4 grid
+    modes = torch.linalg.qr(torch.randn(3, 16, 16))[0]
+    rec = PairRecorder(tiny.model, n_bands=3, modes=modes, mode_groups=2)  # edges clear of the 4x4 lattice
+    out = rec.reduce(h, m=2, layer=1).numpy()
+    a, b = h[:2].double().numpy(), h[4:6].double().numpy()
+    d, c = (a - b) / np.sqrt(2), (a + b) / np.sqrt(2)
+    np.testing.assert_allclose(out[:, 0], (c ** 2).mean((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(out[:, 1], (d ** 2).mean((1, 2)), rtol=1e-5)
+    np.testing.assert_allclose(out[:, 0] + out[:, 1], (a ** 2 + b ** 2).mean((1, 2)) / 2 * 2, rtol=1e-5)
+    f = np.fft.fftfreq(4)
+    r = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2).ravel()
+    low = r < np.sqrt(0.5) / 3
+    power = (np.abs(np.fft.fft2(d.reshape(2, 4, 4, 12), axes=(1, 2))) ** 2).sum(-1).reshape(2, 16) / 16
+    share_low = power[:, low].sum(1) / (d ** 2).sum((1, 2))
+    np.testing.assert_allclose(out[:, 2], share_low, rtol=1e-5)
+    np.testing.assert_allclose(out[:, 2:5].sum(1), 1.0, rtol=1e-5)
+    u = modes[1].double().numpy()
+    lead = (np.einsum("tk,ptd->pkd", u[:, :8], d) ** 2).sum((1, 2)) / (d ** 2).sum((1, 2))
+    np.testing.assert_allclose(out[:, 5], lead, rtol=1e-5)
+    np.testing.assert_allclose(out[:, 5] + out[:, 6], 1.0, rtol=1e-5)
+
+
+def test_mode_calibrator_orders_modes_by_second_moment(tiny):
+    cal = ModeCalibrator(tiny.model)
+    u = torch.linalg.qr(torch.randn(16, 16, dtype=torch.float64))[0]
+    scales = torch.linspace(3.0, 0.1, 16, dtype=torch.float64)
+    h = torch.einsum("tk,k,nkd->ntd", u, scales, torch.randn(64, 16, 256, dtype=torch.float64))
+    cal.begin_step(0, 32)
+    cal._hook(0)(None, None, h)
+    modes = cal.modes()[0].double()
+    assert abs(float(modes[:, 0] @ u[:, 0])) > 0.98  # leading mode recovered
+    torch.testing.assert_close(modes.T @ modes, torch.eye(16, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_protocol_two_record(tiny):
+    r = protocol_two(tiny, 0.5, n_pairs=2, num_steps=4, n_bands=2, mode_groups=2, seed=3)
+    assert r["common"].shape == (4, 3, 2) and r["modes"].shape == (4, 3, 2, 2)
+    np.testing.assert_allclose(r["bands"].sum(-1), 1.0, rtol=1e-4)
+    np.testing.assert_allclose(r["modes"].sum(-1), 1.0, rtol=1e-4)
+    assert np.all((r["diff_fraction"] >= 0) & (r["diff_fraction"] <= 1))
+    assert r["final_agreement"].shape == (2, 4)
+
+
+def test_scale_agreement_limits():
+    a = torch.randn(3, 2, 8, 8)
+    checker = torch.ones(8, 8)
+    checker[::2, 1::2] = checker[1::2, ::2] = -1.0  # zero mean at every pooled scale < 8
+    b = a + 0.5 * checker
+    np.testing.assert_allclose(scale_agreement(a, a, [1, 8]), 1.0)
+    np.testing.assert_allclose(scale_agreement(a, -a, [1, 8]), -1.0)
+    agr = scale_agreement(a, b, default_scales(8))
+    np.testing.assert_allclose(agr[:, :3], 1.0, atol=1e-12)  # the difference is invisible when pooled
+    assert np.all(agr[:, 3] < 1.0)
+
+
+def test_commitment_fits_recover_known_midpoints():
+    rng = np.random.default_rng(0)
+    t = np.arange(0, 51, 5.0)
+    taus = [10.0, 20.0, 35.0]
+    curves = np.stack([sigmoid(t, 0.1, 0.9, tau, 4.0) for tau in taus])  # (3, 11)
+    agree = curves[None] + rng.normal(0, 0.05, (16, 3, t.size))
+    fits = commitment_fits(t, agree, [1, 2, 8], n_boot=40)
+    for p, tau in zip(fits["per_scale"], taus):
+        assert abs(p["tau"] - tau) < 2.0 and p["low"] <= tau + 2.0 and p["high"] >= tau - 2.0
+    assert abs(fits["gap"]["estimate"] - 25.0) < 3.0 and fits["gap"]["low"] < fits["gap"]["high"]
+    flat = commitment_fits(t, 0.5 + rng.normal(0, 0.01, (8, 3, t.size)), [1, 2, 8], n_boot=10)
+    assert flat["gap"]["estimate"] is None or np.isnan(flat["gap"]["estimate"])
