@@ -1,16 +1,93 @@
-"""`syncgap sweep`: scale-out sweeps of independent cells. Not yet available (issue 7)."""
+"""`syncgap sweep CONFIG`: run a grid of independent cells locally or on a Dask cluster, resumably.
+
+Progress goes to stderr, the summary to stdout (a table, or JSON with --json). Exit
+status 0 when every cell is finished, 1 when some failed (a rerun retries only those),
+2 on bad input (config or arguments), 130 on Ctrl-C (finished cells are kept).
+"""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+from theory.checks import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="scale-out sweeps of independent cells [not yet available]")
-    p.add_argument("rest", nargs="*", help="arguments of the future command")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("sweep", help="run a sweep config (grid of cells) locally or on Dask; resumable",
+                       description="Expand CONFIG (JSON or YAML: base dict + grid of lists) into cells and "
+                                   "run the unfinished ones; each cell writes OUT/cells/<hash>.json, and "
+                                   "the results roll up into OUT/results.csv and OUT/results.json.")
+    p.add_argument("config", metavar="CONFIG", help="sweep config file (.json, else YAML)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: the config's 'out', else runs/sweeps/NAME)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="Dask scheduler address (tcp://host:8786), or 'local' for a new LocalCluster; "
+                        "default: run on this machine without Dask")
+    p.add_argument("--workers", metavar="N", default=None,
+                   help="worker processes (local pool or LocalCluster); default: CPU count; 1 runs in-process")
+    p.add_argument("--list", action="store_true", help="print the cells and whether each is done; run nothing")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
 
+def _workers(text):
+    if text is None:
+        return None
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise InputError(f"--workers must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise InputError(f"--workers={value} is outside the allowed range [1, 4096]")
+    return value
+
+
+def _short(config: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.items() if k != "kind")
+
+
+def _progress(event: dict) -> None:
+    e = event["event"]
+    if e == "start":
+        line = (f"sweep: {event['total']} cells, {event['skipped']} already done, {event['todo']} to run "
+                f"({event['runner']}, {event['workers']} worker{'s' if event['workers'] != 1 else ''})")
+    elif e == "warning":
+        line = f"sweep: warning: {event['message']}"
+    elif e == "done":
+        line = (f"[{event['index']}/{event['todo']}] done   {event['key']} {_short(event['config'])} "
+                f"({event['elapsed_s']:.2f} s)")
+    else:
+        line = f"[{event['index']}/{event['todo']}] FAILED {event['key']} {_short(event['config'])}: {event['error']}"
+    print(line, file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
-    print("syncgap sweep: not yet available (issue 7)", file=sys.stderr)
-    return 1
+    from validation.cli.common import print_json, print_table
+    from validation.sweep import is_done, load_sweep, run_sweep
+
+    workers = _workers(args.workers)
+    if args.scheduler is not None and not args.scheduler.strip():
+        raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
+    sweep = load_sweep(args.config)
+    out = Path(args.out or sweep.out or Path("runs") / "sweeps" / sweep.name)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {str(out)!r} exists and is not a folder")
+    if args.list:
+        rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
+        print_json(rows) if args.json else print_table(rows)
+        return 0
+    s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
+    record = {"name": s.name, "out": s.out_dir, "runner": s.runner, "workers": s.workers, "cells": s.total,
+              "skipped": s.skipped, "done": s.done, "failed": len(s.failed), "complete": s.complete,
+              "elapsed_s": round(s.elapsed_s, 3), "table_csv": s.table_csv, "table_json": s.table_json,
+              "failures": s.failed}
+    if args.json:
+        print_json(record)
+    else:
+        print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
+                                             "workers", "elapsed_s")}])
+        print(f"results: {s.table_csv} and {s.table_json}")
+        if s.failed:
+            print(f"{len(s.failed)} cell(s) failed; rerun the same command to retry them "
+                  "(finished cells are skipped)")
+    return 0 if s.complete else 1
