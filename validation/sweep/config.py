@@ -194,8 +194,10 @@ def expand(config, source: str | None = None) -> Sweep:
                 try:
                     kinds.check_params(kind, params)
                 except InputError as exc:
+                    msg = str(exc)
+                    at = next((origin[k] for k in origin if msg.startswith((f"{k}=", f"{k} "))), None)
                     shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
-                    raise InputError(f"cell ({shown}) of kind {kind!r}: {exc}") from None
+                    raise InputError(f"{at + ': ' if at else ''}{msg} (in the {kind} cell {shown})") from None
                 seen.add(key)
                 cells.append(Cell(kind, params, key))
     name = config.get("name") or (Path(source).stem if source else "sweep")
@@ -243,7 +245,7 @@ def load_config(path) -> dict:
         raise InputError(f"CONFIG: {str(p)!r} is not UTF-8 text (byte {exc.start})") from None
     if not text.strip():
         raise InputError(f"CONFIG: {str(p)!r} is empty")
-    config = parse_config_text(text, "json" if p.suffix.lower() == ".json" else "yaml")
+    config = parse_config_text(text, "json" if p.suffix.lower() == ".json" else "yaml", f"CONFIG {str(p)!r}")
     try:
         return validate_config(config)
     except InputError as exc:
