@@ -136,3 +136,14 @@ def test_killed_worker_then_rerun_completes_with_no_cell_lost_or_duplicated(clie
         assert (out / "cells" / name).stat().st_mtime_ns == mtime
     assert sorted(json.loads(p.read_text())["config"]["seed"] for p in files) == list(range(7)) + [100]
     assert json.loads((out / "cells" / f"{long_key}.json").read_text())["provenance"]["pid"] != killed[0]
+
+
+def test_cli_runs_on_an_existing_scheduler_address(client, tmp_path, capsys):
+    from validation.cli.main import main
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0}, "grid": {"seed": [5, 6, 7]}}))
+    address = client.scheduler.address
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--scheduler", address, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["runner"], summary["workers"], summary["done"], summary["complete"]) == ("dask", 2, 3, True)
+    assert len(list((tmp_path / "o" / "cells").glob("*.json"))) == 3

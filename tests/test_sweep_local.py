@@ -186,3 +186,25 @@ def test_cli_runs_lists_and_prints_json_summary(tmp_path, capsys):
     assert "3 already done, 0 to run" in capsys.readouterr().err
     header = (out / "results.csv").read_text().splitlines()
     assert len(header) == 4 and "draw" in header[0] and "git_revision" in header[0]
+
+
+def test_aggregate_and_figure_are_redrawn_from_the_saved_table(tmp_path, capsys):
+    from validation.sweep.figures import aggregate, line_figure
+    rows = [{"g": 0.5, "seed": s, "y": v} for s, v in enumerate([1.0, 2.0, 4.0])] + [{"g": 1.0, "seed": 0, "y": 3.0}]
+    agg = {r["g"]: r for r in aggregate(rows, ["g"], "y")}
+    assert agg[0.5]["y"] == pytest.approx(np.mean([1, 2, 4]))
+    assert agg[0.5]["y_sem"] == pytest.approx(np.std([1, 2, 4], ddof=1) / np.sqrt(3))
+    assert agg[1.0]["n"] == 1 and agg[1.0]["y_sem"] is None
+    with pytest.raises(Exception, match="column 'z' is not in the table"):
+        aggregate(rows, ["z"], "y")
+    line_figure(aggregate(rows, ["g"], "y"), "g", "y", yerr="y_sem", path=tmp_path / "f.png")
+    assert (tmp_path / "f.png").stat().st_size > 1000
+
+    cfg = tmp_path / "s.json"
+    cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0}, "grid": {"seed": [0, 1, 2]}}))
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--workers", "1", "--plot", "seed:draw",
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["figure"].endswith("plot_draw_vs_seed.png")
+    assert (tmp_path / "o" / "plot_draw_vs_seed.png").stat().st_size > 1000
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--plot", "colour:draw"]) == 2
+    assert "--plot: 'colour' is not a parameter" in capsys.readouterr().err

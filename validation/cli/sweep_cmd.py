@@ -25,6 +25,10 @@ def register(sub) -> None:
                         "default: run on this machine without Dask")
     p.add_argument("--workers", metavar="N", default=None,
                    help="worker processes (local pool or LocalCluster); default: CPU count; 1 runs in-process")
+    p.add_argument("--plot", metavar="X:Y[:GROUP]", default=None,
+                   help="after the run, redraw Y (a result) against X (a parameter) from OUT/results.json, "
+                        "averaged over the other parameters (e.g. seeds), one line per GROUP; "
+                        "saved as OUT/plot_Y_vs_X.png")
     p.add_argument("--list", action="store_true", help="print the cells and whether each is done; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
@@ -40,6 +44,31 @@ def _workers(text):
     if value < 1:
         raise InputError(f"--workers={value} is outside the allowed range [1, 4096]")
     return value
+
+
+def _plot_spec(text, sweep):
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InputError(f"--plot must be X:Y or X:Y:GROUP, got {text!r}")
+    params = {k for c in sweep.cells for k in c.config}
+    for name in [parts[0]] + parts[2:]:
+        if name not in params:
+            raise InputError(f"--plot: {name!r} is not a parameter of this sweep (parameters: "
+                             f"{', '.join(sorted(params))})")
+    return parts
+
+
+def _draw(spec, table_json, out):
+    from validation.sweep.figures import aggregate, line_figure
+    from validation.sweep.rollup import load_table
+
+    x, y, group = spec[0], spec[1], (spec[2] if len(spec) == 3 else None)
+    rows = aggregate(load_table(table_json), [group, x] if group else [x], y)
+    path = Path(out) / f"plot_{y}_vs_{x}.png"
+    line_figure(rows, x, y, group=group, yerr=f"{y}_sem", path=path, title=f"{y} vs {x}")
+    return str(path)
 
 
 def _short(config: dict) -> str:
@@ -69,6 +98,7 @@ def run(args) -> int:
     if args.scheduler is not None and not args.scheduler.strip():
         raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
     sweep = load_sweep(args.config)
+    plot = _plot_spec(args.plot, sweep)
     out = Path(args.out or sweep.out or Path("runs") / "sweeps" / sweep.name)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out: {str(out)!r} exists and is not a folder")
@@ -81,12 +111,16 @@ def run(args) -> int:
               "skipped": s.skipped, "done": s.done, "failed": len(s.failed), "complete": s.complete,
               "elapsed_s": round(s.elapsed_s, 3), "table_csv": s.table_csv, "table_json": s.table_json,
               "failures": s.failed}
+    if plot is not None:
+        record["figure"] = _draw(plot, s.table_json, out)
     if args.json:
         print_json(record)
     else:
         print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
                                              "workers", "elapsed_s")}])
         print(f"results: {s.table_csv} and {s.table_json}")
+        if plot is not None:
+            print(f"figure: {record['figure']}")
         if s.failed:
             print(f"{len(s.failed)} cell(s) failed; rerun the same command to retry them "
                   "(finished cells are skipped)")
