@@ -6,6 +6,7 @@ import io
 import itertools
 import json
 import math
+import os
 import tempfile
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from validation.sweep.config import TOP_FIELDS
 VALID = {"name": "fuzz", "kind": "mc.cloning",
          "base": {"d": 8, "n_samples": 50, "T": 4.0, "dt": 0.1},
          "grid": {"t_clone": [0.5, 1.0, 2.0], "seed": [0, 1]}}
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# SYNCGAP_FUZZ_EXAMPLES=2000 fuzzes harder (default 60 per test keeps the suite fast)
+FUZZ = settings(max_examples=int(os.environ.get("SYNCGAP_FUZZ_EXAMPLES", "60")), deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
 def test_grid_expands_to_the_cartesian_product_in_grid_order():
@@ -218,3 +221,24 @@ def test_cli_bad_arguments_exit_2_naming_the_argument(tmp_path, argv, field):
     cfg.write_text(json.dumps(VALID))
     rc, out, err = _cli([a.format(cfg=cfg) for a in argv])
     assert rc == 2 and out == "" and err.count("\n") == 1 and field in err
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["--workers", "--plot", "--scheduler"]), st.text(max_size=12))
+def test_cli_fuzzed_argument_values_exit_2_naming_the_argument_or_run_nothing(flag, value):
+    if flag == "--workers":
+        with contextlib.suppress(ValueError):
+            if int(value, 10) >= 1:
+                return                              # a valid worker count would run the sweep
+    parts = value.split(":")
+    if flag == "--plot" and len(parts) in (2, 3) and all(parts) and \
+            set(parts[:1] + parts[2:]) <= {"kind", "seconds", "seed"}:
+        return                                      # X and GROUP are parameters: the sweep would run
+    if flag == "--scheduler" and value.strip():
+        value = " "                                  # a real address would try to connect
+    with tempfile.TemporaryDirectory() as d:
+        cfg = Path(d) / "c.json"
+        cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0}, "grid": {"seed": [0]}}))
+        rc, out, err = _cli(["sweep", str(cfg), "--out", str(Path(d) / "o"), f"{flag}={value}"])
+        assert not (Path(d) / "o").exists()
+    assert rc == 2 and out == "" and err.count("\n") == 1 and flag in err

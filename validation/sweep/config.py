@@ -64,6 +64,12 @@ def _type(v) -> str:
     return "null" if v is None else type(v).__name__
 
 
+def _field(prefix: str, key) -> str:
+    """'base.g' for plain keys, 'base["a b"]' style (repr) for anything else, so messages stay one line."""
+    plain = isinstance(key, str) and key.isidentifier() and key.isascii()
+    return (f"{prefix}.{key}" if prefix else key) if plain else f"{prefix}[{key!r}]"
+
+
 def _check_value(where: str, v, depth: int = 0) -> None:
     """JSON data only: null, bool, int, finite float, str, lists and string-keyed mappings."""
     if depth > 32:
@@ -82,7 +88,7 @@ def _check_value(where: str, v, depth: int = 0) -> None:
         for k, item in v.items():
             if not isinstance(k, str):
                 raise InputError(f"{where}: keys must be strings, got {k!r}")
-            _check_value(f"{where}.{k}", item, depth + 1)
+            _check_value(_field(where, k), item, depth + 1)
         return
     raise InputError(f"{where}: must be JSON data (number, string, bool, null, list, mapping), "
                      f"got {_type(v)} {v!r}")
@@ -125,7 +131,7 @@ def validate_config(config) -> dict:
                          f"got {_type(config)}")
     for k in config:
         if k not in TOP_FIELDS:
-            raise InputError(f"{k}: unknown config field {k!r} (allowed: {', '.join(TOP_FIELDS)})")
+            raise InputError(f"{_field('', k)}: unknown config field {k!r} (allowed: {', '.join(TOP_FIELDS)})")
     name = config.get("name")
     if name is not None and (not isinstance(name, str) or not _NAME.match(name)):
         raise InputError(f"name: must be a string of letters, digits, '_', '.', '-', got {name!r}")
