@@ -13,7 +13,7 @@ import dask  # noqa: E402
 
 from theory.checks import InputError  # noqa: E402
 from validation.sweep import KINDS, Kind, expand, run_sweep  # noqa: E402
-from validation.sweep.runners import thread_env  # noqa: E402
+from validation.sweep.runners import dask_worker_env, local_cluster  # noqa: E402
 
 CLONING = {"kind": "mc.cloning", "base": {"d": 6, "n_samples": 100, "T": 3.0, "dt": 0.1},
            "grid": {"t_clone": [0.3, 1.0, 2.0], "seed": [0, 7]}}
@@ -25,8 +25,7 @@ def client():
     # retried, so the killed-worker test leaves the sweep incomplete and the rerun must finish it.
     # Every worker advertises one (pretend) GPU so GPU-kind cells can be scheduled.
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, env=thread_env(), resources={"GPU": 1})
+        cluster = local_cluster(2, resources={"GPU": 1})
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -60,12 +59,20 @@ def _results(out):
     return {p.stem: json.loads(p.read_text()) for p in (Path(out) / "cells").glob("*.json")}
 
 
-def test_workers_run_single_threaded(client):
-    env = client.run(lambda: {k: os.environ.get(k) for k in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")})
-    assert len(env) == 2
-    for values in env.values():
-        assert values == {"NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "1"),
-                          "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+def _start_environ():
+    """The environment this worker process was started with (not what was set after)."""
+    with open("/proc/self/environ", "rb") as f:
+        pairs = (item.split(b"=", 1) for item in f.read().split(b"\0") if b"=" in item)
+        return {k.decode(): v.decode() for k, v in pairs}
+
+
+def test_workers_start_single_threaded(client):
+    want = dask_worker_env()
+    envs = client.run(lambda: {k: os.environ.get(k) for k in want})
+    assert len(envs) == 2 and all(env == want for env in envs.values())
+    if os.path.exists("/proc/self/environ"):                 # set before the interpreter started
+        for env in client.run(_start_environ).values():
+            assert {k: env.get(k) for k in want} == want
 
 
 def test_same_seed_same_numbers_across_runs_and_worker_counts(client, tmp_path):
