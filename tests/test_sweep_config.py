@@ -39,7 +39,7 @@ def test_grid_expands_to_the_cartesian_product_in_grid_order():
 
 def test_cell_key_is_sha256_of_canonical_json_and_ignores_key_order_and_int_float():
     cell = expand(VALID).cells[0]
-    canonical = json.dumps({"T": 4, "d": 8, "dt": 0.1, "kind": "mc.cloning", "n_samples": 50,
+    canonical = json.dumps({"T": 4, "d": 8, "dt": 0.1, "kind": "mc.cloning", "n_samples": 50, "noise_std": 1,
                             "seed": 0, "t_clone": 0.5}, sort_keys=True, separators=(",", ":"))
     assert cell.key == hashlib.sha256(canonical.encode()).hexdigest()[:16]
     shuffled = dict(reversed(list(cell.config.items())))
@@ -54,11 +54,13 @@ def test_grid_blocks_concatenate_deduplicate_and_may_grid_the_kind():
                     {"kind": ["theory.routing"], "g": [0.0, 0.5]},
                     {"kind": ["debug.sleep"], "seconds": [1], "seed": [3]}]}
     sweep = expand(cfg)
+    routing_defaults = {"eta": 0.0, "gap0_steps": 40.0}     # defaults are written into the cell
     assert [(c.kind, c.params) for c in sweep.cells] == [
         ("debug.sleep", {"seconds": 0, "seed": 3}), ("debug.sleep", {"seconds": 1, "seed": 3}),
-        ("theory.routing", {"g": 0.0}), ("theory.routing", {"g": 0.5})]
+        ("theory.routing", {"g": 0.0, **routing_defaults}), ("theory.routing", {"g": 0.5, **routing_defaults})]
+    assert list(sweep.cells[2].params) == ["g", "eta", "gap0_steps"]   # signature order
     assert sweep.kinds == ("debug.sleep", "theory.routing")
-    assert len(expand({"kind": "debug.sleep", "base": {"seconds": 0}}).cells) == 1   # no grid: one cell
+    assert expand({"kind": "debug.sleep", "base": {"seconds": 0}}).cells[0].params == {"seconds": 0, "seed": 0}
 
 
 def test_example_configs_load():

@@ -24,7 +24,8 @@ def register(sub) -> None:
                    help="Dask scheduler address (tcp://host:8786), or 'local' for a new LocalCluster; "
                         "default: run on this machine without Dask")
     p.add_argument("--workers", metavar="N", default=None,
-                   help="worker processes (local pool or LocalCluster); default: CPU count; 1 runs in-process")
+                   help="worker processes of the local pool or of --scheduler local (default: CPU count; 1 runs "
+                        "in-process); an existing cluster at ADDRESS uses all its workers")
     p.add_argument("--plot", metavar="X:Y[:GROUP]", default=None,
                    help="after the run, redraw Y (a result) against X (a parameter) from OUT/results.json, "
                         "averaged over the other parameters (e.g. seeds), one line per GROUP; "

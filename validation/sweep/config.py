@@ -10,7 +10,9 @@
       seed: [0, 1]
 
 `grid` may also be a list of such mappings: each is expanded with the base and the
-cells are concatenated (duplicates, by cell key, kept once). JSON files are read as
+cells are concatenated (duplicates, by cell key, kept once). Parameters left out take the
+kind function's defaults, which are written into each cell's config and so into its key:
+a kind whose defaults change gets new keys, and its old results are not reused. JSON files are read as
 JSON, anything else as YAML. Every problem raises `InputError` naming the field
 ("grid.t_clone", "base.d", "grid[1].seed", "kind", ...) before any cell runs: the
 structure, parameter names against the kind's function signature, and each cell's
@@ -179,7 +181,8 @@ def expand(config, source: str | None = None) -> Sweep:
                 kinds.get_kind(kind)
             except InputError as exc:
                 raise InputError(f"{kfield}: {exc}") from None
-            names, required, var_kw = kinds.parameters(kind)
+            names, defaults, var_kw = kinds.parameters(kind)
+            required = set(names) - defaults.keys()
             origin = {k: f"base.{k}" for k in base if k != "kind"}
             origin.update({k: f"{where}.{k}" for k in g if k != "kind"})
             for k, f in origin.items():
@@ -191,9 +194,12 @@ def expand(config, source: str | None = None) -> Sweep:
             if kind not in used:
                 used.append(kind)
             axes = [k for k in g if k != "kind"]
+            filled = kinds.recorded_defaults(defaults)
             for values in itertools.product(*(g[k] for k in axes)):
-                params = {k: v for k, v in base.items() if k != "kind"}
+                params = {k: v for k, v in filled.items() if k not in origin}
+                params.update((k, v) for k, v in base.items() if k != "kind")
                 params.update(zip(axes, values))
+                params = {**{k: params[k] for k in names if k in params}, **params}   # signature order
                 key = cell_key({"kind": kind, **params})
                 if key in seen:
                     continue

@@ -73,18 +73,24 @@ def _resolve(name: str, path: str, what: str):
     return fn
 
 
-def parameters(name: str) -> tuple[set[str], set[str], bool]:
-    """(all parameter names, required names, accepts **kwargs) of the kind's cell function."""
+def parameters(name: str) -> tuple[tuple, dict, bool]:
+    """(parameter names in signature order, {name: default}, accepts **kwargs) of a kind's function."""
     fn = _resolve(name, get_kind(name).target, "cell function")
-    names, required, var_kw = set(), set(), False
+    names, defaults, var_kw = [], {}, False
     for p in inspect.signature(fn).parameters.values():
         if p.kind is p.VAR_KEYWORD:
             var_kw = True
         elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
-            names.add(p.name)
-            if p.default is p.empty:
-                required.add(p.name)
-    return names, required, var_kw
+            names.append(p.name)
+            if p.default is not p.empty:
+                defaults[p.name] = p.default
+    return tuple(names), defaults, var_kw
+
+
+def recorded_defaults(defaults: dict) -> dict:
+    """The defaults written into every cell's config (and so into its key): plain data only."""
+    return {k: v for k, v in defaults.items()
+            if v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float) and v == v and abs(v) != float("inf"))}
 
 
 def check_params(name: str, params: dict) -> None:
