@@ -273,7 +273,7 @@ def run_sweep(sweep, out_dir, *, scheduler: str | None = None, workers: int | No
     atomic_write_json(out / "sweep.json", {"name": sweep.name, "source": sweep.source, "config": sweep.config,
                                            "cells": [{"key": c.key, "config": c.config} for c in sweep.cells]})
     todo = [c for c in sweep.cells if not is_done(out, c.key)]
-    gpu_kinds = [k for k in sweep.kinds if kinds.get_kind(k).gpu]
+    gpu_kinds = sorted({c.kind for c in todo if kinds.get_kind(c.kind).gpu})
     use_dask = client is not None or scheduler is not None
     if use_dask:
         runner = "dask"
