@@ -11,7 +11,8 @@ Results roll up into out/results.csv and out/results.json (`rollup.py`).
     from validation.sweep import load_sweep, run_sweep
     summary = run_sweep(load_sweep("validation/sweep/examples/cloning.yaml"), "runs/sweeps/cloning")
 
-or `syncgap sweep CONFIG [--out DIR] [--scheduler local|ADDRESS] [--workers N] [--json]`.
+or `syncgap sweep CONFIG [--out DIR] [--scheduler local|ADDRESS] [--workers N] [--plot X:Y[:GROUP]] [--json]`.
+Figures are redrawn from out/results.json (`figures.py`). README.md has the details.
 
 Adding a kind is one line in `kinds.py` (or in any module imported before the sweep):
 
