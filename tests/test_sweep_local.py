@@ -130,8 +130,12 @@ def test_provenance_version_and_git_revision(monkeypatch, tmp_path):
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     if head.returncode == 0:
         assert store.git_revision() == head.stdout.strip()
-    store.package_version.cache_clear()
-    store.git_revision.cache_clear()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                capture_output=True, text=True).stdout
+        assert store.git_dirty() == bool(status.strip())
+    caches = (store.package_version, store.git_revision, store.git_dirty)
+    for c in caches:
+        c.cache_clear()
     try:
         (tmp_path / "pyproject.toml").write_text('[project]\nname = "syncgap"\nversion = "9.8.7"\n')
         monkeypatch.setattr(store, "_PKG_ROOT", tmp_path)       # outside any git checkout
@@ -140,10 +144,10 @@ def test_provenance_version_and_git_revision(monkeypatch, tmp_path):
             raise metadata.PackageNotFoundError(name)
         monkeypatch.setattr(metadata, "version", missing)
         assert store.package_version() == "9.8.7"
-        assert store.git_revision() is None
+        assert store.git_revision() is None and store.git_dirty() is None
     finally:
-        store.package_version.cache_clear()
-        store.git_revision.cache_clear()
+        for c in caches:
+            c.cache_clear()
 
 
 def test_cloning_cell_agrees_with_speciation_picture():

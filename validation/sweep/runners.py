@@ -37,7 +37,8 @@ from theory.checks import InputError, check_int
 
 from . import kinds
 from .rollup import write_table
-from .store import (atomic_write_json, cell_path, git_revision, is_done, package_version, to_plain)
+from .store import (atomic_write_json, cell_path, git_dirty, git_revision, is_done, package_version,
+                    to_plain)
 
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -82,6 +83,7 @@ def run_cell(target: str, params: dict) -> dict:
         raise TypeError(f"cell function {target} returned {type(out).__name__}, expected a dict")
     return {"result": to_plain(out),
             "provenance": {"syncgap_version": package_version(), "git_revision": git_revision(),
+                           "git_dirty": git_dirty(),
                            "host": socket.gethostname(), "pid": os.getpid(),
                            "elapsed_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
                            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}

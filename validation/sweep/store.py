@@ -7,7 +7,8 @@ Layout of a sweep folder (`out/`):
 
 A record is {"key", "config", "result", "provenance"}; "result" holds only what the
 cell function returned (so it is bitwise reproducible), "provenance" the package
-version, git revision, host, pid and wall time of the run that produced it.
+version, git revision (and whether the checkout had uncommitted changes), host, pid,
+wall and CPU time of the run that produced it.
 Writes go to a temporary file in the same folder, are fsync'ed, then renamed with
 os.replace (atomic on POSIX and Windows): a reader sees the old file or the whole
 new one, never half of it. Stray temporaries (`.<key>.json.*.tmp`) of a killed run
@@ -169,3 +170,16 @@ def git_revision() -> str | None:
     if len(out) != 2 or Path(out[0]).resolve() != _PKG_ROOT:
         return None   # installed inside some other repository: its revision says nothing about us
     return out[1]
+
+
+@functools.lru_cache(maxsize=None)
+def git_dirty() -> bool | None:
+    """True when tracked files of the checkout differ from HEAD (results then come from uncommitted code)."""
+    if git_revision() is None:
+        return None
+    try:
+        out = subprocess.run(["git", "-C", str(_PKG_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.strip())
