@@ -205,8 +205,8 @@ def expand(config, source: str | None = None) -> Sweep:
                     continue
                 try:
                     kinds.check_params(kind, params)
-                except InputError as exc:
-                    msg = str(exc)
+                except (InputError, TypeError, ValueError) as exc:   # a check should raise InputError only
+                    msg = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
                     at = next((origin[k] for k in origin if msg.startswith((f"{k}=", f"{k} "))), None)
                     shown = ", ".join(f"{k}={v!r}" for k, v in params.items())
                     raise InputError(f"{at + ': ' if at else ''}{msg} (in the {kind} cell {shown})") from None
