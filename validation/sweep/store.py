@@ -97,9 +97,9 @@ def atomic_write_text(path, text: str) -> None:
         os.close(dfd)
 
 
-def atomic_write_json(path, obj) -> None:
-    """JSON-encode `obj` (indent 1, sorted keys, no NaN) and write it atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n")
+def atomic_write_json(path, obj, sort_keys: bool = False) -> None:
+    """JSON-encode `obj` (indent 1, keys in insertion order unless sort_keys, no NaN) and write it atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=sort_keys, allow_nan=False) + "\n")
 
 
 def cell_path(out_dir, key: str) -> Path:
