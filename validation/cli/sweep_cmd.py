@@ -1,16 +1,128 @@
-"""`syncgap sweep`: scale-out sweeps of independent cells. Not yet available (issue 7)."""
+"""`syncgap sweep CONFIG`: run a grid of independent cells locally or on a Dask cluster, resumably.
+
+Progress goes to stderr, the summary to stdout (a table, or JSON with --json). Exit
+status 0 when every cell is finished, 1 when some failed (a rerun retries only those),
+2 on bad input (config or arguments), 130 on Ctrl-C (finished cells are kept).
+"""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+
+from theory.checks import InputError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sweep", help="scale-out sweeps of independent cells [not yet available]")
-    p.add_argument("rest", nargs="*", help="arguments of the future command")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("sweep", help="run a sweep config (grid of cells) locally or on Dask; resumable",
+                       description="Expand CONFIG (JSON or YAML: base dict + grid of lists) into cells and "
+                                   "run the unfinished ones; each cell writes OUT/cells/<hash>.json, and "
+                                   "the results roll up into OUT/results.csv and OUT/results.json.")
+    p.add_argument("config", metavar="CONFIG", help="sweep config file (.json, else YAML)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: the config's 'out', else runs/sweeps/NAME)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="Dask scheduler address (tcp://host:8786), or 'local' for a new LocalCluster; "
+                        "default: run on this machine without Dask")
+    p.add_argument("--workers", metavar="N", default=None,
+                   help="worker processes of the local pool or of --scheduler local (default: CPU count; 1 runs "
+                        "in-process); an existing cluster at ADDRESS uses all its workers")
+    p.add_argument("--plot", metavar="X:Y[:GROUP]", default=None,
+                   help="after the run, redraw Y (a result) against X (a parameter) from OUT/results.json, "
+                        "averaged over the other parameters (e.g. seeds), one line per GROUP; "
+                        "saved as OUT/plot_Y_vs_X.png")
+    p.add_argument("--list", action="store_true", help="print the cells and whether each is done; run nothing")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
 
+def _workers(text):
+    if text is None:
+        return None
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise InputError(f"--workers must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise InputError(f"--workers={value} is outside the allowed range [1, 4096]")
+    return value
+
+
+def _plot_spec(text, sweep):
+    if text is None:
+        return None
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InputError(f"--plot must be X:Y or X:Y:GROUP, got {text!r}")
+    params = {k for c in sweep.cells for k in c.config}
+    for name in [parts[0]] + parts[2:]:
+        if name not in params:
+            raise InputError(f"--plot: {name!r} is not a parameter of this sweep (parameters: "
+                             f"{', '.join(sorted(params))})")
+    return parts
+
+
+def _draw(spec, table_json, out):
+    from validation.sweep.figures import aggregate, line_figure
+    from validation.sweep.rollup import load_table
+
+    x, y, group = spec[0], spec[1], (spec[2] if len(spec) == 3 else None)
+    rows = aggregate(load_table(table_json), [group, x] if group else [x], y)
+    path = Path(out) / f"plot_{y}_vs_{x}.png"
+    line_figure(rows, x, y, group=group, yerr=f"{y}_sem", path=path, title=f"{y} vs {x}")
+    return str(path)
+
+
+def _short(config: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in config.items() if k != "kind")
+
+
+def _progress(event: dict) -> None:
+    e = event["event"]
+    if e == "start":
+        line = (f"sweep: {event['total']} cells, {event['skipped']} already done, {event['todo']} to run "
+                f"({event['runner']}, {event['workers']} worker{'s' if event['workers'] != 1 else ''})")
+    elif e == "warning":
+        line = f"sweep: warning: {event['message']}"
+    elif e == "done":
+        line = (f"[{event['index']}/{event['todo']}] done   {event['key']} {_short(event['config'])} "
+                f"({event['elapsed_s']:.2f} s)")
+    else:
+        line = f"[{event['index']}/{event['todo']}] FAILED {event['key']} {_short(event['config'])}: {event['error']}"
+    print(line, file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
-    print("syncgap sweep: not yet available (issue 7)", file=sys.stderr)
-    return 1
+    from validation.cli.common import print_json, print_table
+    from validation.sweep import is_done, load_sweep, run_sweep
+
+    workers = _workers(args.workers)
+    if args.scheduler is not None and not args.scheduler.strip():
+        raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
+    sweep = load_sweep(args.config)
+    plot = _plot_spec(args.plot, sweep)
+    out = Path(args.out or sweep.out or Path("runs") / "sweeps" / sweep.name)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out: {str(out)!r} exists and is not a folder")
+    if args.list:
+        rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
+        print_json(rows) if args.json else print_table(rows)
+        return 0
+    s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
+    record = {"name": s.name, "out": s.out_dir, "runner": s.runner, "workers": s.workers, "cells": s.total,
+              "skipped": s.skipped, "done": s.done, "failed": len(s.failed), "complete": s.complete,
+              "elapsed_s": round(s.elapsed_s, 3), "table_csv": s.table_csv, "table_json": s.table_json,
+              "failures": s.failed}
+    if plot is not None:
+        record["figure"] = _draw(plot, s.table_json, out)
+    if args.json:
+        print_json(record)
+    else:
+        print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
+                                             "workers", "elapsed_s")}])
+        print(f"results: {s.table_csv} and {s.table_json}")
+        if plot is not None:
+            print(f"figure: {record['figure']}")
+        if s.failed:
+            print(f"{len(s.failed)} cell(s) failed; rerun the same command to retry them "
+                  "(finished cells are skipped)")
+    return 0 if s.complete else 1

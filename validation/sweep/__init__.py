@@ -1,0 +1,38 @@
+"""Scale-out sweeps: grids of independent, idempotent cells, run locally or on Dask, resumable.
+
+A sweep config (JSON or YAML, `config.py`) is a base dict plus a grid of lists; its
+cartesian product gives cells (kind + parameters). Each cell is one call of a plain
+function `fn(**params) -> dict` named by its *kind* (`kinds.py`), and writes one JSON
+record, out/cells/<key>.json, key = sha256 prefix of the canonical JSON of its config,
+atomically, with the package version and git revision (`store.py`). A rerun skips
+finished cells; an interrupted sweep loses nothing that finished (`runners.py`).
+Results roll up into out/results.csv and out/results.json (`rollup.py`).
+
+    from validation.sweep import load_sweep, run_sweep
+    summary = run_sweep(load_sweep("validation/sweep/examples/cloning.yaml"), "runs/sweeps/cloning")
+
+or `syncgap sweep CONFIG [--out DIR] [--scheduler local|ADDRESS] [--workers N] [--plot X:Y[:GROUP]] [--json]`.
+Figures are redrawn from out/results.json (`figures.py`). README.md has the details.
+
+Adding a kind is one line in `kinds.py` (or in any module imported before the sweep):
+
+    KINDS["ou.gap"] = Kind("ou_models.sweep_cells:gap_cell", check="ou_models.sweep_cells:gap_params")
+    KINDS["dit.protocol1"] = Kind("dit_bridge.sweep_cells:protocol1_cell", gpu=True)
+
+The function is imported only where the cell runs; `check` (same parameters, raises
+InputError) runs in the driver on every cell before work starts; `gpu=True` makes the
+Dask runner ask for `resources={"GPU": 1}`. For determinism a cell's numbers must depend
+only on its parameters (seed included), never on which worker runs it.
+
+Threads: worker processes start with NUMBA_NUM_THREADS=OMP_NUM_THREADS=1 (see runners.py
+for starting workers of an existing cluster the same way).
+"""
+from .config import Cell, Sweep, expand, load_config, load_sweep
+from .kinds import KINDS, Kind
+from .rollup import load_table, table, write_table
+from .runners import SweepSummary, run_cell, run_sweep
+from .store import atomic_write_json, cell_key, canonical_json, git_revision, is_done, package_version
+
+__all__ = ["Cell", "KINDS", "Kind", "Sweep", "SweepSummary", "atomic_write_json", "canonical_json",
+           "cell_key", "expand", "git_revision", "is_done", "load_config", "load_sweep", "load_table",
+           "package_version", "run_cell", "run_sweep", "table", "write_table"]

@@ -1,0 +1,100 @@
+"""The registry of cell kinds: a kind name -> the plain function that computes one cell.
+
+A cell function is `fn(**params) -> dict` of numbers (and lists of numbers); it is
+imported by its "module:function" path only where the cell runs (a Dask worker, a
+pool process), so the driver never needs torch for a DiT sweep. An optional `check`
+function takes the same parameters and raises `InputError` for bad values; the driver
+runs it on every cell before any work starts. `gpu=True` makes the Dask runner submit
+the cell with `resources={"GPU": 1}`.
+
+Registering a kind is one line, here or in any module imported before the sweep:
+
+    KINDS["ou.gap"] = Kind("ou_models.sweep_cells:gap_cell", check="ou_models.sweep_cells:gap_params")
+    KINDS["dit.protocol1"] = Kind("dit_bridge.sweep_cells:protocol1_cell", gpu=True)
+
+A config may also name any importable function directly: `kind: mypkg.cells:my_cell`.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+
+from theory.checks import InputError
+
+
+@dataclass(frozen=True)
+class Kind:
+    """Where a cell kind's function lives, its optional parameter check, and whether it needs a GPU."""
+
+    target: str
+    check: str | None = None
+    gpu: bool = False
+
+
+_CELLS = "validation.sweep.cells"
+KINDS: dict[str, Kind] = {
+    "theory.routing": Kind(f"{_CELLS}:routing_cell", check=f"{_CELLS}:routing_params"),
+    "mc.cloning": Kind(f"{_CELLS}:cloning_cell", check=f"{_CELLS}:cloning_params"),
+    "debug.sleep": Kind(f"{_CELLS}:sleep_cell", check=f"{_CELLS}:sleep_params"),
+}
+
+
+def import_target(path: str):
+    """'package.module:function' -> the function (raises ImportError/AttributeError as they come)."""
+    module, _, name = path.partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def get_kind(name) -> Kind:
+    """The registered Kind, or an ad-hoc Kind for a 'module:function' path; InputError otherwise."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"kind must be a kind name (one of {sorted(KINDS)}) or 'module:function', got {name!r}")
+    if name in KINDS:
+        return KINDS[name]
+    module, sep, fn = name.partition(":")
+    if sep and module and fn and all(p.isidentifier() for p in module.split(".") + fn.split(".")):
+        return Kind(name)
+    raise InputError(f"kind: unknown cell kind {name!r} (known: {', '.join(sorted(KINDS))}; "
+                     "or give an importable 'module:function')")
+
+
+def _resolve(name: str, path: str, what: str):
+    try:
+        fn = import_target(path)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(f"kind {name!r}: cannot import its {what} {path!r} "
+                         f"({type(exc).__name__}: {exc})") from None
+    if not callable(fn):
+        raise InputError(f"kind {name!r}: {path!r} is not callable")
+    return fn
+
+
+def parameters(name: str) -> tuple[tuple, dict, bool]:
+    """(parameter names in signature order, {name: default}, accepts **kwargs) of a kind's function."""
+    fn = _resolve(name, get_kind(name).target, "cell function")
+    names, defaults, var_kw = [], {}, False
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            names.append(p.name)
+            if p.default is not p.empty:
+                defaults[p.name] = p.default
+    return tuple(names), defaults, var_kw
+
+
+def recorded_defaults(defaults: dict) -> dict:
+    """The defaults written into every cell's config (and so into its key): plain data only."""
+    return {k: v for k, v in defaults.items()
+            if v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float) and v == v and abs(v) != float("inf"))}
+
+
+def check_params(name: str, params: dict) -> None:
+    """Run the kind's check on one cell's parameters (InputError on a bad value)."""
+    kind = get_kind(name)
+    if kind.check is not None:
+        _resolve(name, kind.check, "check")(**params)
