@@ -11,10 +11,11 @@ Reverse time tau runs down a strictly decreasing grid t_0 > ... > t_N >= 0.
 Data: every replica draws x_0 independently from a `FeatureModel` (sign features, Gaussian
 features, isotropic rest). Under the coupled forward process z_t = (M_t ⊗ I) z_0 + noise with
 M_t = expm(-A t) and noise covariance S_t ⊗ I, S_t = ∫_0^t e^{-Au} 2 e^{-A^T u} du (Van Loan).
-Along feature k the replicas' coordinates y_k ∈ R^K are a mixture over s ∈ {±1}^K of
-N(a_k M_t s, C_k), C_k = v_k M_t M_t^T + S_t, so the exact score is
-    d log p / d y_k = -C_k^{-1} y_k + a_k C_k^{-1} M_t E[s | y_k],
-    log w_s = a_k s^T M_t^T C_k^{-1} y_k - a_k^2 s^T M_t^T C_k^{-1} M_t s / 2,
+Along feature k the replicas' data coordinates are a_k T s + noise (s ∈ {±1}^K uniform, T = I for
+independent replicas, see `check_sign_mixing`), so at time t they are a mixture over s of
+N(a_k M_t T s, C_k), C_k = v_k M_t M_t^T + S_t, and with B = M_t T the exact score is
+    d log p / d y_k = -C_k^{-1} y_k + a_k C_k^{-1} B E[s | y_k],
+    log w_s = a_k s^T B^T C_k^{-1} y_k - a_k^2 s^T B^T C_k^{-1} B s / 2,
 and -(sigma^2 M M^T + S_t)^{-1} z_perp on the orthogonal rest. For A = I this is data.py's score.
 Gate of layer B (SCIENCE.md §4, A = I only): D_i <- (D_i + g mean_{j≠i} D_j) / (1 + g), i.e.
 score_i <- sum_j G_ij score_j + sum_j (G - I)_ij z_j / Delta_t with G = (I + g (J - I)/(K-1)) / (1 + g).
@@ -187,7 +188,8 @@ class StepTables:
         return self.L, self.Wy, self.Ws, self.Bt, self.cst, self.sig
 
 
-def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "sde", K: int | None = None) -> StepTables:
+def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "sde", K: int | None = None,
+                sign_mixing=None) -> StepTables:
     """Fold score, gate and integrator of every step of `grid` into the kernel's affine tables."""
     grid = check_grid(grid)
     if scheme not in SCHEMES:
@@ -207,6 +209,7 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
     if grid[-2] <= 0:
         raise InputError("t grid must stay > 0 until its last point (the score diverges at t = 0)")
     N, F = grid.size - 1, model.num_features
+    Tm = check_sign_mixing(sign_mixing, K)
     signs = _sign_states(K)
     I = np.eye(K)
     tb = StepTables(np.zeros((N, K, K)), np.zeros((N, F, K, K)), np.zeros((N, F, K, K)),
@@ -217,6 +220,7 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
         dt = t - t2
         M, S = transition(A, t)
         MM = M @ M.T
+        MT = M @ Tm
         Sp = -np.linalg.inv(s2 * MM + S)
         dl = float(schedules.delta(t))
         if scheme in ("sde", "ode"):
@@ -239,9 +243,9 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
             Ci = np.linalg.inv(model.variances[k] * MM + S)
             a = model.amplitudes[k]
             tb.Wy[s, k] = Ls @ (-Ci - Sp)
-            tb.Ws[s, k] = Ls @ (a * Ci @ M)
-            tb.Bt[s, k] = a * M.T @ Ci
-            Q = a * a * M.T @ Ci @ M
+            tb.Ws[s, k] = Ls @ (a * Ci @ MT)
+            tb.Bt[s, k] = a * MT.T @ Ci
+            Q = a * a * MT.T @ Ci @ MT
             tb.cst[s, k] = -0.5 * np.einsum("ci,ij,cj->c", signs, Q, signs)
     return tb
 
@@ -249,21 +253,53 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
 INIT_STREAM = 1 << 20
 
 
+def check_sign_mixing(T, K: int) -> np.ndarray:
+    """Sign mixing T (K x K, invertible): replica data along feature k is a_k T s, s ∈ {±1}^K uniform.
+
+    T = I (default): independent replicas. T = W^{-1} for the modes W of a symmetric drift: every
+    mode coordinate carries its own independent sign (a clean two-point mixture per mode).
+    """
+    if T is None:
+        return np.eye(K)
+    T = check_array("sign_mixing", T, ndim=2)
+    if T.shape != (K, K) or abs(np.linalg.det(T)) < 1e-12:
+        raise InputError(f"sign_mixing must be an invertible {K} x {K} matrix, got shape {T.shape}")
+    return T
+
+
 def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, seed: int = 0,
-                  path_offset: int = 0) -> np.ndarray:
-    """z_T (n, K, D) drawn from N(0, S_T ⊗ I), the forward noise at T (the data term e^{-2T} is left out).
+                  path_offset: int = 0, sign_mixing=None) -> np.ndarray:
+    """z_T (n, K, D): fresh data noised to OU time T by the exact transition (M_T ⊗ I) z_0 + N(0, S_T ⊗ I).
 
     Path p uses counter-based stream (seed, path_offset + p, INIT_STREAM): any batch split gives the same draws.
     """
     A = np.eye(K) if drift is None else check_drift(drift)
-    _, S = transition(A, T)
+    M, S = transition(A, T)
     z = np.empty((n, K, model.dim))
-    kernels.init_paths(z, path_offset + np.arange(n, dtype=np.int64), seed, INIT_STREAM, np.linalg.cholesky(S))
+    kernels.init_paths(z, path_offset + np.arange(n, dtype=np.int64), seed, INIT_STREAM, model.patterns,
+                       model.amplitudes, np.sqrt(model.variances), model.noise_std,
+                       check_sign_mixing(sign_mixing, K), M, np.linalg.cholesky(S))
     return z
 
 
+def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 0, sign_mixing=None):
+    """n exact samples of the coupled forward process at OU time t >= 0 (t = 0: the data itself), (n, K, D)."""
+    model = feature_model(model)
+    n = check_int("samples", n, 1)
+    t = check_real("t", t, 0.0)
+    if drift is not None:
+        K = check_drift(drift).shape[0]
+    if t == 0:
+        z = np.empty((n, K, model.dim))
+        kernels.init_paths(z, np.arange(n, dtype=np.int64), check_int("seed", seed, 0), INIT_STREAM,
+                           model.patterns, model.amplitudes, np.sqrt(model.variances), model.noise_std,
+                           check_sign_mixing(sign_mixing, K), np.eye(K), np.zeros((K, K)))
+        return z
+    return initial_state(model, n, K, t, drift, check_int("seed", seed, 0), 0, sign_mixing)
+
+
 def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0, scheme: str = "sde",
-           record_every: int = 0, path_offset: int = 0, z0=None):
+           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None):
     """Run n paths of K replicas down `grid`; returns {"z": (n, K, D), "y": (n, R, K, F), "gram": (n, R, K, K), "t": (R,)}.
 
     `y` are feature coordinates and `gram` the Gram matrix of the orthogonal parts, recorded every
@@ -276,9 +312,10 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     record_every = check_int("record_every", record_every, 0)
     if drift is not None:
         K = check_drift(drift).shape[0]
-    tb = step_tables(model, grid, drift, gate, scheme, K)
+    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     N = grid.size - 1
-    z = initial_state(model, n, K, grid[0], drift, seed, path_offset) if z0 is None else np.array(z0, dtype=float)
+    z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
+         else np.array(z0, dtype=float))
     if z.shape != (n, K, model.dim):
         raise InputError(f"z0 must have shape {(n, K, model.dim)}, got {z.shape}")
     rec = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)

@@ -241,18 +241,37 @@ def empirical_paths(x, path_ids, seed, X, e_t, delta_t, a_x, a_d, sig, nn_rec):
 
 
 @njit(parallel=True, cache=True)
-def init_paths(z, path_ids, seed, stream, chol):
-    """z[p] = chol @ xi with xi (K, D) standard normals of stream (seed, path_ids[p], stream)."""
+def init_paths(z, path_ids, seed, stream, P, amp, sd_along, sigma, T, M, chol):
+    """Exact forward noising of fresh data: z[p] = M x_0 + chol xi (K replicas, one path).
+
+    x_0^i = sigma eps_i + sum_k phi_k (a_k (T s_k)_i + (sd_k - sigma) phi_k.eps_i), s_k ∈ {±1}^K
+    uniform; counters: eps [0, KD), xi [KD, 2KD), signs 2KD + k K + i (sign of that normal).
+    """
     n, K, D = z.shape
+    F = P.shape[0]
     for p in prange(n):
         key = stream_key(seed, path_ids[p], stream)
-        xi = np.empty((K, D))
+        x0 = np.empty((K, D))
+        sg = np.empty(K)
         for i in range(K):
             for j in range(D):
-                xi[i, j] = normal(key, i * D + j)
+                x0[i, j] = sigma * normal(key, i * D + j)
+        for k in range(F):
+            for i in range(K):
+                sg[i] = 1.0 if normal(key, 2 * K * D + k * K + i) > 0.0 else -1.0
+            for i in range(K):
+                acc = 0.0
+                for j in range(D):
+                    acc += P[k, j] * x0[i, j]
+                ts = 0.0
+                for l in range(K):
+                    ts += T[i, l] * sg[l]
+                c = amp[k] * ts + (sd_along[k] / sigma - 1.0) * acc
+                for j in range(D):
+                    x0[i, j] += c * P[k, j]
         for i in range(K):
             for j in range(D):
                 acc = 0.0
-                for l in range(i + 1):
-                    acc += chol[i, l] * xi[l, j]
+                for l in range(K):
+                    acc += M[i, l] * x0[l, j] + chol[i, l] * normal(key, K * D + l * D + j)
                 z[p, i, j] = acc

@@ -29,7 +29,7 @@ def grid_step_of_time(grid, t):
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
 
 
-def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress):
+def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None):
     """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F)."""
     F = model.num_features
     y_main = np.empty((n, K, F))
@@ -38,7 +38,7 @@ def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress)
     signed = model.amplitudes > 0
     for lo in range(0, n, batch):
         hi = min(n, lo + batch)
-        z = initial_state(model, hi - lo, K, grid[0], main[1], seed, lo)
+        z = initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing)
         kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
                              *main[0].args(), *branch[0].args(), signs, signed,
                              steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi])
@@ -64,7 +64,7 @@ def _check_common(n, seed, batch, n_boot):
 
 
 def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
-            scheme: str = "sde", batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+            scheme: str = "sde", batch: int = 2000, n_boot: int = 300, sign_mixing=None, progress=None) -> dict:
     """Cloning (U-turn) agreement phi(t): run to t, clone with fresh noise, compare final signs (SCIENCE.md §2).
 
     Observables: the sign of each feature of each replica, and for K > 1 the sign of each
@@ -81,8 +81,9 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
         ts = 0.5 * np.log(model.eigenvalues())
         branch_times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 3.5), 25)
     steps = _steps_at_times(grid, branch_times)
-    tb = step_tables(model, grid, drift, gate, scheme, K)
-    y_main, y_br = _run_branches(model, grid, n, seed, K, (tb, drift), (tb, drift), steps, batch, progress)
+    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    y_main, y_br = _run_branches(model, grid, n, seed, K, (tb, drift), (tb, drift), steps, batch, progress,
+                                 sign_mixing)
     names, agree = [], []
     for i in range(K):
         for k in range(model.num_features):
