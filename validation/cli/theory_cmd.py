@@ -1,15 +1,231 @@
-"""`syncgap theory`: analytic tables of mode rates, speciation times, gaps and bounds."""
+"""`syncgap theory`: analytic tables of mode rates, speciation/collapse times, gaps and bounds.
+
+Every quantity comes from `theory` (SymPy-derived, SCIENCE.md §2-§4); `--json` prints the
+records, `--latex` adds the LaTeX of the formulas behind the table. Times are OU time t.
+"""
 from __future__ import annotations
 
-import sys
+import argparse
+
+from .common import add_json_flag, float_list, print_json, print_table
+
+G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair: |g| < 1; "
+          "all-to-all: g > -1/K")
 
 
 def register(sub) -> None:
-    p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory (SCIENCE.md §2-§4)",
+                       description="Analytic predictions (OU time t; forward dx = -x dt + sqrt(2) dW). "
+                                   "Quantities: modes, speciation, collapse, gap, bounds, gated, spectrum, "
+                                   "cloning, formulas, demo.")
+    qs = p.add_subparsers(dest="quantity", metavar="QUANTITY", required=True)
+
+    def q(name, help_):
+        sp_ = qs.add_parser(name, help=help_, description=help_)
+        add_json_flag(sp_)
+        sp_.add_argument("--latex", action="store_true", help="also print the LaTeX of the formulas used")
+        return sp_
+
+    def coupling_args(sp_, lam=True):
+        sp_.add_argument("--g", type=float_list, default=[0.0, 0.3, 0.6], help=G_HELP + " (default 0,0.3,0.6)")
+        sp_.add_argument("--coupling", choices=("symmetric", "all_to_all"), default="symmetric",
+                         help="drift: symmetric pair A=[[1,-g],[-g,1]] or all-to-all A = I + gL (K replicas)")
+        sp_.add_argument("--K", type=int, default=2, help="number of replicas, integer >= 2 (all_to_all)")
+        sp_.add_argument("--c", type=float, default=0.0,
+                         help="cross-correlation of the replicas' data, in (-1/(K-1), 1); default 0")
+        if lam:
+            sp_.add_argument("--Lambda", type=float, default=100.0,
+                             help="data-covariance eigenvalue Lambda > 0 (variance units; default 100)")
+
+    p_modes = q("modes", "mode rates kappa_m and left eigenvectors of the drift A (§3)")
+    coupling_args(p_modes, lam=False)
+    p_modes.add_argument("--anisotropic", type=float_list, metavar="a,b,g12,g21",
+                         help="anisotropic pair A=[[a,-g12],[-g21,b]] instead (rates > 0, real modes)")
+    coupling_args(q("speciation", "per-mode speciation times t_S^m = log(kappa Lambda_m)/(2 kappa) (§3)"))
+    p_col = q("collapse", "per-mode collapse times t_C^m of the empirical-score sampler (§2, §3)")
+    coupling_args(p_col, lam=False)
+    p_col.add_argument("--n", type=int, default=1000, help="training-set size n >= 2 (joint samples)")
+    p_col.add_argument("--d", type=int, default=16, help="dimension d >= 1 of one replica")
+    p_col.add_argument("--sigma", type=float, default=1.0, help="data std sigma > 0 (Gaussian data)")
+    coupling_args(q("gap", "synchronization gap t_S(common) - t_S(difference) per g (§3)"))
+    p_b = q("bounds", "stability bounds on g: forward stability and each mode's speciation (§3)")
+    coupling_args(p_b)
+    p_gt = q("gated", "gated replicas: onsets per feature, gap, and Gaussian growth-rate sign changes (§4)")
+    p_gt.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0],
+                      help="gate strengths g >= 0 (dimensionless); rho(g) = (1-g)/(1+g)")
+    p_gt.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
+                      help="feature amplitudes a_k > 0 of the sign mixture (data units), at least 2")
+    p_gt.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the sign mixture")
+    p_gt.add_argument("--dynamics", choices=("sde", "ode"), default="sde",
+                      help="reverse SDE (linear instability) or probability-flow ODE (gated pitchfork)")
+    p_gt.add_argument("--lam", type=float, default=None,
+                      help="also report, for Gaussian data of eigenvalue lam > 0, the sign-change time of r_k")
+    p_sp = q("spectrum", "covariance spectrum of your data (.npy) or a built-in dataset, and predicted times")
+    src = p_sp.add_mutually_exclusive_group()
+    src.add_argument("--samples", help="path to a .npy array of shape (n, ...) with n >= 2 samples")
+    src.add_argument("--dataset", default="fhgm", help="built-in dataset: fhgm, two_gaussian, digits")
+    coupling_args(p_sp, lam=False)
+    p_sp.add_argument("--top", type=int, default=5, help="number of leading eigenvalues, integer >= 1")
+    p_cl = q("cloning", "exact cloning agreement phi(t) of a one-feature sign mixture (§2)")
+    p_cl.add_argument("--t", type=float_list, default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
+                      help="cloning times t > 0 (OU time)")
+    p_cl.add_argument("--amplitude", type=float, default=10.0, help="feature amplitude a > 0 (a = sqrt(d) for "
+                      "Biroli's mixture)")
+    p_cl.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0")
+    p_f = q("formulas", "list every derived formula (name, section, assumptions)")
+    p_f.add_argument("--module", default=None, help="only this module: base, coupled_ou, gated, routing")
+    q("demo", "gap and bounds for a few g, the gated onsets, with LaTeX")
     p.set_defaults(func=run)
 
 
+def _latex(names):
+    from theory.docs import available_modules
+    for _, mod in available_modules():
+        for f in mod.formulas():
+            if f.name in names:
+                print(f"{f.name}:  {f.latex()}")
+
+
+def _drift(args, g):
+    from theory import coupled_ou as co
+    return co.drift_symmetric(g) if args.coupling == "symmetric" else co.drift_all_to_all(args.K, g)
+
+
+def _modes(args):
+    from theory import coupled_ou as co
+    if args.anisotropic is not None:
+        if len(args.anisotropic) != 4:
+            from theory.checks import InputError
+            raise InputError("--anisotropic needs 4 numbers a,b,g12,g21")
+        info = co.mode_rates(co.drift_anisotropic(*args.anisotropic))
+        return [{"mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
+                for m, (r, w) in enumerate(zip(info["rates"], info["modes"]))], ["mode_rates_anisotropic"]
+    rows = []
+    for g in args.g:
+        info = co.mode_rates(_drift(args, g))
+        rows += [{"g": g, "mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
+                 for m, (r, w) in enumerate(zip(info["rates"], info["modes"]))]
+    return rows, ["mode_rates_symmetric", "mode_rates_all_to_all"]
+
+
+def _speciation(args):
+    from theory import coupled_ou as co
+    rows = []
+    for g in args.g:
+        r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
+        rows += [{"g": g, "mode": m, "rate": float(k), "Lambda_m": float(L), "t_S": float(ts)}
+                 for m, (k, L, ts) in enumerate(zip(r["rates"], r["Lambda_m"], r["t_S"]))]
+    return rows, ["mode_speciation_time", "mode_eigenvalues_pair"]
+
+
+def _collapse(args):
+    from theory import coupled_ou as co
+    rows = []
+    for g in args.g:
+        r = co.mode_collapse_times(_drift(args, g), args.n, args.d, args.sigma, args.c)
+        rows += [{"g": g, "mode": m, "rate": float(k), "t_C": float(tc)}
+                 for m, (k, tc) in enumerate(zip(r["rates"], r["t_C"]))]
+    return rows, ["mode_collapse_time", "collapse_time"]
+
+
+def _gap(args):
+    from theory import coupled_ou as co
+    rows = []
+    for g in args.g:
+        r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
+        rows.append({"g": g, "t_S_common": float(r["t_S"][0]), "t_S_difference": float(r["t_S"][1:].min()),
+                     "gap": float(r["t_S"][0] - r["t_S"][1:].min())})
+    return rows, ["synchronization_gap"]
+
+
+def _bounds(args):
+    from theory import coupled_ou as co
+    return [co.stability_bounds(args.Lambda, args.c, args.K, args.coupling)], \
+        ["stability_bound_common", "stability_bound_difference"]
+
+
+def _gated(args):
+    from theory import gated
+    rows = []
+    for g in args.g:
+        r = gated.gated_gap(g, args.amplitudes, args.sigma, args.dynamics)
+        row = {"g": g, "rho": r["rho"]}
+        row.update({f"t_S[a={a:g}]": ("none" if t is None else t) for a, t in zip(args.amplitudes, r["t_S"])})
+        row["gap"] = "none" if r["gap"] is None else r["gap"]
+        if args.lam is not None:
+            t = gated.growth_sign_change_time(g, args.lam, args.dynamics)
+            row[f"sign_change[lam={args.lam:g}]"] = "none" if t is None else t
+        rows.append(row)
+    return rows, ["routing_factor", f"difference_growth_rate_{args.dynamics}", "undecided_slope",
+                  "gated_pitchfork" if args.dynamics == "ode" else "gated_onset_sde_polynomial"]
+
+
+def _spectrum(args):
+    from theory import spectrum as S
+    lam = S.covariance_spectrum(args.samples) if args.samples else S.builtin_spectrum(args.dataset)
+    rows = []
+    for g in args.g:
+        r = S.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
+        rows += [{"g": g, "j": j, "Lambda": float(L), "t_S_base": float(tb), "t_S_common": float(ts[0]),
+                  "t_S_difference": float(ts[1:].min()), "gap": float(gp)}
+                 for j, (L, tb, ts, gp) in enumerate(zip(r["Lambda"], r["t_S_base"], r["t_S"], r["gap"]))]
+    return rows, ["speciation_time", "mode_speciation_time"]
+
+
+def _cloning(args):
+    from theory import base
+    phi = base.cloning_agreement(args.t, args.amplitude, args.sigma)
+    return [{"t": t, "phi": float(p)} for t, p in zip(args.t, phi)], ["cloning_class_posterior"]
+
+
+def _formulas(args):
+    from theory.docs import available_modules
+    rows = []
+    for name, mod in available_modules():
+        if args.module and name.split(".")[-1] != args.module:
+            continue
+        for f in mod.formulas():
+            rows.append({"module": name, "name": f.name, "section": f.section,
+                         "latex": f.latex() if args.latex else "", "assumptions": f.assumptions})
+    return rows, []
+
+
+def _demo(args):
+    for title, fn, ns in (
+            ("Layer A, symmetric pair, Lambda = 100, c = 0: gap per g", _gap,
+             argparse.Namespace(g=[0.0, 0.2, 0.5, 0.8], coupling="symmetric", K=2, c=0.0, Lambda=100.0)),
+            ("Layer A: stability bounds on g (Lambda = 100, c = 0)", _bounds,
+             argparse.Namespace(coupling="symmetric", K=2, c=0.0, Lambda=100.0)),
+            ("Layer B: gated onsets (SDE), amplitudes 20 and 4, sigma = 1", _gated,
+             argparse.Namespace(g=[0.0, 0.5, 0.9, 10.0], amplitudes=[20.0, 4.0], sigma=1.0, dynamics="sde",
+                                lam=None))):
+        rows, names = fn(ns)
+        print(f"\n{title}")
+        print_table(rows)
+        print("LaTeX:")
+        _latex(names)
+    return [], []
+
+
+QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse, "gap": _gap,
+              "bounds": _bounds, "gated": _gated, "spectrum": _spectrum, "cloning": _cloning,
+              "formulas": _formulas, "demo": _demo}
+
+
 def run(args) -> int:
-    print("syncgap theory: being built (issue 2)", file=sys.stderr)
-    return 1
+    rows, names = QUANTITIES[args.quantity](args)
+    if args.quantity == "demo":
+        return 0
+    if args.json:
+        print_json({"quantity": args.quantity, "rows": rows})
+        return 0
+    if args.quantity == "formulas":
+        for r in rows:
+            print(f"{r['module']}.{r['name']} ({r['section']}): {r['assumptions']}")
+            if args.latex:
+                print(f"    {r['latex']}")
+        return 0
+    print_table(rows)
+    if args.latex:
+        _latex(names)
+    return 0

@@ -1,0 +1,105 @@
+"""The data side: covariance spectra from real samples, turned into predicted times (SCIENCE.md §2, §3).
+
+A researcher passes an array of samples (n, ...) or a .npy path, or names a built-in dataset,
+and gets the sorted eigenvalues Lambda_j of the per-replica data covariance and, for a coupling
+g, the per-mode speciation times t_S^m = log(kappa_m Lambda_j w_m^T R w_m)/(2 kappa_m) and gaps.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .checks import InputError, check_array, check_int, check_real
+from .coupled_ou import drift_all_to_all, drift_symmetric, mode_speciation_times
+
+BUILTIN = ("fhgm", "two_gaussian", "digits")
+
+
+def builtin_samples(name: str, n: int = 4000, seed: int = 0, d: int = 64) -> np.ndarray:
+    """Samples (n, D) of a built-in dataset: 'fhgm', 'two_gaussian' (d dims) or 'digits' (sklearn 8x8)."""
+    n = check_int("n", n, 2)
+    if name == "fhgm":
+        from .data import frequency_hierarchy_mixture
+        return frequency_hierarchy_mixture().sample(n, np.random.default_rng(seed))
+    if name == "two_gaussian":
+        from .data import two_gaussian_mixture
+        return two_gaussian_mixture(check_int("d", d, 1)).sample(n, np.random.default_rng(seed))
+    if name == "digits":
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise InputError("dataset 'digits' needs scikit-learn (pip install scikit-learn)") from None
+        x = load_digits().data.astype(float)
+        return x / 16.0                                   # pixel values in [0, 1]
+    raise InputError(f"dataset={name!r} is not one of {', '.join(BUILTIN)}")
+
+
+def builtin_spectrum(name: str):
+    """Exact covariance eigenvalues where known ('fhgm', 'two_gaussian'), else the sample spectrum."""
+    if name == "fhgm":
+        from .data import frequency_hierarchy_mixture
+        mix = frequency_hierarchy_mixture()
+        return np.sort(np.concatenate([mix.eigenvalues(), np.full(mix.dim - mix.num_features,
+                                                                  mix.noise_std ** 2)]))[::-1]
+    if name == "two_gaussian":
+        from .data import two_gaussian_mixture
+        mix = two_gaussian_mixture(64)
+        return np.sort(np.concatenate([mix.eigenvalues(), np.full(mix.dim - 1, mix.noise_std ** 2)]))[::-1]
+    return covariance_spectrum(builtin_samples(name))
+
+
+def covariance_spectrum(samples_or_path) -> np.ndarray:
+    """Eigenvalues of the sample covariance of (n, ...) samples, sorted descending (SCIENCE.md §2).
+
+    Accepts an array or a path to a .npy file; each sample is flattened. Needs n >= 2 finite samples.
+    Unbiased covariance (divides by n - 1); with n <= D the trailing n..D eigenvalues are 0.
+    """
+    x = samples_or_path
+    if isinstance(x, (str, os.PathLike)):
+        path = os.fspath(x)
+        if not path.endswith(".npy"):
+            raise InputError(f"samples path {path!r} must be a .npy file")
+        if not os.path.exists(path):
+            raise InputError(f"samples path {path!r} does not exist")
+        try:
+            x = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise InputError(f"could not read {path!r} as a numeric .npy array: {exc}") from None
+    x = check_array("samples", x)
+    if x.ndim < 2:
+        raise InputError(f"samples must have shape (n, ...) with n samples, got {x.shape}")
+    x = x.reshape(x.shape[0], -1)
+    if x.shape[0] < 2:
+        raise InputError(f"samples has n={x.shape[0]} samples; need at least 2")
+    xc = x - x.mean(0)
+    if x.shape[0] < x.shape[1]:                     # Gram trick: same nonzero spectrum, cheaper
+        ev = np.linalg.eigvalsh(xc @ xc.T / (x.shape[0] - 1))
+        ev = np.concatenate([ev, np.zeros(x.shape[1] - ev.size)])
+    else:
+        ev = np.linalg.eigvalsh(xc.T @ xc / (x.shape[0] - 1))
+    return np.sort(np.clip(ev, 0.0, None))[::-1]
+
+
+def predicted_times(spectrum, g_, c_=0.0, K_=2, coupling="symmetric", top: int = 10) -> dict:
+    """Per-mode speciation times and the gap for the `top` leading eigenvalues (SCIENCE.md §3).
+
+    Returns {"Lambda": (top,), "rates": (K,), "t_S": (top, K), "t_S_base": (top,), "gap": (top,)} with
+    t_S_base = 1/2 log Lambda (g = 0, §2) and gap = t_S(common mode) - min t_S(other modes) per eigenvalue.
+    Eigenvalues <= 0 are dropped (no signal in those directions).
+    """
+    lam = check_array("spectrum", spectrum, ndim=1)
+    top = check_int("top", top, 1)
+    lam = np.sort(lam[lam > 0])[::-1][:top]
+    if lam.size == 0:
+        raise InputError("spectrum has no eigenvalue > 0")
+    if coupling == "symmetric":
+        A = drift_symmetric(g_)
+    elif coupling == "all_to_all":
+        A = drift_all_to_all(K_, g_)
+    else:
+        raise InputError(f"coupling={coupling!r} is not one of 'symmetric', 'all_to_all'")
+    recs = [mode_speciation_times(A, float(L), c_) for L in lam]
+    ts = np.array([r["t_S"] for r in recs])
+    return {"g": check_real("g", g_), "c": float(c_), "coupling": coupling, "Lambda": lam,
+            "rates": recs[0]["rates"], "t_S": ts, "t_S_base": 0.5 * np.log(lam), "gap": ts[:, 0] - ts[:, 1:].min(1)}

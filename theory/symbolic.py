@@ -1,0 +1,37 @@
+"""Shared SymPy symbols and the cached lambdify step every theory module uses.
+
+A numeric function is always generated from the very Formula expression that the
+docs and `--latex` print, so the two cannot drift (a test checks numeric == symbolic).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sympy as sp
+
+# Symbols (positive where the domain allows, so SymPy simplifies logs and roots).
+t = sp.Symbol("t", positive=True)              # OU time
+g = sp.Symbol("g", real=True)                  # coupling strength
+Lam = sp.Symbol("Lambda", positive=True)       # covariance eigenvalue of the data
+c = sp.Symbol("c", real=True)                  # cross-correlation of replica data
+kappa = sp.Symbol("kappa", positive=True)      # a mode's relaxation rate
+K = sp.Symbol("K", integer=True, positive=True)  # number of replicas
+n = sp.Symbol("n", positive=True)              # number of training points
+d = sp.Symbol("d", positive=True)              # dimension
+sigma = sp.Symbol("sigma", positive=True)      # noise std of the data
+a = sp.Symbol("a", positive=True)              # feature amplitude
+lam = sp.Symbol("lambda", positive=True)       # covariance eigenvalue (layer B)
+rho = sp.Symbol("rho", real=True)              # routing factor (1-g)/(1+g)
+E = sp.Symbol("E", positive=True)              # e^{-2t}
+
+
+def numeric(expr: sp.Basic, args: tuple):
+    """NumPy function of `args` (a tuple of symbols) lambdified once from `expr` (cached)."""
+    if isinstance(expr, sp.MatrixBase):
+        expr = sp.ImmutableMatrix(expr)
+    return _numeric(expr, tuple(args))
+
+
+@lru_cache(maxsize=None)
+def _numeric(expr: sp.Basic, args: tuple):
+    return sp.lambdify(args, expr, modules=["scipy", "numpy"])
