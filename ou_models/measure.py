@@ -19,8 +19,10 @@ from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid
 
 def _steps_at_times(grid, times) -> np.ndarray:
     """Indices of the grid points nearest to each time, unique and increasing (= decreasing time)."""
-    idx = np.array([int(np.argmin(np.abs(grid - t))) for t in np.atleast_1d(times)])
-    return np.unique(idx)
+    idx = np.unique(np.array([int(np.argmin(np.abs(grid - t))) for t in np.atleast_1d(times)]))
+    if idx.size < 4:
+        raise InputError(f"need at least 4 distinct branch times on the grid for a sigmoid fit, got {idx.size}")
+    return idx
 
 
 def grid_step_of_time(grid, t):
@@ -54,6 +56,8 @@ def _midpoint_stat(x, lo, hi):
         if np.ptp(y) < 0.05:
             return None
         f = fit_sigmoid(x, y, lo=lo, hi=hi)
+        if abs(f.hi - f.lo) < 0.1:      # no plateau clearly above chance: no commitment to time
+            return None
         return f.midpoint if x.min() <= f.midpoint <= x.max() else None
     return stat
 
@@ -176,7 +180,9 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
     """Replica-difference energy per feature, E_k(t) = <(phi_k.(x_A - x_B))^2>, and its growth rate (Protocol II analog).
 
     Rate r_k = -1/2 d log E_k / dt: the growth rate of the difference amplitude as the reverse
-    process runs (t decreasing). Also the orthogonal part's energy per dimension.
+    process runs (t decreasing); for the reverse SDE also `rate_drift` = (dE/dtau - 4)/(2E), the
+    rate of the drift alone with the injected noise taken out (compare with r_SDE of theory.gated).
+    Also the orthogonal part's energy per dimension.
     """
     model = feature_model(data)
     grid = check_grid(grid)
@@ -202,12 +208,20 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
 
     def rate(E):
         return -0.5 * np.gradient(np.log(E), t, axis=-2)
+
+    def rate_drift(E):
+        # reverse SDE: E' = 2 r E + 4 per unit reverse time (two independent noises of variance 2 dtau each)
+        return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
     est = e.mean(0)
     q = [0.025, 0.975]
-    return {"t": t, "observables": [f"feature{k}" for k in range(F)] + ["orthogonal"],
-            "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
-            "rate": rate(est), "rate_ci": np.quantile(rate(boots), q, axis=0),
-            "samples": n, "seed": seed, "scheme": scheme}
+    rec = {"t": t, "observables": [f"feature{k}" for k in range(F)] + ["orthogonal"],
+           "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
+           "rate": rate(est), "rate_ci": np.quantile(rate(boots), q, axis=0),
+           "samples": n, "seed": seed, "scheme": scheme}
+    if scheme == "sde":
+        rec["rate_drift"] = rate_drift(est)
+        rec["rate_drift_ci"] = np.quantile(rate_drift(boots), q, axis=0)
+    return rec
 
 
 def collapse_time_gaussian(n_train: int, d: int, sigma: float = 1.0) -> float:
