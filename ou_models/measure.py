@@ -14,7 +14,7 @@ from theory.checks import InputError, check_int, check_real
 from . import kernels
 from .engine import (_sign_states, check_drift, check_grid, feature_model, initial_state,
                      sample, step_tables)
-from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid
+from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid, level_crossing
 
 
 def _steps_at_times(grid, times) -> np.ndarray:
@@ -62,19 +62,31 @@ def _midpoint_stat(x, lo, hi):
     return stat
 
 
+def _crossing_stat(x, level):
+    """statistic(units (n, B)) -> first t (going up from t = 0) where the mean agreement falls to `level`."""
+    order = np.argsort(x)
+
+    def stat(units):
+        return level_crossing(x[order], units.mean(0)[order], level)
+    return stat
+
+
 def _check_common(n, seed, batch, n_boot):
     return (check_int("samples", n, 2), check_int("seed", seed, 0, 2 ** 63 - 1),
             check_int("batch", batch, 1), check_int("n_boot", n_boot, 10))
 
 
 def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
-            scheme: str = "sde", batch: int = 2000, n_boot: int = 300, sign_mixing=None, progress=None) -> dict:
+            scheme: str = "sde", batch: int = 2000, n_boot: int = 300, sign_mixing=None, keep_units: bool = False,
+            progress=None) -> dict:
     """Cloning (U-turn) agreement phi(t): run to t, clone with fresh noise, compare final signs (SCIENCE.md §2).
 
     Observables: the sign of each feature of each replica, and for K > 1 the sign of each
     mode coordinate u_m = v_m . (y_1..y_K) (v_m eigenvectors of the symmetric part of A).
-    The speciation time of an observable is where the fitted sigmoid of phi crosses 0.75
-    (halfway from 1 at t -> 0 to chance 0.5 at t -> inf).
+    The speciation time of an observable is where phi crosses 0.75 (halfway from 1 at t -> 0 to
+    chance 0.5 at t -> inf): `t_speciation` by linear interpolation of the measured curve (unbiased
+    for dense branch times), `t_speciation_sigmoid` from a logistic fit (smoother, but biased where
+    the true curve is not logistic: about +0.05/kappa for the base curve).
     """
     model = feature_model(data)
     grid = check_grid(grid)
@@ -101,24 +113,73 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
                 names.append(f"mode{m}.{k}")
                 agree.append(np.sign(y_main[:, :, k] @ V[:, m])[:, None] == np.sign(y_br[:, :, :, k] @ V[:, m]))
     t = grid[steps]
-    curves, lows, highs, t_spec = [], [], [], []
+    curves, lows, highs, t_spec, t_sig = [], [], [], [], []
     for a in agree:
         a = a.astype(float)
         m, l, h = agreement_curve_ci(a, n_boot, seed=seed)
         curves.append(m), lows.append(l), highs.append(h)
-        iv = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
+        iv = bootstrap(_crossing_stat(t, 0.75), a, n_boot, seed=seed)
         t_spec.append((iv.estimate, iv.low, iv.high))
-    return {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
-            "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
-            "t_speciation": np.array(t_spec), "samples": n, "seed": seed, "scheme": scheme,
-            "level": 0.75}
+        iv = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
+        t_sig.append((iv.estimate, iv.low, iv.high))
+    rec = {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
+           "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
+           "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": n, "seed": seed, "scheme": scheme, "level": 0.75}
+    if keep_units:
+        rec["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
+    return rec
+
+
+def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, level: float = 0.75) -> float:
+    """OU time where a mode of rate kappa has exact cloning agreement `level` (theory.base curve, rescaled).
+
+    A mode coordinate obeys du = -kappa u dt + sqrt(2) dW (theory.coupled_ou), i.e. the base OU in time
+    kappa t with data amplitude and noise scaled by sqrt(kappa); the exact phi of theory.base then gives
+    the crossing that the measured phi = 0.75 time estimates (t_S^m is only its scale).
+    """
+    from scipy.optimize import brentq
+
+    from theory.base import cloning_agreement
+    k = check_real("rate", rate, 0.0, lo_open=True)
+    f = lambda t: cloning_agreement(k * t, np.sqrt(k) * amplitude, np.sqrt(k) * noise_std) - level
+    hi = 1.0 / k
+    while f(hi) > 0:
+        hi *= 2.0
+    return float(brentq(f, 1e-9, hi, xtol=1e-10))
+
+
+def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, scheme: str = "sde",
+             batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+    """Layer A gap of the symmetric pair A = [[1, -g], [-g, 1]] from per-mode cloning (SCIENCE.md §3).
+
+    Replica data are mode-clean (sign mixing T = eigenvectors of A: each mode coordinate carries its own
+    sign), so each mode's speciation is read from its own cloning curve; gap = t(slow mode) - t(fast mode),
+    both read where phi = 0.75, with a joint bootstrap interval over paths. Feature 0 only.
+    """
+    from .engine import symmetric_drift
+    A = symmetric_drift(g)
+    ev, V = np.linalg.eigh(A)
+    r = cloning(data, grid, n, seed, branch_times, drift=A, scheme=scheme, batch=batch, n_boot=n_boot,
+                sign_mixing=V, keep_units=True, progress=progress)
+    j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
+    st = _crossing_stat(r["t_branch"], 0.75)
+
+    def gap(u):
+        a, b = st(u[:, :, j0].astype(float)), st(u[:, :, j1].astype(float))
+        return None if a is None or b is None else a - b
+    iv = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
+    return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],
+                "gap": (iv.estimate, iv.low, iv.high)}
 
 
 def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (SCIENCE.md §4-5).
 
-    Agreement of the two replicas' final sign, per feature, against the switch-off time t_int
+    With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
+    independent one after: the state at t_int is not a sample of the independent marginal, so
+    this is a protocol, not an exact sampler. Agreement of the two replicas' final sign, per
+    feature, against the switch-off time t_int
     (small t_int: coupled almost to the end; t_int = T: never coupled, chance 0.5). tau_spec per
     feature is the midpoint of a sigmoid fitted from its plateau down to 0.5; gap = tau_0 - tau_k.
     Times are reported in OU time, in steps of `grid`, and in DiT sampler steps (`dit_sampling_steps`).

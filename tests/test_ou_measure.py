@@ -25,6 +25,7 @@ def test_cloning_reproduces_base_theory_curve_and_speciation_time():
     # the exact curve's 0.75 crossing, and t_S = 1/2 log Lambda of SCIENCE.md §2 (a crossover scale, not the crossing)
     tt = np.linspace(1.0, 5.0, 4001)
     t75 = tt[np.argmin(np.abs(base.cloning_agreement(tt, np.sqrt(d), 1.0) - 0.75))]
+    assert t75 == pytest.approx(measure.cloning_crossing_theory(1.0, np.sqrt(d), 1.0), abs=2e-3)
     assert lo - 0.05 <= t75 <= hi + 0.05
     assert abs(est - base.speciation_time(d + 1.0)) < 0.2
 
@@ -43,13 +44,16 @@ def test_layer_a_mode_cloning_matches_theory(g):
     np.testing.assert_allclose(np.sort(rates["rates"]), ev, atol=1e-12)
     ts = coupled_ou.mode_speciation_times(A, a * a + 1.0)["t_S"]
     r = measure.cloning(data, engine.ou_grid(1.6 * ts.max() + 1, 500), 1500, seed=5, drift=A, sign_mixing=V,
-                        n_boot=200, branch_times=np.linspace(0.2, 1.35 * ts.max(), 12))
+                        n_boot=200, branch_times=np.concatenate([np.linspace(0.6 * x, 1.5 * x, 7) for x in set(ts)]))
     for m, kap in enumerate(ev):
         j = r["observables"].index(f"mode{m}.0")
         th = base.cloning_agreement(kap * r["t_branch"], np.sqrt(kap) * a, np.sqrt(kap))
-        assert _inside(th, r["ci_low"][:, j], r["ci_high"][:, j], 0.03).all(), (m, kap)
-        # the measured 0.75 crossing sits a little after t_S^m (crossover scale): within 15 %
-        est = r["t_speciation"][j][0]
+        near = np.abs(r["t_branch"] - np.sort(ts)[::-1][m]) < 0.5 * np.sort(ts)[::-1][m]   # this mode's window
+        assert _inside(th, r["ci_low"][:, j], r["ci_high"][:, j], 0.03)[near].all(), (m, kap)
+        assert _inside(th, r["ci_low"][:, j], r["ci_high"][:, j], 0.06).all(), (m, kap)
+        # measured phi = 0.75 time vs the exact curve's crossing; t_S^m itself is only the crossover scale
+        est, lo, hi = r["t_speciation"][j]
+        assert lo - 0.05 / kap <= measure.cloning_crossing_theory(kap, a, 1.0) <= hi + 0.05 / kap
         assert abs(est - np.sort(ts)[::-1][m]) < 0.15 * np.sort(ts)[::-1][m] + 0.1
 
 

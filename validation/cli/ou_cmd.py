@@ -28,12 +28,16 @@ def register(sub) -> None:
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (SCIENCE.md §2)")
     _common(c)
     c.add_argument("--sigma", type=float, default=1.0, help="mixture noise std (mu = 1, ||mu||^2 = d)")
+    c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times")
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
     g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths")
     g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0], help="feature amplitudes")
     g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps for the step-unit gap")
+    g.add_argument("--layer", choices=("B", "A"), default="B",
+                   help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
+                        "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
     g.set_defaults(func=run_gap)
     e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
     _common(e, d=16, samples=2000, T=7.0, steps=700)
@@ -67,17 +71,23 @@ def _check_d(d):
 def run_cloning(args) -> int:
     from ou_models import measure
     from theory.data import two_gaussian_mixture
+    from theory.checks import check_int
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
-    r = measure.cloning(data, _grid(args), args.samples, args.seed, scheme=args.scheme, n_boot=args.boot,
-                        progress=_progress(args))
+    grid = _grid(args)
+    ts = 0.5 * np.log(float(data.eigenvalues()[0]))
+    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), check_int("branches", args.branches, 4))
+    r = measure.cloning(data, grid, args.samples, args.seed, branch_times=times, scheme=args.scheme,
+                        n_boot=args.boot, progress=_progress(args))
     lam = float(data.eigenvalues()[0])
     rec = {"t_branch": r["t_branch"], "agreement": r["agreement"][:, 0], "ci_low": r["ci_low"][:, 0],
            "ci_high": r["ci_high"][:, 0], "t_speciation_theory": 0.5 * np.log(lam),
            "t_speciation_measured": r["t_speciation"][0], "level": r["level"], "d": args.d,
            "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
+    rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
     try:
         from theory.base import cloning_agreement
         rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
+        rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
     except ImportError:
         pass
     if args.json:
@@ -87,7 +97,7 @@ def run_cloning(args) -> int:
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
         est, lo, hi = rec["t_speciation_measured"]
         print(f"t_S measured (phi = 0.75) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory 1/2 log Lambda = "
-              f"{rec['t_speciation_theory']:.3f}")
+              f"{rec['t_speciation_theory']:.3f}; exact phi = 0.75 at {rec.get('t_phi075_theory', float('nan')):.3f}")
     return 0
 
 
@@ -101,8 +111,44 @@ def _features(args):
     return SignFeatureMixture(np.eye(d)[:F], np.asarray(args.amplitudes), 1.0, (d,))
 
 
+def run_gap_layer_a(args) -> int:
+    from ou_models import measure
+    from theory.data import SignFeatureMixture
+    d = _check_d(args.d)
+    amp = float(args.amplitudes[0])
+    data = SignFeatureMixture(np.eye(d)[:1], np.array([amp]), 1.0, (d,))
+    rows = []
+    for g in args.g:
+        r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
+                             n_boot=args.boot, progress=_progress(args))
+        row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
+        try:
+            from theory import coupled_ou
+            th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
+            row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
+            row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
+            cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
+            row["t_mode_phi075_theory"] = cross
+            row["gap_phi075_theory"] = cross[0] - cross[1]
+        except ImportError:
+            pass
+        rows.append(row)
+    rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
+           "scheme": args.scheme, "results": rows}
+    if args.json:
+        print_json(rec)
+    else:
+        print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
+                      "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
+                      "gap_phi075_theory": r.get("gap_phi075_theory", float("nan"))}
+                     for r in rows])
+    return 0
+
+
 def run_gap(args) -> int:
     from ou_models import measure
+    if args.layer == "A":
+        return run_gap_layer_a(args)
     data = _features(args)
     rows = []
     for g in args.g:
