@@ -135,3 +135,18 @@ def test_ddpm_grid_is_dit_schedule_in_ou_time():
 def test_bad_input_is_a_clear_error(call, match):
     with pytest.raises(InputError, match=match):
         call(two_gaussian_mixture(4), engine.ou_grid(2.0, 10))
+
+
+def test_time_dependent_gate_forms_agree():
+    """g(t) as a function, as a per-step array and as a constant give the same tables and paths."""
+    data = two_gaussian_mixture(8)
+    grid = engine.ou_grid(3.0, 30)
+    a = engine.sample(data, grid, 6, seed=2, K=2, gate=0.4)["z"]
+    b = engine.sample(data, grid, 6, seed=2, K=2, gate=lambda t: 0.4)["z"]
+    c = engine.sample(data, grid, 6, seed=2, K=2, gate=np.full(30, 0.4))["z"]
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    ramp = engine.step_tables(engine.feature_model(data), grid, gate=lambda t: t / 3.0, K=2)
+    const = engine.step_tables(engine.feature_model(data), grid, gate=grid[5] / 3.0, K=2)
+    np.testing.assert_allclose(ramp.L[5], const.L[5])
+    with pytest.raises(InputError, match="steps"):
+        engine.sample(data, grid, 6, K=2, gate=np.zeros(7))
