@@ -44,3 +44,14 @@ def test_bad_input_exits_2(capsys, argv):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err
+
+
+def test_gap_sweep_resumes_from_out_folder(capsys, tmp_path):
+    argv = ["ou", "gap", "--d", "3", "--samples", "100", "--steps", "100", "--T", "5", "--boot", "20",
+            "--quiet", "--json", "--out", str(tmp_path)]
+    first = _json(capsys, argv + ["--g", "10"])
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    second = _json(capsys, argv + ["--g", "10,0"])
+    assert second["results"][0] == first["results"][0]                     # reused, not recomputed
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == len(lines) + 1
+    assert main(argv[:-2] + ["--out", str(tmp_path), "--samples", "120"]) == 2   # other options: refused

@@ -1,11 +1,13 @@
 """`syncgap ou`: coupled OU replica simulations with exact scores (cloning, gap, energy, collapse)."""
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import numpy as np
 
-from .common import add_json_flag, float_list, print_json, print_table
+from .common import add_json_flag, float_list, print_json, print_table, to_jsonable
 
 
 def _common(p, d=256, samples=10000, T=10.0, steps=1000):
@@ -35,6 +37,8 @@ def register(sub) -> None:
     g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths")
     g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0], help="feature amplitudes")
     g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps for the step-unit gap")
+    g.add_argument("--out", default=None,
+                   help="folder for options.json + metrics.jsonl (one line per g); a rerun resumes")
     g.add_argument("--layer", choices=("B", "A"), default="B",
                    help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
                         "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
@@ -111,14 +115,46 @@ def _features(args):
     return SignFeatureMixture(np.eye(d)[:F], np.asarray(args.amplitudes), 1.0, (d,))
 
 
+def _sweep(args, compute) -> list:
+    """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
+    from theory.checks import InputError
+    path, done = None, {}
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
+        opath = os.path.join(args.out, "options.json")
+        if os.path.exists(opath):
+            with open(opath) as f:
+                if json.load(f) != opts:
+                    raise InputError(f"--out {args.out} holds a run with different options; use a new folder")
+        with open(opath, "w") as f:
+            json.dump(opts, f, indent=2)
+        path = os.path.join(args.out, "metrics.jsonl")
+        if os.path.exists(path):
+            with open(path) as f:
+                done = {row["g"]: row for row in map(json.loads, f) if row}
+    rows = []
+    for g in args.g:
+        if g in done:
+            rows.append(done[g])
+            continue
+        row = to_jsonable(compute(g))
+        if path:
+            with open(path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        rows.append(row)
+        if not args.quiet:
+            print(f"g = {g:g} done", file=sys.stderr, flush=True)
+    return rows
+
+
 def run_gap_layer_a(args) -> int:
     from ou_models import measure
     from theory.data import SignFeatureMixture
     d = _check_d(args.d)
     amp = float(args.amplitudes[0])
     data = SignFeatureMixture(np.eye(d)[:1], np.array([amp]), 1.0, (d,))
-    rows = []
-    for g in args.g:
+    def compute(g):
         r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                              n_boot=args.boot, progress=_progress(args))
         row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
@@ -132,7 +168,8 @@ def run_gap_layer_a(args) -> int:
             row["gap_phi075_theory"] = cross[0] - cross[1]
         except ImportError:
             pass
-        rows.append(row)
+        return row
+    rows = _sweep(args, compute)
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
            "scheme": args.scheme, "results": rows}
     if args.json:
@@ -150,13 +187,21 @@ def run_gap(args) -> int:
     if args.layer == "A":
         return run_gap_layer_a(args)
     data = _features(args)
-    rows = []
-    for g in args.g:
+    def compute(g):
         r = measure.protocol_one(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                                  n_boot=args.boot, dit_sampling_steps=args.dit_steps, progress=_progress(args))
-        rows.append({"g": g, "tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
-                     "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
-                     "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+        row = {"g": g, "tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
+               "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
+               "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
+            from theory import gated
+            th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
+            if th is not None:
+                row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
+        except ImportError:
+            pass
+        return row
+    rows = _sweep(args, compute)
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,
            "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
            "results": rows}
