@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	$(VENV)/bin/syncgap theory demo
 	$(VENV)/bin/syncgap validate --out runs/demo
 
 test: $(STAMP)

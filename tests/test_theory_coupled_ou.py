@@ -157,7 +157,7 @@ def test_numeric_equals_symbolic_at_random_points():
 
 
 def test_bad_inputs():
-    with pytest.raises(InputError, match=r"g=1 is outside the allowed range \(-1, 1\)"):
+    with pytest.raises(InputError, match=r"g=1 is outside the allowed range \(-1, 1\) \(forward stability"):
         co.drift_symmetric(1.0)
     with pytest.raises(InputError, match=r"g=-0.5 is outside the allowed range \(-0.25, inf\)"):
         co.drift_all_to_all(4, -0.5)
@@ -171,3 +171,44 @@ def test_bad_inputs():
         co.synchronization_gap_symmetric(float("nan"), 10.0)
     with pytest.raises(InputError, match=r"c=1 is outside"):
         co.stability_bounds(10.0, 1.0)
+
+
+def test_symmetric_closed_forms_are_exact_symbolically():
+    sym = co._symmetric()
+    t = sp.Symbol("t", positive=True)
+    assert sp.simplify(sym["M"] - (-sym["A"] * t).exp()) == sp.zeros(2, 2)
+    resid = sym["A"] * sym["C"] + sym["C"] * sym["A"].T - 2 * (sp.eye(2) - sym["M"] * sym["M"].T)
+    assert sp.simplify(resid) == sp.zeros(2, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=st.floats(0.2, 3), b=st.floats(0.2, 3), g12=st.floats(-3, 3), g21=st.floats(-3, 3))
+def test_anisotropic_bounds_match_eigenvalues(a, b, g12, g21):
+    bnd = co.stability_bounds(10.0, coupling="anisotropic", a=a, b=b)
+    ev = np.linalg.eigvals(np.array([[a, -g12], [-g21, b]]))
+    p = g12 * g21
+    inside = bnd["g12_g21_min_real_modes"] <= p < bnd["g12_g21_max_forward"]
+    if abs(p - bnd["g12_g21_min_real_modes"]) < 1e-6 or abs(p - bnd["g12_g21_max_forward"]) < 1e-6:
+        return
+    assert inside == (np.all(np.abs(ev.imag) < 1e-9) and np.all(ev.real > 0))
+    if inside:
+        co.drift_anisotropic(a, b, g12, g21)
+    else:
+        with pytest.raises(InputError):
+            co.drift_anisotropic(a, b, g12, g21)
+
+
+def test_collapse_and_speciation_functions_equal_their_formulas():
+    f = {x.name: x for x in co.formulas()}
+    syms = {s.name: s for s in f["mode_collapse_time"].expr.free_symbols}
+    A = co.drift_symmetric(0.35)
+    r = co.mode_collapse_times(A, 500, 6, 0.9, 0.2)
+    for kap, fac, tc in zip(r["rates"], (1.2, 0.8), r["t_C"]):
+        ref = f["mode_collapse_time"].expr.evalf(subs={syms["kappa"]: kap, syms["n"]: 500, syms["d"]: 6,
+                                                       syms["sigma_m"]: 0.9 * math.sqrt(fac)})
+        assert tc == pytest.approx(float(ref), rel=1e-12)
+    syms = {s.name: s for s in f["mode_speciation_time"].expr.free_symbols}
+    s = co.mode_speciation_times(A, 40.0, 0.2)
+    for kap, Lm, ts in zip(s["rates"], s["Lambda_m"], s["t_S"]):
+        ref = f["mode_speciation_time"].expr.evalf(subs={syms["kappa"]: kap, syms["Lambda_m"]: Lm})
+        assert ts == pytest.approx(float(ref), rel=1e-12)

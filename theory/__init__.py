@@ -3,6 +3,16 @@
 Imports no torch or numba (ARCHITECTURE.md): `import theory` gives formulas,
 LaTeX and fast numeric functions to a student with only NumPy, SciPy and SymPy.
 """
+import importlib
+
 from .checks import InputError
 
-__all__ = ["InputError"]
+_LAZY = ("base", "coupled_ou", "gated", "spectrum", "docs")
+__all__ = ["InputError", *_LAZY]
+
+
+def __getattr__(name):
+    """Import the theory modules on first use, so `theory.checks` (used by every CLI) stays light."""
+    if name in _LAZY:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'theory' has no attribute {name!r}")

@@ -55,8 +55,9 @@ def formulas() -> tuple[Formula, ...]:
         Formula("pitchfork_speciation_time", _pitchfork_root(),
                 "one-feature sign mixture x_0 = a s phi + sigma eps: the stationary points of log p_t "
                 "along phi solve u = kappa_t tanh u with kappa_t = a^2 e^{-2t}/Gamma_t, "
-                "Gamma_t = sigma^2 e^{-2t} + Delta_t; the pitchfork kappa_t = 1. Equals 1/2 log Lambda "
-                "- 1/2 log(1 + ...) and is exactly 1/2 log a^2 for sigma = 1 (Biroli's mixture).", SECTION),
+                "Gamma_t = sigma^2 e^{-2t} + Delta_t; the pitchfork kappa_t = 1. With Lambda = a^2 + sigma^2 this is "
+                "1/2 log(Lambda - 2 sigma^2 + 1): exactly 1/2 log a^2 for sigma = 1 (Biroli's mixture, "
+                "1/2 log d for ||mu||^2 = d) and -> 1/2 log Lambda for a >> max(sigma, 1).", SECTION),
         Formula("collapse_time", sp.log(1 + sigma**2 / (n**(2 / d) - 1)) / 2,
                 "Biroli's collapse time of the empirical-score sampler: n >= 2 training points of "
                 "Gaussian data N(0, sigma^2 I_d), zero of the excess entropy.", SECTION),

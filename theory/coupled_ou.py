@@ -54,11 +54,17 @@ def _lyapunov_solve(A: sp.Matrix, M: sp.Matrix) -> sp.Matrix:
 
 @lru_cache(maxsize=None)
 def _symmetric() -> dict:
+    """Spectral theorem for the symmetric A: M = sum_m e^{-kappa_m t} w w^T, C = sum_m (1 - e^{-2 kappa_m t})/kappa_m w w^T.
+
+    (tests check M against SymPy's matrix exponential and C against the Lyapunov equation, symbolically.)
+    """
     A = sp.Matrix([[1, -g], [-g, 1]])
-    rates = sorted(A.eigenvals(), key=lambda e: sp.sign(e.subs(g, sp.Rational(1, 2))) * e.subs(g, sp.Rational(1, 2)))
     vecs = {ev: vs[0] / vs[0].norm() for ev, _, vs in A.eigenvects()}
-    M = sp.simplify((-A * t).exp())
-    C = sp.simplify(_lyapunov_solve(A, M))
+    common = next(ev for ev, v in vecs.items() if sp.simplify(v[0] - v[1]) == 0)
+    rates = [common] + [ev for ev in vecs if ev != common]
+    P = [vecs[r] * vecs[r].T for r in rates]
+    M = sum((sp.exp(-r * t) * Pm for r, Pm in zip(rates, P)), sp.zeros(2, 2))
+    C = sum(((1 - sp.exp(-2 * r * t)) / r * Pm for r, Pm in zip(rates, P)), sp.zeros(2, 2))
     return {"A": A, "rates": sp.Matrix(rates), "vectors": [vecs[r] for r in rates], "M": M, "C": C}
 
 
@@ -76,7 +82,12 @@ def _anisotropic() -> dict:
     Mgen = sp.Matrix([[m11, m12], [m21, m22]])
     C_gen = _lyapunov_solve(A, Mgen)       # C in terms of M's entries
     C = C_gen.subs({m11: M[0, 0], m12: M[0, 1], m21: M[1, 0], m22: M[1, 1]})
-    return {"A": A, "rates": rates, "M_kappa": M_k, "M": M, "C_gen": C_gen, "Mgen": Mgen, "C": C}
+    p = sp.Symbol("p", real=True)                      # p = g12 g21
+    x = sp.Symbol("x")
+    (p_real,) = sp.solve(sp.expand(sp.discriminant(A.charpoly(x).as_expr(), x).subs(g12, p / g21)), p)
+    (p_fwd,) = sp.solve(A.det().subs(g12, p / g21), p)
+    return {"A": A, "rates": rates, "M_kappa": M_k, "M": M, "C_gen": C_gen, "Mgen": Mgen, "C": C,
+            "product_bounds": (sp.factor(p_real), p_fwd)}
 
 
 @lru_cache(maxsize=None)
@@ -138,6 +149,11 @@ def formulas() -> tuple[Formula, ...]:
                 "A = [[a, -g12], [-g21, b]]; real modes need (a - b)^2/4 + g12 g21 >= 0, forward stability "
                 "a + b > 0 and a b > g12 g21. Left eigenvectors are not orthogonal when g12 != g21 (non-normal).",
                 SECTION),
+        Formula("stability_bounds_anisotropic",
+                sp.Interval.Ropen(ani["product_bounds"][0], ani["product_bounds"][1]),
+                "allowed range of g12 g21 for the anisotropic pair with a + b > 0: lower end from real mode "
+                "rates (discriminant of det(A - kappa I) >= 0), upper end from forward stability det A > 0.",
+                SECTION),
         Formula("transition_mean_anisotropic", ani["M_kappa"],
                 "Sylvester's formula for e^{-At}, kappa_1 < kappa_2 the mode rates above (distinct).", SECTION),
         Formula("transition_cov_lyapunov", sp.Eq(mA * mC + mC * mA.T, 2 * (sp.Identity(2) - mM * mM.T)),
@@ -182,14 +198,20 @@ def _f(name: str) -> Formula:
 # ----------------------------------------------------------------------------- drifts and modes
 def drift_symmetric(g_):
     """A = [[1, -g], [-g, 1]] (SCIENCE.md §3); |g| < 1 for forward stability."""
-    gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+    try:
+        gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+    except InputError as exc:
+        raise InputError(f"{exc} (forward stability: mode rates 1 - g and 1 + g must be > 0)") from None
     return np.array([[1.0, -gv], [-gv, 1.0]])
 
 
 def drift_all_to_all(K_, g_):
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (SCIENCE.md §3); g > -1/K."""
     k = check_int("K", K_, 2)
-    gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
+    try:
+        gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
+    except InputError as exc:
+        raise InputError(f"{exc} (forward stability: difference-mode rate 1 + g K must be > 0)") from None
     return np.eye(k) + gv * (k * np.eye(k) - np.ones((k, k)))
 
 
@@ -450,13 +472,15 @@ def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
     return float(numeric(_f("synchronization_gap").expr.rhs, (g, Lam, c))(gv, L, cv))
 
 
-def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric"):
+def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
     """Admissible coupling range (SCIENCE.md §3) as a record.
 
     symmetric pair: forward |g| < 1; common mode speciates iff g < 1 - 1/(Lambda(1+c));
     difference mode speciates iff g > 1/(Lambda(1-c)) - 1. all_to_all (A = I + gL): forward g > -1/K;
     common mode (rate 1) speciates iff Lambda(1 + (K-1)c) > 1; differences iff g > (1/(Lambda(1-c)) - 1)/K.
     Both modes speciate (a gap exists) for g in (g_min_difference, g_max_common).
+    anisotropic (A = [[a, -g12], [-g21, b]], a + b > 0): real modes need g12 g21 >= -(a-b)^2/4, forward
+    stability g12 g21 < a b; each mode then speciates iff kappa_m Lambda_m > 1 (`mode_speciation_times`).
     """
     L = check_positive("Lambda", Lambda)
     k = check_int("K", K_, 2)
@@ -472,4 +496,10 @@ def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric"):
         return {"coupling": coupling, "forward_min": -1.0 / k, "forward_max": math.inf,
                 "common_speciates": bool(L * (1 + (k - 1) * cv) > 1),
                 "difference_speciates_above": (1.0 / (L * (1 - cv)) - 1.0) / k}
-    raise InputError(f"coupling={coupling!r} is not one of 'symmetric', 'all_to_all'")
+    if coupling == "anisotropic":
+        av, bv = check_real("a", a), check_real("b", b)
+        if av + bv <= 0:
+            raise InputError(f"a+b={av + bv:g} must be > 0 for a stable anisotropic pair")
+        lo, hi = (float(e.subs({a_: av, b_: bv})) for e in _anisotropic()["product_bounds"])
+        return {"coupling": coupling, "g12_g21_min_real_modes": lo, "g12_g21_max_forward": hi}
+    raise InputError(f"coupling={coupling!r} is not one of 'symmetric', 'all_to_all', 'anisotropic'")

@@ -9,6 +9,8 @@ import importlib
 import sys
 from pathlib import Path
 
+import sympy as sp
+
 MODULES = ("theory.base", "theory.coupled_ou", "theory.gated", "theory.routing")
 TITLES = {"theory.base": "Base theory: single replica (SCIENCE.md §2)",
           "theory.coupled_ou": "Layer A: coupled OU replicas (SCIENCE.md §3)",
@@ -20,7 +22,10 @@ DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "theory.md"
 def available_modules():
     """(module name, module) for every theory module that imports and exposes formulas()."""
     out = []
+    here = Path(__file__).resolve().parent
     for name in MODULES:
+        if not (here / f"{name.split('.')[-1]}.py").exists():
+            continue                   # only this checkout's modules (an installed copy may differ)
         try:
             mod = importlib.import_module(name)
         except ImportError:
@@ -38,9 +43,12 @@ def render() -> str:
              "runs from large t to 0 (SCIENCE.md §2). Each entry: the numeric function's name, the final",
              "formula, its assumptions, and where our derivation departs from SCIENCE.md.", ""]
     for name, mod in available_modules():
-        lines += [f"## {TITLES.get(name, name)}", "", f"Module `{name}`.", ""]
+        lines += [f"## {TITLES.get(name, name)}", "", f"Module `{name}`:", "", "```text",
+                  (mod.__doc__ or "").strip(), "```", ""]
         for f in mod.formulas():
-            lines += [f"### `{f.name}` ({f.section})", "", "$$", f.latex(), "$$", "",
+            label = f.name.replace("_", r"\_")
+            body = f.latex() if isinstance(f.expr, (sp.Eq, sp.Set)) else rf"\mathtt{{{label}}} = {f.latex()}"
+            lines += [f"### `{f.name}` ({f.section})", "", "$$", body, "$$", "",
                       f"Assumptions: {f.assumptions}", ""]
             if f.note:
                 lines += [f"Note: {f.note}", ""]

@@ -13,6 +13,14 @@ in (-1, 1]. Linearised at a replica-symmetric point x_A = x_B = x:
 r > 0 means the replicas drift apart (the pair breaks symmetry) during generation.
 For rho <= 0 (g >= 1) the routing term pulls the replicas together: r < 0 at every t for
 Gaussian data and at the undecided point of a sign mixture, so no instability exists.
+
+Results (checked against finite differences of the exact gated drift built from theory/data.py):
+- Gaussian data: r_ODE = e^{-2t}(rho lambda/Gamma - 1)/Delta_t exactly, confirming SCIENCE.md §4's
+  hand derivation; r_SDE = 1 + 2(rho lambda e^{-2t}/Gamma - 1)/Delta_t.
+- Sign mixture, SDE: the onset t_S,k(g) (r_SDE turns positive) is exactly 1/2 log(2 a_k^2) at g = 0,
+  sigma = 1, and ~ 1/2 log(2 rho a_k^2) for large rho a_k^2, so the gap between features is
+  g-independent only at leading order; at finite amplitude it moves with g, and a weak feature loses
+  its onset altogether when rho(g) is small (SCIENCE.md §4's claim holds only asymptotically).
 """
 from __future__ import annotations
 
@@ -32,7 +40,7 @@ _HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # SCIENCE.md §4 han
 
 
 def _check_g(g_):
-    return check_real("g", g_, 0.0)
+    return check_real("g", g_, 0.0, hi_open=True)
 
 
 def _check_dynamics(dynamics):
@@ -151,7 +159,14 @@ def formulas() -> tuple[Formula, ...]:
                 "this cubic in E = e^{-2t} does; the onset (r turns positive going down in t) is its "
                 "smallest root in (0, 1). For large a and sigma = 1, t ~ 1/2 log(2 rho a^2): each feature "
                 "shifts by the same 1/2 log(2 rho), so the gap in OU time is g-independent at leading order.",
-                SECTION),
+                SECTION,
+                note="partly disagrees with SCIENCE.md §4: the 1/2 log(2 rho) shift is exact only at g = 0 "
+                     "(t = 1/2 log(2 a^2) for sigma = 1) and asymptotic for large rho a^2; at finite amplitude "
+                     "the gap moves with g (a = 20, 4, sigma = 1: 1.609 at g = 0, 1.683 at g = 0.5), and a "
+                     "feature has no onset at all once rho(g) is too small (a = 4: none for g >= 0.9; both "
+                     "features none for g >= 1, rho <= 0). The gaps near 1.5 measured at g = 0.9, 0.99, 10 "
+                     "under Protocol I therefore cannot come from the gated pair's instability; they come from "
+                     "the independent (decoupled) part of the protocol."),
     )
 
 
@@ -198,6 +213,23 @@ def growth_sign_change_time(g_, lam_, dynamics="ode"):
     coeffs = [float(cf.subs({rho: r0, lam: lv})) for cf in sp.Poly(R["quad_sde"], E).all_coeffs()]
     roots = [z.real for z in np.roots(coeffs) if abs(z.imag) < 1e-12 and 1e-300 < z.real < 1 - 1e-12]
     return 0.5 * math.log(1.0 / min(roots)) if roots else None
+
+
+def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
+    """r(t; g) of the replica difference at the undecided point y = 0 of a sign mixture (SCIENCE.md §4).
+
+    r = 1 + k (rho J(t) - 1)/Delta_t, k = 1 (ODE) or 2 (SDE), J = e^{-t} D'(0) the `undecided_slope`
+    sigma^2 e^{-2t}/Gamma_t + a^2 e^{-2t} Delta_t/Gamma_t^2. t > 0 (OU time, array allowed), g >= 0.
+    """
+    tt = check_array("t", t_)
+    if np.any(tt <= 0):
+        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    r0 = routing_factor(g_)
+    amp = check_positive("amplitude", amplitude)
+    s = check_positive("noise_std", noise_std)
+    expr = _rates()["mix"][_check_dynamics(dynamics)].subs(E, sp.exp(-2 * t))
+    out = numeric(expr, (t, rho, a, sigma))(tt, r0, amp, s)
+    return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
 
 
 def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):

@@ -17,7 +17,11 @@ BUILTIN = ("fhgm", "two_gaussian", "digits")
 
 
 def builtin_samples(name: str, n: int = 4000, seed: int = 0, d: int = 64) -> np.ndarray:
-    """Samples (n, D) of a built-in dataset: 'fhgm', 'two_gaussian' (d dims) or 'digits' (sklearn 8x8)."""
+    """Samples (n, D) of a built-in dataset: 'fhgm', 'two_gaussian' (d dims) or 'digits' (sklearn 8x8).
+
+    'digits' returns all 1797 images scaled to [-1, 1] (x/8 - 1), the range diffusion models train on;
+    the spectrum, and so every predicted time, depends on this scaling (t_S shifts by log of the scale).
+    """
     n = check_int("n", n, 2)
     if name == "fhgm":
         from .data import frequency_hierarchy_mixture
@@ -31,7 +35,7 @@ def builtin_samples(name: str, n: int = 4000, seed: int = 0, d: int = 64) -> np.
         except ImportError:
             raise InputError("dataset 'digits' needs scikit-learn (pip install scikit-learn)") from None
         x = load_digits().data.astype(float)
-        return x / 16.0                                   # pixel values in [0, 1]
+        return x / 8.0 - 1.0                              # pixel values in [-1, 1], as diffusion models see them
     raise InputError(f"dataset={name!r} is not one of {', '.join(BUILTIN)}")
 
 

@@ -50,6 +50,9 @@ def register(sub) -> None:
     coupling_args(q("gap", "synchronization gap t_S(common) - t_S(difference) per g (§3)"))
     p_b = q("bounds", "stability bounds on g: forward stability and each mode's speciation (§3)")
     coupling_args(p_b)
+    p_b.add_argument("--anisotropic-ab", type=float_list, metavar="a,b", default=None,
+                     help="instead: bounds on g12*g21 for the anisotropic pair with diagonal rates a, b "
+                          "(a + b > 0, 1/time units)")
     p_gt = q("gated", "gated replicas: onsets per feature, gap, and Gaussian growth-rate sign changes (§4)")
     p_gt.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0],
                       help="gate strengths g >= 0 (dimensionless); rho(g) = (1-g)/(1+g)")
@@ -140,6 +143,13 @@ def _gap(args):
 
 def _bounds(args):
     from theory import coupled_ou as co
+    ab = getattr(args, "anisotropic_ab", None)
+    if ab is not None:
+        if len(ab) != 2:
+            from theory.checks import InputError
+            raise InputError("--anisotropic-ab needs 2 numbers a,b")
+        return [co.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
+            ["stability_bounds_anisotropic"]
     return [co.stability_bounds(args.Lambda, args.c, args.K, args.coupling)], \
         ["stability_bound_common", "stability_bound_difference"]
 
