@@ -26,7 +26,7 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import expm
+from scipy.linalg import expm, solve_continuous_lyapunov
 
 from theory import schedules
 from theory.checks import InputError, check_array, check_decreasing, check_int, check_real
@@ -156,17 +156,25 @@ def gate_schedule(gate, grid) -> np.ndarray:
 # ---------------------------------------------------------------- exact transition
 
 def transition(A: np.ndarray, t: float):
-    """(M_t, S_t): mean map expm(-A t) and noise covariance ∫_0^t e^{-Au} 2 e^{-A^T u} du (Van Loan 1978)."""
+    """(M_t, S_t): mean map expm(-A t) and noise covariance S_t = ∫_0^t e^{-Au} 2 e^{-A^T u} du.
+
+    Van Loan's block exponential (1978) while t * max|eig A| < 4; beyond, where its blocks grow like
+    e^{kappa t} and cancel, the Lyapunov equation A S + S A^T = 2 (I - M M^T) (A stable).
+    """
     K = A.shape[0]
     if np.allclose(A, np.eye(K)):
         return np.exp(-t) * np.eye(K), float(schedules.delta(t)) * np.eye(K)
-    blk = np.zeros((2 * K, 2 * K))
-    blk[:K, :K] = A
-    blk[:K, K:] = 2.0 * np.eye(K)
-    blk[K:, K:] = -A.T
-    E = expm(blk * t)
-    S = E[K:, K:].T @ E[:K, K:]
-    return expm(-A * t), 0.5 * (S + S.T)
+    M = expm(-A * t)
+    if t * np.max(np.abs(np.linalg.eigvals(A))) < 4.0:
+        blk = np.zeros((2 * K, 2 * K))
+        blk[:K, :K] = A
+        blk[:K, K:] = 2.0 * np.eye(K)
+        blk[K:, K:] = -A.T
+        E = expm(blk * t)
+        S = E[K:, K:].T @ E[:K, K:]
+    else:
+        S = solve_continuous_lyapunov(A, 2.0 * (np.eye(K) - M @ M.T))
+    return M, 0.5 * (S + S.T)
 
 
 def _sign_states(K: int) -> np.ndarray:

@@ -159,6 +159,12 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
     from .engine import symmetric_drift
     A = symmetric_drift(g)
     ev, V = np.linalg.eigh(A)
+    if branch_times is None:   # dense around each mode's scale log(kappa Lambda)/(2 kappa) (SCIENCE.md §3)
+        lam = float(feature_model(data).eigenvalues()[0])
+        scales = [np.log(max(k * lam, 1.5)) / (2 * k) for k in ev]
+        grid_ = check_grid(grid)
+        branch_times = np.clip(np.concatenate([np.linspace(0.5 * x, 1.6 * x, 12) for x in scales]),
+                               grid_[-2], grid_[0])
     r = cloning(data, grid, n, seed, branch_times, drift=A, scheme=scheme, batch=batch, n_boot=n_boot,
                 sign_mixing=V, keep_units=True, progress=progress)
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")

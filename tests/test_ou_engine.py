@@ -31,6 +31,10 @@ def test_transition_matches_expm_and_lyapunov_quadrature():
     np.testing.assert_allclose(M, expm(-A * t), atol=1e-12)
     quad = integrate.quad_vec(lambda u: expm(-A * u) @ (2 * np.eye(2)) @ expm(-A.T * u), 0, t)[0]
     np.testing.assert_allclose(S, quad, atol=1e-9)
+    for g, tl in ((0.85, 15.0), (0.85, 2.0), (-0.5, 30.0)):    # long times: Lyapunov branch, vs diagonalisation
+        k, V = np.linalg.eigh(np.array([[1.0, -g], [-g, 1.0]]))
+        M, S = engine.transition(np.array([[1.0, -g], [-g, 1.0]]), tl)
+        np.testing.assert_allclose(S, V @ np.diag(-np.expm1(-2 * k * tl) / k) @ V.T, rtol=1e-9, atol=1e-12)
     M1, S1 = engine.transition(np.eye(3), t)
     np.testing.assert_allclose(S1, schedules.delta(t) * np.eye(3))
 
