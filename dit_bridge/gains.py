@@ -275,6 +275,8 @@ class LayerGains:
     max_low_ratio: np.ndarray  # (L,)
     eta_gain: np.ndarray  # (L,) (π_lo - π_hi)/(χ_lo - χ_hi) per layer
     eta_gain_network: float  # the same with gains summed over layers
+    delta_chi_network: float  # Σ_ℓ (χ_lo - χ_hi); the theory's ordering assumes > 0 (low modes routed more)
+    delta_pi_network: float  # Σ_ℓ (π_lo - π_hi)
     delta_chi: np.ndarray  # (L,) χ_lo - χ_hi
     delta_pi: np.ndarray  # (L,) π_lo - π_hi
     step: int
@@ -339,13 +341,14 @@ def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None,
         ratio = np.abs(pi) / np.abs(chi)
     max_low = ratio[:, lo].max(1)
     dchi, dpi, eta = _contrast(chi, pi, lo, hi)
-    _, _, eta_net = _contrast(chi.sum(0), pi.sum(0), lo, hi)
+    dchi_net, dpi_net, eta_net = _contrast(chi.sum(0), pi.sum(0), lo, hi)
     n_samples = next(iter(hidden.values())).shape[0]
     return LayerGains(layers=np.asarray(layers), mode_index=keep, frequency=freq[keep], chi=chi, pi=pi,
                       chi_value=np.array(stats["value"]), chi_key=np.array(stats["key"]),
                       chi_se=np.array(stats["chi_se"]), pi_se=np.array(stats["pi_se"]), ratio=ratio,
                       low_modes=lo, high_modes=hi, threshold=threshold, dominant=max_low < threshold,
-                      max_low_ratio=max_low, eta_gain=eta, eta_gain_network=float(eta_net), delta_chi=dchi,
+                      max_low_ratio=max_low, eta_gain=eta, eta_gain_network=float(eta_net),
+                      delta_chi_network=float(dchi_net), delta_pi_network=float(dpi_net), delta_chi=dchi,
                       delta_pi=dpi, step=-1, timestep=-1, num_steps=-1, n_samples=int(n_samples),
                       n_probes=int(probes.shape[0]), exact_channels=exact,
                       model=getattr(rec_or_model, "name", ""))
@@ -388,7 +391,7 @@ def _stack(parts: list[LayerGains]) -> LayerGains:
     cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in
            ("layers", "chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio", "dominant",
             "max_low_ratio", "eta_gain", "delta_chi", "delta_pi")}
-    _, _, eta_net = _contrast(cat["chi"].sum(0), cat["pi"].sum(0), first.low_modes, first.high_modes)
+    dchi, dpi, eta = _contrast(cat["chi"].sum(0), cat["pi"].sum(0), first.low_modes, first.high_modes)
     rec = LayerGains(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}, **cat})
-    rec.eta_gain_network = float(eta_net)
+    rec.eta_gain_network, rec.delta_chi_network, rec.delta_pi_network = float(eta), float(dchi), float(dpi)
     return rec

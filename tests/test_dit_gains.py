@@ -177,6 +177,8 @@ def test_layer_gains_record(tiny64):
     dchi = rec.chi.sum(0)[lo].mean() - rec.chi.sum(0)[hi].mean()
     dpi = rec.pi.sum(0)[lo].mean() - rec.pi.sum(0)[hi].mean()
     assert math.isclose(rec.eta_gain_network, dpi / dchi, rel_tol=1e-9)
+    assert math.isclose(rec.delta_chi_network, dchi, rel_tol=1e-9) and math.isclose(rec.delta_pi_network, dpi,
+                                                                                       rel_tol=1e-9)
     assert np.array_equal(rec.dominant, rec.max_low_ratio < rec.threshold)
     assert rec.step == 10 and rec.num_steps == 20 and rec.timestep > 0
     one = layer_gains(tiny64, 10, num_steps=20, n_modes=6, n_samples=2, layers=[1])
@@ -200,11 +202,13 @@ def test_bad_input(tiny64, hidden64):
         channel_probes(16, exact_max=0, n_probes=0)
 
 
-def test_cli_gains_json(capsys):
+def test_cli_gains_json(capsys, tmp_path):
     from validation.cli.main import main
     assert main(["dit", "gains", "--model", "tiny", "--step", "5", "--num-steps", "10", "--modes", "4",
-                 "--samples", "1", "--json", "--quiet"]) == 0
+                 "--samples", "1", "--json", "--quiet", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
+    with open(tmp_path / "gains.json") as f:
+        assert json.load(f)["gains"]["chi"] == out["gains"]["chi"]
     assert len(out["gains"]["chi"]) == 3 and len(out["gains"]["chi"][0]) == 4
     assert "eta_gain_network" in out["gains"] and "predicted" in out
     assert main(["dit", "gains", "--model", "tiny", "--step", "12", "--num-steps", "10", "--json"]) == 2
