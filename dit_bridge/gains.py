@@ -100,6 +100,9 @@ def _check_attn(attn) -> None:
     for name in ("group_norm", "spatial_norm"):
         if getattr(attn, name, None) is not None:
             raise InputError(f"attn1 with {name} is not supported (DiT's attn1 has none)")
+    if attn.residual_connection:
+        raise InputError("attn1 with residual_connection is not supported: its identity term is neither routing "
+                         "nor pattern (DiT's attn1 has none)")
 
 
 def split_attention(attn, x_q: torch.Tensor, x_k: torch.Tensor, x_v: torch.Tensor) -> torch.Tensor:
@@ -121,9 +124,7 @@ def split_attention(attn, x_q: torch.Tensor, x_k: torch.Tensor, x_v: torch.Tenso
     out = w @ v  # (N, H, T, d)
     out = out.transpose(1, 2).reshape(n, t, h * d)
     out = attn.to_out[1](attn.to_out[0](out))  # (N, T, D)
-    if attn.residual_connection:  # a residual x_q would add the identity to the pattern part; DiT has none
-        out = out + x_q
-    return out / attn.rescale_output_factor
+    return out / attn.rescale_output_factor  # no residual: _check_attn refuses attn1 with one
 
 
 def part_responses(attn, x0: torch.Tensor, dx: torch.Tensor) -> dict:
@@ -219,8 +220,9 @@ def capture_attn_inputs(rec, step: int, *, num_steps: int = 50, n_samples: int =
                                  generator=torch.Generator().manual_seed(row_seed(seed, j, 0, 0)))
                      for j in range(n_samples)])  # (M, C, H, W)
     sched = make_scheduler(rec, sampler)
-    state = run_pairs(rec, sched, PairState(x, 0, gens), lab, num_steps=num_steps, stop=step)
     p = next(rec.model.parameters())
+    x = x.to(p.device)  # the scheduler step mixes x with the model output: keep both on the model's device
+    state = run_pairs(rec, sched, PairState(x, 0, gens), lab, num_steps=num_steps, stop=step)
     got = {}
 
     def hook(i):

@@ -212,3 +212,25 @@ def test_cli_gains_json(capsys, tmp_path):
     assert len(out["gains"]["chi"]) == 3 and len(out["gains"]["chi"][0]) == 4
     assert "eta_gain_network" in out["gains"] and "predicted" in out
     assert main(["dit", "gains", "--model", "tiny", "--step", "12", "--num-steps", "10", "--json"]) == 2
+
+
+def test_closed_forms_on_a_real_multihead_layer(tiny64, hidden64):
+    """Independent checks: on the constant mode, rows of A_0 summing to 1 give χ_value = tr(W_o W_v)/D and
+    χ_key = 0 for any hidden state; the query response at token t is u_k(t) times a token-local map
+    (P is diagonal in token space: frequency blind)."""
+    attn = tiny64.model.transformer_blocks[2].attn1
+    rec = gains_from_hidden(tiny64, {2: hidden64[2]}, n_modes=None)
+    d = attn.to_q.in_features
+    tr = float(torch.trace(attn.to_out[0].weight @ attn.to_v.weight)) / d
+    assert math.isclose(rec.chi_value[0, 0], tr, rel_tol=1e-9)
+    assert abs(rec.chi_key[0, 0]) < 1e-12 * (1 + abs(rec.chi_key[0]).max())
+    assert abs(rec.chi_key[0]).max() > 1e-4  # keys do route the non-constant modes
+    u, _ = dct_token_modes(4, 4)
+    a = torch.zeros(d, dtype=torch.float64)
+    a[3] = 1.0
+    x0 = hidden64[2][:1]
+    ys = [part_responses(attn, x0, torch.from_numpy(u[:, k])[None, :, None] * a)["query"][0] for k in (1, 6)]
+    local = [y / torch.from_numpy(u[:, k])[:, None] for y, k in zip(ys, (1, 6))]  # (T, D) each
+    ok = (np.abs(u[:, 1]) > 1e-3) & (np.abs(u[:, 6]) > 1e-3)
+    assert ok.sum() >= 8
+    assert torch.allclose(local[0][ok], local[1][ok], atol=1e-10, rtol=1e-8)
