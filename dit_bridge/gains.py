@@ -52,7 +52,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.func import jvp
+from torch.func import jvp, vmap
 
 from theory.checks import InputError, check_int, check_real
 
@@ -128,13 +128,20 @@ def split_attention(attn, x_q: torch.Tensor, x_k: torch.Tensor, x_v: torch.Tenso
 
 
 def part_responses(attn, x0: torch.Tensor, dx: torch.Tensor) -> dict:
-    """First-order responses (N, T, D) of one uncoupled attn1 at x0 to dx fed to Q, K or V alone (JVP)."""
+    """First-order responses of one uncoupled attn1 at x0 (N, T, D) to dx fed to Q, K or V alone (JVP).
+
+    dx is (N, T, D), or (B, N, T, D) for B tangents at the same x0 (vmap over the tangent: the primal
+    pass runs once); the responses have dx's shape.
+    """
     def along(which):
         def f(z):
             args = [x0, x0, x0]
             args[which] = z
             return split_attention(attn, *args)
-        return jvp(f, (x0,), (dx,))[1]
+
+        def tangent(t):
+            return jvp(f, (x0,), (t,))[1]
+        return tangent(dx) if dx.ndim == x0.ndim else vmap(tangent)(dx)
 
     return {"query": along(0), "key": along(1), "value": along(2)}
 
@@ -181,19 +188,16 @@ def attention_gains(attn, hidden: torch.Tensor, modes, probes, chunk: int = 256)
     x = x.to(p.device, p.dtype)
     pairs = [(i, j) for i in range(k_n) for j in range(p_n)]  # (mode, probe) combinations
     out = {name: torch.empty(n, k_n, p_n, dtype=torch.float64) for name in ("query", "key", "value")}
-    per = max(1, chunk // n)
     with torch.no_grad():
-        for s in range(0, len(pairs), per):
-            blk = pairs[s:s + per]
-            ki = torch.tensor([i for i, _ in blk], device=p.device)
-            pj = torch.tensor([j for _, j in blk], device=p.device)
+        for s in range(0, len(pairs), chunk):
+            blk = pairs[s:s + chunk]
+            ki, pj = [i for i, _ in blk], [j for _, j in blk]
             dx = u[:, ki].T[:, :, None] * a[pj][:, None, :]  # (B, T, D) unit perturbations u_k a^T
-            x0 = x[:, None].expand(n, len(blk), t, d).reshape(-1, t, d).clone()  # (N B, T, D)
-            dxx = dx[None].expand(n, -1, t, d).reshape(-1, t, d).clone()  # (N B, T, D)
-            resp = part_responses(attn, x0, dxx)
-            for name, y in resp.items():
-                g = (y.double() * dxx.double()).sum((1, 2)).view(n, len(blk))  # u^T Y a = <dx, Y>_F
-                out[name][:, [i for i, _ in blk], [j for _, j in blk]] = g.double().cpu()
+            for row in range(n):
+                resp = part_responses(attn, x[row:row + 1], dx[:, None])  # (B, 1, T, D) each
+                for name, y in resp.items():
+                    g = (y[:, 0].double() * dx.double()).sum((1, 2))  # (B,) u^T Y a = <dx, Y>_F
+                    out[name][row, ki, pj] = g.cpu()
     return {k: v.numpy() for k, v in out.items()}
 
 
