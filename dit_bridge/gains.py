@@ -25,14 +25,19 @@ i.e. the mode-k Rayleigh quotient of a difference that is isotropic in channel s
 channels carry the difference; r = a makes it the growth of the perturbation along itself,
 the quantity the mode model's rate r_k = ρχ_k + π_k + ... needs. Exact (all D basis vectors)
 when D <= `exact_max`, else a Hutchinson estimate over Rademacher unit vectors a ∈ {±1/√D}^D
-(same expectation); the probes' standard error is reported (0 when exact).
+(same expectation). Standard errors: over samples (exact trace) or over samples x probes.
+Cost: 3 JVPs per (sample, mode, probe); the DiT-XL/2 exact trace (D = 1152) is a GPU job.
 
 Modes: the 2-D DCT-II basis of the h × w token grid (orthonormal), ordered by radial
 frequency sqrt(fy² + fx²) (cycles per token, low first, DC first). With n_modes < T the
-kept modes are evenly spaced along that ordering, lowest and highest included.
+kept modes are evenly spaced along that ordering, lowest and highest included. (The DCT is
+real and needs no pairing of ±f; `recording.radial_band_basis` is the DFT-band alternative.)
 
 Routing dominance per layer: ratio_k = |π_k|/|χ_k| on the low-frequency modes (the first
 max(1, K//4) kept modes); the layer passes if every such ratio is < `threshold`.
+P is diagonal in token space for any number of heads (output token t depends on query t only;
+tested), so π_k = Σ_t u_k(t)² p_t barely depends on k, while χ_k does. The gap model needs the
+mode CONTRAST, so a layer can fail |π_k| ≪ |χ_k| mode by mode and still have a small η.
 
 Frequency-blind contrast: theory.routing defines η = [(π_lo - π_hi) - (b_lo(0) - b_hi(0))]/Δχ,
 Δχ = χ_lo - χ_hi, for a global mode "lo" and a local mode "hi". The margins b_k(0) = γμ_k - λ_k^MLP
