@@ -89,7 +89,8 @@ def run_gains(args) -> int:
                       n_probes=args.probes, chunk=args.chunk, progress=progress)
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers},
               "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet")},
-              "gains": to_jsonable(res), "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0)}
+              "gains": to_jsonable(res),
+              "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0)}
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
