@@ -26,6 +26,9 @@ channels carry the difference; r = a makes it the growth of the perturbation alo
 the quantity the mode model's rate r_k = ρχ_k + π_k + ... needs. Exact (all D basis vectors)
 when D <= `exact_max`, else a Hutchinson estimate over Rademacher unit vectors a ∈ {±1/√D}^D
 (same expectation). Standard errors: over samples (exact trace) or over samples x probes.
+With the exact trace the record also holds the top-direction gains: χ_k^top = max_a χ_k(a, a)
+(the channel direction in which the routing amplifies mode k most) and π_k^top, the pattern
+gain along that same direction.
 Cost: 3 JVPs per (sample, mode, probe); the DiT-XL/2 exact trace (D = 1152) is a GPU job.
 
 Modes: the 2-D DCT-II basis of the h × w token grid (orthonormal), ordered by radial
@@ -152,14 +155,14 @@ def part_responses(attn, x0: torch.Tensor, dx: torch.Tensor) -> dict:
 
 
 def channel_probes(dim: int, exact_max: int = 128, n_probes: int = 64, seed: int = 0) -> tuple[torch.Tensor, bool]:
-    """Unit channel directions (P, D) with E[a aᵀ] = I/D: the D basis vectors if D <= exact_max, else Rademacher."""
+    """Unit channel directions (P, D), float64, E[a aᵀ] = I/D: basis vectors if D <= exact_max, else Rademacher."""
     dim = check_int("dim", dim, 1)
     exact_max = check_int("exact_max", exact_max, 0)
     if dim <= exact_max:
-        return torch.eye(dim), True
+        return torch.eye(dim, dtype=torch.float64), True
     n_probes = check_int("n_probes", n_probes, 1)
     gen = torch.Generator().manual_seed(int(seed))
-    a = torch.randint(0, 2, (n_probes, dim), generator=gen).float().mul_(2).sub_(1) / math.sqrt(dim)
+    a = torch.randint(0, 2, (n_probes, dim), generator=gen).double().mul_(2).sub_(1) / math.sqrt(dim)
     return a, False
 
 
@@ -171,28 +174,31 @@ def _check_hidden(name: str, x) -> torch.Tensor:
     return x
 
 
-def attention_gains(attn, hidden: torch.Tensor, modes, probes, chunk: int = 256) -> dict:
+def attention_gains(attn, hidden: torch.Tensor, modes, probes, chunk: int = 256, readout: bool = False) -> dict:
     """Per-sample gains (N, K, P) of one attn1 at hidden states (N, T, D) on modes (T, K) along probes (P, D).
 
     Returns {"key", "value", "query"}: u_kᵀ J_part(u_k aᵀ) a for each sample, mode and probe
-    (routing χ = key + value, pattern π = query).
+    (routing χ = key + value, pattern π = query); with readout=True also {"key_out", ...}:
+    the mode-projected response u_kᵀ J_part(u_k aᵀ) in every output channel, (N, K, P, D).
     """
     _check_attn(attn)
     x = _check_hidden("hidden", hidden)
     n, t, d = x.shape
     p = next(attn.parameters())
-    u = torch.as_tensor(modes, dtype=torch.float32)
-    a = torch.as_tensor(probes, dtype=torch.float32)
+    u = torch.as_tensor(modes).to(p.device, p.dtype)  # in the model's precision (no float32 detour)
+    a = torch.as_tensor(probes).to(p.device, p.dtype)
     if u.ndim != 2 or u.shape[0] != t:
         raise InputError(f"modes must be (T={t}, K), got {tuple(u.shape)}")
     if a.ndim != 2 or a.shape[1] != d:
         raise InputError(f"probes must be (P, D={d}), got {tuple(a.shape)}")
     chunk = check_int("chunk", chunk, 1)
     k_n, p_n = u.shape[1], a.shape[0]
-    u, a = u.to(p.device, p.dtype), a.to(p.device, p.dtype)
     x = x.to(p.device, p.dtype)
     pairs = [(i, j) for i in range(k_n) for j in range(p_n)]  # (mode, probe) combinations
     out = {name: torch.empty(n, k_n, p_n, dtype=torch.float64) for name in ("query", "key", "value")}
+    if readout:
+        out.update({f"{name}_out": torch.empty(n, k_n, p_n, d, dtype=torch.float64)
+                    for name in ("query", "key", "value")})
     with torch.no_grad():
         for s in range(0, len(pairs), chunk):
             blk = pairs[s:s + chunk]
@@ -201,8 +207,10 @@ def attention_gains(attn, hidden: torch.Tensor, modes, probes, chunk: int = 256)
             for row in range(n):
                 resp = part_responses(attn, x[row:row + 1], dx[:, None])  # (B, 1, T, D) each
                 for name, y in resp.items():
-                    g = (y[:, 0].double() * dx.double()).sum((1, 2))  # (B,) u^T Y a = <dx, Y>_F
-                    out[name][row, ki, pj] = g.cpu()
+                    proj = torch.einsum("btd,bt->bd", y[:, 0].double(), u[:, ki].T.double())  # (B, D) u^T Y
+                    out[name][row, ki, pj] = (proj * a[pj].double()).sum(1).cpu()  # u^T Y a = <dx, Y>_F
+                    if readout:
+                        out[f"{name}_out"][row, ki, pj] = proj.cpu()
     return {k: v.numpy() for k, v in out.items()}
 
 
@@ -284,6 +292,8 @@ class LayerGains:
     threshold: float  # routing dominance: every low-mode ratio < threshold
     dominant: np.ndarray  # (L,) bool
     max_low_ratio: np.ndarray  # (L,)
+    chi_top: np.ndarray  # (L, K) routing gain along its most amplified channel direction a* (exact channels; else NaN)
+    pi_top: np.ndarray  # (L, K) pattern gain along the same a*
     eta_gain: np.ndarray  # (L,) (π_lo - π_hi)/(χ_lo - χ_hi) per layer
     eta_gain_network: float  # the same with gains summed over layers
     delta_chi_network: float  # Σ_ℓ (χ_lo - χ_hi); the theory's ordering assumes > 0 (low modes routed more)
@@ -328,12 +338,15 @@ def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None,
     modes = basis[:, keep]  # (T, K)
     dim = attns[0].to_q.in_features
     probes, exact = channel_probes(dim, exact_max, n_probes, seed)
-    stats = {k: [] for k in ("chi", "pi", "value", "key", "chi_se", "pi_se")}
+    stats = {k: [] for k in ("chi", "pi", "value", "key", "chi_se", "pi_se", "chi_top", "pi_top")}
     for i in layers:
         x = _check_hidden(f"hidden[{i}]", hidden[i])
         if x.shape[1] != h * w:
             raise InputError(f"hidden[{i}] has {x.shape[1]} tokens, the model's grid has {h * w}")
-        g = attention_gains(attns[i], x, modes, probes, chunk)  # (N, K, P) each
+        g = attention_gains(attns[i], x, modes, probes, chunk, readout=exact)  # (N, K, P) each
+        top = _top_direction(g, modes.shape[1]) if exact else (np.full(modes.shape[1], np.nan),) * 2
+        stats["chi_top"].append(top[0])
+        stats["pi_top"].append(top[1])
         chi_s, pi_s = g["key"] + g["value"], g["query"]
         stats["chi"].append(chi_s.mean((0, 2)))
         stats["pi"].append(pi_s.mean((0, 2)))
@@ -357,12 +370,29 @@ def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None,
     return LayerGains(layers=np.asarray(layers), mode_index=keep, frequency=freq[keep], chi=chi, pi=pi,
                       chi_value=np.array(stats["value"]), chi_key=np.array(stats["key"]),
                       chi_se=np.array(stats["chi_se"]), pi_se=np.array(stats["pi_se"]), ratio=ratio,
+                      chi_top=np.array(stats["chi_top"]), pi_top=np.array(stats["pi_top"]),
                       low_modes=lo, high_modes=hi, threshold=threshold, dominant=max_low < threshold,
                       max_low_ratio=max_low, eta_gain=eta, eta_gain_network=float(eta_net),
                       delta_chi_network=float(dchi_net), delta_pi_network=float(dpi_net), delta_chi=dchi,
                       delta_pi=dpi, step=-1, timestep=-1, num_steps=-1, n_samples=int(n_samples),
                       n_probes=int(probes.shape[0]), exact_channels=exact,
                       model=getattr(rec_or_model, "name", ""))
+
+
+def _top_direction(g: dict, k_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """χ_k at the channel direction a* that maximises χ_k(a, a), and π_k(a*, a*) (exact basis probes).
+
+    M_k[c', c] = u_kᵀ J(u_k e_cᵀ) e_c' (sample mean); max over unit a of aᵀ M_k a is the top eigenvalue
+    of (M_k + M_kᵀ)/2, a* its eigenvector.
+    """
+    m_r = (g["key_out"] + g["value_out"]).mean(0).transpose(0, 2, 1)  # (K, D out, D in)
+    m_p = g["query_out"].mean(0).transpose(0, 2, 1)
+    chi, pi = np.empty(k_n), np.empty(k_n)
+    for k in range(k_n):
+        ev, vec = np.linalg.eigh(0.5 * (m_r[k] + m_r[k].T))
+        a = vec[:, -1]
+        chi[k], pi[k] = ev[-1], a @ m_p[k] @ a
+    return chi, pi
 
 
 def _standard_error(z, exact: bool) -> np.ndarray:
@@ -401,7 +431,7 @@ def _stack(parts: list[LayerGains]) -> LayerGains:
     first = parts[0]
     cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in
            ("layers", "chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio", "dominant",
-            "max_low_ratio", "eta_gain", "delta_chi", "delta_pi")}
+            "max_low_ratio", "eta_gain", "delta_chi", "delta_pi", "chi_top", "pi_top")}
     dchi, dpi, eta = _contrast(cat["chi"].sum(0), cat["pi"].sum(0), first.low_modes, first.high_modes)
     rec = LayerGains(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}, **cat})
     rec.eta_gain_network, rec.delta_chi_network, rec.delta_pi_network = float(eta), float(dchi), float(dpi)

@@ -158,6 +158,31 @@ def test_channel_average_exact_vs_hutchinson(tiny64, hidden64):
     assert exact.exact_channels and not hutch.exact_channels and hutch.n_probes == 96
     assert np.all(np.abs(hutch.chi - exact.chi) < 5 * hutch.chi_se + 1e-12)
     assert np.all(np.abs(hutch.pi - exact.pi) < 5 * hutch.pi_se + 1e-12)
+    assert np.all(np.isnan(hutch.chi_top)) and np.all(exact.chi_top >= exact.chi - 1e-12)
+
+
+def test_top_direction_gains_recomputed_along_a_star(tiny64, hidden64):
+    """χ^top, π^top equal the JVP gains along the maximising direction a* (probed directly), and no random
+    direction beats χ^top."""
+    attn = tiny64.model.transformer_blocks[1].attn1
+    x = hidden64[1]
+    u, _ = dct_token_modes(4, 4)
+    rec = gains_from_hidden(tiny64, {1: x}, n_modes=None)
+    d = attn.to_q.in_features
+    eye = torch.eye(d, dtype=torch.float64)
+    for k in (0, 3, 9):
+        g = attention_gains(attn, x, u[:, [k]], eye, readout=True)
+        m = (g["key_out"] + g["value_out"]).mean(0)[0].T  # (D out, D in)
+        sym = 0.5 * (m + m.T)
+        a = np.linalg.eigh(sym)[1][:, -1]
+        along = attention_gains(attn, x, u[:, [k]], torch.from_numpy(a)[None])
+        assert math.isclose(float((along["key"] + along["value"]).mean()), rec.chi_top[0, k], rel_tol=1e-8,
+                            abs_tol=1e-12)
+        assert math.isclose(float(along["query"].mean()), rec.pi_top[0, k], rel_tol=1e-8, abs_tol=1e-12)
+        rnd = torch.randn(64, d, dtype=torch.float64, generator=torch.Generator().manual_seed(k))
+        rnd /= rnd.norm(dim=1, keepdim=True)
+        others = attention_gains(attn, x, u[:, [k]], rnd)
+        assert (others["key"] + others["value"]).mean(0).max() <= rec.chi_top[0, k] + 1e-12
 
 
 def test_layer_gains_record(tiny64):
@@ -165,7 +190,7 @@ def test_layer_gains_record(tiny64):
     rec = layer_gains(tiny64, 10, num_steps=20, n_modes=6, n_samples=2, progress=lambda i, n: steps.append(i))
     assert isinstance(rec, LayerGains) and steps == [1, 2, 3]
     n_l, n_k = 3, 6
-    for name in ("chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio"):
+    for name in ("chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio", "chi_top", "pi_top"):
         assert getattr(rec, name).shape == (n_l, n_k), name
     for name in ("dominant", "max_low_ratio", "eta_gain", "delta_chi", "delta_pi"):
         assert getattr(rec, name).shape == (n_l,), name

@@ -102,7 +102,8 @@ def run_gains(args) -> int:
     low = res.low_modes
     rows = [{"layer": int(layer), "chi_low": float(res.chi[i, low].mean()), "pi_low": float(res.pi[i, low].mean()),
              "max |pi|/|chi| (low)": float(res.max_low_ratio[i]),
-             "dominant": "pass" if res.dominant[i] else "fail", "eta_gain": float(res.eta_gain[i])}
+             "dominant": "pass" if res.dominant[i] else "fail", "eta_gain": float(res.eta_gain[i]),
+             "chi_top_low": float(res.chi_top[i, low].mean()), "pi_top_low": float(res.pi_top[i, low].mean())}
             for i, layer in enumerate(res.layers)]
     print_table(rows)
     print(f"network eta_gain = {res.eta_gain_network:.4g}, delta_chi = {res.delta_chi_network:.4g} "
