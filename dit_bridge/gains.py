@@ -28,7 +28,10 @@ when D <= `exact_max`, else a Hutchinson estimate over Rademacher unit vectors a
 (same expectation). Standard errors: over samples (exact trace) or over samples x probes.
 With the exact trace the record also holds the top-direction gains: χ_k^top = max_a χ_k(a, a)
 (the channel direction in which the routing amplifies mode k most) and π_k^top, the pattern
-gain along that same direction.
+gain along that same direction, with their own dominance check and η (fields *_top). Both are
+reported because they answer different questions: the isotropic average can nearly cancel (a
+channel operator with eigenvalues of both signs has a small trace), while an instability such
+as commitment is carried by the most amplified direction.
 Cost: 3 JVPs per (sample, mode, probe); the DiT-XL/2 exact trace (D = 1152) is a GPU job.
 
 Modes: the 2-D DCT-II basis of the h × w token grid (orthonormal), ordered by radial
@@ -294,6 +297,11 @@ class LayerGains:
     max_low_ratio: np.ndarray  # (L,)
     chi_top: np.ndarray  # (L, K) routing gain along its most amplified channel direction a* (exact channels; else NaN)
     pi_top: np.ndarray  # (L, K) pattern gain along the same a*
+    ratio_top: np.ndarray  # (L, K) |π_k^top|/|χ_k^top|
+    dominant_top: np.ndarray  # (L,) bool: every low-mode ratio_top < threshold (False when not exact)
+    max_low_ratio_top: np.ndarray  # (L,)
+    eta_gain_top: np.ndarray  # (L,) η_gain from the top-direction gains
+    eta_gain_top_network: float  # the same with top-direction gains summed over layers
     eta_gain: np.ndarray  # (L,) (π_lo - π_hi)/(χ_lo - χ_hi) per layer
     eta_gain_network: float  # the same with gains summed over layers
     delta_chi_network: float  # Σ_ℓ (χ_lo - χ_hi); the theory's ordering assumes > 0 (low modes routed more)
@@ -366,17 +374,29 @@ def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None,
     max_low = ratio[:, lo].max(1)
     dchi, dpi, eta = _contrast(chi, pi, lo, hi)
     dchi_net, dpi_net, eta_net = _contrast(chi.sum(0), pi.sum(0), lo, hi)
+    top = _top_record(np.array(stats["chi_top"]), np.array(stats["pi_top"]), lo, hi, threshold)
     n_samples = next(iter(hidden.values())).shape[0]
     return LayerGains(layers=np.asarray(layers), mode_index=keep, frequency=freq[keep], chi=chi, pi=pi,
                       chi_value=np.array(stats["value"]), chi_key=np.array(stats["key"]),
                       chi_se=np.array(stats["chi_se"]), pi_se=np.array(stats["pi_se"]), ratio=ratio,
-                      chi_top=np.array(stats["chi_top"]), pi_top=np.array(stats["pi_top"]),
+                      **top,
                       low_modes=lo, high_modes=hi, threshold=threshold, dominant=max_low < threshold,
                       max_low_ratio=max_low, eta_gain=eta, eta_gain_network=float(eta_net),
                       delta_chi_network=float(dchi_net), delta_pi_network=float(dpi_net), delta_chi=dchi,
                       delta_pi=dpi, step=-1, timestep=-1, num_steps=-1, n_samples=int(n_samples),
                       n_probes=int(probes.shape[0]), exact_channels=exact,
                       model=getattr(rec_or_model, "name", ""))
+
+
+def _top_record(chi_top, pi_top, lo, hi, threshold) -> dict:
+    """Dominance and contrast fields computed from the top-direction gains (NaN/False when not measured)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.abs(pi_top) / np.abs(chi_top)
+    max_low = ratio[:, lo].max(1)
+    _, _, eta = _contrast(chi_top, pi_top, lo, hi)
+    _, _, eta_net = _contrast(chi_top.sum(0), pi_top.sum(0), lo, hi)
+    return dict(chi_top=chi_top, pi_top=pi_top, ratio_top=ratio, dominant_top=max_low < threshold,
+                max_low_ratio_top=max_low, eta_gain_top=eta, eta_gain_top_network=float(eta_net))
 
 
 def _top_direction(g: dict, k_n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -431,8 +451,10 @@ def _stack(parts: list[LayerGains]) -> LayerGains:
     first = parts[0]
     cat = {k: np.concatenate([getattr(p, k) for p in parts]) for k in
            ("layers", "chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio", "dominant",
-            "max_low_ratio", "eta_gain", "delta_chi", "delta_pi", "chi_top", "pi_top")}
+            "max_low_ratio", "eta_gain", "delta_chi", "delta_pi")}
     dchi, dpi, eta = _contrast(cat["chi"].sum(0), cat["pi"].sum(0), first.low_modes, first.high_modes)
-    rec = LayerGains(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}, **cat})
+    top = _top_record(np.concatenate([p.chi_top for p in parts]), np.concatenate([p.pi_top for p in parts]),
+                      first.low_modes, first.high_modes, first.threshold)
+    rec = LayerGains(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}, **cat, **top})
     rec.eta_gain_network, rec.delta_chi_network, rec.delta_pi_network = float(eta), float(dchi), float(dpi)
     return rec

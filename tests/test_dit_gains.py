@@ -192,7 +192,8 @@ def test_layer_gains_record(tiny64):
     n_l, n_k = 3, 6
     for name in ("chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio", "chi_top", "pi_top"):
         assert getattr(rec, name).shape == (n_l, n_k), name
-    for name in ("dominant", "max_low_ratio", "eta_gain", "delta_chi", "delta_pi"):
+    for name in ("dominant", "max_low_ratio", "eta_gain", "delta_chi", "delta_pi", "dominant_top",
+                 "max_low_ratio_top", "eta_gain_top"):
         assert getattr(rec, name).shape == (n_l,), name
     assert rec.mode_index[0] == 0 and rec.mode_index[-1] == 15 and np.all(np.diff(rec.frequency) >= 0)
     assert np.allclose(rec.chi, rec.chi_value + rec.chi_key)
@@ -205,9 +206,14 @@ def test_layer_gains_record(tiny64):
     assert math.isclose(rec.delta_chi_network, dchi, rel_tol=1e-9) and math.isclose(rec.delta_pi_network, dpi,
                                                                                        rel_tol=1e-9)
     assert np.array_equal(rec.dominant, rec.max_low_ratio < rec.threshold)
+    assert np.array_equal(rec.dominant_top, rec.max_low_ratio_top < rec.threshold)
+    top = rec.chi_top.sum(0), rec.pi_top.sum(0)
+    assert math.isclose(rec.eta_gain_top_network, (top[1][lo].mean() - top[1][hi].mean())
+                        / (top[0][lo].mean() - top[0][hi].mean()), rel_tol=1e-9)
     assert rec.step == 10 and rec.num_steps == 20 and rec.timestep > 0
     one = layer_gains(tiny64, 10, num_steps=20, n_modes=6, n_samples=2, layers=[1])
     assert np.allclose(one.chi[0], rec.chi[1]) and list(one.layers) == [1]
+    assert np.allclose(one.chi_top[0], rec.chi_top[1]) and np.allclose(one.pi_top[0], rec.pi_top[1])
 
 
 def test_bad_input(tiny64, hidden64):

@@ -6,7 +6,8 @@
 Prints per layer the low-mode ratio |π|/|χ| (routing dominance, pass/fail at --threshold) and
 the gain-only frequency-blind contrast η_gain; with --json the whole record plus theory.routing's
 predicted gap ratio (ρ(g) + η)/(1 + η) at the --g values and, with --gap0, the critical coupling,
-both from the network η_gain (margin contrast not measured, taken as 0). --out DIR writes
+both from the network η_gain (margin contrast not measured, taken as 0); "predicted_top" the same
+from the top-direction gains (exact channel trace only). --out DIR writes
 DIR/options.json and DIR/gains.json.
 """
 from __future__ import annotations
@@ -66,6 +67,11 @@ def _predicted(eta: float, delta_chi: float, gs, gap0) -> dict:
     return out
 
 
+def _top_delta_chi(res) -> float:
+    top = res.chi_top.sum(0)
+    return float(top[res.low_modes].mean() - top[res.high_modes].mean())
+
+
 def run_gains(args) -> int:
     import torch
 
@@ -90,7 +96,8 @@ def run_gains(args) -> int:
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers},
               "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet")},
               "gains": to_jsonable(res),
-              "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0)}
+              "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
+              "predicted_top": _predicted(res.eta_gain_top_network, _top_delta_chi(res), args.g, args.gap0)}
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
@@ -103,10 +110,12 @@ def run_gains(args) -> int:
     rows = [{"layer": int(layer), "chi_low": float(res.chi[i, low].mean()), "pi_low": float(res.pi[i, low].mean()),
              "max |pi|/|chi| (low)": float(res.max_low_ratio[i]),
              "dominant": "pass" if res.dominant[i] else "fail", "eta_gain": float(res.eta_gain[i]),
-             "chi_top_low": float(res.chi_top[i, low].mean()), "pi_top_low": float(res.pi_top[i, low].mean())}
+             "chi_top_low": float(res.chi_top[i, low].mean()), "pi_top_low": float(res.pi_top[i, low].mean()),
+             "max ratio top (low)": float(res.max_low_ratio_top[i]),
+             "dominant top": "pass" if res.dominant_top[i] else "fail", "eta_gain_top": float(res.eta_gain_top[i])}
             for i, layer in enumerate(res.layers)]
     print_table(rows)
     print(f"network eta_gain = {res.eta_gain_network:.4g}, delta_chi = {res.delta_chi_network:.4g} "
-          f"(margin contrast not measured); "
+          f"top-direction eta_gain = {res.eta_gain_top_network:.4g} (margin contrast not measured); "
           f"threshold {res.threshold:g} on the first {int(low.sum())} of {low.size} modes")
     return 0
