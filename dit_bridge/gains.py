@@ -31,7 +31,8 @@ With the exact trace the record also holds the top-direction gains: χ_k^top = m
 gain along that same direction, with their own dominance check and η (fields *_top). Both are
 reported because they answer different questions: the isotropic average can nearly cancel (a
 channel operator with eigenvalues of both signs has a small trace), while an instability such
-as commitment is carried by the most amplified direction.
+as commitment is carried by the most amplified direction. The network η_gain_top sums per-layer
+maxima whose directions a* differ from layer to layer: an envelope, not the gain of one direction.
 Cost: 3 JVPs per (sample, mode, probe); the DiT-XL/2 exact trace (D = 1152) is a GPU job.
 
 Modes: the 2-D DCT-II basis of the h × w token grid (orthonormal), ordered by radial
