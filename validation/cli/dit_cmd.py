@@ -54,6 +54,8 @@ def register(sub) -> None:
     m.set_defaults(func=run_measure)
     from . import dit_train
     dit_train.register(dsub)
+    from . import dit_gains
+    dit_gains.register(dsub)
 
 
 def _setup_device(args):
