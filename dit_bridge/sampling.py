@@ -135,7 +135,8 @@ def run_pairs(rec, scheduler, state: PairState, labels, *, num_steps: int, stop:
                 set_g(rec.model, g_vals[k].tolist() if g_vals.ndim == 2 else float(g_vals[k]))
             if recorder is not None:
                 recorder.begin_step(k, x.shape[0] // 2)
-            out = _model_eps(rec, x, t, labels, guidance_scale)
+            # the state and the per-row generators stay on the CPU (same draws on any device)
+            out = _model_eps(rec, x, t, labels, guidance_scale).to(x.device)
             if isinstance(scheduler, DDPMScheduler):
                 x = scheduler.step(out, t, x, generator=state.generators).prev_sample
             else:
