@@ -25,7 +25,8 @@ def register(dsub) -> None:
                    help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
     p.add_argument("--step", type=int, required=True, help="sampler step of the symmetric point (0 = first)")
     p.add_argument("--num-steps", type=int, default=50, help="sampler steps of the run (default 50)")
-    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm")
+    p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
+                   help="diffusers scheduler of the capture run (default ddpm)")
     p.add_argument("--layers", type=lambda s: [int(float(v)) for v in float_list(s)], default=None,
                    help="layers to measure (default all), e.g. 23,24,25")
     p.add_argument("--modes", type=int, default=16, help="token modes kept, evenly along the frequency order "
@@ -36,12 +37,15 @@ def register(dsub) -> None:
     p.add_argument("--threshold", type=float, default=0.25, help="routing dominance: low-mode |π|/|χ| < this")
     p.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 1.0], help="g values for the predicted ratio")
     p.add_argument("--gap0", type=float, default=None, help="gap at g = 0 in sampler steps (critical coupling)")
-    p.add_argument("--class-label", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class-label", type=int, default=None,
+                   help="class label 0..num_classes-1 of the capture run (default: random)")
+    p.add_argument("--seed", type=int, default=0, help="random seed >= 0 of the capture run")
     p.add_argument("--chunk", type=int, default=256, help="perturbations per JVP batch (memory)")
-    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    p.add_argument("--dtype", choices=["fp32", "fp64"], default="fp32")
-    p.add_argument("--timestep-embedding", choices=["diffusers", "original"], default=None)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs (default cpu)")
+    p.add_argument("--dtype", choices=["fp32", "fp64"], default="fp32",
+                   help="precision of the Jacobian-vector products (default fp32)")
+    p.add_argument("--timestep-embedding", choices=["diffusers", "original"], default=None,
+                   help="sinusoid frequencies: diffusers' (shift 1) or the original DiT's (shift 0)")
     p.add_argument("--download", action="store_true", help="allow fetching facebook/DiT-XL-2-256 from the hub")
     p.add_argument("--out", default=None, help="folder for options.json + gains.json")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")

@@ -11,15 +11,16 @@ from .common import add_json_flag, float_list, print_json, print_table, to_jsona
 
 
 def _common(p, d=256, samples=10000, T=10.0, steps=1000):
-    p.add_argument("--d", type=int, default=d, help=f"dimension (default {d})")
-    p.add_argument("--samples", type=int, default=samples, help=f"paths / pairs (default {samples})")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--T", type=float, default=T, help=f"start OU time (default {T})")
-    p.add_argument("--steps", type=int, default=steps, help=f"reverse steps on the OU grid (default {steps})")
+    p.add_argument("--d", type=int, default=d, help=f"dimension d of each replica, integer >= 1 (default {d})")
+    p.add_argument("--samples", type=int, default=samples, help=f"independent paths (pairs for two-replica protocols), integer >= 2 (default {samples})")
+    p.add_argument("--seed", type=int, default=0, help="random seed, integer >= 0; results are bitwise reproducible")
+    p.add_argument("--T", type=float, default=T, help=f"start OU time T > 0 of the reverse process, dimensionless (default {T})")
+    p.add_argument("--steps", type=int, default=steps, help=f"reverse steps on the uniform OU grid from T to 0, integer >= 2 (default {steps})")
     p.add_argument("--ddpm-steps", type=int, default=0,
                    help="use DiT's DDPM schedule with this many sampler steps instead of the OU grid")
-    p.add_argument("--scheme", choices=("sde", "ode", "ddpm", "ddim"), default="sde")
-    p.add_argument("--boot", type=int, default=300, help="bootstrap resamples")
+    p.add_argument("--scheme", choices=("sde", "ode", "ddpm", "ddim"), default="sde",
+                   help="sampler: reverse SDE, probability-flow ODE, or DiT's DDPM/DDIM update (default sde)")
+    p.add_argument("--boot", type=int, default=300, help="bootstrap resamples for the 95%% intervals, integer >= 10 (default 300)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
 
@@ -29,14 +30,15 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (SCIENCE.md §2)")
     _common(c)
-    c.add_argument("--sigma", type=float, default=1.0, help="mixture noise std (mu = 1, ||mu||^2 = d)")
-    c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times")
+    c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
+    c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times, integer >= 4 (default 25)")
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
-    g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths")
-    g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0], help="feature amplitudes")
-    g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps for the step-unit gap")
+    g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths g >= 0, comma-separated, dimensionless; rho(g) = (1-g)/(1+g)")
+    g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
+                   help="feature amplitudes a_k > 0 of the sign mixture, data units, comma-separated (default 20,4)")
+    g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps (1..1000) used to express the gap in sampler steps (default 250)")
     g.add_argument("--out", default=None,
                    help="folder for options.json + metrics.jsonl (one line per g); a rerun resumes")
     g.add_argument("--layer", choices=("B", "A"), default="B",
@@ -45,14 +47,15 @@ def register(sub) -> None:
     g.set_defaults(func=run_gap)
     e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
     _common(e, d=16, samples=2000, T=7.0, steps=700)
-    e.add_argument("--g", type=float, default=0.5)
-    e.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0])
-    e.add_argument("--every", type=int, default=10, help="record every this many steps")
+    e.add_argument("--g", type=float, default=0.5, help="gate strength g >= 0, dimensionless (default 0.5)")
+    e.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
+                   help="feature amplitudes a_k > 0, data units, comma-separated (default 20,4)")
+    e.add_argument("--every", type=int, default=10, help="record the energies every this many steps, integer >= 1 (default 10)")
     e.set_defaults(func=run_energy)
     k = s.add_parser("collapse", help="collapse onto training points under the empirical score (§2)")
     _common(k, d=32, samples=1000, T=5.0, steps=500)
-    k.add_argument("--n-train", type=int, default=1000)
-    k.add_argument("--sigma", type=float, default=1.0)
+    k.add_argument("--n-train", type=int, default=1000, help="training-set size n, integer >= 2 (default 1000)")
+    k.add_argument("--sigma", type=float, default=1.0, help="std sigma > 0 of the Gaussian training data (default 1)")
     k.set_defaults(func=run_collapse)
 
 
