@@ -8,7 +8,8 @@ Recipe (DiT, Peebles & Xie 2023, scaled down to two CPU cores):
   zeroed adaLN modulation in every block and zeroed final modulation + output layer;
 - classifier-free guidance: labels replaced by the null class (id = num_classes) with probability
   `class_dropout`, one draw per sample shared by all blocks (diffusers' own per-block drop is off);
-- AdamW, constant learning rate after a short linear warm-up; EMA of the weights, shipped;
+- AdamW, constant learning rate after a short linear warm-up, gradient-norm clipping; EMA of the
+  weights (shipped);
 - checkpoint every `checkpoint_every` steps (model, EMA, optimizer, RNG, loss log), resumed on rerun.
 """
 from __future__ import annotations
@@ -48,7 +49,8 @@ class TrainConfig:
     lr: float = 1e-3
     warmup: int = 200
     weight_decay: float = 0.0
-    ema_decay: float = 0.999
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
     class_dropout: float = 0.0
     seed: int = 0
     checkpoint_every: int = 250
@@ -67,6 +69,7 @@ class TrainConfig:
         check_int("warmup", self.warmup, 0)
         check_real("weight_decay", self.weight_decay, 0.0)
         check_real("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
+        check_real("grad_clip", self.grad_clip, 0.0)
         check_real("class_dropout", self.class_dropout, 0.0, 1.0, hi_open=True)
         check_int("seed", self.seed, 0)
         check_int("checkpoint_every", self.checkpoint_every, 1)
@@ -77,11 +80,11 @@ class TrainConfig:
 # Shipped models: name -> TrainConfig (the registry of configs, as in DiT's models.py).
 ZOO_CONFIGS = {
     "fhgm": TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 32768, "seed": 0},
-                        hidden=128, depth=4, heads=4, patch=4, steps=2000, batch_size=64, lr=6e-4,
-                        class_dropout=0.0, seed=0),
+                        hidden=128, depth=4, heads=4, patch=4, steps=3000, batch_size=64, lr=1.2e-3,
+                        warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0),
     "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},
-                          hidden=128, depth=4, heads=4, patch=4, steps=2000, batch_size=64, lr=6e-4,
-                          class_dropout=0.1, seed=1),
+                          hidden=128, depth=4, heads=4, patch=4, steps=3000, batch_size=64, lr=1.2e-3,
+                          warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.1, seed=1),
 }
 
 
@@ -210,6 +213,8 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
         _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))

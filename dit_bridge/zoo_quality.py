@@ -163,3 +163,25 @@ def digit_guidance_accuracy(model, meta: dict, clf, guidances=(1.0, 4.0), per_cl
         rows.append({"guidance": float(s), "accuracy": float(ok.mean()),
                      "per_class": [float(ok[labels.numpy() == c].mean()) for c in range(10)]})
     return {"per_class_samples": per_class, "num_steps": num_steps, "seed": seed, "rows": rows}
+
+
+def exact_fhgm_loss(meta: dict, n: int = 20000, seed: int = 2) -> float:
+    """Training loss E_i,x0,eps ||eps*(x_i, i) - eps||^2 / D of the exact FHGM denoiser (Monte Carlo).
+
+    eps*(x_i, i) = (x_i - sqrt(abar_i) E[x0|x_i]) / sqrt(1 - abar_i): the floor a perfect model reaches.
+    """
+    n = check_int("n", n, 1)
+    spec = meta["dataset"]
+    mix = frequency_hierarchy_mixture(size=spec["size"], channels=spec["channels"])
+    rng = np.random.default_rng(check_int("seed", seed, 0))
+    abar = alphas_cumprod().numpy()
+    steps = rng.integers(0, abar.size, n)
+    total = 0.0
+    for i in np.unique(steps):
+        k = int(np.sum(steps == i))
+        a = abar[i]
+        x0, eps = mix.sample(k, rng), rng.standard_normal((k, mix.dim))
+        xt = np.sqrt(a) * x0 + np.sqrt(1 - a) * eps
+        pred = (xt - np.sqrt(a) * mix.posterior_mean(xt, -0.5 * np.log(a))) / np.sqrt(1 - a)
+        total += np.sum((pred - eps) ** 2)
+    return float(total / (n * mix.dim))
