@@ -12,8 +12,8 @@ import time
 
 import numpy as np
 
-FHGM_SAMPLES, FHGM_STEPS = 512, 50
-DIGITS_PER_CLASS, DIGITS_STEPS, DIGITS_GUIDANCES, GRID_GUIDANCE = 20, 50, (1.0, 2.0, 4.0), 4.0
+FHGM_SAMPLES, FHGM_STEPS = 256, 50
+DIGITS_PER_CLASS, DIGITS_STEPS, DIGITS_GUIDANCES, GRID_GUIDANCE = 10, 25, (1.0, 2.0, 4.0), 4.0
 
 
 def measure(model_dir: str) -> dict:
@@ -34,7 +34,7 @@ def measure(model_dir: str) -> dict:
     name = meta["dataset"]["name"]
     t0 = time.perf_counter()
     if name == "fhgm":
-        curve = denoiser_error_curve(model, meta, n=512)
+        curve = denoiser_error_curve(model, meta, n=256)
         x = ddim_sample(model, torch.zeros(FHGM_SAMPLES, dtype=torch.int64), shape, FHGM_STEPS)
         data = load_data("fhgm", **meta["config"]["data_kwargs"]).images[:64].numpy()
         np.savez_compressed(os.path.join(model_dir, "samples.npz"), samples=x[:64].numpy(), data=data)
@@ -173,6 +173,12 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
                       fs["feature_names"], fs["amplitudes"], fs["positive_fraction"], fs["mean_abs"],
                       fs["std_abs"], fs["off_mode_fraction"])],
                       ["feature", "a_k", "P(y_k > 0)", "mean abs(y_k)", "std abs(y_k)", "off-mode (>3 sigma)"]),
+                  "", "Known limitation: " + (", ".join(
+                      f"{nm} mean abs(y_k) = {m / a:.2f} a_k" for nm, a, m in zip(
+                          fs["feature_names"], fs["amplitudes"], fs["mean_abs"]) if abs(m / a - 1) > 0.1)
+                      + " (outside 10%: these features are under-committed; longer training should help)"
+                      if any(abs(m / a - 1) > 0.1 for a, m in zip(fs["amplitudes"], fs["mean_abs"]))
+                      else "none: every feature's mean abs(y_k) is within 10% of a_k"),
                   "", f"Residual per-pixel variance {fs['residual_pixel_var']:.4f} "
                   f"(exact {fs['expected_residual_pixel_var']:.4f}); std of abs(y_k) should be sigma = "
                   f"{fs['noise_std']}.", ""]
@@ -189,9 +195,13 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
     return "\n".join(lines)
 
 
-def write_model_card(model_dir: str) -> dict:
-    """Measure, save quality.json, draw figures, write model_card.md; return the quality record."""
-    quality = measure(model_dir)
+def write_model_card(model_dir: str, remeasure: bool = True) -> dict:
+    """Measure (or reuse quality.json), draw figures, write model_card.md; return the quality record."""
+    if remeasure:
+        quality = measure(model_dir)
+    else:
+        with open(os.path.join(model_dir, "quality.json")) as f:
+            quality = json.load(f)
     draw_samples(model_dir)
     if quality["model"] == "fhgm":
         draw_denoiser_error(model_dir)
