@@ -19,6 +19,7 @@ from dit_bridge.commitment import commitment_time
 from theory import routing
 
 LEVEL = 0.95
+RESOLUTION = 0.5  # sampler steps: a commitment step is read to about half a step
 
 
 def unit_taus(t, a):
@@ -50,13 +51,19 @@ def kendall(taus):
 
 
 def crossing(gs, gaps, level):
-    """Smallest g where the gap curve first reaches <= level (linear interpolation); None if never."""
+    """Smallest g where the gap curve first reaches <= level; None if never.
+
+    Between grid points the gap is interpolated linearly in rho(g) = (1-g)/(1+g) (the variable in
+    which theory.routing's law is linear; a monotone reparametrisation of g), then mapped back.
+    """
     pts = [(g, y) for g, y in zip(gs, gaps) if y is not None]
     for (g0, y0), (g1, y1) in zip(pts, pts[1:]):
         if y0 <= level:
             return g0
         if y1 <= level:
-            return g0 + (g1 - g0) * (y0 - level) / (y0 - y1)
+            r0, r1 = (1 - g0) / (1 + g0), (1 - g1) / (1 + g1)
+            r = r0 + (r1 - r0) * (y0 - level) / (y0 - y1)
+            return (1 - r) / (1 + r)
     if pts and pts[0][1] <= level:
         return pts[0][0]
     return None
@@ -64,7 +71,8 @@ def crossing(gs, gaps, level):
 
 def law(g, gap0, eta):
     """gap(g) = gap0 (rho(g) + eta)/(1 + eta): theory.routing.predicted_gap_ratio times gap0."""
-    return gap0 * np.asarray(routing.predicted_gap_ratio(np.asarray(g, float), eta))
+    g = float(g) if np.ndim(g) == 0 else np.asarray(g, float)  # theory checks take a float or a 1-d array
+    return gap0 * np.asarray(routing.predicted_gap_ratio(g, float(eta)))
 
 
 def fit_law(gs, gaps, sds):
@@ -104,6 +112,14 @@ def gap_curve(cells, n_boot, seed=0):
            "collapse_observed": _ci(coll, crossing(gs, est, 0.0)),
            "critical_predicted": None if gap0 is None or gap0 <= 0 else routing.critical_coupling(gap0, 0.0),
            "collapse_predicted": routing.collapse_coupling(0.0)}
+    # resolution: commitment steps are read to about half a sampler step (RESOLUTION); in g and eta
+    # that is RESOLUTION / |d gap / d g| at the predicted crossing and RESOLUTION / |gap0|
+    if gap0 is not None and gap0 > 0:
+        out["tolerance_g"] = {k: 0.0 if out[k] is None else RESOLUTION * (1 + out[k]) ** 2 / (2 * gap0)
+                              for k in ("critical_predicted", "collapse_predicted")}
+        out["tolerance_eta"] = RESOLUTION / gap0
+    else:
+        out["tolerance_g"], out["tolerance_eta"] = {"critical_predicted": 0.0, "collapse_predicted": 0.0}, 0.0
     out["residuals"] = None if fit is None else [None if y is None else y - f
                                                  for y, f in zip(est, out["fitted"])]
     # propagate the uncertainty of gap0 into each predicted point: |rho(g)| x half-width of gap0's interval

@@ -170,6 +170,8 @@ def checks_for(an_: dict) -> list[Check]:
     m, prim = an_["model"], an_["primary"]
     cks = []
     boot = "95% percentile bootstrap over pairs"
+    res = an.RESOLUTION
+    wres = f"{boot}, widened by {res:g} sampler step (resolution of a commitment step)"
     for fam, f in an_["families"].items():
         est, lo, hi = _iv(f["gap"])
         ok = est is not None and lo > 0
@@ -184,31 +186,36 @@ def checks_for(an_: dict) -> list[Check]:
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
         cks.append(_ci_check(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                              "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
-                             m, F1, boot))
+                             m, F1, wres, widen=res))
         for k, lab in enumerate(f["labels"]):
             cks.append(_ci_check(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
                                  f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], f["tau"][k],
-                                 "sampler steps", m, F4, boot))
+                                 "sampler steps", m, F4, wres, widen=res))
             if "exact_sampler" in an_:
                 ex = an_["exact_sampler"]["tau"][k][0]
                 cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
-                                     "sampler steps", m, F5, f"{boot} of the DiT"))
+                                     "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
     gv = an_["gap_vs_g"]
     for i, g in enumerate(gv["g"]):
         if g == 0 or gv["predicted"] is None:
             continue
         cks.append(_ci_check(f"dit.{m}.gap_law.g{g:g}", f"{prim} gap at g = {g:g} vs gap0 rho(g) (eta = 0)",
                              gv["predicted"][i], gv["gap"][i], "sampler steps", m, F2,
-                             f"{boot}, widened by |rho(g)| x half-width of gap0's interval",
-                             widen=gv["predicted_halfwidth"][i] or 0.0))
+                             f"{wres} and by |rho(g)| x half-width of gap0's interval",
+                             widen=res + (gv["predicted_halfwidth"][i] or 0.0)))
     cks.append(_ci_check(f"dit.{m}.gap_law.eta", "fitted frequency-blind contrast eta of the law "
                          "gap0 (rho+eta)/(1+eta) vs routing dominance eta = 0", 0.0,
-                         gv["eta_ci"] if gv["fit"] else None, "", m, F2, f"joint {boot}"))
+                         gv["eta_ci"] if gv["fit"] else None, "", m, F2,
+                         f"joint {boot}, widened by {res:g} step / gap0", widen=gv["tolerance_eta"]))
     cks.append(_ci_check(f"dit.{m}.critical_g", "observed critical g (gap <= 1 step) vs critical_coupling(gap0, 0)",
-                         gv["critical_predicted"], gv["critical_observed"], "g", m, F2, f"joint {boot}"))
+                         gv["critical_predicted"], gv["critical_observed"], "g", m, F2,
+                         f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
+                         widen=gv["tolerance_g"]["critical_predicted"]))
     cks.append(_ci_check(f"dit.{m}.collapse_g", "observed collapse g (gap <= 0) vs collapse_coupling(0) = 1",
-                         gv["collapse_predicted"], gv["collapse_observed"], "g", m, F2, f"joint {boot}"))
+                         gv["collapse_predicted"], gv["collapse_observed"], "g", m, F2,
+                         f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
+                         widen=gv["tolerance_g"]["collapse_predicted"]))
     d = an_["depth"]
     cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer of the difference energy's rise at step {d['step']} "
                          f"(g = {d['g']:g}) vs P2 [digest] last ~5 of 28 layers", d["predicted_onset"],
