@@ -132,7 +132,8 @@ def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False):
     df = df + rng.normal(0, 0.002, df.shape)
     p = str(tmp_path / "p2_g0.5.json")
     dc.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(steps), "diff_fraction": df,
-                                            "bands": np.full((steps, layers, 4), 0.25), "band_edges": [0, 1, 2, 3, 4]})
+                                            "bands": np.full((steps, layers, 4), 0.25), "band_edges": [0, 1, 2, 3, 4],
+                                            "local_share": df})
     cells[("p2", 0.5)] = p
     st = Settings(40, n, tuple(t.astype(int)), gs, 0.5, 60, 0)
     from validation.sweep.store import to_plain

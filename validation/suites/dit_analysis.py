@@ -23,9 +23,13 @@ RESOLUTION = 0.5  # sampler steps: a commitment step is read to about half a ste
 
 
 def unit_taus(t, a):
-    """tau per unit of mean curves; a (P, U, T)."""
+    """tau per unit of mean curves; a (P, U, T). A midpoint outside the measured t_int range is None."""
     m = np.asarray(a).mean(0)
-    return [commitment_time(t, c) for c in m]
+    out = []
+    for c in m:
+        x = commitment_time(t, c)
+        out.append(x if x is not None and t[0] <= x <= t[-1] else None)
+    return out
 
 
 def gap_of(t, a):
@@ -149,14 +153,17 @@ def depth_onset_of(profile):
     return int(np.argmax(p >= p[0] + 0.5 * (p.max() - p[0])))
 
 
-def depth(diff_fraction, step, n_boot, seed=0):
-    """Per-layer difference energy at `step` (mean over pairs) and the onset layer with CI."""
-    x = np.asarray(diff_fraction)[step]  # (L, P)
+def depth(diff_fraction, local_share, step, n_boot, seed=0):
+    """Per-layer difference energy and local share of the difference at `step`; onset layer (with CI) of the
+    local share = 1 - share of the difference on the leading group of empirical modes (P2's Protocol II)."""
+    e = np.asarray(diff_fraction)[step]  # (L, P)
+    x = np.asarray(local_share)[step]  # (L, P)
     n = x.shape[1]
     rng = np.random.default_rng(seed)
     boots = [depth_onset_of(x[:, rng.integers(0, n, n)].mean(1)) for _ in range(n_boot)]
     n_layers = x.shape[0]
     return {"step": int(step), "profile": x.mean(1), "profile_sem": x.std(1) / math.sqrt(max(n, 1)),
+            "energy": e.mean(1), "energy_sem": e.std(1) / math.sqrt(max(n, 1)),
             "onset": _ci(boots, depth_onset_of(x.mean(1))), "n_layers": n_layers,
             "predicted_onset": predicted_onset(n_layers)}
 

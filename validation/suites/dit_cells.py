@@ -88,6 +88,7 @@ def protocol_two_record(rec, g, *, n_pairs, seed, num_steps, n_bands=4) -> dict:
     """Protocol II (dit_bridge.protocols.protocol_two) reduced to what the depth finding needs."""
     r = protocol_two(rec, g, n_pairs=n_pairs, seed=seed, num_steps=num_steps, n_bands=n_bands)
     return {"steps": r["steps"], "diff_fraction": r["diff_fraction"], "bands": r["bands"].mean(2),
+            "local_share": 1.0 - r["modes"][..., 0],  # (S, L, P): difference off the leading mode group
             "band_edges": r["band_edges"], "n_layers": int(r["diff_fraction"].shape[1])}
 
 

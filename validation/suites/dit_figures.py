@@ -86,8 +86,12 @@ def draw_gap_vs_g(analysis_path, png_path):
             ax.axvline(gv[key], color=col, ls=":", lw=1, label=lab)
     if gv["critical_observed"][0] is not None:
         ax.axvline(gv["critical_observed"][0], color="k", ls=":", lw=1, label="g* observed")
+    if not ok.any():
+        ax.text(0.5, 0.5, "no measurable gap at any g\n(a unit's agreement did not rise)", ha="center",
+                transform=ax.transAxes)
     ax.axhline(0, color="0.6", lw=0.8)
     ax.axhline(1, color="0.8", lw=0.8, ls="--")
+    ax.set_xlim(-0.05 * g.max(), 1.05 * g.max())
     ax.set_ylabel("gap (sampler steps)")
     ax.set_title(f"{a['model']}: {a['primary']} gap vs coupling g (g = 0 by cloning)", fontsize=9)
     ax.legend(fontsize=7)
@@ -112,12 +116,14 @@ def draw_depth(analysis_path, png_path):
     sem = np.asarray(d["profile_sem"], float)
     layers = np.arange(prof.size)
     fig, (ax, axb) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax.errorbar(layers, prof, yerr=sem, fmt="o-", color="k", capsize=3)
+    ax.errorbar(layers, prof, yerr=sem, fmt="o-", color="k", capsize=3, label="local share of difference")
+    ax.errorbar(layers, d["energy"], yerr=d["energy_sem"], fmt="s--", color="0.5", capsize=3,
+                label="diff / (common + diff)")
     if d["onset"][0] is not None:
         ax.axvline(d["onset"][0], color="C3", ls="--", label=f"observed onset {d['onset'][0]}")
     ax.axvline(d["predicted_onset"], color="C0", ls=":", label=f"P2 [digest] onset {d['predicted_onset']}")
     ax.set_xlabel("layer")
-    ax.set_ylabel("diff / (common + diff)")
+    ax.set_ylabel("per-layer difference measure")
     ax.set_title(f"{a['model']}: step {d['step']}, g = {d['g']:g}", fontsize=9)
     ax.legend(fontsize=7)
     bands = np.asarray(d["bands"], float)  # (L, n_bands)

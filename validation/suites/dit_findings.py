@@ -13,8 +13,11 @@ figures (dit_figures.py) and returns one Check per comparison:
    observed g = 0 gap) inside the observed interval widened by |rho(g)| x gap0's half-width; the
    fitted eta against 0; the observed critical g (gap <= 1 step) and collapse g (gap <= 0) against
    critical_coupling(gap0, 0) and collapse_coupling(0) = 1.
-3. depth: the first layer whose normalised difference energy at the speciation step reaches half
-   way to its maximum, against P2's [digest] "last ~5 of 28 layers" scaled to the model's depth.
+3. depth: at the speciation step (the global unit's g = 0 commitment step), per layer the share of
+   the replica difference off the leading group of empirical modes (Protocol II, P2's "leading vs
+   trailing"; the normalised difference energy is drawn alongside); the first layer where it
+   reaches half way from layer 0 to its maximum, against P2's [digest] "last ~5 of 28 layers"
+   scaled to the model's depth.
 4. frequency ordering: Kendall's tau of commitment step against unit order (global -> local),
    predicted +1; FHGM: per-feature commitment step against the exact-score theory.
 Issue 5 (FHGM): per-feature commitment of the DiT against the exact-score sampler (ou_models).
@@ -58,7 +61,7 @@ def settings(quick: bool, g_grid=None) -> Settings:
     if quick:
         s = Settings(20, 4, (0, 4, 8, 12, 16, 20), (0.0, 0.5, 2.0), 0.5, 40, 400)
     else:
-        s = Settings(40, 24, tuple(range(0, 41, 4)), (0.0, 0.2, 0.5, 0.8, 1.0, 2.0, 5.0), 0.5, 200, 4000)
+        s = Settings(30, 24, tuple(range(0, 31, 3)), (0.0, 0.25, 0.5, 1.0, 2.0, 5.0), 0.5, 200, 4000)
     if g_grid is not None:
         gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
         if len(gs) < 2:
@@ -102,7 +105,7 @@ def measure_model(name, out_dir, st: Settings, device="cpu", say=lambda m: None)
     if mix is not None:
         cell("ou", 0.0, lambda: dc.ou_clone_record(mix, st.t_ints, num_steps=st.num_steps, n_paths=st.ou_paths,
                                                    seed=st.seed), n_paths=st.ou_paths)
-    return {"cells": cells, "layers": rec.num_layers, "mix": mix}
+    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name}
 
 
 def _family_arrays(res, family):
@@ -132,7 +135,7 @@ def analyse_model(name, cell_files: dict, st: Settings, mix) -> dict:
     tau_global = out["families"][prim]["tau"][0][0]
     step = int(np.clip(round(tau_global) if tau_global is not None else st.num_steps // 2, 0, st.num_steps - 1))
     df = np.asarray(p2["diff_fraction"])  # (S, L, P)
-    out["depth"] = {"g": st.depth_g, **an.depth(df, step, st.n_boot, st.seed),
+    out["depth"] = {"g": st.depth_g, **an.depth(df, p2["local_share"], step, st.n_boot, st.seed),
                     "bands": np.asarray(p2["bands"])[step], "band_edges": p2["band_edges"]}
     if mix is not None:
         out["theory"] = an.feature_theory(mix, st.t_ints, st.num_steps)
@@ -217,7 +220,7 @@ def checks_for(an_: dict) -> list[Check]:
                          f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
                          widen=gv["tolerance_g"]["collapse_predicted"]))
     d = an_["depth"]
-    cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer of the difference energy's rise at step {d['step']} "
+    cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer where the difference leaves the leading empirical modes, step {d['step']} "
                          f"(g = {d['g']:g}) vs P2 [digest] last ~5 of 28 layers", d["predicted_onset"],
                          d["onset"], "layer (0-based)", m, F3, boot))
     return cks
@@ -260,7 +263,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model="fhgm", dev
         t0 = time.time()
         meas = measure_model(name, out_dir, st, device, say)
         cf = {k: v[0] for k, v in meas["cells"].items()}
-        ana = analyse_model(name, cf, st, meas["mix"])
+        ana = analyse_model(meas["name"], cf, st, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)
         ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
         atomic_write_json(ana_path, to_plain(ana))
