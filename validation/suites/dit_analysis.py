@@ -51,7 +51,7 @@ def kendall(taus):
     if len(ok) < 2:
         return None
     k = kendalltau([i for i, _ in ok], [x for _, x in ok]).statistic
-    return None if not np.isfinite(k) else float(k)
+    return None if not np.isfinite(k) else round(float(k), 9)  # 1 - 1e-16 is 1: an exact ordering
 
 
 def crossing(gs, gaps, level):

@@ -226,7 +226,40 @@ def checks_for(an_: dict) -> list[Check]:
     return cks
 
 
-def _verdicts(checks: list[Check]) -> dict[str, str]:
+def _iv_txt(x, unit=""):
+    x = _iv(x)
+    return "not measurable" if not x or x[0] is None else f"{x[0]:.3g}{unit} [{_fmt(x[1])}, {_fmt(x[2])}]"
+
+
+def summaries(a: dict) -> dict[str, str]:
+    """One sentence per finding for one model's analysis (what was measured, in numbers)."""
+    m, prim, gv, d = a["model"], a["primary"], a["gap_vs_g"], a["depth"]
+    fam = a["families"][prim]
+    out = {F1: f"{m}: gap at g = 0 ({fam['labels'][-1]} - {fam['labels'][0]}, cloning) "
+               f"{_iv_txt(fam['gap'], ' steps')} of {a['num_steps']}"
+               + (f" vs {_fmt(a['theory']['tau'][-1] - a['theory']['tau'][0])} from the exact-score theory"
+                  if "theory" in a and None not in (a["theory"]["tau"][0], a["theory"]["tau"][-1]) else "") + "."}
+    fit = gv["fit"]
+    out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])}: "
+               + ", ".join(_iv_txt(x) for x in gv["gap"])
+               + (f"; fitted law gap0 = {fit['gap0']:.3g}, eta = {_iv_txt(gv['eta_ci'])}" if fit else "; no law fit")
+               + f"; critical g observed {_iv_txt(gv['critical_observed'])} vs predicted "
+               f"{_fmt(gv['critical_predicted'])}; collapse g observed {_iv_txt(gv['collapse_observed'])} vs 1.")
+    out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
+               f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
+               f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "
+               f"{d['predicted_onset']} of {d['n_layers']}.")
+    out[F4] = f"{m}: " + "; ".join(
+        f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
+        f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
+    if "exact_sampler" in a:
+        ex = a["exact_sampler"]["tau"]
+        out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t[0]) for t in fam['tau'])}; exact "
+                   f"sampler {', '.join(_fmt(t[0]) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
+    return out
+
+
+def _verdicts(checks: list[Check], notes: dict[str, list[str]]) -> dict[str, str]:
     out = {}
     for f in (F1, F2, F3, F4, F5):
         cs = [c for c in checks if c.finding == f]
@@ -234,7 +267,8 @@ def _verdicts(checks: list[Check]) -> dict[str, str]:
             continue
         bad = [c for c in cs if not c.passed]
         models = sorted({c.model for c in cs})
-        head = (f"{len(cs) - len(bad)} of {len(cs)} checks pass on {', '.join(models)}.")
+        head = (f"{len(cs) - len(bad)} of {len(cs)} checks pass on {', '.join(models)}. "
+                + " ".join(notes.get(f, [])))
         if not bad:
             out[f] = f"{head} The finding reproduces within the stated intervals."
         else:
@@ -258,7 +292,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model="fhgm", dev
     st = settings(bool(quick), g_grid)
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
-    checks, figures, files = [], [], []
+    checks, figures, files, notes = [], [], [], {}
     for name in names:
         t0 = time.time()
         meas = measure_model(name, out_dir, st, device, say)
@@ -267,12 +301,15 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model="fhgm", dev
         ana["measure_wall_s"] = round(time.time() - t0, 2)
         ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
         atomic_write_json(ana_path, to_plain(ana))
-        cks = checks_for(load_analysis(ana_path))  # checks from the written file only
+        ana = load_analysis(ana_path)
+        cks = checks_for(ana)  # checks from the written file only
+        for f, txt in summaries(ana).items():
+            notes.setdefault(f, []).append(txt)
         checks += cks
         files += list(cf.values()) + [ana_path]
         figures += fig.draw_all(ana_path, out_dir)
         say(f"dit {name}: {sum(c.passed for c in cks)}/{len(cks)} checks pass ({time.time() - t0:.1f} s)")
-    return SuiteResult("dit_findings", checks, figures, _verdicts(checks),
+    return SuiteResult("dit_findings", checks, figures, _verdicts(checks, notes),
                        [os.path.relpath(p, out_dir) for p in files])
 
 
