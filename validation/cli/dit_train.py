@@ -1,16 +1,114 @@
-"""`syncgap dit train`: train the embedded small DiTs (issue 5). Placeholder until that lands."""
+"""`syncgap dit train NAME`: train an embedded small DiT (issue 5, SCIENCE.md §6) and write its model card.
+
+    syncgap dit train fhgm --out dit_bridge/zoo/fhgm     # trains, then writes samples.png + model_card.md
+    syncgap dit train digits --card-only                 # (re)write the card of a trained model
+
+Progress is printed every log interval; an interrupted run resumes from its checkpoint.
+"""
 from __future__ import annotations
 
+import os
+import shlex
 import sys
+import time
+
+ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                       "dit_bridge", "zoo")
 
 
 def register(dit_sub) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
-    p = dit_sub.add_parser("train", help="train an embedded small DiT [not yet available]")
-    p.add_argument("name", help="model to train")
+    from .common import add_json_flag
+
+    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm or digits) and write its card")
+    p.add_argument("name", help="model to train: fhgm or digits")
+    p.add_argument("--out", default=None, help="output folder (default: the shipped dit_bridge/zoo/NAME)")
+    p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
+    p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
+    p.add_argument("--seed", type=int, default=None, help="override the seed")
+    p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.pt)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--skip-card", action="store_true", help="train only; do not write samples.png/model_card.md")
+    p.add_argument("--card-only", action="store_true", help="do not train; (re)write the card of OUT")
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
+def _config(args):
+    from dataclasses import replace
+
+    from dit_bridge.train import ZOO_CONFIGS
+    from theory.checks import InputError
+
+    if args.name not in ZOO_CONFIGS:
+        raise InputError(f"name must be one of {sorted(ZOO_CONFIGS)}, got {args.name!r}")
+    over = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
+                              ("seed", args.seed)) if v is not None}
+    return replace(ZOO_CONFIGS[args.name], **over)
+
+
+def _command_line(argv: list[str]) -> str:
+    """The run as `syncgap dit train ...`, whether started by `syncgap` or `python -m` this module."""
+    rest = argv[argv.index("train") + 1:] if "train" in argv else argv
+    return "syncgap dit train " + " ".join(shlex.quote(a) for a in rest)
+
+
 def run(args) -> int:
-    print("syncgap dit train: not yet available (issue 5)", file=sys.stderr)
-    return 1
+    import torch
+
+    from dit_bridge.train import train
+
+    from .common import print_json
+
+    cfg = _config(args)
+    out = args.out or os.path.join(ZOO_DIR, args.name)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    record = None
+    if not args.card_only:
+        cfg.validate()
+        start = time.perf_counter()
+
+        def progress(step, total, loss):
+            print(f"step {step}/{total}  loss {loss:.4f}  {time.perf_counter() - start:.0f}s",
+                  file=sys.stderr, flush=True)
+
+        command = _command_line(getattr(args, "argv", None) or sys.argv[1:])
+        record = train(cfg, out, args.checkpoint, progress=progress, command=command)
+    card = None
+    if not args.skip_card:
+        from validation.zoo_card import write_model_card
+
+        card = write_model_card(out)
+    if args.json:
+        print_json({"training": record, "card": card})
+    else:
+        if record is not None:
+            print(f"trained {args.name}: final loss {record['final_loss']:.4f} in "
+                  f"{record['training_seconds']:.0f}s -> {out}")
+        if card is not None:
+            print(f"model card -> {os.path.join(out, 'model_card.md')}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m validation.cli.dit_train NAME ...`: the same command without the `syncgap dit` shell."""
+    import argparse
+
+    from theory.checks import InputError
+
+    parser = argparse.ArgumentParser(prog="syncgap dit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    argv = ["train", *(sys.argv[1:] if argv is None else argv)]
+    args = parser.parse_args(argv)
+    args.argv = argv
+    try:
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"syncgap dit train: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

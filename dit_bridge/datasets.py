@@ -1,0 +1,95 @@
+"""Training data of the embedded small DiTs (SCIENCE.md §6) as torch tensors, with a data hash.
+
+- "fhgm": the frequency-hierarchy Gaussian mixture of `theory.data.frequency_hierarchy_mixture`
+  (the very distribution the exact-score OU sampler uses), a fixed pool of samples drawn from a
+  seed, shape (N, C, H, W), one class (label 0).
+- "digits": scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes, no download),
+  bilinearly upsampled to 16x16 and standardised with one global mean and std so the pixels have
+  unit variance: x = (upsample(pixels) - mean) / std. `to_pixels` undoes it.
+
+The hash is sha256 over the float32 images and int64 labels, so a model card pins its data.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from theory.checks import InputError, check_int
+from theory.data import FHGM_FREQUENCIES, frequency_hierarchy_mixture
+
+DATASETS = ("fhgm", "digits")
+
+
+@dataclass
+class TrainingData:
+    """Images (N, C, H, W) float32, labels (N,) int64, and how they were made."""
+
+    images: torch.Tensor      # (N, C, H, W)
+    labels: torch.Tensor      # (N,)
+    num_classes: int
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def sample_shape(self) -> tuple:
+        return tuple(int(s) for s in self.images.shape[1:])
+
+
+def data_hash(images: torch.Tensor, labels: torch.Tensor) -> str:
+    """sha256 hex digest of the float32 images and int64 labels (C-contiguous bytes)."""
+    h = hashlib.sha256()
+    h.update(images.detach().to(torch.float32).contiguous().numpy().tobytes())
+    h.update(labels.detach().to(torch.int64).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def fhgm_data(num_samples: int = 32768, seed: int = 0, size: int = 16, channels: int = 1) -> TrainingData:
+    """A fixed pool of FHGM samples x_0 = sum_k a_k s_k phi_k + sigma eps (theory.data defaults)."""
+    n = check_int("num_samples", num_samples, 1)
+    seed = check_int("seed", seed, 0)
+    mix = frequency_hierarchy_mixture(size=size, channels=channels)
+    x = mix.sample(n, np.random.default_rng(seed))                        # (N, D)
+    images = torch.from_numpy(x.astype(np.float32)).reshape(n, *mix.shape)  # (N, C, H, W)
+    labels = torch.zeros(n, dtype=torch.int64)
+    spec = {"name": "fhgm", "num_samples": n, "seed": seed, "size": size, "channels": channels,
+            "frequencies": [list(f) for f in FHGM_FREQUENCIES],
+            "amplitudes": mix.amplitudes.tolist(), "noise_std": mix.noise_std,
+            "source": "theory.data.frequency_hierarchy_mixture(size, channels), sample(n, default_rng(seed))"}
+    spec["data_hash"] = data_hash(images, labels)
+    return TrainingData(images, labels, 1, spec)
+
+
+def digits_data(size: int = 16) -> TrainingData:
+    """sklearn's 8x8 digits, bilinearly upsampled to size x size, standardised to unit variance."""
+    from sklearn.datasets import load_digits
+
+    size = check_int("size", size, 8, 64)
+    d = load_digits()
+    px = torch.from_numpy(d.images.astype(np.float32))[:, None]             # (N, 1, 8, 8), 0..16
+    if size != 8:
+        px = F.interpolate(px, size=(size, size), mode="bilinear", align_corners=False)
+    mean, std = float(px.mean()), float(px.std())
+    images = (px - mean) / std                                               # (N, 1, size, size)
+    labels = torch.from_numpy(d.target.astype(np.int64))
+    spec = {"name": "digits", "num_samples": int(images.shape[0]), "size": size,
+            "source": "sklearn.datasets.load_digits(), bilinear upsample (align_corners=False)",
+            "pixel_mean": mean, "pixel_std": std}
+    spec["data_hash"] = data_hash(images, labels)
+    return TrainingData(images, labels, 10, spec)
+
+
+def to_pixels(images, spec: dict):
+    """Undo the digits standardisation: pixels = images * std + mean (0..16 scale)."""
+    return images * spec["pixel_std"] + spec["pixel_mean"]
+
+
+def load_data(name: str, **kwargs) -> TrainingData:
+    """Dataset by name: 'fhgm' or 'digits'."""
+    if name == "fhgm":
+        return fhgm_data(**kwargs)
+    if name == "digits":
+        return digits_data(**kwargs)
+    raise InputError(f"dataset must be one of {DATASETS}, got {name!r}")

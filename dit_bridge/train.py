@@ -1,0 +1,299 @@
+"""Train the embedded small DiTs (SCIENCE.md §6): diffusers DiTTransformer2DModel, epsilon loss, EMA.
+
+Recipe (DiT, Peebles & Xie 2023, scaled down to two CPU cores):
+- forward process: DDPM with DiT's linear beta 1e-4 ... 0.02 over 1000 steps (theory.schedules),
+  x_i = sqrt(abar_i) x_0 + sqrt(1 - abar_i) eps, i uniform in 0..999; OU time t_i = -1/2 log abar_i;
+- loss: || eps_theta(x_i, i, y) - eps ||^2 (epsilon prediction, no learned sigma: out_channels = in);
+- adaLN-zero initialisation: xavier-uniform linears, N(0, 0.02) label and timestep embeddings,
+  zeroed adaLN modulation in every block and zeroed final modulation + output layer;
+- classifier-free guidance: labels replaced by the null class (id = num_classes) with probability
+  `class_dropout`, one draw per sample shared by all blocks (diffusers' own per-block drop is off);
+- AdamW, constant learning rate after a short linear warm-up, gradient-norm clipping; EMA of the
+  weights (shipped);
+- checkpoint every `checkpoint_every` steps (model, EMA, optimizer, RNG, loss log), resumed on rerun.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from theory.checks import InputError, check_int, check_real
+from theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
+
+from .datasets import TrainingData, load_data
+
+SCHEDULER = {"num_train_timesteps": DIT_TRAIN_STEPS, "beta_start": DIT_BETA_START,
+             "beta_end": DIT_BETA_END, "beta_schedule": "linear", "prediction_type": "epsilon"}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (with the seed, the run is reproducible)."""
+
+    dataset: str
+    data_kwargs: dict = field(default_factory=dict)
+    hidden: int = 128
+    depth: int = 4
+    heads: int = 4
+    patch: int = 2
+    steps: int = 4000
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup: int = 200
+    weight_decay: float = 0.0
+    ema_decay: float = 0.995
+    grad_clip: float = 1.0
+    class_dropout: float = 0.0
+    seed: int = 0
+    checkpoint_every: int = 250
+    log_every: int = 50
+
+    def validate(self) -> "TrainConfig":
+        check_int("hidden", self.hidden, 8)
+        check_int("heads", self.heads, 1)
+        if self.hidden % self.heads:
+            raise InputError(f"hidden={self.hidden} must be divisible by heads={self.heads}")
+        check_int("depth", self.depth, 1)
+        check_int("patch", self.patch, 1)
+        check_int("steps", self.steps, 1)
+        check_int("batch_size", self.batch_size, 1)
+        check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
+        check_int("warmup", self.warmup, 0)
+        check_real("weight_decay", self.weight_decay, 0.0)
+        check_real("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
+        check_real("grad_clip", self.grad_clip, 0.0)
+        check_real("class_dropout", self.class_dropout, 0.0, 1.0, hi_open=True)
+        check_int("seed", self.seed, 0)
+        check_int("checkpoint_every", self.checkpoint_every, 1)
+        check_int("log_every", self.log_every, 1)
+        return self
+
+
+# Shipped models: name -> TrainConfig (the registry of configs, as in DiT's models.py).
+ZOO_CONFIGS = {
+    "fhgm": TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 32768, "seed": 0},
+                        hidden=128, depth=4, heads=4, patch=4, steps=3500, batch_size=64, lr=1.2e-3,
+                        warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0),
+    "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},
+                          hidden=128, depth=4, heads=4, patch=4, steps=3500, batch_size=64, lr=1.2e-3,
+                          warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.1, seed=1),
+}
+
+
+def alphas_cumprod() -> torch.Tensor:
+    """abar_i = prod_{j<=i} (1 - beta_j) of DiT's linear schedule, float64, shape (1000,)."""
+    return torch.from_numpy(linear_betas()).neg().log1p().cumsum(0).exp()
+
+
+def build_model(cfg: TrainConfig, data: TrainingData):
+    """A DiTTransformer2DModel sized by cfg, with DiT's adaLN-zero initialisation."""
+    from diffusers import DiTTransformer2DModel
+
+    c, h, w = data.sample_shape
+    if h != w or h % cfg.patch:
+        raise InputError(f"sample shape {data.sample_shape} must be square and divisible by patch={cfg.patch}")
+    model = DiTTransformer2DModel(
+        num_attention_heads=cfg.heads, attention_head_dim=cfg.hidden // cfg.heads, in_channels=c,
+        out_channels=c, num_layers=cfg.depth, sample_size=h, patch_size=cfg.patch,
+        num_embeds_ada_norm=data.num_classes)
+    adaln_zero_init_(model)
+    return model
+
+
+def adaln_zero_init_(model) -> None:
+    """DiT's initialize_weights: xavier linears, N(0, .02) embeddings, zero adaLN + output layer."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.Linear):
+            torch.nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                torch.nn.init.zeros_(m.bias)
+    proj = model.pos_embed.proj                                   # conv patchifier, as a linear
+    torch.nn.init.xavier_uniform_(proj.weight.view(proj.weight.shape[0], -1))
+    torch.nn.init.zeros_(proj.bias)
+    for block in model.transformer_blocks:
+        emb = block.norm1.emb
+        torch.nn.init.normal_(emb.class_embedder.embedding_table.weight, std=0.02)
+        torch.nn.init.normal_(emb.timestep_embedder.linear_1.weight, std=0.02)
+        torch.nn.init.normal_(emb.timestep_embedder.linear_2.weight, std=0.02)
+        torch.nn.init.zeros_(block.norm1.linear.weight)          # adaLN modulation -> identity blocks
+        torch.nn.init.zeros_(block.norm1.linear.bias)
+    for lin in (model.proj_out_1, model.proj_out_2):              # final modulation and output
+        torch.nn.init.zeros_(lin.weight)
+        torch.nn.init.zeros_(lin.bias)
+
+
+def _set_label_drop(model, p: float) -> None:
+    """Set diffusers' per-block label dropout (we drop labels ourselves, once per sample)."""
+    for block in model.transformer_blocks:
+        block.norm1.emb.class_embedder.dropout_prob = p
+
+
+def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: float) -> torch.Tensor:
+    """Epsilon-prediction MSE at uniform random DDPM steps; labels dropped to null_id w.p. class_dropout."""
+    n = x0.shape[0]
+    steps = torch.randint(0, abar.numel(), (n,), generator=gen)                  # (N,)
+    eps = torch.randn(x0.shape, generator=gen)                                     # (N, C, H, W)
+    a = abar[steps].to(x0.dtype).view(n, 1, 1, 1)
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    if class_dropout > 0:
+        drop = torch.rand(n, generator=gen) < class_dropout
+        labels = torch.where(drop, torch.full_like(labels, null_id), labels)
+    out = model(xt, timestep=steps, class_labels=labels).sample                    # (N, C', H, W)
+    return F.mse_loss(out[:, : x0.shape[1]], eps)
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    return cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+
+
+@torch.no_grad()
+def _ema_update(ema, model, decay: float) -> None:
+    for pe, pm in zip(ema.parameters(), model.parameters()):
+        pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+
+
+def _save_checkpoint(path: str, state: dict) -> None:
+    tmp = path + ".tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)                                          # atomic: never a half-written file
+
+
+def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, progress=None,
+          command: str = "", keep_checkpoint: bool = False) -> dict:
+    """Train cfg, save the EMA model with `save_pretrained` + training.json in out_dir; return the record.
+
+    progress(step, total_steps, loss) is called every cfg.log_every steps. A checkpoint at
+    checkpoint_path (default out_dir/checkpoint.pt) is written every cfg.checkpoint_every steps and
+    resumed from if present; it is removed at the end unless keep_checkpoint. A checkpoint resumes
+    under a config that differs only in `steps` (the learning rate is constant after warm-up, so
+    stopping a longer run at step n equals an n-step run from the same seed).
+    """
+    cfg.validate()
+    data = load_data(cfg.dataset, **cfg.data_kwargs)
+    os.makedirs(out_dir, exist_ok=True)
+    ckpt = checkpoint_path or os.path.join(out_dir, "checkpoint.pt")
+    null_id = data.num_classes
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg, data)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    abar = alphas_cumprod()
+    step, seconds, log = 0, 0.0, []
+    if os.path.exists(ckpt):
+        st = torch.load(ckpt, weights_only=False)
+        same = {k: v for k, v in st["config"].items() if k != "steps"}
+        if same != {k: v for k, v in asdict(cfg).items() if k != "steps"}:
+            raise InputError(f"checkpoint {ckpt} was made with another config; delete it or change the path")
+        if st["step"] > cfg.steps:
+            raise InputError(f"checkpoint {ckpt} is at step {st['step']}, past steps={cfg.steps}")
+        model.load_state_dict(st["model"])
+        ema.load_state_dict(st["ema"])
+        opt.load_state_dict(st["opt"])
+        gen.set_state(st["gen"])
+        step, seconds, log = st["step"], st["seconds"], st["log"]
+    model.train()
+    _set_label_drop(model, 0.0)
+    acc, acc_n, t0 = 0.0, 0, time.perf_counter()
+    while step < cfg.steps:
+        idx = torch.randint(0, data.images.shape[0], (cfg.batch_size,), generator=gen)
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(cfg, step)
+        loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
+                              cfg.class_dropout)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
+        acc, acc_n = acc + loss.item(), acc_n + 1
+        logged = step % cfg.log_every == 0 or step == cfg.steps
+        if logged:
+            log.append({"step": step, "loss": acc / acc_n})
+            acc, acc_n = 0.0, 0
+        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            now = time.perf_counter()
+            seconds, t0 = seconds + now - t0, now
+            _save_checkpoint(ckpt, {"config": asdict(cfg), "model": model.state_dict(),
+                                    "ema": ema.state_dict(), "opt": opt.state_dict(),
+                                    "gen": gen.get_state(), "step": step, "seconds": seconds,
+                                    "log": log})
+        if logged and progress is not None:
+            progress(step, cfg.steps, log[-1]["loss"])
+    ema.eval()
+    _set_label_drop(ema, 0.0)
+    ema.save_pretrained(out_dir)
+    record = training_record(cfg, data, log, seconds, command)
+    with open(os.path.join(out_dir, "training.json"), "w") as f:
+        json.dump(record, f, indent=2)
+    record = record_weights(out_dir)
+    if not keep_checkpoint and os.path.exists(ckpt):
+        os.remove(ckpt)
+    return record
+
+
+WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
+
+
+def file_sha256(path: str) -> str:
+    """sha256 hex digest of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def record_weights(out_dir: str) -> dict:
+    """Add the weights file's size and sha256 to out_dir/training.json (integrity check on load)."""
+    path = os.path.join(out_dir, "training.json")
+    with open(path) as f:
+        record = json.load(f)
+    w = os.path.join(out_dir, WEIGHTS_FILE)
+    record["weights"] = {"file": WEIGHTS_FILE, "bytes": os.path.getsize(w), "sha256": file_sha256(w),
+                         "dtype": "float32"}
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)
+    return record
+
+
+def training_record(cfg: TrainConfig, data: TrainingData, log: list, seconds: float, command: str) -> dict:
+    """The training.json contract read by the model registry."""
+    tail = [r["loss"] for r in log[-max(1, len(log) // 10):]]
+    single = data.num_classes == 1
+    return {
+        "dataset": data.spec,
+        "num_classes": data.num_classes,
+        "null_class_id": None if single else data.num_classes,
+        "class_label": 0 if single else None,
+        "class_dropout": cfg.class_dropout,
+        "sample_shape": list(data.sample_shape),
+        "learned_sigma": False,
+        "scheduler": dict(SCHEDULER),
+        "seed": cfg.seed,
+        "steps": cfg.steps,
+        "batch_size": cfg.batch_size,
+        "final_loss": sum(tail) / len(tail) if tail else math.nan,
+        "final_loss_definition": "mean epsilon-MSE of the last 10% of logged intervals (live model)",
+        "training_seconds": seconds,
+        "threads": torch.get_num_threads(),
+        "command": command,
+        "config": asdict(cfg),
+        "loss_log": log,
+        "notes": ("epsilon prediction only (out_channels = in_channels); EMA weights; "
+                  + ("single class: always pass class_labels=0, the null row of diffusers' "
+                     "LabelEmbedding exists but was never trained" if single else
+                     f"null class {data.num_classes} trained with label dropout {cfg.class_dropout}")),
+    }

@@ -1,0 +1,122 @@
+"""The shipped small DiTs (issue 5): contract, offline loading, integrity, and quality that can fail.
+
+Tolerances (stated once, here and in dit_bridge/zoo/README.md):
+- FHGM-DiT denoiser: excess ratio E||x0_hat - E[x0|xt]||^2 / E||x0 - E[x0|xt]||^2 <= EXCESS_MAX at
+  every tested DDPM step (fresh samples, not the training pool);
+- FHGM-DiT samples: P(y_k > 0) within SIGN_TOL of 1/2 for every feature, mean |y_k| within AMP_RTOL
+  of a_k for the two strong features, and the residual per-pixel variance within RESID_RTOL of
+  sigma^2. The two weak features miss AMP_RTOL (under-committed): that check is a strict xfail;
+- Digits-DiT: a logistic regression trained on the digits labels guided samples (scale 4) as the
+  requested class at least 80% of the time.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from dit_bridge.datasets import load_data
+from dit_bridge.train import file_sha256
+from dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
+                                    digit_guidance_accuracy, feature_statistics, load_zoo_model)
+
+ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dit_bridge", "zoo")
+NAMES = ("fhgm", "digits")
+EXCESS_MAX = 0.5
+SIGN_TOL, AMP_RTOL, RESID_RTOL = 0.15, 0.1, 0.2
+DIGITS_MIN_ACCURACY = 0.8
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
+def _meta(name):
+    with open(os.path.join(ZOO, name, "training.json")) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_shipped_files_follow_the_contract(name):
+    d = os.path.join(ZOO, name)
+    for f in ("config.json", "diffusion_pytorch_model.safetensors", "training.json", "model_card.md",
+              "samples.png"):
+        assert os.path.isfile(os.path.join(d, f)), f
+    meta = _meta(name)
+    w = os.path.join(d, "diffusion_pytorch_model.safetensors")
+    assert os.path.getsize(w) < 10_000_000
+    assert meta["weights"]["sha256"] == file_sha256(w)
+    assert meta["scheduler"] == {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02,
+                                 "beta_schedule": "linear", "prediction_type": "epsilon"}
+    assert meta["sample_shape"] == [1, 16, 16] and meta["learned_sigma"] is False
+    assert meta["command"].startswith(f"syncgap dit train {name}")
+    assert meta["final_loss"] > 0 and meta["training_seconds"] > 0
+    with open(os.path.join(d, "config.json")) as f:
+        config = json.load(f)
+    assert config["num_embeds_ada_norm"] == meta["num_classes"] == {"fhgm": 1, "digits": 10}[name]
+    assert meta["null_class_id"] == {"fhgm": None, "digits": 10}[name]
+    assert config["out_channels"] == config["in_channels"] == 1
+    # the data hash pins the training data: regenerating it gives the same bytes
+    data = load_data(meta["dataset"]["name"], **meta["config"]["data_kwargs"])
+    assert data.spec["data_hash"] == meta["dataset"]["data_hash"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loads_offline_with_plain_diffusers(name, monkeypatch):
+    from diffusers import DiTTransformer2DModel
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = DiTTransformer2DModel.from_pretrained(os.path.join(ZOO, name))
+    n = model.transformer_blocks[0].norm1.emb.class_embedder.embedding_table.num_embeddings
+    assert n == _meta(name)["num_classes"] + 1                       # the null row
+    x = torch.randn(2, 1, 16, 16)
+    with torch.no_grad():
+        out = model(x, timestep=torch.tensor([10, 900]), class_labels=torch.tensor([0, 0])).sample
+    assert out.shape == x.shape and torch.isfinite(out).all()
+
+
+def test_fhgm_denoiser_close_to_exact_posterior_mean():
+    model, meta = load_zoo_model(os.path.join(ZOO, "fhgm"))
+    curve = denoiser_error_curve(model, meta, levels=(10, 100, 300, 500, 700, 900), n=128, seed=11)
+    ratios = [r["excess_ratio"] for r in curve["rows"]]
+    assert max(ratios) <= EXCESS_MAX, ratios
+
+
+@pytest.fixture(scope="module")
+def fhgm_stats():
+    """Feature statistics of 128 DDIM samples (50 steps) of the shipped FHGM-DiT, drawn once."""
+    model, meta = load_zoo_model(os.path.join(ZOO, "fhgm"))
+    x = ddim_sample(model, torch.zeros(128, dtype=torch.int64), (1, 16, 16), num_steps=50, seed=3)
+    return feature_statistics(x.numpy(), meta)
+
+
+@pytest.mark.slow
+def test_fhgm_samples_reproduce_feature_statistics(fhgm_stats):
+    fs = fhgm_stats
+    np.testing.assert_allclose(fs["positive_fraction"], 0.5, atol=SIGN_TOL)
+    np.testing.assert_allclose(fs["mean_abs"][:2], fs["amplitudes"][:2], rtol=AMP_RTOL)
+    assert abs(fs["residual_pixel_var"] / fs["expected_residual_pixel_var"] - 1) < RESID_RTOL
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known deficit of the shipped FHGM-DiT (3500 steps): the two weak "
+                   "features dct34 (a=3) and dct67 (a=1.5) are under-committed, mean |y_k| about 0.8 a_k and "
+                   "0.5 a_k (model_card.md); strict, so a retrained model that meets AMP_RTOL flags this")
+def test_fhgm_samples_reproduce_weak_feature_amplitudes(fhgm_stats):
+    fs = fhgm_stats
+    np.testing.assert_allclose(fs["mean_abs"][2:], fs["amplitudes"][2:], rtol=AMP_RTOL)
+
+
+@pytest.mark.slow
+def test_digits_guided_samples_are_their_class():
+    model, meta = load_zoo_model(os.path.join(ZOO, "digits"))
+    clf = digit_classifier(load_data("digits", **meta["config"]["data_kwargs"]))
+    acc = digit_guidance_accuracy(model, meta, clf, guidances=(4.0,), per_class=8, num_steps=20, seed=5)
+    assert acc["rows"][0]["accuracy"] >= DIGITS_MIN_ACCURACY, acc
