@@ -172,3 +172,48 @@ def test_bad_input(tmp_path):
         dit_findings_suite(tmp_path, quick=True, model="tiny", g_grid=[0.0])
     assert not os.path.exists(tmp_path / "dit")
     assert math.isfinite(load_analysis.__code__.co_argcount)
+
+
+def _fhgm_checks(tmp_path, shift):
+    """FHGM path: per-feature agreement built from the exact-score curves, moved by `shift` sampler steps."""
+    from theory.data import frequency_hierarchy_mixture
+    from validation.suites import dit_analysis as an
+    from validation.sweep.store import to_plain
+    mix = frequency_hierarchy_mixture()
+    t = np.arange(0, 31, 3)
+    th = an.feature_theory(mix, t, 30)
+    rng = np.random.default_rng(1)
+    n = 16
+    fine = np.linspace(0, 30, 301)
+    curves = np.stack([np.interp(t - shift, fine, np.interp(fine, t, c)) for c in th["curves"]])  # (F, T)
+    cells = {}
+    for kind, g, sh in (("clone", 0.0, shift), ("p1", 0.5, shift), ("p1", 2.0, shift), ("ou", 0.0, 0)):
+        c = curves if sh == shift else np.asarray(th["curves"])
+        fa = np.clip(c[None] + rng.normal(0, 0.01, (n, *c.shape)), 0, 1)
+        res = {"t_int": t, "feature_agreement": fa}
+        if kind != "ou":
+            res.update(scales=[2, 4], agreement=fa[:, [0, -1]])
+        p = str(tmp_path / f"{kind}_g{g:g}.json")
+        dc.run_cell(p, {"kind": kind, "g": g, "shift": shift}, lambda res=res: res)
+        cells[(kind, g)] = p
+    p = str(tmp_path / "p2_g0.5.json")
+    df = np.full((30, 4, n), 0.5)
+    dc.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(30), "diff_fraction": df, "local_share": df,
+                                            "bands": np.full((30, 4, 4), 0.25), "band_edges": [0, 1, 2, 3, 4]})
+    cells[("p2", 0.5)] = p
+    st = Settings(30, n, tuple(t), (0.0, 0.5, 2.0), 0.5, 20, 0)
+    a = json.loads(json.dumps(to_plain(analyse_model("fhgm", cells, st, mix))))
+    return a, {c.id.split(".", 2)[2]: c for c in checks_for(a)}
+
+
+@pytest.mark.parametrize("shift", [0, 8])
+def test_fhgm_features_against_theory_and_exact_sampler(tmp_path, shift):
+    a, cks = _fhgm_checks(tmp_path, shift)
+    names = [f"{kind}.{f}" for kind in ("commit_step", "exact_sampler") for f in ("dct01", "dct12", "dct34")]
+    assert a["families"]["features"]["labels"] == ["dct01", "dct12", "dct34", "dct67"]
+    # the exact-score theory orders the features: low frequency (large amplitude) commits first
+    assert np.all(np.diff([x for x in a["theory"]["tau"]]) > 0)
+    assert np.all(np.diff(a["theory"]["pitchfork_step"]) > 0)
+    for name in names:
+        assert cks[name].passed is (shift == 0), cks[name]
+    assert cks["ordering.features"].passed

@@ -245,10 +245,17 @@ def summaries(a: dict) -> dict[str, str]:
                + (f"; fitted law gap0 = {fit['gap0']:.3g}, eta = {_iv_txt(gv['eta_ci'])}" if fit else "; no law fit")
                + f"; critical g observed {_iv_txt(gv['critical_observed'])} vs predicted "
                f"{_fmt(gv['critical_predicted'])}; collapse g observed {_iv_txt(gv['collapse_observed'])} vs 1.")
+    if fit and abs(fit["eta"]) >= 0.94:
+        out[F2] += (" The fit sits at the bound |eta| < 1 of the routing law: the gap does not follow rho(g); "
+                    "this is what SCIENCE.md §4's OU analog shows when the mode dependence comes from the data "
+                    "spectrum (frequency-blind part, |eta| >= 1), where the gate does not collapse the gap.")
     out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
                f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
                f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "
                f"{d['predicted_onset']} of {d['n_layers']}.")
+    if max(d["profile"]) - min(d["profile"]) < 0.02:
+        out[F3] += (" The local share is flat over depth: the difference is spread evenly over the empirical "
+                    "modes of every layer, so no layer shows the gap appearing (no onset).")
     out[F4] = f"{m}: " + "; ".join(
         f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
         f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
