@@ -103,6 +103,7 @@ def draw_gap_vs_g(analysis_path, png_path):
     axr.set_xlabel("g")
     if g.max() > 3:
         ax.set_xscale("symlog", linthresh=1.0)
+        axr.set_xticks(g, [f"{x:g}" for x in g])
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from theory.checks import InputError, check_real
-from validation.records import Check, Figure, SuiteResult, within
+from validation.records import Check, SuiteResult, within
 from validation.sweep.store import atomic_write_json, to_plain
 
 from . import dit_analysis as an
