@@ -1,0 +1,219 @@
+"""DiT findings suite (validation/suites/dit_findings.py): schema, files, redraw, resume, failing findings, bad input."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from theory.checks import InputError
+from theory.routing import routing_factor
+from validation.records import Check, SuiteResult, within
+from validation.suites import dit_cells as dc
+from validation.suites import dit_figures as fig
+from validation.suites.dit_findings import Settings, analyse_model, checks_for, dit_findings_suite, load_analysis
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dit")
+    msgs = []
+    res = dit_findings_suite(out, quick=True, progress=msgs.append, model="tiny")
+    return out, res, msgs
+
+
+def _well_formed(c: Check):
+    assert isinstance(c, Check) and c.id and c.description and c.finding
+    assert isinstance(c.passed, bool)
+    if c.passed:  # a check passes only where the prediction lies in the interval
+        assert within(c.predicted, c.ci)
+    json.dumps(c.to_json(), allow_nan=False)
+
+
+def test_tiny_quick_checks_files_figures(tiny_run):
+    out, res, msgs = tiny_run
+    assert isinstance(res, SuiteResult) and res.name == "dit_findings"
+    ids = [c.id for c in res.checks]
+    assert len(ids) == len(set(ids)) >= 5
+    for c in res.checks:
+        _well_formed(c)
+    findings = {c.finding for c in res.checks}
+    assert {"P2.1 intrinsic gap", "P2.2 collapse under coupling", "P2.3 depth localisation",
+            "P2.4 frequency ordering"} <= findings
+    assert set(res.verdicts) == findings
+    for f in res.data_files:
+        assert os.path.isfile(os.path.join(out, f))
+    kinds = sorted(os.path.basename(f) for f in res.data_files)
+    assert kinds == ["analysis.json", "clone_g0.json", "p1_g0.5.json", "p1_g2.json", "p2_g0.5.json"]
+    assert len(res.figures) == 4 and all(os.path.getsize(os.path.join(out, f.path)) > 1000 for f in res.figures)
+    assert all("done" in m for m in msgs if "g=" in m)
+
+
+def test_figures_and_checks_redraw_from_files_alone(tiny_run, tmp_path):
+    out, res, _ = tiny_run
+    ana = os.path.join(out, "dit", "tiny", "analysis.json")
+    assert load_analysis(ana)["model"] == "tiny" and set(load_analysis(ana)["cell_files"]) == {
+        "clone_g0", "p1_g0.5", "p1_g2", "p2_g0.5"}
+    for f in res.figures:  # the figures need the analysis file only
+        png = tmp_path / os.path.basename(f.path)
+        name = os.path.splitext(png.name)[0]
+        draw = dict((n, fn) for n, fn, _ in fig.FIGURES)[name]
+        draw(ana, str(png))
+        assert png.stat().st_size > 1000
+    # the analysis itself is a function of the cell files: recomputing it gives the same checks
+    st = Settings(20, 4, (0, 4, 8, 12, 16, 20), (0.0, 0.5, 2.0), 0.5, 40, 400)
+    cells = {("clone", 0.0): os.path.join(out, "dit", "tiny", "clone_g0.json"),
+             ("p1", 0.5): os.path.join(out, "dit", "tiny", "p1_g0.5.json"),
+             ("p1", 2.0): os.path.join(out, "dit", "tiny", "p1_g2.json"),
+             ("p2", 0.5): os.path.join(out, "dit", "tiny", "p2_g0.5.json")}
+    a = analyse_model("tiny", cells, st, None)
+    from validation.sweep.store import to_plain
+    redo = checks_for(json.loads(json.dumps(to_plain(a))))
+    assert [c.to_json() for c in redo] == [c.to_json() for c in res.checks]
+
+
+def test_resume_reuses_cells(tiny_run):
+    out, res, _ = tiny_run
+    cell = os.path.join(out, "dit", "tiny", "p1_g0.5.json")
+    before = os.stat(cell).st_mtime_ns
+    msgs = []
+    res2 = dit_findings_suite(out, quick=True, progress=msgs.append, model="tiny")
+    assert os.stat(cell).st_mtime_ns == before
+    assert sum("reused" in m for m in msgs) == 4
+    assert [c.to_json() for c in res2.checks] == [c.to_json() for c in res.checks]
+
+
+def test_cell_with_other_config_is_recomputed(tmp_path):
+    p = str(tmp_path / "c.json")
+    r1, reused1 = dc.run_cell(p, {"a": 1}, lambda: {"x": 1})
+    r2, reused2 = dc.run_cell(p, {"a": 1}, lambda: {"x": 2})
+    r3, reused3 = dc.run_cell(p, {"a": 2}, lambda: {"x": 3})
+    assert (reused1, reused2, reused3) == (False, True, False)
+    assert r2["result"] == {"x": 1} and r3["result"] == {"x": 3}
+    with open(p, "w") as f:  # a truncated file is recomputed, not trusted
+        f.write('{"key": ')
+    assert dc.run_cell(p, {"a": 2}, lambda: {"x": 4})[1] is False
+
+
+def test_outputs_match_dit_bridge_protocol_one():
+    from dit_bridge.protocols import protocol_one
+    from dit_bridge.registry import load_model
+    rec = load_model("tiny")
+    kw = dict(n_pairs=2, seed=3, num_steps=8)
+    for clone, g in ((True, 0.0), (False, 0.7)):
+        ref = protocol_one(rec, g, [0, 3, 5, 8], clone=clone, n_boot=10, **kw)
+        mine = dc.protocol_one_outputs(rec, g, [0, 3, 5, 8], clone=clone, scales=ref["scales"], **kw)
+        np.testing.assert_allclose(mine["agreement"], ref["agreement"], atol=1e-10)
+
+
+# ---------------------------------------------------------------- constructed cases
+
+def _curves(rng, n, t, mids, width=1.5):
+    """(n, U, T) agreement: logistic 0 -> 1 at each unit's midpoint, shifted per pair (all units alike)."""
+    m = np.asarray(mids, float)[None, :, None] + rng.normal(0, 1.0, (n, 1, 1)) + rng.normal(0, 0.02, (n, len(mids), 1))
+    return 1 / (1 + np.exp(-(t[None, None, :] - m) / width))
+
+
+def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False):
+    rng = np.random.default_rng(0)
+    t = np.arange(0, 41, 2.0)
+    n, gs = 12, (0.0, 0.5, 1.0, 2.0)
+    cells = {}
+    for g in gs:
+        gap = gap_of_g(g)
+        mids = [20 + gap, 20] if local_first else [20, 20 + gap / 2, 20 + gap]
+        res = {"t_int": t, "scales": [1, 2, 4][:len(mids)], "agreement": _curves(rng, n, t, mids)}
+        kind = "clone" if g == 0 else "p1"
+        p = str(tmp_path / f"{kind}_g{g:g}.json")
+        dc.run_cell(p, {"kind": kind, "g": g}, lambda res=res: res)
+        cells[(kind, g)] = p
+    steps, layers = 40, 6
+    df = np.broadcast_to(np.asarray(onset_profile, float)[None, :, None], (steps, layers, n))
+    df = df + rng.normal(0, 0.002, df.shape)
+    p = str(tmp_path / "p2_g0.5.json")
+    dc.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(steps), "diff_fraction": df,
+                                            "bands": np.full((steps, layers, 4), 0.25), "band_edges": [0, 1, 2, 3, 4],
+                                            "local_share": df})
+    cells[("p2", 0.5)] = p
+    st = Settings(40, n, tuple(t.astype(int)), gs, 0.5, 60, 0)
+    from validation.sweep.store import to_plain
+    a = json.loads(json.dumps(to_plain(analyse_model("synthetic", cells, st, None))))
+    return {c.id.split(".", 2)[2]: c for c in checks_for(a)}
+
+
+def test_findings_that_reproduce_pass(tmp_path):
+    """Curves built to follow the predicted law, ordering and a late onset: the checks pass."""
+    cks = _synthetic(tmp_path, lambda g: 8.0 * float(routing_factor(g)), [0.1, 0.1, 0.1, 0.1, 0.6, 0.6])
+    for name in ("intrinsic_gap_sign.scales", "ordering.scales", "gap_law.g0.5", "gap_law.g1", "gap_law.g2",
+                 "gap_law.eta", "critical_g", "collapse_g", "depth_onset"):
+        assert cks[name].passed, cks[name]
+    assert abs(cks["gap_law.g2"].observed - 8 * float(routing_factor(2.0))) < 1.0
+
+
+def test_findings_that_do_not_reproduce_fail(tmp_path):
+    """Local before global, a gap that ignores g, and an early onset: recorded as failed, not dropped."""
+    cks = _synthetic(tmp_path, lambda g: 6.0, [0.1, 0.6, 0.6, 0.6, 0.6, 0.6], local_first=True)
+    for name in ("intrinsic_gap_sign.scales", "ordering.scales", "gap_law.g2", "critical_g", "collapse_g",
+                 "depth_onset"):
+        assert not cks[name].passed, cks[name]
+    assert cks["intrinsic_gap_sign.scales"].observed == -1.0
+    assert cks["depth_onset"].observed == 1 and cks["depth_onset"].predicted == 4
+    assert cks["critical_g"].observed == 0.0  # local first: the gap is below one step already at g = 0
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(InputError, match="unknown model"):
+        dit_findings_suite(tmp_path, quick=True, model="no-such-model")
+    with pytest.raises(InputError, match="g"):
+        dit_findings_suite(tmp_path, quick=True, model="tiny", g_grid=[0.5, -1.0])
+    with pytest.raises(InputError, match="model"):
+        dit_findings_suite(tmp_path, quick=True, model=[])
+    with pytest.raises(InputError, match="g > 0"):
+        dit_findings_suite(tmp_path, quick=True, model="tiny", g_grid=[0.0])
+    assert not os.path.exists(tmp_path / "dit")
+
+
+def _fhgm_checks(tmp_path, shift):
+    """FHGM path: per-feature agreement built from the exact-score curves, moved by `shift` sampler steps."""
+    from theory.data import frequency_hierarchy_mixture
+    from validation.suites import dit_analysis as an
+    from validation.sweep.store import to_plain
+    mix = frequency_hierarchy_mixture()
+    t = np.arange(0, 31, 3)
+    th = an.feature_theory(mix, t, 30)
+    rng = np.random.default_rng(1)
+    n = 16
+    fine = np.linspace(0, 30, 301)
+    curves = np.stack([np.interp(t - shift, fine, np.interp(fine, t, c)) for c in th["curves"]])  # (F, T)
+    cells = {}
+    for kind, g, sh in (("clone", 0.0, shift), ("p1", 0.5, shift), ("p1", 2.0, shift), ("ou", 0.0, 0)):
+        c = curves if sh == shift else np.asarray(th["curves"])
+        fa = np.clip(c[None] + rng.normal(0, 0.01, (n, *c.shape)), 0, 1)
+        res = {"t_int": t, "feature_agreement": fa}
+        if kind != "ou":
+            res.update(scales=[2, 4], agreement=fa[:, [0, -1]])
+        p = str(tmp_path / f"{kind}_g{g:g}.json")
+        dc.run_cell(p, {"kind": kind, "g": g, "shift": shift}, lambda res=res: res)
+        cells[(kind, g)] = p
+    p = str(tmp_path / "p2_g0.5.json")
+    df = np.full((30, 4, n), 0.5)
+    dc.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(30), "diff_fraction": df, "local_share": df,
+                                            "bands": np.full((30, 4, 4), 0.25), "band_edges": [0, 1, 2, 3, 4]})
+    cells[("p2", 0.5)] = p
+    st = Settings(30, n, tuple(t), (0.0, 0.5, 2.0), 0.5, 20, 0)
+    a = json.loads(json.dumps(to_plain(analyse_model("fhgm", cells, st, mix))))
+    return a, {c.id.split(".", 2)[2]: c for c in checks_for(a)}
+
+
+@pytest.mark.parametrize("shift", [0, 8])
+def test_fhgm_features_against_theory_and_exact_sampler(tmp_path, shift):
+    a, cks = _fhgm_checks(tmp_path, shift)
+    names = [f"{kind}.{f}" for kind in ("commit_step", "exact_sampler") for f in ("dct01", "dct12", "dct34")]
+    assert a["families"]["features"]["labels"] == ["dct01", "dct12", "dct34", "dct67"]
+    # the exact-score theory orders the features: low frequency (large amplitude) commits first
+    assert np.all(np.diff([x for x in a["theory"]["tau"]]) > 0)
+    assert np.all(np.diff(a["theory"]["pitchfork_step"]) > 0)
+    for name in names:
+        assert cks[name].passed is (shift == 0), cks[name]
+    assert cks["ordering.features"].passed

@@ -1,0 +1,133 @@
+"""Raw cells of the DiT findings suite: one JSON file per (model, g, protocol), reused on rerun.
+
+A cell file is {"key", "config", "result", "provenance"} (validation.sweep.store layout, written
+atomically); `key` hashes `config`, so a changed setting never reuses a stale file.
+
+- "clone": Protocol I, cloning variant (g = 0, SCIENCE.md §2/§5): per pair and t_int, the
+  agreement of the two final outputs per pooling scale, and for the FHGM-DiT the sign agreement of
+  their projections on the data's DCT feature patterns (theory.data.frequency_hierarchy_mixture).
+- "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.
+- "p2": Protocol II at coupling g: per-layer, per-step normalised difference energy and band shares.
+- "ou": the exact-score sampler of ou_models on the FHGM itself, same cloning protocol on DiT's
+  DDPM grid (issue 5 comparison); per path and t_int the per-feature sign agreement.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import torch
+
+from dit_bridge.commitment import default_scales, scale_agreement
+from dit_bridge.coupling import remove_coupling, set_coupling
+from dit_bridge.protocols import _labels, protocol_two
+from dit_bridge.sampling import PairState, antisymmetric_noise, make_scheduler, row_generators, row_seed, run_pairs
+from validation.sweep.store import atomic_write_json, cell_key, to_plain
+
+
+def fhgm_mixture(rec):
+    """The FHGM the model was trained on, or None for models of other data."""
+    ds = rec.info.get("dataset")
+    name = ds.get("name") if isinstance(ds, dict) else ds
+    if name != "fhgm" and rec.name != "fhgm":
+        return None
+    from theory.data import frequency_hierarchy_mixture
+    c, h, _ = rec.sample_shape
+    return frequency_hierarchy_mixture(size=h, channels=c)
+
+
+def unit_scales(rec, mix) -> list[int]:
+    """Pooling sizes: 1 (global) ... full resolution (local); FHGM drops 1 (its features have zero mean)."""
+    s = default_scales(min(rec.sample_shape[1:]))
+    return [x for x in s if x > 1] if mix is not None else s
+
+
+def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
+                         progress=None) -> dict:
+    """Protocol I exactly as dit_bridge.protocols.protocol_one (same noise, branching, coupling), keeping
+    per pair the per-scale agreement and, with `patterns` (F, D), the projections of both final outputs."""
+    lab = _labels(rec, None, n_pairs, seed)
+    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
+    sched = make_scheduler(rec, "ddpm")
+    set_coupling(rec.model, g, None, "paper")
+    gens = row_generators(seed, n_pairs)
+    if clone:
+        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
+    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
+    agree = np.empty((n_pairs, len(scales), len(t_ints)))
+    proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
+    try:
+        for i, t_int in enumerate(t_ints):
+            run_pairs(rec, sched, state, lab, stop=t_int, g_schedule=g, num_steps=num_steps)
+            branch = state.snapshot()
+            if clone:
+                branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
+                                               for j in range(n_pairs)]
+            remove_coupling(rec.model)
+            branch = run_pairs(rec, sched, branch, lab, num_steps=num_steps)
+            set_coupling(rec.model, g, None, "paper")
+            a, b = branch.x.chunk(2)
+            agree[:, :, i] = scale_agreement(a, b, scales)
+            if proj is not None:
+                flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()
+                proj[:, :, :, i] = flat @ patterns.T
+            if progress is not None:
+                progress(i + 1, len(t_ints))
+    finally:
+        remove_coupling(rec.model)
+    out = {"t_int": list(t_ints), "scales": list(scales), "agreement": agree}
+    if proj is not None:
+        out["projections"] = proj
+        out["feature_agreement"] = (np.sign(proj[:, 0]) == np.sign(proj[:, 1])).astype(float)  # (P, F, T)
+    return out
+
+
+def protocol_two_record(rec, g, *, n_pairs, seed, num_steps, n_bands=4) -> dict:
+    """Protocol II (dit_bridge.protocols.protocol_two) reduced to what the depth finding needs."""
+    r = protocol_two(rec, g, n_pairs=n_pairs, seed=seed, num_steps=num_steps, n_bands=n_bands)
+    return {"steps": r["steps"], "diff_fraction": r["diff_fraction"], "bands": r["bands"].mean(2),
+            "local_share": 1.0 - r["modes"][..., 0],  # (S, L, P): difference off the leading mode group
+            "band_edges": r["band_edges"], "n_layers": int(r["diff_fraction"].shape[1])}
+
+
+def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:
+    """Exact-score cloning on DiT's DDPM grid (ou_models), split after t_int sampler steps."""
+    from ou_models.engine import ddpm_grid
+    from ou_models.measure import cloning
+    grid = ddpm_grid(num_steps)
+    r = cloning(mix, grid, n_paths, seed=seed, branch_times=grid[np.asarray(t_ints)], keep_units=True, n_boot=10)
+    steps = [int(s) for s in r["branch_steps"]]
+    return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
+
+
+def cell_file(out_dir, model, kind, g) -> str:
+    safe = model.replace("/", "_").replace(os.sep, "_").strip("._") or "model"
+    return os.path.join(out_dir, "dit", safe, f"{kind}_g{g:g}.json")
+
+
+def run_cell(path, config: dict, compute) -> tuple[dict, bool]:
+    """The record at `path` if it holds this config (resume), else compute, write atomically and return it."""
+    key = cell_key(config)
+    try:
+        old = read_cell(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        old = None
+    if old is not None and old["key"] == key:
+        return old, True
+    t0 = time.time()
+    result = compute()
+    rec = {"key": key, "config": config, "result": to_plain(result),
+           "provenance": {"wall_s": round(time.time() - t0, 3)}}
+    atomic_write_json(path, rec)
+    return rec, False
+
+
+def read_cell(path) -> dict:
+    """A cell file's record; ValueError when its key does not hash its config (a broken or foreign file)."""
+    with open(path, encoding="utf-8") as f:
+        rec = json.load(f)
+    if not isinstance(rec, dict) or cell_key(rec["config"]) != rec["key"] or "result" not in rec:
+        raise ValueError(f"{path}: not a whole cell record")
+    return rec

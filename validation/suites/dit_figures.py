@@ -1,0 +1,207 @@
+"""Figures of the DiT findings suite, drawn only from a model's analysis.json (matplotlib Agg).
+
+Each `draw_*(analysis_path, png_path)` reads the file, draws one PNG and returns nothing;
+`draw_all` draws every figure the file supports and returns their `Figure` records.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from validation.records import Figure
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _load(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _f(x):
+    return np.nan if x is None else float(x)
+
+
+def _iv(rows):
+    a = np.asarray([[_f(v) for v in r] for r in rows], float).reshape(-1, 3)
+    return a[:, 0], a[:, 1], a[:, 2]
+
+
+def _err(est, lo, hi):
+    ok = np.isfinite(est)
+    lo = np.where(np.isfinite(lo), lo, est)
+    hi = np.where(np.isfinite(hi), hi, est)
+    return ok, np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])
+
+
+def draw_intrinsic(analysis_path, png_path):
+    """Agreement vs t_int at g = 0 (cloning) per unit, with each unit's commitment step."""
+    a, plt = _load(analysis_path), _plt()
+    fams = list(a["families"])
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False)
+    for ax, fam in zip(axes[0], fams):
+        f = a["families"][fam]
+        t = np.asarray(f["t_int"], float)
+        for k, (lab, c) in enumerate(zip(f["labels"], f["curves"])):
+            line, = ax.plot(t, [_f(v) for v in c], "o-", ms=3, label=lab)
+            if f["tau"][k][0] is not None:
+                ax.axvline(f["tau"][k][0], color=line.get_color(), ls=":", lw=1)
+        est, lo, hi = _iv([f["gap"]])
+        ax.set_title(f"{a['model']}: {fam}, g = 0 cloning; gap {est[0]:.2f} [{lo[0]:.2f}, {hi[0]:.2f}] steps",
+                     fontsize=9)
+        ax.set_xlabel("t_int (sampler steps cloned)")
+        ax.set_ylabel("agreement")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def draw_gap_vs_g(analysis_path, png_path):
+    """Gap against g: measurements with intervals, predicted law gap0 rho(g), fitted law, residuals."""
+    a, plt = _load(analysis_path), _plt()
+    gv = a["gap_vs_g"]
+    g = np.asarray(gv["g"], float)
+    est, lo, hi = _iv(gv["gap"])
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(6, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
+    ok, err = _err(est, lo, hi)
+    ax.errorbar(g[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="observed (95% CI)")
+    gg = np.linspace(0, max(g.max(), 1.2), 200)
+    from theory.routing import predicted_gap_ratio
+    if gv["predicted"] is not None and np.isfinite(est[0]):
+        ax.plot(gg, est[0] * predicted_gap_ratio(gg, 0.0), "C0-", label=r"predicted gap$_0\,\rho(g)$")
+    if gv["fit"]:
+        p = gv["fit"]
+        ax.plot(gg, p["gap0"] * predicted_gap_ratio(gg, p["eta"]), "C1--",
+                label=rf"fit gap$_0$={p['gap0']:.2f}, $\eta$={p['eta']:.2f}")
+    for key, col, lab in (("critical_predicted", "C0", "g* predicted"), ("collapse_predicted", "C2", "collapse pred.")):
+        if gv.get(key) is not None:
+            ax.axvline(gv[key], color=col, ls=":", lw=1, label=lab)
+    if gv["critical_observed"][0] is not None:
+        ax.axvline(gv["critical_observed"][0], color="k", ls=":", lw=1, label="g* observed")
+    if not ok.any():
+        ax.text(0.5, 0.5, "no measurable gap at any g\n(a unit's agreement did not rise)", ha="center",
+                transform=ax.transAxes)
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.axhline(1, color="0.8", lw=0.8, ls="--")
+    ax.set_xlim(-0.05 * g.max(), 1.05 * g.max())
+    ax.set_ylabel("gap (sampler steps)")
+    ax.set_title(f"{a['model']}: {a['primary']} gap vs coupling g (g = 0 by cloning)", fontsize=9)
+    ax.legend(fontsize=7)
+    if gv["residuals"] is not None:
+        r = np.asarray([_f(x) for x in gv["residuals"]])
+        axr.errorbar(g[ok], r[ok], yerr=err[:, ok], fmt="o", color="C1", capsize=3)
+    axr.axhline(0, color="0.5", lw=0.8)
+    axr.set_ylabel("residual")
+    axr.set_xlabel("g")
+    if g.max() > 3:
+        ax.set_xscale("symlog", linthresh=1.0)
+        axr.set_xticks(g, [f"{x:g}" for x in g])
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def draw_depth(analysis_path, png_path):
+    """Per-layer normalised difference energy at the speciation step, onset and predicted onset; band shares."""
+    a, plt = _load(analysis_path), _plt()
+    d = a["depth"]
+    prof = np.asarray(d["profile"], float)
+    sem = np.asarray(d["profile_sem"], float)
+    layers = np.arange(prof.size)
+    fig, (ax, axb) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax.errorbar(layers, prof, yerr=sem, fmt="o-", color="k", capsize=3, label="local share of difference")
+    ax.errorbar(layers, d["energy"], yerr=d["energy_sem"], fmt="s--", color="0.5", capsize=3,
+                label="diff / (common + diff)")
+    if d["onset"][0] is not None:
+        ax.axvline(d["onset"][0], color="C3", ls="--", label=f"observed onset {d['onset'][0]}")
+    ax.axvline(d["predicted_onset"], color="C0", ls=":", label=f"P2 [digest] onset {d['predicted_onset']}")
+    ax.set_xlabel("layer")
+    ax.set_ylabel("per-layer difference measure")
+    ax.set_title(f"{a['model']}: step {d['step']}, g = {d['g']:g}", fontsize=9)
+    ax.legend(fontsize=7)
+    bands = np.asarray(d["bands"], float)  # (L, n_bands)
+    for b in range(bands.shape[1]):
+        axb.plot(layers, bands[:, b], "o-", ms=3, label=f"band {b} (low -> high)")
+    axb.set_xlabel("layer")
+    axb.set_ylabel("share of difference energy")
+    axb.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def draw_frequency(analysis_path, png_path):
+    """Commitment step per unit (global -> local) at g = 0, with theory for the FHGM features."""
+    a, plt = _load(analysis_path), _plt()
+    fams = list(a["families"])
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False)
+    for ax, fam in zip(axes[0], fams):
+        f = a["families"][fam]
+        est, lo, hi = _iv(f["tau"])
+        x = np.arange(est.size)
+        ok, err = _err(est, lo, hi)
+        ax.errorbar(x[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="DiT (95% CI)")
+        if fam == "features" and "theory" in a:
+            ax.plot(x, [_f(v) for v in a["theory"]["tau"]], "s--", color="C0", label="exact-score theory")
+            ax.plot(x, a["theory"]["pitchfork_step"], "^:", color="C2", label="pitchfork t_S step")
+        kt = f["kendall"][0]
+        ax.set_xticks(x, f["labels"], fontsize=7)
+        ax.set_ylabel("commitment step")
+        ax.set_title(f"{a['model']}: {fam}, Kendall tau {_f(kt):.2f}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+def draw_exact_comparison(analysis_path, png_path):
+    """FHGM: per feature, cloning agreement of the theory, the exact-score sampler and the learned DiT."""
+    a, plt = _load(analysis_path), _plt()
+    f, th, ex = a["families"]["features"], a["theory"], a["exact_sampler"]
+    n = len(f["labels"])
+    fig, axes = plt.subplots(1, n, figsize=(3.4 * n, 3.2), sharey=True)
+    for k, ax in enumerate(np.atleast_1d(axes)):
+        t = np.asarray(f["t_int"], float)
+        ax.plot(t, th["curves"][k], "-", color="C0", label="theory")
+        ax.plot(ex["t_int"], ex["curves"][k], "s--", ms=3, color="C2", label="exact sampler")
+        ax.plot(t, f["curves"][k], "o-", ms=3, color="k", label="DiT")
+        for tau, col in ((th["tau"][k], "C0"), (ex["tau"][k][0], "C2"), (f["tau"][k][0], "k")):
+            if tau is not None:
+                ax.axvline(tau, color=col, ls=":", lw=1)
+        ax.set_title(f["labels"][k], fontsize=9)
+        ax.set_xlabel("t_int")
+    np.atleast_1d(axes)[0].set_ylabel("sign agreement")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=110)
+    plt.close(fig)
+
+
+FIGURES = (("intrinsic", draw_intrinsic, "P2.1: agreement vs t_int at g = 0 (cloning), commitment per unit"),
+           ("gap_vs_g", draw_gap_vs_g, "P2.2: gap vs g, predicted law gap0 rho(g), fitted law and residuals"),
+           ("depth", draw_depth, "P2.3: per-layer difference energy at the speciation step"),
+           ("frequency", draw_frequency, "P2.4: commitment step per frequency unit (global -> local)"),
+           ("exact", draw_exact_comparison, "Issue 5: theory, exact-score sampler and learned DiT per feature"))
+
+
+def draw_all(analysis_path, out_dir) -> list[Figure]:
+    """Every figure the analysis file supports, as PNGs next to it; paths relative to out_dir."""
+    a = _load(analysis_path)
+    folder = os.path.dirname(analysis_path)
+    figs = []
+    for name, fn, cap in FIGURES:
+        if name == "exact" and "exact_sampler" not in a:
+            continue
+        png = os.path.join(folder, f"{name}.png")
+        fn(analysis_path, png)
+        figs.append(Figure(os.path.relpath(png, out_dir), f"{a['model']}: {cap}",
+                           [os.path.relpath(analysis_path, out_dir)]))
+    return figs
