@@ -101,17 +101,17 @@ def fhgm_stats():
 def test_fhgm_samples_reproduce_feature_statistics(fhgm_stats):
     fs = fhgm_stats
     np.testing.assert_allclose(fs["positive_fraction"], 0.5, atol=SIGN_TOL)
-    np.testing.assert_allclose(fs["mean_abs"][:2], fs["amplitudes"][:2], rtol=AMP_RTOL)
+    np.testing.assert_allclose(fs["mean_abs"][:3], fs["amplitudes"][:3], rtol=AMP_RTOL)
     assert abs(fs["residual_pixel_var"] / fs["expected_residual_pixel_var"] - 1) < RESID_RTOL
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="known deficit of the shipped FHGM-DiT (3500 steps): the two weak "
-                   "features dct34 (a=3) and dct67 (a=1.5) are under-committed, mean |y_k| about 0.8 a_k and "
-                   "0.5 a_k (model_card.md); strict, so a retrained model that meets AMP_RTOL flags this")
-def test_fhgm_samples_reproduce_weak_feature_amplitudes(fhgm_stats):
+@pytest.mark.xfail(strict=True, reason="known deficit of the shipped FHGM-DiT (7000 steps): the weakest "
+                   "feature dct67 (a=1.5) is under-committed, mean |y_k| about 0.83 a_k (model_card.md); "
+                   "strict, so a retrained model that meets AMP_RTOL flags this")
+def test_fhgm_samples_reproduce_weakest_feature_amplitude(fhgm_stats):
     fs = fhgm_stats
-    np.testing.assert_allclose(fs["mean_abs"][2:], fs["amplitudes"][2:], rtol=AMP_RTOL)
+    np.testing.assert_allclose(fs["mean_abs"][3:], fs["amplitudes"][3:], rtol=AMP_RTOL)
 
 
 @pytest.mark.slow
