@@ -1,16 +1,246 @@
-"""`syncgap ou`: coupled OU replica simulations (cloning, gap, collapse). Not yet available (issue 3)."""
+"""`syncgap ou`: coupled OU replica simulations with exact scores (cloning, gap, energy, collapse)."""
 from __future__ import annotations
 
+import json
+import os
 import sys
+
+import numpy as np
+
+from .common import add_json_flag, float_list, print_json, print_table, to_jsonable
+
+
+def _common(p, d=256, samples=10000, T=10.0, steps=1000):
+    p.add_argument("--d", type=int, default=d, help=f"dimension (default {d})")
+    p.add_argument("--samples", type=int, default=samples, help=f"paths / pairs (default {samples})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--T", type=float, default=T, help=f"start OU time (default {T})")
+    p.add_argument("--steps", type=int, default=steps, help=f"reverse steps on the OU grid (default {steps})")
+    p.add_argument("--ddpm-steps", type=int, default=0,
+                   help="use DiT's DDPM schedule with this many sampler steps instead of the OU grid")
+    p.add_argument("--scheme", choices=("sde", "ode", "ddpm", "ddim"), default="sde")
+    p.add_argument("--boot", type=int, default=300, help="bootstrap resamples")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_flag(p)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ou", help="coupled OU replica simulations (cloning, gap, collapse) [not yet available]")
-    p.add_argument("rest", nargs="*", help="arguments of the future command")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=run)
+    p = sub.add_parser("ou", help="coupled OU replica simulations (cloning, gap, energy, collapse)")
+    s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
+    c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (SCIENCE.md §2)")
+    _common(c)
+    c.add_argument("--sigma", type=float, default=1.0, help="mixture noise std (mu = 1, ||mu||^2 = d)")
+    c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times")
+    c.set_defaults(func=run_cloning)
+    g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
+    _common(g, d=16, samples=4000, T=7.0, steps=700)
+    g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths")
+    g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0], help="feature amplitudes")
+    g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps for the step-unit gap")
+    g.add_argument("--out", default=None,
+                   help="folder for options.json + metrics.jsonl (one line per g); a rerun resumes")
+    g.add_argument("--layer", choices=("B", "A"), default="B",
+                   help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
+                        "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
+    g.set_defaults(func=run_gap)
+    e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
+    _common(e, d=16, samples=2000, T=7.0, steps=700)
+    e.add_argument("--g", type=float, default=0.5)
+    e.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0])
+    e.add_argument("--every", type=int, default=10, help="record every this many steps")
+    e.set_defaults(func=run_energy)
+    k = s.add_parser("collapse", help="collapse onto training points under the empirical score (§2)")
+    _common(k, d=32, samples=1000, T=5.0, steps=500)
+    k.add_argument("--n-train", type=int, default=1000)
+    k.add_argument("--sigma", type=float, default=1.0)
+    k.set_defaults(func=run_collapse)
 
 
-def run(args) -> int:
-    print("syncgap ou: not yet available (issue 3)", file=sys.stderr)
-    return 1
+def _grid(args):
+    from ou_models import engine
+    return engine.ddpm_grid(args.ddpm_steps) if args.ddpm_steps else engine.ou_grid(args.T, args.steps)
+
+
+def _progress(args):
+    if args.quiet:
+        return None
+    return lambda done, total: print(f"  {done}/{total} paths", file=sys.stderr, flush=True)
+
+
+def _check_d(d):
+    from theory.checks import check_int
+    return check_int("d", d, 1)
+
+
+def run_cloning(args) -> int:
+    from ou_models import measure
+    from theory.data import two_gaussian_mixture
+    from theory.checks import check_int
+    data = two_gaussian_mixture(_check_d(args.d), args.sigma)
+    grid = _grid(args)
+    ts = 0.5 * np.log(float(data.eigenvalues()[0]))
+    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), check_int("branches", args.branches, 4))
+    r = measure.cloning(data, grid, args.samples, args.seed, branch_times=times, scheme=args.scheme,
+                        n_boot=args.boot, progress=_progress(args))
+    lam = float(data.eigenvalues()[0])
+    rec = {"t_branch": r["t_branch"], "agreement": r["agreement"][:, 0], "ci_low": r["ci_low"][:, 0],
+           "ci_high": r["ci_high"][:, 0], "t_speciation_theory": 0.5 * np.log(lam),
+           "t_speciation_measured": r["t_speciation"][0], "level": r["level"], "d": args.d,
+           "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
+    rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
+    try:
+        from theory.base import cloning_agreement
+        rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
+        rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
+    except ImportError:
+        pass
+    if args.json:
+        print_json(rec)
+    else:
+        print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
+                     zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
+        est, lo, hi = rec["t_speciation_measured"]
+        print(f"t_S measured (phi = 0.75) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory 1/2 log Lambda = "
+              f"{rec['t_speciation_theory']:.3f}; exact phi = 0.75 at {rec.get('t_phi075_theory', float('nan')):.3f}")
+    return 0
+
+
+def _features(args):
+    from theory.checks import InputError
+    from theory.data import SignFeatureMixture
+    d = _check_d(args.d)
+    F = len(args.amplitudes)
+    if F < 1 or F > d:
+        raise InputError(f"need 1 <= number of amplitudes <= d, got {F} for d={d}")
+    return SignFeatureMixture(np.eye(d)[:F], np.asarray(args.amplitudes), 1.0, (d,))
+
+
+def _sweep(args, compute) -> list:
+    """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
+    from theory.checks import InputError
+    path, done = None, {}
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
+        opath = os.path.join(args.out, "options.json")
+        if os.path.exists(opath):
+            with open(opath) as f:
+                if json.load(f) != opts:
+                    raise InputError(f"--out {args.out} holds a run with different options; use a new folder")
+        with open(opath, "w") as f:
+            json.dump(opts, f, indent=2)
+        path = os.path.join(args.out, "metrics.jsonl")
+        if os.path.exists(path):
+            with open(path) as f:
+                done = {row["g"]: row for row in map(json.loads, f) if row}
+    rows = []
+    for g in args.g:
+        if g in done:
+            rows.append(done[g])
+            continue
+        row = to_jsonable(compute(g))
+        if path:
+            with open(path, "a") as f:
+                f.write(json.dumps(row) + "\n")
+        rows.append(row)
+        if not args.quiet:
+            print(f"g = {g:g} done", file=sys.stderr, flush=True)
+    return rows
+
+
+def run_gap_layer_a(args) -> int:
+    from ou_models import measure
+    from theory.data import SignFeatureMixture
+    d = _check_d(args.d)
+    amp = float(args.amplitudes[0])
+    data = SignFeatureMixture(np.eye(d)[:1], np.array([amp]), 1.0, (d,))
+    def compute(g):
+        r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
+                             n_boot=args.boot, progress=_progress(args))
+        row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
+        try:
+            from theory import coupled_ou
+            th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
+            row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
+            row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
+            cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
+            row["t_mode_phi075_theory"] = cross
+            row["gap_phi075_theory"] = cross[0] - cross[1]
+        except ImportError:
+            pass
+        return row
+    rows = _sweep(args, compute)
+    rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
+           "scheme": args.scheme, "results": rows}
+    if args.json:
+        print_json(rec)
+    else:
+        print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
+                      "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
+                      "gap_phi075_theory": r.get("gap_phi075_theory", float("nan"))}
+                     for r in rows])
+    return 0
+
+
+def run_gap(args) -> int:
+    from ou_models import measure
+    if args.layer == "A":
+        return run_gap_layer_a(args)
+    data = _features(args)
+    def compute(g):
+        r = measure.protocol_one(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
+                                 n_boot=args.boot, dit_sampling_steps=args.dit_steps, progress=_progress(args))
+        row = {"g": g, "tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
+               "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
+               "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
+            from theory import gated
+            th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
+            if th is not None:
+                row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
+        except ImportError:
+            pass
+        return row
+    rows = _sweep(args, compute)
+    rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,
+           "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
+           "results": rows}
+    if args.json:
+        print_json(rec)
+    else:
+        print_table([{"g": r["g"], "tau0": r["tau_spec"][0][0], "tau1": r["tau_spec"][-1][0],
+                      "gap": r["gap"][-1][0] if len(r["gap"]) else float("nan"),
+                      "gap_lo": r["gap"][-1][1] if len(r["gap"]) else float("nan"),
+                      "gap_hi": r["gap"][-1][2] if len(r["gap"]) else float("nan"),
+                      "gap_dit_steps": r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else float("nan")}
+                     for r in rows])
+    return 0
+
+
+def run_energy(args) -> int:
+    from ou_models import measure
+    r = measure.difference_energy(_features(args), _grid(args), args.g, args.samples, args.seed,
+                                  record_every=args.every, scheme=args.scheme, n_boot=args.boot,
+                                  progress=_progress(args))
+    if args.json:
+        print_json(r)
+    else:
+        print_table([{"t": t, **{f"E_{o}": e for o, e in zip(r["observables"], row)},
+                      **{f"r_{o}": v for o, v in zip(r["observables"], rr)}}
+                     for t, row, rr in zip(r["t"], r["energy"], r["rate"])])
+    return 0
+
+
+def run_collapse(args) -> int:
+    from ou_models import measure
+    r = measure.collapse(args.n_train, _check_d(args.d), _grid(args), args.samples, args.seed, args.sigma,
+                         scheme=args.scheme if args.scheme != "ddim" else "ode", n_boot=args.boot,
+                         progress=_progress(args))
+    r = {k: v for k, v in r.items() if k not in ("t_lock", "final_nn_distance")} | {
+        "final_nn_distance_median": None if r["final_nn_distance"] is None else float(np.median(r["final_nn_distance"]))}
+    if args.json:
+        print_json(r)
+    else:
+        est, lo, hi = r["t_lock_median"]
+        print(f"lock time (median) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory t_C = {r['t_collapse_theory']:.3f}")
+    return 0

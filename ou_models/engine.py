@@ -1,0 +1,357 @@
+"""Coupled OU replicas with exact scores: time grids, per-step tables, and the samplers.
+
+Conventions (SCIENCE.md §2-4; theory/schedules.py): forward dz = -(A ⊗ I_d) z dt + sqrt(2) dW
+for K replicas z = (x^1..x^K); A = I is K independent copies of the base OU process.
+Reverse time tau runs down a strictly decreasing grid t_0 > ... > t_N >= 0.
+- Reverse SDE (Euler-Maruyama): z' = z + dtau [(A ⊗ I) z + 2 score] + sqrt(2 dtau) xi.
+- Probability-flow ODE (Euler):  z' = z + dtau [(A ⊗ I) z + score].
+- DDPM ancestral / DDIM (eta = 0) steps from t to t' (A = I only), with D = E[x_0 | x_t]:
+  DDPM x' = e^{-(t-t')} Delta_{t'}/Delta_t x + e^{-t'} Delta_{t-t'}/Delta_t D + sqrt(Delta_{t'} Delta_{t-t'}/Delta_t) xi,
+  DDIM x' = e^{-t'} D + sqrt(Delta_{t'}/Delta_t) (x - e^{-t} D).
+Data: every replica draws x_0 independently from a `FeatureModel` (sign features, Gaussian
+features, isotropic rest). Under the coupled forward process z_t = (M_t ⊗ I) z_0 + noise with
+M_t = expm(-A t) and noise covariance S_t ⊗ I, S_t = ∫_0^t e^{-Au} 2 e^{-A^T u} du (Van Loan).
+Along feature k the replicas' data coordinates are a_k T s + noise (s ∈ {±1}^K uniform, T = I for
+independent replicas, see `check_sign_mixing`), so at time t they are a mixture over s of
+N(a_k M_t T s, C_k), C_k = v_k M_t M_t^T + S_t, and with B = M_t T the exact score is
+    d log p / d y_k = -C_k^{-1} y_k + a_k C_k^{-1} B E[s | y_k],
+    log w_s = a_k s^T B^T C_k^{-1} y_k - a_k^2 s^T B^T C_k^{-1} B s / 2,
+and -(sigma^2 M M^T + S_t)^{-1} z_perp on the orthogonal rest. For A = I this is data.py's score.
+Gate of layer B (SCIENCE.md §4, A = I only): D_i <- (D_i + g mean_{j≠i} D_j) / (1 + g), i.e.
+score_i <- sum_j G_ij score_j + sum_j (G - I)_ij z_j / Delta_t with G = (I + g (J - I)/(K-1)) / (1 + g).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import expm, solve_continuous_lyapunov
+
+from theory import schedules
+from theory.checks import InputError, check_array, check_decreasing, check_int, check_real
+from theory.data import SignFeatureMixture
+
+from . import kernels
+
+SCHEMES = ("sde", "ode", "ddpm", "ddim")
+
+
+@dataclass(frozen=True)
+class FeatureModel:
+    """Data for the exact score: x_0 = sum_k phi_k (a_k s_k + sqrt(v_k) eps_k) + sigma eps_perp.
+
+    Sign feature: a_k > 0, v_k = sigma^2 (SignFeatureMixture); Gaussian feature: a_k = 0, v_k = lambda_k.
+    """
+
+    patterns: np.ndarray    # (F, D) orthonormal rows
+    amplitudes: np.ndarray  # (F,)
+    variances: np.ndarray   # (F,)
+    noise_std: float        # sigma on the orthogonal complement
+
+    @property
+    def dim(self) -> int:
+        return self.patterns.shape[1]
+
+    @property
+    def num_features(self) -> int:
+        return self.patterns.shape[0]
+
+    def eigenvalues(self) -> np.ndarray:
+        """Data covariance eigenvalue along each feature: a_k^2 + v_k."""
+        return self.amplitudes ** 2 + self.variances
+
+
+def feature_model(data) -> FeatureModel:
+    """FeatureModel of a theory.data.SignFeatureMixture (or a FeatureModel, returned as is)."""
+    if isinstance(data, FeatureModel):
+        return data
+    if not isinstance(data, SignFeatureMixture):
+        raise InputError(f"data must be a SignFeatureMixture or FeatureModel, got {type(data).__name__}")
+    s2 = data.noise_std ** 2
+    return FeatureModel(data.patterns, data.amplitudes, np.full(data.num_features, s2), float(data.noise_std))
+
+
+def gaussian_model(patterns, variances, noise_std: float = 1.0) -> FeatureModel:
+    """Gaussian data: variance lambda_k along orthonormal pattern k, sigma^2 elsewhere."""
+    p = check_array("patterns", patterns, ndim=2)
+    v = check_array("variances", variances, ndim=1)
+    if v.size != p.shape[0] or np.any(v <= 0):
+        raise InputError("variances must be positive, one per pattern row")
+    if not np.allclose(p @ p.T, np.eye(p.shape[0]), atol=1e-8):
+        raise InputError("patterns must be orthonormal rows")
+    s = check_real("noise_std", noise_std, 0.0, lo_open=True)
+    return FeatureModel(p, np.zeros(v.size), v, s)
+
+
+# ---------------------------------------------------------------- time grids
+
+def ou_grid(T: float = 10.0, steps: int = 1000, t_end: float = 0.0) -> np.ndarray:
+    """Uniform reverse grid T = t_0 > ... > t_N = t_end in OU time (SCIENCE.md §2: T = 10, 1000 steps)."""
+    T = check_real("T", T, 0.0, lo_open=True)
+    steps = check_int("steps", steps, 1)
+    t_end = check_real("t_end", t_end, 0.0, T, hi_open=True)
+    return np.linspace(T, t_end, steps + 1)
+
+
+def ddpm_grid(num_sampling_steps: int = 1000, num_train_steps: int = schedules.DIT_TRAIN_STEPS) -> np.ndarray:
+    """DiT's sampler steps mapped to OU time t = -1/2 log alpha_bar, then t = 0 (the clean sample)."""
+    return np.append(schedules.sampler_ou_times(num_sampling_steps, num_train_steps), 0.0)
+
+
+def check_grid(grid) -> np.ndarray:
+    """A strictly decreasing grid of OU times >= 0 (scores are evaluated at all but the last)."""
+    g = check_decreasing("t grid", grid)
+    if g[-1] < 0:
+        raise InputError(f"t grid must end at an OU time >= 0, got {g[-1]:g}")
+    return g
+
+
+# ---------------------------------------------------------------- couplings
+
+def symmetric_drift(g: float, K: int = 2) -> np.ndarray:
+    """A = I + g L/(K-1)-style all-to-all drift; for K = 2 the pair [[1, -g], [-g, 1]] (rates 1 ∓ g)."""
+    K = check_int("K", K, 2)
+    g = check_real("g", g)
+    A = np.eye(K) - g / (K - 1) * (np.ones((K, K)) - np.eye(K))
+    return check_drift(A)
+
+
+def check_drift(A) -> np.ndarray:
+    """A K x K drift whose eigenvalues all have positive real part (a stable forward process)."""
+    A = check_array("drift A", A, ndim=2)
+    if A.shape[0] != A.shape[1] or A.shape[0] < 1:
+        raise InputError(f"drift A must be square K x K, got shape {A.shape}")
+    if A.shape[0] > 8:
+        raise InputError(f"drift A has K={A.shape[0]} replicas; at most 8 are supported (2^K sign states)")
+    ev = np.linalg.eigvals(A)
+    if np.min(ev.real) <= 0:
+        raise InputError(f"drift A is outside the stability bound: eigenvalues need Re > 0, "
+                         f"smallest is {np.min(ev.real):.4g} (for [[1,-g],[-g,1]]: |g| < 1)")
+    return A
+
+
+def gate_matrix(g: float, K: int) -> np.ndarray:
+    """G = (I + g (J - I)/(K-1)) / (1 + g): the gated denoiser mix of layer B (SCIENCE.md §4)."""
+    if K == 1:
+        return np.eye(1)
+    return (np.eye(K) + g / (K - 1) * (np.ones((K, K)) - np.eye(K))) / (1.0 + g)
+
+
+def gate_schedule(gate, grid) -> np.ndarray:
+    """Gate strength at each step: a number, an array of N values, or a function g(t); all g >= 0."""
+    N = grid.size - 1
+    if callable(gate):
+        g = np.array([gate(float(t)) for t in grid[:-1]], dtype=float)
+    else:
+        g = np.broadcast_to(np.asarray(gate, dtype=float), (N,)) if np.ndim(gate) == 0 else np.asarray(gate, float)
+    g = check_array("gate g", g, ndim=1)
+    if g.size != N:
+        raise InputError(f"gate g has {g.size} values but the grid has {N} steps")
+    if np.any(g < 0):
+        raise InputError(f"gate g={g.min():g} is outside the allowed range [0, inf) (rho(g) = (1-g)/(1+g))")
+    return g.copy()
+
+
+# ---------------------------------------------------------------- exact transition
+
+def transition(A: np.ndarray, t: float):
+    """(M_t, S_t): mean map expm(-A t) and noise covariance S_t = ∫_0^t e^{-Au} 2 e^{-A^T u} du.
+
+    Van Loan's block exponential (1978) while t * max|eig A| < 4; beyond, where its blocks grow like
+    e^{kappa t} and cancel, the Lyapunov equation A S + S A^T = 2 (I - M M^T) (A stable).
+    """
+    K = A.shape[0]
+    if np.allclose(A, np.eye(K)):
+        return np.exp(-t) * np.eye(K), float(schedules.delta(t)) * np.eye(K)
+    M = expm(-A * t)
+    if t * np.max(np.abs(np.linalg.eigvals(A))) < 4.0:
+        blk = np.zeros((2 * K, 2 * K))
+        blk[:K, :K] = A
+        blk[:K, K:] = 2.0 * np.eye(K)
+        blk[K:, K:] = -A.T
+        E = expm(blk * t)
+        S = E[K:, K:].T @ E[:K, K:]
+    else:
+        S = solve_continuous_lyapunov(A, 2.0 * (np.eye(K) - M @ M.T))
+    return M, 0.5 * (S + S.T)
+
+
+def _sign_states(K: int) -> np.ndarray:
+    return np.array(list(itertools.product((-1.0, 1.0), repeat=K)))  # (2^K, K)
+
+
+@dataclass
+class StepTables:
+    """Per-step tables of the kernel (see kernels.py); N steps, K replicas, F features."""
+
+    L: np.ndarray     # (N, K, K)
+    Wy: np.ndarray    # (N, F, K, K)
+    Ws: np.ndarray    # (N, F, K, K)
+    Bt: np.ndarray    # (N, F, K, K)
+    cst: np.ndarray   # (N, F, 2^K)
+    sig: np.ndarray   # (N,)
+
+    def args(self):
+        return self.L, self.Wy, self.Ws, self.Bt, self.cst, self.sig
+
+
+def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "sde", K: int | None = None,
+                sign_mixing=None) -> StepTables:
+    """Fold score, gate and integrator of every step of `grid` into the kernel's affine tables."""
+    grid = check_grid(grid)
+    if scheme not in SCHEMES:
+        raise InputError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    if drift is None:
+        K = check_int("K", 2 if K is None else K, 1, 8)
+        A = np.eye(K)
+    else:
+        A = check_drift(drift)
+        K = A.shape[0]
+    independent = np.allclose(A, np.eye(K))
+    gs = gate_schedule(gate, grid)
+    if not independent and np.any(gs > 0):
+        raise InputError("the gate (layer B) needs independent forward processes: use drift=None with gate > 0")
+    if scheme in ("ddpm", "ddim") and not independent:
+        raise InputError(f"scheme {scheme!r} needs A = I; use 'sde' or 'ode' for a coupled drift")
+    if grid[-2] <= 0:
+        raise InputError("t grid must stay > 0 until its last point (the score diverges at t = 0)")
+    N, F = grid.size - 1, model.num_features
+    Tm = check_sign_mixing(sign_mixing, K)
+    signs = _sign_states(K)
+    I = np.eye(K)
+    tb = StepTables(np.zeros((N, K, K)), np.zeros((N, F, K, K)), np.zeros((N, F, K, K)),
+                    np.zeros((N, F, K, K)), np.zeros((N, F, signs.shape[0])), np.zeros(N))
+    s2 = model.noise_std ** 2
+    for s in range(N):
+        t, t2 = grid[s], grid[s + 1]
+        dt = t - t2
+        M, S = transition(A, t)
+        MM = M @ M.T
+        MT = M @ Tm
+        Sp = -np.linalg.inv(s2 * MM + S)
+        dl = float(schedules.delta(t))
+        if scheme in ("sde", "ode"):
+            Lz, Ls = I + dt * A, (2.0 if scheme == "sde" else 1.0) * dt * I
+            tb.sig[s] = np.sqrt(2.0 * dt) if scheme == "sde" else 0.0
+        else:
+            d2, dts = float(schedules.delta(t2)), float(schedules.delta(dt))
+            if scheme == "ddpm":
+                cx, cd = np.exp(-dt) * d2 / dl, np.exp(-t2) * dts / dl
+                tb.sig[s] = np.sqrt(d2 * dts / dl)
+            else:
+                r = np.sqrt(d2 / dl)
+                cx, cd = r, np.exp(-t2) - r * np.exp(-t)
+            Lz, Ls = (cx + cd * np.exp(t)) * I, cd * np.exp(t) * dl * I
+        G = gate_matrix(gs[s], K)
+        Lz = Lz + Ls @ (G - I) / dl
+        Ls = Ls @ G
+        tb.L[s] = Lz + Ls @ Sp
+        for k in range(F):
+            Ci = np.linalg.inv(model.variances[k] * MM + S)
+            a = model.amplitudes[k]
+            tb.Wy[s, k] = Ls @ (-Ci - Sp)
+            tb.Ws[s, k] = Ls @ (a * Ci @ MT)
+            tb.Bt[s, k] = a * MT.T @ Ci
+            Q = a * a * MT.T @ Ci @ MT
+            tb.cst[s, k] = -0.5 * np.einsum("ci,ij,cj->c", signs, Q, signs)
+    return tb
+
+
+INIT_STREAM = 1 << 20
+
+
+def check_sign_mixing(T, K: int) -> np.ndarray:
+    """Sign mixing T (K x K, invertible): replica data along feature k is a_k T s, s ∈ {±1}^K uniform.
+
+    T = I (default): independent replicas. T = W^{-1} for the modes W of a symmetric drift: every
+    mode coordinate carries its own independent sign (a clean two-point mixture per mode).
+    """
+    if T is None:
+        return np.eye(K)
+    T = check_array("sign_mixing", T, ndim=2)
+    if T.shape != (K, K) or abs(np.linalg.det(T)) < 1e-12:
+        raise InputError(f"sign_mixing must be an invertible {K} x {K} matrix, got shape {T.shape}")
+    return T
+
+
+def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, seed: int = 0,
+                  path_offset: int = 0, sign_mixing=None) -> np.ndarray:
+    """z_T (n, K, D): fresh data noised to OU time T by the exact transition (M_T ⊗ I) z_0 + N(0, S_T ⊗ I).
+
+    Path p uses counter-based stream (seed, path_offset + p, INIT_STREAM): any batch split gives the same draws.
+    """
+    A = np.eye(K) if drift is None else check_drift(drift)
+    M, S = transition(A, T)
+    z = np.empty((n, K, model.dim))
+    kernels.init_paths(z, path_offset + np.arange(n, dtype=np.int64), seed, INIT_STREAM, model.patterns,
+                       model.amplitudes, np.sqrt(model.variances), model.noise_std,
+                       check_sign_mixing(sign_mixing, K), M, np.linalg.cholesky(S))
+    return z
+
+
+def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 0, sign_mixing=None):
+    """n exact samples of the coupled forward process at OU time t >= 0 (t = 0: the data itself), (n, K, D)."""
+    model = feature_model(model)
+    n = check_int("samples", n, 1)
+    t = check_real("t", t, 0.0)
+    if drift is not None:
+        K = check_drift(drift).shape[0]
+    if t == 0:
+        z = np.empty((n, K, model.dim))
+        kernels.init_paths(z, np.arange(n, dtype=np.int64), check_int("seed", seed, 0), INIT_STREAM,
+                           model.patterns, model.amplitudes, np.sqrt(model.variances), model.noise_std,
+                           check_sign_mixing(sign_mixing, K), np.eye(K), np.zeros((K, K)))
+        return z
+    return initial_state(model, n, K, t, drift, check_int("seed", seed, 0), 0, sign_mixing)
+
+
+def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0, scheme: str = "sde",
+           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None):
+    """Run n paths of K replicas down `grid`; returns {"z": (n, K, D), "y": (n, R, K, F), "gram": (n, R, K, K), "t": (R,)}.
+
+    `y` are feature coordinates and `gram` the Gram matrix of the orthogonal parts, recorded every
+    `record_every` steps (0: none). Results depend only on (seed, path_offset + p), never on batching.
+    """
+    model = feature_model(model)
+    grid = check_grid(grid)
+    n = check_int("samples", n, 1)
+    seed = check_int("seed", seed, 0, 2 ** 63 - 1)
+    record_every = check_int("record_every", record_every, 0)
+    if drift is not None:
+        K = check_drift(drift).shape[0]
+    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    N = grid.size - 1
+    z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
+         else np.array(z0, dtype=float))
+    if z.shape != (n, K, model.dim):
+        raise InputError(f"z0 must have shape {(n, K, model.dim)}, got {z.shape}")
+    rec = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
+    if record_every and rec[-1] != N:
+        rec = np.append(rec, N)
+    y = np.zeros((n, rec.size, K, model.num_features))
+    gram = np.zeros((n, rec.size, K, K))
+    ids = path_offset + np.arange(n, dtype=np.int64)
+    kernels.run_paths(z, ids, seed, 0, model.patterns, *tb.args(), _sign_states(K).copy(),
+                      model.amplitudes > 0, 0, N, max(record_every, 1), y, gram)
+    return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
+
+
+def reverse_sde(model, grid, n, seed=0, **kw):
+    """Euler-Maruyama reverse SDE dz = [(A ⊗ I) z + 2 score] dtau + sqrt(2) dW (SCIENCE.md §2-3)."""
+    return sample(model, grid, n, seed, scheme="sde", **kw)
+
+
+def probability_flow_ode(model, grid, n, seed=0, **kw):
+    """Euler probability-flow ODE dz = [(A ⊗ I) z + score] dtau (SCIENCE.md §2)."""
+    return sample(model, grid, n, seed, scheme="ode", **kw)
+
+
+def ddpm_sample(model, grid, n, seed=0, **kw):
+    """DDPM ancestral steps on an OU-time grid (use `ddpm_grid` for DiT's schedule)."""
+    return sample(model, grid, n, seed, scheme="ddpm", **kw)
+
+
+def ddim_sample(model, grid, n, seed=0, **kw):
+    """DDIM (eta = 0) steps on an OU-time grid."""
+    return sample(model, grid, n, seed, scheme="ddim", **kw)

@@ -1,0 +1,353 @@
+"""Measurements on the OU engine: cloning, Protocol I, difference energy, collapse (SCIENCE.md §2-4).
+
+Each returns a plain dict of numbers and arrays, with percentile bootstrap intervals over
+paths (ou_models.estimators). Paths are run in batches; `progress(done, total)` is called
+after each batch. Batching never changes results (counter-based noise, see rng.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from theory import schedules
+from theory.checks import InputError, check_int, check_real
+
+from . import kernels
+from .engine import (_sign_states, check_drift, check_grid, feature_model, initial_state,
+                     sample, step_tables)
+from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid, level_crossing
+
+
+def _steps_at_times(grid, times) -> np.ndarray:
+    """Indices of the grid points nearest to each time, unique and increasing (= decreasing time)."""
+    idx = np.unique(np.array([int(np.argmin(np.abs(grid - t))) for t in np.atleast_1d(times)]))
+    if idx.size < 4:
+        raise InputError(f"need at least 4 distinct branch times on the grid for a sigmoid fit, got {idx.size}")
+    return idx
+
+
+def grid_step_of_time(grid, t):
+    """Fractional step index of OU time t on a decreasing grid (step 0 = grid[0])."""
+    N = grid.size - 1
+    return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
+
+
+def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None):
+    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F)."""
+    F = model.num_features
+    y_main = np.empty((n, K, F))
+    y_br = np.empty((n, steps.size, K, F))
+    signs = _sign_states(K)
+    signed = model.amplitudes > 0
+    for lo in range(0, n, batch):
+        hi = min(n, lo + batch)
+        z = initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing)
+        kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
+                             *main[0].args(), *branch[0].args(), signs, signed,
+                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi])
+        if progress is not None:
+            progress(hi, n)
+    return y_main, y_br
+
+
+def _midpoint_stat(x, lo, hi):
+    """statistic(units (n, B)) -> fitted sigmoid midpoint of the mean agreement, or None."""
+    def stat(units):
+        y = units.mean(0)
+        if np.ptp(y) < 0.05:
+            return None
+        f = fit_sigmoid(x, y, lo=lo, hi=hi)
+        if abs(f.hi - f.lo) < 0.1:      # no plateau clearly above chance: no commitment to time
+            return None
+        return f.midpoint if x.min() <= f.midpoint <= x.max() else None
+    return stat
+
+
+def _crossing_stat(x, level):
+    """statistic(units (n, B)) -> first t (going up from t = 0) where the mean agreement falls to `level`."""
+    order = np.argsort(x)
+
+    def stat(units):
+        return level_crossing(x[order], units.mean(0)[order], level)
+    return stat
+
+
+def _check_common(n, seed, batch, n_boot):
+    return (check_int("samples", n, 2), check_int("seed", seed, 0, 2 ** 63 - 1),
+            check_int("batch", batch, 1), check_int("n_boot", n_boot, 10))
+
+
+def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
+            scheme: str = "sde", batch: int = 2000, n_boot: int = 300, sign_mixing=None, keep_units: bool = False,
+            progress=None) -> dict:
+    """Cloning (U-turn) agreement phi(t): run to t, clone with fresh noise, compare final signs (SCIENCE.md §2).
+
+    Observables: the sign of each feature of each replica, and for K > 1 the sign of each
+    mode coordinate u_m = v_m . (y_1..y_K) (v_m eigenvectors of the symmetric part of A).
+    The speciation time of an observable is where phi crosses 0.75 (halfway from 1 at t -> 0 to
+    chance 0.5 at t -> inf): `t_speciation` by linear interpolation of the measured curve (unbiased
+    for dense branch times), `t_speciation_sigmoid` from a logistic fit (smoother, but biased where
+    the true curve is not logistic: about +0.05/kappa for the base curve).
+    """
+    model = feature_model(data)
+    grid = check_grid(grid)
+    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    if drift is not None:
+        K = check_drift(drift).shape[0]
+    if branch_times is None:
+        ts = 0.5 * np.log(model.eigenvalues())
+        branch_times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 3.5), 25)
+    steps = _steps_at_times(grid, branch_times)
+    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    y_main, y_br = _run_branches(model, grid, n, seed, K, (tb, drift), (tb, drift), steps, batch, progress,
+                                 sign_mixing)
+    names, agree = [], []
+    for i in range(K):
+        for k in range(model.num_features):
+            names.append(f"x{i}.{k}" if K > 1 else f"feature{k}")
+            agree.append(np.sign(y_main[:, None, i, k]) == np.sign(y_br[:, :, i, k]))
+    if K > 1:
+        A = np.eye(K) if drift is None else np.asarray(drift, float)
+        ev, V = np.linalg.eigh(0.5 * (A + A.T))
+        for m in range(K):
+            for k in range(model.num_features):
+                names.append(f"mode{m}.{k}")
+                agree.append(np.sign(y_main[:, :, k] @ V[:, m])[:, None] == np.sign(y_br[:, :, :, k] @ V[:, m]))
+    t = grid[steps]
+    curves, lows, highs, t_spec, t_sig = [], [], [], [], []
+    for a in agree:
+        a = a.astype(float)
+        m, l, h = agreement_curve_ci(a, n_boot, seed=seed)
+        curves.append(m), lows.append(l), highs.append(h)
+        iv = bootstrap(_crossing_stat(t, 0.75), a, n_boot, seed=seed)
+        t_spec.append((iv.estimate, iv.low, iv.high))
+        iv = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
+        t_sig.append((iv.estimate, iv.low, iv.high))
+    rec = {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
+           "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
+           "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": n, "seed": seed, "scheme": scheme, "level": 0.75}
+    if keep_units:
+        rec["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
+    return rec
+
+
+def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, level: float = 0.75) -> float:
+    """OU time where a mode of rate kappa has exact cloning agreement `level` (theory.base curve, rescaled).
+
+    A mode coordinate obeys du = -kappa u dt + sqrt(2) dW (theory.coupled_ou), i.e. the base OU in time
+    kappa t with data amplitude and noise scaled by sqrt(kappa); the exact phi of theory.base then gives
+    the crossing that the measured phi = 0.75 time estimates (t_S^m is only its scale).
+    """
+    from scipy.optimize import brentq
+
+    from theory.base import cloning_agreement
+    k = check_real("rate", rate, 0.0, lo_open=True)
+    f = lambda t: cloning_agreement(k * t, np.sqrt(k) * amplitude, np.sqrt(k) * noise_std) - level
+    hi = 1.0 / k
+    while f(hi) > 0:
+        hi *= 2.0
+    return float(brentq(f, 1e-9, hi, xtol=1e-10))
+
+
+def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, scheme: str = "sde",
+             batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+    """Layer A gap of the symmetric pair A = [[1, -g], [-g, 1]] from per-mode cloning (SCIENCE.md §3).
+
+    Replica data are mode-clean (sign mixing T = eigenvectors of A: each mode coordinate carries its own
+    sign), so each mode's speciation is read from its own cloning curve; gap = t(slow mode) - t(fast mode),
+    both read where phi = 0.75, with a joint bootstrap interval over paths. Feature 0 only.
+    """
+    from .engine import symmetric_drift
+    A = symmetric_drift(g)
+    ev, V = np.linalg.eigh(A)
+    if branch_times is None:   # dense around each mode's scale log(kappa Lambda)/(2 kappa) (SCIENCE.md §3)
+        lam = float(feature_model(data).eigenvalues()[0])
+        scales = [np.log(max(k * lam, 1.5)) / (2 * k) for k in ev]
+        grid_ = check_grid(grid)
+        branch_times = np.clip(np.concatenate([np.linspace(0.5 * x, 1.6 * x, 12) for x in scales]),
+                               grid_[-2], grid_[0])
+    r = cloning(data, grid, n, seed, branch_times, drift=A, scheme=scheme, batch=batch, n_boot=n_boot,
+                sign_mixing=V, keep_units=True, progress=progress)
+    j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
+    st = _crossing_stat(r["t_branch"], 0.75)
+
+    def gap(u):
+        a, b = st(u[:, :, j0].astype(float)), st(u[:, :, j1].astype(float))
+        return None if a is None or b is None else a - b
+    iv = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
+    return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],
+                "gap": (iv.estimate, iv.low, iv.high)}
+
+
+def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
+                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None) -> dict:
+    """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (SCIENCE.md §4-5).
+
+    With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
+    independent one after: the state at t_int is not a sample of the independent marginal, so
+    this is a protocol, not an exact sampler. Agreement of the two replicas' final sign, per
+    feature, against the switch-off time t_int
+    (small t_int: coupled almost to the end; t_int = T: never coupled, chance 0.5). tau_spec per
+    feature is the midpoint of a sigmoid fitted from its plateau down to 0.5; gap = tau_0 - tau_k.
+    Times are reported in OU time, in steps of `grid`, and in DiT sampler steps (`dit_sampling_steps`).
+    """
+    model = feature_model(data)
+    grid = check_grid(grid)
+    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    if t_int_times is None:
+        ts = 0.5 * np.log(model.eigenvalues())
+        t_int_times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 2.5), 25)
+    steps = _steps_at_times(grid, t_int_times)
+    if drift is None:
+        main = (step_tables(model, grid, None, g, scheme, 2), None)
+    else:
+        main = (step_tables(model, grid, drift, 0.0, scheme), drift)
+    branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
+    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress)
+    agree = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
+    t = grid[steps]
+    F = model.num_features
+    mean, low, high, tau = [], [], [], []
+    for k in range(F):
+        m, l, h = agreement_curve_ci(agree[:, :, k], n_boot, seed=seed)
+        mean.append(m), low.append(l), high.append(h)
+        iv = bootstrap(_midpoint_stat(t, None, 0.5), agree[:, :, k], n_boot, seed=seed)
+        tau.append((iv.estimate, iv.low, iv.high))
+    def to_steps(x):
+        return float(schedules.ou_time_to_sampler_step(x, dit_sampling_steps))
+
+    gaps, gaps_steps = [], []
+    for k in range(1, F):
+        st = _midpoint_stat(t, None, 0.5)
+
+        def gap_stat(u, k=k, f=lambda x: x):
+            a, b = st(u[:, :, 0]), st(u[:, :, k])
+            return None if a is None or b is None else f(a) - f(b)
+        iv = bootstrap(gap_stat, agree, n_boot, seed=seed)
+        gaps.append((iv.estimate, iv.low, iv.high))
+        iv = bootstrap(lambda u, k=k: gap_stat(u, k, to_steps), agree, n_boot, seed=seed)
+        # a later commitment is a larger step index, so the step gap is tau_k's step - tau_0's step
+        gaps_steps.append((-iv.estimate, -iv.high, -iv.low))
+    tau = np.array(tau)
+    gaps = np.array(gaps).reshape(-1, 3)
+    grid_steps = grid_step_of_time(grid, tau)[:, [0, 2, 1]]
+    dit_steps = np.asarray(schedules.ou_time_to_sampler_step(np.nan_to_num(tau, nan=0.0), dit_sampling_steps))
+    dit_steps[~np.isfinite(tau)] = np.nan
+    dit_steps = dit_steps[:, [0, 2, 1]]
+    return {"g": g if np.ndim(g) == 0 else None, "t_int": t, "t_int_steps": steps, "agreement": np.array(mean).T,
+            "ci_low": np.array(low).T, "ci_high": np.array(high).T, "tau_spec": tau,
+            "tau_spec_grid_steps": grid_steps, "tau_spec_dit_steps": dit_steps,
+            "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
+            "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
+            "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
+            "samples": n, "seed": seed, "scheme": scheme}
+
+
+def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 10, drift=None,
+                      scheme: str = "sde", batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+    """Replica-difference energy per feature, E_k(t) = <(phi_k.(x_A - x_B))^2>, and its growth rate (Protocol II analog).
+
+    Rate r_k = -1/2 d log E_k / dt: the growth rate of the difference amplitude as the reverse
+    process runs (t decreasing); for the reverse SDE also `rate_drift` = (dE/dtau - 4)/(2E), the
+    rate of the drift alone with the injected noise taken out (compare with r_SDE of theory.gated).
+    Also the orthogonal part's energy per dimension.
+    """
+    model = feature_model(data)
+    grid = check_grid(grid)
+    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    F, D = model.num_features, model.dim
+    parts = []
+    for lo in range(0, n, batch):
+        hi = min(n, lo + batch)
+        r = sample(model, grid, hi - lo, seed, K=2, drift=drift, gate=g if drift is None else 0.0,
+                   scheme=scheme, record_every=record_every, path_offset=lo)
+        dy = r["y"][:, :, 0, :] - r["y"][:, :, 1, :]
+        gm = r["gram"]
+        perp = (gm[:, :, 0, 0] + gm[:, :, 1, 1] - 2 * gm[:, :, 0, 1]) / max(D - F, 1)
+        parts.append(np.concatenate([dy ** 2, perp[:, :, None]], axis=2))  # (b, R, F+1)
+        t = r["t"]
+        if progress is not None:
+            progress(hi, n)
+    e = np.concatenate(parts)
+    rng = np.random.default_rng(seed)
+    boots = np.empty((n_boot,) + e.shape[1:])
+    for b in range(n_boot):
+        boots[b] = e[rng.integers(0, n, n)].mean(0)
+
+    def rate(E):
+        return -0.5 * np.gradient(np.log(E), t, axis=-2)
+
+    def rate_drift(E):
+        # reverse SDE: E' = 2 r E + 4 per unit reverse time (two independent noises of variance 2 dtau each)
+        return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
+    est = e.mean(0)
+    q = [0.025, 0.975]
+    rec = {"t": t, "observables": [f"feature{k}" for k in range(F)] + ["orthogonal"],
+           "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
+           "rate": rate(est), "rate_ci": np.quantile(rate(boots), q, axis=0),
+           "samples": n, "seed": seed, "scheme": scheme}
+    if scheme == "sde":
+        rec["rate_drift"] = rate_drift(est)
+        rec["rate_drift_ci"] = np.quantile(rate_drift(boots), q, axis=0)
+    return rec
+
+
+def collapse_time_gaussian(n_train: int, d: int, sigma: float = 1.0) -> float:
+    """t_C = 1/2 log(1 + sigma^2 / (n^{2/d} - 1)) (SCIENCE.md §2, Biroli et al. 2024)."""
+    return float(0.5 * np.log1p(sigma ** 2 / np.expm1(2.0 * np.log(n_train) / d)))
+
+
+def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1.0, train_seed: int = 0,
+             scheme: str = "sde", batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+    """Collapse under the empirical score of n_train Gaussian points N(0, sigma^2 I_d).
+
+    Lock time of a path: the OU time from which its nearest training point (nearest e^{-t} X_m,
+    the argmax posterior weight) never changes again. Compared with t_C of `collapse_time_gaussian`.
+    """
+    n_train = check_int("n_train", n_train, 2)
+    d = check_int("d", d, 1)
+    sigma = check_real("sigma", sigma, 0.0, lo_open=True)
+    grid = check_grid(grid)
+    if grid[-2] <= 0:
+        raise InputError("t grid must stay > 0 until its last point")
+    if scheme not in ("sde", "ode", "ddpm"):
+        raise InputError(f"collapse scheme must be 'sde', 'ode' or 'ddpm', got {scheme!r}")
+    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    X = sigma * np.random.default_rng(train_seed).standard_normal((n_train, d))
+    N = grid.size - 1
+    t, t2 = grid[:-1], grid[1:]
+    dt = t - t2
+    dl = schedules.delta(t)
+    if scheme in ("sde", "ode"):
+        c = 2.0 if scheme == "sde" else 1.0
+        a_x = 1.0 + dt - c * dt / dl
+        a_d = c * dt * np.exp(-t) / dl
+        sig = np.sqrt(2 * dt) if scheme == "sde" else np.zeros(N)
+    else:
+        d2, dts = schedules.delta(t2), schedules.delta(dt)
+        a_x, a_d, sig = np.exp(-dt) * d2 / dl, np.exp(-t2) * dts / dl, np.sqrt(d2 * dts / dl)
+    nn = np.empty((n, N), dtype=np.int64)
+    xf = np.empty((n, d))
+    for lo in range(0, n, batch):
+        hi = min(n, lo + batch)
+        x = initial_state(feature_model_gauss(d), hi - lo, 1, grid[0], None, seed, lo)[:, 0]
+        kernels.empirical_paths(x, np.arange(lo, hi, dtype=np.int64), seed, X, np.exp(-t), dl, a_x, a_d,
+                                sig, nn[lo:hi])
+        xf[lo:hi] = x
+        if progress is not None:
+            progress(hi, n)
+    changed = nn[:, 1:] != nn[:, :-1]                       # (n, N-1): index changed going to step s+1
+    last = np.where(changed.any(1), N - 1 - np.argmax(changed[:, ::-1], axis=1), 0)
+    lock_t = grid[last]
+    dist = np.sqrt(((xf[:, None, :] - X[None]) ** 2).sum(-1).min(1)) if n * n_train * d < 5e8 else None
+    iv = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=seed)
+    mv = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=seed)
+    return {"t_lock_median": (iv.estimate, iv.low, iv.high), "t_lock_mean": (mv.estimate, mv.low, mv.high),
+            "t_collapse_theory": collapse_time_gaussian(n_train, d, sigma),
+            "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
+            "samples": n, "seed": seed, "scheme": scheme}
+
+
+def feature_model_gauss(d: int):
+    """An isotropic unit Gaussian model in d dims (no features), used for initial noise."""
+    from .engine import FeatureModel
+    return FeatureModel(np.zeros((0, d)), np.zeros(0), np.zeros(0), 1.0)

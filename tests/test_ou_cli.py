@@ -1,0 +1,57 @@
+"""`syncgap ou` command line: JSON records and clear errors (exit status 2)."""
+import json
+
+import pytest
+
+from validation.cli.main import main
+
+
+def _json(capsys, argv):
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_cloning_json(capsys):
+    r = _json(capsys, ["ou", "cloning", "--d", "64", "--samples", "200", "--steps", "200", "--T", "6",
+                       "--boot", "50", "--seed", "1", "--quiet", "--json"])
+    for key in ("t_branch", "agreement", "ci_low", "ci_high", "t_speciation_theory"):
+        assert key in r
+    n = len(r["t_branch"])
+    assert n >= 4 and len(r["agreement"]) == len(r["ci_low"]) == len(r["ci_high"]) == n
+    assert all(lo <= a <= hi for a, lo, hi in zip(r["agreement"], r["ci_low"], r["ci_high"]))
+    assert r["t_speciation_theory"] == pytest.approx(0.5 * __import__("math").log(65.0))
+    assert r["agreement"][-1] > 0.9 and r["agreement"][0] < 0.75   # late branch: same class; early: chance
+
+
+def test_gap_and_collapse_json(capsys):
+    r = _json(capsys, ["ou", "gap", "--d", "3", "--samples", "200", "--steps", "150", "--T", "5", "--g", "0,10",
+                       "--boot", "30", "--quiet", "--json"])
+    assert [row["g"] for row in r["results"]] == [0.0, 10.0]
+    assert len(r["results"][1]["gap"]) == 1 and len(r["results"][1]["tau_spec"]) == 2
+    r = _json(capsys, ["ou", "collapse", "--d", "4", "--n-train", "20", "--samples", "50", "--steps", "100",
+                       "--boot", "30", "--quiet", "--json"])
+    assert r["t_collapse_theory"] > 0 and len(r["t_lock_median"]) == 3
+
+
+@pytest.mark.parametrize("argv", [
+    ["ou", "cloning", "--samples", "-5", "--json"],
+    ["ou", "cloning", "--d", "0", "--json"],
+    ["ou", "gap", "--g", "-0.5", "--samples", "50", "--json"],
+    ["ou", "cloning", "--T", "-1", "--json"],
+    ["ou", "collapse", "--n-train", "1", "--json"],
+])
+def test_bad_input_exits_2(capsys, argv):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+
+
+def test_gap_sweep_resumes_from_out_folder(capsys, tmp_path):
+    argv = ["ou", "gap", "--d", "3", "--samples", "100", "--steps", "100", "--T", "5", "--boot", "20",
+            "--quiet", "--json", "--out", str(tmp_path)]
+    first = _json(capsys, argv + ["--g", "10"])
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    second = _json(capsys, argv + ["--g", "10,0"])
+    assert second["results"][0] == first["results"][0]                     # reused, not recomputed
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == len(lines) + 1
+    assert main(argv[:-2] + ["--out", str(tmp_path), "--samples", "120"]) == 2   # other options: refused
