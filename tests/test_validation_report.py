@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from validation.cli.main import build_parser, main
+from theory.checks import InputError
 from validation.records import Check, Figure, SuiteResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,16 +151,21 @@ def test_failing_check_kept_and_unavailable_suite_recorded(tmp_path, monkeypatch
             def boom(out_dir, *, quick, progress=None):
                 raise RuntimeError("kaput")
             return boom
+        if name == "nomodel":
+            def nomodel(out_dir, *, quick, progress=None):
+                raise InputError("model 'fhgm' is not shipped in this checkout")
+            return nomodel
         return real(name)
     monkeypatch.setattr(report, "resolve", resolve)
     monkeypatch.setitem(suites.SUITES, "ghost", "validation.suites.no_such_module:ghost_suite")
-    s = report.run_report(tmp_path, ["fake", "ghost", "boom"], quick=True)
+    s = report.run_report(tmp_path, ["fake", "ghost", "boom", "nomodel"], quick=True)
     by = {c["id"]: c for c in s["checks"]}
     assert by["fake.bad"]["passed"] is False and by["fake.bad"]["observed"] == 5.0
     assert by["fake.good"]["passed"] is True
     assert by["ghost.unavailable"]["passed"] is False and "suite unavailable" in by["ghost.unavailable"]["description"]
     assert by["boom.error"]["passed"] is False and "kaput" in by["boom.error"]["description"]
-    assert s["failed"] == 3 and s["passed"] == 1
+    assert by["nomodel.error"]["passed"] is False and "not shipped" in by["nomodel.error"]["description"]
+    assert s["failed"] == 4 and s["passed"] == 1
     md = (tmp_path / "report.md").read_text()
     assert "fake.bad" in md and "❌" in md and "one verdict" in md and "missing" in md
 

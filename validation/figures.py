@@ -168,7 +168,8 @@ def draw_ou(root, out_dir) -> list[Figure]:
     one(fig_layer_a, sorted(root.glob("layer_a_*.json")), "fig_layer_a.png",
         "Layer A: per-mode phi = 0.75 crossings against g (bars: simulation; lines: exact, dashed: t_S^m) and the gap.")
     one(fig_layer_b_onsets, sorted(root.glob("layer_b_energy_*.json")), "fig_layer_b_onsets.png",
-        "Layer B: drift growth rate of the replica difference per feature (band: 95%), theory.gated onsets dashed.")
+        "Layer B: drift growth rate of the replica difference per feature (band: 95%), theory.gated onsets dashed; "
+        "generation runs from right (large t) to left.")
     one(fig_gap_vs_g, [root / "gap_law.json"], "fig_gap_vs_g.png",
         "Gated OU: gap against g in DiT sampler steps, the routing law gap0 rho(g), the fitted law, residuals "
         "and the critical g.")

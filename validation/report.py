@@ -13,7 +13,8 @@ Layout of `out_dir`:
 Resume: suites keep their finished cells on disk and reuse them, so rerunning the same command
 after an interruption recomputes only what is missing. A suite that cannot run (module missing
 in this checkout) or that fails with an unexpected error is recorded as a failed check, never
-dropped; bad input (theory.checks.InputError) propagates to the CLI (exit 2).
+dropped (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
+CLI validates the user's arguments before any suite runs, so bad input still exits 2.
 """
 from __future__ import annotations
 
@@ -60,9 +61,9 @@ def run_suite(name: str, out_dir: Path, quick: bool, say, options: dict | None =
     say(f"{name}: running{' (quick)' if quick else ''}")
     try:
         res = func(out_dir, quick=quick, progress=say, **(options or {}))
-    except (InputError, KeyboardInterrupt):
+    except KeyboardInterrupt:
         raise
-    except Exception as exc:  # a crash is a finding that did not reproduce: keep it
+    except Exception as exc:  # a crash (or a model missing here) is a finding that did not reproduce: keep it
         tb = traceback.format_exc(limit=6)
         say(f"{name}: suite failed: {type(exc).__name__}: {exc}\n{tb}")
         res = _failed_suite(name, "error", f"suite raised {type(exc).__name__}: {exc}")
@@ -96,7 +97,9 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
              f"{npass} of {len(checks)} checks pass{' (quick settings)' if quick else ''}. "
              "A check passes only where the prediction lies in the stated interval around the observation; "
              "findings that do not reproduce are listed as failed, not dropped. Raw per-cell data sit next to "
-             "each figure, which can be redrawn from them alone (`validation.figures`).", ""]
+             "each figure, which can be redrawn from them alone (`validation.figures`). Most intervals are 95% "
+             "bootstrap intervals, so among many checks about one in twenty can miss by chance alone; a miss by "
+             "much more than its interval's width is a real disagreement.", ""]
     for res, wall in results:
         cs = res.checks
         lines += [f"## Suite `{res.name}`", "",
