@@ -78,7 +78,7 @@ def test_summary_schema_and_report(tutorial):
             assert c["predicted"] is not None and c["observed"] is not None
             assert (lo is None or lo <= c["predicted"]) and (hi is None or c["predicted"] <= hi)
     ids = {c["id"] for c in s["checks"]}
-    for want in ("ou.base.t_S", "ou.base.cloning_curve", "ou.A.g0.5.gap", "ou.B.gap_g0", "ou.B.fit_eta",
+    for want in ("ou.base.d256.t_S", "ou.base.d256.cloning_curve", "ou.A.g0.5.gap", "ou.B.gap_g0", "ou.B.fit_eta",
                  "ou.B.critical_g", "ou.B.protocol1.g10"):
         assert want in ids
     assert s["passed"] + s["failed"] == len(s["checks"])

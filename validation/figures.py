@@ -40,17 +40,18 @@ def _save(fig, png) -> None:
 
 
 def fig_cloning(sources, png) -> None:
-    """Base theory: simulated cloning agreement with its band against theory.base.cloning_agreement."""
-    c = _load(sources[0])
-    t = _arr(c["t_branch"])
+    """Base theory: simulated cloning agreement with its band against theory.base.cloning_agreement, per d."""
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.fill_between(t, _arr(c["ci_low"]), _arr(c["ci_high"]), alpha=0.3, label="simulation 95% band")
-    ax.plot(t, _arr(c["agreement"]), "o", ms=4, label="simulation")
-    tt = np.sort(t)
-    ax.plot(tt, _arr(c["phi_theory"])[np.argsort(t)], "-", label="exact theory")
-    ax.axvline(c["t_S_theory"], color="k", ls="--", lw=1, label="t_S = 1/2 log d")
+    for i, s in enumerate(sources):
+        c = _load(s)
+        t = _arr(c["t_branch"])
+        o = np.argsort(t)
+        ax.fill_between(t[o], _arr(c["ci_low"])[o], _arr(c["ci_high"])[o], color=f"C{i}", alpha=0.25)
+        ax.plot(t, _arr(c["agreement"]), "o", ms=4, color=f"C{i}", label=f"simulation, d = {c['d']}")
+        ax.plot(t[o], _arr(c["phi_theory"])[o], "-", color=f"C{i}", label=f"exact theory, d = {c['d']}")
+        ax.axvline(c["t_S_theory"], color=f"C{i}", ls="--", lw=1)
     ax.axhline(0.75, color="grey", ls=":", lw=1)
-    ax.set(xlabel="cloning time t (OU)", ylabel="agreement phi(t)", title=f"Cloning, d = {c['d']}")
+    ax.set(xlabel="cloning time t (OU)", ylabel="agreement phi(t)", title="Cloning; dashed: t_S = 1/2 log d")
     ax.legend(fontsize=8)
     _save(fig, png)
 
@@ -161,8 +162,9 @@ def draw_ou(root, out_dir) -> list[Figure]:
         func([str(p) for p in sources], str(png))
         figs.append(Figure(rel(png), caption, [rel(p) for p in sources]))
 
-    one(fig_cloning, [root / "base_cloning.json"], "fig_cloning.png",
-        "Base theory: cloning agreement phi(t) at d = 256, simulation (band) vs exact theory; t_S = 1/2 log d dashed.")
+    one(fig_cloning, sorted(root.glob("base_cloning_d*.json"), key=lambda p: int(p.stem.split("_d")[-1])),
+        "fig_cloning.png", "Base theory: cloning agreement phi(t), simulation (band: 95%) vs exact theory, per d; "
+        "t_S = 1/2 log d dashed.")
     one(fig_collapse, sorted(root.glob("collapse_*.json")), "fig_collapse.png",
         "Collapse: lock times of the empirical-score sampler; dashed: theory.base.collapse_time.")
     one(fig_layer_a, sorted(root.glob("layer_a_*.json")), "fig_layer_a.png",

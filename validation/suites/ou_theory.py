@@ -6,7 +6,7 @@ Every measurement is one *cell*: a JSON file under `out_dir/ou/` holding its con
 result (written atomically; a rerun with the same configuration reuses it, so an interrupted
 report resumes). Checks, figures and verdicts are then made from those files alone:
 
-- base theory (SCIENCE.md §2): the cloning curve phi(t) at d = 256 against
+- base theory (SCIENCE.md §2): the cloning curve phi(t) at d = 64 and 256 (quick: 256) against
   `theory.base.cloning_agreement`; the phi = 0.75 crossing against the exact curve's crossing; the
   speciation time t_S = 1/2 log a^2 (`pitchfork_speciation_time`, = 1/2 log d for sigma = 1;
   1/2 log Lambda = 1/2 log(d + 1) differs by 0.002) read as the time at which the measured
@@ -50,7 +50,7 @@ CELLS_VERSION = 2            # bump when a cell's measurement changes, so old fi
 class Settings:
     """Sizes of one run of the suite."""
 
-    clone_d: int
+    clone_d: tuple             # dimensions of the base cloning cells
     clone_n: int
     clone_T: float
     clone_steps: int
@@ -73,9 +73,9 @@ class Settings:
 
 def settings(quick: bool) -> Settings:
     if quick:
-        return Settings(256, 300, 6.0, 240, 10, ((100, 8),), 200, 4.0, (0.0, 0.5, 0.85), 500, 280,
+        return Settings((256,), 300, 6.0, 240, 10, ((100, 8),), 200, 4.0, (0.0, 0.5, 0.85), 500, 280,
                         400, 6.0, 240, 10, (0.5, 1.0, 10.0), (0.0,), 100)
-    return Settings(256, 1000, 7.0, 420, 14, ((100, 8), (300, 16)), 400, 4.0, (0.0, 0.3, 0.6, 0.85, 0.9),
+    return Settings((64, 256), 1000, 7.0, 420, 14, ((100, 8), (300, 16)), 400, 4.0, (0.0, 0.3, 0.6, 0.85, 0.9),
                     1000, 350, 1000, 7.0, 300, 14, (0.25, 0.5, 0.75, 0.9, 1.0, 2.0, 10.0), (0.0, 0.5, 2.0), 300)
 
 
@@ -123,11 +123,10 @@ def _steps(t):
     return float(schedules.ou_time_to_sampler_step(t, DIT_STEPS))
 
 
-def _base_cloning(st: Settings):
+def _base_cloning(st: Settings, d: int):
     from ou_models import engine, measure
     from theory import base
     from theory.data import two_gaussian_mixture
-    d = st.clone_d
     data = two_gaussian_mixture(d)
     amp = math.sqrt(d)
     ts = base.pitchfork_speciation_time(amp, 1.0)
@@ -355,26 +354,44 @@ def _check(id_, desc, pred, obs, ci, unit, finding, tol, passed=None):
 
 
 def checks_from_files(root: Path) -> tuple[list[Check], dict]:
-    """Every check of the suite, from the cell files under `root` only; also the law analysis."""
+    """Every check of the suite, from the cell files under `root` only; also the law analysis (or None)."""
     cells = {p.stem: json.loads(p.read_text(encoding="utf-8"))["result"] for p in sorted(root.glob("*.json"))
              if p.stem != "gap_law"}
     out = []
-    c = cells["base_cloning"]
+    for name in sorted((k for k in cells if k.startswith("base_cloning_d")), key=lambda k: cells[k]["d"]):
+        out += _base_checks(cells[name])
+    out += _rest_checks(cells)
+    b0 = cells.get("layer_b_cloning_g0")
+    p1 = sorted((cells[k] for k in cells if k.startswith("layer_b_p1_")), key=lambda r: r["g"])
+    law = None
+    if b0 is not None:
+        law = gap_law([b0] + p1, 200)
+        out += _gap_checks(b0, law)
+    return out, law
+
+
+def _base_checks(c: dict) -> list[Check]:
+    out, d = [], c["d"]
     ci_hw = float(np.max(np.array(c["ci_high"]) - np.array(c["ci_low"]))) / 2
     dev = float(np.max(np.abs(np.array(c["agreement"]) - np.array(c["phi_theory"]))))
-    out.append(_check("ou.base.cloning_curve", f"max |phi_sim - phi_theory| over {len(c['t_branch'])} cloning "
+    out.append(_check(f"ou.base.d{d}.cloning_curve", f"max |phi_sim - phi_theory| over {len(c['t_branch'])} cloning "
                       f"times, d = {c['d']} (theory.base.cloning_agreement)", 0.0, dev,
                       (dev - 1.5 * ci_hw, dev + 1.5 * ci_hw), "agreement", "base theory",
                       "1.5 x the widest pointwise 95% bootstrap half-width (several points compared)"))
     t, lo, hi = c["t075"]
-    out.append(_check("ou.base.t_phi075", f"time where cloning agreement = {LEVEL}, d = {c['d']}",
+    out.append(_check(f"ou.base.d{d}.t_phi075", f"time where cloning agreement = {LEVEL}, d = {c['d']}",
                       c["t075_theory"], t, _ci(lo, hi, c["dt"]), "OU time", "base theory",
                       "95% bootstrap interval widened by one grid step"))
     t, lo, hi = c["t_level"]
-    out.append(_check("ou.base.t_S", f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), read where "
+    out.append(_check(f"ou.base.d{d}.t_S", f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), read where "
                       f"the measured curve reaches the exact level phi(t_S) = {c['level_at_t_S']:.3f}",
                       c["t_S_theory"], t, _ci(lo, hi, c["dt"]), "OU time", "base theory",
                       "95% bootstrap interval widened by one grid step"))
+    return out
+
+
+def _rest_checks(cells: dict) -> list[Check]:
+    out = []
     for name in sorted(k for k in cells if k.startswith("collapse_")):
         k = cells[name]
         t, lo, hi = k["t_lock_median"]
@@ -425,44 +442,44 @@ def checks_from_files(root: Path) -> tuple[list[Check], dict]:
                              tolerance="one-sided: the prediction must be >= the earliest onset within the 95% band "
                              "minus one record step (D' is largest at the undecided point, so it bounds the "
                              "population's onset from above); both None when no onset is predicted"))
-    b0 = cells.get("layer_b_cloning_g0")
-    p1 = sorted((cells[k] for k in cells if k.startswith("layer_b_p1_")), key=lambda r: r["g"])
-    law = None
-    if b0 is not None:
-        gt, glo, ghi = b0["gap"]
-        out.append(_check("ou.B.gap_g0", f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of the exact "
-                          "sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
-                          b0["gap_onset_theory"], gt, _ci(glo, ghi, 0.05), "OU time", "layer B gap",
-                          "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)"))
-        out.append(_check("ou.B.gap_g0_steps", f"gated OU, g = 0: the same gap in DiT sampler steps ({DIT_STEPS}-step "
-                          "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
-                          b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2], 1.0),
-                          "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
-        law = gap_law([b0] + p1, 200)
-        gap0 = law["gap0"]
-        half0 = (law["gap0_ci"][1] - law["gap0_ci"][0]) / 2
-        from theory.routing import routing_factor
-        for gi, est, lo, hi, pred in zip(law["g"], law["gap"], law["gap_lo"], law["gap_hi"], law["predicted"]):
-            widen = abs(routing_factor(float(gi))) * half0
-            out.append(_check(f"ou.B.protocol1.g{gi:g}", f"gated OU Protocol I, g = {gi:g}: gap vs the routing law "
-                              "gap0 rho(g) (theory.routing.predicted_gap_ratio, eta = 0)", pred, est,
-                              _ci(lo, hi, widen), "DiT sampler steps", "layer B gap vs g",
-                              "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width"))
-        if law["eta"] is not None:
-            out.append(_check("ou.B.fit_eta", "fitted frequency-blind contrast eta of gap(g) = gap0 (rho + eta)/(1 + eta); "
-                              "routing dominance predicts eta = 0", 0.0, law["eta"], tuple(law["eta_ci"]), "",
-                              "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))"))
-            cg = law["critical_g"]
-            clo, chi = law["critical_g_ci"]
-            out.append(Check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: observed "
-                             "(interpolated on the g grid) vs theory.routing.critical_coupling(gap0, eta = 0)",
-                             _num(law["critical_g_theory"]), _num(cg),
-                             None if cg is None else _ci(clo, chi), "g",
-                             bool(cg is not None and within(_num(law["critical_g_theory"]), _ci(clo, chi))),
-                             finding="layer B gap vs g",
-                             tolerance="interval from the bootstrap band's curves; None observed = the gap never "
-                             "fell below one step on the grid (fails)"))
-    return out, law
+    return out
+
+
+def _gap_checks(b0: dict, law: dict) -> list[Check]:
+    out = []
+    gt, glo, ghi = b0["gap"]
+    out.append(_check("ou.B.gap_g0", f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of the exact "
+                      "sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
+                      b0["gap_onset_theory"], gt, _ci(glo, ghi, 0.05), "OU time", "layer B gap",
+                      "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)"))
+    out.append(_check("ou.B.gap_g0_steps", f"gated OU, g = 0: the same gap in DiT sampler steps ({DIT_STEPS}-step "
+                      "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
+                      b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2], 1.0),
+                      "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
+    gap0 = law["gap0"]
+    half0 = (law["gap0_ci"][1] - law["gap0_ci"][0]) / 2
+    from theory.routing import routing_factor
+    for gi, est, lo, hi, pred in zip(law["g"], law["gap"], law["gap_lo"], law["gap_hi"], law["predicted"]):
+        widen = abs(routing_factor(float(gi))) * half0
+        out.append(_check(f"ou.B.protocol1.g{gi:g}", f"gated OU Protocol I, g = {gi:g}: gap vs the routing law "
+                          "gap0 rho(g) (theory.routing.predicted_gap_ratio, eta = 0)", pred, est,
+                          _ci(lo, hi, widen), "DiT sampler steps", "layer B gap vs g",
+                          "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width"))
+    if law["eta"] is not None:
+        out.append(_check("ou.B.fit_eta", "fitted frequency-blind contrast eta of gap(g) = gap0 (rho + eta)/(1 + eta); "
+                          "routing dominance predicts eta = 0", 0.0, law["eta"], tuple(law["eta_ci"]), "",
+                          "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))"))
+        cg = law["critical_g"]
+        clo, chi = law["critical_g_ci"]
+        out.append(Check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: observed "
+                         "(interpolated on the g grid) vs theory.routing.critical_coupling(gap0, eta = 0)",
+                         _num(law["critical_g_theory"]), _num(cg),
+                         None if cg is None else _ci(clo, chi), "g",
+                         bool(cg is not None and within(_num(law["critical_g_theory"]), _ci(clo, chi))),
+                         finding="layer B gap vs g",
+                         tolerance="interval from the bootstrap band's curves; None observed = the gap never "
+                         "fell below one step on the grid (fails)"))
+    return out
 
 
 # ----------------------------------------------------------------------------- verdicts
@@ -493,7 +510,7 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
         return sum(c.passed for c in cs), len(cs)
 
     p, n = tally("base theory")
-    v["base theory"] = (f"{p}/{n} checks pass. The simulated cloning curve at d = 256 is held against the exact "
+    v["base theory"] = (f"{p}/{n} checks pass. The simulated cloning curve at each d is held against the exact "
                         "agreement of theory.base, and the speciation time against 1/2 log d (exact for the unit-noise "
                         "mixture, 1/2 log Lambda up to 0.002). " + ("Base theory reproduced." if p == n else
                         "Where a check fails, the Euler discretisation of the reverse SDE (grid step in the "
@@ -562,8 +579,9 @@ def run_cells(out_dir, quick: bool, say) -> Path:
     root = Path(out_dir) / SUBDIR
     root.mkdir(parents=True, exist_ok=True)
     common = {"version": CELLS_VERSION, "quick": bool(quick), "seed": st.seed, "n_boot": st.n_boot}
-    _cell(root, "base_cloning", common | {"d": st.clone_d, "n": st.clone_n, "T": st.clone_T,
-          "steps": st.clone_steps, "branches": st.clone_branches}, lambda: _base_cloning(st), say)
+    for d in st.clone_d:
+        _cell(root, f"base_cloning_d{d}", common | {"d": d, "n": st.clone_n, "T": st.clone_T,
+              "steps": st.clone_steps, "branches": st.clone_branches}, lambda: _base_cloning(st, d), say)
     for n_train, d in st.collapse:
         _cell(root, f"collapse_n{n_train}_d{d}", common | {"n_train": n_train, "d": d, "n": st.collapse_n},
               lambda: _collapse(st, n_train, d), say)
@@ -577,7 +595,7 @@ def run_cells(out_dir, quick: bool, say) -> Path:
     for g in st.b_g:
         _cell(root, f"layer_b_p1_g{g:g}", bcfg | {"g": g}, lambda: _b_protocol1(st, g), say)
     # a cell left over from a run with other settings must not enter the checks
-    keep = {f"{n}.json" for n in ["base_cloning", "layer_b_cloning_g0", "gap_law"]
+    keep = {f"{n}.json" for n in ["layer_b_cloning_g0", "gap_law"] + [f"base_cloning_d{d}" for d in st.clone_d]
             + [f"collapse_n{a}_d{b}" for a, b in st.collapse] + [f"layer_a_g{g:g}" for g in st.a_g]
             + [f"layer_b_energy_g{g:g}" for g in st.b_energy_g] + [f"layer_b_p1_g{g:g}" for g in st.b_g]}
     for p in root.glob("*.json"):
