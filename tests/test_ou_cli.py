@@ -31,6 +31,9 @@ def test_gap_and_collapse_json(capsys):
     r = _json(capsys, ["ou", "collapse", "--d", "4", "--n-train", "20", "--samples", "50", "--steps", "100",
                        "--boot", "30", "--quiet", "--json"])
     assert r["t_collapse_theory"] > 0 and len(r["t_lock_median"]) == 3
+    r = _json(capsys, ["ou", "energy", "--d", "3", "--samples", "50", "--steps", "70", "--every", "10",
+                       "--boot", "20", "--quiet", "--json"])
+    assert len(r["t"]) == 8 and len(r["energy"][0]) == 3 and "rate_drift" in r
 
 
 @pytest.mark.parametrize("argv", [
