@@ -1,16 +1,93 @@
-"""`syncgap validate`: predicted-vs-observed validation report. Not yet available (issue 6)."""
+"""`syncgap validate`: the predicted-vs-observed validation report (SCIENCE.md §7).
+
+    syncgap validate --out DIR [--quick] [--suites ou dit] [--model NAME ...] [--device cpu|cuda] [--json]
+
+Writes DIR/summary.json, DIR/report.md (figures embedded, one verdict per finding), DIR/checks.csv
+and each suite's raw data; progress goes to stderr (and DIR/progress.log). A rerun with the same
+arguments reuses finished data files. Exit status 0 when the report is written (failed checks are
+findings, recorded in the report), 1 with --strict when a check failed, 2 on bad input.
+"""
 from __future__ import annotations
 
+import os
 import sys
+
+from .common import add_json_flag, print_json, print_table
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate", help="predicted-vs-observed validation report [not yet available]")
-    p.add_argument("rest", nargs="*", help="arguments of the future command")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+    from validation.suites import DEFAULT_ORDER, SUITES
+    p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
+                       description="Run the validation suites and write DIR/summary.json, DIR/report.md "
+                                   "(figures embedded, one verdict per finding) and the raw data. "
+                                   "A rerun reuses finished data files.")
+    p.add_argument("--out", required=True, help="report folder (created; a rerun resumes there)")
+    p.add_argument("--quick", action="store_true", help="reduced sizes (about 2 minutes on 2 CPU cores)")
+    p.add_argument("--suites", nargs="+", default=list(DEFAULT_ORDER), metavar="SUITE",
+                   help=f"suites to run, in order (default: {' '.join(DEFAULT_ORDER)}; known: {', '.join(SUITES)})")
+    p.add_argument("--model", nargs="+", action="extend", default=None, metavar="NAME",
+                   help="DiT model(s) of the dit suite: fhgm, digits, tiny, facebook/DiT-XL-2-256 or a local "
+                        "directory (default: the embedded CPU models)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the dit suite")
+    p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_json_flag(p)
     p.set_defaults(func=run)
 
 
+def check_suites(names) -> list[str]:
+    from theory.checks import InputError
+    from validation.suites import SUITES
+    for n in names:
+        if n not in SUITES:
+            raise InputError(f"unknown suite {n!r}: use one of {', '.join(SUITES)}")
+    if len(set(names)) != len(names):
+        raise InputError(f"--suites lists a suite twice: {' '.join(names)}")
+    return list(names)
+
+
+def check_model_name(name: str) -> str:
+    """Cheap check of a DiT model name against the registry's rules (nothing is loaded)."""
+    from theory.checks import InputError
+    from dit_bridge.registry import DIT_XL_ID, ZOO_NAMES
+    if name == "tiny" or name in ZOO_NAMES or name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2"):
+        return name
+    if os.path.isdir(name):
+        return name
+    raise InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID} "
+                     "or an existing local directory")
+
+
+def _ci_text(ci) -> str:
+    if ci is None:
+        return "-"
+    return "[" + ", ".join("inf" if v is None else f"{v:.4g}" for v in ci) + "]"
+
+
 def run(args) -> int:
-    print("syncgap validate: not yet available (issue 6)", file=sys.stderr)
-    return 1
+    from theory.checks import InputError
+    from validation.report import check_out_dir, run_report
+    suites = check_suites(args.suites)
+    options = {}
+    if args.model is not None and "dit" not in suites:
+        raise InputError("--model selects the dit suite's models; add dit to --suites")
+    if args.device == "cuda" and "dit" not in suites:
+        raise InputError("--device cuda applies to the dit suite; add dit to --suites")
+    if "dit" in suites:
+        opts = {"device": args.device}
+        if args.model:
+            models = [check_model_name(m) for m in args.model]
+            opts["model"] = models[0] if len(models) == 1 else models
+        options["dit"] = opts
+    check_out_dir(args.out)
+    say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options)
+    if args.json:
+        print_json(summary)
+    else:
+        print_table([{"check": c["id"], "predicted": c["predicted"], "observed": c["observed"],
+                      "ci": _ci_text(c["ci"]), "unit": c["unit"],
+                      "pass": "yes" if c["passed"] else "NO"} for c in summary["checks"]])
+        print(f"{summary['passed']}/{len(summary['checks'])} checks pass; report: "
+              f"{os.path.join(args.out, 'report.md')}")
+    return 1 if args.strict and summary["failed"] else 0

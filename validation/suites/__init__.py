@@ -1,0 +1,38 @@
+"""Registry of the validation report's suites: name -> "module:function", resolved lazily.
+
+A suite is `suite(out_dir, *, quick, progress, **options) -> validation.records.SuiteResult`.
+Resolution imports the module only when the suite runs; a suite whose module is missing in
+this checkout raises `SuiteUnavailable`, which the report records as a failed check.
+"""
+from __future__ import annotations
+
+import importlib
+
+SUITES = {
+    "ou": "validation.suites.ou_theory:ou_theory_suite",
+    "dit": "validation.suites.dit_findings:dit_findings_suite",
+}
+DEFAULT_ORDER = ("ou", "dit")
+
+
+class SuiteUnavailable(RuntimeError):
+    """The suite's module or function is not in this checkout."""
+
+
+def resolve(name: str):
+    """The suite function registered under `name` (KeyError for an unregistered name)."""
+    target = SUITES[name]
+    module, func = target.split(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
+            raise SuiteUnavailable(f"suite {name!r}: module {module} is not in this checkout") from None
+        raise
+    try:
+        return getattr(mod, func)
+    except AttributeError:
+        raise SuiteUnavailable(f"suite {name!r}: {module} has no function {func}") from None
+
+
+__all__ = ["SUITES", "DEFAULT_ORDER", "SuiteUnavailable", "resolve"]
