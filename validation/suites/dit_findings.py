@@ -291,11 +291,17 @@ def _fmt(x):
     return "-" if x is None or not np.isfinite(x) else f"{x:.3g}"
 
 
-def dit_findings_suite(out_dir, *, quick: bool, progress=None, model="fhgm", device="cpu",
+DEFAULT_MODELS = ("fhgm", "digits")  # the embedded CPU models; --quick runs the first only
+
+
+def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
                        g_grid=None) -> SuiteResult:
-    """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path)."""
+    """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
+
+    model=None runs the embedded CPU models: both in the full run, FHGM-DiT alone with quick=True.
+    """
     from . import dit_figures as fig
-    names = _models(model)
+    names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     st = settings(bool(quick), g_grid)
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
