@@ -3,28 +3,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 import numpy as np
 
+from validation.sweep.store import to_plain
+
 
 def to_jsonable(obj):
     """Records (dicts, dataclasses of numbers and arrays) to plain JSON types; NaN becomes None."""
-    if hasattr(obj, "__dataclass_fields__"):
-        obj = {k: getattr(obj, k) for k in obj.__dataclass_fields__}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return to_jsonable(obj.tolist())
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        f = float(obj)
-        return None if math.isnan(f) or math.isinf(f) else f
-    return obj
+    return to_plain(obj, strict=False)
 
 
 def print_json(record) -> None:

@@ -50,20 +50,25 @@ def cell_key(config: dict) -> str:
     return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_CHARS]
 
 
-def to_plain(obj):
-    """Cell output to plain JSON types: numpy scalars/arrays to numbers/lists, NaN and inf to None."""
+def to_plain(obj, strict: bool = True):
+    """Records to plain JSON types: numpy scalars/arrays to numbers/lists, NaN and inf to None.
+
+    strict=True (cell results) rejects any other type; strict=False (CLI output) writes it as str.
+    """
     if hasattr(obj, "__dataclass_fields__"):
         obj = {k: getattr(obj, k) for k in obj.__dataclass_fields__}
     if isinstance(obj, dict):
-        return {str(k): to_plain(v) for k, v in obj.items()}
+        return {str(k): to_plain(v, strict) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
+        return [to_plain(v, strict) for v in obj]
     if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):   # numpy arrays and scalars
-        return to_plain(obj.tolist())
+        return to_plain(obj.tolist(), strict)
     if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
+    if not strict:
+        return str(obj)
     raise TypeError(f"cell result holds a {type(obj).__name__}, which is not JSON data")
 
 
