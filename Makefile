@@ -35,8 +35,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Benchmarks of record (benchmarks/RESULTS.md): each prints JSON, kept under runs/bench/.
+BENCHES := ou_engine dit_coupling dit_gains sweep_throughput
 bench: $(STAMP)
-	$(PY) benchmarks/ou_engine.py --json
+	@mkdir -p runs/bench
+	@for b in $(BENCHES); do echo "== $$b"; $(PY) benchmarks/$$b.py --json | tee runs/bench/$$b.json || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
