@@ -252,7 +252,7 @@ def test_closed_forms_on_a_real_multihead_layer(tiny64, hidden64):
     attn = tiny64.model.transformer_blocks[2].attn1
     rec = gains_from_hidden(tiny64, {2: hidden64[2]}, n_modes=None)
     d = attn.to_q.in_features
-    tr = float(torch.trace(attn.to_out[0].weight @ attn.to_v.weight)) / d
+    tr = float(torch.trace(attn.to_out[0].weight @ attn.to_v.weight).detach()) / d
     assert math.isclose(rec.chi_value[0, 0], tr, rel_tol=1e-9)
     assert abs(rec.chi_key[0, 0]) < 1e-12 * (1 + abs(rec.chi_key[0]).max())
     assert abs(rec.chi_key[0]).max() > 1e-4  # keys do route the non-constant modes
