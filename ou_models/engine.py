@@ -29,7 +29,8 @@ import numpy as np
 from scipy.linalg import expm, solve_continuous_lyapunov
 
 from theory import schedules
-from theory.checks import InputError, check_array, check_decreasing, check_int, check_real
+from theory.checks import (InputError, SimulationError, check_array, check_decreasing, check_int, check_real,
+                           index_list)
 from theory.data import SignFeatureMixture
 
 from . import kernels
@@ -281,13 +282,49 @@ def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, see
 
     Path p uses counter-based stream (seed, path_offset + p, INIT_STREAM): any batch split gives the same draws.
     """
+    return _initial_for_ids(model, path_offset + np.arange(n, dtype=np.int64), K, T, drift, seed, sign_mixing)
+
+
+def _initial_for_ids(model: FeatureModel, ids, K: int, T: float, drift, seed: int, sign_mixing) -> np.ndarray:
+    """z_T (len(ids), K, D) of the given path ids (the same draws as in any batch)."""
     A = np.eye(K) if drift is None else check_drift(drift)
     M, S = transition(A, T)
-    z = np.empty((n, K, model.dim))
-    kernels.init_paths(z, path_offset + np.arange(n, dtype=np.int64), seed, INIT_STREAM, model.patterns,
+    z = np.empty((len(ids), K, model.dim))
+    kernels.init_paths(z, np.asarray(ids, dtype=np.int64), seed, INIT_STREAM, model.patterns,
                        model.amplitudes, np.sqrt(model.variances), model.noise_std,
                        check_sign_mixing(sign_mixing, K), M, np.linalg.cholesky(S))
     return z
+
+
+def locate_nonfinite(where: str, model: FeatureModel, grid, z_start, ids, seed: int, segments, limit: int = 8):
+    """Raise SimulationError naming the first step whose result is NaN/inf and the paths it hit.
+
+    Reruns the given paths (at most `limit`) from `z_start` (b, K, D) through `segments`, a list of
+    (tables, stream, s_begin, s_end) in order, recording every state of the last segment; the same
+    counter-based noise as the original run, so the same numbers. Only called after a failed check.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    z = np.array(z_start[:limit], dtype=float)
+    sub = ids[:limit]
+    K, F = z.shape[1], model.num_features
+    signs, signed = _sign_states(K), model.amplitudes > 0
+    first = np.full(sub.size, -1)
+    for tb, stream, s0, s1 in segments:
+        y = np.zeros((sub.size, s1 - s0 + 1, K, F))
+        gram = np.zeros((sub.size, s1 - s0 + 1, K, K))
+        kernels.run_paths(z, sub, seed, stream, model.patterns, *tb.args(), signs, signed, s0, s1, 1, y, gram)
+        ok = np.isfinite(y).all(axis=(2, 3)) & np.isfinite(gram).all(axis=(2, 3))   # (b, states)
+        for i in np.flatnonzero((first < 0) & ~ok.all(axis=1)):
+            first[i] = s0 + int(np.argmin(ok[i])) - 1        # state r is the result of step r - 1
+    hit = first >= 0
+    if not hit.any():   # not reproduced step by step: name the paths only
+        raise SimulationError(f"{where}: non-finite values (NaN or inf) in the final state of paths "
+                              f"{index_list(ids)}")
+    s = int(first[hit].min())
+    paths = sub[first == s]
+    others = f"; {ids.size} paths non-finite in all: {index_list(ids)}" if ids.size > paths.size else ""
+    raise SimulationError(f"{where}: non-finite values (NaN or inf) first at step {s} "
+                          f"(OU time {grid[s]:.6g} -> {grid[s + 1]:.6g}) in paths {index_list(paths)}{others}")
 
 
 def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 0, sign_mixing=None):
@@ -323,7 +360,7 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     N = grid.size - 1
     z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
-         else np.array(z0, dtype=float))
+         else check_array("z0", z0).copy())
     if z.shape != (n, K, model.dim):
         raise InputError(f"z0 must have shape {(n, K, model.dim)}, got {z.shape}")
     rec = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
@@ -334,6 +371,11 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     ids = path_offset + np.arange(n, dtype=np.int64)
     kernels.run_paths(z, ids, seed, 0, model.patterns, *tb.args(), _sign_states(K).copy(),
                       model.amplitudes > 0, 0, N, max(record_every, 1), y, gram)
+    if not np.isfinite(z).all():
+        bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
+        start = (_initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None
+                 else np.asarray(z0, dtype=float)[bad])
+        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tb, 0, 0, N)])
     return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
 
 

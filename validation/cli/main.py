@@ -3,7 +3,9 @@
 Each subcommand lives in its own module with `register(subparsers)`; heavy
 imports (numba, torch) happen inside the command's run function, so `--help`
 and `syncgap theory` stay fast. Bad input (`theory.InputError`, argparse errors)
-exits with status 2 and a one-line message, never a traceback.
+exits with status 2 and a one-line message, never a traceback. A simulation that
+produced NaN or inf (`theory.checks.SimulationError`, which says where) exits with
+status 1 and its one-line message: the input passed its checks, the run failed.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import argparse
 import importlib
 import sys
 
-from theory.checks import InputError
+from theory.checks import InputError, SimulationError
 
 SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
@@ -34,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"syncgap {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except SimulationError as exc:
+        print(f"syncgap {args.command}: simulation failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
         return 130
