@@ -89,8 +89,8 @@ def gaussian_model(patterns, variances, noise_std: float = 1.0) -> FeatureModel:
 
 def ou_grid(T: float = 10.0, steps: int = 1000, t_end: float = 0.0) -> np.ndarray:
     """Uniform reverse grid T = t_0 > ... > t_N = t_end in OU time (SCIENCE.md §2: T = 10, 1000 steps)."""
-    T = check_real("T", T, 0.0, lo_open=True)
-    steps = check_int("steps", steps, 1)
+    T = check_real("T", T, 0.0, 1000.0, lo_open=True)    # beyond T ~ 50 the OU state is pure noise
+    steps = check_int("steps", steps, 1, 10**7)
     t_end = check_real("t_end", t_end, 0.0, T, hi_open=True)
     return np.linspace(T, t_end, steps + 1)
 
@@ -145,7 +145,8 @@ def gate_schedule(gate, grid) -> np.ndarray:
     if callable(gate):
         g = np.array([gate(float(t)) for t in grid[:-1]], dtype=float)
     else:
-        g = np.broadcast_to(np.asarray(gate, dtype=float), (N,)) if np.ndim(gate) == 0 else np.asarray(gate, float)
+        g = check_array("gate g", gate)
+        g = np.broadcast_to(g, (N,)) if g.ndim == 0 else g
     g = check_array("gate g", g, ndim=1)
     if g.size != N:
         raise InputError(f"gate g has {g.size} values but the grid has {N} steps")
@@ -352,9 +353,9 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     """
     model = feature_model(model)
     grid = check_grid(grid)
-    n = check_int("samples", n, 1)
+    n = check_int("samples", n, 1, 10**9)
     seed = check_int("seed", seed, 0, 2 ** 63 - 1)
-    record_every = check_int("record_every", record_every, 0)
+    record_every = check_int("record_every", record_every, 0, 10**9)
     if drift is not None:
         K = check_drift(drift).shape[0]
     tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory import schedules
-from theory.checks import InputError, check_finite_state, check_int, check_real
+from theory.checks import InputError, check_finite_state, check_int, check_positive, check_real
 
 from . import kernels
 from .engine import (_initial_for_ids, _sign_states, check_drift, check_grid, feature_model, initial_state,
@@ -93,8 +93,8 @@ def _crossing_stat(x, level):
 
 
 def _check_common(n, seed, batch, n_boot):
-    return (check_int("samples", n, 2), check_int("seed", seed, 0, 2 ** 63 - 1),
-            check_int("batch", batch, 1), check_int("n_boot", n_boot, 10))
+    return (check_int("samples", n, 2, 10**9), check_int("seed", seed, 0, 2 ** 63 - 1),
+            check_int("batch", batch, 1), check_int("n_boot", n_boot, 10, 10**6))
 
 
 def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
@@ -275,6 +275,7 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    record_every = check_int("record_every", record_every, 1, 10**9)
     F, D = model.num_features, model.dim
     parts = []
     for lo in range(0, n, batch):
@@ -324,9 +325,9 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
     Lock time of a path: the OU time from which its nearest training point (nearest e^{-t} X_m,
     the argmax posterior weight) never changes again. Compared with t_C of `collapse_time_gaussian`.
     """
-    n_train = check_int("n_train", n_train, 2)
-    d = check_int("d", d, 1)
-    sigma = check_real("sigma", sigma, 0.0, lo_open=True)
+    n_train = check_int("n_train", n_train, 2, 10**8)
+    d = check_int("d", d, 1, 10**6)
+    sigma = check_positive("sigma", sigma)
     grid = check_grid(grid)
     if grid[-2] <= 0:
         raise InputError("t grid must stay > 0 until its last point")

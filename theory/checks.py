@@ -39,9 +39,12 @@ def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
     return v
 
 
-def check_positive(name: str, value) -> float:
-    """A finite real > 0."""
-    return check_real(name, value, 0.0, math.inf, lo_open=True, hi_open=True)
+SCALE_MAX = 1e100   # beyond this a positive scale (std, amplitude, eigenvalue, time) overflows its squares
+
+
+def check_positive(name: str, value, hi: float = SCALE_MAX) -> float:
+    """A finite real in (0, hi]; hi = 1e100 by default, as squares and exponentials of larger scales overflow."""
+    return check_real(name, value, 0.0, hi, lo_open=True)
 
 
 def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
@@ -61,6 +64,8 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
 def check_array(name: str, value, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """Return `value` as a float array; raise InputError on wrong rank or non-finite entries."""
     try:
+        if np.asarray(value).dtype.kind in "USV":    # text is not a number, even when it parses as one
+            raise TypeError(f"got text {value!r}")
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} must be a numeric array: {exc}") from None

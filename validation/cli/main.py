@@ -18,8 +18,15 @@ from theory.checks import InputError, SimulationError
 SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit 2), pointing to --help for the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="syncgap",
         description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
