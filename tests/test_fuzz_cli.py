@@ -5,6 +5,8 @@ it must be > 0, NaN, ±inf, beyond the 1e100 scale cap, counts beyond their caps
 empty lists, lists with one bad entry). Every other setting is tiny, so a value that slipped through
 would still finish quickly and fail the exit-status check instead of hanging the suite. The message
 may name the library's parameter instead of the flag (e.g. --sigma -> noise_std): ALIASES lists them.
+Malformed sweep config files (random text, random JSON, cells of the OU/DiT kinds with bad fields)
+exit 2 with one line and run no cell.
 """
 import math
 
@@ -146,3 +148,35 @@ def test_unknown_flag_and_missing_subcommand_are_one_line(capsys):
     for argv in (["ou", "cloning", "--no-such-flag"], ["theory"], ["ou", "gap", "--g"]):
         code, out, err = _run(argv, capsys)
         assert code == 2 and err.count("\n") == 1 and "--help" in err, (argv, err)
+
+
+# ------------------------------------------------------------------ malformed sweep config files
+
+_JSONISH = st.recursive(st.one_of(st.none(), st.booleans(), st.floats(), st.integers(), st.text(max_size=8)),
+                        lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                               st.dictionaries(st.text(max_size=6), kids, max_size=3)),
+                        max_leaves=8)
+_BAD_CELL = st.one_of(
+    st.fixed_dictionaries({"kind": st.just("ou.gap"), "grid": st.fixed_dictionaries(
+        {"g": st.lists(st.sampled_from([-1, "x", None, -1e-9, [0.5]]), min_size=1, max_size=2), "seed": st.just([0])})}),
+    st.fixed_dictionaries({"kind": st.just("dit.protocol1"), "base": st.fixed_dictionaries(
+        {"model": st.sampled_from(["", 3, None]), "g": st.just(0.5), "seed": st.just(0)})}),
+    st.fixed_dictionaries({"kind": st.just("ou.cloning"), "base": st.fixed_dictionaries(
+        {"d": st.sampled_from([0, -3, 2.5, "16", 10 ** 9]), "seed": st.just(1)})}))
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "cell"])
+def test_malformed_sweep_config_exits_2_with_one_line(fmt, tmp_path, capsys):
+    import json as _json
+    strategy = {"text": st.text(max_size=40), "json": _JSONISH.map(_json.dumps), "cell": _BAD_CELL.map(_json.dumps)}[fmt]
+
+    @FUZZ
+    @given(text=strategy)
+    def check(text):
+        cfg = tmp_path / ("cfg.json" if fmt != "text" else "cfg.yaml")
+        cfg.write_text(text)
+        code, out, err = _run(["sweep", str(cfg), "--out", str(tmp_path / "out")], capsys)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and len(lines) == 1 and "Traceback" not in err, (text, code, err)
+        assert not (tmp_path / "out" / "cells").exists() or not any((tmp_path / "out" / "cells").rglob("*.json"))
+    check()
