@@ -30,11 +30,14 @@ from theory.checks import InputError, check_int, check_real
 GATES = ("paper", "joint")
 
 
+G_MAX = 1e12
+
+
 def check_g(name: str, g) -> float:
-    """A coupling strength: finite real >= 0."""
+    """A coupling strength: real in [0, 1e12] (larger g is numerically g = inf, and overflows float32 near 3e38)."""
     if isinstance(g, torch.Tensor):
         g = float(g)
-    return check_real(name, g, 0.0)
+    return check_real(name, g, 0.0, G_MAX)
 
 
 class GatedPairAttnProcessor:

@@ -232,7 +232,7 @@ def capture_attn_inputs(rec, step: int, *, num_steps: int = 50, n_samples: int =
 
     num_steps = check_int("num_steps", num_steps, 1, 1000)
     step = check_int("step", step, 0, num_steps - 1)
-    n_samples = check_int("n_samples", n_samples, 1)
+    n_samples = check_int("n_samples", n_samples, 1, 10**6)
     attns = _attns(rec.model)
     idx = _layer_indices(layers, len(attns))
     lab = check_labels(rec, labels, n_samples)

@@ -34,7 +34,7 @@ def _labels(rec, labels, n_pairs, seed):
 def _check_common(rec, g, num_steps, n_pairs, guidance_scale):
     g = check_g("g", g)
     num_steps = check_int("num_steps", num_steps, 2, 1000)
-    n_pairs = check_int("n_pairs", n_pairs, 1)
+    n_pairs = check_int("n_pairs", n_pairs, 1, 10**6)
     guidance_scale = check_real("guidance_scale", guidance_scale, 1.0)
     if guidance_scale != 1.0 and rec.null_class is None:
         raise InputError(f"model {rec.name} has no null class: classifier-free guidance needs guidance_scale=1")

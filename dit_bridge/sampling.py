@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from theory.checks import InputError, check_int, check_real
+from theory.checks import InputError, SimulationError, check_int, check_real, index_list
 
 from .coupling import coupled_layers, set_g
 
@@ -114,6 +114,17 @@ def _model_eps(rec, x, t, labels, guidance_scale):
     return torch.cat([torch.cat([e, cnd[:, c:]], 1) for e, cnd in zip(guided, (ac, bc))])
 
 
+def _check_finite(x, k, t) -> None:
+    """SimulationError naming sampler step k, timestep t and the rows (A: 0..M-1, B: M..2M-1) that hold NaN/inf."""
+    if bool(torch.isfinite(x).all()):
+        return
+    bad = (~torch.isfinite(x.reshape(x.shape[0], -1)).all(dim=1)).nonzero().flatten().tolist()
+    m = x.shape[0] // 2
+    who = ", ".join(f"{'A' if r < m else 'B'}{r % m}" for r in bad[:6]) + (", ..." if len(bad) > 6 else "")
+    raise SimulationError(f"pair sampler: non-finite values (NaN or inf) after step {k} (timestep {int(t)}) "
+                          f"in rows {index_list(bad)} of {x.shape[0]} (pairs: {who})")
+
+
 def run_pairs(rec, scheduler, state: PairState, labels, *, num_steps: int, stop: int | None = None,
               guidance_scale: float = 1.0, g_schedule=None, recorder=None, progress=None,
               keep_trajectory: bool = False) -> PairState:
@@ -141,6 +152,7 @@ def run_pairs(rec, scheduler, state: PairState, labels, *, num_steps: int, stop:
                 x = scheduler.step(out, t, x, generator=state.generators).prev_sample
             else:
                 x = scheduler.step(out[:, :c], t, x, eta=0.0).prev_sample
+            _check_finite(x, k, t)
             if keep_trajectory:
                 state.trajectory.append(x.clone())
             if progress is not None:
@@ -156,6 +168,9 @@ def sample_pairs(rec, x_a, x_b, labels=None, *, seed: int = 0, num_steps: int = 
     if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(rec.sample_shape):
         raise InputError(f"initial noise must be two (M, {', '.join(map(str, rec.sample_shape))}) tensors, "
                          f"got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    for name, x in (("x_a", x_a), ("x_b", x_b)):
+        if not bool(torch.isfinite(x).all()):
+            raise InputError(f"initial noise {name} has non-finite entries (NaN or inf)")
     m = x_a.shape[0]
     guidance_scale = check_real("guidance_scale", guidance_scale, 1.0)
     if guidance_scale != 1.0 and rec.null_class is None:
@@ -176,7 +191,7 @@ def antisymmetric_noise(shape, n_pairs: int, seed: int = 0, eps: float = 0.3):
     Each replica is exactly N(0, I) (variance preserving) and x_A - x_B = 2 eps zeta is antisymmetric
     about the shared draw z (SCIENCE.md §5, Protocol I). Same seed -> same draws for every g.
     """
-    n_pairs = check_int("n_pairs", n_pairs, 1)
+    n_pairs = check_int("n_pairs", n_pairs, 1, 10**6)
     eps = check_real("eps", eps, 0.0, 1.0)
     za, zb = [], []
     for j in range(n_pairs):

@@ -29,7 +29,8 @@ import numpy as np
 from scipy.linalg import expm, solve_continuous_lyapunov
 
 from theory import schedules
-from theory.checks import InputError, check_array, check_decreasing, check_int, check_real
+from theory.checks import (InputError, SimulationError, check_array, check_decreasing, check_int, check_real,
+                           index_list)
 from theory.data import SignFeatureMixture
 
 from . import kernels
@@ -88,8 +89,8 @@ def gaussian_model(patterns, variances, noise_std: float = 1.0) -> FeatureModel:
 
 def ou_grid(T: float = 10.0, steps: int = 1000, t_end: float = 0.0) -> np.ndarray:
     """Uniform reverse grid T = t_0 > ... > t_N = t_end in OU time (SCIENCE.md §2: T = 10, 1000 steps)."""
-    T = check_real("T", T, 0.0, lo_open=True)
-    steps = check_int("steps", steps, 1)
+    T = check_real("T", T, 0.0, 1000.0, lo_open=True)    # beyond T ~ 50 the OU state is pure noise
+    steps = check_int("steps", steps, 1, 10**7)
     t_end = check_real("t_end", t_end, 0.0, T, hi_open=True)
     return np.linspace(T, t_end, steps + 1)
 
@@ -144,7 +145,8 @@ def gate_schedule(gate, grid) -> np.ndarray:
     if callable(gate):
         g = np.array([gate(float(t)) for t in grid[:-1]], dtype=float)
     else:
-        g = np.broadcast_to(np.asarray(gate, dtype=float), (N,)) if np.ndim(gate) == 0 else np.asarray(gate, float)
+        g = check_array("gate g", gate)
+        g = np.broadcast_to(g, (N,)) if g.ndim == 0 else g
     g = check_array("gate g", g, ndim=1)
     if g.size != N:
         raise InputError(f"gate g has {g.size} values but the grid has {N} steps")
@@ -281,13 +283,49 @@ def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, see
 
     Path p uses counter-based stream (seed, path_offset + p, INIT_STREAM): any batch split gives the same draws.
     """
+    return _initial_for_ids(model, path_offset + np.arange(n, dtype=np.int64), K, T, drift, seed, sign_mixing)
+
+
+def _initial_for_ids(model: FeatureModel, ids, K: int, T: float, drift, seed: int, sign_mixing) -> np.ndarray:
+    """z_T (len(ids), K, D) of the given path ids (the same draws as in any batch)."""
     A = np.eye(K) if drift is None else check_drift(drift)
     M, S = transition(A, T)
-    z = np.empty((n, K, model.dim))
-    kernels.init_paths(z, path_offset + np.arange(n, dtype=np.int64), seed, INIT_STREAM, model.patterns,
+    z = np.empty((len(ids), K, model.dim))
+    kernels.init_paths(z, np.asarray(ids, dtype=np.int64), seed, INIT_STREAM, model.patterns,
                        model.amplitudes, np.sqrt(model.variances), model.noise_std,
                        check_sign_mixing(sign_mixing, K), M, np.linalg.cholesky(S))
     return z
+
+
+def locate_nonfinite(where: str, model: FeatureModel, grid, z_start, ids, seed: int, segments, limit: int = 8):
+    """Raise SimulationError naming the first step whose result is NaN/inf and the paths it hit.
+
+    Reruns the given paths (at most `limit`) from `z_start` (b, K, D) through `segments`, a list of
+    (tables, stream, s_begin, s_end) in order, recording every state of the last segment; the same
+    counter-based noise as the original run, so the same numbers. Only called after a failed check.
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    z = np.array(z_start[:limit], dtype=float)
+    sub = ids[:limit]
+    K, F = z.shape[1], model.num_features
+    signs, signed = _sign_states(K), model.amplitudes > 0
+    first = np.full(sub.size, -1)
+    for tb, stream, s0, s1 in segments:
+        y = np.zeros((sub.size, s1 - s0 + 1, K, F))
+        gram = np.zeros((sub.size, s1 - s0 + 1, K, K))
+        kernels.run_paths(z, sub, seed, stream, model.patterns, *tb.args(), signs, signed, s0, s1, 1, y, gram)
+        ok = np.isfinite(y).all(axis=(2, 3)) & np.isfinite(gram).all(axis=(2, 3))   # (b, states)
+        for i in np.flatnonzero((first < 0) & ~ok.all(axis=1)):
+            first[i] = s0 + int(np.argmin(ok[i])) - 1        # state r is the result of step r - 1
+    hit = first >= 0
+    if not hit.any():   # not reproduced step by step: name the paths only
+        raise SimulationError(f"{where}: non-finite values (NaN or inf) in the final state of paths "
+                              f"{index_list(ids)}")
+    s = int(first[hit].min())
+    paths = sub[first == s]
+    others = f"; {ids.size} paths non-finite in all: {index_list(ids)}" if ids.size > paths.size else ""
+    raise SimulationError(f"{where}: non-finite values (NaN or inf) first at step {s} "
+                          f"(OU time {grid[s]:.6g} -> {grid[s + 1]:.6g}) in paths {index_list(paths)}{others}")
 
 
 def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 0, sign_mixing=None):
@@ -315,15 +353,15 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     """
     model = feature_model(model)
     grid = check_grid(grid)
-    n = check_int("samples", n, 1)
+    n = check_int("samples", n, 1, 10**9)
     seed = check_int("seed", seed, 0, 2 ** 63 - 1)
-    record_every = check_int("record_every", record_every, 0)
+    record_every = check_int("record_every", record_every, 0, 10**9)
     if drift is not None:
         K = check_drift(drift).shape[0]
     tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     N = grid.size - 1
     z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
-         else np.array(z0, dtype=float))
+         else check_array("z0", z0).copy())
     if z.shape != (n, K, model.dim):
         raise InputError(f"z0 must have shape {(n, K, model.dim)}, got {z.shape}")
     rec = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
@@ -334,6 +372,11 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     ids = path_offset + np.arange(n, dtype=np.int64)
     kernels.run_paths(z, ids, seed, 0, model.patterns, *tb.args(), _sign_states(K).copy(),
                       model.amplitudes > 0, 0, N, max(record_every, 1), y, gram)
+    if not np.isfinite(z).all():
+        bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
+        start = (_initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None
+                 else np.asarray(z0, dtype=float)[bad])
+        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tb, 0, 0, N)])
     return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
 
 

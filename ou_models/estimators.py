@@ -117,7 +117,7 @@ def bootstrap(statistic, units, n_boot: int = 1000, level: float = 0.95, seed: i
     """
     units = np.asarray(units)
     n = check_int("units (rows)", units.shape[0] if units.ndim else 0, 2)
-    n_boot = check_int("n_boot", n_boot, 10)
+    n_boot = check_int("n_boot", n_boot, 10, 10**6)
     level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
     est = statistic(units)
     est = np.nan if est is None else float(est)

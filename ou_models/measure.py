@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from theory import schedules
-from theory.checks import InputError, check_int, check_real
+from theory.checks import InputError, check_finite_state, check_int, check_positive, check_real
 
 from . import kernels
-from .engine import (_sign_states, check_drift, check_grid, feature_model, initial_state,
-                     sample, step_tables)
+from .engine import (_initial_for_ids, _sign_states, check_drift, check_grid, feature_model, initial_state,
+                     locate_nonfinite, sample, step_tables)
 from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid, level_crossing
 
 
@@ -44,9 +44,30 @@ def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress,
         kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
                              *main[0].args(), *branch[0].args(), signs, signed,
                              steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi])
+        _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main[lo:hi], y_br[lo:hi], sign_mixing)
         if progress is not None:
             progress(hi, n)
     return y_main, y_br
+
+
+def _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main, y_br, sign_mixing):
+    """SimulationError naming the first non-finite step and its paths (main run first, then the branches)."""
+    bad_main = ~np.isfinite(y_main).reshape(len(y_main), -1).all(axis=1)
+    bad_br = ~np.isfinite(y_br).all(axis=(2, 3))                    # (b, B)
+    if not (bad_main.any() or bad_br.any()):
+        return
+    N = grid.size - 1
+    if bad_main.any():
+        rows = np.flatnonzero(bad_main)
+        segs = [(main[0], 0, 0, N)]
+    else:
+        b = int(np.flatnonzero(bad_br.any(axis=0))[0])              # the earliest branch that failed
+        rows = np.flatnonzero(bad_br[:, b])
+        segs = [(main[0], 0, 0, int(steps[b])), (branch[0], b + 1, int(steps[b]), N)]
+    ids = lo + rows
+    start = _initial_for_ids(model, ids, K, grid[0], main[1], seed, sign_mixing)
+    where = "main run" if bad_main.any() else f"branch from step {segs[1][2]}"
+    locate_nonfinite(where, model, grid, start, ids, seed, segs)
 
 
 def _midpoint_stat(x, lo, hi):
@@ -72,8 +93,8 @@ def _crossing_stat(x, level):
 
 
 def _check_common(n, seed, batch, n_boot):
-    return (check_int("samples", n, 2), check_int("seed", seed, 0, 2 ** 63 - 1),
-            check_int("batch", batch, 1), check_int("n_boot", n_boot, 10))
+    return (check_int("samples", n, 2, 10**9), check_int("seed", seed, 0, 2 ** 63 - 1),
+            check_int("batch", batch, 1), check_int("n_boot", n_boot, 10, 10**6))
 
 
 def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
@@ -254,6 +275,7 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    record_every = check_int("record_every", record_every, 1, 10**9)
     F, D = model.num_features, model.dim
     parts = []
     for lo in range(0, n, batch):
@@ -303,9 +325,9 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
     Lock time of a path: the OU time from which its nearest training point (nearest e^{-t} X_m,
     the argmax posterior weight) never changes again. Compared with t_C of `collapse_time_gaussian`.
     """
-    n_train = check_int("n_train", n_train, 2)
-    d = check_int("d", d, 1)
-    sigma = check_real("sigma", sigma, 0.0, lo_open=True)
+    n_train = check_int("n_train", n_train, 2, 10**8)
+    d = check_int("d", d, 1, 10**6)
+    sigma = check_positive("sigma", sigma)
     grid = check_grid(grid)
     if grid[-2] <= 0:
         raise InputError("t grid must stay > 0 until its last point")
@@ -333,6 +355,7 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
         kernels.empirical_paths(x, np.arange(lo, hi, dtype=np.int64), seed, X, np.exp(-t), dl, a_x, a_d,
                                 sig, nn[lo:hi])
         xf[lo:hi] = x
+        check_finite_state("collapse run (empirical score)", x, unit="path", offset=lo)
         if progress is not None:
             progress(hi, n)
     changed = nn[:, 1:] != nn[:, :-1]                       # (n, N-1): index changed going to step s+1

@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from .checks import InputError, check_array, check_int, check_positive, check_real
+from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive, check_real
 from .formula import Formula
 from .symbolic import E, Lam, a, d, n, numeric, sigma, t
 
@@ -111,6 +111,8 @@ def _check_times(name, times):
     arr = check_array(name, times)
     if np.any(arr <= 0):
         raise InputError(f"{name}={float(arr[arr <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    if np.any(arr > SCALE_MAX):
+        raise InputError(f"{name}={float(arr[arr > SCALE_MAX].flat[0]):g} is outside the allowed range (0, {SCALE_MAX:g}]")
     return arr
 
 

@@ -39,9 +39,12 @@ def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
     return v
 
 
-def check_positive(name: str, value) -> float:
-    """A finite real > 0."""
-    return check_real(name, value, 0.0, math.inf, lo_open=True, hi_open=True)
+SCALE_MAX = 1e100   # beyond this a positive scale (std, amplitude, eigenvalue, time) overflows its squares
+
+
+def check_positive(name: str, value, hi: float = SCALE_MAX) -> float:
+    """A finite real in (0, hi]; hi = 1e100 by default, as squares and exponentials of larger scales overflow."""
+    return check_real(name, value, 0.0, hi, lo_open=True)
 
 
 def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
@@ -61,6 +64,8 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
 def check_array(name: str, value, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """Return `value` as a float array; raise InputError on wrong rank or non-finite entries."""
     try:
+        if np.asarray(value).dtype.kind in "USV":    # text is not a number, even when it parses as one
+            raise TypeError(f"got text {value!r}")
         a = np.asarray(value, dtype=float)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} must be a numeric array: {exc}") from None
@@ -78,3 +83,29 @@ def check_decreasing(name: str, grid) -> np.ndarray:
     if a.size < 2 or not np.all(np.diff(a) < 0):
         raise InputError(f"{name} must be a strictly decreasing grid of at least 2 times")
     return a
+
+
+class SimulationError(RuntimeError):
+    """A simulation produced NaN or inf; the message says where (step, time, paths or rows)."""
+
+
+def index_list(idx, limit: int = 5) -> str:
+    """'3, 7, 9' or '3, 7, 9, 12, 15, ... (40 in all)': indices for an error message."""
+    idx = [int(i) for i in idx]
+    head = ", ".join(map(str, idx[:limit]))
+    return head + (f", ... ({len(idx)} in all)" if len(idx) > limit else "")
+
+
+def check_finite_state(where: str, state, *, step=None, time=None, unit: str = "path", offset: int = 0) -> None:
+    """Raise SimulationError if `state` (units along axis 0) holds NaN or inf, naming the units and the step.
+
+    Cheap on the good path: one isfinite over the array; only on failure are the bad units listed.
+    """
+    a = np.asarray(state)
+    if np.isfinite(a).all():
+        return
+    bad = np.flatnonzero(~np.isfinite(a.reshape(a.shape[0], -1)).all(axis=1)) + offset
+    at = "" if step is None else f" at step {int(step)}"
+    if time is not None:
+        at += f" (t = {float(time):.6g})"
+    raise SimulationError(f"{where}: non-finite values (NaN or inf){at} in {unit}s {index_list(bad)}")

@@ -37,6 +37,7 @@ from .formula import Formula
 from .symbolic import K, Lam, c, g, kappa, n, numeric, d, sigma, t
 
 SECTION = "§3"
+K_MAX = 1024   # replicas: K x K drift and correlation matrices, dense eigen-decompositions
 a_, b_ = sp.symbols("a b", positive=True)
 g12, g21 = sp.symbols("g_12 g_21", real=True)
 k1, k2 = sp.symbols("kappa_1 kappa_2", positive=True)
@@ -207,7 +208,7 @@ def drift_symmetric(g_):
 
 def drift_all_to_all(K_, g_):
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (SCIENCE.md §3); g > -1/K."""
-    k = check_int("K", K_, 2)
+    k = check_int("K", K_, 2, K_MAX)
     try:
         gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
     except InputError as exc:
@@ -325,7 +326,7 @@ def transition_anisotropic(a, b, g_12, g_21, t_):
 # ----------------------------------------------------------------------------- data model and scores
 def replica_correlation(K_, c_):
     """R = (1 - c) I + c 1 1^T: cross-correlation of the replicas' data; c in (-1/(K-1), 1)."""
-    k = check_int("K", K_, 2)
+    k = check_int("K", K_, 2, K_MAX)
     cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
     return (1 - cv) * np.eye(k) + cv * np.ones((k, k))
 
@@ -483,7 +484,7 @@ def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
     stability g12 g21 < a b; each mode then speciates iff kappa_m Lambda_m > 1 (`mode_speciation_times`).
     """
     L = check_positive("Lambda", Lambda)
-    k = check_int("K", K_, 2)
+    k = check_int("K", K_, 2, K_MAX)
     cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
     if coupling == "symmetric":
         if k != 2:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .checks import InputError, check_array, check_int, check_positive, check_real
+from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive, check_real
 from .schedules import delta
 
 
@@ -46,8 +46,8 @@ class SignFeatureMixture:
         a = check_array("amplitudes", self.amplitudes, ndim=1)
         if a.shape[0] != p.shape[0]:
             raise InputError(f"amplitudes has {a.shape[0]} entries but patterns has {p.shape[0]} rows")
-        if np.any(a <= 0):
-            raise InputError("amplitudes must all be > 0")
+        if np.any(a <= 0) or np.any(a > SCALE_MAX):
+            raise InputError(f"amplitudes must all be in the allowed range (0, {SCALE_MAX:g}], got {a.tolist()}")
         check_positive("noise_std", self.noise_std)
         if int(np.prod(self.shape)) != p.shape[1]:
             raise InputError(f"shape {self.shape} does not hold D={p.shape[1]} values")

@@ -43,9 +43,26 @@ def print_table(rows: list[dict], columns: list[str] | None = None, floatfmt: st
 def float_list(text: str) -> list[float]:
     """argparse type: '0,0.5,0.9' -> [0.0, 0.5, 0.9]."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return values
+
+
+def out_folder(path, flag: str = "--out") -> str:
+    """Create the run folder `path` (and parents) now, before any work; InputError naming `flag` if it cannot be."""
+    import os
+
+    from theory.checks import InputError
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{flag} {path!r}: cannot create this folder ({exc.strerror or exc})") from None
+    if not os.access(path, os.W_OK):
+        raise InputError(f"{flag} {path!r}: this folder is not writable")
+    return path
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 
-from .common import add_json_flag, float_list, print_json, print_table, to_jsonable
+from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
 def _int_list(text: str) -> list[int]:
@@ -90,7 +90,7 @@ def _done(out_dir, options) -> dict:
             if json.load(f) != to_jsonable(options):
                 from theory.checks import InputError
                 raise InputError(f"--out {out_dir} holds a run with other options; choose another folder")
-    os.makedirs(out_dir, exist_ok=True)
+    out_folder(out_dir)
     with open(opt_path, "w") as f:
         json.dump(to_jsonable(options), f, indent=2)
     done = {}

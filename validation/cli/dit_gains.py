@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from .common import add_json_flag, float_list, print_json, print_table, to_jsonable
+from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
 def register(dsub) -> None:
@@ -85,6 +85,8 @@ def run_gains(args) -> int:
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)
+    if args.out:
+        out_folder(args.out)   # fail before the capture run, not after it
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     dtype = torch.float64 if args.dtype == "fp64" else torch.float32
@@ -103,7 +105,6 @@ def run_gains(args) -> int:
               "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
               "predicted_top": _predicted(res.eta_gain_top_network, _top_delta_chi(res), args.g, args.gap0)}
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
             with open(os.path.join(args.out, name), "w") as f:
                 json.dump(to_jsonable(obj), f, indent=2)

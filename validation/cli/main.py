@@ -3,7 +3,9 @@
 Each subcommand lives in its own module with `register(subparsers)`; heavy
 imports (numba, torch) happen inside the command's run function, so `--help`
 and `syncgap theory` stay fast. Bad input (`theory.InputError`, argparse errors)
-exits with status 2 and a one-line message, never a traceback.
+exits with status 2 and a one-line message, never a traceback. A simulation that
+produced NaN or inf (`theory.checks.SimulationError`, which says where) exits with
+status 1 and its one-line message: the input passed its checks, the run failed.
 """
 from __future__ import annotations
 
@@ -11,13 +13,20 @@ import argparse
 import importlib
 import sys
 
-from theory.checks import InputError
+from theory.checks import InputError, SimulationError
 
 SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit 2), pointing to --help for the usage."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="syncgap",
         description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -34,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"syncgap {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except SimulationError as exc:
+        print(f"syncgap {args.command}: simulation failed: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
         return 130

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from .common import add_json_flag, float_list, print_json, print_table, to_jsonable
+from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
 def _common(p, d=256, samples=10000, T=10.0, steps=1000):
@@ -72,7 +72,7 @@ def _progress(args):
 
 def _check_d(d):
     from theory.checks import check_int
-    return check_int("d", d, 1)
+    return check_int("d", d, 1, 10**6)
 
 
 def run_cloning(args) -> int:
@@ -82,7 +82,7 @@ def run_cloning(args) -> int:
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
     grid = _grid(args)
     ts = 0.5 * np.log(float(data.eigenvalues()[0]))
-    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), check_int("branches", args.branches, 4))
+    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), check_int("branches", args.branches, 4, 10**4))
     r = measure.cloning(data, grid, args.samples, args.seed, branch_times=times, scheme=args.scheme,
                         n_boot=args.boot, progress=_progress(args))
     lam = float(data.eigenvalues()[0])
@@ -123,7 +123,7 @@ def _sweep(args, compute) -> list:
     from theory.checks import InputError
     path, done = None, {}
     if args.out:
-        os.makedirs(args.out, exist_ok=True)
+        out_folder(args.out)
         opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
         opath = os.path.join(args.out, "options.json")
         if os.path.exists(opath):

@@ -33,10 +33,16 @@ class Kind:
 
 
 _CELLS = "validation.sweep.cells"
+_MODEL = "validation.sweep.model_cells"   # OU engine and coupled DiT cells
 KINDS: dict[str, Kind] = {
     "theory.routing": Kind(f"{_CELLS}:routing_cell", check=f"{_CELLS}:routing_params"),
     "mc.cloning": Kind(f"{_CELLS}:cloning_cell", check=f"{_CELLS}:cloning_params"),
     "debug.sleep": Kind(f"{_CELLS}:sleep_cell", check=f"{_CELLS}:sleep_params"),
+    "ou.gap": Kind(f"{_MODEL}:ou_gap_cell", check=f"{_MODEL}:ou_gap_params"),
+    "ou.cloning": Kind(f"{_MODEL}:ou_cloning_cell", check=f"{_MODEL}:ou_cloning_params"),
+    "dit.protocol1": Kind(f"{_MODEL}:dit_protocol1_cell", check=f"{_MODEL}:dit_protocol1_params"),
+    "dit.protocol1.cuda": Kind(f"{_MODEL}:dit_protocol1_cuda_cell", check=f"{_MODEL}:dit_protocol1_cuda_params",
+                               gpu=True),
 }
 
 

@@ -1,0 +1,163 @@
+"""Fuzz the public functions with bad arguments: every one raises InputError naming the argument.
+
+One argument at a time is replaced by a hypothesis draw from the values it must reject (outside its
+range, NaN, ±inf, beyond the 1e100 scale cap, wrong types, empty or bad arrays); the others stay valid
+and tiny. Any other exception, a silent return, or a message not naming the argument fails the test.
+"""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dit_bridge import coupling, gains, sampling
+from dit_bridge.registry import load_tiny
+from ou_models import engine, measure
+from theory import base, coupled_ou, gated, routing, spectrum
+from theory.checks import InputError
+from theory.data import two_gaussian_mixture
+
+FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+_NONFINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+_WRONG_TYPE = st.sampled_from([None, "abc", "1.0", [], {}, object(), True])
+
+
+def bad_real(lo=0.0, lo_open=True, hi=1e100, hi_open=False):
+    """Reals outside the interval, non-finite values and non-numbers."""
+    parts = [st.floats(max_value=lo, exclude_max=not lo_open, allow_nan=False, allow_infinity=False),
+             _NONFINITE, _WRONG_TYPE]
+    if hi < math.inf:
+        parts.append(st.floats(min_value=hi, exclude_min=not hi_open, allow_nan=False, allow_infinity=False))
+    return st.one_of(*parts)
+
+
+def bad_int(lo, hi=None):
+    parts = [st.integers(max_value=lo - 1), st.floats(lo + 0.1, lo + 0.9), _NONFINITE, _WRONG_TYPE]
+    if hi is not None:
+        parts.append(st.integers(min_value=hi + 1, max_value=10 ** 30))
+    return st.one_of(*parts)
+
+
+POS, NONNEG = bad_real(), bad_real(0.0, lo_open=False, hi=math.inf)
+POS_ARRAY = POS.filter(lambda v: not (isinstance(v, list) and v == []))  # vectorised: [] in, [] out is fine
+UNIT_OPEN = bad_real(-1.0, hi=1.0, hi_open=True)          # (-1, 1)
+MIX = two_gaussian_mixture(4, 1.0)
+GRID = engine.ou_grid(3.0, 20)
+A = coupled_ou.drift_symmetric(0.3)
+
+# (function, valid keyword arguments, argument to spoil, its bad values, names the message may use)
+CASES = [
+    (coupled_ou.drift_symmetric, {"g_": 0.3}, "g_", UNIT_OPEN, ("g",)),
+    (coupled_ou.drift_all_to_all, {"K_": 3, "g_": 0.2}, "K_", bad_int(2, coupled_ou.K_MAX), ("K",)),
+    (coupled_ou.mode_speciation_times, {"A": A, "Lambda": 100.0}, "Lambda", POS, ("Lambda",)),
+    (coupled_ou.mode_collapse_times, {"A": A, "n_train": 100, "d_dim": 8, "noise_std": 1.0}, "noise_std", POS,
+     ("noise_std",)),
+    (coupled_ou.mode_collapse_times, {"A": A, "n_train": 100, "d_dim": 8, "noise_std": 1.0}, "n_train", bad_int(2),
+     ("n",)),
+    (coupled_ou.synchronization_gap_symmetric, {"g_": 0.3, "Lambda": 100.0, "c_": 0.0}, "c_", UNIT_OPEN, ("c",)),
+    (coupled_ou.stability_bounds, {"Lambda": 100.0}, "Lambda", POS, ("Lambda",)),
+    (gated.routing_factor, {"g_": 0.5}, "g_", NONNEG, ("g",)),
+    (gated.gated_speciation_time, {"g_": 0.5, "amplitude": 5.0, "noise_std": 1.0}, "amplitude", POS,
+     ("amplitude",)),
+    (gated.gated_gap, {"g_": 0.5, "amplitudes": [20.0, 4.0], "noise_std": 1.0}, "noise_std", POS, ("noise_std",)),
+    (gated.growth_sign_change_time, {"g_": 0.5, "lam_": 10.0}, "lam_", POS, ("lambda",)),
+    (gated.difference_growth_rate, {"t_": [0.5, 1.0], "g_": 0.5, "lam_": 10.0}, "g_", NONNEG, ("g",)),
+    (routing.predicted_gap_ratio, {"g": 0.5, "eta": 0.1}, "eta", UNIT_OPEN, ("eta",)),
+    (routing.critical_coupling, {"gap0_steps": 40.0, "eta": 0.0}, "gap0_steps", bad_real(hi=math.inf),
+     ("gap0_steps",)),
+    (base.speciation_time, {"Lambda": 10.0}, "Lambda", bad_real(hi=math.inf).filter(lambda v: v != []), ("Lambda",)),
+    (base.cloning_agreement, {"t_clone": 1.0, "amplitude": 3.0, "noise_std": 1.0}, "t_clone", POS_ARRAY, ("t",)),
+    (base.collapse_time, {"n_train": 100, "d_dim": 8, "noise_std": 1.0}, "d_dim", bad_int(1), ("d",)),
+    (spectrum.predicted_times, {"spectrum": [10.0, 3.0, 1.0], "g_": 0.3}, "g_", UNIT_OPEN, ("g",)),
+    (engine.ou_grid, {"T": 3.0, "steps": 10}, "T", bad_real(hi=1000.0), ("T",)),
+    (engine.ou_grid, {"T": 3.0, "steps": 10}, "steps", bad_int(1, 10 ** 7), ("steps",)),
+    (engine.symmetric_drift, {"g": 0.3}, "g", bad_real(-1.0, hi=1.0, hi_open=True), ("g", "drift A")),
+    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "n", bad_int(1, 10 ** 9), ("samples",)),
+    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "seed", bad_int(0, 2 ** 63 - 1), ("seed",)),
+    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "gate", NONNEG, ("gate g",)),
+    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "grid",
+     st.sampled_from([[], [1.0], [1.0, 2.0], [3.0, np.nan, 0.0], [2.0, 1.0, -1.0], "grid"]), ("t grid",)),
+    (engine.forward_sample, {"model": MIX, "n": 2, "t": 1.0}, "t", bad_real(0.0, lo_open=False, hi=math.inf),
+     ("t",)),
+    (measure.cloning, {"data": MIX, "grid": GRID, "n": 4, "n_boot": 10}, "n_boot", bad_int(10, 10 ** 6),
+     ("n_boot",)),
+    (measure.protocol_one, {"data": MIX, "grid": GRID, "g": 0.5, "n": 4, "n_boot": 10}, "n", bad_int(2, 10 ** 9),
+     ("samples",)),
+    (measure.collapse, {"n_train": 10, "d": 2, "grid": GRID, "n": 4, "n_boot": 10}, "sigma", POS, ("sigma",)),
+]
+
+
+@pytest.mark.parametrize("fn, kwargs, arg, values, names", CASES,
+                         ids=[f"{c[0].__module__.split('.')[-1]}.{c[0].__name__}-{c[2]}" for c in CASES])
+def test_bad_argument_raises_input_error_naming_it(fn, kwargs, arg, values, names):
+    @FUZZ
+    @given(value=values)
+    def check(value):
+        with pytest.raises(InputError) as e:
+            fn(**{**kwargs, arg: value})
+        msg = str(e.value)
+        assert "\n" not in msg and any(n in msg for n in names), f"{arg}={value!r}: {msg!r}"
+    check()
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_tiny(seed=2)
+
+
+def _noise(m=1):
+    return torch.zeros(m, 4, 8, 8), torch.zeros(m, 4, 8, 8)
+
+
+@given(value=st.one_of(bad_real(0.0, lo_open=False, hi=coupling.G_MAX), st.lists(st.just(-1.0), min_size=1)))
+@FUZZ
+def test_coupling_strength_is_checked(tiny, value):
+    for call in (lambda: coupling.set_coupling(tiny.model, value), lambda: coupling.set_g(tiny.model, value)):
+        coupling.set_coupling(tiny.model, 0.5)
+        with pytest.raises(InputError, match=r"g"):
+            call()
+    coupling.remove_coupling(tiny.model)
+
+
+@pytest.mark.parametrize("arg, values, name", [
+    ("num_steps", bad_int(1, 1000), "num_steps"),
+    ("guidance_scale", bad_real(1.0, lo_open=False, hi=math.inf), "guidance_scale"),
+    ("sampler", st.sampled_from(["euler", "", None, 3]), "sampler"),
+    ("labels", st.sampled_from([[-1], [10], [0, 1, 2], [99]]), "label"),
+])
+def test_sample_pairs_rejects_bad_arguments_before_sampling(tiny, arg, values, name):
+    @FUZZ
+    @given(value=values)
+    def check(value):
+        kw = {"num_steps": 2, "labels": [1], arg: value}
+        with pytest.raises(InputError, match=name):
+            sampling.sample_pairs(tiny, *_noise(), **kw)
+    check()
+
+
+def test_sample_pairs_rejects_mismatched_or_nonfinite_noise(tiny):
+    xa, xb = _noise()
+    for a, b, name in ((xa, torch.zeros(2, 4, 8, 8), "initial noise"), (xa, torch.zeros(1, 3, 8, 8), "initial noise"),
+                       (xa.clone().fill_(math.nan), xb, "x_a"), (xa, xb.clone().fill_(-math.inf), "x_b")):
+        with pytest.raises(InputError, match=name):
+            sampling.sample_pairs(tiny, a, b, labels=[1], num_steps=2)
+
+
+@pytest.mark.parametrize("arg, values, name", [
+    ("step", st.one_of(st.integers(max_value=-1), st.integers(min_value=3, max_value=10 ** 6)), "step"),
+    ("num_steps", bad_int(1, 1000), "num_steps"),
+    ("n_modes", bad_int(1).filter(lambda v: v is not None), "n_modes"),   # None: keep every mode
+    ("n_samples", bad_int(1, 10 ** 6), "n_samples"),
+    ("threshold", bad_real(hi=math.inf), "threshold"),
+])
+def test_layer_gains_rejects_bad_arguments(tiny, arg, values, name):
+    @FUZZ
+    @given(value=values)
+    def check(value):
+        kw = {"step": 1, "num_steps": 3, "n_modes": 2, "n_samples": 1, arg: value}
+        with pytest.raises(InputError, match=name):
+            gains.layer_gains(tiny, **kw)
+    check()

@@ -1,0 +1,169 @@
+"""Cell kinds on the OU engine and the coupled DiT: one measurement per cell, plain numbers out.
+
+- ou.gap: one Protocol I measurement of `ou_models.measure.protocol_one` at one gate g and seed on
+  a sign-feature mixture with one feature per amplitude (SCIENCE.md §4-5): tau_spec per feature
+  and the gap tau_0 - tau_k, in OU time and in DiT sampler steps, with bootstrap intervals;
+- ou.cloning: one cloning (U-turn) curve of `ou_models.measure.cloning` on the two-Gaussian
+  mixture (SCIENCE.md §2) at one (d, seed): the measured phi = 0.75 crossing and 1/2 log Lambda;
+- dit.protocol1 / dit.protocol1.cuda: one `dit_bridge.protocols.protocol_one` cell at one
+  (model, g, seed) (SCIENCE.md §5): tau per scale and the gap in sampler steps; the .cuda kind
+  runs on the GPU and asks the Dask runner for one.
+The `*_params` checks import neither numba nor torch (the driver runs them on every cell);
+the cell functions import the engines where they run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from theory.checks import InputError, check_int, check_positive, check_real
+
+SCHEMES = ("sde", "ode", "ddpm", "ddim")
+SEED_MAX = 2 ** 63 - 1
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise InputError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+    return value
+
+
+def _reals(name, values, lo=None, lo_open=True) -> list:
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__") or len(values) == 0:
+        raise InputError(f"{name} must be a non-empty list of numbers, got {values!r}")
+    return [check_real(f"{name}[{i}]", v, 0.0 if lo is None else lo, lo_open=lo_open) for i, v in enumerate(values)]
+
+
+def _triple(row) -> dict:
+    est, lo, hi = (None if not np.isfinite(v) else float(v) for v in row)
+    return {"estimate": est, "low": lo, "high": hi}
+
+
+# ---------------------------------------------------------------- ou.gap
+
+def ou_gap_params(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, T=10.0, steps=1000,
+                  scheme="sde", n_boot=300, t_ints=25, dit_steps=250) -> dict:
+    """g >= 0 gate, seed >= 0, amplitudes a_k > 0 (1 <= count <= d), sigma > 0, samples >= 2, T > 0,
+    steps >= 2, scheme in sde/ode/ddpm/ddim, n_boot >= 10, t_ints >= 4 switch-off times, 1 <= dit_steps <= 1000."""
+    d = check_int("d", d, 1, 100_000)
+    amps = _reals("amplitudes", amplitudes)
+    if len(amps) > d:
+        raise InputError(f"amplitudes has {len(amps)} entries, at most d={d} features fit")
+    return {"g": check_real("g", g, 0.0), "seed": check_int("seed", seed, 0, SEED_MAX), "amplitudes": amps,
+            "d": d, "sigma": check_positive("sigma", sigma), "samples": check_int("samples", samples, 2, 10_000_000),
+            "T": check_positive("T", T), "steps": check_int("steps", steps, 2, 1_000_000),
+            "scheme": _choice("scheme", scheme, SCHEMES), "n_boot": check_int("n_boot", n_boot, 10, 100_000),
+            "t_ints": check_int("t_ints", t_ints, 4, 10_000), "dit_steps": check_int("dit_steps", dit_steps, 1, 1000)}
+
+
+def ou_gap_cell(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, T=10.0, steps=1000,
+                scheme="sde", n_boot=300, t_ints=25, dit_steps=250) -> dict:
+    """Protocol I on the OU engine at gate g: tau_spec per feature and gap_k = tau_0 - tau_k (SCIENCE.md §4-5).
+
+    tau_spec is the midpoint of a sigmoid fitted to the replicas' sign agreement against the switch-off
+    time t_int (OU time); the gap also in DiT sampler steps of a `dit_steps` schedule.
+    """
+    from ou_models import engine, measure
+    from theory.data import SignFeatureMixture
+
+    p = ou_gap_params(g, seed, amplitudes, d, sigma, samples, T, steps, scheme, n_boot, t_ints, dit_steps)
+    amps = np.asarray(p["amplitudes"])
+    data = SignFeatureMixture(np.eye(p["d"])[:amps.size], amps, p["sigma"], (p["d"],))
+    grid = engine.ou_grid(p["T"], p["steps"])
+    ts = 0.5 * np.log(amps ** 2 + p["sigma"] ** 2)
+    times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 2.5), p["t_ints"])
+    r = measure.protocol_one(data, grid, p["g"], p["samples"], p["seed"], t_int_times=times, scheme=p["scheme"],
+                             n_boot=p["n_boot"], dit_sampling_steps=p["dit_steps"])
+    out = {"g": p["g"], "seed": p["seed"], "features": amps.size}
+    for k in range(amps.size):
+        for name, v in _triple(r["tau_spec"][k]).items():
+            out[f"tau{k}_{name}"] = v
+    for k in range(1, amps.size):
+        for name, v in _triple(r["gap"][k - 1]).items():
+            out[f"gap{k}_{name}"] = v
+        for name, v in _triple(r["gap_dit_steps"][k - 1]).items():
+            out[f"gap{k}_dit_steps_{name}"] = v
+    return out
+
+
+# ---------------------------------------------------------------- ou.cloning
+
+def ou_cloning_params(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, scheme="sde", n_boot=300,
+                      branches=25) -> dict:
+    """d >= 1, seed >= 0, sigma > 0, samples >= 2, T > 0, steps >= 2, scheme, n_boot >= 10, branches >= 4."""
+    return {"d": check_int("d", d, 1, 100_000), "seed": check_int("seed", seed, 0, SEED_MAX),
+            "sigma": check_positive("sigma", sigma), "samples": check_int("samples", samples, 2, 10_000_000),
+            "T": check_positive("T", T), "steps": check_int("steps", steps, 2, 1_000_000),
+            "scheme": _choice("scheme", scheme, SCHEMES), "n_boot": check_int("n_boot", n_boot, 10, 100_000),
+            "branches": check_int("branches", branches, 4, 10_000)}
+
+
+def ou_cloning_cell(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, scheme="sde", n_boot=300,
+                    branches=25) -> dict:
+    """Cloning on the OU engine for ±mu, ||mu||^2 = d: phi = 0.75 crossing against 1/2 log Lambda (SCIENCE.md §2)."""
+    from ou_models import engine, measure
+    from theory.data import two_gaussian_mixture
+
+    p = ou_cloning_params(d, seed, sigma, samples, T, steps, scheme, n_boot, branches)
+    data = two_gaussian_mixture(p["d"], p["sigma"])
+    grid = engine.ou_grid(p["T"], p["steps"])
+    lam = float(data.eigenvalues()[0])
+    ts = 0.5 * np.log(lam)
+    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), p["branches"])
+    r = measure.cloning(data, grid, p["samples"], p["seed"], branch_times=times, scheme=p["scheme"],
+                        n_boot=p["n_boot"])
+    out = {"d": p["d"], "seed": p["seed"], "t_speciation_theory": ts,
+           "t_branch": r["t_branch"].tolist(), "agreement": r["agreement"][:, 0].tolist()}
+    out |= {f"t_speciation_{k}": v for k, v in _triple(r["t_speciation"][0]).items()}
+    return out
+
+
+# ---------------------------------------------------------------- dit.protocol1
+
+def dit_protocol1_params(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
+                         gate="paper", n_boot=200, device="cpu") -> dict:
+    """model a registry name or directory, g >= 0, seed >= 0, n_pairs >= 2, 2 <= num_steps <= 1000,
+    sampler ddpm/ddim, 4 <= n_t_int <= num_steps + 1, 0 <= eps <= 1, gate paper/joint, n_boot >= 10,
+    device cpu/cuda. Imports no torch: the driver runs it on every cell."""
+    if not isinstance(model, str) or not model.strip():
+        raise InputError(f"model must be a registry name (tiny, fhgm, digits, dit-xl) or a directory, got {model!r}")
+    num_steps = check_int("num_steps", num_steps, 2, 1000)
+    return {"model": model, "g": check_real("g", g, 0.0), "seed": check_int("seed", seed, 0, SEED_MAX),
+            "n_pairs": check_int("n_pairs", n_pairs, 2, 100_000), "num_steps": num_steps,
+            "sampler": _choice("sampler", sampler, ("ddpm", "ddim")),
+            "n_t_int": check_int("n_t_int", n_t_int, 4, num_steps + 1), "eps": check_real("eps", eps, 0.0, 1.0),
+            "gate": _choice("gate", gate, ("paper", "joint")), "n_boot": check_int("n_boot", n_boot, 10, 100_000),
+            "device": _choice("device", device, ("cpu", "cuda"))}
+
+
+def dit_protocol1_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
+                       gate="paper", n_boot=200, device="cpu") -> dict:
+    """Protocol I on a coupled DiT at (model, g, seed): tau per scale and the gap, in sampler steps (SCIENCE.md §5)."""
+    import torch
+
+    from dit_bridge.protocols import protocol_one
+    from dit_bridge.registry import load_model
+
+    p = dit_protocol1_params(model, g, seed, n_pairs, num_steps, sampler, n_t_int, eps, gate, n_boot, device)
+    if p["device"] == "cuda" and not torch.cuda.is_available():
+        raise InputError("device='cuda' but no CUDA device is visible to this worker")
+    rec = load_model(p["model"], device=p["device"])
+    t_ints = np.unique(np.linspace(0, p["num_steps"], p["n_t_int"]).round().astype(int)).tolist()
+    r = protocol_one(rec, p["g"], t_ints, n_pairs=p["n_pairs"], seed=p["seed"], num_steps=p["num_steps"],
+                     sampler=p["sampler"], eps=p["eps"], gate=p["gate"], n_boot=p["n_boot"])
+    out = {"model": rec.name, "g": p["g"], "seed": p["seed"], "scales": r["scales"]}
+    for s in r["per_scale"]:
+        out |= {f"tau_s{s['scale']}": s["tau"], f"tau_s{s['scale']}_low": s["low"],
+                f"tau_s{s['scale']}_high": s["high"]}
+    out |= {"gap": r["gap"]["estimate"], "gap_low": r["gap"]["low"], "gap_high": r["gap"]["high"]}
+    return out
+
+
+def dit_protocol1_cuda_params(model, g, seed, device="cuda", **kw) -> dict:
+    """dit.protocol1's check with device='cuda'."""
+    return dit_protocol1_params(model, g, seed, device=device, **kw)
+
+
+def dit_protocol1_cuda_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
+                            gate="paper", n_boot=200, device="cuda") -> dict:
+    """dit.protocol1 on the GPU (the kind asks the Dask runner for a worker with one)."""
+    return dit_protocol1_cell(model, g, seed, n_pairs, num_steps, sampler, n_t_int, eps, gate, n_boot, device)
