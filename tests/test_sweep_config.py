@@ -194,9 +194,13 @@ def test_missing_kind_and_unknown_parameter_name_the_field():
 # ---------------------------------------------------------------- the command line
 
 def _cli(argv):
+    """(exit status, stdout, stderr) of one CLI call; argparse-level rejections exit via SystemExit."""
     err, out = io.StringIO(), io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        rc = main(argv)
+        try:
+            rc = main(argv)
+        except SystemExit as exc:
+            rc = exc.code
     return rc, out.getvalue(), err.getvalue()
 
 
