@@ -8,6 +8,8 @@ For block output h (rows [A; B], the conditional rows only under CFG), per pair 
     modes[q] = share of |d|^2 in group q of a fixed per-layer basis of empirical spatial modes
                (eigenvectors of the token second-moment matrix, leading group first)
 Only these numbers are kept: memory is O(steps x layers x pairs x (2 + bands + groups)).
+The hooks keep views of one step's block outputs and the last block's hook reduces all layers in one
+batch (fewer, larger tensor ops than a per-layer reduction); `reduce` is the per-layer reference.
 """
 from __future__ import annotations
 
@@ -82,10 +84,12 @@ class PairRecorder:
             self.mode_groups = check_int("mode_groups", mode_groups, 1, t)
             self.group_m = torch.block_diag(self.group_m, group_matrix(t, self.mode_groups))
         self._dev = {}  # (layer, device) -> (basis, group matrix) on that device
+        self._stacked = {}  # device -> ((L, T, K) or (T, K) basis, group matrix), for the batched reduction
         self.steps = None if steps is None else set(int(s) for s in steps)
         self.handles = []
         self._step, self._m = None, None
-        self.records: dict[int, list] = {}
+        self._pending: list = [None] * self.n_layers  # this step's (2, P, T, D) views of the block outputs
+        self.records: dict[int, torch.Tensor | None] = {}
 
     def __enter__(self):
         self.attach()
@@ -107,19 +111,54 @@ class PairRecorder:
 
     def begin_step(self, step: int, m: int) -> None:
         """Called by the sampler before each model call: step index and pairs per replica (m = 2M/2)."""
+        self._pending = [None] * self.n_layers  # drop a step whose forward did not reach the last block
         self._step = int(step) if self.steps is None or int(step) in self.steps else None
         self._m = m
         if self._step is not None:
-            self.records[self._step] = [None] * self.n_layers
+            self.records[self._step] = None
 
     def _hook(self, layer: int):
         def hook(module, inputs, output):
             if self._step is None:
                 return None
-            with torch.no_grad():
-                self.records[self._step][layer] = self.reduce(output, self._m, layer)
+            half = output.shape[0] // 2
+            ab = output[:2 * half].unflatten(0, (2, half))[:, :self._m]  # (2, P, T, D) view: rows of A and B
+            self._pending[layer] = (ab, ab._version)
+            if layer == self.n_layers - 1:  # the step's last block: reduce all layers in one batch
+                with torch.no_grad():
+                    self.records[self._step] = self._reduce_pending()
             return None
         return hook
+
+    def _reduce_pending(self) -> torch.Tensor:
+        """(L, P, 2 + bands [+ groups]) statistics of this step's block outputs; same numbers as reduce()."""
+        pend, self._pending = self._pending, [None] * self.n_layers
+        if any(x is None for x in pend):
+            raise RuntimeError("PairRecorder: a block ran without the others in this step; call begin_step first")
+        if any(ab._version != v for ab, v in pend):
+            raise RuntimeError("PairRecorder: a block output was modified in place before the step was reduced")
+        x = torch.stack([ab for ab, _ in pend]).float()  # (L, 2, P, T, D)
+        c2 = (x[:, 0] + x[:, 1]).pow_(2)  # 2 c^2, (L, P, T, D)
+        d = x[:, 0] - x[:, 1]  # sqrt(2) d
+        t, dim = d.shape[-2:]
+        d2 = d.pow(2).sum((2, 3))  # 2 |d|^2, (L, P)
+        w, grp = self._stacked_basis(d.device)  # (L, K, T) or (K, T), (K, groups)
+        coef = torch.matmul(w.unsqueeze(-3), d).pow_(2).sum(-1)  # 2 |W_k^T d|^2, (L, P, K)
+        shares = torch.matmul(coef, grp).div_(d2.clamp_min(1e-30).unsqueeze(-1))  # (L, P, groups)
+        common = c2.sum((2, 3)).mul_(0.5 / (t * dim))
+        diff = d2.mul(0.5 / (t * dim))
+        return torch.cat([common.unsqueeze(-1), diff.unsqueeze(-1), shares], -1)  # stays on the device
+
+    def _stacked_basis(self, device):
+        key = str(device)
+        if key not in self._stacked:
+            if self.modes is None:
+                w = self.band_basis.T  # (K, T), shared by every layer
+            else:
+                bands = self.band_basis.T.expand(self.n_layers, -1, -1)
+                w = torch.cat([bands, self.modes.transpose(1, 2)], 1)  # (L, K, T)
+            self._stacked[key] = (w.contiguous().to(device), self.group_m.to(device))
+        return self._stacked[key]
 
     def reduce(self, h: torch.Tensor, m: int, layer: int) -> torch.Tensor:
         """(n_pairs, 2 + bands [+ groups]) statistics of one block output h (N, T, D)."""
@@ -143,10 +182,10 @@ class PairRecorder:
 
     def result(self) -> dict:
         """Plain record: steps (S,), common/diff (S, L, P), bands (S, L, P, n_bands), modes (S, L, P, groups)."""
-        steps = sorted(s for s, v in self.records.items() if all(x is not None for x in v))
+        steps = sorted(s for s, v in self.records.items() if v is not None)
         if not steps:
             raise InputError("nothing recorded: attach the recorder and run the sampler with recorder=...")
-        arr = np.stack([np.stack([x.cpu().numpy() for x in self.records[s]]) for s in steps])  # (S, L, P, K)
+        arr = torch.stack([self.records[s] for s in steps]).cpu().numpy()  # (S, L, P, K)
         out = {"steps": np.asarray(steps), "common": arr[..., 0], "diff": arr[..., 1],
                "bands": arr[..., 2:2 + self.n_bands],
                "band_edges": np.linspace(0.0, math.sqrt(0.5), self.n_bands + 1)}

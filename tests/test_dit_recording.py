@@ -101,3 +101,54 @@ def test_commitment_fits_recover_known_midpoints():
     assert abs(fits["gap"]["estimate"] - 25.0) < 3.0 and fits["gap"]["low"] < fits["gap"]["high"]
     flat = commitment_fits(t, 0.5 + rng.normal(0, 0.01, (8, 3, t.size)), [1, 2, 8], n_boot=10)
     assert flat["gap"]["estimate"] is None or np.isnan(flat["gap"]["estimate"])
+
+
+@pytest.mark.parametrize("with_modes", [True, False])
+def test_batched_step_reduction_matches_numpy(tiny, with_modes):
+    """The hooks' once-per-step batched reduction of all layers against NumPy, and against reduce()."""
+    torch.manual_seed(4)
+    n_layers = len(tiny.model.transformer_blocks)
+    modes = torch.linalg.qr(torch.randn(n_layers, 16, 16))[0] if with_modes else None
+    rec = PairRecorder(tiny.model, n_bands=3, modes=modes, mode_groups=2)
+    hs = [torch.randn(6, 16, 12) for _ in range(n_layers)]  # rows [A_0..A_2 ; B_0..B_2], no CFG
+    rec.begin_step(7, 2)  # record 2 of the 3 pairs
+    for layer, h in enumerate(hs):
+        rec._hook(layer)(None, None, h)
+    out = rec.result()
+    assert list(out["steps"]) == [7]
+    f = np.fft.fftfreq(4)
+    r = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2).ravel()
+    band = np.clip(np.searchsorted(np.linspace(0, np.sqrt(0.5) * (1 + 1e-9), 4), r, side="right") - 1, 0, 2)
+    for layer, h in enumerate(hs):
+        a, b = h[:2].double().numpy(), h[3:5].double().numpy()
+        d, c = (a - b) / np.sqrt(2), (a + b) / np.sqrt(2)
+        e = (d ** 2).sum((1, 2))
+        np.testing.assert_allclose(out["common"][0, layer], (c ** 2).mean((1, 2)), rtol=1e-5)
+        np.testing.assert_allclose(out["diff"][0, layer], (d ** 2).mean((1, 2)), rtol=1e-5)
+        power = (np.abs(np.fft.fft2(d.reshape(2, 4, 4, 12), axes=(1, 2))) ** 2).sum(-1).reshape(2, 16) / 16
+        bands = np.stack([power[:, band == k].sum(1) for k in range(3)], 1) / e[:, None]
+        np.testing.assert_allclose(out["bands"][0, layer], bands, rtol=1e-5, atol=1e-7)
+        ref = rec.reduce(h, m=2, layer=layer).numpy()
+        np.testing.assert_allclose(np.concatenate([out["common"][0, layer][:, None], out["diff"][0, layer][:, None],
+                                                   out["bands"][0, layer]] +
+                                                  ([out["modes"][0, layer]] if with_modes else []), 1),
+                                   ref, rtol=1e-5, atol=1e-7)
+        if with_modes:
+            u = modes[layer].double().numpy()
+            proj = (np.einsum("tk,ptd->pkd", u, d) ** 2).sum(2)  # (P, 16) energy per mode
+            groups = np.stack([proj[:, :8].sum(1), proj[:, 8:].sum(1)], 1) / e[:, None]
+            np.testing.assert_allclose(out["modes"][0, layer], groups, rtol=1e-5, atol=1e-7)
+        else:
+            assert "modes" not in out
+
+
+def test_in_place_change_of_a_recorded_output_is_caught(tiny):
+    rec = PairRecorder(tiny.model, n_bands=2)
+    hs = [torch.randn(4, 16, 12) for _ in tiny.model.transformer_blocks]
+    rec.begin_step(0, 2)
+    rec._hook(0)(None, None, hs[0])
+    hs[0].mul_(2.0)  # a later module rewriting a block output in place would corrupt the record
+    for layer in range(1, len(hs) - 1):
+        rec._hook(layer)(None, None, hs[layer])
+    with pytest.raises(RuntimeError, match="in place"):
+        rec._hook(len(hs) - 1)(None, None, hs[-1])
