@@ -41,6 +41,39 @@ def _check_common(rec, g, num_steps, n_pairs, guidance_scale):
     return g, num_steps, n_pairs, guidance_scale
 
 
+def protocol_one_branches(rec, g: float, t_ints, labels, *, n_pairs: int, seed: int, num_steps: int,
+                          sampler: str = "ddpm", guidance_scale: float = 1.0, eps: float = 0.3,
+                          gate: str = "paper", layers=None, clone: bool = False):
+    """Yield (i, t_int, a, b) for each t_int: the pair's final outputs a, b (P, C, H, W) after coupling
+    for the first t_int steps and running independently afterwards (arguments already checked).
+
+    The coupled prefix is run once and branched at every t_int, so each replica's noise is the same
+    for every t_int and every g; the model's processors are restored however the loop ends.
+    """
+    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
+    sched = make_scheduler(rec, sampler)
+    gens = row_generators(seed, n_pairs)
+    if clone:  # B's generators start as copies of A's: identical noise until the split
+        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
+    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
+    kw = dict(num_steps=num_steps, guidance_scale=guidance_scale)
+    set_coupling(rec.model, g, layers, gate)
+    try:
+        for i, t_int in enumerate(t_ints):
+            run_pairs(rec, sched, state, labels, stop=t_int, g_schedule=g, **kw)  # coupled prefix, shared
+            branch = state.snapshot()
+            if clone:  # the clones split here: B continues on fresh noise
+                branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
+                                               for j in range(n_pairs)]
+            remove_coupling(rec.model)  # independent tail: stock processors
+            branch = run_pairs(rec, sched, branch, labels, **kw)
+            set_coupling(rec.model, g, layers, gate)
+            a, b = branch.x.chunk(2)
+            yield i, t_int, a, b
+    finally:
+        remove_coupling(rec.model)
+
+
 def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0, num_steps: int = 50,
                  sampler: str = "ddpm", guidance_scale: float = 1.0, labels=None, eps: float = 0.3,
                  gate: str = "paper", layers=None, scales=None, n_boot: int = 200, clone: bool = False,
@@ -63,30 +96,13 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
         raise InputError(f"need at least 4 distinct t_int values in [0, {num_steps}], got {t_ints}")
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
     lab = _labels(rec, labels, n_pairs, seed)
-    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
-    sched = make_scheduler(rec, sampler)
-    set_coupling(rec.model, g, layers, gate)
-    gens = row_generators(seed, n_pairs)
-    if clone:  # B's generators start as copies of A's: identical noise until the split
-        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
-    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
-    total = len(t_ints)
-    kw = dict(num_steps=num_steps, guidance_scale=guidance_scale)
-    for i, t_int in enumerate(t_ints):
-        run_pairs(rec, sched, state, lab, stop=t_int, g_schedule=g, **kw)  # coupled prefix, shared
-        branch = state.snapshot()
-        if clone:  # the clones split here: B continues on fresh noise
-            branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
-                                           for j in range(n_pairs)]
-        remove_coupling(rec.model)  # independent tail: stock processors
-        branch = run_pairs(rec, sched, branch, lab, **kw)
-        set_coupling(rec.model, g, layers, gate)
-        a, b = branch.x.chunk(2)
+    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                            sampler=sampler, guidance_scale=guidance_scale, eps=eps, gate=gate,
+                                            layers=layers, clone=clone):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if progress is not None:
-            progress(i + 1, total)
-    remove_coupling(rec.model)
+            progress(i + 1, len(t_ints))
     fits = commitment_fits(np.asarray(t_ints, float), agree, scales, n_boot=n_boot, seed=seed)
     return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
             "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,

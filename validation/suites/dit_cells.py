@@ -21,9 +21,7 @@ import numpy as np
 import torch
 
 from dit_bridge.commitment import default_scales, scale_agreement
-from dit_bridge.coupling import remove_coupling, set_coupling
-from dit_bridge.protocols import _labels, protocol_two
-from dit_bridge.sampling import PairState, antisymmetric_noise, make_scheduler, row_generators, row_seed, run_pairs
+from dit_bridge.protocols import _labels, protocol_one_branches, protocol_two
 from validation.sweep.store import atomic_write_json, cell_key, to_plain
 
 
@@ -46,37 +44,20 @@ def unit_scales(rec, mix) -> list[int]:
 
 def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
                          progress=None) -> dict:
-    """Protocol I exactly as dit_bridge.protocols.protocol_one (same noise, branching, coupling), keeping
-    per pair the per-scale agreement and, with `patterns` (F, D), the projections of both final outputs."""
+    """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
+    protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
+    of both final outputs."""
     lab = _labels(rec, None, n_pairs, seed)
-    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
-    sched = make_scheduler(rec, "ddpm")
-    set_coupling(rec.model, g, None, "paper")
-    gens = row_generators(seed, n_pairs)
-    if clone:
-        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
-    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
-    try:
-        for i, t_int in enumerate(t_ints):
-            run_pairs(rec, sched, state, lab, stop=t_int, g_schedule=g, num_steps=num_steps)
-            branch = state.snapshot()
-            if clone:
-                branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
-                                               for j in range(n_pairs)]
-            remove_coupling(rec.model)
-            branch = run_pairs(rec, sched, branch, lab, num_steps=num_steps)
-            set_coupling(rec.model, g, None, "paper")
-            a, b = branch.x.chunk(2)
-            agree[:, :, i] = scale_agreement(a, b, scales)
-            if proj is not None:
-                flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()
-                proj[:, :, :, i] = flat @ patterns.T
-            if progress is not None:
-                progress(i + 1, len(t_ints))
-    finally:
-        remove_coupling(rec.model)
+    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                            eps=eps, clone=clone):
+        agree[:, :, i] = scale_agreement(a, b, scales)
+        if proj is not None:
+            flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()
+            proj[:, :, :, i] = flat @ patterns.T
+        if progress is not None:
+            progress(i + 1, len(t_ints))
     out = {"t_int": list(t_ints), "scales": list(scales), "agreement": agree}
     if proj is not None:
         out["projections"] = proj
