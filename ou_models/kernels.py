@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .rng import normal, stream_key
+from .rng import fill_normals, normal, stream_key
 
 
 @njit(cache=True)
@@ -85,13 +85,15 @@ def _step(z, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, 
     sg = sig[s]
     base = s * K * D
     for i in range(K):
+        a = L[s, i, 0]
         if sg > 0.0:
+            fill_normals(key, base + i * D, zn[i])
             for j in range(D):
-                zn[i, j] = sg * normal(key, base + i * D + j)
+                zn[i, j] = sg * zn[i, j] + a * z[0, j]
         else:
             for j in range(D):
-                zn[i, j] = 0.0
-        for l in range(K):
+                zn[i, j] = a * z[0, j]
+        for l in range(1, K):
             a = L[s, i, l]
             if a != 0.0:
                 for j in range(D):

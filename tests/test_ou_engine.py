@@ -17,6 +17,8 @@ def test_counter_normals_match_numpy_twin_and_are_normal():
     out = np.empty(200_000)
     rng.fill_normals(key, 1000, out)
     np.testing.assert_array_equal(out, rng.normals_np(key, 1000, out.size))
+    scalar = [rng.normal(key, 1000 + i) for i in range(0, out.size, 97)]   # the one-at-a-time draw
+    np.testing.assert_array_equal(out[::97], scalar)
     assert stats.kstest(out, "norm").pvalue > 1e-3
     assert abs(out.mean()) < 0.01 and abs(out.var() - 1) < 0.01
     other = np.empty(1000)
