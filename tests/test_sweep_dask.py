@@ -13,7 +13,7 @@ import dask  # noqa: E402
 
 from theory.checks import InputError  # noqa: E402
 from validation.sweep import KINDS, Kind, expand, run_sweep  # noqa: E402
-from validation.sweep.runners import dask_worker_env, local_cluster  # noqa: E402
+from validation.sweep.runners import QUIET_CLUSTER, dask_worker_env, local_cluster  # noqa: E402
 
 CLONING = {"kind": "mc.cloning", "base": {"d": 6, "n_samples": 100, "T": 3.0, "dt": 0.1},
            "grid": {"t_clone": [0.3, 1.0, 2.0], "seed": [0, 7]}}
@@ -73,6 +73,13 @@ def test_workers_start_single_threaded(client):
     if os.path.exists("/proc/self/environ"):                 # set before the interpreter started
         for env in client.run(_start_environ).values():
             assert {k: env.get(k) for k in want} == want
+    assert want["MALLOC_TRIM_THRESHOLD_"] == os.environ.get("MALLOC_TRIM_THRESHOLD_", "4194304")  # not Dask's 64 KiB
+    assert all(cfg == QUIET_CLUSTER for cfg in client.run(_quiet_settings).values())   # profiler off etc.
+
+
+def _quiet_settings():
+    import dask
+    return {k: dask.config.get(k) for k in QUIET_CLUSTER}
 
 
 def test_same_seed_same_numbers_across_runs_and_worker_counts(client, tmp_path):

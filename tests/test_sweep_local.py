@@ -163,6 +163,27 @@ def test_cloning_cell_agrees_with_speciation_picture():
         cloning_cell(d=16, t_clone=1.0, seed=5, n_samples=50, T=3.0, dt=0.1)
 
 
+def test_costliest_cells_start_first_and_the_cost_counts_the_work(tmp_path, monkeypatch):
+    # cloning_cost ∝ path-updates: one path for T - t_clone, two after; compare with the steps the cell ran
+    from validation.sweep import cells as cells_mod, kinds
+    from validation.sweep.cells import cloning_cost
+    for t in (0.5, 2.0):
+        r = cloning_cell(d=4, t_clone=t, seed=0, n_samples=8, T=5.0, dt=0.05)
+        work = r["steps_before_clone"] + 2 * r["steps_after_clone"]
+        assert cloning_cost(4, t, 0, 8, 5.0, 0.05) == pytest.approx(8 * 4 * work, rel=1e-9)
+    sweep = expand({"grid": [{"kind": ["mc.cloning"], "d": [2], "n_samples": [4], "T": [3.0], "dt": [0.5],
+                              "t_clone": [0.5, 2.5, 1.5], "seed": [0]},
+                             {"kind": ["debug.sleep"], "seconds": [0], "seed": [7]}]})
+    order = [(c.kind, c.params.get("t_clone")) for c in kinds.longest_first(sweep.cells)]
+    costed = [t for k, t in order if k == "mc.cloning"]
+    assert costed == sorted(costed, reverse=True)
+    assert [k for k, _ in order] == [c.kind for c in sweep.cells]   # other kinds keep their slots
+    seen = []
+    monkeypatch.setattr(cells_mod, "cloning_cell", lambda **p: seen.append(p["t_clone"]) or {"x": 1})
+    assert run_sweep(sweep, tmp_path / "s", workers=1).complete
+    assert seen == [2.5, 1.5, 0.5]
+
+
 def test_routing_cell_against_the_closed_form_and_root_finding():
     from scipy.optimize import brentq
     g, eta, gap0 = 0.4, 0.1, 30.0

@@ -54,6 +54,11 @@ def cloning_params(d, t_clone, seed, n_samples=1000, T=8.0, dt=0.01, noise_std=1
             "noise_std": check_positive("noise_std", noise_std)}
 
 
+def cloning_cost(d, t_clone, seed, n_samples=1000, T=8.0, dt=0.01, noise_std=1.0) -> float:
+    """Relative run time: n_samples · d · (T + t_clone) / dt (one path to t_clone, two after it)."""
+    return n_samples * d * (T + t_clone) / dt
+
+
 def _reverse_sde(mix, x, rng, t_hi, t_lo, dt_max):
     """Euler–Maruyama for dx = [x + 2 score(x, t)] dτ + √2 dW̄ from t_hi down to t_lo (SCIENCE.md §2)."""
     n = max(1, math.ceil((t_hi - t_lo) / dt_max - 1e-9))
@@ -107,5 +112,5 @@ def sleep_cell(seconds, seed=0) -> dict:
     return {"seed": p["seed"], "draw": float(np.random.default_rng(p["seed"]).standard_normal())}
 
 
-__all__ = ["InputError", "cloning_cell", "cloning_params", "routing_cell", "routing_params",
+__all__ = ["InputError", "cloning_cell", "cloning_cost", "cloning_params", "routing_cell", "routing_params",
            "sleep_cell", "sleep_params"]

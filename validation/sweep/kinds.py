@@ -5,7 +5,9 @@ imported by its "module:function" path only where the cell runs (a Dask worker, 
 pool process), so the driver never needs torch for a DiT sweep. An optional `check`
 function takes the same parameters and raises `InputError` for bad values; the driver
 runs it on every cell before any work starts. `gpu=True` makes the Dask runner submit
-the cell with `resources={"GPU": 1}`.
+the cell with `resources={"GPU": 1}`. An optional `cost` function of the same parameters
+returns a relative run time; the runners then start the costliest cells of that kind first
+(longest-processing-time order), so no worker is left alone with a long cell at the end.
 
 Registering a kind is one line, here or in any module imported before the sweep:
 
@@ -25,18 +27,19 @@ from theory.checks import InputError
 
 @dataclass(frozen=True)
 class Kind:
-    """Where a cell kind's function lives, its optional parameter check, and whether it needs a GPU."""
+    """Where a cell kind's function lives, its optional parameter check and cost, and whether it needs a GPU."""
 
     target: str
     check: str | None = None
     gpu: bool = False
+    cost: str | None = None
 
 
 _CELLS = "validation.sweep.cells"
 _MODEL = "validation.sweep.model_cells"   # OU engine and coupled DiT cells
 KINDS: dict[str, Kind] = {
     "theory.routing": Kind(f"{_CELLS}:routing_cell", check=f"{_CELLS}:routing_params"),
-    "mc.cloning": Kind(f"{_CELLS}:cloning_cell", check=f"{_CELLS}:cloning_params"),
+    "mc.cloning": Kind(f"{_CELLS}:cloning_cell", check=f"{_CELLS}:cloning_params", cost=f"{_CELLS}:cloning_cost"),
     "debug.sleep": Kind(f"{_CELLS}:sleep_cell", check=f"{_CELLS}:sleep_params"),
     "ou.gap": Kind(f"{_MODEL}:ou_gap_cell", check=f"{_MODEL}:ou_gap_params"),
     "ou.cloning": Kind(f"{_MODEL}:ou_cloning_cell", check=f"{_MODEL}:ou_cloning_params"),
@@ -97,6 +100,26 @@ def recorded_defaults(defaults: dict) -> dict:
     """The defaults written into every cell's config (and so into its key): plain data only."""
     return {k: v for k, v in defaults.items()
             if v is None or isinstance(v, (bool, int, str)) or (isinstance(v, float) and v == v and abs(v) != float("inf"))}
+
+
+def longest_first(cells: list) -> list:
+    """`cells` with each costed kind's cells re-sorted by decreasing cost within that kind's slots.
+
+    Cells of kinds without a `cost` keep their places; so does the order among equal costs.
+    """
+    out = list(cells)
+    slots: dict[str, list[int]] = {}
+    for i, c in enumerate(out):
+        slots.setdefault(c.kind, []).append(i)
+    for name, idx in slots.items():
+        kind = get_kind(name)
+        if kind.cost is None or len(idx) < 2:
+            continue
+        cost = _resolve(name, kind.cost, "cost")
+        ranked = sorted((out[i] for i in idx), key=lambda c: -float(cost(**c.params)))
+        for i, c in zip(idx, ranked):
+            out[i] = c
+    return out
 
 
 def check_params(name: str, params: dict) -> None:

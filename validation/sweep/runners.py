@@ -13,8 +13,10 @@ Numba and OpenBLAS read these only at import, hence they are set before the proc
 starts (`local_cluster`: Dask's pre-spawn environment, not the nanny's `env=`). On an
 existing cluster (`scheduler=ADDRESS`) start the workers the same way:
 
-    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 MALLOC_MMAP_THRESHOLD_=4194304 \
-        dask worker ADDRESS --nthreads 1 [--resources GPU=1]
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 dask worker ADDRESS --nthreads 1 [--resources GPU=1]
+
+with the glibc thresholds and the profiler switch of `local_cluster` in a Dask config file
+(validation/sweep/README.md shows it: the nanny overrides MALLOC_* from the shell).
 
 (one thread per worker also keeps Numba's default workqueue threading layer, which is not
 thread-safe, from being entered by two cells at once). GPU kinds are submitted with
@@ -49,18 +51,33 @@ def thread_env() -> dict:
 
 
 def dask_worker_env() -> dict:
-    """thread_env() plus MALLOC_MMAP_THRESHOLD_=4 MiB for Dask workers.
+    """thread_env() plus glibc's MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ = 4 MiB for Dask workers.
 
-    Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which also freezes glibc's mmap threshold at
-    128 KiB: every NumPy temporary above that is mmap'ed and page-faulted afresh. On the
-    mc.cloning kind that cost 45-80 % more wall time (4x the page faults); a fixed 4 MiB
-    mmap threshold brings it back to within 10 % of a plain process.
+    Dask's nanny sets MALLOC_TRIM_THRESHOLD_=64 KiB, which also freezes glibc's mmap threshold
+    at 128 KiB: every NumPy temporary above that is mmap'ed and page-faulted afresh, and the
+    heap is trimmed after almost every free. On the mc.cloning kind that cost 45-80 % more
+    wall time (4x the page faults); the mmap threshold alone brought it to within 10 % of a
+    plain process, and both thresholds at 4 MiB to within noise (8 cells: 2.8-3.0 s against
+    3.1-3.3 s plain and 3.4-3.7 s with the mmap threshold alone). Values in os.environ win.
     """
-    return {**thread_env(), "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_", "4194304")}
+    return {**thread_env(), **{k: os.environ.get(k, "4194304")
+                               for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}}
+
+
+# Dask's periodic work that only a dashboard or a long-lived shared cluster needs. With the
+# defaults an idle 2-worker LocalCluster used 5 % of a core in the driver (scheduler and the
+# nannies live there) and 4.5 % in the workers; with these, 1 % and 0.5 %. On 2 cores that
+# CPU comes out of the cells' share when both workers are busy.
+QUIET_CLUSTER = {
+    "distributed.worker.profile.enabled": False,           # a stack walk of every worker every 10 ms
+    "distributed.admin.tick.interval": "1s",               # event-loop lag probe, 20 ms by default
+    "distributed.worker.memory.monitor-interval": "1s",    # the nanny's RSS poll, 100 ms by default
+    "distributed.admin.system-monitor.interval": "5s",     # dashboard CPU/memory series, 500 ms
+}
 
 
 def local_cluster(n_workers: int, resources: dict | None = None, **kwargs):
-    """A Dask LocalCluster of single-threaded worker processes with dask_worker_env() set before they start.
+    """A Dask LocalCluster of single-threaded worker processes, dask_worker_env() set before they start, QUIET_CLUSTER.
 
     The variables go into "distributed.nanny.pre-spawn-environ" (a nanny's `env=` is applied
     only after the worker's interpreter has started: too late for glibc and OpenBLAS); the
@@ -70,7 +87,7 @@ def local_cluster(n_workers: int, resources: dict | None = None, **kwargs):
     from distributed import LocalCluster
 
     pre = {**(dask.config.get("distributed.nanny.pre-spawn-environ", default=None) or {}), **dask_worker_env()}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": pre}):
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": pre, **QUIET_CLUSTER}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                             dashboard_address=None, resources=resources, **kwargs)
 
@@ -274,7 +291,7 @@ def run_sweep(sweep, out_dir, *, scheduler: str | None = None, workers: int | No
         raise InputError(f"out: cannot create the output folder {str(out)!r}: {exc.strerror}") from None
     atomic_write_json(out / "sweep.json", {"name": sweep.name, "source": sweep.source, "config": sweep.config,
                                            "cells": [{"key": c.key, "config": c.config} for c in sweep.cells]})
-    todo = [c for c in sweep.cells if not is_done(out, c.key)]
+    todo = kinds.longest_first([c for c in sweep.cells if not is_done(out, c.key)])
     gpu_kinds = sorted({c.kind for c in todo if kinds.get_kind(c.kind).gpu})
     use_dask = client is not None or scheduler is not None
     if use_dask:
