@@ -58,7 +58,7 @@ def dask_worker_env() -> dict:
     heap is trimmed after almost every free. On the mc.cloning kind that cost 45-80 % more
     wall time (4x the page faults); the mmap threshold alone brought it to within 10 % of a
     plain process, and both thresholds at 4 MiB to within noise (8 cells: 2.8-3.0 s against
-    3.1-3.3 s plain and 3.4-3.7 s with the mmap threshold alone). Values in os.environ win.
+    3.0-3.3 s plain and 3.2-3.7 s with the mmap threshold alone). Values in os.environ win.
     """
     return {**thread_env(), **{k: os.environ.get(k, "4194304")
                                for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}}
