@@ -72,7 +72,7 @@ def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 
     if a.shape[1] != len(scales) or a.shape[2] != t.size:
         raise InputError(f"agreement must be (pairs, {len(scales)} scales, {t.size} t_int), got {a.shape}")
     if t.size < 4:
-        raise InputError(f"need at least 4 t_int values for a sigmoid fit, got {t.size}")
+        raise InputError(f"t_int: need at least 4 values for a sigmoid fit, got {t.size}")
     order = np.argsort(t)
     t, a = t[order], a[:, :, order]
     curves = a.mean(0)

@@ -20,8 +20,8 @@ from theory.checks import InputError, check_int, check_real
 from .commitment import commitment_fits, default_scales, scale_agreement
 from .coupling import check_g, remove_coupling, set_coupling
 from .recording import ModeCalibrator, PairRecorder
-from .sampling import (PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators, row_seed,
-                       run_pairs)
+from .sampling import (GUIDANCE_MAX, PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators,
+                       row_seed, run_pairs)
 
 
 def _labels(rec, labels, n_pairs, seed):
@@ -35,7 +35,7 @@ def _check_common(rec, g, num_steps, n_pairs, guidance_scale):
     g = check_g("g", g)
     num_steps = check_int("num_steps", num_steps, 2, 1000)
     n_pairs = check_int("n_pairs", n_pairs, 1, 10**6)
-    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0)
+    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0, GUIDANCE_MAX)
     if guidance_scale != 1.0 and rec.null_class is None:
         raise InputError(f"model {rec.name} has no null class: classifier-free guidance needs guidance_scale=1")
     return g, num_steps, n_pairs, guidance_scale
@@ -93,7 +93,7 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
         t_ints = np.unique(np.linspace(0, num_steps, min(num_steps + 1, 11)).round().astype(int))
     t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
     if len(t_ints) < 4:
-        raise InputError(f"need at least 4 distinct t_int values in [0, {num_steps}], got {t_ints}")
+        raise InputError(f"t_int: need at least 4 distinct values in [0, {num_steps}], got {t_ints}")
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
     lab = _labels(rec, labels, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))

@@ -19,6 +19,8 @@ from theory.checks import InputError, SimulationError, check_int, check_real, in
 
 from .coupling import coupled_layers, set_g
 
+GUIDANCE_MAX = 1000.0   # classifier-free guidance scale cap: typical 1-10; 1e300 overflows in the first step
+
 SAMPLERS = ("ddpm", "ddim")
 
 
@@ -172,7 +174,7 @@ def sample_pairs(rec, x_a, x_b, labels=None, *, seed: int = 0, num_steps: int = 
         if not bool(torch.isfinite(x).all()):
             raise InputError(f"initial noise {name} has non-finite entries (NaN or inf)")
     m = x_a.shape[0]
-    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0)
+    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0, GUIDANCE_MAX)
     if guidance_scale != 1.0 and rec.null_class is None:
         raise InputError(f"model {rec.name} has no null class: classifier-free guidance needs guidance_scale=1")
     n_lab = 2 * m if labels is not None and torch.as_tensor(labels).numel() == 2 * m else m

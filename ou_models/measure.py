@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from theory import schedules
-from theory.checks import InputError, check_finite_state, check_int, check_positive, check_real
+from theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
 
 from . import kernels
 from .engine import (_initial_for_ids, _sign_states, check_drift, check_grid, feature_model, initial_state,
@@ -23,6 +23,21 @@ def _steps_at_times(grid, times) -> np.ndarray:
     if idx.size < 4:
         raise InputError(f"need at least 4 distinct branch times on the grid for a sigmoid fit, got {idx.size}")
     return idx
+
+
+def speciation_window(grid, t_spec, before: float, after: float, num: int = 25) -> np.ndarray:
+    """num times from min(t_spec) - before to max(t_spec) + after, clipped to the grid's (0, T].
+
+    t_spec: the speciation times 1/2 log Lambda_k (SCIENCE.md §2). InputError naming T when the
+    window misses the grid, i.e. the reverse process starts too late to see any commitment.
+    """
+    t_spec = np.atleast_1d(t_spec)
+    lo, hi = max(grid[-2], t_spec.min() - before), min(grid[0], t_spec.max() + after)
+    if hi - lo < 1e-9 * max(1.0, grid[0]):
+        raise InputError(f"T: the reverse process starts at T={grid[0]:.4g}, but its commitments happen near "
+                         f"1/2 log Lambda = {t_spec.min():.4g}..{t_spec.max():.4g}; start above "
+                         f"{t_spec.max() + after:.4g} or lower the amplitudes / noise std")
+    return np.linspace(lo, hi, num)
 
 
 def grid_step_of_time(grid, t):
@@ -115,8 +130,7 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
     if drift is not None:
         K = check_drift(drift).shape[0]
     if branch_times is None:
-        ts = 0.5 * np.log(model.eigenvalues())
-        branch_times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 3.5), 25)
+        branch_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 3.5)
     steps = _steps_at_times(grid, branch_times)
     tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     y_main, y_br = _run_branches(model, grid, n, seed, K, (tb, drift), (tb, drift), steps, batch, progress,
@@ -215,8 +229,7 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
     if t_int_times is None:
-        ts = 0.5 * np.log(model.eigenvalues())
-        t_int_times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 2.5), 25)
+        t_int_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 2.5)
     steps = _steps_at_times(grid, t_int_times)
     if drift is None:
         main = (step_tables(model, grid, None, g, scheme, 2), None)
@@ -290,6 +303,8 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
         if progress is not None:
             progress(hi, n)
     e = np.concatenate(parts)
+    names = [f"feature{k}" for k in range(F)] + ["orthogonal"]
+    _check_energies(e.mean(0), t, names)
     rng = np.random.default_rng(seed)
     boots = np.empty((n_boot,) + e.shape[1:])
     for b in range(n_boot):
@@ -303,7 +318,7 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
         return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
     est = e.mean(0)
     q = [0.025, 0.975]
-    rec = {"t": t, "observables": [f"feature{k}" for k in range(F)] + ["orthogonal"],
+    rec = {"t": t, "observables": names,
            "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
            "rate": rate(est), "rate_ci": np.quantile(rate(boots), q, axis=0),
            "samples": n, "seed": seed, "scheme": scheme}
@@ -311,6 +326,22 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
         rec["rate_drift"] = rate_drift(est)
         rec["rate_drift_ci"] = np.quantile(rate_drift(boots), q, axis=0)
     return rec
+
+
+def _check_energies(est, t, names) -> None:
+    """SimulationError unless every mean energy is a positive number that float64 resolves.
+
+    The orthogonal energy is |z_A - z_B|^2 minus the feature part, so its rounding error is a few
+    eps times the feature part; below 1e-12 of it (~0.1 % error and worse) it is not a measurement
+    (amplitudes far above the noise), and at 0 its log-rate is NaN.
+    """
+    bad = ~np.isfinite(est) | (est <= 0)
+    bad[:, -1] |= est[:, -1] <= 1e-12 * est[:, :-1].sum(axis=1)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise SimulationError(
+            f"difference energy of {names[c]} is {est[r, c]:.3g} at t={t[r]:.4g} against {est[r, :-1].sum():.3g} "
+            "in the features: float64 cannot resolve it (amplitudes too large relative to the noise std)")
 
 
 def collapse_time_gaussian(n_train: int, d: int, sigma: float = 1.0) -> float:

@@ -122,3 +122,23 @@ def test_cli_reports_a_simulation_error_in_one_line(monkeypatch, capsys):
     assert cli.main(["theory", "speciation"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "simulation failed" in err and "step 3" in err and "Traceback" not in err
+
+
+def test_difference_energy_below_float64_resolution_is_an_error_not_a_nan():
+    from theory.data import SignFeatureMixture
+
+    def energy(a):
+        mix = SignFeatureMixture(np.eye(4)[:1], np.array([a]), 1.0, (4,))
+        return measure.difference_energy(mix, engine.ou_grid(3.0, 20), 0.5, 8, seed=0, record_every=10, n_boot=10)
+
+    ok = energy(1e3)                                                  # resolved: positive finite energies and rates
+    assert np.all(ok["energy"] > 0) and np.all(np.isfinite(ok["rate"]))
+    with pytest.raises(SimulationError, match=r"orthogonal is .* at t=.*float64 cannot resolve"):
+        energy(1e15)                                                 # |dz|^2 - feature part is rounding error
+
+
+def test_cli_names_the_flag_of_a_library_parameter(capsys):
+    from validation.cli.main import main
+    assert main(["ou", "cloning", "--d", "4", "--sigma", "0", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--sigma=0 is outside the allowed range (0, 1e+100]" in err and "noise_std" not in err

@@ -66,6 +66,22 @@ def test_sde_onset_vs_brentq_on_exact_drift(amp, s, g):
     assert t_on == pytest.approx(root, abs=1e-6)
 
 
+@pytest.mark.parametrize("g", [0.0, 0.5, 0.9])
+def test_onset_at_extreme_scales_follows_the_scale_invariance(g):
+    # For sigma -> inf the onset sits at e^{-2t} ~ 1/sigma^2, where Delta_t = 1: with a = 10 sigma the
+    # problem is invariant under sigma -> c sigma, t -> t + log c. The cubic's float roots lose this
+    # beyond ~1e20 (coefficients span hundreds of decades); the result must not.
+    shifted = []
+    for s in (1e8, 1e30, 1e60, 1e98):
+        t_on = gated.gated_speciation_time(g, 10 * s, s, "sde")
+        assert t_on is not None
+        r = [gated.undecided_growth_rate(t_on * (1 + e), g, 10 * s, s, "sde") for e in (1e-6, -1e-6)]
+        assert r[0] < 0 < r[1]                                  # stable before, unstable after
+        shifted.append(t_on - math.log(s))
+    assert np.ptp(shifted) < 1e-6
+    assert gated.gated_speciation_time(10.0, 10.0, 1.0) is None     # rho < 0: r_SDE < -1 everywhere
+
+
 def test_g_zero_reductions():
     for amp, s in ((20.0, 1.0), (4.0, 1.0), (5.0, 0.6)):
         assert gated.gated_speciation_time(0.0, amp, s, "ode") == pytest.approx(base.pitchfork_speciation_time(amp, s))

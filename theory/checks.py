@@ -57,7 +57,8 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
     v = int(value)
     if (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
-        raise InputError(f"{name}={v} is outside the allowed range {rng}")
+        shown = v if abs(v) < 10**15 else f"{float(v):g}"
+        raise InputError(f"{name}={shown} is outside the allowed range {rng}")
     return v
 
 

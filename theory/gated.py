@@ -244,21 +244,49 @@ def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
     amp = check_positive("amplitude", amplitude)
     s = check_positive("noise_std", noise_std)
     poly = _rates()["poly"][_check_dynamics(dynamics)]
-    coeffs = [float(cf.subs({rho: r0, a: amp, sigma: s})) for cf in poly.all_coeffs()]
-    while coeffs and coeffs[0] == 0.0:
-        coeffs.pop(0)
-    roots = sorted(z.real for z in np.roots(coeffs) if abs(z.imag) < 1e-9 and 0 < z.real < 1 - 1e-12)
+    if r0 <= 0:                  # rho J - 1 < 0 for every t (J >= 0): r_SDE < 1 - 2/Delta < -1 and the ODE never turns
+        return None
+    # Balance the cubic in E = c u before going to floats (in 30-digit arithmetic): at large a or sigma
+    # its coefficients span hundreds of decades (sigma^6) and the onset root E = e^{-2t} is tiny.
+    exact = [sp.N(cf.subs({rho: r0, a: amp, sigma: s}), 30) for cf in poly.all_coeffs()]
+    while exact and exact[0] == 0:
+        exact.pop(0)
+    n = len(exact) - 1
+    c = (abs(exact[-1] / exact[0])) ** (sp.Integer(1) / n) if n > 0 and exact[-1] != 0 else sp.Integer(1)
+    scaled = [cf * c ** (n - i) for i, cf in enumerate(exact)]
+    top = max(abs(cf) for cf in scaled) if scaled else 1
+    coeffs = [float(cf / top) for cf in scaled]
+    cf_ = float(c)
+    roots = sorted(cf_ * z.real for z in np.roots(coeffs)
+                   if abs(z.imag) < 1e-9 * max(1.0, abs(z)) and 0 < cf_ * z.real < 1 - 1e-12)
     rate = numeric(_f("undecided_slope").expr, (t, a, sigma))
+    if dynamics == "sde":
+        f = lambda x, j: 1 + 2 * (r0 * j - 1) / (-np.expm1(-2 * x))
+    else:
+        f = lambda x, j: r0 * j - 1
     for e2 in roots:                                   # smallest E first = largest t
         tt = 0.5 * math.log(1 / e2)
         lo, hi = tt * (1 + 1e-6) + 1e-9, max(tt * (1 - 1e-6) - 1e-9, 1e-12)
         j_lo, j_hi = rate(lo, amp, s), rate(hi, amp, s)   # crossing must go from stable to unstable
-        if dynamics == "sde":
-            f = lambda x, j: 1 + 2 * (r0 * j - 1) / (-math.expm1(-2 * x))
-        else:
-            f = lambda x, j: r0 * j - 1
         if f(lo, j_lo) < 0 <= f(hi, j_hi):
             return tt
+    return _onset_by_bracketing(lambda x: f(x, rate(x, amp, s)), math.log(max(amp, s, 1.0)) + 30.0)
+
+
+def _onset_by_bracketing(f, t_max: float, n: int = 4000):
+    """Largest t in (0, t_max] where f turns from < 0 (larger t) to >= 0, by a log grid and brentq; else None.
+
+    The fallback of `gated_speciation_time` when float roots of its cubic miss a tiny E = e^{-2t}
+    (amplitudes or noise beyond ~1e20, where the coefficients span hundreds of decades).
+    """
+    from scipy.optimize import brentq
+
+    ts = np.geomspace(1e-9, t_max, n)
+    with np.errstate(all="ignore"):
+        vals = np.asarray(f(ts), dtype=float) * np.ones(n)     # f is vectorised over t
+    for i in range(n - 1, 0, -1):
+        if vals[i] < 0 <= vals[i - 1]:
+            return float(brentq(lambda x: float(f(x)), ts[i - 1], ts[i], xtol=1e-14, rtol=1e-13))
     return None
 
 

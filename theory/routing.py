@@ -66,7 +66,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from .checks import InputError, check_array, check_real
+from .checks import InputError, check_array, check_positive, check_real
 from .formula import Formula
 
 GATES = ("split", "joint")
@@ -524,7 +524,7 @@ def critical_coupling(gap0_steps: float, eta: float = 0.0) -> float:
 
     g* = (1+η)(Δs_0 - 1)/((1-η)Δs_0 + 1 + η); pure routing: g* = (Δs_0 - 1)/(Δs_0 + 1); 0 if Δs_0 <= 1.
     """
-    d0 = check_real("gap0_steps", gap0_steps, 0.0, math.inf, lo_open=True)
+    d0 = check_positive("gap0_steps", gap0_steps)
     e = _check_eta(eta)
     if d0 <= 1.0:
         return 0.0

@@ -51,6 +51,14 @@ def float_list(text: str) -> list[float]:
     return values
 
 
+def int_list(text: str) -> list[int]:
+    """argparse type: '0,3,7' -> [0, 3, 7]; whole numbers of int64 size only (0.5 is not silently 0)."""
+    values = float_list(text)
+    if not all(v.is_integer() and abs(v) < 2**62 for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+    return [int(v) for v in values]
+
+
 def out_folder(path, flag: str = "--out") -> str:
     """Create the run folder `path` (and parents) now, before any work; InputError naming `flag` if it cannot be."""
     import os

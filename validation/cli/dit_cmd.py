@@ -12,11 +12,7 @@ import json
 import os
 import sys
 
-from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
-
-
-def _int_list(text: str) -> list[int]:
-    return [int(float(v)) for v in float_list(text)]
+from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
 def register(sub) -> None:
@@ -30,17 +26,17 @@ def register(sub) -> None:
                    help="I: commitment per scale against t_int; II: per-layer difference energies (default I)")
     m.add_argument("--gate", choices=["paper", "joint"], default="paper",
                    help="paper: (A_AA V_A + g A_AB V_B)/(1+g); joint: one softmax over 2N keys, log g on cross logits")
-    m.add_argument("--layers", type=_int_list, default=None, help="coupled block indices 0..L-1, comma-separated (default all), e.g. 23,24,25")
+    m.add_argument("--layers", type=int_list, default=None, help="coupled block indices 0..L-1, comma-separated (default all), e.g. 23,24,25")
     m.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
                    help="diffusers scheduler: DDPM (learned-range variance if learned) or DDIM eta=0 (default ddpm)")
     m.add_argument("--steps", type=int, default=50, help="sampler steps, integer 1..1000 (default 50)")
     m.add_argument("--pairs", type=int, default=8, help="replica pairs (independent seeds) per g, integer >= 1 (default 8)")
-    m.add_argument("--t-int", type=_int_list, default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps 0..steps, comma-separated (default 11 values)")
+    m.add_argument("--t-int", type=int_list, default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps 0..steps, comma-separated (default 11 values)")
     m.add_argument("--clone", action="store_true",
                    help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
     m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation eps in [0, 1] of the shared noise draw (default 0.3)")
-    m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale >= 1 (1 = off; default 1)")
-    m.add_argument("--class-label", type=_int_list, default=None, help="class label per pair, 0..num_classes-1, comma-separated (default: random per pair)")
+    m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale in [1, 1000] (1 = off; default 1)")
+    m.add_argument("--class-label", type=int_list, default=None, help="class label per pair, 0..num_classes-1, comma-separated (default: random per pair)")
     m.add_argument("--seed", type=int, default=0, help="random seed >= 0; noise is drawn once per replica and reused for every g")
     m.add_argument("--bands", type=int, default=4, help="Protocol II radial frequency bands of the token grid, integer >= 1 (default 4)")
     m.add_argument("--mode-groups", type=int, default=4, help="Protocol II groups of empirical modes, integer >= 1 (default 4)")

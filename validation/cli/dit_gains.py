@@ -16,7 +16,7 @@ import json
 import os
 import sys
 
-from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
+from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
 def register(dsub) -> None:
@@ -27,7 +27,7 @@ def register(dsub) -> None:
     p.add_argument("--num-steps", type=int, default=50, help="sampler steps of the run (default 50)")
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
                    help="diffusers scheduler of the capture run (default ddpm)")
-    p.add_argument("--layers", type=lambda s: [int(float(v)) for v in float_list(s)], default=None,
+    p.add_argument("--layers", type=int_list, default=None,
                    help="layers to measure (default all), e.g. 23,24,25")
     p.add_argument("--modes", type=int, default=16, help="token modes kept, evenly along the frequency order "
                    "(0 = all)")

@@ -12,6 +12,8 @@ import shlex
 import sys
 import time
 
+from theory.checks import check_int
+
 ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "dit_bridge", "zoo")
 
@@ -27,7 +29,7 @@ def register(dit_sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.pt)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads, integer in [1, 4096] (default: torch's choice)")
     p.add_argument("--skip-card", action="store_true", help="train only; do not write samples.png/model_card.md")
     p.add_argument("--card-only", action="store_true", help="do not train; (re)write the card of OUT")
     add_json_flag(p)
@@ -63,7 +65,7 @@ def run(args) -> int:
     cfg = _config(args)
     out = args.out or os.path.join(ZOO_DIR, args.name)
     if args.threads is not None:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(check_int("--threads", args.threads, 1, 4096))
     record = None
     if not args.card_only:
         cfg.validate()

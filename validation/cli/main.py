@@ -3,7 +3,9 @@
 Each subcommand lives in its own module with `register(subparsers)`; heavy
 imports (numba, torch) happen inside the command's run function, so `--help`
 and `syncgap theory` stay fast. Bad input (`theory.InputError`, argparse errors)
-exits with status 2 and a one-line message, never a traceback. A simulation that
+exits with status 2 and a one-line message, never a traceback; when the message starts with
+the name of a library parameter, it names the command's flag instead (`noise_std=0 ...`
+becomes `--sigma=0 ...`). A simulation that
 produced NaN or inf (`theory.checks.SimulationError`, which says where) exits with
 status 1 and its one-line message: the input passed its checks, the run failed.
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import re
 import sys
 
 from theory.checks import InputError, SimulationError
@@ -32,6 +36,38 @@ class OneLineParser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
+# Library parameters that a command passes on under another flag: name -> the flag's dests to try.
+LIBRARY_NAMES = {
+    "noise_std": ("sigma",), "n_boot": ("boot",), "n_pairs": ("pairs",), "n_samples": ("samples",), "record_every": ("every",),
+    "guidance_scale": ("cfg",), "gap0_steps": ("gap0",), "lambda": ("lam",), "layer": ("layers",),
+    "gate g": ("g",), "class label": ("class_label",), "class labels": ("class_label",),
+    "num_sampling_steps": ("dit_steps", "ddpm_steps"), "t grid": ("T", "steps"),
+}
+_LEADING_NAME = re.compile(r"(gate g|class labels?|t grid|[A-Za-z_][A-Za-z0-9_]*)(?=[=\s:\[]|$)")
+
+
+def name_the_flag(message: str, flags: dict) -> str:
+    """`message` with a leading library parameter name replaced by its flag (flags: dest -> '--flag')."""
+    m = _LEADING_NAME.match(message)
+    if m is None:
+        return message
+    for dest in (m.group(1), *LIBRARY_NAMES.get(m.group(1), ())):
+        if dest in flags:
+            return flags[dest] + message[m.end():]
+    return message
+
+
+def _leaf_flags(parser: argparse.ArgumentParser) -> None:
+    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in subs:
+        for child in action.choices.values():
+            _leaf_flags(child)
+    if not subs:
+        parser.set_defaults(_flags={a.dest: max(a.option_strings, key=len)
+                                    for a in parser._actions if a.option_strings})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="syncgap",
@@ -39,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"validation.cli.{name}_cmd").register(sub)
+    _leaf_flags(parser)
     return parser
 
 
@@ -48,11 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
-        print(f"syncgap {args.command}: error: {exc}", file=sys.stderr)
+        print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",
+              file=sys.stderr)
         return 2
     except SimulationError as exc:
         print(f"syncgap {args.command}: simulation failed: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:          # `syncgap ... | head`: the reader left; no traceback, no second error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except KeyboardInterrupt:
         print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
         return 130

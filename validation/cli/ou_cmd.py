@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from theory.checks import check_int
+
 from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
@@ -17,7 +19,8 @@ def _common(p, d=256, samples=10000, T=10.0, steps=1000):
     p.add_argument("--T", type=float, default=T, help=f"start OU time T > 0 of the reverse process, dimensionless (default {T})")
     p.add_argument("--steps", type=int, default=steps, help=f"reverse steps on the uniform OU grid from T to 0, integer >= 2 (default {steps})")
     p.add_argument("--ddpm-steps", type=int, default=0,
-                   help="use DiT's DDPM schedule with this many sampler steps instead of the OU grid")
+                   help="use DiT's DDPM schedule with this many sampler steps, 1..1000, instead of the OU grid "
+                        "(default 0: the OU grid)")
     p.add_argument("--scheme", choices=("sde", "ode", "ddpm", "ddim"), default="sde",
                    help="sampler: reverse SDE, probability-flow ODE, or DiT's DDPM/DDIM update (default sde)")
     p.add_argument("--boot", type=int, default=300, help="bootstrap resamples for the 95%% intervals, integer >= 10 (default 300)")
@@ -61,7 +64,9 @@ def register(sub) -> None:
 
 def _grid(args):
     from ou_models import engine
-    return engine.ddpm_grid(args.ddpm_steps) if args.ddpm_steps else engine.ou_grid(args.T, args.steps)
+    if args.ddpm_steps == 0:
+        return engine.ou_grid(args.T, args.steps)
+    return engine.ddpm_grid(check_int("--ddpm-steps", args.ddpm_steps, 1, 1000))
 
 
 def _progress(args):
@@ -71,18 +76,16 @@ def _progress(args):
 
 
 def _check_d(d):
-    from theory.checks import check_int
     return check_int("d", d, 1, 10**6)
 
 
 def run_cloning(args) -> int:
     from ou_models import measure
     from theory.data import two_gaussian_mixture
-    from theory.checks import check_int
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
     grid = _grid(args)
     ts = 0.5 * np.log(float(data.eigenvalues()[0]))
-    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), check_int("branches", args.branches, 4, 10**4))
+    times = measure.speciation_window(grid, ts, 2.5, 3.5, check_int("branches", args.branches, 4, 10**4))
     r = measure.cloning(data, grid, args.samples, args.seed, branch_times=times, scheme=args.scheme,
                         n_boot=args.boot, progress=_progress(args))
     lam = float(data.eigenvalues()[0])
@@ -114,7 +117,7 @@ def _features(args):
     d = _check_d(args.d)
     F = len(args.amplitudes)
     if F < 1 or F > d:
-        raise InputError(f"need 1 <= number of amplitudes <= d, got {F} for d={d}")
+        raise InputError(f"--amplitudes: need 1 to --d={d} values (one feature per coordinate), got {F}")
     return SignFeatureMixture(np.eye(d)[:F], np.asarray(args.amplitudes), 1.0, (d,))
 
 
@@ -187,9 +190,11 @@ def run_gap_layer_a(args) -> int:
 
 def run_gap(args) -> int:
     from ou_models import measure
+    check_int("--dit-steps", args.dit_steps, 1, 1000)
     if args.layer == "A":
         return run_gap_layer_a(args)
     data = _features(args)
+
     def compute(g):
         r = measure.protocol_one(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                                  n_boot=args.boot, dit_sampling_steps=args.dit_steps, progress=_progress(args))
