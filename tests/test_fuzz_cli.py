@@ -84,6 +84,7 @@ CASES = [
     (["ou", "gap", *OU], "--amplitudes", bad_list(POS)),
     (["ou", "gap", *OU], "--dit-steps", bad_int(1, 1000)),
     (["ou", "gap", *OU], "--ddpm-steps", bad_int(0, 1000)),
+    (["ou", "cloning", *OU, "--ddpm-steps", "20"], "--T", bad_real(hi=1000.0)),   # checked even where unused
     (["ou", "energy", *OU], "--amplitudes", bad_list(POS)),
     (["ou", "energy", *OU], "--g", NONNEG),
     (["ou", "energy", *OU], "--every", bad_int(1, 10 ** 9)),

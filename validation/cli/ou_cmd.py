@@ -64,8 +64,9 @@ def register(sub) -> None:
 
 def _grid(args):
     from ou_models import engine
+    ou = engine.ou_grid(args.T, args.steps)   # checks --T and --steps even where --ddpm-steps replaces them
     if args.ddpm_steps == 0:
-        return engine.ou_grid(args.T, args.steps)
+        return ou
     return engine.ddpm_grid(check_int("--ddpm-steps", args.ddpm_steps, 1, 1000))
 
 
