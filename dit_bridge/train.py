@@ -48,6 +48,8 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     warmup: int = 200
+    lr_schedule: str = "constant"      # after warmup: "constant", or "cosine" decay to 0 at the last step
+    step_focus: tuple | None = None    # (lo, hi, frac): a fraction frac of the DDPM steps uniform in [lo, hi)
     weight_decay: float = 0.0
     ema_decay: float = 0.995
     grad_clip: float = 1.0
@@ -67,6 +69,14 @@ class TrainConfig:
         check_int("batch_size", self.batch_size, 1)
         check_real("lr", self.lr, 0.0, 1.0, lo_open=True)
         check_int("warmup", self.warmup, 0)
+        if self.step_focus is not None:
+            if not isinstance(self.step_focus, (tuple, list)) or len(self.step_focus) != 3:
+                raise InputError(f"step_focus must be (lo, hi, frac), got {self.step_focus!r}")
+            lo = check_int("step_focus lo", self.step_focus[0], 0, DIT_TRAIN_STEPS - 1)
+            check_int("step_focus hi", self.step_focus[1], lo + 1, DIT_TRAIN_STEPS)
+            check_real("step_focus frac", self.step_focus[2], 0.0, 1.0)
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         check_real("weight_decay", self.weight_decay, 0.0)
         check_real("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
         check_real("grad_clip", self.grad_clip, 0.0)
@@ -136,10 +146,19 @@ def _set_label_drop(model, p: float) -> None:
         block.norm1.emb.class_embedder.dropout_prob = p
 
 
-def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: float) -> torch.Tensor:
-    """Epsilon-prediction MSE at uniform random DDPM steps; labels dropped to null_id w.p. class_dropout."""
+def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: float,
+                   step_focus=None) -> torch.Tensor:
+    """Epsilon-prediction MSE at random DDPM steps; labels dropped to null_id w.p. class_dropout.
+
+    Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
+    a fraction frac of the batch: more samples where weak features commit (importance of steps).
+    """
     n = x0.shape[0]
     steps = torch.randint(0, abar.numel(), (n,), generator=gen)                  # (N,)
+    if step_focus is not None:
+        lo, hi, frac = step_focus
+        focus = torch.rand(n, generator=gen) < frac
+        steps = torch.where(focus, torch.randint(int(lo), int(hi), (n,), generator=gen), steps)
     eps = torch.randn(x0.shape, generator=gen)                                     # (N, C, H, W)
     a = abar[steps].to(x0.dtype).view(n, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
@@ -151,7 +170,12 @@ def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: fl
 
 
 def _lr_at(cfg: TrainConfig, step: int) -> float:
-    return cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+    """Linear warmup over cfg.warmup steps, then constant or a half cosine down to 0 at cfg.steps."""
+    warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
+    if cfg.lr_schedule == "constant" or step < cfg.warmup:
+        return cfg.lr * warm
+    frac = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
+    return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
 
 
 @torch.no_grad()
@@ -190,8 +214,10 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
     step, seconds, log = 0, 0.0, []
     if os.path.exists(ckpt):
         st = torch.load(ckpt, weights_only=False)
-        same = {k: v for k, v in st["config"].items() if k != "steps"}
-        if same != {k: v for k, v in asdict(cfg).items() if k != "steps"}:
+        free = {"steps"} if cfg.lr_schedule == "constant" else set()   # a cosine schedule depends on steps
+        old_cfg = {"lr_schedule": "constant", "step_focus": None, **st["config"]}   # older checkpoints
+        if {k: v for k, v in old_cfg.items() if k not in free} != {k: v for k, v in asdict(cfg).items()
+                                                                    if k not in free}:
             raise InputError(f"checkpoint {ckpt} was made with another config; delete it or change the path")
         if st["step"] > cfg.steps:
             raise InputError(f"checkpoint {ckpt} is at step {st['step']}, past steps={cfg.steps}")
@@ -208,7 +234,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step)
         loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
-                              cfg.class_dropout)
+                              cfg.class_dropout, cfg.step_focus)
         if not torch.isfinite(loss):
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)

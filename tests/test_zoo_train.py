@@ -97,6 +97,49 @@ def test_train_writes_contract_and_resumes_exactly(tmp_path):
         train(TINY, str(part))
 
 
+def test_cosine_schedule_warms_up_then_halves_its_area(tmp_path):
+    from dit_bridge.train import _lr_at
+    cfg = replace(TINY, lr=1e-3, warmup=10, steps=1010, lr_schedule="cosine")
+    lrs = np.array([_lr_at(cfg, s) for s in range(cfg.steps)])
+    assert lrs[9] == pytest.approx(1e-3) and lrs[510] == pytest.approx(5e-4) and lrs[-1] < 1e-8
+    assert np.all(np.diff(lrs[10:]) <= 0)
+    assert lrs[10:].sum() == pytest.approx(0.5 * 1e-3 * 1000, rel=2e-3)     # the mean of a half cosine is 1/2
+    assert [_lr_at(replace(cfg, lr_schedule="constant"), s) for s in (9, 510, 1009)] == [1e-3] * 3
+    with pytest.raises(InputError, match="lr_schedule"):
+        train(replace(TINY, lr_schedule="linear"), str(tmp_path / "bad"))
+    short = replace(TINY, lr_schedule="cosine")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(step, total, loss):
+        if step == 2:
+            raise Stop
+    with pytest.raises(Stop):
+        train(short, str(tmp_path / "c"), progress=stop_at_2)
+    with pytest.raises(InputError, match="another config"):   # more steps would bend the cosine mid-run
+        train(replace(short, steps=short.steps + 2), str(tmp_path / "c"))
+
+
+def test_step_focus_draws_the_stated_share_of_steps_and_none_is_the_dit_recipe():
+    from dit_bridge.train import diffusion_loss
+
+    class Spy(torch.nn.Module):
+        def forward(self, x, timestep, class_labels):
+            self.steps = timestep.clone()
+            return type("Out", (), {"sample": torch.zeros_like(x)})()
+
+    spy, abar, x0, lab = Spy(), alphas_cumprod(), torch.zeros(20000, 1, 2, 2), torch.zeros(20000, dtype=torch.long)
+    diffusion_loss(spy, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0, (100, 600, 0.4))
+    inside = ((spy.steps >= 100) & (spy.steps < 600)).float().mean().item()
+    assert inside == pytest.approx(0.4 + 0.6 * 0.5, abs=0.015)               # 4 sd of a binomial share
+    assert spy.steps.min() >= 0 and spy.steps.max() < 1000
+    diffusion_loss(spy, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0, None)
+    assert torch.equal(spy.steps, torch.randint(0, 1000, (20000,), generator=torch.Generator().manual_seed(0)))
+    with pytest.raises(InputError, match="step_focus hi"):
+        replace(TINY, step_focus=(500, 400, 0.5)).validate()
+
+
 def test_bad_training_config_is_input_error(tmp_path):
     with pytest.raises(InputError, match="divisible"):
         train(replace(TINY, hidden=15), str(tmp_path))
