@@ -37,7 +37,7 @@ def test_protocol_two_table(capsys):
     (["--g", "-0.5"], "g=-0.5 is outside"),
     (["--g", "nan"], "NaN"),
     (["--model", "/no/such/model"], "does not exist"),
-    (["--class-label", "3,12"], "class label 12 is outside"),
+    (["--class-label", "3,12"], "--class-label 12 is outside"),
     (["--device", "cuda"], None),  # no GPU on the test machines: a clear error; on a GPU machine it runs
 ])
 def test_bad_input_exits_2(capsys, extra, message):

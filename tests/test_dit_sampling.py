@@ -126,5 +126,5 @@ def test_bad_sampling_input(tiny):
             remove_coupling(tiny.model)
     with pytest.raises(InputError, match="g=-1 is outside"):
         protocol_one(tiny, -1.0, n_pairs=2, num_steps=4)
-    with pytest.raises(InputError, match="at least 4 distinct t_int"):
+    with pytest.raises(InputError, match="t_int: need at least 4 distinct"):
         protocol_one(tiny, 0.5, t_ints=[0, 1], n_pairs=2, num_steps=4)
