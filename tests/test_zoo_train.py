@@ -21,6 +21,18 @@ TINY = TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 64, "seed": 3}, h
                    log_every=2, seed=5)
 
 
+class Stop(Exception):
+    """Raised by the progress callback of `stop_at`: an interrupted training run."""
+
+
+def stop_at(n):
+    """A training progress callback that interrupts the run after step n (its checkpoint is written)."""
+    def progress(step, total, loss):
+        if step == n:
+            raise Stop
+    return progress
+
+
 def test_fhgm_data_is_the_shared_mixture_and_hashed():
     d = fhgm_data(num_samples=500, seed=1)
     assert d.images.shape == (500, 1, 16, 16) and d.num_classes == 1
@@ -74,16 +86,9 @@ def test_train_writes_contract_and_resumes_exactly(tmp_path):
     assert meta["scheduler"]["beta_schedule"] == "linear" and meta["learned_sigma"] is False
     assert [r["step"] for r in rec["loss_log"]] == [2, 4, 6]
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_4(step, total, loss):
-        if step == 4:
-            raise Stop
-
     part = tmp_path / "part"
     with pytest.raises(Stop):
-        train(TINY, str(part), progress=stop_at_4)
+        train(TINY, str(part), progress=stop_at(4))
     assert (part / "checkpoint.pt").is_file() and not (part / "training.json").exists()
     seen = []
     train(TINY, str(part), progress=lambda s, n, l: seen.append(s))
@@ -108,15 +113,8 @@ def test_cosine_schedule_warms_up_then_halves_its_area(tmp_path):
     with pytest.raises(InputError, match="lr_schedule"):
         train(replace(TINY, lr_schedule="linear"), str(tmp_path / "bad"))
     short = replace(TINY, lr_schedule="cosine")
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_2(step, total, loss):
-        if step == 2:
-            raise Stop
     with pytest.raises(Stop):
-        train(short, str(tmp_path / "c"), progress=stop_at_2)
+        train(short, str(tmp_path / "c"), progress=stop_at(2))
     with pytest.raises(InputError, match="another config"):   # more steps would bend the cosine mid-run
         train(replace(short, steps=short.steps + 2), str(tmp_path / "c"))
 
