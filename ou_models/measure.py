@@ -304,7 +304,8 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
             progress(hi, n)
     e = np.concatenate(parts)
     names = [f"feature{k}" for k in range(F)] + ["orthogonal"]
-    _check_energies(e.mean(0), t, names)
+    est = e.mean(0)
+    _check_energies(est, t, names)
     rng = np.random.default_rng(seed)
     boots = np.empty((n_boot,) + e.shape[1:])
     for b in range(n_boot):
@@ -316,7 +317,6 @@ def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 
     def rate_drift(E):
         # reverse SDE: E' = 2 r E + 4 per unit reverse time (two independent noises of variance 2 dtau each)
         return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
-    est = e.mean(0)
     q = [0.025, 0.975]
     rec = {"t": t, "observables": names,
            "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
