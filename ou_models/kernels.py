@@ -108,6 +108,12 @@ def _step(z, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, 
 
 
 @njit(cache=True)
+def _scratch(K, D, F, C):
+    """Per-path work arrays of `_step`: zn (K, D), y and W (K, F), by and E (K,), lg (C,)."""
+    return np.empty((K, D)), np.empty((K, F)), np.empty((K, F)), np.empty(K), np.empty(K), np.empty(C)
+
+
+@njit(cache=True)
 def _gram(z, y, out):
     """out[i, l] = z_i . z_l - sum_k y_ik y_lk: the Gram matrix of the parts orthogonal to the features."""
     K, D = z.shape
@@ -136,12 +142,7 @@ def run_paths(z, path_ids, seed, stream, P, L, Wy, Ws, Bt, cst, sig, signs, sign
     for p in prange(n):
         key = stream_key(seed, path_ids[p], stream)
         zp = z[p]
-        zn = np.empty((K, D))
-        y = np.empty((K, F))
-        W = np.empty((K, F))
-        by = np.empty(K)
-        E = np.empty(K)
-        lg = np.empty(C)
+        zn, y, W, by, E, lg = _scratch(K, D, F, C)
         r = 0
         for s in range(s_begin, s_end + 1):
             if R > 0 and r < R and ((s - s_begin) % record_every == 0 or s == s_end):
@@ -171,12 +172,7 @@ def branch_paths(z, path_ids, seed, P, L, Wy, Ws, Bt, cst, sig, L2, Wy2, Ws2, Bt
         key = stream_key(seed, path_ids[p], 0)
         zp = z[p]
         zb = np.empty((K, D))
-        zn = np.empty((K, D))
-        y = np.empty((K, F))
-        W = np.empty((K, F))
-        by = np.empty(K)
-        E = np.empty(K)
-        lg = np.empty(C)
+        zn, y, W, by, E, lg = _scratch(K, D, F, C)
         b = 0
         for s in range(N + 1):
             while b < B and branch_steps[b] == s:
