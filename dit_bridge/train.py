@@ -50,6 +50,7 @@ class TrainConfig:
     warmup: int = 200
     lr_schedule: str = "constant"      # after warmup: "constant", or "cosine" decay to 0 at the last step
     step_focus: tuple | None = None    # (lo, hi, frac): a fraction frac of the DDPM steps uniform in [lo, hi)
+    min_snr_gamma: float | None = None  # Min-SNR-gamma loss weight min(1, gamma / SNR_i); None: DiT's plain MSE
     weight_decay: float = 0.0
     ema_decay: float = 0.995
     grad_clip: float = 1.0
@@ -75,6 +76,8 @@ class TrainConfig:
             lo = check_int("step_focus lo", self.step_focus[0], 0, DIT_TRAIN_STEPS - 1)
             check_int("step_focus hi", self.step_focus[1], lo + 1, DIT_TRAIN_STEPS)
             check_real("step_focus frac", self.step_focus[2], 0.0, 1.0)
+        if self.min_snr_gamma is not None:
+            check_real("min_snr_gamma", self.min_snr_gamma, 0.0, 1e6, lo_open=True)
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         check_real("weight_decay", self.weight_decay, 0.0)
@@ -146,12 +149,23 @@ def _set_label_drop(model, p: float) -> None:
         block.norm1.emb.class_embedder.dropout_prob = p
 
 
+def min_snr_weight(abar_i: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma weight of the epsilon MSE: min(1, gamma / SNR_i), SNR_i = abar_i / (1 - abar_i).
+
+    Hang et al. 2023 (arXiv:2303.09556): the x_0-space weight min(SNR, gamma), written for epsilon
+    prediction. It damps the nearly clean steps (SNR > gamma), whose epsilon targets are mostly
+    irreducible noise, and leaves the noisy steps where features commit at weight 1.
+    """
+    return torch.clamp(gamma * (1 - abar_i) / abar_i, max=1.0)
+
+
 def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: float,
-                   step_focus=None) -> torch.Tensor:
-    """Epsilon-prediction MSE at random DDPM steps; labels dropped to null_id w.p. class_dropout.
+                   step_focus=None, min_snr_gamma=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
 
     Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
     a fraction frac of the batch: more samples where weak features commit (importance of steps).
+    The objective is the MSE itself, or with min_snr_gamma the Min-SNR-weighted mean over the batch.
     """
     n = x0.shape[0]
     steps = torch.randint(0, abar.numel(), (n,), generator=gen)                  # (N,)
@@ -166,7 +180,12 @@ def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: fl
         drop = torch.rand(n, generator=gen) < class_dropout
         labels = torch.where(drop, torch.full_like(labels, null_id), labels)
     out = model(xt, timestep=steps, class_labels=labels).sample                    # (N, C', H, W)
-    return F.mse_loss(out[:, : x0.shape[1]], eps)
+    out = out[:, : x0.shape[1]]
+    if min_snr_gamma is None:
+        mse = F.mse_loss(out, eps)
+        return mse, mse
+    per = (out - eps).square().flatten(1).mean(1)                                  # (N,)
+    return (min_snr_weight(a.view(n), min_snr_gamma) * per).mean(), per.detach().mean()
 
 
 def _lr_at(cfg: TrainConfig, step: int) -> float:
@@ -215,7 +234,8 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
     if os.path.exists(ckpt):
         st = torch.load(ckpt, weights_only=False)
         free = {"steps"} if cfg.lr_schedule == "constant" else set()   # a cosine schedule depends on steps
-        old_cfg = {"lr_schedule": "constant", "step_focus": None, **st["config"]}   # older checkpoints
+        old_cfg = {"lr_schedule": "constant", "step_focus": None, "min_snr_gamma": None,
+                   **st["config"]}   # older checkpoints
         if {k: v for k, v in old_cfg.items() if k not in free} != {k: v for k, v in asdict(cfg).items()
                                                                     if k not in free}:
             raise InputError(f"checkpoint {ckpt} was made with another config; delete it or change the path")
@@ -233,12 +253,12 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
         idx = torch.randint(0, data.images.shape[0], (cfg.batch_size,), generator=gen)
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step)
-        loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
-                              cfg.class_dropout, cfg.step_focus)
+        objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
+                                         cfg.class_dropout, cfg.step_focus, cfg.min_snr_gamma)
         if not torch.isfinite(loss):
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         if cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()

@@ -138,6 +138,33 @@ def test_step_focus_draws_the_stated_share_of_steps_and_none_is_the_dit_recipe()
         replace(TINY, step_focus=(500, 400, 0.5)).validate()
 
 
+def test_min_snr_objective_is_the_x0_space_loss_weighted_by_min_snr_gamma():
+    """||eps_hat - eps||^2 = SNR ||x0_hat - x0||^2, so the objective must equal mean_i min(SNR_i, g) e0_i."""
+    from dit_bridge.train import diffusion_loss
+
+    class Guess(torch.nn.Module):                 # a fixed, wrong epsilon guess; records what it saw
+        def forward(self, x, timestep, class_labels):
+            self.xt, self.steps = x.clone(), timestep.clone()
+            return type("Out", (), {"sample": 0.3 * x + 0.1})()
+
+    g, abar = 5.0, alphas_cumprod()
+    x0 = torch.randn(4000, 1, 2, 2, generator=torch.Generator().manual_seed(1))
+    lab = torch.zeros(4000, dtype=torch.long)
+    model = Guess()
+    obj, mse = diffusion_loss(model, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0, None, g)
+    a = abar[model.steps].double().view(-1, 1, 1, 1)
+    x0_hat = (model.xt.double() - (1 - a).sqrt() * (0.3 * model.xt.double() + 0.1)) / a.sqrt()
+    e0 = (x0_hat - x0.double()).square().flatten(1).mean(1)                     # x0-space error per sample
+    snr = (a / (1 - a)).view(-1)
+    assert obj.item() == pytest.approx(torch.minimum(snr, torch.tensor(g)).mul(e0).mean().item(), rel=1e-4)
+    assert mse.item() == pytest.approx(snr.mul(e0).mean().item(), rel=1e-4)    # the logged loss is the plain MSE
+    plain, plain_mse = diffusion_loss(model, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0)
+    assert plain.item() == plain_mse.item() == pytest.approx(mse.item(), rel=1e-6)
+    assert obj.item() < mse.item()                                              # the clean steps are damped
+    with pytest.raises(InputError, match="min_snr_gamma"):
+        replace(TINY, min_snr_gamma=0.0).validate()
+
+
 def test_bad_training_config_is_input_error(tmp_path):
     with pytest.raises(InputError, match="divisible"):
         train(replace(TINY, hidden=15), str(tmp_path))
