@@ -199,8 +199,8 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
 
 @torch.no_grad()
 def _ema_update(ema, model, decay: float) -> None:
-    for pe, pm in zip(ema.parameters(), model.parameters()):
-        pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+    """ema <- decay * ema + (1 - decay) * model, one fused lerp over all tensors."""
+    torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
 
 
 def _save_checkpoint(path: str, state: dict) -> None:
@@ -227,7 +227,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     abar = alphas_cumprod()
     step, seconds, log = 0, 0.0, []
@@ -260,7 +260,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
         opt.zero_grad(set_to_none=True)
         objective.backward()
         if cfg.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip, foreach=True)
         opt.step()
         step += 1
         _ema_update(ema, model, min(cfg.ema_decay, (1 + step) / (10 + step)))
