@@ -4,8 +4,8 @@ Tolerances (stated once, here and in dit_bridge/zoo/README.md):
 - FHGM-DiT denoiser: excess ratio E||x0_hat - E[x0|xt]||^2 / E||x0 - E[x0|xt]||^2 <= EXCESS_MAX at
   every tested DDPM step (fresh samples, not the training pool);
 - FHGM-DiT samples: P(y_k > 0) within SIGN_TOL of 1/2 for every feature, mean |y_k| within AMP_RTOL
-  of a_k for the two strong features, and the residual per-pixel variance within RESID_RTOL of
-  sigma^2. The two weak features miss AMP_RTOL (under-committed): that check is a strict xfail;
+  of a_k for the three strongest features, and the residual per-pixel variance within RESID_RTOL of
+  sigma^2. The weakest feature misses AMP_RTOL (under-committed): that check is a strict xfail;
 - Digits-DiT: a logistic regression trained on the digits labels guided samples (scale 4) as the
   requested class at least 80% of the time.
 """

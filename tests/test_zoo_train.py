@@ -263,3 +263,20 @@ def test_cli_rejects_unknown_model_and_records_command(tmp_path, capsys):
     meta = json.loads((out / "training.json").read_text())
     assert meta["command"].startswith("syncgap dit train digits --out")
     assert meta["steps"] == 2 and meta["null_class_id"] == 10
+
+
+def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
+    from validation.zoo_card import write_model_card
+
+    out = tmp_path / "m"
+    train(replace(TINY, min_snr_gamma=5.0, lr_schedule="cosine"), str(out), command="syncgap dit train fhgm")
+    quality = write_model_card(str(out))
+    card = (out / "model_card.md").read_text()
+    assert "cosine lr, Min-SNR-5 loss weighting" in card and "syncgap dit train fhgm" in card
+    fs = quality["feature_statistics"]
+    off = [nm for nm, a, m in zip(fs["feature_names"], fs["amplitudes"], fs["mean_abs"]) if abs(m / a - 1) > 0.1]
+    assert off, "a 6-step model cannot reproduce the feature amplitudes"
+    limits = card.split("Known limitation: ")[1].split("\n")[0]
+    assert [nm for nm in fs["feature_names"] if f"{nm} mean abs" in limits] == off
+    for f in ("samples.png", "denoiser_error.png", "quality.json", "samples.npz"):
+        assert (out / f).is_file(), f

@@ -124,6 +124,17 @@ def _table(rows, cols) -> str:
     return "\n".join(out)
 
 
+def _schedule(cfg: dict) -> str:
+    """The loss and learning-rate options of a training config, in words (older records lack them)."""
+    parts = [f"{cfg.get('lr_schedule', 'constant')} lr"]
+    if cfg.get("step_focus"):
+        lo, hi, frac = cfg["step_focus"]
+        parts.append(f"{frac:g} of the steps drawn in [{lo}, {hi})")
+    gamma = cfg.get("min_snr_gamma")
+    parts.append(f"Min-SNR-{gamma:g} loss weighting" if gamma else "plain epsilon MSE")
+    return ", ".join(parts)
+
+
 def card_text(meta: dict, config: dict, quality: dict) -> str:
     """model_card.md text from training.json, config.json and quality.json."""
     name = meta["dataset"]["name"]
@@ -150,12 +161,12 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
              f"- data: {json.dumps({k: v for k, v in meta['dataset'].items() if k != 'data_hash'})}",
              f"- data hash (sha256 of float32 images + int64 labels): `{meta['dataset']['data_hash']}`",
              f"- seed {meta['seed']}, {meta['steps']} steps, batch {meta['batch_size']}, AdamW lr {cfg['lr']} "
-             f"(warm-up {cfg['warmup']}), {meta['threads']} torch thread(s)",
+             f"(warm-up {cfg['warmup']}, {_schedule(cfg)}), {meta['threads']} torch thread(s)",
              f"- final loss (epsilon MSE, mean of last 10% of the log): {meta['final_loss']:.4f}"
              + (f" (the exact posterior mean scores {quality['exact_denoiser_loss']:.4f}: the floor)"
                 if "exact_denoiser_loss" in quality else ""),
              f"- training time: {meta['training_seconds']:.0f} s wall-clock on a 2-core CPU machine "
-             "shared with other jobs (about 2-3 other busy processes), so an idle machine is faster",
+             "(measured times per machine load: dit_bridge/zoo/README.md)",
              "", "## Samples", "", "![samples](samples.png)", ""]
     if name == "fhgm":
         fs = quality["feature_statistics"]
