@@ -93,7 +93,7 @@ class TrainConfig:
 # Shipped models: name -> TrainConfig (the registry of configs, as in DiT's models.py).
 ZOO_CONFIGS = {
     "fhgm": TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 32768, "seed": 0},
-                        hidden=128, depth=4, heads=4, patch=4, steps=7000, batch_size=64, lr=1.2e-3,
+                        hidden=128, depth=4, heads=4, patch=4, steps=10000, batch_size=64, lr=1.2e-3,
                         warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0),
     "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},
                           hidden=128, depth=4, heads=4, patch=4, steps=3500, batch_size=64, lr=1.2e-3,
