@@ -18,6 +18,7 @@ Models trained by this project use diffusers' embedding, so keep the default for
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
@@ -64,6 +65,22 @@ class LoadedDiT:
     @property
     def num_layers(self) -> int:
         return len(self.model.transformer_blocks)
+
+
+def weights_fingerprint(model, max_values: int = 1 << 20) -> str:
+    """16 hex digits of sha256 over the state dict's names, shapes and values: the weights' identity.
+
+    Every k-th value is hashed (k = total / max_values, 1 for the small models), as float64, so a
+    retrained, fine-tuned or recast model gets a new fingerprint; cached results are keyed by it.
+    """
+    state = model.state_dict()
+    total = sum(t.numel() for t in state.values())
+    stride = max(1, total // max_values)
+    h = hashlib.sha256()
+    for name, t in state.items():
+        h.update(f"{name}{tuple(t.shape)}".encode())
+        h.update(t.detach().reshape(-1)[::stride].to("cpu", torch.float64).numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def build_dit(config: dict, seed: int = 0, dtype=torch.float32):

@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+import torch
 
 from theory.checks import InputError
 from theory.routing import routing_factor
@@ -82,6 +83,24 @@ def test_resume_reuses_cells(tiny_run):
     assert os.stat(cell).st_mtime_ns == before
     assert sum("reused" in m for m in msgs) == 4
     assert [c.to_json() for c in res2.checks] == [c.to_json() for c in res.checks]
+
+
+def test_cells_are_keyed_by_the_weights_so_a_retrained_model_is_recomputed(tiny_run):
+    from dit_bridge.registry import load_model, load_tiny, weights_fingerprint
+    out, _, _ = tiny_run
+    with open(os.path.join(out, "dit", "tiny", "p1_g0.5.json")) as f:
+        cfg = json.load(f)["config"]
+    assert cfg["weights"] == weights_fingerprint(load_model("tiny").model) == weights_fingerprint(load_tiny(0).model)
+    changed = load_tiny(0).model
+    with torch.no_grad():
+        next(changed.parameters()).view(-1)[0] += 1e-6                      # one value of one tensor
+    assert weights_fingerprint(changed) != cfg["weights"]
+    assert weights_fingerprint(load_tiny(1).model) != cfg["weights"]
+    scaled = load_tiny(0).model                                               # a strided fingerprint still
+    with torch.no_grad():                                                     # sees a change of every value
+        for p in scaled.parameters():
+            p.mul_(1.001)
+    assert weights_fingerprint(scaled, max_values=100) != weights_fingerprint(load_tiny(0).model, max_values=100)
 
 
 def test_cell_with_other_config_is_recomputed(tmp_path):

@@ -79,13 +79,15 @@ def _models(model) -> list[str]:
 
 def measure_model(name, out_dir, st: Settings, device="cpu", say=lambda m: None) -> dict:
     """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}."""
-    from dit_bridge.registry import load_model
+    from dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
     mix = dc.fhgm_mixture(rec)
     scales = dc.unit_scales(rec, mix)
     pats = None if mix is None else mix.patterns
-    base = {"model": rec.name, "source": rec.source, "num_steps": st.num_steps, "n_pairs": st.n_pairs,
-            "t_ints": list(st.t_ints), "seed": st.seed, "scales": scales, "features": mix is not None}
+    base = {"model": rec.name, "source": rec.source,
+            "weights": weights_fingerprint(rec.model),    # a retrained model's cells are recomputed, not reused
+            "num_steps": st.num_steps, "n_pairs": st.n_pairs, "t_ints": list(st.t_ints), "seed": st.seed,
+            "scales": scales, "features": mix is not None}
     cells = {}
 
     def cell(kind, g, compute, **extra):
