@@ -234,8 +234,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
     if os.path.exists(ckpt):
         st = torch.load(ckpt, weights_only=False)
         free = {"steps"} if cfg.lr_schedule == "constant" else set()   # a cosine schedule depends on steps
-        old_cfg = {"lr_schedule": "constant", "step_focus": None, "min_snr_gamma": None,
-                   **st["config"]}   # older checkpoints
+        old_cfg = {**asdict(TrainConfig(dataset=cfg.dataset)), **st["config"]}   # options newer than the file: defaults
         if {k: v for k, v in old_cfg.items() if k not in free} != {k: v for k, v in asdict(cfg).items()
                                                                     if k not in free}:
             raise InputError(f"checkpoint {ckpt} was made with another config; delete it or change the path")

@@ -102,6 +102,19 @@ def test_train_writes_contract_and_resumes_exactly(tmp_path):
         train(TINY, str(part))
 
 
+def test_checkpoint_from_before_the_newer_options_resumes_under_their_defaults(tmp_path):
+    out = tmp_path / "old"
+    with pytest.raises(Stop):
+        train(TINY, str(out), progress=stop_at(2))
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    for k in ("lr_schedule", "step_focus", "min_snr_gamma"):                  # as written by older code
+        del ck["config"][k]
+    torch.save(ck, out / "checkpoint.pt")
+    with pytest.raises(InputError, match="another config"):
+        train(replace(TINY, min_snr_gamma=5.0), str(out))
+    assert train(TINY, str(out))["steps"] == TINY.steps
+
+
 def test_cosine_schedule_warms_up_then_halves_its_area(tmp_path):
     from dit_bridge.train import _lr_at
     cfg = replace(TINY, lr=1e-3, warmup=10, steps=1010, lr_schedule="cosine")
