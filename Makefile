@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(VENV)/bin/syncgap validate --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(VENV)/bin/pytest -q
 
 # Benchmarks of record (benchmarks/RESULTS.md): each prints JSON, kept under runs/bench/.
 BENCHES := ou_engine dit_coupling dit_gains sweep_throughput

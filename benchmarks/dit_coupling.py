@@ -19,11 +19,10 @@ import time
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dit_bridge.coupling import remove_coupling, set_coupling  # noqa: E402
-from dit_bridge.recording import PairRecorder  # noqa: E402
-from dit_bridge.registry import DIT_XL_2, TINY, ZOO_DIR, build_dit, load_directory, load_tiny  # noqa: E402
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.dit_bridge.recording import PairRecorder
+from syncgap.dit_bridge.registry import DIT_XL_2, TINY, ZOO_DIR, build_dit, load_directory, load_tiny
 
 # Shape of the project's shipped small DiTs (dit_bridge/train.py defaults, fhgm data 16x16x1).
 SMALL = dict(num_attention_heads=4, attention_head_dim=32, in_channels=1, out_channels=1, num_layers=4,

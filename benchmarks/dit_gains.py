@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dit_bridge.gains import capture_attn_inputs, gains_from_hidden  # noqa: E402
-from dit_bridge.registry import DIT_XL_2, TINY, _record_from_model, build_dit  # noqa: E402
+from syncgap.dit_bridge.gains import capture_attn_inputs, gains_from_hidden
+from syncgap.dit_bridge.registry import DIT_XL_2, TINY, _record_from_model, build_dit
 
 SMALL = dict(num_attention_heads=4, attention_head_dim=32, in_channels=1, out_channels=1, num_layers=4,
              sample_size=16, patch_size=2, num_embeds_ada_norm=10)

@@ -15,11 +15,10 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ou_models import engine, kernels, reference  # noqa: E402
-from ou_models.engine import FeatureModel, _sign_states, step_tables  # noqa: E402
-from theory.data import two_gaussian_mixture  # noqa: E402
+from syncgap.ou_models import engine, kernels, reference
+from syncgap.ou_models.engine import FeatureModel, _sign_states, step_tables
+from syncgap.theory.data import two_gaussian_mixture
 
 
 def _best(fn, repeat):

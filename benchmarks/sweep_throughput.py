@@ -23,10 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from validation.sweep import expand, run_sweep  # noqa: E402
-from validation.sweep.runners import local_cluster  # noqa: E402
+from syncgap.validation.sweep import expand, run_sweep
+from syncgap.validation.sweep.runners import local_cluster
 
 
 def grid(cells: int, d: int, n_samples: int, dt: float) -> dict:

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ou_models.estimators import bootstrap, fit_sigmoid
-from theory.checks import InputError, check_array, check_int
+from syncgap.ou_models.estimators import bootstrap, fit_sigmoid
+from syncgap.theory.checks import InputError, check_array, check_int
 
 
 def default_scales(size: int) -> list[int]:

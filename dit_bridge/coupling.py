@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_int, check_real
 
 GATES = ("paper", "joint")
 

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from theory.checks import InputError, check_int
-from theory.data import FHGM_FREQUENCIES, frequency_hierarchy_mixture
+from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.data import FHGM_FREQUENCIES, frequency_hierarchy_mixture
 
 DATASETS = ("fhgm", "digits")
 
@@ -57,7 +57,7 @@ def fhgm_data(num_samples: int = 32768, seed: int = 0, size: int = 16, channels:
     spec = {"name": "fhgm", "num_samples": n, "seed": seed, "size": size, "channels": channels,
             "frequencies": [list(f) for f in FHGM_FREQUENCIES],
             "amplitudes": mix.amplitudes.tolist(), "noise_std": mix.noise_std,
-            "source": "theory.data.frequency_hierarchy_mixture(size, channels), sample(n, default_rng(seed))"}
+            "source": "syncgap.theory.data.frequency_hierarchy_mixture(size, channels), sample(n, default_rng(seed))"}
     spec["data_hash"] = data_hash(images, labels)
     return TrainingData(images, labels, 1, spec)
 

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 from torch.func import jvp, vmap
 
-from theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_int, check_real
 
 from .coupling import _attns
 from .recording import _token_grid

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_int, check_real
 
 from .commitment import commitment_fits, default_scales, scale_agreement
 from .coupling import check_g, remove_coupling, set_coupling

@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_int
 
 
 def radial_band_basis(h: int, w: int, n_bands: int):

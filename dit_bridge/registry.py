@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from theory.checks import InputError, check_int
-from theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
+from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
 ZOO_NAMES = ("fhgm", "digits")

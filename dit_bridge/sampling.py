@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from theory.checks import InputError, SimulationError, check_int, check_real, index_list
+from syncgap.theory.checks import InputError, SimulationError, check_int, check_real, index_list
 
 from .coupling import coupled_layers, set_g
 

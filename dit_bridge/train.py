@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
-from theory.checks import InputError, check_int, check_real
-from theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
+from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
 from .datasets import TrainingData, load_data
 

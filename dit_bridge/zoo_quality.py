@@ -21,8 +21,8 @@ import os
 import numpy as np
 import torch
 
-from theory.checks import InputError, check_int, check_real
-from theory.data import frequency_hierarchy_mixture
+from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.data import frequency_hierarchy_mixture
 
 from .train import WEIGHTS_FILE as WEIGHTS
 from .train import alphas_cumprod, file_sha256

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import expm, solve_continuous_lyapunov
 
-from theory import schedules
-from theory.checks import (InputError, SimulationError, check_array, check_decreasing, check_int, check_real,
+from syncgap.theory import schedules
+from syncgap.theory.checks import (InputError, SimulationError, check_array, check_decreasing, check_int, check_real,
                            index_list)
-from theory.data import SignFeatureMixture
+from syncgap.theory.data import SignFeatureMixture
 
 from . import kernels
 

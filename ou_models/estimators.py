@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
-from theory.checks import InputError, check_array, check_int, check_real
+from syncgap.theory.checks import InputError, check_array, check_int, check_real
 
 
 def sigmoid(x, lo, hi, mid, width):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory import schedules
-from theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
+from syncgap.theory import schedules
+from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
 
 from . import kernels
 from .engine import (_initial_for_ids, _sign_states, check_drift, check_grid, feature_model, initial_state,
@@ -174,7 +174,7 @@ def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, lev
     """
     from scipy.optimize import brentq
 
-    from theory.base import cloning_agreement
+    from syncgap.theory.base import cloning_agreement
     k = check_real("rate", rate, 0.0, lo_open=True)
     f = lambda t: cloning_agreement(k * t, np.sqrt(k) * amplitude, np.sqrt(k) * noise_std) - level
     hi = 1.0 / k

@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from theory import schedules
+from syncgap.theory import schedules
 
 from .engine import transition
 from .rng import normals_np, stream_key_np

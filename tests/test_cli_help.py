@@ -1,7 +1,7 @@
 """Every argument of every `syncgap` subcommand is documented, and every subcommand offers --json."""
 import argparse
 
-from validation.cli.main import build_parser
+from syncgap.validation.cli.main import build_parser
 
 
 def _leaves(parser, path=("syncgap",)):

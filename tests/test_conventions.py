@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from theory.checks import InputError, check_decreasing, check_int, check_real
-from theory.data import dct_pattern, frequency_hierarchy_mixture, two_gaussian_mixture
-from theory.schedules import (alpha_bar_from_ou_time, ou_time_from_alpha_bar, ou_time_to_sampler_step,
+from syncgap.theory.checks import InputError, check_decreasing, check_int, check_real
+from syncgap.theory.data import dct_pattern, frequency_hierarchy_mixture, two_gaussian_mixture
+from syncgap.theory.schedules import (alpha_bar_from_ou_time, ou_time_from_alpha_bar, ou_time_to_sampler_step,
                               sampler_ou_times, sampler_step_to_ou_time, sampler_timesteps,
                               train_step_ou_times)
 

@@ -9,10 +9,10 @@ import json
 import pytest
 import torch
 
-from dit_bridge.coupling import remove_coupling, set_coupling
-from dit_bridge.registry import load_tiny
-from dit_bridge.sampling import antisymmetric_noise, sample_pairs
-from validation.sweep import expand, run_sweep
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
+from syncgap.validation.sweep import expand, run_sweep
 
 
 def _pairs(rec, threads):

@@ -4,10 +4,10 @@ import math
 import pytest
 import torch
 
-from dit_bridge.coupling import (GatedPairAttnProcessor, coupled_layers, get_g, remove_coupling, set_coupling,
+from syncgap.dit_bridge.coupling import (GatedPairAttnProcessor, coupled_layers, get_g, remove_coupling, set_coupling,
                                  set_g)
-from dit_bridge.registry import load_tiny
-from theory.checks import InputError
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.theory.checks import InputError
 
 TOL = dict(atol=2e-6, rtol=1e-5)
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from dit_bridge.coupling import remove_coupling, rho, set_coupling
-from dit_bridge.gains import (LayerGains, attention_gains, capture_attn_inputs, channel_probes, dct_token_modes,
+from syncgap.dit_bridge.coupling import remove_coupling, rho, set_coupling
+from syncgap.dit_bridge.gains import (LayerGains, attention_gains, capture_attn_inputs, channel_probes, dct_token_modes,
                               gains_from_hidden, layer_gains, part_responses, split_attention)
-from dit_bridge.registry import load_tiny
-from theory import routing
-from theory.checks import InputError
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.theory import routing
+from syncgap.theory.checks import InputError
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +234,7 @@ def test_bad_input(tiny64, hidden64):
 
 
 def test_cli_gains_json(capsys, tmp_path):
-    from validation.cli.main import main
+    from syncgap.validation.cli.main import main
     assert main(["dit", "gains", "--model", "tiny", "--step", "5", "--num-steps", "10", "--modes", "4",
                  "--samples", "1", "--json", "--quiet", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -3,13 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from dit_bridge.commitment import commitment_fits, default_scales, scale_agreement
-from dit_bridge.coupling import remove_coupling, set_coupling
-from dit_bridge.protocols import protocol_two
-from dit_bridge.recording import ModeCalibrator, PairRecorder
-from dit_bridge.registry import load_tiny
-from dit_bridge.sampling import antisymmetric_noise, sample_pairs
-from ou_models.estimators import sigmoid
+from syncgap.dit_bridge.commitment import commitment_fits, default_scales, scale_agreement
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.dit_bridge.protocols import protocol_two
+from syncgap.dit_bridge.recording import ModeCalibrator, PairRecorder
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
+from syncgap.ou_models.estimators import sigmoid
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from dit_bridge import registry
-from dit_bridge.registry import TINY, build_dit, load_model, set_timestep_embedding
-from theory.checks import InputError
+from syncgap.dit_bridge import registry
+from syncgap.dit_bridge.registry import TINY, build_dit, load_model, set_timestep_embedding
+from syncgap.theory.checks import InputError
 
 
 def test_tiny_record_and_seeding():

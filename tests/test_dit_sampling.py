@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from dit_bridge.coupling import remove_coupling, set_coupling
-from dit_bridge.protocols import protocol_one
-from dit_bridge.registry import load_tiny
-from dit_bridge.sampling import _model_eps, antisymmetric_noise, sample_pairs
-from theory.checks import InputError
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.dit_bridge.protocols import protocol_one
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.dit_bridge.sampling import _model_eps, antisymmetric_noise, sample_pairs
+from syncgap.theory.checks import InputError
 
 TOL = dict(atol=1e-5, rtol=1e-5)
 
@@ -47,7 +47,7 @@ def test_per_layer_schedule_sets_each_layer_each_step(tiny):
 
     class Spy:
         def begin_step(self, step, m):
-            from dit_bridge.coupling import get_g
+            from syncgap.dit_bridge.coupling import get_g
             seen.append(get_g(tiny.model))
     sample_pairs(tiny, xa, xb, num_steps=4, g_schedule=sched, recorder=Spy())
     remove_coupling(tiny.model)
@@ -75,7 +75,7 @@ def test_schedule_off_after_t_int_equals_protocol_branching(tiny):
     rec = protocol_one(tiny, g, t_ints=[0, 2, 4, 6], n_pairs=n, num_steps=steps, seed=9, n_boot=10, eps=0.5)
     xa, xb = antisymmetric_noise(tiny.sample_shape, n, seed=9, eps=0.5)
     set_coupling(tiny.model, 0.0)
-    from dit_bridge.commitment import scale_agreement
+    from syncgap.dit_bridge.commitment import scale_agreement
     for i, t_int in enumerate([0, 2, 4, 6]):
         sched = [g] * t_int + [0.0] * (steps - t_int)
         x = sample_pairs(tiny, xa, xb, labels=rec["labels"], seed=9, num_steps=steps, g_schedule=sched).x

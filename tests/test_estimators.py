@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from ou_models.estimators import (agreement_curve_ci, bootstrap, fit_sigmoid, level_crossing,
+from syncgap.ou_models.estimators import (agreement_curve_ci, bootstrap, fit_sigmoid, level_crossing,
                                   mean_ci, sigmoid)
-from theory.checks import InputError
+from syncgap.theory.checks import InputError
 
 
 def test_fit_sigmoid_recovers_parameters_with_noise():

@@ -12,12 +12,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dit_bridge import coupling, gains, sampling
-from dit_bridge.registry import load_tiny
-from ou_models import engine, measure
-from theory import base, coupled_ou, gated, routing, spectrum
-from theory.checks import InputError
-from theory.data import two_gaussian_mixture
+from syncgap.dit_bridge import coupling, gains, sampling
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.ou_models import engine, measure
+from syncgap.theory import base, coupled_ou, gated, routing, spectrum
+from syncgap.theory.checks import InputError
+from syncgap.theory.data import two_gaussian_mixture
 
 FUZZ = settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dit_bridge.registry import load_tiny
-from dit_bridge.sampling import sample_pairs
-from ou_models import engine, measure
-from theory.checks import InputError, SimulationError
-from theory.data import two_gaussian_mixture
+from syncgap.dit_bridge.registry import load_tiny
+from syncgap.dit_bridge.sampling import sample_pairs
+from syncgap.ou_models import engine, measure
+from syncgap.theory.checks import InputError, SimulationError
+from syncgap.theory.data import two_gaussian_mixture
 
 MIX = two_gaussian_mixture(4, 1.0)
 GRID = engine.ou_grid(3.0, 20)      # steps of 0.15 in OU time
@@ -110,7 +110,7 @@ def test_pair_sampler_rejects_nonfinite_start(tiny):
 
 
 def test_cli_reports_a_simulation_error_in_one_line(monkeypatch, capsys):
-    from validation.cli import main as cli
+    from syncgap.validation.cli import main as cli
 
     def failing(args):
         raise SimulationError("ddpm sampler: non-finite values (NaN or inf) first at step 3 in paths 1")
@@ -125,7 +125,7 @@ def test_cli_reports_a_simulation_error_in_one_line(monkeypatch, capsys):
 
 
 def test_difference_energy_below_float64_resolution_is_an_error_not_a_nan():
-    from theory.data import SignFeatureMixture
+    from syncgap.theory.data import SignFeatureMixture
 
     def energy(a):
         mix = SignFeatureMixture(np.eye(4)[:1], np.array([a]), 1.0, (4,))
@@ -138,7 +138,7 @@ def test_difference_energy_below_float64_resolution_is_an_error_not_a_nan():
 
 
 def test_cli_names_the_flag_of_a_library_parameter(capsys):
-    from validation.cli.main import main
+    from syncgap.validation.cli.main import main
     assert main(["ou", "cloning", "--d", "4", "--sigma", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--sigma=0 is outside the allowed range (0, 1e+100]" in err and "noise_std" not in err

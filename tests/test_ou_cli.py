@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from validation.cli.main import main
+from syncgap.validation.cli.main import main
 
 
 def _json(capsys, argv):

@@ -5,10 +5,10 @@ import pytest
 from scipy import integrate, stats
 from scipy.linalg import expm
 
-from ou_models import engine, reference, rng
-from theory import schedules
-from theory.checks import InputError
-from theory.data import SignFeatureMixture, frequency_hierarchy_mixture, two_gaussian_mixture
+from syncgap.ou_models import engine, reference, rng
+from syncgap.theory import schedules
+from syncgap.theory.checks import InputError
+from syncgap.theory.data import SignFeatureMixture, frequency_hierarchy_mixture, two_gaussian_mixture
 
 
 def test_counter_normals_match_numpy_twin_and_are_normal():

@@ -5,9 +5,9 @@ Reduced settings (few samples, coarse grids); the published ones are in `syncgap
 import numpy as np
 import pytest
 
-from ou_models import engine, measure
-from theory import base, coupled_ou, gated
-from theory.data import SignFeatureMixture, two_gaussian_mixture
+from syncgap.ou_models import engine, measure
+from syncgap.theory import base, coupled_ou, gated
+from syncgap.theory.data import SignFeatureMixture, two_gaussian_mixture
 
 
 def _inside(th, lo, hi, slack):

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from theory.checks import InputError
-from validation.cli.main import main
-from validation.sweep import cell_key, expand, load_sweep
-from validation.sweep.config import TOP_FIELDS
+from syncgap.theory.checks import InputError
+from syncgap.validation.cli.main import main
+from syncgap.validation.sweep import cell_key, expand, load_sweep
+from syncgap.validation.sweep.config import TOP_FIELDS
 
 VALID = {"name": "fuzz", "kind": "mc.cloning",
          "base": {"d": 8, "n_samples": 50, "T": 4.0, "dt": 0.1},

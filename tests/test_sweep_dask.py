@@ -11,9 +11,9 @@ import pytest
 distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
-from theory.checks import InputError  # noqa: E402
-from validation.sweep import KINDS, Kind, expand, run_sweep  # noqa: E402
-from validation.sweep.runners import QUIET_CLUSTER, dask_worker_env, local_cluster  # noqa: E402
+from syncgap.theory.checks import InputError  # noqa: E402
+from syncgap.validation.sweep import KINDS, Kind, expand, run_sweep  # noqa: E402
+from syncgap.validation.sweep.runners import QUIET_CLUSTER, dask_worker_env, local_cluster  # noqa: E402
 
 CLONING = {"kind": "mc.cloning", "base": {"d": 6, "n_samples": 100, "T": 3.0, "dt": 0.1},
            "grid": {"t_clone": [0.3, 1.0, 2.0], "seed": [0, 7]}}
@@ -99,7 +99,7 @@ def test_same_seed_same_numbers_across_runs_and_worker_counts(client, tmp_path):
 
 
 def test_gpu_cells_ask_for_a_gpu_resource(client, tmp_path, monkeypatch):
-    monkeypatch.setitem(KINDS, "test.gpu_sleep", Kind("validation.sweep.cells:sleep_cell", gpu=True))
+    monkeypatch.setitem(KINDS, "test.gpu_sleep", Kind("syncgap.validation.sweep.cells:sleep_cell", gpu=True))
     sweep = expand({"grid": [{"kind": ["test.gpu_sleep"], "seconds": [0], "seed": [1, 2]},
                              {"kind": ["debug.sleep"], "seconds": [0], "seed": [1]}]})
     rec = Recording(client)
@@ -153,7 +153,7 @@ def test_killed_worker_then_rerun_completes_with_no_cell_lost_or_duplicated(clie
 
 
 def test_cli_runs_on_an_existing_scheduler_address(client, tmp_path, capsys):
-    from validation.cli.main import main
+    from syncgap.validation.cli.main import main
     cfg = tmp_path / "s.json"
     cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0}, "grid": {"seed": [5, 6, 7]}}))
     address = client.scheduler.address

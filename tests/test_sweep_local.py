@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from validation.cli.main import main
-from validation.sweep import expand, load_table, run_sweep, store
-from validation.sweep.cells import cloning_cell, routing_cell
+from syncgap.validation.cli.main import main
+from syncgap.validation.sweep import expand, load_table, run_sweep, store
+from syncgap.validation.sweep.cells import cloning_cell, routing_cell
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,7 +107,7 @@ def test_interrupted_driver_loses_no_finished_cell(tmp_path):
     cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0.4}, "grid": {"seed": list(range(10))}}))
     out = tmp_path / "o"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "validation.cli.main", "sweep", str(cfg), "--out", str(out),
+    proc = subprocess.Popen([sys.executable, "-m", "syncgap.validation.cli.main", "sweep", str(cfg), "--out", str(out),
                              "--workers", "1"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -165,8 +165,8 @@ def test_cloning_cell_agrees_with_speciation_picture():
 
 def test_costliest_cells_start_first_and_the_cost_counts_the_work(tmp_path, monkeypatch):
     # cloning_cost ∝ path-updates: one path for T - t_clone, two after; compare with the steps the cell ran
-    from validation.sweep import cells as cells_mod, kinds
-    from validation.sweep.cells import cloning_cost
+    from syncgap.validation.sweep import cells as cells_mod, kinds
+    from syncgap.validation.sweep.cells import cloning_cost
     for t in (0.5, 2.0):
         r = cloning_cell(d=4, t_clone=t, seed=0, n_samples=8, T=5.0, dt=0.05)
         work = r["steps_before_clone"] + 2 * r["steps_after_clone"]
@@ -214,7 +214,7 @@ def test_cli_runs_lists_and_prints_json_summary(tmp_path, capsys):
 
 
 def test_aggregate_and_figure_are_redrawn_from_the_saved_table(tmp_path, capsys):
-    from validation.sweep.figures import aggregate, line_figure
+    from syncgap.validation.sweep.figures import aggregate, line_figure
     rows = [{"g": 0.5, "seed": s, "y": v} for s, v in enumerate([1.0, 2.0, 4.0])] + [{"g": 1.0, "seed": 0, "y": 3.0}]
     agg = {r["g"]: r for r in aggregate(rows, ["g"], "y")}
     assert agg[0.5]["y"] == pytest.approx(np.mean([1, 2, 4]))

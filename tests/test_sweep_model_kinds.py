@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from theory.checks import InputError
-from validation.sweep import expand, load_table, run_sweep
-from validation.sweep.kinds import KINDS, check_params
+from syncgap.theory.checks import InputError
+from syncgap.validation.sweep import expand, load_table, run_sweep
+from syncgap.validation.sweep.kinds import KINDS, check_params
 
 ROOT = Path(__file__).resolve().parents[1]
 OU_BASE = {"d": 4, "samples": 200, "T": 5.0, "steps": 100, "n_boot": 20}

@@ -7,9 +7,9 @@ import sympy as sp
 from scipy import optimize
 from scipy.stats import norm
 
-from theory import base
-from theory.checks import InputError
-from theory.data import two_gaussian_mixture
+from syncgap.theory import base
+from syncgap.theory.checks import InputError
+from syncgap.theory.data import two_gaussian_mixture
 
 
 def test_speciation_time_is_half_log_lambda_and_matches_symbolic():

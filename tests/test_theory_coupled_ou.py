@@ -9,8 +9,8 @@ from hypothesis import given, settings, strategies as st
 from scipy import optimize
 from scipy.stats import multivariate_normal
 
-from theory import base, coupled_ou as co
-from theory.checks import InputError
+from syncgap.theory import base, coupled_ou as co
+from syncgap.theory.checks import InputError
 
 
 def _reference(A, t):

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import optimize
 
-from theory import base, gated
-from theory.checks import InputError
-from theory.data import SignFeatureMixture
+from syncgap.theory import base, gated
+from syncgap.theory.checks import InputError
+from syncgap.theory.data import SignFeatureMixture
 
 
 def _gated_drift(D, xA, xB, t, g, dynamics):

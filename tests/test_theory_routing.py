@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 from scipy.optimize import brentq
 
-from theory import routing as rt
-from theory.checks import InputError
+from syncgap.theory import routing as rt
+from syncgap.theory.checks import InputError
 
 GS = (0.0, 0.3, 1.0, 2.5)
 

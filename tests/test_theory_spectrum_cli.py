@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from theory import base, docs, spectrum
-from theory.checks import InputError
-from validation.cli.main import main
+from syncgap.theory import base, docs, spectrum
+from syncgap.theory.checks import InputError
+from syncgap.validation.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,7 @@ def test_cli_bad_input_exit_2_one_line(argv, word, capsys):
 
 
 def test_cli_help_documents_every_quantity():
-    out = subprocess.run([sys.executable, "-m", "validation.cli.main", "theory", "--help"], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-m", "syncgap.validation.cli.main", "theory", "--help"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     for q in ("modes", "speciation", "collapse", "gap", "bounds", "gated", "spectrum", "cloning", "formulas", "demo"):
         assert q in out
@@ -85,7 +85,7 @@ def test_cli_help_documents_every_quantity():
 
 def test_docs_theory_md_is_up_to_date():
     path = ROOT / "docs" / "theory.md"
-    assert path.read_text() == docs.render(), "docs/theory.md is stale: run `python -m theory.docs`"
+    assert path.read_text() == docs.render(), "docs/theory.md is stale: run `python -m syncgap.theory.docs`"
 
 
 def test_every_formula_has_docs_fields():

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from theory.checks import InputError
-from theory.routing import routing_factor
-from validation.records import Check, SuiteResult, within
-from validation.suites import dit_cells as dc
-from validation.suites import dit_figures as fig
-from validation.suites.dit_findings import Settings, analyse_model, checks_for, dit_findings_suite, load_analysis
+from syncgap.theory.checks import InputError
+from syncgap.theory.routing import routing_factor
+from syncgap.validation.records import Check, SuiteResult, within
+from syncgap.validation.suites import dit_cells as dc
+from syncgap.validation.suites import dit_figures as fig
+from syncgap.validation.suites.dit_findings import Settings, analyse_model, checks_for, dit_findings_suite, load_analysis
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_figures_and_checks_redraw_from_files_alone(tiny_run, tmp_path):
              ("p1", 2.0): os.path.join(out, "dit", "tiny", "p1_g2.json"),
              ("p2", 0.5): os.path.join(out, "dit", "tiny", "p2_g0.5.json")}
     a = analyse_model("tiny", cells, st, None)
-    from validation.sweep.store import to_plain
+    from syncgap.validation.sweep.store import to_plain
     redo = checks_for(json.loads(json.dumps(to_plain(a))))
     assert [c.to_json() for c in redo] == [c.to_json() for c in res.checks]
 
@@ -86,7 +86,7 @@ def test_resume_reuses_cells(tiny_run):
 
 
 def test_cells_are_keyed_by_the_weights_so_a_retrained_model_is_recomputed(tiny_run):
-    from dit_bridge.registry import load_model, load_tiny, weights_fingerprint
+    from syncgap.dit_bridge.registry import load_model, load_tiny, weights_fingerprint
     out, _, _ = tiny_run
     with open(os.path.join(out, "dit", "tiny", "p1_g0.5.json")) as f:
         cfg = json.load(f)["config"]
@@ -116,8 +116,8 @@ def test_cell_with_other_config_is_recomputed(tmp_path):
 
 
 def test_outputs_match_dit_bridge_protocol_one():
-    from dit_bridge.protocols import protocol_one
-    from dit_bridge.registry import load_model
+    from syncgap.dit_bridge.protocols import protocol_one
+    from syncgap.dit_bridge.registry import load_model
     rec = load_model("tiny")
     kw = dict(n_pairs=2, seed=3, num_steps=8)
     for clone, g in ((True, 0.0), (False, 0.7)):
@@ -156,7 +156,7 @@ def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False):
                                             "local_share": df})
     cells[("p2", 0.5)] = p
     st = Settings(40, n, tuple(t.astype(int)), gs, 0.5, 60, 0)
-    from validation.sweep.store import to_plain
+    from syncgap.validation.sweep.store import to_plain
     a = json.loads(json.dumps(to_plain(analyse_model("synthetic", cells, st, None))))
     return {c.id.split(".", 2)[2]: c for c in checks_for(a)}
 
@@ -195,9 +195,9 @@ def test_bad_input(tmp_path):
 
 def _fhgm_checks(tmp_path, shift):
     """FHGM path: per-feature agreement built from the exact-score curves, moved by `shift` sampler steps."""
-    from theory.data import frequency_hierarchy_mixture
-    from validation.suites import dit_analysis as an
-    from validation.sweep.store import to_plain
+    from syncgap.theory.data import frequency_hierarchy_mixture
+    from syncgap.validation.suites import dit_analysis as an
+    from syncgap.validation.sweep.store import to_plain
     mix = frequency_hierarchy_mixture()
     t = np.arange(0, 31, 3)
     th = an.feature_theory(mix, t, 30)

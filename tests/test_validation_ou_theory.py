@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from theory import routing
-from validation.suites.ou_theory import gap_law, law_ratio, onset
+from syncgap.theory import routing
+from syncgap.validation.suites.ou_theory import gap_law, law_ratio, onset
 
 
 def test_onset_interpolates_the_sign_change_in_generation_order():

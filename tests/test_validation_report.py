@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from validation.cli.main import build_parser, main
-from theory.checks import InputError
-from validation.records import Check, Figure, SuiteResult
+from syncgap.validation.cli.main import build_parser, main
+from syncgap.theory.checks import InputError
+from syncgap.validation.records import Check, Figure, SuiteResult
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -94,7 +94,7 @@ def test_summary_schema_and_report(tutorial):
 
 @pytest.mark.slow
 def test_figures_redraw_identically_from_data_files(tutorial, tmp_path):
-    from validation import figures
+    from syncgap.validation import figures
     out = tutorial[0] / "runs" / "tutorial"
     s = json.loads((out / "summary.json").read_text())
     figs = [f for suite in s["suites"] for f in suite["figures"]]
@@ -138,8 +138,8 @@ def _fake(checks):
 
 
 def test_failing_check_kept_and_unavailable_suite_recorded(tmp_path, monkeypatch):
-    import validation.report as report
-    from validation import suites
+    import syncgap.validation.report as report
+    from syncgap.validation import suites
     bad = Check("fake.bad", "a finding that does not reproduce", 1.0, 5.0, (4.0, 6.0), "s", False, finding="fake")
     good = Check("fake.good", "a finding that does", 5.0, 5.0, (4.0, 6.0), "s", True, finding="fake")
     real = suites.resolve
@@ -157,7 +157,7 @@ def test_failing_check_kept_and_unavailable_suite_recorded(tmp_path, monkeypatch
             return nomodel
         return real(name)
     monkeypatch.setattr(report, "resolve", resolve)
-    monkeypatch.setitem(suites.SUITES, "ghost", "validation.suites.no_such_module:ghost_suite")
+    monkeypatch.setitem(suites.SUITES, "ghost", "syncgap.validation.suites.no_such_module:ghost_suite")
     s = report.run_report(tmp_path, ["fake", "ghost", "boom", "nomodel"], quick=True)
     by = {c["id"]: c for c in s["checks"]}
     assert by["fake.bad"]["passed"] is False and by["fake.bad"]["observed"] == 5.0

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from dit_bridge.datasets import load_data
-from dit_bridge.train import file_sha256
-from dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
+from syncgap.dit_bridge.datasets import load_data
+from syncgap.dit_bridge.train import file_sha256
+from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
                                     digit_guidance_accuracy, feature_statistics, load_zoo_model)
 
 ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dit_bridge", "zoo")

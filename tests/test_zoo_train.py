@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from dit_bridge.datasets import data_hash, digits_data, fhgm_data, load_data, to_pixels
-from dit_bridge.train import TrainConfig, alphas_cumprod, build_model, train
-from dit_bridge.zoo_quality import ddim_sample, denoiser_error_curve, feature_statistics, load_zoo_model
-from theory.checks import InputError
-from theory.data import frequency_hierarchy_mixture
-from theory.schedules import train_step_ou_times
+from syncgap.dit_bridge.datasets import data_hash, digits_data, fhgm_data, load_data, to_pixels
+from syncgap.dit_bridge.train import TrainConfig, alphas_cumprod, build_model, train
+from syncgap.dit_bridge.zoo_quality import ddim_sample, denoiser_error_curve, feature_statistics, load_zoo_model
+from syncgap.theory.checks import InputError
+from syncgap.theory.data import frequency_hierarchy_mixture
+from syncgap.theory.schedules import train_step_ou_times
 
 TINY = TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 64, "seed": 3}, hidden=16, depth=1,
                    heads=2, patch=4, steps=6, batch_size=8, lr=1e-3, warmup=2, checkpoint_every=2,
@@ -116,7 +116,7 @@ def test_checkpoint_from_before_the_newer_options_resumes_under_their_defaults(t
 
 
 def test_cosine_schedule_warms_up_then_halves_its_area(tmp_path):
-    from dit_bridge.train import _lr_at
+    from syncgap.dit_bridge.train import _lr_at
     cfg = replace(TINY, lr=1e-3, warmup=10, steps=1010, lr_schedule="cosine")
     lrs = np.array([_lr_at(cfg, s) for s in range(cfg.steps)])
     assert lrs[9] == pytest.approx(1e-3) and lrs[510] == pytest.approx(5e-4) and lrs[-1] < 1e-8
@@ -133,7 +133,7 @@ def test_cosine_schedule_warms_up_then_halves_its_area(tmp_path):
 
 
 def test_step_focus_draws_the_stated_share_of_steps_and_none_is_the_dit_recipe():
-    from dit_bridge.train import diffusion_loss
+    from syncgap.dit_bridge.train import diffusion_loss
 
     class Spy(torch.nn.Module):
         def forward(self, x, timestep, class_labels):
@@ -153,7 +153,7 @@ def test_step_focus_draws_the_stated_share_of_steps_and_none_is_the_dit_recipe()
 
 def test_min_snr_objective_is_the_x0_space_loss_weighted_by_min_snr_gamma():
     """||eps_hat - eps||^2 = SNR ||x0_hat - x0||^2, so the objective must equal mean_i min(SNR_i, g) e0_i."""
-    from dit_bridge.train import diffusion_loss
+    from syncgap.dit_bridge.train import diffusion_loss
 
     class Guess(torch.nn.Module):                 # a fixed, wrong epsilon guess; records what it saw
         def forward(self, x, timestep, class_labels):
@@ -267,7 +267,7 @@ def test_denoiser_curve_and_feature_statistics_on_the_exact_model():
 
 
 def test_cli_rejects_unknown_model_and_records_command(tmp_path, capsys):
-    from validation.cli.dit_train import main
+    from syncgap.validation.cli.dit_train import main
 
     assert main(["resnet"]) == 2
     assert "name must be one of" in capsys.readouterr().err
@@ -279,7 +279,7 @@ def test_cli_rejects_unknown_model_and_records_command(tmp_path, capsys):
 
 
 def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
-    from validation.zoo_card import write_model_card
+    from syncgap.validation.zoo_card import write_model_card
 
     out = tmp_path / "m"
     train(replace(TINY, min_snr_gamma=5.0, lr_schedule="cosine"), str(out), command="syncgap dit train fhgm")

@@ -3,7 +3,7 @@
 Each `fig_*` function takes the paths of the files it reads and the PNG to write, so any
 figure can be redrawn from the report folder alone:
 
-    from validation import figures
+    from syncgap.validation import figures
     figures.fig_gap_vs_g(["runs/demo/ou/gap_law.json"], "gap.png")
 
 Matplotlib runs on the Agg backend; PNGs carry no timestamp, so a redraw is byte-identical.
@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from validation.records import Figure  # noqa: E402
+from syncgap.validation.records import Figure  # noqa: E402
 
 _META = {"Software": None}
 

@@ -26,9 +26,9 @@ import time
 import traceback
 from pathlib import Path
 
-from theory.checks import InputError
-from validation.records import Check, SuiteResult
-from validation.sweep.store import atomic_write_json, atomic_write_text
+from syncgap.theory.checks import InputError
+from syncgap.validation.records import Check, SuiteResult
+from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
 from .suites import SuiteUnavailable, resolve
 

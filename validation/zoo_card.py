@@ -20,9 +20,9 @@ def measure(model_dir: str) -> dict:
     """Quality record of a trained zoo model; also writes samples.npz. Returns the record."""
     import torch
 
-    from dit_bridge.datasets import load_data
-    from dit_bridge.train import record_weights
-    from dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
+    from syncgap.dit_bridge.datasets import load_data
+    from syncgap.dit_bridge.train import record_weights
+    from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
                                         digit_guidance_accuracy, exact_fhgm_loss, feature_statistics,
                                         load_zoo_model)
 

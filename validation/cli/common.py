@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from validation.sweep.store import to_plain
+from syncgap.validation.sweep.store import to_plain
 
 
 def to_jsonable(obj):
@@ -63,7 +63,7 @@ def out_folder(path, flag: str = "--out") -> str:
     """Create the run folder `path` (and parents) now, before any work; InputError naming `flag` if it cannot be."""
     import os
 
-    from theory.checks import InputError
+    from syncgap.theory.checks import InputError
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:

@@ -61,7 +61,7 @@ def register(sub) -> None:
 def _setup_device(args):
     import torch
 
-    from theory.checks import InputError
+    from syncgap.theory.checks import InputError
     if args.device == "cuda":
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
@@ -84,7 +84,7 @@ def _done(out_dir, options) -> dict:
     if os.path.isfile(opt_path):
         with open(opt_path) as f:
             if json.load(f) != to_jsonable(options):
-                from theory.checks import InputError
+                from syncgap.theory.checks import InputError
                 raise InputError(f"--out {out_dir} holds a run with other options; choose another folder")
     out_folder(out_dir)
     with open(opt_path, "w") as f:
@@ -101,10 +101,10 @@ def _done(out_dir, options) -> dict:
 
 
 def run_measure(args) -> int:
-    from dit_bridge.coupling import check_g
-    from dit_bridge.protocols import protocol_one, protocol_two
-    from dit_bridge.registry import load_model
-    from theory.checks import check_int
+    from syncgap.dit_bridge.coupling import check_g
+    from syncgap.dit_bridge.protocols import protocol_one, protocol_two
+    from syncgap.dit_bridge.registry import load_model
+    from syncgap.theory.checks import check_int
 
     gs = [check_g("g", g) for g in args.g]
     check_int("--steps", args.steps, 2, 1000)

@@ -56,7 +56,7 @@ def register(dsub) -> None:
 def _predicted(eta: float, delta_chi: float, gs, gap0) -> dict:
     import math
 
-    from theory import routing
+    from syncgap.theory import routing
     out = {"eta": eta, "margin_contrast": "not measured (taken as 0)"}
     if not delta_chi > 0:
         out["warning"] = ("delta_chi_network <= 0: the low-frequency modes are not routed more strongly than the "
@@ -79,9 +79,9 @@ def _top_delta_chi(res) -> float:
 def run_gains(args) -> int:
     import torch
 
-    from dit_bridge.gains import layer_gains
-    from dit_bridge.registry import load_model
-    from theory.checks import InputError, check_int
+    from syncgap.dit_bridge.gains import layer_gains
+    from syncgap.dit_bridge.registry import load_model
+    from syncgap.theory.checks import InputError, check_int
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)

@@ -12,7 +12,7 @@ import shlex
 import sys
 import time
 
-from theory.checks import check_int
+from syncgap.theory.checks import check_int
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "dit_bridge", "zoo")
@@ -39,8 +39,8 @@ def register(dit_sub) -> None:
 def _config(args):
     from dataclasses import replace
 
-    from dit_bridge.train import ZOO_CONFIGS
-    from theory.checks import InputError
+    from syncgap.dit_bridge.train import ZOO_CONFIGS
+    from syncgap.theory.checks import InputError
 
     if args.name not in ZOO_CONFIGS:
         raise InputError(f"name must be one of {sorted(ZOO_CONFIGS)}, got {args.name!r}")
@@ -58,7 +58,7 @@ def _command_line(argv: list[str]) -> str:
 def run(args) -> int:
     import torch
 
-    from dit_bridge.train import train
+    from syncgap.dit_bridge.train import train
 
     from .common import print_json
 
@@ -79,7 +79,7 @@ def run(args) -> int:
         record = train(cfg, out, args.checkpoint, progress=progress, command=command)
     card = None
     if not args.skip_card:
-        from validation.zoo_card import write_model_card
+        from syncgap.validation.zoo_card import write_model_card
 
         card = write_model_card(out)
     if args.json:
@@ -94,10 +94,10 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m validation.cli.dit_train NAME ...`: the same command without the `syncgap dit` shell."""
+    """`python -m syncgap.validation.cli.dit_train NAME ...`: the same command without the `syncgap dit` shell."""
     import argparse
 
-    from theory.checks import InputError
+    from syncgap.theory.checks import InputError
 
     parser = argparse.ArgumentParser(prog="syncgap dit")
     sub = parser.add_subparsers(dest="command", required=True)

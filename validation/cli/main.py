@@ -17,7 +17,7 @@ import os
 import re
 import sys
 
-from theory.checks import InputError, SimulationError
+from syncgap.theory.checks import InputError, SimulationError
 
 SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
-        importlib.import_module(f"validation.cli.{name}_cmd").register(sub)
+        importlib.import_module(f"syncgap.validation.cli.{name}_cmd").register(sub)
     _leaf_flags(parser)
     return parser
 

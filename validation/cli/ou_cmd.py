@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from theory.checks import check_int
+from syncgap.theory.checks import check_int
 
 from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
@@ -63,7 +63,7 @@ def register(sub) -> None:
 
 
 def _grid(args):
-    from ou_models import engine
+    from syncgap.ou_models import engine
     ou = engine.ou_grid(args.T, args.steps)   # checks --T and --steps even where --ddpm-steps replaces them
     if args.ddpm_steps == 0:
         return ou
@@ -81,8 +81,8 @@ def _check_d(d):
 
 
 def run_cloning(args) -> int:
-    from ou_models import measure
-    from theory.data import two_gaussian_mixture
+    from syncgap.ou_models import measure
+    from syncgap.theory.data import two_gaussian_mixture
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
     grid = _grid(args)
     ts = 0.5 * np.log(float(data.eigenvalues()[0]))
@@ -96,7 +96,7 @@ def run_cloning(args) -> int:
            "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
     rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
     try:
-        from theory.base import cloning_agreement
+        from syncgap.theory.base import cloning_agreement
         rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
         rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
     except ImportError:
@@ -113,8 +113,8 @@ def run_cloning(args) -> int:
 
 
 def _features(args):
-    from theory.checks import InputError
-    from theory.data import SignFeatureMixture
+    from syncgap.theory.checks import InputError
+    from syncgap.theory.data import SignFeatureMixture
     d = _check_d(args.d)
     F = len(args.amplitudes)
     if F < 1 or F > d:
@@ -124,7 +124,7 @@ def _features(args):
 
 def _sweep(args, compute) -> list:
     """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
-    from theory.checks import InputError
+    from syncgap.theory.checks import InputError
     path, done = None, {}
     if args.out:
         out_folder(args.out)
@@ -156,8 +156,8 @@ def _sweep(args, compute) -> list:
 
 
 def run_gap_layer_a(args) -> int:
-    from ou_models import measure
-    from theory.data import SignFeatureMixture
+    from syncgap.ou_models import measure
+    from syncgap.theory.data import SignFeatureMixture
     d = _check_d(args.d)
     amp = float(args.amplitudes[0])
     data = SignFeatureMixture(np.eye(d)[:1], np.array([amp]), 1.0, (d,))
@@ -166,7 +166,7 @@ def run_gap_layer_a(args) -> int:
                              n_boot=args.boot, progress=_progress(args))
         row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
         try:
-            from theory import coupled_ou
+            from syncgap.theory import coupled_ou
             th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
             row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
             row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
@@ -190,7 +190,7 @@ def run_gap_layer_a(args) -> int:
 
 
 def run_gap(args) -> int:
-    from ou_models import measure
+    from syncgap.ou_models import measure
     check_int("--dit-steps", args.dit_steps, 1, 1000)
     if args.layer == "A":
         return run_gap_layer_a(args)
@@ -203,7 +203,7 @@ def run_gap(args) -> int:
                "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
                "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
         try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
-            from theory import gated
+            from syncgap.theory import gated
             th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
             if th is not None:
                 row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
@@ -227,7 +227,7 @@ def run_gap(args) -> int:
 
 
 def run_energy(args) -> int:
-    from ou_models import measure
+    from syncgap.ou_models import measure
     r = measure.difference_energy(_features(args), _grid(args), args.g, args.samples, args.seed,
                                   record_every=args.every, scheme=args.scheme, n_boot=args.boot,
                                   progress=_progress(args))
@@ -241,7 +241,7 @@ def run_energy(args) -> int:
 
 
 def run_collapse(args) -> int:
-    from ou_models import measure
+    from syncgap.ou_models import measure
     r = measure.collapse(args.n_train, _check_d(args.d), _grid(args), args.samples, args.seed, args.sigma,
                          scheme=args.scheme if args.scheme != "ddim" else "ode", n_boot=args.boot,
                          progress=_progress(args))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from theory.checks import InputError
+from syncgap.theory.checks import InputError
 
 
 def register(sub) -> None:
@@ -62,8 +62,8 @@ def _plot_spec(text, sweep):
 
 
 def _draw(spec, table_json, out):
-    from validation.sweep.figures import aggregate, line_figure
-    from validation.sweep.rollup import load_table
+    from syncgap.validation.sweep.figures import aggregate, line_figure
+    from syncgap.validation.sweep.rollup import load_table
 
     x, y, group = spec[0], spec[1], (spec[2] if len(spec) == 3 else None)
     rows = aggregate(load_table(table_json), [group, x] if group else [x], y)
@@ -92,8 +92,8 @@ def _progress(event: dict) -> None:
 
 
 def run(args) -> int:
-    from validation.cli.common import print_json, print_table
-    from validation.sweep import is_done, load_sweep, run_sweep
+    from syncgap.validation.cli.common import print_json, print_table
+    from syncgap.validation.sweep import is_done, load_sweep, run_sweep
 
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():

@@ -82,7 +82,7 @@ def register(sub) -> None:
 
 
 def _latex(names):
-    from theory.docs import available_modules
+    from syncgap.theory.docs import available_modules
     for _, mod in available_modules():
         for f in mod.formulas():
             if f.name in names:
@@ -90,15 +90,15 @@ def _latex(names):
 
 
 def _drift(args, g):
-    from theory import coupled_ou as co
+    from syncgap.theory import coupled_ou as co
     return co.drift_symmetric(g) if args.coupling == "symmetric" else co.drift_all_to_all(args.K, g)
 
 
 def _modes(args):
-    from theory import coupled_ou as co
+    from syncgap.theory import coupled_ou as co
     if args.anisotropic is not None:
         if len(args.anisotropic) != 4:
-            from theory.checks import InputError
+            from syncgap.theory.checks import InputError
             raise InputError("--anisotropic needs 4 numbers a,b,g12,g21")
         info = co.mode_rates(co.drift_anisotropic(*args.anisotropic))
         return [{"mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
@@ -112,7 +112,7 @@ def _modes(args):
 
 
 def _speciation(args):
-    from theory import coupled_ou as co
+    from syncgap.theory import coupled_ou as co
     rows = []
     for g in args.g:
         r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
@@ -122,7 +122,7 @@ def _speciation(args):
 
 
 def _collapse(args):
-    from theory import coupled_ou as co
+    from syncgap.theory import coupled_ou as co
     rows = []
     for g in args.g:
         r = co.mode_collapse_times(_drift(args, g), args.n, args.d, args.sigma, args.c)
@@ -132,7 +132,7 @@ def _collapse(args):
 
 
 def _gap(args):
-    from theory import coupled_ou as co
+    from syncgap.theory import coupled_ou as co
     rows = []
     for g in args.g:
         r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
@@ -142,11 +142,11 @@ def _gap(args):
 
 
 def _bounds(args):
-    from theory import coupled_ou as co
+    from syncgap.theory import coupled_ou as co
     ab = getattr(args, "anisotropic_ab", None)
     if ab is not None:
         if len(ab) != 2:
-            from theory.checks import InputError
+            from syncgap.theory.checks import InputError
             raise InputError("--anisotropic-ab needs 2 numbers a,b")
         return [co.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
             ["stability_bounds_anisotropic"]
@@ -155,7 +155,7 @@ def _bounds(args):
 
 
 def _gated(args):
-    from theory import gated
+    from syncgap.theory import gated
     rows = []
     for g in args.g:
         r = gated.gated_gap(g, args.amplitudes, args.sigma, args.dynamics)
@@ -171,7 +171,7 @@ def _gated(args):
 
 
 def _spectrum(args):
-    from theory import spectrum as S
+    from syncgap.theory import spectrum as S
     lam = S.covariance_spectrum(args.samples) if args.samples else S.builtin_spectrum(args.dataset)
     rows = []
     for g in args.g:
@@ -183,13 +183,13 @@ def _spectrum(args):
 
 
 def _cloning(args):
-    from theory import base
+    from syncgap.theory import base
     phi = base.cloning_agreement(args.t, args.amplitude, args.sigma)
     return [{"t": t, "phi": float(p)} for t, p in zip(args.t, phi)], ["cloning_class_posterior"]
 
 
 def _formulas(args):
-    from theory.docs import available_modules
+    from syncgap.theory.docs import available_modules
     rows = []
     for name, mod in available_modules():
         if args.module and name.split(".")[-1] != args.module:

@@ -16,7 +16,7 @@ from .common import add_json_flag, print_json, print_table
 
 
 def register(sub) -> None:
-    from validation.suites import DEFAULT_ORDER, SUITES
+    from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
                                    "(figures embedded, one verdict per finding) and the raw data. "
@@ -36,8 +36,8 @@ def register(sub) -> None:
 
 
 def check_suites(names) -> list[str]:
-    from theory.checks import InputError
-    from validation.suites import SUITES
+    from syncgap.theory.checks import InputError
+    from syncgap.validation.suites import SUITES
     for n in names:
         if n not in SUITES:
             raise InputError(f"unknown suite {n!r}: use one of {', '.join(SUITES)}")
@@ -48,8 +48,8 @@ def check_suites(names) -> list[str]:
 
 def check_model_name(name: str) -> str:
     """Cheap check of a DiT model name against the registry's rules (nothing is loaded)."""
-    from theory.checks import InputError
-    from dit_bridge.registry import DIT_XL_ID, ZOO_NAMES
+    from syncgap.theory.checks import InputError
+    from syncgap.dit_bridge.registry import DIT_XL_ID, ZOO_NAMES
     if name == "tiny" or name in ZOO_NAMES or name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2"):
         return name
     if os.path.isdir(name):
@@ -65,8 +65,8 @@ def _ci_text(ci) -> str:
 
 
 def run(args) -> int:
-    from theory.checks import InputError
-    from validation.report import check_out_dir, run_report
+    from syncgap.theory.checks import InputError
+    from syncgap.validation.report import check_out_dir, run_report
     suites = check_suites(args.suites)
     options = {}
     if args.model is not None and "dit" not in suites:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import importlib
 
 SUITES = {
-    "ou": "validation.suites.ou_theory:ou_theory_suite",
-    "dit": "validation.suites.dit_findings:dit_findings_suite",
+    "ou": "syncgap.validation.suites.ou_theory:ou_theory_suite",
+    "dit": "syncgap.validation.suites.dit_findings:dit_findings_suite",
 }
 DEFAULT_ORDER = ("ou", "dit")
 

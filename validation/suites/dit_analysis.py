@@ -15,8 +15,8 @@ import numpy as np
 from scipy.optimize import least_squares
 from scipy.stats import kendalltau
 
-from dit_bridge.commitment import commitment_time
-from theory import routing
+from syncgap.dit_bridge.commitment import commitment_time
+from syncgap.theory import routing
 
 LEVEL = 0.95
 RESOLUTION = 0.5  # sampler steps: a commitment step is read to about half a step
@@ -175,8 +175,8 @@ def predicted_onset(n_layers):
 
 def feature_theory(mix, t_ints, num_steps):
     """Exact-score cloning curves per feature on the t_int grid and their midpoints (same estimator)."""
-    from theory.base import cloning_agreement_features, pitchfork_speciation_time
-    from theory.schedules import ou_time_to_sampler_step, sampler_ou_times
+    from syncgap.theory.base import cloning_agreement_features, pitchfork_speciation_time
+    from syncgap.theory.schedules import ou_time_to_sampler_step, sampler_ou_times
     ou = sampler_ou_times(num_steps)
     times = np.asarray([ou[t] if t < num_steps else 0.0 for t in t_ints])
     curves = np.ones((len(t_ints), len(mix.amplitudes)))

@@ -20,9 +20,9 @@ import time
 import numpy as np
 import torch
 
-from dit_bridge.commitment import default_scales, scale_agreement
-from dit_bridge.protocols import _labels, protocol_one_branches, protocol_two
-from validation.sweep.store import atomic_write_json, cell_key, to_plain
+from syncgap.dit_bridge.commitment import default_scales, scale_agreement
+from syncgap.dit_bridge.protocols import _labels, protocol_one_branches, protocol_two
+from syncgap.validation.sweep.store import atomic_write_json, cell_key, to_plain
 
 
 def fhgm_mixture(rec):
@@ -31,7 +31,7 @@ def fhgm_mixture(rec):
     name = ds.get("name") if isinstance(ds, dict) else ds
     if name != "fhgm" and rec.name != "fhgm":
         return None
-    from theory.data import frequency_hierarchy_mixture
+    from syncgap.theory.data import frequency_hierarchy_mixture
     c, h, _ = rec.sample_shape
     return frequency_hierarchy_mixture(size=h, channels=c)
 
@@ -75,8 +75,8 @@ def protocol_two_record(rec, g, *, n_pairs, seed, num_steps, n_bands=4) -> dict:
 
 def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:
     """Exact-score cloning on DiT's DDPM grid (ou_models), split after t_int sampler steps."""
-    from ou_models.engine import ddpm_grid
-    from ou_models.measure import cloning
+    from syncgap.ou_models.engine import ddpm_grid
+    from syncgap.ou_models.measure import cloning
     grid = ddpm_grid(num_steps)
     r = cloning(mix, grid, n_paths, seed=seed, branch_times=grid[np.asarray(t_ints)], keep_units=True, n_boot=10)
     steps = [int(s) for s in r["branch_steps"]]

@@ -10,7 +10,7 @@ import os
 
 import numpy as np
 
-from validation.records import Figure
+from syncgap.validation.records import Figure
 
 
 def _plt():
@@ -79,7 +79,7 @@ def draw_gap_vs_g(analysis_path, png_path):
     ok, err = _err(est, lo, hi)
     ax.errorbar(g[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="observed (95% CI)")
     gg = np.linspace(0, max(g.max(), 1.2), 200)
-    from theory.routing import predicted_gap_ratio
+    from syncgap.theory.routing import predicted_gap_ratio
     if gv["predicted"] is not None and np.isfinite(est[0]):
         ax.plot(gg, est[0] * predicted_gap_ratio(gg, 0.0), "C0-", label=r"predicted gap$_0\,\rho(g)$")
     if gv["fit"]:

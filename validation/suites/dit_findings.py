@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from theory.checks import InputError, check_real
-from validation.records import Check, SuiteResult, within
-from validation.sweep.store import atomic_write_json, to_plain
+from syncgap.theory.checks import InputError, check_real
+from syncgap.validation.records import Check, SuiteResult, within
+from syncgap.validation.sweep.store import atomic_write_json, to_plain
 
 from . import dit_analysis as an
 from . import dit_cells as dc
@@ -79,7 +79,7 @@ def _models(model) -> list[str]:
 
 def measure_model(name, out_dir, st: Settings, device="cpu", say=lambda m: None) -> dict:
     """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}."""
-    from dit_bridge.registry import load_model, weights_fingerprint
+    from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
     mix = dc.fhgm_mixture(rec)
     scales = dc.unit_scales(rec, mix)

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from theory.checks import InputError
-from validation.records import Check, Figure, SuiteResult, within
-from validation.sweep.store import atomic_write_json, canonical_json, to_plain
+from syncgap.theory.checks import InputError
+from syncgap.validation.records import Check, Figure, SuiteResult, within
+from syncgap.validation.sweep.store import atomic_write_json, canonical_json, to_plain
 
 SUBDIR = "ou"
 LEVEL = 0.75                 # cloning / agreement level read as "speciation"
@@ -103,7 +103,7 @@ def _cell(root: Path, name: str, config: dict, compute, say) -> dict:
 
 def _crossing(t, units, level):
     """statistic(units (n, B)) -> time where the mean agreement first falls to `level` going up in t."""
-    from ou_models.estimators import level_crossing
+    from syncgap.ou_models.estimators import level_crossing
     order = np.argsort(t)
     ts = np.asarray(t)[order]
 
@@ -113,20 +113,20 @@ def _crossing(t, units, level):
 
 
 def _boot(stat, units, n_boot, seed=0):
-    from ou_models.estimators import bootstrap
+    from syncgap.ou_models.estimators import bootstrap
     iv = bootstrap(stat, units, n_boot, seed=seed)
     return [iv.estimate, iv.low, iv.high]
 
 
 def _steps(t):
-    from theory import schedules
+    from syncgap.theory import schedules
     return float(schedules.ou_time_to_sampler_step(t, DIT_STEPS))
 
 
 def _base_cloning(st: Settings, d: int):
-    from ou_models import engine, measure
-    from theory import base
-    from theory.data import two_gaussian_mixture
+    from syncgap.ou_models import engine, measure
+    from syncgap.theory import base
+    from syncgap.theory.data import two_gaussian_mixture
     data = two_gaussian_mixture(d)
     amp = math.sqrt(d)
     ts = base.pitchfork_speciation_time(amp, 1.0)
@@ -146,8 +146,8 @@ def _base_cloning(st: Settings, d: int):
 
 
 def _collapse(st: Settings, n_train, d):
-    from ou_models import engine, measure
-    from theory import base
+    from syncgap.ou_models import engine, measure
+    from syncgap.theory import base
     r = measure.collapse(n_train, d, engine.ou_grid(3.0, 600), st.collapse_n, st.seed, n_boot=st.n_boot)
     counts, edges = np.histogram(r["t_lock"], bins=30)
     return {"n_train": n_train, "d": d, "t_lock_median": r["t_lock_median"],
@@ -156,9 +156,9 @@ def _collapse(st: Settings, n_train, d):
 
 
 def _layer_a(st: Settings, g):
-    from ou_models import engine, measure
-    from theory import base, coupled_ou
-    from theory.data import SignFeatureMixture
+    from syncgap.ou_models import engine, measure
+    from syncgap.theory import base, coupled_ou
+    from syncgap.theory.data import SignFeatureMixture
     amp = st.a_amp
     data = SignFeatureMixture(np.eye(4)[:1], np.array([amp]), 1.0, (4,))
     A = engine.symmetric_drift(g)
@@ -208,19 +208,19 @@ def _layer_a(st: Settings, g):
 
 
 def _b_data():
-    from theory.data import SignFeatureMixture
+    from syncgap.theory.data import SignFeatureMixture
     return SignFeatureMixture(np.eye(4)[:2], np.array(AMPS_B), 1.0, (4,))
 
 
 def _b_grid(st):
-    from ou_models import engine
+    from syncgap.ou_models import engine
     return engine.ou_grid(st.b_T, st.b_steps)
 
 
 def _b_cloning0(st: Settings):
     """g = 0: the independent exact sampler's per-feature commitment (cloning), gap strong - weak."""
-    from ou_models import measure
-    from theory import base, gated
+    from syncgap.ou_models import measure
+    from syncgap.theory import base, gated
     grid = _b_grid(st)
     times = np.linspace(0.15, 5.0, 2 * st.b_tint)
     r = measure.cloning(_b_data(), grid, st.b_n, st.seed, times, n_boot=st.n_boot, keep_units=True)
@@ -244,8 +244,8 @@ def _b_cloning0(st: Settings):
 
 
 def _b_protocol1(st: Settings, g):
-    from ou_models import measure
-    from theory import gated
+    from syncgap.ou_models import measure
+    from syncgap.theory import gated
     grid = _b_grid(st)
     r = measure.protocol_one(_b_data(), grid, g, st.b_n, st.seed, t_int_times=np.linspace(0.1, 5.0, st.b_tint),
                              n_boot=st.n_boot, dit_sampling_steps=DIT_STEPS)
@@ -256,8 +256,8 @@ def _b_protocol1(st: Settings, g):
 
 
 def _b_energy(st: Settings, g):
-    from ou_models import measure
-    from theory import gated
+    from syncgap.ou_models import measure
+    from syncgap.theory import gated
     e = measure.difference_energy(_b_data(), _b_grid(st), g, st.b_n, st.seed, record_every=4, n_boot=st.n_boot)
     th = gated.gated_gap(g, list(AMPS_B), 1.0, "sde")
     return {"g": g, "t": e["t"], "rate_drift": e["rate_drift"][:, :2], "rate_drift_ci": e["rate_drift_ci"][:, :, :2],
@@ -281,7 +281,7 @@ def onset(t, rate):
 
 def law_ratio(g, eta):
     """(rho(g) + eta)/(1 + eta), rho = theory.routing.routing_factor; eta outside (-1, 1) allowed for the fit."""
-    from theory.routing import routing_factor
+    from syncgap.theory.routing import routing_factor
     rho = np.array([routing_factor(float(x)) for x in np.atleast_1d(g)])
     return (rho + eta) / (1.0 + eta)
 
@@ -296,7 +296,7 @@ def _fit_eta(g, gap, w, gap0):
 
 def gap_law(cells: list[dict], n_boot: int, seed: int = 0) -> dict:
     """From the g = 0 cloning cell and the Protocol I cells: law, fit of eta, residuals, critical g (DiT steps)."""
-    from theory.routing import critical_coupling
+    from syncgap.theory.routing import critical_coupling
     c0 = cells[0]
     gap0, lo0, hi0 = c0["gap_dit_steps"]
     rows = [c for c in cells[1:] if c["gap_dit_steps"][0] is not None]
@@ -458,7 +458,7 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
                       "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
     gap0 = law["gap0"]
     half0 = (law["gap0_ci"][1] - law["gap0_ci"][0]) / 2
-    from theory.routing import routing_factor
+    from syncgap.theory.routing import routing_factor
     for gi, est, lo, hi, pred in zip(law["g"], law["gap"], law["gap_lo"], law["gap_hi"], law["predicted"]):
         widen = abs(routing_factor(float(gi))) * half0
         out.append(_check(f"ou.B.protocol1.g{gi:g}", f"gated OU Protocol I, g = {gi:g}: gap vs the routing law "
@@ -614,7 +614,7 @@ def run_cells(out_dir, quick: bool, say) -> Path:
 
 def ou_theory_suite(out_dir, *, quick: bool, progress=None) -> SuiteResult:
     """Measure (or reuse) the OU cells, then checks, figures and verdicts from the files alone."""
-    from validation import figures as fig
+    from syncgap.validation import figures as fig
     say = progress if progress is not None else (lambda m: None)
     out_dir = Path(out_dir)
     root = run_cells(out_dir, quick, say)

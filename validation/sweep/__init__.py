@@ -8,7 +8,7 @@ atomically, with the package version and git revision (`store.py`). A rerun skip
 finished cells; an interrupted sweep loses nothing that finished (`runners.py`).
 Results roll up into out/results.csv and out/results.json (`rollup.py`).
 
-    from validation.sweep import load_sweep, run_sweep
+    from syncgap.validation.sweep import load_sweep, run_sweep
     summary = run_sweep(load_sweep("validation/sweep/examples/cloning.yaml"), "runs/sweeps/cloning")
 
 or `syncgap sweep CONFIG [--out DIR] [--scheduler local|ADDRESS] [--workers N] [--plot X:Y[:GROUP]] [--json]`.
@@ -16,8 +16,8 @@ Figures are redrawn from out/results.json (`figures.py`). README.md has the deta
 
 Adding a kind is one line in `kinds.py` (or in any module imported before the sweep):
 
-    KINDS["ou.gap"] = Kind("ou_models.sweep_cells:gap_cell", check="ou_models.sweep_cells:gap_params")
-    KINDS["dit.protocol1"] = Kind("dit_bridge.sweep_cells:protocol1_cell", gpu=True)
+    KINDS["ou.gap"] = Kind("syncgap.ou_models.sweep_cells:gap_cell", check="syncgap.ou_models.sweep_cells:gap_params")
+    KINDS["dit.protocol1"] = Kind("syncgap.dit_bridge.sweep_cells:protocol1_cell", gpu=True)
 
 The function is imported only where the cell runs; `check` (same parameters, raises
 InputError) runs in the driver on every cell before work starts; `gpu=True` makes the

@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from theory.checks import InputError, check_int, check_positive, check_real
+from syncgap.theory.checks import InputError, check_int, check_positive, check_real
 
 
 # ---------------------------------------------------------------- theory.routing
@@ -31,7 +31,7 @@ def routing_cell(g, eta=0.0, gap0_steps=40.0) -> dict:
     gap_steps = gap0_steps · (ρ(g) + η)/(1 + η), ρ(g) = (1-g)/(1+g); critical_coupling is the
     smallest g with a gap of at most one sampler step, collapse_coupling the g with zero gap.
     """
-    from theory import routing   # SymPy derivation on first use: import where the cell runs
+    from syncgap.theory import routing   # SymPy derivation on first use: import where the cell runs
 
     p = routing_params(g, eta, gap0_steps)
     ratio = routing.predicted_gap_ratio(p["g"], p["eta"])
@@ -78,8 +78,8 @@ def cloning_cell(d, t_clone, seed, n_samples=1000, T=8.0, dt=0.01, noise_std=1.0
     classes sign(μ·x) agree; agreement_se its binomial standard error; t_speciation =
     ½ log Λ with Λ = d + σ² the largest covariance eigenvalue (≈ ½ log d of §2).
     """
-    from theory.data import two_gaussian_mixture
-    from theory.schedules import delta
+    from syncgap.theory.data import two_gaussian_mixture
+    from syncgap.theory.schedules import delta
 
     p = cloning_params(d, t_clone, seed, n_samples, T, dt, noise_std)
     mix = two_gaussian_mixture(p["d"], p["noise_std"])

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from theory.checks import InputError
+from syncgap.theory.checks import InputError
 
 from . import kinds
 from .store import cell_key

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from theory.checks import InputError
+from syncgap.theory.checks import InputError
 
 
 def _column(rows, name):

@@ -11,8 +11,8 @@ returns a relative run time; the runners then start the costliest cells of that 
 
 Registering a kind is one line, here or in any module imported before the sweep:
 
-    KINDS["ou.gap"] = Kind("ou_models.sweep_cells:gap_cell", check="ou_models.sweep_cells:gap_params")
-    KINDS["dit.protocol1"] = Kind("dit_bridge.sweep_cells:protocol1_cell", gpu=True)
+    KINDS["ou.gap"] = Kind("syncgap.ou_models.sweep_cells:gap_cell", check="syncgap.ou_models.sweep_cells:gap_params")
+    KINDS["dit.protocol1"] = Kind("syncgap.dit_bridge.sweep_cells:protocol1_cell", gpu=True)
 
 A config may also name any importable function directly: `kind: mypkg.cells:my_cell`.
 """
@@ -22,7 +22,7 @@ import importlib
 import inspect
 from dataclasses import dataclass
 
-from theory.checks import InputError
+from syncgap.theory.checks import InputError
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,8 @@ class Kind:
     cost: str | None = None
 
 
-_CELLS = "validation.sweep.cells"
-_MODEL = "validation.sweep.model_cells"   # OU engine and coupled DiT cells
+_CELLS = "syncgap.validation.sweep.cells"
+_MODEL = "syncgap.validation.sweep.model_cells"   # OU engine and coupled DiT cells
 KINDS: dict[str, Kind] = {
     "theory.routing": Kind(f"{_CELLS}:routing_cell", check=f"{_CELLS}:routing_params"),
     "mc.cloning": Kind(f"{_CELLS}:cloning_cell", check=f"{_CELLS}:cloning_params", cost=f"{_CELLS}:cloning_cost"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from theory.checks import InputError, check_int, check_positive, check_real
+from syncgap.theory.checks import InputError, check_int, check_positive, check_real
 
 SCHEMES = ("sde", "ode", "ddpm", "ddim")
 SEED_MAX = 2 ** 63 - 1
@@ -62,8 +62,8 @@ def ou_gap_cell(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, 
     tau_spec is the midpoint of a sigmoid fitted to the replicas' sign agreement against the switch-off
     time t_int (OU time); the gap also in DiT sampler steps of a `dit_steps` schedule.
     """
-    from ou_models import engine, measure
-    from theory.data import SignFeatureMixture
+    from syncgap.ou_models import engine, measure
+    from syncgap.theory.data import SignFeatureMixture
 
     p = ou_gap_params(g, seed, amplitudes, d, sigma, samples, T, steps, scheme, n_boot, t_ints, dit_steps)
     amps = np.asarray(p["amplitudes"])
@@ -100,8 +100,8 @@ def ou_cloning_params(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, sche
 def ou_cloning_cell(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, scheme="sde", n_boot=300,
                     branches=25) -> dict:
     """Cloning on the OU engine for ±mu, ||mu||^2 = d: phi = 0.75 crossing against 1/2 log Lambda (SCIENCE.md §2)."""
-    from ou_models import engine, measure
-    from theory.data import two_gaussian_mixture
+    from syncgap.ou_models import engine, measure
+    from syncgap.theory.data import two_gaussian_mixture
 
     p = ou_cloning_params(d, seed, sigma, samples, T, steps, scheme, n_boot, branches)
     data = two_gaussian_mixture(p["d"], p["sigma"])
@@ -140,8 +140,8 @@ def dit_protocol1_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", 
     """Protocol I on a coupled DiT at (model, g, seed): tau per scale and the gap, in sampler steps (SCIENCE.md §5)."""
     import torch
 
-    from dit_bridge.protocols import protocol_one
-    from dit_bridge.registry import load_model
+    from syncgap.dit_bridge.protocols import protocol_one
+    from syncgap.dit_bridge.registry import load_model
 
     p = dit_protocol1_params(model, g, seed, n_pairs, num_steps, sampler, n_t_int, eps, gate, n_boot, device)
     if p["device"] == "cuda" and not torch.cuda.is_available():

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_int
 
 from . import kinds
 from .rollup import write_table
