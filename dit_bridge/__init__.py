@@ -1,1 +1,1 @@
-"""syncgap.dit_bridge: coupled Diffusion Transformers (diffusers) and their measurements (SCIENCE.md §5-6)."""
+"""syncgap.dit_bridge: coupled Diffusion Transformers (diffusers) and their measurements (docs/science.md §5-6)."""

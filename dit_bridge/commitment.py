@@ -1,4 +1,4 @@
-"""Commitment per spatial scale from Protocol I outputs (SCIENCE.md §5): agreement, sigmoid fits, tau_spec, gap.
+"""Commitment per spatial scale from Protocol I outputs (docs/science.md §5): agreement, sigmoid fits, tau_spec, gap.
 
 Per-scale agreement of a pair's final outputs a, b (C, H, W), with P_s adaptive average pooling to s x s:
     agreement_s = 1 - |P_s(a - b)|^2 / (|P_s a|^2 + |P_s b|^2)

@@ -1,4 +1,4 @@
-"""Gated cross-replica attention for diffusers' DiT (SCIENCE.md §5, "Joint sequence" and "Gate").
+"""Gated cross-replica attention for diffusers' DiT (docs/science.md §5, "Joint sequence" and "Gate").
 
 Batch layout (the one convention every function here relies on): a coupled batch
 of 2M rows is [replica A rows ; replica B rows], row i pairs with row i + M.
@@ -194,7 +194,7 @@ def split_rows(x: torch.Tensor):
 
 
 def rho(g: float) -> float:
-    """Routing factor rho(g) = (1 - g)/(1 + g) of the paper gate on the difference mode (SCIENCE.md §5)."""
+    """Routing factor rho(g) = (1 - g)/(1 + g) of the paper gate on the difference mode (docs/science.md §5)."""
     g = check_g("g", g)
     return (1.0 - g) / (1.0 + g)
 

@@ -1,4 +1,4 @@
-"""Training data of the embedded small DiTs (SCIENCE.md §6) as torch tensors, with a data hash.
+"""Training data of the embedded small DiTs (docs/science.md §6) as torch tensors, with a data hash.
 
 - "fhgm": the frequency-hierarchy Gaussian mixture of `theory.data.frequency_hierarchy_mixture`
   (the very distribution the exact-score OU sampler uses), a fixed pool of samples drawn from a

@@ -1,4 +1,4 @@
-"""Routing and pattern gains of every DiT layer at the replica-symmetric point (SCIENCE.md §5).
+"""Routing and pattern gains of every DiT layer at the replica-symmetric point (docs/science.md §5).
 
 Convention: `theory.routing`. Around the symmetric point x_A,B = x_0 ± δx (x the input of
 block ℓ's attn1, i.e. the adaLN-modulated hidden state, (T, D)), both gates give

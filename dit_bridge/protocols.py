@@ -1,4 +1,4 @@
-"""Protocols I (behavioural) and II (internal) on a coupled DiT (SCIENCE.md §5). Plain records out.
+"""Protocols I (behavioural) and II (internal) on a coupled DiT (docs/science.md §5). Plain records out.
 
 Protocol I: one noise draw per pair, split antisymmetrically (variance preserving); the pair is
 coupled with strength g for the first t_int sampler steps, then runs independently. The coupled
@@ -80,7 +80,7 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
                  progress=None) -> dict:
     """Agreement per scale against t_int and the commitment fits (tau_spec per scale, gap).
 
-    clone=True is the cloning (U-turn) variant of SCIENCE.md §2: eps = 0 and B shares A's per-step
+    clone=True is the cloning (U-turn) variant of docs/science.md §2: eps = 0 and B shares A's per-step
     noise for the first t_int steps (one trajectory, whatever g), then B draws fresh noise; it
     measures commitment at g = 0, where the coupled protocol has nothing to switch off. DDPM only.
     """

@@ -1,4 +1,4 @@
-"""Protocol II recording: forward hooks on every DiT block, reduced on the fly (SCIENCE.md §5).
+"""Protocol II recording: forward hooks on every DiT block, reduced on the fly (docs/science.md §5).
 
 For block output h (rows [A; B], the conditional rows only under CFG), per pair and layer:
     c = (h_A + h_B)/sqrt(2),  d = (h_A - h_B)/sqrt(2)       (orthonormal: |c|^2 + |d|^2 = |h_A|^2 + |h_B|^2)

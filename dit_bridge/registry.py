@@ -1,4 +1,4 @@
-"""One registry for every DiT the suite runs (SCIENCE.md §6): tiny, the shipped zoo, DiT-XL/2.
+"""One registry for every DiT the suite runs (docs/science.md §6): tiny, the shipped zoo, DiT-XL/2.
 
 `load_model(name)` returns a `LoadedDiT` record. Names:
 - "tiny": a random small DiTTransformer2DModel built in code (seeded), for tests only;

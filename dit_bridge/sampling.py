@@ -191,7 +191,7 @@ def antisymmetric_noise(shape, n_pairs: int, seed: int = 0, eps: float = 0.3):
     """Protocol I start: x_A,B = sqrt(1 - eps^2) z +- eps zeta from one draw (z, zeta) per pair.
 
     Each replica is exactly N(0, I) (variance preserving) and x_A - x_B = 2 eps zeta is antisymmetric
-    about the shared draw z (SCIENCE.md §5, Protocol I). Same seed -> same draws for every g.
+    about the shared draw z (docs/science.md §5, Protocol I). Same seed -> same draws for every g.
     """
     n_pairs = check_int("n_pairs", n_pairs, 1, 10**6)
     eps = check_real("eps", eps, 0.0, 1.0)

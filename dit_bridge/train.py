@@ -1,4 +1,4 @@
-"""Train the embedded small DiTs (SCIENCE.md §6): diffusers DiTTransformer2DModel, epsilon loss, EMA.
+"""Train the embedded small DiTs (docs/science.md §6): diffusers DiTTransformer2DModel, epsilon loss, EMA.
 
 Recipe (DiT, Peebles & Xie 2023, scaled down to two CPU cores):
 - forward process: DDPM with DiT's linear beta 1e-4 ... 0.02 over 1000 steps (theory.schedules),

@@ -1,4 +1,4 @@
-"""syncgap.ou_models: Numba simulations of coupled OU replicas with exact scores (SCIENCE.md §2-4).
+"""syncgap.ou_models: Numba simulations of coupled OU replicas with exact scores (docs/science.md §2-4).
 
 - `rng`: counter-based normals per (seed, path, stream): bitwise reproducible for any threads/batches.
 - `kernels`: the Numba kernels (one affine reverse step, branching for cloning/Protocol I, empirical score).

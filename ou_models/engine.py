@@ -1,6 +1,6 @@
 """Coupled OU replicas with exact scores: time grids, per-step tables, and the samplers.
 
-Conventions (SCIENCE.md §2-4; theory/schedules.py): forward dz = -(A ⊗ I_d) z dt + sqrt(2) dW
+Conventions (docs/science.md §2-4; theory/schedules.py): forward dz = -(A ⊗ I_d) z dt + sqrt(2) dW
 for K replicas z = (x^1..x^K); A = I is K independent copies of the base OU process.
 Reverse time tau runs down a strictly decreasing grid t_0 > ... > t_N >= 0.
 - Reverse SDE (Euler-Maruyama): z' = z + dtau [(A ⊗ I) z + 2 score] + sqrt(2 dtau) xi.
@@ -17,7 +17,7 @@ N(a_k M_t T s, C_k), C_k = v_k M_t M_t^T + S_t, and with B = M_t T the exact sco
     d log p / d y_k = -C_k^{-1} y_k + a_k C_k^{-1} B E[s | y_k],
     log w_s = a_k s^T B^T C_k^{-1} y_k - a_k^2 s^T B^T C_k^{-1} B s / 2,
 and -(sigma^2 M M^T + S_t)^{-1} z_perp on the orthogonal rest. For A = I this is data.py's score.
-Gate of layer B (SCIENCE.md §4, A = I only): D_i <- (D_i + g mean_{j≠i} D_j) / (1 + g), i.e.
+Gate of layer B (docs/science.md §4, A = I only): D_i <- (D_i + g mean_{j≠i} D_j) / (1 + g), i.e.
 score_i <- sum_j G_ij score_j + sum_j (G - I)_ij z_j / Delta_t with G = (I + g (J - I)/(K-1)) / (1 + g).
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ def gaussian_model(patterns, variances, noise_std: float = 1.0) -> FeatureModel:
 # ---------------------------------------------------------------- time grids
 
 def ou_grid(T: float = 10.0, steps: int = 1000, t_end: float = 0.0) -> np.ndarray:
-    """Uniform reverse grid T = t_0 > ... > t_N = t_end in OU time (SCIENCE.md §2: T = 10, 1000 steps)."""
+    """Uniform reverse grid T = t_0 > ... > t_N = t_end in OU time (docs/science.md §2: T = 10, 1000 steps)."""
     T = check_real("T", T, 0.0, 1000.0, lo_open=True)    # beyond T ~ 50 the OU state is pure noise
     steps = check_int("steps", steps, 1, 10**7)
     t_end = check_real("t_end", t_end, 0.0, T, hi_open=True)
@@ -133,7 +133,7 @@ def check_drift(A) -> np.ndarray:
 
 
 def gate_matrix(g: float, K: int) -> np.ndarray:
-    """G = (I + g (J - I)/(K-1)) / (1 + g): the gated denoiser mix of layer B (SCIENCE.md §4)."""
+    """G = (I + g (J - I)/(K-1)) / (1 + g): the gated denoiser mix of layer B (docs/science.md §4)."""
     if K == 1:
         return np.eye(1)
     return (np.eye(K) + g / (K - 1) * (np.ones((K, K)) - np.eye(K))) / (1.0 + g)
@@ -381,12 +381,12 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
 
 
 def reverse_sde(model, grid, n, seed=0, **kw):
-    """Euler-Maruyama reverse SDE dz = [(A ⊗ I) z + 2 score] dtau + sqrt(2) dW (SCIENCE.md §2-3)."""
+    """Euler-Maruyama reverse SDE dz = [(A ⊗ I) z + 2 score] dtau + sqrt(2) dW (docs/science.md §2-3)."""
     return sample(model, grid, n, seed, scheme="sde", **kw)
 
 
 def probability_flow_ode(model, grid, n, seed=0, **kw):
-    """Euler probability-flow ODE dz = [(A ⊗ I) z + score] dtau (SCIENCE.md §2)."""
+    """Euler probability-flow ODE dz = [(A ⊗ I) z + score] dtau (docs/science.md §2)."""
     return sample(model, grid, n, seed, scheme="ode", **kw)
 
 

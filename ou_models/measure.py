@@ -1,4 +1,4 @@
-"""Measurements on the OU engine: cloning, Protocol I, difference energy, collapse (SCIENCE.md §2-4).
+"""Measurements on the OU engine: cloning, Protocol I, difference energy, collapse (docs/science.md §2-4).
 
 Each returns a plain dict of numbers and arrays, with percentile bootstrap intervals over
 paths (ou_models.estimators). Paths are run in batches; `progress(done, total)` is called
@@ -28,7 +28,7 @@ def _steps_at_times(grid, times) -> np.ndarray:
 def speciation_window(grid, t_spec, before: float, after: float, num: int = 25) -> np.ndarray:
     """num times from min(t_spec) - before to max(t_spec) + after, clipped to the grid's (0, T].
 
-    t_spec: the speciation times 1/2 log Lambda_k (SCIENCE.md §2). InputError naming T when the
+    t_spec: the speciation times 1/2 log Lambda_k (docs/science.md §2). InputError naming T when the
     window misses the grid, i.e. the reverse process starts too late to see any commitment.
     """
     t_spec = np.atleast_1d(t_spec)
@@ -115,7 +115,7 @@ def _check_common(n, seed, batch, n_boot):
 def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
             scheme: str = "sde", batch: int = 2000, n_boot: int = 300, sign_mixing=None, keep_units: bool = False,
             progress=None) -> dict:
-    """Cloning (U-turn) agreement phi(t): run to t, clone with fresh noise, compare final signs (SCIENCE.md §2).
+    """Cloning (U-turn) agreement phi(t): run to t, clone with fresh noise, compare final signs (docs/science.md §2).
 
     Observables: the sign of each feature of each replica, and for K > 1 the sign of each
     mode coordinate u_m = v_m . (y_1..y_K) (v_m eigenvectors of the symmetric part of A).
@@ -185,7 +185,7 @@ def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, lev
 
 def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, scheme: str = "sde",
              batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
-    """Layer A gap of the symmetric pair A = [[1, -g], [-g, 1]] from per-mode cloning (SCIENCE.md §3).
+    """Layer A gap of the symmetric pair A = [[1, -g], [-g, 1]] from per-mode cloning (docs/science.md §3).
 
     Replica data are mode-clean (sign mixing T = eigenvectors of A: each mode coordinate carries its own
     sign), so each mode's speciation is read from its own cloning curve; gap = t(slow mode) - t(fast mode),
@@ -194,7 +194,7 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
     from .engine import symmetric_drift
     A = symmetric_drift(g)
     ev, V = np.linalg.eigh(A)
-    if branch_times is None:   # dense around each mode's scale log(kappa Lambda)/(2 kappa) (SCIENCE.md §3)
+    if branch_times is None:   # dense around each mode's scale log(kappa Lambda)/(2 kappa) (docs/science.md §3)
         lam = float(feature_model(data).eigenvalues()[0])
         scales = [np.log(max(k * lam, 1.5)) / (2 * k) for k in ev]
         grid_ = check_grid(grid)
@@ -215,7 +215,7 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
 
 def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None) -> dict:
-    """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (SCIENCE.md §4-5).
+    """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
     independent one after: the state at t_int is not a sample of the independent marginal, so
@@ -345,7 +345,7 @@ def _check_energies(est, t, names) -> None:
 
 
 def collapse_time_gaussian(n_train: int, d: int, sigma: float = 1.0) -> float:
-    """t_C = 1/2 log(1 + sigma^2 / (n^{2/d} - 1)) (SCIENCE.md §2, Biroli et al. 2024)."""
+    """t_C = 1/2 log(1 + sigma^2 / (n^{2/d} - 1)) (docs/science.md §2, Biroli et al. 2024)."""
     return float(0.5 * np.log1p(sigma ** 2 / np.expm1(2.0 * np.log(n_train) / d)))
 
 

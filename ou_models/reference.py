@@ -25,7 +25,7 @@ def _noise(noise, seed, path_ids, s, shape, gen):
 
 
 def gated_reverse_sde(mixture, grid, z0, g, seed: int = 0, noise: str = "counter", path_offset: int = 0):
-    """Euler-Maruyama reverse SDE of a gated pair (K = 2, SCIENCE.md §4) with data.posterior_mean.
+    """Euler-Maruyama reverse SDE of a gated pair (K = 2, docs/science.md §4) with data.posterior_mean.
 
     D_A <- (D(x_A) + g D(x_B)) / (1 + g); score = (e^{-t} D - x) / Delta_t; x' = x + dt (x + 2 score) + sqrt(2 dt) xi.
     """

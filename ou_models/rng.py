@@ -1,7 +1,7 @@
 """Counter-based normal random numbers: every number is a pure function of (seed, path, stream, counter).
 
 A path's noise never comes from shared state, so results are bitwise identical for
-any number of threads and any split of the paths into batches (SCIENCE.md §7 runs).
+any number of threads and any split of the paths into batches (docs/science.md §7 runs).
 Uniform bits: SplitMix64's finaliser applied to key + counter * golden (the SplitMix64
 stream with seed `key`). Normals: Marsaglia & Tsang's 128-layer ziggurat (J. Stat.
 Softw. 5(8), 2000); the 2.76 % of draws that miss the fast path take extra bits from

@@ -79,7 +79,7 @@ def test_score_is_gradient_of_log_density():
 
 
 def test_biroli_score_formula():
-    """K = 1 score equals tanh(mu_t.x/Gamma_t) mu_t/Gamma_t - x/Gamma_t (SCIENCE.md §2)."""
+    """K = 1 score equals tanh(mu_t.x/Gamma_t) mu_t/Gamma_t - x/Gamma_t (docs/science.md §2)."""
     d, sigma, t = 16, 1.3, 0.7
     mix = two_gaussian_mixture(d, sigma)
     x = np.random.default_rng(1).standard_normal(d)

@@ -1,4 +1,4 @@
-"""OU measurements against theory/ and against independent exact results (SCIENCE.md §2-4, §7).
+"""OU measurements against theory/ and against independent exact results (docs/science.md §2-4, §7).
 
 Reduced settings (few samples, coarse grids); the published ones are in `syncgap ou` and the report.
 """
@@ -22,7 +22,7 @@ def test_cloning_reproduces_base_theory_curve_and_speciation_time():
     th = base.cloning_agreement(r["t_branch"], np.sqrt(d), 1.0)
     assert _inside(th, r["ci_low"][:, 0], r["ci_high"][:, 0], 0.02).all()
     est, lo, hi = r["t_speciation"][0]
-    # the exact curve's 0.75 crossing, and t_S = 1/2 log Lambda of SCIENCE.md §2 (a crossover scale, not the crossing)
+    # the exact curve's 0.75 crossing, and t_S = 1/2 log Lambda of docs/science.md §2 (a crossover scale, not the crossing)
     tt = np.linspace(1.0, 5.0, 4001)
     t75 = tt[np.argmin(np.abs(base.cloning_agreement(tt, np.sqrt(d), 1.0) - 0.75))]
     assert t75 == pytest.approx(measure.cloning_crossing_theory(1.0, np.sqrt(d), 1.0), abs=2e-3)
@@ -97,7 +97,7 @@ def test_protocol_one_chance_without_coupling_and_ordered_commitment_with_it():
 
 
 def test_collapse_lock_time_tracks_theory():
-    """Nearest training point stops changing near t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (SCIENCE.md §2)."""
+    """Nearest training point stops changing near t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (docs/science.md §2)."""
     r = measure.collapse(100, 8, engine.ou_grid(3.0, 600), 400, seed=1, n_boot=200)
     tc = base.collapse_time(100, 8, 1.0)
     assert r["t_collapse_theory"] == pytest.approx(tc)

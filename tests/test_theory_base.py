@@ -1,4 +1,4 @@
-"""theory.base (SCIENCE.md §2) against independent computations."""
+"""theory.base (docs/science.md §2) against independent computations."""
 import math
 
 import numpy as np

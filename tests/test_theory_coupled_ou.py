@@ -1,4 +1,4 @@
-"""theory.coupled_ou (layer A, SCIENCE.md §3) against independent computations."""
+"""theory.coupled_ou (layer A, docs/science.md §3) against independent computations."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""theory.gated (layer B, SCIENCE.md §4) against finite-difference linearisations of the exact gated drift."""
+"""theory.gated (layer B, docs/science.md §4) against finite-difference linearisations of the exact gated drift."""
 import math
 
 import numpy as np
@@ -12,7 +12,7 @@ from syncgap.theory.data import SignFeatureMixture
 
 
 def _gated_drift(D, xA, xB, t, g, dynamics):
-    """Reverse-time drift of replica A with the gate on the posterior mean D (SCIENCE.md §4)."""
+    """Reverse-time drift of replica A with the gate on the posterior mean D (docs/science.md §4)."""
     k = 1 if dynamics == "ode" else 2
     DA = (D(xA, t) + g * D(xB, t)) / (1 + g)
     return xA + k * (math.exp(-t) * DA - xA) / (-math.expm1(-2 * t))

@@ -1,5 +1,5 @@
 """syncgap validate: the report (summary.json schema, report.md, figures redrawn from data, resume),
-bad input, failed checks kept, and the tutorial docs/tutorial.md executed end to end (SCIENCE.md §7)."""
+bad input, failed checks kept, and the tutorial docs/tutorial.md executed end to end (docs/science.md §7)."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Single-replica base theory (Biroli, Bonnaire, de Bortoli, Mezard 2024; SCIENCE.md §2).
+"""Single-replica base theory (Biroli, Bonnaire, de Bortoli, Mezard 2024; docs/science.md §2).
 
 Convention: forward OU dx = -x dt + sqrt(2) dW, x_t = e^{-t} x_0 + sqrt(Delta_t) z,
 Delta_t = 1 - e^{-2t}; t is OU time, the reverse process runs from large t down to 0.
@@ -45,7 +45,7 @@ def _cloning_posterior() -> sp.Expr:
 
 @lru_cache(maxsize=None)
 def formulas() -> tuple[Formula, ...]:
-    """Final forms of the base theory (SCIENCE.md §2)."""
+    """Final forms of the base theory (docs/science.md §2)."""
     y = sp.Symbol("y", real=True)
     return (
         Formula("speciation_time", sp.log(Lam) / 2,
@@ -74,7 +74,7 @@ def _f(name: str):
 
 
 def speciation_time(Lambda):
-    """t_S = 1/2 log Lambda (SCIENCE.md §2): Lambda > 0 the top data-covariance eigenvalue; OU time."""
+    """t_S = 1/2 log Lambda (docs/science.md §2): Lambda > 0 the top data-covariance eigenvalue; OU time."""
     lam = check_array("Lambda", Lambda)
     if np.any(lam <= 0):
         raise InputError(f"Lambda={float(lam[lam <= 0].flat[0]):g} is outside the allowed range (0, inf)")
@@ -83,7 +83,7 @@ def speciation_time(Lambda):
 
 
 def pitchfork_speciation_time(amplitude, noise_std):
-    """t = 1/2 log(a^2 - sigma^2 + 1): the pitchfork kappa_t = a^2 e^{-2t}/Gamma_t = 1 (SCIENCE.md §2).
+    """t = 1/2 log(a^2 - sigma^2 + 1): the pitchfork kappa_t = a^2 e^{-2t}/Gamma_t = 1 (docs/science.md §2).
 
     Exact for the one-feature sign mixture (Biroli's u = kappa tanh u); a value <= 0 means no
     bifurcation at t > 0. Requires a^2 - sigma^2 + 1 > 0.
@@ -96,7 +96,7 @@ def pitchfork_speciation_time(amplitude, noise_std):
 
 
 def collapse_time(n_train, d_dim, noise_std):
-    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., SCIENCE.md §2); n >= 2, d >= 1, sigma > 0."""
+    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0."""
     nn = check_int("n", n_train, 2)
     dd = check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)
@@ -117,7 +117,7 @@ def _check_times(name, times):
 
 
 def cloning_agreement(t_clone, amplitude, noise_std):
-    """Exact cloning (U-turn) agreement phi(t) of a one-feature sign mixture (SCIENCE.md §2).
+    """Exact cloning (U-turn) agreement phi(t) of a one-feature sign mixture (docs/science.md §2).
 
     phi(t) = E_{y_t}[P_+(y_t)^2 + P_-(y_t)^2], y_t = phi.x_t ~ 1/2 N(+-a e^{-t}, Gamma_t), with
     P_+(y) = P(phi.x_0 > 0 | y_t = y) the `cloning_class_posterior` formula; the class is read as
@@ -141,7 +141,7 @@ def cloning_agreement_features(t_clone, amplitudes, noise_std):
 
     Features on orthonormal patterns with isotropic noise are independent under the OU process,
     so feature k agrees with probability cloning_agreement(t, a_k, sigma) and all features agree
-    with the product of these (SCIENCE.md §2, §4).
+    with the product of these (docs/science.md §2, §4).
     """
     tt = np.atleast_1d(_check_times("t", t_clone))
     amps = check_array("amplitudes", amplitudes, ndim=1)

@@ -1,4 +1,4 @@
-"""Layer A: coupled OU replicas (SCIENCE.md §3), derived with SymPy.
+"""Layer A: coupled OU replicas (docs/science.md §3), derived with SymPy.
 
 Convention. K replicas z = (x^1 ... x^K), x^i in R^d, forward process
     dz = -(A (x) I_d) z dt + sqrt(2) dW,
@@ -7,7 +7,7 @@ so z_t = (M(t) (x) I_d) z_0 + noise of covariance C(t) (x) I_d with
 Drifts: symmetric pair A = [[1, -g], [-g, 1]] (|g| < 1); all-to-all A = I + g L, L = K I - 1 1^T
 (g > -1/K); anisotropic pair A = [[a, -g12], [-g21, b]].
 
-Joint data model (our choice, SCIENCE.md leaves it open). Every replica has the same marginal
+Joint data model (our choice, docs/science.md leaves it open). Every replica has the same marginal
 data law, with covariance Sigma (eigenvalue Lambda along a data direction), and the replicas'
 data are cross-correlated: Cov(x^i_0, x^j_0) = R_ij Sigma with R = (1 - c) I + c 1 1^T,
 c in (-1/(K-1), 1). c = 0: independent replicas; c -> 1: identical replicas.
@@ -129,7 +129,7 @@ def _gap_and_bounds() -> dict:
 
 @lru_cache(maxsize=None)
 def formulas() -> tuple[Formula, ...]:
-    """Final forms of layer A (SCIENCE.md §3)."""
+    """Final forms of layer A (docs/science.md §3)."""
     sym, ani, crit, gb = _symmetric(), _anisotropic(), _mode_criteria(), _gap_and_bounds()
     Lm = crit["Lambda_m"]
     mA, mC, mM = (sp.MatrixSymbol(x, 2, 2) for x in "ACM")
@@ -198,7 +198,7 @@ def _f(name: str) -> Formula:
 
 # ----------------------------------------------------------------------------- drifts and modes
 def drift_symmetric(g_):
-    """A = [[1, -g], [-g, 1]] (SCIENCE.md §3); |g| < 1 for forward stability."""
+    """A = [[1, -g], [-g, 1]] (docs/science.md §3); |g| < 1 for forward stability."""
     try:
         gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
     except InputError as exc:
@@ -207,7 +207,7 @@ def drift_symmetric(g_):
 
 
 def drift_all_to_all(K_, g_):
-    """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (SCIENCE.md §3); g > -1/K."""
+    """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (docs/science.md §3); g > -1/K."""
     k = check_int("K", K_, 2, K_MAX)
     try:
         gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
@@ -217,7 +217,7 @@ def drift_all_to_all(K_, g_):
 
 
 def drift_anisotropic(a, b, g_12, g_21):
-    """A = [[a, -g12], [-g21, b]] (SCIENCE.md §3); needs real modes and positive rates."""
+    """A = [[a, -g12], [-g21, b]] (docs/science.md §3); needs real modes and positive rates."""
     av, bv = check_real("a", a), check_real("b", b)
     x, y = check_real("g12", g_12), check_real("g21", g_21)
     A = np.array([[av, -x], [-y, bv]])
@@ -244,7 +244,7 @@ def _check_drift(A) -> np.ndarray:
 
 
 def mode_rates(A, c_=None):
-    """Mode rates kappa_m and unit left eigenvectors w_m (rows), common mode first (SCIENCE.md §3).
+    """Mode rates kappa_m and unit left eigenvectors w_m (rows), common mode first (docs/science.md §3).
 
     Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m]. Mode 0 is the
     mode most aligned with the common direction 1/sqrt(K); the others follow by ascending rate.
@@ -280,7 +280,7 @@ def mode_rates(A, c_=None):
 
 
 def transition_mean_cov(A, t_):
-    """(M, C) with z_t = (M (x) I_d) z_0 + N(0, C (x) I_d), for any diagonalisable A (SCIENCE.md §3).
+    """(M, C) with z_t = (M (x) I_d) z_0 + N(0, C (x) I_d), for any diagonalisable A (docs/science.md §3).
 
     M = e^{-At} = V diag(e^{-kappa t}) V^{-1};
     C = V [(2 V^{-1} V^{-T})_ij (1 - e^{-(kappa_i + kappa_j) t})/(kappa_i + kappa_j)] V^T,
@@ -299,7 +299,7 @@ def transition_mean_cov(A, t_):
 
 
 def transition_symmetric(g_, t_):
-    """(M, C) of the symmetric pair from the SymPy closed forms (SCIENCE.md §3)."""
+    """(M, C) of the symmetric pair from the SymPy closed forms (docs/science.md §3)."""
     gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
     tv = check_real("t", t_, 0.0, lo_open=True)
     M = numeric(_f("transition_mean_symmetric").expr, (g, t))(gv, tv)
@@ -308,7 +308,7 @@ def transition_symmetric(g_, t_):
 
 
 def transition_anisotropic(a, b, g_12, g_21, t_):
-    """(M, C) of the anisotropic pair from the SymPy closed forms (Sylvester + Lyapunov; SCIENCE.md §3).
+    """(M, C) of the anisotropic pair from the SymPy closed forms (Sylvester + Lyapunov; docs/science.md §3).
 
     Needs distinct real mode rates ((a - b)^2/4 + g12 g21 > 0) and t > 0.
     """
@@ -339,7 +339,7 @@ def _check_z(z, K_, d_):
 
 
 def score_gaussian(z, t_, A, data_cov, c_=0.0):
-    """Exact score of the coupled forward marginal for zero-mean Gaussian replica data (SCIENCE.md §3).
+    """Exact score of the coupled forward marginal for zero-mean Gaussian replica data (docs/science.md §3).
 
     z_0 ~ N(0, R (x) Sigma) (replica-major), S_t = M R M^T (x) Sigma + C (x) I_d, score = -S_t^{-1} z.
     z has shape (..., K, d); data_cov is Sigma (d, d) symmetric positive definite.
@@ -406,7 +406,7 @@ def _mixture_terms(z, t_, A, means, cov, weights):
 
 
 def score_gaussian_mixture(z, t_, A, means, cov, weights):
-    """Exact score of the coupled forward marginal for joint Gaussian-mixture data (SCIENCE.md §3).
+    """Exact score of the coupled forward marginal for joint Gaussian-mixture data (docs/science.md §3).
 
     z_0 ~ sum_c w_c N(m_c, S_0) in R^{K d} (replica-major); z_t ~ sum_c w_c N((M (x) I) m_c, S_t),
     S_t = (M (x) I) S_0 (M (x) I)^T + C (x) I; score = -sum_c r_c(z) S_t^{-1}(z - (M (x) I) m_c).
@@ -431,7 +431,7 @@ def _mode_factors(A, c_):
 
 
 def mode_speciation_times(A, Lambda, c_=0.0):
-    """t_S^m = log(kappa_m Lambda_m)/(2 kappa_m), Lambda_m = Lambda w_m^T R w_m, per mode (SCIENCE.md §3).
+    """t_S^m = log(kappa_m Lambda_m)/(2 kappa_m), Lambda_m = Lambda w_m^T R w_m, per mode (docs/science.md §3).
 
     Modes as in `mode_rates` (the common mode first, then ascending rate). Lambda > 0 is the
     per-replica data-covariance eigenvalue (scalar: one data direction). Returns {"rates", "Lambda_m",
@@ -456,7 +456,7 @@ def mode_collapse_times(A, n_train, d_dim, noise_std, c_=0.0):
 
 
 def synchronization_gap(A, Lambda, c_=0.0):
-    """Gap = t_S(common mode) - min over the other modes of t_S (SCIENCE.md §3): from the common mode's
+    """Gap = t_S(common mode) - min over the other modes of t_S (docs/science.md §3): from the common mode's
     commitment to the last difference mode's; for the pair simply common - difference.
 
     Closed form for the symmetric pair in `formulas()` ("synchronization_gap").
@@ -466,7 +466,7 @@ def synchronization_gap(A, Lambda, c_=0.0):
 
 
 def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
-    """Closed-form gap of the symmetric pair, lambdified from the SymPy expression (SCIENCE.md §3)."""
+    """Closed-form gap of the symmetric pair, lambdified from the SymPy expression (docs/science.md §3)."""
     gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
     L = check_positive("Lambda", Lambda)
     cv = check_real("c", c_, -1.0, 1.0, lo_open=True, hi_open=True)
@@ -474,7 +474,7 @@ def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
 
 
 def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
-    """Admissible coupling range (SCIENCE.md §3) as a record.
+    """Admissible coupling range (docs/science.md §3) as a record.
 
     symmetric pair: forward |g| < 1; common mode speciates iff g < 1 - 1/(Lambda(1+c));
     difference mode speciates iff g > 1/(Lambda(1-c)) - 1. all_to_all (A = I + gL): forward g > -1/K;

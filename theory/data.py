@@ -3,7 +3,7 @@
 One definition, shared by the exact-score samplers (`ou_models`) and the DiT
 training data (`dit_bridge`), so both see the very same distribution.
 
-`SignFeatureMixture` (SCIENCE.md §2, §4, §6): x_0 = sum_k a_k s_k phi_k + sigma * eps,
+`SignFeatureMixture` (docs/science.md §2, §4, §6): x_0 = sum_k a_k s_k phi_k + sigma * eps,
 with independent signs s_k = ±1 (probability 1/2 each), orthonormal patterns phi_k
 (rows of a (K, D) matrix), amplitudes a_k > 0, and isotropic noise eps ~ N(0, I_D).
 - K = 1, phi = 1/sqrt(d), a = sqrt(d): Biroli's two-Gaussian mixture ±mu, ||mu||^2 = d.
@@ -19,7 +19,7 @@ Gamma_t = sigma^2 e^{-2t} + Delta_t and y_k = phi_k . x_t:
     E[x_0 | x_t] = sum_k phi_k [a_k m_k + c_t (y_k - e^{-t} a_k m_k)] + c_t P_perp x_t,
     c_t = sigma^2 e^{-t} / Gamma_t.
 Score (Tweedie): grad log p_t(x) = (e^{-t} E[x_0 | x_t] - x_t) / Delta_t, which for
-K = 1 equals tanh(mu_t.x/Gamma_t) mu_t/Gamma_t - x/Gamma_t of SCIENCE.md §2.
+K = 1 equals tanh(mu_t.x/Gamma_t) mu_t/Gamma_t - x/Gamma_t of docs/science.md §2.
 """
 from __future__ import annotations
 
@@ -144,7 +144,7 @@ FHGM_NOISE_STD = 0.5
 def frequency_hierarchy_mixture(size: int = 16, channels: int = 1,
                                 frequencies=FHGM_FREQUENCIES, amplitudes=FHGM_AMPLITUDES,
                                 noise_std: float = FHGM_NOISE_STD) -> SignFeatureMixture:
-    """The frequency-hierarchy Gaussian mixture (SCIENCE.md §6), samples of shape (channels, size, size).
+    """The frequency-hierarchy Gaussian mixture (docs/science.md §6), samples of shape (channels, size, size).
 
     Feature k is a DCT pattern of frequency (u_k, v_k), the same on every channel
     (normalised over all channels), with amplitude a_k. The defaults give per-pixel

@@ -19,8 +19,8 @@ class Formula:
     name: str           # the numeric function's name, e.g. "speciation_time"
     expr: sp.Basic      # final form (an Expr, Eq, or Matrix)
     assumptions: str    # conventions and domain, in words
-    section: str        # SCIENCE.md section, e.g. "§3"
-    note: str = ""      # where our derivation departs from SCIENCE.md, etc.
+    section: str        # docs/science.md section, e.g. "§3"
+    note: str = ""      # where our derivation departs from docs/science.md, etc.
 
     def latex(self) -> str:
         return sp.latex(self.expr)

@@ -1,4 +1,4 @@
-"""Layer B: gated replicas of one generative model, exact score (SCIENCE.md §4), derived with SymPy.
+"""Layer B: gated replicas of one generative model, exact score (docs/science.md §4), derived with SymPy.
 
 Convention. Two replicas x_A, x_B run the same reverse process (t decreasing; tau = -t) with
 the posterior mean D(x) = E[x_0 | x_t = x] shared through the gate
@@ -15,12 +15,12 @@ For rho <= 0 (g >= 1) the routing term pulls the replicas together: r < 0 at eve
 Gaussian data and at the undecided point of a sign mixture, so no instability exists.
 
 Results (checked against finite differences of the exact gated drift built from theory/data.py):
-- Gaussian data: r_ODE = e^{-2t}(rho lambda/Gamma - 1)/Delta_t exactly, confirming SCIENCE.md §4's
+- Gaussian data: r_ODE = e^{-2t}(rho lambda/Gamma - 1)/Delta_t exactly, confirming docs/science.md §4's
   hand derivation; r_SDE = 1 + 2(rho lambda e^{-2t}/Gamma - 1)/Delta_t.
 - Sign mixture, SDE: the onset t_S,k(g) (r_SDE turns positive) is exactly 1/2 log(2 a_k^2) at g = 0,
   sigma = 1, and ~ 1/2 log(2 rho a_k^2) for large rho a_k^2, so the gap between features is
   g-independent only at leading order; at finite amplitude it moves with g, and a weak feature loses
-  its onset altogether when rho(g) is small (SCIENCE.md §4's claim holds only asymptotically).
+  its onset altogether when rho(g) is small (docs/science.md §4's claim holds only asymptotically).
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from .symbolic import E, a, g, lam, numeric, rho, sigma, t
 
 SECTION = "§4"
 DYNAMICS = ("ode", "sde")
-_HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # SCIENCE.md §4 hand derivation (ODE)
+_HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # docs/science.md §4 hand derivation (ODE)
 
 
 def _check_g(g_):
@@ -95,7 +95,7 @@ def _rates() -> dict:
     r_sde = 1 + 2 * (rho * lam * E / gam - 1) / (1 - E)
     assert sp.simplify(der[("gauss", "ode")] - r_ode) == 0
     assert sp.simplify(der[("gauss", "sde")] - r_sde) == 0
-    assert sp.simplify(r_ode - _HAND) == 0                       # SCIENCE.md §4 hand form verified
+    assert sp.simplify(r_ode - _HAND) == 0                       # docs/science.md §4 hand form verified
     # undecided point of the sign mixture: slope e^{-t} D'(0) = sigma^2 E/Gamma + a^2 E Delta/Gamma^2
     gm = sigma**2 * E + 1 - E
     slope = sigma**2 * E / gm + a**2 * E * (1 - E) / gm**2
@@ -117,7 +117,7 @@ def _rates() -> dict:
 
 @lru_cache(maxsize=None)
 def formulas() -> tuple[Formula, ...]:
-    """Final forms of layer B (SCIENCE.md §4)."""
+    """Final forms of layer B (docs/science.md §4)."""
     g_ = sp.Symbol("g", nonnegative=True)
     R = _rates()
     et = sp.exp(-2 * t)
@@ -128,9 +128,9 @@ def formulas() -> tuple[Formula, ...]:
                 "rho in (-1, 1]; rho <= 0 for g >= 1.", SECTION),
         Formula("difference_growth_rate_ode", R["r_ode"].subs(to_t),
                 "probability-flow ODE, Gaussian data with covariance eigenvalue lambda on mode k, reverse "
-                "time; exact (the gated drift is linear). Agrees with SCIENCE.md §4's hand derivation "
+                "time; exact (the gated drift is linear). Agrees with docs/science.md §4's hand derivation "
                 "r_k = e^{-2t}(rho lambda_k/Gamma_k - 1)/Delta_t, Gamma_k = lambda_k e^{-2t} + Delta_t.", SECTION,
-                note="verified: SymPy reproduces the hand-derived r_k of SCIENCE.md §4 exactly."),
+                note="verified: SymPy reproduces the hand-derived r_k of docs/science.md §4 exactly."),
         Formula("difference_growth_rate_sde", R["r_sde"].subs(to_t),
                 "reverse SDE (drift x + 2 s), Gaussian data, linear drift of the mean difference; "
                 "the noise adds 4 dtau to Var(delta) per unit reverse time.", SECTION),
@@ -160,7 +160,7 @@ def formulas() -> tuple[Formula, ...]:
                 "smallest root in (0, 1). For large a and sigma = 1, t ~ 1/2 log(2 rho a^2): each feature "
                 "shifts by the same 1/2 log(2 rho), so the gap in OU time is g-independent at leading order.",
                 SECTION,
-                note="partly disagrees with SCIENCE.md §4: the 1/2 log(2 rho) shift is exact only at g = 0 "
+                note="partly disagrees with docs/science.md §4: the 1/2 log(2 rho) shift is exact only at g = 0 "
                      "(t = 1/2 log(2 a^2) for sigma = 1) and asymptotic for large rho a^2; at finite amplitude "
                      "the gap moves with g (a = 20, 4, sigma = 1: 1.609 at g = 0, 1.683 at g = 0.5), and a "
                      "feature has no onset at all once rho(g) is too small (a = 4: none for g >= 0.9; both "
@@ -175,13 +175,13 @@ def _f(name):
 
 
 def routing_factor(g_):
-    """rho(g) = (1 - g)/(1 + g) (SCIENCE.md §4); g in [0, inf), rho in (-1, 1]."""
+    """rho(g) = (1 - g)/(1 + g) (docs/science.md §4); g in [0, inf), rho in (-1, 1]."""
     gv = _check_g(g_)
     return (1.0 - gv) / (1.0 + gv)
 
 
 def difference_growth_rate(t_, g_, lam_, dynamics="ode"):
-    """r_k(t; g) of the replica difference for Gaussian data, covariance eigenvalue lambda (SCIENCE.md §4).
+    """r_k(t; g) of the replica difference for Gaussian data, covariance eigenvalue lambda (docs/science.md §4).
 
     ODE: r = e^{-2t}(rho lambda/Gamma - 1)/Delta_t; SDE: r = 1 + 2(rho lambda e^{-2t}/Gamma - 1)/Delta_t,
     Gamma = lambda e^{-2t} + Delta_t, rho = (1-g)/(1+g), reverse time (r > 0: replicas separate).
@@ -216,7 +216,7 @@ def growth_sign_change_time(g_, lam_, dynamics="ode"):
 
 
 def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
-    """r(t; g) of the replica difference at the undecided point y = 0 of a sign mixture (SCIENCE.md §4).
+    """r(t; g) of the replica difference at the undecided point y = 0 of a sign mixture (docs/science.md §4).
 
     r = 1 + k (rho J(t) - 1)/Delta_t, k = 1 (ODE) or 2 (SDE), J = e^{-t} D'(0) the `undecided_slope`
     sigma^2 e^{-2t}/Gamma_t + a^2 e^{-2t} Delta_t/Gamma_t^2. t > 0 (OU time, array allowed), g >= 0.
@@ -233,7 +233,7 @@ def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
 
 
 def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
-    """Per-feature onset t_S,k(g) for the gated pair on a sign mixture a s phi + sigma eps (SCIENCE.md §4).
+    """Per-feature onset t_S,k(g) for the gated pair on a sign mixture a s phi + sigma eps (docs/science.md §4).
 
     Linearisation at the undecided, replica-symmetric point (y = phi.x = 0), slope J = e^{-t} D'(0).
     sde: the largest t where r_SDE = 1 + 2(rho J - 1)/Delta_t turns positive (root of a cubic in e^{-2t}).
@@ -291,7 +291,7 @@ def _onset_by_bracketing(f, t_max: float, n: int = 4000):
 
 
 def gated_gap(g_, amplitudes, noise_std, dynamics="sde"):
-    """Per-feature onsets and the gap t_S(strongest) - t_S(weakest) in OU time (SCIENCE.md §4).
+    """Per-feature onsets and the gap t_S(strongest) - t_S(weakest) in OU time (docs/science.md §4).
 
     Returns {"g", "rho", "t_S" (list, None where no onset), "gap" (None if either end has none)}.
     """

@@ -1,8 +1,8 @@
-"""Spatial routing bounds of the gated attention in the coupled DiT (SCIENCE.md §5).
+"""Spatial routing bounds of the gated attention in the coupled DiT (docs/science.md §5).
 
 Two replicas A, B share one attention layer through a gate of strength g >= 0:
 
-- gate "split" (the paper's, SCIENCE.md §5): each block normalised on its own,
+- gate "split" (the paper's, docs/science.md §5): each block normalised on its own,
   O_A = (A_AA V_A + g A_AB V_B) / (1 + g),  A_XY = softmax_row(Q_X K_Y^T / sqrt(d));
 - gate "joint": one softmax of A's queries over the 2N keys [K_A; K_B], with log g
   added to the cross logits, O_A = softmax([L_AA, L_AB + log g]) [V_A; V_B].
@@ -22,7 +22,7 @@ SymPy (`_derive`, generic logits and values, N = 2 tokens) gives, for BOTH gates
     O_A - O_B = 2 ρ(g) (A_0 δV + δA_K V_0) + 2 δA_Q V_0 + O(δ³),   ρ(g) = (1-g)/(1+g)
               = [2(1-g) A_0 δV + 2(δA⁺ + g δA⁻) V_0] / (1+g) + O(δ³).
 
-Agreement with SCIENCE.md §5: the second line is exactly its formula, with
+Agreement with docs/science.md §5: the second line is exactly its formula, with
 ξ(g) = 1/(1+g) the factor of (δA⁺ + g δA⁻). Two refinements from the derivation:
 (1) the remainder is O(δ³), not O(δ²): swapping A and B flips the sign of every
 perturbation, so O_A - O_B is odd in δ; (2) δA⁺ and δA⁻ share the query part, so
@@ -32,7 +32,7 @@ g = 1, with a g-independent factor 1. The "pattern modulation" term therefore do
 not fade like ξ(g); it stays. To first order the joint-softmax gate gives the very
 same factors (its block-mass transfer multiplies V_0 in both blocks and cancels).
 
-Mode-wise (our own symbols; SCIENCE.md's m, μ, c, η, γ were not recovered): a
+Mode-wise (our own symbols; docs/science.md's m, μ, c, η, γ were not recovered): a
 difference profile δx (N tokens) along fixed channel directions, δQ = δx a_q^T,
 δK = δx a_k^T, δV = δx a_v^T, read out along r, gives (O_A - O_B) r = 2 [ρ(g) R + P] δx
 with a routing operator R (value + key, built on A_0: smoothing, frequency selective)
@@ -44,7 +44,7 @@ Mode model and bound (ours; ρ(g) in the printed formulas is `routing_factor`):
   r_k(g) = ρ(g) χ_k + π_k + λ_k^MLP - γ μ_k, with λ_k^MLP the tokenwise MLP gain and γ μ_k
   the frequency-blind restoring rate of a mode of signal amplitude μ_k;
 - SNR_k = m_k² μ_k² / (γ μ_k - λ_k^MLP - ρ(g) χ_k - π_k) = 2 × the stationary variance of
-  dy = r_k y ds + m_k μ_k dW (Lyapunov), i.e. SCIENCE.md's form with the pattern factor 1;
+  dy = r_k y ds + m_k μ_k dW (Lyapunov), i.e. docs/science.md's form with the pattern factor 1;
 - mode k commits at the step s_k where its margin b_k(s) - ρ(g) χ_k - π_k reaches 0, with
   b_k(s) = γμ_k - λ_k^MLP = b_k(0) - β s (common slope β per step). For a global mode "lo"
   and a local mode "hi", Δχ = χ_lo - χ_hi > 0 and the frequency-blind contrast
@@ -55,7 +55,7 @@ Mode model and bound (ours; ρ(g) in the printed formulas is `routing_factor`):
   the O(ρ(g)) collapse; the gap vanishes at g_0 = (1+η)/(1-η) (1 at η = 0), and first drops
   below one sampler step at g* = (1+η)(Δs_0 - 1)/((1-η)Δs_0 + 1 + η) ((Δs_0-1)/(Δs_0+1) at η = 0).
   When the mode dependence sits in the frequency-blind part instead (|η| >= 1, as in the OU
-  analog of SCIENCE.md §4, where it comes from the data spectrum), the gate does not collapse
+  analog of docs/science.md §4, where it comes from the data spectrum), the gate does not collapse
   the gap: the model shows either outcome.
 """
 from __future__ import annotations
@@ -165,7 +165,7 @@ def _derive(gate: str) -> dict:
                        + coef["query"] * refs["query"][1])).applyfunc(sp.cancel)
     if any(x != 0 for x in resid):
         raise RuntimeError(f"{gate} gate: first-order difference not reproduced, residual {resid}")
-    # SCIENCE.md grouping: c_K δA_K + c_Q δA_Q = ξ⁺ δA⁺ + ξ⁻ δA⁻ with δA± = δA_Q ± δA_K
+    # docs/science.md grouping: c_K δA_K + c_Q δA_Q = ξ⁺ δA⁺ + ξ⁻ δA⁻ with δA± = δA_Q ± δA_K
     coef["self_pattern"] = sp.cancel((coef["query"] + coef["key"]) / 2)
     coef["cross_pattern"] = sp.cancel((coef["query"] - coef["key"]) / 2)
     return coef
@@ -192,7 +192,7 @@ def _as(display, derived):
 
 
 def _self_cross_expr(coef):
-    """SCIENCE.md's grouping: (1+g)(O_A - O_B) on A_0 δV, δA⁺ V_0 and δA⁻ V_0."""
+    """docs/science.md's grouping: (1+g)(O_A - O_B) on A_0 δV, δA⁺ V_0 and δA⁻ V_0."""
     n = sp.Symbol("N", integer=True, positive=True)
     A0, dV = sp.MatrixSymbol("A_0", n, n), sp.MatrixSymbol(r"\delta V", n, 1)
     V0 = sp.MatrixSymbol("V_0", n, 1)
@@ -248,11 +248,11 @@ def _mode_model() -> dict:
 
 # ---------------------------------------------------------------- formulas
 
-_SPLIT = "split gate (SCIENCE.md §5): O_A = (A_AA V_A + g A_AB V_B)/(1+g), g >= 0"
+_SPLIT = "split gate (docs/science.md §5): O_A = (A_AA V_A + g A_AB V_B)/(1+g), g >= 0"
 _JOINT = "joint-softmax gate: one softmax over [K_A; K_B] with log g added to the cross logits, g >= 0"
 _LIN = ("replica-symmetric point Q_0 ± δQ, K_0 ± δK, V_0 ± δV; δA_Q = J(δQ K_0^T/√d), "
         "δA_K = J(Q_0 δK^T/√d), J the row-softmax Jacobian at A_0 = softmax(Q_0 K_0^T/√d); remainder O(δ³)")
-_GAINS = ("ρ(g) = routing_factor(g); our own constants (SCIENCE.md's m, μ, c, η, γ were not recovered): "
+_GAINS = ("ρ(g) = routing_factor(g); our own constants (docs/science.md's m, μ, c, η, γ were not recovered): "
           "χ_k = u_k^T R u_k routing gain (value + key), π_k = u_k^T P u_k pattern (query) gain, "
           "λ_k^MLP tokenwise MLP gain, γ μ_k the restoring rate of mode k (γ per unit signal amplitude μ_k), "
           "m_k the noise forcing overlap")
@@ -267,21 +267,21 @@ def formulas() -> tuple[Formula, ...]:
     s, j, mm = _derive("split"), _derive("joint"), _mode_model()
     return (
         Formula("linearised_difference", _linearised_expr(s), f"{_SPLIT}; {_LIN}", "§5",
-                "SCIENCE.md §5 writes (1+g)(O_A-O_B) = 2(1-g)A_0δV + 2(δA⁺+gδA⁻)V_0 + O(δ²): the same first "
+                "docs/science.md §5 writes (1+g)(O_A-O_B) = 2(1-g)A_0δV + 2(δA⁺+gδA⁻)V_0 + O(δ²): the same first "
                 "order with δA± = δA_Q ± δA_K, but the remainder is O(δ³) (odd under A<->B)"),
         Formula("linearised_difference_self_cross", _self_cross_expr(s), f"{_SPLIT}; {_LIN}; "
                 "δA⁺ = δA_Q + δA_K (self), δA⁻ = δA_Q - δA_K (cross)", "§5",
-                "SCIENCE.md §5's form, confirmed at first order; remainder O(δ³), not O(δ²)"),
+                "docs/science.md §5's form, confirmed at first order; remainder O(δ³), not O(δ²)"),
         Formula("joint_linearised_difference", _linearised_expr(j), f"{_JOINT}; {_LIN}", "§5",
                 "identical to the split gate at first order"),
         Formula("routing_factor", s["value"], f"{_SPLIT}; factor of A_0 δV in (O_A - O_B)/2", "§5",
-                "agrees with SCIENCE.md ρ(g) and with the OU analog theory.gated.routing_factor"),
+                "agrees with docs/science.md ρ(g) and with the OU analog theory.gated.routing_factor"),
         Formula("key_routing_factor", s["key"], f"{_SPLIT}; factor of δA_K V_0 in (O_A - O_B)/2", "§5",
                 "keys are routed like values: equal to ρ(g)"),
         Formula("query_pattern_factor", s["query"], f"{_SPLIT}; factor of δA_Q V_0 in (O_A - O_B)/2", "§5",
                 "g-independent: the query-driven pattern modulation does not fade as g -> 1"),
         Formula("pattern_factor", s["self_pattern"], f"{_SPLIT}; factor of δA⁺ V_0, δA⁺ = δA_Q + δA_K", "§5",
-                "SCIENCE.md's ξ(g); the factor of δA⁻ V_0 is g ξ(g)"),
+                "docs/science.md's ξ(g); the factor of δA⁻ V_0 is g ξ(g)"),
         Formula("cross_pattern_factor", s["cross_pattern"], f"{_SPLIT}; factor of δA⁻ V_0, δA⁻ = δA_Q - δA_K",
                 "§5"),
         Formula("joint_routing_factor", j["value"], f"{_JOINT}; factor of A_0 δV in (O_A - O_B)/2", "§5"),
@@ -292,7 +292,7 @@ def formulas() -> tuple[Formula, ...]:
                 f"{_GAINS}", "§5"),
         Formula("mode_snr", mm["snr"], "SNR_k = 2 × stationary variance of dy = r_k y ds + m_k μ_k dW, "
                 f"defined where r_k < 0; {_GAINS}", "§5",
-                "SCIENCE.md's SNR_k form with our constants; the pattern term enters with factor 1, not ξ(g)"),
+                "docs/science.md's SNR_k form with our constants; the pattern term enters with factor 1, not ξ(g)"),
         Formula("predicted_gap_ratio", mm["gap_ratio"], f"Δs(g)/Δs(0) for a linear margin; {_GAP}", "§5",
                 "signed: negative past the collapse coupling means the local mode commits first"),
         Formula("gap_ratio_bound", mm["bound"], f"|Δs(g)/Δs(0)| <= this when the margin slope lies in "
@@ -346,7 +346,7 @@ def _factor(name, g_value):
 def routing_factor(g):
     """ρ(g) = (1-g)/(1+g): factor of the value routing A_0 δV in (O_A-O_B)/2, split gate (§5).
 
-    Same expression as the OU analog `theory.gated.routing_factor` (SCIENCE.md §4).
+    Same expression as the OU analog `theory.gated.routing_factor` (docs/science.md §4).
     """
     return _factor("routing_factor", g)
 

@@ -1,9 +1,9 @@
 """Time conventions: OU time t, DDPM/DiT discrete steps, and the map between them.
 
-Convention (SCIENCE.md §2): forward OU dx = -x dt + sqrt(2) dW, so
+Convention (docs/science.md §2): forward OU dx = -x dt + sqrt(2) dW, so
 x_t = e^{-t} x_0 + sqrt(Delta_t) z with Delta_t = 1 - e^{-2t}. A DDPM step with
 cumulative product alpha_bar is the same marginal at t = -1/2 log(alpha_bar).
-DiT (SCIENCE.md §6) trains on a linear beta schedule 1e-4 ... 0.02 over 1000 steps.
+DiT (docs/science.md §6) trains on a linear beta schedule 1e-4 ... 0.02 over 1000 steps.
 """
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ DIT_BETA_END = 0.02
 
 
 def delta(t):
-    """Delta_t = 1 - e^{-2t}: the forward noise variance at OU time t (SCIENCE.md §2)."""
+    """Delta_t = 1 - e^{-2t}: the forward noise variance at OU time t (docs/science.md §2)."""
     return -np.expm1(-2.0 * np.asarray(t, dtype=float))
 
 
 def ou_time_from_alpha_bar(alpha_bar):
-    """t = -1/2 log(alpha_bar): OU time of a DDPM noise level (SCIENCE.md §2)."""
+    """t = -1/2 log(alpha_bar): OU time of a DDPM noise level (docs/science.md §2)."""
     a = check_array("alpha_bar", alpha_bar)
     for v in a[(a <= 0) | (a > 1)].flat[:1]:
         check_real("alpha_bar", v, 0.0, 1.0, lo_open=True)
@@ -30,7 +30,7 @@ def ou_time_from_alpha_bar(alpha_bar):
 
 
 def alpha_bar_from_ou_time(t):
-    """alpha_bar = e^{-2t} (SCIENCE.md §2)."""
+    """alpha_bar = e^{-2t} (docs/science.md §2)."""
     return np.exp(-2.0 * np.asarray(t, dtype=float))
 
 

@@ -1,4 +1,4 @@
-"""The data side: covariance spectra from real samples, turned into predicted times (SCIENCE.md §2, §3).
+"""The data side: covariance spectra from real samples, turned into predicted times (docs/science.md §2, §3).
 
 A researcher passes an array of samples (n, ...) or a .npy path, or names a built-in dataset,
 and gets the sorted eigenvalues Lambda_j of the per-replica data covariance and, for a coupling
@@ -54,7 +54,7 @@ def builtin_spectrum(name: str):
 
 
 def covariance_spectrum(samples_or_path) -> np.ndarray:
-    """Eigenvalues of the sample covariance of (n, ...) samples, sorted descending (SCIENCE.md §2).
+    """Eigenvalues of the sample covariance of (n, ...) samples, sorted descending (docs/science.md §2).
 
     Accepts an array or a path to a .npy file; each sample is flattened. Needs n >= 2 finite samples.
     Unbiased covariance (divides by n - 1); with n <= D the trailing n..D eigenvalues are 0.
@@ -86,7 +86,7 @@ def covariance_spectrum(samples_or_path) -> np.ndarray:
 
 
 def predicted_times(spectrum, g_, c_=0.0, K_=2, coupling="symmetric", top: int = 10) -> dict:
-    """Per-mode speciation times and the gap for the `top` leading eigenvalues (SCIENCE.md §3).
+    """Per-mode speciation times and the gap for the `top` leading eigenvalues (docs/science.md §3).
 
     Returns {"Lambda": (top,), "rates": (K,), "t_S": (top, K), "t_S_base": (top,), "gap": (top,)} with
     t_S_base = 1/2 log Lambda (g = 0, §2) and gap = t_S(common mode) - min t_S(other modes) per eigenvalue.

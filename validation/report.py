@@ -1,4 +1,4 @@
-"""The validation report: run suites in order, then write summary.json and report.md (SCIENCE.md §7).
+"""The validation report: run suites in order, then write summary.json and report.md (docs/science.md §7).
 
     run_report(out_dir, ["ou", "dit"], quick=False, progress=print, options={"dit": {"model": ...}})
 

@@ -142,7 +142,7 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
     cfg = meta["config"]
     nparams = quality.get("num_parameters", "?")
     lines = [f"# {title}", "",
-             f"A diffusers `DiTTransformer2DModel` trained by this project (SCIENCE.md §6) on "
+             f"A diffusers `DiTTransformer2DModel` trained by this project (docs/science.md §6) on "
              + ("the frequency-hierarchy Gaussian mixture of `theory.data.frequency_hierarchy_mixture()`."
                 if name == "fhgm" else "scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16."),
              "", "## Model", "",

@@ -1,4 +1,4 @@
-"""`syncgap dit`: coupled DiT measurements (Protocols I and II, SCIENCE.md §5) and `dit train` (dit_train.py).
+"""`syncgap dit`: coupled DiT measurements (Protocols I and II, docs/science.md §5) and `dit train` (dit_train.py).
 
     syncgap dit measure --model tiny --g 0,0.5,1 --protocol I --json
     syncgap dit measure --model /path/to/DiT-XL-2-256 --g 0.5 --protocol II --device cuda --dtype bf16

@@ -1,4 +1,4 @@
-"""`syncgap dit gains`: routing χ_k and pattern π_k gains of every layer at the symmetric point (SCIENCE.md §5).
+"""`syncgap dit gains`: routing χ_k and pattern π_k gains of every layer at the symmetric point (docs/science.md §5).
 
     syncgap dit gains --model tiny --step 25 --json
     syncgap dit gains --model /path/to/DiT-XL-2-256 --step 20 --device cuda --modes 16 --gap0 40

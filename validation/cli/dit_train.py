@@ -1,4 +1,4 @@
-"""`syncgap dit train NAME`: train an embedded small DiT (issue 5, SCIENCE.md §6) and write its model card.
+"""`syncgap dit train NAME`: train an embedded small DiT (issue 5, docs/science.md §6) and write its model card.
 
     syncgap dit train fhgm --out dit_bridge/zoo/fhgm     # trains, then writes samples.png + model_card.md
     syncgap dit train digits --card-only                 # (re)write the card of a trained model

@@ -31,7 +31,7 @@ def _common(p, d=256, samples=10000, T=10.0, steps=1000):
 def register(sub) -> None:
     p = sub.add_parser("ou", help="coupled OU replica simulations (cloning, gap, energy, collapse)")
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
-    c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (SCIENCE.md §2)")
+    c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
     _common(c)
     c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
     c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times, integer >= 4 (default 25)")

@@ -1,6 +1,6 @@
 """`syncgap theory`: analytic tables of mode rates, speciation/collapse times, gaps and bounds.
 
-Every quantity comes from `theory` (SymPy-derived, SCIENCE.md §2-§4); `--json` prints the
+Every quantity comes from `theory` (SymPy-derived, docs/science.md §2-§4); `--json` prints the
 records, `--latex` adds the LaTeX of the formulas behind the table. Times are OU time t.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair
 
 
 def register(sub) -> None:
-    p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory (SCIENCE.md §2-§4)",
+    p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory (docs/science.md §2-§4)",
                        description="Analytic predictions (OU time t; forward dx = -x dt + sqrt(2) dW). "
                                    "Quantities: modes, speciation, collapse, gap, bounds, gated, spectrum, "
                                    "cloning, formulas, demo.")

@@ -1,4 +1,4 @@
-"""`syncgap validate`: the predicted-vs-observed validation report (SCIENCE.md §7).
+"""`syncgap validate`: the predicted-vs-observed validation report (docs/science.md §7).
 
     syncgap validate --out DIR [--quick] [--suites ou dit] [--model NAME ...] [--device cpu|cuda] [--json]
 

@@ -3,7 +3,7 @@
 A cell file is {"key", "config", "result", "provenance"} (validation.sweep.store layout, written
 atomically); `key` hashes `config`, so a changed setting never reuses a stale file.
 
-- "clone": Protocol I, cloning variant (g = 0, SCIENCE.md §2/§5): per pair and t_int, the
+- "clone": Protocol I, cloning variant (g = 0, docs/science.md §2/§5): per pair and t_int, the
   agreement of the two final outputs per pooling scale, and for the FHGM-DiT the sign agreement of
   their projections on the data's DCT feature patterns (theory.data.frequency_hierarchy_mixture).
 - "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.

@@ -1,4 +1,4 @@
-"""The DiT part of the validation report: P2's four findings measured on the models we can run (SCIENCE.md §5, §7).
+"""The DiT part of the validation report: P2's four findings measured on the models we can run (docs/science.md §5, §7).
 
     dit_findings_suite(out_dir, *, quick, progress, model="fhgm", device="cpu") -> SuiteResult
 
@@ -249,7 +249,7 @@ def summaries(a: dict) -> dict[str, str]:
                f"{_fmt(gv['critical_predicted'])}; collapse g observed {_iv_txt(gv['collapse_observed'])} vs 1.")
     if fit and abs(fit["eta"]) >= 0.94:
         out[F2] += (" The fit sits at the bound |eta| < 1 of the routing law: the gap does not follow rho(g); "
-                    "this is what SCIENCE.md §4's OU analog shows when the mode dependence comes from the data "
+                    "this is what docs/science.md §4's OU analog shows when the mode dependence comes from the data "
                     "spectrum (frequency-blind part, |eta| >= 1), where the gate does not collapse the gap.")
     out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
                f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "

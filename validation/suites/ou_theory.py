@@ -6,7 +6,7 @@ Every measurement is one *cell*: a JSON file under `out_dir/ou/` holding its con
 result (written atomically; a rerun with the same configuration reuses it, so an interrupted
 report resumes). Checks, figures and verdicts are then made from those files alone:
 
-- base theory (SCIENCE.md §2): the cloning curve phi(t) at d = 64 and 256 (quick: 256) against
+- base theory (docs/science.md §2): the cloning curve phi(t) at d = 64 and 256 (quick: 256) against
   `theory.base.cloning_agreement`; the phi = 0.75 crossing against the exact curve's crossing; the
   speciation time t_S = 1/2 log a^2 (`pitchfork_speciation_time`, = 1/2 log d for sigma = 1;
   1/2 log Lambda = 1/2 log(d + 1) differs by 0.002) read as the time at which the measured
@@ -42,7 +42,7 @@ from syncgap.validation.sweep.store import atomic_write_json, canonical_json, to
 SUBDIR = "ou"
 LEVEL = 0.75                 # cloning / agreement level read as "speciation"
 DIT_STEPS = 250              # DiT sampler steps for the step-unit gap (P2's DiT-XL/2 sampler)
-AMPS_B = (20.0, 4.0)         # layer B: the two features of SCIENCE.md §4's first data point
+AMPS_B = (20.0, 4.0)         # layer B: the two features of docs/science.md §4's first data point
 CELLS_VERSION = 2            # bump when a cell's measurement changes, so old files are not reused
 
 

@@ -1,8 +1,8 @@
 """Built-in cell kinds: plain functions `fn(**params) -> dict`, each with a `*_params` check.
 
-- theory.routing: the DiT gate's predicted gap ratio and critical couplings (theory.routing, SCIENCE.md §5);
+- theory.routing: the DiT gate's predicted gap ratio and critical couplings (theory.routing, docs/science.md §5);
 - mc.cloning: Monte Carlo of the cloning (U-turn) protocol on the two-Gaussian mixture with
-  its exact score (SCIENCE.md §2); its numbers depend only on its parameters and seed;
+  its exact score (docs/science.md §2); its numbers depend only on its parameters and seed;
 - debug.sleep: sleeps, then returns one seeded draw (tests and cluster smoke checks).
 The `*_params` functions validate and normalise arguments; the driver runs them on every
 cell before a sweep starts, and the cell function runs them again where it executes.
@@ -26,7 +26,7 @@ def routing_params(g, eta=0.0, gap0_steps=40.0) -> dict:
 
 
 def routing_cell(g, eta=0.0, gap0_steps=40.0) -> dict:
-    """Predicted gap of the coupled DiT at gate strength g (theory.routing, SCIENCE.md §5).
+    """Predicted gap of the coupled DiT at gate strength g (theory.routing, docs/science.md §5).
 
     gap_steps = gap0_steps · (ρ(g) + η)/(1 + η), ρ(g) = (1-g)/(1+g); critical_coupling is the
     smallest g with a gap of at most one sampler step, collapse_coupling the g with zero gap.
@@ -60,7 +60,7 @@ def cloning_cost(d, t_clone, seed, n_samples=1000, T=8.0, dt=0.01, noise_std=1.0
 
 
 def _reverse_sde(mix, x, rng, t_hi, t_lo, dt_max):
-    """Euler–Maruyama for dx = [x + 2 score(x, t)] dτ + √2 dW̄ from t_hi down to t_lo (SCIENCE.md §2)."""
+    """Euler–Maruyama for dx = [x + 2 score(x, t)] dτ + √2 dW̄ from t_hi down to t_lo (docs/science.md §2)."""
     n = max(1, math.ceil((t_hi - t_lo) / dt_max - 1e-9))
     h = (t_hi - t_lo) / n
     for i in range(n):
@@ -70,7 +70,7 @@ def _reverse_sde(mix, x, rng, t_hi, t_lo, dt_max):
 
 
 def cloning_cell(d, t_clone, seed, n_samples=1000, T=8.0, dt=0.01, noise_std=1.0) -> dict:
-    """Cloning protocol φ(t_clone) on the two-Gaussian mixture ±μ, ||μ||² = d (SCIENCE.md §2).
+    """Cloning protocol φ(t_clone) on the two-Gaussian mixture ±μ, ||μ||² = d (docs/science.md §2).
 
     x_T is drawn from the exact forward marginal, run down to t_clone with the exact score,
     copied into two clones with independent noise, and both run to time 0 (the last Euler

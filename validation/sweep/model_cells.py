@@ -1,12 +1,12 @@
 """Cell kinds on the OU engine and the coupled DiT: one measurement per cell, plain numbers out.
 
 - ou.gap: one Protocol I measurement of `ou_models.measure.protocol_one` at one gate g and seed on
-  a sign-feature mixture with one feature per amplitude (SCIENCE.md §4-5): tau_spec per feature
+  a sign-feature mixture with one feature per amplitude (docs/science.md §4-5): tau_spec per feature
   and the gap tau_0 - tau_k, in OU time and in DiT sampler steps, with bootstrap intervals;
 - ou.cloning: one cloning (U-turn) curve of `ou_models.measure.cloning` on the two-Gaussian
-  mixture (SCIENCE.md §2) at one (d, seed): the measured phi = 0.75 crossing and 1/2 log Lambda;
+  mixture (docs/science.md §2) at one (d, seed): the measured phi = 0.75 crossing and 1/2 log Lambda;
 - dit.protocol1 / dit.protocol1.cuda: one `dit_bridge.protocols.protocol_one` cell at one
-  (model, g, seed) (SCIENCE.md §5): tau per scale and the gap in sampler steps; the .cuda kind
+  (model, g, seed) (docs/science.md §5): tau per scale and the gap in sampler steps; the .cuda kind
   runs on the GPU and asks the Dask runner for one.
 The `*_params` checks import neither numba nor torch (the driver runs them on every cell);
 the cell functions import the engines where they run.
@@ -57,7 +57,7 @@ def ou_gap_params(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000
 
 def ou_gap_cell(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, T=10.0, steps=1000,
                 scheme="sde", n_boot=300, t_ints=25, dit_steps=250) -> dict:
-    """Protocol I on the OU engine at gate g: tau_spec per feature and gap_k = tau_0 - tau_k (SCIENCE.md §4-5).
+    """Protocol I on the OU engine at gate g: tau_spec per feature and gap_k = tau_0 - tau_k (docs/science.md §4-5).
 
     tau_spec is the midpoint of a sigmoid fitted to the replicas' sign agreement against the switch-off
     time t_int (OU time); the gap also in DiT sampler steps of a `dit_steps` schedule.
@@ -99,7 +99,7 @@ def ou_cloning_params(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, sche
 
 def ou_cloning_cell(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, scheme="sde", n_boot=300,
                     branches=25) -> dict:
-    """Cloning on the OU engine for ±mu, ||mu||^2 = d: phi = 0.75 crossing against 1/2 log Lambda (SCIENCE.md §2)."""
+    """Cloning on the OU engine for ±mu, ||mu||^2 = d: phi = 0.75 crossing against 1/2 log Lambda (docs/science.md §2)."""
     from syncgap.ou_models import engine, measure
     from syncgap.theory.data import two_gaussian_mixture
 
@@ -137,7 +137,7 @@ def dit_protocol1_params(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm"
 
 def dit_protocol1_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
                        gate="paper", n_boot=200, device="cpu") -> dict:
-    """Protocol I on a coupled DiT at (model, g, seed): tau per scale and the gap, in sampler steps (SCIENCE.md §5)."""
+    """Protocol I on a coupled DiT at (model, g, seed): tau per scale and the gap, in sampler steps (docs/science.md §5)."""
     import torch
 
     from syncgap.dit_bridge.protocols import protocol_one
