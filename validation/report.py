@@ -89,8 +89,9 @@ def _ci_text(ci) -> str:
     return "–" if ci is None else f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
-def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_dir: Path) -> str:
-    """report.md from the suites' records; figures that exist are embedded by relative path."""
+def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_dir: Path,
+                    notes: list[str] | None = None) -> str:
+    """report.md from the suites' records (and `notes`, warnings shown first); figures embedded by relative path."""
     checks = [c for r, _ in results for c in r.checks]
     npass = sum(c.passed for c in checks)
     lines = ["# syncgap validation report", "",
@@ -100,6 +101,7 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
              "each figure, which can be redrawn from them alone (`validation.figures`). Most intervals are 95% "
              "bootstrap intervals, so among many checks about one in twenty can miss by chance alone; a miss by "
              "much more than its interval's width is a real disagreement.", ""]
+    lines += [f"**Note.** {n}\n" for n in notes or []]
     for res, wall in results:
         cs = res.checks
         lines += [f"## Suite `{res.name}`", "",
@@ -144,11 +146,14 @@ def _checks_csv(checks: list[Check]) -> str:
     return buf.getvalue()
 
 
-def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: dict | None = None) -> dict:
+def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: dict | None = None,
+               notes: list[str] | None = None) -> dict:
     """Run `suites` (registered names) in order and write summary.json, report.md, checks.csv.
 
     `progress(message)` gets one line per step; messages also go to out_dir/progress.log.
     `options[name]` holds extra keyword arguments of one suite (e.g. {"dit": {"model": "fhgm"}}).
+    `notes`: sentences the reader must see first (e.g. that a model has random weights): top of
+    report.md and summary.json's "notes".
     Returns the summary record (what summary.json holds).
     """
     out = check_out_dir(out_dir)
@@ -169,10 +174,10 @@ def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: 
                            "data_files": list(r.data_files), "verdicts": dict(r.verdicts)}
                           for n, (r, w) in zip(suites, results)],
                "passed": sum(c.passed for c in checks), "failed": sum(not c.passed for c in checks),
-               "quick": bool(quick), "wall_s": round(time.time() - t0, 2)}
+               "quick": bool(quick), "notes": list(notes or []), "wall_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))
-    atomic_write_text(out / "report.md", render_markdown(results, quick, out))
+    atomic_write_text(out / "report.md", render_markdown(results, quick, out, notes))
     say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, checks.csv "
         f"({summary['wall_s']:.1f} s)")
     return summary

@@ -20,7 +20,16 @@ def register(sub) -> None:
     dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
     m = dsub.add_parser("measure", help="Protocol I (per-scale commitment) or II (per-layer mode energies)")
     m.add_argument("--model", default="tiny",
-                   help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
+                   help="tiny, fhgm, digits, facebook/DiT-XL-2-256, random:DiT-XL/2, a local save_pretrained "
+                        "directory, or an original DiT file (.pt/.pth/.safetensors, e.g. DiT-XL-2-256x256.pt) "
+                        "(default tiny)")
+    m.add_argument("--heads", type=int, default=None,
+                   help="attention heads of an original DiT file whose hidden size is no DiT family's "
+                        "(S 384/6, B 768/12, L 1024/16, XL 1152/16; default from that table)")
+    m.add_argument("--weights", choices=["ema", "model"], default="ema",
+                   help="which weights of an original train.py checkpoint {model, ema, opt, args} (default ema)")
+    m.add_argument("--compile", action="store_true",
+                   help="torch.compile the DiT forward (GPU; g stays a tensor, so changing g does not recompile)")
     m.add_argument("--g", type=float_list, default=[0.0, 0.5, 1.0], help="coupling strengths g >= 0, comma-separated, dimensionless (default 0,0.5,1)")
     m.add_argument("--protocol", choices=["I", "II"], default="I",
                    help="I: commitment per scale against t_int; II: per-layer difference energies (default I)")
@@ -73,7 +82,10 @@ def _setup_device(args):
 def _options(args) -> dict:
     keys = ("model", "protocol", "clone", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
             "class_label", "seed", "bands", "mode_groups", "n_boot", "device", "dtype", "timestep_embedding")
-    return {k: getattr(args, k) for k in keys}
+    out = {k: getattr(args, k) for k in keys}
+    if args.heads is not None or args.weights != "ema":  # only then, so older run folders still resume
+        out |= {"heads": args.heads, "weights": args.weights}
+    return out
 
 
 def _done(out_dir, options) -> dict:
@@ -111,7 +123,11 @@ def run_measure(args) -> int:
     check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
     dtype = _setup_device(args)
     rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
-                     timestep_embedding=args.timestep_embedding, local_only=not args.download)
+                     timestep_embedding=args.timestep_embedding, local_only=not args.download,
+                     heads=args.heads, weights=args.weights)
+    if args.compile:
+        from syncgap.dit_bridge.sampling import compile_model
+        compile_model(rec)
     options = _options(args)
     done = _done(args.out, options)
     labels = args.class_label
@@ -140,6 +156,7 @@ def run_measure(args) -> int:
             with open(os.path.join(args.out, "metrics.jsonl"), "a") as f:
                 f.write(json.dumps(r) + "\n")
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers,
+                        "random_weights": bool(rec.info.get("random_weights", False)),
                         "sample_shape": list(rec.sample_shape), "learned_sigma": rec.learned_sigma,
                         "timestep_embedding": rec.timestep_embedding},
               "options": options, "results": results}

@@ -91,6 +91,30 @@ def _progress(event: dict) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def check_models(sweep, scheduler) -> None:
+    """Before any cell runs: every model of a DiT cell is checked (registry.check_model: class, tensors,
+    shapes, truncation) and `device: cuda` needs a visible GPU when the cells run on this machine.
+
+    On a remote cluster (--scheduler ADDRESS) a model path missing here is left to the workers' own check.
+    """
+    import os
+
+    dit = [c.params for c in sweep.cells if c.kind.startswith("dit.") and isinstance(c.params.get("model"), str)]
+    if not dit:
+        return
+    from syncgap.dit_bridge.registry import check_model
+    remote = scheduler not in (None, "local")
+    for name in sorted({p["model"] for p in dit}):
+        if not remote or not (os.sep in name or name.endswith((".pt", ".pth", ".safetensors"))) \
+                or os.path.exists(name):
+            check_model(name)
+    if not remote and any(p.get("device") == "cuda" for p in dit):
+        import torch
+        if not torch.cuda.is_available():
+            raise InputError("device cuda: no CUDA device is available here; use device cpu or "
+                             "--scheduler ADDRESS of a cluster with GPU workers")
+
+
 def run(args) -> int:
     from syncgap.validation.cli.common import print_json, print_table
     from syncgap.validation.sweep import is_done, load_sweep, run_sweep
@@ -100,6 +124,8 @@ def run(args) -> int:
         raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
     sweep = load_sweep(args.config)
     plot = _plot_spec(args.plot, sweep)
+    if not args.list:
+        check_models(sweep, args.scheduler)
     out = Path(args.out or sweep.out or Path("runs") / "sweeps" / sweep.name)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out: {str(out)!r} exists and is not a folder")

@@ -47,15 +47,27 @@ def check_suites(names) -> list[str]:
 
 
 def check_model_name(name: str) -> str:
-    """Cheap check of a DiT model name against the registry's rules (nothing is loaded)."""
+    """Check a DiT model name, folder or file before any suite runs (registry.check_model: class, tensors,
+    shapes, truncation); InputError naming the file and the first mismatch."""
+    from syncgap.dit_bridge.registry import check_model
+    return check_model(name)["name"]
+
+
+def check_device(device: str) -> str:
+    """`cuda` only where a CUDA device is visible; InputError otherwise (before anything runs)."""
     from syncgap.theory.checks import InputError
-    from syncgap.dit_bridge.registry import DIT_XL_ID, ZOO_NAMES
-    if name == "tiny" or name in ZOO_NAMES or name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2"):
-        return name
-    if os.path.isdir(name):
-        return name
-    raise InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID} "
-                     "or an existing local directory")
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
+    return device
+
+
+def random_model_notes(names) -> list[str]:
+    """One report note per model with random weights: its findings mean nothing."""
+    from syncgap.dit_bridge.registry import check_model
+    return [f"Model `{n}` has random weights (a smoke test of the code path): its DiT findings mean nothing, "
+            "whatever the checks say." for n in names if check_model(n)["random_weights"]]
 
 
 def _ci_text(ci) -> str:
@@ -73,15 +85,18 @@ def run(args) -> int:
         raise InputError("--model selects the dit suite's models; add dit to --suites")
     if args.device == "cuda" and "dit" not in suites:
         raise InputError("--device cuda applies to the dit suite; add dit to --suites")
-    if "dit" in suites:
-        opts = {"device": args.device}
+    notes = []
+    if "dit" in suites:  # every model and the device are checked before any suite runs
+        from syncgap.validation.suites.dit_findings import DEFAULT_MODELS
+        opts = {"device": check_device(args.device)}
+        models = [check_model_name(m) for m in (args.model or DEFAULT_MODELS[:1 if args.quick else None])]
         if args.model:
-            models = [check_model_name(m) for m in args.model]
             opts["model"] = models[0] if len(models) == 1 else models
         options["dit"] = opts
+        notes = random_model_notes(models)
     check_out_dir(args.out)
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options)
+    summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:
         print_json(summary)
     else:
