@@ -1,0 +1,172 @@
+"""Benchmark: the coupled DiT-XL/2 forward on the device at hand (random weights, nothing downloaded).
+
+Reports (JSON with --json, docs/json.md shape: one record per timed variant, the figures in summary):
+- pairs*steps/s of the coupled forward (one sampler step of M pairs = one forward of 2M rows [A; B]);
+- coupled / uncoupled forward time at the same batch, and the Protocol II recording overhead;
+- the fraction of the device's dense matmul peak reached by the coupled forward, the peak measured
+  in the same run by a large matmul (bf16 on CUDA, fp32 on a CPU), counting the model's useful
+  multiply-adds only (`dit_forward_macs`: about 119 GMAC per 256x256 image for DiT-XL/2);
+- the projected time of P2's full Protocol I experiment on DiT-XL/2 (250 sampler steps, 64 pairs,
+  11 t_int values, 6 values of g, one window variant, no guidance) from the timing of one g.
+
+    python benchmarks/dit_xl.py --json                      # DiT-XL/2, cuda if available, bf16 there
+    python benchmarks/dit_xl.py --json --small --device cpu # XL width, 2 blocks, 8x8 latents: seconds on a CPU
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+import torch
+
+from syncgap.dit_bridge.checkpoints import random_config
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.dit_bridge.recording import PairRecorder
+from syncgap.dit_bridge.registry import build_dit
+
+P2 = {"num_steps": 250, "n_pairs": 64, "n_t_int": 11, "n_g": 6}
+
+
+def dit_forward_macs(config: dict) -> float:
+    """Multiply-adds of one image's DiT forward: L (12 T H^2 + 2 T^2 H) + T H p^2 (C_in + C_out).
+
+    Per block and token: q, k, v, out projections 4 H^2 and the 4x MLP 8 H^2; attention 2 T^2 H per
+    block (Q K^T and A V); patch embedding and final projection T H p^2 C each (Peebles & Xie 2023,
+    Table 4: DiT-XL/2 at 256x256 is 118.6 Gflops, counted as multiply-adds). adaLN and the
+    embedders act once per image, not per token, and are left out (< 0.1%).
+    """
+    h = config["num_attention_heads"] * config["attention_head_dim"]
+    p = config["patch_size"]
+    t = (config["sample_size"] // p) ** 2
+    c_out = config["out_channels"] or config["in_channels"]
+    return config["num_layers"] * (12 * t * h * h + 2 * t * t * h) + t * h * p * p * (config["in_channels"] + c_out)
+
+
+def p2_forward_steps(num_steps: int, n_t_int: int) -> tuple[int, int]:
+    """(coupled, independent) sampler steps of one g of Protocol I with a shared coupled prefix.
+
+    The prefix runs num_steps coupled steps once, branched at each t_int; branch t_int runs
+    num_steps - t_int independent steps (t_int = linspace(0, num_steps, n_t_int), protocols.py).
+    """
+    t_ints = np.unique(np.linspace(0, num_steps, n_t_int).round().astype(int))
+    return num_steps, int(np.sum(num_steps - t_ints))
+
+
+def _sync(device):
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeat: int, device: str) -> float:
+    """Median seconds of fn() over `repeat` calls after two warm-ups."""
+    for _ in range(2):
+        fn()
+    _sync(device)
+    ts = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def matmul_peak(device: str, dtype, n: int, repeat: int) -> float:
+    """Dense matmul rate (FLOP/s, 2 n^3 per product) of random n x n matrices on this device."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    return 2.0 * n ** 3 / timed(lambda: a @ b, repeat, device)
+
+
+def run(args) -> dict:
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available here")
+    dtype = torch.bfloat16 if (args.dtype or ("bf16" if device == "cuda" else "fp32")) == "bf16" else torch.float32
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    name = "random:DiT-XL/2-64-d2" if args.small else "random:DiT-XL/2"
+    config = random_config(name)
+    peak = matmul_peak(device, dtype, args.matmul_n or (8192 if device == "cuda" else 1024), args.repeat)
+    model = build_dit(config, seed=0, dtype=dtype).to(device)
+    m = args.pairs
+    side, ch = config["sample_size"], config["in_channels"]
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2 * m, ch, side, side, generator=gen).to(device, dtype)  # (2M, C, H, W) rows [A; B]
+    t = torch.full((2 * m,), 500, device=device)
+    y = torch.randint(0, 1000, (2 * m,), generator=gen).to(device)
+    if args.compile:
+        model.forward = torch.compile(model.forward, dynamic=False)
+
+    def forward():
+        with torch.no_grad():
+            model(x, t, y)
+
+    recorder = PairRecorder(model)
+
+    def recorded():
+        recorder.begin_step(0, m)
+        forward()
+
+    remove_coupling(model)
+    t_unc = timed(forward, args.repeat, device)
+    set_coupling(model, 0.5, gate="paper")
+    t_cpl = timed(forward, args.repeat, device)
+    with recorder:
+        t_rec = timed(recorded, args.repeat, device)
+    remove_coupling(model)
+    macs = dit_forward_macs(config)
+    achieved = 2.0 * macs * 2 * m / t_cpl
+    coupled_steps, tail_steps = p2_forward_steps(P2["num_steps"], P2["n_t_int"])
+    scale = P2["n_pairs"] / m  # time per step taken proportional to the batch (exact at --pairs 64)
+    one_g = scale * (coupled_steps * t_cpl + tail_steps * t_unc)
+    records = [{"variant": v, "seconds_per_forward": s, "rows": 2 * m, "pairs_steps_per_s": m / s}
+               for v, s in (("uncoupled", t_unc), ("coupled_paper", t_cpl), ("coupled_paper_recorded", t_rec))]
+    return {"schema": "syncgap.bench.dit_xl/1",
+            "meta": {"model": name, "config": config, "device": device, "dtype": str(dtype).replace("torch.", ""),
+                     "pairs": m, "repeat": args.repeat, "compile": bool(args.compile), "torch": torch.__version__,
+                     "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor()
+                     or platform.machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                     "p2_experiment": P2, "random_weights": True},
+            "records": records,
+            "summary": {"pairs_steps_per_s": m / t_cpl, "coupled_over_uncoupled": t_cpl / t_unc,
+                        "recording_overhead": t_rec / t_cpl - 1.0, "gmacs_per_image_forward": macs / 1e9,
+                        "matmul_peak_tflops": peak / 1e12, "coupled_tflops": achieved / 1e12,
+                        "fraction_of_matmul_peak": achieved / peak,
+                        "p2_steps_per_g": {"coupled": coupled_steps, "independent": tail_steps},
+                        "p2_projected_s_one_g": one_g, "p2_projected_s_total": P2["n_g"] * one_g,
+                        "p2_projection_note": f"for {name}: this run's per-forward times, scaled to 64 pairs in "
+                                              "proportion to the batch" + ("" if m == 64 else f" (timed at {m} pairs)")
+                                              + ("; --small is not DiT-XL/2: the projection is not P2's" if args.small
+                                                 else "")}}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print the JSON record (default: a short text summary)")
+    ap.add_argument("--small", action="store_true", help="XL width, 2 blocks, 8x8 latents (a CPU runs it in seconds)")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cuda if available")
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default=None, help="default: bf16 on cuda, fp32 on cpu")
+    ap.add_argument("--pairs", type=int, default=64, help="pairs per forward (2 x pairs rows; default 64)")
+    ap.add_argument("--repeat", type=int, default=10, help="timed calls per variant (median; default 10)")
+    ap.add_argument("--matmul-n", type=int, default=None, help="side of the peak matmul (default 8192 cuda, 1024 cpu)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the forward")
+    args = ap.parse_args(argv)
+    if args.pairs < 1 or args.repeat < 1:
+        ap.error("--pairs and --repeat must be >= 1")
+    out = run(args)
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        s = out["summary"]
+        print(f"{out['meta']['model']} on {out['meta']['device']} ({out['meta']['dtype']}): "
+              f"{s['pairs_steps_per_s']:.3g} pairs*steps/s coupled, coupled/uncoupled {s['coupled_over_uncoupled']:.3f}, "
+              f"recording +{100 * s['recording_overhead']:.1f}%, {100 * s['fraction_of_matmul_peak']:.1f}% of "
+              f"{s['matmul_peak_tflops']:.3g} TFLOP/s matmul peak; P2 projected {s['p2_projected_s_total'] / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
