@@ -60,24 +60,26 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
-def timed(fn, repeat: int, device: str) -> float:
-    """Median seconds of fn() over `repeat` calls after two warm-ups."""
-    for _ in range(2):
-        fn()
-    _sync(device)
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+def interleaved(variants: dict, repeat: int, device: str) -> dict:
+    """Median seconds per variant {name: (setup, fn)}, timing fn() round-robin (setup untimed), so that
+    load from other processes hits every variant alike; two warm-up rounds first."""
+    times = {k: [] for k in variants}
+    for r in range(repeat + 2):
+        for name, (setup, fn) in variants.items():
+            setup()
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            if r >= 2:
+                times[name].append(time.perf_counter() - t0)
+    return {k: float(np.median(v)) for k, v in times.items()}
 
 
-def matmul_peak(device: str, dtype, n: int, repeat: int) -> float:
-    """Dense matmul rate (FLOP/s, 2 n^3 per product) of random n x n matrices on this device."""
+def matmul_variant(device: str, dtype, n: int):
+    """(no setup, one product of random n x n matrices): 2 n^3 FLOP, the dense matmul peak's probe."""
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
-    return 2.0 * n ** 3 / timed(lambda: a @ b, repeat, device)
+    return (lambda: None, lambda: a @ b)
 
 
 def run(args) -> dict:
@@ -89,7 +91,7 @@ def run(args) -> dict:
         torch.backends.cuda.matmul.allow_tf32 = True
     name = "random:DiT-XL/2-64-d2" if args.small else "random:DiT-XL/2"
     config = random_config(name)
-    peak = matmul_peak(device, dtype, args.matmul_n or (8192 if device == "cuda" else 1024), args.repeat)
+    n_mm = args.matmul_n or (8192 if device == "cuda" else 1024)
     model = build_dit(config, seed=0, dtype=dtype).to(device)
     m = args.pairs
     side, ch = config["sample_size"], config["in_channels"]
@@ -104,19 +106,21 @@ def run(args) -> dict:
         with torch.no_grad():
             model(x, t, y)
 
-    recorder = PairRecorder(model)
+    recorder = PairRecorder(model, steps=[0])  # hooks attached throughout; they reduce only at step 0
 
-    def recorded():
-        recorder.begin_step(0, m)
-        forward()
+    def setup(coupled: bool, record: bool):
+        def go():
+            set_coupling(model, 0.5, gate="paper") if coupled else remove_coupling(model)
+            recorder.begin_step(0 if record else 1, m)  # step 1: the hooks return at once
+        return go
 
-    remove_coupling(model)
-    t_unc = timed(forward, args.repeat, device)
-    set_coupling(model, 0.5, gate="paper")
-    t_cpl = timed(forward, args.repeat, device)
     with recorder:
-        t_rec = timed(recorded, args.repeat, device)
+        ts = interleaved({"uncoupled": (setup(False, False), forward), "coupled": (setup(True, False), forward),
+                          "recorded": (setup(True, True), forward),
+                          "matmul": matmul_variant(device, dtype, n_mm)}, args.repeat, device)
     remove_coupling(model)
+    t_unc, t_cpl, t_rec = ts["uncoupled"], ts["coupled"], ts["recorded"]
+    peak = 2.0 * n_mm ** 3 / ts["matmul"]  # measured in the same rounds as the model, under the same load
     macs = dit_forward_macs(config)
     achieved = 2.0 * macs * 2 * m / t_cpl
     coupled_steps, tail_steps = p2_forward_steps(P2["num_steps"], P2["n_t_int"])
@@ -126,7 +130,7 @@ def run(args) -> dict:
                for v, s in (("uncoupled", t_unc), ("coupled_paper", t_cpl), ("coupled_paper_recorded", t_rec))]
     return {"schema": "syncgap.bench.dit_xl/1",
             "meta": {"model": name, "config": config, "device": device, "dtype": str(dtype).replace("torch.", ""),
-                     "pairs": m, "repeat": args.repeat, "compile": bool(args.compile), "torch": torch.__version__,
+                     "pairs": m, "repeat": args.repeat, "matmul_n": n_mm, "compile": bool(args.compile), "torch": torch.__version__,
                      "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor()
                      or platform.machine(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "p2_experiment": P2, "random_weights": True},
