@@ -45,6 +45,8 @@ DIT_CLASSES = ("DiTTransformer2DModel", "Transformer2DModel")  # the hub's DiT-X
 FREQ_DIM = 256  # TimestepEmbedder frequency_embedding_size (diffusers: Timesteps(num_channels=256))
 MLP_RATIO = 4
 LATENT_DOWNSAMPLE = 8  # sd-vae-ft: image side = latent side x 8
+CONFIG_LIMITS = {"num_layers": 256, "num_attention_heads": 1024, "attention_head_dim": 4096, "in_channels": 1024,
+                 "out_channels": 2048, "sample_size": 4096, "patch_size": 64, "num_embeds_ada_norm": 10**6}
 RANDOM_NAME = re.compile(r"^random:DiT-(S|B|L|XL)/(\d+)(?:-(\d+))?(?:-d(\d+))?$")
 
 
@@ -285,6 +287,10 @@ def check_diffusers_folder(folder: str) -> dict:
         raise InputError(f"{cfg_path}: unreadable config ({type(exc).__name__})") from None
     if not isinstance(config, dict):
         raise InputError(f"{cfg_path}: not a JSON object")
+    for key, high in CONFIG_LIMITS.items():  # before building anything: a 10**9-layer config would never finish
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high):
+            raise InputError(f"{cfg_path}: {key}={value!r} is outside the allowed range [1, {high}]")
     cls = config.get("_class_name")
     if cls not in DIT_CLASSES or (cls == "Transformer2DModel" and config.get("norm_type") != "ada_norm_zero"):
         raise InputError(f"{cfg_path}: class {cls!r} is not a DiT transformer ({DIT_CLASSES[0]})")

@@ -179,8 +179,13 @@ def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> L
     training = None
     tj = os.path.join(path, "training.json")
     if os.path.isfile(tj):
-        with open(tj) as f:
-            training = json.load(f)
+        try:
+            with open(tj) as f:
+                training = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{tj}: unreadable training record ({type(exc).__name__})") from None
+        if not isinstance(training, dict):
+            raise InputError(f"{tj}: not a JSON object")
     rec = _record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
     if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
         rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model

@@ -225,3 +225,24 @@ def test_random_names():
     assert checkpoints.random_config("random:DiT-XL/2")["num_layers"] == 28
     with pytest.raises(InputError, match="random:DiT-<S|B|L|XL>"):
         check_model("random:DiT-M/2")
+
+
+@pytest.mark.parametrize("config_text,message", [
+    ("", "unreadable config"), ("[1, 2]", "not a JSON object"),
+    ('{"_class_name": "DiTTransformer2DModel", "num_layers": 1000000000}', r"num_layers=1000000000 is outside"),
+    ('{"_class_name": "DiTTransformer2DModel", "patch_size": "2"}', r"patch_size='2' is outside"),
+])
+def test_malformed_configs_are_one_line_errors(tmp_path, config_text, message):
+    folder = tmp_path / "m"
+    build_dit(TINY).save_pretrained(folder)
+    (folder / "config.json").write_text(config_text)
+    with pytest.raises(InputError, match=message) as exc:
+        check_model(str(folder))
+    assert "\n" not in str(exc.value)
+
+
+def test_malformed_training_record_is_one_line_error(tmp_path):
+    build_dit(TINY).save_pretrained(tmp_path)
+    (tmp_path / "training.json").write_text("{broken")
+    with pytest.raises(InputError, match="training.json: unreadable training record"):
+        load_model(str(tmp_path))
