@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared GPU check of the whole DiT path (issue 16), in at most 5 minutes on one GPU:
-#   1. benchmarks/dit_xl.py --json   (coupled DiT-XL/2 forward: pairs*steps/s, ratios, % of matmul peak)
+#   1. benchmarks/dit_xl.py --json   (coupled DiT-XL/2 forward: pairs*steps/s, ratios, % of matmul peak,
+#      P2's projected time, and its gap precision projected from the FHGM-DiT on the CPU)
 #   2. syncgap dit measure, Protocol I and Protocol II, on cuda (bf16) with the random DiT-XL/2-shaped model
 #   3. syncgap validate --quick --suites dit on cuda with that model (a smoke test: the findings of a
 #      random model mean nothing, and the report says so in its first lines)
@@ -31,13 +32,13 @@ export PYTHONUNBUFFERED=1
 
 if [ "$MODE" = --cpu-smoke ]; then
   TAG=cpu-smoke DEVICE=cpu DTYPE=fp32 MODEL=random:DiT-S/2-64-d2
-  BENCH=(--small --device cpu --pairs 2 --repeat 2 --matmul-n 512)
+  BENCH=(--small --device cpu --pairs 2 --repeat 2 --matmul-n 512 --precision --precision-pairs 4 --precision-steps 10)
   STEPS=4 PAIRS=2 TINT=0,1,2,3,4
   # one thread: on a shared CPU, spinning OpenMP threads made each small matmul 10x slower (load 8 on 2 cores)
   export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 else
   TAG=gpu DEVICE=cuda DTYPE=bf16 MODEL=random:DiT-XL/2
-  BENCH=(--device cuda --pairs 64 --repeat 10)
+  BENCH=(--device cuda --pairs 64 --repeat 10 --precision)
   STEPS=50 PAIRS=8 TINT=0,5,10,15,20,25,30,35,40,45,50
   if ! "$PY" -c "import diffusers" 2>/dev/null; then  # wheels carried in .whl/ (see above)
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \

@@ -7,7 +7,9 @@ Reports (JSON with --json, docs/json.md shape: one record per timed variant, the
   in the same run by a large matmul (bf16 on CUDA, fp32 on a CPU), counting the model's useful
   multiply-adds only (`dit_forward_macs`: about 119 GMAC per 256x256 image for DiT-XL/2);
 - the projected time of P2's full Protocol I experiment on DiT-XL/2 (250 sampler steps, 64 pairs,
-  11 t_int values, 6 values of g, one window variant, no guidance) from the timing of one g.
+  11 t_int values, 6 values of g, one window variant, no guidance) from the timing of one g;
+- with --precision, that experiment's gap interval half-width, projected from a Protocol I run of
+  the shipped FHGM-DiT (its per-pair spread; `projected_halfwidth` states the scaling assumed).
 
     python benchmarks/dit_xl.py --json                      # DiT-XL/2, cuda if available, bf16 there
     python benchmarks/dit_xl.py --json --small --device cpu # XL width, 2 blocks, 8x8 latents: seconds on a CPU
@@ -53,6 +55,35 @@ def p2_forward_steps(num_steps: int, n_t_int: int) -> tuple[int, int]:
     """
     t_ints = np.unique(np.linspace(0, num_steps, n_t_int).round().astype(int))
     return num_steps, int(np.sum(num_steps - t_ints))
+
+
+def projected_halfwidth(halfwidth: float, n_pairs: int, num_steps: int, target_pairs: int, target_steps: int) -> float:
+    """Gap interval half-width projected to another experiment: x sqrt(n_pairs / target_pairs) (a bootstrap
+    interval over independent pairs narrows as 1/sqrt(pairs)) x target_steps / num_steps (the gap is
+    measured in sampler steps, which scale with the grid when the commitment times are fixed fractions
+    of the trajectory). An assumption, not a measurement: it holds if the per-pair spread stays the same."""
+    return halfwidth * (n_pairs / target_pairs) ** 0.5 * target_steps / num_steps
+
+
+def fhgm_precision(n_pairs: int, num_steps: int, g: float = 0.5) -> dict:
+    """Protocol I on the shipped FHGM-DiT (CPU, seconds): its gap interval, projected to P2's 64 pairs and 250 steps."""
+    import math
+
+    from syncgap.dit_bridge.commitment import default_scales
+    from syncgap.dit_bridge.protocols import protocol_one
+    from syncgap.dit_bridge.registry import load_model
+    rec = load_model("fhgm")
+    scales = [x for x in default_scales(min(rec.sample_shape[1:])) if x > 1]  # FHGM features have zero mean
+    r = protocol_one(rec, g, n_pairs=n_pairs, num_steps=num_steps, n_boot=200, scales=scales)
+    gap = {k: (v if v is not None and math.isfinite(v) else None) for k, v in r["gap"].items()
+           if k in ("estimate", "low", "high")}
+    out = {"model": "fhgm", "g": g, "n_pairs": n_pairs, "num_steps": num_steps, "scales": scales,
+           "gap": gap["estimate"], "gap_low": gap["low"], "gap_high": gap["high"]}
+    if gap["low"] is None or gap["high"] is None:
+        return out | {"p2_gap_halfwidth_steps": None, "p2_gap_halfwidth_steps_reason": "no gap interval measured"}
+    hw = (gap["high"] - gap["low"]) / 2
+    return out | {"gap_halfwidth_steps": hw, "p2_gap_halfwidth_steps": projected_halfwidth(
+        hw, n_pairs, num_steps, P2["n_pairs"], P2["num_steps"])}
 
 
 def _sync(device):
@@ -157,10 +188,16 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=10, help="timed calls per variant (median; default 10)")
     ap.add_argument("--matmul-n", type=int, default=None, help="side of the peak matmul (default 8192 cuda, 1024 cpu)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the forward")
+    ap.add_argument("--precision", action="store_true",
+                    help="also run Protocol I on the shipped FHGM-DiT (CPU) and project P2's gap interval half-width")
+    ap.add_argument("--precision-pairs", type=int, default=16, help="pairs of that run (default 16)")
+    ap.add_argument("--precision-steps", type=int, default=30, help="sampler steps of that run (default 30)")
     args = ap.parse_args(argv)
     if args.pairs < 1 or args.repeat < 1:
         ap.error("--pairs and --repeat must be >= 1")
     out = run(args)
+    if args.precision:
+        out["summary"]["p2_precision"] = fhgm_precision(args.precision_pairs, args.precision_steps)
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -169,6 +206,9 @@ def main(argv=None) -> int:
               f"{s['pairs_steps_per_s']:.3g} pairs*steps/s coupled, coupled/uncoupled {s['coupled_over_uncoupled']:.3f}, "
               f"recording +{100 * s['recording_overhead']:.1f}%, {100 * s['fraction_of_matmul_peak']:.1f}% of "
               f"{s['matmul_peak_tflops']:.3g} TFLOP/s matmul peak; P2 projected {s['p2_projected_s_total'] / 60:.1f} min")
+        if "p2_precision" in s:
+            print(f"P2 gap interval half-width (projected from the FHGM-DiT): "
+                  f"{s['p2_precision'].get('p2_gap_halfwidth_steps')} sampler steps")
     return 0
 
 
