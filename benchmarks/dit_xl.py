@@ -123,7 +123,7 @@ def run(args) -> dict:
     name = "random:DiT-XL/2-64-d2" if args.small else "random:DiT-XL/2"
     config = random_config(name)
     n_mm = args.matmul_n or (8192 if device == "cuda" else 1024)
-    model = build_dit(config, seed=0, dtype=dtype).to(device)
+    model = build_dit(config, seed=0, dtype=dtype, device=device)
     m = args.pairs
     side, ch = config["sample_size"], config["in_channels"]
     gen = torch.Generator().manual_seed(0)

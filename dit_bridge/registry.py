@@ -91,12 +91,14 @@ def weights_fingerprint(model, max_values: int = 1 << 20) -> str:
     return h.hexdigest()[:16]
 
 
-def build_dit(config: dict, seed: int = 0, dtype=torch.float32):
-    """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded."""
+def build_dit(config: dict, seed: int = 0, dtype=torch.float32, device="cpu"):
+    """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded, built on `device`
+    (a DiT-XL/2 initialises in a fraction of a second on a GPU, tens of seconds on a CPU)."""
     from diffusers import DiTTransformer2DModel
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[] if str(device) == "cpu" else [torch.device(device)]):
         torch.manual_seed(seed)
-        model = DiTTransformer2DModel(**config)
+        with torch.device(device):
+            model = DiTTransformer2DModel(**config)
     if dtype != torch.float32:
         from diffusers.utils import logging as dlog
         level = dlog.get_verbosity()
@@ -141,9 +143,10 @@ def load_tiny(seed: int = 0, dtype=torch.float32, **config) -> LoadedDiT:
                               info={"random_weights": True})
 
 
-def load_random(name: str, seed: int = 0, dtype=torch.float32) -> LoadedDiT:
-    """A seeded random model of an original DiT shape, e.g. random:DiT-XL/2 (see checkpoints.random_config)."""
-    model = build_dit(checkpoints.random_config(name), seed, dtype)
+def load_random(name: str, seed: int = 0, dtype=torch.float32, device="cpu") -> LoadedDiT:
+    """A seeded random model of an original DiT shape, e.g. random:DiT-XL/2 (see checkpoints.random_config);
+    built on `device`, so its weights depend on the device's random generator as well as on the seed."""
+    model = build_dit(checkpoints.random_config(name), seed, dtype, device)
     rec = _record_from_model(name, model, f"random (seed {seed})", info={"random_weights": True})
     rec.latent_scale = DIT_XL_VAE_SCALE
     return rec
@@ -308,7 +311,7 @@ def load_model(name: str, *, seed: int = 0, dtype=torch.float32, device="cpu", t
     if name == "tiny":
         rec = load_tiny(seed, dtype)
     elif name.startswith("random:"):
-        rec = load_random(name, seed, dtype)
+        rec = load_random(name, seed, dtype, device)
     elif name in ZOO_NAMES:
         d = os.path.join(ZOO_DIR, name)
         if not os.path.isfile(os.path.join(d, "config.json")):
