@@ -86,14 +86,13 @@ def run(args) -> int:
     if args.device == "cuda" and "dit" not in suites:
         raise InputError("--device cuda applies to the dit suite; add dit to --suites")
     notes = []
-    if "dit" in suites:  # every model and the device are checked before any suite runs
-        from syncgap.validation.suites.dit_findings import DEFAULT_MODELS
+    if "dit" in suites:  # every requested model and the device are checked before any suite runs
         opts = {"device": check_device(args.device)}
-        models = [check_model_name(m) for m in (args.model or DEFAULT_MODELS[:1 if args.quick else None])]
         if args.model:
+            models = [check_model_name(m) for m in args.model]
             opts["model"] = models[0] if len(models) == 1 else models
+            notes = random_model_notes(models)
         options["dit"] = opts
-        notes = random_model_notes(models)
     check_out_dir(args.out)
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
