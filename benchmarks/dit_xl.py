@@ -77,7 +77,7 @@ def fhgm_precision(n_pairs: int, num_steps: int, g: float = 0.5) -> dict:
     r = protocol_one(rec, g, n_pairs=n_pairs, num_steps=num_steps, n_boot=200, scales=scales)
     gap = {k: (v if v is not None and math.isfinite(v) else None) for k, v in r["gap"].items()
            if k in ("estimate", "low", "high")}
-    out = {"model": "fhgm", "g": g, "n_pairs": n_pairs, "num_steps": num_steps, "scales": scales,
+    out = {"model": "fhgm", "g": g, "n_pairs": n_pairs, "num_steps": num_steps, "scales": ",".join(map(str, scales)),
            "gap": gap["estimate"], "gap_low": gap["low"], "gap_high": gap["high"]}
     if gap["low"] is None or gap["high"] is None:
         return out | {"p2_gap_halfwidth_steps": None, "p2_gap_halfwidth_steps_reason": "no gap interval measured"}
@@ -170,7 +170,7 @@ def run(args) -> dict:
                         "recording_overhead": t_rec / t_cpl - 1.0, "gmacs_per_image_forward": macs / 1e9,
                         "matmul_peak_tflops": peak / 1e12, "coupled_tflops": achieved / 1e12,
                         "fraction_of_matmul_peak": achieved / peak,
-                        "p2_steps_per_g": {"coupled": coupled_steps, "independent": tail_steps},
+                        "p2_coupled_steps_per_g": coupled_steps, "p2_independent_steps_per_g": tail_steps,
                         "p2_projected_s_one_g": one_g, "p2_projected_s_total": P2["n_g"] * one_g,
                         "p2_projection_note": f"for {name}: this run's per-forward times, scaled to 64 pairs in "
                                               "proportion to the batch" + ("" if m == 64 else f" (timed at {m} pairs)")
@@ -197,7 +197,9 @@ def main(argv=None) -> int:
         ap.error("--pairs and --repeat must be >= 1")
     out = run(args)
     if args.precision:
-        out["summary"]["p2_precision"] = fhgm_precision(args.precision_pairs, args.precision_steps)
+        prec = fhgm_precision(args.precision_pairs, args.precision_steps)  # flat: docs/json.md
+        out["summary"] |= {f"precision_{k}": v for k, v in prec.items() if not k.startswith("p2_")}
+        out["summary"] |= {k: v for k, v in prec.items() if k.startswith("p2_")}
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -206,9 +208,9 @@ def main(argv=None) -> int:
               f"{s['pairs_steps_per_s']:.3g} pairs*steps/s coupled, coupled/uncoupled {s['coupled_over_uncoupled']:.3f}, "
               f"recording +{100 * s['recording_overhead']:.1f}%, {100 * s['fraction_of_matmul_peak']:.1f}% of "
               f"{s['matmul_peak_tflops']:.3g} TFLOP/s matmul peak; P2 projected {s['p2_projected_s_total'] / 60:.1f} min")
-        if "p2_precision" in s:
+        if "precision_model" in s:
             print(f"P2 gap interval half-width (projected from the FHGM-DiT): "
-                  f"{s['p2_precision'].get('p2_gap_halfwidth_steps')} sampler steps")
+                  f"{s.get('p2_gap_halfwidth_steps')} sampler steps")
     return 0
 
 

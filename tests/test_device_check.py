@@ -38,8 +38,9 @@ def test_cpu_smoke_writes_one_archive_with_every_step(tmp_path):
         assert status["summary"]["all_ok"] and all(s["exit_status"] == 0 for s in status["records"])
         bench = json.loads(load("bench.json"))["summary"]
         assert 0 < bench["fraction_of_matmul_peak"] and bench["pairs_steps_per_s"] > 0
-        assert bench["p2_steps_per_g"] == {"coupled": 250, "independent": 1375}
-        assert bench["p2_precision"]["model"] == "fhgm" and "p2_gap_halfwidth_steps" in bench["p2_precision"]
+        assert (bench["p2_coupled_steps_per_g"], bench["p2_independent_steps_per_g"]) == (250, 1375)
+        assert bench["precision_model"] == "fhgm" and "p2_gap_halfwidth_steps" in bench
+        assert not any(isinstance(v, (dict, list)) for v in bench.values())  # flat (docs/json.md)
         p1, p2 = json.loads(load("protocol1.json")), json.loads(load("protocol2.json"))
         assert p1["model"]["random_weights"] and [r["g"] for r in p1["results"]] == [0.0, 0.5]
         assert p2["results"][0]["g"] == 0.5
