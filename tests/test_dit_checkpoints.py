@@ -246,3 +246,17 @@ def test_malformed_training_record_is_one_line_error(tmp_path):
     (tmp_path / "training.json").write_text("{broken")
     with pytest.raises(InputError, match="training.json: unreadable training record"):
         load_model(str(tmp_path))
+
+
+def test_hub_style_transformer2d_config_is_accepted(tmp_path):
+    """facebook/DiT-XL-2-256's transformer/config.json names Transformer2DModel (ada_norm_zero), with extra keys."""
+    import json
+    build_dit(TINY).save_pretrained(tmp_path)
+    cfg = {**json.loads((tmp_path / "config.json").read_text()), "_class_name": "Transformer2DModel",
+           "cross_attention_dim": None, "num_vector_embeds": None, "only_cross_attention": False,
+           "use_linear_projection": False}
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    assert check_model(str(tmp_path))["random_weights"] is False and load_model(str(tmp_path)).num_layers == 3
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "norm_type": "layer_norm"}))
+    with pytest.raises(InputError, match="class 'Transformer2DModel' is not a DiT transformer"):
+        check_model(str(tmp_path))
