@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from syncgap.dit_bridge.coupling import set_coupling, set_g
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling, set_g
 from syncgap.dit_bridge.registry import TINY, build_dit, load_model
 from syncgap.dit_bridge.sampling import compile_model
 from syncgap.validation.cli.main import main
@@ -96,6 +96,14 @@ def test_compiled_forward_does_not_recompile_when_g_changes():
         set_g(rec.model, 0.9)
         with torch._dynamo.config.patch(error_on_recompile=True):
             second = rec.model(x, t, y).sample
+        remove_coupling(rec.model)  # Protocol I's independent tail: the second (and last) graph
+        rec.model(x, t, y)
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            for _ in range(2):  # branch after branch: gate installed and removed again, nothing recompiled
+                set_coupling(rec.model, 0.5)
+                rec.model(x, t, y)
+                remove_coupling(rec.model)
+                rec.model(x, t, y)
     assert torch.equal(first, eager) and not torch.allclose(second, first)
 
 
