@@ -114,3 +114,12 @@ def test_original_forward_helper_is_a_real_reference():
     a = original_dit_forward(s, x, t, y, 6)
     s["blocks.0.attn.qkv.weight"] = s["blocks.0.attn.qkv.weight"].flip(0)
     assert not torch.allclose(a, original_dit_forward(s, x, t, y, 6))
+
+
+def test_validate_with_unreachable_dit_xl_exits_2_before_running(tmp_path, capsys, monkeypatch):
+    from syncgap.dit_bridge import registry
+    monkeypatch.delenv(registry.DIT_XL_ENV, raising=False)
+    monkeypatch.setattr(registry, "_hub_cached_dit_xl", lambda: None)  # no local copy, whatever this machine has
+    _one_line_exit_2(["validate", "--out", str(tmp_path / "xl"), "--suites", "ou", "dit", "--model",
+                      "facebook/DiT-XL-2-256", "--quick"], capsys, "weights are not reachable")
+    assert not (tmp_path / "xl").exists()
