@@ -156,6 +156,7 @@ class Exploit:
         return (os.system, ("touch pwned",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_pickled_code_is_never_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with open("evil.pt", "wb") as f:
