@@ -3,6 +3,7 @@
 #   1. benchmarks/dit_xl.py --json   (coupled DiT-XL/2 forward: pairs*steps/s, ratios, % of matmul peak,
 #      P2's projected time, and its gap precision projected from the FHGM-DiT on the CPU)
 #   2. syncgap dit measure, Protocol I and Protocol II, on cuda (bf16) with the random DiT-XL/2-shaped model
+#      (Protocol II from an original-format .pt file of that shape: the checkpoint conversion at full size)
 #   3. syncgap validate --quick --suites dit on cuda with that model (a smoke test: the findings of a
 #      random model mean nothing, and the report says so in its first lines)
 # Everything (JSON, logs, status.json with each step's exit status and seconds) goes into ONE archive,
@@ -79,8 +80,21 @@ nvidia-smi >>"$WORK/env.txt" 2>&1 || true
 step bench "$PY" "$ROOT/benchmarks/dit_xl.py" --json "${BENCH[@]}"
 step protocol1 "${SYNCGAP[@]}" dit measure --model "$MODEL" --device "$DEVICE" --dtype "$DTYPE" --protocol I \
   --g 0,0.5 --steps "$STEPS" --pairs "$PAIRS" --t-int "$TINT" --n-boot 50 --json --out "$WORK/protocol1-run"
-step protocol2 "${SYNCGAP[@]}" dit measure --model "$MODEL" --device "$DEVICE" --dtype "$DTYPE" --protocol II \
+# Protocol II runs the same shape from an original-format file (facebookresearch/DiT key names, random
+# values), so the checkpoint conversion runs at full size too; the file stays out of the archive.
+CKPT_DIR=$(mktemp -d "${TMPDIR:-/tmp}/syncgap-ckpt.XXXXXX")
+CKPT="$CKPT_DIR/DiT-random-original.pt"
+step checkpoint "$PY" -c "
+import sys, torch
+from syncgap.dit_bridge.checkpoints import original_shapes, random_config
+gen = torch.Generator().manual_seed(0)
+state = {k: 0.02 * torch.randn(s, generator=gen) for k, s in original_shapes(random_config(sys.argv[1])).items()}
+torch.save(state, sys.argv[2])
+print('{\"tensors\": %d, \"parameters\": %d}' % (len(state), sum(v.numel() for v in state.values())))
+" "$MODEL" "$CKPT"
+step protocol2 "${SYNCGAP[@]}" dit measure --model "$CKPT" --device "$DEVICE" --dtype "$DTYPE" --protocol II \
   --g 0.5 --steps "$STEPS" --pairs "$PAIRS" --json --out "$WORK/protocol2-run"
+rm -rf "$CKPT_DIR"
 step validate "${SYNCGAP[@]}" validate --quick --suites dit --model "$MODEL" --device "$DEVICE" \
   --out "$WORK/validate" --json
 

@@ -34,7 +34,8 @@ def test_cpu_smoke_writes_one_archive_with_every_step(tmp_path):
         def load(name):
             return tar.extractfile(f"./{name}").read().decode()
         status = json.loads(load("status.json"))
-        assert [s["step"] for s in status["records"]] == ["bench", "protocol1", "protocol2", "validate"]
+        assert [s["step"] for s in status["records"]] == ["bench", "protocol1", "checkpoint", "protocol2",
+                                                                 "validate"]
         assert status["summary"]["all_ok"] and all(s["exit_status"] == 0 for s in status["records"])
         bench = json.loads(load("bench.json"))["summary"]
         assert 0 < bench["fraction_of_matmul_peak"] and bench["pairs_steps_per_s"] > 0
@@ -43,9 +44,9 @@ def test_cpu_smoke_writes_one_archive_with_every_step(tmp_path):
         assert not any(isinstance(v, (dict, list)) for v in bench.values())  # flat (docs/json.md)
         p1, p2 = json.loads(load("protocol1.json")), json.loads(load("protocol2.json"))
         assert p1["model"]["random_weights"] and [r["g"] for r in p1["results"]] == [0.0, 0.5]
-        assert p2["results"][0]["g"] == 0.5
+        assert p2["results"][0]["g"] == 0.5 and p2["model"]["timestep_embedding"] == "original"  # converted
         report = load("validate/report.md")
         assert "random weights" in report.split("## Suite")[0]  # said before any finding
         assert json.loads(load("validate/summary.json"))["notes"]
         assert "RANDOM weights" in load("NOTE.txt")
-    assert not list(tmp_path.glob("syncgap-device-check.*"))  # the work folder was removed
+    assert not list(tmp_path.glob("syncgap-*"))  # the work folder and the checkpoint were removed
