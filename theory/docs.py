@@ -9,6 +9,7 @@ import importlib
 import re
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import sympy as sp
 
@@ -33,7 +34,7 @@ def link_sections(text: str) -> str:
     return "\n".join(out)
 
 
-def available_modules():
+def available_modules() -> list[tuple[str, ModuleType]]:
     """(module name, module) for every theory module that imports and exposes formulas()."""
     out = []
     here = Path(__file__).resolve().parent
@@ -69,7 +70,7 @@ def render() -> str:
     return link_sections("\n".join(lines).rstrip() + "\n")
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None=None) -> int:
     DOC_PATH.parent.mkdir(parents=True, exist_ok=True)
     DOC_PATH.write_text(render())
     print(f"wrote {DOC_PATH}", file=sys.stderr)

@@ -8,6 +8,7 @@ rerunning with the same options skips the g values already there.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -15,7 +16,7 @@ import sys
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dit", help="coupled DiT measurements (Protocols I and II) and training")
     dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
     m = dsub.add_parser("measure", help="Protocol I (per-scale commitment) or II (per-layer mode energies)")
@@ -100,7 +101,7 @@ def _done(out_dir, options) -> dict:
     return done
 
 
-def run_measure(args) -> int:
+def run_measure(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.protocols import protocol_one, protocol_two
     from syncgap.dit_bridge.registry import load_model

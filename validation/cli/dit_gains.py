@@ -12,6 +12,7 @@ DIR/options.json and DIR/gains.json.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ import sys
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
-def register(dsub) -> None:
+def register(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("gains", help="routing/pattern gains per layer and token mode (routing dominance, η)")
     p.add_argument("--model", default="tiny",
                    help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
@@ -76,7 +77,7 @@ def _top_delta_chi(res) -> float:
     return float(top[res.low_modes].mean() - top[res.high_modes].mean())
 
 
-def run_gains(args) -> int:
+def run_gains(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.gains import layer_gains

@@ -18,6 +18,7 @@ import re
 import sys
 
 from syncgap.theory.checks import InputError, SimulationError
+from syncgap.theory.version import package_version
 
 SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="syncgap",
         description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
+    parser.add_argument("--version", action="version", version=f"syncgap {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"syncgap.validation.cli.{name}_cmd").register(sub)

@@ -1,6 +1,7 @@
 """`syncgap ou`: coupled OU replica simulations with exact scores (cloning, gap, energy, collapse)."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -28,7 +29,7 @@ def _common(p, d=256, samples=10000, T=10.0, steps=1000):
     add_json_flag(p)
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ou", help="coupled OU replica simulations (cloning, gap, energy, collapse)")
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
@@ -80,7 +81,7 @@ def _check_d(d):
     return check_int("d", d, 1, 10**6)
 
 
-def run_cloning(args) -> int:
+def run_cloning(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import two_gaussian_mixture
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
@@ -155,7 +156,7 @@ def _sweep(args, compute) -> list:
     return rows
 
 
-def run_gap_layer_a(args) -> int:
+def run_gap_layer_a(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import SignFeatureMixture
     d = _check_d(args.d)
@@ -189,7 +190,7 @@ def run_gap_layer_a(args) -> int:
     return 0
 
 
-def run_gap(args) -> int:
+def run_gap(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     check_int("--dit-steps", args.dit_steps, 1, 1000)
     if args.layer == "A":
@@ -226,7 +227,7 @@ def run_gap(args) -> int:
     return 0
 
 
-def run_energy(args) -> int:
+def run_energy(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     r = measure.difference_energy(_features(args), _grid(args), args.g, args.samples, args.seed,
                                   record_every=args.every, scheme=args.scheme, n_boot=args.boot,
@@ -240,7 +241,7 @@ def run_energy(args) -> int:
     return 0
 
 
-def run_collapse(args) -> int:
+def run_collapse(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     r = measure.collapse(args.n_train, _check_d(args.d), _grid(args), args.samples, args.seed, args.sigma,
                          scheme=args.scheme if args.scheme != "ddim" else "ode", n_boot=args.boot,

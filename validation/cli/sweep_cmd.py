@@ -6,13 +6,14 @@ status 0 when every cell is finished, 1 when some failed (a rerun retries only t
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a sweep config (grid of cells) locally or on Dask; resumable",
                        description="Expand CONFIG (JSON or YAML: base dict + grid of lists) into cells and "
                                    "run the unfinished ones; each cell writes OUT/cells/<hash>.json, and "
@@ -91,7 +92,7 @@ def _progress(event: dict) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from syncgap.validation.cli.common import print_json, print_table
     from syncgap.validation.sweep import is_done, load_sweep, run_sweep
 

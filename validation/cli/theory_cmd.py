@@ -13,7 +13,7 @@ G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair
           "all-to-all: g > -1/K")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory (docs/science.md §2-§4)",
                        description="Analytic predictions (OU time t; forward dx = -x dt + sqrt(2) dW). "
                                    "Quantities: modes, speciation, collapse, gap, bounds, gated, spectrum, "
@@ -222,7 +222,7 @@ QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse,
               "formulas": _formulas, "demo": _demo}
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     rows, names = QUANTITIES[args.quantity](args)
     if args.quantity == "demo":
         return 0

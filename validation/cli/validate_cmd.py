@@ -9,13 +9,14 @@ findings, recorded in the report), 1 with --strict when a check failed, 2 on bad
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 from .common import add_json_flag, print_json, print_table
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
@@ -35,7 +36,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def check_suites(names) -> list[str]:
+def check_suites(names: list[str]) -> list[str]:
     from syncgap.theory.checks import InputError
     from syncgap.validation.suites import SUITES
     for n in names:
@@ -64,7 +65,7 @@ def _ci_text(ci) -> str:
     return "[" + ", ".join("inf" if v is None else f"{v:.4g}" for v in ci) + "]"
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from syncgap.theory.checks import InputError
     from syncgap.validation.report import check_out_dir, run_report
     suites = check_suites(args.suites)
