@@ -14,6 +14,7 @@ import os
 import sys
 
 from .common import add_json_flag, print_json, print_table
+from .extras import require_suites
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from syncgap.theory.checks import InputError
     from syncgap.validation.report import check_out_dir, run_report
     suites = check_suites(args.suites)
+    require_suites(suites)                    # a missing extra is named now, not a failed check later
     options = {}
     if args.model is not None and "dit" not in suites:
         raise InputError("--model selects the dit suite's models; add dit to --suites")
