@@ -6,7 +6,10 @@ Layout of `out_dir`:
     summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "quick"}
     report.md         per suite and finding: a one-paragraph verdict, the checks as a table
                       (predicted, observed, interval, unit, pass), and every figure embedded (PNG)
+    report.html       report.md as one self-contained page: figures embedded as base64, a table of
+                      contents, sortable tables, verdicts coloured (report_html.py)
     checks.csv        the same checks as one CSV table
+    summary.tex       the same checks as a LaTeX longtable for a paper (report_tex.py)
     progress.log      every progress line of every run, appended (shows what a rerun reused)
     <suite folders>   each suite's raw per-cell data (JSON/CSV) and its figures, drawn from those files
 
@@ -30,6 +33,8 @@ from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, SuiteResult
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
+from .report_html import render_html
+from .report_tex import render_latex
 from .suites import SuiteUnavailable, resolve
 
 
@@ -145,7 +150,7 @@ def _checks_csv(checks: list[Check]) -> str:
 
 
 def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: dict | None = None) -> dict:
-    """Run `suites` (registered names) in order and write summary.json, report.md, checks.csv.
+    """Run `suites` (registered names) in order; write summary.json, report.md, report.html, checks.csv, summary.tex.
 
     `progress(message)` gets one line per step; messages also go to out_dir/progress.log.
     `options[name]` holds extra keyword arguments of one suite (e.g. {"dit": {"model": "fhgm"}}).
@@ -172,8 +177,12 @@ def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: 
                "quick": bool(quick), "wall_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))
-    atomic_write_text(out / "report.md", render_markdown(results, quick, out))
-    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, checks.csv "
+    atomic_write_text(out / "summary.tex", render_latex(checks))
+    markdown = render_markdown(results, quick, out)
+    atomic_write_text(out / "report.md", markdown)
+    atomic_write_text(out / "report.html", render_html(markdown, out))
+    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, report.html, "
+        "checks.csv, summary.tex "
         f"({summary['wall_s']:.1f} s)")
     return summary
 

@@ -13,6 +13,7 @@ import json
 import os
 import sys
 
+from . import tidy
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
@@ -145,7 +146,7 @@ def run_measure(args: argparse.Namespace) -> int:
                         "timestep_embedding": rec.timestep_embedding},
               "options": options, "results": results}
     if args.json:
-        print_json(record)
+        print_json(tidy.dit_measure(args, record))
     else:
         _print_summary(args.protocol, results)
     return 0

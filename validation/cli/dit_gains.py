@@ -17,6 +17,7 @@ import json
 import os
 import sys
 
+from . import tidy
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
@@ -110,7 +111,7 @@ def run_gains(args: argparse.Namespace) -> int:
             with open(os.path.join(args.out, name), "w") as f:
                 json.dump(to_jsonable(obj), f, indent=2)
     if args.json:
-        print_json(record)
+        print_json(tidy.dit_gains(args, record))
         return 0
     low = res.low_modes
     rows = [{"layer": int(layer), "chi_low": float(res.chi[i, low].mean()), "pi_low": float(res.pi[i, low].mean()),

@@ -10,6 +10,7 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
+from . import tidy
 from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
@@ -103,7 +104,7 @@ def run_cloning(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     if args.json:
-        print_json(rec)
+        print_json(tidy.ou_cloning(args, rec))
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
@@ -181,7 +182,7 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
            "scheme": args.scheme, "results": rows}
     if args.json:
-        print_json(rec)
+        print_json(tidy.ou_gap_layer_a(args, rec))
     else:
         print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
@@ -216,7 +217,7 @@ def run_gap(args: argparse.Namespace) -> int:
            "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
            "results": rows}
     if args.json:
-        print_json(rec)
+        print_json(tidy.ou_gap(args, rec))
     else:
         print_table([{"g": r["g"], "tau0": r["tau_spec"][0][0], "tau1": r["tau_spec"][-1][0],
                       "gap": r["gap"][-1][0] if len(r["gap"]) else float("nan"),
@@ -233,7 +234,7 @@ def run_energy(args: argparse.Namespace) -> int:
                                   record_every=args.every, scheme=args.scheme, n_boot=args.boot,
                                   progress=_progress(args))
     if args.json:
-        print_json(r)
+        print_json(tidy.ou_energy(args, r))
     else:
         print_table([{"t": t, **{f"E_{o}": e for o, e in zip(r["observables"], row)},
                       **{f"r_{o}": v for o, v in zip(r["observables"], rr)}}
@@ -249,7 +250,7 @@ def run_collapse(args: argparse.Namespace) -> int:
     r = {k: v for k, v in r.items() if k not in ("t_lock", "final_nn_distance")} | {
         "final_nn_distance_median": None if r["final_nn_distance"] is None else float(np.median(r["final_nn_distance"]))}
     if args.json:
-        print_json(r)
+        print_json(tidy.ou_collapse(args, r))
     else:
         est, lo, hi = r["t_lock_median"]
         print(f"lock time (median) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory t_C = {r['t_collapse_theory']:.3f}")

@@ -95,6 +95,9 @@ def _progress(event: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     from syncgap.validation.cli.common import print_json, print_table
     from syncgap.validation.sweep import is_done, load_sweep, run_sweep
+    from syncgap.validation.sweep.rollup import load_table
+
+    from . import tidy
 
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():
@@ -106,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out: {str(out)!r} exists and is not a folder")
     if args.list:
         rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
-        print_json(rows) if args.json else print_table(rows)
+        print_json(tidy.sweep_list(args, rows)) if args.json else print_table(rows)
         return 0
     s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
     record = {"name": s.name, "out": s.out_dir, "runner": s.runner, "workers": s.workers, "cells": s.total,
@@ -116,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     if plot is not None:
         record["figure"] = _draw(plot, s.table_json, out)
     if args.json:
-        print_json(record)
+        print_json(tidy.sweep(args, record, load_table(s.table_json)))
     else:
         print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
                                              "workers", "elapsed_s")}])

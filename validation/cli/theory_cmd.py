@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import tidy
 from .common import add_json_flag, float_list, print_json, print_table
 
 G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair: |g| < 1; "
@@ -227,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
     if args.quantity == "demo":
         return 0
     if args.json:
-        print_json({"quantity": args.quantity, "rows": rows})
+        print_json(tidy.theory(args, rows))
         return 0
     if args.quantity == "formulas":
         for r in rows:

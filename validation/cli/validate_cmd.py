@@ -14,6 +14,7 @@ import os
 import sys
 
 from .common import add_json_flag, print_json, print_table
+from . import tidy
 from .extras import require_suites
 
 
@@ -86,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options)
     if args.json:
-        print_json(summary)
+        print_json(tidy.validate(args, summary))
     else:
         print_table([{"check": c["id"], "predicted": c["predicted"], "observed": c["observed"],
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
