@@ -214,8 +214,8 @@ def render_html(markdown: str, out_dir, title: str = "syncgap validation report"
             caption, rel = content
             png = out_dir / rel
             if png.is_file():
-                body.append(f'<figure><img alt="{html.escape(caption)}" src="{embedded_image(png)}">'
-                            f"<figcaption>{inline(caption)}</figcaption></figure>")
+                # the caption paragraph that report.md puts under each figure follows as the next block
+                body.append(f'<figure><img alt="{html.escape(caption)}" src="{embedded_image(png)}"></figure>')
             else:
                 body.append(f"<p><em>(figure {html.escape(rel)} missing: {inline(caption)})</em></p>")
         elif content.startswith("**Verdict.**"):
