@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", default=None, help="run folder: options.json + metrics.jsonl, resumable")
     m.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(m)
+    tidy.add_plot_flag(m)
     m.set_defaults(func=run_measure)
     from . import dit_train
     dit_train.register(dsub)
@@ -111,6 +112,7 @@ def run_measure(args: argparse.Namespace) -> int:
     gs = [check_g("g", g) for g in args.g]
     check_int("--steps", args.steps, 2, 1000)
     check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
+    tidy.check_plot(args)
     dtype = _setup_device(args)
     rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download)
@@ -145,8 +147,10 @@ def run_measure(args: argparse.Namespace) -> int:
                         "sample_shape": list(rec.sample_shape), "learned_sigma": rec.learned_sigma,
                         "timestep_embedding": rec.timestep_embedding},
               "options": options, "results": results}
+    doc = tidy.dit_measure(args, record)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(tidy.dit_measure(args, record))
+        print_json(doc)
     else:
         _print_summary(args.protocol, results)
     return 0

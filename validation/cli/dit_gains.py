@@ -52,6 +52,7 @@ def register(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="folder for options.json + gains.json")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
+    tidy.add_plot_flag(p)
     p.set_defaults(func=run_gains)
 
 
@@ -87,6 +88,7 @@ def run_gains(args: argparse.Namespace) -> int:
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)
+    tidy.check_plot(args)
     if args.out:
         out_folder(args.out)   # fail before the capture run, not after it
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -110,8 +112,10 @@ def run_gains(args: argparse.Namespace) -> int:
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
             with open(os.path.join(args.out, name), "w") as f:
                 json.dump(to_jsonable(obj), f, indent=2)
+    doc = tidy.dit_gains(args, record)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(tidy.dit_gains(args, record))
+        print_json(doc)
         return 0
     low = res.low_modes
     rows = [{"layer": int(layer), "chi_low": float(res.chi[i, low].mean()), "pi_low": float(res.pi[i, low].mean()),

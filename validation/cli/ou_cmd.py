@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(c)
     c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
     c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times, integer >= 4 (default 25)")
+    tidy.add_plot_flag(c)
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--layer", choices=("B", "A"), default="B",
                    help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
                         "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
+    tidy.add_plot_flag(g)
     g.set_defaults(func=run_gap)
     e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
     _common(e, d=16, samples=2000, T=7.0, steps=700)
@@ -85,6 +87,7 @@ def _check_d(d):
 def run_cloning(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import two_gaussian_mixture
+    tidy.check_plot(args)
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
     grid = _grid(args)
     ts = 0.5 * np.log(float(data.eigenvalues()[0]))
@@ -103,8 +106,10 @@ def run_cloning(args: argparse.Namespace) -> int:
         rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
     except ImportError:
         pass
+    doc = tidy.ou_cloning(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(tidy.ou_cloning(args, rec))
+        print_json(doc)
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
@@ -181,8 +186,10 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
     rows = _sweep(args, compute)
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
            "scheme": args.scheme, "results": rows}
+    doc = tidy.ou_gap_layer_a(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(tidy.ou_gap_layer_a(args, rec))
+        print_json(doc)
     else:
         print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
@@ -194,6 +201,7 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
 def run_gap(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     check_int("--dit-steps", args.dit_steps, 1, 1000)
+    tidy.check_plot(args)
     if args.layer == "A":
         return run_gap_layer_a(args)
     data = _features(args)
@@ -216,8 +224,10 @@ def run_gap(args: argparse.Namespace) -> int:
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,
            "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
            "results": rows}
+    doc = tidy.ou_gap(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(tidy.ou_gap(args, rec))
+        print_json(doc)
     else:
         print_table([{"g": r["g"], "tau0": r["tau_spec"][0][0], "tau1": r["tau_spec"][-1][0],
                       "gap": r["gap"][-1][0] if len(r["gap"]) else float("nan"),

@@ -300,3 +300,38 @@ def sweep(args, record: dict, rows: list[dict]) -> dict:
 def sweep_list(args, rows: list[dict]) -> dict:
     """`sweep --list`: one record per cell (key, done, its parameters)."""
     return envelope("sweep", {"options": options_of(args), "list": True}, [flatten(r) for r in rows])
+
+
+# ---------------------------------------------------------------- --plot FILE
+PLOT_HELP = ("draw this command's figure to FILE (.png) from its own --json document, which is written "
+             "beside it as FILE with .json (redraw later: validation.command_figures.redraw)")
+
+
+def add_plot_flag(parser) -> None:
+    parser.add_argument("--plot", metavar="FILE", default=None, help=PLOT_HELP)
+
+
+def check_plot(args) -> None:
+    """Fail before any work when --plot names no .png file in a folder that can be written."""
+    import os
+
+    from syncgap.theory.checks import InputError
+    path = getattr(args, "plot", None)
+    if path is None:
+        return
+    if not str(path).lower().endswith(".png"):
+        raise InputError(f"--plot {path!r}: give a file name ending in .png")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise InputError(f"--plot {path!r}: folder {folder!r} does not exist or is not writable")
+
+
+def plot_if_asked(args, doc: dict) -> None:
+    """With --plot FILE: write FILE.json (the document) and draw FILE from it; say where on stderr."""
+    if getattr(args, "plot", None) is None:
+        return
+    import sys
+
+    from syncgap.validation.command_figures import write_and_plot
+    data, png = write_and_plot(doc, args.plot)
+    print(f"figure: {png} (drawn from {data})", file=sys.stderr)
