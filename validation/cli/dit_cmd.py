@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from . import tidy
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
@@ -21,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dit", help="coupled DiT measurements (Protocols I and II) and training")
     dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
     m = dsub.add_parser("measure", help="Protocol I (per-scale commitment) or II (per-layer mode energies)")
-    m.add_argument("--model", default="tiny",
-                   help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
+    m.add_argument("--model", default="fhgm",
+                   help="fhgm, digits, facebook/DiT-XL-2-256, a local directory, or tiny (random weights, "
+                        "for tests only: its numbers mean nothing) (default fhgm)")
     m.add_argument("--g", type=float_list, default=[0.0, 0.5, 1.0], help="coupling strengths g >= 0, comma-separated, dimensionless (default 0,0.5,1)")
     m.add_argument("--protocol", choices=["I", "II"], default="I",
                    help="I: commitment per scale against t_int; II: per-layer difference energies (default I)")
@@ -121,10 +121,8 @@ def run_measure(args: argparse.Namespace) -> int:
     labels = args.class_label
 
     def progress_for(g):
-        if args.quiet:
-            return None
-        return lambda k, n: print(f"\r[dit measure] protocol {args.protocol} g={g:g}: {k}/{n}", end="\n" if k == n
-                                  else "", file=sys.stderr, flush=True)
+        from .progress import progress_bar
+        return progress_bar(f"dit measure: protocol {args.protocol}, g = {g:g}", args.quiet)
 
     results = []
     for g in gs:
@@ -162,13 +160,16 @@ def _print_summary(protocol, results) -> None:
         for r in results:
             row = {"g": r["g"]}
             for p in r["per_scale"]:
-                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else float("nan")
+                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else "never"
             gap = r["gap"]
-            row["gap"] = gap["estimate"] if gap["estimate"] is not None else float("nan")
+            row["gap"] = gap["estimate"] if gap["estimate"] is not None else "n/a"
             row["gap 95%"] = "n/a" if gap["low"] is None or gap["high"] is None else \
                 f"[{gap['low']:.3g}, {gap['high']:.3g}]"
             rows.append(row)
         print_table(rows)
+        if any(v in ("never", "n/a") for row in rows for v in row.values()):
+            from .tidy import NEVER_COMMITTED
+            print(f"never: tau does not exist, {NEVER_COMMITTED}; n/a: no gap without both end scales' tau")
         return
     import numpy as np
     rows = []

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
 from . import tidy
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
@@ -96,8 +95,8 @@ def run_gains(args: argparse.Namespace) -> int:
     dtype = torch.float64 if args.dtype == "fp64" else torch.float32
     rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download)
-    progress = None if args.quiet else (lambda k, n: print(f"\r[dit gains] layer {k}/{n}", end="\n" if k == n
-                                                           else "", file=sys.stderr, flush=True))
+    from .progress import progress_bar
+    progress = progress_bar("dit gains: layers", args.quiet)
     labels = None if args.class_label is None else [args.class_label]
     res = layer_gains(rec, args.step, num_steps=args.num_steps, layers=args.layers,
                       n_modes=args.modes or None, n_samples=args.samples, seed=args.seed, labels=labels,

@@ -75,9 +75,8 @@ def _grid(args):
 
 
 def _progress(args):
-    if args.quiet:
-        return None
-    return lambda done, total: print(f"  {done}/{total} paths", file=sys.stderr, flush=True)
+    from .progress import progress_bar
+    return progress_bar(f"ou {args.ou_command}: paths", args.quiet)
 
 
 def _check_d(d):
@@ -229,13 +228,21 @@ def run_gap(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
     else:
-        print_table([{"g": r["g"], "tau0": r["tau_spec"][0][0], "tau1": r["tau_spec"][-1][0],
-                      "gap": r["gap"][-1][0] if len(r["gap"]) else float("nan"),
-                      "gap_lo": r["gap"][-1][1] if len(r["gap"]) else float("nan"),
-                      "gap_hi": r["gap"][-1][2] if len(r["gap"]) else float("nan"),
-                      "gap_dit_steps": r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else float("nan")}
-                     for r in rows])
+        table = [{"g": r["g"], "tau0": _never(r["tau_spec"][0][0]), "tau1": _never(r["tau_spec"][-1][0]),
+                  "gap": _never(r["gap"][-1][0] if len(r["gap"]) else None),
+                  "gap_lo": _never(r["gap"][-1][1] if len(r["gap"]) else None),
+                  "gap_hi": _never(r["gap"][-1][2] if len(r["gap"]) else None),
+                  "gap_dit_steps": _never(r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else None)}
+                 for r in rows]
+        print_table(table)
+        if any(v == "never" for row in table for v in row.values()):
+            print(f"never: {tidy.NEVER_COMMITTED} (Protocol I has no g -> 0 limit: docs/science.md §8)")
     return 0
+
+
+def _never(value):
+    """A commitment time or gap for the table: 'never' where it does not exist (None or NaN)."""
+    return "never" if value is None or (isinstance(value, float) and np.isnan(value)) else value
 
 
 def run_energy(args: argparse.Namespace) -> int:
