@@ -44,7 +44,7 @@ def _errorbar(ax, x, est, lo, hi, **kw) -> None:
     ax.errorbar(_num(x), est, yerr=[np.abs(est - lo), np.abs(hi - est)], fmt="o", capsize=3, **kw)
 
 
-def plot_ou_cloning(source, png) -> None:
+def plot_ou_cloning(source: str | Path, png: str | Path) -> None:
     """`ou cloning`: agreement phi(t) with its band, the exact curve, the 0.75 level and t_S."""
     doc = _doc(source)
     rows = sorted(_rows(doc), key=lambda r: r["t_branch"])
@@ -64,7 +64,7 @@ def plot_ou_cloning(source, png) -> None:
     _finish(fig, png)
 
 
-def plot_ou_gap(source, png) -> None:
+def plot_ou_gap(source: str | Path, png: str | Path) -> None:
     """`ou gap`: commitment time per feature (layer B) or per mode (layer A) against g, and the gap."""
     doc = _doc(source)
     layer_a = doc["meta"].get("layer") == "A"
@@ -97,7 +97,7 @@ def plot_ou_gap(source, png) -> None:
     _finish(fig, png)
 
 
-def plot_dit_measure(source, png) -> None:
+def plot_dit_measure(source: str | Path, png: str | Path) -> None:
     """`dit measure`: Protocol I agreement against t_int per scale and tau per scale; Protocol II per-layer shares."""
     doc = _doc(source)
     if _rows(doc, "layer"):
@@ -135,7 +135,7 @@ def plot_dit_measure(source, png) -> None:
     _finish(fig, png)
 
 
-def plot_dit_gains(source, png) -> None:
+def plot_dit_gains(source: str | Path, png: str | Path) -> None:
     """`dit gains`: routing gain chi and pattern gain pi per mode frequency, one line per layer; predicted gap ratio."""
     doc = _doc(source)
     modes = _rows(doc, "mode")
@@ -165,7 +165,7 @@ PLOTS = {"syncgap.ou.cloning/1": plot_ou_cloning, "syncgap.ou.gap/1": plot_ou_ga
          "syncgap.dit.measure/1": plot_dit_measure, "syncgap.dit.gains/1": plot_dit_gains}
 
 
-def redraw(source, png) -> None:
+def redraw(source: str | Path, png: str | Path) -> None:
     """Draw the figure of any `--json` document that has one (chosen by its schema)."""
     schema = _doc(source)["schema"]
     if schema not in PLOTS:
@@ -173,7 +173,7 @@ def redraw(source, png) -> None:
     PLOTS[schema](source, png)
 
 
-def write_and_plot(doc: dict, png) -> tuple[str, str]:
+def write_and_plot(doc: dict, png: str | Path) -> tuple[str, str]:
     """Write `doc` (a --json document) as PNG-name.json beside `png`, then draw the PNG from that file."""
     from syncgap.validation.sweep.store import atomic_write_json
     png = Path(png)

@@ -68,7 +68,7 @@ def notebook(markdown: str, source_name: str) -> dict:
             "nbformat": 4, "nbformat_minor": 5}
 
 
-def render(markdown_path, source_name: str | None = None) -> str:
+def render(markdown_path: str | Path, source_name: str | None = None) -> str:
     """The notebook's file text for a Markdown file."""
     path = Path(markdown_path)
     doc = notebook(path.read_text(encoding="utf-8"), source_name or path.as_posix())

@@ -27,6 +27,7 @@ import json
 import math
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
@@ -38,7 +39,7 @@ from .report_tex import render_latex
 from .suites import SuiteUnavailable, resolve
 
 
-def check_out_dir(out_dir) -> Path:
+def check_out_dir(out_dir: str | Path) -> Path:
     """The report folder: created if missing; an existing file there is an error."""
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
@@ -55,7 +56,7 @@ def _failed_suite(name: str, cid: str, message: str) -> SuiteResult:
     return SuiteResult(name, [c], [], {"suite": message})
 
 
-def run_suite(name: str, out_dir: Path, quick: bool, say, options: dict | None = None) -> tuple[SuiteResult, float]:
+def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None], options: dict | None = None) -> tuple[SuiteResult, float]:
     """Run one registered suite; unavailable or crashed suites become one failed check."""
     t0 = time.time()
     try:
@@ -149,7 +150,8 @@ def _checks_csv(checks: list[Check]) -> str:
     return buf.getvalue()
 
 
-def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: dict | None = None) -> dict:
+def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
+               progress: Callable[[str], None] | None = None, options: dict | None = None) -> dict:
     """Run `suites` (registered names) in order; write summary.json, report.md, report.html, checks.csv, summary.tex.
 
     `progress(message)` gets one line per step; messages also go to out_dir/progress.log.
@@ -187,7 +189,7 @@ def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: 
     return summary
 
 
-def load_summary(out_dir) -> dict:
+def load_summary(out_dir: str | Path) -> dict:
     return json.loads((Path(out_dir) / "summary.json").read_text(encoding="utf-8"))
 
 

@@ -153,7 +153,7 @@ def embedded_image(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
-def render_html(markdown: str, out_dir, title: str = "syncgap validation report") -> str:
+def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap validation report") -> str:
     """The self-contained HTML page of report.md's text, figures read from `out_dir`."""
     out_dir = Path(out_dir)
     items = blocks(markdown)

@@ -64,7 +64,7 @@ class LogLines:
         self.started = time.time()
 
 
-def progress_bar(desc: str, quiet: bool = False, **kw) -> Callable[[int, int], None] | None:
+def progress_bar(desc: str, quiet: bool = False, **kw: object) -> Callable[[int, int], None] | None:
     """A (done, total) progress callback for a long loop, or None when `quiet`."""
     return None if quiet else LogLines(desc, **kw)
 

@@ -9,6 +9,7 @@ exist is `null` with a reason in `<name>_reason`; NaN is never written.
 """
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Sequence
 
@@ -26,7 +27,7 @@ _SKIP_OPTIONS = {"func", "_flags", "json", "quiet", "plot", "command", "ou_comma
 _FLAT = (str, bool, int, float, type(None))
 
 
-def options_of(args) -> dict:
+def options_of(args: argparse.Namespace) -> dict:
     """The command's options as given (argparse namespace), for `meta`."""
     return to_jsonable({k: v for k, v in vars(args).items() if k not in _SKIP_OPTIONS})
 
@@ -57,7 +58,7 @@ def envelope(command: str, meta: dict, records: list[dict], summary: dict | None
     return out
 
 
-def with_reason(row: dict, name: str, value, reason: str) -> dict:
+def with_reason(row: dict, name: str, value: object, reason: str) -> dict:
     """row[name] = value, and row[name + '_reason'] = reason when the value does not exist (None/NaN)."""
     value = _scalar(value)
     row[name] = value
@@ -89,14 +90,14 @@ def flatten(row: dict) -> dict:
 
 
 # ---------------------------------------------------------------- theory
-def theory(args, rows: list[dict]) -> dict:
+def theory(args: argparse.Namespace, rows: list[dict]) -> dict:
     """`syncgap theory QUANTITY --json`: one record per row of the printed table (mode, g, parameter)."""
     return envelope(f"theory {args.quantity}", {"quantity": args.quantity, "options": options_of(args)},
                     [flatten(r) for r in rows])
 
 
 # ---------------------------------------------------------------- ou
-def ou_cloning(args, rec: dict) -> dict:
+def ou_cloning(args: argparse.Namespace, rec: dict) -> dict:
     """One record per branching time; the fitted commitment times in `summary`."""
     theory_curve = rec.get("agreement_theory")
     records = []
@@ -116,7 +117,7 @@ def ou_cloning(args, rec: dict) -> dict:
     return envelope("ou cloning", meta, records, summary)
 
 
-def ou_gap(args, rec: dict) -> dict:
+def ou_gap(args: argparse.Namespace, rec: dict) -> dict:
     """Layer B: kind 'agreement' (g, feature, t_int), 'commitment' (g, feature), 'gap' (g, feature vs 0)."""
     amps = list(rec["amplitudes"])
     records = []
@@ -149,7 +150,7 @@ def ou_gap(args, rec: dict) -> dict:
     return envelope("ou gap", meta, records, {"gap_log_amplitude_ratio": rec["gap_log_amplitude_ratio"]})
 
 
-def ou_gap_layer_a(args, rec: dict) -> dict:
+def ou_gap_layer_a(args: argparse.Namespace, rec: dict) -> dict:
     """Layer A: kind 'mode' (g, mode) with measured and predicted times, kind 'gap' (g)."""
     records = []
     for r in rec["results"]:
@@ -172,7 +173,7 @@ def ou_gap_layer_a(args, rec: dict) -> dict:
     return envelope("ou gap", meta, records)
 
 
-def ou_energy(args, rec: dict) -> dict:
+def ou_energy(args: argparse.Namespace, rec: dict) -> dict:
     """One record per (recorded time, observable): energy and growth rates with their intervals."""
     records = []
     for i, t in enumerate(rec["t"]):
@@ -189,7 +190,7 @@ def ou_energy(args, rec: dict) -> dict:
     return envelope("ou energy", meta, records)
 
 
-def ou_collapse(args, rec: dict) -> dict:
+def ou_collapse(args: argparse.Namespace, rec: dict) -> dict:
     """One record per statistic of the lock time (median, mean) with its interval; theory in `summary`."""
     records = []
     for stat in ("median", "mean"):
@@ -203,7 +204,7 @@ def ou_collapse(args, rec: dict) -> dict:
 
 
 # ---------------------------------------------------------------- dit
-def dit_measure(args, record: dict) -> dict:
+def dit_measure(args: argparse.Namespace, record: dict) -> dict:
     """Protocol I: kind 'agreement' (g, scale, t_int), 'commitment' (g, scale), 'gap' (g).
     Protocol II: kind 'layer' (g, step, layer: energies and shares, means over pairs), 'final' (g, scale)."""
     records = []
@@ -244,7 +245,7 @@ def dit_measure(args, record: dict) -> dict:
     return envelope("dit measure", meta, records)
 
 
-def dit_gains(args, record: dict) -> dict:
+def dit_gains(args: argparse.Namespace, record: dict) -> dict:
     """kind 'mode' (layer, mode), kind 'layer' (layer), kind 'prediction' (g, direction); network values in summary."""
     gains = record["gains"]
     records = []
@@ -274,7 +275,7 @@ def dit_gains(args, record: dict) -> dict:
 
 
 # ---------------------------------------------------------------- validate, sweep
-def validate(args, summary: dict) -> dict:
+def validate(args: argparse.Namespace, summary: dict) -> dict:
     """One record per check (interval as ci_low, ci_high); counts and per-suite wall times in summary."""
     records = []
     for c in summary["checks"]:
@@ -287,7 +288,7 @@ def validate(args, summary: dict) -> dict:
                      "suite_wall_s": {s["name"]: s["wall_s"] for s in summary["suites"]}})
 
 
-def sweep(args, record: dict, rows: list[dict]) -> dict:
+def sweep(args: argparse.Namespace, record: dict, rows: list[dict]) -> dict:
     """One record per cell: the finished rows of results.json (`kind` is the cell kind there), then one per
     failed cell (its key, parameters and error); `failed` tells them apart."""
     records = [{**flatten(r), "failed": False} for r in rows]
@@ -297,7 +298,7 @@ def sweep(args, record: dict, rows: list[dict]) -> dict:
     return envelope("sweep", {"options": options_of(args)}, records, summary)
 
 
-def sweep_list(args, rows: list[dict]) -> dict:
+def sweep_list(args: argparse.Namespace, rows: list[dict]) -> dict:
     """`sweep --list`: one record per cell (key, done, its parameters)."""
     return envelope("sweep", {"options": options_of(args), "list": True}, [flatten(r) for r in rows])
 
@@ -307,11 +308,11 @@ PLOT_HELP = ("draw this command's figure to FILE (.png) from its own --json docu
              "beside it as FILE with .json (redraw later: validation.command_figures.redraw)")
 
 
-def add_plot_flag(parser) -> None:
+def add_plot_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="FILE", default=None, help=PLOT_HELP)
 
 
-def check_plot(args) -> None:
+def check_plot(args: argparse.Namespace) -> None:
     """Fail before any work when --plot names no .png file in a folder that can be written."""
     import os
 
@@ -326,7 +327,7 @@ def check_plot(args) -> None:
         raise InputError(f"--plot {path!r}: folder {folder!r} does not exist or is not writable")
 
 
-def plot_if_asked(args, doc: dict) -> None:
+def plot_if_asked(args: argparse.Namespace, doc: dict) -> None:
     """With --plot FILE: write FILE.json (the document) and draw FILE from it; say where on stderr."""
     if getattr(args, "plot", None) is None:
         return
