@@ -61,6 +61,11 @@ def check_model_name(name: str) -> str:
                      "or an existing local directory")
 
 
+def _value(x):
+    """A predicted or observed value for the table: '-' where the quantity does not exist (null)."""
+    return "-" if x is None else x
+
+
 def _ci_text(ci) -> str:
     if ci is None:
         return "-"
@@ -89,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(tidy.validate(args, summary))
     else:
-        print_table([{"check": c["id"], "predicted": c["predicted"], "observed": c["observed"],
+        print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
                       "pass": "yes" if c["passed"] else "NO"} for c in summary["checks"]])
         print(f"{summary['passed']}/{len(summary['checks'])} checks pass; report: "
