@@ -1,4 +1,4 @@
-"""Single-replica base theory (Biroli, Bonnaire, de Bortoli, Mezard 2024; docs/science.md §2).
+"""Single-replica base theory (Biroli, Bonnaire, de Bortoli, Mezard 2024, arXiv 2402.18491; docs/science.md §2).
 
 Convention: forward OU dx = -x dt + sqrt(2) dW, x_t = e^{-t} x_0 + sqrt(Delta_t) z,
 Delta_t = 1 - e^{-2t}; t is OU time, the reverse process runs from large t down to 0.
