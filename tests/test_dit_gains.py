@@ -238,10 +238,12 @@ def test_cli_gains_json(capsys, tmp_path):
     assert main(["dit", "gains", "--model", "tiny", "--step", "5", "--num-steps", "10", "--modes", "4",
                  "--samples", "1", "--json", "--quiet", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    with open(tmp_path / "gains.json") as f:
-        assert json.load(f)["gains"]["chi"] == out["gains"]["chi"]
-    assert len(out["gains"]["chi"]) == 3 and len(out["gains"]["chi"][0]) == 4
-    assert "eta_gain_network" in out["gains"] and "predicted" in out
+    modes = [r for r in out["records"] if r["kind"] == "mode"]
+    with open(tmp_path / "gains.json") as f:                 # the run folder keeps the full record
+        chi = json.load(f)["gains"]["chi"]
+    assert [r["chi"] for r in modes] == [c for layer in chi for c in layer]
+    assert len(chi) == 3 and len(chi[0]) == 4 and len(modes) == 12
+    assert "eta_gain_network" in out["summary"] and any(r["kind"] == "prediction" for r in out["records"])
     assert main(["dit", "gains", "--model", "tiny", "--step", "12", "--num-steps", "10", "--json"]) == 2
 
 

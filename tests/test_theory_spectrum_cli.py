@@ -58,7 +58,7 @@ def test_digits_spectrum():
 
 def test_cli_tables_and_json(capsys):
     assert main(["theory", "gap", "--g", "0,0.5", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["rows"]
+    rows = json.loads(capsys.readouterr().out)["records"]
     assert rows[0]["gap"] == pytest.approx(0.0, abs=1e-12) and rows[1]["gap"] > 0
     assert main(["theory", "gated", "--g", "0", "--amplitudes", "20,4", "--latex"]) == 0
     out = capsys.readouterr().out

@@ -6,9 +6,12 @@ LaTeX and fast numeric functions to a student with only NumPy, SciPy and SymPy.
 import importlib
 
 from .checks import InputError
+from .version import package_version
+
+__version__ = package_version()
 
 _LAZY = ("base", "coupled_ou", "gated", "spectrum", "docs")
-__all__ = ["InputError", *_LAZY]
+__all__ = ["InputError", "__version__", *_LAZY]
 
 
 def __getattr__(name):

@@ -28,6 +28,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.linalg as sla
 import sympy as sp
 from scipy.special import logsumexp
@@ -197,7 +198,7 @@ def _f(name: str) -> Formula:
 
 
 # ----------------------------------------------------------------------------- drifts and modes
-def drift_symmetric(g_):
+def drift_symmetric(g_: float) -> np.ndarray:
     """A = [[1, -g], [-g, 1]] (docs/science.md §3); |g| < 1 for forward stability."""
     try:
         gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
@@ -206,7 +207,7 @@ def drift_symmetric(g_):
     return np.array([[1.0, -gv], [-gv, 1.0]])
 
 
-def drift_all_to_all(K_, g_):
+def drift_all_to_all(K_: int, g_: float) -> np.ndarray:
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (docs/science.md §3); g > -1/K."""
     k = check_int("K", K_, 2, K_MAX)
     try:
@@ -216,7 +217,7 @@ def drift_all_to_all(K_, g_):
     return np.eye(k) + gv * (k * np.eye(k) - np.ones((k, k)))
 
 
-def drift_anisotropic(a, b, g_12, g_21):
+def drift_anisotropic(a: float, b: float, g_12: float, g_21: float) -> np.ndarray:
     """A = [[a, -g12], [-g21, b]] (docs/science.md §3); needs real modes and positive rates."""
     av, bv = check_real("a", a), check_real("b", b)
     x, y = check_real("g12", g_12), check_real("g21", g_21)
@@ -243,7 +244,7 @@ def _check_drift(A) -> np.ndarray:
     return A
 
 
-def mode_rates(A, c_=None):
+def mode_rates(A: ArrayLike, c_: float | None = None) -> dict:
     """Mode rates kappa_m and unit left eigenvectors w_m (rows), common mode first (docs/science.md §3).
 
     Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m]. Mode 0 is the
@@ -279,7 +280,7 @@ def mode_rates(A, c_=None):
     return {"rates": ev[perm], "modes": W}
 
 
-def transition_mean_cov(A, t_):
+def transition_mean_cov(A: ArrayLike, t_: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) with z_t = (M (x) I_d) z_0 + N(0, C (x) I_d), for any diagonalisable A (docs/science.md §3).
 
     M = e^{-At} = V diag(e^{-kappa t}) V^{-1};
@@ -298,7 +299,7 @@ def transition_mean_cov(A, t_):
     return M, 0.5 * (C + C.T)
 
 
-def transition_symmetric(g_, t_):
+def transition_symmetric(g_: float, t_: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) of the symmetric pair from the SymPy closed forms (docs/science.md §3)."""
     gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
     tv = check_real("t", t_, 0.0, lo_open=True)
@@ -307,7 +308,7 @@ def transition_symmetric(g_, t_):
     return np.asarray(M, dtype=float), np.asarray(C, dtype=float)
 
 
-def transition_anisotropic(a, b, g_12, g_21, t_):
+def transition_anisotropic(a: float, b: float, g_12: float, g_21: float, t_: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) of the anisotropic pair from the SymPy closed forms (Sylvester + Lyapunov; docs/science.md §3).
 
     Needs distinct real mode rates ((a - b)^2/4 + g12 g21 > 0) and t > 0.
@@ -324,7 +325,7 @@ def transition_anisotropic(a, b, g_12, g_21, t_):
 
 
 # ----------------------------------------------------------------------------- data model and scores
-def replica_correlation(K_, c_):
+def replica_correlation(K_: int, c_: float) -> np.ndarray:
     """R = (1 - c) I + c 1 1^T: cross-correlation of the replicas' data; c in (-1/(K-1), 1)."""
     k = check_int("K", K_, 2, K_MAX)
     cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
@@ -338,7 +339,7 @@ def _check_z(z, K_, d_):
     return z
 
 
-def score_gaussian(z, t_, A, data_cov, c_=0.0):
+def score_gaussian(z: ArrayLike, t_: float, A: ArrayLike, data_cov: ArrayLike, c_: float = 0.0) -> np.ndarray:
     """Exact score of the coupled forward marginal for zero-mean Gaussian replica data (docs/science.md §3).
 
     z_0 ~ N(0, R (x) Sigma) (replica-major), S_t = M R M^T (x) Sigma + C (x) I_d, score = -S_t^{-1} z.
@@ -360,7 +361,7 @@ def _joint_cov(A, t_, S, R):
     return np.kron(M @ R @ M.T, S) + np.kron(C, np.eye(S.shape[0]))
 
 
-def replica_sign_mixture(K_, amplitude, pattern, noise_std, c_=0.0):
+def replica_sign_mixture(K_: int, amplitude: float, pattern: ArrayLike, noise_std: float, c_: float = 0.0) -> dict:
     """Joint replica data for a one-feature sign mixture: means (2^K, K d), covariance, weights.
 
     x^i_0 = a s_i phi + sigma eps_i, eps_i independent; the sign vector s in {+-1}^K is, with
@@ -405,7 +406,7 @@ def _mixture_terms(z, t_, A, means, cov, weights):
     return z, sol, logp
 
 
-def score_gaussian_mixture(z, t_, A, means, cov, weights):
+def score_gaussian_mixture(z: ArrayLike, t_: float, A: ArrayLike, means: ArrayLike, cov: ArrayLike, weights: ArrayLike) -> np.ndarray:
     """Exact score of the coupled forward marginal for joint Gaussian-mixture data (docs/science.md §3).
 
     z_0 ~ sum_c w_c N(m_c, S_0) in R^{K d} (replica-major); z_t ~ sum_c w_c N((M (x) I) m_c, S_t),
@@ -416,7 +417,7 @@ def score_gaussian_mixture(z, t_, A, means, cov, weights):
     return -(r[..., None] * sol).sum(-2).reshape(z.shape)
 
 
-def log_density_gaussian_mixture(z, t_, A, means, cov, weights):
+def log_density_gaussian_mixture(z: ArrayLike, t_: float, A: ArrayLike, means: ArrayLike, cov: ArrayLike, weights: ArrayLike) -> float | np.ndarray:
     """log p_t(z) of the same mixture under the coupled forward process."""
     _, _, logp = _mixture_terms(z, t_, A, means, cov, weights)
     return logsumexp(logp, axis=-1)
@@ -430,7 +431,7 @@ def _mode_factors(A, c_):
     return info["rates"], np.einsum("mi,ij,mj->m", W, R, W)
 
 
-def mode_speciation_times(A, Lambda, c_=0.0):
+def mode_speciation_times(A: ArrayLike, Lambda: float, c_: float = 0.0) -> dict:
     """t_S^m = log(kappa_m Lambda_m)/(2 kappa_m), Lambda_m = Lambda w_m^T R w_m, per mode (docs/science.md §3).
 
     Modes as in `mode_rates` (the common mode first, then ascending rate). Lambda > 0 is the
@@ -445,7 +446,7 @@ def mode_speciation_times(A, Lambda, c_=0.0):
     return {"rates": rates, "Lambda_m": Lm, "t_S": np.asarray(ts, dtype=float)}
 
 
-def mode_collapse_times(A, n_train, d_dim, noise_std, c_=0.0):
+def mode_collapse_times(A: ArrayLike, n_train: int, d_dim: int, noise_std: float, c_: float = 0.0) -> dict:
     """t_C^m = log(1 + kappa_m sigma_m^2/(n^{2/d} - 1))/(2 kappa_m), sigma_m^2 = sigma^2 w_m^T R w_m (§3)."""
     A = _check_drift(A)
     nn, dd = check_int("n", n_train, 2), check_int("d", d_dim, 1)
@@ -455,7 +456,7 @@ def mode_collapse_times(A, n_train, d_dim, noise_std, c_=0.0):
     return {"rates": rates, "t_C": np.log1p(rates * s * s * fac / x) / (2 * rates)}
 
 
-def synchronization_gap(A, Lambda, c_=0.0):
+def synchronization_gap(A: ArrayLike, Lambda: float, c_: float = 0.0) -> float:
     """Gap = t_S(common mode) - min over the other modes of t_S (docs/science.md §3): from the common mode's
     commitment to the last difference mode's; for the pair simply common - difference.
 
@@ -465,7 +466,7 @@ def synchronization_gap(A, Lambda, c_=0.0):
     return float(r["t_S"][0] - r["t_S"][1:].min())
 
 
-def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
+def synchronization_gap_symmetric(g_: float, Lambda: float, c_: float = 0.0) -> float:
     """Closed-form gap of the symmetric pair, lambdified from the SymPy expression (docs/science.md §3)."""
     gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
     L = check_positive("Lambda", Lambda)
@@ -473,7 +474,7 @@ def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
     return float(numeric(_f("synchronization_gap").expr.rhs, (g, Lam, c))(gv, L, cv))
 
 
-def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
+def stability_bounds(Lambda: float, c_: float = 0.0, K_: int = 2, coupling: str = "symmetric", a: float = 1.0, b: float = 1.0) -> dict:
     """Admissible coupling range (docs/science.md §3) as a record.
 
     symmetric pair: forward |g| < 1; common mode speciates iff g < 1 - 1/(Lambda(1+c));

@@ -23,6 +23,7 @@ K = 1 equals tanh(mu_t.x/Gamma_t) mu_t/Gamma_t - x/Gamma_t of docs/science.md §
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -142,7 +143,8 @@ FHGM_NOISE_STD = 0.5
 
 
 def frequency_hierarchy_mixture(size: int = 16, channels: int = 1,
-                                frequencies=FHGM_FREQUENCIES, amplitudes=FHGM_AMPLITUDES,
+                                frequencies: Sequence[tuple[int, int]] = FHGM_FREQUENCIES,
+                                amplitudes: Sequence[float] = FHGM_AMPLITUDES,
                                 noise_std: float = FHGM_NOISE_STD) -> SignFeatureMixture:
     """The frequency-hierarchy Gaussian mixture (docs/science.md §6), samples of shape (channels, size, size).
 

@@ -28,6 +28,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import sympy as sp
 
 from .checks import InputError, check_array, check_positive, check_real
@@ -174,13 +175,13 @@ def _f(name):
     return next(f for f in formulas() if f.name == name)
 
 
-def routing_factor(g_):
+def routing_factor(g_: float) -> float:
     """rho(g) = (1 - g)/(1 + g) (docs/science.md §4); g in [0, inf), rho in (-1, 1]."""
     gv = _check_g(g_)
     return (1.0 - gv) / (1.0 + gv)
 
 
-def difference_growth_rate(t_, g_, lam_, dynamics="ode"):
+def difference_growth_rate(t_: ArrayLike, g_: float, lam_: float, dynamics: str = "ode") -> float | np.ndarray:
     """r_k(t; g) of the replica difference for Gaussian data, covariance eigenvalue lambda (docs/science.md §4).
 
     ODE: r = e^{-2t}(rho lambda/Gamma - 1)/Delta_t; SDE: r = 1 + 2(rho lambda e^{-2t}/Gamma - 1)/Delta_t,
@@ -197,7 +198,7 @@ def difference_growth_rate(t_, g_, lam_, dynamics="ode"):
     return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
 
 
-def growth_sign_change_time(g_, lam_, dynamics="ode"):
+def growth_sign_change_time(g_: float, lam_: float, dynamics: str = "ode") -> float | None:
     """First t (largest, i.e. earliest in generation) where r_k(t; g) changes sign; None if never (§4).
 
     ODE: t* = 1/2 log((lambda - 1)/(rho lambda - 1)), defined for lambda > 1, rho lambda > 1, g > 0.
@@ -215,7 +216,7 @@ def growth_sign_change_time(g_, lam_, dynamics="ode"):
     return 0.5 * math.log(1.0 / min(roots)) if roots else None
 
 
-def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
+def undecided_growth_rate(t_: ArrayLike, g_: float, amplitude: float, noise_std: float, dynamics: str = "sde") -> float | np.ndarray:
     """r(t; g) of the replica difference at the undecided point y = 0 of a sign mixture (docs/science.md §4).
 
     r = 1 + k (rho J(t) - 1)/Delta_t, k = 1 (ODE) or 2 (SDE), J = e^{-t} D'(0) the `undecided_slope`
@@ -232,7 +233,7 @@ def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
     return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
 
 
-def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
+def gated_speciation_time(g_: float, amplitude: float, noise_std: float, dynamics: str = "sde") -> float | None:
     """Per-feature onset t_S,k(g) for the gated pair on a sign mixture a s phi + sigma eps (docs/science.md §4).
 
     Linearisation at the undecided, replica-symmetric point (y = phi.x = 0), slope J = e^{-t} D'(0).
@@ -290,7 +291,7 @@ def _onset_by_bracketing(f, t_max: float, n: int = 4000):
     return None
 
 
-def gated_gap(g_, amplitudes, noise_std, dynamics="sde"):
+def gated_gap(g_: float, amplitudes: ArrayLike, noise_std: float, dynamics: str = "sde") -> dict:
     """Per-feature onsets and the gap t_S(strongest) - t_S(weakest) in OU time (docs/science.md §4).
 
     Returns {"g", "rho", "t_S" (list, None where no onset), "gap" (None if either end has none)}.

@@ -64,6 +64,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import sympy as sp
 
 from .checks import InputError, check_array, check_positive, check_real
@@ -343,7 +344,7 @@ def _factor(name, g_value):
 
 # ---------------------------------------------------------------- gate factors
 
-def routing_factor(g):
+def routing_factor(g: ArrayLike) -> float | np.ndarray:
     """ρ(g) = (1-g)/(1+g): factor of the value routing A_0 δV in (O_A-O_B)/2, split gate (§5).
 
     Same expression as the OU analog `theory.gated.routing_factor` (docs/science.md §4).
@@ -351,42 +352,42 @@ def routing_factor(g):
     return _factor("routing_factor", g)
 
 
-def key_routing_factor(g):
+def key_routing_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of the key-driven pattern change δA_K V_0 in (O_A-O_B)/2, split gate; derived equal to ρ(g)."""
     return _factor("key_routing_factor", g)
 
 
-def query_pattern_factor(g):
+def query_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of the query-driven pattern change δA_Q V_0 in (O_A-O_B)/2, split gate; derived equal to 1."""
     return _factor("query_pattern_factor", g)
 
 
-def pattern_factor(g):
+def pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """ξ(g) = 1/(1+g): factor of the self-pattern change δA⁺ V_0 in (O_A-O_B)/2, split gate (§5)."""
     return _factor("pattern_factor", g)
 
 
-def cross_pattern_factor(g):
+def cross_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """g ξ(g) = g/(1+g): factor of the cross-pattern change δA⁻ V_0 in (O_A-O_B)/2, split gate."""
     return _factor("cross_pattern_factor", g)
 
 
-def joint_routing_factor(g):
+def joint_routing_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of A_0 δV in (O_A-O_B)/2 for the joint-softmax gate; derived equal to ρ(g)."""
     return _factor("joint_routing_factor", g)
 
 
-def joint_key_routing_factor(g):
+def joint_key_routing_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of δA_K V_0 in (O_A-O_B)/2 for the joint-softmax gate; derived equal to ρ(g)."""
     return _factor("joint_key_routing_factor", g)
 
 
-def joint_query_pattern_factor(g):
+def joint_query_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of δA_Q V_0 in (O_A-O_B)/2 for the joint-softmax gate; derived equal to 1."""
     return _factor("joint_query_pattern_factor", g)
 
 
-def joint_pattern_factor(g):
+def joint_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of δA⁺ V_0 in (O_A-O_B)/2 for the joint-softmax gate; derived equal to ξ(g) = 1/(1+g)."""
     return _factor("joint_pattern_factor", g)
 
@@ -403,7 +404,7 @@ def _softmax_jacobian(a0, x):
     return a0 * (x - (a0 * x).sum(axis=-1, keepdims=True))
 
 
-def linearised_difference(q0, k0, v0, dq, dk, dv, g, gate: str = "split") -> dict:
+def linearised_difference(q0: ArrayLike, k0: ArrayLike, v0: ArrayLike, dq: ArrayLike, dk: ArrayLike, dv: ArrayLike, g: float, gate: str = "split") -> dict:
     """First-order O_A - O_B at Q_0 ± δQ, K_0 ± δK, V_0 ± δV: 2ρ(A_0δV + δA_K V_0) + 2c_Q δA_Q V_0.
 
     Shapes: q0, dq (N, d); k0, dk (M, d); v0, dv (M, dv). Returns the difference and its three parts
@@ -430,7 +431,7 @@ def linearised_difference(q0, k0, v0, dq, dk, dv, g, gate: str = "split") -> dic
             "query_pattern": query, "a0": a0, "da_query": da_q, "da_key": da_k}
 
 
-def attention_difference_operators(q0, k0, v0, a_q, a_k, a_v, readout) -> dict:
+def attention_difference_operators(q0: ArrayLike, k0: ArrayLike, v0: ArrayLike, a_q: ArrayLike, a_k: ArrayLike, a_v: ArrayLike, readout: ArrayLike) -> dict:
     """Routing R and pattern P operators on a token profile δx: (O_A - O_B)·r = 2[ρ(g) R + c_Q P] δx.
 
     The difference enters along fixed channel directions, δQ = δx a_q^T, δK = δx a_k^T, δV = δx a_v^T,
@@ -458,7 +459,7 @@ def attention_difference_operators(q0, k0, v0, a_q, a_k, a_v, readout) -> dict:
     return {"routing": routing, "pattern": pattern, "a0": a0}
 
 
-def mode_gains(routing, pattern, modes) -> dict:
+def mode_gains(routing: ArrayLike, pattern: ArrayLike, modes: ArrayLike) -> dict:
     """χ_k = u_k^T R u_k (routing gain) and π_k = u_k^T P u_k (pattern gain) on orthonormal columns u_k."""
     r = check_array("routing", routing, ndim=2)
     p = check_array("pattern", pattern, ndim=2)
@@ -473,7 +474,7 @@ def mode_gains(routing, pattern, modes) -> dict:
 
 # ---------------------------------------------------------------- modes, SNR and the gap
 
-def mode_growth_rate(g, chi_k, pi_k, gamma_mu_k, lambda_mlp_k):
+def mode_growth_rate(g: ArrayLike, chi_k: ArrayLike, pi_k: ArrayLike, gamma_mu_k: ArrayLike, lambda_mlp_k: ArrayLike) -> float | np.ndarray:
     """r_k = ρ(g) χ_k + π_k + λ_k^MLP - γ μ_k: linear growth rate of the difference on mode k (per step)."""
     gv = _check_g(g)
     c, p = check_real("chi_k", chi_k), check_real("pi_k", pi_k)
@@ -482,7 +483,7 @@ def mode_growth_rate(g, chi_k, pi_k, gamma_mu_k, lambda_mlp_k):
     return _out(f(gv, c, p, lm, gm, 1.0))
 
 
-def mode_snr(g, chi_k, pi_k, gamma_k, mu_k, lambda_mlp_k, m_k):
+def mode_snr(g: float, chi_k: float, pi_k: float, gamma_k: float, mu_k: float, lambda_mlp_k: float, m_k: float) -> float:
     """SNR_k = m_k² μ_k² / (γ μ_k - λ_k^MLP - ρ(g) χ_k - π_k), finite while that margin is > 0 (§5)."""
     gv = check_real("g", g, 0.0, math.inf)
     c, p = check_real("chi_k", chi_k), check_real("pi_k", pi_k)
@@ -496,7 +497,7 @@ def mode_snr(g, chi_k, pi_k, gamma_k, mu_k, lambda_mlp_k, m_k):
     return float(f(gv, c, p, lm, ga, mk, mm))
 
 
-def predicted_gap_ratio(g, eta: float = 0.0):
+def predicted_gap_ratio(g: ArrayLike, eta: float = 0.0) -> float | np.ndarray:
     """Δs(g)/Δs(0) = (ρ(g) + η)/(1 + η) for a linear margin; η the frequency-blind contrast, |η| < 1.
 
     η = 0 (pure routing) gives ρ(g): the gap scales as O(ρ(g)) and vanishes at g = 1.
@@ -505,7 +506,7 @@ def predicted_gap_ratio(g, eta: float = 0.0):
     return _out(_numeric("predicted_gap_ratio", (_g, _eta))(gv, e))
 
 
-def gap_ratio_bound(g, eta_max: float = 0.0, slope_ratio: float = 1.0):
+def gap_ratio_bound(g: ArrayLike, eta_max: float = 0.0, slope_ratio: float = 1.0) -> float | np.ndarray:
     """|Δs(g)/Δs(0)| <= κ (|ρ(g)| + η_max)/(1 - η_max) for |η| <= η_max < 1 and margin slopes within κ."""
     gv = _check_g(g)
     e = check_real("eta_max", eta_max, 0.0, 1.0, hi_open=True)

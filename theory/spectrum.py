@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .checks import InputError, check_array, check_int, check_real
 from .coupled_ou import drift_all_to_all, drift_symmetric, mode_speciation_times
@@ -39,7 +40,7 @@ def builtin_samples(name: str, n: int = 4000, seed: int = 0, d: int = 64) -> np.
     raise InputError(f"dataset={name!r} is not one of {', '.join(BUILTIN)}")
 
 
-def builtin_spectrum(name: str):
+def builtin_spectrum(name: str) -> np.ndarray:
     """Exact covariance eigenvalues where known ('fhgm', 'two_gaussian'), else the sample spectrum."""
     if name == "fhgm":
         from .data import frequency_hierarchy_mixture
@@ -53,7 +54,7 @@ def builtin_spectrum(name: str):
     return covariance_spectrum(builtin_samples(name))
 
 
-def covariance_spectrum(samples_or_path) -> np.ndarray:
+def covariance_spectrum(samples_or_path: ArrayLike | str | os.PathLike) -> np.ndarray:
     """Eigenvalues of the sample covariance of (n, ...) samples, sorted descending (docs/science.md §2).
 
     Accepts an array or a path to a .npy file; each sample is flattened. Needs n >= 2 finite samples.
@@ -85,7 +86,7 @@ def covariance_spectrum(samples_or_path) -> np.ndarray:
     return np.sort(np.clip(ev, 0.0, None))[::-1]
 
 
-def predicted_times(spectrum, g_, c_=0.0, K_=2, coupling="symmetric", top: int = 10) -> dict:
+def predicted_times(spectrum: ArrayLike, g_: float, c_: float = 0.0, K_: int = 2, coupling: str = "symmetric", top: int = 10) -> dict:
     """Per-mode speciation times and the gap for the `top` leading eigenvalues (docs/science.md §3).
 
     Returns {"Lambda": (top,), "rates": (K,), "t_S": (top, K), "t_S_base": (top,), "gap": (top,)} with

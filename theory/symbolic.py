@@ -5,6 +5,7 @@ docs and `--latex` print, so the two cannot drift (a test checks numeric == symb
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import sympy as sp
@@ -25,7 +26,7 @@ rho = sp.Symbol("rho", real=True)              # routing factor (1-g)/(1+g)
 E = sp.Symbol("E", positive=True)              # e^{-2t}
 
 
-def numeric(expr: sp.Basic, args: tuple):
+def numeric(expr: sp.Basic, args: tuple) -> Callable:
     """NumPy function of `args` (a tuple of symbols) lambdified once from `expr` (cached)."""
     if isinstance(expr, sp.MatrixBase):
         expr = sp.ImmutableMatrix(expr)

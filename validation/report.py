@@ -6,7 +6,10 @@ Layout of `out_dir`:
     summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "quick"}
     report.md         per suite and finding: a one-paragraph verdict, the checks as a table
                       (predicted, observed, interval, unit, pass), and every figure embedded (PNG)
+    report.html       report.md as one self-contained page: figures embedded as base64, a table of
+                      contents, sortable tables, verdicts coloured (report_html.py)
     checks.csv        the same checks as one CSV table
+    summary.tex       the same checks as a LaTeX longtable for a paper (report_tex.py)
     progress.log      every progress line of every run, appended (shows what a rerun reused)
     <suite folders>   each suite's raw per-cell data (JSON/CSV) and its figures, drawn from those files
 
@@ -24,16 +27,19 @@ import json
 import math
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, SuiteResult
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
+from .report_html import render_html
+from .report_tex import render_latex
 from .suites import SuiteUnavailable, resolve
 
 
-def check_out_dir(out_dir) -> Path:
+def check_out_dir(out_dir: str | Path) -> Path:
     """The report folder: created if missing; an existing file there is an error."""
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
@@ -50,7 +56,7 @@ def _failed_suite(name: str, cid: str, message: str) -> SuiteResult:
     return SuiteResult(name, [c], [], {"suite": message})
 
 
-def run_suite(name: str, out_dir: Path, quick: bool, say, options: dict | None = None) -> tuple[SuiteResult, float]:
+def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None], options: dict | None = None) -> tuple[SuiteResult, float]:
     """Run one registered suite; unavailable or crashed suites become one failed check."""
     t0 = time.time()
     try:
@@ -146,9 +152,10 @@ def _checks_csv(checks: list[Check]) -> str:
     return buf.getvalue()
 
 
-def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: dict | None = None,
+def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
+               progress: Callable[[str], None] | None = None, options: dict | None = None,
                notes: list[str] | None = None) -> dict:
-    """Run `suites` (registered names) in order and write summary.json, report.md, checks.csv.
+    """Run `suites` (registered names) in order; write summary.json, report.md, report.html, checks.csv, summary.tex.
 
     `progress(message)` gets one line per step; messages also go to out_dir/progress.log.
     `options[name]` holds extra keyword arguments of one suite (e.g. {"dit": {"model": "fhgm"}}).
@@ -177,13 +184,17 @@ def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: 
                "quick": bool(quick), "notes": list(notes or []), "wall_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))
-    atomic_write_text(out / "report.md", render_markdown(results, quick, out, notes))
-    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, checks.csv "
+    atomic_write_text(out / "summary.tex", render_latex(checks))
+    markdown = render_markdown(results, quick, out, notes)
+    atomic_write_text(out / "report.md", markdown)
+    atomic_write_text(out / "report.html", render_html(markdown, out))
+    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, report.html, "
+        "checks.csv, summary.tex "
         f"({summary['wall_s']:.1f} s)")
     return summary
 
 
-def load_summary(out_dir) -> dict:
+def load_summary(out_dir: str | Path) -> dict:
     return json.loads((Path(out_dir) / "summary.json").read_text(encoding="utf-8"))
 
 

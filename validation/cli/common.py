@@ -10,12 +10,12 @@ import numpy as np
 from syncgap.validation.sweep.store import to_plain
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: object) -> object:
     """Records (dicts, dataclasses of numbers and arrays) to plain JSON types; NaN becomes None."""
     return to_plain(obj, strict=False)
 
 
-def print_json(record) -> None:
+def print_json(record: object) -> None:
     """Print one record as JSON on stdout."""
     json.dump(to_jsonable(record), sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -59,7 +59,7 @@ def int_list(text: str) -> list[int]:
     return [int(v) for v in values]
 
 
-def out_folder(path, flag: str = "--out") -> str:
+def out_folder(path: str, flag: str = "--out") -> str:
     """Create the run folder `path` (and parents) now, before any work; InputError naming `flag` if it cannot be."""
     import os
 

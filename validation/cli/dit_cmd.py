@@ -8,21 +8,22 @@ rerunning with the same options skips the g values already there.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
 
+from . import tidy
 from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dit", help="coupled DiT measurements (Protocols I and II) and training")
     dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
     m = dsub.add_parser("measure", help="Protocol I (per-scale commitment) or II (per-layer mode energies)")
-    m.add_argument("--model", default="tiny",
-                   help="tiny, fhgm, digits, facebook/DiT-XL-2-256, random:DiT-XL/2, a local save_pretrained "
-                        "directory, or an original DiT file (.pt/.pth/.safetensors, e.g. DiT-XL-2-256x256.pt) "
-                        "(default tiny)")
+    m.add_argument("--model", default="fhgm",
+                   help="fhgm, digits, facebook/DiT-XL-2-256, random:DiT-XL/2, a local save_pretrained "
+                        "directory, an original DiT file (.pt/.pth/.safetensors, e.g. DiT-XL-2-256x256.pt), "
+                        "or tiny (random weights, for tests only: its numbers mean nothing) (default fhgm)")
     m.add_argument("--heads", type=int, default=None,
                    help="attention heads of an original DiT file whose hidden size is no DiT family's "
                         "(S 384/6, B 768/12, L 1024/16, XL 1152/16; default from that table)")
@@ -60,6 +61,7 @@ def register(sub) -> None:
     m.add_argument("--out", default=None, help="run folder: options.json + metrics.jsonl, resumable")
     m.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(m)
+    tidy.add_plot_flag(m)
     m.set_defaults(func=run_measure)
     from . import dit_train
     dit_train.register(dsub)
@@ -112,7 +114,7 @@ def _done(out_dir, options) -> dict:
     return done
 
 
-def run_measure(args) -> int:
+def run_measure(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.protocols import protocol_one, protocol_two
     from syncgap.dit_bridge.registry import load_model
@@ -121,6 +123,7 @@ def run_measure(args) -> int:
     gs = [check_g("g", g) for g in args.g]
     check_int("--steps", args.steps, 2, 1000)
     check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
+    tidy.check_plot(args)
     dtype = _setup_device(args)
     rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download,
@@ -133,10 +136,8 @@ def run_measure(args) -> int:
     labels = args.class_label
 
     def progress_for(g):
-        if args.quiet:
-            return None
-        return lambda k, n: print(f"\r[dit measure] protocol {args.protocol} g={g:g}: {k}/{n}", end="\n" if k == n
-                                  else "", file=sys.stderr, flush=True)
+        from .progress import progress_bar
+        return progress_bar(f"dit measure: protocol {args.protocol}, g = {g:g}", args.quiet)
 
     results = []
     for g in gs:
@@ -160,8 +161,10 @@ def run_measure(args) -> int:
                         "sample_shape": list(rec.sample_shape), "learned_sigma": rec.learned_sigma,
                         "timestep_embedding": rec.timestep_embedding},
               "options": options, "results": results}
+    doc = tidy.dit_measure(args, record)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(record)
+        print_json(doc)
     else:
         _print_summary(args.protocol, results)
     return 0
@@ -173,13 +176,16 @@ def _print_summary(protocol, results) -> None:
         for r in results:
             row = {"g": r["g"]}
             for p in r["per_scale"]:
-                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else float("nan")
+                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else "never"
             gap = r["gap"]
-            row["gap"] = gap["estimate"] if gap["estimate"] is not None else float("nan")
+            row["gap"] = gap["estimate"] if gap["estimate"] is not None else "n/a"
             row["gap 95%"] = "n/a" if gap["low"] is None or gap["high"] is None else \
                 f"[{gap['low']:.3g}, {gap['high']:.3g}]"
             rows.append(row)
         print_table(rows)
+        if any(v in ("never", "n/a") for row in rows for v in row.values()):
+            from .tidy import NEVER_COMMITTED
+            print(f"never: tau does not exist, {NEVER_COMMITTED}; n/a: no gap without both end scales' tau")
         return
     import numpy as np
     rows = []

@@ -1,6 +1,7 @@
 """`syncgap ou`: coupled OU replica simulations with exact scores (cloning, gap, energy, collapse)."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -9,6 +10,7 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
+from . import tidy
 from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
@@ -28,13 +30,14 @@ def _common(p, d=256, samples=10000, T=10.0, steps=1000):
     add_json_flag(p)
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ou", help="coupled OU replica simulations (cloning, gap, energy, collapse)")
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
     _common(c)
     c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
     c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times, integer >= 4 (default 25)")
+    tidy.add_plot_flag(c)
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
@@ -47,6 +50,7 @@ def register(sub) -> None:
     g.add_argument("--layer", choices=("B", "A"), default="B",
                    help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
                         "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
+    tidy.add_plot_flag(g)
     g.set_defaults(func=run_gap)
     e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
     _common(e, d=16, samples=2000, T=7.0, steps=700)
@@ -71,18 +75,18 @@ def _grid(args):
 
 
 def _progress(args):
-    if args.quiet:
-        return None
-    return lambda done, total: print(f"  {done}/{total} paths", file=sys.stderr, flush=True)
+    from .progress import progress_bar
+    return progress_bar(f"ou {args.ou_command}: paths", args.quiet)
 
 
 def _check_d(d):
     return check_int("d", d, 1, 10**6)
 
 
-def run_cloning(args) -> int:
+def run_cloning(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import two_gaussian_mixture
+    tidy.check_plot(args)
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
     grid = _grid(args)
     ts = 0.5 * np.log(float(data.eigenvalues()[0]))
@@ -101,8 +105,10 @@ def run_cloning(args) -> int:
         rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
     except ImportError:
         pass
+    doc = tidy.ou_cloning(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(rec)
+        print_json(doc)
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
@@ -155,7 +161,7 @@ def _sweep(args, compute) -> list:
     return rows
 
 
-def run_gap_layer_a(args) -> int:
+def run_gap_layer_a(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import SignFeatureMixture
     d = _check_d(args.d)
@@ -179,8 +185,10 @@ def run_gap_layer_a(args) -> int:
     rows = _sweep(args, compute)
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
            "scheme": args.scheme, "results": rows}
+    doc = tidy.ou_gap_layer_a(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(rec)
+        print_json(doc)
     else:
         print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
@@ -189,9 +197,10 @@ def run_gap_layer_a(args) -> int:
     return 0
 
 
-def run_gap(args) -> int:
+def run_gap(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     check_int("--dit-steps", args.dit_steps, 1, 1000)
+    tidy.check_plot(args)
     if args.layer == "A":
         return run_gap_layer_a(args)
     data = _features(args)
@@ -214,25 +223,35 @@ def run_gap(args) -> int:
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,
            "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
            "results": rows}
+    doc = tidy.ou_gap(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(rec)
+        print_json(doc)
     else:
-        print_table([{"g": r["g"], "tau0": r["tau_spec"][0][0], "tau1": r["tau_spec"][-1][0],
-                      "gap": r["gap"][-1][0] if len(r["gap"]) else float("nan"),
-                      "gap_lo": r["gap"][-1][1] if len(r["gap"]) else float("nan"),
-                      "gap_hi": r["gap"][-1][2] if len(r["gap"]) else float("nan"),
-                      "gap_dit_steps": r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else float("nan")}
-                     for r in rows])
+        table = [{"g": r["g"], "tau0": _never(r["tau_spec"][0][0]), "tau1": _never(r["tau_spec"][-1][0]),
+                  "gap": _never(r["gap"][-1][0] if len(r["gap"]) else None),
+                  "gap_lo": _never(r["gap"][-1][1] if len(r["gap"]) else None),
+                  "gap_hi": _never(r["gap"][-1][2] if len(r["gap"]) else None),
+                  "gap_dit_steps": _never(r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else None)}
+                 for r in rows]
+        print_table(table)
+        if any(v == "never" for row in table for v in row.values()):
+            print(f"never: {tidy.NEVER_COMMITTED} (Protocol I has no g -> 0 limit: docs/science.md §8)")
     return 0
 
 
-def run_energy(args) -> int:
+def _never(value):
+    """A commitment time or gap for the table: 'never' where it does not exist (None or NaN)."""
+    return "never" if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def run_energy(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     r = measure.difference_energy(_features(args), _grid(args), args.g, args.samples, args.seed,
                                   record_every=args.every, scheme=args.scheme, n_boot=args.boot,
                                   progress=_progress(args))
     if args.json:
-        print_json(r)
+        print_json(tidy.ou_energy(args, r))
     else:
         print_table([{"t": t, **{f"E_{o}": e for o, e in zip(r["observables"], row)},
                       **{f"r_{o}": v for o, v in zip(r["observables"], rr)}}
@@ -240,7 +259,7 @@ def run_energy(args) -> int:
     return 0
 
 
-def run_collapse(args) -> int:
+def run_collapse(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     r = measure.collapse(args.n_train, _check_d(args.d), _grid(args), args.samples, args.seed, args.sigma,
                          scheme=args.scheme if args.scheme != "ddim" else "ode", n_boot=args.boot,
@@ -248,7 +267,7 @@ def run_collapse(args) -> int:
     r = {k: v for k, v in r.items() if k not in ("t_lock", "final_nn_distance")} | {
         "final_nn_distance_median": None if r["final_nn_distance"] is None else float(np.median(r["final_nn_distance"]))}
     if args.json:
-        print_json(r)
+        print_json(tidy.ou_collapse(args, r))
     else:
         est, lo, hi = r["t_lock_median"]
         print(f"lock time (median) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory t_C = {r['t_collapse_theory']:.3f}")

@@ -6,13 +6,14 @@ status 0 when every cell is finished, 1 when some failed (a rerun retries only t
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a sweep config (grid of cells) locally or on Dask; resumable",
                        description="Expand CONFIG (JSON or YAML: base dict + grid of lists) into cells and "
                                    "run the unfinished ones; each cell writes OUT/cells/<hash>.json, and "
@@ -115,9 +116,12 @@ def check_models(sweep, scheduler) -> None:
                              "--scheduler ADDRESS of a cluster with GPU workers")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from syncgap.validation.cli.common import print_json, print_table
     from syncgap.validation.sweep import is_done, load_sweep, run_sweep
+    from syncgap.validation.sweep.rollup import load_table
+
+    from . import tidy
 
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():
@@ -131,7 +135,7 @@ def run(args) -> int:
         raise InputError(f"--out: {str(out)!r} exists and is not a folder")
     if args.list:
         rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
-        print_json(rows) if args.json else print_table(rows)
+        print_json(tidy.sweep_list(args, rows)) if args.json else print_table(rows)
         return 0
     s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
     record = {"name": s.name, "out": s.out_dir, "runner": s.runner, "workers": s.workers, "cells": s.total,
@@ -141,7 +145,7 @@ def run(args) -> int:
     if plot is not None:
         record["figure"] = _draw(plot, s.table_json, out)
     if args.json:
-        print_json(record)
+        print_json(tidy.sweep(args, record, load_table(s.table_json)))
     else:
         print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
                                              "workers", "elapsed_s")}])

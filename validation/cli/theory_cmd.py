@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 
+from . import tidy
 from .common import add_json_flag, float_list, print_json, print_table
 
 G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair: |g| < 1; "
           "all-to-all: g > -1/K")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory (docs/science.md §2-§4)",
                        description="Analytic predictions (OU time t; forward dx = -x dt + sqrt(2) dW). "
                                    "Quantities: modes, speciation, collapse, gap, bounds, gated, spectrum, "
@@ -222,12 +223,12 @@ QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse,
               "formulas": _formulas, "demo": _demo}
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     rows, names = QUANTITIES[args.quantity](args)
     if args.quantity == "demo":
         return 0
     if args.json:
-        print_json({"quantity": args.quantity, "rows": rows})
+        print_json(tidy.theory(args, rows))
         return 0
     if args.quantity == "formulas":
         for r in rows:

@@ -9,13 +9,16 @@ findings, recorded in the report), 1 with --strict when a check failed, 2 on bad
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
 from .common import add_json_flag, print_json, print_table
+from . import tidy
+from .extras import require_suites
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
@@ -35,7 +38,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def check_suites(names) -> list[str]:
+def check_suites(names: list[str]) -> list[str]:
     from syncgap.theory.checks import InputError
     from syncgap.validation.suites import SUITES
     for n in names:
@@ -70,16 +73,22 @@ def random_model_notes(names) -> list[str]:
             "whatever the checks say." for n in names if check_model(n)["random_weights"]]
 
 
+def _value(x):
+    """A predicted or observed value for the table: '-' where the quantity does not exist (null)."""
+    return "-" if x is None else x
+
+
 def _ci_text(ci) -> str:
     if ci is None:
         return "-"
     return "[" + ", ".join("inf" if v is None else f"{v:.4g}" for v in ci) + "]"
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from syncgap.theory.checks import InputError
     from syncgap.validation.report import check_out_dir, run_report
     suites = check_suites(args.suites)
+    require_suites(suites)                    # a missing extra is named now, not a failed check later
     options = {}
     if args.model is not None and "dit" not in suites:
         raise InputError("--model selects the dit suite's models; add dit to --suites")
@@ -97,9 +106,9 @@ def run(args) -> int:
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:
-        print_json(summary)
+        print_json(tidy.validate(args, summary))
     else:
-        print_table([{"check": c["id"], "predicted": c["predicted"], "observed": c["observed"],
+        print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
                       "pass": "yes" if c["passed"] else "NO"} for c in summary["checks"]])
         print(f"{summary['passed']}/{len(summary['checks'])} checks pass; report: "
