@@ -3,8 +3,11 @@
 Protocol I: one noise draw per pair, split antisymmetrically (variance preserving); the pair is
 coupled with strength g for the first t_int sampler steps, then runs independently. The coupled
 prefix is computed once and branched at every t_int (state + generator snapshots), so the noise
-of each replica is the same for every t_int and every g. Final outputs -> per-scale agreement
--> tau_spec per scale and the gap (commitment.py).
+of each replica is the same for every t_int and every g; the tails of all branches advance
+together in one batch. Final outputs -> per-scale agreement -> tau_spec per scale and the gap
+(commitment.py). Variants (docs/protocols.md): window release (above) | switch-on (independent
+prefix, coupled tail) | throughout (coupled all run, onsets of the per-scale difference), noise
+independent | shared (B's generators copy A's).
 
 Protocol II: the pair runs coupled (constant g or a schedule) with hooks on every block that
 reduce the replica difference on the fly: common/difference energies per layer and step, and the
