@@ -123,6 +123,33 @@ def test_gap_ratio_with_different_slopes_and_its_bound():
     assert sm["example_limit"] == 1
 
 
+def test_common_margin_bound_holds_for_a_shared_curve_and_fails_for_per_mode_slopes():
+    from scipy.optimize import brentq
+    margin = lambda s: 5.0 * np.exp(-s / 30.0) - 3.0                   # one decreasing curve, both modes
+    rng = np.random.default_rng(4)
+    checked = 0
+    for _ in range(200):
+        chi = np.sort(rng.uniform(0.0, 2.0, 2))[::-1]
+        pi, b0 = rng.normal(0, 0.2, 2), rng.normal(0, 0.2, 2)
+        eta = ((pi[0] - pi[1]) - (b0[0] - b0[1])) / (chi[0] - chi[1])
+        if not abs(eta) < 0.9:
+            continue
+
+        def steps(g):
+            rho = (1 - g) / (1 + g)
+            return np.array([brentq(lambda s: margin(s) + b0[k] - rho * chi[k] - pi[k], -200.0, 400.0)
+                             for k in (0, 1)])
+        for g in (0.0, 0.5, 1.0, 3.0):
+            s0, sg = steps(0.0), steps(g)
+            slopes = 5.0 / 30.0 * np.exp(-np.r_[s0, sg] / 30.0)
+            ratio = (sg[1] - sg[0]) / (s0[1] - s0[0])
+            assert abs(ratio) <= gp.gap_ratio_bound_common_margin(g, abs(eta), slopes.max() / slopes.min()) + 1e-12
+        checked += 1
+    assert checked > 50
+    # per-mode slopes (issue 13): true ratio 10/11 at g = 1, the common-margin bound with kappa = 2 says 0
+    assert gp.gap_ratio_bound_common_margin(1.0, 0.0, 2.0) == 0.0 < 10 / 11
+
+
 def test_bad_inputs():
     with pytest.raises(InputError, match="eta_max"):
         gp.gap_ratio_bound_slopes(0.5, 1.0)

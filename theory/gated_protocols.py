@@ -26,7 +26,9 @@ Derived here (each by SymPy, each checked against simulation in tests/test_theor
 5. The gap ratio of the linear-margin mode model (theory/routing.py's _mode_model) with per-mode margin slopes
    beta_k: exactly (rho + eta_beta)/(1 + eta_beta) with the slope-weighted contrast eta_beta; bounded by
    (|rho| + eta_max)/(1 - eta_max) when |eta_beta| <= eta_max < 1. The unweighted (eta, kappa) admit no bound
-   below 1 at g = 1 (the limit b -> inf gives ratio -> 1), which is why routing.gap_ratio_bound is false.
+   below 1 at g = 1 (the limit b -> inf gives ratio -> 1), which is why routing.gap_ratio_bound is false for
+   per-mode slopes. It holds when both modes share one margin curve (slope within a factor kappa between
+   the crossings): by the mean value theorem the ratio is (rho + eta)/(1 + eta) mbar_0/mbar_g.
 """
 from __future__ import annotations
 
@@ -113,7 +115,17 @@ def _slope_model() -> dict:
     example = {b_lo: bb, b_hi: bb, p_lo: 0, p_hi: 0, c_lo: 1, c_hi: 0, be_lo: kap, be_hi: 1}
     at_g1 = sp.simplify(ratio.subs(example).subs(rho, 0))
     limit = sp.limit(at_g1, bb, sp.oo)
+    # one margin curve M(s) shared by both modes (offsets o_k = b_k(0)): M(s_k) = rho chi_k + pi_k - o_k.
+    # Mean value theorem: M(s_lo) - M(s_hi) = mbar (s_hi - s_lo), mbar = -M' somewhere between the crossings.
+    d_chi, eta, mb0, mbg, gap_sym = sp.symbols("Delta_chi eta mbar_0 mbar_g gap", real=True)
+    crossing_diff = rho * (c_lo - c_hi) + (p_lo - p_hi) - (b_lo - b_hi)
+    common = {c_lo: c_hi + d_chi, p_lo: p_hi + eta * d_chi + (b_lo - b_hi)}     # eta's definition
+    gap_g = sp.solve(sp.Eq(mbg * gap_sym, crossing_diff.subs(common)), gap_sym)[0]
+    ratio_common = sp.simplify(gap_g / gap_g.subs({rho: 1, mbg: mb0}))
+    if sp.simplify(ratio_common - (rho + eta) / (1 + eta) * mb0 / mbg) != 0:
+        raise RuntimeError("common-margin ratio is not (rho + eta)/(1 + eta) mbar_0/mbar_g")
     return {"ratio": (rho + eta_b) / (1 + eta_b), "eta_beta": blind / contrast, "eta_beta_sym": eta_b,
+            "ratio_common": ratio_common,
             "example_g1": at_g1, "example_limit": limit,
             "symbols": (b_lo, b_hi, c_lo, c_hi, p_lo, p_hi, be_lo, be_hi)}
 
@@ -137,6 +149,15 @@ def formulas() -> tuple[Formula, ...]:
         Formula("gap_ratio_slopes", sm["ratio"], "linear margins b_k - beta_k s - rho chi_k - pi_k; eta_beta = "
                 f"{sp.sstr(sm['eta_beta'])} (slope-weighted)", "§5",
                 "replaces routing.gap_ratio_bound's hand-typed form; equal slopes give eta_beta = eta"),
+        Formula("gap_ratio_common_margin", sm["ratio_common"], "one margin curve M(s) shared by both modes, "
+                "offsets b_k(0); mbar_0, mbar_g = -M' at mean-value points between the two crossings at g = 0 "
+                "and at g; eta = [(pi_lo - pi_hi) - (b_lo(0) - b_hi(0))]/(chi_lo - chi_hi)", "§5"),
+        Formula("gap_ratio_bound_common_margin",
+                sp.Symbol("kappa", positive=True) * (sp.Abs(rho) + eta_max) / (1 - eta_max),
+                "|gap ratio| <= this for a common margin curve whose slope lies in [beta_min, beta_max] over "
+                "both crossing windows, kappa = beta_max/beta_min, |eta| <= eta_max < 1", "§5",
+                "routing.gap_ratio_bound's expression, true under these assumptions only; false for per-mode "
+                "slopes (b = 10, chi = (1, 0), eta = 0, beta = (2, 1): true ratio 10/11 at g = 1, bound 0)"),
         Formula("gap_ratio_bound_slopes", (sp.Abs(rho) + eta_max) / (1 - eta_max),
                 "|gap ratio| <= this when |eta_beta| <= eta_max < 1 (triangle inequality on the exact ratio)", "§5",
                 "no bound exists in the unweighted eta and the slope ratio kappa alone"),
@@ -249,6 +270,20 @@ def gap_ratio_slopes(g_, eta_beta: float) -> float:
     if e == -1.0:
         raise InputError("eta_beta = -1: the gap at g = 0 is 0, the ratio is undefined")
     return float(numeric(_f("gap_ratio_slopes").expr, (rho, _slope_model()["eta_beta_sym"]))(routing_factor(g_), e))
+
+
+def gap_ratio_bound_common_margin(g_, eta_max: float = 0.0, kappa: float = 1.0) -> float:
+    """kappa (|rho(g)| + eta_max)/(1 - eta_max): bound on |gap ratio| when both modes share one margin curve.
+
+    Assumptions (`gap_ratio_common_margin`): the margins are M(s) + b_k(0) with one decreasing M whose slope
+    lies in [beta_min, beta_max] (kappa = beta_max/beta_min) between the crossings, |eta| <= eta_max < 1.
+    Per-mode slopes break it; use `gap_ratio_slopes` for per-mode linear margins.
+    """
+    e = check_real("eta_max", eta_max, 0.0, 1.0, hi_open=True)
+    k = check_real("kappa", kappa, 1.0, np.inf)
+    f = numeric(_f("gap_ratio_bound_common_margin").expr,
+                (rho, sp.Symbol("eta_max", nonnegative=True), sp.Symbol("kappa", positive=True)))
+    return float(f(routing_factor(g_), e, k))
 
 
 def gap_ratio_bound_slopes(g_, eta_max: float) -> float:
