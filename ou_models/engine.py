@@ -345,11 +345,12 @@ def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 
 
 
 def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0, scheme: str = "sde",
-           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None):
+           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None, shared_noise: bool = False):
     """Run n paths of K replicas down `grid`; returns {"z": (n, K, D), "y": (n, R, K, F), "gram": (n, R, K, K), "t": (R,)}.
 
     `y` are feature coordinates and `gram` the Gram matrix of the orthogonal parts, recorded every
     `record_every` steps (0: none). Results depend only on (seed, path_offset + p), never on batching.
+    shared_noise: all K replicas draw the same per-step noise (docs/protocols.md, noise "shared").
     """
     model = feature_model(model)
     grid = check_grid(grid)
@@ -371,7 +372,7 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     gram = np.zeros((n, rec.size, K, K))
     ids = path_offset + np.arange(n, dtype=np.int64)
     kernels.run_paths(z, ids, seed, 0, model.patterns, *tb.args(), _sign_states(K).copy(),
-                      model.amplitudes > 0, 0, N, max(record_every, 1), y, gram)
+                      model.amplitudes > 0, 0, N, max(record_every, 1), y, gram, bool(shared_noise))
     if not np.isfinite(z).all():
         bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
         start = (_initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None

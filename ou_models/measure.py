@@ -46,8 +46,14 @@ def grid_step_of_time(grid, t):
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
 
 
-def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None):
-    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F)."""
+def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None,
+                  shared_noise: bool = False, eps=None):
+    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F).
+
+    shared_noise: both replicas draw the same per-step noise; eps: antisymmetric start
+    (ou_models.variants.antisymmetric_start), None = independent draws (docs/protocols.md).
+    """
+    from .variants import antisymmetric_start
     F = model.num_features
     y_main = np.empty((n, K, F))
     y_br = np.empty((n, steps.size, K, F))
@@ -55,10 +61,10 @@ def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress,
     signed = model.amplitudes > 0
     for lo in range(0, n, batch):
         hi = min(n, lo + batch)
-        z = initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing)
+        z = antisymmetric_start(initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing), eps)
         kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
                              *main[0].args(), *branch[0].args(), signs, signed,
-                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi])
+                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi], shared_noise)
         _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main[lo:hi], y_br[lo:hi], sign_mixing)
         if progress is not None:
             progress(hi, n)
@@ -214,7 +220,8 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
 
 
 def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
-                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None) -> dict:
+                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None,
+                 window: str = "release", noise: str = "independent", eps=None) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -224,7 +231,13 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     (small t_int: coupled almost to the end; t_int = T: never coupled, chance 0.5). tau_spec per
     feature is the midpoint of a sigmoid fitted from its plateau down to 0.5; gap = tau_0 - tau_k.
     Times are reported in OU time, in steps of `grid`, and in DiT sampler steps (`dit_sampling_steps`).
+    Variants (docs/protocols.md): window "switch-on" runs independent until t_int and coupled after
+    (agreement then falls from synchronised to chance as t_int nears 0); noise "shared" gives both
+    replicas the same per-step noise; eps starts the pair from sqrt(1-eps^2) z_0 +- eps z_1.
+    The "throughout" window has no t_int: see ou_models.variants.throughout.
     """
+    from .variants import check_variant
+    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on"))
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
@@ -236,22 +249,27 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     else:
         main = (step_tables(model, grid, drift, 0.0, scheme), drift)
     branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
-    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress)
+    if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
+        main, branch = (branch[0], None), (main[0], drift)
+    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
+                            shared_noise=noise == "shared", eps=eps)
     agree = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
     t = grid[steps]
     F = model.num_features
     mean, low, high, tau = [], [], [], []
+    # chance 0.5 where the pair ran independent longest: large t_int (release), small t_int (switch-on)
+    ends = (None, 0.5) if window == "release" else (0.5, None)
     for k in range(F):
         m, l, h = agreement_curve_ci(agree[:, :, k], n_boot, seed=seed)
         mean.append(m), low.append(l), high.append(h)
-        iv = bootstrap(_midpoint_stat(t, None, 0.5), agree[:, :, k], n_boot, seed=seed)
+        iv = bootstrap(_midpoint_stat(t, *ends), agree[:, :, k], n_boot, seed=seed)
         tau.append((iv.estimate, iv.low, iv.high))
     def to_steps(x):
         return float(schedules.ou_time_to_sampler_step(x, dit_sampling_steps))
 
     gaps, gaps_steps = [], []
     for k in range(1, F):
-        st = _midpoint_stat(t, None, 0.5)
+        st = _midpoint_stat(t, *ends)
 
         def gap_stat(u, k=k, f=lambda x: x):
             a, b = st(u[:, :, 0]), st(u[:, :, k])
@@ -273,7 +291,7 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
             "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
             "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
             "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
-            "samples": n, "seed": seed, "scheme": scheme}
+            "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps}
 
 
 def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 10, drift=None,

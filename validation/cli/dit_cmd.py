@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--t-int", type=int_list, default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps 0..steps, comma-separated (default 11 values)")
     m.add_argument("--clone", action="store_true",
                    help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
+    m.add_argument("--window", choices=["release", "switch-on", "throughout"], default="release",
+                   help="Protocol I coupling window: release = coupled for the first t_int steps then independent "
+                        "(default); switch-on = independent then coupled to the end; throughout = coupled all run, "
+                        "onsets read from the per-scale replica difference (docs/protocols.md)")
+    m.add_argument("--noise", choices=["independent", "shared"], default="independent",
+                   help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
     m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation eps in [0, 1] of the shared noise draw (default 0.3)")
     m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale in [1, 1000] (1 = off; default 1)")
     m.add_argument("--class-label", type=int_list, default=None, help="class label per pair, 0..num_classes-1, comma-separated (default: random per pair)")
@@ -82,7 +88,7 @@ def _setup_device(args):
 
 
 def _options(args) -> dict:
-    keys = ("model", "protocol", "clone", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
+    keys = ("model", "protocol", "window", "noise", "clone", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
             "class_label", "seed", "bands", "mode_groups", "n_boot", "device", "dtype", "timestep_embedding")
     out = {k: getattr(args, k) for k in keys}
     if args.heads is not None or args.weights != "ema":  # only then, so older run folders still resume
@@ -124,6 +130,9 @@ def run_measure(args: argparse.Namespace) -> int:
     check_int("--steps", args.steps, 2, 1000)
     check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
     tidy.check_plot(args)
+    if args.protocol == "II" and (args.window, args.noise) != ("release", "independent"):
+        from syncgap.theory.checks import InputError
+        raise InputError("--window/--noise are Protocol I variants; Protocol II runs coupled throughout")
     dtype = _setup_device(args)
     rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download,
@@ -148,7 +157,8 @@ def run_measure(args: argparse.Namespace) -> int:
                   guidance_scale=args.cfg, labels=labels, eps=args.eps, gate=args.gate, layers=args.layers,
                   progress=progress_for(g))
         if args.protocol == "I":
-            r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, clone=args.clone, **kw)
+            r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, clone=args.clone, window=args.window,
+                             noise=args.noise, **kw)
         else:
             r = protocol_two(rec, g, n_bands=args.bands, mode_groups=args.mode_groups, **kw)
         r = to_jsonable(r)
@@ -176,7 +186,8 @@ def _print_summary(protocol, results) -> None:
         for r in results:
             row = {"g": r["g"]}
             for p in r["per_scale"]:
-                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else "never"
+                key = "onset" if r.get("window") == "throughout" else "tau"
+                row[f"{key}@{p['scale']}"] = p[key] if p[key] is not None else "never"
             gap = r["gap"]
             row["gap"] = gap["estimate"] if gap["estimate"] is not None else "n/a"
             row["gap 95%"] = "n/a" if gap["low"] is None or gap["high"] is None else \

@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--layer", choices=("B", "A"), default="B",
                    help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
                         "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
+    _variant_flags(g)
     tidy.add_plot_flag(g)
     g.set_defaults(func=run_gap)
     e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
@@ -64,6 +65,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     k.add_argument("--n-train", type=int, default=1000, help="training-set size n, integer >= 2 (default 1000)")
     k.add_argument("--sigma", type=float, default=1.0, help="std sigma > 0 of the Gaussian training data (default 1)")
     k.set_defaults(func=run_collapse)
+
+
+def _variant_flags(p) -> None:
+    """--window, --noise, --eps: the protocol variant (docs/protocols.md); today's Protocol I by default."""
+    p.add_argument("--window", choices=("release", "switch-on", "throughout"), default="release",
+                   help="release: coupled for the first t_int then independent (default); switch-on: independent "
+                        "then coupled to the end; throughout: coupled all run, onsets read from the replica difference")
+    p.add_argument("--noise", choices=("independent", "shared"), default="independent",
+                   help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
+    p.add_argument("--eps", type=float, default=None,
+                   help="antisymmetric start sqrt(1-eps^2) z0 +- eps z1, eps in [0, 1] (default: two independent "
+                        "draws; 0.3 for --window throughout)")
+
+
+def _variant_fields(r: dict, g: float) -> dict:
+    """The variant and the gap in DiT sampler steps (last feature against the first) as flat fields."""
+    row = {"window": r["window"], "noise": r["noise"], "sampler": r["scheme"], "eps": r["eps"], "g": g}
+    if r["window"] == "throughout":
+        gap = r["gaps"][-1] if r["gaps"] else {}
+        est = gap.get("gap_dit_steps")
+        lo, hi = gap.get("gap_dit_steps_low"), gap.get("gap_dit_steps_high")
+        reason = gap.get("gap_reason") or ("one feature: no gap" if not r["gaps"] else None)
+    else:
+        gs = r["gap_dit_steps"]
+        est, lo, hi = (gs[-1] if len(gs) else (np.nan, np.nan, np.nan))
+        est = None if not np.isfinite(est) else float(est)
+        reason = None if est is not None else "a feature's agreement curve has no midpoint (flat curve)"
+    finite = est is not None
+    return row | {"gap_steps": est,
+                  "gap_steps_low": float(lo) if finite and lo is not None and np.isfinite(lo) else None,
+                  "gap_steps_high": float(hi) if finite and hi is not None and np.isfinite(hi) else None,
+                  "gap_steps_reason": reason}
 
 
 def _grid(args):
@@ -198,20 +231,31 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
 
 
 def run_gap(args: argparse.Namespace) -> int:
-    from syncgap.ou_models import measure
     check_int("--dit-steps", args.dit_steps, 1, 1000)
     tidy.check_plot(args)
     if args.layer == "A":
+        if (args.window, args.noise, args.eps) != ("release", "independent", None):
+            from syncgap.theory.checks import InputError
+            raise InputError("--window/--noise/--eps: the protocol variants are layer B's (the gate); "
+                             "--layer A measures per-mode cloning")
         return run_gap_layer_a(args)
     data = _features(args)
+    from syncgap.ou_models import variants
+    variants.check_variant(args.window, args.noise, args.eps)
 
     def compute(g):
-        r = measure.protocol_one(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
-                                 n_boot=args.boot, dit_sampling_steps=args.dit_steps, progress=_progress(args))
-        row = {"g": g, "tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
+        r = variants.run_protocol(data, _grid(args), g, args.samples, args.window, args.noise, args.eps,
+                                  seed=args.seed, scheme=args.scheme, n_boot=args.boot,
+                                  dit_sampling_steps=args.dit_steps, progress=_progress(args))
+        if args.window == "throughout":
+            return _variant_fields(r, g) | {"onsets": r["onsets"], "t": r["t"],
+                                            "normalised_difference": r["normalised_difference"]}
+        row = _variant_fields(r, g) | {"tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
                "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
                "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
         try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
+            if args.window != "release":
+                raise ImportError   # the onset theory below is the release window's comparison
             from syncgap.theory import gated
             th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
             if th is not None:
@@ -222,11 +266,17 @@ def run_gap(args: argparse.Namespace) -> int:
     rows = _sweep(args, compute)
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,
            "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
-           "results": rows}
+           "window": args.window, "noise": args.noise, "eps": args.eps, "results": rows}
     doc = tidy.ou_gap(args, rec)
     tidy.plot_if_asked(args, doc)
     if args.json:
         print_json(doc)
+    elif args.window == "throughout":
+        print_table([{"g": r["g"], **{f"onset{o['feature']}": o["onset_dit_steps"] if o["onset_dit_steps"] is not None
+                                      else "none" for o in r["onsets"]},
+                      "gap_steps": r["gap_steps"] if r["gap_steps"] is not None else "n/a",
+                      "gap_lo": r["gap_steps_low"] if r["gap_steps_low"] is not None else "n/a",
+                      "gap_hi": r["gap_steps_high"] if r["gap_steps_high"] is not None else "n/a"} for r in rows])
     else:
         table = [{"g": r["g"], "tau0": _never(r["tau_spec"][0][0]), "tau1": _never(r["tau_spec"][-1][0]),
                   "gap": _never(r["gap"][-1][0] if len(r["gap"]) else None),

@@ -23,6 +23,8 @@ SCHEMA_VERSION = 1
 NEVER_COMMITTED = "never committed in the window (agreement did not rise across the t_int range)"
 NO_CROSSING = "agreement never crossed the level in the window"
 NO_ONSET = "no onset: the replica difference never grows"
+VARIANT_FIELDS = ("window", "noise", "sampler", "eps")    # a protocol variant (docs/protocols.md)
+GAP_STEP_FIELDS = ("gap_steps", "gap_steps_low", "gap_steps_high", "gap_steps_reason")
 _SKIP_OPTIONS = {"func", "_flags", "json", "quiet", "plot", "command", "ou_command", "dit_command", "quantity", "latex"}
 _FLAT = (str, bool, int, float, type(None))
 
@@ -56,6 +58,19 @@ def envelope(command: str, meta: dict, records: list[dict], summary: dict | None
     if summary is not None:
         out["summary"] = to_jsonable(summary)
     return out
+
+
+def variant_of(result: dict) -> dict:
+    """The protocol variant of one result (window, noise, sampler, eps), for every record it gives."""
+    out = {k: result[k] for k in VARIANT_FIELDS if k in result}
+    if "sampler" not in out and "scheme" in result:
+        out["sampler"] = result["scheme"]
+    return out
+
+
+def gap_steps_of(result: dict) -> dict:
+    """The gap in sampler steps with its interval (or null and its reason), as the variant records give it."""
+    return {k: result[k] for k in GAP_STEP_FIELDS if k in result}
 
 
 def with_reason(row: dict, name: str, value: object, reason: str) -> dict:
@@ -123,6 +138,11 @@ def ou_gap(args: argparse.Namespace, rec: dict) -> dict:
     records = []
     for r in rec["results"]:
         g = r["g"]
+        variant = variant_of(r)
+        if r.get("window") == "throughout":
+            records += _ou_throughout(r, amps, variant)
+            continue
+        first = len(records)
         for j, t_int in enumerate(r["t_int"]):
             for k, a in enumerate(amps):
                 records.append({"kind": "agreement", "g": g, "feature": k, "amplitude": a, "t_int": t_int,
@@ -142,12 +162,28 @@ def ou_gap(args: argparse.Namespace, rec: dict) -> dict:
             interval(row, "gap_dit_steps", gap_steps, NEVER_COMMITTED)
             if "gap_onset_theory" in r and k == len(amps) - 1:
                 with_reason(row, "gap_onset_theory", r["gap_onset_theory"], NO_ONSET)
+            if k == len(amps) - 1:
+                row.update(gap_steps_of(r))
             records.append(row)
+        for row in records[first:]:
+            row.update(variant)
     meta = {"layer": "B", "amplitudes": amps, "d": rec["d"], "samples": rec["samples"], "seed": rec["seed"],
             "scheme": rec["scheme"], "units": {"t_int": "OU time", "tau_spec": "OU time", "gap": "OU time",
                                                 "tau_spec_dit_steps": "DiT sampler steps", "gap_dit_steps": "DiT sampler steps"},
             "options": options_of(args)}
     return envelope("ou gap", meta, records, {"gap_log_amplitude_ratio": rec["gap_log_amplitude_ratio"]})
+
+
+def _ou_throughout(r: dict, amps: list, variant: dict) -> list[dict]:
+    """Window 'throughout': kind 'difference' (t, feature), 'onset' (feature), 'gap' (last feature vs first)."""
+    g = r["g"]
+    rows = [{"kind": "difference", **variant, "g": g, "feature": k, "amplitude": a, "t": t, "dit_step": step,
+             "normalised_difference": r["normalised_difference"][j][k]}
+            for j, (t, step) in enumerate(zip(r["t"], r["dit_steps"])) for k, a in enumerate(amps)]
+    rows += [{"kind": "onset", **variant, "g": g, "amplitude": amps[o["feature"]], **o} for o in r["onsets"]]
+    rows.append({"kind": "gap", **variant, "g": g, "feature": len(amps) - 1, "amplitude": amps[-1],
+                 **gap_steps_of(r)})
+    return rows
 
 
 def ou_gap_layer_a(args: argparse.Namespace, rec: dict) -> dict:
@@ -210,7 +246,11 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
     records = []
     for r in record["results"]:
         g = r["g"]
+        if r.get("window") == "throughout":
+            records += _dit_throughout(r)
+            continue
         if r.get("protocol", "I") == "I":
+            first = len(records)
             sem = r.get("curve_sem")
             for s, scale in enumerate(r["scales"]):
                 for j, t_int in enumerate(r["t_int"]):
@@ -224,7 +264,9 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
                 records.append(row)
             gap = r["gap"]
             records.append(interval({"kind": "gap", "g": g}, "gap", (gap["estimate"], gap["low"], gap["high"]),
-                                    NEVER_COMMITTED))
+                                    NEVER_COMMITTED) | gap_steps_of(r))
+            for row in records[first:]:
+                row.update(variant_of(r))
             continue
         common, diff = np.asarray(r["common"], float), np.asarray(r["diff"], float)     # (steps, layers, pairs)
         frac = np.asarray(r["diff_fraction"], float)
@@ -243,6 +285,22 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
     meta = {"model": record["model"], "options": record["options"],
             "units": {"t_int": "sampler steps", "tau": "sampler steps", "gap": "sampler steps", "step": "sampler step"}}
     return envelope("dit measure", meta, records)
+
+
+def _dit_throughout(r: dict) -> list[dict]:
+    """Window 'throughout': kind 'difference' (step, scale), 'onset' (scale), 'gap' (finest vs coarsest)."""
+    g, variant = r["g"], variant_of(r)
+    rows = [{"kind": "difference", **variant, "g": g, "step": j, "scale": scale, "normalised_difference": value}
+            for scale, series in zip(r["scales"], r["normalised_difference"])      # (scales, steps)
+            for j, value in enumerate(series)]
+    for p in r["per_scale"]:
+        row = {"kind": "onset", **variant, "g": g, "scale": p["scale"]}
+        interval(row, "onset", (p["onset"], p["low"], p["high"]), p.get("onset_reason") or NO_ONSET)
+        rows.append(row)
+    gap = r["gap"]
+    rows.append(interval({"kind": "gap", **variant, "g": g}, "gap", (gap["estimate"], gap["low"], gap["high"]), NO_ONSET)
+                | gap_steps_of(r))
+    return rows
 
 
 def dit_gains(args: argparse.Namespace, record: dict) -> dict:
