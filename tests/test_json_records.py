@@ -31,15 +31,20 @@ COMMANDS = {
     "theory.formulas": ["theory", "formulas", "--json"],
     "ou.cloning": ["ou", "cloning", "--d", "16", "--branches", "5", *OU],
     "ou.gap": ["ou", "gap", "--d", "3", "--g", "0,10", *OU],
+    "ou.gap.throughout": ["ou", "gap", "--d", "3", "--g", "0", "--window", "throughout", "--scheme", "ode", *OU],
+    "ou.gap.switch_on": ["ou", "gap", "--d", "3", "--g", "1", "--window", "switch-on", "--noise", "shared", *OU],
     "ou.gap.layer_a": ["ou", "gap", "--layer", "A", "--d", "4", "--g", "0.5", *OU],
     "ou.energy": ["ou", "energy", "--d", "3", "--every", "20", *OU],
     "ou.collapse": ["ou", "collapse", "--d", "4", "--n-train", "20", *OU],
     "dit.measure.I": ["dit", "measure", "--protocol", "I", "--g", "0,1", "--t-int", "0,1,2,3,4", *DIT],
+    "dit.measure.throughout": ["dit", "measure", "--window", "throughout", "--g", "0,1", *DIT],
     "dit.measure.II": ["dit", "measure", "--protocol", "II", "--g", "0.5", *DIT],
     "dit.gains": ["dit", "gains", "--model", "tiny", "--step", "2", "--num-steps", "4", "--modes", "4",
                   "--samples", "1", "--quiet", "--json"],
 }
-EXPECTED_KINDS = {"ou.gap": {"agreement", "commitment", "gap"}, "ou.gap.layer_a": {"mode", "gap"},
+EXPECTED_KINDS = {"ou.gap": {"agreement", "commitment", "gap"}, "ou.gap.throughout": {"difference", "onset", "gap"},
+                  "ou.gap.switch_on": {"agreement", "commitment", "gap"},
+                  "dit.measure.throughout": {"difference", "onset", "gap"}, "ou.gap.layer_a": {"mode", "gap"},
                   "dit.measure.I": {"agreement", "commitment", "gap"}, "dit.measure.II": {"layer", "final"},
                   "dit.gains": {"mode", "layer", "prediction"}}
 
@@ -75,6 +80,10 @@ def test_every_subcommand_gives_a_dataframe(name, capsys):
     df = check_shape(_run(argv, capsys), command)
     if name in EXPECTED_KINDS:
         assert set(df["kind"]) == EXPECTED_KINDS[name]
+    if name.startswith(("ou.gap", "dit.measure")) and "layer_a" not in name and not name.endswith(".II"):
+        assert {"window", "noise", "sampler", "g"} <= set(df.columns)      # every record says its variant
+        assert {"gap_steps"} <= set(df[df.kind == "gap"].dropna(axis=1, how="all").columns) or \
+            df[df.kind == "gap"]["gap_steps_reason"].notna().all()
 
 
 def test_ou_gap_records_hold_the_measured_gap(capsys):

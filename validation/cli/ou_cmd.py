@@ -248,7 +248,7 @@ def run_gap(args: argparse.Namespace) -> int:
                                   seed=args.seed, scheme=args.scheme, n_boot=args.boot,
                                   dit_sampling_steps=args.dit_steps, progress=_progress(args))
         if args.window == "throughout":
-            return _variant_fields(r, g) | {"onsets": r["onsets"], "t": r["t"],
+            return _variant_fields(r, g) | {"onsets": r["onsets"], "t": r["t"], "dit_steps": r["dit_steps"],
                                             "normalised_difference": r["normalised_difference"]}
         row = _variant_fields(r, g) | {"tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
                "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],

@@ -65,12 +65,19 @@ def variant_of(result: dict) -> dict:
     out = {k: result[k] for k in VARIANT_FIELDS if k in result}
     if "sampler" not in out and "scheme" in result:
         out["sampler"] = result["scheme"]
+    if "eps" in out and out["eps"] is None:
+        out["eps_reason"] = "independent starts: the replicas' start noises are two draws, not +-eps of one"
     return out
 
 
 def gap_steps_of(result: dict) -> dict:
     """The gap in sampler steps with its interval (or null and its reason), as the variant records give it."""
-    return {k: result[k] for k in GAP_STEP_FIELDS if k in result}
+    return _drop_empty_reasons({k: result[k] for k in GAP_STEP_FIELDS if k in result})
+
+
+def _drop_empty_reasons(row: dict) -> dict:
+    """A `<name>_reason` field is there only when `<name>` is null (docs/json.md)."""
+    return {k: v for k, v in row.items() if not (k.endswith("_reason") and v is None)}
 
 
 def with_reason(row: dict, name: str, value: object, reason: str) -> dict:
@@ -180,7 +187,8 @@ def _ou_throughout(r: dict, amps: list, variant: dict) -> list[dict]:
     rows = [{"kind": "difference", **variant, "g": g, "feature": k, "amplitude": a, "t": t, "dit_step": step,
              "normalised_difference": r["normalised_difference"][j][k]}
             for j, (t, step) in enumerate(zip(r["t"], r["dit_steps"])) for k, a in enumerate(amps)]
-    rows += [{"kind": "onset", **variant, "g": g, "amplitude": amps[o["feature"]], **o} for o in r["onsets"]]
+    rows += [_drop_empty_reasons({"kind": "onset", **variant, "g": g, "amplitude": amps[o["feature"]], **o})
+             for o in r["onsets"]]
     rows.append({"kind": "gap", **variant, "g": g, "feature": len(amps) - 1, "amplitude": amps[-1],
                  **gap_steps_of(r)})
     return rows
