@@ -64,9 +64,37 @@ def plot_ou_cloning(source: str | Path, png: str | Path) -> None:
     _finish(fig, png)
 
 
+def plot_throughout(doc: dict, png: str | Path, unit: str, step: str) -> None:
+    """Window 'throughout': the normalised replica difference along the run per `unit` (feature or scale)
+    with each onset marked, one panel per g, and the gap in sampler steps against g."""
+    diff, onsets, gaps = _rows(doc, "difference"), _rows(doc, "onset"), _rows(doc, "gap")
+    gs = sorted({r["g"] for r in diff})
+    fig, axes = plt.subplots(1, len(gs) + 1, figsize=(4.5 * (len(gs) + 1), 4), squeeze=False)
+    for ax, g in zip(axes[0], gs):
+        for i, u in enumerate(sorted({r[unit] for r in diff})):
+            sel = sorted((r for r in diff if r["g"] == g and r[unit] == u), key=lambda r: r[step])
+            ax.plot([r[step] for r in sel], _num([r["normalised_difference"] for r in sel]), "-", color=f"C{i}",
+                    label=f"{unit} {u}")
+            onset = next((o for o in onsets if o["g"] == g and o[unit] == u), {})
+            value = onset.get("onset_dit_steps", onset.get("onset"))
+            if value is not None:
+                ax.axvline(value, color=f"C{i}", ls=":", lw=1)
+        ax.set(xlabel="sampler step", ylabel="normalised replica difference", title=f"coupled throughout, g = {g:g}")
+        ax.legend(fontsize=7)
+    ax = axes[0][-1]
+    _errorbar(ax, [r["g"] for r in gaps], [r.get("gap_steps") for r in gaps], [r.get("gap_steps_low") for r in gaps],
+              [r.get("gap_steps_high") for r in gaps], color="k", label="onset gap (95% CI)")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set(xlabel="coupling g", ylabel="gap (sampler steps)", title="Gap between onsets (null: no onset)")
+    ax.legend(fontsize=8)
+    _finish(fig, png)
+
+
 def plot_ou_gap(source: str | Path, png: str | Path) -> None:
     """`ou gap`: commitment time per feature (layer B) or per mode (layer A) against g, and the gap."""
     doc = _doc(source)
+    if _rows(doc, "difference"):
+        return plot_throughout(doc, png, "feature", "dit_step")
     layer_a = doc["meta"].get("layer") == "A"
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     groups = ("mode", "t_mode") if layer_a else ("commitment", "tau_spec")
@@ -100,6 +128,8 @@ def plot_ou_gap(source: str | Path, png: str | Path) -> None:
 def plot_dit_measure(source: str | Path, png: str | Path) -> None:
     """`dit measure`: Protocol I agreement against t_int per scale and tau per scale; Protocol II per-layer shares."""
     doc = _doc(source)
+    if _rows(doc, "difference"):
+        return plot_throughout(doc, png, "scale", "step")
     if _rows(doc, "layer"):
         rows = _rows(doc, "layer")
         last = max(r["step"] for r in rows)
