@@ -17,7 +17,7 @@ import numpy as np
 
 
 from syncgap.ou_models import engine, kernels, reference
-from syncgap.ou_models.engine import FeatureModel, _sign_states, step_tables
+from syncgap.ou_models.engine import FeatureModel, sign_states, step_tables
 from syncgap.theory.data import two_gaussian_mixture
 
 
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     fm = engine.feature_model(data)
     grid = engine.ou_grid(10.0, 1000)[: a.steps + 1]
     tb = step_tables(fm, grid, None, 0.5, "sde", 2)
-    signs, signed = _sign_states(2), fm.amplitudes > 0
+    signs, signed = sign_states(2), fm.amplitudes > 0
 
     def numba_run(n):
         z = np.zeros((n, 2, a.d))
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
 
     def ou_run():
         z = np.zeros((n1, 1, a.d))
-        kernels.run_paths(z, np.arange(n1, dtype=np.int64), 1, 0, ou.patterns, *tb1.args(), _sign_states(1),
+        kernels.run_paths(z, np.arange(n1, dtype=np.int64), 1, 0, ou.patterns, *tb1.args(), sign_states(1),
                           np.zeros(0, dtype=bool), 0, a.steps, 1, np.zeros((n1, 0, 1, 0)), np.zeros((n1, 0, 1, 1)))
     ou_run()
     t_ou = _best(ou_run, a.repeat)

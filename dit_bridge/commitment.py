@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from syncgap.ou_models.estimators import bootstrap, fit_sigmoid
+from syncgap.ou_models.estimators import bootstrap, fit_sigmoid, gap_statistic
 from syncgap.theory.checks import InputError, check_array, check_int
 
 
@@ -85,11 +85,8 @@ def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 
                           "fit": {"lo": fits[i].lo, "hi": fits[i].hi, "midpoint": fits[i].midpoint,
                                   "width": fits[i].width, "rms_residual": fits[i].rms_residual}})
 
-    def gap(u):
-        hi = commitment_time(t, u[:, -1].mean(0), min_contrast)
-        lo = commitment_time(t, u[:, 0].mean(0), min_contrast)
-        return None if hi is None or lo is None else hi - lo
-
+    gap = gap_statistic(lambda u: commitment_time(t, u[:, -1].mean(0), min_contrast),
+                        lambda u: commitment_time(t, u[:, 0].mean(0), min_contrast))
     g = bootstrap(gap, a, n_boot, level, seed)
     return {"t_int": t, "scales": list(map(int, scales)), "curves": curves,
             "curve_sem": a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros_like(curves),

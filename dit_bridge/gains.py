@@ -68,7 +68,7 @@ from torch.func import jvp, vmap
 
 from syncgap.theory.checks import InputError, check_int, check_real
 
-from .coupling import _attns
+from .coupling import attention_layers
 from .recording import _token_grid
 
 
@@ -233,7 +233,7 @@ def capture_attn_inputs(rec, step: int, *, num_steps: int = 50, n_samples: int =
     num_steps = check_int("num_steps", num_steps, 1, 1000)
     step = check_int("step", step, 0, num_steps - 1)
     n_samples = check_int("n_samples", n_samples, 1, 10**6)
-    attns = _attns(rec.model)
+    attns = attention_layers(rec.model)
     idx = _layer_indices(layers, len(attns))
     lab = check_labels(rec, labels, n_samples)
     gens = row_generators(seed, n_samples)[:n_samples]
@@ -334,7 +334,7 @@ def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None,
                       exact_max: int = 128, n_probes: int = 64, seed: int = 0, chunk: int = 256) -> LayerGains:
     """χ_k^ℓ, π_k^ℓ for every layer in `hidden` ({layer: (N, T, D) attn1 input}) and the dominance record."""
     model = getattr(rec_or_model, "model", rec_or_model)
-    attns = _attns(model)
+    attns = attention_layers(model)
     if not isinstance(hidden, dict) or not hidden:
         raise InputError("hidden must be a non-empty {layer: (N, T, D) tensor} dict")
     layers = sorted(check_int("layer", i, 0, len(attns) - 1) for i in hidden)

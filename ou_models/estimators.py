@@ -160,3 +160,17 @@ def agreement_curve_ci(agree, n_boot: int = 1000, level: float = 0.95, seed: int
     q = (1.0 - level) / 2.0
     lo, hi = np.quantile(boots, [q, 1.0 - q], axis=0)
     return a.mean(0), lo, hi
+
+
+def gap_statistic(first, second, transform=None):
+    """Bootstrap statistic of a gap: units -> f(first(units)) - f(second(units)), None when either is None.
+
+    `first`, `second`: statistics of the same resampled units (e.g. the commitment time of two features);
+    `transform` f: a change of unit applied to both before the difference (identity by default).
+    """
+    def gap(units):
+        a, b = first(units), second(units)
+        if a is None or b is None:
+            return None
+        return a - b if transform is None else transform(a) - transform(b)
+    return gap

@@ -8,7 +8,8 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from syncgap.dit_bridge.coupling import remove_coupling, rho, set_coupling
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.theory.gated import routing_factor
 from syncgap.dit_bridge.gains import (LayerGains, attention_gains, capture_attn_inputs, channel_probes, dct_token_modes,
                               gains_from_hidden, layer_gains, part_responses, split_attention)
 from syncgap.dit_bridge.registry import load_tiny
@@ -103,9 +104,9 @@ def test_jvp_gains_match_finite_differences_of_the_gated_attention(tiny64, hidde
                 dx = torch.from_numpy(u[:, k])[None, :, None] * a[None, None, :]  # (1, T, D)
                 proj = {p: float((_coupled_fd(attn, x0, dx, p) * dx).sum()) for p in ("routing", "pattern", "full")}
                 scale = abs(chi[j]) + abs(pi[j]) + 1e-6
-                assert abs(proj["routing"] - rho(g) * chi[j]) < 1e-6 * scale + 1e-9, (g, k, proj, chi[j])
+                assert abs(proj["routing"] - routing_factor(g) * chi[j]) < 1e-6 * scale + 1e-9, (g, k, proj, chi[j])
                 assert abs(proj["pattern"] - pi[j]) < 1e-6 * scale + 1e-9, (g, k, proj, pi[j])
-                assert abs(proj["full"] - (rho(g) * chi[j] + pi[j])) < 1e-6 * scale + 1e-9, (g, k, proj)
+                assert abs(proj["full"] - (routing_factor(g) * chi[j] + pi[j])) < 1e-6 * scale + 1e-9, (g, k, proj)
         finally:
             remove_coupling(tiny64.model)
 

@@ -74,7 +74,6 @@ CASES = [
     (spectrum.predicted_times, {"spectrum": [10.0, 3.0, 1.0], "g_": 0.3}, "g_", UNIT_OPEN, ("g",)),
     (engine.ou_grid, {"T": 3.0, "steps": 10}, "T", bad_real(hi=1000.0), ("T",)),
     (engine.ou_grid, {"T": 3.0, "steps": 10}, "steps", bad_int(1, 10 ** 7), ("steps",)),
-    (engine.symmetric_drift, {"g": 0.3}, "g", bad_real(-1.0, hi=1.0, hi_open=True), ("g", "drift A")),
     (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "n", bad_int(1, 10 ** 9), ("samples",)),
     (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "seed", bad_int(0, 2 ** 63 - 1), ("seed",)),
     (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "gate", NONNEG, ("gate g",)),

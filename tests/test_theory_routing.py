@@ -254,7 +254,7 @@ def test_formulas_are_records_with_latex():
 
 
 def test_bad_input_names_argument_and_range():
-    with pytest.raises(InputError, match=r"g=-0\.1 is outside the allowed range \[0, inf\]"):
+    with pytest.raises(InputError, match=r"g=-0\.1 is outside the allowed range \[0, inf\)"):
         rt.routing_factor(-0.1)
     with pytest.raises(InputError, match="g must be a number, got NaN"):
         rt.pattern_factor(float("nan"))

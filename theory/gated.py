@@ -36,6 +36,8 @@ from .symbolic import E, a, g, lam, numeric, rho, sigma, t
 
 SECTION = "§4"
 DYNAMICS = ("ode", "sde")
+_G_GATE = sp.Symbol("g", nonnegative=True)                 # gate strength (g itself is real: layer A)
+_ROUTING_FACTOR = (1 - _G_GATE) / (1 + _G_GATE)              # rho(g), the Formula `routing_factor`
 _HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # docs/science.md §4 hand derivation (ODE)
 
 
@@ -118,12 +120,11 @@ def _rates() -> dict:
 @lru_cache(maxsize=None)
 def formulas() -> tuple[Formula, ...]:
     """Final forms of layer B (docs/science.md §4)."""
-    g_ = sp.Symbol("g", nonnegative=True)
     R = _rates()
     et = sp.exp(-2 * t)
     to_t = {E: et}
     return (
-        Formula("routing_factor", (1 - g_) / (1 + g_),
+        Formula("routing_factor", _ROUTING_FACTOR,
                 "rho(g) = (1 - g)/(1 + g): the factor the gate puts on D(x_A) - D(x_B); g in [0, inf), "
                 "rho in (-1, 1]; rho <= 0 for g >= 1.", SECTION),
         Formula("difference_growth_rate_ode", R["r_ode"].subs(to_t),
@@ -175,9 +176,17 @@ def _f(name):
 
 
 def routing_factor(g_):
-    """rho(g) = (1 - g)/(1 + g) (docs/science.md §4); g in [0, inf), rho in (-1, 1]."""
-    gv = _check_g(g_)
-    return (1.0 - gv) / (1.0 + gv)
+    """rho(g) = (1 - g)/(1 + g), the factor the gate puts on a replica difference (docs/science.md §4-5).
+
+    g in [0, inf) (a number or an array), rho in (-1, 1]. The one numeric rho(g) of the package (OU gate, DiT gate, fits),
+    generated from this module's `routing_factor` Formula.
+    """
+    if np.ndim(g_) == 0:
+        return float(numeric(_ROUTING_FACTOR, (_G_GATE,))(_check_g(g_)))
+    gv = check_array("g", g_)
+    if np.any(gv < 0):
+        raise InputError(f"g={gv[gv < 0].flat[0]:g} is outside the allowed range [0, inf)")
+    return np.asarray(numeric(_ROUTING_FACTOR, (_G_GATE,))(gv), dtype=float)
 
 
 def difference_growth_rate(t_, g_, lam_, dynamics="ode"):

@@ -68,6 +68,7 @@ import sympy as sp
 
 from .checks import InputError, check_array, check_positive, check_real
 from .formula import Formula
+from .gated import routing_factor  # rho(g): one function for the OU and the DiT gate; derived equal here
 
 GATES = ("split", "joint")
 _N_SYM = 2  # tokens in the symbolic derivation; the identities are checked numerically for any N in the tests
@@ -342,14 +343,6 @@ def _factor(name, g_value):
 
 
 # ---------------------------------------------------------------- gate factors
-
-def routing_factor(g):
-    """ρ(g) = (1-g)/(1+g): factor of the value routing A_0 δV in (O_A-O_B)/2, split gate (§5).
-
-    Same expression as the OU analog `theory.gated.routing_factor` (docs/science.md §4).
-    """
-    return _factor("routing_factor", g)
-
 
 def key_routing_factor(g):
     """Factor of the key-driven pattern change δA_K V_0 in (O_A-O_B)/2, split gate; derived equal to ρ(g)."""

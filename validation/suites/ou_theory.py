@@ -112,6 +112,12 @@ def _crossing(t, units, level):
     return stat
 
 
+def _feature_gap(first, second, transform=None):
+    """Gap statistic of units (n, B, 2): first(units[..., 0]) - second(units[..., 1]) (estimators.gap_statistic)."""
+    from syncgap.ou_models.estimators import gap_statistic
+    return gap_statistic(lambda u: first(u[:, :, 0]), lambda u: second(u[:, :, 1]), transform)
+
+
 def _boot(stat, units, n_boot, seed=0):
     from syncgap.ou_models.estimators import bootstrap
     iv = bootstrap(stat, units, n_boot, seed=seed)
@@ -161,7 +167,7 @@ def _layer_a(st: Settings, g):
     from syncgap.theory.data import SignFeatureMixture
     amp = st.a_amp
     data = SignFeatureMixture(np.eye(4)[:1], np.array([amp]), 1.0, (4,))
-    A = engine.symmetric_drift(g)
+    A = coupled_ou.drift_symmetric(g)
     rates, V = np.linalg.eigh(A)                     # ascending: mode 0 slow (common), mode 1 fast
     th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
     t_S = [float(x) for x in np.sort(th["t_S"])[::-1]]   # slow mode commits first (largest t)
@@ -188,22 +194,15 @@ def _layer_a(st: Settings, g):
                       "t_level": _boot(_crossing(t, u, lvl), u, st.n_boot) if lvl is not None else None})
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
     units = r["units"][:, :, [j0, j1]].astype(float)
-    s0, s1 = _crossing(t, units[:, :, 0], LEVEL), _crossing(t, units[:, :, 1], LEVEL)
-
-    def gap(u):
-        a, b = s0(u[:, :, 0]), s1(u[:, :, 1])
-        return None if a is None or b is None else a - b
+    gap = _feature_gap(_crossing(t, units[:, :, 0], LEVEL), _crossing(t, units[:, :, 1], LEVEL))
     out = {"g": g, "amplitude": amp, "t_branch": t, "modes": modes, "gap075": _boot(gap, units, st.n_boot),
            "gap075_theory": modes[0]["t075_theory"] - modes[1]["t075_theory"],
            "gap_t_S_theory": coupled_ou.synchronization_gap(coupled_ou.drift_symmetric(g), lam),
            "stability": coupled_ou.stability_bounds(lam)}
     if modes[0]["level_at_t_S"] is not None and modes[1]["level_at_t_S"] is not None:
-        l0, l1 = _crossing(t, units[:, :, 0], modes[0]["level_at_t_S"]), _crossing(t, units[:, :, 1], modes[1]["level_at_t_S"])
-
-        def gap_l(u):
-            a, b = l0(u[:, :, 0]), l1(u[:, :, 1])
-            return None if a is None or b is None else a - b
-        out["gap_level"] = _boot(gap_l, units, st.n_boot)
+        gap_level = _feature_gap(_crossing(t, units[:, :, 0], modes[0]["level_at_t_S"]),
+                                 _crossing(t, units[:, :, 1], modes[1]["level_at_t_S"]))
+        out["gap_level"] = _boot(gap_level, units, st.n_boot)
     return out
 
 
@@ -227,12 +226,8 @@ def _b_cloning0(st: Settings):
     t = np.asarray(r["t_branch"])
     u = r["units"].astype(float)
     s = [_crossing(t, u[:, :, k], LEVEL) for k in range(2)]
-
-    def gap(x, f=lambda v: v):
-        a, b = s[0](x[:, :, 0]), s[1](x[:, :, 1])
-        return None if a is None or b is None else f(a) - f(b)
-    g_ou = _boot(gap, u, st.n_boot)
-    g_st = _boot(lambda x: gap(x, _steps), u, st.n_boot)
+    g_ou = _boot(_feature_gap(s[0], s[1]), u, st.n_boot)
+    g_st = _boot(_feature_gap(s[0], s[1], _steps), u, st.n_boot)
     theory_curve = base.cloning_agreement_features(t, list(AMPS_B), 1.0)
     cross = [measure.cloning_crossing_theory(1.0, a, 1.0) for a in AMPS_B]
     return {"g": 0.0, "t_branch": t, "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
