@@ -1,6 +1,6 @@
 """Routing and pattern gains of every DiT layer at the replica-symmetric point (docs/science.md §5).
 
-Convention: `theory.routing`. Around the symmetric point x_A,B = x_0 ± δx (x the input of
+Convention: `theory.attention`. Around the symmetric point x_A,B = x_0 ± δx (x the input of
 block ℓ's attn1, i.e. the adaLN-modulated hidden state, (T, D)), both gates give
     O_A - O_B = 2 ρ(g) J_kv δx + 2 J_q δx + O(δ³),   ρ(g) = (1-g)/(1+g),
 with J_q, J_kv the Jacobians of ONE uncoupled attn1 (to_out included) with respect to
@@ -14,7 +14,7 @@ Gains of token mode u_k (orthonormal, (T,)) along a unit channel direction a (D,
 out along r:   χ_k(a, r) = u_kᵀ (R (u_k aᵀ)) r,   π_k(a, r) = u_kᵀ (P (u_k aᵀ)) r.
 Single head: input δx aᵀ gives δQ = δx (W_q a)ᵀ, δK = δx (W_k a)ᵀ, δV = δx (W_v a)ᵀ and the
 readout r acts on the head output as W_oᵀ r, so χ_k(a, r), π_k(a, r) are exactly
-`theory.routing.mode_gains(attention_difference_operators(Q_0, K_0, V_0, W_q a, W_k a, W_v a,
+`theory.attention.mode_gains(attention_difference_operators(Q_0, K_0, V_0, W_q a, W_k a, W_v a,
 W_oᵀ r))` (tested). Multi-head: heads act on disjoint channel slices and their outputs
 add through W_o, so R = Σ_h R_h with a_q^h = (W_q a)[head h] etc. (the JVP does this sum).
 

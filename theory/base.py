@@ -12,7 +12,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive, check_real
+from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive
 from .formula import Formula
 from .symbolic import E, Lam, a, d, n, numeric, sigma, t
 

@@ -32,12 +32,11 @@ import sympy as sp
 
 from .checks import InputError, check_array, check_positive, check_real
 from .formula import Formula
-from .symbolic import E, a, g, lam, numeric, rho, sigma, t
+from .symbolic import E, a, gate_g, lam, numeric, rho, sigma, t
 
 SECTION = "§4"
 DYNAMICS = ("ode", "sde")
-_G_GATE = sp.Symbol("g", nonnegative=True)                 # gate strength (g itself is real: layer A)
-_ROUTING_FACTOR = (1 - _G_GATE) / (1 + _G_GATE)              # rho(g), the Formula `routing_factor`
+_ROUTING_FACTOR = (1 - gate_g) / (1 + gate_g)               # rho(g), the Formula `routing_factor`
 _HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # docs/science.md §4 hand derivation (ODE)
 
 
@@ -162,12 +161,8 @@ def formulas() -> tuple[Formula, ...]:
                 "shifts by the same 1/2 log(2 rho), so the gap in OU time is g-independent at leading order.",
                 SECTION,
                 note="partly disagrees with docs/science.md §4: the 1/2 log(2 rho) shift is exact only at g = 0 "
-                     "(t = 1/2 log(2 a^2) for sigma = 1) and asymptotic for large rho a^2; at finite amplitude "
-                     "the gap moves with g (a = 20, 4, sigma = 1: 1.609 at g = 0, 1.683 at g = 0.5), and a "
-                     "feature has no onset at all once rho(g) is too small (a = 4: none for g >= 0.9; both "
-                     "features none for g >= 1, rho <= 0). The gaps near 1.5 measured at g = 0.9, 0.99, 10 "
-                     "under Protocol I therefore cannot come from the gated pair's instability; they come from "
-                     "the independent (decoupled) part of the protocol."),
+                     "and asymptotic for large rho a^2; at finite amplitude the gap moves with g and a feature "
+                     "can lose its onset (rho(g) too small). Worked numbers: docs/derivations.md."),
     )
 
 
@@ -182,11 +177,11 @@ def routing_factor(g_):
     generated from this module's `routing_factor` Formula.
     """
     if np.ndim(g_) == 0:
-        return float(numeric(_ROUTING_FACTOR, (_G_GATE,))(_check_g(g_)))
+        return float(numeric(_ROUTING_FACTOR, (gate_g,))(_check_g(g_)))
     gv = check_array("g", g_)
     if np.any(gv < 0):
         raise InputError(f"g={gv[gv < 0].flat[0]:g} is outside the allowed range [0, inf)")
-    return np.asarray(numeric(_ROUTING_FACTOR, (_G_GATE,))(gv), dtype=float)
+    return np.asarray(numeric(_ROUTING_FACTOR, (gate_g,))(gv), dtype=float)
 
 
 def difference_growth_rate(t_, g_, lam_, dynamics="ode"):

@@ -11,7 +11,8 @@ import sympy as sp
 
 # Symbols (positive where the domain allows, so SymPy simplifies logs and roots).
 t = sp.Symbol("t", positive=True)              # OU time
-g = sp.Symbol("g", real=True)                  # coupling strength
+g = sp.Symbol("g", real=True)                  # coupling strength (layer A drift; may be negative)
+gate_g = sp.Symbol("g", nonnegative=True)      # gate strength g >= 0 (layer B and the DiT gate)
 Lam = sp.Symbol("Lambda", positive=True)       # covariance eigenvalue of the data
 c = sp.Symbol("c", real=True)                  # cross-correlation of replica data
 kappa = sp.Symbol("kappa", positive=True)      # a mode's relaxation rate

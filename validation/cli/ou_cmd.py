@@ -1,7 +1,6 @@
 """`syncgap ou`: coupled OU replica simulations with exact scores (cloning, gap, energy, collapse)."""
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -125,21 +124,17 @@ def _features(args):
 def _sweep(args, compute) -> list:
     """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
     from syncgap.theory.checks import InputError
+    from syncgap.validation.store import append_row, read_rows, resume_options
     path, done = None, {}
     if args.out:
         out_folder(args.out)
         opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
-        opath = os.path.join(args.out, "options.json")
-        if os.path.exists(opath):
-            with open(opath) as f:
-                if json.load(f) != opts:
-                    raise InputError(f"--out {args.out} holds a run with different options; use a new folder")
-        with open(opath, "w") as f:
-            json.dump(opts, f, indent=2)
+        try:
+            resume_options(args.out, opts)
+        except ValueError:
+            raise InputError(f"--out {args.out} holds a run with different options; use a new folder") from None
         path = os.path.join(args.out, "metrics.jsonl")
-        if os.path.exists(path):
-            with open(path) as f:
-                done = {row["g"]: row for row in map(json.loads, f) if row}
+        done = read_rows(path, "g")
     rows = []
     for g in args.g:
         if g in done:
@@ -147,8 +142,7 @@ def _sweep(args, compute) -> list:
             continue
         row = to_jsonable(compute(g))
         if path:
-            with open(path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_row(path, row)
         rows.append(row)
         if not args.quiet:
             print(f"g = {g:g} done", file=sys.stderr, flush=True)
