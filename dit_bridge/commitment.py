@@ -79,9 +79,9 @@ def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 
     fits = [agreement_fit(t, c) for c in curves]
     per_scale = []
     for i, s in enumerate(scales):
-        iv = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast), a, n_boot, level, seed)
-        inside = bool(np.isfinite(iv.estimate) and t[0] <= iv.estimate <= t[-1])
-        per_scale.append({"scale": int(s), "tau": iv.estimate, "low": iv.low, "high": iv.high, "in_range": inside,
+        interval = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast), a, n_boot, level, seed)
+        inside = bool(np.isfinite(interval.estimate) and t[0] <= interval.estimate <= t[-1])
+        per_scale.append({"scale": int(s), "tau": interval.estimate, "low": interval.low, "high": interval.high, "in_range": inside,
                           "fit": {"lo": fits[i].lo, "hi": fits[i].hi, "midpoint": fits[i].midpoint,
                                   "width": fits[i].width, "rms_residual": fits[i].rms_residual}})
 

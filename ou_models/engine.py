@@ -215,7 +215,7 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
     Tm = check_sign_mixing(sign_mixing, K)
     signs = sign_states(K)
     I = np.eye(K)
-    tb = StepTables(np.zeros((N, K, K)), np.zeros((N, F, K, K)), np.zeros((N, F, K, K)),
+    tables = StepTables(np.zeros((N, K, K)), np.zeros((N, F, K, K)), np.zeros((N, F, K, K)),
                     np.zeros((N, F, K, K)), np.zeros((N, F, signs.shape[0])), np.zeros(N))
     s2 = model.noise_std ** 2
     for s in range(N):
@@ -227,24 +227,24 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
         Sp = -np.linalg.inv(s2 * MM + S)
         dl = float(schedules.delta(t))
         if scheme in ("sde", "ode"):
-            score_coef, tb.sig[s] = schedules.euler_step(dt, scheme)
+            score_coef, tables.sig[s] = schedules.euler_step(dt, scheme)
             Lz, Ls = I + dt * A, score_coef * I
         else:   # denoiser form x' = c_x x + c_D D, D = e^t (x + Delta_t score): score form below
-            cx, cd, tb.sig[s] = schedules.ancestral_step(t, t2, scheme)
+            cx, cd, tables.sig[s] = schedules.ancestral_step(t, t2, scheme)
             Lz, Ls = (cx + cd * np.exp(t)) * I, cd * np.exp(t) * dl * I
         G = gate_matrix(gs[s], K)
         Lz = Lz + Ls @ (G - I) / dl
         Ls = Ls @ G
-        tb.L[s] = Lz + Ls @ Sp
+        tables.L[s] = Lz + Ls @ Sp
         for k in range(F):
             Ci = np.linalg.inv(model.variances[k] * MM + S)
             a = model.amplitudes[k]
-            tb.Wy[s, k] = Ls @ (-Ci - Sp)
-            tb.Ws[s, k] = Ls @ (a * Ci @ MT)
-            tb.Bt[s, k] = a * MT.T @ Ci
+            tables.Wy[s, k] = Ls @ (-Ci - Sp)
+            tables.Ws[s, k] = Ls @ (a * Ci @ MT)
+            tables.Bt[s, k] = a * MT.T @ Ci
             Q = a * a * MT.T @ Ci @ MT
-            tb.cst[s, k] = -0.5 * np.einsum("ci,ij,cj->c", signs, Q, signs)
-    return tb
+            tables.cst[s, k] = -0.5 * np.einsum("ci,ij,cj->c", signs, Q, signs)
+    return tables
 
 
 INIT_STREAM = 1 << 20
@@ -297,10 +297,10 @@ def locate_nonfinite(where: str, model: FeatureModel, grid, z_start, ids, seed: 
     K, F = z.shape[1], model.num_features
     signs, signed = sign_states(K), model.amplitudes > 0
     first = np.full(sub.size, -1)
-    for tb, stream, s0, s1 in segments:
+    for tables, stream, s0, s1 in segments:
         y = np.zeros((sub.size, s1 - s0 + 1, K, F))
         gram = np.zeros((sub.size, s1 - s0 + 1, K, K))
-        kernels.run_paths(z, sub, seed, stream, model.patterns, *tb.args(), signs, signed, s0, s1, 1, y, gram)
+        kernels.run_paths(z, sub, seed, stream, model.patterns, *tables.args(), signs, signed, s0, s1, 1, y, gram)
         ok = np.isfinite(y).all(axis=(2, 3)) & np.isfinite(gram).all(axis=(2, 3))   # (b, states)
         for i in np.flatnonzero((first < 0) & ~ok.all(axis=1)):
             first[i] = s0 + int(np.argmin(ok[i])) - 1        # state r is the result of step r - 1
@@ -345,7 +345,7 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     record_every = check_int("record_every", record_every, 0, 10**9)
     if drift is not None:
         K = check_drift(drift).shape[0]
-    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     N = grid.size - 1
     z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
          else check_array("z0", z0).copy())
@@ -357,13 +357,13 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     y = np.zeros((n, rec.size, K, model.num_features))
     gram = np.zeros((n, rec.size, K, K))
     ids = path_offset + np.arange(n, dtype=np.int64)
-    kernels.run_paths(z, ids, seed, 0, model.patterns, *tb.args(), sign_states(K).copy(),
+    kernels.run_paths(z, ids, seed, 0, model.patterns, *tables.args(), sign_states(K).copy(),
                       model.amplitudes > 0, 0, N, max(record_every, 1), y, gram)
     if not np.isfinite(z).all():
         bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
         start = (initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None
                  else np.asarray(z0, dtype=float)[bad])
-        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tb, 0, 0, N)])
+        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tables, 0, 0, N)])
     return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
 
 

@@ -132,8 +132,8 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
     if branch_times is None:
         branch_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 3.5)
     steps = _steps_at_times(grid, branch_times)
-    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
-    y_main, y_br = _run_branches(model, grid, n, seed, K, (tb, drift), (tb, drift), steps, batch, progress,
+    tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    y_main, y_br = _run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
                                  sign_mixing)
     names, agree = [], []
     for i in range(K):
@@ -153,10 +153,10 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
         a = a.astype(float)
         m, l, h = agreement_curve_ci(a, n_boot, seed=seed)
         curves.append(m), lows.append(l), highs.append(h)
-        iv = bootstrap(_crossing_stat(t, 0.75), a, n_boot, seed=seed)
-        t_spec.append((iv.estimate, iv.low, iv.high))
-        iv = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
-        t_sig.append((iv.estimate, iv.low, iv.high))
+        interval = bootstrap(_crossing_stat(t, 0.75), a, n_boot, seed=seed)
+        t_spec.append((interval.estimate, interval.low, interval.high))
+        interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
+        t_sig.append((interval.estimate, interval.low, interval.high))
     rec = {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
            "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
            "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": n, "seed": seed, "scheme": scheme, "level": 0.75}
@@ -205,9 +205,9 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
     crossing = _crossing_stat(r["t_branch"], 0.75)
     gap = gap_statistic(lambda u: crossing(u[:, :, j0].astype(float)), lambda u: crossing(u[:, :, j1].astype(float)))
-    iv = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
+    interval = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
     return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],
-                "gap": (iv.estimate, iv.low, iv.high)}
+                "gap": (interval.estimate, interval.low, interval.high)}
 
 
 def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
@@ -241,8 +241,8 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     for k in range(F):
         m, l, h = agreement_curve_ci(agree[:, :, k], n_boot, seed=seed)
         mean.append(m), low.append(l), high.append(h)
-        iv = bootstrap(_midpoint_stat(t, None, 0.5), agree[:, :, k], n_boot, seed=seed)
-        tau.append((iv.estimate, iv.low, iv.high))
+        interval = bootstrap(_midpoint_stat(t, None, 0.5), agree[:, :, k], n_boot, seed=seed)
+        tau.append((interval.estimate, interval.low, interval.high))
     def to_steps(x):
         return float(schedules.ou_time_to_sampler_step(x, dit_sampling_steps))
 
@@ -250,11 +250,11 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     midpoint = _midpoint_stat(t, None, 0.5)
     for k in range(1, F):
         first, other = (lambda u: midpoint(u[:, :, 0])), (lambda u, k=k: midpoint(u[:, :, k]))
-        iv = bootstrap(gap_statistic(first, other), agree, n_boot, seed=seed)
-        gaps.append((iv.estimate, iv.low, iv.high))
-        iv = bootstrap(gap_statistic(first, other, to_steps), agree, n_boot, seed=seed)
+        interval = bootstrap(gap_statistic(first, other), agree, n_boot, seed=seed)
+        gaps.append((interval.estimate, interval.low, interval.high))
+        interval = bootstrap(gap_statistic(first, other, to_steps), agree, n_boot, seed=seed)
         # a later commitment is a larger step index, so the step gap is tau_k's step - tau_0's step
-        gaps_steps.append((-iv.estimate, -iv.high, -iv.low))
+        gaps_steps.append((-interval.estimate, -interval.high, -interval.low))
     tau = np.array(tau)
     gaps = np.array(gaps).reshape(-1, 3)
     grid_steps = grid_step_of_time(grid, tau)[:, [0, 2, 1]]
@@ -381,9 +381,9 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
     last = np.where(changed.any(1), N - 1 - np.argmax(changed[:, ::-1], axis=1), 0)
     lock_t = grid[last]
     dist = np.sqrt(((xf[:, None, :] - X[None]) ** 2).sum(-1).min(1)) if n * n_train * d < 5e8 else None
-    iv = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=seed)
-    mv = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=seed)
-    return {"t_lock_median": (iv.estimate, iv.low, iv.high), "t_lock_mean": (mv.estimate, mv.low, mv.high),
+    interval = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=seed)
+    mean_interval = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=seed)
+    return {"t_lock_median": (interval.estimate, interval.low, interval.high), "t_lock_mean": (mean_interval.estimate, mean_interval.low, mean_interval.high),
             "t_collapse_theory": collapse_time(n_train, d, sigma),
             "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
             "samples": n, "seed": seed, "scheme": scheme}

@@ -94,12 +94,9 @@ def run_cloning(args) -> int:
            "t_speciation_measured": r["t_speciation"][0], "level": r["level"], "d": args.d,
            "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
     rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
-    try:
-        from syncgap.theory.base import cloning_agreement
-        rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
-        rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
-    except ImportError:
-        pass
+    from syncgap.theory.base import cloning_agreement
+    rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
+    rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
     if args.json:
         print_json(rec)
     else:
@@ -159,16 +156,13 @@ def run_gap_layer_a(args) -> int:
         r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                              n_boot=args.boot, progress=_progress(args))
         row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
-        try:
-            from syncgap.theory import coupled_ou
-            th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
-            row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
-            row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
-            cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
-            row["t_mode_phi075_theory"] = cross
-            row["gap_phi075_theory"] = cross[0] - cross[1]
-        except ImportError:
-            pass
+        from syncgap.theory import coupled_ou
+        th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
+        row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
+        row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
+        cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
+        row["t_mode_phi075_theory"] = cross
+        row["gap_phi075_theory"] = cross[0] - cross[1]
         return row
     rows = _sweep(args, compute)
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
@@ -196,13 +190,10 @@ def run_gap(args) -> int:
         row = {"g": g, "tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
                "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
                "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-        try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
-            from syncgap.theory import gated
-            th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
-            if th is not None:
-                row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
-        except ImportError:
-            pass
+        from syncgap.theory import gated   # onset of the linearised difference instability (not Protocol I's tau)
+        th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
+        if th is not None:
+            row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
         return row
     rows = _sweep(args, compute)
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,

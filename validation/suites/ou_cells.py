@@ -17,7 +17,7 @@ AMPS_B = (20.0, 4.0)         # layer B: the two features of docs/science.md §4'
 CELLS_VERSION = 2            # bump when a cell's measurement changes, so old files are not reused
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
     """Sizes of one run of the suite; the defaults are the full run, `settings_for(quick=True)` the quick one."""
 
@@ -73,8 +73,8 @@ def _feature_gap(first, second, transform=None):
 
 def _boot(stat, units, n_boot, seed=0):
     from syncgap.ou_models.estimators import bootstrap
-    iv = bootstrap(stat, units, n_boot, seed=seed)
-    return [iv.estimate, iv.low, iv.high]
+    interval = bootstrap(stat, units, n_boot, seed=seed)
+    return [interval.estimate, interval.low, interval.high]
 
 
 def _steps(t):
