@@ -108,7 +108,8 @@ def set_timestep_embedding(model, kind: str) -> None:
         block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
 
 
-def _record_from_model(name, model, source, training=None, **over):
+def record_from_model(name, model, source, training=None, **over):
+    """A ModelRecord for a loaded DiT `model` (shape, classes, sigma and defaults read from its config)."""
     cfg = model.config
     c, s = cfg.in_channels, cfg.sample_size
     out = cfg.out_channels if cfg.out_channels is not None else c
@@ -129,7 +130,7 @@ def _record_from_model(name, model, source, training=None, **over):
 def load_tiny(seed: int = 0, dtype=torch.float32, **config) -> LoadedDiT:
     """Random tiny DiT (3 layers, 16 tokens, 10 classes + null, learned sigma): tests only."""
     cfg = {**TINY, **config}
-    return _record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})")
+    return record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})")
 
 
 def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> LoadedDiT:
@@ -147,7 +148,7 @@ def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> L
     if os.path.isfile(tj):
         with open(tj) as f:
             training = json.load(f)
-    rec = _record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
+    rec = record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
     if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
         rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
     return rec
@@ -172,7 +173,7 @@ def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool =
             raise InputError(
                 f"{DIT_XL_ID} weights are not reachable ({type(exc).__name__}); download the repo elsewhere and "
                 f"pass --model /path/to/local/copy or set {DIT_XL_ENV}=/path/to/local/copy") from None
-        rec = _record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
+        rec = record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
     rec.name = DIT_XL_ID
     rec.latent_scale = DIT_XL_VAE_SCALE
     rec.null_class = 1000

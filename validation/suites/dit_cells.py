@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from syncgap.dit_bridge.commitment import default_scales, scale_agreement
-from syncgap.dit_bridge.protocols import _labels, protocol_one_branches, protocol_two
+from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches, protocol_two
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
@@ -45,7 +45,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
     of both final outputs."""
-    lab = _labels(rec, None, n_pairs, seed)
+    lab = pair_labels(rec, None, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
