@@ -46,11 +46,9 @@ def fit_sigmoid(x, y, lo: float | None = None, hi: float | None = None) -> Sigmo
     (x -> -inf) asymptote. The midpoint is the x where y is halfway between the asymptotes: the commitment
     time of an agreement curve when lo = chance level and hi = 1.
 
-    A curve that jumps between two neighbouring x (a step) pins the midpoint only to that interval, and
-    then SciPy 1.17's MINPACK (curve_fit 'lm') was seen to return fits that differ with the process's
-    heap contents for the same inputs (1e-9 to 1e-4 in the midpoint; reproduced with MALLOC_PERTURB_).
-    Sample x finely enough that the curve's transition spans several points; then fits are bitwise
-    reproducible (tests/test_determinism.py).
+    A curve that jumps between two neighbouring x (a step) pins the midpoint only to that interval and
+    its fit is not bitwise reproducible (docs/derivations.md, "Numerical notes"); sample x finely enough
+    that the transition spans several points (tests/test_determinism.py).
     """
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1)

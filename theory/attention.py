@@ -18,7 +18,7 @@ import sympy as sp
 
 from .checks import InputError, check_array, check_real
 from .formula import Formula
-from .gated import routing_factor  # noqa: F401  rho(g): one function for both gates; derived equal here
+from .gated import routing_factor  # rho(g): one function for both gates; the derivation here finds it
 from .symbolic import gate_g
 
 GATES = ("paper", "joint")
@@ -278,7 +278,8 @@ def linearised_difference(q0, k0, v0, dq, dk, dv, g, gate: str = "paper") -> dic
     da_q = _softmax_jacobian(a0, scale * dq @ k0.T)  # (N, M)
     da_k = _softmax_jacobian(a0, scale * q0 @ dk.T)  # (N, M)
     pre = "" if gate == "paper" else "joint_"
-    value = 2 * _factor(f"{pre}routing_factor", gv) * a0 @ dv  # (N, dv)
+    rho = routing_factor(gv) if gate == "paper" else _factor("joint_routing_factor", gv)
+    value = 2 * rho * a0 @ dv  # (N, dv)
     key = 2 * _factor(f"{pre}key_routing_factor", gv) * da_k @ v0  # (N, dv)
     query = 2 * _factor(f"{pre}query_pattern_factor", gv) * da_q @ v0  # (N, dv)
     return {"difference": value + key + query, "value_routing": value, "key_routing": key,
