@@ -7,7 +7,7 @@ import importlib
 
 from .checks import InputError
 
-_LAZY = ("base", "coupled_ou", "gated", "spectrum", "docs")
+_LAZY = ("base", "coupled_ou", "replica_scores", "gated", "attention", "routing", "spectrum", "docs")
 __all__ = ["InputError", *_LAZY]
 
 

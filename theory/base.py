@@ -96,7 +96,10 @@ def pitchfork_speciation_time(amplitude, noise_std):
 
 
 def collapse_time(n_train, d_dim, noise_std):
-    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0."""
+    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0.
+
+    The Formula `collapse_time` written with expm1/log1p (stable for large d); the one t_C of the package.
+    """
     nn = check_int("n", n_train, 2)
     dd = check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)

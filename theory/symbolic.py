@@ -1,7 +1,9 @@
 """Shared SymPy symbols and the cached lambdify step every theory module uses.
 
-A numeric function is always generated from the very Formula expression that the
-docs and `--latex` print, so the two cannot drift (a test checks numeric == symbolic).
+A numeric function is generated from the very Formula expression that the docs and `--latex`
+print, so the two cannot drift (a test checks numeric == symbolic). The exceptions are named in
+their docstrings: a closed form rewritten for floating point (theory.base.collapse_time with
+expm1/log1p) or evaluated by quadrature / root finding; each is tested against its Formula.
 """
 from __future__ import annotations
 

@@ -11,9 +11,10 @@ import numpy as np
 
 
 def law_ratio(g, eta):
-    """(rho(g) + eta)/(1 + eta), the predicted_gap_ratio Formula of theory.routing with eta >= 1 allowed (the fit).
+    """(rho(g) + eta)/(1 + eta): theory.routing's predicted_gap_ratio Formula for eta > -1 (the fit).
 
-    rho = theory.gated.routing_factor; eta outside (-1, 1) leaves the bound's range, not the formula's.
+    rho = theory.gated.routing_factor. Written out here because the fit searches eta up to 1000 (a
+    g-independent gap), which predicted_gap_ratio refuses: there |eta| < 1 is routing dominance.
     """
     from syncgap.theory.gated import routing_factor
     rho = np.array([routing_factor(float(x)) for x in np.atleast_1d(g)])
