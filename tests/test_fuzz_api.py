@@ -50,14 +50,14 @@ A = coupled_ou.drift_symmetric(0.3)
 
 # (function, valid keyword arguments, argument to spoil, its bad values, names the message may use)
 CASES = [
-    (coupled_ou.drift_symmetric, {"g_": 0.3}, "g_", UNIT_OPEN, ("g",)),
-    (coupled_ou.drift_all_to_all, {"K_": 3, "g_": 0.2}, "K_", bad_int(2, coupled_ou.K_MAX), ("K",)),
+    (coupled_ou.drift_symmetric, {"g": 0.3}, "g", UNIT_OPEN, ("g",)),
+    (coupled_ou.drift_all_to_all, {"K": 3, "g": 0.2}, "K", bad_int(2, coupled_ou.K_MAX), ("K",)),
     (coupled_ou.mode_speciation_times, {"A": A, "Lambda": 100.0}, "Lambda", POS, ("Lambda",)),
     (coupled_ou.mode_collapse_times, {"A": A, "n_train": 100, "d_dim": 8, "noise_std": 1.0}, "noise_std", POS,
      ("noise_std",)),
     (coupled_ou.mode_collapse_times, {"A": A, "n_train": 100, "d_dim": 8, "noise_std": 1.0}, "n_train", bad_int(2),
      ("n",)),
-    (coupled_ou.synchronization_gap_symmetric, {"g_": 0.3, "Lambda": 100.0, "c_": 0.0}, "c_", UNIT_OPEN, ("c",)),
+    (coupled_ou.synchronization_gap_symmetric, {"g": 0.3, "Lambda": 100.0, "c": 0.0}, "c", UNIT_OPEN, ("c",)),
     (coupled_ou.stability_bounds, {"Lambda": 100.0}, "Lambda", POS, ("Lambda",)),
     (gated.routing_factor, {"g": 0.5}, "g", NONNEG, ("g",)),
     (gated.gated_speciation_time, {"g": 0.5, "amplitude": 5.0, "noise_std": 1.0}, "amplitude", POS,

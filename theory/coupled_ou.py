@@ -32,6 +32,7 @@ import scipy.linalg as sla
 import sympy as sp
 
 from .checks import InputError, check_array, check_int, check_positive, check_real
+from . import symbolic
 from .formula import Formula
 from .symbolic import K, Lam, c, g, kappa, n, numeric, d, sigma, t
 
@@ -196,20 +197,20 @@ def _f(name: str) -> Formula:
 
 
 # ----------------------------------------------------------------------------- drifts and modes
-def drift_symmetric(g_):
+def drift_symmetric(g):
     """A = [[1, -g], [-g, 1]] (docs/science.md §3); |g| < 1 for forward stability."""
     try:
-        gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+        gv = check_real("g", g, -1.0, 1.0, lo_open=True, hi_open=True)
     except InputError as exc:
         raise InputError(f"{exc} (forward stability: mode rates 1 - g and 1 + g must be > 0)") from None
     return np.array([[1.0, -gv], [-gv, 1.0]])
 
 
-def drift_all_to_all(K_, g_):
+def drift_all_to_all(K, g):
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (docs/science.md §3); g > -1/K."""
-    k = check_int("K", K_, 2, K_MAX)
+    k = check_int("K", K, 2, K_MAX)
     try:
-        gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
+        gv = check_real("g", g, -1.0 / k, lo_open=True, hi_open=True)
     except InputError as exc:
         raise InputError(f"{exc} (forward stability: difference-mode rate 1 + g K must be > 0)") from None
     return np.eye(k) + gv * (k * np.eye(k) - np.ones((k, k)))
@@ -242,7 +243,7 @@ def _check_drift(A) -> np.ndarray:
     return A
 
 
-def mode_rates(A, c_=None):
+def mode_rates(A, c=None):
     """Mode rates kappa_m and unit left eigenvectors w_m (rows), common mode first (docs/science.md §3).
 
     Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m]. Mode 0 is the
@@ -256,7 +257,7 @@ def mode_rates(A, c_=None):
     ev, W = ev.real, W.real.T                                   # rows are left eigenvectors
     order = np.argsort(ev, kind="stable")
     ev, W = ev[order], W[order]
-    R = replica_correlation(k, c_) if c_ is not None else np.eye(k)
+    R = replica_correlation(k, c) if c is not None else np.eye(k)
     scale = max(1.0, np.abs(ev).max())
     i = 0
     while i < k:                                                # fix bases of degenerate groups
@@ -278,7 +279,7 @@ def mode_rates(A, c_=None):
     return {"rates": ev[perm], "modes": W}
 
 
-def transition_mean_cov(A, t_):
+def transition_mean_cov(A, t):
     """(M, C) with z_t = (M (x) I_d) z_0 + N(0, C (x) I_d), for any diagonalisable A (docs/science.md §3).
 
     M = e^{-At} = V diag(e^{-kappa t}) V^{-1};
@@ -286,7 +287,7 @@ def transition_mean_cov(A, t_):
     the solution of A C + C A^T = 2 (I - M M^T) (also for non-normal A). t >= 0 in OU time.
     """
     A = _check_drift(A)
-    tv = check_real("t", t_, 0.0)
+    tv = check_real("t", t, 0.0)
     kap, V = np.linalg.eig(A)
     kap, V = kap.real, V.real
     Vi = np.linalg.inv(V)
@@ -297,48 +298,48 @@ def transition_mean_cov(A, t_):
     return M, 0.5 * (C + C.T)
 
 
-def transition_symmetric(g_, t_):
+def transition_symmetric(g, t):
     """(M, C) of the symmetric pair from the SymPy closed forms (docs/science.md §3)."""
-    gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
-    tv = check_real("t", t_, 0.0, lo_open=True)
-    M = numeric(_f("transition_mean_symmetric").expr, (g, t))(gv, tv)
-    C = numeric(_f("transition_cov_symmetric").expr, (g, t))(gv, tv)
+    gv = check_real("g", g, -1.0, 1.0, lo_open=True, hi_open=True)
+    tv = check_real("t", t, 0.0, lo_open=True)
+    M = numeric(_f("transition_mean_symmetric").expr, (symbolic.g, symbolic.t))(gv, tv)
+    C = numeric(_f("transition_cov_symmetric").expr, (symbolic.g, symbolic.t))(gv, tv)
     return np.asarray(M, dtype=float), np.asarray(C, dtype=float)
 
 
-def transition_anisotropic(a, b, g_12, g_21, t_):
+def transition_anisotropic(a, b, g_12, g_21, t):
     """(M, C) of the anisotropic pair from the SymPy closed forms (Sylvester + Lyapunov; docs/science.md §3).
 
     Needs distinct real mode rates ((a - b)^2/4 + g12 g21 > 0) and t > 0.
     """
     A = drift_anisotropic(a, b, g_12, g_21)
-    tv = check_real("t", t_, 0.0, lo_open=True)
+    tv = check_real("t", t, 0.0, lo_open=True)
     if (A[0, 0] - A[1, 1]) ** 2 / 4 + A[0, 1] * A[1, 0] <= 0:
         raise InputError("the closed form needs distinct mode rates: (a-b)^2/4 + g12*g21 > 0")
     ani = _anisotropic()
-    args = (a_, b_, g12, g21, t)
+    args = (a_, b_, g12, g21, symbolic.t)
     M = numeric(ani["M"], args)(A[0, 0], A[1, 1], -A[0, 1], -A[1, 0], tv)
     C = numeric(ani["C"], args)(A[0, 0], A[1, 1], -A[0, 1], -A[1, 0], tv)
     return np.asarray(M, dtype=float), np.asarray(C, dtype=float)
 
 
 # ----------------------------------------------------------------------------- data model and scores
-def replica_correlation(K_, c_):
+def replica_correlation(K, c):
     """R = (1 - c) I + c 1 1^T: cross-correlation of the replicas' data; c in (-1/(K-1), 1)."""
-    k = check_int("K", K_, 2, K_MAX)
-    cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
+    k = check_int("K", K, 2, K_MAX)
+    cv = check_real("c", c, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
     return (1 - cv) * np.eye(k) + cv * np.ones((k, k))
 
 
 # ----------------------------------------------------------------------------- speciation, collapse, gap
-def _mode_factors(A, c_):
-    info = mode_rates(A, c_)
-    R = replica_correlation(A.shape[0], c_)
+def _mode_factors(A, c):
+    info = mode_rates(A, c)
+    R = replica_correlation(A.shape[0], c)
     W = info["modes"]
     return info["rates"], np.einsum("mi,ij,mj->m", W, R, W)
 
 
-def mode_speciation_times(A, Lambda, c_=0.0):
+def mode_speciation_times(A, Lambda, c=0.0):
     """t_S^m = log(kappa_m Lambda_m)/(2 kappa_m), Lambda_m = Lambda w_m^T R w_m, per mode (docs/science.md §3).
 
     Modes as in `mode_rates` (the common mode first, then ascending rate). Lambda > 0 is the
@@ -347,41 +348,41 @@ def mode_speciation_times(A, Lambda, c_=0.0):
     """
     A = _check_drift(A)
     L = check_positive("Lambda", Lambda)
-    rates, fac = _mode_factors(A, c_)
+    rates, fac = _mode_factors(A, c)
     Lm = L * fac
     ts = numeric(_f("mode_speciation_time").expr, (kappa, _mode_criteria()["Lambda_m"]))(rates, Lm)
     return {"rates": rates, "Lambda_m": Lm, "t_S": np.asarray(ts, dtype=float)}
 
 
-def mode_collapse_times(A, n_train, d_dim, noise_std, c_=0.0):
+def mode_collapse_times(A, n_train, d_dim, noise_std, c=0.0):
     """t_C^m = log(1 + kappa_m sigma_m^2/(n^{2/d} - 1))/(2 kappa_m), sigma_m^2 = sigma^2 w_m^T R w_m (§3)."""
     A = _check_drift(A)
     nn, dd = check_int("n", n_train, 2), check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)
-    rates, fac = _mode_factors(A, c_)
+    rates, fac = _mode_factors(A, c)
     x = math.expm1(2.0 * math.log(nn) / dd)              # n^{2/d} - 1, stable for large d
     return {"rates": rates, "t_C": np.log1p(rates * s * s * fac / x) / (2 * rates)}
 
 
-def synchronization_gap(A, Lambda, c_=0.0):
+def synchronization_gap(A, Lambda, c=0.0):
     """Gap = t_S(common mode) - min over the other modes of t_S (docs/science.md §3): from the common mode's
     commitment to the last difference mode's; for the pair simply common - difference.
 
     Closed form for the symmetric pair in `formulas()` ("synchronization_gap").
     """
-    r = mode_speciation_times(A, Lambda, c_)
+    r = mode_speciation_times(A, Lambda, c)
     return float(r["t_S"][0] - r["t_S"][1:].min())
 
 
-def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
+def synchronization_gap_symmetric(g, Lambda, c=0.0):
     """Closed-form gap of the symmetric pair, lambdified from the SymPy expression (docs/science.md §3)."""
-    gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+    gv = check_real("g", g, -1.0, 1.0, lo_open=True, hi_open=True)
     L = check_positive("Lambda", Lambda)
-    cv = check_real("c", c_, -1.0, 1.0, lo_open=True, hi_open=True)
-    return float(numeric(_f("synchronization_gap").expr.rhs, (g, Lam, c))(gv, L, cv))
+    cv = check_real("c", c, -1.0, 1.0, lo_open=True, hi_open=True)
+    return float(numeric(_f("synchronization_gap").expr.rhs, (symbolic.g, symbolic.Lam, symbolic.c))(gv, L, cv))
 
 
-def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
+def stability_bounds(Lambda, c=0.0, K=2, coupling="symmetric", a=1.0, b=1.0):
     """Admissible coupling range (docs/science.md §3) as a record.
 
     symmetric pair: forward |g| < 1; common mode speciates iff g < 1 - 1/(Lambda(1+c));
@@ -392,15 +393,15 @@ def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
     stability g12 g21 < a b; each mode then speciates iff kappa_m Lambda_m > 1 (`mode_speciation_times`).
     """
     L = check_positive("Lambda", Lambda)
-    k = check_int("K", K_, 2, K_MAX)
-    cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
+    k = check_int("K", K, 2, K_MAX)
+    cv = check_real("c", c, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
     if coupling == "symmetric":
         if k != 2:
             raise InputError(f"K={k} is outside the allowed range [2, 2] for coupling='symmetric'")
         gb = _gap_and_bounds()
         return {"coupling": coupling, "forward_min": -1.0, "forward_max": 1.0,
-                "common_speciates_below": float(gb["g_hi"].subs({Lam: L, c: cv})),
-                "difference_speciates_above": float(gb["g_lo"].subs({Lam: L, c: cv}))}
+                "common_speciates_below": float(gb["g_hi"].subs({symbolic.Lam: L, symbolic.c: cv})),
+                "difference_speciates_above": float(gb["g_lo"].subs({symbolic.Lam: L, symbolic.c: cv}))}
     if coupling == "all_to_all":
         return {"coupling": coupling, "forward_min": -1.0 / k, "forward_max": math.inf,
                 "common_speciates": bool(L * (1 + (k - 1) * cv) > 1),

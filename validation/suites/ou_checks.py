@@ -27,10 +27,10 @@ def _ci(lo, hi, tol=0.0):
     return (lo, hi)
 
 
-def _check(id_, desc, pred, obs, ci, unit, finding, tol, passed=None):
+def _check(check_id, desc, pred, obs, ci, unit, finding, tol, passed=None):
     pred, obs = _num(pred), _num(obs)
     ok = within(pred, ci) if passed is None else passed
-    return Check(id_, desc, pred, obs, ci, unit, bool(ok and obs is not None), finding=finding, tolerance=tol)
+    return Check(check_id, desc, pred, obs, ci, unit, bool(ok and obs is not None), finding=finding, tolerance=tol)
 
 
 def validate_cell(name: str, result: dict) -> None:
