@@ -85,8 +85,8 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     pats = None if mix is None else mix.patterns
     base = {"model": rec.name, "source": rec.source,
             "weights": weights_fingerprint(rec.model),    # a retrained model's cells are recomputed, not reused
-            "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints), "seed": settings.seed,
-            "scales": scales, "features": mix is not None}
+            "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints),
+            "seed": settings.seed, "scales": scales, "features": mix is not None}
     cells = {}
 
     def cell(kind, g, compute, **extra):
@@ -95,17 +95,18 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         say(f"dit {name}: {kind} g={g:g} {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
         cells[(kind, g)] = (path, r, reused)
 
-    p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps, scales=scales,
-              patterns=pats)
+    p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
+              scales=scales, patterns=pats)
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
     for g in settings.g_grid:
         if g > 0:
             cell("p1", g, lambda g=g: dit_cells.protocol_one_outputs(rec, g, clone=False, **p1), eps=0.3)
-    cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs, seed=settings.seed,
-                                                           num_steps=settings.num_steps))
+    cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs,
+                                                                        seed=settings.seed, num_steps=settings.num_steps))
     if mix is not None:
-        cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
-                                                   seed=settings.seed), n_paths=settings.ou_paths)
+        cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
+                                                          n_paths=settings.ou_paths, seed=settings.seed),
+             n_paths=settings.ou_paths)
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name}
 
 

@@ -92,7 +92,8 @@ def base_cloning(settings: Settings, d: int):
     ts = base.pitchfork_speciation_time(amp, 1.0)
     grid = engine.ou_grid(settings.cloning_start_time, settings.cloning_steps)
     times = np.linspace(ts - 1.8, ts + 2.2, settings.cloning_branch_times)
-    r = measure.cloning(data, grid, settings.cloning_paths, settings.seed, branch_times=times, n_boot=settings.n_boot, keep_units=True)
+    r = measure.cloning(data, grid, settings.cloning_paths, settings.seed, branch_times=times,
+                        n_boot=settings.n_boot, keep_units=True)
     u = r["units"][:, :, 0].astype(float)
     t = np.asarray(r["t_branch"])
     level_ts = float(base.cloning_agreement(ts, amp, 1.0))
@@ -109,7 +110,8 @@ def collapse(settings: Settings, n_train, d):
     """Collapse (§2): lock times of the empirical-score sampler against theory.base.collapse_time."""
     from syncgap.ou_models import engine, measure
     from syncgap.theory import base
-    r = measure.collapse(n_train, d, engine.ou_grid(3.0, 600), settings.collapse_paths, settings.seed, n_boot=settings.n_boot)
+    r = measure.collapse(n_train, d, engine.ou_grid(3.0, 600), settings.collapse_paths, settings.seed,
+                         n_boot=settings.n_boot)
     counts, edges = np.histogram(r["t_lock"], bins=30)
     return {"n_train": n_train, "d": d, "t_lock_median": r["t_lock_median"],
             "t_collapse_theory": base.collapse_time(n_train, d, 1.0), "hist_counts": counts, "hist_edges": edges,
@@ -132,7 +134,8 @@ def layer_a(settings: Settings, g):
     T = 7.0 if g < 0.8 else 9.0 + 2.0 * (g >= 0.88)
     grid = engine.ou_grid(T, int(settings.layer_a_steps * T / 7.0))
     times = np.clip(np.concatenate([np.linspace(0.45 * x, 2.1 * x, 10) for x in scales]), grid[-2], grid[0])
-    r = measure.cloning(data, grid, settings.layer_a_paths, settings.seed, times, drift=A, n_boot=settings.n_boot, sign_mixing=V,
+    r = measure.cloning(data, grid, settings.layer_a_paths, settings.seed, times, drift=A, n_boot=settings.n_boot,
+                        sign_mixing=V,
                         keep_units=True)
     t = np.asarray(r["t_branch"])
     modes = []
@@ -178,7 +181,8 @@ def layer_b_cloning(settings: Settings):
     from syncgap.theory import base, gated
     grid = _b_grid(settings)
     times = np.linspace(0.15, 5.0, 2 * settings.layer_b_switch_times)
-    r = measure.cloning(_b_data(), grid, settings.layer_b_paths, settings.seed, times, n_boot=settings.n_boot, keep_units=True)
+    r = measure.cloning(_b_data(), grid, settings.layer_b_paths, settings.seed, times, n_boot=settings.n_boot,
+                        keep_units=True)
     t = np.asarray(r["t_branch"])
     u = r["units"].astype(float)
     s = [_crossing(t, u[:, :, k], LEVEL) for k in range(2)]
@@ -199,7 +203,8 @@ def layer_b_protocol_one(settings: Settings, g):
     from syncgap.ou_models import measure
     from syncgap.theory import gated
     grid = _b_grid(settings)
-    r = measure.protocol_one(_b_data(), grid, g, settings.layer_b_paths, settings.seed, t_int_times=np.linspace(0.1, 5.0, settings.layer_b_switch_times),
+    r = measure.protocol_one(_b_data(), grid, g, settings.layer_b_paths, settings.seed,
+                             t_int_times=np.linspace(0.1, 5.0, settings.layer_b_switch_times),
                              n_boot=settings.n_boot, dit_sampling_steps=DIT_STEPS)
     th = gated.gated_gap(g, list(AMPS_B), 1.0, "sde")
     return {"g": g, "t_int": r["t_int"], "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
@@ -211,7 +216,8 @@ def layer_b_energy(settings: Settings, g):
     """Layer B (§4): drift rate of the replica-difference energy per feature at gate g."""
     from syncgap.ou_models import measure
     from syncgap.theory import gated
-    e = measure.difference_energy(_b_data(), _b_grid(settings), g, settings.layer_b_paths, settings.seed, record_every=4, n_boot=settings.n_boot)
+    e = measure.difference_energy(_b_data(), _b_grid(settings), g, settings.layer_b_paths, settings.seed, record_every=4,
+                                  n_boot=settings.n_boot)
     th = gated.gated_gap(g, list(AMPS_B), 1.0, "sde")
     return {"g": g, "t": e["t"], "rate_drift": e["rate_drift"][:, :2], "rate_drift_ci": e["rate_drift_ci"][:, :, :2],
             "onset_theory": th["t_S"], "features": ["a=%g" % a for a in AMPS_B]}

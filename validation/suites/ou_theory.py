@@ -55,23 +55,30 @@ def run_cells(out_dir, quick: bool, say) -> Path:
     common = {"version": CELLS_VERSION, "quick": bool(quick), "seed": settings.seed, "n_boot": settings.n_boot}
     for d in settings.cloning_dims:
         _cell(root, f"base_cloning_d{d}", common | {"d": d, "n": settings.cloning_paths, "T": settings.cloning_start_time,
-              "steps": settings.cloning_steps, "branches": settings.cloning_branch_times}, lambda: ou_cells.base_cloning(settings, d), say)
+                                                    "steps": settings.cloning_steps,
+                                                    "branches": settings.cloning_branch_times},
+              lambda: ou_cells.base_cloning(settings, d), say)
     for n_train, d in settings.collapse_sizes:
         _cell(root, f"collapse_n{n_train}_d{d}", common | {"n_train": n_train, "d": d, "n": settings.collapse_paths},
               lambda: ou_cells.collapse(settings, n_train, d), say)
     for g in settings.layer_a_couplings:
-        _cell(root, f"layer_a_g{g:g}", common | {"g": g, "amp": settings.layer_a_amplitude, "n": settings.layer_a_paths, "steps": settings.layer_a_steps},
+        _cell(root, f"layer_a_g{g:g}", common | {"g": g, "amp": settings.layer_a_amplitude, "n": settings.layer_a_paths,
+                                                 "steps": settings.layer_a_steps},
               lambda: ou_cells.layer_a(settings, g), say)
-    bcfg = common | {"amps": list(AMPS_B), "n": settings.layer_b_paths, "T": settings.layer_b_start_time, "steps": settings.layer_b_steps, "t_int": settings.layer_b_switch_times}
+    bcfg = common | {"amps": list(AMPS_B), "n": settings.layer_b_paths, "T": settings.layer_b_start_time,
+                     "steps": settings.layer_b_steps, "t_int": settings.layer_b_switch_times}
     for g in settings.layer_b_energy_couplings:
         _cell(root, f"layer_b_energy_g{g:g}", bcfg | {"g": g}, lambda: ou_cells.layer_b_energy(settings, g), say)
     _cell(root, "layer_b_cloning_g0", bcfg, lambda: ou_cells.layer_b_cloning(settings), say)
     for g in settings.layer_b_couplings:
         _cell(root, f"layer_b_p1_g{g:g}", bcfg | {"g": g}, lambda: ou_cells.layer_b_protocol_one(settings, g), say)
     # a cell left over from a run with other settings must not enter the checks
-    keep = {f"{n}.json" for n in ["layer_b_cloning_g0", "gap_law"] + [f"base_cloning_d{d}" for d in settings.cloning_dims]
-            + [f"collapse_n{a}_d{b}" for a, b in settings.collapse_sizes] + [f"layer_a_g{g:g}" for g in settings.layer_a_couplings]
-            + [f"layer_b_energy_g{g:g}" for g in settings.layer_b_energy_couplings] + [f"layer_b_p1_g{g:g}" for g in settings.layer_b_couplings]}
+    keep = {f"{n}.json" for n in ["layer_b_cloning_g0", "gap_law"]
+            + [f"base_cloning_d{d}" for d in settings.cloning_dims]
+            + [f"collapse_n{a}_d{b}" for a, b in settings.collapse_sizes]
+            + [f"layer_a_g{g:g}" for g in settings.layer_a_couplings]
+            + [f"layer_b_energy_g{g:g}" for g in settings.layer_b_energy_couplings]
+            + [f"layer_b_p1_g{g:g}" for g in settings.layer_b_couplings]}
     for p in root.glob("*.json"):
         if p.name not in keep:
             p.rename(p.with_suffix(".json.stale"))
