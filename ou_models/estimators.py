@@ -172,3 +172,17 @@ def gap_statistic(first, second, transform=None):
             return None
         return a - b if transform is None else transform(a) - transform(b)
     return gap
+
+
+def crossing_statistic(x, level: float):
+    """Bootstrap statistic of units (n, B) -> first x, going up, where their mean curve falls to `level`.
+
+    The mean over units of an agreement curve sampled at x (B,), read by `level_crossing`; None if never.
+    """
+    x = np.asarray(x)
+    order = np.argsort(x)
+    xs = x[order]
+
+    def stat(units):
+        return level_crossing(xs, units.mean(0)[order], level)
+    return stat

@@ -14,7 +14,7 @@ from syncgap.theory.checks import InputError, SimulationError, check_finite_stat
 from . import kernels
 from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feature_model, initial_state,
                      locate_nonfinite, sample, step_tables)
-from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid, gap_statistic, level_crossing
+from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
 
 def _steps_at_times(grid, times) -> np.ndarray:
@@ -98,15 +98,6 @@ def _midpoint_stat(x, lo, hi):
     return stat
 
 
-def _crossing_stat(x, level):
-    """statistic(units (n, B)) -> first t (going up from t = 0) where the mean agreement falls to `level`."""
-    order = np.argsort(x)
-
-    def stat(units):
-        return level_crossing(x[order], units.mean(0)[order], level)
-    return stat
-
-
 def _check_common(n, seed, batch, n_boot):
     return (check_int("samples", n, 2, 10**9), check_int("seed", seed, 0, 2 ** 63 - 1),
             check_int("batch", batch, 1), check_int("n_boot", n_boot, 10, 10**6))
@@ -153,7 +144,7 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
         a = a.astype(float)
         m, l, h = agreement_curve_ci(a, n_boot, seed=seed)
         curves.append(m), lows.append(l), highs.append(h)
-        interval = bootstrap(_crossing_stat(t, 0.75), a, n_boot, seed=seed)
+        interval = bootstrap(crossing_statistic(t, 0.75), a, n_boot, seed=seed)
         t_spec.append((interval.estimate, interval.low, interval.high))
         interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
         t_sig.append((interval.estimate, interval.low, interval.high))
@@ -203,7 +194,7 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
     r = cloning(data, grid, n, seed, branch_times, drift=A, scheme=scheme, batch=batch, n_boot=n_boot,
                 sign_mixing=V, keep_units=True, progress=progress)
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
-    crossing = _crossing_stat(r["t_branch"], 0.75)
+    crossing = crossing_statistic(r["t_branch"], 0.75)
     gap = gap_statistic(lambda u: crossing(u[:, :, j0].astype(float)), lambda u: crossing(u[:, :, j1].astype(float)))
     interval = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
     return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],

@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from syncgap.ou_models.estimators import bootstrap, crossing_statistic, gap_statistic
+
 SUBDIR = "ou"
 LEVEL = 0.75                 # cloning / agreement level read as "speciation"
 DIT_STEPS = 250              # DiT sampler steps for the step-unit gap (P2's DiT-XL/2 sampler)
@@ -54,25 +56,13 @@ def settings_for(quick: bool) -> Settings:
     return QUICK if quick else Settings()
 
 
-def _crossing(t, units, level):
-    """statistic(units (n, B)) -> time where the mean agreement first falls to `level` going up in t."""
-    from syncgap.ou_models.estimators import level_crossing
-    order = np.argsort(t)
-    ts = np.asarray(t)[order]
-
-    def stat(u):
-        return level_crossing(ts, u.mean(0)[order], level)
-    return stat
-
-
 def _feature_gap(first, second, transform=None):
     """Gap statistic of units (n, B, 2): first(units[..., 0]) - second(units[..., 1]) (estimators.gap_statistic)."""
-    from syncgap.ou_models.estimators import gap_statistic
     return gap_statistic(lambda u: first(u[:, :, 0]), lambda u: second(u[:, :, 1]), transform)
 
 
 def _boot(stat, units, n_boot, seed=0):
-    from syncgap.ou_models.estimators import bootstrap
+    """[estimate, low, high] of `stat` by the percentile bootstrap over units (estimators.bootstrap)."""
     interval = bootstrap(stat, units, n_boot, seed=seed)
     return [interval.estimate, interval.low, interval.high]
 
@@ -99,10 +89,10 @@ def base_cloning(settings: Settings, d: int):
     level_ts = float(base.cloning_agreement(ts, amp, 1.0))
     return {"d": d, "t_branch": t, "agreement": r["agreement"][:, 0], "ci_low": r["ci_low"][:, 0],
             "ci_high": r["ci_high"][:, 0], "phi_theory": base.cloning_agreement(t, amp, 1.0),
-            "t075": _boot(_crossing(t, u, LEVEL), u, settings.n_boot),
+            "t075": _boot(crossing_statistic(t, LEVEL), u, settings.n_boot),
             "t075_theory": measure.cloning_crossing_theory(1.0, amp, 1.0),
             "t_S_theory": ts, "t_S_half_log_lambda": base.speciation_time(d + 1.0),
-            "level_at_t_S": level_ts, "t_level": _boot(_crossing(t, u, level_ts), u, settings.n_boot),
+            "level_at_t_S": level_ts, "t_level": _boot(crossing_statistic(t, level_ts), u, settings.n_boot),
             "dt": float(grid[0] - grid[1])}
 
 
@@ -147,20 +137,21 @@ def layer_a(settings: Settings, g):
         lvl = float(curve(t_S[m])) if t_S[m] > 0 else None
         modes.append({"rate": k, "agreement": r["agreement"][:, j], "ci_low": r["ci_low"][:, j],
                       "ci_high": r["ci_high"][:, j], "phi_theory": curve(t),
-                      "t075": _boot(_crossing(t, u, LEVEL), u, settings.n_boot),
+                      "t075": _boot(crossing_statistic(t, LEVEL), u, settings.n_boot),
                       "t075_theory": measure.cloning_crossing_theory(k, amp, 1.0),
                       "t_S_theory": t_S[m], "level_at_t_S": lvl,
-                      "t_level": _boot(_crossing(t, u, lvl), u, settings.n_boot) if lvl is not None else None})
+                      "t_level": _boot(crossing_statistic(t, lvl), u, settings.n_boot) if lvl is not None else None})
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
     units = r["units"][:, :, [j0, j1]].astype(float)
-    gap = _feature_gap(_crossing(t, units[:, :, 0], LEVEL), _crossing(t, units[:, :, 1], LEVEL))
+    crossing = crossing_statistic(t, LEVEL)
+    gap = _feature_gap(crossing, crossing)
     out = {"g": g, "amplitude": amp, "t_branch": t, "modes": modes, "gap075": _boot(gap, units, settings.n_boot),
            "gap075_theory": modes[0]["t075_theory"] - modes[1]["t075_theory"],
            "gap_t_S_theory": coupled_ou.synchronization_gap(coupled_ou.drift_symmetric(g), lam),
            "stability": coupled_ou.stability_bounds(lam)}
     if modes[0]["level_at_t_S"] is not None and modes[1]["level_at_t_S"] is not None:
-        gap_level = _feature_gap(_crossing(t, units[:, :, 0], modes[0]["level_at_t_S"]),
-                                 _crossing(t, units[:, :, 1], modes[1]["level_at_t_S"]))
+        gap_level = _feature_gap(crossing_statistic(t, modes[0]["level_at_t_S"]),
+                                 crossing_statistic(t, modes[1]["level_at_t_S"]))
         out["gap_level"] = _boot(gap_level, units, settings.n_boot)
     return out
 
@@ -185,13 +176,13 @@ def layer_b_cloning(settings: Settings):
                         keep_units=True)
     t = np.asarray(r["t_branch"])
     u = r["units"].astype(float)
-    s = [_crossing(t, u[:, :, k], LEVEL) for k in range(2)]
-    g_ou = _boot(_feature_gap(s[0], s[1]), u, settings.n_boot)
-    g_st = _boot(_feature_gap(s[0], s[1], _steps), u, settings.n_boot)
+    crossing = crossing_statistic(t, LEVEL)
+    g_ou = _boot(_feature_gap(crossing, crossing), u, settings.n_boot)
+    g_st = _boot(_feature_gap(crossing, crossing, _steps), u, settings.n_boot)
     theory_curve = base.cloning_agreement_features(t, list(AMPS_B), 1.0)
     cross = [measure.cloning_crossing_theory(1.0, a, 1.0) for a in AMPS_B]
     return {"g": 0.0, "t_branch": t, "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-            "phi_theory": theory_curve, "tau": [_boot(x, u[:, :, k], settings.n_boot) for k, x in enumerate(s)],
+            "phi_theory": theory_curve, "tau": [_boot(crossing, u[:, :, k], settings.n_boot) for k in range(2)],
             "gap": g_ou, "gap_dit_steps": [-g_st[0], -g_st[2], -g_st[1]],
             "gap075_theory": cross[0] - cross[1],
             "gap075_theory_dit_steps": _steps(cross[1]) - _steps(cross[0]),
