@@ -45,6 +45,14 @@ def _check_g(g):
     return check_real("g", g, 0.0, hi_open=True)
 
 
+def _check_times(t):
+    """OU times t > 0 (a number or an array) as an array; InputError naming the first bad one."""
+    tt = check_array("t", t)
+    if np.any(tt <= 0):
+        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    return tt
+
+
 def _check_dynamics(dynamics):
     if dynamics not in DYNAMICS:
         raise InputError(f"dynamics={dynamics!r} is not one of 'ode', 'sde'")
@@ -192,9 +200,7 @@ def difference_growth_rate(t, g, lam, dynamics="ode"):
     Gamma = lambda e^{-2t} + Delta_t, rho = (1-g)/(1+g), reverse time (r > 0: replicas separate).
     t > 0 (OU time, array allowed), g >= 0, lambda > 0.
     """
-    tt = check_array("t", t)
-    if np.any(tt <= 0):
-        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    tt = _check_times(t)
     r0 = routing_factor(g)
     lv = check_positive("lambda", lam)
     expr = _f(f"difference_growth_rate_{_check_dynamics(dynamics)}").expr
@@ -226,9 +232,7 @@ def undecided_growth_rate(t, g, amplitude, noise_std, dynamics="sde"):
     r = 1 + k (rho J(t) - 1)/Delta_t, k = 1 (ODE) or 2 (SDE), J = e^{-t} D'(0) the `undecided_slope`
     sigma^2 e^{-2t}/Gamma_t + a^2 e^{-2t} Delta_t/Gamma_t^2. t > 0 (OU time, array allowed), g >= 0.
     """
-    tt = check_array("t", t)
-    if np.any(tt <= 0):
-        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    tt = _check_times(t)
     r0 = routing_factor(g)
     amp = check_positive("amplitude", amplitude)
     s = check_positive("noise_std", noise_std)
