@@ -101,6 +101,19 @@ def test_ou_gap_resumes_after_a_partial_line_and_a_corrupt_options_json(tmp_path
     assert "options.json" in captured.err and "Traceback" not in captured.err
 
 
+def test_dit_measure_resumes_after_a_partial_line(tmp_path, capsys):
+    argv = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--quiet", "--g", "0,2",
+            "--protocol", "I", "--t-int", "0,1,2,3,4", "--n-boot", "10", "--json", "--out", str(tmp_path)]
+    first = _json(capsys, argv)
+    metrics = tmp_path / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    metrics.write_text(lines[0] + "\n" + lines[1][:40])
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["results"] == first["results"]
+    assert "metrics.jsonl" in captured.err and "line 2" in captured.err and "Traceback" not in captured.err
+
+
 # ---------------------------------------------------------------- the validation suites' cells
 
 def _ou_cell(tmp_path, name, result):
