@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from syncgap.ou_models.estimators import bootstrap, fit_sigmoid
+from syncgap.ou_models.estimators import bootstrap, fit_sigmoid, gap_statistic
 from syncgap.theory.checks import InputError, check_array, check_int
 
 
@@ -86,17 +86,16 @@ def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 
     fits = [agreement_fit(t, c) for c in curves]
     per_scale = []
     for i, s in enumerate(scales):
-        iv = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast, direction), a, n_boot, level, seed)
-        inside = bool(np.isfinite(iv.estimate) and t[0] <= iv.estimate <= t[-1])
-        per_scale.append({"scale": int(s), "tau": iv.estimate, "low": iv.low, "high": iv.high, "in_range": inside,
+        interval = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast, direction), a, n_boot,
+                             level, seed)
+        inside = bool(np.isfinite(interval.estimate) and t[0] <= interval.estimate <= t[-1])
+        per_scale.append({"scale": int(s), "tau": interval.estimate, "low": interval.low, "high": interval.high,
+                          "in_range": inside,
                           "fit": {"lo": fits[i].lo, "hi": fits[i].hi, "midpoint": fits[i].midpoint,
                                   "width": fits[i].width, "rms_residual": fits[i].rms_residual}})
 
-    def gap(u):
-        hi = commitment_time(t, u[:, -1].mean(0), min_contrast, direction)
-        lo = commitment_time(t, u[:, 0].mean(0), min_contrast, direction)
-        return None if hi is None or lo is None else hi - lo
-
+    gap = gap_statistic(lambda u: commitment_time(t, u[:, -1].mean(0), min_contrast, direction),
+                        lambda u: commitment_time(t, u[:, 0].mean(0), min_contrast, direction))
     g = bootstrap(gap, a, n_boot, level, seed)
     return {"t_int": t, "scales": list(map(int, scales)), "curves": curves,
             "curve_sem": a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros_like(curves),

@@ -30,7 +30,8 @@ from .sampling import (GUIDANCE_MAX, PairState, antisymmetric_noise, check_label
                        row_seed, run_pairs)
 
 
-def _labels(rec, labels, n_pairs, seed):
+def pair_labels(rec, labels, n_pairs, seed):
+    """Class labels of both replicas, (2 n_pairs,): one class per pair (random from `seed` when none given)."""
     if labels is None and rec.default_class is None and rec.num_classes > 1:
         labels = np.random.default_rng(seed).integers(0, rec.num_classes, n_pairs)  # one class per pair
     lab = check_labels(rec, labels, n_pairs)
@@ -183,7 +184,7 @@ def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0,
     if len(t_ints) < 4:
         raise InputError(f"t_int: need at least 4 distinct values in [0, {num_steps}], got {t_ints}")
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
                                             sampler=sampler, guidance_scale=guidance_scale, eps=eps, gate=gate,
@@ -229,7 +230,7 @@ def protocol_throughout(rec, g: float, *, n_pairs: int, seed: int, num_steps: in
     (sums over pairs; ou_models.variants.difference_onset). gap = onset(finest) - onset(coarsest).
     """
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     sched = make_scheduler(rec, sampler)
     state = _start(rec, n_pairs, seed, eps, False, noise)
     parts = np.empty((n_pairs, 2, len(scales), num_steps + 1))   # (pairs, [diff, size], scales, states)
@@ -275,7 +276,7 @@ def empirical_modes(rec, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int
     _check_common(rec, 0.0, num_steps, n_pairs, guidance_scale)
     remove_coupling(rec.model)
     x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 1.0)  # two independent draws
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))
     with ModeCalibrator(rec.model) as cal:
         run_pairs(rec, make_scheduler(rec, sampler), state, lab, num_steps=num_steps,
@@ -296,7 +297,7 @@ def protocol_two(rec, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: i
     g, num_steps, n_pairs, guidance_scale = _check_common(rec, g, num_steps, n_pairs, guidance_scale)
     if modes is None:
         modes = empirical_modes(rec, num_steps=num_steps, sampler=sampler, guidance_scale=guidance_scale)
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, eps)
     set_coupling(rec.model, g, layers, gate)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))

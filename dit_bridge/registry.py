@@ -118,7 +118,8 @@ def set_timestep_embedding(model, kind: str) -> None:
         block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
 
 
-def _record_from_model(name, model, source, training=None, info=None, **over):
+def record_from_model(name, model, source, training=None, info=None, **over):
+    """A ModelRecord for a loaded DiT `model` (shape, classes, sigma and defaults read from its config)."""
     cfg = model.config
     c, s = cfg.in_channels, cfg.sample_size
     out = cfg.out_channels if cfg.out_channels is not None else c
@@ -139,15 +140,15 @@ def _record_from_model(name, model, source, training=None, info=None, **over):
 def load_tiny(seed: int = 0, dtype=torch.float32, **config) -> LoadedDiT:
     """Random tiny DiT (3 layers, 16 tokens, 10 classes + null, learned sigma): tests only."""
     cfg = {**TINY, **config}
-    return _record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})",
-                              info={"random_weights": True})
+    return record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})",
+                             info={"random_weights": True})
 
 
 def load_random(name: str, seed: int = 0, dtype=torch.float32, device="cpu") -> LoadedDiT:
     """A seeded random model of an original DiT shape, e.g. random:DiT-XL/2 (see checkpoints.random_config);
     built on `device`, so its weights depend on the device's random generator as well as on the seed."""
     model = build_dit(checkpoints.random_config(name), seed, dtype, device)
-    rec = _record_from_model(name, model, f"random (seed {seed})", info={"random_weights": True})
+    rec = record_from_model(name, model, f"random (seed {seed})", info={"random_weights": True})
     rec.latent_scale = DIT_XL_VAE_SCALE
     return rec
 
@@ -155,7 +156,7 @@ def load_random(name: str, seed: int = 0, dtype=torch.float32, device="cpu") -> 
 def load_original_file(path: str, dtype=torch.float32, heads: int | None = None, weights: str = "ema") -> LoadedDiT:
     """An original DiT checkpoint file converted to diffusers' layout (checkpoints.load_original)."""
     model, config = checkpoints.load_original(path, heads, weights, dtype)
-    rec = _record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
+    rec = record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
                              info={"format": "original DiT", "weights": weights})
     set_timestep_embedding(model, "original")
     if config["in_channels"] == 4:
@@ -189,7 +190,7 @@ def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> L
             raise InputError(f"{tj}: unreadable training record ({type(exc).__name__})") from None
         if not isinstance(training, dict):
             raise InputError(f"{tj}: not a JSON object")
-    rec = _record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
+    rec = record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
     if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
         rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
     return rec
@@ -232,7 +233,7 @@ def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool =
                                                               low_cpu_mem_usage=False).eval()
         except Exception as exc:  # hub errors come in many types; all mean "not reachable here"
             raise _dit_xl_unreachable(type(exc).__name__) from None
-        rec = _record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
+        rec = record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
     rec.name = DIT_XL_ID
     rec.latent_scale = DIT_XL_VAE_SCALE
     rec.null_class = 1000

@@ -36,7 +36,7 @@ def test_atomic_write_replaces_whole_file_or_leaves_the_old_one(tmp_path, monkey
 
     def crash(src, dst):
         raise OSError("disk gone")
-    monkeypatch.setattr(store.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)   # validation.store writes with os.replace
     with pytest.raises(OSError):
         store.atomic_write_json(p, {"v": 2})
     assert json.loads(p.read_text()) == {"v": 1}

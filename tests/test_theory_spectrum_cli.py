@@ -45,7 +45,7 @@ def test_builtin_spectra_and_predicted_times():
     r0 = spectrum.predicted_times(lam, 0.0, top=4)
     np.testing.assert_allclose(r0["t_S"][:, 0], base.speciation_time(lam[:4]))
     np.testing.assert_allclose(r0["gap"], 0, atol=1e-12)
-    r = spectrum.predicted_times(lam, 0.4, c_=0.1, top=4)
+    r = spectrum.predicted_times(lam, 0.4, c=0.1, top=4)
     assert np.all(r["gap"][:3] > 0)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 import sympy as sp
 
-from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive, check_real
+from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive
 from .formula import Formula
 from .symbolic import E, Lam, a, d, n, numeric, sigma, t
 
@@ -97,7 +97,10 @@ def pitchfork_speciation_time(amplitude: float, noise_std: float) -> float:
 
 
 def collapse_time(n_train: int, d_dim: int, noise_std: float) -> float:
-    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0."""
+    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0.
+
+    The Formula `collapse_time` written with expm1/log1p (stable for large d); the one t_C of the package.
+    """
     nn = check_int("n", n_train, 2)
     dd = check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)

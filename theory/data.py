@@ -87,12 +87,16 @@ class SignFeatureMixture:
         """Class label of each feature: sign(phi_k . x), shape (..., K)."""
         return np.sign(self.project(x))
 
+    def _decay_and_variance(self, t):
+        """(e^{-t}, Gamma_t = sigma^2 e^{-2t} + Delta_t): mean decay and the variance of x_t given the signs (§2)."""
+        e = np.exp(-t)
+        return e, self.noise_std ** 2 * e * e + float(delta(t))
+
     def posterior_mean(self, x, t):
         """E[x_0 | x_t = x] at OU time t > 0; x has shape (..., D)."""
         t = check_real("t", t, 0.0, lo_open=True)
         x = np.asarray(x, dtype=float)
-        e = np.exp(-t)
-        gam = self.noise_std ** 2 * e * e + float(delta(t))
+        e, gam = self._decay_and_variance(t)
         c = self.noise_std ** 2 * e / gam
         y = self.project(x)                                    # (..., K)
         m = np.tanh(self.amplitudes * e * y / gam)             # (..., K)
@@ -109,8 +113,7 @@ class SignFeatureMixture:
         """log p_t(x) (exact; used to check scores by finite differences)."""
         t = check_real("t", t, 0.0, lo_open=True)
         x = np.asarray(x, dtype=float)
-        e = np.exp(-t)
-        gam = self.noise_std ** 2 * e * e + float(delta(t))
+        e, gam = self._decay_and_variance(t)
         y = self.project(x)
         perp2 = np.sum(x * x, axis=-1) - np.sum(y * y, axis=-1)
         ay = self.amplitudes * e

@@ -13,11 +13,14 @@ from types import ModuleType
 
 import sympy as sp
 
-MODULES = ("syncgap.theory.base", "syncgap.theory.coupled_ou", "syncgap.theory.gated", "syncgap.theory.routing")
+MODULES = ("syncgap.theory.base", "syncgap.theory.coupled_ou", "syncgap.theory.gated",
+           "syncgap.theory.gated_protocols", "syncgap.theory.attention", "syncgap.theory.routing")
 TITLES = {"syncgap.theory.base": "Base theory: single replica (docs/science.md §2)",
           "syncgap.theory.coupled_ou": "Layer A: coupled OU replicas (docs/science.md §3)",
           "syncgap.theory.gated": "Layer B: gated replicas (docs/science.md §4)",
-          "syncgap.theory.routing": "Layer C: routing bounds of the coupled DiT (docs/science.md §5)"}
+          "syncgap.theory.gated_protocols": "Layer B: the gate's protocol variants (docs/science.md §8)",
+          "syncgap.theory.attention": "Layer C: linearised gated attention of the coupled DiT (docs/science.md §5)",
+          "syncgap.theory.routing": "Layer C: mode model and gap of the coupled DiT (docs/science.md §5)"}
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "theory.md"
 
 

@@ -86,7 +86,8 @@ def covariance_spectrum(samples_or_path: ArrayLike | str | os.PathLike) -> np.nd
     return np.sort(np.clip(ev, 0.0, None))[::-1]
 
 
-def predicted_times(spectrum: ArrayLike, g_: float, c_: float = 0.0, K_: int = 2, coupling: str = "symmetric", top: int = 10) -> dict:
+def predicted_times(spectrum: ArrayLike, g: float, c: float = 0.0, K: int = 2, coupling: str = "symmetric",
+                    top: int = 10) -> dict:
     """Per-mode speciation times and the gap for the `top` leading eigenvalues (docs/science.md §3).
 
     Returns {"Lambda": (top,), "rates": (K,), "t_S": (top, K), "t_S_base": (top,), "gap": (top,)} with
@@ -99,12 +100,12 @@ def predicted_times(spectrum: ArrayLike, g_: float, c_: float = 0.0, K_: int = 2
     if lam.size == 0:
         raise InputError("spectrum has no eigenvalue > 0")
     if coupling == "symmetric":
-        A = drift_symmetric(g_)
+        A = drift_symmetric(g)
     elif coupling == "all_to_all":
-        A = drift_all_to_all(K_, g_)
+        A = drift_all_to_all(K, g)
     else:
         raise InputError(f"coupling={coupling!r} is not one of 'symmetric', 'all_to_all'")
-    recs = [mode_speciation_times(A, float(L), c_) for L in lam]
+    recs = [mode_speciation_times(A, float(L), c) for L in lam]
     ts = np.array([r["t_S"] for r in recs])
-    return {"g": check_real("g", g_), "c": float(c_), "coupling": coupling, "Lambda": lam,
+    return {"g": check_real("g", g), "c": float(c), "coupling": coupling, "Lambda": lam,
             "rates": recs[0]["rates"], "t_S": ts, "t_S_base": 0.5 * np.log(lam), "gap": ts[:, 0] - ts[:, 1:].min(1)}

@@ -70,8 +70,8 @@ def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None],
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a crash (or a model missing here) is a finding that did not reproduce: keep it
-        tb = traceback.format_exc(limit=6)
-        say(f"{name}: suite failed: {type(exc).__name__}: {exc}\n{tb}")
+        trace = traceback.format_exc(limit=6)
+        say(f"{name}: suite failed: {type(exc).__name__}: {exc}\n{trace}")
         res = _failed_suite(name, "error", f"suite raised {type(exc).__name__}: {exc}")
     return res, time.time() - t0
 

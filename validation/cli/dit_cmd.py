@@ -9,7 +9,6 @@ rerunning with the same options skips the g values already there.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from . import tidy
@@ -100,24 +99,14 @@ def _done(out_dir, options) -> dict:
     """Records already in out_dir/metrics.jsonl for these options, keyed by g."""
     if not out_dir:
         return {}
-    opt_path = os.path.join(out_dir, "options.json")
-    if os.path.isfile(opt_path):
-        with open(opt_path) as f:
-            if json.load(f) != to_jsonable(options):
-                from syncgap.theory.checks import InputError
-                raise InputError(f"--out {out_dir} holds a run with other options; choose another folder")
+    from syncgap.theory.checks import InputError
+    from syncgap.validation.store import read_rows, resume_options
     out_folder(out_dir)
-    with open(opt_path, "w") as f:
-        json.dump(to_jsonable(options), f, indent=2)
-    done = {}
-    path = os.path.join(out_dir, "metrics.jsonl")
-    if os.path.isfile(path):
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    r = json.loads(line)
-                    done[r["g"]] = r
-    return done
+    try:
+        resume_options(out_dir, to_jsonable(options))
+    except ValueError:
+        raise InputError(f"--out {out_dir} holds a run with other options; choose another folder") from None
+    return read_rows(os.path.join(out_dir, "metrics.jsonl"), "g")
 
 
 def run_measure(args: argparse.Namespace) -> int:
@@ -164,8 +153,8 @@ def run_measure(args: argparse.Namespace) -> int:
         r = to_jsonable(r)
         results.append(r)
         if args.out:
-            with open(os.path.join(args.out, "metrics.jsonl"), "a") as f:
-                f.write(json.dumps(r) + "\n")
+            from syncgap.validation.store import append_row
+            append_row(os.path.join(args.out, "metrics.jsonl"), r)
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers,
                         "random_weights": bool(rec.info.get("random_weights", False)),
                         "sample_shape": list(rec.sample_shape), "learned_sigma": rec.learned_sigma,

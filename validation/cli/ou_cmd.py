@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -132,12 +131,9 @@ def run_cloning(args: argparse.Namespace) -> int:
            "t_speciation_measured": r["t_speciation"][0], "level": r["level"], "d": args.d,
            "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
     rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
-    try:
-        from syncgap.theory.base import cloning_agreement
-        rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
-        rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
-    except ImportError:
-        pass
+    from syncgap.theory.base import cloning_agreement
+    rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
+    rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
     doc = tidy.ou_cloning(args, rec)
     tidy.plot_if_asked(args, doc)
     if args.json:
@@ -164,21 +160,17 @@ def _features(args):
 def _sweep(args, compute) -> list:
     """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
     from syncgap.theory.checks import InputError
+    from syncgap.validation.store import append_row, read_rows, resume_options
     path, done = None, {}
     if args.out:
         out_folder(args.out)
         opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
-        opath = os.path.join(args.out, "options.json")
-        if os.path.exists(opath):
-            with open(opath) as f:
-                if json.load(f) != opts:
-                    raise InputError(f"--out {args.out} holds a run with different options; use a new folder")
-        with open(opath, "w") as f:
-            json.dump(opts, f, indent=2)
+        try:
+            resume_options(args.out, opts)
+        except ValueError:
+            raise InputError(f"--out {args.out} holds a run with different options; use a new folder") from None
         path = os.path.join(args.out, "metrics.jsonl")
-        if os.path.exists(path):
-            with open(path) as f:
-                done = {row["g"]: row for row in map(json.loads, f) if row}
+        done = read_rows(path, "g")
     rows = []
     for g in args.g:
         if g in done:
@@ -186,8 +178,7 @@ def _sweep(args, compute) -> list:
             continue
         row = to_jsonable(compute(g))
         if path:
-            with open(path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_row(path, row)
         rows.append(row)
         if not args.quiet:
             print(f"g = {g:g} done", file=sys.stderr, flush=True)
@@ -204,16 +195,13 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
         r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                              n_boot=args.boot, progress=_progress(args))
         row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
-        try:
-            from syncgap.theory import coupled_ou
-            th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
-            row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
-            row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
-            cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
-            row["t_mode_phi075_theory"] = cross
-            row["gap_phi075_theory"] = cross[0] - cross[1]
-        except ImportError:
-            pass
+        from syncgap.theory import coupled_ou
+        th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
+        row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
+        row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
+        cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
+        row["t_mode_phi075_theory"] = cross
+        row["gap_phi075_theory"] = cross[0] - cross[1]
         return row
     rows = _sweep(args, compute)
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
@@ -253,15 +241,11 @@ def run_gap(args: argparse.Namespace) -> int:
         row = _variant_fields(r, g) | {"tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
                "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
                "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-        try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
-            if args.window != "release":
-                raise ImportError   # the onset theory below is the release window's comparison
-            from syncgap.theory import gated
+        if args.window == "release":   # the onset theory is the release window's comparison
+            from syncgap.theory import gated   # onset of the linearised difference instability (not Protocol I's tau)
             th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
             if th is not None:
                 row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
-        except ImportError:
-            pass
         return row
     rows = _sweep(args, compute)
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,

@@ -91,67 +91,67 @@ def _latex(names):
 
 
 def _drift(args, g):
-    from syncgap.theory import coupled_ou as co
-    return co.drift_symmetric(g) if args.coupling == "symmetric" else co.drift_all_to_all(args.K, g)
+    from syncgap.theory import coupled_ou
+    return coupled_ou.drift_symmetric(g) if args.coupling == "symmetric" else coupled_ou.drift_all_to_all(args.K, g)
 
 
 def _modes(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     if args.anisotropic is not None:
         if len(args.anisotropic) != 4:
             from syncgap.theory.checks import InputError
             raise InputError("--anisotropic needs 4 numbers a,b,g12,g21")
-        info = co.mode_rates(co.drift_anisotropic(*args.anisotropic))
+        info = coupled_ou.mode_rates(coupled_ou.drift_anisotropic(*args.anisotropic))
         return [{"mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
                 for m, (r, w) in enumerate(zip(info["rates"], info["modes"]))], ["mode_rates_anisotropic"]
     rows = []
     for g in args.g:
-        info = co.mode_rates(_drift(args, g))
+        info = coupled_ou.mode_rates(_drift(args, g))
         rows += [{"g": g, "mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
                  for m, (r, w) in enumerate(zip(info["rates"], info["modes"]))]
     return rows, ["mode_rates_symmetric", "mode_rates_all_to_all"]
 
 
 def _speciation(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     rows = []
     for g in args.g:
-        r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
+        r = coupled_ou.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
         rows += [{"g": g, "mode": m, "rate": float(k), "Lambda_m": float(L), "t_S": float(ts)}
                  for m, (k, L, ts) in enumerate(zip(r["rates"], r["Lambda_m"], r["t_S"]))]
     return rows, ["mode_speciation_time", "mode_eigenvalues_pair"]
 
 
 def _collapse(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     rows = []
     for g in args.g:
-        r = co.mode_collapse_times(_drift(args, g), args.n, args.d, args.sigma, args.c)
+        r = coupled_ou.mode_collapse_times(_drift(args, g), args.n, args.d, args.sigma, args.c)
         rows += [{"g": g, "mode": m, "rate": float(k), "t_C": float(tc)}
                  for m, (k, tc) in enumerate(zip(r["rates"], r["t_C"]))]
     return rows, ["mode_collapse_time", "collapse_time"]
 
 
 def _gap(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     rows = []
     for g in args.g:
-        r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
+        r = coupled_ou.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
         rows.append({"g": g, "t_S_common": float(r["t_S"][0]), "t_S_difference": float(r["t_S"][1:].min()),
                      "gap": float(r["t_S"][0] - r["t_S"][1:].min())})
     return rows, ["synchronization_gap"]
 
 
 def _bounds(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     ab = getattr(args, "anisotropic_ab", None)
     if ab is not None:
         if len(ab) != 2:
             from syncgap.theory.checks import InputError
             raise InputError("--anisotropic-ab needs 2 numbers a,b")
-        return [co.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
+        return [coupled_ou.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
             ["stability_bounds_anisotropic"]
-    return [co.stability_bounds(args.Lambda, args.c, args.K, args.coupling)], \
+    return [coupled_ou.stability_bounds(args.Lambda, args.c, args.K, args.coupling)], \
         ["stability_bound_common", "stability_bound_difference"]
 
 
@@ -172,11 +172,11 @@ def _gated(args):
 
 
 def _spectrum(args):
-    from syncgap.theory import spectrum as S
-    lam = S.covariance_spectrum(args.samples) if args.samples else S.builtin_spectrum(args.dataset)
+    from syncgap.theory import spectrum
+    lam = spectrum.covariance_spectrum(args.samples) if args.samples else spectrum.builtin_spectrum(args.dataset)
     rows = []
     for g in args.g:
-        r = S.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
+        r = spectrum.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
         rows += [{"g": g, "j": j, "Lambda": float(L), "t_S_base": float(tb), "t_S_common": float(ts[0]),
                   "t_S_difference": float(ts[1:].min()), "gap": float(gp)}
                  for j, (L, tb, ts, gp) in enumerate(zip(r["Lambda"], r["t_S_base"], r["t_S"], r["gap"]))]
