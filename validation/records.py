@@ -12,17 +12,24 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from .check_kinds import FAIL, NA, PASS, VERDICTS, Decision
+
 
 @dataclass(frozen=True)
 class Check:
-    """One comparison. `passed` only where observed and predicted agree within `ci`.
+    """One comparison, with a verdict "pass", "fail" or "n/a" (validation.check_kinds).
 
     `ci` is the interval [lo, hi] that the prediction must fall in (usually the
     bootstrap interval of the observation, widened by any stated tolerance, which
     `tolerance` records in words). A finding that does not reproduce is recorded
     with passed=False, never dropped. `predicted`/`observed` may be None where a
-    quantity does not exist (e.g. no onset); then passed is False unless both are None
-    and that absence is itself the prediction.
+    quantity does not exist (e.g. no onset).
+
+    `verdict` is the decision; `passed` mirrors it (True, False, None for n/a). Give either: a
+    verdict sets `passed`, a bare `passed` (True/False/None) sets the verdict. A "pass" with nothing
+    to compare (predicted or observed None) is made n/a here, so no check passes on nothing. `kind`
+    names the decision rule (agreement, bound, sign, ordering), `reason` says why in words and
+    `claim` replaces the predicted number in tables where the prediction is a side ("> 0").
     """
 
     id: str
@@ -31,10 +38,25 @@ class Check:
     observed: float | None
     ci: tuple[float, float] | None
     unit: str
-    passed: bool
+    passed: bool | None
     model: str = ""
-    finding: str = ""      # e.g. "P2.1 intrinsic gap", "layer A", "base theory"
+    finding: str = ""      # e.g. "gap exists without coupling", "layer A", "base theory"
     tolerance: str = ""    # how ci was formed, in words
+    verdict: str = ""      # "pass" | "fail" | "n/a"; empty: taken from `passed`
+    kind: str = ""         # decision rule: agreement, bound, sign, ordering (validation.check_kinds)
+    reason: str = ""       # why the verdict, in words
+    claim: str = ""        # the prediction in words where it is a side or an order, e.g. "> 0"
+
+    def __post_init__(self):
+        verdict = self.verdict or {True: PASS, False: FAIL, None: NA}[None if self.passed is None else bool(self.passed)]
+        if verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        if verdict == PASS and (self.predicted is None and not self.claim or self.observed is None):
+            verdict = NA
+            object.__setattr__(self, "reason", "nothing to compare: " + ("no prediction" if self.predicted is None
+                                                                          else "no observation"))
+        object.__setattr__(self, "verdict", verdict)
+        object.__setattr__(self, "passed", {PASS: True, FAIL: False, NA: None}[verdict])
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -45,6 +67,21 @@ class Check:
         if d["ci"] is not None:
             d["ci"] = [None if not math.isfinite(float(v)) else float(v) for v in d["ci"]]
         return d
+
+
+def decided(check_id: str, description: str, predicted, observed, ci, unit: str, decision: Decision, *,
+            kind: str, **extra) -> Check:
+    """A Check whose verdict is `decision` (from one of validation.check_kinds' functions)."""
+    return Check(check_id, description, predicted, observed, ci, unit, None, verdict=decision.verdict,
+                 kind=kind, reason=decision.reason, **extra)
+
+
+def tally(checks) -> dict[str, int]:
+    """{"pass": n, "fail": n, "n/a": n} over `checks` (Check records or their JSON dicts)."""
+    out = dict.fromkeys(VERDICTS, 0)
+    for c in checks:
+        out[c["verdict"] if isinstance(c, dict) else c.verdict] += 1
+    return out
 
 
 def within(predicted: float | None, ci: tuple[float, float] | None) -> bool:

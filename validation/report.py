@@ -3,9 +3,11 @@
     run_report(out_dir, ["ou", "dit"], quick=False, progress=print, options={"dit": {"model": ...}})
 
 Layout of `out_dir`:
-    summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "quick"}
-    report.md         per suite and finding: a one-paragraph verdict, the checks as a table
-                      (predicted, observed, interval, unit, pass), and every figure embedded (PNG)
+    summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "n/a", "quick"}
+                      (each check has "verdict": "pass" | "fail" | "n/a"; n/a is counted apart)
+    report.md         how to read a check, a glossary, then per suite and finding: a one-paragraph
+                      verdict, the checks as a table (predicted, observed, interval, unit, verdict,
+                      why), and every figure embedded (PNG)
     report.html       report.md as one self-contained page: figures embedded as base64, a table of
                       contents, sortable tables, verdicts coloured (report_html.py)
     checks.csv        the same checks as one CSV table
@@ -31,9 +33,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
-from syncgap.validation.records import Check, SuiteResult
+from syncgap.validation.records import Check, SuiteResult, tally
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
+from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER
 from .report_html import render_html
 from .report_tex import render_latex
 from .suites import SuiteUnavailable, resolve
@@ -86,6 +89,9 @@ def _fmt(x) -> str:
     return str(x)
 
 
+MARKS = {"pass": "✅", "fail": "❌", "n/a": "➖"}   # report_html reads these marks back
+
+
 def _cell(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return str(text).replace("|", "\\|").replace("\n", " ")
@@ -99,19 +105,21 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
                     notes: list[str] | None = None) -> str:
     """report.md from the suites' records (and `notes`, warnings shown first); figures embedded by relative path."""
     checks = [c for r, _ in results for c in r.checks]
-    npass = sum(c.passed for c in checks)
+    n = tally(checks)
     lines = ["# syncgap validation report", "",
-             f"{npass} of {len(checks)} checks pass{' (quick settings)' if quick else ''}. "
-             "A check passes only where the prediction lies in the stated interval around the observation; "
-             "findings that do not reproduce are listed as failed, not dropped. Raw per-cell data sit next to "
-             "each figure, which can be redrawn from them alone (`validation.figures`). Most intervals are 95% "
-             "bootstrap intervals, so among many checks about one in twenty can miss by chance alone; a miss by "
-             "much more than its interval's width is a real disagreement.", ""]
-    lines += [f"**Note.** {n}\n" for n in notes or []]
+             f"{n['pass']} of {len(checks)} checks pass, {n['fail']} fail and {n['n/a']} are n/a (nothing decided)"
+             f"{' (quick settings)' if quick else ''}. Predictions from theory are held against measurements on "
+             f"exactly solvable Ornstein–Uhlenbeck diffusions and on small diffusion transformers; the findings "
+             f"tested are those of {SOURCE_PAPER}. Findings that do not reproduce are listed as failed, not dropped. "
+             "Raw per-cell data sit next to each figure, which is redrawn from them alone.", ""]
+    lines += [f"**Note.** {note}\n" for note in notes or []]
+    lines += ["## How to read a check", "", HOW_TO_READ, "", "## Glossary", "",
+              "| term | meaning |", "|---|---|"] + [f"| {term} | {_cell(text)} |" for term, text in GLOSSARY] + [""]
     for res, wall in results:
         cs = res.checks
+        k = tally(cs)
         lines += [f"## Suite `{res.name}`", "",
-                  f"{sum(c.passed for c in cs)} of {len(cs)} checks pass; {wall:.1f} s this run.", ""]
+                  f"{k['pass']} of {len(cs)} checks pass, {k['fail']} fail, {k['n/a']} n/a; {wall:.1f} s this run.", ""]
         findings = list(dict.fromkeys([c.finding or "other" for c in cs] + list(res.verdicts)))
         for f in findings:
             fc = [c for c in cs if (c.finding or "other") == f]
@@ -119,11 +127,12 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
             if f in res.verdicts:
                 lines += [f"**Verdict.** {res.verdicts[f]}", ""]
             if fc:
-                lines += ["| check | predicted | observed | interval | unit | pass |", "|---|---|---|---|---|---|"]
+                lines += ["| check | predicted | observed | interval | unit | verdict | why |",
+                          "|---|---|---|---|---|---|---|"]
                 for c in fc:
-                    mark = "✅" if c.passed else "❌"
                     lines.append(f"| `{c.id}`{(' (' + c.model + ')') if c.model else ''}: {_cell(c.description)} | "
-                                 f"{_fmt(c.predicted)} | {_fmt(c.observed)} | {_ci_text(c.ci)} | {_cell(c.unit)} | {mark} |")
+                                 f"{_cell(c.claim) if c.claim else _fmt(c.predicted)} | {_fmt(c.observed)} | "
+                                 f"{_ci_text(c.ci)} | {_cell(c.unit)} | {MARKS[c.verdict]} | {_cell(c.reason) or '–'} |")
                 lines.append("")
                 tols = sorted({c.tolerance for c in fc if c.tolerance})
                 if tols:
@@ -142,7 +151,7 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
 def _checks_csv(checks: list[Check]) -> str:
     buf = io.StringIO()
     cols = ["id", "finding", "model", "description", "predicted", "observed", "ci_low", "ci_high", "unit",
-            "passed", "tolerance"]
+            "verdict", "passed", "kind", "claim", "reason", "tolerance"]
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     for c in checks:
@@ -150,6 +159,12 @@ def _checks_csv(checks: list[Check]) -> str:
         ci = d.pop("ci") or [None, None]
         w.writerow({k: d.get(k) for k in cols if k in d} | {"ci_low": ci[0], "ci_high": ci[1]})
     return buf.getvalue()
+
+
+def _counts(checks) -> dict:
+    """summary.json's counts: "passed", "failed" and "n/a" (n/a is never a pass nor a fail)."""
+    n = tally(checks)
+    return {"passed": n["pass"], "failed": n["fail"], "n/a": n["n/a"]}
 
 
 def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
@@ -176,11 +191,10 @@ def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
     results = [run_suite(name, out, quick, say, (options or {}).get(name)) for name in suites]
     checks = [c for r, _ in results for c in r.checks]
     summary = {"checks": [c.to_json() for c in checks],
-               "suites": [{"name": n, "suite": r.name, "wall_s": round(w, 2), "passed": sum(c.passed for c in r.checks),
-                           "failed": sum(not c.passed for c in r.checks), "figures": [{"path": f.path, "caption": f.caption, "sources": list(f.sources)} for f in r.figures],
+               "suites": [{"name": n, "suite": r.name, "wall_s": round(w, 2), **_counts(r.checks), "figures": [{"path": f.path, "caption": f.caption, "sources": list(f.sources)} for f in r.figures],
                            "data_files": list(r.data_files), "verdicts": dict(r.verdicts)}
                           for n, (r, w) in zip(suites, results)],
-               "passed": sum(c.passed for c in checks), "failed": sum(not c.passed for c in checks),
+               **_counts(checks),
                "quick": bool(quick), "notes": list(notes or []), "wall_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))
@@ -188,7 +202,7 @@ def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
     markdown = render_markdown(results, quick, out, notes)
     atomic_write_text(out / "report.md", markdown)
     atomic_write_text(out / "report.html", render_html(markdown, out))
-    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, report.html, "
+    say(f"report: {summary['passed']}/{len(checks)} checks pass, {summary['failed']} fail, {summary['n/a']} n/a; wrote summary.json, report.md, report.html, "
         "checks.csv, summary.tex "
         f"({summary['wall_s']:.1f} s)")
     return summary

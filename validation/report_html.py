@@ -5,8 +5,8 @@
 Built from report.md itself (the subset the report writer emits: headings, paragraphs, tables,
 figures), so the two cannot say different things. Every figure is embedded as base64 PNG, so the
 file can be mailed or archived alone; a table of contents links the suites and findings; each
-check row and each verdict is coloured by its outcome (green: every check passes, red: a check
-fails); clicking a column header sorts a table (a few lines of inline script, no network).
+check row and each verdict is coloured by its outcome (green: no check fails, red: a check
+fails, grey: n/a, nothing decided); clicking a column header sorts a table (a few lines of inline script, no network).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 _IMAGE = re.compile(r"^!\[(?P<caption>[^\]]*)\]\((?P<path>[^)]+)\)$")
-_PASS, _FAIL = "✅", "❌"
+_PASS, _FAIL, _NA = "✅", "❌", "➖"  # report.md's verdict marks: pass, fail, n/a
 
 STYLE = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2329;margin:0;background:#f6f7f9}
@@ -30,12 +30,12 @@ table{border-collapse:collapse;width:100%;margin:10px 0 16px;font-size:13.5px}
 th,td{border:1px solid #d9dee4;padding:5px 8px;vertical-align:top}
 th{background:#e9edf2;text-align:left;cursor:pointer;position:sticky;top:0;user-select:none}
 th:hover{background:#dde3ea}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.pass td{background:#effaf1}tr.fail td{background:#fdeeee}
-td.verdict-cell{font-weight:600;text-align:center}tr.pass td.verdict-cell{color:#17692b}tr.fail td.verdict-cell{color:#a4161a}
+tr.pass td{background:#effaf1}tr.fail td{background:#fdeeee}tr.na td{background:#f1f1f1;color:#555}
+td.verdict-cell{font-weight:600;text-align:center}tr.pass td.verdict-cell{color:#17692b}tr.fail td.verdict-cell{color:#a4161a}tr.na td.verdict-cell{color:#6b6b6b}
 .verdict{border-left:5px solid #8a96a3;background:#f5f7f9;padding:8px 12px;margin:10px 0;border-radius:3px}
-.verdict.pass{border-color:#2e9e4a;background:#eef9f0}.verdict.fail{border-color:#c9302c;background:#fcefee}
+.verdict.pass{border-color:#2e9e4a;background:#eef9f0}.verdict.fail{border-color:#c9302c;background:#fcefee}.verdict.na{border-color:#9a9a9a;background:#f3f3f3}
 .badge{display:inline-block;font-size:12px;font-weight:700;padding:1px 7px;border-radius:9px;margin-right:6px;color:#fff}
-.badge.pass{background:#2e9e4a}.badge.fail{background:#c9302c}
+.badge.pass{background:#2e9e4a}.badge.fail{background:#c9302c}.badge.na{background:#8a8a8a}
 figure{margin:16px 0}figure img{max-width:100%;border:1px solid #e1e5ea}figcaption{font-size:13px;color:#444;margin-top:4px}
 .summary{font-size:16px}
 """
@@ -124,22 +124,23 @@ def blocks(markdown: str) -> list[tuple[str, object]]:
 
 
 def _outcome(rows: list[str]) -> str | None:
-    """'pass' when every check row passes, 'fail' when one fails, None for a table without verdicts."""
-    marks = [r for r in rows[1:] if _PASS in r or _FAIL in r]
+    """'fail' when a check row fails, else 'pass' when one passes, 'na' when every row is n/a; None without verdicts."""
+    marks = [r for r in rows[1:] if _PASS in r or _FAIL in r or _NA in r]
     if not marks:
         return None
-    return "fail" if any(_FAIL in r for r in marks) else "pass"
+    return "fail" if any(_FAIL in r for r in marks) else "pass" if any(_PASS in r for r in marks) else "na"
 
 
 def _table_html(rows: list[str]) -> str:
     header, body = table_cells(rows[0]), rows[1:]
     lines = ["<table>", "<thead><tr>" + "".join(f"<th>{inline(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
     for row in body:
-        cells, cls = table_cells(row), ("fail" if _FAIL in row else "pass" if _PASS in row else "")
+        cells = table_cells(row)
+        cls = "fail" if _FAIL in cells else "pass" if _PASS in cells else "na" if _NA in cells else ""
         tds = []
         for cell in cells:
-            if cell in (_PASS, _FAIL):
-                tds.append(f'<td class="verdict-cell">{"pass" if cell == _PASS else "FAIL"}</td>')
+            if cell in (_PASS, _FAIL, _NA):
+                tds.append(f'<td class="verdict-cell">{ {_PASS: "pass", _FAIL: "FAIL", _NA: "n/a"}[cell]}</td>')
             elif re.fullmatch(r"[-−+]?[\d.]+(e[-+]?\d+)?|[–∞−]+|\[.*\]", cell):
                 tds.append(f'<td class="num">{inline(cell)}</td>')
             else:
@@ -182,7 +183,8 @@ def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap valida
     for i, (kind, text) in enumerate(items):
         if kind in ("h2", "h3"):
             badge = section_outcome.get(i)
-            mark = f' <span class="count">({"all pass" if badge == "pass" else "a check fails"})</span>' if badge else ""
+            words = {"pass": "no check fails", "fail": "a check fails", "na": "all n/a"}
+            mark = f' <span class="count">({words[badge]})</span>' if badge else ""
             toc.append((kind, f'<a href="#{ids[i]}">{inline(text)}</a>{mark}'))
     nav = ['<nav class="toc"><strong>Contents</strong><ul>']
     open_sub = False
@@ -220,7 +222,7 @@ def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap valida
                 body.append(f"<p><em>(figure {html.escape(rel)} missing: {inline(caption)})</em></p>")
         elif content.startswith("**Verdict.**"):
             o = outcome_of.get(i)
-            badge = f'<span class="badge {o}">{"PASS" if o == "pass" else "FAIL"}</span>' if o else ""
+            badge = f'<span class="badge {o}">{ {"pass": "PASS", "fail": "FAIL", "na": "N/A"}[o]}</span>' if o else ""
             body.append(f'<div class="verdict {o or ""}">{badge}{inline(content)}</div>')
         else:
             cls = ' class="summary"' if not nav_done else ""

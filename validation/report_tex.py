@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from syncgap.validation.records import Check
+from syncgap.validation.records import Check, tally
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
@@ -38,17 +38,17 @@ def latex_number(x: float | None) -> str:
 
 def render_latex(checks: list[Check], caption: str = "Predicted against observed: the checks of the syncgap validation report.") -> str:
     """The longtable of every check (booktabs rules)."""
-    npass = sum(c.passed for c in checks)
+    n = tally(checks)
     head = r"Check & Model & Predicted & Observed & Interval & Unit & Verdict \\"
     lines = ["% syncgap validation report: the checks (written by `syncgap validate`; needs booktabs, longtable)",
              r"\begin{longtable}{llrrlll}",
-             rf"\caption{{{latex_escape(caption)} {npass} of {len(checks)} pass.}}\label{{tab:syncgap-checks}}\\",
+             rf"\caption{{{latex_escape(caption)} {n['pass']} of {len(checks)} pass, {n['fail']} fail, {n['n/a']} n/a.}}\label{{tab:syncgap-checks}}\\",
              r"\toprule", head, r"\midrule", r"\endfirsthead",
              r"\toprule", head, r"\midrule", r"\endhead",
              r"\bottomrule", r"\endfoot"]
     for c in checks:
         ci = "--" if c.ci is None else f"[{latex_number(c.ci[0])}, {latex_number(c.ci[1])}]"
-        verdict = "pass" if c.passed else r"\textbf{fail}"
+        verdict = {"pass": "pass", "fail": r"\textbf{fail}", "n/a": r"n/a"}[c.verdict]
         lines.append(" & ".join([rf"\texttt{{{latex_escape(c.id)}}}", latex_escape(c.model or "--"),
                                  latex_number(c.predicted), latex_number(c.observed), ci,
                                  latex_escape(c.unit or "--"), verdict]) + r" \\")

@@ -110,7 +110,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
-                      "pass": "yes" if c["passed"] else "NO"} for c in summary["checks"]])
-        print(f"{summary['passed']}/{len(summary['checks'])} checks pass; report: "
+                      "verdict": {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}[c["verdict"]]}
+                     for c in summary["checks"]])
+        print(f"{summary['passed']}/{len(summary['checks'])} checks pass, {summary['failed']} fail, "
+              f"{summary['n/a']} n/a; report: "
               f"{os.path.join(args.out, 'report.md')}")
     return 1 if args.strict and summary["failed"] else 0

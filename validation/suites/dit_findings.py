@@ -34,7 +34,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_real
-from syncgap.validation.records import Check, SuiteResult, within
+from syncgap.validation import check_kinds
+from syncgap.validation.check_kinds import NA, Decision
+from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_analysis, dit_cells
@@ -159,16 +161,37 @@ def _iv(x):
     return [est, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi)]
 
 
-def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0):
+def _observed(obs_ci):
+    """(estimate, its own interval) from a JSON [est, lo, hi]; (None, None) when not measured."""
     obs_ci = _iv(obs_ci)
-    obs = obs_ci[0] if obs_ci else None
-    ci = None if obs is None else (obs_ci[1] - widen, obs_ci[2] + widen)
-    return Check(cid, desc, None if pred is None else float(pred), None if obs is None else float(obs), ci, unit,
-                 obs is not None and within(pred, ci), model, finding, tol)
+    obs = None if not obs_ci or obs_ci[0] is None else float(obs_ci[0])
+    return obs, None if obs is None else check_kinds.own_interval(obs, obs_ci[1], obs_ci[2])
 
 
-F1, F2, F3, F4, F5 = ("P2.1 intrinsic gap", "P2.2 collapse under coupling", "P2.3 depth localisation",
-                      "P2.4 frequency ordering", "issue 5 exact-score comparison")
+def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0, anchor: Decision | None = None,
+              absent=NA):
+    """Two-sided agreement (check_kinds.agreement) of `pred` with the widened interval; n/a by `anchor` when given."""
+    obs, ci = _observed(obs_ci)
+    ci = None if ci is None else (ci[0] - widen, ci[1] + widen)
+    pred = None if pred is None else float(pred)
+    decision = anchor or check_kinds.agreement(pred, obs, ci, absent=absent)
+    return decided(cid, desc, pred, obs, ci, unit, decision, kind="agreement", model=model, finding=finding,
+                   tolerance=tol)
+
+
+def _anchor(gap0) -> Decision | None:
+    """None when the g = 0 gap (the anchor of gap0 rho(g)) is established (interval excludes 0); else n/a."""
+    obs, ci = _observed(gap0)
+    if obs is not None and check_kinds.anchor_established(*ci):
+        return None
+    return Decision(NA, "anchor not established: the g = 0 gap's interval contains 0" if obs is not None
+                    else "anchor not established: no gap measured at g = 0")
+
+
+# The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
+F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong coupling",
+                      "gap appears only in the last layers", "global before local",
+                      "the network against the exact score")
 
 
 def checks_for(an_: dict) -> list[Check]:
@@ -178,14 +201,18 @@ def checks_for(an_: dict) -> list[Check]:
     res = dit_analysis.RESOLUTION
     wres = f"{boot}, widened by {res:g} sampler step (resolution of a commitment step)"
     for fam, f in an_["families"].items():
-        est, lo, hi = _iv(f["gap"])
-        ok = est is not None and lo > 0
-        cks.append(Check(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
-                         f"and {f['labels'][-1]} is > 0", 1.0, None if est is None else float(np.sign(est)),
-                         None if est is None else (float(np.sign(lo)), float(np.sign(hi))), "sign",
-                         ok, m, F1, f"one-sided: passes when the whole {boot} of the gap is > 0"))
-        cks.append(_ci_check(f"dit.{m}.ordering.{fam}", f"Kendall tau of commitment step vs {fam} order "
-                             "(global -> local) at g = 0", 1.0, f["kendall"], "Kendall tau", m, F4, boot))
+        obs, ci = _observed(f["gap"])
+        cks.append(decided(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
+                           f"and {f['labels'][-1]} is > 0", None, obs, ci, "sampler steps",
+                           check_kinds.sign(obs, ci, expected=1), kind="sign", claim="> 0", model=m, finding=F1,
+                           tolerance=f"sign: passes when the whole {boot} of the gap is > 0, fails when it is "
+                           "wholly < 0, n/a (not resolved) when it contains 0"))
+        obs, ci = _observed(f["kendall"])
+        cks.append(decided(f"dit.{m}.ordering.{fam}", f"Kendall tau of commitment step vs {fam} order "
+                           "(global -> local) at g = 0", None, obs, ci, "Kendall tau",
+                           check_kinds.ordering(obs, ci, expected=1), kind="ordering", claim="> 0 (global first)",
+                           model=m, finding=F4, tolerance=f"ordering: passes when the {boot} of tau lies wholly "
+                           "above 0, fails when wholly below, n/a (not resolved) when it contains 0"))
     if "theory" in an_:
         th, f = an_["theory"], an_["families"]["features"]
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
@@ -202,29 +229,30 @@ def checks_for(an_: dict) -> list[Check]:
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
     gv = an_["gap_vs_g"]
+    anchor = _anchor(gv["gap0"])
     for i, g in enumerate(gv["g"]):
         if g == 0 or gv["predicted"] is None:
             continue
         cks.append(_ci_check(f"dit.{m}.gap_law.g{g:g}", f"{prim} gap at g = {g:g} vs gap0 rho(g) (eta = 0)",
                              gv["predicted"][i], gv["gap"][i], "sampler steps", m, F2,
                              f"{wres} and by |rho(g)| x half-width of gap0's interval",
-                             widen=res + (gv["predicted_halfwidth"][i] or 0.0)))
+                             widen=res + (gv["predicted_halfwidth"][i] or 0.0), anchor=anchor))
     cks.append(_ci_check(f"dit.{m}.gap_law.eta", "fitted frequency-blind contrast eta of the law "
                          "gap0 (rho+eta)/(1+eta) vs routing dominance eta = 0", 0.0,
                          gv["eta_ci"] if gv["fit"] else None, "", m, F2,
-                         f"joint {boot}, widened by {res:g} step / gap0", widen=gv["tolerance_eta"]))
+                         f"joint {boot}, widened by {res:g} step / gap0", widen=gv["tolerance_eta"], anchor=anchor))
     cks.append(_ci_check(f"dit.{m}.critical_g", "observed critical g (gap <= 1 step) vs critical_coupling(gap0, 0)",
                          gv["critical_predicted"], gv["critical_observed"], "g", m, F2,
                          f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
-                         widen=gv["tolerance_g"]["critical_predicted"]))
+                         widen=gv["tolerance_g"]["critical_predicted"], anchor=anchor, absent=check_kinds.FAIL))
     cks.append(_ci_check(f"dit.{m}.collapse_g", "observed collapse g (gap <= 0) vs collapse_coupling(0) = 1",
                          gv["collapse_predicted"], gv["collapse_observed"], "g", m, F2,
                          f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
-                         widen=gv["tolerance_g"]["collapse_predicted"]))
+                         widen=gv["tolerance_g"]["collapse_predicted"], anchor=anchor, absent=check_kinds.FAIL))
     d = an_["depth"]
     cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer where the difference leaves the leading empirical modes, step {d['step']} "
-                         f"(g = {d['g']:g}) vs P2 [digest] last ~5 of 28 layers", d["predicted_onset"],
-                         d["onset"], "layer (0-based)", m, F3, boot))
+                         f"(g = {d['g']:g}) vs the source paper's last ~5 of 28 layers, scaled to this depth",
+                         d["predicted_onset"], d["onset"], "layer (0-based)", m, F3, boot, absent=check_kinds.FAIL))
     return cks
 
 
@@ -274,12 +302,17 @@ def _verdicts(checks: list[Check], notes: dict[str, list[str]]) -> dict[str, str
         cs = [c for c in checks if c.finding == f]
         if not cs:
             continue
-        bad = [c for c in cs if not c.passed]
+        bad = [c for c in cs if c.verdict == "fail"]
+        undecided = [c for c in cs if c.verdict == "n/a"]
         models = sorted({c.model for c in cs})
-        head = (f"{len(cs) - len(bad)} of {len(cs)} checks pass on {', '.join(models)}. "
+        head = (f"{len(cs) - len(bad) - len(undecided)} of {len(cs)} checks pass on {', '.join(models)}"
+                + (f", {len(undecided)} n/a ({'; '.join(sorted({c.reason for c in undecided}))})" if undecided else "")
+                + ". "
                 + " ".join(notes.get(f, [])))
-        if not bad:
+        if not bad and not undecided:
             out[f] = f"{head} The finding reproduces within the stated intervals."
+        elif not bad:
+            out[f] = f"{head} Nothing contradicts the finding, but it is not established by these data."
         else:
             lst = "; ".join(f"{c.id}: predicted {_fmt(c.predicted)}, observed {_fmt(c.observed)}"
                             f" [{_fmt(c.ci[0]) if c.ci else '-'}, {_fmt(c.ci[1]) if c.ci else '-'}]"
@@ -323,7 +356,8 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         checks += cks
         files += list(cf.values()) + [ana_path]
         figures += dit_figures.draw_all(ana_path, out_dir)
-        say(f"dit {name}: {sum(c.passed for c in cks)}/{len(cks)} checks pass ({time.time() - t0:.1f} s)")
+        say(f"dit {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass, "
+            f"{sum(c.verdict == 'n/a' for c in cks)} n/a ({time.time() - t0:.1f} s)")
     return SuiteResult("dit_findings", checks, figures, _verdicts(checks, notes),
                        [os.path.relpath(p, out_dir) for p in files])
 

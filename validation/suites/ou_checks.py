@@ -10,7 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from syncgap.theory.gated import routing_factor
-from syncgap.validation.records import Check, within
+from syncgap.validation import check_kinds
+from syncgap.validation.check_kinds import NA, Decision
+from syncgap.validation.records import Check, decided
 from syncgap.validation.store import DamagedRecord, check_record, numbers_only, read_json, report_damage
 
 from .ou_cells import AMPS_B, DIT_STEPS, LEVEL
@@ -27,10 +29,20 @@ def _ci(lo, hi, tol=0.0):
     return (lo, hi)
 
 
-def _check(check_id, desc, pred, obs, ci, unit, finding, tol, passed=None):
+def _check(check_id, desc, pred, obs, ci, unit, finding, tol, anchor: Decision | None = None, absent=NA):
+    """A two-sided agreement check (check_kinds.agreement); n/a with `anchor`'s reason when given (anchor not established)."""
     pred, obs = _num(pred), _num(obs)
-    ok = within(pred, ci) if passed is None else passed
-    return Check(check_id, desc, pred, obs, ci, unit, bool(ok and obs is not None), finding=finding, tolerance=tol)
+    decision = anchor or check_kinds.agreement(pred, obs, ci, absent=absent)
+    return decided(check_id, desc, pred, obs, ci, unit, decision, kind="agreement", finding=finding, tolerance=tol)
+
+
+def _onset_decision(pred, obs, interval, step) -> Decision:
+    """Theory bounds the onset from above (observed <= predicted); no predicted onset means none may be observed."""
+    if pred is None:
+        if obs is None:
+            return Decision(NA, "no onset predicted and none observed: nothing to compare")
+        return Decision(check_kinds.FAIL, "an onset observed where theory predicts none")
+    return check_kinds.bound(pred, obs, interval, side="below", slack=step)
 
 
 def validate_cell(name: str, result: dict) -> None:
@@ -137,21 +149,21 @@ def _rest_checks(cells: dict) -> list[Check]:
         rd, ci = np.array(e["rate_drift"], float), np.array(e["rate_drift_ci"], float)
         for k, feat in enumerate(e["features"]):
             obs = onset(e["t"], rd[:, k])
+            late = onset(e["t"], ci[0, :, k])           # lower band turns positive latest (smallest t)
             early = onset(e["t"], ci[1, :, k])          # upper band turns positive earliest (largest t)
-            pred = e["onset_theory"][k]
+            pred = _num(e["onset_theory"][k])
             step = abs(e["t"][0] - e["t"][1])
-            if pred is None:
-                passed, ci_k = obs is None, None
-            else:
-                ci_k = (-math.inf if early is None else early - step, math.inf)
-                passed = obs is not None and within(pred, ci_k)
-            out.append(Check(f"ou.B.g{e['g']:g}.onset.{feat}", f"layer B g = {e['g']:g}, feature {feat}: the "
-                             "replica difference starts to grow (drift rate of the difference energy turns > 0) no "
-                             "earlier than the undecided-point onset of theory.gated.gated_speciation_time",
-                             _num(pred), _num(obs), ci_k, "OU time", bool(passed), finding="layer B onsets",
-                             tolerance="one-sided: the prediction must be >= the earliest onset within the 95% band "
-                             "minus one record step (D' is largest at the undecided point, so it bounds the "
-                             "population's onset from above); both None when no onset is predicted"))
+            interval = None if obs is None else check_kinds.own_interval(obs, late, early)
+            out.append(decided(f"ou.B.g{e['g']:g}.onset.{feat}", f"layer B g = {e['g']:g}, feature {feat}: the "
+                               "replica difference starts to grow (drift rate of the difference energy turns > 0) "
+                               "no earlier than the undecided-point onset of theory.gated.gated_speciation_time",
+                               pred, _num(obs), interval, "OU time", _onset_decision(pred, obs, interval, step),
+                               kind="bound", claim="" if pred is None else f"observed <= {pred:.4g}",
+                               finding="layer B onsets",
+                               tolerance="one-sided, observed <= predicted: the observation's 95% band interval "
+                               "must lie wholly below the prediction plus one record step (D' is largest at the "
+                               "undecided point, so theory bounds the population's onset from above); n/a when "
+                               "the bound falls inside the interval or when no onset is predicted nor observed"))
     return out
 
 
@@ -166,25 +178,31 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
                       "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
                       b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2], 1.0),
                       "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
+    anchor = _anchor(b0)
     half0 = (law["gap0_ci"][1] - law["gap0_ci"][0]) / 2
     for gi, est, lo, hi, pred in zip(law["g"], law["gap"], law["gap_lo"], law["gap_hi"], law["predicted"]):
         widen = abs(routing_factor(float(gi))) * half0
         out.append(_check(f"ou.B.protocol1.g{gi:g}", f"gated OU Protocol I, g = {gi:g}: gap vs the routing law "
                           "gap0 rho(g) (theory.routing.predicted_gap_ratio, eta = 0)", pred, est,
                           _ci(lo, hi, widen), "DiT sampler steps", "layer B gap vs g",
-                          "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width"))
+                          "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width", anchor))
     if law["eta"] is not None:
         out.append(_check("ou.B.fit_eta", "fitted frequency-blind contrast eta of gap(g) = gap0 (rho + eta)/(1 + eta); "
                           "routing dominance predicts eta = 0", 0.0, law["eta"], tuple(law["eta_ci"]), "",
-                          "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))"))
+                          "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))", anchor))
         cg = law["critical_g"]
         clo, chi = law["critical_g_ci"]
-        out.append(Check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: observed "
-                         "(interpolated on the g grid) vs theory.routing.critical_coupling(gap0, eta = 0)",
-                         _num(law["critical_g_theory"]), _num(cg),
-                         None if cg is None else _ci(clo, chi), "g",
-                         bool(cg is not None and within(_num(law["critical_g_theory"]), _ci(clo, chi))),
-                         finding="layer B gap vs g",
-                         tolerance="interval from the bootstrap band's curves; None observed = the gap never "
-                         "fell below one step on the grid (fails)"))
+        out.append(_check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: "
+                          "observed (interpolated on the g grid) vs theory.routing.critical_coupling(gap0, eta = 0)",
+                          law["critical_g_theory"], cg, None if cg is None else _ci(clo, chi), "g",
+                          "layer B gap vs g", "interval from the bootstrap band's curves; None observed = the gap "
+                          "never fell below one step on the grid (fails)", anchor, absent=check_kinds.FAIL))
     return out
+
+
+def _anchor(b0: dict) -> Decision | None:
+    """None when the g = 0 gap (the law's anchor) is established; else the n/a decision of the checks resting on it."""
+    _, lo, hi = b0["gap_dit_steps"]
+    if check_kinds.anchor_established(lo, hi):
+        return None
+    return Decision(NA, "anchor not established: the g = 0 gap's interval contains 0")

@@ -96,7 +96,8 @@ def ou_theory_suite(out_dir, *, quick: bool, progress=None) -> SuiteResult:
         atomic_write_json(root / "gap_law.json", to_plain(law))
     drawn = figures.draw_ou(root, out_dir)
     files = sorted(str(p.relative_to(out_dir)) for p in root.glob("*.json"))
-    say(f"ou: {sum(c.passed for c in checks)}/{len(checks)} checks pass")
+    say(f"ou: {sum(c.verdict == 'pass' for c in checks)}/{len(checks)} checks pass, "
+        f"{sum(c.verdict == 'n/a' for c in checks)} n/a")
     return SuiteResult("ou_theory", checks, drawn, verdicts(checks, law), files)
 
 

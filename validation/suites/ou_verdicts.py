@@ -22,7 +22,7 @@ def _miss(c: Check) -> float:
 def _large_misses(by: dict) -> list[Check]:
     """Base-theory and layer-A checks that miss by more than their interval's width."""
     return [c for f in ("base theory", "layer A") for c in by.get(f, [])
-            if not c.passed and not _miss(c) < _width(c)]
+            if c.verdict == "fail" and not _miss(c) < _width(c)]
 
 
 def _width(c: Check) -> float:
@@ -37,8 +37,13 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
     v = {}
 
     def tally(f):
+        """(passes, checks decided): n/a checks are neither, and said apart by `undecided`."""
         cs = by.get(f, [])
-        return sum(c.passed for c in cs), len(cs)
+        return sum(c.verdict == "pass" for c in cs), sum(c.verdict != "n/a" for c in cs)
+
+    def undecided(f):
+        cs = [c for c in by.get(f, []) if c.verdict == "n/a"]
+        return "" if not cs else (f" {len(cs)} more n/a ({'; '.join(sorted({c.reason for c in cs}))}).")
 
     p, n = tally("base theory")
     v["base theory"] = (f"{p}/{n} checks pass. The simulated cloning curve at each d is held against the exact "
@@ -57,17 +62,20 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
                     "its own cloning curve, at g up to near the common mode's stability bound. "
                     + ("Layer A reproduced." if p == n else "Failures are listed with their intervals: "
                        + "; ".join(f"{c.id} misses by {_miss(c):.3g} OU time (interval width {_width(c):.3g})"
-                                   for c in by["layer A"] if not c.passed)
+                                   for c in by["layer A"] if c.verdict == "fail")
                        + ". A miss smaller than the interval's width, in one of many 95% intervals, is the expected "
                        "rate of chance failures (at g = 0 the two modes are the two replicas, identical in law); "
                        "near the stability bound the common mode speciates late and its curve is shallow, so its "
                        "crossing is least precise there."))
     p, n = tally("layer B onsets")
-    v["layer B onsets"] = (f"{p}/{n} checks pass. theory.gated linearises the gated pair at the undecided, "
+    v["layer B onsets"] = (f"{p}/{n} checks pass.{undecided('layer B onsets')} theory.gated linearises the gated pair at the undecided, "
                            "replica-symmetric point, where the posterior-mean slope D' is largest; the simulated "
                            "population contains already-decided paths whose D' is smaller, so its difference starts "
                            "to grow later. The check is therefore one-sided (theory bounds the onset from above); "
-                           "for g >= 1 (rho <= 0) theory predicts no onset at all."
+                           "for g >= 1 (rho <= 0) theory predicts no onset at all, "
+                           "and where none is observed either there is nothing to compare (n/a). A bound that holds "
+                           "is consistent with theory, not an estimate of the onset: how far it lies from the "
+                           "observation is stated per check."
                            + "".join(f" {c.id}: theory predicts an onset at t = {c.predicted:.3g} but the simulated "
                                      "difference never grows on average (consistent with the bound, not a confirmation)."
                                      for c in by.get("layer B onsets", []) if c.observed is None and c.predicted is not None))
@@ -84,7 +92,7 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
         p2, n2 = tally("layer B gap vs g")
         collapsed = coll is not None
         v["layer B gap vs g"] = (
-            f"{p2}/{n2} checks pass. Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
+            f"{p2}/{n2} checks pass.{undecided('layer B gap vs g')} Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
             f"predicts collapse at g* = {_fmt(law.get('critical_g_theory'))}. Fitted eta = {_fmt(eta)}"
             + (" (at the search bound 1000: a g-independent gap)" if eta is not None and eta > 900 else "")
             + f" (interval {_fmt(law['eta_ci'][0]) if law.get('eta_ci') else 'none'} to "

@@ -1,0 +1,133 @@
+"""The kinds of check the report makes, one small pure function each, returning a `Decision`.
+
+Every kind can end in "pass", "fail" or "n/a" (docs/science.md §7):
+
+- `agreement`: two-sided. Pass when the prediction lies inside the observation's interval, fail
+  when outside. n/a when there is nothing to compare (no prediction, no observation) or the
+  interval is unbounded on both sides (the quantity could not be measured).
+- `bound`: one-sided, "observed <= predicted" (side "below") or "observed >= predicted" (side
+  "above"). Decided on the observation's interval: pass when the whole interval lies on the claimed
+  side (within `slack`), fail when the whole interval lies on the other side, n/a "not resolved"
+  when the predicted bound falls inside the interval. How far the bound is from the observation
+  (its looseness) is stated in the reason: a bound that holds is consistent, not an estimate.
+- `sign`: the claim "the quantity is > 0" (or < 0). Pass when the whole interval is on the
+  claimed side of 0, fail when the whole interval is on the other side, n/a "not resolved" when
+  the interval contains 0. Rule: an interval containing 0 is n/a, not fail, because such data
+  neither confirm nor contradict the claim (more pairs would decide); it is never a pass.
+- `ordering`: a rank statistic (Kendall's tau) against a predicted order (+1: in order). Pass when
+  the interval's lower bound is > 0, fail when its upper bound is < 0, n/a "not resolved" when the
+  interval contains 0: the `sign` rule applied to the statistic.
+
+Checks that rest on an anchor (e.g. the gap law gap0 rho(g) on the g = 0 gap) are n/a while the
+anchor is not established (`anchor_established`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+PASS, FAIL, NA = "pass", "fail", "n/a"
+VERDICTS = (PASS, FAIL, NA)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A verdict ("pass", "fail" or "n/a") and the reason in words."""
+
+    verdict: str
+    reason: str
+
+
+def _finite(x) -> bool:
+    return x is not None and math.isfinite(float(x))
+
+
+def own_interval(observed, lo, hi) -> tuple[float, float]:
+    """[lo, hi] with None as an open end, stretched to contain `observed` (an interval always holds its own estimate).
+
+    A percentile bootstrap of a non-smooth estimator (a midpoint, a rank statistic) can leave its
+    point estimate just outside; the hull keeps the interval honest instead of excluding it.
+    """
+    lo = -math.inf if lo is None else float(lo)
+    hi = math.inf if hi is None else float(hi)
+    if _finite(observed):
+        lo, hi = min(lo, float(observed)), max(hi, float(observed))
+    return (lo, hi)
+
+
+def agreement(predicted, observed, interval, *, absent: str = NA) -> Decision:
+    """Two-sided: pass iff predicted in [lo, hi]; `absent` is the verdict when the observation is missing.
+
+    `absent="fail"` where a missing observation is itself a failed prediction (a predicted collapse
+    that never happened on the grid).
+    """
+    if not _finite(predicted):
+        return Decision(NA, "nothing predicted to compare with")
+    if not _finite(observed) or interval is None:
+        return Decision(absent, "nothing observed where a value was predicted" if absent == FAIL
+                        else "nothing observed to compare with")
+    lo, hi = (float(v) for v in interval)
+    if lo == -math.inf and hi == math.inf:
+        return Decision(NA, "interval unbounded: the quantity could not be resolved")
+    if lo <= float(predicted) <= hi:
+        return Decision(PASS, "prediction inside the interval")
+    miss = lo - float(predicted) if float(predicted) < lo else float(predicted) - hi
+    return Decision(FAIL, f"prediction outside the interval by {miss:.3g}")
+
+
+def bound(predicted, observed, interval, *, side: str, slack: float = 0.0) -> Decision:
+    """One-sided: side "below" claims observed <= predicted, "above" observed >= predicted (within `slack`)."""
+    if side not in ("below", "above"):
+        raise ValueError(f"side must be 'below' or 'above', got {side!r}")
+    if not _finite(predicted):
+        return Decision(NA, "no bound predicted")
+    if not _finite(observed) or interval is None:
+        return Decision(NA, "nothing observed to hold against the bound")
+    lo, hi = (float(v) for v in interval)
+    p = float(predicted)
+    if side == "below":
+        holds, broken, looseness = hi <= p + slack, lo > p + slack, p - float(observed)
+    else:
+        holds, broken, looseness = lo >= p - slack, hi < p - slack, float(observed) - p
+    if holds:
+        return Decision(PASS, f"whole interval on the bound's side; the bound is {looseness:.3g} from the observation")
+    if broken:
+        return Decision(FAIL, "whole interval beyond the bound")
+    return Decision(NA, "not resolved: the bound lies inside the observation's interval")
+
+
+def sign(observed, interval, *, expected: int = 1) -> Decision:
+    """Claim: the quantity has sign `expected` (+1 or -1); decided on the interval, never the point estimate."""
+    if expected not in (1, -1):
+        raise ValueError(f"expected must be +1 or -1, got {expected!r}")
+    if not _finite(observed) or interval is None:
+        return Decision(NA, "nothing observed")
+    lo, hi = (expected * float(v) for v in interval)
+    lo, hi = min(lo, hi), max(lo, hi)
+    if lo > 0:
+        return Decision(PASS, "whole interval on the predicted side of 0")
+    if hi < 0:
+        return Decision(FAIL, "whole interval on the wrong side of 0")
+    return Decision(NA, "not resolved: the interval contains 0")
+
+
+def ordering(statistic, interval, *, expected: int = 1) -> Decision:
+    """A rank correlation (Kendall tau in [-1, 1]) against the predicted order: the sign rule on its interval."""
+    d = sign(statistic, interval, expected=expected)
+    if not _finite(statistic) or interval is None:
+        return d
+    reasons = {PASS: "whole interval of the rank correlation on the predicted side of 0: the order holds",
+               FAIL: "whole interval of the rank correlation on the other side of 0: the order is reversed",
+               NA: "not resolved: the rank correlation's interval contains 0 (no order established)"}
+    return Decision(d.verdict, reasons[d.verdict])
+
+
+def anchor_established(lo, hi) -> bool:
+    """An anchor (e.g. the g = 0 gap) is established when its interval excludes 0."""
+    if lo is None or hi is None:
+        return False
+    return float(lo) > 0 or float(hi) < 0
+
+
+__all__ = ["Decision", "agreement", "bound", "sign", "ordering", "anchor_established", "own_interval",
+           "PASS", "FAIL", "NA", "VERDICTS"]
