@@ -74,10 +74,15 @@ def test_summary_schema_and_report(tutorial):
         assert c["verdict"] in ("pass", "fail", "n/a") and isinstance(c["id"], str) and c["description"]
         assert c["passed"] is {"pass": True, "fail": False, "n/a": None}[c["verdict"]]   # n/a is never a pass
         assert c["ci"] is None or (isinstance(c["ci"], list) and len(c["ci"]) == 2)
-        if c["passed"]:                      # passed only where the prediction is inside the interval
+        if c["ci"] is not None and c["observed"] is not None:   # an observation lies in its own interval
+            lo, hi = c["ci"]
+            assert (lo is None or lo <= c["observed"]) and (hi is None or c["observed"] <= hi), c["id"]
+        if c["passed"] and c["kind"] == "agreement":   # passed only where the prediction is inside the interval
             lo, hi = c["ci"]
             assert c["predicted"] is not None and c["observed"] is not None
             assert (lo is None or lo <= c["predicted"]) and (hi is None or c["predicted"] <= hi)
+        if c["passed"] and c["kind"] in ("sign", "ordering"):  # decided on the interval, not the estimate
+            assert c["ci"][0] is not None and c["ci"][0] > 0, c["id"]
     ids = {c["id"] for c in s["checks"]}
     for want in ("ou.base.d256.t_S", "ou.base.d256.cloning_curve", "ou.A.g0.5.gap", "ou.B.gap_g0", "ou.B.fit_eta",
                  "ou.B.critical_g", "ou.B.protocol1.g10"):

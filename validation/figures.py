@@ -50,8 +50,9 @@ def fig_cloning(sources, png) -> None:
         ax.plot(t, _arr(c["agreement"]), "o", ms=4, color=f"C{i}", label=f"simulation, d = {c['d']}")
         ax.plot(t[o], _arr(c["phi_theory"])[o], "-", color=f"C{i}", label=f"exact theory, d = {c['d']}")
         ax.axvline(c["t_S_theory"], color=f"C{i}", ls="--", lw=1)
-    ax.axhline(0.75, color="grey", ls=":", lw=1)
-    ax.set(xlabel="cloning time t (OU)", ylabel="agreement phi(t)", title="Cloning; dashed: t_S = 1/2 log d")
+    ax.axhline(0.75, color="grey", ls=":", lw=1, label="level 0.75 (crossing times read here)")
+    ax.axhline(0.5, color="0.5", ls="--", lw=0.8, label="chance (independent replicas)")
+    ax.set(xlabel="cloning time t (OU)", ylabel="agreement phi(t) (band: 95%)", title="Cloning; dashed: t_S = 1/2 log d")
     ax.legend(fontsize=8)
     save_figure(fig, png)
 

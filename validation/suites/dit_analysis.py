@@ -142,7 +142,14 @@ def commitment(t, a, n_boot, seed=0):
             "gap": _ci([None if b[0] is None or b[-1] is None else b[-1] - b[0] for b in boots],
                        None if taus[0] is None or taus[-1] is None else taus[-1] - taus[0]),
             "kendall": _ci([kendall(b) for b in boots], kendall(taus)),
-            "curves": a.mean(0)}
+            "curves": a.mean(0), "curves_band": curve_band(a)}
+
+
+def curve_band(a):
+    """(2, U, T) pointwise 95% band of the mean agreement curves, mean -/+ 1.96 standard errors over pairs (P, U, T)."""
+    a = np.asarray(a, float)
+    half = 1.96 * a.std(0, ddof=1) / math.sqrt(a.shape[0]) if a.shape[0] > 1 else np.full(a.shape[1:], np.inf)
+    return np.stack([a.mean(0) - half, a.mean(0) + half])
 
 
 def depth_onset_of(profile):

@@ -48,6 +48,18 @@ def _err(est, lo, hi):
     return ok, np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])
 
 
+CHANCE = {"features": (0.5, "chance (independent signs)"),
+          "scales": (0.0, "chance (independent zero-mean outputs)")}   # agreement of unrelated outputs
+
+
+def _band(ax, t, family, k, color):
+    """The pointwise 95% band of unit k's mean agreement curve, where the analysis file has one."""
+    band = family.get("curves_band")
+    if band is not None:
+        lo, hi = (np.asarray([_f(v) for v in band[i][k]], float) for i in (0, 1))
+        ax.fill_between(t, lo, hi, color=color, alpha=0.18, lw=0)
+
+
 def draw_intrinsic(analysis_path, png_path):
     """Agreement vs t_int at g = 0 (cloning) per unit, with each unit's commitment step."""
     a, plt = _load(analysis_path), _plt()
@@ -58,13 +70,17 @@ def draw_intrinsic(analysis_path, png_path):
         t = np.asarray(f["t_int"], float)
         for k, (lab, c) in enumerate(zip(f["labels"], f["curves"])):
             line, = ax.plot(t, [_f(v) for v in c], "o-", ms=3, label=lab)
+            _band(ax, t, f, k, line.get_color())
             if f["tau"][k][0] is not None:
                 ax.axvline(f["tau"][k][0], color=line.get_color(), ls=":", lw=1)
+        level, text = CHANCE.get(fam, (None, ""))
+        if level is not None:
+            ax.axhline(level, color="0.5", lw=0.8, ls="--", label=text)
         est, lo, hi = _iv([f["gap"]])
         ax.set_title(f"{a['model']}: {fam}, g = 0 cloning; gap {est[0]:.2f} [{lo[0]:.2f}, {hi[0]:.2f}] steps",
                      fontsize=9)
         ax.set_xlabel("t_int (sampler steps cloned)")
-        ax.set_ylabel("agreement")
+        ax.set_ylabel("agreement (band: 95% over pairs)")
         ax.legend(fontsize=7)
     save_figure(fig, png_path, plt)
 
@@ -77,7 +93,7 @@ def draw_gap_vs_g(analysis_path, png_path):
     est, lo, hi = _iv(gv["gap"])
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(6, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     ok, err = _err(est, lo, hi)
-    ax.errorbar(g[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="observed (95% CI)")
+    ax.errorbar(g[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="observed (95% interval)")
     gg = np.linspace(0, max(g.max(), 1.2), 200)
     from syncgap.theory.routing import predicted_gap_ratio
     if gv["predicted"] is not None and np.isfinite(est[0]):
@@ -85,17 +101,18 @@ def draw_gap_vs_g(analysis_path, png_path):
     if gv["fit"]:
         p = gv["fit"]
         ax.plot(gg, p["gap0"] * predicted_gap_ratio(gg, p["eta"]), "C1--",
-                label=rf"fit gap$_0$={p['gap0']:.2f}, $\eta$={p['eta']:.2f}")
-    for key, col, lab in (("critical_predicted", "C0", "g* predicted"), ("collapse_predicted", "C2", "collapse pred.")):
+                label=rf"fitted law, gap$_0$={p['gap0']:.2f}, $\eta$={p['eta']:.2f}")
+    for key, col, lab in (("critical_predicted", "C0", "predicted: gap < 1 step"),
+                          ("collapse_predicted", "C2", "predicted: gap = 0")):
         if gv.get(key) is not None:
             ax.axvline(gv[key], color=col, ls=":", lw=1, label=lab)
     if gv["critical_observed"][0] is not None:
-        ax.axvline(gv["critical_observed"][0], color="k", ls=":", lw=1, label="g* observed")
+        ax.axvline(gv["critical_observed"][0], color="k", ls=":", lw=1, label="observed: gap < 1 step")
     if not ok.any():
         ax.text(0.5, 0.5, "no measurable gap at any g\n(a unit's agreement did not rise)", ha="center",
                 transform=ax.transAxes)
-    ax.axhline(0, color="0.6", lw=0.8)
-    ax.axhline(1, color="0.8", lw=0.8, ls="--")
+    ax.axhline(0, color="0.6", lw=0.8, label="no gap")
+    ax.axhline(1, color="0.8", lw=0.8, ls="--", label="one sampler step")
     ax.set_xlim(-0.05 * g.max(), 1.05 * g.max())
     ax.set_ylabel("gap (sampler steps)")
     ax.set_title(f"{a['model']}: {a['primary']} gap vs coupling g (g = 0 by cloning)", fontsize=9)
@@ -104,8 +121,8 @@ def draw_gap_vs_g(analysis_path, png_path):
         r = np.asarray([_f(x) for x in gv["residuals"]])
         axr.errorbar(g[ok], r[ok], yerr=err[:, ok], fmt="o", color="C1", capsize=3)
     axr.axhline(0, color="0.5", lw=0.8)
-    axr.set_ylabel("residual")
-    axr.set_xlabel("g")
+    axr.set_ylabel("observed - fitted")
+    axr.set_xlabel("coupling g")
     if g.max() > 3:
         ax.set_xscale("symlog", linthresh=1.0)
         axr.set_xticks(g, [f"{x:g}" for x in g])
@@ -120,20 +137,25 @@ def draw_depth(analysis_path, png_path):
     sem = np.asarray(d["profile_sem"], float)
     layers = np.arange(prof.size)
     fig, (ax, axb) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax.errorbar(layers, prof, yerr=sem, fmt="o-", color="k", capsize=3, label="local share of difference")
-    ax.errorbar(layers, d["energy"], yerr=d["energy_sem"], fmt="s--", color="0.5", capsize=3,
-                label="diff / (common + diff)")
+    ax.errorbar(layers, prof, yerr=1.96 * sem, fmt="o-", color="k", capsize=3,
+                label="share of the difference off the leading modes")
+    ax.errorbar(layers, d["energy"], yerr=1.96 * np.asarray(d["energy_sem"], float), fmt="s--", color="0.5",
+                capsize=3, label="difference energy / (common + difference)")
     if d["onset"][0] is not None:
-        ax.axvline(d["onset"][0], color="C3", ls="--", label=f"observed onset {d['onset'][0]}")
-    ax.axvline(d["predicted_onset"], color="C0", ls=":", label=f"P2 [digest] onset {d['predicted_onset']}")
-    ax.set_xlabel("layer")
-    ax.set_ylabel("per-layer difference measure")
-    ax.set_title(f"{a['model']}: step {d['step']}, g = {d['g']:g}", fontsize=9)
+        ax.axvline(d["onset"][0], color="C3", ls="--", label=f"observed: gap from layer {d['onset'][0]}")
+    ax.axvline(d["predicted_onset"], color="C0", ls=":",
+               label=f"source paper (last ~5 of 28 layers, scaled): layer {d['predicted_onset']}")
+    from matplotlib.ticker import MaxNLocator
+    for axis in (ax, axb):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("layer (0 = input)")
+    ax.set_ylabel("per-layer difference (bars: 95%)")
+    ax.set_title(f"{a['model']}: sampler step {d['step']}, g = {d['g']:g}", fontsize=9)
     ax.legend(fontsize=7)
     bands = np.asarray(d["bands"], float)  # (L, n_bands)
     for b in range(bands.shape[1]):
-        axb.plot(layers, bands[:, b], "o-", ms=3, label=f"band {b} (low -> high)")
-    axb.set_xlabel("layer")
+        axb.plot(layers, bands[:, b], "o-", ms=3, label=f"frequency band {b} ({'lowest' if b == 0 else 'highest' if b == bands.shape[1] - 1 else 'middle'})")
+    axb.set_xlabel("layer (0 = input)")
     axb.set_ylabel("share of difference energy")
     axb.legend(fontsize=7)
     save_figure(fig, png_path, plt)
@@ -149,14 +171,15 @@ def draw_frequency(analysis_path, png_path):
         est, lo, hi = _iv(f["tau"])
         x = np.arange(est.size)
         ok, err = _err(est, lo, hi)
-        ax.errorbar(x[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="DiT (95% CI)")
+        ax.errorbar(x[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="DiT (95% interval)")
         if fam == "features" and "theory" in a:
             ax.plot(x, [_f(v) for v in a["theory"]["tau"]], "s--", color="C0", label="exact-score theory")
-            ax.plot(x, a["theory"]["pitchfork_step"], "^:", color="C2", label="pitchfork t_S step")
+            ax.plot(x, a["theory"]["pitchfork_step"], "^:", color="C2", label="speciation step t_S (pitchfork)")
         kt = f["kendall"][0]
         ax.set_xticks(x, f["labels"], fontsize=7)
-        ax.set_ylabel("commitment step")
-        ax.set_title(f"{a['model']}: {fam}, Kendall tau {_f(kt):.2f}", fontsize=9)
+        ax.set_ylabel("commitment step (sampler steps)")
+        klo, khi = _f(f["kendall"][1]), _f(f["kendall"][2])
+        ax.set_title(f"{a['model']}: {fam}, Kendall tau {_f(kt):.2f} [{klo:.2f}, {khi:.2f}] (chance 0)", fontsize=9)
         ax.legend(fontsize=7)
     save_figure(fig, png_path, plt)
 
@@ -170,23 +193,31 @@ def draw_exact_comparison(analysis_path, png_path):
     for k, ax in enumerate(np.atleast_1d(axes)):
         t = np.asarray(f["t_int"], float)
         ax.plot(t, th["curves"][k], "-", color="C0", label="theory")
-        ax.plot(ex["t_int"], ex["curves"][k], "s--", ms=3, color="C2", label="exact sampler")
+        ax.plot(ex["t_int"], ex["curves"][k], "s--", ms=3, color="C2", label="exact-score sampler")
+        _band(ax, np.asarray(ex["t_int"], float), ex, k, "C2")
         ax.plot(t, f["curves"][k], "o-", ms=3, color="k", label="DiT")
+        _band(ax, t, f, k, "k")
+        ax.axhline(0.5, color="0.5", lw=0.8, ls="--", label="chance")
         for tau, col in ((th["tau"][k], "C0"), (ex["tau"][k][0], "C2"), (f["tau"][k][0], "k")):
             if tau is not None:
                 ax.axvline(tau, color=col, ls=":", lw=1)
         ax.set_title(f["labels"][k], fontsize=9)
-        ax.set_xlabel("t_int")
-    np.atleast_1d(axes)[0].set_ylabel("sign agreement")
+        ax.set_xlabel("t_int (sampler steps)")
+    np.atleast_1d(axes)[0].set_ylabel("sign agreement (band: 95%)")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     save_figure(fig, png_path, plt)
 
 
-FIGURES = (("intrinsic", draw_intrinsic, "P2.1: agreement vs t_int at g = 0 (cloning), commitment per unit"),
-           ("gap_vs_g", draw_gap_vs_g, "P2.2: gap vs g, predicted law gap0 rho(g), fitted law and residuals"),
-           ("depth", draw_depth, "P2.3: per-layer difference energy at the speciation step"),
-           ("frequency", draw_frequency, "P2.4: commitment step per frequency unit (global -> local)"),
-           ("exact", draw_exact_comparison, "Issue 5: theory, exact-score sampler and learned DiT per feature"))
+FIGURES = (("intrinsic", draw_intrinsic, "gap exists without coupling: agreement of the two replicas against t_int "
+                                          "at g = 0 (cloning), 95% bands over pairs, dotted: each unit's commitment step"),
+           ("gap_vs_g", draw_gap_vs_g, "gap collapses under strong coupling? gap against g with 95% intervals, the "
+                                       "predicted law gap0 rho(g), the fitted law and its residuals"),
+           ("depth", draw_depth, "gap appears only in the last layers? per-layer replica difference at the "
+                                 "speciation step, with 95% bars"),
+           ("frequency", draw_frequency, "global before local: commitment step per unit, ordered global -> local, "
+                                         "with 95% intervals"),
+           ("exact", draw_exact_comparison, "the network against the exact score: agreement per FHGM feature from "
+                                            "theory, the exact-score sampler and the DiT (95% bands)"))
 
 
 def draw_all(analysis_path, out_dir) -> list[Figure]:
