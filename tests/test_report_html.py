@@ -132,3 +132,26 @@ def test_render_html_without_figures_folder(tmp_path):
     html = render_html("# R\n\n## S\n\n![gone](x.png)\n", tmp_path)
     page = parse(html)
     assert page.images == [] and "x.png missing" in html
+
+
+def test_na_checks_are_counted_apart_and_coloured_grey(tmp_path, monkeypatch):
+    """An n/a check is neither a pass nor a fail: its own count in summary.json, report.md, checks.csv and the tex."""
+    import json
+    import syncgap.validation.report as report
+    checks = [Check("fake.pass", "agrees", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="agreeing"),
+              Check("fake.order", "rank order", None, 0.33, (-0.6, 1.0), "Kendall tau", None, verdict="n/a",
+                    kind="ordering", claim="> 0", reason="not resolved: the interval contains 0", finding="unresolved"),
+              Check("fake.ghost", "nothing either way", None, None, None, "", True, finding="unresolved")]
+    monkeypatch.setattr(report, "resolve", lambda name: lambda out_dir, *, quick, progress=None: SuiteResult(
+        "fake", checks, [], {"unresolved": "Not established."}))
+    s = report.run_report(tmp_path, ["fake"], quick=True)
+    assert (s["passed"], s["failed"], s["n/a"]) == (1, 0, 2)           # the ghost's True became n/a
+    assert [c["verdict"] for c in json.loads((tmp_path / "summary.json").read_text())["checks"]] == ["pass", "n/a", "n/a"]
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "1 of 3 checks pass, 0 fail and 2 are n/a" in md and "| > 0 |" in md and "not resolved" in md
+    assert "## Glossary" in md and "## How to read a check" in md and "t_int" in md
+    page = check_html_against_markdown(tmp_path)
+    assert page.row_classes.count("na") == 2 and page.row_classes.count("pass") == 1
+    assert '<span class="badge na">N/A</span>' in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert (tmp_path / "checks.csv").read_text().count(",n/a,") == 2
+    assert "2 n/a" in (tmp_path / "summary.tex").read_text()

@@ -50,3 +50,40 @@ def test_gap_law_reports_no_collapse_for_a_constant_gap():
     assert L["critical_g"] is None
     assert L["eta"] > 100                          # a g-independent gap: eta runs to its bound
     assert np.all(np.asarray(L["residuals_routing"]) > 0)
+
+
+def _energy_cell(g, onset_theory, t_turn, band=0.2):
+    """A layer-B energy cell: drift rate t_turn - t (> 0 below t_turn), bands shifting the turn by -/+ `band`."""
+    t = np.linspace(6.0, 0.0, 61)                   # generation order: decreasing OU time
+    rate = (t_turn - t if t_turn is not None else -np.ones_like(t))[:, None]
+    lo, hi = rate - band, rate + band
+    return {"g": g, "t": t.tolist(), "features": ["a=20"], "onset_theory": [onset_theory],
+            "rate_drift": rate.tolist(), "rate_drift_ci": [lo.tolist(), hi.tolist()]}
+
+
+def test_onset_bound_passes_fails_and_is_na_on_its_own_interval():
+    from syncgap.validation.suites.ou_checks import _rest_checks
+
+    def verdict(cell):
+        (c,) = _rest_checks({f"layer_b_energy_g{cell['g']:g}": cell})
+        if c.observed is not None:
+            assert c.ci[0] <= c.observed <= c.ci[1]        # the observation lies in its own interval
+        return c.verdict, c.reason
+
+    assert verdict(_energy_cell(0.0, 3.6, 3.0))[0] == "pass"          # bound holds: whole interval [2.8, 3.2] below 3.6
+    assert "0.6" in verdict(_energy_cell(0.0, 3.6, 3.0))[1]           # and says how loose it is
+    assert verdict(_energy_cell(0.0, 2.0, 3.0))[0] == "fail"          # the difference grows before theory allows
+    assert verdict(_energy_cell(0.0, 3.0, 3.0))[0] == "n/a"           # bound inside the interval: not resolved
+    assert verdict(_energy_cell(2.0, None, None)) == ("n/a", "no onset predicted and none observed: nothing to compare")
+    assert verdict(_energy_cell(2.0, None, 3.0))[0] == "fail"         # an onset where none is predicted
+
+
+def test_gap_law_checks_are_na_when_the_g0_anchor_contains_0():
+    from syncgap.validation.suites.ou_checks import _gap_checks
+    b0 = {"gap": [1.5, 1.3, 1.7], "gap_onset_theory": 1.6, "gap_dit_steps": [1.65, -3.56, 6.31],
+          "gap075_theory_dit_steps": 2.0}
+    law = gap_law([b0] + _cells(1.65, [0.5, 1.0, 2.0], [1.0, 0.5, 0.2])[1:], 60)
+    by = {c.id: c for c in _gap_checks(b0, law)}
+    assert by["ou.B.gap_g0_steps"].verdict == "pass"                   # the anchor itself is compared with theory
+    for cid in ("ou.B.protocol1.g0.5", "ou.B.protocol1.g1", "ou.B.protocol1.g2", "ou.B.fit_eta", "ou.B.critical_g"):
+        assert by[cid].verdict == "n/a" and "anchor not established" in by[cid].reason, by[cid]
