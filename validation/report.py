@@ -36,7 +36,7 @@ from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, SuiteResult, tally
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
-from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER
+from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER, SUITE_TITLES
 from .report_html import render_html
 from .report_tex import render_latex
 from .suites import SuiteUnavailable, resolve
@@ -118,7 +118,8 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
     for res, wall in results:
         cs = res.checks
         k = tally(cs)
-        lines += [f"## Suite `{res.name}`", "",
+        title = SUITE_TITLES.get(res.name)
+        lines += [f"## Suite `{res.name}`{': ' + title if title else ''}", "",
                   f"{k['pass']} of {len(cs)} checks pass, {k['fail']} fail, {k['n/a']} n/a; {wall:.1f} s this run.", ""]
         findings = list(dict.fromkeys([c.finding or "other" for c in cs] + list(res.verdicts)))
         for f in findings:

@@ -68,4 +68,9 @@ GLOSSARY = (
     ("critical g, collapse g", "the coupling at which the gap first falls below one sampler step, and to 0."),
 )
 
-__all__ = ["GLOSSARY", "HOW_TO_READ", "SOURCE_PAPER"]
+SUITE_TITLES = {
+    "ou_theory": "theory against exactly solvable Ornstein–Uhlenbeck diffusions",
+    "dit_findings": "the source paper's findings on small diffusion transformers",
+}
+
+__all__ = ["GLOSSARY", "HOW_TO_READ", "SOURCE_PAPER", "SUITE_TITLES"]

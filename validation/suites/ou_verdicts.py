@@ -46,18 +46,18 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
         return "" if not cs else (f" {len(cs)} more n/a ({'; '.join(sorted({c.reason for c in cs}))}).")
 
     p, n = tally("base theory")
-    v["base theory"] = (f"{p}/{n} checks pass. The simulated cloning curve at each d is held against the exact "
+    v["base theory"] = (f"{p} of {n} decided checks pass. The simulated cloning curve at each d is held against the exact "
                         "agreement of theory.base, and the speciation time against 1/2 log d (exact for the unit-noise "
                         "mixture, 1/2 log Lambda up to 0.002). " + ("Base theory reproduced." if p == n else
                         "Where a check fails, the Euler discretisation of the reverse SDE (grid step in the "
                         "tolerance) and the finite number of paths are the first suspects; the exact curve is "
                         "a quadrature, independent of the simulator."))
     p, n = tally("collapse")
-    v["collapse"] = (f"{p}/{n} checks pass. The median time at which a path's nearest training point stops changing "
+    v["collapse"] = (f"{p} of {n} decided checks pass. The median time at which a path's nearest training point stops changing "
                      "is compared with Biroli et al.'s t_C (zero of the excess entropy); the two are different "
                      "definitions of the same transition, hence the stated 0.03 tolerance.")
     p, n = tally("layer A")
-    v["layer A"] = (f"{p}/{n} checks pass. Each mode of the drift-coupled pair behaves as the base OU rescaled by "
+    v["layer A"] = (f"{p} of {n} decided checks pass. Each mode of the drift-coupled pair behaves as the base OU rescaled by "
                     "its rate (the mode reduction of theory.coupled_ou): its 0.75-crossing and its t_S^m are read from "
                     "its own cloning curve, at g up to near the common mode's stability bound. "
                     + ("Layer A reproduced." if p == n else "Failures are listed with their intervals: "
@@ -68,7 +68,7 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
                        "near the stability bound the common mode speciates late and its curve is shallow, so its "
                        "crossing is least precise there."))
     p, n = tally("layer B onsets")
-    v["layer B onsets"] = (f"{p}/{n} checks pass.{undecided('layer B onsets')} theory.gated linearises the gated pair at the undecided, "
+    v["layer B onsets"] = (f"{p} of {n} decided checks pass.{undecided('layer B onsets')} theory.gated linearises the gated pair at the undecided, "
                            "replica-symmetric point, where the posterior-mean slope D' is largest; the simulated "
                            "population contains already-decided paths whose D' is smaller, so its difference starts "
                            "to grow later. The check is therefore one-sided (theory bounds the onset from above); "
@@ -84,7 +84,7 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
         coll = law.get("critical_g")
         eta = law.get("eta")
         gaps = ", ".join(f"g={g:g}: {x:.1f}" for g, x in zip(law["g"], law["gap"]))
-        v["layer B gap"] = (f"{p}/{n} checks pass. At g = 0 the exact sampler commits the strong feature "
+        v["layer B gap"] = (f"{p} of {n} decided checks pass. At g = 0 the exact sampler commits the strong feature "
                             f"{_fmt(law['gap0'], '.1f')} DiT sampler steps before the weak one (log(a1/a2) = "
                             f"{math.log(AMPS_B[0] / AMPS_B[1]):.3f} in OU time by theory.gated). This g = 0 gap "
                             "comes from cloning (Protocol I with g = 0 never synchronises the SDE pair, whose noises "
@@ -92,7 +92,7 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
         p2, n2 = tally("layer B gap vs g")
         collapsed = coll is not None
         v["layer B gap vs g"] = (
-            f"{p2}/{n2} checks pass.{undecided('layer B gap vs g')} Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
+            f"{p2} of {n2} decided checks pass.{undecided('layer B gap vs g')} Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
             f"predicts collapse at g* = {_fmt(law.get('critical_g_theory'))}. Fitted eta = {_fmt(eta)}"
             + (" (at the search bound 1000: a g-independent gap)" if eta is not None and eta > 900 else "")
             + f" (interval {_fmt(law['eta_ci'][0]) if law.get('eta_ci') else 'none'} to "
