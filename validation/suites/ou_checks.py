@@ -32,6 +32,8 @@ def _ci(lo, hi, tol=0.0):
 def _check(check_id, desc, pred, obs, ci, unit, finding, tol, anchor: Decision | None = None, absent=NA):
     """A two-sided agreement check (check_kinds.agreement); n/a with `anchor`'s reason when given (anchor not established)."""
     pred, obs = _num(pred), _num(obs)
+    if obs is not None and ci is not None:   # a bootstrap quantile can sit a hair inside its own estimate
+        ci = check_kinds.own_interval(obs, *ci)
     decision = anchor or check_kinds.agreement(pred, obs, ci, absent=absent)
     return decided(check_id, desc, pred, obs, ci, unit, decision, kind="agreement", finding=finding, tolerance=tol)
 
