@@ -1,6 +1,7 @@
 """`syncgap dit train NAME`: train an embedded small DiT (issue 5, docs/science.md §6) and write its model card.
 
-    syncgap dit train fhgm --out dit_bridge/zoo/fhgm     # trains, then writes samples.png + model_card.md
+    syncgap dit train fhgm --out runs/fhgm                # trains, then writes samples.png + model_card.md
+    syncgap dit train fhgm --overwrite-shipped           # retrain the shipped dit_bridge/zoo/fhgm in place
     syncgap dit train digits --card-only                 # (re)write the card of a trained model
 
 Progress is printed every log interval; an interrupted run resumes from its checkpoint.
@@ -24,7 +25,12 @@ def register(dit_sub) -> None:
 
     p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm or digits) and write its card")
     p.add_argument("name", help="model to train: fhgm or digits")
-    p.add_argument("--out", default=None, help="output folder (default: the shipped dit_bridge/zoo/NAME)")
+    p.add_argument("--out", default=None,
+                   help="output folder for the trained model (required to train, unless --overwrite-shipped; "
+                        "with --card-only the default is the shipped dit_bridge/zoo/NAME)")
+    p.add_argument("--overwrite-shipped", action="store_true",
+                   help="train into the shipped dit_bridge/zoo/NAME inside the installed package, replacing "
+                        "its weights (what the zoo's maintainers do); without it, training needs --out")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
@@ -62,10 +68,23 @@ def run(args) -> int:
 
     from .common import print_json
 
+    from syncgap.theory.checks import InputError
+
+    from .common import out_folder
+
     cfg = _config(args)
-    out = args.out or os.path.join(ZOO_DIR, args.name)
+    if args.out is not None and args.overwrite_shipped:
+        raise InputError("--overwrite-shipped and --out exclude each other: --overwrite-shipped trains into "
+                         "the shipped dit_bridge/zoo/NAME")
+    if args.out is None and not args.card_only and not args.overwrite_shipped:
+        raise InputError("--out is required to train (the default, the shipped dit_bridge/zoo/"
+                         f"{args.name}, would overwrite the package's weights; pass --overwrite-shipped to "
+                         "mean that)")
+    out = args.out if args.out is not None else os.path.join(ZOO_DIR, args.name)
     if args.threads is not None:
         torch.set_num_threads(check_int("--threads", args.threads, 1, 4096))
+    if not args.card_only:
+        out_folder(out)
     record = None
     if not args.card_only:
         cfg.validate()

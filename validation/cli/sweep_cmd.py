@@ -30,6 +30,9 @@ def register(sub) -> None:
                    help="after the run, redraw Y (a result) against X (a parameter) from OUT/results.json, "
                         "averaged over the other parameters (e.g. seeds), one line per GROUP; "
                         "saved as OUT/plot_Y_vs_X.png")
+    p.add_argument("--allow-code-kinds", action="store_true",
+                   help="EXECUTES CODE FROM THE CONFIG: accept 'kind: module:function' entries, which import "
+                        "that module and call that function; without this flag only the registered kinds run")
     p.add_argument("--list", action="store_true", help="print the cells and whether each is done; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
@@ -98,7 +101,7 @@ def run(args) -> int:
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():
         raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
-    sweep = load_sweep(args.config)
+    sweep = load_sweep(args.config, allow_code=args.allow_code_kinds)
     plot = _plot_spec(args.plot, sweep)
     out = Path(args.out or sweep.out or Path("runs") / "sweeps" / sweep.name)
     if out.exists() and not out.is_dir():

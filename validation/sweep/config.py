@@ -126,8 +126,11 @@ def _grid_blocks(grid) -> list[tuple[str, dict]]:
     return blocks
 
 
-def validate_config(config) -> dict:
-    """Structural checks of a parsed config (no kind imports); returns it unchanged."""
+def validate_config(config, allow_code: bool = False) -> dict:
+    """Structural checks of a parsed config (no kind imports); returns it unchanged.
+
+    A 'module:function' kind is refused unless allow_code (`kinds.get_kind`).
+    """
     if not isinstance(config, dict):
         raise InputError(f"config: the top level must be a mapping with fields {', '.join(TOP_FIELDS)}, "
                          f"got {_type(config)}")
@@ -143,7 +146,7 @@ def validate_config(config) -> dict:
     base = _check_mapping("base", config.get("base", {}))
     blocks = _grid_blocks(config.get("grid"))
     if "kind" in config:
-        kinds.get_kind(config["kind"])
+        kinds.get_kind(config["kind"], allow_code)
         if "kind" in base:
             raise InputError("base.kind: kind is also set at the top level; set it in one place")
     total = 0
@@ -170,15 +173,18 @@ def _block_kinds(config, base, where, g) -> list[tuple[str, str]]:
     raise InputError("kind: missing; set 'kind' at the top level, in base, or as a list in grid")
 
 
-def expand(config, source: str | None = None) -> Sweep:
-    """Validate a parsed config and expand it into cells (InputError naming the field on any problem)."""
-    validate_config(config)
+def expand(config, source: str | None = None, allow_code: bool = False) -> Sweep:
+    """Validate a parsed config and expand it into cells (InputError naming the field on any problem).
+
+    allow_code: accept 'module:function' kinds, i.e. import and run code named in the config.
+    """
+    validate_config(config, allow_code)
     base = config.get("base", {})
     cells, seen, used = [], set(), []
     for where, g in _grid_blocks(config.get("grid")):
         for kind, kfield in _block_kinds(config, base, where, g):
             try:
-                kinds.get_kind(kind)
+                kinds.get_kind(kind, allow_code)
             except InputError as exc:
                 raise InputError(f"{kfield}: {exc}") from None
             names, defaults, var_kw = kinds.parameters(kind)
@@ -240,7 +246,7 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
         raise InputError(f"{where}: unreadable YAML: {exc}") from None
 
 
-def load_config(path) -> dict:
+def load_config(path, allow_code: bool = False) -> dict:
     """Read and structurally validate a config file (.json as JSON, else YAML)."""
     p = Path(path)
     try:
@@ -259,15 +265,15 @@ def load_config(path) -> dict:
         raise InputError(f"CONFIG: {str(p)!r} is empty")
     config = parse_config_text(text, "json" if p.suffix.lower() == ".json" else "yaml", f"CONFIG {str(p)!r}")
     try:
-        return validate_config(config)
+        return validate_config(config, allow_code)
     except InputError as exc:
         raise InputError(f"{p.name}: {exc}") from None
 
 
-def load_sweep(path) -> Sweep:
-    """Read, validate and expand a config file into a Sweep."""
-    config = load_config(path)
+def load_sweep(path, allow_code: bool = False) -> Sweep:
+    """Read, validate and expand a config file into a Sweep (allow_code: see `expand`)."""
+    config = load_config(path, allow_code)
     try:
-        return expand(config, source=str(path))
+        return expand(config, source=str(path), allow_code=allow_code)
     except InputError as exc:
         raise InputError(f"{Path(path).name}: {exc}") from None

@@ -171,7 +171,7 @@ def _env(values: dict):
 def _run_sequential(todo, rec):
     for cell in todo:
         try:
-            payload = run_cell(kinds.get_kind(cell.kind).target, cell.params)
+            payload = run_cell(kinds.get_kind(cell.kind, allow_code=True).target, cell.params)
         except Exception as exc:   # a bug or bad value in one cell must not stop the sweep
             rec.failed(cell, exc)
         else:
@@ -182,7 +182,7 @@ def _run_pool(todo, rec, workers):
     ctx = multiprocessing.get_context("spawn")   # fresh interpreters: the env below is read at import
     with _env(thread_env()):                      # processes start during the submits
         ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        futs = {ex.submit(run_cell, kinds.get_kind(c.kind).target, c.params): c for c in todo}
+        futs = {ex.submit(run_cell, kinds.get_kind(c.kind, allow_code=True).target, c.params): c for c in todo}
     try:
         for fut in as_completed(futs):
             try:
@@ -249,7 +249,7 @@ def _run_dask(todo, rec, client):
     token = uuid.uuid4().hex[:8]
     by_key, futs = {}, []
     for i, cell in enumerate(todo):
-        kind = kinds.get_kind(cell.kind)
+        kind = kinds.get_kind(cell.kind, allow_code=True)
         fut = client.submit(run_cell, kind.target, cell.params, key=f"syncgap-{cell.key}-{token}",
                             pure=False, priority=-i, resources={"GPU": 1} if kind.gpu else None)
         by_key[fut.key] = cell
@@ -292,7 +292,7 @@ def run_sweep(sweep, out_dir, *, scheduler: str | None = None, workers: int | No
     atomic_write_json(out / "sweep.json", {"name": sweep.name, "source": sweep.source, "config": sweep.config,
                                            "cells": [{"key": c.key, "config": c.config} for c in sweep.cells]})
     todo = kinds.longest_first([c for c in sweep.cells if not is_done(out, c.key)])
-    gpu_kinds = sorted({c.kind for c in todo if kinds.get_kind(c.kind).gpu})
+    gpu_kinds = sorted({c.kind for c in todo if kinds.get_kind(c.kind, allow_code=True).gpu})
     use_dask = client is not None or scheduler is not None
     if use_dask:
         runner = "dask"
