@@ -14,7 +14,7 @@ import sympy as sp
 
 from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive, check_real
 from .formula import Formula
-from .symbolic import E, Lam, a, d, n, numeric, sigma, t
+from .symbolic import E, Lam, a, d, n, numeric, numeric_stable, sigma, t
 
 SECTION = "§2"
 
@@ -127,7 +127,7 @@ def cloning_agreement(t_clone, amplitude, noise_std):
     tt = _check_times("t", t_clone)
     amp = check_positive("amplitude", amplitude)
     s = check_positive("noise_std", noise_std)
-    post = numeric(_f("cloning_class_posterior").expr, (sp.Symbol("y", real=True), t, a, sigma))
+    post = numeric_stable(_f("cloning_class_posterior").expr, (sp.Symbol("y", real=True), t, a, sigma))
     e = np.exp(-tt)[..., None]
     gam = s * s * e * e + 1 - e * e
     y = amp * e + np.sqrt(2 * gam) * _GH_X                   # (..., nodes)

@@ -40,11 +40,13 @@ def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
 
 
 SCALE_MAX = 1e100   # beyond this a positive scale (std, amplitude, eigenvalue, time) overflows its squares
+SCALE_MIN = 1e-100  # below this its square underflows towards 0 and ratios such as a / sigma^2 overflow
 
 
 def check_positive(name: str, value, hi: float = SCALE_MAX) -> float:
-    """A finite real in (0, hi]; hi = 1e100 by default, as squares and exponentials of larger scales overflow."""
-    return check_real(name, value, 0.0, hi, lo_open=True)
+    """A finite real in [1e-100, hi]; hi = 1e100 by default: squares (and ratios of squares) of scales
+    outside [1e-100, 1e100] under- or overflow in float64 (sigma = 1e-300: sigma^2 = 0)."""
+    return check_real(name, value, SCALE_MIN, hi)
 
 
 def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
