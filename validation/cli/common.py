@@ -21,19 +21,46 @@ def print_json(record) -> None:
     sys.stdout.write("\n")
 
 
+# Exit status of a run that completed but could measure nothing the user asked for (every requested
+# value is null with a reason): distinct from 1 (a failure) and 2 (bad input). README: "Exit status".
+NOT_MEASURABLE = 3
+
+
+def absent(row: dict, name: str, reason: str) -> dict:
+    """Mark row[name] as a quantity that does not exist: null plus `<name>_reason` (docs/json.md)."""
+    row[name] = None
+    row[f"{name}_reason"] = reason
+    return row
+
+
+def nothing_measurable(command: str, what: str) -> int:
+    """Say on stderr that nothing asked for could be measured; return NOT_MEASURABLE for the exit status."""
+    print(f"syncgap {command}: nothing measurable: {what} (exit status {NOT_MEASURABLE})", file=sys.stderr)
+    return NOT_MEASURABLE
+
+
 def print_table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4g") -> None:
-    """Print rows of dicts as an aligned text table."""
+    """Print rows of dicts as an aligned text table.
+
+    A null value is shown as its `<name>_reason` (e.g. "does not speciate"), else "not measurable";
+    the `_reason` columns themselves are not shown. NaN is shown as "not measurable" too.
+    """
     if not rows:
         print("(no rows)")
         return
-    columns = columns or list(rows[0])
+    if columns is None:
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        columns = [c for c in names if not (c.endswith("_reason") and c[: -len("_reason")] in names)]
 
-    def fmt(v):
+    def fmt(r, c):
+        v = r.get(c, "")
+        if v is None or (isinstance(v, (float, np.floating)) and v != v):
+            return str(r.get(f"{c}_reason") or "not measurable")
         if isinstance(v, (float, np.floating)):
             return format(float(v), floatfmt)
         return str(v)
 
-    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[fmt(r, c) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
     for row in cells:

@@ -12,7 +12,8 @@ import json
 import os
 import sys
 
-from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
+from .common import (add_json_flag, float_list, int_list, nothing_measurable, out_folder, print_json, print_table,
+                     to_jsonable)
 
 
 def register(sub) -> None:
@@ -147,6 +148,9 @@ def run_measure(args) -> int:
         print_json(record)
     else:
         _print_summary(args.protocol, results)
+    if args.protocol == "I" and not any(r["gap"]["estimate"] is not None for r in results):
+        return nothing_measurable("dit measure", "no gap could be measured at any g (no scale committed within "
+                                  "the sampled steps: an untrained model, or too few --steps or --pairs)")
     return 0
 
 
@@ -156,9 +160,9 @@ def _print_summary(protocol, results) -> None:
         for r in results:
             row = {"g": r["g"]}
             for p in r["per_scale"]:
-                row[f"tau@{p['scale']}"] = p["tau"] if p["tau"] is not None else float("nan")
+                row[f"tau@{p['scale']}"] = p["tau"]                 # None: shown as "not measurable"
             gap = r["gap"]
-            row["gap"] = gap["estimate"] if gap["estimate"] is not None else float("nan")
+            row["gap"] = gap["estimate"]
             row["gap 95%"] = "n/a" if gap["low"] is None or gap["high"] is None else \
                 f"[{gap['low']:.3g}, {gap['high']:.3g}]"
             rows.append(row)

@@ -9,7 +9,13 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
-from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
+from .common import (add_json_flag, float_list, nothing_measurable, out_folder, print_json, print_table,
+                     to_jsonable)
+
+
+def _measured(value) -> bool:
+    """A measured number, not a null or NaN placeholder."""
+    return value is not None and not (isinstance(value, float) and value != value)
 
 
 def _common(p, d=256, samples=10000, T=10.0, steps=1000):
@@ -106,9 +112,15 @@ def run_cloning(args) -> int:
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
-        est, lo, hi = rec["t_speciation_measured"]
-        print(f"t_S measured (phi = 0.75) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory 1/2 log Lambda = "
-              f"{rec['t_speciation_theory']:.3f}; exact phi = 0.75 at {rec.get('t_phi075_theory', float('nan')):.3f}")
+        est, lo, hi = (float(v) if _measured(v) else None for v in rec["t_speciation_measured"])
+        shown = "not measurable" if est is None else f"{est:.3f}" + (
+            "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]")
+        exact = rec.get("t_phi075_theory")
+        print(f"t_S measured (phi = 0.75) {shown}; theory 1/2 log Lambda = {rec['t_speciation_theory']:.3f}; "
+              f"exact phi = 0.75 at {'not computed' if not _measured(exact) else format(exact, '.3f')}")
+    if not _measured(to_jsonable(rec["t_speciation_measured"])[0]):
+        return nothing_measurable("ou cloning", "the agreement never crosses 0.75 on this grid (try more --steps "
+                                  "or --branches)")
     return 0
 
 
@@ -186,6 +198,8 @@ def run_gap_layer_a(args) -> int:
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
                       "gap_phi075_theory": r.get("gap_phi075_theory", float("nan"))}
                      for r in rows])
+    if not any(_measured(r["gap"][0]) for r in rows):
+        return nothing_measurable("ou gap", "no mode gap could be measured at any g on this grid (try more --steps)")
     return 0
 
 
@@ -223,6 +237,9 @@ def run_gap(args) -> int:
                       "gap_hi": r["gap"][-1][2] if len(r["gap"]) else float("nan"),
                       "gap_dit_steps": r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else float("nan")}
                      for r in rows])
+    if not any(len(r["gap"]) and _measured(r["gap"][-1][0]) for r in rows):
+        return nothing_measurable("ou gap", "no feature's commitment time (and so no gap) could be measured at "
+                                  "any g on this grid (try more --steps or --samples)")
     return 0
 
 

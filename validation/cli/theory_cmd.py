@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_json_flag, float_list, print_json, print_table
+from .common import absent, add_json_flag, float_list, nothing_measurable, print_json, print_table
+
+NO_SPECIATION = "does not speciate"
 
 G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair: |g| < 1; "
           "all-to-all: g > -1/K")
@@ -81,12 +83,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _latex(names):
+def _latex_of(names) -> dict:
+    """{formula name: its LaTeX} for the formulas behind a table, in the order of `names`."""
     from syncgap.theory.docs import available_modules
-    for _, mod in available_modules():
-        for f in mod.formulas():
-            if f.name in names:
-                print(f"{f.name}:  {f.latex()}")
+    found = {f.name: f.latex() for _, mod in available_modules() for f in mod.formulas() if f.name in names}
+    return {n: found[n] for n in names if n in found}
+
+
+def _latex(names):
+    for name, tex in _latex_of(names).items():
+        print(f"{name}:  {tex}")
 
 
 def _drift(args, g):
@@ -111,12 +117,33 @@ def _modes(args):
     return rows, ["mode_rates_symmetric", "mode_rates_all_to_all"]
 
 
+def _time(row: dict, name: str, value: float) -> dict:
+    """row[name] = a speciation time, or null with the reason "does not speciate" when it is <= 0."""
+    value = float(value)
+    if value > 0:
+        row[name] = value
+        return row
+    return absent(row, name, NO_SPECIATION)
+
+
+def _gap_fields(row: dict, t_common: float, t_difference: float, name: str = "gap") -> dict:
+    """t_S_common, t_S_difference and their difference `name`, each null with a reason where it does not exist."""
+    _time(row, "t_S_common", t_common)
+    _time(row, "t_S_difference", t_difference)
+    missing = [m for m, t in (("common", t_common), ("difference", t_difference)) if not t > 0]
+    if missing:
+        return absent(row, name, " and ".join(missing) + f" mode{'s' if len(missing) > 1 else ''} "
+                      f"{'do' if len(missing) > 1 else 'does'} not speciate")
+    row[name] = float(t_common - t_difference)
+    return row
+
+
 def _speciation(args):
     from syncgap.theory import coupled_ou as co
     rows = []
     for g in args.g:
         r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
-        rows += [{"g": g, "mode": m, "rate": float(k), "Lambda_m": float(L), "t_S": float(ts)}
+        rows += [_time({"g": g, "mode": m, "rate": float(k), "Lambda_m": float(L)}, "t_S", ts)
                  for m, (k, L, ts) in enumerate(zip(r["rates"], r["Lambda_m"], r["t_S"]))]
     return rows, ["mode_speciation_time", "mode_eigenvalues_pair"]
 
@@ -136,8 +163,7 @@ def _gap(args):
     rows = []
     for g in args.g:
         r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
-        rows.append({"g": g, "t_S_common": float(r["t_S"][0]), "t_S_difference": float(r["t_S"][1:].min()),
-                     "gap": float(r["t_S"][0] - r["t_S"][1:].min())})
+        rows.append(_gap_fields({"g": g}, r["t_S"][0], r["t_S"][1:].min()))
     return rows, ["synchronization_gap"]
 
 
@@ -160,11 +186,16 @@ def _gated(args):
     for g in args.g:
         r = gated.gated_gap(g, args.amplitudes, args.sigma, args.dynamics)
         row = {"g": g, "rho": r["rho"]}
-        row.update({f"t_S[a={a:g}]": ("none" if t is None else t) for a, t in zip(args.amplitudes, r["t_S"])})
-        row["gap"] = "none" if r["gap"] is None else r["gap"]
+        for a, t in zip(args.amplitudes, r["t_S"]):
+            row.update({f"t_S[a={a:g}]": t} if t is not None else absent({}, f"t_S[a={a:g}]", NO_SPECIATION))
+        if r["gap"] is None:
+            absent(row, "gap", "a feature does not speciate")
+        else:
+            row["gap"] = r["gap"]
         if args.lam is not None:
             t = gated.growth_sign_change_time(g, args.lam, args.dynamics)
-            row[f"sign_change[lam={args.lam:g}]"] = "none" if t is None else t
+            name = f"sign_change[lam={args.lam:g}]"
+            row.update({name: t} if t is not None else absent({}, name, "no sign change"))
         rows.append(row)
     return rows, ["routing_factor", f"difference_growth_rate_{args.dynamics}", "undecided_slope",
                   "gated_pitchfork" if args.dynamics == "ode" else "gated_onset_sde_polynomial"]
@@ -176,9 +207,8 @@ def _spectrum(args):
     rows = []
     for g in args.g:
         r = S.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
-        rows += [{"g": g, "j": j, "Lambda": float(L), "t_S_base": float(tb), "t_S_common": float(ts[0]),
-                  "t_S_difference": float(ts[1:].min()), "gap": float(gp)}
-                 for j, (L, tb, ts, gp) in enumerate(zip(r["Lambda"], r["t_S_base"], r["t_S"], r["gap"]))]
+        rows += [_gap_fields(_time({"g": g, "j": j, "Lambda": float(L)}, "t_S_base", tb), ts[0], ts[1:].min())
+                 for j, (L, tb, ts) in enumerate(zip(r["Lambda"], r["t_S_base"], r["t_S"]))]
     return rows, ["speciation_time", "mode_speciation_time"]
 
 
@@ -200,42 +230,55 @@ def _formulas(args):
     return rows, []
 
 
+DEMO = (
+    ("gap", "Layer A, symmetric pair, Lambda = 100, c = 0: gap per g", _gap,
+     argparse.Namespace(g=[0.0, 0.2, 0.5, 0.8], coupling="symmetric", K=2, c=0.0, Lambda=100.0)),
+    ("bounds", "Layer A: stability bounds on g (Lambda = 100, c = 0)", _bounds,
+     argparse.Namespace(coupling="symmetric", K=2, c=0.0, Lambda=100.0)),
+    ("gated", "Layer B: gated onsets (SDE), amplitudes 20 and 4, sigma = 1", _gated,
+     argparse.Namespace(g=[0.0, 0.5, 0.9, 10.0], amplitudes=[20.0, 4.0], sigma=1.0, dynamics="sde", lam=None)))
+
+
 def _demo(args):
-    for title, fn, ns in (
-            ("Layer A, symmetric pair, Lambda = 100, c = 0: gap per g", _gap,
-             argparse.Namespace(g=[0.0, 0.2, 0.5, 0.8], coupling="symmetric", K=2, c=0.0, Lambda=100.0)),
-            ("Layer A: stability bounds on g (Lambda = 100, c = 0)", _bounds,
-             argparse.Namespace(coupling="symmetric", K=2, c=0.0, Lambda=100.0)),
-            ("Layer B: gated onsets (SDE), amplitudes 20 and 4, sigma = 1", _gated,
-             argparse.Namespace(g=[0.0, 0.5, 0.9, 10.0], amplitudes=[20.0, 4.0], sigma=1.0, dynamics="sde",
-                                lam=None))):
-        rows, names = fn(ns)
-        print(f"\n{title}")
-        print_table(rows)
-        print("LaTeX:")
-        _latex(names)
-    return [], []
+    """The demo's tables with their LaTeX; as JSON, one list of records with a `kind` field per table."""
+    rows, names = [], []
+    for kind, title, fn, ns in DEMO:
+        part, used = fn(ns)
+        if not args.json:
+            print(f"\n{title}")
+            print_table(part)
+            print("LaTeX:")
+            _latex(used)
+        rows += [{"kind": kind, **r} for r in part]
+        names += used
+    return rows, names
 
 
 QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse, "gap": _gap,
               "bounds": _bounds, "gated": _gated, "spectrum": _spectrum, "cloning": _cloning,
               "formulas": _formulas, "demo": _demo}
+# The value each quantity is asked for: when it is null in every row, the run exits with NOT_MEASURABLE.
+HEADLINE = {"speciation": "t_S", "gap": "gap", "spectrum": "gap", "gated": "gap"}
 
 
 def run(args) -> int:
     rows, names = QUANTITIES[args.quantity](args)
-    if args.quantity == "demo":
-        return 0
     if args.json:
-        print_json({"quantity": args.quantity, "rows": rows})
-        return 0
-    if args.quantity == "formulas":
+        record = {"quantity": args.quantity, "rows": rows}
+        if args.latex or args.quantity == "demo":
+            record["latex"] = _latex_of(names)
+        print_json(record)
+    elif args.quantity == "formulas":
         for r in rows:
             print(f"{r['module']}.{r['name']} ({r['section']}): {r['assumptions']}")
             if args.latex:
                 print(f"    {r['latex']}")
-        return 0
-    print_table(rows)
-    if args.latex:
-        _latex(names)
+    elif args.quantity != "demo":
+        print_table(rows)
+        if args.latex:
+            _latex(names)
+    head = HEADLINE.get(args.quantity)
+    if head and rows and all(r.get(head) is None for r in rows):
+        return nothing_measurable(f"theory {args.quantity}", f"{head}: {rows[0].get(f'{head}_reason', 'does not exist')} "
+                                  "at every value given")
     return 0
