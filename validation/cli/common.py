@@ -87,7 +87,8 @@ def int_list(text: str) -> list[int]:
 
 
 def out_folder(path, flag: str = "--out") -> str:
-    """Create the run folder `path` (and parents) now, before any work; InputError naming `flag` if it cannot be."""
+    """Create the run folder `path` (and parents) now, before any work, and take its lock (`sweep.lock`);
+    InputError naming `flag` if it cannot be created or written, or another run holds it."""
     import os
 
     from syncgap.theory.checks import InputError
@@ -97,6 +98,8 @@ def out_folder(path, flag: str = "--out") -> str:
         raise InputError(f"{flag} {path!r}: cannot create this folder ({exc.strerror or exc})") from None
     if not os.access(path, os.W_OK):
         raise InputError(f"{flag} {path!r}: this folder is not writable")
+    from syncgap.validation.sweep.lock import lock_folder
+    lock_folder(path, flag)          # one run per folder; released when the command ends (main)
     return path
 
 

@@ -8,14 +8,22 @@ the name of a library parameter, it names the command's flag instead (`noise_std
 becomes `--sigma=0 ...`). A simulation that
 produced NaN or inf (`theory.checks.SimulationError`, which says where) exits with
 status 1 and its one-line message: the input passed its checks, the run failed.
+A run that completed but measured nothing asked for exits with 3 (`common.NOT_MEASURABLE`).
+SIGTERM (what batch schedulers send) is handled like Ctrl-C: the run stops where it is,
+finished results stay (every store writes atomically, cell by cell), one line says so, and
+the status is 143 (128 + SIGTERM; Ctrl-C gives 130). The output folder's lock
+(`sweep.lock`) is released when the command ends.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 
 from syncgap.theory.checks import InputError, SimulationError
 
@@ -79,9 +87,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (workers stopped, finished results kept)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises Terminated in the main thread for the block (the old handler is restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        with _sigterm_as_interrupt():
+            return _run(args)
+    finally:
+        from syncgap.validation.sweep.lock import release
+        release()
+
+
+def _run(args) -> int:
     try:
         return int(args.func(args) or 0)
     except InputError as exc:
@@ -94,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:          # `syncgap ... | head`: the reader left; no traceback, no second error at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Terminated:
+        print(f"syncgap {args.command}: terminated (SIGTERM); finished results are kept and a rerun resumes",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
         return 130

@@ -2,7 +2,8 @@
 
 Progress goes to stderr, the summary to stdout (a table, or JSON with --json). Exit
 status 0 when every cell is finished, 1 when some failed (a rerun retries only those),
-2 on bad input (config or arguments), 130 on Ctrl-C (finished cells are kept).
+2 on bad input (config or arguments, or OUT in use by another run), 130 on Ctrl-C and 143 on
+SIGTERM (finished cells are kept).
 """
 from __future__ import annotations
 

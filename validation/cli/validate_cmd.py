@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .common import add_json_flag, print_json, print_table
+from .common import add_json_flag, out_folder, print_json, print_table
 
 
 def register(sub) -> None:
@@ -80,6 +80,7 @@ def run(args) -> int:
             opts["model"] = models[0] if len(models) == 1 else models
         options["dit"] = opts
     check_out_dir(args.out)
+    out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options)
     if args.json:
