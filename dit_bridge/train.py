@@ -221,7 +221,6 @@ def load_checkpoint(path: str) -> dict:
     checkpoint holds the torch generator state as a uint8 tensor and no NumPy state.)
     """
     import pickle
-    import zipfile
 
     try:
         if os.path.isdir(path):
@@ -231,7 +230,9 @@ def load_checkpoint(path: str) -> dict:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"checkpoint {path!r} is refused: it is not plain tensors and containers "
                          f"(weights_only load: {first[:200]}); nothing in it was run") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except Exception as exc:        # weights_only: nothing ran; any parse failure (IndexError on b"\x80") is damage
+        if isinstance(exc, InputError):
+            raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"checkpoint {path!r} cannot be read ({first[:200]}); delete it or give "
                          "another --checkpoint") from None

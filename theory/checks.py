@@ -25,7 +25,10 @@ def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
     """Return `value` as float if it is a finite real in the interval, else raise InputError."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
         raise InputError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:                              # an int beyond float range (10**400)
+        raise InputError(f"{name} must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
     if math.isnan(v):
         raise InputError(f"{name} must be a number, got NaN")
     if not math.isfinite(v):
@@ -39,6 +42,7 @@ def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
     return v
 
 
+K_MAX = 1024        # replicas (coupled_ou): dense K x K drift and correlation matrices, eigen-decompositions
 SCALE_MAX = 1e100   # beyond this a positive scale (std, amplitude, eigenvalue, time) overflows its squares
 SCALE_MIN = 1e-100  # below this its square underflows towards 0 and ratios such as a / sigma^2 overflow
 

@@ -32,12 +32,11 @@ import scipy.linalg as sla
 import sympy as sp
 from scipy.special import logsumexp
 
-from .checks import InputError, check_array, check_int, check_positive, check_real
+from .checks import K_MAX, InputError, check_array, check_int, check_positive, check_real
 from .formula import Formula
 from .symbolic import K, Lam, c, g, kappa, n, numeric, d, sigma, t
 
 SECTION = "§3"
-K_MAX = 1024   # replicas: K x K drift and correlation matrices, dense eigen-decompositions
 a_, b_ = sp.symbols("a b", positive=True)
 g12, g21 = sp.symbols("g_12 g_21", real=True)
 k1, k2 = sp.symbols("kappa_1 kappa_2", positive=True)
@@ -239,11 +238,11 @@ def _check_drift(A) -> np.ndarray:
     As = A / unit                                       # entries in [-1, 1]: no overflow in squares (1e200 entries)
     if A.shape == (2, 2):
         disc = (As[0, 0] - As[1, 1]) ** 2 / 4 + As[0, 1] * As[1, 0]
-        if disc < 0:
+        if disc < -1e-14:                               # below rounding of a repeated rate at unit scale
             raise InputError(f"g12*g21={A[0, 1] * A[1, 0]:g} is below the bound -(a-b)^2/4="
                              f"{-(A[0, 0] - A[1, 1]) ** 2 / 4:g}: mode rates are complex (no real modes)")
     ev = np.linalg.eigvals(As)
-    if np.any(np.abs(ev.imag) > 1e-12 * max(1.0 / unit, np.abs(ev).max())):
+    if np.any(np.abs(ev.imag) > 1e-12 * np.abs(ev).max()):
         raise InputError("A has complex eigenvalues: no real modes")
     if np.any(ev.real <= 0):
         raise InputError(f"A has a mode rate {ev.real.min() * unit:g} <= 0: forward process unstable "

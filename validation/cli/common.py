@@ -86,6 +86,49 @@ def int_list(text: str) -> list[int]:
     return [int(v) for v in values]
 
 
+def path_arg(text: str) -> str:
+    """argparse type of every path option (--out, --checkpoint, --samples ...): a non-empty path.
+
+    `--out ''` used to fall back to the default folder (sweep) or to no folder at all (ou gap).
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError("a path cannot contain a NUL character")
+    return text
+
+
+class IntRange:
+    """argparse type of an integer option (or a comma list of them, many=True) in [lo, hi].
+
+    The same object checks the value (argparse then names the flag: "argument --steps: 0 is
+    outside the allowed range [1, 10000000]") and states the range in the help, where the help
+    text writes `%(type)s`; tests/test_cli_help.py checks that every such help shows it. A range
+    that depends on other options (--t-int <= --steps) is checked again where it is known.
+    """
+
+    def __init__(self, lo: int, hi: int | None = None, many: bool = False):
+        self.lo, self.hi, self.many = lo, hi, many
+
+    def __str__(self) -> str:
+        what = "comma-separated integers" if self.many else "integer"
+        return f"{what} in [{self.lo}, {self.hi}]" if self.hi is not None else f"{what} >= {self.lo}"
+
+    def __call__(self, text: str):
+        if self.many:
+            values = int_list(text)
+        else:
+            try:
+                values = [int(text.strip(), 10)]
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        for v in values:
+            if v < self.lo or (self.hi is not None and v > self.hi):
+                raise argparse.ArgumentTypeError(f"{v} is outside the allowed range "
+                                                 f"[{self.lo}, {self.hi if self.hi is not None else 'inf'}]")
+        return values if self.many else values[0]
+
+
 def out_folder(path, flag: str = "--out") -> str:
     """Create the run folder `path` (and parents) now, before any work, and take its lock (`sweep.lock`);
     InputError naming `flag` if it cannot be created or written, or another run holds it."""
@@ -106,3 +149,23 @@ def out_folder(path, flag: str = "--out") -> str:
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print machine-readable JSON on stdout instead of tables")
+
+
+def load_model_for(flag: str, name: str, **kwargs):
+    """`dit_bridge.registry.load_model(name, **kwargs)` with an unreadable model folder as InputError naming `flag`.
+
+    The registry checks what it knows (names, folders, weights); a zero-length, non-JSON or
+    foreign config.json, or a folder without weights, surfaces from diffusers as OSError or
+    ValueError: one line, exit status 2, instead of a traceback.
+    """
+    import json
+
+    from syncgap.dit_bridge.registry import load_model
+    from syncgap.theory.checks import InputError
+    try:
+        return load_model(name, **kwargs)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{flag} {name!r}: cannot load this model ({first[:240]})") from None

@@ -21,7 +21,7 @@ ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 def register(dit_sub) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
-    from .common import add_json_flag
+    from .common import IntRange, add_json_flag
 
     p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm or digits) and write its card")
     p.add_argument("name", help="model to train: fhgm or digits")
@@ -35,7 +35,7 @@ def register(dit_sub) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.pt)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads, integer in [1, 4096] (default: torch's choice)")
+    p.add_argument("--threads", type=IntRange(1, 4096), default=None, help="torch CPU threads, %(type)s (default: torch's choice)")
     p.add_argument("--skip-card", action="store_true", help="train only; do not write samples.png/model_card.md")
     p.add_argument("--card-only", action="store_true", help="do not train; (re)write the card of OUT")
     add_json_flag(p)
@@ -100,7 +100,16 @@ def run(args) -> int:
     if not args.skip_card:
         from syncgap.validation.zoo_card import write_model_card
 
-        card = write_model_card(out)
+        for needed in ("training.json", "config.json"):
+            if not os.path.isfile(os.path.join(out, needed)):
+                raise InputError(f"--out {out!r} holds no trained model (no {needed}); train into it first")
+        try:
+            card = write_model_card(out)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"--out {out!r}: cannot read the trained model for its card ({first[:240]})") from None
     if args.json:
         print_json({"training": record, "card": card})
     else:

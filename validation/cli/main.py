@@ -31,7 +31,17 @@ SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit 2), pointing to --help for the usage."""
+    """An ArgumentParser whose errors are one line on stderr (exit 2), pointing to --help for the usage.
+
+    A value that starts with '-' and a digit is a value, also a comma list (`--g -0.3,0.3`): argparse's
+    own pattern takes only a single number, and no option of syncgap looks like a number.
+    """
+
+    NEGATIVE_VALUE = re.compile(r"^-\.?\d[0-9.eE+,\-]*$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self.NEGATIVE_VALUE
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -50,6 +60,7 @@ LIBRARY_NAMES = {
     "guidance_scale": ("cfg",), "gap0_steps": ("gap0",), "lambda": ("lam",), "layer": ("layers",),
     "gate g": ("g",), "class label": ("class_label",), "class labels": ("class_label",),
     "num_sampling_steps": ("dit_steps", "ddpm_steps"), "t grid": ("T", "steps"),
+    "n_bands": ("bands",), "t_int": ("t_int",), "num_steps": ("steps", "num_steps"),
 }
 _LEADING_NAME = re.compile(r"(gate g|class labels?|t grid|[A-Za-z_][A-Za-z0-9_]*)(?=[=\s:\[]|$)")
 
@@ -65,8 +76,14 @@ def name_the_flag(message: str, flags: dict) -> str:
     return message
 
 
+PATH_DESTS = ("out", "checkpoint", "samples", "model_dir")   # options whose value is a file or folder path
+
+
 def _leaf_flags(parser: argparse.ArgumentParser) -> None:
-    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}."""
+    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, and every
+    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused."""
+    from .common import path_arg
+
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
         for child in action.choices.values():
@@ -74,6 +91,30 @@ def _leaf_flags(parser: argparse.ArgumentParser) -> None:
     if not subs:
         parser.set_defaults(_flags={a.dest: max(a.option_strings, key=len)
                                     for a in parser._actions if a.option_strings})
+        for a in parser._actions:
+            if a.option_strings and a.dest in PATH_DESTS and a.type is None:
+                a.type = path_arg
+
+
+THREAD_ENV_MAX = 1024
+
+
+def check_thread_env() -> None:
+    """NUMBA_NUM_THREADS, if set, must be an integer in [1, 1024] (InputError otherwise).
+
+    Numba reads it once at import: 0 or -1 raise a ValueError traceback there, text is ignored
+    with a warning, 100000 crashed the process (segmentation fault). An empty value counts as unset.
+    """
+    text = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if not text:
+        return
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= THREAD_ENV_MAX:
+        raise InputError(f"environment variable NUMBA_NUM_THREADS={text!r} must be an integer in "
+                         f"[1, {THREAD_ENV_MAX}] (or unset)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args) -> int:
     try:
+        check_thread_env()
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",

@@ -9,7 +9,7 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
-from .common import (add_json_flag, float_list, nothing_measurable, out_folder, print_json, print_table,
+from .common import (IntRange, add_json_flag, float_list, nothing_measurable, out_folder, print_json, print_table,
                      to_jsonable)
 
 
@@ -19,17 +19,17 @@ def _measured(value) -> bool:
 
 
 def _common(p, d=256, samples=10000, T=10.0, steps=1000):
-    p.add_argument("--d", type=int, default=d, help=f"dimension d of each replica, integer >= 1 (default {d})")
-    p.add_argument("--samples", type=int, default=samples, help=f"independent paths (pairs for two-replica protocols), integer >= 2 (default {samples})")
-    p.add_argument("--seed", type=int, default=0, help="random seed, integer >= 0; results are bitwise reproducible")
+    p.add_argument("--d", type=IntRange(1, 10**6), default=d, help=f"dimension d of each replica, %(type)s (default {d})")
+    p.add_argument("--samples", type=IntRange(2, 10**9), default=samples, help=f"independent paths (pairs for two-replica protocols), %(type)s (default {samples})")
+    p.add_argument("--seed", type=IntRange(0, 2**63 - 1), default=0, help="random seed, %(type)s; results are bitwise reproducible")
     p.add_argument("--T", type=float, default=T, help=f"start OU time T > 0 of the reverse process, dimensionless (default {T})")
-    p.add_argument("--steps", type=int, default=steps, help=f"reverse steps on the uniform OU grid from T to 0, integer >= 2 (default {steps})")
-    p.add_argument("--ddpm-steps", type=int, default=0,
-                   help="use DiT's DDPM schedule with this many sampler steps, 1..1000, instead of the OU grid "
+    p.add_argument("--steps", type=IntRange(1, 10**7), default=steps, help=f"reverse steps on the uniform OU grid from T to 0, %(type)s (default {steps}); a measurement needs enough of them near its times (at least 4 grid times in the window it fits)")
+    p.add_argument("--ddpm-steps", type=IntRange(0, 1000), default=0,
+                   help="use DiT's DDPM schedule with this many sampler steps instead of the OU grid, %(type)s "
                         "(default 0: the OU grid)")
     p.add_argument("--scheme", choices=("sde", "ode", "ddpm", "ddim"), default="sde",
                    help="sampler: reverse SDE, probability-flow ODE, or DiT's DDPM/DDIM update (default sde)")
-    p.add_argument("--boot", type=int, default=300, help="bootstrap resamples for the 95%% intervals, integer >= 10 (default 300)")
+    p.add_argument("--boot", type=IntRange(10, 10**6), default=300, help="bootstrap resamples for the 95%% intervals, %(type)s (default 300)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
 
@@ -40,14 +40,14 @@ def register(sub) -> None:
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
     _common(c)
     c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
-    c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times, integer >= 4 (default 25)")
+    c.add_argument("--branches", type=IntRange(4, 10**4), default=25, help="number of branch (cloning) times, %(type)s (default 25)")
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
     g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths g >= 0, comma-separated, dimensionless; rho(g) = (1-g)/(1+g)")
     g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
                    help="feature amplitudes a_k > 0 of the sign mixture, data units, comma-separated (default 20,4)")
-    g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps (1..1000) used to express the gap in sampler steps (default 250)")
+    g.add_argument("--dit-steps", type=IntRange(1, 1000), default=250, help="DiT sampler steps used to express the gap in sampler steps, %(type)s (default 250)")
     g.add_argument("--out", default=None,
                    help="folder for options.json + metrics.jsonl (one line per g); a rerun resumes")
     g.add_argument("--layer", choices=("B", "A"), default="B",
@@ -59,11 +59,11 @@ def register(sub) -> None:
     e.add_argument("--g", type=float, default=0.5, help="gate strength g >= 0, dimensionless (default 0.5)")
     e.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
                    help="feature amplitudes a_k > 0, data units, comma-separated (default 20,4)")
-    e.add_argument("--every", type=int, default=10, help="record the energies every this many steps, integer >= 1 (default 10)")
+    e.add_argument("--every", type=IntRange(1, 10**9), default=10, help="record the energies every this many steps, %(type)s (default 10)")
     e.set_defaults(func=run_energy)
     k = s.add_parser("collapse", help="collapse onto training points under the empirical score (§2)")
     _common(k, d=32, samples=1000, T=5.0, steps=500)
-    k.add_argument("--n-train", type=int, default=1000, help="training-set size n, integer >= 2 (default 1000)")
+    k.add_argument("--n-train", type=IntRange(2, 10**8), default=1000, help="training-set size n, %(type)s (default 1000)")
     k.add_argument("--sigma", type=float, default=1.0, help="std sigma > 0 of the Gaussian training data (default 1)")
     k.set_defaults(func=run_collapse)
 
@@ -86,6 +86,25 @@ def _check_d(d):
     return check_int("d", d, 1, 10**6)
 
 
+def _grid_named(run):
+    """Re-raise the library's "too few grid times" error naming --steps (the grid's resolution), not --T."""
+    import functools
+
+    from syncgap.theory.checks import InputError
+
+    @functools.wraps(run)
+    def wrapped(args):
+        try:
+            return run(args)
+        except InputError as exc:
+            if "distinct branch times" not in str(exc):
+                raise
+            raise InputError(f"--steps={args.steps} gives too coarse a time grid for this measurement ({exc}); "
+                             "use more --steps") from None
+    return wrapped
+
+
+@_grid_named
 def run_cloning(args) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import two_gaussian_mixture
@@ -203,6 +222,7 @@ def run_gap_layer_a(args) -> int:
     return 0
 
 
+@_grid_named
 def run_gap(args) -> int:
     from syncgap.ou_models import measure
     check_int("--dit-steps", args.dit_steps, 1, 1000)

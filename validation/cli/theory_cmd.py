@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from .common import absent, add_json_flag, float_list, nothing_measurable, print_json, print_table
+from syncgap.theory.checks import K_MAX
+
+from .common import IntRange, absent, add_json_flag, float_list, nothing_measurable, print_json, print_table
 
 NO_SPECIATION = "does not speciate"
 
@@ -32,7 +34,8 @@ def register(sub) -> None:
         sp_.add_argument("--g", type=float_list, default=[0.0, 0.3, 0.6], help=G_HELP + " (default 0,0.3,0.6)")
         sp_.add_argument("--coupling", choices=("symmetric", "all_to_all"), default="symmetric",
                          help="drift: symmetric pair A=[[1,-g],[-g,1]] or all-to-all A = I + gL (K replicas)")
-        sp_.add_argument("--K", type=int, default=2, help="number of replicas, integer >= 2 (all_to_all)")
+        sp_.add_argument("--K", type=IntRange(2, K_MAX), default=2, help="number of replicas, %(type)s (all_to_all; "
+                         "dense K x K eigen-decompositions)")
         sp_.add_argument("--c", type=float, default=0.0,
                          help="cross-correlation of the replicas' data, in (-1/(K-1), 1); default 0")
         if lam:
@@ -46,8 +49,8 @@ def register(sub) -> None:
     coupling_args(q("speciation", "per-mode speciation times t_S^m = log(kappa Lambda_m)/(2 kappa) (§3)"))
     p_col = q("collapse", "per-mode collapse times t_C^m of the empirical-score sampler (§2, §3)")
     coupling_args(p_col, lam=False)
-    p_col.add_argument("--n", type=int, default=1000, help="training-set size n >= 2 (joint samples)")
-    p_col.add_argument("--d", type=int, default=16, help="dimension d >= 1 of one replica")
+    p_col.add_argument("--n", type=IntRange(2), default=1000, help="training-set size n (joint samples), %(type)s")
+    p_col.add_argument("--d", type=IntRange(1), default=16, help="dimension d of one replica, %(type)s")
     p_col.add_argument("--sigma", type=float, default=1.0, help="data std sigma > 0 (Gaussian data)")
     coupling_args(q("gap", "synchronization gap t_S(common) - t_S(difference) per g (§3)"))
     p_b = q("bounds", "stability bounds on g: forward stability and each mode's speciation (§3)")
@@ -70,7 +73,7 @@ def register(sub) -> None:
     src.add_argument("--samples", help="path to a .npy array of shape (n, ...) with n >= 2 samples")
     src.add_argument("--dataset", default="fhgm", help="built-in dataset: fhgm, two_gaussian, digits")
     coupling_args(p_sp, lam=False)
-    p_sp.add_argument("--top", type=int, default=5, help="number of leading eigenvalues, integer >= 1")
+    p_sp.add_argument("--top", type=IntRange(1), default=5, help="number of leading eigenvalues, %(type)s")
     p_cl = q("cloning", "exact cloning agreement phi(t) of a one-feature sign mixture (§2)")
     p_cl.add_argument("--t", type=float_list, default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
                       help="cloning times t > 0 (OU time)")

@@ -76,6 +76,8 @@ def _check_value(where: str, v, depth: int = 0) -> None:
     """JSON data only: null, bool, int, finite float, str, lists and string-keyed mappings."""
     if depth > 32:
         raise InputError(f"{where}: nested deeper than 32 levels")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
+        raise InputError(f"{where}: integers must lie within +-2^63 (64-bit), got one of {len(str(abs(v)))} digits")
     if v is None or isinstance(v, (bool, int, str)):
         return
     if isinstance(v, float):
@@ -231,6 +233,10 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
             return json.loads(text, parse_constant=lambda c: float(c))
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except RecursionError:
+            raise InputError(f"{where}: unreadable JSON: nested too deeply (at most 32 levels are used)") from None
+        except ValueError as exc:                          # e.g. an integer of more than 4300 digits
+            raise InputError(f"{where}: unreadable JSON: {str(exc).split(';')[0]}") from None
     try:
         import yaml
     except ImportError:
@@ -242,8 +248,8 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{where}: invalid YAML{at}: {problem}") from None
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. odd timestamps or deep nesting
-        raise InputError(f"{where}: unreadable YAML: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. odd timestamps, deep nesting, 5000-digit ints
+        raise InputError(f"{where}: unreadable YAML: {str(exc).split(';')[0]}") from None
 
 
 def load_config(path, allow_code: bool = False) -> dict:
