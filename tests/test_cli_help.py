@@ -33,6 +33,7 @@ import re  # noqa: E402
 
 import pytest  # noqa: E402
 
+from syncgap.theory.checks import InputError  # noqa: E402
 from syncgap.validation.cli.common import IntRange  # noqa: E402
 from syncgap.validation.cli.main import main  # noqa: E402
 
@@ -59,13 +60,14 @@ def test_every_integer_range_in_help_is_the_check_that_enforces_it():
             if isinstance(a.type, IntRange):
                 if str(a.type) not in text:
                     unstated.append(where)
-                lo = a.type.lo
-                with pytest.raises(argparse.ArgumentTypeError, match=r"outside the allowed range"):
-                    a.type(str(lo - 1))
-                assert a.type(str(lo)) == ([lo] if a.type.many else lo)
+                lo, flag = a.type.lo, a.option_strings[-1]
+                parsed = a.type(str(lo - 1))
+                with pytest.raises(InputError, match=rf"^{flag}={lo - 1} is outside the allowed range \[{lo}, "):
+                    a.type.check(flag, parsed)
+                a.type.check(flag, a.type(str(lo)))
                 if a.type.hi is not None:
-                    with pytest.raises(argparse.ArgumentTypeError):
-                        a.type(str(a.type.hi + 1))
+                    with pytest.raises(InputError, match=rf", {a.type.hi}\]$"):
+                        a.type.check(flag, a.type(str(a.type.hi + 1)))
             elif a.type in (int, None) and _RANGE_WORDS.search(a.help or ""):
                 untyped.append(f"{where}: {a.help}")
     assert not unstated, f"IntRange options whose help does not show the range: {unstated}"

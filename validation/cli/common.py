@@ -101,10 +101,12 @@ def path_arg(text: str) -> str:
 class IntRange:
     """argparse type of an integer option (or a comma list of them, many=True) in [lo, hi].
 
-    The same object checks the value (argparse then names the flag: "argument --steps: 0 is
-    outside the allowed range [1, 10000000]") and states the range in the help, where the help
-    text writes `%(type)s`; tests/test_cli_help.py checks that every such help shows it. A range
-    that depends on other options (--t-int <= --steps) is checked again where it is known.
+    As argparse `type` it parses the text (a non-integer is an argparse error); `check` is the range
+    check, which `main` runs on every such option before the command (InputError naming the flag:
+    "--steps=0 is outside the allowed range [1, 10000000]", exit 2); `str()` states the same range
+    in the help, where the help text writes `%(type)s`. tests/test_cli_help.py checks that every such
+    help shows it. A range that depends on other options (--t-int <= --steps) is checked again
+    where it is known.
     """
 
     def __init__(self, lo: int, hi: int | None = None, many: bool = False):
@@ -116,17 +118,19 @@ class IntRange:
 
     def __call__(self, text: str):
         if self.many:
-            values = int_list(text)
-        else:
-            try:
-                values = [int(text.strip(), 10)]
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        for v in values:
+            return int_list(text)
+        try:
+            return int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+    def check(self, flag: str, value) -> None:
+        """InputError naming `flag` if `value` (or one of a list's values) is outside [lo, hi]."""
+        from syncgap.theory.checks import InputError
+        for v in (value if self.many else [value]):
             if v < self.lo or (self.hi is not None and v > self.hi):
-                raise argparse.ArgumentTypeError(f"{v} is outside the allowed range "
-                                                 f"[{self.lo}, {self.hi if self.hi is not None else 'inf'}]")
-        return values if self.many else values[0]
+                raise InputError(f"{flag}={v} is outside the allowed range "
+                                 f"[{self.lo}, {self.hi if self.hi is not None else 'inf'}]")
 
 
 def out_folder(path, flag: str = "--out") -> str:

@@ -82,7 +82,7 @@ PATH_DESTS = ("out", "checkpoint", "samples", "model_dir")   # options whose val
 def _leaf_flags(parser: argparse.ArgumentParser) -> None:
     """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, and every
     untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused."""
-    from .common import path_arg
+    from .common import IntRange, path_arg
 
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
@@ -90,7 +90,8 @@ def _leaf_flags(parser: argparse.ArgumentParser) -> None:
             _leaf_flags(child)
     if not subs:
         parser.set_defaults(_flags={a.dest: max(a.option_strings, key=len)
-                                    for a in parser._actions if a.option_strings})
+                                    for a in parser._actions if a.option_strings},
+                            _ranges={a.dest: a.type for a in parser._actions if isinstance(a.type, IntRange)})
         for a in parser._actions:
             if a.option_strings and a.dest in PATH_DESTS and a.type is None:
                 a.type = path_arg
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args) -> int:
     try:
         check_thread_env()
+        for dest, allowed in getattr(args, "_ranges", {}).items():     # the ranges the help states (IntRange)
+            if getattr(args, dest, None) is not None:
+                allowed.check(args._flags[dest], getattr(args, dest))
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",
