@@ -98,6 +98,14 @@ def path_arg(text: str) -> str:
     return text
 
 
+def _scale_range() -> str:
+    from syncgap.theory.checks import SCALE_MAX, SCALE_MIN
+    return f"in [{SCALE_MIN:g}, {SCALE_MAX:g}]"
+
+
+SCALE_RANGE = _scale_range()      # what check_positive accepts: every positive scale (std, eigenvalue, time)
+
+
 class IntRange:
     """argparse type of an integer option (or a comma list of them, many=True) in [lo, hi].
 

@@ -60,7 +60,7 @@ LIBRARY_NAMES = {
     "guidance_scale": ("cfg",), "gap0_steps": ("gap0",), "lambda": ("lam",), "layer": ("layers",),
     "gate g": ("g",), "class label": ("class_label",), "class labels": ("class_label",),
     "num_sampling_steps": ("dit_steps", "ddpm_steps"), "t grid": ("T", "steps"),
-    "n_bands": ("bands",), "t_int": ("t_int",), "num_steps": ("steps", "num_steps"),
+    "n_bands": ("bands",), "t_int": ("t_int",), "num_steps": ("steps", "num_steps"), "amplitude": ("amplitudes",),
 }
 _LEADING_NAME = re.compile(r"(gate g|class labels?|t grid|[A-Za-z_][A-Za-z0-9_]*)(?=[=\s:\[]|$)")
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
-from .common import (IntRange, add_json_flag, float_list, nothing_measurable, out_folder, print_json, print_table,
-                     to_jsonable)
+from .common import (SCALE_RANGE, IntRange, add_json_flag, float_list, nothing_measurable, out_folder, print_json,
+                     print_table, to_jsonable)
 
 
 def _measured(value) -> bool:
@@ -39,14 +39,14 @@ def register(sub) -> None:
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
     _common(c)
-    c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
+    c.add_argument("--sigma", type=float, default=1.0, help=f"noise std sigma {SCALE_RANGE} of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
     c.add_argument("--branches", type=IntRange(4, 10**4), default=25, help="number of branch (cloning) times, %(type)s (default 25)")
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
     g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths g >= 0, comma-separated, dimensionless; rho(g) = (1-g)/(1+g)")
     g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
-                   help="feature amplitudes a_k > 0 of the sign mixture, data units, comma-separated (default 20,4)")
+                   help=f"feature amplitudes a_k {SCALE_RANGE} of the sign mixture, data units, comma-separated (default 20,4)")
     g.add_argument("--dit-steps", type=IntRange(1, 1000), default=250, help="DiT sampler steps used to express the gap in sampler steps, %(type)s (default 250)")
     g.add_argument("--out", default=None,
                    help="folder for options.json + metrics.jsonl (one line per g); a rerun resumes")
@@ -58,13 +58,13 @@ def register(sub) -> None:
     _common(e, d=16, samples=2000, T=7.0, steps=700)
     e.add_argument("--g", type=float, default=0.5, help="gate strength g >= 0, dimensionless (default 0.5)")
     e.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
-                   help="feature amplitudes a_k > 0, data units, comma-separated (default 20,4)")
+                   help=f"feature amplitudes a_k {SCALE_RANGE}, data units, comma-separated (default 20,4)")
     e.add_argument("--every", type=IntRange(1, 10**9), default=10, help="record the energies every this many steps, %(type)s (default 10)")
     e.set_defaults(func=run_energy)
     k = s.add_parser("collapse", help="collapse onto training points under the empirical score (§2)")
     _common(k, d=32, samples=1000, T=5.0, steps=500)
     k.add_argument("--n-train", type=IntRange(2, 10**8), default=1000, help="training-set size n, %(type)s (default 1000)")
-    k.add_argument("--sigma", type=float, default=1.0, help="std sigma > 0 of the Gaussian training data (default 1)")
+    k.add_argument("--sigma", type=float, default=1.0, help=f"std sigma {SCALE_RANGE} of the Gaussian training data (default 1)")
     k.set_defaults(func=run_collapse)
 
 

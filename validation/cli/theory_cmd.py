@@ -9,7 +9,7 @@ import argparse
 
 from syncgap.theory.checks import K_MAX
 
-from .common import IntRange, absent, add_json_flag, float_list, nothing_measurable, print_json, print_table
+from .common import SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, print_json, print_table
 
 NO_SPECIATION = "does not speciate"
 
@@ -40,7 +40,7 @@ def register(sub) -> None:
                          help="cross-correlation of the replicas' data, in (-1/(K-1), 1); default 0")
         if lam:
             sp_.add_argument("--Lambda", type=float, default=100.0,
-                             help="data-covariance eigenvalue Lambda > 0 (variance units; default 100)")
+                             help=f"data-covariance eigenvalue Lambda {SCALE_RANGE} (variance units; default 100)")
 
     p_modes = q("modes", "mode rates kappa_m and left eigenvectors of the drift A (§3)")
     coupling_args(p_modes, lam=False)
@@ -51,7 +51,7 @@ def register(sub) -> None:
     coupling_args(p_col, lam=False)
     p_col.add_argument("--n", type=IntRange(2), default=1000, help="training-set size n (joint samples), %(type)s")
     p_col.add_argument("--d", type=IntRange(1), default=16, help="dimension d of one replica, %(type)s")
-    p_col.add_argument("--sigma", type=float, default=1.0, help="data std sigma > 0 (Gaussian data)")
+    p_col.add_argument("--sigma", type=float, default=1.0, help=f"data std sigma {SCALE_RANGE} (Gaussian data)")
     coupling_args(q("gap", "synchronization gap t_S(common) - t_S(difference) per g (§3)"))
     p_b = q("bounds", "stability bounds on g: forward stability and each mode's speciation (§3)")
     coupling_args(p_b)
@@ -62,12 +62,12 @@ def register(sub) -> None:
     p_gt.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0],
                       help="gate strengths g >= 0 (dimensionless); rho(g) = (1-g)/(1+g)")
     p_gt.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
-                      help="feature amplitudes a_k > 0 of the sign mixture (data units), at least 2")
-    p_gt.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the sign mixture")
+                      help=f"feature amplitudes a_k {SCALE_RANGE} of the sign mixture (data units), at least 2")
+    p_gt.add_argument("--sigma", type=float, default=1.0, help=f"noise std sigma {SCALE_RANGE} of the sign mixture")
     p_gt.add_argument("--dynamics", choices=("sde", "ode"), default="sde",
                       help="reverse SDE (linear instability) or probability-flow ODE (gated pitchfork)")
     p_gt.add_argument("--lam", type=float, default=None,
-                      help="also report, for Gaussian data of eigenvalue lam > 0, the sign-change time of r_k")
+                      help=f"also report, for Gaussian data of eigenvalue lam {SCALE_RANGE}, the sign-change time of r_k")
     p_sp = q("spectrum", "covariance spectrum of your data (.npy) or a built-in dataset, and predicted times")
     src = p_sp.add_mutually_exclusive_group()
     src.add_argument("--samples", help="path to a .npy array of shape (n, ...) with n >= 2 samples")
@@ -76,10 +76,10 @@ def register(sub) -> None:
     p_sp.add_argument("--top", type=IntRange(1), default=5, help="number of leading eigenvalues, %(type)s")
     p_cl = q("cloning", "exact cloning agreement phi(t) of a one-feature sign mixture (§2)")
     p_cl.add_argument("--t", type=float_list, default=[0.5, 1.0, 1.5, 2.0, 2.5, 3.0],
-                      help="cloning times t > 0 (OU time)")
-    p_cl.add_argument("--amplitude", type=float, default=10.0, help="feature amplitude a > 0 (a = sqrt(d) for "
+                      help=f"cloning times t {SCALE_RANGE} (OU time)")
+    p_cl.add_argument("--amplitude", type=float, default=10.0, help=f"feature amplitude a {SCALE_RANGE} (a = sqrt(d) for "
                       "Biroli's mixture)")
-    p_cl.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0")
+    p_cl.add_argument("--sigma", type=float, default=1.0, help=f"noise std sigma {SCALE_RANGE}")
     p_f = q("formulas", "list every derived formula (name, section, assumptions)")
     p_f.add_argument("--module", default=None, help="only this module: base, coupled_ou, gated, routing")
     q("demo", "gap and bounds for a few g, the gated onsets, with LaTeX")
