@@ -4,7 +4,6 @@ shipped weights by default."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,7 @@ from syncgap.theory.checks import InputError
 from syncgap.validation.cli.main import main
 from syncgap.validation.sweep import expand
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_zoo_train import TINY, Stop, stop_at  # noqa: E402
+from test_zoo_train import TINY, Stop, stop_at  # noqa: E402  (tests/ is on sys.path under pytest)
 
 
 class _Evil:
@@ -82,24 +80,21 @@ def test_every_torch_load_in_the_package_is_weights_only():
                 assert "weights_only=True" in call, f"{path}: torch.load({call})"
 
 
-def test_a_config_kind_naming_a_function_is_refused_without_the_flag(tmp_path, capsys):
+def test_a_config_kind_naming_a_function_is_refused_without_the_flag(tmp_path, capsys, monkeypatch):
     module = tmp_path / "hostile_kind_mod.py"
     marker = tmp_path / "imported"
     module.write_text(f"open({str(marker)!r}, 'w').close()\ndef cell(x=0):\n    return {{'x': x}}\n")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        with pytest.raises(InputError, match="--allow-code-kinds"):
-            expand({"kind": "hostile_kind_mod:cell", "grid": {"x": [1]}})
-        assert not marker.exists()                                   # not even imported
-        cfg = tmp_path / "c.json"
-        cfg.write_text('{"kind": "os:system", "base": {"command": "true"}}')
-        assert main(["sweep", str(cfg), "--out", str(tmp_path / "o")]) == 2
-        _one_error_line(capsys, "--allow-code-kinds")
-        cfg.write_text('{"kind": "hostile_kind_mod:cell", "grid": {"x": [1, 2]}}')
-        assert main(["sweep", str(cfg), "--out", str(tmp_path / "o2"), "--workers", "1", "--allow-code-kinds"]) == 0
-        assert marker.exists()
-    finally:
-        sys.path.remove(str(tmp_path))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(InputError, match="--allow-code-kinds"):
+        expand({"kind": "hostile_kind_mod:cell", "grid": {"x": [1]}})
+    assert not marker.exists()                                   # not even imported
+    cfg = tmp_path / "c.json"
+    cfg.write_text('{"kind": "os:system", "base": {"command": "true"}}')
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    _one_error_line(capsys, "--allow-code-kinds")
+    cfg.write_text('{"kind": "hostile_kind_mod:cell", "grid": {"x": [1, 2]}}')
+    assert main(["sweep", str(cfg), "--out", str(tmp_path / "o2"), "--workers", "1", "--allow-code-kinds"]) == 0
+    assert marker.exists()
 
 
 def test_the_code_flag_says_that_it_executes_code(capsys):
