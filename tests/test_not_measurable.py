@@ -60,3 +60,8 @@ def test_demo_json_is_json_and_latex_survives_json(capsys):
     assert rc == 0 and {r["kind"] for r in d["rows"]} == {"gap", "bounds", "gated"} and d["latex"]
     rc, out, _ = _run(capsys, "theory", "gap", "--g", "0.3", "--latex", "--json")
     assert rc == 0 and "synchronization_gap" in json.loads(out)["latex"]
+
+
+def test_protocol_two_with_only_undefined_fractions_counts_as_nothing_measured():
+    from syncgap.validation.cli.dit_cmd import _any_number
+    assert not _any_number([[[None, None]], [[float("nan")]]]) and _any_number([[[None, 0.25]]])

@@ -150,10 +150,19 @@ def run_measure(args) -> int:
         print_json(record)
     else:
         _print_summary(args.protocol, results)
+    if args.protocol == "II" and not any(_any_number(r["diff_fraction"]) for r in results):
+        return nothing_measurable("dit measure", "every difference-energy fraction is undefined (NaN)")
     if args.protocol == "I" and not any(r["gap"]["estimate"] is not None for r in results):
         return nothing_measurable("dit measure", "no gap could be measured at any g (no scale committed within "
                                   "the sampled steps: an untrained model, or too few --steps or --pairs)")
     return 0
+
+
+def _any_number(values) -> bool:
+    """True if the nested list `values` (JSON: NaN stored as None) holds one finite number."""
+    import numpy as np
+    arr = np.asarray(values, dtype=float)            # None -> nan
+    return bool(np.isfinite(arr).any())
 
 
 def _print_summary(protocol, results) -> None:
