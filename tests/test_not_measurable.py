@@ -65,3 +65,11 @@ def test_demo_json_is_json_and_latex_survives_json(capsys):
 def test_protocol_two_with_only_undefined_fractions_counts_as_nothing_measured():
     from syncgap.validation.cli.dit_cmd import _any_number
     assert not _any_number([[[None, None]], [[float("nan"), None]]]) and _any_number([[[None, 0.25]]])
+
+
+def test_ou_layer_a_theory_gap_is_null_where_a_mode_does_not_speciate(capsys):
+    rc, out, _ = _run(capsys, "ou", "gap", "--layer", "A", "--g", "0.999", "--samples", "40", "--steps", "60",
+                      "--boot", "10", "--amplitudes", "3", "--quiet", "--json")
+    row = json.loads(out)["results"][0]
+    assert row["gap_theory"] is None and row["gap_theory_reason"] == "a mode does not speciate"
+    assert row["t_mode_theory"][-1] is None and row["t_mode_theory"][0] > 0

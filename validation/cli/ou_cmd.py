@@ -9,8 +9,8 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
-from .common import (SCALE_RANGE, IntRange, add_json_flag, float_list, nothing_measurable, out_folder, print_json,
-                     print_table, to_jsonable)
+from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, out_folder,
+                     print_json, print_table, to_jsonable)
 
 
 def _measured(value) -> bool:
@@ -199,8 +199,12 @@ def run_gap_layer_a(args) -> int:
         try:
             from syncgap.theory import coupled_ou
             th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
-            row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
-            row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
+            t_sorted = np.sort(th["t_S"])[::-1]
+            row["t_mode_theory"] = [float(t) if t > 0 else None for t in t_sorted]   # None: does not speciate
+            if t_sorted[-1] > 0:
+                row["gap_theory"] = float(t_sorted[0] - t_sorted[1])
+            else:
+                absent(row, "gap_theory", "a mode does not speciate")
             cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
             row["t_mode_phi075_theory"] = cross
             row["gap_phi075_theory"] = cross[0] - cross[1]
@@ -215,6 +219,7 @@ def run_gap_layer_a(args) -> int:
     else:
         print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
+                      "gap_t_S_theory_reason": r.get("gap_theory_reason"),
                       "gap_phi075_theory": r.get("gap_phi075_theory", float("nan"))}
                      for r in rows])
     if not any(_measured(r["gap"][0]) for r in rows):
