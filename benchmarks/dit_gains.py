@@ -14,14 +14,14 @@ import torch
 
 
 from syncgap.dit_bridge.gains import capture_attn_inputs, gains_from_hidden
-from syncgap.dit_bridge.registry import DIT_XL_2, TINY, _record_from_model, build_dit
+from syncgap.dit_bridge.registry import DIT_XL_2, TINY, record_from_model, build_dit
 
 SMALL = dict(num_attention_heads=4, attention_head_dim=32, in_channels=1, out_channels=1, num_layers=4,
              sample_size=16, patch_size=2, num_embeds_ada_norm=10)
 
 
 def _time(name, cfg, args, n_probes):
-    rec = _record_from_model(name, build_dit(cfg, seed=0).to(args.device), "random")
+    rec = record_from_model(name, build_dit(cfg, seed=0).to(args.device), "random")
     hidden = capture_attn_inputs(rec, 0, num_steps=50, n_samples=args.samples)["hidden"]
     t0 = time.perf_counter()
     g = gains_from_hidden(rec, hidden, n_modes=args.modes, n_probes=n_probes)

@@ -17,7 +17,7 @@ import numpy as np
 
 
 from syncgap.ou_models import engine, kernels, reference
-from syncgap.ou_models.engine import FeatureModel, _sign_states, step_tables
+from syncgap.ou_models.engine import FeatureModel, sign_states, step_tables
 from syncgap.theory.data import two_gaussian_mixture
 
 
@@ -42,12 +42,12 @@ def main(argv=None) -> int:
     data = two_gaussian_mixture(a.d)
     fm = engine.feature_model(data)
     grid = engine.ou_grid(10.0, 1000)[: a.steps + 1]
-    tb = step_tables(fm, grid, None, 0.5, "sde", 2)
-    signs, signed = _sign_states(2), fm.amplitudes > 0
+    tables = step_tables(fm, grid, None, 0.5, "sde", 2)
+    signs, signed = sign_states(2), fm.amplitudes > 0
 
     def numba_run(n):
         z = np.zeros((n, 2, a.d))
-        kernels.run_paths(z, np.arange(n, dtype=np.int64), 1, 0, fm.patterns, *tb.args(), signs, signed,
+        kernels.run_paths(z, np.arange(n, dtype=np.int64), 1, 0, fm.patterns, *tables.args(), signs, signed,
                           0, a.steps, 1, np.zeros((n, 0, 2, 1)), np.zeros((n, 0, 2, 2)))
 
     numba_run(8)  # compile or load the cache
@@ -58,12 +58,12 @@ def main(argv=None) -> int:
     npy = 2 * a.numpy_paths * a.d * a.steps / t_np
     # plain OU step: no features, one replica (the random-number-bound limit)
     ou = FeatureModel(np.zeros((0, a.d)), np.zeros(0), np.zeros(0), 1.0)
-    tb1 = step_tables(ou, grid, None, 0.0, "sde", 1)
+    tables1 = step_tables(ou, grid, None, 0.0, "sde", 1)
     n1 = 4 * a.paths
 
     def ou_run():
         z = np.zeros((n1, 1, a.d))
-        kernels.run_paths(z, np.arange(n1, dtype=np.int64), 1, 0, ou.patterns, *tb1.args(), _sign_states(1),
+        kernels.run_paths(z, np.arange(n1, dtype=np.int64), 1, 0, ou.patterns, *tables1.args(), sign_states(1),
                           np.zeros(0, dtype=bool), 0, a.steps, 1, np.zeros((n1, 0, 1, 0)), np.zeros((n1, 0, 1, 1)))
     ou_run()
     t_ou = _best(ou_run, a.repeat)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from syncgap.ou_models.estimators import bootstrap, fit_sigmoid
+from syncgap.ou_models.estimators import bootstrap, fit_sigmoid, gap_statistic
 from syncgap.theory.checks import InputError, check_array, check_int
 
 
@@ -31,8 +31,8 @@ def default_scales(size: int) -> list[int]:
     return out + [size]
 
 
-def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
-    """(M, n_scales) agreement_s of pairs a, b (M, C, H, W) at each pooled size s in `scales`."""
+def pooled_difference(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
+    """(M, 2, n_scales): |P_s(a - b)|^2 and |P_s a|^2 + |P_s b|^2 of pairs a, b (M, C, H, W) per pooled size s."""
     if a.shape != b.shape or a.ndim != 4:
         raise InputError(f"outputs must be two (M, C, H, W) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
     a, b = a.double(), b.double()
@@ -40,10 +40,14 @@ def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
     for s in scales:
         s = check_int("scale", s, 1, min(a.shape[-2:]))
         pa, pb = F.adaptive_avg_pool2d(a, s), F.adaptive_avg_pool2d(b, s)
-        num = (pa - pb).pow(2).sum((1, 2, 3))
-        den = (pa.pow(2) + pb.pow(2)).sum((1, 2, 3)).clamp_min(1e-300)
-        cols.append(1.0 - num / den)
-    return torch.stack(cols, 1).numpy()
+        cols.append(torch.stack([(pa - pb).pow(2).sum((1, 2, 3)), (pa.pow(2) + pb.pow(2)).sum((1, 2, 3))], 1))
+    return torch.stack(cols, 2).numpy()
+
+
+def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
+    """(M, n_scales) agreement_s of pairs a, b (M, C, H, W) at each pooled size s in `scales`."""
+    parts = pooled_difference(a, b, scales)
+    return 1.0 - parts[:, 0] / np.maximum(parts[:, 1], 1e-300)
 
 
 def agreement_fit(t_int, curve):
@@ -52,16 +56,19 @@ def agreement_fit(t_int, curve):
     return fit_sigmoid(t_int, curve, lo=float(curve[0]), hi=float(curve[-1]))
 
 
-def commitment_time(t_int, curve, min_contrast: float = 0.05) -> float | None:
-    """Midpoint of the agreement fit; None if the curve does not rise by min_contrast from first to last t_int."""
+def commitment_time(t_int, curve, min_contrast: float = 0.05, direction: str = "rising") -> float | None:
+    """Midpoint of the agreement fit; None if the curve does not rise (direction "rising", the release
+    window) or fall ("falling", the switch-on window) by min_contrast from first to last t_int."""
     curve = np.asarray(curve, dtype=float)
-    if curve[-1] - curve[0] < min_contrast:
+    if direction not in ("rising", "falling"):
+        raise InputError(f"direction must be 'rising' or 'falling', got {direction!r}")
+    if (curve[-1] - curve[0]) * (1.0 if direction == "rising" else -1.0) < min_contrast:
         return None
     return agreement_fit(t_int, curve).midpoint
 
 
 def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-                    min_contrast: float = 0.05) -> dict:
+                    min_contrast: float = 0.05, direction: str = "rising") -> dict:
     """tau_spec per scale and the gap, with bootstrap intervals over pairs.
 
     agreement: (n_pairs, n_scales, n_t_int). Returns a plain record with the mean curves, the
@@ -79,17 +86,16 @@ def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 
     fits = [agreement_fit(t, c) for c in curves]
     per_scale = []
     for i, s in enumerate(scales):
-        iv = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast), a, n_boot, level, seed)
-        inside = bool(np.isfinite(iv.estimate) and t[0] <= iv.estimate <= t[-1])
-        per_scale.append({"scale": int(s), "tau": iv.estimate, "low": iv.low, "high": iv.high, "in_range": inside,
+        interval = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast, direction), a, n_boot,
+                             level, seed)
+        inside = bool(np.isfinite(interval.estimate) and t[0] <= interval.estimate <= t[-1])
+        per_scale.append({"scale": int(s), "tau": interval.estimate, "low": interval.low, "high": interval.high,
+                          "in_range": inside,
                           "fit": {"lo": fits[i].lo, "hi": fits[i].hi, "midpoint": fits[i].midpoint,
                                   "width": fits[i].width, "rms_residual": fits[i].rms_residual}})
 
-    def gap(u):
-        hi = commitment_time(t, u[:, -1].mean(0), min_contrast)
-        lo = commitment_time(t, u[:, 0].mean(0), min_contrast)
-        return None if hi is None or lo is None else hi - lo
-
+    gap = gap_statistic(lambda u: commitment_time(t, u[:, -1].mean(0), min_contrast, direction),
+                        lambda u: commitment_time(t, u[:, 0].mean(0), min_contrast, direction))
     g = bootstrap(gap, a, n_boot, level, seed)
     return {"t_int": t, "scales": list(map(int, scales)), "curves": curves,
             "curve_sem": a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros_like(curves),

@@ -19,8 +19,6 @@ can change between calls (`set_g`, schedules over steps) without touching the gr
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
@@ -87,7 +85,7 @@ class GatedPairAttnProcessor:
         return out / attn.rescale_output_factor
 
 
-def _attns(model):
+def attention_layers(model) -> list:
     """The attn1 module of every transformer block."""
     blocks = getattr(model, "transformer_blocks", None)
     if blocks is None:
@@ -113,7 +111,7 @@ def set_coupling(model, g=0.0, layers=None, gate: str = "paper") -> list[int]:
     g is a float for every coupled layer or a sequence with one value per entry of `layers`.
     Returns the sorted list of coupled layer indices.
     """
-    attns = _attns(model)
+    attns = attention_layers(model)
     idx = _layer_list(layers, len(attns))
     gs = _g_values(g, len(idx))
     proc = GatedPairAttnProcessor(gate)
@@ -137,7 +135,7 @@ def remove_coupling(model) -> None:
 
 def coupled_layers(model) -> list[int]:
     """Indices of the layers whose attn1 carries the gate."""
-    return [i for i, a in enumerate(_attns(model)) if isinstance(a.processor, GatedPairAttnProcessor)]
+    return [i for i, a in enumerate(attention_layers(model)) if isinstance(a.processor, GatedPairAttnProcessor)]
 
 
 def _g_values(g, n: int) -> list[float]:
@@ -151,7 +149,7 @@ def _g_values(g, n: int) -> list[float]:
 
 def set_g(model, g) -> None:
     """Set the strength in place: a float (all coupled layers), a sequence (one per coupled layer) or {layer: g}."""
-    attns = _attns(model)
+    attns = attention_layers(model)
     idx = coupled_layers(model)
     if isinstance(g, dict):
         items = {check_int("layer", i, 0, len(attns) - 1): check_g(f"g[{i}]", v) for i, v in g.items()}
@@ -168,12 +166,12 @@ def set_g(model, g) -> None:
 def get_g(model) -> list[float]:
     """Current strength of every layer (0 for uncoupled layers)."""
     return [float(a.coupling_g) if isinstance(a.processor, GatedPairAttnProcessor) else 0.0
-            for a in _attns(model)]
+            for a in attention_layers(model)]
 
 
 def gate_name(model) -> str | None:
     """The gate installed on the coupled layers, or None."""
-    for a in _attns(model):
+    for a in attention_layers(model):
         if isinstance(a.processor, GatedPairAttnProcessor):
             return a.processor.gate
     return None
@@ -191,15 +189,3 @@ def split_rows(x: torch.Tensor):
     if x.shape[0] % 2:
         raise InputError(f"a coupled batch needs an even number of rows, got {x.shape[0]}")
     return x.chunk(2)
-
-
-def rho(g: float) -> float:
-    """Routing factor rho(g) = (1 - g)/(1 + g) of the paper gate on the difference mode (docs/science.md §5)."""
-    g = check_g("g", g)
-    return (1.0 - g) / (1.0 + g)
-
-
-def log_g(g: float) -> float:
-    """Cross-logit bias of the joint gate, log g (-inf at g = 0)."""
-    g = check_g("g", g)
-    return math.log(g) if g > 0 else -math.inf

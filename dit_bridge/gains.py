@@ -1,61 +1,19 @@
 """Routing and pattern gains of every DiT layer at the replica-symmetric point (docs/science.md §5).
 
-Convention: `theory.routing`. Around the symmetric point x_A,B = x_0 ± δx (x the input of
-block ℓ's attn1, i.e. the adaLN-modulated hidden state, (T, D)), both gates give
-    O_A - O_B = 2 ρ(g) J_kv δx + 2 J_q δx + O(δ³),   ρ(g) = (1-g)/(1+g),
-with J_q, J_kv the Jacobians of ONE uncoupled attn1 (to_out included) with respect to
-the input that feeds the queries, resp. the keys and values:
+Convention: `theory.attention`. Around x_A,B = x_0 ± δx (the input of block ℓ's attn1, (T, D)),
+both gates give O_A - O_B = 2 ρ(g) R δx + 2 P δx + O(δ³), ρ(g) = (1-g)/(1+g), with
     routing  R δx = d/dε attn1(q <- x_0, k,v <- x_0 + ε δx)   (value + key routing)
     pattern  P δx = d/dε attn1(q <- x_0 + ε δx, k,v <- x_0)   (query pattern)
-computed with `torch.func.jvp`. The symmetric point itself does not depend on g: at
-x_A = x_B every gate returns the uncoupled output, so x_0 is captured on an uncoupled pass.
-
-Gains of token mode u_k (orthonormal, (T,)) along a unit channel direction a (D,), read
-out along r:   χ_k(a, r) = u_kᵀ (R (u_k aᵀ)) r,   π_k(a, r) = u_kᵀ (P (u_k aᵀ)) r.
-Single head: input δx aᵀ gives δQ = δx (W_q a)ᵀ, δK = δx (W_k a)ᵀ, δV = δx (W_v a)ᵀ and the
-readout r acts on the head output as W_oᵀ r, so χ_k(a, r), π_k(a, r) are exactly
-`theory.routing.mode_gains(attention_difference_operators(Q_0, K_0, V_0, W_q a, W_k a, W_v a,
-W_oᵀ r))` (tested). Multi-head: heads act on disjoint channel slices and their outputs
-add through W_o, so R = Σ_h R_h with a_q^h = (W_q a)[head h] etc. (the JVP does this sum).
-
-Channel direction: the reported gain is the isotropic channel average with r = a,
-    χ_k = E_a χ_k(a, a) = tr_c[χ_k(e_c, e_c)]/D,   E[a aᵀ] = I/D,
-i.e. the mode-k Rayleigh quotient of a difference that is isotropic in channel space,
-(1/D) Σ_c <u_k e_cᵀ, R(u_k e_cᵀ)>_F. It is basis independent and does not presume which
-channels carry the difference; r = a makes it the growth of the perturbation along itself,
-the quantity the mode model's rate r_k = ρχ_k + π_k + ... needs. Exact (all D basis vectors)
-when D <= `exact_max`, else a Hutchinson estimate over Rademacher unit vectors a ∈ {±1/√D}^D
-(same expectation). Standard errors: over samples (exact trace) or over samples x probes.
-With the exact trace the record also holds the top-direction gains: χ_k^top = max_a χ_k(a, a)
-(the channel direction in which the routing amplifies mode k most) and π_k^top, the pattern
-gain along that same direction, with their own dominance check and η (fields *_top). Both are
-reported because they answer different questions: the isotropic average can nearly cancel (a
-channel operator with eigenvalues of both signs has a small trace), while an instability such
-as commitment is carried by the most amplified direction. The network η_gain_top sums per-layer
-maxima whose directions a* differ from layer to layer: an envelope, not the gain of one direction.
-Cost: 3 JVPs per (sample, mode, probe); the DiT-XL/2 exact trace (D = 1152) is a GPU job.
-
-Modes: the 2-D DCT-II basis of the h × w token grid (orthonormal), ordered by radial
-frequency sqrt(fy² + fx²) (cycles per token, low first, DC first). With n_modes < T the
-kept modes are evenly spaced along that ordering, lowest and highest included. (The DCT is
-real and needs no pairing of ±f; `recording.radial_band_basis` is the DFT-band alternative.)
-
-Routing dominance per layer: ratio_k = |π_k|/|χ_k| on the low-frequency modes (the first
-max(1, K//4) kept modes); the layer passes if every such ratio is < `threshold`.
-P is diagonal in token space for any number of heads (output token t depends on query t only;
-tested), so π_k = Σ_t u_k(t)² p_t barely depends on k, while χ_k does. The gap model needs the
-mode CONTRAST, so a layer can fail |π_k| ≪ |χ_k| mode by mode and still have a small η.
-
-Frequency-blind contrast: theory.routing defines η = [(π_lo - π_hi) - (b_lo(0) - b_hi(0))]/Δχ,
-Δχ = χ_lo - χ_hi, for a global mode "lo" and a local mode "hi". The margins b_k(0) = γμ_k - λ_k^MLP
-need the MLP gain and the restoring rate, which an attention Jacobian does not give, so only
-the GAIN part is estimated here:
-    η_gain = (π_lo - π_hi)/(χ_lo - χ_hi),
-lo/hi the mean gains over the first/last max(1, K//4) kept modes; per layer, and for the whole
-network with gains summed over layers (each block adds its attention response to the residual
-stream, so to first order the per-layer gains add; adaLN's gate_msa, a per-channel factor
-after attn1, is not included). η_gain is what `predicted_gap_ratio(g, eta)` and
-`critical_coupling(gap0_steps, eta)` take when the margin contrast b_lo(0) - b_hi(0) is 0.
+the Jacobians of ONE uncoupled attn1 (`torch.func.jvp`). On orthonormal 2-D DCT token modes u_k,
+along a channel direction a and read out along r:
+    χ_k(a, r) = u_kᵀ (R (u_k aᵀ)) r,   π_k(a, r) = u_kᵀ (P (u_k aᵀ)) r,
+reported as the isotropic channel average χ_k = E_a χ_k(a, a) (exact trace for D <= `exact_max`,
+else Hutchinson probes) and, with the exact trace, along the most amplified direction (*_top).
+Routing dominance per layer: |π_k|/|χ_k| < `threshold` on the low modes; frequency-blind contrast
+η_gain = (π_lo - π_hi)/(χ_lo - χ_hi), per layer and summed over layers, the η that
+`theory.routing.predicted_gap_ratio` and `critical_coupling` take at zero margin contrast.
+Why these choices (single-head reduction to `theory.attention.mode_gains`, channel averaging,
+DCT modes, why P is frequency blind): docs/derivations.md.
 """
 from __future__ import annotations
 
@@ -68,8 +26,8 @@ from torch.func import jvp, vmap
 
 from syncgap.theory.checks import InputError, check_int, check_real
 
-from .coupling import _attns
-from .recording import _token_grid
+from .coupling import attention_layers
+from .recording import token_grid
 
 
 # ---------------------------------------------------------------- token modes
@@ -233,7 +191,7 @@ def capture_attn_inputs(rec, step: int, *, num_steps: int = 50, n_samples: int =
     num_steps = check_int("num_steps", num_steps, 1, 1000)
     step = check_int("step", step, 0, num_steps - 1)
     n_samples = check_int("n_samples", n_samples, 1, 10**6)
-    attns = _attns(rec.model)
+    attns = attention_layers(rec.model)
     idx = _layer_indices(layers, len(attns))
     lab = check_labels(rec, labels, n_samples)
     gens = row_generators(seed, n_samples)[:n_samples]
@@ -334,14 +292,14 @@ def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None,
                       exact_max: int = 128, n_probes: int = 64, seed: int = 0, chunk: int = 256) -> LayerGains:
     """χ_k^ℓ, π_k^ℓ for every layer in `hidden` ({layer: (N, T, D) attn1 input}) and the dominance record."""
     model = getattr(rec_or_model, "model", rec_or_model)
-    attns = _attns(model)
+    attns = attention_layers(model)
     if not isinstance(hidden, dict) or not hidden:
         raise InputError("hidden must be a non-empty {layer: (N, T, D) tensor} dict")
     layers = sorted(check_int("layer", i, 0, len(attns) - 1) for i in hidden)
     threshold = check_real("threshold", threshold, 0.0, lo_open=True)
     if n_modes is not None:
         check_int("n_modes", n_modes, 1)
-    h, w = _token_grid(model)
+    h, w = token_grid(model)
     basis, freq = dct_token_modes(h, w)
     keep = select_modes(h * w, n_modes)
     modes = basis[:, keep]  # (T, K)

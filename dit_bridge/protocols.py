@@ -3,8 +3,11 @@
 Protocol I: one noise draw per pair, split antisymmetrically (variance preserving); the pair is
 coupled with strength g for the first t_int sampler steps, then runs independently. The coupled
 prefix is computed once and branched at every t_int (state + generator snapshots), so the noise
-of each replica is the same for every t_int and every g. Final outputs -> per-scale agreement
--> tau_spec per scale and the gap (commitment.py).
+of each replica is the same for every t_int and every g; the tails of all branches advance
+together in one batch. Final outputs -> per-scale agreement -> tau_spec per scale and the gap
+(commitment.py). Variants (docs/protocols.md): window release (above) | switch-on (independent
+prefix, coupled tail) | throughout (coupled all run, onsets of the per-scale difference), noise
+independent | shared (B's generators copy A's).
 
 Protocol II: the pair runs coupled (constant g or a schedule) with hooks on every block that
 reduce the replica difference on the fly: common/difference energies per layer and step, and the
@@ -17,14 +20,18 @@ import torch
 
 from syncgap.theory.checks import InputError, check_int, check_real
 
-from .commitment import commitment_fits, default_scales, scale_agreement
+from syncgap.ou_models.estimators import bootstrap
+from syncgap.ou_models.variants import difference_onset
+
+from .commitment import commitment_fits, default_scales, pooled_difference, scale_agreement
 from .coupling import check_g, remove_coupling, set_coupling
 from .recording import ModeCalibrator, PairRecorder
 from .sampling import (GUIDANCE_MAX, PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators,
                        row_seed, run_pairs)
 
 
-def _labels(rec, labels, n_pairs, seed):
+def pair_labels(rec, labels, n_pairs, seed):
+    """Class labels of both replicas, (2 n_pairs,): one class per pair (random from `seed` when none given)."""
     if labels is None and rec.default_class is None and rec.num_classes > 1:
         labels = np.random.default_rng(seed).integers(0, rec.num_classes, n_pairs)  # one class per pair
     lab = check_labels(rec, labels, n_pairs)
@@ -41,35 +48,110 @@ def _check_common(rec, g, num_steps, n_pairs, guidance_scale):
     return g, num_steps, n_pairs, guidance_scale
 
 
+WINDOWS = ("release", "switch-on", "throughout")
+NOISES = ("independent", "shared")
+
+
+def _start(rec, n_pairs, seed, eps, clone, noise):
+    """PairState at step 0: antisymmetric noise; B's generators copy A's under clone or shared noise."""
+    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
+    gens = row_generators(seed, n_pairs)
+    if clone or noise == "shared":  # B's generators start as copies of A's: identical per-step noise
+        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
+    return PairState(torch.cat([x_a, x_b]).float(), 0, gens)
+
+
+def _join(states: list) -> PairState:
+    """Branches (each rows [A; B], one step) -> one state [A of all; B of all] (coupling.py's layout)."""
+    a = [s.x.chunk(2)[0] for s in states]
+    b = [s.x.chunk(2)[1] for s in states]
+    gens = [gn for s in states for gn in s.generators[:len(s.generators) // 2]]
+    gens += [gn for s in states for gn in s.generators[len(s.generators) // 2:]]
+    return PairState(torch.cat(a + b), states[0].step, gens)
+
+
+def _tail_branches(rec, sched, snapshots, t_ints, labels, g, layers, gate, coupled_tail, kw):
+    """Advance every branch from its t_int to the end, all together: branch i joins the batch at t_int[i].
+
+    One model call per step on the rows of all branches that have started, instead of one branch
+    after another; the rows keep their own generators, so each row draws the same noise as alone.
+    Returns the final (a, b) per branch, each (P, C, H, W).
+    """
+    if coupled_tail:
+        set_coupling(rec.model, g, layers, gate)
+    else:
+        remove_coupling(rec.model)
+    m = len(labels) // 2
+
+    def rows_labels(n):  # labels of n joined branches in the layout [A of all; B of all]
+        return torch.cat([labels[:m]] * n + [labels[m:]] * n)
+    parts, tail = [], None
+    for i, t_int in enumerate(t_ints):
+        if tail is not None:
+            parts = _split(run_pairs(rec, sched, tail, rows_labels(len(parts)), stop=t_int, **kw), len(parts))
+        tail = _join(parts + [snapshots[i]])
+        parts = parts + [snapshots[i]]
+    tail = run_pairs(rec, sched, tail, rows_labels(len(parts)), **kw)
+    return [p.x.chunk(2) for p in _split(tail, len(parts))]
+
+
+def _split(state: PairState, n_branches: int) -> list:
+    """Inverse of _join: one PairState per branch."""
+    a, b = state.x.chunk(2)
+    m = a.shape[0] // n_branches
+    half = len(state.generators) // 2
+    return [PairState(torch.cat([a[i * m:(i + 1) * m], b[i * m:(i + 1) * m]]), state.step,
+                      state.generators[i * m:(i + 1) * m] + state.generators[half + i * m:half + (i + 1) * m])
+            for i in range(n_branches)]
+
+
 def protocol_one_branches(rec, g: float, t_ints, labels, *, n_pairs: int, seed: int, num_steps: int,
                           sampler: str = "ddpm", guidance_scale: float = 1.0, eps: float = 0.3,
-                          gate: str = "paper", layers=None, clone: bool = False):
-    """Yield (i, t_int, a, b) for each t_int: the pair's final outputs a, b (P, C, H, W) after coupling
-    for the first t_int steps and running independently afterwards (arguments already checked).
+                          gate: str = "paper", layers=None, clone: bool = False, window: str = "release",
+                          noise: str = "independent", batched: bool = True):
+    """Yield (i, t_int, a, b) for each t_int: the pair's final outputs a, b (P, C, H, W) after the window
+    (release: coupled for the first t_int steps, independent after; switch-on: the reverse).
 
-    The coupled prefix is run once and branched at every t_int, so each replica's noise is the same
-    for every t_int and every g; the model's processors are restored however the loop ends.
+    The prefix is run once and branched at every t_int, so each replica's noise is the same for every
+    t_int and every g; batched=True advances all tails together (`_tail_branches`), batched=False one
+    after another (the same numbers to float rounding). The model's processors are restored however
+    the loop ends. Arguments already checked.
     """
-    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
     sched = make_scheduler(rec, sampler)
-    gens = row_generators(seed, n_pairs)
-    if clone:  # B's generators start as copies of A's: identical noise until the split
-        gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]
-    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
+    state = _start(rec, n_pairs, seed, eps, clone, noise)
     kw = dict(num_steps=num_steps, guidance_scale=guidance_scale)
-    set_coupling(rec.model, g, layers, gate)
+    coupled_prefix = window == "release"
+
+    def prefix_coupling():
+        if coupled_prefix:
+            set_coupling(rec.model, g, layers, gate)
+        else:
+            remove_coupling(rec.model)
     try:
+        snapshots = []
+        prefix_coupling()
         for i, t_int in enumerate(t_ints):
-            run_pairs(rec, sched, state, labels, stop=t_int, g_schedule=g, **kw)  # coupled prefix, shared
+            run_pairs(rec, sched, state, labels, stop=t_int, **kw)  # prefix, shared by every branch
             branch = state.snapshot()
             if clone:  # the clones split here: B continues on fresh noise
                 branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
                                                for j in range(n_pairs)]
-            remove_coupling(rec.model)  # independent tail: stock processors
+            if batched:
+                snapshots.append(branch)
+                continue
+            if coupled_prefix:
+                remove_coupling(rec.model)  # independent tail: stock processors
+            else:
+                set_coupling(rec.model, g, layers, gate)
             branch = run_pairs(rec, sched, branch, labels, **kw)
-            set_coupling(rec.model, g, layers, gate)
+            prefix_coupling()
             a, b = branch.x.chunk(2)
             yield i, t_int, a, b
+        if batched:
+            finals = _tail_branches(rec, sched, snapshots, list(t_ints), labels, g, layers, gate,
+                                    not coupled_prefix, kw)
+            for i, (t_int, (a, b)) in enumerate(zip(t_ints, finals)):
+                yield i, t_int, a, b
     finally:
         remove_coupling(rec.model)
 
@@ -77,36 +159,115 @@ def protocol_one_branches(rec, g: float, t_ints, labels, *, n_pairs: int, seed: 
 def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0, num_steps: int = 50,
                  sampler: str = "ddpm", guidance_scale: float = 1.0, labels=None, eps: float = 0.3,
                  gate: str = "paper", layers=None, scales=None, n_boot: int = 200, clone: bool = False,
-                 progress=None) -> dict:
-    """Agreement per scale against t_int and the commitment fits (tau_spec per scale, gap).
+                 progress=None, window: str = "release", noise: str = "independent", batched: bool = True) -> dict:
+    """Agreement per scale against t_int and the commitment fits (tau_spec per scale, gap), or for
+    window="throughout" the onsets of the per-scale difference along a coupled run (`protocol_throughout`).
 
     clone=True is the cloning (U-turn) variant of docs/science.md §2: eps = 0 and B shares A's per-step
     noise for the first t_int steps (one trajectory, whatever g), then B draws fresh noise; it
     measures commitment at g = 0, where the coupled protocol has nothing to switch off. DDPM only.
+    Variants (docs/protocols.md): window release|switch-on|throughout, noise independent|shared.
     """
     g, num_steps, n_pairs, guidance_scale = _check_common(rec, g, num_steps, n_pairs, guidance_scale)
+    window, noise = _check_variant(window, noise, clone)
     if clone and sampler != "ddpm":
         raise InputError("clone=True needs the stochastic ddpm sampler (deterministic clones never split)")
     if n_pairs < 2:
         raise InputError("n_pairs must be >= 2 for bootstrap intervals over pairs")
+    if window == "throughout":
+        return protocol_throughout(rec, g, n_pairs=n_pairs, seed=seed, num_steps=num_steps, sampler=sampler,
+                                   guidance_scale=guidance_scale, labels=labels, eps=eps, gate=gate, layers=layers,
+                                   scales=scales, n_boot=n_boot, noise=noise, progress=progress)
     if t_ints is None:
         t_ints = np.unique(np.linspace(0, num_steps, min(num_steps + 1, 11)).round().astype(int))
     t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
     if len(t_ints) < 4:
         raise InputError(f"t_int: need at least 4 distinct values in [0, {num_steps}], got {t_ints}")
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
                                             sampler=sampler, guidance_scale=guidance_scale, eps=eps, gate=gate,
-                                            layers=layers, clone=clone):
+                                            layers=layers, clone=clone, window=window, noise=noise,
+                                            batched=batched):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if progress is not None:
             progress(i + 1, len(t_ints))
-    fits = commitment_fits(np.asarray(t_ints, float), agree, scales, n_boot=n_boot, seed=seed)
+    fits = commitment_fits(np.asarray(t_ints, float), agree, scales, n_boot=n_boot, seed=seed,
+                           direction="rising" if window == "release" else "falling")
     return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
             "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,
-            "n_pairs": n_pairs, "clone": clone, "labels": lab[:n_pairs].tolist(), "agreement": agree, **fits}
+            "n_pairs": n_pairs, "clone": clone, "window": window, "noise": noise,
+            "labels": lab[:n_pairs].tolist(), "agreement": agree, **fits, **_gap_fields(fits["gap"])}
+
+
+def _gap_fields(gap: dict) -> dict:
+    """The gap in sampler steps as flat fields (docs/json.md): value, interval, reason when null."""
+    est = gap["estimate"]
+    ok = est is not None and np.isfinite(est)
+    lo, hi = gap["low"], gap["high"]
+    return {"gap_steps": float(est) if ok else None,
+            "gap_steps_low": float(lo) if ok and lo is not None and np.isfinite(lo) else None,
+            "gap_steps_high": float(hi) if ok and hi is not None and np.isfinite(hi) else None,
+            "gap_steps_reason": None if ok else "a scale has no commitment time (flat agreement curve or no onset)"}
+
+
+def _check_variant(window, noise, clone):
+    if window not in WINDOWS:
+        raise InputError(f"window must be one of {', '.join(WINDOWS)}, got {window!r}")
+    if noise not in NOISES:
+        raise InputError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
+    if clone and (window != "release" or noise != "independent"):
+        raise InputError("clone=True is its own variant: use it with window='release', noise='independent'")
+    return window, noise
+
+
+def protocol_throughout(rec, g: float, *, n_pairs: int, seed: int, num_steps: int, sampler: str,
+                        guidance_scale: float, labels, eps: float, gate: str, layers, scales, n_boot: int,
+                        noise: str, progress=None, level: float = 0.1) -> dict:
+    """Window "throughout": the pair coupled the whole run; per scale s the onset of the normalised
+    difference q_s = sum |P_s(a - b)|^2 / sum (|P_s a|^2 + |P_s b|^2) of the states along the run
+    (sums over pairs; ou_models.variants.difference_onset). gap = onset(finest) - onset(coarsest).
+    """
+    scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
+    lab = pair_labels(rec, labels, n_pairs, seed)
+    sched = make_scheduler(rec, sampler)
+    state = _start(rec, n_pairs, seed, eps, False, noise)
+    parts = np.empty((n_pairs, 2, len(scales), num_steps + 1))   # (pairs, [diff, size], scales, states)
+    set_coupling(rec.model, g, layers, gate)
+    try:
+        for k in range(num_steps + 1):
+            if k:
+                run_pairs(rec, sched, state, lab, num_steps=num_steps, stop=k, guidance_scale=guidance_scale)
+                if progress is not None:
+                    progress(k, num_steps)
+            a, b = state.x.chunk(2)
+            parts[:, :, :, k] = pooled_difference(a, b, scales)
+    finally:
+        remove_coupling(rec.model)
+
+    def onset(u, i):
+        idx, _ = difference_onset(u[:, 0, i].sum(0) / np.maximum(u[:, 1, i].sum(0), 1e-300), level)
+        return None if idx is None else float(idx)
+    per_scale = []
+    for i, s in enumerate(scales):
+        idx, reason = difference_onset(parts[:, 0, i].sum(0) / np.maximum(parts[:, 1, i].sum(0), 1e-300), level)
+        iv = bootstrap(lambda u, i=i: onset(u, i), parts, n_boot, seed=seed)
+        per_scale.append({"scale": int(s), "onset": None if idx is None else float(idx),
+                          "low": iv.low if idx is not None else None, "high": iv.high if idx is not None else None,
+                          "onset_reason": reason})
+
+    def gap(u):
+        hi, lo = onset(u, len(scales) - 1), onset(u, 0)
+        return None if hi is None or lo is None else hi - lo
+    iv = bootstrap(gap, parts, n_boot, seed=seed)
+    g_rec = {"estimate": iv.estimate, "low": iv.low, "high": iv.high}
+    q = parts[:, 0].sum(0) / np.maximum(parts[:, 1].sum(0), 1e-300)
+    return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
+            "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,
+            "n_pairs": n_pairs, "clone": False, "window": "throughout", "noise": noise, "level": level,
+            "labels": lab[:n_pairs].tolist(), "scales": list(map(int, scales)), "normalised_difference": q,
+            "per_scale": per_scale, "gap": g_rec, **_gap_fields(g_rec)}
 
 
 def empirical_modes(rec, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int = 50, sampler: str = "ddpm",
@@ -115,7 +276,7 @@ def empirical_modes(rec, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int
     _check_common(rec, 0.0, num_steps, n_pairs, guidance_scale)
     remove_coupling(rec.model)
     x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 1.0)  # two independent draws
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))
     with ModeCalibrator(rec.model) as cal:
         run_pairs(rec, make_scheduler(rec, sampler), state, lab, num_steps=num_steps,
@@ -136,7 +297,7 @@ def protocol_two(rec, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: i
     g, num_steps, n_pairs, guidance_scale = _check_common(rec, g, num_steps, n_pairs, guidance_scale)
     if modes is None:
         modes = empirical_modes(rec, num_steps=num_steps, sampler=sampler, guidance_scale=guidance_scale)
-    lab = _labels(rec, labels, n_pairs, seed)
+    lab = pair_labels(rec, labels, n_pairs, seed)
     x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, eps)
     set_coupling(rec.model, g, layers, gate)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))

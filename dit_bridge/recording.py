@@ -54,7 +54,7 @@ def group_matrix(n: int, n_groups: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def _token_grid(model) -> tuple[int, int]:
+def token_grid(model) -> tuple[int, int]:
     p = model.config.patch_size
     s = model.config.sample_size
     return s // p, s // p
@@ -66,7 +66,7 @@ class PairRecorder:
     def __init__(self, model, n_bands: int = 4, modes: torch.Tensor | None = None, mode_groups: int = 4,
                  steps=None):
         self.model = model
-        self.hw = _token_grid(model)
+        self.hw = token_grid(model)
         t = self.hw[0] * self.hw[1]
         self.n_layers = len(model.transformer_blocks)
         self.n_bands = check_int("n_bands", n_bands, 1, t)
@@ -83,7 +83,6 @@ class PairRecorder:
             self.modes = modes
             self.mode_groups = check_int("mode_groups", mode_groups, 1, t)
             self.group_m = torch.block_diag(self.group_m, group_matrix(t, self.mode_groups))
-        self._dev = {}  # (layer, device) -> (basis, group matrix) on that device
         self._stacked = {}  # device -> ((L, T, K) or (T, K) basis, group matrix), for the batched reduction
         self.steps = None if steps is None else set(int(s) for s in steps)
         self.handles = []
@@ -131,7 +130,8 @@ class PairRecorder:
         return hook
 
     def _reduce_pending(self) -> torch.Tensor:
-        """(L, P, 2 + bands [+ groups]) statistics of this step's block outputs; same numbers as reduce()."""
+        """(L, P, 2 + bands [+ groups]) statistics of this step's block outputs: common and difference energy
+        per token and channel, then the difference's energy share per band [and mode group]."""
         pend, self._pending = self._pending, [None] * self.n_layers
         if any(x is None for x in pend):
             raise RuntimeError("PairRecorder: a block ran without the others in this step; call begin_step first")
@@ -160,26 +160,6 @@ class PairRecorder:
             self._stacked[key] = (w.contiguous().to(device), self.group_m.to(device))
         return self._stacked[key]
 
-    def reduce(self, h: torch.Tensor, m: int, layer: int) -> torch.Tensor:
-        """(n_pairs, 2 + bands [+ groups]) statistics of one block output h (N, T, D)."""
-        half = h.shape[0] // 2
-        ha, hb = h[:m].float(), h[half:half + m].float()  # conditional rows of A and B, (P, T, D)
-        cd = torch.stack([ha + hb, ha - hb]).mul_(0.5 ** 0.5)  # (2, P, T, D): common c and difference d
-        d = cd[1]
-        p, t, dim = d.shape
-        common, diff = cd.pow(2).mean((2, 3))  # (P,) each
-        w, grp = self._basis(layer, d.device)  # (T, K), (K, groups): bands [+ modes] in one projection
-        coef = (w.T @ d.transpose(0, 1).reshape(t, p * dim)).view(-1, p, dim).pow(2).sum(-1)  # (K, P)
-        shares = (coef.T @ grp) / (diff * (t * dim)).clamp_min(1e-30)[:, None]  # (P, groups)
-        return torch.cat([common[:, None], diff[:, None], shares], 1)  # stays on the device until result()
-
-    def _basis(self, layer: int, device):
-        key = (layer if self.modes is not None else -1, str(device))
-        if key not in self._dev:
-            w = self.band_basis if self.modes is None else torch.cat([self.band_basis, self.modes[layer]], 1)
-            self._dev[key] = (w.to(device), self.group_m.to(device))
-        return self._dev[key]
-
     def result(self) -> dict:
         """Plain record: steps (S,), common/diff (S, L, P), bands (S, L, P, n_bands), modes (S, L, P, groups)."""
         steps = sorted(s for s, v in self.records.items() if v is not None)
@@ -199,7 +179,7 @@ class ModeCalibrator:
 
     def __init__(self, model):
         self.model = model
-        t = math.prod(_token_grid(model))
+        t = math.prod(token_grid(model))
         self.acc = torch.zeros(len(model.transformer_blocks), t, t, dtype=torch.float64)
         self.count = 0
         self.handles = []

@@ -6,7 +6,13 @@
   (diffusers save_pretrained layout + training.json + model_card.md);
 - "facebook/DiT-XL-2-256" (alias "dit-xl-2-256"): the transformer subfolder of the DiT pipeline
   repo, from the local hub cache / the hub, or from $SYNCGAP_DIT_XL or an explicit local directory;
-- any local directory holding a save_pretrained DiT (with or without training.json).
+- any local directory holding a save_pretrained DiT (with or without training.json);
+- an original DiT file (facebookresearch/DiT: .pt, .pth, or .safetensors with its key names), converted
+  in memory (checkpoints.py), the EMA weights of a train.py checkpoint by default, with the original's
+  timestep embedding by default;
+- "random:DiT-XL/2" and the like (checkpoints.random_config): a seeded random model of an original
+  DiT shape (benchmarks and GPU smoke tests: its findings mean nothing).
+Every folder and file is checked (`check_model`: class, every tensor and shape, truncation) before use.
 
 Timestep embedding: diffusers' `CombinedTimestepLabelEmbeddings` uses sinusoidal
 frequencies exp(-log(10000) i / (half - 1)) (`downscale_freq_shift=1`), whereas the
@@ -27,6 +33,8 @@ from dataclasses import dataclass, field
 import torch
 
 from syncgap.theory.checks import InputError, check_int
+
+from . import checkpoints
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
@@ -83,12 +91,14 @@ def weights_fingerprint(model, max_values: int = 1 << 20) -> str:
     return h.hexdigest()[:16]
 
 
-def build_dit(config: dict, seed: int = 0, dtype=torch.float32):
-    """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded."""
+def build_dit(config: dict, seed: int = 0, dtype=torch.float32, device="cpu"):
+    """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded, built on `device`
+    (a DiT-XL/2 initialises in a fraction of a second on a GPU, tens of seconds on a CPU)."""
     from diffusers import DiTTransformer2DModel
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[] if str(device) == "cpu" else [torch.device(device)]):
         torch.manual_seed(seed)
-        model = DiTTransformer2DModel(**config)
+        with torch.device(device):
+            model = DiTTransformer2DModel(**config)
     if dtype != torch.float32:
         from diffusers.utils import logging as dlog
         level = dlog.get_verbosity()
@@ -108,7 +118,8 @@ def set_timestep_embedding(model, kind: str) -> None:
         block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
 
 
-def _record_from_model(name, model, source, training=None, **over):
+def record_from_model(name, model, source, training=None, info=None, **over):
+    """A ModelRecord for a loaded DiT `model` (shape, classes, sigma and defaults read from its config)."""
     cfg = model.config
     c, s = cfg.in_channels, cfg.sample_size
     out = cfg.out_channels if cfg.out_channels is not None else c
@@ -121,7 +132,7 @@ def _record_from_model(name, model, source, training=None, **over):
                sample_shape=tuple(training.get("sample_shape", (c, s, s))),
                learned_sigma=bool(training.get("learned_sigma", out == 2 * c)), latent_scale=None,
                source=source, default_class=training.get("class_label"),
-               info={k: training[k] for k in ("dataset", "final_loss", "steps") if k in training})
+               info={**{k: training[k] for k in ("dataset", "final_loss", "steps") if k in training}, **(info or {})})
     rec.update(over)
     return LoadedDiT(**rec)
 
@@ -129,28 +140,75 @@ def _record_from_model(name, model, source, training=None, **over):
 def load_tiny(seed: int = 0, dtype=torch.float32, **config) -> LoadedDiT:
     """Random tiny DiT (3 layers, 16 tokens, 10 classes + null, learned sigma): tests only."""
     cfg = {**TINY, **config}
-    return _record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})")
+    return record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})",
+                             info={"random_weights": True})
 
 
-def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> LoadedDiT:
-    """A save_pretrained DiT directory (config.json + weights), with training.json if present."""
-    from diffusers import DiTTransformer2DModel
+def load_random(name: str, seed: int = 0, dtype=torch.float32, device="cpu") -> LoadedDiT:
+    """A seeded random model of an original DiT shape, e.g. random:DiT-XL/2 (see checkpoints.random_config);
+    built on `device`, so its weights depend on the device's random generator as well as on the seed."""
+    model = build_dit(checkpoints.random_config(name), seed, dtype, device)
+    rec = record_from_model(name, model, f"random (seed {seed})", info={"random_weights": True})
+    rec.latent_scale = DIT_XL_VAE_SCALE
+    return rec
+
+
+def load_original_file(path: str, dtype=torch.float32, heads: int | None = None, weights: str = "ema") -> LoadedDiT:
+    """An original DiT checkpoint file converted to diffusers' layout (checkpoints.load_original)."""
+    model, config = checkpoints.load_original(path, heads, weights, dtype)
+    rec = record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
+                             info={"format": "original DiT", "weights": weights})
+    set_timestep_embedding(model, "original")
+    if config["in_channels"] == 4:
+        rec.latent_scale = DIT_XL_VAE_SCALE  # sd-vae latents, as every released DiT
+    return rec
+
+
+def diffusers_folder(path: str) -> str:
+    """`path` or its transformer/ subfolder (a whole DiT pipeline directory): the folder holding config.json."""
     if not os.path.isfile(os.path.join(path, "config.json")):
         sub = os.path.join(path, "transformer")
         if os.path.isfile(os.path.join(sub, "config.json")):  # a whole DiT pipeline directory
-            path = sub
-        else:
-            raise InputError(f"model path {path!r} holds no config.json of a diffusers DiTTransformer2DModel")
+            return sub
+        raise InputError(f"model path {path!r} holds no config.json of a diffusers DiTTransformer2DModel")
+    return path
+
+
+def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> LoadedDiT:
+    """A save_pretrained DiT directory (config.json + weights), with training.json if present; checked first."""
+    from diffusers import DiTTransformer2DModel
+    path = diffusers_folder(path)
+    checkpoints.check_diffusers_folder(path)
     model = DiTTransformer2DModel.from_pretrained(path, torch_dtype=dtype, low_cpu_mem_usage=False).eval()
     training = None
     tj = os.path.join(path, "training.json")
     if os.path.isfile(tj):
-        with open(tj) as f:
-            training = json.load(f)
-    rec = _record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
+        try:
+            with open(tj) as f:
+                training = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{tj}: unreadable training record ({type(exc).__name__})") from None
+        if not isinstance(training, dict):
+            raise InputError(f"{tj}: not a JSON object")
+    rec = record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
     if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
         rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
     return rec
+
+
+def _hub_cached_dit_xl() -> str | None:
+    """The local hub cache's folder of DiT-XL/2's transformer, or None when it is not cached."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        found = try_to_load_from_cache(DIT_XL_ID, "transformer/config.json")
+    except Exception:  # no hub client or an unreadable cache: not cached
+        return None
+    return os.path.dirname(found) if isinstance(found, str) else None
+
+
+def _dit_xl_unreachable(exc_name: str = "not in the local cache") -> InputError:
+    return InputError(f"{DIT_XL_ID} weights are not reachable ({exc_name}); download the repo elsewhere and "
+                      f"pass --model /path/to/local/copy or set {DIT_XL_ENV}=/path/to/local/copy")
 
 
 def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool = True) -> LoadedDiT:
@@ -160,8 +218,13 @@ def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool =
         if not os.path.isdir(path):
             raise InputError(f"DiT-XL/2 directory {path!r} does not exist (from --model or ${DIT_XL_ENV})")
         rec = load_directory(path, DIT_XL_ID, dtype)
+    elif _hub_cached_dit_xl():
+        rec = load_directory(_hub_cached_dit_xl(), DIT_XL_ID, dtype)
+        rec.source = f"hub:{DIT_XL_ID}"
     else:
         from diffusers import DiTTransformer2DModel
+        if local_only:
+            raise _dit_xl_unreachable()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # hub deprecation chatter; the outcome is reported below
@@ -169,40 +232,101 @@ def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool =
                                                               local_files_only=local_only,
                                                               low_cpu_mem_usage=False).eval()
         except Exception as exc:  # hub errors come in many types; all mean "not reachable here"
-            raise InputError(
-                f"{DIT_XL_ID} weights are not reachable ({type(exc).__name__}); download the repo elsewhere and "
-                f"pass --model /path/to/local/copy or set {DIT_XL_ENV}=/path/to/local/copy") from None
-        rec = _record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
+            raise _dit_xl_unreachable(type(exc).__name__) from None
+        rec = record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
     rec.name = DIT_XL_ID
     rec.latent_scale = DIT_XL_VAE_SCALE
     rec.null_class = 1000
     return rec
 
 
-def load_model(name: str, *, seed: int = 0, dtype=torch.float32, device="cpu",
-               timestep_embedding: str | None = None, local_only: bool = True) -> LoadedDiT:
-    """Load a DiT by registry name or local directory; see the module docstring for names."""
+def _is_dit_xl(name: str) -> bool:
+    return name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2")
+
+
+def _unknown(name: str) -> InputError:
+    if os.sep in name or name.startswith(".") or name.endswith(checkpoints.ORIGINAL_SUFFIXES):
+        what = "file" if name.endswith(checkpoints.ORIGINAL_SUFFIXES) else "directory"
+        return InputError(f"model {what} {name!r} does not exist; pass --model /path/to/local/copy of a "
+                          "save_pretrained DiT folder or an original DiT file "
+                          f"({', '.join(checkpoints.ORIGINAL_SUFFIXES)})")
+    return InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID}, random:DiT-XL/2, "
+                      "a local directory or an original DiT file (--model /path/to/DiT-XL-2-256x256.pt)")
+
+
+def _original_file(name: str) -> bool:
+    if not os.path.isfile(name):
+        return False
+    if not name.endswith(checkpoints.ORIGINAL_SUFFIXES):
+        raise InputError(f"model file {name!r}: expected an original DiT checkpoint "
+                         f"({', '.join(checkpoints.ORIGINAL_SUFFIXES)}) or a save_pretrained folder")
+    return True
+
+
+def check_model(name: str, *, heads: int | None = None, weights: str = "ema", local_only: bool = True) -> dict:
+    """Check a model name, folder or file without building the model: InputError naming the file and the
+    first problem (wrong class, a missing, unexpected or mis-shaped tensor, a truncated file).
+
+    Returns {"name", "random_weights"}. Original files are mapped (mmap), not read in full.
+    """
+    if not isinstance(name, str) or not name:
+        raise InputError(f"model name must be a non-empty string, got {name!r}")
+    if name == "tiny" or name.startswith("random:"):
+        if name != "tiny":
+            checkpoints.random_config(name)
+        return {"name": name, "random_weights": True}
+    if name in ZOO_NAMES:
+        d = os.path.join(ZOO_DIR, name)
+        if not os.path.isfile(os.path.join(d, "config.json")):
+            raise InputError(f"model {name!r} is not shipped in this checkout ({d} is missing); "
+                             f"train it with `syncgap dit train {name}`")
+        checkpoints.check_diffusers_folder(d)
+    elif _is_dit_xl(name):
+        path = os.environ.get(DIT_XL_ENV) or _hub_cached_dit_xl()
+        if path:
+            if not os.path.isdir(path):
+                raise InputError(f"DiT-XL/2 directory {path!r} does not exist (from ${DIT_XL_ENV})")
+            checkpoints.check_diffusers_folder(diffusers_folder(path))
+        elif local_only:
+            raise _dit_xl_unreachable()
+    elif _original_file(name):
+        state = checkpoints.read_original_state(name, weights)
+        checkpoints.check_original_state(state, checkpoints.original_config(state, name, heads), name)
+    elif os.path.isdir(name):
+        checkpoints.check_diffusers_folder(diffusers_folder(name))
+    else:
+        raise _unknown(name)
+    return {"name": name, "random_weights": False}
+
+
+def load_model(name: str, *, seed: int = 0, dtype=torch.float32, device="cpu", timestep_embedding: str | None = None,
+               local_only: bool = True, heads: int | None = None, weights: str = "ema") -> LoadedDiT:
+    """Load a DiT by registry name, local directory or original DiT file; see the module docstring for names.
+
+    heads, weights: original DiT files only (attention heads when the hidden size is no DiT family's;
+    "ema" or "model" weights of a train.py checkpoint).
+    """
     if not isinstance(name, str) or not name:
         raise InputError(f"model name must be a non-empty string, got {name!r}")
     check_int("seed", seed, 0)
     if name == "tiny":
         rec = load_tiny(seed, dtype)
+    elif name.startswith("random:"):
+        rec = load_random(name, seed, dtype, device)
     elif name in ZOO_NAMES:
         d = os.path.join(ZOO_DIR, name)
         if not os.path.isfile(os.path.join(d, "config.json")):
             raise InputError(f"model {name!r} is not shipped in this checkout ({d} is missing); "
                              f"train it with `syncgap dit train {name}`")
         rec = load_directory(d, name, dtype)
-    elif name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2"):
+    elif _is_dit_xl(name):
         rec = load_dit_xl(None, dtype, local_only)
+    elif _original_file(name):
+        rec = load_original_file(name, dtype, heads, weights)
     elif os.path.isdir(name):
         rec = load_directory(name, None, dtype)
-    elif os.sep in name or name.startswith("."):
-        raise InputError(f"model directory {name!r} does not exist; pass --model /path/to/local/copy "
-                         "of a save_pretrained DiT")
     else:
-        raise InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID} "
-                         "or a local directory (--model /path/to/local/copy)")
+        raise _unknown(name)
     if timestep_embedding is not None:
         set_timestep_embedding(rec.model, timestep_embedding)
         rec.timestep_embedding = timestep_embedding

@@ -97,6 +97,16 @@ class PairState:
         return PairState(self.x.clone(), self.step, gens, list(self.trajectory))
 
 
+def compile_model(rec, **options) -> None:
+    """torch.compile rec.model's forward in place (blocks, hooks and the g buffers stay where they are).
+
+    g is a 0-d buffer read inside the graph (coupling.py), so `set_g` and g schedules reuse the compiled
+    graph; installing or removing the gate (Protocol I's coupled prefix and independent tails) compiles
+    each variant once. `options` go to torch.compile (e.g. backend="eager" for tests on a CPU).
+    """
+    rec.model.forward = torch.compile(rec.model.forward, dynamic=False, **options)
+
+
 def _model_eps(rec, x, t, labels, guidance_scale):
     """Model output for rows [A; B] (2M, C or 2C), with classifier-free guidance when scale != 1."""
     model = rec.model

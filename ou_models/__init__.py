@@ -8,3 +8,7 @@
 - `reference`: plain NumPy versions of the same updates (tests, benchmark).
 - `estimators`: sigmoid fits, level crossings, bootstrap intervals shared with dit_bridge.
 """
+
+from syncgap.theory.version import package_version
+
+__version__ = package_version()

@@ -110,14 +110,6 @@ def check_grid(grid) -> np.ndarray:
 
 # ---------------------------------------------------------------- couplings
 
-def symmetric_drift(g: float, K: int = 2) -> np.ndarray:
-    """A = I + g L/(K-1)-style all-to-all drift; for K = 2 the pair [[1, -g], [-g, 1]] (rates 1 ∓ g)."""
-    K = check_int("K", K, 2)
-    g = check_real("g", g)
-    A = np.eye(K) - g / (K - 1) * (np.ones((K, K)) - np.eye(K))
-    return check_drift(A)
-
-
 def check_drift(A) -> np.ndarray:
     """A K x K drift whose eigenvalues all have positive real part (a stable forward process)."""
     A = check_array("drift A", A, ndim=2)
@@ -179,7 +171,8 @@ def transition(A: np.ndarray, t: float):
     return M, 0.5 * (S + S.T)
 
 
-def _sign_states(K: int) -> np.ndarray:
+def sign_states(K: int) -> np.ndarray:
+    """The 2^K sign vectors s in {-1, +1}^K, in the kernels' order: (2^K, K)."""
     return np.array(list(itertools.product((-1.0, 1.0), repeat=K)))  # (2^K, K)
 
 
@@ -220,9 +213,9 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
         raise InputError("t grid must stay > 0 until its last point (the score diverges at t = 0)")
     N, F = grid.size - 1, model.num_features
     Tm = check_sign_mixing(sign_mixing, K)
-    signs = _sign_states(K)
+    signs = sign_states(K)
     I = np.eye(K)
-    tb = StepTables(np.zeros((N, K, K)), np.zeros((N, F, K, K)), np.zeros((N, F, K, K)),
+    tables = StepTables(np.zeros((N, K, K)), np.zeros((N, F, K, K)), np.zeros((N, F, K, K)),
                     np.zeros((N, F, K, K)), np.zeros((N, F, signs.shape[0])), np.zeros(N))
     s2 = model.noise_std ** 2
     for s in range(N):
@@ -234,30 +227,24 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
         Sp = -np.linalg.inv(s2 * MM + S)
         dl = float(schedules.delta(t))
         if scheme in ("sde", "ode"):
-            Lz, Ls = I + dt * A, (2.0 if scheme == "sde" else 1.0) * dt * I
-            tb.sig[s] = np.sqrt(2.0 * dt) if scheme == "sde" else 0.0
-        else:
-            d2, dts = float(schedules.delta(t2)), float(schedules.delta(dt))
-            if scheme == "ddpm":
-                cx, cd = np.exp(-dt) * d2 / dl, np.exp(-t2) * dts / dl
-                tb.sig[s] = np.sqrt(d2 * dts / dl)
-            else:
-                r = np.sqrt(d2 / dl)
-                cx, cd = r, np.exp(-t2) - r * np.exp(-t)
+            score_coef, tables.sig[s] = schedules.euler_step(dt, scheme)
+            Lz, Ls = I + dt * A, score_coef * I
+        else:   # denoiser form x' = c_x x + c_D D, D = e^t (x + Delta_t score): score form below
+            cx, cd, tables.sig[s] = schedules.ancestral_step(t, t2, scheme)
             Lz, Ls = (cx + cd * np.exp(t)) * I, cd * np.exp(t) * dl * I
         G = gate_matrix(gs[s], K)
         Lz = Lz + Ls @ (G - I) / dl
         Ls = Ls @ G
-        tb.L[s] = Lz + Ls @ Sp
+        tables.L[s] = Lz + Ls @ Sp
         for k in range(F):
             Ci = np.linalg.inv(model.variances[k] * MM + S)
             a = model.amplitudes[k]
-            tb.Wy[s, k] = Ls @ (-Ci - Sp)
-            tb.Ws[s, k] = Ls @ (a * Ci @ MT)
-            tb.Bt[s, k] = a * MT.T @ Ci
+            tables.Wy[s, k] = Ls @ (-Ci - Sp)
+            tables.Ws[s, k] = Ls @ (a * Ci @ MT)
+            tables.Bt[s, k] = a * MT.T @ Ci
             Q = a * a * MT.T @ Ci @ MT
-            tb.cst[s, k] = -0.5 * np.einsum("ci,ij,cj->c", signs, Q, signs)
-    return tb
+            tables.cst[s, k] = -0.5 * np.einsum("ci,ij,cj->c", signs, Q, signs)
+    return tables
 
 
 INIT_STREAM = 1 << 20
@@ -283,10 +270,10 @@ def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, see
 
     Path p uses counter-based stream (seed, path_offset + p, INIT_STREAM): any batch split gives the same draws.
     """
-    return _initial_for_ids(model, path_offset + np.arange(n, dtype=np.int64), K, T, drift, seed, sign_mixing)
+    return initial_for_ids(model, path_offset + np.arange(n, dtype=np.int64), K, T, drift, seed, sign_mixing)
 
 
-def _initial_for_ids(model: FeatureModel, ids, K: int, T: float, drift, seed: int, sign_mixing) -> np.ndarray:
+def initial_for_ids(model: FeatureModel, ids, K: int, T: float, drift, seed: int, sign_mixing) -> np.ndarray:
     """z_T (len(ids), K, D) of the given path ids (the same draws as in any batch)."""
     A = np.eye(K) if drift is None else check_drift(drift)
     M, S = transition(A, T)
@@ -308,12 +295,12 @@ def locate_nonfinite(where: str, model: FeatureModel, grid, z_start, ids, seed: 
     z = np.array(z_start[:limit], dtype=float)
     sub = ids[:limit]
     K, F = z.shape[1], model.num_features
-    signs, signed = _sign_states(K), model.amplitudes > 0
+    signs, signed = sign_states(K), model.amplitudes > 0
     first = np.full(sub.size, -1)
-    for tb, stream, s0, s1 in segments:
+    for tables, stream, s0, s1 in segments:
         y = np.zeros((sub.size, s1 - s0 + 1, K, F))
         gram = np.zeros((sub.size, s1 - s0 + 1, K, K))
-        kernels.run_paths(z, sub, seed, stream, model.patterns, *tb.args(), signs, signed, s0, s1, 1, y, gram)
+        kernels.run_paths(z, sub, seed, stream, model.patterns, *tables.args(), signs, signed, s0, s1, 1, y, gram)
         ok = np.isfinite(y).all(axis=(2, 3)) & np.isfinite(gram).all(axis=(2, 3))   # (b, states)
         for i in np.flatnonzero((first < 0) & ~ok.all(axis=1)):
             first[i] = s0 + int(np.argmin(ok[i])) - 1        # state r is the result of step r - 1
@@ -345,11 +332,12 @@ def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 
 
 
 def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0, scheme: str = "sde",
-           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None):
+           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None, shared_noise: bool = False):
     """Run n paths of K replicas down `grid`; returns {"z": (n, K, D), "y": (n, R, K, F), "gram": (n, R, K, K), "t": (R,)}.
 
     `y` are feature coordinates and `gram` the Gram matrix of the orthogonal parts, recorded every
     `record_every` steps (0: none). Results depend only on (seed, path_offset + p), never on batching.
+    shared_noise: all K replicas draw the same per-step noise (docs/protocols.md, noise "shared").
     """
     model = feature_model(model)
     grid = check_grid(grid)
@@ -358,7 +346,7 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     record_every = check_int("record_every", record_every, 0, 10**9)
     if drift is not None:
         K = check_drift(drift).shape[0]
-    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     N = grid.size - 1
     z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
          else check_array("z0", z0).copy())
@@ -370,13 +358,13 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     y = np.zeros((n, rec.size, K, model.num_features))
     gram = np.zeros((n, rec.size, K, K))
     ids = path_offset + np.arange(n, dtype=np.int64)
-    kernels.run_paths(z, ids, seed, 0, model.patterns, *tb.args(), _sign_states(K).copy(),
-                      model.amplitudes > 0, 0, N, max(record_every, 1), y, gram)
+    kernels.run_paths(z, ids, seed, 0, model.patterns, *tables.args(), sign_states(K).copy(),
+                      model.amplitudes > 0, 0, N, max(record_every, 1), y, gram, bool(shared_noise))
     if not np.isfinite(z).all():
         bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
-        start = (_initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None
+        start = (initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None
                  else np.asarray(z0, dtype=float)[bad])
-        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tb, 0, 0, N)])
+        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tables, 0, 0, N)])
     return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
 
 

@@ -46,11 +46,9 @@ def fit_sigmoid(x, y, lo: float | None = None, hi: float | None = None) -> Sigmo
     (x -> -inf) asymptote. The midpoint is the x where y is halfway between the asymptotes: the commitment
     time of an agreement curve when lo = chance level and hi = 1.
 
-    A curve that jumps between two neighbouring x (a step) pins the midpoint only to that interval, and
-    then SciPy 1.17's MINPACK (curve_fit 'lm') was seen to return fits that differ with the process's
-    heap contents for the same inputs (1e-9 to 1e-4 in the midpoint; reproduced with MALLOC_PERTURB_).
-    Sample x finely enough that the curve's transition spans several points; then fits are bitwise
-    reproducible (tests/test_determinism.py).
+    A curve that jumps between two neighbouring x (a step) pins the midpoint only to that interval and
+    its fit is not bitwise reproducible (docs/derivations.md, "Numerical notes"); sample x finely enough
+    that the transition spans several points (tests/test_determinism.py).
     """
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1)
@@ -160,3 +158,31 @@ def agreement_curve_ci(agree, n_boot: int = 1000, level: float = 0.95, seed: int
     q = (1.0 - level) / 2.0
     lo, hi = np.quantile(boots, [q, 1.0 - q], axis=0)
     return a.mean(0), lo, hi
+
+
+def gap_statistic(first, second, transform=None):
+    """Bootstrap statistic of a gap: units -> f(first(units)) - f(second(units)), None when either is None.
+
+    `first`, `second`: statistics of the same resampled units (e.g. the commitment time of two features);
+    `transform` f: a change of unit applied to both before the difference (identity by default).
+    """
+    def gap(units):
+        a, b = first(units), second(units)
+        if a is None or b is None:
+            return None
+        return a - b if transform is None else transform(a) - transform(b)
+    return gap
+
+
+def crossing_statistic(x, level: float):
+    """Bootstrap statistic of units (n, B) -> first x, going up, where their mean curve falls to `level`.
+
+    The mean over units of an agreement curve sampled at x (B,), read by `level_crossing`; None if never.
+    """
+    x = np.asarray(x)
+    order = np.argsort(x)
+    xs = x[order]
+
+    def stat(units):
+        return level_crossing(xs, units.mean(0)[order], level)
+    return stat

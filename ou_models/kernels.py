@@ -77,8 +77,11 @@ def _feature_drive(s, y, Wy, Ws, Bt, cst, signs, signed, W, by, lg, E):
 
 
 @njit(cache=True)
-def _step(z, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, key):
-    """Advance one path's state z (K, D) by step s in place (zn is scratch)."""
+def _step(z, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, key, shared):
+    """Advance one path's state z (K, D) by step s in place (zn is scratch).
+
+    shared: every replica draws replica 0's normals (the same per-step noise, docs/protocols.md).
+    """
     K, D = z.shape
     _project(z, P, y)
     _feature_drive(s, y, Wy, Ws, Bt, cst, signs, signed, W, by, lg, E)
@@ -87,7 +90,7 @@ def _step(z, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, 
     for i in range(K):
         a = L[s, i, 0]
         if sg > 0.0:
-            fill_normals(key, base + i * D, zn[i])
+            fill_normals(key, base + (0 if shared else i) * D, zn[i])
             for j in range(D):
                 zn[i, j] = sg * zn[i, j] + a * z[0, j]
         else:
@@ -129,11 +132,12 @@ def _gram(z, y, out):
 
 @njit(parallel=True, cache=True)
 def run_paths(z, path_ids, seed, stream, P, L, Wy, Ws, Bt, cst, sig, signs, signed,
-              s_begin, s_end, record_every, y_rec, gram_rec):
+              s_begin, s_end, record_every, y_rec, gram_rec, shared_noise=False):
     """Run steps s_begin..s_end-1 on every path in place; record features and Gram every `record_every`.
 
     z (n, K, D); y_rec (n, R, K, F) and gram_rec (n, R, K, K) with R = number of
     recorded states (s_begin, s_begin + record_every, ..., and s_end); R = 0 records nothing.
+    shared_noise: all K replicas of a path draw the same per-step noise (replica 0's counters).
     """
     n, K, D = z.shape
     F = P.shape[0]
@@ -151,17 +155,18 @@ def run_paths(z, path_ids, seed, stream, P, L, Wy, Ws, Bt, cst, sig, signs, sign
                 _gram(zp, y, gram_rec[p, r])
                 r += 1
             if s < s_end:
-                _step(zp, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, key)
+                _step(zp, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, key, shared_noise)
 
 
 @njit(parallel=True, cache=True)
 def branch_paths(z, path_ids, seed, P, L, Wy, Ws, Bt, cst, sig, L2, Wy2, Ws2, Bt2, cst2, sig2,
-                 signs, signed, branch_steps, y_main, y_branch):
+                 signs, signed, branch_steps, y_main, y_branch, shared_noise=False):
     """Main trajectory with tables 1; at each step in branch_steps (sorted) a copy continues to the end with tables 2.
 
     The copy made at branch_steps[b] uses noise stream b + 1 (the main path uses stream 0).
     Cloning (U-turn): tables 2 = tables 1. Protocol I: tables 1 coupled, tables 2 independent.
     Outputs the final feature coordinates: y_main (n, K, F), y_branch (n, B, K, F); z ends final.
+    shared_noise: all K replicas draw the same per-step noise (each stream's replica-0 counters).
     """
     n, K, D = z.shape
     F = P.shape[0]
@@ -179,12 +184,12 @@ def branch_paths(z, path_ids, seed, P, L, Wy, Ws, Bt, cst, sig, L2, Wy2, Ws2, Bt
                 kb = stream_key(seed, path_ids[p], b + 1)
                 zb[:, :] = zp
                 for s2 in range(s, N):
-                    _step(zb, zn, y, W, by, lg, E, P, s2, L2, Wy2, Ws2, Bt2, cst2, sig2, signs, signed, kb)
+                    _step(zb, zn, y, W, by, lg, E, P, s2, L2, Wy2, Ws2, Bt2, cst2, sig2, signs, signed, kb, shared_noise)
                 _project(zb, P, y)
                 y_branch[p, b] = y
                 b += 1
             if s < N:
-                _step(zp, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, key)
+                _step(zp, zn, y, W, by, lg, E, P, s, L, Wy, Ws, Bt, cst, sig, signs, signed, key, shared_noise)
         _project(zp, P, y)
         y_main[p] = y
 

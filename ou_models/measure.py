@@ -12,9 +12,9 @@ from syncgap.theory import schedules
 from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
 
 from . import kernels
-from .engine import (_initial_for_ids, _sign_states, check_drift, check_grid, feature_model, initial_state,
+from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feature_model, initial_state,
                      locate_nonfinite, sample, step_tables)
-from .estimators import agreement_curve_ci, bootstrap, fit_sigmoid, level_crossing
+from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
 
 def _steps_at_times(grid, times) -> np.ndarray:
@@ -46,19 +46,25 @@ def grid_step_of_time(grid, t):
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
 
 
-def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None):
-    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F)."""
+def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None,
+                  shared_noise: bool = False, eps=None):
+    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F).
+
+    shared_noise: both replicas draw the same per-step noise; eps: antisymmetric start
+    (ou_models.variants.antisymmetric_start), None = independent draws (docs/protocols.md).
+    """
+    from .variants import antisymmetric_start
     F = model.num_features
     y_main = np.empty((n, K, F))
     y_br = np.empty((n, steps.size, K, F))
-    signs = _sign_states(K)
+    signs = sign_states(K)
     signed = model.amplitudes > 0
     for lo in range(0, n, batch):
         hi = min(n, lo + batch)
-        z = initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing)
+        z = antisymmetric_start(initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing), eps)
         kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
                              *main[0].args(), *branch[0].args(), signs, signed,
-                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi])
+                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi], shared_noise)
         _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main[lo:hi], y_br[lo:hi], sign_mixing)
         if progress is not None:
             progress(hi, n)
@@ -80,7 +86,7 @@ def _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main, y_br,
         rows = np.flatnonzero(bad_br[:, b])
         segs = [(main[0], 0, 0, int(steps[b])), (branch[0], b + 1, int(steps[b]), N)]
     ids = lo + rows
-    start = _initial_for_ids(model, ids, K, grid[0], main[1], seed, sign_mixing)
+    start = initial_for_ids(model, ids, K, grid[0], main[1], seed, sign_mixing)
     where = "main run" if bad_main.any() else f"branch from step {segs[1][2]}"
     locate_nonfinite(where, model, grid, start, ids, seed, segs)
 
@@ -95,15 +101,6 @@ def _midpoint_stat(x, lo, hi):
         if abs(f.hi - f.lo) < 0.1:      # no plateau clearly above chance: no commitment to time
             return None
         return f.midpoint if x.min() <= f.midpoint <= x.max() else None
-    return stat
-
-
-def _crossing_stat(x, level):
-    """statistic(units (n, B)) -> first t (going up from t = 0) where the mean agreement falls to `level`."""
-    order = np.argsort(x)
-
-    def stat(units):
-        return level_crossing(x[order], units.mean(0)[order], level)
     return stat
 
 
@@ -132,8 +129,8 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
     if branch_times is None:
         branch_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 3.5)
     steps = _steps_at_times(grid, branch_times)
-    tb = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
-    y_main, y_br = _run_branches(model, grid, n, seed, K, (tb, drift), (tb, drift), steps, batch, progress,
+    tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
+    y_main, y_br = _run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
                                  sign_mixing)
     names, agree = [], []
     for i in range(K):
@@ -153,10 +150,10 @@ def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, dr
         a = a.astype(float)
         m, l, h = agreement_curve_ci(a, n_boot, seed=seed)
         curves.append(m), lows.append(l), highs.append(h)
-        iv = bootstrap(_crossing_stat(t, 0.75), a, n_boot, seed=seed)
-        t_spec.append((iv.estimate, iv.low, iv.high))
-        iv = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
-        t_sig.append((iv.estimate, iv.low, iv.high))
+        interval = bootstrap(crossing_statistic(t, 0.75), a, n_boot, seed=seed)
+        t_spec.append((interval.estimate, interval.low, interval.high))
+        interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
+        t_sig.append((interval.estimate, interval.low, interval.high))
     rec = {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
            "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
            "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": n, "seed": seed, "scheme": scheme, "level": 0.75}
@@ -191,8 +188,8 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
     sign), so each mode's speciation is read from its own cloning curve; gap = t(slow mode) - t(fast mode),
     both read where phi = 0.75, with a joint bootstrap interval over paths. Feature 0 only.
     """
-    from .engine import symmetric_drift
-    A = symmetric_drift(g)
+    from syncgap.theory.coupled_ou import drift_symmetric   # SymPy: imported where it is used
+    A = drift_symmetric(g)
     ev, V = np.linalg.eigh(A)
     if branch_times is None:   # dense around each mode's scale log(kappa Lambda)/(2 kappa) (docs/science.md §3)
         lam = float(feature_model(data).eigenvalues()[0])
@@ -203,18 +200,16 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
     r = cloning(data, grid, n, seed, branch_times, drift=A, scheme=scheme, batch=batch, n_boot=n_boot,
                 sign_mixing=V, keep_units=True, progress=progress)
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
-    st = _crossing_stat(r["t_branch"], 0.75)
-
-    def gap(u):
-        a, b = st(u[:, :, j0].astype(float)), st(u[:, :, j1].astype(float))
-        return None if a is None or b is None else a - b
-    iv = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
+    crossing = crossing_statistic(r["t_branch"], 0.75)
+    gap = gap_statistic(lambda u: crossing(u[:, :, j0].astype(float)), lambda u: crossing(u[:, :, j1].astype(float)))
+    interval = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
     return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],
-                "gap": (iv.estimate, iv.low, iv.high)}
+                "gap": (interval.estimate, interval.low, interval.high)}
 
 
 def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
-                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None) -> dict:
+                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None,
+                 window: str = "release", noise: str = "independent", eps=None) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -224,7 +219,13 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     (small t_int: coupled almost to the end; t_int = T: never coupled, chance 0.5). tau_spec per
     feature is the midpoint of a sigmoid fitted from its plateau down to 0.5; gap = tau_0 - tau_k.
     Times are reported in OU time, in steps of `grid`, and in DiT sampler steps (`dit_sampling_steps`).
+    Variants (docs/protocols.md): window "switch-on" runs independent until t_int and coupled after
+    (agreement then falls from synchronised to chance as t_int nears 0); noise "shared" gives both
+    replicas the same per-step noise; eps starts the pair from sqrt(1-eps^2) z_0 +- eps z_1.
+    The "throughout" window has no t_int: see ou_models.variants.throughout.
     """
+    from .variants import check_variant
+    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on"))
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
@@ -236,31 +237,33 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     else:
         main = (step_tables(model, grid, drift, 0.0, scheme), drift)
     branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
-    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress)
+    if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
+        main, branch = (branch[0], None), (main[0], drift)
+    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
+                            shared_noise=noise == "shared", eps=eps)
     agree = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
     t = grid[steps]
     F = model.num_features
     mean, low, high, tau = [], [], [], []
+    # chance 0.5 where the pair ran independent longest: large t_int (release), small t_int (switch-on)
+    ends = (None, 0.5) if window == "release" else (0.5, None)
     for k in range(F):
         m, l, h = agreement_curve_ci(agree[:, :, k], n_boot, seed=seed)
         mean.append(m), low.append(l), high.append(h)
-        iv = bootstrap(_midpoint_stat(t, None, 0.5), agree[:, :, k], n_boot, seed=seed)
-        tau.append((iv.estimate, iv.low, iv.high))
+        interval = bootstrap(_midpoint_stat(t, *ends), agree[:, :, k], n_boot, seed=seed)
+        tau.append((interval.estimate, interval.low, interval.high))
     def to_steps(x):
         return float(schedules.ou_time_to_sampler_step(x, dit_sampling_steps))
 
     gaps, gaps_steps = [], []
+    midpoint = _midpoint_stat(t, *ends)
     for k in range(1, F):
-        st = _midpoint_stat(t, None, 0.5)
-
-        def gap_stat(u, k=k, f=lambda x: x):
-            a, b = st(u[:, :, 0]), st(u[:, :, k])
-            return None if a is None or b is None else f(a) - f(b)
-        iv = bootstrap(gap_stat, agree, n_boot, seed=seed)
-        gaps.append((iv.estimate, iv.low, iv.high))
-        iv = bootstrap(lambda u, k=k: gap_stat(u, k, to_steps), agree, n_boot, seed=seed)
+        first, other = (lambda u: midpoint(u[:, :, 0])), (lambda u, k=k: midpoint(u[:, :, k]))
+        interval = bootstrap(gap_statistic(first, other), agree, n_boot, seed=seed)
+        gaps.append((interval.estimate, interval.low, interval.high))
+        interval = bootstrap(gap_statistic(first, other, to_steps), agree, n_boot, seed=seed)
         # a later commitment is a larger step index, so the step gap is tau_k's step - tau_0's step
-        gaps_steps.append((-iv.estimate, -iv.high, -iv.low))
+        gaps_steps.append((-interval.estimate, -interval.high, -interval.low))
     tau = np.array(tau)
     gaps = np.array(gaps).reshape(-1, 3)
     grid_steps = grid_step_of_time(grid, tau)[:, [0, 2, 1]]
@@ -273,7 +276,7 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
             "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
             "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
             "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
-            "samples": n, "seed": seed, "scheme": scheme}
+            "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps}
 
 
 def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 10, drift=None,
@@ -344,18 +347,14 @@ def _check_energies(est, t, names) -> None:
             "in the features: float64 cannot resolve it (amplitudes too large relative to the noise std)")
 
 
-def collapse_time_gaussian(n_train: int, d: int, sigma: float = 1.0) -> float:
-    """t_C = 1/2 log(1 + sigma^2 / (n^{2/d} - 1)) (docs/science.md §2, Biroli et al. 2024)."""
-    return float(0.5 * np.log1p(sigma ** 2 / np.expm1(2.0 * np.log(n_train) / d)))
-
-
 def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1.0, train_seed: int = 0,
              scheme: str = "sde", batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
     """Collapse under the empirical score of n_train Gaussian points N(0, sigma^2 I_d).
 
     Lock time of a path: the OU time from which its nearest training point (nearest e^{-t} X_m,
-    the argmax posterior weight) never changes again. Compared with t_C of `collapse_time_gaussian`.
+    the argmax posterior weight) never changes again. Compared with t_C of `theory.base.collapse_time`.
     """
+    from syncgap.theory.base import collapse_time
     n_train = check_int("n_train", n_train, 2, 10**8)
     d = check_int("d", d, 1, 10**6)
     sigma = check_positive("sigma", sigma)
@@ -370,14 +369,12 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
     t, t2 = grid[:-1], grid[1:]
     dt = t - t2
     dl = schedules.delta(t)
-    if scheme in ("sde", "ode"):
-        c = 2.0 if scheme == "sde" else 1.0
-        a_x = 1.0 + dt - c * dt / dl
-        a_d = c * dt * np.exp(-t) / dl
-        sig = np.sqrt(2 * dt) if scheme == "sde" else np.zeros(N)
+    if scheme in ("sde", "ode"):   # score = (e^{-t} D - x)/Delta_t turns the Euler step into denoiser form
+        score_coef, sig = schedules.euler_step(dt, scheme)
+        a_x = 1.0 + dt - score_coef / dl
+        a_d = score_coef * np.exp(-t) / dl
     else:
-        d2, dts = schedules.delta(t2), schedules.delta(dt)
-        a_x, a_d, sig = np.exp(-dt) * d2 / dl, np.exp(-t2) * dts / dl, np.sqrt(d2 * dts / dl)
+        a_x, a_d, sig = schedules.ancestral_step(t, t2, scheme)
     nn = np.empty((n, N), dtype=np.int64)
     xf = np.empty((n, d))
     for lo in range(0, n, batch):
@@ -393,10 +390,10 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
     last = np.where(changed.any(1), N - 1 - np.argmax(changed[:, ::-1], axis=1), 0)
     lock_t = grid[last]
     dist = np.sqrt(((xf[:, None, :] - X[None]) ** 2).sum(-1).min(1)) if n * n_train * d < 5e8 else None
-    iv = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=seed)
-    mv = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=seed)
-    return {"t_lock_median": (iv.estimate, iv.low, iv.high), "t_lock_mean": (mv.estimate, mv.low, mv.high),
-            "t_collapse_theory": collapse_time_gaussian(n_train, d, sigma),
+    interval = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=seed)
+    mean_interval = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=seed)
+    return {"t_lock_median": (interval.estimate, interval.low, interval.high), "t_lock_mean": (mean_interval.estimate, mean_interval.low, mean_interval.high),
+            "t_collapse_theory": collapse_time(n_train, d, sigma),
             "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
             "samples": n, "seed": seed, "scheme": scheme}
 

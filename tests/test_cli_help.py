@@ -104,5 +104,5 @@ def test_dependent_ranges_are_stated_in_help_and_named_in_errors(argv, flag, nee
 def test_negative_values_in_comma_lists_are_values(capsys):
     assert main(["theory", "gap", "--g", "-0.3,0.3", "--json"]) == 0
     import json
-    assert [r["g"] for r in json.loads(capsys.readouterr().out)["rows"]] == [-0.3, 0.3]
+    assert [r["g"] for r in json.loads(capsys.readouterr().out)["records"]] == [-0.3, 0.3]
     assert main(["theory", "speciation", "--g", "-.5", "--json"]) == 0

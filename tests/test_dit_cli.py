@@ -14,11 +14,14 @@ def test_protocol_one_json_and_resume(tmp_path, capsys):
                    "--out", str(tmp_path)]
     assert main(argv) == NOT_MEASURABLE     # the random tiny model commits nothing in 4 steps: no gap (exit 3)
     rec = json.loads(capsys.readouterr().out)
-    assert [r["g"] for r in rec["results"]] == [0.0, 2.0]
-    r = rec["results"][1]
-    assert len(r["agreement"]) == 2 and len(r["per_scale"]) == 4 and r["t_int"] == [0, 1, 2, 3, 4]
+    gaps = [r for r in rec["records"] if r["kind"] == "gap"]
+    assert [r["g"] for r in gaps] == [0.0, 2.0]
+    commitment = [r for r in rec["records"] if r["kind"] == "commitment" and r["g"] == 2.0]
+    agreement = [r for r in rec["records"] if r["kind"] == "agreement" and r["g"] == 2.0]
+    assert len(commitment) == 4 and sorted({r["t_int"] for r in agreement}) == [0, 1, 2, 3, 4]
+    assert len(agreement) == 4 * 5                          # scales x t_int
     assert main(argv) == NOT_MEASURABLE  # resumes: nothing recomputed, nothing appended
-    assert json.loads(capsys.readouterr().out)["results"] == rec["results"]
+    assert json.loads(capsys.readouterr().out)["records"] == rec["records"]
     assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 2
 
 

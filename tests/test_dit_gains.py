@@ -1,5 +1,5 @@
 """Routing/pattern gains (dit_bridge.gains): JVP vs finite differences through the real gated processor,
-reduction to theory.routing's single-head operators, ρ(g) scaling, record shapes and bad input."""
+reduction to theory.attention's single-head operators, ρ(g) scaling, record shapes and bad input."""
 import json
 import math
 
@@ -8,11 +8,12 @@ import pytest
 import torch
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 
-from syncgap.dit_bridge.coupling import remove_coupling, rho, set_coupling
+from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
+from syncgap.theory.gated import routing_factor
 from syncgap.dit_bridge.gains import (LayerGains, attention_gains, capture_attn_inputs, channel_probes, dct_token_modes,
                               gains_from_hidden, layer_gains, part_responses, split_attention)
 from syncgap.dit_bridge.registry import load_tiny
-from syncgap.theory import routing
+from syncgap.theory import attention
 from syncgap.theory.checks import InputError
 
 
@@ -103,15 +104,15 @@ def test_jvp_gains_match_finite_differences_of_the_gated_attention(tiny64, hidde
                 dx = torch.from_numpy(u[:, k])[None, :, None] * a[None, None, :]  # (1, T, D)
                 proj = {p: float((_coupled_fd(attn, x0, dx, p) * dx).sum()) for p in ("routing", "pattern", "full")}
                 scale = abs(chi[j]) + abs(pi[j]) + 1e-6
-                assert abs(proj["routing"] - rho(g) * chi[j]) < 1e-6 * scale + 1e-9, (g, k, proj, chi[j])
+                assert abs(proj["routing"] - routing_factor(g) * chi[j]) < 1e-6 * scale + 1e-9, (g, k, proj, chi[j])
                 assert abs(proj["pattern"] - pi[j]) < 1e-6 * scale + 1e-9, (g, k, proj, pi[j])
-                assert abs(proj["full"] - (rho(g) * chi[j] + pi[j])) < 1e-6 * scale + 1e-9, (g, k, proj)
+                assert abs(proj["full"] - (routing_factor(g) * chi[j] + pi[j])) < 1e-6 * scale + 1e-9, (g, k, proj)
         finally:
             remove_coupling(tiny64.model)
 
 
 def test_reduces_to_theory_single_head_operators():
-    """One head: χ_k(a, r), π_k(a, r) = theory.routing.mode_gains(attention_difference_operators(...))."""
+    """One head: χ_k(a, r), π_k(a, r) = theory.attention.mode_gains(attention_difference_operators(...))."""
     torch.manual_seed(0)
     t, d = 6, 5
     attn = Attention(query_dim=d, heads=1, dim_head=d, bias=True, out_bias=True).double()
@@ -131,9 +132,9 @@ def test_reduces_to_theory_single_head_operators():
     wo = attn.to_out[0].weight.detach().numpy()
 
     def theory(readout):
-        ops = routing.attention_difference_operators(q0, k0, v0, w["to_q"] @ a, w["to_k"] @ a, w["to_v"] @ a,
+        ops = attention.attention_difference_operators(q0, k0, v0, w["to_q"] @ a, w["to_k"] @ a, w["to_v"] @ a,
                                                      wo.T @ readout)
-        return routing.mode_gains(ops["routing"], ops["pattern"], u)
+        return attention.mode_gains(ops["routing"], ops["pattern"], u)
 
     # general readout r != a, through the JVP responses
     chi, pi = [], []
@@ -238,10 +239,12 @@ def test_cli_gains_json(capsys, tmp_path):
     assert main(["dit", "gains", "--model", "tiny", "--step", "5", "--num-steps", "10", "--modes", "4",
                  "--samples", "1", "--json", "--quiet", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
-    with open(tmp_path / "gains.json") as f:
-        assert json.load(f)["gains"]["chi"] == out["gains"]["chi"]
-    assert len(out["gains"]["chi"]) == 3 and len(out["gains"]["chi"][0]) == 4
-    assert "eta_gain_network" in out["gains"] and "predicted" in out
+    modes = [r for r in out["records"] if r["kind"] == "mode"]
+    with open(tmp_path / "gains.json") as f:                 # the run folder keeps the full record
+        chi = json.load(f)["gains"]["chi"]
+    assert [r["chi"] for r in modes] == [c for layer in chi for c in layer]
+    assert len(chi) == 3 and len(chi[0]) == 4 and len(modes) == 12
+    assert "eta_gain_network" in out["summary"] and any(r["kind"] == "prediction" for r in out["records"])
     assert main(["dit", "gains", "--model", "tiny", "--step", "12", "--num-steps", "10", "--json"]) == 2
 
 

@@ -51,6 +51,7 @@ def test_wheel_installs_only_the_syncgap_name(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"syncgap", next(t for t in tops if t.endswith(".dist-info"))}
     assert {f"syncgap/{p}/__init__.py" for p in PACKAGES} <= set(names)
+    assert {f"syncgap/{p}/py.typed" for p in PACKAGES} <= set(names)        # PEP 561, each subpackage
     assert "syncgap/__init__.py" not in names          # a namespace package: nothing to collide with
     for model in ("fhgm", "digits"):
         assert f"syncgap/dit_bridge/zoo/{model}/diffusion_pytorch_model.safetensors" in names

@@ -158,6 +158,6 @@ def test_cli_runs_on_an_existing_scheduler_address(client, tmp_path, capsys):
     cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0}, "grid": {"seed": [5, 6, 7]}}))
     address = client.scheduler.address
     assert main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--scheduler", address, "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    summary = json.loads(capsys.readouterr().out)["summary"]
     assert (summary["runner"], summary["workers"], summary["done"], summary["complete"]) == ("dask", 2, 3, True)
     assert len(list((tmp_path / "o" / "cells").glob("*.json"))) == 3

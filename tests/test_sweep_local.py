@@ -36,7 +36,7 @@ def test_atomic_write_replaces_whole_file_or_leaves_the_old_one(tmp_path, monkey
 
     def crash(src, dst):
         raise OSError("disk gone")
-    monkeypatch.setattr(store.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)   # validation.store writes with os.replace
     with pytest.raises(OSError):
         store.atomic_write_json(p, {"v": 2})
     assert json.loads(p.read_text()) == {"v": 1}
@@ -201,11 +201,11 @@ def test_cli_runs_lists_and_prints_json_summary(tmp_path, capsys):
     out = tmp_path / "o"
     assert main(["sweep", str(cfg), "--out", str(out), "--workers", "1", "--json"]) == 0
     cap = capsys.readouterr()
-    summary = json.loads(cap.out)
+    summary = json.loads(cap.out)["summary"]
     assert (summary["cells"], summary["done"], summary["failed"], summary["complete"]) == (3, 3, 0, True)
     assert "[3/3] done" in cap.err and "3 cells, 0 already done, 3 to run" in cap.err
     assert main(["sweep", str(cfg), "--out", str(out), "--list", "--json"]) == 0
-    listed = json.loads(capsys.readouterr().out)
+    listed = json.loads(capsys.readouterr().out)["records"]
     assert [c["done"] for c in listed] == [True] * 3 and [c["seed"] for c in listed] == [1, 2, 3]
     assert main(["sweep", str(cfg), "--out", str(out)]) == 0
     assert "3 already done, 0 to run" in capsys.readouterr().err
@@ -229,7 +229,7 @@ def test_aggregate_and_figure_are_redrawn_from_the_saved_table(tmp_path, capsys)
     cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0}, "grid": {"seed": [0, 1, 2]}}))
     assert main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--workers", "1", "--plot", "seed:draw",
                  "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["figure"].endswith("plot_draw_vs_seed.png")
+    assert json.loads(capsys.readouterr().out)["summary"]["figure"].endswith("plot_draw_vs_seed.png")
     assert (tmp_path / "o" / "plot_draw_vs_seed.png").stat().st_size > 1000
     assert main(["sweep", str(cfg), "--out", str(tmp_path / "o"), "--plot", "colour:draw"]) == 2
     assert "--plot: 'colour' is not a parameter" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""theory.routing against independent computations: exact gated attention in NumPy, finite
+"""theory.attention and theory.routing against independent computations: exact gated attention in NumPy, finite
 differences, Monte Carlo for the SNR, root finding for the gap and the critical coupling."""
 import math
 
@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 from scipy.optimize import brentq
 
+from syncgap.theory import attention
 from syncgap.theory import routing as rt
 from syncgap.theory.checks import InputError
 
@@ -19,12 +20,12 @@ def softmax(x):
 
 
 def gated_attention(qa, ka, va, qb, kb, vb, g, gate):
-    """Exact gated outputs (O_A, O_B), written out independently of theory.routing."""
+    """Exact gated outputs (O_A, O_B), written out independently of theory.attention."""
     s = 1.0 / math.sqrt(qa.shape[1])
     outs = []
     for q, (k_self, v_self), (k_cross, v_cross) in ((qa, (ka, va), (kb, vb)), (qb, (kb, vb), (ka, va))):
         l_self, l_cross = s * q @ k_self.T, s * q @ k_cross.T
-        if gate == "split":
+        if gate == "paper":
             outs.append((softmax(l_self) @ v_self + g * softmax(l_cross) @ v_cross) / (1 + g))
         else:
             with np.errstate(divide="ignore"):
@@ -47,14 +48,14 @@ def exact_difference(base, pert, eps, g, gate, parts="qkv"):
     return oa - ob
 
 
-@pytest.mark.parametrize("gate", rt.GATES)
+@pytest.mark.parametrize("gate", attention.GATES)
 @pytest.mark.parametrize("g", GS)
 def test_linearisation_matches_exact_attention_with_cubic_remainder(gate, g):
     rng = np.random.default_rng(7)
     base, pert = random_point(rng)
     rems = []
     for eps in (2e-2, 1e-2, 5e-3):
-        lin = rt.linearised_difference(*base, *(eps * p for p in pert), g, gate=gate)["difference"]
+        lin = attention.linearised_difference(*base, *(eps * p for p in pert), g, gate=gate)["difference"]
         exact = exact_difference(base, pert, eps, g, gate)
         rems.append(np.abs(exact - lin).max())
         assert np.abs(exact - lin).max() < 1e-2 * np.abs(exact).max()
@@ -63,12 +64,12 @@ def test_linearisation_matches_exact_attention_with_cubic_remainder(gate, g):
         assert 6.5 < big / small < 9.5
 
 
-@pytest.mark.parametrize("gate", rt.GATES)
+@pytest.mark.parametrize("gate", attention.GATES)
 def test_each_part_matches_its_own_finite_difference(gate):
     rng = np.random.default_rng(3)
     base, pert = random_point(rng)
     eps, g = 1e-3, 0.6
-    lin = rt.linearised_difference(*base, *(eps * p for p in pert), g, gate=gate)
+    lin = attention.linearised_difference(*base, *(eps * p for p in pert), g, gate=gate)
     for key, parts in (("value_routing", "v"), ("key_routing", "k"), ("query_pattern", "q")):
         exact = exact_difference(base, pert, eps, g, gate, parts)
         np.testing.assert_allclose(lin[key], exact, rtol=1e-4, atol=1e-9)
@@ -78,50 +79,50 @@ def test_zero_coupling_is_two_independent_attentions():
     rng = np.random.default_rng(11)
     (q0, k0, v0), (dq, dk, dv) = random_point(rng)
     qa, ka, va, qb, kb, vb = q0 + dq, k0 + dk, v0 + dv, q0 - dq, k0 - dk, v0 - dv
-    for gate in rt.GATES:
+    for gate in attention.GATES:
         oa, ob = gated_attention(qa, ka, va, qb, kb, vb, 0.0, gate)
         np.testing.assert_allclose(oa, softmax(qa @ ka.T / math.sqrt(3)) @ va, rtol=1e-13)
         np.testing.assert_allclose(ob, softmax(qb @ kb.T / math.sqrt(3)) @ vb, rtol=1e-13)
-    assert rt.routing_factor(0) == 1.0 and rt.cross_pattern_factor(0) == 0.0
-    assert rt.pattern_factor(0) == 1.0 and rt.joint_routing_factor(0) == 1.0
+    assert rt.routing_factor(0) == 1.0 and attention.cross_pattern_factor(0) == 0.0
+    assert attention.pattern_factor(0) == 1.0 and attention.joint_routing_factor(0) == 1.0
 
 
 def test_full_coupling_removes_routing_term():
     rng = np.random.default_rng(5)
     base, pert = random_point(rng)
     for name in ("routing_factor", "key_routing_factor", "joint_routing_factor", "joint_key_routing_factor"):
-        assert getattr(rt, name)(1.0) == 0.0
-    lin = rt.linearised_difference(*base, *pert, 1.0)
+        assert getattr(attention, name)(1.0) == 0.0
+    lin = attention.linearised_difference(*base, *pert, 1.0)
     assert np.all(lin["value_routing"] == 0) and np.all(lin["key_routing"] == 0)
     # exactly, not just to first order: at g = 1 with equal queries the two replicas coincide
-    for gate in rt.GATES:
+    for gate in attention.GATES:
         diff = exact_difference(base, pert, 0.3, 1.0, gate, parts="kv")
         assert np.abs(diff).max() < 1e-13
     # while the query-driven pattern term survives at g = 1
-    assert np.abs(exact_difference(base, pert, 1e-3, 1.0, "split", parts="q")).max() > 1e-5
+    assert np.abs(exact_difference(base, pert, 1e-3, 1.0, "paper", parts="q")).max() > 1e-5
 
 
 def test_second_order_term_vanishes_symbolically():
-    assert rt.second_order_vanishes("split")
+    assert attention.second_order_vanishes("paper")
 
 
 def test_factor_identities_and_science_md_grouping():
     g = np.linspace(0, 5, 11)
     rho = (1 - g) / (1 + g)
     np.testing.assert_allclose(rt.routing_factor(g), rho, atol=1e-15)
-    np.testing.assert_allclose(rt.key_routing_factor(g), rho, atol=1e-15)
-    np.testing.assert_allclose(rt.query_pattern_factor(g), 1.0)
+    np.testing.assert_allclose(attention.key_routing_factor(g), rho, atol=1e-15)
+    np.testing.assert_allclose(attention.query_pattern_factor(g), 1.0)
     # ξ δA⁺ + gξ δA⁻ with δA± = δA_Q ± δA_K equals c_Q δA_Q + c_K δA_K
-    np.testing.assert_allclose(rt.pattern_factor(g) + rt.cross_pattern_factor(g), rt.query_pattern_factor(g))
-    np.testing.assert_allclose(rt.pattern_factor(g) - rt.cross_pattern_factor(g), rt.key_routing_factor(g))
+    np.testing.assert_allclose(attention.pattern_factor(g) + attention.cross_pattern_factor(g), attention.query_pattern_factor(g))
+    np.testing.assert_allclose(attention.pattern_factor(g) - attention.cross_pattern_factor(g), attention.key_routing_factor(g))
     for a, b in (("routing_factor", "joint_routing_factor"), ("pattern_factor", "joint_pattern_factor"),
                  ("query_pattern_factor", "joint_query_pattern_factor")):
-        np.testing.assert_allclose(getattr(rt, a)(g), getattr(rt, b)(g))
+        np.testing.assert_allclose(getattr(attention, a)(g), getattr(attention, b)(g))
 
 
 def test_numeric_equals_symbolic_at_random_points():
     rng = np.random.default_rng(2)
-    f = {x.name: x.expr for x in rt.formulas()}
+    f = {x.name: x.expr for x in attention.formulas() + rt.formulas()}
     s = {str(x): x for e in f.values() for x in e.free_symbols}
     rho = sp.Function(r"\rho")(s["g"])  # the mode formulas print rho(g) = routing_factor's expression
     f = {k: e.subs(rho, f["routing_factor"]) for k, e in f.items()}
@@ -130,7 +131,7 @@ def test_numeric_equals_symbolic_at_random_points():
             rng.normal()
         for name in ("routing_factor", "pattern_factor", "cross_pattern_factor", "key_routing_factor",
                      "joint_routing_factor", "joint_pattern_factor"):
-            assert getattr(rt, name)(g) == pytest.approx(float(f[name].subs(s["g"], g)), rel=1e-12)
+            assert getattr(attention, name)(g) == pytest.approx(float(f[name].subs(s["g"], g)), rel=1e-12)
         vals = {s["g"]: g, s[r"\chi_k"]: chi, s[r"\pi_k"]: pi, s[r"\lambda_k^{\mathrm{MLP}}"]: lam,
                 s[r"\gamma"]: gam, s[r"\mu_k"]: mu}
         rate = float(f["mode_growth_rate"].subs(vals))
@@ -172,17 +173,17 @@ def test_mode_operators_match_exact_attention_and_routing_is_low_pass():
     rng = np.random.default_rng(4)
     k0, v0 = q0.copy(), rng.normal(size=(n, dv))
     a_q, a_k, a_v, r = rng.normal(size=d), rng.normal(size=d), rng.normal(size=dv), rng.normal(size=dv)
-    ops = rt.attention_difference_operators(q0, k0, v0, a_q, a_k, a_v, r)
+    ops = attention.attention_difference_operators(q0, k0, v0, a_q, a_k, a_v, r)
     assert np.count_nonzero(ops["pattern"] - np.diag(np.diag(ops["pattern"]))) == 0  # token-diagonal
     dx = rng.normal(size=n)
-    for gate in rt.GATES:
+    for gate in attention.GATES:
         diff = exact_difference([q0, k0, v0], [np.outer(dx, a_q), np.outer(dx, a_k), np.outer(dx, a_v)],
                                 eps, g, gate) @ r
         pred = 2 * eps * (rt.routing_factor(g) * ops["routing"] + ops["pattern"]) @ dx
         np.testing.assert_allclose(diff, pred, rtol=1e-6, atol=1e-10)
     # value routing alone: A_0 smooths, so the routing gain falls with spatial frequency
-    vals = rt.attention_difference_operators(q0, k0, v0, np.zeros(d), np.zeros(d), a_v, r)
-    chi = rt.mode_gains(vals["routing"], vals["pattern"], fourier_modes(n))["chi"] / float(a_v @ r)
+    vals = attention.attention_difference_operators(q0, k0, v0, np.zeros(d), np.zeros(d), a_v, r)
+    chi = attention.mode_gains(vals["routing"], vals["pattern"], fourier_modes(n))["chi"] / float(a_v @ r)
     np.testing.assert_allclose(chi[0], 1.0)
     assert np.all(np.diff(chi[1::2]) < 0) and np.all(np.diff(chi[2::2]) < 0)
     assert np.all(vals["pattern"] == 0)
@@ -242,8 +243,8 @@ def test_pure_routing_bound_is_rho():
 
 
 def test_formulas_are_records_with_latex():
-    recs = rt.formulas()
-    assert rt.formulas() is recs
+    assert rt.formulas() is rt.formulas() and attention.formulas() is attention.formulas()
+    recs = attention.formulas() + rt.formulas()
     names = {f.name for f in recs}
     assert {"routing_factor", "pattern_factor", "joint_routing_factor", "predicted_gap_ratio",
             "critical_coupling", "linearised_difference", "mode_snr"} <= names
@@ -254,12 +255,12 @@ def test_formulas_are_records_with_latex():
 
 
 def test_bad_input_names_argument_and_range():
-    with pytest.raises(InputError, match=r"g=-0\.1 is outside the allowed range \[0, inf\]"):
+    with pytest.raises(InputError, match=r"g=-0\.1 is outside the allowed range \[0, inf\)"):
         rt.routing_factor(-0.1)
     with pytest.raises(InputError, match="g must be a number, got NaN"):
-        rt.pattern_factor(float("nan"))
+        attention.pattern_factor(float("nan"))
     with pytest.raises(InputError, match=r"g=-1 is outside the allowed range \[0, inf\)"):
-        rt.joint_routing_factor([0.5, -1.0])
+        attention.joint_routing_factor([0.5, -1.0])
     with pytest.raises(InputError, match="g has 1 non-finite entry"):
         rt.routing_factor([0.5, float("nan")])
     with pytest.raises(InputError, match=r"gap0_steps=0 is outside the allowed range \[1e-100, 1e\+100\]"):
@@ -269,14 +270,14 @@ def test_bad_input_names_argument_and_range():
     with pytest.raises(InputError, match=r"eta=1 is outside the allowed range \(-1, 1\)"):
         rt.critical_coupling(40.0, eta=1.0)
     with pytest.raises(InputError, match="gate must be one of"):
-        rt.linearised_difference(*random_point(np.random.default_rng(0))[0], *random_point(
+        attention.linearised_difference(*random_point(np.random.default_rng(0))[0], *random_point(
             np.random.default_rng(1))[1], 0.5, gate="sum")
     with pytest.raises(InputError, match="unstable"):
         rt.mode_snr(0.0, chi_k=5.0, pi_k=0.0, gamma_k=1.0, mu_k=1.0, lambda_mlp_k=0.0, m_k=1.0)
     with pytest.raises(InputError, match="slope_ratio=0.5 is outside"):
         rt.gap_ratio_bound(0.5, 0.1, 0.5)
     with pytest.raises(InputError, match="orthonormal"):
-        rt.mode_gains(np.eye(3), np.eye(3), np.ones((3, 1)))
+        attention.mode_gains(np.eye(3), np.eye(3), np.ones((3, 1)))
 
 
 def test_science_md_self_cross_form_with_measured_pattern_changes():
@@ -289,10 +290,10 @@ def test_science_md_self_cross_form_with_measured_pattern_changes():
     da_minus = (softmax(s * qa @ kb.T) - softmax(s * qb @ ka.T)) / 2  # cross patterns A_0 ± δA⁻
     a0 = softmax(s * q0 @ k0.T)
     for g in GS:
-        lhs = (1 + g) * exact_difference([q0, k0, v0], [dq, dk, dv], eps, g, "split")
+        lhs = (1 + g) * exact_difference([q0, k0, v0], [dq, dk, dv], eps, g, "paper")
         rhs = 2 * (1 - g) * a0 @ (eps * dv) + 2 * (da_plus + g * da_minus) @ v0
         np.testing.assert_allclose(lhs, rhs, rtol=1e-5, atol=5e-8)  # remainder O(eps^3)
-        xi = rt.pattern_factor(g)
-        lin = rt.linearised_difference(q0, k0, v0, eps * dq, eps * dk, eps * dv, g)
+        xi = attention.pattern_factor(g)
+        lin = attention.linearised_difference(q0, k0, v0, eps * dq, eps * dk, eps * dv, g)
         np.testing.assert_allclose(lin["key_routing"] + lin["query_pattern"],
                                    2 * xi * (da_plus + g * da_minus) @ v0, rtol=1e-5, atol=5e-8)

@@ -45,7 +45,7 @@ def test_builtin_spectra_and_predicted_times():
     r0 = spectrum.predicted_times(lam, 0.0, top=4)
     np.testing.assert_allclose(r0["t_S"][:, 0], base.speciation_time(lam[:4]))
     np.testing.assert_allclose(r0["gap"], 0, atol=1e-12)
-    r = spectrum.predicted_times(lam, 0.4, c_=0.1, top=4)
+    r = spectrum.predicted_times(lam, 0.4, c=0.1, top=4)
     assert np.all(r["gap"][:3] > 0)
 
 
@@ -58,7 +58,7 @@ def test_digits_spectrum():
 
 def test_cli_tables_and_json(capsys):
     assert main(["theory", "gap", "--g", "0,0.5", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["rows"]
+    rows = json.loads(capsys.readouterr().out)["records"]
     assert rows[0]["gap"] == pytest.approx(0.0, abs=1e-12) and rows[1]["gap"] > 0
     assert main(["theory", "gated", "--g", "0", "--amplitudes", "20,4", "--latex"]) == 0
     out = capsys.readouterr().out

@@ -11,7 +11,7 @@ import torch
 from syncgap.theory.checks import InputError
 from syncgap.theory.routing import routing_factor
 from syncgap.validation.records import Check, SuiteResult, within
-from syncgap.validation.suites import dit_cells as dc
+from syncgap.validation.suites import dit_cells
 from syncgap.validation.suites import dit_figures as fig
 from syncgap.validation.suites.dit_findings import Settings, analyse_model, checks_for, dit_findings_suite, load_analysis
 
@@ -63,13 +63,14 @@ def test_figures_and_checks_redraw_from_files_alone(tiny_run, tmp_path):
         draw(ana, str(png))
         assert png.stat().st_size > 1000
     # the analysis itself is a function of the cell files: recomputing it gives the same checks
-    st = Settings(20, 4, (0, 4, 8, 12, 16, 20), (0.0, 0.5, 2.0), 0.5, 40, 400)
+    st = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
+                  n_boot=40, ou_paths=400)
     cells = {("clone", 0.0): os.path.join(out, "dit", "tiny", "clone_g0.json"),
              ("p1", 0.5): os.path.join(out, "dit", "tiny", "p1_g0.5.json"),
              ("p1", 2.0): os.path.join(out, "dit", "tiny", "p1_g2.json"),
              ("p2", 0.5): os.path.join(out, "dit", "tiny", "p2_g0.5.json")}
     a = analyse_model("tiny", cells, st, None)
-    from syncgap.validation.sweep.store import to_plain
+    from syncgap.validation.store import to_plain
     redo = checks_for(json.loads(json.dumps(to_plain(a))))
     assert [c.to_json() for c in redo] == [c.to_json() for c in res.checks]
 
@@ -105,14 +106,14 @@ def test_cells_are_keyed_by_the_weights_so_a_retrained_model_is_recomputed(tiny_
 
 def test_cell_with_other_config_is_recomputed(tmp_path):
     p = str(tmp_path / "c.json")
-    r1, reused1 = dc.run_cell(p, {"a": 1}, lambda: {"x": 1})
-    r2, reused2 = dc.run_cell(p, {"a": 1}, lambda: {"x": 2})
-    r3, reused3 = dc.run_cell(p, {"a": 2}, lambda: {"x": 3})
+    r1, reused1 = dit_cells.run_cell(p, {"a": 1}, lambda: {"x": 1})
+    r2, reused2 = dit_cells.run_cell(p, {"a": 1}, lambda: {"x": 2})
+    r3, reused3 = dit_cells.run_cell(p, {"a": 2}, lambda: {"x": 3})
     assert (reused1, reused2, reused3) == (False, True, False)
     assert r2["result"] == {"x": 1} and r3["result"] == {"x": 3}
     with open(p, "w") as f:  # a truncated file is recomputed, not trusted
         f.write('{"key": ')
-    assert dc.run_cell(p, {"a": 2}, lambda: {"x": 4})[1] is False
+    assert dit_cells.run_cell(p, {"a": 2}, lambda: {"x": 4})[1] is False
 
 
 def test_outputs_match_dit_bridge_protocol_one():
@@ -122,7 +123,7 @@ def test_outputs_match_dit_bridge_protocol_one():
     kw = dict(n_pairs=2, seed=3, num_steps=8)
     for clone, g in ((True, 0.0), (False, 0.7)):
         ref = protocol_one(rec, g, [0, 3, 5, 8], clone=clone, n_boot=10, **kw)
-        mine = dc.protocol_one_outputs(rec, g, [0, 3, 5, 8], clone=clone, scales=ref["scales"], **kw)
+        mine = dit_cells.protocol_one_outputs(rec, g, [0, 3, 5, 8], clone=clone, scales=ref["scales"], **kw)
         np.testing.assert_allclose(mine["agreement"], ref["agreement"], atol=1e-10)
 
 
@@ -145,18 +146,19 @@ def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False):
         res = {"t_int": t, "scales": [1, 2, 4][:len(mids)], "agreement": _curves(rng, n, t, mids)}
         kind = "clone" if g == 0 else "p1"
         p = str(tmp_path / f"{kind}_g{g:g}.json")
-        dc.run_cell(p, {"kind": kind, "g": g}, lambda res=res: res)
+        dit_cells.run_cell(p, {"kind": kind, "g": g}, lambda res=res: res)
         cells[(kind, g)] = p
     steps, layers = 40, 6
     df = np.broadcast_to(np.asarray(onset_profile, float)[None, :, None], (steps, layers, n))
     df = df + rng.normal(0, 0.002, df.shape)
     p = str(tmp_path / "p2_g0.5.json")
-    dc.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(steps), "diff_fraction": df,
+    dit_cells.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(steps), "diff_fraction": df,
                                             "bands": np.full((steps, layers, 4), 0.25), "band_edges": [0, 1, 2, 3, 4],
                                             "local_share": df})
     cells[("p2", 0.5)] = p
-    st = Settings(40, n, tuple(t.astype(int)), gs, 0.5, 60, 0)
-    from syncgap.validation.sweep.store import to_plain
+    st = Settings(num_steps=40, n_pairs=n, t_ints=tuple(t.astype(int)), g_grid=gs, depth_g=0.5, n_boot=60,
+                  ou_paths=0)
+    from syncgap.validation.store import to_plain
     a = json.loads(json.dumps(to_plain(analyse_model("synthetic", cells, st, None))))
     return {c.id.split(".", 2)[2]: c for c in checks_for(a)}
 
@@ -197,7 +199,7 @@ def _fhgm_checks(tmp_path, shift):
     """FHGM path: per-feature agreement built from the exact-score curves, moved by `shift` sampler steps."""
     from syncgap.theory.data import frequency_hierarchy_mixture
     from syncgap.validation.suites import dit_analysis as an
-    from syncgap.validation.sweep.store import to_plain
+    from syncgap.validation.store import to_plain
     mix = frequency_hierarchy_mixture()
     t = np.arange(0, 31, 3)
     th = an.feature_theory(mix, t, 30)
@@ -213,14 +215,15 @@ def _fhgm_checks(tmp_path, shift):
         if kind != "ou":
             res.update(scales=[2, 4], agreement=fa[:, [0, -1]])
         p = str(tmp_path / f"{kind}_g{g:g}.json")
-        dc.run_cell(p, {"kind": kind, "g": g, "shift": shift}, lambda res=res: res)
+        dit_cells.run_cell(p, {"kind": kind, "g": g, "shift": shift}, lambda res=res: res)
         cells[(kind, g)] = p
     p = str(tmp_path / "p2_g0.5.json")
     df = np.full((30, 4, n), 0.5)
-    dc.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(30), "diff_fraction": df, "local_share": df,
+    dit_cells.run_cell(p, {"kind": "p2"}, lambda: {"steps": np.arange(30), "diff_fraction": df, "local_share": df,
                                             "bands": np.full((30, 4, 4), 0.25), "band_edges": [0, 1, 2, 3, 4]})
     cells[("p2", 0.5)] = p
-    st = Settings(30, n, tuple(t), (0.0, 0.5, 2.0), 0.5, 20, 0)
+    st = Settings(num_steps=30, n_pairs=n, t_ints=tuple(t), g_grid=(0.0, 0.5, 2.0), depth_g=0.5, n_boot=20,
+                  ou_paths=0)
     a = json.loads(json.dumps(to_plain(analyse_model("fhgm", cells, st, mix))))
     return a, {c.id.split(".", 2)[2]: c for c in checks_for(a)}
 

@@ -93,6 +93,18 @@ def test_summary_schema_and_report(tutorial):
 
 
 @pytest.mark.slow
+def test_report_html_embeds_every_figure_and_summary_tex_every_check(tutorial):
+    from test_report_html import check_html_against_markdown
+    out = tutorial[0] / "runs" / "tutorial"
+    page = check_html_against_markdown(out)
+    s = json.loads((out / "summary.json").read_text())
+    assert len(page.row_classes) >= len(s["checks"])
+    assert page.row_classes.count("fail") == s["failed"]
+    tex = (out / "summary.tex").read_text()
+    assert sum(ln.startswith(r"\texttt{") for ln in tex.splitlines()) == len(s["checks"])
+
+
+@pytest.mark.slow
 def test_figures_redraw_identically_from_data_files(tutorial, tmp_path):
     from syncgap.validation import figures
     out = tutorial[0] / "runs" / "tutorial"

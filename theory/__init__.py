@@ -1,14 +1,17 @@
 """syncgap.theory: SymPy derivations for coupled OU replicas and their numeric functions.
 
-Imports no torch or numba (ARCHITECTURE.md): `import theory` gives formulas,
+Imports no torch or numba (ARCHITECTURE.md): `import syncgap.theory` gives formulas,
 LaTeX and fast numeric functions to a student with only NumPy, SciPy and SymPy.
 """
 import importlib
 
 from .checks import InputError
+from .version import package_version
 
-_LAZY = ("base", "coupled_ou", "gated", "spectrum", "docs")
-__all__ = ["InputError", *_LAZY]
+__version__ = package_version()
+
+_LAZY = ("base", "coupled_ou", "replica_scores", "gated", "gated_protocols", "attention", "routing", "spectrum", "docs")
+__all__ = ["InputError", "__version__", *_LAZY]
 
 
 def __getattr__(name):

@@ -1,4 +1,4 @@
-"""Single-replica base theory (Biroli, Bonnaire, de Bortoli, Mezard 2024; docs/science.md §2).
+"""Single-replica base theory (Biroli, Bonnaire, de Bortoli, Mezard 2024, arXiv 2402.18491; docs/science.md §2).
 
 Convention: forward OU dx = -x dt + sqrt(2) dW, x_t = e^{-t} x_0 + sqrt(Delta_t) z,
 Delta_t = 1 - e^{-2t}; t is OU time, the reverse process runs from large t down to 0.
@@ -10,9 +10,10 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import sympy as sp
 
-from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_int, check_positive, check_real
+from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_int, check_positive
 from .formula import Formula
 from .symbolic import E, Lam, a, d, n, numeric, numeric_stable, sigma, t
 
@@ -73,7 +74,7 @@ def _f(name: str):
     return next(f for f in formulas() if f.name == name)
 
 
-def speciation_time(Lambda):
+def speciation_time(Lambda: ArrayLike) -> float | np.ndarray:
     """t_S = 1/2 log Lambda (docs/science.md §2): Lambda > 0 the top data-covariance eigenvalue; OU time."""
     lam = check_array("Lambda", Lambda)
     if np.any(lam <= 0):
@@ -82,7 +83,7 @@ def speciation_time(Lambda):
     return float(out) if lam.ndim == 0 else out
 
 
-def pitchfork_speciation_time(amplitude, noise_std):
+def pitchfork_speciation_time(amplitude: float, noise_std: float) -> float:
     """t = 1/2 log(a^2 - sigma^2 + 1): the pitchfork kappa_t = a^2 e^{-2t}/Gamma_t = 1 (docs/science.md §2).
 
     Exact for the one-feature sign mixture (Biroli's u = kappa tanh u); a value <= 0 means no
@@ -95,8 +96,11 @@ def pitchfork_speciation_time(amplitude, noise_std):
     return float(numeric(_f("pitchfork_speciation_time").expr, (a, sigma))(amp, s))
 
 
-def collapse_time(n_train, d_dim, noise_std):
-    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0."""
+def collapse_time(n_train: int, d_dim: int, noise_std: float) -> float:
+    """t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (Biroli et al., docs/science.md §2); n >= 2, d >= 1, sigma > 0.
+
+    The Formula `collapse_time` written with expm1/log1p (stable for large d); the one t_C of the package.
+    """
     nn = check_int("n", n_train, 2)
     dd = check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)
@@ -117,7 +121,7 @@ def _check_times(name, times):
     return arr
 
 
-def cloning_agreement(t_clone, amplitude, noise_std):
+def cloning_agreement(t_clone: ArrayLike, amplitude: float, noise_std: float) -> float | np.ndarray:
     """Exact cloning (U-turn) agreement phi(t) of a one-feature sign mixture (docs/science.md §2).
 
     phi(t) = E_{y_t}[P_+(y_t)^2 + P_-(y_t)^2], y_t = phi.x_t ~ 1/2 N(+-a e^{-t}, Gamma_t), with
@@ -137,7 +141,7 @@ def cloning_agreement(t_clone, amplitude, noise_std):
     return float(phi) if np.ndim(t_clone) == 0 else phi
 
 
-def cloning_agreement_features(t_clone, amplitudes, noise_std):
+def cloning_agreement_features(t_clone: ArrayLike, amplitudes: ArrayLike, noise_std: float) -> np.ndarray:
     """Per-feature cloning agreement for a multi-feature SignFeatureMixture, shape (len(t), K).
 
     Features on orthonormal patterns with isotropic noise are independent under the OU process,

@@ -7,9 +7,11 @@ The command line catches `InputError` and exits with status 2, no traceback.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 class InputError(ValueError):
@@ -20,7 +22,7 @@ def _fmt(x) -> str:
     return "inf" if x == math.inf else "-inf" if x == -math.inf else f"{x:g}"
 
 
-def check_real(name: str, value, lo: float = -math.inf, hi: float = math.inf,
+def check_real(name: str, value: object, lo: float = -math.inf, hi: float = math.inf,
                lo_open: bool = False, hi_open: bool = False) -> float:
     """Return `value` as float if it is a finite real in the interval, else raise InputError."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
@@ -47,13 +49,13 @@ SCALE_MAX = 1e100   # beyond this a positive scale (std, amplitude, eigenvalue, 
 SCALE_MIN = 1e-100  # below this its square underflows towards 0 and ratios such as a / sigma^2 overflow
 
 
-def check_positive(name: str, value, hi: float = SCALE_MAX) -> float:
+def check_positive(name: str, value: object, hi: float = SCALE_MAX) -> float:
     """A finite real in [1e-100, hi]; hi = 1e100 by default: squares (and ratios of squares) of scales
     outside [1e-100, 1e100] under- or overflow in float64 (sigma = 1e-300: sigma^2 = 0)."""
     return check_real(name, value, SCALE_MIN, hi)
 
 
-def check_int(name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None) -> int:
     """Return `value` as int if it is an integer in [lo, hi], else raise InputError."""
     if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)):
         if isinstance(value, (float, np.floating)) and float(value).is_integer():
@@ -68,7 +70,7 @@ def check_int(name: str, value, lo: int | None = None, hi: int | None = None) ->
     return v
 
 
-def check_array(name: str, value, ndim: int | None = None, finite: bool = True) -> np.ndarray:
+def check_array(name: str, value: ArrayLike, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """Return `value` as a float array; raise InputError on wrong rank or non-finite entries."""
     try:
         if np.asarray(value).dtype.kind in "USV":    # text is not a number, even when it parses as one
@@ -84,7 +86,7 @@ def check_array(name: str, value, ndim: int | None = None, finite: bool = True) 
     return a
 
 
-def check_decreasing(name: str, grid) -> np.ndarray:
+def check_decreasing(name: str, grid: ArrayLike) -> np.ndarray:
     """A 1-D finite grid that is strictly decreasing (a reverse-time grid)."""
     a = check_array(name, grid, ndim=1)
     if a.size < 2 or not np.all(np.diff(a) < 0):
@@ -96,14 +98,14 @@ class SimulationError(RuntimeError):
     """A simulation produced NaN or inf; the message says where (step, time, paths or rows)."""
 
 
-def index_list(idx, limit: int = 5) -> str:
+def index_list(idx: Iterable[int], limit: int = 5) -> str:
     """'3, 7, 9' or '3, 7, 9, 12, 15, ... (40 in all)': indices for an error message."""
     idx = [int(i) for i in idx]
     head = ", ".join(map(str, idx[:limit]))
     return head + (f", ... ({len(idx)} in all)" if len(idx) > limit else "")
 
 
-def check_finite_state(where: str, state, *, step=None, time=None, unit: str = "path", offset: int = 0) -> None:
+def check_finite_state(where: str, state: ArrayLike, *, step: int | None = None, time: float | None = None, unit: str = "path", offset: int = 0) -> None:
     """Raise SimulationError if `state` (units along axis 0) holds NaN or inf, naming the units and the step.
 
     Cheap on the good path: one isfinite over the array; only on failure are the bad units listed.

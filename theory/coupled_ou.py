@@ -28,10 +28,11 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.linalg as sla
 import sympy as sp
-from scipy.special import logsumexp
 
+from . import symbolic
 from .checks import K_MAX, InputError, check_array, check_int, check_positive, check_real
 from .formula import Formula
 from .symbolic import K, Lam, c, g, kappa, n, numeric, d, sigma, t
@@ -196,26 +197,26 @@ def _f(name: str) -> Formula:
 
 
 # ----------------------------------------------------------------------------- drifts and modes
-def drift_symmetric(g_):
+def drift_symmetric(g: float) -> np.ndarray:
     """A = [[1, -g], [-g, 1]] (docs/science.md §3); |g| < 1 for forward stability."""
     try:
-        gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+        gv = check_real("g", g, -1.0, 1.0, lo_open=True, hi_open=True)
     except InputError as exc:
         raise InputError(f"{exc} (forward stability: mode rates 1 - g and 1 + g must be > 0)") from None
     return np.array([[1.0, -gv], [-gv, 1.0]])
 
 
-def drift_all_to_all(K_, g_):
+def drift_all_to_all(K: int, g: float) -> np.ndarray:
     """A = I + g L, L = K I - 1 1^T the complete-graph Laplacian (docs/science.md §3); g > -1/K."""
-    k = check_int("K", K_, 2, K_MAX)
+    k = check_int("K", K, 2, K_MAX)
     try:
-        gv = check_real("g", g_, -1.0 / k, lo_open=True, hi_open=True)
+        gv = check_real("g", g, -1.0 / k, lo_open=True, hi_open=True)
     except InputError as exc:
         raise InputError(f"{exc} (forward stability: difference-mode rate 1 + g K must be > 0)") from None
     return np.eye(k) + gv * (k * np.eye(k) - np.ones((k, k)))
 
 
-def drift_anisotropic(a, b, g_12, g_21):
+def drift_anisotropic(a: float, b: float, g_12: float, g_21: float) -> np.ndarray:
     """A = [[a, -g12], [-g21, b]] (docs/science.md §3); needs real modes and positive rates."""
     av, bv = check_real("a", a), check_real("b", b)
     x, y = check_real("g12", g_12), check_real("g21", g_21)
@@ -250,7 +251,7 @@ def _check_drift(A) -> np.ndarray:
     return A
 
 
-def mode_rates(A, c_=None):
+def mode_rates(A: ArrayLike, c: float | None = None) -> dict:
     """Mode rates kappa_m and unit left eigenvectors w_m (rows), common mode first (docs/science.md §3).
 
     Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m]. Mode 0 is the
@@ -269,7 +270,7 @@ def mode_rates(A, c_=None):
     ev, W = ev.real * unit, W.real.T                            # rows are left eigenvectors
     order = np.argsort(ev, kind="stable")
     ev, W = ev[order], W[order]
-    R = replica_correlation(k, c_) if c_ is not None else np.eye(k)
+    R = replica_correlation(k, c) if c is not None else np.eye(k)
     scale = float(np.abs(ev).max())                             # > 0: every rate is > 0 (_check_drift)
     i = 0
     while i < k:                                                # fix bases of degenerate groups
@@ -305,7 +306,7 @@ def _eigenspace(A, group, scale) -> np.ndarray:
     return Vh[-m:]
 
 
-def transition_mean_cov(A, t_):
+def transition_mean_cov(A: ArrayLike, t: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) with z_t = (M (x) I_d) z_0 + N(0, C (x) I_d), for any diagonalisable A (docs/science.md §3).
 
     M = e^{-At} = V diag(e^{-kappa t}) V^{-1};
@@ -313,7 +314,7 @@ def transition_mean_cov(A, t_):
     the solution of A C + C A^T = 2 (I - M M^T) (also for non-normal A). t >= 0 in OU time.
     """
     A = _check_drift(A)
-    tv = check_real("t", t_, 0.0)
+    tv = check_real("t", t, 0.0)
     unit = _unit(A)
     kap, V = np.linalg.eig(A / unit)
     kap, V = kap.real * unit, V.real
@@ -325,139 +326,48 @@ def transition_mean_cov(A, t_):
     return M, 0.5 * (C + C.T)
 
 
-def transition_symmetric(g_, t_):
+def transition_symmetric(g: float, t: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) of the symmetric pair from the SymPy closed forms (docs/science.md §3)."""
-    gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
-    tv = check_real("t", t_, 0.0, lo_open=True)
-    M = numeric(_f("transition_mean_symmetric").expr, (g, t))(gv, tv)
-    C = numeric(_f("transition_cov_symmetric").expr, (g, t))(gv, tv)
+    gv = check_real("g", g, -1.0, 1.0, lo_open=True, hi_open=True)
+    tv = check_real("t", t, 0.0, lo_open=True)
+    M = numeric(_f("transition_mean_symmetric").expr, (symbolic.g, symbolic.t))(gv, tv)
+    C = numeric(_f("transition_cov_symmetric").expr, (symbolic.g, symbolic.t))(gv, tv)
     return np.asarray(M, dtype=float), np.asarray(C, dtype=float)
 
 
-def transition_anisotropic(a, b, g_12, g_21, t_):
+def transition_anisotropic(a: float, b: float, g_12: float, g_21: float, t: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) of the anisotropic pair from the SymPy closed forms (Sylvester + Lyapunov; docs/science.md §3).
 
     Needs distinct real mode rates ((a - b)^2/4 + g12 g21 > 0) and t > 0.
     """
     A = drift_anisotropic(a, b, g_12, g_21)
-    tv = check_real("t", t_, 0.0, lo_open=True)
+    tv = check_real("t", t, 0.0, lo_open=True)
     if (A[0, 0] - A[1, 1]) ** 2 / 4 + A[0, 1] * A[1, 0] <= 0:
         raise InputError("the closed form needs distinct mode rates: (a-b)^2/4 + g12*g21 > 0")
     ani = _anisotropic()
-    args = (a_, b_, g12, g21, t)
+    args = (a_, b_, g12, g21, symbolic.t)
     M = numeric(ani["M"], args)(A[0, 0], A[1, 1], -A[0, 1], -A[1, 0], tv)
     C = numeric(ani["C"], args)(A[0, 0], A[1, 1], -A[0, 1], -A[1, 0], tv)
     return np.asarray(M, dtype=float), np.asarray(C, dtype=float)
 
 
 # ----------------------------------------------------------------------------- data model and scores
-def replica_correlation(K_, c_):
+def replica_correlation(K: int, c: float) -> np.ndarray:
     """R = (1 - c) I + c 1 1^T: cross-correlation of the replicas' data; c in (-1/(K-1), 1)."""
-    k = check_int("K", K_, 2, K_MAX)
-    cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
+    k = check_int("K", K, 2, K_MAX)
+    cv = check_real("c", c, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
     return (1 - cv) * np.eye(k) + cv * np.ones((k, k))
 
 
-def _check_z(z, K_, d_):
-    z = check_array("z", z)
-    if z.shape[-2:] != (K_, d_):
-        raise InputError(f"z must have shape (..., K={K_}, d={d_}), got {z.shape}")
-    return z
-
-
-def score_gaussian(z, t_, A, data_cov, c_=0.0):
-    """Exact score of the coupled forward marginal for zero-mean Gaussian replica data (docs/science.md §3).
-
-    z_0 ~ N(0, R (x) Sigma) (replica-major), S_t = M R M^T (x) Sigma + C (x) I_d, score = -S_t^{-1} z.
-    z has shape (..., K, d); data_cov is Sigma (d, d) symmetric positive definite.
-    """
-    A = _check_drift(A)
-    S = check_array("data_cov", data_cov, ndim=2)
-    k, dd = A.shape[0], S.shape[0]
-    z = _check_z(z, k, dd)
-    St = _joint_cov(A, t_, S, replica_correlation(k, c_))
-    flat = z.reshape(z.shape[:-2] + (k * dd,))
-    return -np.linalg.solve(St, flat[..., None])[..., 0].reshape(z.shape)
-
-
-def _joint_cov(A, t_, S, R):
-    if S.shape != (S.shape[0], S.shape[0]) or np.any(np.linalg.eigvalsh(0.5 * (S + S.T)) <= 0):
-        raise InputError("data_cov must be a symmetric positive-definite (d, d) matrix")
-    M, C = transition_mean_cov(A, t_)
-    return np.kron(M @ R @ M.T, S) + np.kron(C, np.eye(S.shape[0]))
-
-
-def replica_sign_mixture(K_, amplitude, pattern, noise_std, c_=0.0):
-    """Joint replica data for a one-feature sign mixture: means (2^K, K d), covariance, weights.
-
-    x^i_0 = a s_i phi + sigma eps_i, eps_i independent; the sign vector s in {+-1}^K is, with
-    probability c, one common sign, and with probability 1 - c independent signs (E[s_i s_j] = c,
-    c in [0, 1]). Each sign configuration is one Gaussian component N(s (x) a phi, sigma^2 I).
-    """
-    k = check_int("K", K_, 2, 12)
-    amp = check_positive("amplitude", amplitude)
-    phi = check_array("pattern", pattern, ndim=1)
-    if abs(np.linalg.norm(phi) - 1) > 1e-8:
-        raise InputError("pattern must have unit norm")
-    s = check_positive("noise_std", noise_std)
-    cv = check_real("c", c_, 0.0, 1.0)
-    signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * k, indexing="ij")).reshape(k, -1).T   # (2^K, K)
-    equal = np.all(signs == signs[:, :1], axis=1)
-    w = (1 - cv) / 2**k + cv * equal / 2
-    means = np.einsum("ck,d->ckd", signs, amp * phi).reshape(len(w), -1)
-    return {"means": means, "cov": s * s * np.eye(k * phi.size), "weights": w}
-
-
-def _mixture_terms(z, t_, A, means, cov, weights):
-    A = _check_drift(A)
-    k = A.shape[0]
-    means = check_array("means", means, ndim=2)
-    w = check_array("weights", weights, ndim=1)
-    if np.any(w < 0) or abs(w.sum() - 1) > 1e-9 or w.size != means.shape[0]:
-        raise InputError("weights must be >= 0, sum to 1 and match the number of means")
-    if means.shape[1] % k:
-        raise InputError(f"means must have K*d columns (K={k}), got {means.shape[1]}")
-    dd = means.shape[1] // k
-    z = _check_z(z, k, dd)
-    M, C = transition_mean_cov(A, t_)
-    MI = np.kron(M, np.eye(dd))
-    St = MI @ check_array("cov", cov, ndim=2) @ MI.T + np.kron(C, np.eye(dd))
-    mt = means @ MI.T                                                   # (C, Kd)
-    diff = z.reshape(z.shape[:-2] + (1, k * dd)) - mt                   # (..., C, Kd)
-    sol = np.linalg.solve(St, np.moveaxis(diff, -1, 0).reshape(k * dd, -1)).reshape(
-        (k * dd,) + diff.shape[:-1])
-    sol = np.moveaxis(sol, 0, -1)
-    _, logdet = np.linalg.slogdet(St)
-    logp = np.log(np.maximum(w, 1e-300)) - 0.5 * (diff * sol).sum(-1) - 0.5 * (logdet + k * dd * math.log(2 * math.pi))
-    return z, sol, logp
-
-
-def score_gaussian_mixture(z, t_, A, means, cov, weights):
-    """Exact score of the coupled forward marginal for joint Gaussian-mixture data (docs/science.md §3).
-
-    z_0 ~ sum_c w_c N(m_c, S_0) in R^{K d} (replica-major); z_t ~ sum_c w_c N((M (x) I) m_c, S_t),
-    S_t = (M (x) I) S_0 (M (x) I)^T + C (x) I; score = -sum_c r_c(z) S_t^{-1}(z - (M (x) I) m_c).
-    """
-    z, sol, logp = _mixture_terms(z, t_, A, means, cov, weights)
-    r = np.exp(logp - logsumexp(logp, axis=-1, keepdims=True))
-    return -(r[..., None] * sol).sum(-2).reshape(z.shape)
-
-
-def log_density_gaussian_mixture(z, t_, A, means, cov, weights):
-    """log p_t(z) of the same mixture under the coupled forward process."""
-    _, _, logp = _mixture_terms(z, t_, A, means, cov, weights)
-    return logsumexp(logp, axis=-1)
-
-
 # ----------------------------------------------------------------------------- speciation, collapse, gap
-def _mode_factors(A, c_):
-    info = mode_rates(A, c_)
-    R = replica_correlation(A.shape[0], c_)
+def _mode_factors(A, c):
+    info = mode_rates(A, c)
+    R = replica_correlation(A.shape[0], c)
     W = info["modes"]
     return info["rates"], np.einsum("mi,ij,mj->m", W, R, W)
 
 
-def mode_speciation_times(A, Lambda, c_=0.0):
+def mode_speciation_times(A: ArrayLike, Lambda: float, c: float = 0.0) -> dict:
     """t_S^m = log(kappa_m Lambda_m)/(2 kappa_m), Lambda_m = Lambda w_m^T R w_m, per mode (docs/science.md §3).
 
     Modes as in `mode_rates` (the common mode first, then ascending rate). Lambda > 0 is the
@@ -466,41 +376,42 @@ def mode_speciation_times(A, Lambda, c_=0.0):
     """
     A = _check_drift(A)
     L = check_positive("Lambda", Lambda)
-    rates, fac = _mode_factors(A, c_)
+    rates, fac = _mode_factors(A, c)
     Lm = L * fac
     ts = numeric(_f("mode_speciation_time").expr, (kappa, _mode_criteria()["Lambda_m"]))(rates, Lm)
     return {"rates": rates, "Lambda_m": Lm, "t_S": np.asarray(ts, dtype=float)}
 
 
-def mode_collapse_times(A, n_train, d_dim, noise_std, c_=0.0):
+def mode_collapse_times(A: ArrayLike, n_train: int, d_dim: int, noise_std: float, c: float = 0.0) -> dict:
     """t_C^m = log(1 + kappa_m sigma_m^2/(n^{2/d} - 1))/(2 kappa_m), sigma_m^2 = sigma^2 w_m^T R w_m (§3)."""
     A = _check_drift(A)
     nn, dd = check_int("n", n_train, 2), check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)
-    rates, fac = _mode_factors(A, c_)
+    rates, fac = _mode_factors(A, c)
     x = math.expm1(2.0 * math.log(nn) / dd)              # n^{2/d} - 1, stable for large d
     return {"rates": rates, "t_C": np.log1p(rates * s * s * fac / x) / (2 * rates)}
 
 
-def synchronization_gap(A, Lambda, c_=0.0):
+def synchronization_gap(A: ArrayLike, Lambda: float, c: float = 0.0) -> float:
     """Gap = t_S(common mode) - min over the other modes of t_S (docs/science.md §3): from the common mode's
     commitment to the last difference mode's; for the pair simply common - difference.
 
     Closed form for the symmetric pair in `formulas()` ("synchronization_gap").
     """
-    r = mode_speciation_times(A, Lambda, c_)
+    r = mode_speciation_times(A, Lambda, c)
     return float(r["t_S"][0] - r["t_S"][1:].min())
 
 
-def synchronization_gap_symmetric(g_, Lambda, c_=0.0):
+def synchronization_gap_symmetric(g: float, Lambda: float, c: float = 0.0) -> float:
     """Closed-form gap of the symmetric pair, lambdified from the SymPy expression (docs/science.md §3)."""
-    gv = check_real("g", g_, -1.0, 1.0, lo_open=True, hi_open=True)
+    gv = check_real("g", g, -1.0, 1.0, lo_open=True, hi_open=True)
     L = check_positive("Lambda", Lambda)
-    cv = check_real("c", c_, -1.0, 1.0, lo_open=True, hi_open=True)
-    return float(numeric(_f("synchronization_gap").expr.rhs, (g, Lam, c))(gv, L, cv))
+    cv = check_real("c", c, -1.0, 1.0, lo_open=True, hi_open=True)
+    return float(numeric(_f("synchronization_gap").expr.rhs, (symbolic.g, symbolic.Lam, symbolic.c))(gv, L, cv))
 
 
-def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
+def stability_bounds(Lambda: float, c: float = 0.0, K: int = 2, coupling: str = "symmetric", a: float = 1.0,
+                     b: float = 1.0) -> dict:
     """Admissible coupling range (docs/science.md §3) as a record.
 
     symmetric pair: forward |g| < 1; common mode speciates iff g < 1 - 1/(Lambda(1+c));
@@ -511,15 +422,15 @@ def stability_bounds(Lambda, c_=0.0, K_=2, coupling="symmetric", a=1.0, b=1.0):
     stability g12 g21 < a b; each mode then speciates iff kappa_m Lambda_m > 1 (`mode_speciation_times`).
     """
     L = check_positive("Lambda", Lambda)
-    k = check_int("K", K_, 2, K_MAX)
-    cv = check_real("c", c_, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
+    k = check_int("K", K, 2, K_MAX)
+    cv = check_real("c", c, -1.0 / (k - 1), 1.0, lo_open=True, hi_open=True)
     if coupling == "symmetric":
         if k != 2:
             raise InputError(f"K={k} is outside the allowed range [2, 2] for coupling='symmetric'")
         gb = _gap_and_bounds()
         return {"coupling": coupling, "forward_min": -1.0, "forward_max": 1.0,
-                "common_speciates_below": float(gb["g_hi"].subs({Lam: L, c: cv})),
-                "difference_speciates_above": float(gb["g_lo"].subs({Lam: L, c: cv}))}
+                "common_speciates_below": float(gb["g_hi"].subs({symbolic.Lam: L, symbolic.c: cv})),
+                "difference_speciates_above": float(gb["g_lo"].subs({symbolic.Lam: L, symbolic.c: cv}))}
     if coupling == "all_to_all":
         return {"coupling": coupling, "forward_min": -1.0 / k, "forward_max": math.inf,
                 "common_speciates": bool(L * (1 + (k - 1) * cv) > 1),

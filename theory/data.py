@@ -23,6 +23,7 @@ K = 1 equals tanh(mu_t.x/Gamma_t) mu_t/Gamma_t - x/Gamma_t of docs/science.md §
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,12 +87,16 @@ class SignFeatureMixture:
         """Class label of each feature: sign(phi_k . x), shape (..., K)."""
         return np.sign(self.project(x))
 
+    def _decay_and_variance(self, t):
+        """(e^{-t}, Gamma_t = sigma^2 e^{-2t} + Delta_t): mean decay and the variance of x_t given the signs (§2)."""
+        e = np.exp(-t)
+        return e, self.noise_std ** 2 * e * e + float(delta(t))
+
     def posterior_mean(self, x, t):
         """E[x_0 | x_t = x] at OU time t > 0; x has shape (..., D)."""
         t = check_real("t", t, 0.0, lo_open=True)
         x = np.asarray(x, dtype=float)
-        e = np.exp(-t)
-        gam = self.noise_std ** 2 * e * e + float(delta(t))
+        e, gam = self._decay_and_variance(t)
         c = self.noise_std ** 2 * e / gam
         y = self.project(x)                                    # (..., K)
         m = np.tanh(self.amplitudes * e * y / gam)             # (..., K)
@@ -108,8 +113,7 @@ class SignFeatureMixture:
         """log p_t(x) (exact; used to check scores by finite differences)."""
         t = check_real("t", t, 0.0, lo_open=True)
         x = np.asarray(x, dtype=float)
-        e = np.exp(-t)
-        gam = self.noise_std ** 2 * e * e + float(delta(t))
+        e, gam = self._decay_and_variance(t)
         y = self.project(x)
         perp2 = np.sum(x * x, axis=-1) - np.sum(y * y, axis=-1)
         ay = self.amplitudes * e
@@ -142,7 +146,8 @@ FHGM_NOISE_STD = 0.5
 
 
 def frequency_hierarchy_mixture(size: int = 16, channels: int = 1,
-                                frequencies=FHGM_FREQUENCIES, amplitudes=FHGM_AMPLITUDES,
+                                frequencies: Sequence[tuple[int, int]] = FHGM_FREQUENCIES,
+                                amplitudes: Sequence[float] = FHGM_AMPLITUDES,
                                 noise_std: float = FHGM_NOISE_STD) -> SignFeatureMixture:
     """The frequency-hierarchy Gaussian mixture (docs/science.md §6), samples of shape (channels, size, size).
 

@@ -28,19 +28,30 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import sympy as sp
 
 from .checks import InputError, check_array, check_positive, check_real
+from . import symbolic
 from .formula import Formula
-from .symbolic import E, a, g, lam, numeric, rho, sigma, t
+from .symbolic import E, a, gate_g, lam, numeric, rho, sigma, t
 
 SECTION = "§4"
 DYNAMICS = ("ode", "sde")
+_ROUTING_FACTOR = (1 - gate_g) / (1 + gate_g)               # rho(g), the Formula `routing_factor`
 _HAND = E * (rho * lam / (lam * E + 1 - E) - 1) / (1 - E)   # docs/science.md §4 hand derivation (ODE)
 
 
-def _check_g(g_):
-    return check_real("g", g_, 0.0, hi_open=True)
+def _check_g(g):
+    return check_real("g", g, 0.0, hi_open=True)
+
+
+def _check_times(t):
+    """OU times t > 0 (a number or an array) as an array; InputError naming the first bad one."""
+    tt = check_array("t", t)
+    if np.any(tt <= 0):
+        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
+    return tt
 
 
 def _check_dynamics(dynamics):
@@ -118,12 +129,11 @@ def _rates() -> dict:
 @lru_cache(maxsize=None)
 def formulas() -> tuple[Formula, ...]:
     """Final forms of layer B (docs/science.md §4)."""
-    g_ = sp.Symbol("g", nonnegative=True)
     R = _rates()
     et = sp.exp(-2 * t)
     to_t = {E: et}
     return (
-        Formula("routing_factor", (1 - g_) / (1 + g_),
+        Formula("routing_factor", _ROUTING_FACTOR,
                 "rho(g) = (1 - g)/(1 + g): the factor the gate puts on D(x_A) - D(x_B); g in [0, inf), "
                 "rho in (-1, 1]; rho <= 0 for g >= 1.", SECTION),
         Formula("difference_growth_rate_ode", R["r_ode"].subs(to_t),
@@ -161,12 +171,8 @@ def formulas() -> tuple[Formula, ...]:
                 "shifts by the same 1/2 log(2 rho), so the gap in OU time is g-independent at leading order.",
                 SECTION,
                 note="partly disagrees with docs/science.md §4: the 1/2 log(2 rho) shift is exact only at g = 0 "
-                     "(t = 1/2 log(2 a^2) for sigma = 1) and asymptotic for large rho a^2; at finite amplitude "
-                     "the gap moves with g (a = 20, 4, sigma = 1: 1.609 at g = 0, 1.683 at g = 0.5), and a "
-                     "feature has no onset at all once rho(g) is too small (a = 4: none for g >= 0.9; both "
-                     "features none for g >= 1, rho <= 0). The gaps near 1.5 measured at g = 0.9, 0.99, 10 "
-                     "under Protocol I therefore cannot come from the gated pair's instability; they come from "
-                     "the independent (decoupled) part of the protocol."),
+                     "and asymptotic for large rho a^2; at finite amplitude the gap moves with g and a feature "
+                     "can lose its onset (rho(g) too small). Worked numbers: docs/derivations.md."),
     )
 
 
@@ -174,65 +180,70 @@ def _f(name):
     return next(f for f in formulas() if f.name == name)
 
 
-def routing_factor(g_):
-    """rho(g) = (1 - g)/(1 + g) (docs/science.md §4); g in [0, inf), rho in (-1, 1]."""
-    gv = _check_g(g_)
-    return (1.0 - gv) / (1.0 + gv)
+def routing_factor(g: ArrayLike) -> float | np.ndarray:
+    """rho(g) = (1 - g)/(1 + g), the factor the gate puts on a replica difference (docs/science.md §4-5).
+
+    g in [0, inf) (a number or an array), rho in (-1, 1]. The one numeric rho(g) of the package (OU gate, DiT gate, fits),
+    generated from this module's `routing_factor` Formula.
+    """
+    if np.ndim(g) == 0:
+        return float(numeric(_ROUTING_FACTOR, (gate_g,))(_check_g(g)))
+    gv = check_array("g", g)
+    if np.any(gv < 0):
+        raise InputError(f"g={gv[gv < 0].flat[0]:g} is outside the allowed range [0, inf)")
+    return np.asarray(numeric(_ROUTING_FACTOR, (gate_g,))(gv), dtype=float)
 
 
-def difference_growth_rate(t_, g_, lam_, dynamics="ode"):
+def difference_growth_rate(t: ArrayLike, g: float, lam: float, dynamics: str = "ode") -> float | np.ndarray:
     """r_k(t; g) of the replica difference for Gaussian data, covariance eigenvalue lambda (docs/science.md §4).
 
     ODE: r = e^{-2t}(rho lambda/Gamma - 1)/Delta_t; SDE: r = 1 + 2(rho lambda e^{-2t}/Gamma - 1)/Delta_t,
     Gamma = lambda e^{-2t} + Delta_t, rho = (1-g)/(1+g), reverse time (r > 0: replicas separate).
     t > 0 (OU time, array allowed), g >= 0, lambda > 0.
     """
-    tt = check_array("t", t_)
-    if np.any(tt <= 0):
-        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
-    r0 = routing_factor(g_)
-    lv = check_positive("lambda", lam_)
+    tt = _check_times(t)
+    r0 = routing_factor(g)
+    lv = check_positive("lambda", lam)
     expr = _f(f"difference_growth_rate_{_check_dynamics(dynamics)}").expr
-    out = numeric(expr, (t, rho, lam))(tt, r0, lv)
-    return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
+    out = numeric(expr, (symbolic.t, symbolic.rho, symbolic.lam))(tt, r0, lv)
+    return float(out) if np.ndim(t) == 0 else np.asarray(out, dtype=float)
 
 
-def growth_sign_change_time(g_, lam_, dynamics="ode"):
+def growth_sign_change_time(g: float, lam: float, dynamics: str = "ode") -> float | None:
     """First t (largest, i.e. earliest in generation) where r_k(t; g) changes sign; None if never (§4).
 
     ODE: t* = 1/2 log((lambda - 1)/(rho lambda - 1)), defined for lambda > 1, rho lambda > 1, g > 0.
     SDE: roots E = e^{-2t} in (0, 1) of (lambda - 1) E^2 + lambda (1 - 2 rho) E + 1 = 0.
     """
-    r0 = routing_factor(g_)
-    lv = check_positive("lambda", lam_)
+    r0 = routing_factor(g)
+    lv = check_positive("lambda", lam)
     R = _rates()
     if _check_dynamics(dynamics) == "ode":
         if not (lv > 1 and r0 * lv > 1 and r0 < 1):
             return None
-        return float(numeric(_f("growth_sign_change_time_ode").expr, (rho, lam))(r0, lv))
-    coeffs = [float(cf.subs({rho: r0, lam: lv})) for cf in sp.Poly(R["quad_sde"], E).all_coeffs()]
+        return float(numeric(_f("growth_sign_change_time_ode").expr, (symbolic.rho, symbolic.lam))(r0, lv))
+    coeffs = [float(cf.subs({symbolic.rho: r0, symbolic.lam: lv})) for cf in sp.Poly(R["quad_sde"], symbolic.E).all_coeffs()]
     roots = [z.real for z in np.roots(coeffs) if abs(z.imag) < 1e-12 and 1e-300 < z.real < 1 - 1e-12]
     return 0.5 * math.log(1.0 / min(roots)) if roots else None
 
 
-def undecided_growth_rate(t_, g_, amplitude, noise_std, dynamics="sde"):
+def undecided_growth_rate(t: ArrayLike, g: float, amplitude: float, noise_std: float,
+                          dynamics: str = "sde") -> float | np.ndarray:
     """r(t; g) of the replica difference at the undecided point y = 0 of a sign mixture (docs/science.md §4).
 
     r = 1 + k (rho J(t) - 1)/Delta_t, k = 1 (ODE) or 2 (SDE), J = e^{-t} D'(0) the `undecided_slope`
     sigma^2 e^{-2t}/Gamma_t + a^2 e^{-2t} Delta_t/Gamma_t^2. t > 0 (OU time, array allowed), g >= 0.
     """
-    tt = check_array("t", t_)
-    if np.any(tt <= 0):
-        raise InputError(f"t={float(tt[tt <= 0].flat[0]):g} is outside the allowed range (0, inf)")
-    r0 = routing_factor(g_)
+    tt = _check_times(t)
+    r0 = routing_factor(g)
     amp = check_positive("amplitude", amplitude)
     s = check_positive("noise_std", noise_std)
-    expr = _rates()["mix"][_check_dynamics(dynamics)].subs(E, sp.exp(-2 * t))
-    out = numeric(expr, (t, rho, a, sigma))(tt, r0, amp, s)
-    return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
+    expr = _rates()["mix"][_check_dynamics(dynamics)].subs(symbolic.E, sp.exp(-2 * symbolic.t))
+    out = numeric(expr, (symbolic.t, symbolic.rho, symbolic.a, symbolic.sigma))(tt, r0, amp, s)
+    return float(out) if np.ndim(t) == 0 else np.asarray(out, dtype=float)
 
 
-def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
+def gated_speciation_time(g: float, amplitude: float, noise_std: float, dynamics: str = "sde") -> float | None:
     """Per-feature onset t_S,k(g) for the gated pair on a sign mixture a s phi + sigma eps (docs/science.md §4).
 
     Linearisation at the undecided, replica-symmetric point (y = phi.x = 0), slope J = e^{-t} D'(0).
@@ -240,7 +251,7 @@ def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
     ode: the gated pitchfork rho J = 1 (Biroli's kappa = 1 at g = 0; see `formulas()` for why the
     ODE's own rate gives no finite onset). Returns None when there is no onset (e.g. rho <= 0, g >= 1).
     """
-    r0 = routing_factor(g_)
+    r0 = routing_factor(g)
     amp = check_positive("amplitude", amplitude)
     s = check_positive("noise_std", noise_std)
     poly = _rates()["poly"][_check_dynamics(dynamics)]
@@ -248,7 +259,7 @@ def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
         return None
     # Balance the cubic in E = c u before going to floats (in 30-digit arithmetic): at large a or sigma
     # its coefficients span hundreds of decades (sigma^6) and the onset root E = e^{-2t} is tiny.
-    exact = [sp.N(cf.subs({rho: r0, a: amp, sigma: s}), 30) for cf in poly.all_coeffs()]
+    exact = [sp.N(cf.subs({symbolic.rho: r0, symbolic.a: amp, symbolic.sigma: s}), 30) for cf in poly.all_coeffs()]
     while exact and exact[0] == 0:
         exact.pop(0)
     n = len(exact) - 1
@@ -259,7 +270,7 @@ def gated_speciation_time(g_, amplitude, noise_std, dynamics="sde"):
     cf_ = float(c)
     roots = sorted(cf_ * z.real for z in np.roots(coeffs)
                    if abs(z.imag) < 1e-9 * max(1.0, abs(z)) and 0 < cf_ * z.real < 1 - 1e-12)
-    rate = numeric(_f("undecided_slope").expr, (t, a, sigma))
+    rate = numeric(_f("undecided_slope").expr, (symbolic.t, symbolic.a, symbolic.sigma))
     if dynamics == "sde":
         f = lambda x, j: 1 + 2 * (r0 * j - 1) / (-np.expm1(-2 * x))
     else:
@@ -290,7 +301,7 @@ def _onset_by_bracketing(f, t_max: float, n: int = 4000):
     return None
 
 
-def gated_gap(g_, amplitudes, noise_std, dynamics="sde"):
+def gated_gap(g: float, amplitudes: ArrayLike, noise_std: float, dynamics: str = "sde") -> dict:
     """Per-feature onsets and the gap t_S(strongest) - t_S(weakest) in OU time (docs/science.md §4).
 
     Returns {"g", "rho", "t_S" (list, None where no onset), "gap" (None if either end has none)}.
@@ -298,8 +309,8 @@ def gated_gap(g_, amplitudes, noise_std, dynamics="sde"):
     amps = check_array("amplitudes", amplitudes, ndim=1)
     if amps.size < 2 or np.any(amps <= 0):
         raise InputError("amplitudes must list at least 2 numbers > 0")
-    ts = [gated_speciation_time(g_, float(x), noise_std, dynamics) for x in amps]
+    ts = [gated_speciation_time(g, float(x), noise_std, dynamics) for x in amps]
     i, j = int(np.argmax(amps)), int(np.argmin(amps))
     gap = None if ts[i] is None or ts[j] is None else ts[i] - ts[j]
-    return {"g": float(g_), "rho": routing_factor(g_), "dynamics": dynamics, "amplitudes": amps.tolist(),
+    return {"g": float(g), "rho": routing_factor(g), "dynamics": dynamics, "amplitudes": amps.tolist(),
             "t_S": ts, "gap": gap}

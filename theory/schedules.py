@@ -8,6 +8,7 @@ DiT (docs/science.md §6) trains on a linear beta schedule 1e-4 ... 0.02 over 10
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .checks import check_array, check_int, check_real
 
@@ -16,12 +17,46 @@ DIT_BETA_START = 1e-4
 DIT_BETA_END = 0.02
 
 
-def delta(t):
+def delta(t: ArrayLike) -> np.ndarray:
     """Delta_t = 1 - e^{-2t}: the forward noise variance at OU time t (docs/science.md §2)."""
     return -np.expm1(-2.0 * np.asarray(t, dtype=float))
 
 
-def ou_time_from_alpha_bar(alpha_bar):
+def euler_step(dt, scheme: str):
+    """(score coefficient, noise std) of one Euler reverse step of length dt = t - t' > 0 (docs/science.md §2).
+
+    Reverse SDE: z' = (I + dt A) z + 2 dt score + sqrt(2 dt) xi   -> (2 dt, sqrt(2 dt));
+    probability-flow ODE: z' = (I + dt A) z + dt score            -> (dt, 0).
+    The drift part (I + dt A) z (A = I: (1 + dt) x) is the caller's. dt may be an array.
+    """
+    if scheme == "sde":
+        return 2.0 * dt, np.sqrt(2.0 * dt)
+    if scheme == "ode":
+        return 1.0 * dt, np.zeros_like(dt)
+    raise ValueError(f"Euler scheme must be 'sde' or 'ode', got {scheme!r}")
+
+
+def ancestral_step(t, t_next, scheme: str):
+    """(x coefficient, denoiser coefficient, noise std) of one DDPM / DDIM step from t to t_next < t.
+
+    x' = c_x x + c_D D + sigma xi with D = E[x_0 | x_t] (docs/science.md §2; Ho et al. 2020, Song et al. 2021):
+      DDPM: c_x = e^{-(t-t')} Delta_{t'}/Delta_t, c_D = e^{-t'} Delta_{t-t'}/Delta_t,
+            sigma = sqrt(Delta_{t'} Delta_{t-t'}/Delta_t);
+      DDIM (eta = 0): c_x = sqrt(Delta_{t'}/Delta_t), c_D = e^{-t'} - c_x e^{-t}, sigma = 0.
+    t, t_next may be arrays.
+    """
+    dt = t - t_next
+    dl, d2 = delta(t), delta(t_next)
+    if scheme == "ddpm":
+        dts = delta(dt)
+        return np.exp(-dt) * d2 / dl, np.exp(-t_next) * dts / dl, np.sqrt(d2 * dts / dl)
+    if scheme == "ddim":
+        r = np.sqrt(d2 / dl)
+        return r, np.exp(-t_next) - r * np.exp(-t), np.zeros_like(r)
+    raise ValueError(f"ancestral scheme must be 'ddpm' or 'ddim', got {scheme!r}")
+
+
+def ou_time_from_alpha_bar(alpha_bar: ArrayLike) -> np.ndarray:
     """t = -1/2 log(alpha_bar): OU time of a DDPM noise level (docs/science.md §2)."""
     a = check_array("alpha_bar", alpha_bar)
     for v in a[(a <= 0) | (a > 1)].flat[:1]:
@@ -29,7 +64,7 @@ def ou_time_from_alpha_bar(alpha_bar):
     return -0.5 * np.log(a)
 
 
-def alpha_bar_from_ou_time(t):
+def alpha_bar_from_ou_time(t: ArrayLike) -> np.ndarray:
     """alpha_bar = e^{-2t} (docs/science.md §2)."""
     return np.exp(-2.0 * np.asarray(t, dtype=float))
 
@@ -68,7 +103,7 @@ def sampler_ou_times(num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_S
     return ts[sampler_timesteps(num_sampling_steps, num_train_steps)]
 
 
-def ou_time_to_sampler_step(t, num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS):
+def ou_time_to_sampler_step(t: ArrayLike, num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS) -> np.ndarray:
     """Fractional sampler step index at which OU time t is reached (linear interpolation).
 
     Step 0 is the first (noisiest) sampler step; a gap in OU time becomes a gap in
@@ -80,7 +115,7 @@ def ou_time_to_sampler_step(t, num_sampling_steps: int, num_train_steps: int = D
     return (grid.size - 1) - idx_increasing
 
 
-def sampler_step_to_ou_time(step, num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS):
+def sampler_step_to_ou_time(step: ArrayLike, num_sampling_steps: int, num_train_steps: int = DIT_TRAIN_STEPS) -> np.ndarray:
     """Inverse of `ou_time_to_sampler_step`: OU time at a (fractional) sampler step."""
     grid = sampler_ou_times(num_sampling_steps, num_train_steps)
     return np.interp(np.asarray(step, dtype=float), np.arange(grid.size, dtype=float), grid)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_int, check_real
 from .coupled_ou import drift_all_to_all, drift_symmetric, mode_speciation_times
@@ -39,7 +40,7 @@ def builtin_samples(name: str, n: int = 4000, seed: int = 0, d: int = 64) -> np.
     raise InputError(f"dataset={name!r} is not one of {', '.join(BUILTIN)}")
 
 
-def builtin_spectrum(name: str):
+def builtin_spectrum(name: str) -> np.ndarray:
     """Exact covariance eigenvalues where known ('fhgm', 'two_gaussian'), else the sample spectrum."""
     if name == "fhgm":
         from .data import frequency_hierarchy_mixture
@@ -53,7 +54,7 @@ def builtin_spectrum(name: str):
     return covariance_spectrum(builtin_samples(name))
 
 
-def covariance_spectrum(samples_or_path) -> np.ndarray:
+def covariance_spectrum(samples_or_path: ArrayLike | str | os.PathLike) -> np.ndarray:
     """Eigenvalues of the sample covariance of (n, ...) samples, sorted descending (docs/science.md §2).
 
     Accepts an array or a path to a .npy file; each sample is flattened. Needs n >= 2 finite samples.
@@ -96,7 +97,8 @@ def covariance_spectrum(samples_or_path) -> np.ndarray:
     return np.sort(np.clip(ev, 0.0, None))[::-1]
 
 
-def predicted_times(spectrum, g_, c_=0.0, K_=2, coupling="symmetric", top: int = 10) -> dict:
+def predicted_times(spectrum: ArrayLike, g: float, c: float = 0.0, K: int = 2, coupling: str = "symmetric",
+                    top: int = 10) -> dict:
     """Per-mode speciation times and the gap for the `top` leading eigenvalues (docs/science.md §3).
 
     Returns {"Lambda": (top,), "rates": (K,), "t_S": (top, K), "t_S_base": (top,), "gap": (top,)} with
@@ -110,12 +112,12 @@ def predicted_times(spectrum, g_, c_=0.0, K_=2, coupling="symmetric", top: int =
     if lam.size == 0:
         raise InputError(f"spectrum has no eigenvalue >= {SCALE_MIN:g}")
     if coupling == "symmetric":
-        A = drift_symmetric(g_)
+        A = drift_symmetric(g)
     elif coupling == "all_to_all":
-        A = drift_all_to_all(K_, g_)
+        A = drift_all_to_all(K, g)
     else:
         raise InputError(f"coupling={coupling!r} is not one of 'symmetric', 'all_to_all'")
-    recs = [mode_speciation_times(A, float(L), c_) for L in lam]
+    recs = [mode_speciation_times(A, float(L), c) for L in lam]
     ts = np.array([r["t_S"] for r in recs])
-    return {"g": check_real("g", g_), "c": float(c_), "coupling": coupling, "Lambda": lam,
+    return {"g": check_real("g", g), "c": float(c), "coupling": coupling, "Lambda": lam,
             "rates": recs[0]["rates"], "t_S": ts, "t_S_base": 0.5 * np.log(lam), "gap": ts[:, 0] - ts[:, 1:].min(1)}

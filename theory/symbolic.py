@@ -1,17 +1,21 @@
 """Shared SymPy symbols and the cached lambdify step every theory module uses.
 
-A numeric function is always generated from the very Formula expression that the
-docs and `--latex` print, so the two cannot drift (a test checks numeric == symbolic).
+A numeric function is generated from the very Formula expression that the docs and `--latex`
+print, so the two cannot drift (a test checks numeric == symbolic). The exceptions are named in
+their docstrings: a closed form rewritten for floating point (theory.base.collapse_time with
+expm1/log1p) or evaluated by quadrature / root finding; each is tested against its Formula.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import sympy as sp
 
 # Symbols (positive where the domain allows, so SymPy simplifies logs and roots).
 t = sp.Symbol("t", positive=True)              # OU time
-g = sp.Symbol("g", real=True)                  # coupling strength
+g = sp.Symbol("g", real=True)                  # coupling strength (layer A drift; may be negative)
+gate_g = sp.Symbol("g", nonnegative=True)      # gate strength g >= 0 (layer B and the DiT gate)
 Lam = sp.Symbol("Lambda", positive=True)       # covariance eigenvalue of the data
 c = sp.Symbol("c", real=True)                  # cross-correlation of replica data
 kappa = sp.Symbol("kappa", positive=True)      # a mode's relaxation rate
@@ -25,7 +29,7 @@ rho = sp.Symbol("rho", real=True)              # routing factor (1-g)/(1+g)
 E = sp.Symbol("E", positive=True)              # e^{-2t}
 
 
-def numeric(expr: sp.Basic, args: tuple):
+def numeric(expr: sp.Basic, args: tuple) -> Callable:
     """NumPy function of `args` (a tuple of symbols) lambdified once from `expr` (cached)."""
     if isinstance(expr, sp.MatrixBase):
         expr = sp.ImmutableMatrix(expr)

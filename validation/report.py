@@ -6,7 +6,10 @@ Layout of `out_dir`:
     summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "quick"}
     report.md         per suite and finding: a one-paragraph verdict, the checks as a table
                       (predicted, observed, interval, unit, pass), and every figure embedded (PNG)
+    report.html       report.md as one self-contained page: figures embedded as base64, a table of
+                      contents, sortable tables, verdicts coloured (report_html.py)
     checks.csv        the same checks as one CSV table
+    summary.tex       the same checks as a LaTeX longtable for a paper (report_tex.py)
     progress.log      every progress line of every run, appended (shows what a rerun reused)
     <suite folders>   each suite's raw per-cell data (JSON/CSV) and its figures, drawn from those files
 
@@ -24,16 +27,19 @@ import json
 import math
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, SuiteResult
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
+from .report_html import render_html
+from .report_tex import render_latex
 from .suites import SuiteUnavailable, resolve
 
 
-def check_out_dir(out_dir) -> Path:
+def check_out_dir(out_dir: str | Path) -> Path:
     """The report folder: created if missing; an existing file there is an error."""
     p = Path(out_dir)
     if p.exists() and not p.is_dir():
@@ -50,7 +56,7 @@ def _failed_suite(name: str, cid: str, message: str) -> SuiteResult:
     return SuiteResult(name, [c], [], {"suite": message})
 
 
-def run_suite(name: str, out_dir: Path, quick: bool, say, options: dict | None = None) -> tuple[SuiteResult, float]:
+def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None], options: dict | None = None) -> tuple[SuiteResult, float]:
     """Run one registered suite; unavailable or crashed suites become one failed check."""
     t0 = time.time()
     try:
@@ -64,8 +70,8 @@ def run_suite(name: str, out_dir: Path, quick: bool, say, options: dict | None =
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a crash (or a model missing here) is a finding that did not reproduce: keep it
-        tb = traceback.format_exc(limit=6)
-        say(f"{name}: suite failed: {type(exc).__name__}: {exc}\n{tb}")
+        trace = traceback.format_exc(limit=6)
+        say(f"{name}: suite failed: {type(exc).__name__}: {exc}\n{trace}")
         res = _failed_suite(name, "error", f"suite raised {type(exc).__name__}: {exc}")
     return res, time.time() - t0
 
@@ -89,8 +95,9 @@ def _ci_text(ci) -> str:
     return "–" if ci is None else f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
-def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_dir: Path) -> str:
-    """report.md from the suites' records; figures that exist are embedded by relative path."""
+def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_dir: Path,
+                    notes: list[str] | None = None) -> str:
+    """report.md from the suites' records (and `notes`, warnings shown first); figures embedded by relative path."""
     checks = [c for r, _ in results for c in r.checks]
     npass = sum(c.passed for c in checks)
     lines = ["# syncgap validation report", "",
@@ -100,6 +107,7 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
              "each figure, which can be redrawn from them alone (`validation.figures`). Most intervals are 95% "
              "bootstrap intervals, so among many checks about one in twenty can miss by chance alone; a miss by "
              "much more than its interval's width is a real disagreement.", ""]
+    lines += [f"**Note.** {n}\n" for n in notes or []]
     for res, wall in results:
         cs = res.checks
         lines += [f"## Suite `{res.name}`", "",
@@ -144,11 +152,15 @@ def _checks_csv(checks: list[Check]) -> str:
     return buf.getvalue()
 
 
-def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: dict | None = None) -> dict:
-    """Run `suites` (registered names) in order and write summary.json, report.md, checks.csv.
+def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
+               progress: Callable[[str], None] | None = None, options: dict | None = None,
+               notes: list[str] | None = None) -> dict:
+    """Run `suites` (registered names) in order; write summary.json, report.md, report.html, checks.csv, summary.tex.
 
     `progress(message)` gets one line per step; messages also go to out_dir/progress.log.
     `options[name]` holds extra keyword arguments of one suite (e.g. {"dit": {"model": "fhgm"}}).
+    `notes`: sentences the reader must see first (e.g. that a model has random weights): top of
+    report.md and summary.json's "notes".
     Returns the summary record (what summary.json holds).
     """
     out = check_out_dir(out_dir)
@@ -169,16 +181,20 @@ def run_report(out_dir, suites, *, quick: bool = False, progress=None, options: 
                            "data_files": list(r.data_files), "verdicts": dict(r.verdicts)}
                           for n, (r, w) in zip(suites, results)],
                "passed": sum(c.passed for c in checks), "failed": sum(not c.passed for c in checks),
-               "quick": bool(quick), "wall_s": round(time.time() - t0, 2)}
+               "quick": bool(quick), "notes": list(notes or []), "wall_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))
-    atomic_write_text(out / "report.md", render_markdown(results, quick, out))
-    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, checks.csv "
+    atomic_write_text(out / "summary.tex", render_latex(checks))
+    markdown = render_markdown(results, quick, out, notes)
+    atomic_write_text(out / "report.md", markdown)
+    atomic_write_text(out / "report.html", render_html(markdown, out))
+    say(f"report: {summary['passed']}/{len(checks)} checks pass; wrote summary.json, report.md, report.html, "
+        "checks.csv, summary.tex "
         f"({summary['wall_s']:.1f} s)")
     return summary
 
 
-def load_summary(out_dir) -> dict:
+def load_summary(out_dir: str | Path) -> dict:
     return json.loads((Path(out_dir) / "summary.json").read_text(encoding="utf-8"))
 
 

@@ -10,12 +10,12 @@ import numpy as np
 from syncgap.validation.sweep.store import to_plain
 
 
-def to_jsonable(obj):
+def to_jsonable(obj: object) -> object:
     """Records (dicts, dataclasses of numbers and arrays) to plain JSON types; NaN becomes None."""
     return to_plain(obj, strict=False)
 
 
-def print_json(record) -> None:
+def print_json(record: object) -> None:
     """Print one record as JSON on stdout."""
     json.dump(to_jsonable(record), sys.stdout, indent=2)
     sys.stdout.write("\n")
@@ -141,7 +141,7 @@ class IntRange:
                                  f"[{self.lo}, {self.hi if self.hi is not None else 'inf'}]")
 
 
-def out_folder(path, flag: str = "--out") -> str:
+def out_folder(path: str, flag: str = "--out") -> str:
     """Create the run folder `path` (and parents) now, before any work, and take its lock (`sweep.lock`);
     InputError naming `flag` if it cannot be created or written, or another run holds it."""
     import os

@@ -12,14 +12,15 @@ DIR/options.json and DIR/gains.json.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
-import sys
 
+from . import tidy
 from .common import IntRange, add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
-def register(dsub) -> None:
+def register(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("gains", help="routing/pattern gains per layer and token mode (routing dominance, η)")
     p.add_argument("--model", default="tiny",
                    help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
@@ -50,6 +51,7 @@ def register(dsub) -> None:
     p.add_argument("--out", default=None, help="folder for options.json + gains.json")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
+    tidy.add_plot_flag(p)
     p.set_defaults(func=run_gains)
 
 
@@ -76,7 +78,7 @@ def _top_delta_chi(res) -> float:
     return float(top[res.low_modes].mean() - top[res.high_modes].mean())
 
 
-def run_gains(args) -> int:
+def run_gains(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.gains import layer_gains
@@ -86,6 +88,7 @@ def run_gains(args) -> int:
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)
+    tidy.check_plot(args)
     if args.out:
         out_folder(args.out)   # fail before the capture run, not after it
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -93,8 +96,8 @@ def run_gains(args) -> int:
     dtype = torch.float64 if args.dtype == "fp64" else torch.float32
     rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download)
-    progress = None if args.quiet else (lambda k, n: print(f"\r[dit gains] layer {k}/{n}", end="\n" if k == n
-                                                           else "", file=sys.stderr, flush=True))
+    from .progress import progress_bar
+    progress = progress_bar("dit gains: layers", args.quiet)
     labels = None if args.class_label is None else [args.class_label]
     res = layer_gains(rec, args.step, num_steps=args.num_steps, layers=args.layers,
                       n_modes=args.modes or None, n_samples=args.samples, seed=args.seed, labels=labels,
@@ -109,8 +112,10 @@ def run_gains(args) -> int:
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
             with open(os.path.join(args.out, name), "w") as f:
                 json.dump(to_jsonable(obj), f, indent=2)
+    doc = tidy.dit_gains(args, record)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(record)
+        print_json(doc)
         return 0
     low = res.low_modes
     rows = [{"layer": int(layer), "chi_low": float(res.chi[i, low].mean()), "pi_low": float(res.pi[i, low].mean()),

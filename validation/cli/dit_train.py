@@ -8,6 +8,7 @@ Progress is printed every log interval; an interrupted run resumes from its chec
 """
 from __future__ import annotations
 
+import argparse
 import os
 import shlex
 import sys
@@ -19,7 +20,7 @@ ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
                        "dit_bridge", "zoo")
 
 
-def register(dit_sub) -> None:
+def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
     from .common import IntRange, add_json_flag
 
@@ -61,7 +62,7 @@ def _command_line(argv: list[str]) -> str:
     return "syncgap dit train " + " ".join(shlex.quote(a) for a in rest)
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.train import train

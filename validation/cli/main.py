@@ -7,7 +7,9 @@ exits with status 2 and a one-line message, never a traceback; when the message 
 the name of a library parameter, it names the command's flag instead (`noise_std=0 ...`
 becomes `--sigma=0 ...`). A simulation that
 produced NaN or inf (`theory.checks.SimulationError`, which says where) exits with
-status 1 and its one-line message: the input passed its checks, the run failed.
+status 1 and its one-line message: the input passed its checks, the run failed. A library of
+an optional extra that is not installed (numba, torch, ...) exits with status 2 and one line
+naming the extra to install (`extras.py`).
 A run that completed but measured nothing asked for exits with 3 (`common.NOT_MEASURABLE`).
 SIGTERM (what batch schedulers send) is handled like Ctrl-C: the run stops where it is,
 finished results stay (every store writes atomically, cell by cell), one line says so, and
@@ -26,6 +28,8 @@ import sys
 import threading
 
 from syncgap.theory.checks import InputError, SimulationError
+from syncgap.theory.version import package_version
+from syncgap.validation.cli.extras import MissingExtra, missing_extra_message
 
 SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
@@ -122,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="syncgap",
         description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
+    parser.add_argument("--version", action="version", version=f"syncgap {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"syncgap.validation.cli.{name}_cmd").register(sub)
@@ -171,6 +176,15 @@ def _run(args) -> int:
     except InputError as exc:
         print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",
               file=sys.stderr)
+        return 2
+    except MissingExtra as exc:
+        print(f"syncgap {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:          # an optional extra is not installed: name it
+        message = missing_extra_message(exc.name)
+        if message is None:
+            raise
+        print(f"syncgap {args.command}: error: {message}", file=sys.stderr)
         return 2
     except SimulationError as exc:
         print(f"syncgap {args.command}: simulation failed: {exc}", file=sys.stderr)

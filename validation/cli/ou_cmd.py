@@ -1,7 +1,7 @@
 """`syncgap ou`: coupled OU replica simulations with exact scores (cloning, gap, energy, collapse)."""
 from __future__ import annotations
 
-import json
+import argparse
 import os
 import sys
 
@@ -9,6 +9,7 @@ import numpy as np
 
 from syncgap.theory.checks import check_int
 
+from . import tidy
 from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, out_folder,
                      print_json, print_table, to_jsonable)
 
@@ -34,13 +35,14 @@ def _common(p, d=256, samples=10000, T=10.0, steps=1000):
     add_json_flag(p)
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("ou", help="coupled OU replica simulations (cloning, gap, energy, collapse)")
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
     _common(c)
     c.add_argument("--sigma", type=float, default=1.0, help=f"noise std sigma {SCALE_RANGE} of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
     c.add_argument("--branches", type=IntRange(4, 10**4), default=25, help="number of branch (cloning) times, %(type)s (default 25)")
+    tidy.add_plot_flag(c)
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
@@ -53,6 +55,8 @@ def register(sub) -> None:
     g.add_argument("--layer", choices=("B", "A"), default="B",
                    help="B: gated pair, Protocol I on two features (default); A: drift-coupled pair "
                         "[[1,-g],[-g,1]], per-mode cloning of one feature (first amplitude), |g| < 1")
+    _variant_flags(g)
+    tidy.add_plot_flag(g)
     g.set_defaults(func=run_gap)
     e = s.add_parser("energy", help="replica-difference energy per feature and its growth rate (Protocol II analog)")
     _common(e, d=16, samples=2000, T=7.0, steps=700)
@@ -68,6 +72,38 @@ def register(sub) -> None:
     k.set_defaults(func=run_collapse)
 
 
+def _variant_flags(p) -> None:
+    """--window, --noise, --eps: the protocol variant (docs/protocols.md); today's Protocol I by default."""
+    p.add_argument("--window", choices=("release", "switch-on", "throughout"), default="release",
+                   help="release: coupled for the first t_int then independent (default); switch-on: independent "
+                        "then coupled to the end; throughout: coupled all run, onsets read from the replica difference")
+    p.add_argument("--noise", choices=("independent", "shared"), default="independent",
+                   help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
+    p.add_argument("--eps", type=float, default=None,
+                   help="antisymmetric start sqrt(1-eps^2) z0 +- eps z1, eps in [0, 1] (default: two independent "
+                        "draws; 0.3 for --window throughout)")
+
+
+def _variant_fields(r: dict, g: float) -> dict:
+    """The variant and the gap in DiT sampler steps (last feature against the first) as flat fields."""
+    row = {"window": r["window"], "noise": r["noise"], "sampler": r["scheme"], "eps": r["eps"], "g": g}
+    if r["window"] == "throughout":
+        gap = r["gaps"][-1] if r["gaps"] else {}
+        est = gap.get("gap_dit_steps")
+        lo, hi = gap.get("gap_dit_steps_low"), gap.get("gap_dit_steps_high")
+        reason = gap.get("gap_reason") or ("one feature: no gap" if not r["gaps"] else None)
+    else:
+        gs = r["gap_dit_steps"]
+        est, lo, hi = (gs[-1] if len(gs) else (np.nan, np.nan, np.nan))
+        est = None if not np.isfinite(est) else float(est)
+        reason = None if est is not None else "a feature's agreement curve has no midpoint (flat curve)"
+    finite = est is not None
+    return row | {"gap_steps": est,
+                  "gap_steps_low": float(lo) if finite and lo is not None and np.isfinite(lo) else None,
+                  "gap_steps_high": float(hi) if finite and hi is not None and np.isfinite(hi) else None,
+                  "gap_steps_reason": reason}
+
+
 def _grid(args):
     from syncgap.ou_models import engine
     ou = engine.ou_grid(args.T, args.steps)   # checks --T and --steps even where --ddpm-steps replaces them
@@ -77,9 +113,8 @@ def _grid(args):
 
 
 def _progress(args):
-    if args.quiet:
-        return None
-    return lambda done, total: print(f"  {done}/{total} paths", file=sys.stderr, flush=True)
+    from .progress import progress_bar
+    return progress_bar(f"ou {args.ou_command}: paths", args.quiet)
 
 
 def _check_d(d):
@@ -105,9 +140,10 @@ def _grid_named(run):
 
 
 @_grid_named
-def run_cloning(args) -> int:
+def run_cloning(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import two_gaussian_mixture
+    tidy.check_plot(args)
     data = two_gaussian_mixture(_check_d(args.d), args.sigma)
     grid = _grid(args)
     ts = 0.5 * np.log(float(data.eigenvalues()[0]))
@@ -120,14 +156,13 @@ def run_cloning(args) -> int:
            "t_speciation_measured": r["t_speciation"][0], "level": r["level"], "d": args.d,
            "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
     rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
-    try:
-        from syncgap.theory.base import cloning_agreement
-        rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
-        rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
-    except ImportError:
-        pass
+    from syncgap.theory.base import cloning_agreement
+    rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
+    rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
+    doc = tidy.ou_cloning(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(rec)
+        print_json(doc)
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
@@ -156,21 +191,17 @@ def _features(args):
 def _sweep(args, compute) -> list:
     """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
     from syncgap.theory.checks import InputError
+    from syncgap.validation.store import append_row, read_rows, resume_options
     path, done = None, {}
     if args.out:
         out_folder(args.out)
         opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
-        opath = os.path.join(args.out, "options.json")
-        if os.path.exists(opath):
-            with open(opath) as f:
-                if json.load(f) != opts:
-                    raise InputError(f"--out {args.out} holds a run with different options; use a new folder")
-        with open(opath, "w") as f:
-            json.dump(opts, f, indent=2)
+        try:
+            resume_options(args.out, opts)
+        except ValueError:
+            raise InputError(f"--out {args.out} holds a run with different options; use a new folder") from None
         path = os.path.join(args.out, "metrics.jsonl")
-        if os.path.exists(path):
-            with open(path) as f:
-                done = {row["g"]: row for row in map(json.loads, f) if row}
+        done = read_rows(path, "g")
     rows = []
     for g in args.g:
         if g in done:
@@ -178,15 +209,14 @@ def _sweep(args, compute) -> list:
             continue
         row = to_jsonable(compute(g))
         if path:
-            with open(path, "a") as f:
-                f.write(json.dumps(row) + "\n")
+            append_row(path, row)
         rows.append(row)
         if not args.quiet:
             print(f"g = {g:g} done", file=sys.stderr, flush=True)
     return rows
 
 
-def run_gap_layer_a(args) -> int:
+def run_gap_layer_a(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import SignFeatureMixture
     d = _check_d(args.d)
@@ -196,26 +226,25 @@ def run_gap_layer_a(args) -> int:
         r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                              n_boot=args.boot, progress=_progress(args))
         row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
-        try:
-            from syncgap.theory import coupled_ou
-            th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
-            t_sorted = np.sort(th["t_S"])[::-1]
-            row["t_mode_theory"] = [float(t) if t > 0 else None for t in t_sorted]   # None: does not speciate
-            if t_sorted[-1] > 0:
-                row["gap_theory"] = float(t_sorted[0] - t_sorted[1])
-            else:
-                absent(row, "gap_theory", "a mode does not speciate")
-            cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
-            row["t_mode_phi075_theory"] = cross
-            row["gap_phi075_theory"] = cross[0] - cross[1]
-        except ImportError:
-            pass
+        from syncgap.theory import coupled_ou
+        th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
+        t_sorted = np.sort(th["t_S"])[::-1]
+        row["t_mode_theory"] = [float(t) if t > 0 else None for t in t_sorted]   # None: does not speciate
+        if t_sorted[-1] > 0:
+            row["gap_theory"] = float(t_sorted[0] - t_sorted[1])
+        else:
+            absent(row, "gap_theory", "a mode does not speciate")
+        cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
+        row["t_mode_phi075_theory"] = cross
+        row["gap_phi075_theory"] = cross[0] - cross[1]
         return row
     rows = _sweep(args, compute)
     rec = {"layer": "A", "g": args.g, "amplitude": amp, "d": d, "samples": args.samples, "seed": args.seed,
            "scheme": args.scheme, "results": rows}
+    doc = tidy.ou_gap_layer_a(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(rec)
+        print_json(doc)
     else:
         print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
@@ -228,53 +257,79 @@ def run_gap_layer_a(args) -> int:
 
 
 @_grid_named
-def run_gap(args) -> int:
-    from syncgap.ou_models import measure
+def run_gap(args: argparse.Namespace) -> int:
     check_int("--dit-steps", args.dit_steps, 1, 1000)
+    tidy.check_plot(args)
     if args.layer == "A":
+        if (args.window, args.noise, args.eps) != ("release", "independent", None):
+            from syncgap.theory.checks import InputError
+            raise InputError("--window/--noise/--eps: the protocol variants are layer B's (the gate); "
+                             "--layer A measures per-mode cloning")
         return run_gap_layer_a(args)
     data = _features(args)
+    from syncgap.ou_models import variants
+    variants.check_variant(args.window, args.noise, args.eps)
 
     def compute(g):
-        r = measure.protocol_one(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
-                                 n_boot=args.boot, dit_sampling_steps=args.dit_steps, progress=_progress(args))
-        row = {"g": g, "tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
+        r = variants.run_protocol(data, _grid(args), g, args.samples, args.window, args.noise, args.eps,
+                                  seed=args.seed, scheme=args.scheme, n_boot=args.boot,
+                                  dit_sampling_steps=args.dit_steps, progress=_progress(args))
+        if args.window == "throughout":
+            return _variant_fields(r, g) | {"onsets": r["onsets"], "t": r["t"], "dit_steps": r["dit_steps"],
+                                            "normalised_difference": r["normalised_difference"]}
+        row = _variant_fields(r, g) | {"tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
                "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
                "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
-        try:   # theory.gated: onset of the linearised difference instability (not Protocol I's tau)
-            from syncgap.theory import gated
+        if args.window == "release":   # the onset theory is the release window's comparison
+            from syncgap.theory import gated   # onset of the linearised difference instability (not Protocol I's tau)
             th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
             if th is not None:
                 row["onset_theory"], row["gap_onset_theory"] = th["t_S"], th["gap"]
-        except ImportError:
-            pass
         return row
     rows = _sweep(args, compute)
     rec = {"g": args.g, "amplitudes": args.amplitudes, "d": args.d, "samples": args.samples,
            "seed": args.seed, "scheme": args.scheme, "gap_log_amplitude_ratio": float(np.log(args.amplitudes[0] / args.amplitudes[-1])),
-           "results": rows}
+           "window": args.window, "noise": args.noise, "eps": args.eps, "results": rows}
+    doc = tidy.ou_gap(args, rec)
+    tidy.plot_if_asked(args, doc)
     if args.json:
-        print_json(rec)
+        print_json(doc)
+    elif args.window == "throughout":
+        print_table([{"g": r["g"], **{f"onset{o['feature']}": o["onset_dit_steps"] if o["onset_dit_steps"] is not None
+                                      else "none" for o in r["onsets"]},
+                      "gap_steps": r["gap_steps"] if r["gap_steps"] is not None else "n/a",
+                      "gap_lo": r["gap_steps_low"] if r["gap_steps_low"] is not None else "n/a",
+                      "gap_hi": r["gap_steps_high"] if r["gap_steps_high"] is not None else "n/a"} for r in rows])
     else:
-        print_table([{"g": r["g"], "tau0": r["tau_spec"][0][0], "tau1": r["tau_spec"][-1][0],
-                      "gap": r["gap"][-1][0] if len(r["gap"]) else float("nan"),
-                      "gap_lo": r["gap"][-1][1] if len(r["gap"]) else float("nan"),
-                      "gap_hi": r["gap"][-1][2] if len(r["gap"]) else float("nan"),
-                      "gap_dit_steps": r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else float("nan")}
-                     for r in rows])
-    if not any(len(r["gap"]) and _measured(r["gap"][-1][0]) for r in rows):
+        table = [{"g": r["g"], "tau0": _never(r["tau_spec"][0][0]), "tau1": _never(r["tau_spec"][-1][0]),
+                  "gap": _never(r["gap"][-1][0] if len(r["gap"]) else None),
+                  "gap_lo": _never(r["gap"][-1][1] if len(r["gap"]) else None),
+                  "gap_hi": _never(r["gap"][-1][2] if len(r["gap"]) else None),
+                  "gap_dit_steps": _never(r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else None)}
+                 for r in rows]
+        print_table(table)
+        if any(v == "never" for row in table for v in row.values()):
+            print(f"never: {tidy.NEVER_COMMITTED} (Protocol I has no g -> 0 limit: docs/science.md §8)")
+    measured = (any(r.get("gap_steps") is not None for r in rows) if args.window == "throughout"
+                else any(len(r["gap"]) and _measured(r["gap"][-1][0]) for r in rows))
+    if not measured:
         return nothing_measurable("ou gap", "no feature's commitment time (and so no gap) could be measured at "
                                   "any g on this grid (try more --steps or --samples)")
     return 0
 
 
-def run_energy(args) -> int:
+def _never(value):
+    """A commitment time or gap for the table: 'never' where it does not exist (None or NaN)."""
+    return "never" if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def run_energy(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     r = measure.difference_energy(_features(args), _grid(args), args.g, args.samples, args.seed,
                                   record_every=args.every, scheme=args.scheme, n_boot=args.boot,
                                   progress=_progress(args))
     if args.json:
-        print_json(r)
+        print_json(tidy.ou_energy(args, r))
     else:
         print_table([{"t": t, **{f"E_{o}": e for o, e in zip(r["observables"], row)},
                       **{f"r_{o}": v for o, v in zip(r["observables"], rr)}}
@@ -282,7 +337,7 @@ def run_energy(args) -> int:
     return 0
 
 
-def run_collapse(args) -> int:
+def run_collapse(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     r = measure.collapse(args.n_train, _check_d(args.d), _grid(args), args.samples, args.seed, args.sigma,
                          scheme=args.scheme if args.scheme != "ddim" else "ode", n_boot=args.boot,
@@ -290,7 +345,7 @@ def run_collapse(args) -> int:
     r = {k: v for k, v in r.items() if k not in ("t_lock", "final_nn_distance")} | {
         "final_nn_distance_median": None if r["final_nn_distance"] is None else float(np.median(r["final_nn_distance"]))}
     if args.json:
-        print_json(r)
+        print_json(tidy.ou_collapse(args, r))
     else:
         est, lo, hi = r["t_lock_median"]
         print(f"lock time (median) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory t_C = {r['t_collapse_theory']:.3f}")

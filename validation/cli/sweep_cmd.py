@@ -7,13 +7,14 @@ SIGTERM (finished cells are kept).
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a sweep config (grid of cells) locally or on Dask; resumable",
                        description="Expand CONFIG (JSON or YAML: base dict + grid of lists) into cells and "
                                    "run the unfinished ones; each cell writes OUT/cells/<hash>.json, and "
@@ -95,21 +96,50 @@ def _progress(event: dict) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def run(args) -> int:
+def check_models(sweep, scheduler) -> None:
+    """Before any cell runs: every model of a DiT cell is checked (registry.check_model: class, tensors,
+    shapes, truncation) and `device: cuda` needs a visible GPU when the cells run on this machine.
+
+    On a remote cluster (--scheduler ADDRESS) a model path missing here is left to the workers' own check.
+    """
+    import os
+
+    dit = [c.params for c in sweep.cells if c.kind.startswith("dit.") and isinstance(c.params.get("model"), str)]
+    if not dit:
+        return
+    from syncgap.dit_bridge.registry import check_model
+    remote = scheduler not in (None, "local")
+    for name in sorted({p["model"] for p in dit}):
+        if not remote or not (os.sep in name or name.endswith((".pt", ".pth", ".safetensors"))) \
+                or os.path.exists(name):
+            check_model(name)
+    if not remote and any(p.get("device") == "cuda" for p in dit):
+        import torch
+        if not torch.cuda.is_available():
+            raise InputError("device cuda: no CUDA device is available here; use device cpu or "
+                             "--scheduler ADDRESS of a cluster with GPU workers")
+
+
+def run(args: argparse.Namespace) -> int:
     from syncgap.validation.cli.common import print_json, print_table
     from syncgap.validation.sweep import is_done, load_sweep, run_sweep
+    from syncgap.validation.sweep.rollup import load_table
+
+    from . import tidy
 
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():
         raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
     sweep = load_sweep(args.config, allow_code=args.allow_code_kinds)
     plot = _plot_spec(args.plot, sweep)
+    if not args.list:
+        check_models(sweep, args.scheduler)
     out = Path(args.out or sweep.out or Path("runs") / "sweeps" / sweep.name)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out: {str(out)!r} exists and is not a folder")
     if args.list:
         rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
-        print_json(rows) if args.json else print_table(rows)
+        print_json(tidy.sweep_list(args, rows)) if args.json else print_table(rows)
         return 0
     s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
     record = {"name": s.name, "out": s.out_dir, "runner": s.runner, "workers": s.workers, "cells": s.total,
@@ -119,7 +149,7 @@ def run(args) -> int:
     if plot is not None:
         record["figure"] = _draw(plot, s.table_json, out)
     if args.json:
-        print_json(record)
+        print_json(tidy.sweep(args, record, load_table(s.table_json)))
     else:
         print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
                                              "workers", "elapsed_s")}])

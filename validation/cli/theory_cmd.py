@@ -9,7 +9,9 @@ import argparse
 
 from syncgap.theory.checks import K_MAX
 
-from .common import SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, print_json, print_table
+from . import tidy
+from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, print_json,
+                     print_table)
 
 NO_SPECIATION = "does not speciate"
 
@@ -17,7 +19,7 @@ G_HELP = ("coupling strengths g, comma-separated (dimensionless). symmetric pair
           "all-to-all: g > -1/K")
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("theory", help="analytic predictions of the coupled OU theory (docs/science.md §2-§4)",
                        description="Analytic predictions (OU time t; forward dx = -x dt + sqrt(2) dW). "
                                    "Quantities: modes, speciation, collapse, gap, bounds, gated, spectrum, "
@@ -99,22 +101,22 @@ def _latex(names):
 
 
 def _drift(args, g):
-    from syncgap.theory import coupled_ou as co
-    return co.drift_symmetric(g) if args.coupling == "symmetric" else co.drift_all_to_all(args.K, g)
+    from syncgap.theory import coupled_ou
+    return coupled_ou.drift_symmetric(g) if args.coupling == "symmetric" else coupled_ou.drift_all_to_all(args.K, g)
 
 
 def _modes(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     if args.anisotropic is not None:
         if len(args.anisotropic) != 4:
             from syncgap.theory.checks import InputError
             raise InputError("--anisotropic needs 4 numbers a,b,g12,g21")
-        info = co.mode_rates(co.drift_anisotropic(*args.anisotropic))
+        info = coupled_ou.mode_rates(coupled_ou.drift_anisotropic(*args.anisotropic))
         return [{"mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
                 for m, (r, w) in enumerate(zip(info["rates"], info["modes"]))], ["mode_rates_anisotropic"]
     rows = []
     for g in args.g:
-        info = co.mode_rates(_drift(args, g))
+        info = coupled_ou.mode_rates(_drift(args, g))
         rows += [{"g": g, "mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
                  for m, (r, w) in enumerate(zip(info["rates"], info["modes"]))]
     return rows, ["mode_rates_symmetric", "mode_rates_all_to_all"]
@@ -142,44 +144,44 @@ def _gap_fields(row: dict, t_common: float, t_difference: float, name: str = "ga
 
 
 def _speciation(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     rows = []
     for g in args.g:
-        r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
+        r = coupled_ou.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
         rows += [_time({"g": g, "mode": m, "rate": float(k), "Lambda_m": float(L)}, "t_S", ts)
                  for m, (k, L, ts) in enumerate(zip(r["rates"], r["Lambda_m"], r["t_S"]))]
     return rows, ["mode_speciation_time", "mode_eigenvalues_pair"]
 
 
 def _collapse(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     rows = []
     for g in args.g:
-        r = co.mode_collapse_times(_drift(args, g), args.n, args.d, args.sigma, args.c)
+        r = coupled_ou.mode_collapse_times(_drift(args, g), args.n, args.d, args.sigma, args.c)
         rows += [{"g": g, "mode": m, "rate": float(k), "t_C": float(tc)}
                  for m, (k, tc) in enumerate(zip(r["rates"], r["t_C"]))]
     return rows, ["mode_collapse_time", "collapse_time"]
 
 
 def _gap(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     rows = []
     for g in args.g:
-        r = co.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
+        r = coupled_ou.mode_speciation_times(_drift(args, g), args.Lambda, args.c)
         rows.append(_gap_fields({"g": g}, r["t_S"][0], r["t_S"][1:].min()))
     return rows, ["synchronization_gap"]
 
 
 def _bounds(args):
-    from syncgap.theory import coupled_ou as co
+    from syncgap.theory import coupled_ou
     ab = getattr(args, "anisotropic_ab", None)
     if ab is not None:
         if len(ab) != 2:
             from syncgap.theory.checks import InputError
             raise InputError("--anisotropic-ab needs 2 numbers a,b")
-        return [co.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
+        return [coupled_ou.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
             ["stability_bounds_anisotropic"]
-    return [co.stability_bounds(args.Lambda, args.c, args.K, args.coupling)], \
+    return [coupled_ou.stability_bounds(args.Lambda, args.c, args.K, args.coupling)], \
         ["stability_bound_common", "stability_bound_difference"]
 
 
@@ -205,11 +207,11 @@ def _gated(args):
 
 
 def _spectrum(args):
-    from syncgap.theory import spectrum as S
-    lam = S.covariance_spectrum(args.samples) if args.samples else S.builtin_spectrum(args.dataset)
+    from syncgap.theory import spectrum
+    lam = spectrum.covariance_spectrum(args.samples) if args.samples else spectrum.builtin_spectrum(args.dataset)
     rows = []
     for g in args.g:
-        r = S.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
+        r = spectrum.predicted_times(lam, g, args.c, args.K, args.coupling, args.top)
         rows += [_gap_fields(_time({"g": g, "j": j, "Lambda": float(L)}, "t_S_base", tb), ts[0], ts[1:].min())
                  for j, (L, tb, ts) in enumerate(zip(r["Lambda"], r["t_S_base"], r["t_S"]))]
     return rows, ["speciation_time", "mode_speciation_time"]
@@ -264,12 +266,12 @@ QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse,
 HEADLINE = {"speciation": "t_S", "gap": "gap", "spectrum": "gap", "gated": "gap"}
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     rows, names = QUANTITIES[args.quantity](args)
     if args.json:
-        record = {"quantity": args.quantity, "rows": rows}
+        record = tidy.theory(args, rows)
         if args.latex or args.quantity == "demo":
-            record["latex"] = _latex_of(names)
+            record["meta"]["latex"] = _latex_of(names)
         print_json(record)
     elif args.quantity == "formulas":
         for r in rows:

@@ -9,13 +9,16 @@ findings, recorded in the report), 1 with --strict when a check failed, 2 on bad
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
+from . import tidy
 from .common import add_json_flag, out_folder, print_json, print_table
+from .extras import require_suites
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
@@ -35,7 +38,7 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def check_suites(names) -> list[str]:
+def check_suites(names: list[str]) -> list[str]:
     from syncgap.theory.checks import InputError
     from syncgap.validation.suites import SUITES
     for n in names:
@@ -47,15 +50,32 @@ def check_suites(names) -> list[str]:
 
 
 def check_model_name(name: str) -> str:
-    """Cheap check of a DiT model name against the registry's rules (nothing is loaded)."""
+    """Check a DiT model name, folder or file before any suite runs (registry.check_model: class, tensors,
+    shapes, truncation); InputError naming the file and the first mismatch."""
+    from syncgap.dit_bridge.registry import check_model
+    return check_model(name)["name"]
+
+
+def check_device(device: str) -> str:
+    """`cuda` only where a CUDA device is visible; InputError otherwise (before anything runs)."""
     from syncgap.theory.checks import InputError
-    from syncgap.dit_bridge.registry import DIT_XL_ID, ZOO_NAMES
-    if name == "tiny" or name in ZOO_NAMES or name.lower() in (DIT_XL_ID.lower(), "dit-xl-2-256", "dit-xl/2"):
-        return name
-    if os.path.isdir(name):
-        return name
-    raise InputError(f"unknown model {name!r}: use tiny, {', '.join(ZOO_NAMES)}, {DIT_XL_ID} "
-                     "or an existing local directory")
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
+    return device
+
+
+def random_model_notes(names) -> list[str]:
+    """One report note per model with random weights: its findings mean nothing."""
+    from syncgap.dit_bridge.registry import check_model
+    return [f"Model `{n}` has random weights (a smoke test of the code path): its DiT findings mean nothing, "
+            "whatever the checks say." for n in names if check_model(n)["random_weights"]]
+
+
+def _value(x):
+    """A predicted or observed value for the table: '-' where the quantity does not exist (null)."""
+    return "-" if x is None else x
 
 
 def _ci_text(ci) -> str:
@@ -64,29 +84,32 @@ def _ci_text(ci) -> str:
     return "[" + ", ".join("inf" if v is None else f"{v:.4g}" for v in ci) + "]"
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from syncgap.theory.checks import InputError
     from syncgap.validation.report import check_out_dir, run_report
     suites = check_suites(args.suites)
+    require_suites(suites)                    # a missing extra is named now, not a failed check later
     options = {}
     if args.model is not None and "dit" not in suites:
         raise InputError("--model selects the dit suite's models; add dit to --suites")
     if args.device == "cuda" and "dit" not in suites:
         raise InputError("--device cuda applies to the dit suite; add dit to --suites")
-    if "dit" in suites:
-        opts = {"device": args.device}
+    notes = []
+    if "dit" in suites:  # every requested model and the device are checked before any suite runs
+        opts = {"device": check_device(args.device)}
         if args.model:
             models = [check_model_name(m) for m in args.model]
             opts["model"] = models[0] if len(models) == 1 else models
+            notes = random_model_notes(models)
         options["dit"] = opts
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
-    summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options)
+    summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:
-        print_json(summary)
+        print_json(tidy.validate(args, summary))
     else:
-        print_table([{"check": c["id"], "predicted": c["predicted"], "observed": c["observed"],
+        print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
                       "pass": "yes" if c["passed"] else "NO"} for c in summary["checks"]])
         print(f"{summary['passed']}/{len(summary['checks'])} checks pass; report: "

@@ -65,9 +65,9 @@ def crossing(gs, gaps, level):
         if y0 <= level:
             return g0
         if y1 <= level:
-            r0, r1 = (1 - g0) / (1 + g0), (1 - g1) / (1 + g1)
+            r0, r1 = routing.routing_factor(g0), routing.routing_factor(g1)
             r = r0 + (r1 - r0) * (y0 - level) / (y0 - y1)
-            return (1 - r) / (1 + r)
+            return (1 - r) / (1 + r)   # rho^{-1}(r): rho is its own inverse (r may be < 0 here)
     if pts and pts[0][1] <= level:
         return pts[0][0]
     return None

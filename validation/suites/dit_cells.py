@@ -1,6 +1,6 @@
 """Raw cells of the DiT findings suite: one JSON file per (model, g, protocol), reused on rerun.
 
-A cell file is {"key", "config", "result", "provenance"} (validation.sweep.store layout, written
+A cell file is {"key", "config", "result", "provenance"} (validation.store layout, written
 atomically); `key` hashes `config`, so a changed setting never reuses a stale file.
 
 - "clone": Protocol I, cloning variant (g = 0, docs/science.md §2/§5): per pair and t_int, the
@@ -13,16 +13,14 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
 """
 from __future__ import annotations
 
-import json
 import os
-import time
 
 import numpy as np
 import torch
 
 from syncgap.dit_bridge.commitment import default_scales, scale_agreement
-from syncgap.dit_bridge.protocols import _labels, protocol_one_branches, protocol_two
-from syncgap.validation.sweep.store import atomic_write_json, cell_key, to_plain
+from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches, protocol_two
+from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
 def fhgm_mixture(rec):
@@ -47,7 +45,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
     of both final outputs."""
-    lab = _labels(rec, None, n_pairs, seed)
+    lab = pair_labels(rec, None, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
@@ -89,26 +87,10 @@ def cell_file(out_dir, model, kind, g) -> str:
 
 
 def run_cell(path, config: dict, compute) -> tuple[dict, bool]:
-    """The record at `path` if it holds this config (resume), else compute, write atomically and return it."""
-    key = cell_key(config)
-    try:
-        old = read_cell(path)
-    except (OSError, ValueError, KeyError, TypeError):
-        old = None
-    if old is not None and old["key"] == key:
-        return old, True
-    t0 = time.time()
-    result = compute()
-    rec = {"key": key, "config": config, "result": to_plain(result),
-           "provenance": {"wall_s": round(time.time() - t0, 3)}}
-    atomic_write_json(path, rec)
-    return rec, False
+    """(record, reused): the stored record at `path` if whole and of this config, else compute and store it."""
+    return compute_cell(path, config, compute, validate=numbers_only)
 
 
 def read_cell(path) -> dict:
-    """A cell file's record; ValueError when its key does not hash its config (a broken or foreign file)."""
-    with open(path, encoding="utf-8") as f:
-        rec = json.load(f)
-    if not isinstance(rec, dict) or cell_key(rec["config"]) != rec["key"] or "result" not in rec:
-        raise ValueError(f"{path}: not a whole cell record")
-    return rec
+    """A cell file's whole record; DamagedRecord (a ValueError) saying what is wrong otherwise."""
+    return check_record(read_json(path), validate=numbers_only)

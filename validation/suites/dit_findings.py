@@ -29,45 +29,44 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_real
 from syncgap.validation.records import Check, SuiteResult, within
-from syncgap.validation.sweep.store import atomic_write_json, to_plain
+from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis as an
-from . import dit_cells as dc
-
-MODELS_DEFAULT = ("fhgm", "digits")
+from . import dit_analysis, dit_cells
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Sampler and protocol sizes of one run."""
+    """Sampler and protocol sizes of one run; the defaults are the full run, `settings_for(quick=True)` the quick one."""
 
-    num_steps: int
-    n_pairs: int
-    t_ints: tuple
-    g_grid: tuple
-    depth_g: float
-    n_boot: int
-    ou_paths: int
-    seed: int = 0
+    num_steps: int = 30                                    # sampler steps per trajectory
+    n_pairs: int = 24                                      # replica pairs per cell
+    t_ints: tuple = tuple(range(0, 31, 3))                 # Protocol I switch-off steps t_int
+    g_grid: tuple = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)        # gate strengths (g = 0 is the cloning cell)
+    depth_g: float = 0.5                                   # gate of the Protocol II (depth) cell
+    n_boot: int = 200                                      # bootstrap resamples per interval
+    ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
+    seed: int = 0                                          # noise seed of every cell
 
 
-def settings(quick: bool, g_grid=None) -> Settings:
-    if quick:
-        s = Settings(20, 4, (0, 4, 8, 12, 16, 20), (0.0, 0.5, 2.0), 0.5, 40, 400)
-    else:
-        s = Settings(30, 24, tuple(range(0, 31, 3)), (0.0, 0.25, 0.5, 1.0, 2.0, 5.0), 0.5, 200, 4000)
+QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
+                 n_boot=40, ou_paths=400)
+
+
+def settings_for(quick: bool, g_grid=None) -> Settings:
+    """The quick or the full sizes, with `g_grid` (g = 0 always added) replacing the default gates."""
+    settings = QUICK if quick else Settings()
     if g_grid is not None:
         gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
         if len(gs) < 2:
             raise InputError("g_grid needs at least one g > 0 (g = 0 is always measured, by cloning)")
-        s = Settings(s.num_steps, s.n_pairs, s.t_ints, tuple(gs), s.depth_g, s.n_boot, s.ou_paths, s.seed)
-    return s
+        settings = replace(settings, g_grid=tuple(gs))
+    return settings
 
 
 def _models(model) -> list[str]:
@@ -77,36 +76,37 @@ def _models(model) -> list[str]:
     return names
 
 
-def measure_model(name, out_dir, st: Settings, device="cpu", say=lambda m: None) -> dict:
+def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None) -> dict:
     """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}."""
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
-    mix = dc.fhgm_mixture(rec)
-    scales = dc.unit_scales(rec, mix)
+    mix = dit_cells.fhgm_mixture(rec)
+    scales = dit_cells.unit_scales(rec, mix)
     pats = None if mix is None else mix.patterns
     base = {"model": rec.name, "source": rec.source,
             "weights": weights_fingerprint(rec.model),    # a retrained model's cells are recomputed, not reused
-            "num_steps": st.num_steps, "n_pairs": st.n_pairs, "t_ints": list(st.t_ints), "seed": st.seed,
-            "scales": scales, "features": mix is not None}
+            "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints),
+            "seed": settings.seed, "scales": scales, "features": mix is not None}
     cells = {}
 
     def cell(kind, g, compute, **extra):
-        path = dc.cell_file(out_dir, name, kind, g)
-        r, reused = dc.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
+        path = dit_cells.cell_file(out_dir, name, kind, g)
+        r, reused = dit_cells.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
         say(f"dit {name}: {kind} g={g:g} {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
         cells[(kind, g)] = (path, r, reused)
 
-    p1 = dict(t_ints=list(st.t_ints), n_pairs=st.n_pairs, seed=st.seed, num_steps=st.num_steps, scales=scales,
-              patterns=pats)
-    cell("clone", 0.0, lambda: dc.protocol_one_outputs(rec, 0.0, clone=True, **p1))
-    for g in st.g_grid:
+    p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
+              scales=scales, patterns=pats)
+    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
+    for g in settings.g_grid:
         if g > 0:
-            cell("p1", g, lambda g=g: dc.protocol_one_outputs(rec, g, clone=False, **p1), eps=0.3)
-    cell("p2", st.depth_g, lambda: dc.protocol_two_record(rec, st.depth_g, n_pairs=st.n_pairs, seed=st.seed,
-                                                           num_steps=st.num_steps))
+            cell("p1", g, lambda g=g: dit_cells.protocol_one_outputs(rec, g, clone=False, **p1), eps=0.3)
+    cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs,
+                                                                        seed=settings.seed, num_steps=settings.num_steps))
     if mix is not None:
-        cell("ou", 0.0, lambda: dc.ou_clone_record(mix, st.t_ints, num_steps=st.num_steps, n_paths=st.ou_paths,
-                                                   seed=st.seed), n_paths=st.ou_paths)
+        cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
+                                                          n_paths=settings.ou_paths, seed=settings.seed),
+             n_paths=settings.ou_paths)
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name}
 
 
@@ -115,35 +115,35 @@ def _family_arrays(res, family):
     return np.asarray(res["t_int"], float), a
 
 
-def analyse_model(name, cell_files: dict, st: Settings, mix) -> dict:
+def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     """analysis.json content for one model, computed from its cell files only."""
-    recs = {k: dc.read_cell(p) for k, p in cell_files.items()}
+    recs = {k: dit_cells.read_cell(p) for k, p in cell_files.items()}
     clone = recs[("clone", 0.0)]["result"]
     fams = ["features", "scales"] if "feature_agreement" in clone else ["scales"]
-    out = {"model": name, "families": {}, "primary": fams[0], "num_steps": st.num_steps,
+    out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
         t, a = _family_arrays(clone, fam)
         labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features"
                   else [f"pool {s}" for s in clone["scales"]])
-        out["families"][fam] = {"labels": labels, "t_int": t, **an.commitment(t, a, st.n_boot, st.seed)}
+        out["families"][fam] = {"labels": labels, "t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     prim = fams[0]
     gcells = [(0.0, *_family_arrays(clone, prim))]
     for (kind, g), r in sorted(recs.items(), key=lambda kv: kv[0][1]):
         if kind == "p1":
             gcells.append((g, *_family_arrays(r["result"], prim)))
-    out["gap_vs_g"] = an.gap_curve(gcells, st.n_boot, st.seed)
-    p2 = recs[("p2", st.depth_g)]["result"]
+    out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed)
+    p2 = recs[("p2", settings.depth_g)]["result"]
     tau_global = out["families"][prim]["tau"][0][0]
-    step = int(np.clip(round(tau_global) if tau_global is not None else st.num_steps // 2, 0, st.num_steps - 1))
+    step = int(np.clip(round(tau_global) if tau_global is not None else settings.num_steps // 2, 0, settings.num_steps - 1))
     df = np.asarray(p2["diff_fraction"])  # (S, L, P)
-    out["depth"] = {"g": st.depth_g, **an.depth(df, p2["local_share"], step, st.n_boot, st.seed),
+    out["depth"] = {"g": settings.depth_g, **dit_analysis.depth(df, p2["local_share"], step, settings.n_boot, settings.seed),
                     "bands": np.asarray(p2["bands"])[step], "band_edges": p2["band_edges"]}
     if mix is not None:
-        out["theory"] = an.feature_theory(mix, st.t_ints, st.num_steps)
+        out["theory"] = dit_analysis.feature_theory(mix, settings.t_ints, settings.num_steps)
         if ("ou", 0.0) in recs:
             t, a = _family_arrays(recs[("ou", 0.0)]["result"], "features")
-            out["exact_sampler"] = {"t_int": t, **an.commitment(t, a, st.n_boot, st.seed)}
+            out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     return out
 
 
@@ -175,7 +175,7 @@ def checks_for(an_: dict) -> list[Check]:
     m, prim = an_["model"], an_["primary"]
     cks = []
     boot = "95% percentile bootstrap over pairs"
-    res = an.RESOLUTION
+    res = dit_analysis.RESOLUTION
     wres = f"{boot}, widened by {res:g} sampler step (resolution of a commitment step)"
     for fam, f in an_["families"].items():
         est, lo, hi = _iv(f["gap"])
@@ -302,17 +302,17 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
 
     model=None runs the embedded CPU models: both in the full run, FHGM-DiT alone with quick=True.
     """
-    from . import dit_figures as fig
+    from . import dit_figures
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
-    st = settings(bool(quick), g_grid)
+    settings = settings_for(bool(quick), g_grid)
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
     checks, figures, files, notes = [], [], [], {}
     for name in names:
         t0 = time.time()
-        meas = measure_model(name, out_dir, st, device, say)
+        meas = measure_model(name, out_dir, settings, device, say)
         cf = {k: v[0] for k, v in meas["cells"].items()}
-        ana = analyse_model(meas["name"], cf, st, meas["mix"])
+        ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)
         ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
         atomic_write_json(ana_path, to_plain(ana))
@@ -322,7 +322,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
             notes.setdefault(f, []).append(txt)
         checks += cks
         files += list(cf.values()) + [ana_path]
-        figures += fig.draw_all(ana_path, out_dir)
+        figures += dit_figures.draw_all(ana_path, out_dir)
         say(f"dit {name}: {sum(c.passed for c in cks)}/{len(cks)} checks pass ({time.time() - t0:.1f} s)")
     return SuiteResult("dit_findings", checks, figures, _verdicts(checks, notes),
                        [os.path.relpath(p, out_dir) for p in files])
@@ -333,5 +333,5 @@ def load_analysis(path) -> dict:
         return json.load(f)
 
 
-__all__ = ["dit_findings_suite", "settings", "Settings", "checks_for", "analyse_model", "measure_model",
+__all__ = ["dit_findings_suite", "settings_for", "Settings", "checks_for", "analyse_model", "measure_model",
            "load_analysis"]

@@ -16,8 +16,9 @@ Figures are redrawn from out/results.json (`figures.py`). README.md has the deta
 
 Adding a kind is one line in `kinds.py` (or in any module imported before the sweep):
 
-    KINDS["ou.gap"] = Kind("syncgap.ou_models.sweep_cells:gap_cell", check="syncgap.ou_models.sweep_cells:gap_params")
-    KINDS["dit.protocol1"] = Kind("syncgap.dit_bridge.sweep_cells:protocol1_cell", gpu=True)
+    KINDS["ou.gap"] = Kind("syncgap.validation.sweep.model_cells:ou_gap_cell",
+                            check="syncgap.validation.sweep.model_cells:ou_gap_params")
+    KINDS["dit.protocol1.cuda"] = Kind("syncgap.validation.sweep.model_cells:dit_protocol1_cuda_cell", gpu=True)
 
 The function is imported only where the cell runs; `check` (same parameters, raises
 InputError) runs in the driver on every cell before work starts; `gpu=True` makes the

@@ -11,8 +11,9 @@ returns a relative run time; the runners then start the costliest cells of that 
 
 Registering a kind is one line, here or in any module imported before the sweep:
 
-    KINDS["ou.gap"] = Kind("syncgap.ou_models.sweep_cells:gap_cell", check="syncgap.ou_models.sweep_cells:gap_params")
-    KINDS["dit.protocol1"] = Kind("syncgap.dit_bridge.sweep_cells:protocol1_cell", gpu=True)
+    KINDS["ou.gap"] = Kind("syncgap.validation.sweep.model_cells:ou_gap_cell",
+                            check="syncgap.validation.sweep.model_cells:ou_gap_params")
+    KINDS["dit.protocol1.cuda"] = Kind("syncgap.validation.sweep.model_cells:dit_protocol1_cuda_cell", gpu=True)
 
 A config may also name an importable function directly, `kind: mypkg.cells:my_cell`, but
 only with `allow_code=True` (the command line's `--allow-code-kinds`): importing and calling

@@ -13,7 +13,7 @@ import io
 import json
 from pathlib import Path
 
-from .store import atomic_write_json, atomic_write_text, cell_path, iter_records, read_record
+from .store import atomic_write_text, cell_path, iter_records, read_record
 
 
 def record_row(rec: dict) -> dict:
@@ -54,8 +54,9 @@ def write_table(out_dir, cells=None) -> tuple[Path, Path]:
     """Write out/results.csv and out/results.json atomically; return both paths."""
     rows = table(out_dir, cells)
     out = Path(out_dir)
+    json_text = json.dumps(rows, indent=1, allow_nan=False) + "\n"   # fails before either file is touched
     atomic_write_text(out / "results.csv", _csv_text(rows))
-    atomic_write_json(out / "results.json", rows)
+    atomic_write_text(out / "results.json", json_text)
     return out / "results.csv", out / "results.json"
 
 

@@ -52,21 +52,16 @@ def thread_env() -> dict:
 def dask_worker_env() -> dict:
     """thread_env() plus glibc's MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ = 4 MiB for Dask workers.
 
-    Dask's nanny sets MALLOC_TRIM_THRESHOLD_=64 KiB, which also freezes glibc's mmap threshold
-    at 128 KiB: every NumPy temporary above that is mmap'ed and page-faulted afresh, and the
-    heap is trimmed after almost every free. On the mc.cloning kind that cost 45-80 % more
-    wall time (4x the page faults); the mmap threshold alone brought it to within 10 % of a
-    plain process, and both thresholds at 4 MiB to within noise (8 cells: 2.8-3.0 s against
-    3.0-3.3 s plain and 3.2-3.7 s with the mmap threshold alone). Values in os.environ win.
+    Dask's nanny sets MALLOC_TRIM_THRESHOLD_=64 KiB, which also freezes glibc's mmap threshold at
+    128 KiB (every NumPy temporary above it is mmap'ed afresh, the heap trimmed after almost every
+    free); timings in benchmarks/RESULTS.md. Values in os.environ win.
     """
     return {**thread_env(), **{k: os.environ.get(k, "4194304")
                                for k in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")}}
 
 
-# Dask's periodic work that only a dashboard or a long-lived shared cluster needs. With the
-# defaults an idle 2-worker LocalCluster used 5 % of a core in the driver (scheduler and the
-# nannies live there) and 4.5 % in the workers; with these, 1 % and 0.5 %. On 2 cores that
-# CPU comes out of the cells' share when both workers are busy.
+# Dask's periodic work that only a dashboard or a long-lived shared cluster needs; its idle CPU
+# cost, which comes out of the cells' share on a small machine, is in benchmarks/RESULTS.md.
 QUIET_CLUSTER = {
     "distributed.worker.profile.enabled": False,           # a stack walk of every worker every 10 ms
     "distributed.admin.tick.interval": "1s",               # event-loop lag probe, 20 ms by default

@@ -1,4 +1,4 @@
-"""On-disk results: canonical cell hashes, atomic JSON writes, resume, and provenance.
+"""On-disk results of a sweep: cell files, resume, and provenance (records, hashes and atomic writes: validation.store).
 
 Layout of a sweep folder (`out/`):
     out/sweep.json          the expanded configuration (written at every run)
@@ -9,125 +9,50 @@ A record is {"key", "config", "result", "provenance"}; "result" holds only what 
 cell function returned (so it is bitwise reproducible), "provenance" the package
 version, git revision (and whether the checkout had uncommitted changes), host, pid,
 wall and CPU time of the run that produced it.
-Writes go to a temporary file in the same folder, are fsync'ed, then renamed with
-os.replace (atomic on POSIX and Windows): a reader sees the old file or the whole
-new one, never half of it. Stray temporaries (`.<key>.json.*.tmp`) of a killed run
-are ignored by `is_done` and `iter_records`.
+Writes are atomic (validation.store.atomic_write_json); stray temporaries (`.<key>.json.*.tmp`) of
+a killed run are ignored by `is_done` and `iter_records`. A damaged cell file (not whole JSON, NaN,
+a null or non-object result, a key that does not hash its config) is not done: `is_done` says so on
+stderr and the next run recomputes it.
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
-import math
-import os
 import subprocess
-import tempfile
 from pathlib import Path
 
-KEY_CHARS = 16  # hex digits of sha256 kept in a cell key (64 bits)
+from syncgap.validation.store import (DamagedRecord, atomic_write_json, atomic_write_text, canonical_json,
+                                      cell_key, check_record, read_json, report_damage, to_plain)
 
-
-def _canonical(obj):
-    """Normalise for hashing: integral floats become ints (1.0 and 1 are the same cell)."""
-    if isinstance(obj, dict):
-        return {str(k): _canonical(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_canonical(v) for v in obj]
-    if isinstance(obj, float) and math.isfinite(obj) and obj.is_integer():
-        return int(obj)
-    return obj
-
-
-def canonical_json(config: dict) -> str:
-    """Canonical JSON of a cell configuration: sorted keys, no spaces, ASCII, integral floats as ints."""
-    return json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True, allow_nan=False)
-
-
-def cell_key(config: dict) -> str:
-    """sha256 prefix of the canonical JSON: the cell's file name and identity."""
-    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_CHARS]
-
-
-def to_plain(obj, strict: bool = True):
-    """Records to plain JSON types: numpy scalars/arrays to numbers/lists, NaN and inf to None.
-
-    strict=True (cell results) rejects any other type; strict=False (CLI output) writes it as str.
-    """
-    if hasattr(obj, "__dataclass_fields__"):
-        obj = {k: getattr(obj, k) for k in obj.__dataclass_fields__}
-    if isinstance(obj, dict):
-        return {str(k): to_plain(v, strict) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_plain(v, strict) for v in obj]
-    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):   # numpy arrays and scalars
-        return to_plain(obj.tolist(), strict)
-    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
-        return obj
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if not strict:
-        return str(obj)
-    raise TypeError(f"cell result holds a {type(obj).__name__}, which is not JSON data")
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write text to `path` atomically: temp file in the same folder, fsync, os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o644)   # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable; not possible on every platform
-        dfd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def atomic_write_json(path, obj, sort_keys: bool = False) -> None:
-    """JSON-encode `obj` (indent 1, keys in insertion order unless sort_keys, no NaN) and write it atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=sort_keys, allow_nan=False) + "\n")
+__all__ = ["atomic_write_json", "atomic_write_text", "canonical_json", "cell_key", "cell_path", "git_dirty",
+           "git_revision", "is_done", "iter_records", "package_version", "read_record", "to_plain"]
 
 
 def cell_path(out_dir, key: str) -> Path:
+    """out/cells/<key>.json."""
     return Path(out_dir) / "cells" / f"{key}.json"
 
 
-def read_record(path) -> dict | None:
-    """The record in `path`, or None when it is missing, unreadable, or not a whole record."""
+def read_record(path, report: bool = False) -> dict | None:
+    """The record in `path`, or None when it is missing or not a whole record of the cell named by its key.
+
+    report: say on stderr what is wrong with a damaged file (validation.store.check_record).
+    """
+    if not Path(path).exists():
+        return None
     try:
-        with open(path, encoding="utf-8") as f:
-            rec = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(rec, dict) or not {"key", "config", "result"} <= rec.keys():
-        return None
-    if rec["key"] != Path(path).stem or cell_key(rec["config"]) != rec["key"]:
+        rec = check_record(read_json(path))
+        if rec.get("key") != Path(path).stem:
+            raise DamagedRecord("is not named after its cell's key")
+    except DamagedRecord as exc:
+        if report:
+            report_damage(path, str(exc), "it is recomputed by the next run")
         return None
     return rec
 
 
 def is_done(out_dir, key: str) -> bool:
-    """True when the cell's result file exists and parses as a whole record of that cell."""
-    return read_record(cell_path(out_dir, key)) is not None
+    """True when the cell's result file exists and is a whole record of that cell (damage is said on stderr)."""
+    return read_record(cell_path(out_dir, key), report=True) is not None
 
 
 def iter_records(out_dir):

@@ -1,0 +1,149 @@
+"""The protocol space of docs/protocols.md on the exact-score OU analog: window, noise, start, sampler.
+
+- window "release"   : coupled for the first t_int steps, independent after (Protocol I as built);
+  "switch-on"        : independent for the first t_int steps, coupled to the end;
+  "throughout"       : coupled the whole run; each feature's commitment is read from the replica
+                       difference along the run (`difference_onset`), not from a t_int sweep.
+- noise "independent": each replica draws its own per-step noise; "shared": both draw the same,
+  so only the start differs.
+- eps: the start z_A,B = sqrt(1 - eps^2) z_0 +- eps z_1 from the two replicas' independent draws
+  (z_0, z_1) at OU time T; None keeps the two independent draws (today's default).
+The release and switch-on windows run in measure.protocol_one; `run_protocol` dispatches all three.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from syncgap.theory import schedules
+from syncgap.theory.checks import InputError, check_int, check_real
+
+from .engine import check_grid, feature_model, initial_state, sample
+from .estimators import bootstrap
+
+WINDOWS = ("release", "switch-on", "throughout")
+NOISES = ("independent", "shared")
+
+
+def check_variant(window: str, noise: str, eps, windows=WINDOWS):
+    """(window, noise, eps) checked: window in `windows`, noise in NOISES, eps None or in [0, 1]."""
+    if window not in windows:
+        raise InputError(f"window must be one of {', '.join(windows)}, got {window!r}")
+    if noise not in NOISES:
+        raise InputError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
+    if eps is not None:
+        eps = check_real("eps", eps, 0.0, 1.0)
+    return window, noise, eps
+
+
+def antisymmetric_start(z: np.ndarray, eps) -> np.ndarray:
+    """z (n, 2, D) of two independent draws -> sqrt(1 - eps^2) z_0 +- eps z_1 (eps None: z unchanged).
+
+    Variance preserving: each replica has the covariance of one draw, exactly in law when the start
+    marginal is Gaussian (T well above 1/2 log of the largest data eigenvalue); A - B = 2 eps z_1.
+    """
+    if eps is None:
+        return z
+    if z.ndim != 3 or z.shape[1] != 2:
+        raise InputError(f"an antisymmetric start needs a pair (n, 2, D), got shape {z.shape}")
+    base, pert = np.sqrt(1.0 - eps * eps) * z[:, 0], eps * z[:, 1]
+    return np.stack([base + pert, base - pert], axis=1)
+
+
+def difference_onset(q, level: float = 0.1, min_rise: float = 0.05, quiet: float = 0.05):
+    """(index, None): where the normalised difference q starts to grow, or (None, reason) where it never does.
+
+    q (R,): a replica difference normalised by the replicas' own size (0 identical, 1 uncorrelated),
+    along the run (index = the sampler's time order). From its minimum q_min (index m) it rises to
+    q_max = max(q[m:]); the onset is the first index >= m where q - q_min reaches `level` of that
+    rise. A rise below `min_rise` (absolute, like the agreement curves' minimum contrast) is "no
+    onset": the mode never desynchronises, which is not a collapse (docs/protocols.md). An onset within
+    `quiet` of the run after the minimum has no quiet phase before it: read as none (the reason says so).
+    """
+    q = np.asarray(q, dtype=float)
+    if q.size < 2 or not np.all(np.isfinite(q)):
+        return None, "difference not finite along the run"
+    m = int(np.argmin(q))
+    rise = float(q[m:].max() - q[m])
+    if rise < min_rise:
+        return None, f"no onset: the normalised difference rises by {rise:.3g} < {min_rise:g} after its minimum"
+    onset = m + int(np.argmax(q[m:] - q[m] >= level * rise))
+    if onset - m < max(1, quiet * q.size):
+        return None, ("no onset read: the difference grows from its minimum at once, with no quiet phase "
+                      "(per-step noise decorrelating the pair, not a commitment)")
+    return onset, None
+
+
+def _blocks(x: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Sums of x (n, ...) over n_blocks contiguous blocks of paths: (n_blocks, ...), iid units."""
+    edges = np.linspace(0, x.shape[0], n_blocks + 1).round().astype(int)
+    return np.add.reduceat(x, edges[:-1], axis=0)
+
+
+def throughout(data, grid, g: float, n: int, seed: int = 0, scheme: str = "sde", noise: str = "independent",
+               eps=0.3, level: float = 0.1, record_every: int = 0, batch: int = 2000, n_boot: int = 300,
+               dit_sampling_steps: int = 250, progress=None) -> dict:
+    """Window "throughout": the pair coupled by the gate g the whole run; per feature k the onset of
+    q_k = <(phi_k.(x_A - x_B))^2> / <(phi_k.x_A)^2 + (phi_k.x_B)^2> (means over paths), `difference_onset`.
+
+    record_every 0 records about 250 states. Intervals: percentile bootstrap over blocks of paths.
+    gap_dit_steps[k-1] = onset step of feature k minus that of feature 0 (later commitment, larger step).
+    """
+    window, noise, eps = check_variant("throughout", noise, eps)
+    model = feature_model(data)
+    grid = check_grid(grid)
+    n = check_int("samples", n, 2, 10**9)
+    batch = check_int("batch", batch, 1)
+    level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
+    N = grid.size - 1
+    record_every = check_int("record_every", record_every, 0, N) or max(1, N // 250)
+    F = model.num_features
+    diff, size, t = None, None, None
+    for lo in range(0, n, batch):
+        hi = min(n, lo + batch)
+        z0 = antisymmetric_start(initial_state(model, hi - lo, 2, grid[0], None, seed, lo), eps)
+        r = sample(model, grid, hi - lo, seed, K=2, gate=g, scheme=scheme, record_every=record_every,
+                   path_offset=lo, z0=z0, shared_noise=noise == "shared")
+        y = r["y"]                                                     # (b, R, 2, F)
+        d2, s2 = (y[:, :, 0] - y[:, :, 1]) ** 2, (y ** 2).sum(axis=2)  # (b, R, F) each
+        diff = d2 if diff is None else np.concatenate([diff, d2])
+        size = s2 if size is None else np.concatenate([size, s2])
+        t = r["t"]
+        if progress is not None:
+            progress(hi, n)
+    units = np.stack([_blocks(diff, min(n, 200)), _blocks(size, min(n, 200))], axis=1)  # (blocks, 2, R, F)
+    q_mean = diff.sum(0) / size.sum(0)                                                  # (R, F)
+    steps = np.asarray(schedules.ou_time_to_sampler_step(np.maximum(t, 0.0), dit_sampling_steps), float)
+
+    def onset_step(u, k):
+        i, _ = difference_onset(u[:, 0, :, k].sum(0) / u[:, 1, :, k].sum(0), level)
+        return None if i is None else float(steps[i])
+    onsets = []
+    for k in range(F):
+        i, reason = difference_onset(q_mean[:, k], level)
+        iv = bootstrap(lambda u, k=k: onset_step(u, k), units, n_boot, seed=seed)
+        onsets.append({"feature": k, "onset_t": None if i is None else float(t[i]),
+                       "onset_dit_steps": None if i is None else float(steps[i]),
+                       "onset_dit_steps_low": iv.low, "onset_dit_steps_high": iv.high, "onset_reason": reason})
+    gaps = []
+    for k in range(1, F):
+        def gap(u, k=k):
+            a, b = onset_step(u, 0), onset_step(u, k)
+            return None if a is None or b is None else b - a
+        iv = bootstrap(gap, units, n_boot, seed=seed)
+        est = None if not np.isfinite(iv.estimate) else iv.estimate
+        gaps.append({"feature": k, "gap_dit_steps": est, "gap_dit_steps_low": iv.low, "gap_dit_steps_high": iv.high,
+                     "gap_reason": None if est is not None else "a feature has no onset"})
+    return {"window": window, "noise": noise, "eps": eps, "scheme": scheme, "g": g, "level": level,
+            "t": t, "dit_steps": steps, "normalised_difference": q_mean, "onsets": onsets, "gaps": gaps,
+            "samples": n, "seed": seed, "dit_sampling_steps": dit_sampling_steps}
+
+
+def run_protocol(data, grid, g: float, n: int, window: str = "release", noise: str = "independent", eps=None,
+                 **kw) -> dict:
+    """One protocol variant: measure.protocol_one for release / switch-on, `throughout` otherwise."""
+    window, noise, eps = check_variant(window, noise, eps)
+    if window == "throughout":
+        kw.pop("t_int_times", None)
+        return throughout(data, grid, g, n, noise=noise, eps=0.3 if eps is None else eps, **kw)
+    from .measure import protocol_one
+    return protocol_one(data, grid, g, n, window=window, noise=noise, eps=eps, **kw)

@@ -1,0 +1,45 @@
+"""--window/--noise/--eps on `syncgap ou gap` and `syncgap dit measure`: records carry the variant."""
+import json
+
+import pytest
+
+from syncgap.validation.cli.common import NOT_MEASURABLE
+from syncgap.validation.cli.main import main
+
+OU = ["ou", "gap", "--d", "4", "--samples", "200", "--ddpm-steps", "60", "--boot", "10", "--quiet", "--json"]
+DIT = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--quiet", "--n-boot", "10", "--json"]
+
+
+@pytest.mark.parametrize("window", ["release", "switch-on", "throughout"])
+def test_ou_gap_records_carry_the_variant(capsys, window):
+    assert main(OU + ["--g", "0.5", "--window", window, "--noise", "shared", "--eps", "0.2", "--scheme", "ddim"]) in (0, NOT_MEASURABLE)
+    row = json.loads(capsys.readouterr().out)["results"][0]
+    assert (row["window"], row["noise"], row["sampler"], row["eps"], row["g"]) == (window, "shared", "ddim", 0.2, 0.5)
+    assert {"gap_steps", "gap_steps_low", "gap_steps_high", "gap_steps_reason"} <= set(row)
+    assert (row["gap_steps"] is None) == (row["gap_steps_reason"] is not None)
+
+
+@pytest.mark.parametrize("window", ["switch-on", "throughout"])
+def test_dit_measure_records_carry_the_variant(capsys, window):
+    assert main(DIT + ["--g", "1", "--window", window, "--noise", "shared", "--t-int", "0,1,2,4"]) == NOT_MEASURABLE
+    rec = json.loads(capsys.readouterr().out)
+    r = rec["results"][0]
+    assert (r["window"], r["noise"], r["sampler"], r["eps"], r["g"]) == (window, "shared", "ddpm", 0.3, 1.0)
+    assert (r["gap_steps"] is None) == (r["gap_steps_reason"] is not None)
+    assert rec["options"]["window"] == window
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (OU + ["--window", "later"], "invalid choice"),
+    (OU + ["--eps", "2"], "eps"),
+    (OU + ["--layer", "A", "--g", "0.5", "--noise", "shared"], "layer B"),
+    (DIT + ["--protocol", "II", "--window", "switch-on"], "Protocol I"),
+])
+def test_bad_variant_exits_2_with_one_line(capsys, argv, msg):
+    try:
+        code = main(argv)
+    except SystemExit as e:   # argparse's own choices exit; InputError returns 2
+        code = e.code
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert msg in err[-1]

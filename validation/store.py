@@ -1,0 +1,289 @@
+"""The one resumable-cell store: records on disk, written atomically, validated when read.
+
+Used by the validation suites (`suites/ou_cells.py`, `suites/dit_cells.py`), the sweep
+(`sweep/store.py`) and the CLI's resumable `--out` folders (options.json + metrics.jsonl).
+
+A cell record is {"key", "config", "result", "provenance"} (docs/json.md): key = cell_key(config),
+the sha256 prefix of the canonical JSON of the configuration; "result" holds only what the
+computation returned (so it is reproducible), "provenance" how it was made (wall time, ...).
+
+Writes go to a temporary file in the same folder, are fsync'ed, then renamed with os.replace
+(atomic on POSIX and Windows): a reader sees the old file or the whole new one.
+Reads validate: a file that is not whole JSON, holds NaN/Infinity, another configuration, a
+missing / null / non-object result, or a result the caller's `validate` rejects is *damaged*:
+`load_cell` says so in one line on stderr and the cell is recomputed. A line file
+(metrics.jsonl) drops a partial or corrupt line the same way and rewrites itself without it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+KEY_CHARS = 16  # hex digits of sha256 kept in a cell key (64 bits)
+
+
+class DamagedRecord(ValueError):
+    """A stored record that cannot be used as it is; the message says what is wrong with it."""
+
+
+# ---------------------------------------------------------------- canonical form and plain data
+
+def _canonical(obj):
+    """Normalise for hashing: integral floats become ints (1.0 and 1 are the same cell)."""
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, float) and math.isfinite(obj) and obj.is_integer():
+        return int(obj)
+    return obj
+
+
+def canonical_json(config: dict) -> str:
+    """Canonical JSON of a cell configuration: sorted keys, no spaces, ASCII, integral floats as ints."""
+    return json.dumps(_canonical(config), sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=True, allow_nan=False)
+
+
+def cell_key(config: dict) -> str:
+    """sha256 prefix of the canonical JSON: the cell's file name and identity."""
+    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_CHARS]
+
+
+def to_plain(obj, strict: bool = True):
+    """Records to plain JSON types: numpy scalars/arrays to numbers/lists, NaN and inf to None.
+
+    strict=True (cell results) rejects any other type; strict=False (CLI output) writes it as str.
+    """
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = {k: getattr(obj, k) for k in obj.__dataclass_fields__}
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v, strict) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v, strict) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):   # numpy arrays and scalars
+        return to_plain(obj.tolist(), strict)
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if not strict:
+        return str(obj)
+    raise TypeError(f"cell result holds a {type(obj).__name__}, which is not JSON data")
+
+
+# ---------------------------------------------------------------- atomic writes
+
+def atomic_write_text(path, text: str) -> None:
+    """Write text to `path` atomically: temp file in the same folder, fsync, os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(tmp, 0o644)   # mkstemp makes 0600; results are meant to be shared
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:  # make the rename itself durable; not possible on every platform
+        dfd = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def atomic_write_json(path, obj, sort_keys: bool = False) -> None:
+    """JSON-encode `obj` (indent 1, keys in insertion order unless sort_keys, no NaN) and write it atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=sort_keys, allow_nan=False) + "\n")
+
+
+# ---------------------------------------------------------------- validated reads
+
+def report_damage(path, what: str, action: str = "recomputing it") -> None:
+    """One line on stderr: which stored file is damaged, how, and what is done about it."""
+    print(f"syncgap: {path}: {what}; {action}", file=sys.stderr, flush=True)
+
+
+def _no_constant(name):
+    raise DamagedRecord(f"holds {name}, which is not JSON data")
+
+
+def parse_json(text: str):
+    """json.loads that refuses NaN and Infinity (DamagedRecord) and names a syntax error (DamagedRecord)."""
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise DamagedRecord(f"is not whole JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+
+
+def read_json(path):
+    """The JSON value in `path`; DamagedRecord when it cannot be read or parsed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DamagedRecord("is not UTF-8 text") from None
+    except OSError as exc:
+        raise DamagedRecord(f"cannot be read ({exc.strerror or exc})") from None
+    return parse_json(text)
+
+
+def numbers_only(result, labels=(), where: str = "result") -> None:
+    """TypeError unless every leaf of `result` is a number, a boolean or null.
+
+    Strings are allowed only under the keys named in `labels` (feature names, observables).
+    """
+    if isinstance(result, dict):
+        for k, v in result.items():
+            if k in labels:
+                continue
+            numbers_only(v, labels, f"{where}.{k}")
+    elif isinstance(result, list):
+        for i, v in enumerate(result):
+            numbers_only(v, labels, f"{where}[{i}]")
+    elif not (result is None or isinstance(result, (bool, int, float))):
+        raise TypeError(f"{where} is a {type(result).__name__} ({str(result)[:40]!r}) where a number belongs")
+
+
+def check_record(rec, config: dict | None = None, validate=None) -> dict:
+    """`rec` when it is a whole cell record (of `config`, when given); else DamagedRecord saying why."""
+    if not isinstance(rec, dict):
+        raise DamagedRecord(f"holds a JSON {type(rec).__name__}, not a cell record")
+    if not isinstance(rec.get("config"), dict):
+        raise DamagedRecord("has no configuration")
+    try:
+        key = cell_key(rec["config"])
+    except (TypeError, ValueError):
+        raise DamagedRecord("has a configuration that is not plain JSON") from None
+    if "key" in rec and rec["key"] != key:
+        raise DamagedRecord("has a key that does not hash its configuration")
+    if config is not None and key != cell_key(config):
+        raise DamagedRecord("holds another configuration (other settings or another version of the code)")
+    if "result" not in rec:
+        raise DamagedRecord("has no result")
+    if rec["result"] is None:
+        raise DamagedRecord("has a null result")
+    if not isinstance(rec["result"], dict):
+        raise DamagedRecord(f"has a result that is a JSON {type(rec['result']).__name__}, not an object")
+    if validate is not None:
+        try:
+            validate(rec["result"])
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            raise DamagedRecord(f"has a result that cannot be used ({what})") from None
+    return rec
+
+
+def load_cell(path, config: dict, validate=None) -> dict | None:
+    """The record at `path` when it is whole and holds `config`; None when missing or damaged (said on stderr)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        return check_record(read_json(path), config, validate)
+    except DamagedRecord as exc:
+        report_damage(path, str(exc))
+        return None
+
+
+def compute_cell(path, config: dict, compute, validate=None) -> tuple[dict, bool]:
+    """(record, reused): the stored record of `config` at `path`, else compute(), written atomically."""
+    old = load_cell(path, config, validate)
+    if old is not None:
+        return old, True
+    t0 = time.time()
+    result = to_plain(compute())
+    rec = {"key": cell_key(config), "config": to_plain(config), "result": result,
+           "provenance": {"wall_s": round(time.time() - t0, 3)}}
+    try:
+        check_record(rec, config, validate)
+    except DamagedRecord as exc:   # a bug in the computation or in its validation, not in the file
+        raise RuntimeError(f"{path}: the freshly computed cell {exc}") from None
+    atomic_write_json(path, rec)
+    return rec, False
+
+
+# ---------------------------------------------------------------- line files (metrics.jsonl)
+
+def read_rows(path, key: str) -> dict:
+    """Rows of a JSON-lines file keyed by row[key]; partial or corrupt lines are dropped, said, and removed."""
+    if not os.path.exists(path):
+        return {}
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        report_damage(path, f"cannot be read ({exc})", "recomputing every row")
+        atomic_write_text(path, "")
+        return {}
+    rows, kept, bad = {}, [], []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = parse_json(line)
+            if not isinstance(row, dict) or key not in row:
+                raise DamagedRecord(f"has no {key!r}")
+            hash(row[key])
+        except (DamagedRecord, TypeError) as exc:
+            last = " (a partial last line: an interrupted append)" if i == len(lines) else ""
+            bad.append(f"line {i} {exc}{last}")
+            continue
+        rows[row[key]] = row
+        kept.append(line)
+    if bad:
+        report_damage(path, "; ".join(bad), "dropping it and recomputing its row")
+        atomic_write_text(path, "".join(line + "\n" for line in kept))
+    return rows
+
+
+def append_row(path, row: dict) -> None:
+    """Append one JSON line (no NaN) and flush it to disk."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, allow_nan=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def resume_options(folder, options: dict, rows_file: str = "metrics.jsonl") -> bool:
+    """Write folder/options.json; True when an existing run of the same options may be resumed.
+
+    A missing or damaged options.json (said on stderr) cannot vouch for the rows already in
+    `rows_file`: they are moved aside to `<rows_file>.stale` and recomputed. Options that differ
+    from the stored ones raise ValueError (the caller turns it into its own error message).
+    """
+    path = Path(folder) / "options.json"
+    rows = Path(folder) / rows_file
+    if path.exists():
+        try:
+            stored = read_json(path)
+        except DamagedRecord as exc:
+            stored = exc
+        if isinstance(stored, DamagedRecord) or not isinstance(stored, dict):
+            what = str(stored) if isinstance(stored, DamagedRecord) else "is not a JSON object"
+            action = "rewriting it" + (f" and recomputing the rows of {rows_file}" if rows.exists() else "")
+            report_damage(path, what, action)
+            if rows.exists():
+                os.replace(rows, rows.with_name(rows.name + ".stale"))
+        elif stored != options:
+            raise ValueError("holds a run with different options")
+    elif rows.exists():
+        report_damage(rows, "has no options.json to say which options made it", "recomputing its rows")
+        os.replace(rows, rows.with_name(rows.name + ".stale"))
+    atomic_write_json(path, options)
+    return True

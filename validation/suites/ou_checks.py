@@ -1,0 +1,190 @@
+"""Checks of the OU/theory suite, made from its cell files alone (docs/science.md §2-4).
+
+Each check holds a theory prediction against a measured value with its interval (validation.records.Check).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from syncgap.theory.gated import routing_factor
+from syncgap.validation.records import Check, within
+from syncgap.validation.store import DamagedRecord, check_record, numbers_only, read_json, report_damage
+
+from .ou_cells import AMPS_B, DIT_STEPS, LEVEL
+from .ou_law import gap_law, onset
+
+
+def _num(x):
+    return None if x is None or not np.isfinite(float(x)) else float(x)
+
+
+def _ci(lo, hi, tol=0.0):
+    lo = -math.inf if lo is None else float(lo) - tol
+    hi = math.inf if hi is None else float(hi) + tol
+    return (lo, hi)
+
+
+def _check(check_id, desc, pred, obs, ci, unit, finding, tol, passed=None):
+    pred, obs = _num(pred), _num(obs)
+    ok = within(pred, ci) if passed is None else passed
+    return Check(check_id, desc, pred, obs, ci, unit, bool(ok and obs is not None), finding=finding, tolerance=tol)
+
+
+def validate_cell(name: str, result: dict) -> None:
+    """Raise KeyError, IndexError, TypeError or ValueError unless `result` can feed this cell's checks.
+
+    The store calls it on every cell it reads (validation.store.check_record): a cell that fails is
+    damaged and recomputed.
+    """
+    numbers_only(result, labels=("features", "coupling"))   # the only text fields of OU cells
+    if name.startswith("base_cloning_d"):
+        _base_checks(result)
+    elif name.startswith(("collapse_", "layer_a_", "layer_b_energy_")):
+        _rest_checks({name: result})
+    elif name == "layer_b_cloning_g0":
+        _gap_checks(result, gap_law([result], 10))
+    elif name.startswith("layer_b_p1_"):
+        float(result["g"])
+        if len(result["gap_dit_steps"]) != 3 or len(result["tau"]) != len(AMPS_B):
+            raise ValueError("gap_dit_steps must hold 3 numbers and tau one row per feature")
+
+
+def read_cells(root: Path) -> dict:
+    """{name: result} of every whole cell file under `root`; a damaged one is skipped with a line on stderr."""
+    cells = {}
+    for p in sorted(root.glob("*.json")):
+        if p.stem == "gap_law":
+            continue
+        try:
+            cells[p.stem] = check_record(read_json(p), validate=lambda r, n=p.stem: validate_cell(n, r))["result"]
+        except DamagedRecord as exc:
+            report_damage(p, str(exc), "leaving it out of the checks")
+    return cells
+
+
+def checks_from_files(root: Path) -> tuple[list[Check], dict]:
+    """Every check of the suite, from the cell files under `root` only; also the law analysis (or None)."""
+    cells = read_cells(Path(root))
+    out = []
+    for name in sorted((k for k in cells if k.startswith("base_cloning_d")), key=lambda k: cells[k]["d"]):
+        out += _base_checks(cells[name])
+    out += _rest_checks(cells)
+    b0 = cells.get("layer_b_cloning_g0")
+    p1 = sorted((cells[k] for k in cells if k.startswith("layer_b_p1_")), key=lambda r: r["g"])
+    law = None
+    if b0 is not None:
+        law = gap_law([b0] + p1, 200)
+        out += _gap_checks(b0, law)
+    return out, law
+
+
+def _base_checks(c: dict) -> list[Check]:
+    out, d = [], c["d"]
+    ci_hw = float(np.max(np.array(c["ci_high"]) - np.array(c["ci_low"]))) / 2
+    dev = float(np.max(np.abs(np.array(c["agreement"]) - np.array(c["phi_theory"]))))
+    out.append(_check(f"ou.base.d{d}.cloning_curve", f"max |phi_sim - phi_theory| over {len(c['t_branch'])} cloning "
+                      f"times, d = {c['d']} (theory.base.cloning_agreement)", 0.0, dev,
+                      (dev - 1.5 * ci_hw, dev + 1.5 * ci_hw), "agreement", "base theory",
+                      "1.5 x the widest pointwise 95% bootstrap half-width (several points compared)"))
+    t, lo, hi = c["t075"]
+    out.append(_check(f"ou.base.d{d}.t_phi075", f"time where cloning agreement = {LEVEL}, d = {c['d']}",
+                      c["t075_theory"], t, _ci(lo, hi, c["dt"]), "OU time", "base theory",
+                      "95% bootstrap interval widened by one grid step"))
+    t, lo, hi = c["t_level"]
+    out.append(_check(f"ou.base.d{d}.t_S", f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), read where "
+                      f"the measured curve reaches the exact level phi(t_S) = {c['level_at_t_S']:.3f}",
+                      c["t_S_theory"], t, _ci(lo, hi, c["dt"]), "OU time", "base theory",
+                      "95% bootstrap interval widened by one grid step"))
+    return out
+
+
+def _rest_checks(cells: dict) -> list[Check]:
+    out = []
+    for name in sorted(k for k in cells if k.startswith("collapse_")):
+        k = cells[name]
+        t, lo, hi = k["t_lock_median"]
+        out.append(_check(f"ou.collapse.n{k['n_train']}_d{k['d']}", f"collapse time of the empirical-score sampler, "
+                          f"n = {k['n_train']}, d = {k['d']}: median lock time vs theory.base.collapse_time",
+                          k["t_collapse_theory"], t, _ci(lo, hi, 0.03), "OU time", "collapse",
+                          "95% bootstrap interval of the median widened by 0.03 (lock time is not the "
+                          "excess-entropy zero itself)"))
+    for name in sorted((k for k in cells if k.startswith("layer_a_")), key=lambda s: cells[s]["g"]):
+        a = cells[name]
+        g = a["g"]
+        for m, label in enumerate(("common", "difference")):
+            md = a["modes"][m]
+            t, lo, hi = md["t075"]
+            out.append(_check(f"ou.A.g{g:g}.{label}.t_phi075", f"layer A g = {g:g}: {label} mode (rate {md['rate']:.3g}) "
+                              f"phi = {LEVEL} crossing vs the mode-reduced exact curve", md["t075_theory"], t,
+                              _ci(lo, hi, 0.01), "OU time", "layer A", "95% bootstrap interval widened by 0.01"))
+            if md["t_level"] is not None:
+                t, lo, hi = md["t_level"]
+                out.append(_check(f"ou.A.g{g:g}.{label}.t_S", f"layer A g = {g:g}: {label}-mode speciation time "
+                                  f"t_S^m = log(kappa Lambda_m)/(2 kappa) (theory.coupled_ou), read at the exact level "
+                                  f"{md['level_at_t_S']:.3f}", md["t_S_theory"], t, _ci(lo, hi, 0.01), "OU time",
+                                  "layer A", "95% bootstrap interval widened by 0.01"))
+        if "gap_level" in a:
+            t, lo, hi = a["gap_level"]
+            out.append(_check(f"ou.A.g{g:g}.gap", f"layer A g = {g:g}: gap t_S(common) - t_S(difference) "
+                              f"(theory.coupled_ou.synchronization_gap; stability bound g < "
+                              f"{a['stability']['common_speciates_below']:.3f})", a["gap_t_S_theory"], t,
+                              _ci(lo, hi, 0.02), "OU time", "layer A", "95% joint bootstrap interval widened by 0.02"))
+    for name in sorted((k for k in cells if k.startswith("layer_b_energy_")), key=lambda s: cells[s]["g"]):
+        e = cells[name]
+        rd, ci = np.array(e["rate_drift"], float), np.array(e["rate_drift_ci"], float)
+        for k, feat in enumerate(e["features"]):
+            obs = onset(e["t"], rd[:, k])
+            early = onset(e["t"], ci[1, :, k])          # upper band turns positive earliest (largest t)
+            pred = e["onset_theory"][k]
+            step = abs(e["t"][0] - e["t"][1])
+            if pred is None:
+                passed, ci_k = obs is None, None
+            else:
+                ci_k = (-math.inf if early is None else early - step, math.inf)
+                passed = obs is not None and within(pred, ci_k)
+            out.append(Check(f"ou.B.g{e['g']:g}.onset.{feat}", f"layer B g = {e['g']:g}, feature {feat}: the "
+                             "replica difference starts to grow (drift rate of the difference energy turns > 0) no "
+                             "earlier than the undecided-point onset of theory.gated.gated_speciation_time",
+                             _num(pred), _num(obs), ci_k, "OU time", bool(passed), finding="layer B onsets",
+                             tolerance="one-sided: the prediction must be >= the earliest onset within the 95% band "
+                             "minus one record step (D' is largest at the undecided point, so it bounds the "
+                             "population's onset from above); both None when no onset is predicted"))
+    return out
+
+
+def _gap_checks(b0: dict, law: dict) -> list[Check]:
+    out = []
+    gt, glo, ghi = b0["gap"]
+    out.append(_check("ou.B.gap_g0", f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of the exact "
+                      "sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
+                      b0["gap_onset_theory"], gt, _ci(glo, ghi, 0.05), "OU time", "layer B gap",
+                      "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)"))
+    out.append(_check("ou.B.gap_g0_steps", f"gated OU, g = 0: the same gap in DiT sampler steps ({DIT_STEPS}-step "
+                      "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
+                      b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2], 1.0),
+                      "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
+    half0 = (law["gap0_ci"][1] - law["gap0_ci"][0]) / 2
+    for gi, est, lo, hi, pred in zip(law["g"], law["gap"], law["gap_lo"], law["gap_hi"], law["predicted"]):
+        widen = abs(routing_factor(float(gi))) * half0
+        out.append(_check(f"ou.B.protocol1.g{gi:g}", f"gated OU Protocol I, g = {gi:g}: gap vs the routing law "
+                          "gap0 rho(g) (theory.routing.predicted_gap_ratio, eta = 0)", pred, est,
+                          _ci(lo, hi, widen), "DiT sampler steps", "layer B gap vs g",
+                          "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width"))
+    if law["eta"] is not None:
+        out.append(_check("ou.B.fit_eta", "fitted frequency-blind contrast eta of gap(g) = gap0 (rho + eta)/(1 + eta); "
+                          "routing dominance predicts eta = 0", 0.0, law["eta"], tuple(law["eta_ci"]), "",
+                          "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))"))
+        cg = law["critical_g"]
+        clo, chi = law["critical_g_ci"]
+        out.append(Check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: observed "
+                         "(interpolated on the g grid) vs theory.routing.critical_coupling(gap0, eta = 0)",
+                         _num(law["critical_g_theory"]), _num(cg),
+                         None if cg is None else _ci(clo, chi), "g",
+                         bool(cg is not None and within(_num(law["critical_g_theory"]), _ci(clo, chi))),
+                         finding="layer B gap vs g",
+                         tolerance="interval from the bootstrap band's curves; None observed = the gap never "
+                         "fell below one step on the grid (fails)"))
+    return out
