@@ -26,7 +26,8 @@ if [ -z "$DIR" ] || { [ "$MODE" != gpu ] && [ "$MODE" != --cpu-smoke ]; } || [ $
   echo "$usage" >&2; exit 2
 fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-PY=${PYTHON:-python3}
+# the interpreter: $PYTHON, else this checkout's .venv (make setup), else python3 (the GPU image's torch)
+if [ -n "${PYTHON:-}" ]; then PY=$PYTHON; elif [ -x "$ROOT/.venv/bin/python" ]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
 mkdir -p "$DIR" || { echo "device_check: cannot create $DIR" >&2; exit 2; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/syncgap-device-check.XXXXXX")
 export PYTHONUNBUFFERED=1

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from syncgap.dit_bridge.protocols import _labels, protocol_one_branches
+from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
 from syncgap.dit_bridge.registry import load_model
 
 
@@ -44,7 +44,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rec = load_model(args.model, seed=0)
     t_ints = sorted({int(round(x)) for x in np.linspace(0, args.steps, args.t_int)})
-    labels = _labels(rec, None, args.pairs, 0)
+    labels = pair_labels(rec, None, args.pairs, 0)
     seq_t, bat_t, diff = [], [], 0.0
     for _ in range(args.repeat):   # interleaved, so drifting load hits both alike
         ts, seq = run(rec, False, args, t_ints, labels)

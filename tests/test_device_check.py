@@ -43,8 +43,10 @@ def test_cpu_smoke_writes_one_archive_with_every_step(tmp_path):
         assert bench["precision_model"] == "fhgm" and "p2_gap_halfwidth_steps" in bench
         assert not any(isinstance(v, (dict, list)) for v in bench.values())  # flat (docs/json.md)
         p1, p2 = json.loads(load("protocol1.json")), json.loads(load("protocol2.json"))
-        assert p1["model"]["random_weights"] and [r["g"] for r in p1["results"]] == [0.0, 0.5]
-        assert p2["results"][0]["g"] == 0.5 and p2["model"]["timestep_embedding"] == "original"  # converted
+        assert p1["meta"]["model"]["random_weights"]
+        assert sorted({r["g"] for r in p1["records"] if r["kind"] == "gap"}) == [0.0, 0.5]
+        assert {r["g"] for r in p2["records"]} == {0.5}
+        assert p2["meta"]["model"]["timestep_embedding"] == "original"  # converted
         report = load("validate/report.md")
         assert "random weights" in report.split("## Suite")[0]  # said before any finding
         assert json.loads(load("validate/summary.json"))["notes"]

@@ -37,4 +37,4 @@ def test_dit_measure_runs_in_bf16(capsys):
     assert main(["dit", "measure", "--model", "tiny", "--dtype", "bf16", "--protocol", "II", "--g", "0.5",
                  "--steps", "3", "--pairs", "1", "--quiet", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
-    assert rec["options"]["dtype"] == "bf16" and rec["results"][0]["g"] == 0.5
+    assert rec["meta"]["options"]["dtype"] == "bf16" and {r["g"] for r in rec["records"]} == {0.5}

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from syncgap.dit_bridge.coupling import remove_coupling
-from syncgap.dit_bridge.protocols import _labels, protocol_one, protocol_one_branches
+from syncgap.dit_bridge.protocols import pair_labels, protocol_one, protocol_one_branches
 from syncgap.dit_bridge.registry import load_tiny
 from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
 from syncgap.theory.checks import InputError
@@ -16,7 +16,7 @@ def tiny():
 
 
 def _finals(tiny, batched, **kw):
-    lab = _labels(tiny, None, 3, 2)
+    lab = pair_labels(tiny, None, 3, 2)
     out = {}
     for i, t, a, b in protocol_one_branches(tiny, kw.pop("g", 0.8), [0, 2, 3, 6], lab, n_pairs=3, seed=2,
                                             num_steps=6, batched=batched, **kw):
@@ -35,7 +35,7 @@ def test_batched_tails_equal_the_sequential_loop(tiny, variant):
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_g0_release_reproduces_two_independent_runs_exactly(tiny, sampler):
-    lab = _labels(tiny, None, 2, 4)
+    lab = pair_labels(tiny, None, 2, 4)
     xa, xb = antisymmetric_noise(tiny.sample_shape, 2, 4, 0.3)
     remove_coupling(tiny.model)
     ref = sample_pairs(tiny, xa, xb, lab[:2], seed=4, num_steps=5, sampler=sampler).x

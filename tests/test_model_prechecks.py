@@ -81,8 +81,8 @@ def test_dit_measure_runs_an_original_checkpoint(tmp_path, capsys):
     assert main(["dit", "measure", "--model", str(path), "--protocol", "II", "--g", "0.5", "--steps", "3",
                  "--pairs", "1", "--quiet", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
-    assert rec["model"]["timestep_embedding"] == "original" and rec["model"]["num_layers"] == 1
-    assert rec["model"]["sample_shape"] == [4, 8, 8] and not rec["model"]["random_weights"]
+    assert rec["meta"]["model"]["timestep_embedding"] == "original" and rec["meta"]["model"]["num_layers"] == 1
+    assert rec["meta"]["model"]["sample_shape"] == [4, 8, 8] and not rec["meta"]["model"]["random_weights"]
 
 
 def test_compiled_forward_does_not_recompile_when_g_changes():

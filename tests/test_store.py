@@ -92,13 +92,13 @@ def test_ou_gap_resumes_after_a_partial_line_and_a_corrupt_options_json(tmp_path
     metrics.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])     # killed during the second append
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["results"] == first["results"]
+    assert json.loads(captured.out)["records"] == first["records"]
     assert "metrics.jsonl" in captured.err and "Traceback" not in captured.err
     assert len(metrics.read_text().splitlines()) == 2
     (tmp_path / "options.json").write_text("{\"d\": ")
     assert main(argv) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["results"] == first["results"]         # recomputed: same numbers
+    assert json.loads(captured.out)["records"] == first["records"]         # recomputed: same numbers
     assert "options.json" in captured.err and "Traceback" not in captured.err
 
 
@@ -111,7 +111,7 @@ def test_dit_measure_resumes_after_a_partial_line(tmp_path, capsys):
     metrics.write_text(lines[0] + "\n" + lines[1][:40])
     assert main(argv) == NOT_MEASURABLE       # the random tiny model commits nothing: exit status 3 (issue 17)
     captured = capsys.readouterr()
-    assert json.loads(captured.out)["results"] == first["results"]
+    assert json.loads(captured.out)["records"] == first["records"]
     assert "metrics.jsonl" in captured.err and "line 2" in captured.err and "Traceback" not in captured.err
 
 

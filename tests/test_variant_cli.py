@@ -12,21 +12,26 @@ DIT = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--q
 
 @pytest.mark.parametrize("window", ["release", "switch-on", "throughout"])
 def test_ou_gap_records_carry_the_variant(capsys, window):
-    assert main(OU + ["--g", "0.5", "--window", window, "--noise", "shared", "--eps", "0.2", "--scheme", "ddim"]) in (0, NOT_MEASURABLE)
-    row = json.loads(capsys.readouterr().out)["results"][0]
-    assert (row["window"], row["noise"], row["sampler"], row["eps"], row["g"]) == (window, "shared", "ddim", 0.2, 0.5)
-    assert {"gap_steps", "gap_steps_low", "gap_steps_high", "gap_steps_reason"} <= set(row)
-    assert (row["gap_steps"] is None) == (row["gap_steps_reason"] is not None)
+    code = main(OU + ["--g", "0.5", "--window", window, "--noise", "shared", "--eps", "0.2", "--scheme", "ddim"])
+    records = json.loads(capsys.readouterr().out)["records"]
+    for row in records:                                   # every record says its variant
+        assert (row["window"], row["noise"], row["sampler"], row["eps"], row["g"]) == (window, "shared", "ddim", 0.2, 0.5)
+    (row,) = [r for r in records if r["kind"] == "gap"]
+    assert "gap_steps" in row and (row["gap_steps"] is None) == ("gap_steps_reason" in row)
+    if row["gap_steps"] is not None:
+        assert row["gap_steps_low"] <= row["gap_steps"] <= row["gap_steps_high"]
+    assert code == (0 if row["gap_steps"] is not None else NOT_MEASURABLE)   # nothing measured: exit 3 (issue 17)
 
 
 @pytest.mark.parametrize("window", ["switch-on", "throughout"])
 def test_dit_measure_records_carry_the_variant(capsys, window):
     assert main(DIT + ["--g", "1", "--window", window, "--noise", "shared", "--t-int", "0,1,2,4"]) == NOT_MEASURABLE
     rec = json.loads(capsys.readouterr().out)
-    r = rec["results"][0]
-    assert (r["window"], r["noise"], r["sampler"], r["eps"], r["g"]) == (window, "shared", "ddpm", 0.3, 1.0)
-    assert (r["gap_steps"] is None) == (r["gap_steps_reason"] is not None)
-    assert rec["options"]["window"] == window
+    for r in rec["records"]:
+        assert (r["window"], r["noise"], r["sampler"], r["eps"], r["g"]) == (window, "shared", "ddpm", 0.3, 1.0)
+    (r,) = [r for r in rec["records"] if r["kind"] == "gap"]
+    assert "gap_steps" in r and (r["gap_steps"] is None) == ("gap_steps_reason" in r)
+    assert rec["meta"]["options"]["window"] == window
 
 
 @pytest.mark.parametrize("argv, msg", [

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from syncgap.validation.figures import _save, plt
+from syncgap.validation.figures import save_figure, plt
 
 
 def _finish(fig, png) -> None:
     fig.tight_layout()
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def _doc(path) -> dict:

@@ -33,7 +33,7 @@ def _arr(x):
     return np.array([np.nan if v is None else v for v in x], dtype=float) if x is not None else None
 
 
-def _save(fig, png) -> None:
+def save_figure(fig, png) -> None:
     Path(png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=90, metadata=_META)
     plt.close(fig)
@@ -53,7 +53,7 @@ def fig_cloning(sources, png) -> None:
     ax.axhline(0.75, color="grey", ls=":", lw=1)
     ax.set(xlabel="cloning time t (OU)", ylabel="agreement phi(t)", title="Cloning; dashed: t_S = 1/2 log d")
     ax.legend(fontsize=8)
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def fig_collapse(sources, png) -> None:
@@ -66,7 +66,7 @@ def fig_collapse(sources, png) -> None:
         ax.axvline(k["t_collapse_theory"], color=f"C{i}", ls="--", lw=1)
     ax.set(xlabel="lock time (OU)", ylabel="fraction of paths", title="Collapse: lock time vs t_C (dashed)")
     ax.legend(fontsize=8)
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def fig_layer_a(sources, png) -> None:
@@ -91,7 +91,7 @@ def fig_layer_a(sources, png) -> None:
     ax2.axvline(cells[0]["stability"]["common_speciates_below"], color="k", ls=":", label="stability bound")
     ax2.set(xlabel="g", ylabel="gap (OU time)", title="Layer A: synchronization gap")
     ax2.legend(fontsize=7)
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def fig_layer_b_onsets(sources, png) -> None:
@@ -111,7 +111,7 @@ def fig_layer_b_onsets(sources, png) -> None:
         ax.set(xlabel="t (OU)", ylabel="drift rate of difference", title=f"Layer B onsets, g = {c['g']:g}",
                ylim=(-6, 3))
         ax.legend(fontsize=7)
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def fig_gap_vs_g(sources, png) -> None:
@@ -145,7 +145,7 @@ def fig_gap_vs_g(sources, png) -> None:
         ax2.legend(fontsize=7)
     ax2.axhline(0, color="k", lw=0.8)
     ax2.set(xlabel="g", ylabel="residual (steps)")
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def draw_ou(root, out_dir) -> list[Figure]:

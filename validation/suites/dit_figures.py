@@ -20,7 +20,7 @@ def _plt():
     return plt
 
 
-def _save(fig, png_path, plt) -> None:
+def save_figure(fig, png_path, plt) -> None:
     """Lay out, write at 110 dpi and close: the end of every figure here."""
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
@@ -66,7 +66,7 @@ def draw_intrinsic(analysis_path, png_path):
         ax.set_xlabel("t_int (sampler steps cloned)")
         ax.set_ylabel("agreement")
         ax.legend(fontsize=7)
-    _save(fig, png_path, plt)
+    save_figure(fig, png_path, plt)
 
 
 def draw_gap_vs_g(analysis_path, png_path):
@@ -109,7 +109,7 @@ def draw_gap_vs_g(analysis_path, png_path):
     if g.max() > 3:
         ax.set_xscale("symlog", linthresh=1.0)
         axr.set_xticks(g, [f"{x:g}" for x in g])
-    _save(fig, png_path, plt)
+    save_figure(fig, png_path, plt)
 
 
 def draw_depth(analysis_path, png_path):
@@ -136,7 +136,7 @@ def draw_depth(analysis_path, png_path):
     axb.set_xlabel("layer")
     axb.set_ylabel("share of difference energy")
     axb.legend(fontsize=7)
-    _save(fig, png_path, plt)
+    save_figure(fig, png_path, plt)
 
 
 def draw_frequency(analysis_path, png_path):
@@ -158,7 +158,7 @@ def draw_frequency(analysis_path, png_path):
         ax.set_ylabel("commitment step")
         ax.set_title(f"{a['model']}: {fam}, Kendall tau {_f(kt):.2f}", fontsize=9)
         ax.legend(fontsize=7)
-    _save(fig, png_path, plt)
+    save_figure(fig, png_path, plt)
 
 
 def draw_exact_comparison(analysis_path, png_path):
@@ -179,7 +179,7 @@ def draw_exact_comparison(analysis_path, png_path):
         ax.set_xlabel("t_int")
     np.atleast_1d(axes)[0].set_ylabel("sign agreement")
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    _save(fig, png_path, plt)
+    save_figure(fig, png_path, plt)
 
 
 FIGURES = (("intrinsic", draw_intrinsic, "P2.1: agreement vs t_int at g = 0 (cloning), commitment per unit"),
