@@ -104,5 +104,7 @@ def test_dependent_ranges_are_stated_in_help_and_named_in_errors(argv, flag, nee
 def test_negative_values_in_comma_lists_are_values(capsys):
     assert main(["theory", "gap", "--g", "-0.3,0.3", "--json"]) == 0
     import json
-    assert [r["g"] for r in json.loads(capsys.readouterr().out)["records"]] == [-0.3, 0.3]
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["g"] for r in doc["records"]] == [-0.3, 0.3]
+    assert not any(k.startswith("_") for k in doc["meta"]["options"])      # no parser internals in meta
     assert main(["theory", "speciation", "--g", "-.5", "--json"]) == 0

@@ -104,7 +104,7 @@ def run_gains(args: argparse.Namespace) -> int:
                       sampler=args.sampler, threshold=args.threshold, exact_max=args.exact_max,
                       n_probes=args.probes, chunk=args.chunk, progress=progress)
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers},
-              "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet")},
+              "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet", "_ranges")},
               "gains": to_jsonable(res),
               "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
               "predicted_top": _predicted(res.eta_gain_top_network, _top_delta_chi(res), args.g, args.gap0)}

@@ -195,7 +195,8 @@ def _sweep(args, compute) -> list:
     path, done = None, {}
     if args.out:
         out_folder(args.out)
-        opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
+        skip = ("func", "out", "quiet", "json", "g", "_ranges")
+        opts = to_jsonable({k: v for k, v in vars(args).items() if k not in skip})
         try:
             resume_options(args.out, opts)
         except ValueError:

@@ -25,7 +25,7 @@ NO_CROSSING = "agreement never crossed the level in the window"
 NO_ONSET = "no onset: the replica difference never grows"
 VARIANT_FIELDS = ("window", "noise", "sampler", "eps")    # a protocol variant (docs/protocols.md)
 GAP_STEP_FIELDS = ("gap_steps", "gap_steps_low", "gap_steps_high", "gap_steps_reason")
-_SKIP_OPTIONS = {"func", "_flags", "json", "quiet", "plot", "command", "ou_command", "dit_command", "quantity", "latex"}
+_SKIP_OPTIONS = {"func", "_flags", "_ranges", "json", "quiet", "plot", "command", "ou_command", "dit_command", "quantity", "latex"}
 _FLAT = (str, bool, int, float, type(None))
 
 
