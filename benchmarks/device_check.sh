@@ -17,7 +17,9 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 -d .whl diffusers==0.42.1
 # and run with the tool's carry [".whl"]: `bash benchmarks/device_check.sh $OUT`.
-# Exit status: 0 when every step exited 0, 1 otherwise (status.json says which), 2 on bad usage.
+# Exit status: 0 when every step succeeded, 1 otherwise (status.json says which), 2 on bad usage.
+# A measure step on the random model may exit 3 (syncgap's "nothing measurable": no scale commits
+# with random weights); that counts as success, any other non-zero status does not.
 set -u
 usage="usage: bash benchmarks/device_check.sh DIR [--cpu-smoke]"
 DIR=${1:-}
@@ -105,7 +107,8 @@ rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.stri
 records = [{"step": n, "exit_status": int(rc), "seconds": round(int(s) / 1000, 2)} for n, rc, s in rows]
 json.dump({"schema": "syncgap.bench.device_check/1", "meta": {"note": open(sys.argv[1].rsplit("/", 1)[0]
           + "/NOTE.txt").read().strip()}, "records": records,
-           "summary": {"all_ok": all(r["exit_status"] == 0 for r in records),
+           "summary": {"all_ok": all(r["exit_status"] == 0 or (r["exit_status"] == 3 and r["step"].startswith("protocol"))
+                                     for r in records),   # 3: nothing measurable on random weights (README)
                        "seconds": round(sum(r["seconds"] for r in records), 2)}}, open(sys.argv[2], "w"), indent=2)
 EOF
 rm -f "$STATUS"

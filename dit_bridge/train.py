@@ -209,6 +209,44 @@ def _save_checkpoint(path: str, state: dict) -> None:
     os.replace(tmp, path)                                          # atomic: never a half-written file
 
 
+CHECKPOINT_KEYS = ("config", "model", "ema", "opt", "gen", "step", "seconds", "log")
+
+
+def load_checkpoint(path: str) -> dict:
+    """A training checkpoint read with torch.load(weights_only=True): tensors and plain containers only.
+
+    Nothing in the file is executed: a pickle that names any other class or function (a
+    `__reduce__` that calls a shell command, NumPy objects) is refused with an InputError, as are
+    truncated, empty or foreign files and a checkpoint missing any of CHECKPOINT_KEYS. (The
+    checkpoint holds the torch generator state as a uint8 tensor and no NumPy state.)
+    """
+    import pickle
+
+    try:
+        if os.path.isdir(path):
+            raise InputError(f"checkpoint {path!r} is a folder, not a checkpoint file")
+        st = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"checkpoint {path!r} is refused: it is not plain tensors and containers "
+                         f"(weights_only load: {first[:200]}); nothing in it was run") from None
+    except Exception as exc:        # weights_only: nothing ran; any parse failure (IndexError on b"\x80") is damage
+        if isinstance(exc, InputError):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"checkpoint {path!r} cannot be read ({first[:200]}); delete it or give "
+                         "another --checkpoint") from None
+    if not isinstance(st, dict) or not isinstance(st.get("config"), dict):
+        raise InputError(f"checkpoint {path!r} is not a syncgap training checkpoint (no config mapping)")
+    return st
+
+
+def _check_checkpoint_keys(path: str, st: dict) -> None:
+    missing = [k for k in CHECKPOINT_KEYS if k not in st]
+    if missing:
+        raise InputError(f"checkpoint {path!r} lacks {', '.join(missing)}; delete it or give another --checkpoint")
+
+
 def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, progress=None,
           command: str = "", keep_checkpoint: bool = False) -> dict:
     """Train cfg, save the EMA model with `save_pretrained` + training.json in out_dir; return the record.
@@ -232,19 +270,25 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, pr
     abar = alphas_cumprod()
     step, seconds, log = 0, 0.0, []
     if os.path.exists(ckpt):
-        st = torch.load(ckpt, weights_only=False)
+        st = load_checkpoint(ckpt)
         free = {"steps"} if cfg.lr_schedule == "constant" else set()   # a cosine schedule depends on steps
         old_cfg = {**asdict(TrainConfig(dataset=cfg.dataset)), **st["config"]}   # options newer than the file: defaults
         if {k: v for k, v in old_cfg.items() if k not in free} != {k: v for k, v in asdict(cfg).items()
                                                                     if k not in free}:
             raise InputError(f"checkpoint {ckpt} was made with another config; delete it or change the path")
-        if st["step"] > cfg.steps:
+        _check_checkpoint_keys(ckpt, st)
+        if not isinstance(st["step"], int) or st["step"] > cfg.steps:
             raise InputError(f"checkpoint {ckpt} is at step {st['step']}, past steps={cfg.steps}")
-        model.load_state_dict(st["model"])
-        ema.load_state_dict(st["ema"])
-        opt.load_state_dict(st["opt"])
-        gen.set_state(st["gen"])
-        step, seconds, log = st["step"], st["seconds"], st["log"]
+        try:
+            model.load_state_dict(st["model"])
+            ema.load_state_dict(st["ema"])
+            opt.load_state_dict(st["opt"])
+            gen.set_state(st["gen"])
+            step, seconds, log = int(st["step"]), float(st["seconds"]), list(st["log"])
+        except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"checkpoint {ckpt!r} does not fit this model ({first[:200]}); delete it or "
+                             "give another --checkpoint") from None
     model.train()
     _set_label_drop(model, 0.0)
     acc, acc_n, t0 = 0.0, 0, time.perf_counter()

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
 from syncgap.validation.command_figures import redraw
 
@@ -24,7 +25,7 @@ PLOTTED = {
 @pytest.mark.parametrize("name", list(PLOTTED))
 def test_plot_is_drawn_from_the_json_beside_it(name, tmp_path, capsys):
     png = tmp_path / f"{name}.png"
-    assert main(PLOTTED[name] + ["--json", "--plot", str(png)]) == 0
+    assert main(PLOTTED[name] + ["--json", "--plot", str(png)]) in (0, NOT_MEASURABLE)   # tiny runs: exit 3 possible
     cap = capsys.readouterr()
     assert f"figure: {png}" in cap.err
     data = png.with_suffix(".json")

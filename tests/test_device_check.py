@@ -36,7 +36,9 @@ def test_cpu_smoke_writes_one_archive_with_every_step(tmp_path):
         status = json.loads(load("status.json"))
         assert [s["step"] for s in status["records"]] == ["bench", "protocol1", "checkpoint", "protocol2",
                                                                  "validate"]
-        assert status["summary"]["all_ok"] and all(s["exit_status"] == 0 for s in status["records"])
+        codes = {s["step"]: s["exit_status"] for s in status["records"]}
+        assert status["summary"]["all_ok"] and codes.pop("protocol1") in (0, 3)    # 3: random weights commit nothing
+        assert all(code == 0 for code in codes.values()), codes
         bench = json.loads(load("bench.json"))["summary"]
         assert 0 < bench["fraction_of_matmul_peak"] and bench["pairs_steps_per_s"] > 0
         assert (bench["p2_coupled_steps_per_g"], bench["p2_independent_steps_per_g"]) == (250, 1375)

@@ -160,3 +160,103 @@ def test_layer_gains_rejects_bad_arguments(tiny, arg, values, name):
         with pytest.raises(InputError, match=name):
             gains.layer_gains(tiny, **kw)
     check()
+
+
+# ------------------------------------------------------------------ issue 17: new classes of input
+
+TINY_POS = st.floats(min_value=5e-324, max_value=1e-100, exclude_max=True)   # > 0 but below the 1e-100 scale floor
+
+
+@pytest.mark.parametrize("fn, kwargs, arg, names", [
+    (coupled_ou.mode_collapse_times, {"A": A, "n_train": 100, "d_dim": 8, "noise_std": 1.0}, "noise_std", ("noise_std",)),
+    (coupled_ou.mode_speciation_times, {"A": A, "Lambda": 100.0}, "Lambda", ("Lambda",)),
+    (base.cloning_agreement, {"t_clone": 1.0, "amplitude": 3.0, "noise_std": 1.0}, "noise_std", ("noise_std",)),
+    (gated.gated_gap, {"g": 0.5, "amplitudes": [20.0, 4.0], "noise_std": 1.0}, "noise_std", ("noise_std",)),
+])
+def test_scales_below_the_computable_floor_are_refused(fn, kwargs, arg, names):
+    @FUZZ
+    @given(value=TINY_POS)
+    def check(value):
+        with pytest.raises(InputError) as e:
+            fn(**{**kwargs, arg: value})
+        assert any(n in str(e.value) for n in names) and "1e-100" in str(e.value)
+    check()
+
+
+@FUZZ
+@given(t=st.floats(min_value=5e-324, max_value=1e-3), amp=st.floats(0.1, 30.0), sigma=st.floats(1e-100, 10.0))
+def test_cloning_agreement_is_a_probability_at_any_small_time_or_refused(t, amp, sigma):
+    if t < 1e-100:
+        with pytest.raises(InputError, match=r"t=.*\[1e-100"):
+            base.cloning_agreement(t, amp, sigma)
+        return
+    phi = base.cloning_agreement(t, amp, sigma)
+    assert 0.5 - 1e-9 <= phi <= 1.0 + 1e-9
+
+
+@FUZZ
+@given(rates=st.lists(st.sampled_from([0.5, 1.0, 2.0, 7.0]), min_size=2, max_size=6), seed=st.integers(0, 10**6),
+       log_scale=st.sampled_from([-150, -5, 0, 5, 150]))
+def test_modes_of_diagonalisable_drifts_with_repeated_rates_are_left_eigenvectors(rates, seed, log_scale):
+    k, scale = len(rates), 10.0 ** log_scale
+    V = np.random.default_rng(seed).normal(size=(k, k)) + 2 * k * np.eye(k)
+    Adiag = V @ np.diag(rates) @ np.linalg.inv(V) * scale
+    info = coupled_ou.mode_rates(Adiag)
+    W = info["modes"]
+    np.testing.assert_allclose(W @ Adiag / scale, info["rates"][:, None] * W / scale, atol=1e-7)
+    assert sorted(np.round(info["rates"] / scale, 6)) == sorted(rates)
+
+
+@FUZZ
+@given(k=st.integers(2, 5), rate=st.floats(0.1, 10.0), off=st.floats(0.01, 10.0))
+def test_drifts_with_a_jordan_block_are_refused(k, rate, off):
+    J = rate * np.eye(k) + off * np.eye(k, k=1)          # one k x k Jordan block: one eigenvector only
+    with pytest.raises(InputError, match="not diagonalisable"):
+        coupled_ou.mode_rates(J)
+
+
+@FUZZ
+@given(blob=st.binary(max_size=300))
+def test_any_npy_bytes_give_a_spectrum_or_one_line(tmp_path_factory, blob):
+    path = tmp_path_factory.mktemp("npy") / "x.npy"
+    path.write_bytes(blob)
+    try:
+        ev = spectrum.covariance_spectrum(str(path))
+    except InputError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert np.all(np.isfinite(ev))
+
+
+@FUZZ
+@given(module=st.from_regex(r"[a-z_][a-z0-9_]{0,8}(\.[a-z_][a-z0-9_]{0,5}){0,2}", fullmatch=True),
+       fn=st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True))
+def test_function_kinds_are_refused_without_the_flag_before_any_import(module, fn):
+    import sys
+
+    from syncgap.validation.sweep import expand
+    before = set(sys.modules)
+    with pytest.raises(InputError, match="--allow-code-kinds"):
+        expand({"kind": f"{module}:{fn}"})
+    assert set(sys.modules) == before
+
+
+@FUZZ
+@given(blob=st.binary(max_size=400))
+def test_any_checkpoint_bytes_are_refused_in_one_line_never_run(tmp_path_factory, blob):
+    from syncgap.dit_bridge.train import load_checkpoint
+    path = tmp_path_factory.mktemp("ck") / "checkpoint.pt"
+    path.write_bytes(blob)
+    with pytest.raises(InputError) as e:
+        load_checkpoint(str(path))
+    assert "\n" not in str(e.value)
+
+
+@FUZZ
+@given(digits=st.integers(309, 4000))
+def test_integers_beyond_float_range_are_refused_not_overflowed(digits):
+    from syncgap.theory.checks import check_real
+    with pytest.raises(InputError, match="finite"):
+        check_real("x", 10 ** digits)
+    with pytest.raises(InputError, match="Lambda"):
+        coupled_ou.mode_speciation_times(A, 10 ** digits)

@@ -194,3 +194,91 @@ def test_double_dash_as_an_option_value_is_one_line_exit_2(argv, capsys):
     err = capsys.readouterr().err.strip()
     assert exc.value.code == 2
     assert len(err.splitlines()) == 1 and "expected one value, got '--'" in err and argv[-1].split("=")[0] in err
+
+
+# ------------------------------------------------------------------ issue 17: new classes of input
+
+_TINY = st.floats(min_value=5e-324, max_value=1e-100, exclude_max=True).map(_num)   # > 0, below the scale floor
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["theory", "cloning"], "--sigma"), (["theory", "cloning"], "--t"), (["theory", "collapse"], "--sigma"),
+    (["theory", "speciation"], "--Lambda"), (["ou", "cloning", *OU], "--sigma"), (["theory", "gated"], "--sigma")])
+def test_positive_values_below_the_computable_floor_exit_2(argv, flag, capsys):
+    @FUZZ
+    @given(value=_TINY)
+    def check(value):
+        code, out, err = _run(argv + [f"{flag}={value}"], capsys)
+        lines = [ln for ln in err.splitlines() if ln.strip()]
+        assert code == 2 and len(lines) == 1 and flag in lines[0] and "1e-100" in lines[0], (value, err)
+    check()
+
+
+def _npy_cases(tmp):
+    import numpy as np
+    (tmp / "dir.npy").mkdir()
+    (tmp / "empty.npy").write_bytes(b"")
+    np.save(tmp / "huge.npy", np.full((6, 3), 1e300))
+    np.save(tmp / "complex.npy", np.ones((4, 2)) * 1j)
+    np.save(tmp / "obj.npy", np.array([[1, 2], [3, "x"]], dtype=object), allow_pickle=True)
+    (tmp / "trunc.npy").write_bytes((tmp / "huge.npy").read_bytes()[:90])
+    return ["dir.npy", "empty.npy", "huge.npy", "complex.npy", "obj.npy", "trunc.npy"]
+
+
+def test_bad_npy_files_exit_2_with_one_line(tmp_path, capsys):
+    for name in _npy_cases(tmp_path):
+        code, out, err = _run(["theory", "spectrum", "--samples", str(tmp_path / name)], capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err and out == "", (name, err)
+
+    @FUZZ
+    @given(blob=st.binary(max_size=200))
+    def check(blob):
+        (tmp_path / "r.npy").write_bytes(blob)
+        code, out, err = _run(["theory", "spectrum", "--samples", str(tmp_path / "r.npy")], capsys)
+        assert code in (0, 2) and "Traceback" not in err and (code == 0 or err.count("\n") == 1), (blob, err)
+    check()
+
+
+@pytest.mark.parametrize("text", [
+    '{"kind": "debug.sleep", "base": {"seconds": 0, "seed": ' + "[" * 50000 + "]" * 50000 + "}}",
+    '{"kind": "debug.sleep", "base": {"seconds": 0, "seed": 1' + "0" * 5000 + "}}",
+    '{"kind": "debug.sleep", "base": {"seconds": 1' + "0" * 400 + ', "seed": 0}}',
+    '{"kind": "debug.sleep", "base": {"seconds": 0, "seed": 1' + "0" * 25 + "}}",
+    '{"kind": "os:system", "base": {"command": "touch PWNED"}}',
+    '{"kind": "subprocess:run", "grid": {"args": [["true"]]}}',
+])
+def test_hostile_or_huge_sweep_configs_exit_2_and_run_nothing(text, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c.json").write_text(text)
+    code, out, err = _run(["sweep", "c.json", "--out", "o"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "o" / "cells").exists()
+
+
+_OUT_COMMANDS = [["ou", "gap", *OU, "--g", "0"], ["dit", "measure", *DIT, "--g", "0"], ["dit", "gains", *GAINS],
+                 ["validate", "--quick"], ["dit", "train", "fhgm", "--steps", "1"],
+                 ["sweep", "validation/sweep/examples/routing.json"]]
+
+
+@pytest.mark.parametrize("argv", _OUT_COMMANDS, ids=lambda a: " ".join(a[:2]))
+@pytest.mark.parametrize("out", ["", " ", "\t"])
+def test_an_empty_out_is_refused_not_replaced_by_a_default(argv, out, capsys):
+    code, stdout, err = _run(argv + ["--out", out], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--out" in err and stdout == "", err
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "1.5", "100000", "2 3"])
+def test_bad_numba_num_threads_exits_2_naming_it(value, capsys, monkeypatch):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", value)
+    code, out, err = _run(["ou", "cloning", *OU], capsys)
+    assert code == 2 and err.count("\n") == 1 and "NUMBA_NUM_THREADS" in err and out == "", err
+
+
+def test_unreadable_model_folders_exit_2_with_one_line(tmp_path, capsys):
+    @FUZZ
+    @given(blob=st.binary(max_size=120))
+    def check(blob):
+        (tmp_path / "config.json").write_bytes(blob)
+        code, out, err = _run(["dit", "measure", *DIT[2:], "--model", str(tmp_path), "--g", "0"], capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, (blob, err)
+    check()

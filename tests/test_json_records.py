@@ -11,6 +11,7 @@ import math
 
 import pytest
 
+from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
 from syncgap.validation.records import Check, SuiteResult
 
@@ -67,7 +68,7 @@ def check_shape(d: dict, command: str) -> "pd.DataFrame":
 
 
 def _run(argv, capsys) -> dict:
-    assert main(argv) == 0
+    assert main(argv) in (0, NOT_MEASURABLE)     # tiny runs may measure nothing: exit status 3 (issue 17)
     text = capsys.readouterr().out
     assert "NaN" not in text and "Infinity" not in text
     return json.loads(text)

@@ -141,4 +141,4 @@ def test_cli_names_the_flag_of_a_library_parameter(capsys):
     from syncgap.validation.cli.main import main
     assert main(["ou", "cloning", "--d", "4", "--sigma", "0", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "--sigma=0 is outside the allowed range (0, 1e+100]" in err and "noise_std" not in err
+    assert "--sigma=0 is outside the allowed range [1e-100, 1e+100]" in err and "noise_std" not in err

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from syncgap.validation import store
+from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
 from syncgap.validation.suites import dit_cells, ou_checks, ou_theory
 
@@ -79,7 +80,7 @@ OU_GAP = ["ou", "gap", "--d", "3", "--samples", "100", "--steps", "100", "--T", 
 
 
 def _json(capsys, argv):
-    assert main(argv) == 0
+    assert main(argv) in (0, NOT_MEASURABLE)     # tiny runs may measure nothing: exit status 3 (issue 17)
     return json.loads(capsys.readouterr().out)
 
 
@@ -108,7 +109,7 @@ def test_dit_measure_resumes_after_a_partial_line(tmp_path, capsys):
     metrics = tmp_path / "metrics.jsonl"
     lines = metrics.read_text().splitlines()
     metrics.write_text(lines[0] + "\n" + lines[1][:40])
-    assert main(argv) == 0
+    assert main(argv) == NOT_MEASURABLE       # the random tiny model commits nothing: exit status 3 (issue 17)
     captured = capsys.readouterr()
     assert json.loads(captured.out)["records"] == first["records"]
     assert "metrics.jsonl" in captured.err and "line 2" in captured.err and "Traceback" not in captured.err

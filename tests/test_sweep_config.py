@@ -188,6 +188,8 @@ def test_missing_kind_and_unknown_parameter_name_the_field():
     with pytest.raises(InputError, match=r"^base\.colour: 'colour' is not a parameter of kind 'debug.sleep'"):
         expand({"kind": "debug.sleep", "base": {"seconds": 0, "colour": 1}})
     with pytest.raises(InputError, match=r"kind 'nosuch.module:fn': cannot import"):
+        expand({"kind": "nosuch.module:fn"}, allow_code=True)
+    with pytest.raises(InputError, match=r"kind 'nosuch.module:fn' is not a registered kind.*--allow-code-kinds"):
         expand({"kind": "nosuch.module:fn"})
 
 

@@ -74,7 +74,7 @@ def test_resume_skips_finished_cells_ignores_temporaries_and_redoes_broken_files
 def test_failed_cell_is_reported_not_written_and_the_rerun_completes(tmp_path):
     marker = tmp_path / "fixed"
     sweep = expand({"kind": "test_sweep_local:flaky_cell", "base": {"marker": str(marker)},
-                    "grid": {"x": [0, 1, 2]}})
+                    "grid": {"x": [0, 1, 2]}}, allow_code=True)
     events = []
     s1 = run_sweep(sweep, tmp_path / "o", workers=1, progress=events.append)
     assert not s1.complete and s1.done == 2 and len(s1.failed) == 1

@@ -263,7 +263,7 @@ def test_bad_input_names_argument_and_range():
         attention.joint_routing_factor([0.5, -1.0])
     with pytest.raises(InputError, match="g has 1 non-finite entry"):
         rt.routing_factor([0.5, float("nan")])
-    with pytest.raises(InputError, match=r"gap0_steps=0 is outside the allowed range \(0, 1e\+100\]"):
+    with pytest.raises(InputError, match=r"gap0_steps=0 is outside the allowed range \[1e-100, 1e\+100\]"):
         rt.critical_coupling(0.0)
     with pytest.raises(InputError, match=r"gap0_steps=-3 is outside"):
         rt.critical_coupling(-3.0)

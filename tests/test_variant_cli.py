@@ -3,6 +3,7 @@ import json
 
 import pytest
 
+from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
 
 OU = ["ou", "gap", "--d", "4", "--samples", "200", "--ddpm-steps", "60", "--boot", "10", "--quiet", "--json"]
@@ -11,7 +12,7 @@ DIT = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--q
 
 @pytest.mark.parametrize("window", ["release", "switch-on", "throughout"])
 def test_ou_gap_records_carry_the_variant(capsys, window):
-    assert main(OU + ["--g", "0.5", "--window", window, "--noise", "shared", "--eps", "0.2", "--scheme", "ddim"]) == 0
+    code = main(OU + ["--g", "0.5", "--window", window, "--noise", "shared", "--eps", "0.2", "--scheme", "ddim"])
     records = json.loads(capsys.readouterr().out)["records"]
     for row in records:                                   # every record says its variant
         assert (row["window"], row["noise"], row["sampler"], row["eps"], row["g"]) == (window, "shared", "ddim", 0.2, 0.5)
@@ -19,11 +20,12 @@ def test_ou_gap_records_carry_the_variant(capsys, window):
     assert "gap_steps" in row and (row["gap_steps"] is None) == ("gap_steps_reason" in row)
     if row["gap_steps"] is not None:
         assert row["gap_steps_low"] <= row["gap_steps"] <= row["gap_steps_high"]
+    assert code == (0 if row["gap_steps"] is not None else NOT_MEASURABLE)   # nothing measured: exit 3 (issue 17)
 
 
 @pytest.mark.parametrize("window", ["switch-on", "throughout"])
 def test_dit_measure_records_carry_the_variant(capsys, window):
-    assert main(DIT + ["--g", "1", "--window", window, "--noise", "shared", "--t-int", "0,1,2,4"]) == 0
+    assert main(DIT + ["--g", "1", "--window", window, "--noise", "shared", "--t-int", "0,1,2,4"]) == NOT_MEASURABLE
     rec = json.loads(capsys.readouterr().out)
     for r in rec["records"]:
         assert (r["window"], r["noise"], r["sampler"], r["eps"], r["g"]) == (window, "shared", "ddpm", 0.3, 1.0)

@@ -13,9 +13,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 import sympy as sp
 
-from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive
+from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_int, check_positive
 from .formula import Formula
-from .symbolic import E, Lam, a, d, n, numeric, sigma, t
+from .symbolic import E, Lam, a, d, n, numeric, numeric_stable, sigma, t
 
 SECTION = "§2"
 
@@ -112,11 +112,12 @@ _GH_X, _GH_W = np.polynomial.hermite.hermgauss(160)
 
 
 def _check_times(name, times):
+    """OU times in [1e-100, 1e100] (SCALE_MIN, SCALE_MAX): at t = 5e-324, 1 - e^{-2t} is denormal and the
+    posterior's ratios overflow to inf/inf."""
     arr = check_array(name, times)
-    if np.any(arr <= 0):
-        raise InputError(f"{name}={float(arr[arr <= 0].flat[0]):g} is outside the allowed range (0, inf)")
-    if np.any(arr > SCALE_MAX):
-        raise InputError(f"{name}={float(arr[arr > SCALE_MAX].flat[0]):g} is outside the allowed range (0, {SCALE_MAX:g}]")
+    bad = (arr < SCALE_MIN) | (arr > SCALE_MAX)
+    if np.any(bad):
+        raise InputError(f"{name}={float(arr[bad].flat[0]):g} is outside the allowed range [{SCALE_MIN:g}, {SCALE_MAX:g}]")
     return arr
 
 
@@ -131,7 +132,7 @@ def cloning_agreement(t_clone: ArrayLike, amplitude: float, noise_std: float) ->
     tt = _check_times("t", t_clone)
     amp = check_positive("amplitude", amplitude)
     s = check_positive("noise_std", noise_std)
-    post = numeric(_f("cloning_class_posterior").expr, (sp.Symbol("y", real=True), t, a, sigma))
+    post = numeric_stable(_f("cloning_class_posterior").expr, (sp.Symbol("y", real=True), t, a, sigma))
     e = np.exp(-tt)[..., None]
     gam = s * s * e * e + 1 - e * e
     y = amp * e + np.sqrt(2 * gam) * _GH_X                   # (..., nodes)

@@ -27,7 +27,10 @@ def check_real(name: str, value: object, lo: float = -math.inf, hi: float = math
     """Return `value` as float if it is a finite real in the interval, else raise InputError."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
         raise InputError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:                              # an int beyond float range (10**400)
+        raise InputError(f"{name} must be finite, got an integer of {len(str(abs(int(value))))} digits") from None
     if math.isnan(v):
         raise InputError(f"{name} must be a number, got NaN")
     if not math.isfinite(v):
@@ -41,12 +44,15 @@ def check_real(name: str, value: object, lo: float = -math.inf, hi: float = math
     return v
 
 
+K_MAX = 1024        # replicas (coupled_ou): dense K x K drift and correlation matrices, eigen-decompositions
 SCALE_MAX = 1e100   # beyond this a positive scale (std, amplitude, eigenvalue, time) overflows its squares
+SCALE_MIN = 1e-100  # below this its square underflows towards 0 and ratios such as a / sigma^2 overflow
 
 
 def check_positive(name: str, value: object, hi: float = SCALE_MAX) -> float:
-    """A finite real in (0, hi]; hi = 1e100 by default, as squares and exponentials of larger scales overflow."""
-    return check_real(name, value, 0.0, hi, lo_open=True)
+    """A finite real in [1e-100, hi]; hi = 1e100 by default: squares (and ratios of squares) of scales
+    outside [1e-100, 1e100] under- or overflow in float64 (sigma = 1e-300: sigma^2 = 0)."""
+    return check_real(name, value, SCALE_MIN, hi)
 
 
 def check_int(name: str, value: object, lo: int | None = None, hi: int | None = None) -> int:

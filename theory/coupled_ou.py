@@ -32,13 +32,12 @@ from numpy.typing import ArrayLike
 import scipy.linalg as sla
 import sympy as sp
 
-from .checks import InputError, check_array, check_int, check_positive, check_real
 from . import symbolic
+from .checks import K_MAX, InputError, check_array, check_int, check_positive, check_real
 from .formula import Formula
 from .symbolic import K, Lam, c, g, kappa, n, numeric, d, sigma, t
 
 SECTION = "§3"
-K_MAX = 1024   # replicas: K x K drift and correlation matrices, dense eigen-decompositions
 a_, b_ = sp.symbols("a b", positive=True)
 g12, g21 = sp.symbols("g_12 g_21", real=True)
 k1, k2 = sp.symbols("kappa_1 kappa_2", positive=True)
@@ -226,20 +225,28 @@ def drift_anisotropic(a: float, b: float, g_12: float, g_21: float) -> np.ndarra
     return A
 
 
+def _unit(A) -> float:
+    """The largest |entry| of A (1 for A = 0): eigen-decompositions run on A / unit, rates scale back."""
+    top = float(np.abs(A).max()) if A.size else 1.0
+    return top if top > 0 else 1.0
+
+
 def _check_drift(A) -> np.ndarray:
     A = check_array("A", A, ndim=2)
     if A.shape[0] != A.shape[1] or A.shape[0] < 1:
         raise InputError(f"A must be a square matrix, got shape {A.shape}")
+    unit = _unit(A)
+    As = A / unit                                       # entries in [-1, 1]: no overflow in squares (1e200 entries)
     if A.shape == (2, 2):
-        disc = (A[0, 0] - A[1, 1]) ** 2 / 4 + A[0, 1] * A[1, 0]
-        if disc < 0:
+        disc = (As[0, 0] - As[1, 1]) ** 2 / 4 + As[0, 1] * As[1, 0]
+        if disc < -1e-14:                               # below rounding of a repeated rate at unit scale
             raise InputError(f"g12*g21={A[0, 1] * A[1, 0]:g} is below the bound -(a-b)^2/4="
                              f"{-(A[0, 0] - A[1, 1]) ** 2 / 4:g}: mode rates are complex (no real modes)")
-    ev = np.linalg.eigvals(A)
-    if np.any(np.abs(ev.imag) > 1e-12 * max(1.0, np.abs(ev).max())):
+    ev = np.linalg.eigvals(As)
+    if np.any(np.abs(ev.imag) > 1e-12 * np.abs(ev).max()):
         raise InputError("A has complex eigenvalues: no real modes")
     if np.any(ev.real <= 0):
-        raise InputError(f"A has a mode rate {ev.real.min():g} <= 0: forward process unstable "
+        raise InputError(f"A has a mode rate {ev.real.min() * unit:g} <= 0: forward process unstable "
                          "(need every eigenvalue of A > 0; for the pair |g| < 1, all-to-all g > -1/K)")
     return A
 
@@ -249,25 +256,29 @@ def mode_rates(A: ArrayLike, c: float | None = None) -> dict:
 
     Returns {"rates": (K,), "modes": (K, K)} with modes[m] @ A = rates[m] * modes[m]. Mode 0 is the
     mode most aligned with the common direction 1/sqrt(K); the others follow by ascending rate.
-    Within a degenerate eigenspace (e.g. g = 0) the basis is orthonormalised and, if c is given,
-    chosen to diagonalise the replica correlation R, so Lambda_m = Lambda w_m^T R w_m are its modes.
+    Within a degenerate eigenspace (e.g. g = 0, or the K - 1 difference modes of all-to-all) the
+    basis is the null space of A^T - kappa I from an SVD (the eigenvectors that `eig` returns for a
+    repeated eigenvalue are nearly dependent, and orthonormalising them mixes in other modes) and, if
+    c is given, chosen to diagonalise the replica correlation R, so Lambda_m = Lambda w_m^T R w_m are
+    its modes. A repeated rate whose null space is smaller than its multiplicity (a Jordan block,
+    e.g. a = b = g12 = 1, g21 = 0) raises InputError: A is not diagonalisable.
     """
     A = _check_drift(A)
     k = A.shape[0]
-    ev, W = sla.eig(A, left=True, right=False)
-    ev, W = ev.real, W.real.T                                   # rows are left eigenvectors
+    unit = _unit(A)
+    ev, W = sla.eig(A / unit, left=True, right=False)
+    ev, W = ev.real * unit, W.real.T                            # rows are left eigenvectors
     order = np.argsort(ev, kind="stable")
     ev, W = ev[order], W[order]
     R = replica_correlation(k, c) if c is not None else np.eye(k)
-    scale = max(1.0, np.abs(ev).max())
+    scale = float(np.abs(ev).max())                             # > 0: every rate is > 0 (_check_drift)
     i = 0
     while i < k:                                                # fix bases of degenerate groups
         j = i + 1
         while j < k and abs(ev[j] - ev[i]) < 1e-9 * scale:
             j += 1
         if j - i > 1:
-            Q, _ = np.linalg.qr(W[i:j].T)
-            B = Q.T                                             # orthonormal basis of the eigenspace
+            B = _eigenspace(A / unit, ev[i:j] / unit, scale / unit)   # (j - i, k) orthonormal rows
             _, U = np.linalg.eigh(B @ (R + 1e-3 * np.ones((k, k))) @ B.T)
             W[i:j] = (B.T @ U).T
         i = j
@@ -280,6 +291,21 @@ def mode_rates(A: ArrayLike, c: float | None = None) -> dict:
     return {"rates": ev[perm], "modes": W}
 
 
+def _eigenspace(A, group, scale) -> np.ndarray:
+    """Orthonormal basis (rows) of the left eigenspace of A for a group of numerically equal rates.
+
+    The left eigenspace of kappa is the null space of A^T - kappa I: the right singular vectors of
+    its len(group) smallest singular values. If one of those singular values is not ~0, the rate's
+    eigenspace is smaller than its multiplicity and A is not diagonalisable.
+    """
+    m = len(group)
+    _, sv, Vh = np.linalg.svd(A.T - group.mean() * np.eye(A.shape[0]))
+    if sv[-m:].max() > 1e-7 * scale:
+        raise InputError(f"A is not diagonalisable: the rate {group.mean():g} is repeated {m} times but has "
+                         f"fewer independent eigenvectors (modes are not defined)")
+    return Vh[-m:]
+
+
 def transition_mean_cov(A: ArrayLike, t: float) -> tuple[np.ndarray, np.ndarray]:
     """(M, C) with z_t = (M (x) I_d) z_0 + N(0, C (x) I_d), for any diagonalisable A (docs/science.md §3).
 
@@ -289,8 +315,9 @@ def transition_mean_cov(A: ArrayLike, t: float) -> tuple[np.ndarray, np.ndarray]
     """
     A = _check_drift(A)
     tv = check_real("t", t, 0.0)
-    kap, V = np.linalg.eig(A)
-    kap, V = kap.real, V.real
+    unit = _unit(A)
+    kap, V = np.linalg.eig(A / unit)
+    kap, V = kap.real * unit, V.real
     Vi = np.linalg.inv(V)
     M = (V * np.exp(-kap * tv)) @ Vi
     s = kap[:, None] + kap[None, :]

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import InputError, check_array, check_int, check_real
+from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_int, check_real
 from .coupled_ou import drift_all_to_all, drift_symmetric, mode_speciation_times
 
 BUILTIN = ("fhgm", "two_gaussian", "digits")
@@ -67,11 +67,19 @@ def covariance_spectrum(samples_or_path: ArrayLike | str | os.PathLike) -> np.nd
             raise InputError(f"samples path {path!r} must be a .npy file")
         if not os.path.exists(path):
             raise InputError(f"samples path {path!r} does not exist")
+        if not os.path.isfile(path):
+            raise InputError(f"samples path {path!r} is not a file (a folder?)")
         try:
             x = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise InputError(f"could not read {path!r} as a numeric .npy array: {exc}") from None
+        except (ValueError, OSError, EOFError) as exc:            # pickled, truncated, empty, unreadable
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"could not read {path!r} as a numeric .npy array: {first}") from None
+    if np.iscomplexobj(x):
+        raise InputError("samples must be real numbers, got a complex array")
     x = check_array("samples", x)
+    if x.size and np.abs(x).max() > SCALE_MAX:
+        raise InputError(f"samples has entries up to {np.abs(x).max():g} in magnitude; the covariance needs "
+                         f"their squares: rescale the data to within {SCALE_MAX:g}")
     if x.ndim < 2:
         raise InputError(f"samples must have shape (n, ...) with n samples, got {x.shape}")
     x = x.reshape(x.shape[0], -1)
@@ -83,6 +91,9 @@ def covariance_spectrum(samples_or_path: ArrayLike | str | os.PathLike) -> np.nd
         ev = np.concatenate([ev, np.zeros(x.shape[1] - ev.size)])
     else:
         ev = np.linalg.eigvalsh(xc.T @ xc / (x.shape[0] - 1))
+    if not np.all(np.isfinite(ev)) or ev.max() > SCALE_MAX:
+        raise InputError(f"samples: the covariance has an eigenvalue {ev.max():g}, beyond the {SCALE_MAX:g} that "
+                         "the predicted times accept; rescale the data")
     return np.sort(np.clip(ev, 0.0, None))[::-1]
 
 
@@ -92,13 +103,14 @@ def predicted_times(spectrum: ArrayLike, g: float, c: float = 0.0, K: int = 2, c
 
     Returns {"Lambda": (top,), "rates": (K,), "t_S": (top, K), "t_S_base": (top,), "gap": (top,)} with
     t_S_base = 1/2 log Lambda (g = 0, §2) and gap = t_S(common mode) - min t_S(other modes) per eigenvalue.
-    Eigenvalues <= 0 are dropped (no signal in those directions).
+    Eigenvalues below 1e-100 (SCALE_MIN) are dropped: no signal in those directions, and no mode
+    speciates there. Eigenvalues above 1e100 are refused (InputError).
     """
     lam = check_array("spectrum", spectrum, ndim=1)
     top = check_int("top", top, 1)
-    lam = np.sort(lam[lam > 0])[::-1][:top]
+    lam = np.sort(lam[lam >= SCALE_MIN])[::-1][:top]
     if lam.size == 0:
-        raise InputError("spectrum has no eigenvalue > 0")
+        raise InputError(f"spectrum has no eigenvalue >= {SCALE_MIN:g}")
     if coupling == "symmetric":
         A = drift_symmetric(g)
     elif coupling == "all_to_all":

@@ -36,6 +36,20 @@ def numeric(expr: sp.Basic, args: tuple) -> Callable:
     return _numeric(expr, tuple(args))
 
 
+def numeric_stable(expr: sp.Basic, args: tuple):
+    """Like `numeric`, after rewriting exp(x) - 1 as expm1(x) and log(1 + x) as log1p(x) (C99 rewrites).
+
+    For formulas with 1 - e^{-2t}: at t = 1e-17 that difference is 0 in float64, expm1 keeps it.
+    """
+    return _numeric_stable(expr, tuple(args))
+
+
+@lru_cache(maxsize=None)
+def _numeric_stable(expr: sp.Basic, args: tuple):
+    from sympy.codegen.rewriting import optimize, optims_c99
+    return sp.lambdify(args, optimize(expr, optims_c99), modules=["scipy", "numpy"])
+
+
 @lru_cache(maxsize=None)
 def _numeric(expr: sp.Basic, args: tuple):
     return sp.lambdify(args, expr, modules=["scipy", "numpy"])

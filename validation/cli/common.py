@@ -21,19 +21,46 @@ def print_json(record: object) -> None:
     sys.stdout.write("\n")
 
 
+# Exit status of a run that completed but could measure nothing the user asked for (every requested
+# value is null with a reason): distinct from 1 (a failure) and 2 (bad input). README: "Exit status".
+NOT_MEASURABLE = 3
+
+
+def absent(row: dict, name: str, reason: str) -> dict:
+    """Mark row[name] as a quantity that does not exist: null plus `<name>_reason` (docs/json.md)."""
+    row[name] = None
+    row[f"{name}_reason"] = reason
+    return row
+
+
+def nothing_measurable(command: str, what: str) -> int:
+    """Say on stderr that nothing asked for could be measured; return NOT_MEASURABLE for the exit status."""
+    print(f"syncgap {command}: nothing measurable: {what} (exit status {NOT_MEASURABLE})", file=sys.stderr)
+    return NOT_MEASURABLE
+
+
 def print_table(rows: list[dict], columns: list[str] | None = None, floatfmt: str = ".4g") -> None:
-    """Print rows of dicts as an aligned text table."""
+    """Print rows of dicts as an aligned text table.
+
+    A null value is shown as its `<name>_reason` (e.g. "does not speciate"), else "not measurable";
+    the `_reason` columns themselves are not shown. NaN is shown as "not measurable" too.
+    """
     if not rows:
         print("(no rows)")
         return
-    columns = columns or list(rows[0])
+    if columns is None:
+        names = list(dict.fromkeys(k for r in rows for k in r))
+        columns = [c for c in names if not (c.endswith("_reason") and c[: -len("_reason")] in names)]
 
-    def fmt(v):
+    def fmt(r, c):
+        v = r.get(c, "")
+        if v is None or (isinstance(v, (float, np.floating)) and v != v):
+            return str(r.get(f"{c}_reason") or "not measurable")
         if isinstance(v, (float, np.floating)):
             return format(float(v), floatfmt)
         return str(v)
 
-    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[fmt(r, c) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
     for row in cells:
@@ -59,8 +86,64 @@ def int_list(text: str) -> list[int]:
     return [int(v) for v in values]
 
 
+def path_arg(text: str) -> str:
+    """argparse type of every path option (--out, --checkpoint, --samples ...): a non-empty path.
+
+    `--out ''` used to fall back to the default folder (sweep) or to no folder at all (ou gap).
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError("a path cannot contain a NUL character")
+    return text
+
+
+def _scale_range() -> str:
+    from syncgap.theory.checks import SCALE_MAX, SCALE_MIN
+    return f"in [{SCALE_MIN:g}, {SCALE_MAX:g}]"
+
+
+SCALE_RANGE = _scale_range()      # what check_positive accepts: every positive scale (std, eigenvalue, time)
+
+
+class IntRange:
+    """argparse type of an integer option (or a comma list of them, many=True) in [lo, hi].
+
+    As argparse `type` it parses the text (a non-integer is an argparse error); `check` is the range
+    check, which `main` runs on every such option before the command (InputError naming the flag:
+    "--steps=0 is outside the allowed range [1, 10000000]", exit 2); `str()` states the same range
+    in the help, where the help text writes `%(type)s`. tests/test_cli_help.py checks that every such
+    help shows it. A range that depends on other options (--t-int <= --steps) is checked again
+    where it is known.
+    """
+
+    def __init__(self, lo: int, hi: int | None = None, many: bool = False):
+        self.lo, self.hi, self.many = lo, hi, many
+
+    def __str__(self) -> str:
+        what = "comma-separated integers" if self.many else "integer"
+        return f"{what} in [{self.lo}, {self.hi}]" if self.hi is not None else f"{what} >= {self.lo}"
+
+    def __call__(self, text: str):
+        if self.many:
+            return int_list(text)
+        try:
+            return int(text.strip(), 10)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+    def check(self, flag: str, value) -> None:
+        """InputError naming `flag` if `value` (or one of a list's values) is outside [lo, hi]."""
+        from syncgap.theory.checks import InputError
+        for v in (value if self.many else [value]):
+            if v < self.lo or (self.hi is not None and v > self.hi):
+                raise InputError(f"{flag}={v} is outside the allowed range "
+                                 f"[{self.lo}, {self.hi if self.hi is not None else 'inf'}]")
+
+
 def out_folder(path: str, flag: str = "--out") -> str:
-    """Create the run folder `path` (and parents) now, before any work; InputError naming `flag` if it cannot be."""
+    """Create the run folder `path` (and parents) now, before any work, and take its lock (`sweep.lock`);
+    InputError naming `flag` if it cannot be created or written, or another run holds it."""
     import os
 
     from syncgap.theory.checks import InputError
@@ -70,9 +153,31 @@ def out_folder(path: str, flag: str = "--out") -> str:
         raise InputError(f"{flag} {path!r}: cannot create this folder ({exc.strerror or exc})") from None
     if not os.access(path, os.W_OK):
         raise InputError(f"{flag} {path!r}: this folder is not writable")
+    from syncgap.validation.sweep.lock import lock_folder
+    lock_folder(path, flag)          # one run per folder; released when the command ends (main)
     return path
 
 
 def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print machine-readable JSON on stdout instead of tables")
+
+
+def load_model_for(flag: str, name: str, **kwargs):
+    """`dit_bridge.registry.load_model(name, **kwargs)` with an unreadable model folder as InputError naming `flag`.
+
+    The registry checks what it knows (names, folders, weights); a zero-length, non-JSON or
+    foreign config.json, or a folder without weights, surfaces from diffusers as OSError or
+    ValueError: one line, exit status 2, instead of a traceback.
+    """
+    import json
+
+    from syncgap.dit_bridge.registry import load_model
+    from syncgap.theory.checks import InputError
+    try:
+        return load_model(name, **kwargs)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputError(f"{flag} {name!r}: cannot load this model ({first[:240]})") from None

@@ -12,7 +12,8 @@ import argparse
 import os
 
 from . import tidy
-from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
+from .common import (IntRange, add_json_flag, float_list, int_list, nothing_measurable, out_folder, print_json,
+                     print_table, to_jsonable)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,12 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="I: commitment per scale against t_int; II: per-layer difference energies (default I)")
     m.add_argument("--gate", choices=["paper", "joint"], default="paper",
                    help="paper: (A_AA V_A + g A_AB V_B)/(1+g); joint: one softmax over 2N keys, log g on cross logits")
-    m.add_argument("--layers", type=int_list, default=None, help="coupled block indices 0..L-1, comma-separated (default all), e.g. 23,24,25")
+    m.add_argument("--layers", type=IntRange(0, many=True), default=None, help="coupled block indices, %(type)s, each below the model's layer count L (default all), e.g. 23,24,25")
     m.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
                    help="diffusers scheduler: DDPM (learned-range variance if learned) or DDIM eta=0 (default ddpm)")
-    m.add_argument("--steps", type=int, default=50, help="sampler steps, integer 1..1000 (default 50)")
-    m.add_argument("--pairs", type=int, default=8, help="replica pairs (independent seeds) per g, integer >= 1 (default 8)")
-    m.add_argument("--t-int", type=int_list, default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps 0..steps, comma-separated (default 11 values)")
+    m.add_argument("--steps", type=IntRange(2, 1000), default=50, help="sampler steps, %(type)s (default 50)")
+    m.add_argument("--pairs", type=IntRange(1, 10**6), default=8, help="replica pairs (independent seeds) per g, %(type)s; Protocol I needs >= 2 (bootstrap over pairs) (default 8)")
+    m.add_argument("--t-int", type=IntRange(0, 1000, many=True), default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps, %(type)s, each <= --steps, at least 4 distinct values (a sigmoid is fitted to them; default 11 values evenly over 0..--steps)")
     m.add_argument("--clone", action="store_true",
                    help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
     m.add_argument("--window", choices=["release", "switch-on", "throughout"], default="release",
@@ -52,10 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation eps in [0, 1] of the shared noise draw (default 0.3)")
     m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale in [1, 1000] (1 = off; default 1)")
     m.add_argument("--class-label", type=int_list, default=None, help="class label per pair, 0..num_classes-1, comma-separated (default: random per pair)")
-    m.add_argument("--seed", type=int, default=0, help="random seed >= 0; noise is drawn once per replica and reused for every g")
-    m.add_argument("--bands", type=int, default=4, help="Protocol II radial frequency bands of the token grid, integer >= 1 (default 4)")
-    m.add_argument("--mode-groups", type=int, default=4, help="Protocol II groups of empirical modes, integer >= 1 (default 4)")
-    m.add_argument("--n-boot", type=int, default=200, help="bootstrap resamples over pairs for Protocol I intervals, integer >= 10 (default 200)")
+    m.add_argument("--seed", type=IntRange(0, 2**63 - 1), default=0, help="random seed, %(type)s; noise is drawn once per replica and reused for every g")
+    m.add_argument("--bands", type=IntRange(1, 10**4), default=4, help="Protocol II radial frequency bands of the token grid, %(type)s, at most the grid's tokens per side (default 4)")
+    m.add_argument("--mode-groups", type=IntRange(1, 10**4), default=4, help="Protocol II groups of empirical modes, %(type)s, at most the grid's tokens per side (default 4)")
+    m.add_argument("--n-boot", type=IntRange(10, 10**6), default=200, help="bootstrap resamples over pairs for Protocol I intervals, %(type)s (default 200)")
     m.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the model runs; cuda enables TF32 (default cpu)")
     m.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="model dtype (bf16 meant for GPUs)")
@@ -112,18 +113,20 @@ def _done(out_dir, options) -> dict:
 def run_measure(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.protocols import protocol_one, protocol_two
-    from syncgap.dit_bridge.registry import load_model
-    from syncgap.theory.checks import check_int
+    from syncgap.theory.checks import InputError, check_int
+
+    from .common import load_model_for
 
     gs = [check_g("g", g) for g in args.g]
     check_int("--steps", args.steps, 2, 1000)
-    check_int("--pairs", args.pairs, 2 if args.protocol == "I" else 1)
+    if args.protocol == "I" and args.pairs < 2:
+        raise InputError(f"--pairs={args.pairs}: Protocol I needs >= 2 pairs (its intervals bootstrap over pairs)")
     tidy.check_plot(args)
     if args.protocol == "II" and (args.window, args.noise) != ("release", "independent"):
         from syncgap.theory.checks import InputError
         raise InputError("--window/--noise are Protocol I variants; Protocol II runs coupled throughout")
     dtype = _setup_device(args)
-    rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
+    rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download,
                      heads=args.heads, weights=args.weights)
     if args.compile:
@@ -166,7 +169,19 @@ def run_measure(args: argparse.Namespace) -> int:
         print_json(doc)
     else:
         _print_summary(args.protocol, results)
+    if args.protocol == "II" and not any(_any_number(r["diff_fraction"]) for r in results):
+        return nothing_measurable("dit measure", "every difference-energy fraction is undefined (NaN)")
+    if args.protocol == "I" and not any((r.get("gap") or {}).get("estimate") is not None for r in results):
+        return nothing_measurable("dit measure", "no gap could be measured at any g (no scale committed within "
+                                  "the sampled steps: an untrained model, or too few --steps or --pairs)")
     return 0
+
+
+def _any_number(values) -> bool:
+    """True if the nested list `values` (JSON: NaN stored as None) holds one finite number."""
+    import numpy as np
+    arr = np.asarray(values, dtype=float)            # None -> nan
+    return bool(np.isfinite(arr).any())
 
 
 def _print_summary(protocol, results) -> None:

@@ -17,31 +17,31 @@ import json
 import os
 
 from . import tidy
-from .common import add_json_flag, float_list, int_list, out_folder, print_json, print_table, to_jsonable
+from .common import IntRange, add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
 
 
 def register(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("gains", help="routing/pattern gains per layer and token mode (routing dominance, η)")
     p.add_argument("--model", default="tiny",
                    help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
-    p.add_argument("--step", type=int, required=True, help="sampler step of the symmetric point (0 = first)")
-    p.add_argument("--num-steps", type=int, default=50, help="sampler steps of the run (default 50)")
+    p.add_argument("--step", type=IntRange(0, 999), required=True, help="sampler step of the symmetric point (0 = first), %(type)s, below --num-steps")
+    p.add_argument("--num-steps", type=IntRange(1, 1000), default=50, help="sampler steps of the run, %(type)s (default 50)")
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",
                    help="diffusers scheduler of the capture run (default ddpm)")
-    p.add_argument("--layers", type=int_list, default=None,
-                   help="layers to measure (default all), e.g. 23,24,25")
-    p.add_argument("--modes", type=int, default=16, help="token modes kept, evenly along the frequency order "
-                   "(0 = all)")
-    p.add_argument("--samples", type=int, default=2, help="noise draws (hidden states) averaged over")
-    p.add_argument("--probes", type=int, default=64, help="Rademacher channel probes when D > --exact-max")
-    p.add_argument("--exact-max", type=int, default=128, help="exact channel trace for hidden size D <= this")
+    p.add_argument("--layers", type=IntRange(0, many=True), default=None,
+                   help="layers to measure, %(type)s, each below the model's layer count (default all), e.g. 23,24,25")
+    p.add_argument("--modes", type=IntRange(0), default=16, help="token modes kept, evenly along the frequency order, "
+                   "%(type)s (0 = all)")
+    p.add_argument("--samples", type=IntRange(1, 10**6), default=2, help="noise draws (hidden states) averaged over, %(type)s")
+    p.add_argument("--probes", type=IntRange(1), default=64, help="Rademacher channel probes when D > --exact-max, %(type)s")
+    p.add_argument("--exact-max", type=IntRange(0), default=128, help="exact channel trace for hidden size D <= this, %(type)s")
     p.add_argument("--threshold", type=float, default=0.25, help="routing dominance: low-mode |π|/|χ| < this")
     p.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 1.0], help="g values for the predicted ratio")
     p.add_argument("--gap0", type=float, default=None, help="gap at g = 0 in sampler steps (critical coupling)")
-    p.add_argument("--class-label", type=int, default=None,
-                   help="class label 0..num_classes-1 of the capture run (default: random)")
-    p.add_argument("--seed", type=int, default=0, help="random seed >= 0 of the capture run")
-    p.add_argument("--chunk", type=int, default=256, help="perturbations per JVP batch (memory)")
+    p.add_argument("--class-label", type=IntRange(0), default=None,
+                   help="class label of the capture run, %(type)s, below the model's num_classes (default: random)")
+    p.add_argument("--seed", type=IntRange(0, 2**63 - 1), default=0, help="random seed of the capture run, %(type)s")
+    p.add_argument("--chunk", type=IntRange(1), default=256, help="perturbations per JVP batch (memory), %(type)s")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the model runs (default cpu)")
     p.add_argument("--dtype", choices=["fp32", "fp64"], default="fp32",
                    help="precision of the Jacobian-vector products (default fp32)")
@@ -82,8 +82,9 @@ def run_gains(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.gains import layer_gains
-    from syncgap.dit_bridge.registry import load_model
     from syncgap.theory.checks import InputError, check_int
+
+    from .common import load_model_for
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)
@@ -93,7 +94,7 @@ def run_gains(args: argparse.Namespace) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     dtype = torch.float64 if args.dtype == "fp64" else torch.float32
-    rec = load_model(args.model, seed=args.seed, dtype=dtype, device=args.device,
+    rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download)
     from .progress import progress_bar
     progress = progress_bar("dit gains: layers", args.quiet)
@@ -103,7 +104,7 @@ def run_gains(args: argparse.Namespace) -> int:
                       sampler=args.sampler, threshold=args.threshold, exact_max=args.exact_max,
                       n_probes=args.probes, chunk=args.chunk, progress=progress)
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers},
-              "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet")},
+              "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet", "_ranges")},
               "gains": to_jsonable(res),
               "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
               "predicted_top": _predicted(res.eta_gain_top_network, _top_delta_chi(res), args.g, args.gap0)}

@@ -1,6 +1,7 @@
 """`syncgap dit train NAME`: train an embedded small DiT (issue 5, docs/science.md §6) and write its model card.
 
-    syncgap dit train fhgm --out dit_bridge/zoo/fhgm     # trains, then writes samples.png + model_card.md
+    syncgap dit train fhgm --out runs/fhgm                # trains, then writes samples.png + model_card.md
+    syncgap dit train fhgm --overwrite-shipped           # retrain the shipped dit_bridge/zoo/fhgm in place
     syncgap dit train digits --card-only                 # (re)write the card of a trained model
 
 Progress is printed every log interval; an interrupted run resumes from its checkpoint.
@@ -21,16 +22,21 @@ ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
-    from .common import add_json_flag
+    from .common import IntRange, add_json_flag
 
     p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm or digits) and write its card")
     p.add_argument("name", help="model to train: fhgm or digits")
-    p.add_argument("--out", default=None, help="output folder (default: the shipped dit_bridge/zoo/NAME)")
+    p.add_argument("--out", default=None,
+                   help="output folder for the trained model (required to train, unless --overwrite-shipped; "
+                        "with --card-only the default is the shipped dit_bridge/zoo/NAME)")
+    p.add_argument("--overwrite-shipped", action="store_true",
+                   help="train into the shipped dit_bridge/zoo/NAME inside the installed package, replacing "
+                        "its weights (what the zoo's maintainers do); without it, training needs --out")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.pt)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads, integer in [1, 4096] (default: torch's choice)")
+    p.add_argument("--threads", type=IntRange(1, 4096), default=None, help="torch CPU threads, %(type)s (default: torch's choice)")
     p.add_argument("--skip-card", action="store_true", help="train only; do not write samples.png/model_card.md")
     p.add_argument("--card-only", action="store_true", help="do not train; (re)write the card of OUT")
     add_json_flag(p)
@@ -63,10 +69,23 @@ def run(args: argparse.Namespace) -> int:
 
     from .common import print_json
 
+    from syncgap.theory.checks import InputError
+
+    from .common import out_folder
+
     cfg = _config(args)
-    out = args.out or os.path.join(ZOO_DIR, args.name)
+    if args.out is not None and args.overwrite_shipped:
+        raise InputError("--overwrite-shipped and --out exclude each other: --overwrite-shipped trains into "
+                         "the shipped dit_bridge/zoo/NAME")
+    if args.out is None and not args.card_only and not args.overwrite_shipped:
+        raise InputError("--out is required to train (the default, the shipped dit_bridge/zoo/"
+                         f"{args.name}, would overwrite the package's weights; pass --overwrite-shipped to "
+                         "mean that)")
+    out = args.out if args.out is not None else os.path.join(ZOO_DIR, args.name)
     if args.threads is not None:
         torch.set_num_threads(check_int("--threads", args.threads, 1, 4096))
+    if not args.card_only:
+        out_folder(out)
     record = None
     if not args.card_only:
         cfg.validate()
@@ -82,7 +101,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.skip_card:
         from syncgap.validation.zoo_card import write_model_card
 
-        card = write_model_card(out)
+        for needed in ("training.json", "config.json"):
+            if not os.path.isfile(os.path.join(out, needed)):
+                raise InputError(f"--out {out!r} holds no trained model (no {needed}); train into it first")
+        try:
+            card = write_model_card(out)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if isinstance(exc, InputError):
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise InputError(f"--out {out!r}: cannot read the trained model for its card ({first[:240]})") from None
     if args.json:
         print_json({"training": record, "card": card})
     else:

@@ -10,14 +10,22 @@ produced NaN or inf (`theory.checks.SimulationError`, which says where) exits wi
 status 1 and its one-line message: the input passed its checks, the run failed. A library of
 an optional extra that is not installed (numba, torch, ...) exits with status 2 and one line
 naming the extra to install (`extras.py`).
+A run that completed but measured nothing asked for exits with 3 (`common.NOT_MEASURABLE`).
+SIGTERM (what batch schedulers send) is handled like Ctrl-C: the run stops where it is,
+finished results stay (every store writes atomically, cell by cell), one line says so, and
+the status is 143 (128 + SIGTERM; Ctrl-C gives 130). The output folder's lock
+(`sweep.lock`) is released when the command ends.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 
 from syncgap.theory.checks import InputError, SimulationError
 from syncgap.theory.version import package_version
@@ -27,7 +35,17 @@ SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line on stderr (exit 2), pointing to --help for the usage."""
+    """An ArgumentParser whose errors are one line on stderr (exit 2), pointing to --help for the usage.
+
+    A value that starts with '-' and a digit is a value, also a comma list (`--g -0.3,0.3`): argparse's
+    own pattern takes only a single number, and no option of syncgap looks like a number.
+    """
+
+    NEGATIVE_VALUE = re.compile(r"^-\.?\d[0-9.eE+,\-]*$")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = self.NEGATIVE_VALUE
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -46,6 +64,7 @@ LIBRARY_NAMES = {
     "guidance_scale": ("cfg",), "gap0_steps": ("gap0",), "lambda": ("lam",), "layer": ("layers",),
     "gate g": ("g",), "class label": ("class_label",), "class labels": ("class_label",),
     "num_sampling_steps": ("dit_steps", "ddpm_steps"), "t grid": ("T", "steps"),
+    "n_bands": ("bands",), "t_int": ("t_int",), "num_steps": ("steps", "num_steps"), "amplitude": ("amplitudes",),
 }
 _LEADING_NAME = re.compile(r"(gate g|class labels?|t grid|[A-Za-z_][A-Za-z0-9_]*)(?=[=\s:\[]|$)")
 
@@ -61,15 +80,46 @@ def name_the_flag(message: str, flags: dict) -> str:
     return message
 
 
+PATH_DESTS = ("out", "checkpoint", "samples", "model_dir")   # options whose value is a file or folder path
+
+
 def _leaf_flags(parser: argparse.ArgumentParser) -> None:
-    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}."""
+    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, and every
+    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused."""
+    from .common import IntRange, path_arg
+
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
         for child in action.choices.values():
             _leaf_flags(child)
     if not subs:
         parser.set_defaults(_flags={a.dest: max(a.option_strings, key=len)
-                                    for a in parser._actions if a.option_strings})
+                                    for a in parser._actions if a.option_strings},
+                            _ranges={a.dest: a.type for a in parser._actions if isinstance(a.type, IntRange)})
+        for a in parser._actions:
+            if a.option_strings and a.dest in PATH_DESTS and a.type is None:
+                a.type = path_arg
+
+
+THREAD_ENV_MAX = 1024
+
+
+def check_thread_env() -> None:
+    """NUMBA_NUM_THREADS, if set, must be an integer in [1, 1024] (InputError otherwise).
+
+    Numba reads it once at import: 0 or -1 raise a ValueError traceback there, text is ignored
+    with a warning, 100000 crashed the process (segmentation fault). An empty value counts as unset.
+    """
+    text = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if not text:
+        return
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = None
+    if value is None or not 1 <= value <= THREAD_ENV_MAX:
+        raise InputError(f"environment variable NUMBA_NUM_THREADS={text!r} must be an integer in "
+                         f"[1, {THREAD_ENV_MAX}] (or unset)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,10 +134,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM: unwinds like Ctrl-C (workers stopped, finished results kept)."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM raises Terminated in the main thread for the block (the old handler is restored after)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        with _sigterm_as_interrupt():
+            return _run(args)
+    finally:
+        from syncgap.validation.sweep.lock import release
+        release()
+
+
+def _run(args) -> int:
+    try:
+        check_thread_env()
+        for dest, allowed in getattr(args, "_ranges", {}).items():     # the ranges the help states (IntRange)
+            if getattr(args, dest, None) is not None:
+                allowed.check(args._flags[dest], getattr(args, dest))
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",
@@ -108,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:          # `syncgap ... | head`: the reader left; no traceback, no second error at exit
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+    except Terminated:
+        print(f"syncgap {args.command}: terminated (SIGTERM); finished results are kept and a rerun resumes",
+              file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
         return 130

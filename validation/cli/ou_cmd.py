@@ -10,21 +10,27 @@ import numpy as np
 from syncgap.theory.checks import check_int
 
 from . import tidy
-from .common import add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
+from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, out_folder,
+                     print_json, print_table, to_jsonable)
+
+
+def _measured(value) -> bool:
+    """A measured number, not a null or NaN placeholder."""
+    return value is not None and not (isinstance(value, float) and value != value)
 
 
 def _common(p, d=256, samples=10000, T=10.0, steps=1000):
-    p.add_argument("--d", type=int, default=d, help=f"dimension d of each replica, integer >= 1 (default {d})")
-    p.add_argument("--samples", type=int, default=samples, help=f"independent paths (pairs for two-replica protocols), integer >= 2 (default {samples})")
-    p.add_argument("--seed", type=int, default=0, help="random seed, integer >= 0; results are bitwise reproducible")
+    p.add_argument("--d", type=IntRange(1, 10**6), default=d, help=f"dimension d of each replica, %(type)s (default {d})")
+    p.add_argument("--samples", type=IntRange(2, 10**9), default=samples, help=f"independent paths (pairs for two-replica protocols), %(type)s (default {samples})")
+    p.add_argument("--seed", type=IntRange(0, 2**63 - 1), default=0, help="random seed, %(type)s; results are bitwise reproducible")
     p.add_argument("--T", type=float, default=T, help=f"start OU time T > 0 of the reverse process, dimensionless (default {T})")
-    p.add_argument("--steps", type=int, default=steps, help=f"reverse steps on the uniform OU grid from T to 0, integer >= 2 (default {steps})")
-    p.add_argument("--ddpm-steps", type=int, default=0,
-                   help="use DiT's DDPM schedule with this many sampler steps, 1..1000, instead of the OU grid "
+    p.add_argument("--steps", type=IntRange(1, 10**7), default=steps, help=f"reverse steps on the uniform OU grid from T to 0, %(type)s (default {steps}); a measurement needs enough of them near its times (at least 4 grid times in the window it fits)")
+    p.add_argument("--ddpm-steps", type=IntRange(0, 1000), default=0,
+                   help="use DiT's DDPM schedule with this many sampler steps instead of the OU grid, %(type)s "
                         "(default 0: the OU grid)")
     p.add_argument("--scheme", choices=("sde", "ode", "ddpm", "ddim"), default="sde",
                    help="sampler: reverse SDE, probability-flow ODE, or DiT's DDPM/DDIM update (default sde)")
-    p.add_argument("--boot", type=int, default=300, help="bootstrap resamples for the 95%% intervals, integer >= 10 (default 300)")
+    p.add_argument("--boot", type=IntRange(10, 10**6), default=300, help="bootstrap resamples for the 95%% intervals, %(type)s (default 300)")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
 
@@ -34,16 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="ou_command", metavar="OU_COMMAND", required=True)
     c = s.add_parser("cloning", help="cloning (U-turn) agreement of the two-Gaussian mixture (docs/science.md §2)")
     _common(c)
-    c.add_argument("--sigma", type=float, default=1.0, help="noise std sigma > 0 of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
-    c.add_argument("--branches", type=int, default=25, help="number of branch (cloning) times, integer >= 4 (default 25)")
+    c.add_argument("--sigma", type=float, default=1.0, help=f"noise std sigma {SCALE_RANGE} of the two-Gaussian mixture (mu = 1, ||mu||^2 = d; default 1)")
+    c.add_argument("--branches", type=IntRange(4, 10**4), default=25, help="number of branch (cloning) times, %(type)s (default 25)")
     tidy.add_plot_flag(c)
     c.set_defaults(func=run_cloning)
     g = s.add_parser("gap", help="Protocol I synchronization gap of two sign features against the gate g (§4)")
     _common(g, d=16, samples=4000, T=7.0, steps=700)
     g.add_argument("--g", type=float_list, default=[0.0, 0.5, 0.9, 0.99, 10.0], help="gate strengths g >= 0, comma-separated, dimensionless; rho(g) = (1-g)/(1+g)")
     g.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
-                   help="feature amplitudes a_k > 0 of the sign mixture, data units, comma-separated (default 20,4)")
-    g.add_argument("--dit-steps", type=int, default=250, help="DiT sampler steps (1..1000) used to express the gap in sampler steps (default 250)")
+                   help=f"feature amplitudes a_k {SCALE_RANGE} of the sign mixture, data units, comma-separated (default 20,4)")
+    g.add_argument("--dit-steps", type=IntRange(1, 1000), default=250, help="DiT sampler steps used to express the gap in sampler steps, %(type)s (default 250)")
     g.add_argument("--out", default=None,
                    help="folder for options.json + metrics.jsonl (one line per g); a rerun resumes")
     g.add_argument("--layer", choices=("B", "A"), default="B",
@@ -56,13 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(e, d=16, samples=2000, T=7.0, steps=700)
     e.add_argument("--g", type=float, default=0.5, help="gate strength g >= 0, dimensionless (default 0.5)")
     e.add_argument("--amplitudes", type=float_list, default=[20.0, 4.0],
-                   help="feature amplitudes a_k > 0, data units, comma-separated (default 20,4)")
-    e.add_argument("--every", type=int, default=10, help="record the energies every this many steps, integer >= 1 (default 10)")
+                   help=f"feature amplitudes a_k {SCALE_RANGE}, data units, comma-separated (default 20,4)")
+    e.add_argument("--every", type=IntRange(1, 10**9), default=10, help="record the energies every this many steps, %(type)s (default 10)")
     e.set_defaults(func=run_energy)
     k = s.add_parser("collapse", help="collapse onto training points under the empirical score (§2)")
     _common(k, d=32, samples=1000, T=5.0, steps=500)
-    k.add_argument("--n-train", type=int, default=1000, help="training-set size n, integer >= 2 (default 1000)")
-    k.add_argument("--sigma", type=float, default=1.0, help="std sigma > 0 of the Gaussian training data (default 1)")
+    k.add_argument("--n-train", type=IntRange(2, 10**8), default=1000, help="training-set size n, %(type)s (default 1000)")
+    k.add_argument("--sigma", type=float, default=1.0, help=f"std sigma {SCALE_RANGE} of the Gaussian training data (default 1)")
     k.set_defaults(func=run_collapse)
 
 
@@ -115,6 +121,25 @@ def _check_d(d):
     return check_int("d", d, 1, 10**6)
 
 
+def _grid_named(run):
+    """Re-raise the library's "too few grid times" error naming --steps (the grid's resolution), not --T."""
+    import functools
+
+    from syncgap.theory.checks import InputError
+
+    @functools.wraps(run)
+    def wrapped(args):
+        try:
+            return run(args)
+        except InputError as exc:
+            if "distinct branch times" not in str(exc):
+                raise
+            raise InputError(f"--steps={args.steps} gives too coarse a time grid for this measurement ({exc}); "
+                             "use more --steps") from None
+    return wrapped
+
+
+@_grid_named
 def run_cloning(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
     from syncgap.theory.data import two_gaussian_mixture
@@ -141,9 +166,15 @@ def run_cloning(args: argparse.Namespace) -> int:
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
                      zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
-        est, lo, hi = rec["t_speciation_measured"]
-        print(f"t_S measured (phi = 0.75) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory 1/2 log Lambda = "
-              f"{rec['t_speciation_theory']:.3f}; exact phi = 0.75 at {rec.get('t_phi075_theory', float('nan')):.3f}")
+        est, lo, hi = (float(v) if _measured(v) else None for v in rec["t_speciation_measured"])
+        shown = "not measurable" if est is None else f"{est:.3f}" + (
+            "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]")
+        exact = rec.get("t_phi075_theory")
+        print(f"t_S measured (phi = 0.75) {shown}; theory 1/2 log Lambda = {rec['t_speciation_theory']:.3f}; "
+              f"exact phi = 0.75 at {'not computed' if not _measured(exact) else format(exact, '.3f')}")
+    if not _measured(to_jsonable(rec["t_speciation_measured"])[0]):
+        return nothing_measurable("ou cloning", "the agreement never crosses 0.75 on this grid (try more --steps "
+                                  "or --branches)")
     return 0
 
 
@@ -164,7 +195,8 @@ def _sweep(args, compute) -> list:
     path, done = None, {}
     if args.out:
         out_folder(args.out)
-        opts = to_jsonable({k: v for k, v in vars(args).items() if k not in ("func", "out", "quiet", "json", "g")})
+        skip = ("func", "out", "quiet", "json", "g", "_ranges")
+        opts = to_jsonable({k: v for k, v in vars(args).items() if k not in skip})
         try:
             resume_options(args.out, opts)
         except ValueError:
@@ -197,8 +229,12 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
         row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
         from syncgap.theory import coupled_ou
         th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
-        row["t_mode_theory"] = np.sort(th["t_S"])[::-1]
-        row["gap_theory"] = float(row["t_mode_theory"][0] - row["t_mode_theory"][1])
+        t_sorted = np.sort(th["t_S"])[::-1]
+        row["t_mode_theory"] = [float(t) if t > 0 else None for t in t_sorted]   # None: does not speciate
+        if t_sorted[-1] > 0:
+            row["gap_theory"] = float(t_sorted[0] - t_sorted[1])
+        else:
+            absent(row, "gap_theory", "a mode does not speciate")
         cross = [measure.cloning_crossing_theory(k, amp, 1.0) for k in r["rates"]]
         row["t_mode_phi075_theory"] = cross
         row["gap_phi075_theory"] = cross[0] - cross[1]
@@ -213,11 +249,15 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
     else:
         print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
                       "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
+                      "gap_t_S_theory_reason": r.get("gap_theory_reason"),
                       "gap_phi075_theory": r.get("gap_phi075_theory", float("nan"))}
                      for r in rows])
+    if not any(_measured(r["gap"][0]) for r in rows):
+        return nothing_measurable("ou gap", "no mode gap could be measured at any g on this grid (try more --steps)")
     return 0
 
 
+@_grid_named
 def run_gap(args: argparse.Namespace) -> int:
     check_int("--dit-steps", args.dit_steps, 1, 1000)
     tidy.check_plot(args)
@@ -271,6 +311,11 @@ def run_gap(args: argparse.Namespace) -> int:
         print_table(table)
         if any(v == "never" for row in table for v in row.values()):
             print(f"never: {tidy.NEVER_COMMITTED} (Protocol I has no g -> 0 limit: docs/science.md §8)")
+    measured = (any(r.get("gap_steps") is not None for r in rows) if args.window == "throughout"
+                else any(len(r["gap"]) and _measured(r["gap"][-1][0]) for r in rows))
+    if not measured:
+        return nothing_measurable("ou gap", "no feature's commitment time (and so no gap) could be measured at "
+                                  "any g on this grid (try more --steps or --samples)")
     return 0
 
 

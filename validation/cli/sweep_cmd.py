@@ -2,7 +2,8 @@
 
 Progress goes to stderr, the summary to stdout (a table, or JSON with --json). Exit
 status 0 when every cell is finished, 1 when some failed (a rerun retries only those),
-2 on bad input (config or arguments), 130 on Ctrl-C (finished cells are kept).
+2 on bad input (config or arguments, or OUT in use by another run), 130 on Ctrl-C and 143 on
+SIGTERM (finished cells are kept).
 """
 from __future__ import annotations
 
@@ -31,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="after the run, redraw Y (a result) against X (a parameter) from OUT/results.json, "
                         "averaged over the other parameters (e.g. seeds), one line per GROUP; "
                         "saved as OUT/plot_Y_vs_X.png")
+    p.add_argument("--allow-code-kinds", action="store_true",
+                   help="EXECUTES CODE FROM THE CONFIG: accept 'kind: module:function' entries, which import "
+                        "that module and call that function; without this flag only the registered kinds run")
     p.add_argument("--list", action="store_true", help="print the cells and whether each is done; run nothing")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
@@ -126,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():
         raise InputError("--scheduler must be 'local' or a Dask scheduler address, got ''")
-    sweep = load_sweep(args.config)
+    sweep = load_sweep(args.config, allow_code=args.allow_code_kinds)
     plot = _plot_spec(args.plot, sweep)
     if not args.list:
         check_models(sweep, args.scheduler)

@@ -25,7 +25,7 @@ NO_CROSSING = "agreement never crossed the level in the window"
 NO_ONSET = "no onset: the replica difference never grows"
 VARIANT_FIELDS = ("window", "noise", "sampler", "eps")    # a protocol variant (docs/protocols.md)
 GAP_STEP_FIELDS = ("gap_steps", "gap_steps_low", "gap_steps_high", "gap_steps_reason")
-_SKIP_OPTIONS = {"func", "_flags", "json", "quiet", "plot", "command", "ou_command", "dit_command", "quantity", "latex"}
+_SKIP_OPTIONS = {"func", "_flags", "_ranges", "json", "quiet", "plot", "command", "ou_command", "dit_command", "quantity", "latex"}
 _FLAT = (str, bool, int, float, type(None))
 
 
@@ -204,11 +204,13 @@ def ou_gap_layer_a(args: argparse.Namespace, rec: dict) -> dict:
             interval(row, "t_mode", r["t_mode"][m], NO_CROSSING)
             if "t_mode_theory" in r:
                 row["t_mode_theory"] = r["t_mode_theory"][m]
+                if row["t_mode_theory"] is None:
+                    row["t_mode_theory_reason"] = "does not speciate"
                 row["t_mode_phi075_theory"] = r["t_mode_phi075_theory"][m]
             records.append(row)
         row = {"kind": "gap", "g": g}
         interval(row, "gap", r["gap"], NO_CROSSING)
-        for key in ("gap_theory", "gap_phi075_theory"):
+        for key in ("gap_theory", "gap_theory_reason", "gap_phi075_theory"):
             if key in r:
                 row[key] = r[key]
         records.append(row)

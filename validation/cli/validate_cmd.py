@@ -13,8 +13,8 @@ import argparse
 import os
 import sys
 
-from .common import add_json_flag, print_json, print_table
 from . import tidy
+from .common import add_json_flag, out_folder, print_json, print_table
 from .extras import require_suites
 
 
@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
             notes = random_model_notes(models)
         options["dit"] = opts
     check_out_dir(args.out)
+    out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:

@@ -76,6 +76,8 @@ def _check_value(where: str, v, depth: int = 0) -> None:
     """JSON data only: null, bool, int, finite float, str, lists and string-keyed mappings."""
     if depth > 32:
         raise InputError(f"{where}: nested deeper than 32 levels")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 2**63:
+        raise InputError(f"{where}: integers must lie within +-2^63 (64-bit), got one of {len(str(abs(v)))} digits")
     if v is None or isinstance(v, (bool, int, str)):
         return
     if isinstance(v, float):
@@ -126,8 +128,11 @@ def _grid_blocks(grid) -> list[tuple[str, dict]]:
     return blocks
 
 
-def validate_config(config) -> dict:
-    """Structural checks of a parsed config (no kind imports); returns it unchanged."""
+def validate_config(config, allow_code: bool = False) -> dict:
+    """Structural checks of a parsed config (no kind imports); returns it unchanged.
+
+    A 'module:function' kind is refused unless allow_code (`kinds.get_kind`).
+    """
     if not isinstance(config, dict):
         raise InputError(f"config: the top level must be a mapping with fields {', '.join(TOP_FIELDS)}, "
                          f"got {_type(config)}")
@@ -143,7 +148,7 @@ def validate_config(config) -> dict:
     base = _check_mapping("base", config.get("base", {}))
     blocks = _grid_blocks(config.get("grid"))
     if "kind" in config:
-        kinds.get_kind(config["kind"])
+        kinds.get_kind(config["kind"], allow_code)
         if "kind" in base:
             raise InputError("base.kind: kind is also set at the top level; set it in one place")
     total = 0
@@ -170,15 +175,18 @@ def _block_kinds(config, base, where, g) -> list[tuple[str, str]]:
     raise InputError("kind: missing; set 'kind' at the top level, in base, or as a list in grid")
 
 
-def expand(config, source: str | None = None) -> Sweep:
-    """Validate a parsed config and expand it into cells (InputError naming the field on any problem)."""
-    validate_config(config)
+def expand(config, source: str | None = None, allow_code: bool = False) -> Sweep:
+    """Validate a parsed config and expand it into cells (InputError naming the field on any problem).
+
+    allow_code: accept 'module:function' kinds, i.e. import and run code named in the config.
+    """
+    validate_config(config, allow_code)
     base = config.get("base", {})
     cells, seen, used = [], set(), []
     for where, g in _grid_blocks(config.get("grid")):
         for kind, kfield in _block_kinds(config, base, where, g):
             try:
-                kinds.get_kind(kind)
+                kinds.get_kind(kind, allow_code)
             except InputError as exc:
                 raise InputError(f"{kfield}: {exc}") from None
             names, defaults, var_kw = kinds.parameters(kind)
@@ -225,6 +233,10 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
             return json.loads(text, parse_constant=lambda c: float(c))
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        except RecursionError:
+            raise InputError(f"{where}: unreadable JSON: nested too deeply (at most 32 levels are used)") from None
+        except ValueError as exc:                          # e.g. an integer of more than 4300 digits
+            raise InputError(f"{where}: unreadable JSON: {str(exc).split(';')[0]}") from None
     try:
         import yaml
     except ImportError:
@@ -236,11 +248,11 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{where}: invalid YAML{at}: {problem}") from None
-    except (ValueError, TypeError, RecursionError) as exc:  # e.g. odd timestamps or deep nesting
-        raise InputError(f"{where}: unreadable YAML: {exc}") from None
+    except (ValueError, TypeError, RecursionError) as exc:  # e.g. odd timestamps, deep nesting, 5000-digit ints
+        raise InputError(f"{where}: unreadable YAML: {str(exc).split(';')[0]}") from None
 
 
-def load_config(path) -> dict:
+def load_config(path, allow_code: bool = False) -> dict:
     """Read and structurally validate a config file (.json as JSON, else YAML)."""
     p = Path(path)
     try:
@@ -259,15 +271,15 @@ def load_config(path) -> dict:
         raise InputError(f"CONFIG: {str(p)!r} is empty")
     config = parse_config_text(text, "json" if p.suffix.lower() == ".json" else "yaml", f"CONFIG {str(p)!r}")
     try:
-        return validate_config(config)
+        return validate_config(config, allow_code)
     except InputError as exc:
         raise InputError(f"{p.name}: {exc}") from None
 
 
-def load_sweep(path) -> Sweep:
-    """Read, validate and expand a config file into a Sweep."""
-    config = load_config(path)
+def load_sweep(path, allow_code: bool = False) -> Sweep:
+    """Read, validate and expand a config file into a Sweep (allow_code: see `expand`)."""
+    config = load_config(path, allow_code)
     try:
-        return expand(config, source=str(path))
+        return expand(config, source=str(path), allow_code=allow_code)
     except InputError as exc:
         raise InputError(f"{Path(path).name}: {exc}") from None

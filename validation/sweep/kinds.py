@@ -15,7 +15,10 @@ Registering a kind is one line, here or in any module imported before the sweep:
                             check="syncgap.validation.sweep.model_cells:ou_gap_params")
     KINDS["dit.protocol1.cuda"] = Kind("syncgap.validation.sweep.model_cells:dit_protocol1_cuda_cell", gpu=True)
 
-A config may also name any importable function directly: `kind: mypkg.cells:my_cell`.
+A config may also name an importable function directly, `kind: mypkg.cells:my_cell`, but
+only with `allow_code=True` (the command line's `--allow-code-kinds`): importing and calling
+a function named in a file runs code from that file's author, so by default only the
+registered kinds are accepted.
 """
 from __future__ import annotations
 
@@ -59,14 +62,24 @@ def import_target(path: str):
     return obj
 
 
-def get_kind(name) -> Kind:
-    """The registered Kind, or an ad-hoc Kind for a 'module:function' path; InputError otherwise."""
+CODE_FLAG = "--allow-code-kinds"
+
+
+def get_kind(name, allow_code: bool = False) -> Kind:
+    """The registered Kind; with allow_code, also an ad-hoc Kind for a 'module:function' path; InputError otherwise.
+
+    A 'module:function' kind without allow_code is refused before anything is imported.
+    """
     if not isinstance(name, str) or not name:
         raise InputError(f"kind must be a kind name (one of {sorted(KINDS)}) or 'module:function', got {name!r}")
     if name in KINDS:
         return KINDS[name]
     module, sep, fn = name.partition(":")
     if sep and module and fn and all(p.isidentifier() for p in module.split(".") + fn.split(".")):
+        if not allow_code:
+            raise InputError(f"kind {name!r} is not a registered kind (known: {', '.join(sorted(KINDS))}); "
+                             f"running a function named in the config executes code from the config: "
+                             f"pass {CODE_FLAG} to allow it")
         return Kind(name)
     raise InputError(f"kind: unknown cell kind {name!r} (known: {', '.join(sorted(KINDS))}; "
                      "or give an importable 'module:function')")
@@ -84,8 +97,11 @@ def _resolve(name: str, path: str, what: str):
 
 
 def parameters(name: str) -> tuple[tuple, dict, bool]:
-    """(parameter names in signature order, {name: default}, accepts **kwargs) of a kind's function."""
-    fn = _resolve(name, get_kind(name).target, "cell function")
+    """(parameter names in signature order, {name: default}, accepts **kwargs) of a kind's function.
+
+    Like `longest_first` and `check_params`, for kinds that `get_kind` already admitted (`config.expand`).
+    """
+    fn = _resolve(name, get_kind(name, allow_code=True).target, "cell function")
     names, defaults, var_kw = [], {}, False
     for p in inspect.signature(fn).parameters.values():
         if p.kind is p.VAR_KEYWORD:
@@ -113,7 +129,7 @@ def longest_first(cells: list) -> list:
     for i, c in enumerate(out):
         slots.setdefault(c.kind, []).append(i)
     for name, idx in slots.items():
-        kind = get_kind(name)
+        kind = get_kind(name, allow_code=True)
         if kind.cost is None or len(idx) < 2:
             continue
         cost = _resolve(name, kind.cost, "cost")
@@ -125,6 +141,6 @@ def longest_first(cells: list) -> list:
 
 def check_params(name: str, params: dict) -> None:
     """Run the kind's check on one cell's parameters (InputError on a bad value)."""
-    kind = get_kind(name)
+    kind = get_kind(name, allow_code=True)
     if kind.check is not None:
         _resolve(name, kind.check, "check")(**params)

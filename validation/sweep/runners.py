@@ -25,12 +25,10 @@ thread-safe, from being entered by two cells at once). GPU kinds are submitted w
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import socket
 import time
 import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +36,7 @@ from pathlib import Path
 from syncgap.theory.checks import InputError, check_int
 
 from . import kinds
+from .lock import folder_lock
 from .rollup import write_table
 from .store import (atomic_write_json, cell_path, git_dirty, git_revision, is_done, package_version,
                     to_plain)
@@ -143,7 +142,8 @@ class _Recorder:
                   elapsed_s=payload["provenance"]["elapsed_s"])
 
     def failed(self, cell, exc):
-        msg = f"{type(exc).__name__}: {exc}".strip()
+        """Report a failed cell; `exc` is the exception, or its one-line description from a worker."""
+        msg = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}".strip()
         self.summary.failed.append({"key": cell.key, "config": cell.config, "error": msg})
         self.count += 1
         self.emit(event="failed", index=self.count, todo=self.todo, key=cell.key, config=cell.config, error=msg)
@@ -166,7 +166,7 @@ def _env(values: dict):
 def _run_sequential(todo, rec):
     for cell in todo:
         try:
-            payload = run_cell(kinds.get_kind(cell.kind).target, cell.params)
+            payload = run_cell(kinds.get_kind(cell.kind, allow_code=True).target, cell.params)
         except Exception as exc:   # a bug or bad value in one cell must not stop the sweep
             rec.failed(cell, exc)
         else:
@@ -174,20 +174,11 @@ def _run_sequential(todo, rec):
 
 
 def _run_pool(todo, rec, workers):
-    ctx = multiprocessing.get_context("spawn")   # fresh interpreters: the env below is read at import
-    with _env(thread_env()):                      # processes start during the submits
-        ex = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-        futs = {ex.submit(run_cell, kinds.get_kind(c.kind).target, c.params): c for c in todo}
-    try:
-        for fut in as_completed(futs):
-            try:
-                payload = fut.result()
-            except Exception as exc:   # includes BrokenProcessPool when a worker process dies
-                rec.failed(futs[fut], exc)
-            else:
-                rec.done(futs[fut], payload)
-    finally:
-        ex.shutdown(wait=True, cancel_futures=True)
+    """Cells on a pool of spawned processes (`pool.run_pool`): a dead worker fails only its own cell."""
+    from .pool import run_pool
+
+    with _env(thread_env()):                      # read by each worker process as it starts
+        run_pool([(c, kinds.get_kind(c.kind, allow_code=True).target) for c in todo], rec, workers)
 
 
 def _local_gpus() -> int:
@@ -244,7 +235,7 @@ def _run_dask(todo, rec, client):
     token = uuid.uuid4().hex[:8]
     by_key, futs = {}, []
     for i, cell in enumerate(todo):
-        kind = kinds.get_kind(cell.kind)
+        kind = kinds.get_kind(cell.kind, allow_code=True)
         fut = client.submit(run_cell, kind.target, cell.params, key=f"syncgap-{cell.key}-{token}",
                             pure=False, priority=-i, resources={"GPU": 1} if kind.gpu else None)
         by_key[fut.key] = cell
@@ -284,10 +275,15 @@ def run_sweep(sweep, out_dir, *, scheduler: str | None = None, workers: int | No
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"out: cannot create the output folder {str(out)!r}: {exc.strerror}") from None
+    with folder_lock(out):                       # one run per folder: a second one refuses at once
+        return _run_sweep_locked(sweep, out, scheduler, workers, client, progress, t0)
+
+
+def _run_sweep_locked(sweep, out, scheduler, workers, client, progress, t0) -> SweepSummary:
     atomic_write_json(out / "sweep.json", {"name": sweep.name, "source": sweep.source, "config": sweep.config,
                                            "cells": [{"key": c.key, "config": c.config} for c in sweep.cells]})
     todo = kinds.longest_first([c for c in sweep.cells if not is_done(out, c.key)])
-    gpu_kinds = sorted({c.kind for c in todo if kinds.get_kind(c.kind).gpu})
+    gpu_kinds = sorted({c.kind for c in todo if kinds.get_kind(c.kind, allow_code=True).gpu})
     use_dask = client is not None or scheduler is not None
     if use_dask:
         runner = "dask"

@@ -1,0 +1,116 @@
+"""The local process pool of `runners`: spawned workers fed one cell at a time, each over its own pipe.
+
+A worker that dies (killed, out of memory, a crash in native code) fails only the cell it was
+running: the driver sees its process end without an answer, reports that cell, starts a
+replacement and goes on. (A concurrent.futures pool breaks as a whole when one worker dies and
+fails every pending cell: 6 of 8 in the issue-17 test.) A rerun retries the failed cell.
+Workers ignore SIGINT; the driver stops them on Ctrl-C or SIGTERM (`finally` below).
+"""
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+from multiprocessing.connection import wait
+
+
+def _worker(conn) -> None:
+    """A pool process: run (target, params) jobs from `conn` until None; send (True, payload) or (False, error)."""
+    import signal
+
+    from .runners import run_cell
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            job = conn.recv()
+        except EOFError:                                  # the driver is gone
+            return
+        if job is None:
+            return
+        try:
+            answer = (True, run_cell(*job))
+        except Exception as exc:                          # the cell's own error; the process goes on
+            answer = (False, f"{type(exc).__name__}: {exc}".strip())
+        conn.send(answer)
+
+
+class _Process:
+    """One spawned worker process, the driver's end of its pipe, and the cell it runs (or None)."""
+
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker, args=(child,), daemon=True)
+        self.proc.start()
+        child.close()
+        self.cell = None
+
+    def give(self, cell, target) -> bool:
+        """Send one cell; False if the process is already gone."""
+        try:
+            self.conn.send((target, cell.params))
+        except OSError:
+            return False
+        self.cell = cell
+        return True
+
+    def answer(self):
+        """(True, payload), (False, error), or None if the process ended without an answer."""
+        try:
+            return self.conn.recv() if self.conn.poll() else None
+        except (EOFError, OSError):
+            return None
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.proc.join(2)
+        if self.proc.is_alive():
+            self.proc.terminate()
+            self.proc.join(5)
+        self.conn.close()
+
+
+def run_pool(jobs: list, rec, workers: int) -> None:
+    """Run jobs [(cell, target)] on `workers` processes; report each to rec.done / rec.failed as it ends."""
+    ctx = multiprocessing.get_context("spawn")            # fresh interpreters: thread env read at import
+    pending = list(reversed(jobs))                        # pop() keeps the given (costliest-first) order
+    procs: list[_Process] = []
+
+    def feed(w: _Process) -> _Process:
+        """Give `w` the next cell; a process that is gone is replaced first (while cells remain)."""
+        while pending:
+            if not w.proc.is_alive():
+                w.stop()
+                procs.remove(w)
+                w = _Process(ctx)
+                procs.append(w)
+            cell, target = pending[-1]
+            if w.give(cell, target):
+                pending.pop()
+                return w
+        return w
+
+    try:
+        for _ in range(min(workers, len(jobs))):
+            procs.append(_Process(ctx))
+        for w in list(procs):
+            feed(w)
+        while any(w.cell is not None for w in procs):
+            busy = [w for w in procs if w.cell is not None]
+            ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
+            for w in busy:
+                if w.conn not in ready and w.proc.sentinel not in ready:
+                    continue
+                cell, w.cell = w.cell, None
+                got = w.answer()
+                if got is None:
+                    w.proc.join(5)
+                    rec.failed(cell, f"WorkerDied: worker process {w.proc.pid} ended (exit code {w.proc.exitcode}) "
+                                     "while running this cell; a rerun retries it")
+                elif got[0]:
+                    rec.done(cell, got[1])
+                else:
+                    rec.failed(cell, got[1])
+                feed(w)
+    finally:
+        for w in procs:
+            w.stop()
