@@ -168,6 +168,34 @@ def frequency_hierarchy_mixture(size: int = 16, channels: int = 1,
                               (channels, size, size), names)
 
 
+def equal_signal_amplitude(amplitudes: Sequence[float]) -> float:
+    """The common amplitude a = sqrt(mean_k a_k^2) that keeps the total signal variance sum_k a_k^2.
+
+    A mixture with K equal amplitudes a has sum_k a^2 = sum_k a_k^2, so its per-pixel variance
+    (sum_k a_k^2 + D sigma^2) / D equals the original's: the control differs from the FHGM only in
+    how the signal is spread over the frequencies, not in how much of it there is.
+    """
+    a = check_array("amplitudes", amplitudes, ndim=1)
+    return float(np.sqrt(np.mean(np.square(a))))
+
+
+# The equal-amplitude control of the FHGM (issue 14): sqrt((144 + 36 + 9 + 2.25) / 4) ~ 6.915 each.
+FHGM_FLAT_AMPLITUDES = (equal_signal_amplitude(FHGM_AMPLITUDES),) * len(FHGM_AMPLITUDES)
+
+
+def flat_frequency_mixture(size: int = 16, channels: int = 1) -> SignFeatureMixture:
+    """The FHGM control with equal amplitudes (docs/science.md §6): same DCT patterns, same sigma.
+
+    Every feature has a = sqrt(mean_k a_k^2) ~ 6.915 (`equal_signal_amplitude` of FHGM_AMPLITUDES:
+    the same total signal variance, so per-pixel variance about 1 as in the FHGM), so every
+    covariance eigenvalue along a feature is Lambda = a^2 + sigma^2 ~ 48.06 and the exact-score
+    speciation time 1/2 log(a^2 + sigma^2) ~ 1.936 is the same for all four features: under the
+    exact sampler no frequency commits before another, and any ordering a network trained on
+    this data shows comes from the network.
+    """
+    return frequency_hierarchy_mixture(size=size, channels=channels, amplitudes=FHGM_FLAT_AMPLITUDES)
+
+
 def radial_frequency(u: int, v: int) -> float:
     """sqrt(u^2 + v^2): the radial spatial frequency used to order FHGM features."""
     return float(np.hypot(u, v))
