@@ -23,7 +23,7 @@ from .common import add_json_flag, float_list, int_list, out_folder, print_json,
 def register(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("gains", help="routing/pattern gains per layer and token mode (routing dominance, η)")
     p.add_argument("--model", default="tiny",
-                   help="tiny, fhgm, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
+                   help="tiny, fhgm, fhgm-flat, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
     p.add_argument("--step", type=int, required=True, help="sampler step of the symmetric point (0 = first)")
     p.add_argument("--num-steps", type=int, default=50, help="sampler steps of the run (default 50)")
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",

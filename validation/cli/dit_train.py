@@ -23,8 +23,8 @@ def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
     from .common import add_json_flag
 
-    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm or digits) and write its card")
-    p.add_argument("name", help="model to train: fhgm or digits")
+    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm, fhgm-flat or digits) and write its card")
+    p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control) or digits")
     p.add_argument("--out", default=None, help="output folder (default: the shipped dit_bridge/zoo/NAME)")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps")
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
