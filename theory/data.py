@@ -8,7 +8,8 @@ with independent signs s_k = ±1 (probability 1/2 each), orthonormal patterns ph
 (rows of a (K, D) matrix), amplitudes a_k > 0, and isotropic noise eps ~ N(0, I_D).
 - K = 1, phi = 1/sqrt(d), a = sqrt(d): Biroli's two-Gaussian mixture ±mu, ||mu||^2 = d.
 - The frequency-hierarchy Gaussian mixture (FHGM): phi_k are 2-D DCT-II patterns of
-  increasing spatial frequency on an H x W grid with decreasing amplitudes.
+  increasing spatial frequency on an H x W grid with decreasing amplitudes; its control
+  `flat_frequency_mixture` has the same patterns with equal amplitudes (no built-in ordering).
 
 Along phi_k the data covariance eigenvalue is Lambda_k = a_k^2 + sigma^2; every
 orthogonal direction has eigenvalue sigma^2.
