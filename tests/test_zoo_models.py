@@ -87,6 +87,16 @@ def test_loads_offline_with_plain_diffusers(name, monkeypatch):
     assert out.shape == x.shape and torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_loads_by_registry_name_offline(name, monkeypatch):
+    from syncgap.dit_bridge.registry import load_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    rec = load_model(name)
+    assert rec.info["dataset"]["name"] == name and rec.sample_shape == (1, 16, 16)
+    assert rec.num_layers == 4 and rec.num_classes == _meta(name)["num_classes"]
+
+
 @pytest.mark.parametrize("name", FHGM_LIKE)
 def test_fhgm_denoiser_close_to_exact_posterior_mean(name):
     model, meta = load_zoo_model(os.path.join(ZOO, name))
