@@ -3,6 +3,8 @@
 - "fhgm": the frequency-hierarchy Gaussian mixture of `theory.data.frequency_hierarchy_mixture`
   (the very distribution the exact-score OU sampler uses), a fixed pool of samples drawn from a
   seed, shape (N, C, H, W), one class (label 0).
+- "fhgm-flat": its control with equal amplitudes (`theory.data.flat_frequency_mixture`), drawn the
+  same way: under the exact score every feature commits at the same time.
 - "digits": scikit-learn's bundled 8x8 handwritten digits (1797 images, 10 classes, no download),
   bilinearly upsampled to 16x16 and standardised with one global mean and std so the pixels have
   unit variance: x = (upsample(pixels) - mean) / std. `to_pixels` undoes it.
@@ -19,9 +21,13 @@ import torch
 import torch.nn.functional as F
 
 from syncgap.theory.checks import InputError, check_int
-from syncgap.theory.data import FHGM_FREQUENCIES, frequency_hierarchy_mixture
+from syncgap.theory.data import (FHGM_FREQUENCIES, SignFeatureMixture, flat_frequency_mixture,
+                                 frequency_hierarchy_mixture)
 
-DATASETS = ("fhgm", "digits")
+# FHGM-like datasets: name -> (mixture constructor, its name in the spec's "source").
+FHGM_MIXTURES = {"fhgm": (frequency_hierarchy_mixture, "frequency_hierarchy_mixture"),
+                 "fhgm-flat": (flat_frequency_mixture, "flat_frequency_mixture")}
+DATASETS = ("fhgm", "fhgm-flat", "digits")
 
 
 @dataclass
@@ -46,20 +52,34 @@ def data_hash(images: torch.Tensor, labels: torch.Tensor) -> str:
     return h.hexdigest()
 
 
-def fhgm_data(num_samples: int = 32768, seed: int = 0, size: int = 16, channels: int = 1) -> TrainingData:
-    """A fixed pool of FHGM samples x_0 = sum_k a_k s_k phi_k + sigma eps (theory.data defaults)."""
+def fhgm_data(num_samples: int = 32768, seed: int = 0, size: int = 16, channels: int = 1,
+              name: str = "fhgm") -> TrainingData:
+    """A fixed pool of samples x_0 = sum_k a_k s_k phi_k + sigma eps of an FHGM-like mixture
+    ("fhgm" or its equal-amplitude control "fhgm-flat", theory.data defaults)."""
+    if name not in FHGM_MIXTURES:
+        raise InputError(f"name must be one of {tuple(FHGM_MIXTURES)}, got {name!r}")
     n = check_int("num_samples", num_samples, 1)
     seed = check_int("seed", seed, 0)
-    mix = frequency_hierarchy_mixture(size=size, channels=channels)
+    make, source = FHGM_MIXTURES[name]
+    mix = make(size=size, channels=channels)
     x = mix.sample(n, np.random.default_rng(seed))                        # (N, D)
     images = torch.from_numpy(x.astype(np.float32)).reshape(n, *mix.shape)  # (N, C, H, W)
     labels = torch.zeros(n, dtype=torch.int64)
-    spec = {"name": "fhgm", "num_samples": n, "seed": seed, "size": size, "channels": channels,
+    spec = {"name": name, "num_samples": n, "seed": seed, "size": size, "channels": channels,
             "frequencies": [list(f) for f in FHGM_FREQUENCIES],
             "amplitudes": mix.amplitudes.tolist(), "noise_std": mix.noise_std,
-            "source": "syncgap.theory.data.frequency_hierarchy_mixture(size, channels), sample(n, default_rng(seed))"}
+            "source": f"syncgap.theory.data.{source}(size, channels), sample(n, default_rng(seed))"}
     spec["data_hash"] = data_hash(images, labels)
     return TrainingData(images, labels, 1, spec)
+
+
+def mixture_from_spec(spec: dict) -> SignFeatureMixture:
+    """The mixture an FHGM-like training spec was drawn from, rebuilt from its stored frequencies,
+    amplitudes and noise std (a spec without them, written before they were stored, is the FHGM)."""
+    return frequency_hierarchy_mixture(
+        size=spec["size"], channels=spec["channels"],
+        frequencies=[tuple(f) for f in spec.get("frequencies", FHGM_FREQUENCIES)],
+        **{k: spec[k] for k in ("amplitudes", "noise_std") if k in spec})
 
 
 def digits_data(size: int = 16) -> TrainingData:
@@ -87,9 +107,9 @@ def to_pixels(images, spec: dict):
 
 
 def load_data(name: str, **kwargs) -> TrainingData:
-    """Dataset by name: 'fhgm' or 'digits'."""
-    if name == "fhgm":
-        return fhgm_data(**kwargs)
+    """Dataset by name: 'fhgm', 'fhgm-flat' or 'digits'."""
+    if name in FHGM_MIXTURES:
+        return fhgm_data(name=name, **kwargs)
     if name == "digits":
         return digits_data(**kwargs)
     raise InputError(f"dataset must be one of {DATASETS}, got {name!r}")

@@ -2,7 +2,8 @@
 
 `load_model(name)` returns a `LoadedDiT` record. Names:
 - "tiny": a random small DiTTransformer2DModel built in code (seeded), for tests only;
-- "fhgm", "digits": the project's own trained small DiTs, shipped in dit_bridge/zoo/<name>/
+- "fhgm", "fhgm-flat", "digits": the project's own trained small DiTs, shipped in dit_bridge/zoo/<name>/
+  (fhgm-flat: the equal-amplitude control of fhgm, whose features all commit together under the exact score)
   (diffusers save_pretrained layout + training.json + model_card.md);
 - "facebook/DiT-XL-2-256" (alias "dit-xl-2-256"): the transformer subfolder of the DiT pipeline
   repo, from the local hub cache / the hub, or from $SYNCGAP_DIT_XL or an explicit local directory;
@@ -38,7 +39,7 @@ from . import checkpoints
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
-ZOO_NAMES = ("fhgm", "digits")
+ZOO_NAMES = ("fhgm", "fhgm-flat", "digits")
 DIT_XL_ID = "facebook/DiT-XL-2-256"
 DIT_XL_ENV = "SYNCGAP_DIT_XL"
 DIT_XL_VAE_SCALE = 0.18215

@@ -95,6 +95,10 @@ ZOO_CONFIGS = {
     "fhgm": TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 32768, "seed": 0},
                         hidden=128, depth=4, heads=4, patch=4, steps=10000, batch_size=64, lr=1.2e-3,
                         warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0),
+    # The equal-amplitude control: the "fhgm" architecture and recipe on theory.data.flat_frequency_mixture.
+    "fhgm-flat": TrainConfig(dataset="fhgm-flat", data_kwargs={"num_samples": 32768, "seed": 0},
+                             hidden=128, depth=4, heads=4, patch=4, steps=10000, batch_size=64, lr=1.2e-3,
+                             warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0),
     "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},
                           hidden=128, depth=4, heads=4, patch=4, steps=3500, batch_size=64, lr=1.2e-3,
                           warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.1, seed=1),

@@ -4,10 +4,10 @@
   weights file against the size and sha256 recorded at training time (clear InputError if not).
 - `ddim_sample`: deterministic DDIM (eta = 0) on DiT's linear schedule with classifier-free guidance,
   eps = eps(x, null) + s (eps(x, y) - eps(x, null)) (DiT's sample.py convention; s = 1: no guidance).
-- `denoiser_error_curve` (FHGM): learned x0_hat = (x_i - sqrt(1 - abar_i) eps_theta) / sqrt(abar_i)
+- `denoiser_error_curve` (FHGM and its equal-amplitude control fhgm-flat): learned x0_hat = (x_i - sqrt(1 - abar_i) eps_theta) / sqrt(abar_i)
   against the exact posterior mean E[x_0 | x_i] of theory.data at OU time t_i = -1/2 log abar_i,
   relative to the Bayes error E||x_0 - E[x_0|x_i]||^2 (excess-risk ratio).
-- `feature_statistics` (FHGM): per feature y_k = phi_k . x of samples: sign balance, mean |y_k| vs a_k,
+- `feature_statistics` (FHGM, fhgm-flat): per feature y_k = phi_k . x of samples: sign balance, mean |y_k| vs a_k,
   spread of |y_k| vs sigma, off-mode fraction; residual per-pixel variance vs sigma^2.
 - `digit_guidance_accuracy` (digits): a logistic regression trained on the training images labels
   class-conditional samples; accuracy per guidance scale.
@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from syncgap.theory.checks import InputError, check_int, check_real
-from syncgap.theory.data import frequency_hierarchy_mixture
 
+from .datasets import mixture_from_spec
 from .train import WEIGHTS_FILE as WEIGHTS
 from .train import alphas_cumprod, file_sha256
 
@@ -97,7 +97,7 @@ def denoiser_error_curve(model, meta: dict, levels=DEFAULT_LEVELS, n: int = 256,
     """Learned denoiser vs exact posterior mean of the FHGM at DDPM steps `levels` (fresh samples)."""
     n = check_int("n", n, 2)
     spec = meta["dataset"]
-    mix = frequency_hierarchy_mixture(size=spec["size"], channels=spec["channels"])
+    mix = mixture_from_spec(spec)    # the FHGM or its equal-amplitude control, as trained
     rng = np.random.default_rng(check_int("seed", seed, 0))
     abar = alphas_cumprod().numpy()
     rows = []
@@ -126,7 +126,7 @@ def denoiser_error_curve(model, meta: dict, levels=DEFAULT_LEVELS, n: int = 256,
 def feature_statistics(samples, meta: dict) -> dict:
     """FHGM feature statistics of samples (n, C, H, W) against the mixture's exact values."""
     spec = meta["dataset"]
-    mix = frequency_hierarchy_mixture(size=spec["size"], channels=spec["channels"])
+    mix = mixture_from_spec(spec)    # the FHGM or its equal-amplitude control, as trained
     x = np.asarray(samples, dtype=float).reshape(len(samples), -1)          # (n, D)
     y = mix.project(x)                                                       # (n, K)
     resid = x - y @ mix.patterns
@@ -139,6 +139,28 @@ def feature_statistics(samples, meta: dict) -> dict:
             "off_mode_fraction": np.mean(dev > 3 * mix.noise_std, 0).tolist(),
             "residual_pixel_var": float(np.mean(np.var(resid, 0)) * mix.dim / (mix.dim - mix.num_features)),
             "expected_residual_pixel_var": mix.noise_std ** 2}
+
+
+AMPLITUDE_TOLERANCE = 0.10  # the gate: |mean |y_k| / a_k - 1| <= 10% for every feature
+SIGN_TOLERANCE = 0.03       # and |P(y_k > 0) - 1/2| <= 0.03 (about 2.7 binomial errors at n = 2048)
+
+
+def quality_gate(stats: dict) -> dict:
+    """The zoo's quality gate on `feature_statistics`: every feature's mean |y_k| within
+    AMPLITUDE_TOLERANCE of a_k and its sign balance P(y_k > 0) within SIGN_TOLERANCE of 1/2.
+
+    Returns {"passed": bool, "shortfalls": [one line per missed condition], "n": samples}.
+    """
+    short = []
+    for nm, a, m, p in zip(stats["feature_names"], stats["amplitudes"], stats["mean_abs"],
+                           stats["positive_fraction"]):
+        if abs(m / a - 1) > AMPLITUDE_TOLERANCE:
+            short.append(f"{nm} mean abs(y_k) = {m / a:.2f} a_k (outside {AMPLITUDE_TOLERANCE:.0%}: "
+                         f"{'under' if m < a else 'over'}-committed)")
+        if abs(p - 0.5) > SIGN_TOLERANCE:
+            short.append(f"{nm} P(y_k > 0) = {p:.3f} (outside 1/2 +- {SIGN_TOLERANCE:g})")
+    return {"passed": not short, "shortfalls": short, "n": int(stats["n"]),
+            "amplitude_tolerance": AMPLITUDE_TOLERANCE, "sign_tolerance": SIGN_TOLERANCE}
 
 
 def digit_classifier(data):
@@ -172,7 +194,7 @@ def exact_fhgm_loss(meta: dict, n: int = 20000, seed: int = 2) -> float:
     """
     n = check_int("n", n, 1)
     spec = meta["dataset"]
-    mix = frequency_hierarchy_mixture(size=spec["size"], channels=spec["channels"])
+    mix = mixture_from_spec(spec)    # the FHGM or its equal-amplitude control, as trained
     rng = np.random.default_rng(check_int("seed", seed, 0))
     abar = alphas_cumprod().numpy()
     steps = rng.integers(0, abar.size, n)

@@ -104,3 +104,31 @@ def test_collapse_lock_time_tracks_theory():
     est, lo, hi = r["t_lock_median"]
     assert lo - 0.03 <= tc <= hi + 0.03
     assert np.median(r["final_nn_distance"]) < 0.5 * np.sqrt(8)            # samples sit on training points
+
+
+def test_flat_fhgm_control_features_commit_together():
+    """The equal-amplitude FHGM control (theory.data.flat_frequency_mixture): under the exact-score sampler
+    every feature has the same speciation time 1/2 log(a^2 + sigma^2), and its measured 0.75 crossings agree
+    with each other and with the exact crossing; the shipped FHGM, through the same code, does not."""
+    from syncgap.theory.data import (FHGM_AMPLITUDES, FHGM_NOISE_STD, flat_frequency_mixture,
+                                     frequency_hierarchy_mixture)
+    flat = flat_frequency_mixture()
+    a = float(np.sqrt(np.mean(np.square(FHGM_AMPLITUDES))))  # equal total signal variance
+    assert flat.amplitudes == pytest.approx([a] * 4, rel=1e-12)
+    assert np.sum(flat.amplitudes ** 2) == pytest.approx(np.sum(np.square(FHGM_AMPLITUDES)), rel=1e-12)
+    t_s = base.speciation_time(flat.eigenvalues())
+    assert t_s == pytest.approx([0.5 * np.log(a * a + FHGM_NOISE_STD ** 2)] * 4, rel=1e-12)
+    assert t_s[0] == pytest.approx(1.936, abs=1e-3)
+
+    grid, branch = engine.ou_grid(6.0, 300), np.linspace(0.6, 3.6, 16)
+    r = measure.cloning(flat, grid, 1500, seed=4, n_boot=200, branch_times=branch)
+    est, lo, hi = r["t_speciation"].T                          # (4,) each: one per feature
+    t75 = measure.cloning_crossing_theory(1.0, a, FHGM_NOISE_STD)
+    assert np.all((lo - 0.05 <= t75) & (t75 <= hi + 0.05)), (est, lo, hi, t75)
+    assert lo.max() <= hi.min() + 0.05, (lo, hi)               # one common interval: no feature commits first
+    assert np.all(np.abs(est - t_s) < 0.2)
+
+    r = measure.cloning(frequency_hierarchy_mixture(), grid, 1500, seed=4, n_boot=200,
+                        branch_times=np.linspace(0.1, 3.6, 16))
+    est, lo, hi = r["t_speciation"].T
+    assert np.all(np.diff(est) < 0) and lo.max() > hi.min() + 1.0  # the hierarchy: low frequencies first

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from syncgap.dit_bridge.datasets import data_hash, digits_data, fhgm_data, load_data, to_pixels
-from syncgap.dit_bridge.train import TrainConfig, alphas_cumprod, build_model, train
-from syncgap.dit_bridge.zoo_quality import ddim_sample, denoiser_error_curve, feature_statistics, load_zoo_model
+from syncgap.dit_bridge.datasets import data_hash, digits_data, fhgm_data, load_data, mixture_from_spec, to_pixels
+from syncgap.dit_bridge.train import ZOO_CONFIGS, TrainConfig, alphas_cumprod, build_model, train
+from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, feature_statistics, load_zoo_model,
+                                            quality_gate)
 from syncgap.theory.checks import InputError
-from syncgap.theory.data import frequency_hierarchy_mixture
+from syncgap.theory.data import FHGM_AMPLITUDES, flat_frequency_mixture, frequency_hierarchy_mixture
 from syncgap.theory.schedules import train_step_ou_times
 
 TINY = TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 64, "seed": 3}, hidden=16, depth=1,
@@ -42,6 +43,44 @@ def test_fhgm_data_is_the_shared_mixture_and_hashed():
     assert d.spec["data_hash"] == fhgm_data(num_samples=500, seed=1).spec["data_hash"]
     assert d.spec["data_hash"] != fhgm_data(num_samples=500, seed=2).spec["data_hash"]
     assert d.spec["data_hash"] == data_hash(d.images, d.labels)
+
+
+def test_flat_control_data_is_its_own_mixture_and_rebuilt_from_its_spec():
+    d = fhgm_data(num_samples=500, seed=1, name="fhgm-flat")
+    ref = flat_frequency_mixture().sample(500, np.random.default_rng(1)).astype(np.float32)
+    np.testing.assert_array_equal(d.images.reshape(500, -1).numpy(), ref)
+    assert d.spec["name"] == "fhgm-flat" and "flat_frequency_mixture" in d.spec["source"]
+    assert d.spec["data_hash"] != fhgm_data(num_samples=500, seed=1).spec["data_hash"]
+    assert load_data("fhgm-flat", num_samples=500, seed=1).spec == d.spec
+    # equal amplitudes carrying the FHGM's total signal variance, so the pixel variance is unchanged
+    a = np.asarray(d.spec["amplitudes"])
+    assert np.ptp(a) == 0 and np.sum(a ** 2) == pytest.approx(np.sum(np.square(FHGM_AMPLITUDES)))
+    pixel_var = float(d.images.var())
+    assert pixel_var == pytest.approx(float(fhgm_data(num_samples=500, seed=1).images.var()), rel=0.1)
+    # the quality measures rebuild the mixture that made the data (an old spec without amplitudes: FHGM)
+    np.testing.assert_allclose(mixture_from_spec(d.spec).amplitudes, a)
+    np.testing.assert_allclose(mixture_from_spec({"size": 16, "channels": 1}).amplitudes, FHGM_AMPLITUDES)
+    with pytest.raises(InputError, match="name must be one of"):
+        fhgm_data(num_samples=4, name="fhgm-steep")
+
+
+def test_flat_control_has_the_fhgm_recipe():
+    flat, fhgm = ZOO_CONFIGS["fhgm-flat"], ZOO_CONFIGS["fhgm"]
+    assert flat.dataset == "fhgm-flat"
+    assert replace(flat, dataset="fhgm") == fhgm
+
+
+def test_quality_gate_fails_on_each_shortfall():
+    stats = {"n": 2048, "feature_names": ["lo", "hi"], "amplitudes": [6.0, 6.0], "mean_abs": [6.1, 5.7],
+             "positive_fraction": [0.51, 0.49]}
+    ok = quality_gate(stats)
+    assert ok["passed"] and ok["shortfalls"] == [] and ok["n"] == 2048
+    weak = quality_gate(stats | {"mean_abs": [6.1, 5.3]})           # 0.88 a_k
+    assert not weak["passed"] and weak["shortfalls"] == ["hi mean abs(y_k) = 0.88 a_k (outside 10%: under-committed)"]
+    strong = quality_gate(stats | {"mean_abs": [6.7, 5.7]})         # 1.12 a_k
+    assert not strong["passed"] and "lo mean abs(y_k) = 1.12 a_k" in strong["shortfalls"][0]
+    tilted = quality_gate(stats | {"positive_fraction": [0.5, 0.54]})
+    assert not tilted["passed"] and tilted["shortfalls"] == ["hi P(y_k > 0) = 0.540 (outside 1/2 +- 0.03)"]
 
 
 def test_digits_data_unit_variance_and_invertible():
@@ -292,4 +331,23 @@ def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
     limits = card.split("Known limitation: ")[1].split("\n")[0]
     assert [nm for nm in fs["feature_names"] if f"{nm} mean abs" in limits] == off
     for f in ("samples.png", "denoiser_error.png", "quality.json", "samples.npz"):
+        assert (out / f).is_file(), f
+
+
+def test_control_card_states_its_gate_and_when_its_ordering_check_is_void(tmp_path, monkeypatch):
+    from syncgap.validation import zoo_card
+
+    monkeypatch.setitem(zoo_card.FEATURE_SAMPLES, "fhgm-flat", 64)
+    out = tmp_path / "flat"
+    train(replace(TINY, dataset="fhgm-flat"), str(out), command="syncgap dit train fhgm-flat")
+    quality = zoo_card.write_model_card(str(out))
+    assert quality["model"] == "fhgm-flat" and quality["sampler"]["n"] == 64
+    assert quality["feature_statistics"]["amplitudes"] == pytest.approx([6.914658] * 4, rel=1e-6)
+    gate = quality["quality_gate"]
+    assert not gate["passed"] and gate["shortfalls"], "a 6-step model cannot pass the gate"
+    card = (out / "model_card.md").read_text()
+    assert card.startswith("# FHGM-flat-DiT (equal-amplitude control)") and "1.936" in card
+    assert "Known limitation: " + "; ".join(gate["shortfalls"]) in card
+    assert "Quality gate: missed" in card and "ordering check is n/a" in card
+    for f in ("samples.png", "denoiser_error.png", "samples.npz"):
         assert (out / f).is_file(), f

@@ -8,7 +8,8 @@ with independent signs s_k = ±1 (probability 1/2 each), orthonormal patterns ph
 (rows of a (K, D) matrix), amplitudes a_k > 0, and isotropic noise eps ~ N(0, I_D).
 - K = 1, phi = 1/sqrt(d), a = sqrt(d): Biroli's two-Gaussian mixture ±mu, ||mu||^2 = d.
 - The frequency-hierarchy Gaussian mixture (FHGM): phi_k are 2-D DCT-II patterns of
-  increasing spatial frequency on an H x W grid with decreasing amplitudes.
+  increasing spatial frequency on an H x W grid with decreasing amplitudes; its control
+  `flat_frequency_mixture` has the same patterns with equal amplitudes (no built-in ordering).
 
 Along phi_k the data covariance eigenvalue is Lambda_k = a_k^2 + sigma^2; every
 orthogonal direction has eigenvalue sigma^2.
@@ -169,6 +170,34 @@ def frequency_hierarchy_mixture(size: int = 16, channels: int = 1,
     names = tuple(f"dct{u}{v}" for u, v in freqs)
     return SignFeatureMixture(pats, np.asarray(amplitudes, dtype=float), noise_std,
                               (channels, size, size), names)
+
+
+def equal_signal_amplitude(amplitudes: Sequence[float]) -> float:
+    """The common amplitude a = sqrt(mean_k a_k^2) that keeps the total signal variance sum_k a_k^2.
+
+    A mixture with K equal amplitudes a has sum_k a^2 = sum_k a_k^2, so its per-pixel variance
+    (sum_k a_k^2 + D sigma^2) / D equals the original's: the control differs from the FHGM only in
+    how the signal is spread over the frequencies, not in how much of it there is.
+    """
+    a = check_array("amplitudes", amplitudes, ndim=1)
+    return float(np.sqrt(np.mean(np.square(a))))
+
+
+# The equal-amplitude control of the FHGM (issue 14): sqrt((144 + 36 + 9 + 2.25) / 4) ~ 6.915 each.
+FHGM_FLAT_AMPLITUDES = (equal_signal_amplitude(FHGM_AMPLITUDES),) * len(FHGM_AMPLITUDES)
+
+
+def flat_frequency_mixture(size: int = 16, channels: int = 1) -> SignFeatureMixture:
+    """The FHGM control with equal amplitudes (docs/science.md §6): same DCT patterns, same sigma.
+
+    Every feature has a = sqrt(mean_k a_k^2) ~ 6.915 (`equal_signal_amplitude` of FHGM_AMPLITUDES:
+    the same total signal variance, so per-pixel variance about 1 as in the FHGM), so every
+    covariance eigenvalue along a feature is Lambda = a^2 + sigma^2 ~ 48.06 and the exact-score
+    speciation time 1/2 log(a^2 + sigma^2) ~ 1.936 is the same for all four features: under the
+    exact sampler no frequency commits before another, and any ordering a network trained on
+    this data shows comes from the network.
+    """
+    return frequency_hierarchy_mixture(size=size, channels=channels, amplitudes=FHGM_FLAT_AMPLITUDES)
 
 
 def radial_frequency(u: int, v: int) -> float:

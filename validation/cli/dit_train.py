@@ -24,8 +24,8 @@ def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
     from .common import IntRange, add_json_flag
 
-    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm or digits) and write its card")
-    p.add_argument("name", help="model to train: fhgm or digits")
+    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm, fhgm-flat or digits) and write its card")
+    p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control) or digits")
     p.add_argument("--out", default=None,
                    help="output folder for the trained model (required to train, unless --overwrite-shipped; "
                         "with --card-only the default is the shipped dit_bridge/zoo/NAME)")
