@@ -45,6 +45,12 @@ def _ci(samples, est):
     return [est, float(np.quantile(s, q)), float(np.quantile(s, 1 - q))]
 
 
+def percentile_interval(samples, est):
+    """[est, lo, hi]: the LEVEL percentile interval of the bootstrap samples (None/NaN dropped); unbounded
+    when fewer than half (or 5) of the samples exist."""
+    return _ci(samples, est)
+
+
 def kendall(taus):
     """Kendall tau of the unit order (global -> local) against the commitment steps; None if < 2 units."""
     ok = [(i, x) for i, x in enumerate(taus) if x is not None]

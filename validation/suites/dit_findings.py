@@ -37,7 +37,10 @@ from syncgap.theory.checks import InputError, check_real
 from syncgap.validation.records import Check, SuiteResult, within
 from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis, dit_cells
+from . import dit_analysis, dit_cells, dit_predictions
+
+# the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
+VARIANT = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,7 +103,14 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
     for g in settings.g_grid:
         if g > 0:
-            cell("p1", g, lambda g=g: dit_cells.protocol_one_outputs(rec, g, clone=False, **p1), eps=0.3)
+            cell("p1", g, lambda g=g: dit_cells.protocol_one_outputs(rec, g, clone=False, **p1), eps=VARIANT["eps"])
+    if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant, grid, estimator
+        for g in settings.g_grid:
+            if g > 0:
+                cell("exact_p1", g, lambda g=g: dit_cells.exact_protocol_one_record(
+                    mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
+                    seed=settings.seed, eps=VARIANT["eps"], window=VARIANT["window"], noise=VARIANT["noise"],
+                    sampler=VARIANT["sampler"]), n_paths=settings.ou_paths, **VARIANT)
     cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs,
                                                                         seed=settings.seed, num_steps=settings.num_steps))
     if mix is not None:
@@ -133,6 +143,7 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
         if kind == "p1":
             gcells.append((g, *_family_arrays(r["result"], prim)))
     out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed)
+    out.update(predictions(name, recs, gcells, out["gap_vs_g"], settings, prim))
     p2 = recs[("p2", settings.depth_g)]["result"]
     tau_global = out["families"][prim]["tau"][0][0]
     step = int(np.clip(round(tau_global) if tau_global is not None else settings.num_steps // 2, 0, settings.num_steps - 1))
@@ -144,6 +155,27 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
         if ("ou", 0.0) in recs:
             t, a = _family_arrays(recs[("ou", 0.0)]["result"], "features")
             out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
+    return out
+
+
+def predictions(name, recs, gcells, gap_vs_g, settings: Settings, family) -> dict:
+    """The exact analog's gap(g) (FHGM), the model comparison over g > 0 and the headline rows (dit_predictions)."""
+    pos = [c for c in gcells if c[0] > 0]                     # release has no g -> 0 limit: g > 0 only
+    gaps = {g: iv for g, iv in zip(gap_vs_g["g"], gap_vs_g["gap"])}
+    exact = sorted((g, *_family_arrays(r["result"], "features")) for (kind, g), r in recs.items()
+                   if kind == "exact_p1") if family == "features" else []
+    out = {"variant": dict(VARIANT)}
+    exact_gaps = None
+    if exact:
+        exact_gaps = {g: dit_analysis.commitment(t, a[:, [0, -1]], settings.n_boot, settings.seed)["gap"]
+                      for g, t, a in exact}
+        out["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
+                                 "n_paths": int(exact[0][2].shape[0])}
+    gs = [c[0] for c in pos]
+    out["comparison"] = dit_predictions.compare_hypotheses(
+        gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs])
+    out["headline"] = dit_predictions.headline(name, dict(VARIANT), pos, gaps, exact or None, exact_gaps,
+                                               settings.n_boot, settings.seed)
     return out
 
 
@@ -201,30 +233,53 @@ def checks_for(an_: dict) -> list[Check]:
                 cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
-    gv = an_["gap_vs_g"]
-    for i, g in enumerate(gv["g"]):
-        if g == 0 or gv["predicted"] is None:
-            continue
-        cks.append(_ci_check(f"dit.{m}.gap_law.g{g:g}", f"{prim} gap at g = {g:g} vs gap0 rho(g) (eta = 0)",
-                             gv["predicted"][i], gv["gap"][i], "sampler steps", m, F2,
-                             f"{wres} and by |rho(g)| x half-width of gap0's interval",
-                             widen=res + (gv["predicted_halfwidth"][i] or 0.0)))
-    cks.append(_ci_check(f"dit.{m}.gap_law.eta", "fitted frequency-blind contrast eta of the law "
-                         "gap0 (rho+eta)/(1+eta) vs routing dominance eta = 0", 0.0,
-                         gv["eta_ci"] if gv["fit"] else None, "", m, F2,
-                         f"joint {boot}, widened by {res:g} step / gap0", widen=gv["tolerance_eta"]))
-    cks.append(_ci_check(f"dit.{m}.critical_g", "observed critical g (gap <= 1 step) vs critical_coupling(gap0, 0)",
-                         gv["critical_predicted"], gv["critical_observed"], "g", m, F2,
-                         f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
-                         widen=gv["tolerance_g"]["critical_predicted"]))
-    cks.append(_ci_check(f"dit.{m}.collapse_g", "observed collapse g (gap <= 0) vs collapse_coupling(0) = 1",
-                         gv["collapse_predicted"], gv["collapse_observed"], "g", m, F2,
-                         f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
-                         widen=gv["tolerance_g"]["collapse_predicted"]))
+    cks += prediction_checks(an_, wres)
     d = an_["depth"]
     cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer where the difference leaves the leading empirical modes, step {d['step']} "
                          f"(g = {d['g']:g}) vs P2 [digest] last ~5 of 28 layers", d["predicted_onset"],
                          d["onset"], "layer (0-based)", m, F3, boot))
+    return cks
+
+
+def prediction_checks(an_: dict, wres: str) -> list[Check]:
+    """Per g > 0 the DiT's gap against the exact analog's (FHGM; the DiT's interval widened by the reading
+    resolution and the analog's half-width), and per g range whether the analog's ratio gap(g_hi)/gap(g_lo)
+    and collapse answer agree with the DiT's (dit_predictions.headline). The ρ-law is not checked as a
+    prediction: it is one of the hypotheses of an_["comparison"]."""
+    m, prim, cks = an_["model"], an_["primary"], []
+    gv, ex = an_["gap_vs_g"], an_.get("exact_gap_vs_g")
+    if ex is not None:
+        exact = dict(zip(ex["g"], ex["gap"]))
+        for g, gap in zip(gv["g"], gv["gap"]):
+            if g > 0 and g in exact:
+                pred = exact[g]
+                half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
+                cks.append(_ci_check(f"dit.{m}.gap_exact.g{g:g}", f"{prim} gap at g = {g:g} vs the exact-score gated "
+                                     f"sampler on the FHGM (same variant, DDPM grid, t_int grid, estimator)",
+                                     None if not pred else pred[0], gap, "sampler steps", m, F2,
+                                     f"{wres} and by the exact analog's half-width", widen=dit_analysis.RESOLUTION + half))
+    comp = an_.get("comparison") or {}
+    rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
+    if rho is not None:
+        d_aic = rho["delta_aic"]
+        cks.append(Check(f"dit.{m}.rho_law_support", f"P2's rho-law gap = A rho(g) (eta = 0) within 2 AIC of the "
+                         f"preferred hypothesis over g > 0 (preferred: {comp['preferred']}; compared: "
+                         f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
+                         "delta AIC", d_aic <= 2.0, m, F2,
+                         "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 with "
+                         "the measured 95% intervals as 1.96 sd and the reading resolution"))
+    for row in an_.get("headline", []):
+        if row.get("predicted_ratio") is None:
+            continue
+        pr, r = row["predicted_ratio"], row.get("ratio")
+        cks.append(Check(f"dit.{m}.gap_ratio.{row['window']}.g{row['g_lo']:g}-{row['g_hi']:g}",
+                         f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {row['window']} window, vs the exact "
+                         f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",
+                         pr[0], None if not r else r[0],
+                         None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
+                         "ratio", row["prediction_agrees"] == "yes", m, F2,
+                         "joint 95% percentile bootstrap over pairs, widened by the reading resolution "
+                         "(0.5 step) propagated into the ratio; the collapse answers must match"))
     return cks
 
 
@@ -241,16 +296,13 @@ def summaries(a: dict) -> dict[str, str]:
                f"{_iv_txt(fam['gap'], ' steps')} of {a['num_steps']}"
                + (f" vs {_fmt(a['theory']['tau'][-1] - a['theory']['tau'][0])} from the exact-score theory"
                   if "theory" in a and None not in (a["theory"]["tau"][0], a["theory"]["tau"][-1]) else "") + "."}
-    fit = gv["fit"]
-    out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])}: "
-               + ", ".join(_iv_txt(x) for x in gv["gap"])
-               + (f"; fitted law gap0 = {fit['gap0']:.3g}, eta = {_iv_txt(gv['eta_ci'])}" if fit else "; no law fit")
-               + f"; critical g observed {_iv_txt(gv['critical_observed'])} vs predicted "
-               f"{_fmt(gv['critical_predicted'])}; collapse g observed {_iv_txt(gv['collapse_observed'])} vs 1.")
-    if fit and abs(fit["eta"]) >= 0.94:
-        out[F2] += (" The fit sits at the bound |eta| < 1 of the routing law: the gap does not follow rho(g); "
-                    "this is what docs/science.md §4's OU analog shows when the mode dependence comes from the data "
-                    "spectrum (frequency-blind part, |eta| >= 1), where the gate does not collapse the gap.")
+    out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])} (g = 0 by cloning, the others "
+               f"Protocol I {a['variant']['window']}): " + ", ".join(_iv_txt(x) for x in gv["gap"]) + "."
+               + (" Exact-score gated sampler on the FHGM, same variant/grid/estimator: "
+                  + ", ".join(f"g = {g:g}: {_iv_txt(x)}" for g, x in zip(a["exact_gap_vs_g"]["g"],
+                                                                       a["exact_gap_vs_g"]["gap"])) + "."
+                  if a.get("exact_gap_vs_g") else "")
+               + " " + dit_predictions.comparison_sentence(m, a["variant"], a["comparison"]))
     out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
                f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
                f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "
@@ -307,7 +359,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     settings = settings_for(bool(quick), g_grid)
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
-    checks, figures, files, notes = [], [], [], {}
+    checks, figures, files, notes, rows = [], [], [], {}, []
     for name in names:
         t0 = time.time()
         meas = measure_model(name, out_dir, settings, device, say)
@@ -321,11 +373,20 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         for f, txt in summaries(ana).items():
             notes.setdefault(f, []).append(txt)
         checks += cks
+        rows += ana.get("headline", [])
         files += list(cf.values()) + [ana_path]
         figures += dit_figures.draw_all(ana_path, out_dir)
         say(f"dit {name}: {sum(c.passed for c in cks)}/{len(cks)} checks pass ({time.time() - t0:.1f} s)")
-    return SuiteResult("dit_findings", checks, figures, _verdicts(checks, notes),
-                       [os.path.relpath(p, out_dir) for p in files])
+    verdicts = _verdicts(checks, notes)
+    if rows and F2 in verdicts:
+        table = dit_predictions.headline_table(rows)
+        head_path = os.path.join(out_dir, "dit", "headline.md")
+        with open(head_path, "w", encoding="utf-8") as f:
+            f.write(table + "\n")
+        files.append(head_path)
+        verdicts[F2] += ("\n\nHeadline: does the gap shrink or collapse under coupling (variant x model, g > 0 "
+                         "only: Protocol I release has no g -> 0 limit, docs/protocols.md)?\n\n" + table)
+    return SuiteResult("dit_findings", checks, figures, verdicts, [os.path.relpath(p, out_dir) for p in files])
 
 
 def load_analysis(path) -> dict:
