@@ -36,7 +36,7 @@ def test_tiny_quick_checks_files_figures(tiny_run):
     out, res, msgs = tiny_run
     assert isinstance(res, SuiteResult) and res.name == "dit_findings"
     ids = [c.id for c in res.checks]
-    assert len(ids) == len(set(ids)) >= 5
+    assert len(ids) == len(set(ids)) >= 4
     for c in res.checks:
         _well_formed(c)
     findings = {c.finding for c in res.checks}

@@ -7,10 +7,11 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
   agreement of the two final outputs per pooling scale, and for the FHGM-DiT the sign agreement of
   their projections on the data's DCT feature patterns (theory.data.frequency_hierarchy_mixture).
 - "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.
+- "p1_switch-on": the switch-on window (independent for the first t_int steps, coupled after; FHGM-DiT).
 - "p2": Protocol II at coupling g: per-layer, per-step normalised difference energy and band shares.
 - "ou": the exact-score sampler of ou_models on the FHGM itself, same cloning protocol on DiT's
   DDPM grid (issue 5 comparison); per path and t_int the per-feature sign agreement.
-- "exact_p1": the exact-score gated sampler on the FHGM with the DiT's Protocol I variant, grid and
+- "exact_p1", "exact_p1_switch-on": the exact-score gated sampler on the FHGM with the DiT's Protocol I variant, grid and
   estimator at gate g > 0: the independent prediction of the DiT's gap(g) (issue 13).
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def unit_scales(rec, mix) -> list[int]:
 
 
 def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
-                         progress=None) -> dict:
+                         progress=None, window="release") -> dict:
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
     of both final outputs."""
@@ -51,7 +52,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            eps=eps, clone=clone):
+                                            eps=eps, clone=clone, window=window):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
             flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()

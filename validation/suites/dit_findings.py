@@ -55,10 +55,11 @@ class Settings:
     n_boot: int = 200                                      # bootstrap resamples per interval
     ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
     seed: int = 0                                          # noise seed of every cell
+    windows: tuple = ("release", "switch-on")              # Protocol I windows; switch-on on the FHGM-DiT only
 
 
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
-                 n_boot=40, ou_paths=400)
+                 n_boot=40, ou_paths=400, windows=("release",))
 
 
 def settings_for(quick: bool, g_grid=None) -> Settings:
@@ -101,16 +102,21 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats)
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
-    for g in settings.g_grid:
-        if g > 0:
-            cell("p1", g, lambda g=g: dit_cells.protocol_one_outputs(rec, g, clone=False, **p1), eps=VARIANT["eps"])
-    if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant, grid, estimator
+    for window in settings.windows:
+        if window != "release" and mix is None:
+            continue   # the other windows run beside an exact analog only: on the FHGM-DiT
+        kind, extra = ("p1", {}) if window == "release" else (f"p1_{window}", {"window": window})
+        variant = {**VARIANT, "window": window}
         for g in settings.g_grid:
-            if g > 0:
-                cell("exact_p1", g, lambda g=g: dit_cells.exact_protocol_one_record(
+            if g <= 0:
+                continue
+            cell(kind, g, lambda g=g, w=window: dit_cells.protocol_one_outputs(rec, g, clone=False, window=w, **p1),
+                 eps=VARIANT["eps"], **extra)
+            if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
+                cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
-                    seed=settings.seed, eps=VARIANT["eps"], window=VARIANT["window"], noise=VARIANT["noise"],
-                    sampler=VARIANT["sampler"]), n_paths=settings.ou_paths, **VARIANT)
+                    seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
+                     n_paths=settings.ou_paths, **variant)
     cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs,
                                                                         seed=settings.seed, num_steps=settings.num_steps))
     if mix is not None:
@@ -159,23 +165,39 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
 
 
 def predictions(name, recs, gcells, gap_vs_g, settings: Settings, family) -> dict:
-    """The exact analog's gap(g) (FHGM), the model comparison over g > 0 and the headline rows (dit_predictions)."""
-    pos = [c for c in gcells if c[0] > 0]                     # release has no g -> 0 limit: g > 0 only
-    gaps = {g: iv for g, iv in zip(gap_vs_g["g"], gap_vs_g["gap"])}
-    exact = sorted((g, *_family_arrays(r["result"], "features")) for (kind, g), r in recs.items()
-                   if kind == "exact_p1") if family == "features" else []
-    out = {"variant": dict(VARIANT)}
-    exact_gaps = None
-    if exact:
-        exact_gaps = {g: dit_analysis.commitment(t, a[:, [0, -1]], settings.n_boot, settings.seed)["gap"]
-                      for g, t, a in exact}
-        out["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
-                                 "n_paths": int(exact[0][2].shape[0])}
-    gs = [c[0] for c in pos]
-    out["comparison"] = dit_predictions.compare_hypotheses(
-        gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs])
-    out["headline"] = dit_predictions.headline(name, dict(VARIANT), pos, gaps, exact or None, exact_gaps,
-                                               settings.n_boot, settings.seed)
+    """Per Protocol I window: the gaps over g > 0, the exact analog's gap(g) (FHGM), the model comparison and
+    the headline rows (dit_predictions). The release window's comparison and exact gaps also sit at the top."""
+    out = {"variant": dict(VARIANT), "windows": {}, "headline": []}
+    for window in settings.windows:
+        variant = {**VARIANT, "window": window}
+        kind = "p1" if window == "release" else f"p1_{window}"
+        direction = dit_predictions.direction_of(window)
+        if window == "release":                           # no g -> 0 limit: g > 0 only
+            pos = [c for c in gcells if c[0] > 0]
+            gaps = dict(zip(gap_vs_g["g"], gap_vs_g["gap"]))
+        else:
+            pos = sorted((g, *_family_arrays(r["result"], family)) for (k, g), r in recs.items() if k == kind)
+            gaps = dit_predictions.gap_intervals(pos, settings.n_boot, settings.seed, direction)
+        if not pos:
+            continue
+        exact = sorted((g, *_family_arrays(r["result"], "features")) for (k, g), r in recs.items()
+                       if k == f"exact_{kind}") if family == "features" else []
+        exact_gaps = dit_predictions.gap_intervals(exact, settings.n_boot, settings.seed, direction) if exact else None
+        gs = [c[0] for c in pos]
+        block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs]},
+                 "comparison": dit_predictions.compare_hypotheses(
+                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs])}
+        if exact:
+            block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
+                                       "n_paths": int(exact[0][2].shape[0])}
+        out["windows"][window] = block
+        out["headline"] += dit_predictions.headline(name, variant, pos, gaps, exact or None, exact_gaps,
+                                                    settings.n_boot, settings.seed)
+    release = out["windows"].get("release", {})
+    out["comparison"] = release.get("comparison") or {"preferred": None, "preferred_reason": "no release cells",
+                                                      "hypotheses": []}
+    if "exact_gap_vs_g" in release:
+        out["exact_gap_vs_g"] = release["exact_gap_vs_g"]
     return out
 
 
@@ -247,27 +269,37 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
     and collapse answer agree with the DiT's (dit_predictions.headline). The ρ-law is not checked as a
     prediction: it is one of the hypotheses of an_["comparison"]."""
     m, prim, cks = an_["model"], an_["primary"], []
-    gv, ex = an_["gap_vs_g"], an_.get("exact_gap_vs_g")
-    if ex is not None:
-        exact = dict(zip(ex["g"], ex["gap"]))
-        for g, gap in zip(gv["g"], gv["gap"]):
-            if g > 0 and g in exact:
-                pred = exact[g]
-                half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
-                cks.append(_ci_check(f"dit.{m}.gap_exact.g{g:g}", f"{prim} gap at g = {g:g} vs the exact-score gated "
-                                     f"sampler on the FHGM (same variant, DDPM grid, t_int grid, estimator)",
-                                     None if not pred else pred[0], gap, "sampler steps", m, F2,
-                                     f"{wres} and by the exact analog's half-width", widen=dit_analysis.RESOLUTION + half))
-    comp = an_.get("comparison") or {}
-    rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
-    if rho is not None:
-        d_aic = rho["delta_aic"]
-        cks.append(Check(f"dit.{m}.rho_law_support", f"P2's rho-law gap = A rho(g) (eta = 0) within 2 AIC of the "
-                         f"preferred hypothesis over g > 0 (preferred: {comp['preferred']}; compared: "
-                         f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
-                         "delta AIC", d_aic <= 2.0, m, F2,
-                         "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 with "
-                         "the measured 95% intervals as 1.96 sd and the reading resolution"))
+    windows = an_.get("windows") or {}
+    for window, block in windows.items():
+        tag = "" if window == "release" else f"{window}."
+        gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
+        if ex is not None:
+            exact = dict(zip(ex["g"], ex["gap"]))
+            for g, gap in zip(gv["g"], gv["gap"]):
+                if g > 0 and g in exact:
+                    pred = exact[g]
+                    half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
+                    cks.append(_ci_check(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
+                                         "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
+                                         "grid, estimator)", None if not pred else pred[0], gap, "sampler steps", m, F2,
+                                         f"{wres} and by the exact analog's half-width",
+                                         widen=dit_analysis.RESOLUTION + half))
+        comp = block["comparison"]
+        rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
+        if rho is not None:
+            d_aic = rho["delta_aic"]
+            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
+                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, within 2 AIC of the "
+                             f"preferred hypothesis over g > 0 (preferred: {comp['preferred']}; compared: "
+                             f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
+                             "delta AIC", d_aic <= 2.0, m, F2,
+                             "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 "
+                             "with the measured 95% intervals as 1.96 sd and the reading resolution"))
+        else:   # recorded, not dropped: the comparison could not be made
+            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
+                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, against a constant gap over "
+                             f"g > 0: not measurable ({comp.get('preferred_reason', 'no comparison')})", 0.0, None,
+                             None, "delta AIC", False, m, F2, "AIC margin <= 2"))
     for row in an_.get("headline", []):
         if row.get("predicted_ratio") is None:
             continue
@@ -302,7 +334,8 @@ def summaries(a: dict) -> dict[str, str]:
                   + ", ".join(f"g = {g:g}: {_iv_txt(x)}" for g, x in zip(a["exact_gap_vs_g"]["g"],
                                                                        a["exact_gap_vs_g"]["gap"])) + "."
                   if a.get("exact_gap_vs_g") else "")
-               + " " + dit_predictions.comparison_sentence(m, a["variant"], a["comparison"]))
+               + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
+                                for b in (a.get("windows") or {}).values()))
     out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
                f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
                f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "

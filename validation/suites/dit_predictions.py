@@ -152,14 +152,24 @@ def shrink_answer(ratio) -> str:
     return "yes" if ratio[2] < 1 else "no (grows)" if ratio[1] > 1 else "not shown"
 
 
-def ratio_interval(cells, g_lo, g_hi, n_boot, seed=0):
+def direction_of(window: str) -> str:
+    """Agreement rises with t_int in the release window (coupled longer), falls in switch-on (coupled shorter)."""
+    return "falling" if window == "switch-on" else "rising"
+
+
+def gap_intervals(cells, n_boot, seed=0, direction="rising") -> dict:
+    """{g: [est, lo, hi]}: the gap of each cell [(g, t, a (P, U, T))] with a percentile bootstrap over pairs."""
+    return {g: dit_analysis.commitment(t, a[:, [0, -1]], n_boot, seed, direction)["gap"] for g, t, a in cells}
+
+
+def ratio_interval(cells, g_lo, g_hi, n_boot, seed=0, direction="rising"):
     """gap(g_hi)/gap(g_lo) of cells [(g, t, a (P, U, T))], with a joint percentile bootstrap over pairs."""
     by_g = {c[0]: c for c in cells}
     (_, t0, a0), (_, t1, a1) = by_g[g_lo], by_g[g_hi]
     n = min(a0.shape[0], a1.shape[0])
 
     def ratio(idx):
-        lo, hi = dit_analysis.gap_of(t0, a0[idx]), dit_analysis.gap_of(t1, a1[idx])
+        lo, hi = dit_analysis.gap_of(t0, a0[idx], direction), dit_analysis.gap_of(t1, a1[idx], direction)
         return None if lo is None or hi is None or lo == 0 else hi / lo
 
     rng = np.random.default_rng(seed)
@@ -192,13 +202,14 @@ def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=Non
                                "shrinks": "not measured", "collapses": collapse_answer(gaps.get(g_hi)),
                                "prediction_agrees": None})
             continue
-        ratio = ratio_interval(cells, g_lo, g_hi, n_boot, seed)
+        direction = direction_of(variant["window"])
+        ratio = ratio_interval(cells, g_lo, g_hi, n_boot, seed, direction)
         row |= {"ratio": ratio, "shrinks": shrink_answer(ratio), "gap_hi": gaps.get(g_hi),
                 "collapses": collapse_answer(gaps.get(g_hi))}
         if exact_cells is None:
             rows.append(row | {"prediction_agrees": None, "prediction_agrees_reason": "no exact analog for this model"})
             continue
-        pred = ratio_interval(exact_cells, g_lo, g_hi, n_boot, seed)
+        pred = ratio_interval(exact_cells, g_lo, g_hi, n_boot, seed, direction)
         gap_lo = gaps.get(g_lo, [None])[0]
         widen = (dit_analysis.RESOLUTION * (1 + abs(pred[0])) / abs(gap_lo)
                  if pred[0] is not None and gap_lo else 0.0)
@@ -251,5 +262,5 @@ def comparison_sentence(model, variant, comp) -> str:
 
 
 __all__ = ["sd_of", "chi_square", "fit_constant", "fit_rho_law", "fit_rho_eta", "evidence", "compare_hypotheses",
-           "collapse_answer", "shrink_answer", "ratio_interval", "g_ranges", "headline", "headline_table",
+           "collapse_answer", "shrink_answer", "direction_of", "gap_intervals", "ratio_interval", "g_ranges", "headline", "headline_table",
            "comparison_sentence", "READING_SD", "ETA_BOUND", "COLLAPSE_STEPS"]

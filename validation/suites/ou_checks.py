@@ -173,10 +173,20 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
                           "gap0 rho(g) (theory.routing.predicted_gap_ratio, eta = 0)", pred, est,
                           _ci(lo, hi, widen), "DiT sampler steps", "layer B gap vs g",
                           "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width"))
+    rho = next((h for h in (law.get("comparison") or {}).get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"),
+               None)
+    if rho is not None:
+        d_aic, comp = rho["delta_aic"], law["comparison"]
+        out.append(Check("ou.B.rho_law_support", "gated OU Protocol I over g > 0: the rho-law gap = A rho(g) (eta = 0) "
+                         f"within 2 AIC of the preferred hypothesis (preferred: {comp['preferred']}; compared: "
+                         f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
+                         "delta AIC", bool(d_aic <= 2.0), finding="layer B gap vs g",
+                         tolerance="AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred)"))
     if law["eta"] is not None:
         out.append(_check("ou.B.fit_eta", "fitted frequency-blind contrast eta of gap(g) = gap0 (rho + eta)/(1 + eta); "
                           "routing dominance predicts eta = 0", 0.0, law["eta"], tuple(law["eta_ci"]), "",
                           "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))"))
+    if law.get("fitted") is not None:
         cg = law["critical_g"]
         clo, chi = law["critical_g_ci"]
         out.append(Check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: observed "

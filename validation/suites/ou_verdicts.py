@@ -5,6 +5,7 @@ import math
 
 from syncgap.validation.records import Check
 
+from .dit_predictions import comparison_sentence
 from .ou_cells import AMPS_B
 
 
@@ -85,10 +86,11 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
         collapsed = coll is not None
         v["layer B gap vs g"] = (
             f"{p2}/{n2} checks pass. Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
-            f"predicts collapse at g* = {_fmt(law.get('critical_g_theory'))}. Fitted eta = {_fmt(eta)}"
-            + (" (at the search bound 1000: a g-independent gap)" if eta is not None and eta > 900 else "")
-            + f" (interval {_fmt(law['eta_ci'][0]) if law.get('eta_ci') else 'none'} to "
-            f"{_fmt(law['eta_ci'][1]) if law.get('eta_ci') else 'none'}). "
+            f"predicts collapse at g* = {_fmt(law.get('critical_g_theory'))}. "
+            + (f"Fitted eta = {_fmt(eta)} (interval {_fmt(law['eta_ci'][0])} to {_fmt(law['eta_ci'][1])}). "
+               if eta is not None else f"Fitted eta: none ({law.get('eta_reason', 'not fitted')}). ")
+            + (comparison_sentence("gated OU", {"window": "release", "sampler": "sde", "noise": "independent"},
+                                   law["comparison"]) + " " if law.get("comparison") else "")
             + (f"The measured gap falls below one step at g = {coll:.3g}." if collapsed else
                f"The measured gap does NOT collapse: it stays above one sampler step up to g = {max(law['g']):g} "
                f"(smallest measured gap {min(law['gap']):.1f} steps), so the routing law fails in this exact-score analog. This is the theory's own finding "
