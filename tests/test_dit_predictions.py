@@ -127,3 +127,17 @@ def test_headline_ratio_and_agreement_on_constructed_cells():
     assert ext["prediction_agrees"] == "yes"
     assert [r for r in bad if r["g_hi"] == 2.0][0]["prediction_agrees"] == "no"
     assert "| m | release | independent | ddpm | 0.3 |" in dp.headline_table(good)
+
+
+def test_full_runs_every_variant_and_excludes_quick(capsys):
+    from syncgap.theory.checks import InputError
+    from syncgap.validation.cli.main import main
+    from syncgap.validation.suites.dit_findings import FULL_VARIANTS, settings_for
+    full = settings_for(False, full=True)
+    labels = {dp.variant_label({"window": w, "noise": n, "sampler": s}) for w, n, s in full.variants}
+    assert len(full.variants) == len(labels) == 8 and "release" in labels and "switch-on-ddim-shared" in labels
+    assert full.variants == FULL_VARIANTS and settings_for(True).variants == (("release", "independent", "ddpm"),)
+    with pytest.raises(InputError, match="quick and full"):
+        settings_for(True, full=True)
+    assert main(["validate", "--out", "unused", "--quick", "--full"]) == 2
+    assert "--full" in capsys.readouterr().err

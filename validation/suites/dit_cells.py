@@ -7,7 +7,8 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
   agreement of the two final outputs per pooling scale, and for the FHGM-DiT the sign agreement of
   their projections on the data's DCT feature patterns (theory.data.frequency_hierarchy_mixture).
 - "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.
-- "p1_switch-on": the switch-on window (independent for the first t_int steps, coupled after; FHGM-DiT).
+- "p1_<variant>": another Protocol I variant (dit_predictions.variant_label: "switch-on", "release-ddim",
+  "switch-on-shared", ...; FHGM-DiT only): switch-on = independent for the first t_int steps, coupled after.
 - "p2": Protocol II at coupling g: per-layer, per-step normalised difference energy and band shares.
 - "ou": the exact-score sampler of ou_models on the FHGM itself, same cloning protocol on DiT's
   DDPM grid (issue 5 comparison); per path and t_int the per-feature sign agreement.
@@ -44,7 +45,7 @@ def unit_scales(rec, mix) -> list[int]:
 
 
 def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
-                         progress=None, window="release") -> dict:
+                         progress=None, window="release", noise="independent", sampler="ddpm") -> dict:
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
     of both final outputs."""
@@ -52,7 +53,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            eps=eps, clone=clone, window=window):
+                                            eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
             flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()

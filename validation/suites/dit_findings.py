@@ -55,16 +55,23 @@ class Settings:
     n_boot: int = 200                                      # bootstrap resamples per interval
     ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
     seed: int = 0                                          # noise seed of every cell
-    windows: tuple = ("release", "switch-on")              # Protocol I windows; switch-on on the FHGM-DiT only
+    # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog)
+    variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
 
 
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
-                 n_boot=40, ou_paths=400, windows=("release",))
+                 n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
+# validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
+FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
+                      for s in ("ddpm", "ddim"))
 
 
-def settings_for(quick: bool, g_grid=None) -> Settings:
-    """The quick or the full sizes, with `g_grid` (g = 0 always added) replacing the default gates."""
-    settings = QUICK if quick else Settings()
+def settings_for(quick: bool, g_grid=None, full: bool = False) -> Settings:
+    """The quick or the default sizes, with `g_grid` (g = 0 always added) replacing the default gates;
+    full=True (validate --full) adds every Protocol I variant (FULL_VARIANTS) on the FHGM-DiT."""
+    if quick and full:
+        raise InputError("quick and full exclude each other: --full runs every variant at the default sizes")
+    settings = QUICK if quick else Settings(variants=FULL_VARIANTS) if full else Settings()
     if g_grid is not None:
         gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
         if len(gs) < 2:
@@ -102,15 +109,18 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats)
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
-    for window in settings.windows:
-        if window != "release" and mix is None:
-            continue   # the other windows run beside an exact analog only: on the FHGM-DiT
-        kind, extra = ("p1", {}) if window == "release" else (f"p1_{window}", {"window": window})
-        variant = {**VARIANT, "window": window}
+    for window, noise, sampler in settings.variants:
+        variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
+        label = dit_predictions.variant_label(variant)
+        if label != "release" and mix is None:
+            continue   # the other variants run beside an exact analog only: on the FHGM-DiT
+        kind, extra = ("p1", {}) if label == "release" else (f"p1_{label}", {"window": window, "noise": noise,
+                                                                            "sampler": sampler})
         for g in settings.g_grid:
             if g <= 0:
                 continue
-            cell(kind, g, lambda g=g, w=window: dit_cells.protocol_one_outputs(rec, g, clone=False, window=w, **p1),
+            cell(kind, g, lambda g=g, v=variant: dit_cells.protocol_one_outputs(
+                rec, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
                  eps=VARIANT["eps"], **extra)
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
@@ -168,11 +178,12 @@ def predictions(name, recs, gcells, gap_vs_g, settings: Settings, family) -> dic
     """Per Protocol I window: the gaps over g > 0, the exact analog's gap(g) (FHGM), the model comparison and
     the headline rows (dit_predictions). The release window's comparison and exact gaps also sit at the top."""
     out = {"variant": dict(VARIANT), "windows": {}, "headline": []}
-    for window in settings.windows:
-        variant = {**VARIANT, "window": window}
-        kind = "p1" if window == "release" else f"p1_{window}"
+    for window, noise, sampler in settings.variants:
+        variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
+        label = dit_predictions.variant_label(variant)
+        kind = "p1" if label == "release" else f"p1_{label}"
         direction = dit_predictions.direction_of(window)
-        if window == "release":                           # no g -> 0 limit: g > 0 only
+        if label == "release":                            # no g -> 0 limit: g > 0 only
             pos = [c for c in gcells if c[0] > 0]
             gaps = dict(zip(gap_vs_g["g"], gap_vs_g["gap"]))
         else:
@@ -190,7 +201,7 @@ def predictions(name, recs, gcells, gap_vs_g, settings: Settings, family) -> dic
         if exact:
             block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
                                        "n_paths": int(exact[0][2].shape[0])}
-        out["windows"][window] = block
+        out["windows"][label] = block
         out["headline"] += dit_predictions.headline(name, variant, pos, gaps, exact or None, exact_gaps,
                                                     settings.n_boot, settings.seed)
     release = out["windows"].get("release", {})
@@ -270,7 +281,7 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
     prediction: it is one of the hypotheses of an_["comparison"]."""
     m, prim, cks = an_["model"], an_["primary"], []
     windows = an_.get("windows") or {}
-    for window, block in windows.items():
+    for window, block in windows.items():   # keyed by variant label (dit_predictions.variant_label)
         tag = "" if window == "release" else f"{window}."
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
         if ex is not None:
@@ -303,9 +314,11 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
     for row in an_.get("headline", []):
         if row.get("predicted_ratio") is None:
             continue
-        pr, r = row["predicted_ratio"], row.get("ratio")
-        cks.append(Check(f"dit.{m}.gap_ratio.{row['window']}.g{row['g_lo']:g}-{row['g_hi']:g}",
-                         f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {row['window']} window, vs the exact "
+        pr, r = row["predicted_ratio"], _iv(row.get("ratio"))   # JSON null bounds -> unbounded
+        r = None if not r or r[0] is None else r
+        label = dit_predictions.variant_label(row)
+        cks.append(Check(f"dit.{m}.gap_ratio.{label}.g{row['g_lo']:g}-{row['g_hi']:g}",
+                         f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {label} variant, vs the exact "
                          f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",
                          pr[0], None if not r else r[0],
                          None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
@@ -382,14 +395,14 @@ DEFAULT_MODELS = ("fhgm", "digits")  # the embedded CPU models; --quick runs the
 
 
 def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None) -> SuiteResult:
+                       g_grid=None, full: bool = False) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: both in the full run, FHGM-DiT alone with quick=True.
     """
     from . import dit_figures
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
-    settings = settings_for(bool(quick), g_grid)
+    settings = settings_for(bool(quick), g_grid, bool(full))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
     checks, figures, files, notes, rows = [], [], [], {}, []

@@ -152,6 +152,12 @@ def shrink_answer(ratio) -> str:
     return "yes" if ratio[2] < 1 else "no (grows)" if ratio[1] > 1 else "not shown"
 
 
+def variant_label(variant: dict) -> str:
+    """'release' for the suite's default variant; else the window with the sampler and noise that differ."""
+    return (variant["window"] + ("" if variant["sampler"] == "ddpm" else f"-{variant['sampler']}")
+            + ("" if variant["noise"] == "independent" else f"-{variant['noise']}"))
+
+
 def direction_of(window: str) -> str:
     """Agreement rises with t_int in the release window (coupled longer), falls in switch-on (coupled shorter)."""
     return "falling" if window == "switch-on" else "rising"
@@ -219,16 +225,17 @@ def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=Non
         ratio_ok = (pred[0] is not None and ratio[0] is not None
                     and ratio[1] - widen <= pred[0] <= ratio[2] + widen)
         agrees = ratio_ok and (row["collapses"] == "undecided" or pred_collapse == row["collapses"])
+        verdict = ("not measured" if ratio[0] is None or pred[0] is None else "yes" if agrees else "no")
         rows.append(row | {"predicted_ratio": pred, "predicted_gap_hi": pred_gap, "predicted_collapses": pred_collapse,
-                           "ratio_tolerance": widen, "prediction_agrees": "yes" if agrees else "no"})
+                           "ratio_tolerance": widen, "prediction_agrees": verdict})
     return rows
 
 
 def _txt(x, digits=3):
     if not x or x[0] is None:
         return "-"
-    lo = "-inf" if not math.isfinite(x[1]) else f"{x[1]:.{digits}g}"
-    hi = "inf" if not math.isfinite(x[2]) else f"{x[2]:.{digits}g}"
+    lo = "-inf" if x[1] is None or not math.isfinite(x[1]) else f"{x[1]:.{digits}g}"   # JSON null: unbounded
+    hi = "inf" if x[2] is None or not math.isfinite(x[2]) else f"{x[2]:.{digits}g}"
     return f"{x[0]:.{digits}g} [{lo}, {hi}]"
 
 
@@ -262,5 +269,5 @@ def comparison_sentence(model, variant, comp) -> str:
 
 
 __all__ = ["sd_of", "chi_square", "fit_constant", "fit_rho_law", "fit_rho_eta", "evidence", "compare_hypotheses",
-           "collapse_answer", "shrink_answer", "direction_of", "gap_intervals", "ratio_interval", "g_ranges", "headline", "headline_table",
+           "collapse_answer", "shrink_answer", "variant_label", "direction_of", "gap_intervals", "ratio_interval", "g_ranges", "headline", "headline_table",
            "comparison_sentence", "READING_SD", "ETA_BOUND", "COLLAPSE_STEPS"]
