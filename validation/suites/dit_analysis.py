@@ -22,6 +22,12 @@ LEVEL = 0.95
 RESOLUTION = 0.5  # sampler steps: a commitment step is read to about half a step
 
 
+def family_arrays(res, family):
+    """(t_int, agreement (P, U, T)) of a cell result: the FHGM "features" family or the pooled "scales"."""
+    a = np.asarray(res["feature_agreement"] if family == "features" else res["agreement"], float)
+    return np.asarray(res["t_int"], float), a
+
+
 def unit_taus(t, a, direction="rising"):
     """tau per unit of mean curves; a (P, U, T). A midpoint outside the measured t_int range is None.
     direction: "rising" (release window) or "falling" (switch-on window), dit_bridge.commitment.commitment_time."""

@@ -3,16 +3,21 @@
     dit_findings_suite(out_dir, *, quick, progress, model="fhgm", device="cpu") -> SuiteResult
 
 Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I
-at each g > 0 of the grid, Protocol II at `depth_g`, and for the FHGM-DiT the exact-score sampler
-of the same data. From those files alone it writes `analysis.json` (dit_analysis.py), draws the
-figures (dit_figures.py) and returns one Check per comparison:
+at each g > 0 of the grid (release window; on the FHGM-DiT also the other variants of
+Settings.variants: switch-on by default, all eight with full=True), Protocol II at `depth_g`, and
+for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I with each
+variant: the independent prediction). From those files alone it writes `analysis.json`
+(dit_analysis.py, dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per
+comparison:
 
 1. intrinsic gap (g = 0): sign of gap = tau(local) - tau(global) (one-sided: passes when its whole
    bootstrap interval is > 0); FHGM: the gap against the exact-score theory of the same data.
-2. gap against g: per g, the law gap0 rho(g) (theory.routing, pure routing eta = 0, gap0 the
-   observed g = 0 gap) inside the observed interval widened by |rho(g)| x gap0's half-width; the
-   fitted eta against 0; the observed critical g (gap <= 1 step) and collapse g (gap <= 0) against
-   critical_coupling(gap0, 0) and collapse_coupling(0) = 1.
+2. gap against g, over g > 0 only (release has no g -> 0 limit; docs/protocols.md): FHGM-DiT, per
+   variant and g the gap against the exact-score gated sampler's (same variant, DDPM grid, t_int
+   grid, feature estimator), and per g range the ratio gap(g_hi)/gap(g_lo) and collapse answer
+   against the analog's; every model: P2's rho-law as one hypothesis of a comparison (constant /
+   rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The headline
+   table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
 3. depth: at the speciation step (the global unit's g = 0 commitment step), per layer the share of
    the replica difference off the leading group of empirical modes (Protocol II, P2's "leading vs
    trailing"; the normalised difference energy is drawn alongside); the first layer where it
@@ -136,11 +141,6 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name}
 
 
-def _family_arrays(res, family):
-    a = np.asarray(res["feature_agreement"] if family == "features" else res["agreement"], float)
-    return np.asarray(res["t_int"], float), a
-
-
 def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     """analysis.json content for one model, computed from its cell files only."""
     recs = {k: dit_cells.read_cell(p) for k, p in cell_files.items()}
@@ -149,17 +149,17 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
-        t, a = _family_arrays(clone, fam)
+        t, a = dit_analysis.family_arrays(clone, fam)
         labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features"
                   else [f"pool {s}" for s in clone["scales"]])
         out["families"][fam] = {"labels": labels, "t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     prim = fams[0]
-    gcells = [(0.0, *_family_arrays(clone, prim))]
+    gcells = [(0.0, *dit_analysis.family_arrays(clone, prim))]
     for (kind, g), r in sorted(recs.items(), key=lambda kv: kv[0][1]):
         if kind == "p1":
-            gcells.append((g, *_family_arrays(r["result"], prim)))
+            gcells.append((g, *dit_analysis.family_arrays(r["result"], prim)))
     out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed)
-    out.update(predictions(name, recs, gcells, out["gap_vs_g"], settings, prim))
+    out.update(dit_predictions.predictions(name, recs, gcells, out["gap_vs_g"], settings, prim, VARIANT))
     p2 = recs[("p2", settings.depth_g)]["result"]
     tau_global = out["families"][prim]["tau"][0][0]
     step = int(np.clip(round(tau_global) if tau_global is not None else settings.num_steps // 2, 0, settings.num_steps - 1))
@@ -169,46 +169,8 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     if mix is not None:
         out["theory"] = dit_analysis.feature_theory(mix, settings.t_ints, settings.num_steps)
         if ("ou", 0.0) in recs:
-            t, a = _family_arrays(recs[("ou", 0.0)]["result"], "features")
+            t, a = dit_analysis.family_arrays(recs[("ou", 0.0)]["result"], "features")
             out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
-    return out
-
-
-def predictions(name, recs, gcells, gap_vs_g, settings: Settings, family) -> dict:
-    """Per Protocol I window: the gaps over g > 0, the exact analog's gap(g) (FHGM), the model comparison and
-    the headline rows (dit_predictions). The release window's comparison and exact gaps also sit at the top."""
-    out = {"variant": dict(VARIANT), "windows": {}, "headline": []}
-    for window, noise, sampler in settings.variants:
-        variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
-        label = dit_predictions.variant_label(variant)
-        kind = "p1" if label == "release" else f"p1_{label}"
-        direction = dit_predictions.direction_of(window)
-        if label == "release":                            # no g -> 0 limit: g > 0 only
-            pos = [c for c in gcells if c[0] > 0]
-            gaps = dict(zip(gap_vs_g["g"], gap_vs_g["gap"]))
-        else:
-            pos = sorted((g, *_family_arrays(r["result"], family)) for (k, g), r in recs.items() if k == kind)
-            gaps = dit_predictions.gap_intervals(pos, settings.n_boot, settings.seed, direction)
-        if not pos:
-            continue
-        exact = sorted((g, *_family_arrays(r["result"], "features")) for (k, g), r in recs.items()
-                       if k == f"exact_{kind}") if family == "features" else []
-        exact_gaps = dit_predictions.gap_intervals(exact, settings.n_boot, settings.seed, direction) if exact else None
-        gs = [c[0] for c in pos]
-        block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs]},
-                 "comparison": dit_predictions.compare_hypotheses(
-                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs])}
-        if exact:
-            block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
-                                       "n_paths": int(exact[0][2].shape[0])}
-        out["windows"][label] = block
-        out["headline"] += dit_predictions.headline(name, variant, pos, gaps, exact or None, exact_gaps,
-                                                    settings.n_boot, settings.seed)
-    release = out["windows"].get("release", {})
-    out["comparison"] = release.get("comparison") or {"preferred": None, "preferred_reason": "no release cells",
-                                                      "hypotheses": []}
-    if "exact_gap_vs_g" in release:
-        out["exact_gap_vs_g"] = release["exact_gap_vs_g"]
     return out
 
 
@@ -280,8 +242,8 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
     and collapse answer agree with the DiT's (dit_predictions.headline). The ρ-law is not checked as a
     prediction: it is one of the hypotheses of an_["comparison"]."""
     m, prim, cks = an_["model"], an_["primary"], []
-    windows = an_.get("windows") or {}
-    for window, block in windows.items():   # keyed by variant label (dit_predictions.variant_label)
+    blocks = an_.get("variants") or {}
+    for window, block in blocks.items():   # keyed by variant label (dit_predictions.variant_label)
         tag = "" if window == "release" else f"{window}."
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
         if ex is not None:
@@ -348,7 +310,7 @@ def summaries(a: dict) -> dict[str, str]:
                                                                        a["exact_gap_vs_g"]["gap"])) + "."
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
-                                for b in (a.get("windows") or {}).values()))
+                                for b in (a.get("variants") or {}).values()))
     out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
                f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
                f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "

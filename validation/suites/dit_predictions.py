@@ -268,6 +268,48 @@ def comparison_sentence(model, variant, comp) -> str:
             f"The data prefer {comp['preferred']} (AIC margin {comp['margin_aic']:.3g}: {comp['evidence']}).")
 
 
+def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: dict) -> dict:
+    """Per Protocol I variant of settings.variants: the gaps over g > 0, the exact analog's gap(g) (FHGM,
+    cells "exact_<kind>"), the model comparison and the headline rows. recs: {(kind, g): cell record};
+    gcells: [(g, t, a)] of the release cells (g = 0 cloning first); gap_vs_g: dit_analysis.gap_curve of them.
+    The release variant's comparison and exact gaps also sit at the top level."""
+    out = {"variant": dict(base_variant), "variants": {}, "headline": []}
+    for window, noise, sampler in settings.variants:
+        variant = {**base_variant, "window": window, "noise": noise, "sampler": sampler}
+        label = variant_label(variant)
+        kind = "p1" if label == "release" else f"p1_{label}"
+        direction = direction_of(window)
+        if label == "release":                            # no g -> 0 limit: g > 0 only
+            pos = [c for c in gcells if c[0] > 0]
+            gaps = dict(zip(gap_vs_g["g"], gap_vs_g["gap"]))
+        else:
+            pos = sorted((g, *dit_analysis.family_arrays(r["result"], family)) for (k, g), r in recs.items()
+                         if k == kind)
+            gaps = gap_intervals(pos, settings.n_boot, settings.seed, direction)
+        if not pos:
+            continue
+        exact = sorted((g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
+                       if k == f"exact_{kind}") if family == "features" else []
+        exact_gaps = gap_intervals(exact, settings.n_boot, settings.seed, direction) if exact else None
+        gs = [c[0] for c in pos]
+        block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs]},
+                 "comparison": compare_hypotheses(
+                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs])}
+        if exact:
+            block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
+                                       "n_paths": int(exact[0][2].shape[0])}
+        out["variants"][label] = block
+        out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings.n_boot,
+                                    settings.seed)
+    release = out["variants"].get("release", {})
+    out["comparison"] = release.get("comparison") or {"preferred": None, "preferred_reason": "no release cells",
+                                                      "hypotheses": []}
+    if "exact_gap_vs_g" in release:
+        out["exact_gap_vs_g"] = release["exact_gap_vs_g"]
+    return out
+
+
 __all__ = ["sd_of", "chi_square", "fit_constant", "fit_rho_law", "fit_rho_eta", "evidence", "compare_hypotheses",
-           "collapse_answer", "shrink_answer", "variant_label", "direction_of", "gap_intervals", "ratio_interval", "g_ranges", "headline", "headline_table",
-           "comparison_sentence", "READING_SD", "ETA_BOUND", "COLLAPSE_STEPS"]
+           "collapse_answer", "shrink_answer", "variant_label", "direction_of", "gap_intervals", "ratio_interval",
+           "g_ranges", "headline", "headline_table",
+           "comparison_sentence", "predictions", "READING_SD", "ETA_BOUND", "COLLAPSE_STEPS"]
