@@ -81,14 +81,16 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
                             f"{_fmt(law['gap0'], '.1f')} DiT sampler steps before the weak one (log(a1/a2) = "
                             f"{math.log(AMPS_B[0] / AMPS_B[1]):.3f} in OU time by theory.gated). This g = 0 gap "
                             "comes from cloning (Protocol I with g = 0 never synchronises the SDE pair, whose noises "
-                            "are independent) and anchors the law gap0 rho(g) below.")
+                            "are independent): another protocol, so it does not anchor the Protocol I gaps below, "
+                            "which are compared over g > 0 only.")
         p2, n2 = tally("layer B gap vs g")
         collapsed = coll is not None
         v["layer B gap vs g"] = (
-            f"{p2}/{n2} checks pass. Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
-            f"predicts collapse at g* = {_fmt(law.get('critical_g_theory'))}. "
-            + (f"Fitted eta = {_fmt(eta)} (interval {_fmt(law['eta_ci'][0])} to {_fmt(law['eta_ci'][1])}). "
-               if eta is not None else f"Fitted eta: none ({law.get('eta_reason', 'not fitted')}). ")
+            f"{p2}/{n2} checks pass. Protocol I gap in DiT steps against g ({gaps}); P2's routing law with the "
+            f"cloning gap0 would put the collapse at g* = {_fmt(law.get('critical_g_theory'))}. "
+            + (f"Fitted eta (cloning-anchored) = {_fmt(eta)} (interval {_fmt(law['eta_ci'][0])} to "
+               f"{_fmt(law['eta_ci'][1])}). " if eta is not None
+               else f"Fitted eta (cloning-anchored): none ({law.get('eta_reason', 'not fitted')}). ")
             + (comparison_sentence("gated OU", {"window": "release", "sampler": "sde", "noise": "independent"},
                                    law["comparison"]) + " " if law.get("comparison") else "")
             + (f"The measured gap falls below one step at g = {coll:.3g}." if collapsed else
