@@ -240,3 +240,7 @@ def test_fhgm_features_against_theory_and_exact_sampler(tmp_path, shift):
     for name in names:
         assert cks[name].passed is (shift == 0), cks[name]
     assert cks["ordering.features"].passed
+    # issue 13: the intrinsic gap's predicted column from the exact-score DDPM sampler on the DiT's grid
+    assert cks["intrinsic_gap.exact"].predicted == pytest.approx(a["exact_sampler"]["gap"][0])
+    if shift == 0:   # the DiT's curves are the exact ones: the gaps agree
+        assert cks["intrinsic_gap.exact"].passed, cks["intrinsic_gap.exact"]

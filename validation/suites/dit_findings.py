@@ -219,6 +219,14 @@ def checks_for(an_: dict) -> list[Check]:
         cks.append(_ci_check(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                              "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
                              m, F1, wres, widen=res))
+        if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid (issue 13)
+            ex = an_["exact_sampler"]["gap"]
+            half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
+            cks.append(_ci_check(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
+                                 "sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
+                                 "protocol and estimator)", None if not ex else ex[0], f["gap"], "sampler steps", m,
+                                 F1, f"{wres} and by the exact sampler's half-width",
+                                 widen=res + (half if math.isfinite(half) else 0.0)))
         for k, lab in enumerate(f["labels"]):
             cks.append(_ci_check(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
                                  f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], f["tau"][k],
