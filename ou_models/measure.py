@@ -209,7 +209,7 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
 
 def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None,
-                 window: str = "release", noise: str = "independent", eps=None) -> dict:
+                 window: str = "release", noise: str = "independent", eps=None, keep_units: bool = False) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -223,6 +223,7 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
     (agreement then falls from synchronised to chance as t_int nears 0); noise "shared" gives both
     replicas the same per-step noise; eps starts the pair from sqrt(1-eps^2) z_0 +- eps z_1.
     The "throughout" window has no t_int: see ou_models.variants.throughout.
+    keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
     """
     from .variants import check_variant
     window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on"))
@@ -276,7 +277,8 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
             "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
             "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
             "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
-            "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps}
+            "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps,
+            **({"units": agree} if keep_units else {})}
 
 
 def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 10, drift=None,

@@ -245,6 +245,14 @@ def test_cli_gains_json(capsys, tmp_path):
     assert [r["chi"] for r in modes] == [c for layer in chi for c in layer]
     assert len(chi) == 3 and len(chi[0]) == 4 and len(modes) == 12
     assert "eta_gain_network" in out["summary"] and any(r["kind"] == "prediction" for r in out["records"])
+    # the margins are not measured: no predicted number anywhere, each null carries its reason
+    preds = [r for r in out["records"] if r["kind"] == "prediction"]
+    assert preds and all(r["gap_ratio"] is None and "margin" in r["gap_ratio_reason"] for r in preds)
+    assert out["summary"]["collapse_coupling"] is None and out["summary"]["collapse_coupling_reason"]
+    assert main(["dit", "gains", "--model", "tiny", "--step", "5", "--num-steps", "10", "--modes", "4",
+                 "--samples", "1", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "predicted gap ratio, collapse and critical coupling: none (margin contrast not measured" in text
     assert main(["dit", "gains", "--model", "tiny", "--step", "12", "--num-steps", "10", "--json"]) == 2
 
 
@@ -268,3 +276,20 @@ def test_closed_forms_on_a_real_multihead_layer(tiny64, hidden64):
     ok = (np.abs(u[:, 1]) > 1e-3) & (np.abs(u[:, 6]) > 1e-3)
     assert ok.sum() >= 8
     assert torch.allclose(local[0][ok], local[1][ok], atol=1e-10, rtol=1e-8)
+
+
+def test_gains_prediction_silenced_by_contradicting_or_missing_inputs():
+    from syncgap.validation.cli.dit_gains import gains_prediction
+    # the fhgm case of issue 13: delta_chi <= 0, margins unmeasured -> no number, both reasons named
+    p = gains_prediction(-0.08, -0.01, [0.5, 1.0], gap0=10.0)
+    assert p["gap_ratio"] is None and p["collapse_coupling"] is None and p["critical_coupling"] is None
+    assert p["eta"] is None and "delta_chi" in p["gap_ratio_reason"] and "margin" in p["gap_ratio_reason"]
+    # measured margins but the wrong routing order: still no number
+    assert gains_prediction(0.1, -0.2, [1.0], margin_contrast=0.0)["gap_ratio"] is None
+    # |eta| >= 1 once the margins are added: outside routing dominance
+    q = gains_prediction(0.5, 0.3, [1.0], margin_contrast=0.6)
+    assert q["gap_ratio"] is None and "|eta| >= 1" in q["gap_ratio_reason"]
+    # consistent, measured inputs: the law's numbers; at g = 1 (rho = 0) the ratio is eta/(1 + eta)
+    r = gains_prediction(0.1, 0.3, [0.0, 1.0], gap0=10.0, margin_contrast=0.1)
+    assert math.isclose(r["eta"], 0.2) and math.isclose(r["gap_ratio"]["1"], 0.2 / 1.2)
+    assert math.isclose(r["gap_ratio"]["0"], 1.0) and r["collapse_coupling"] is None or r["collapse_coupling"] > 1

@@ -48,7 +48,9 @@ def test_gap_law_reports_no_collapse_for_a_constant_gap():
     g = np.array([0.5, 1.0, 2.0, 10.0])
     L = gap_law(_cells(30.0, g, np.full(g.size, 30.0)), 60)
     assert L["critical_g"] is None
-    assert L["eta"] > 100                          # a g-independent gap: eta runs to its bound
+    # a g-independent gap: eta runs to its search bound, which is not reported as an observation (issue 13)
+    assert L["eta"] is None and L["eta_ci"] is None and "bound" in L["eta_reason"] and L["eta_at_bound"] > 100
+    assert L["comparison"]["preferred"] == "constant" and L["comparison"]["g"] == [0.5, 1.0, 2.0, 10.0]
     assert np.all(np.asarray(L["residuals_routing"]) > 0)
 
 

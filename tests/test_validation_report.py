@@ -84,9 +84,11 @@ def test_summary_schema_and_report(tutorial):
         if c["passed"] and c["kind"] in ("sign", "ordering"):  # decided on the interval, not the estimate
             assert c["ci"][0] is not None and c["ci"][0] > 0, c["id"]
     ids = {c["id"] for c in s["checks"]}
-    for want in ("ou.base.d256.t_S", "ou.base.d256.cloning_curve", "ou.A.g0.5.gap", "ou.B.gap_g0", "ou.B.fit_eta",
-                 "ou.B.critical_g", "ou.B.protocol1.g10"):
+    for want in ("ou.base.d256.t_S", "ou.base.d256.cloning_curve", "ou.A.g0.5.gap", "ou.B.gap_g0",
+                 "ou.B.rho_law_support", "ou.B.critical_g"):
         assert want in ids
+    # issue 13: P2's law is a hypothesis compared over g > 0, no point check anchored by the cloning gap0
+    assert not any(i.startswith(("ou.B.protocol1.", "ou.B.fit_eta")) for i in ids)
     assert s["passed"] + s["failed"] + s["n/a"] == len(s["checks"])
     md = (out / "report.md").read_text()
     pngs = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)

@@ -5,9 +5,10 @@
 
 Prints per layer the low-mode ratio |π|/|χ| (routing dominance, pass/fail at --threshold) and
 the gain-only frequency-blind contrast η_gain; with --json the whole record plus theory.routing's
-predicted gap ratio (ρ(g) + η)/(1 + η) at the --g values and, with --gap0, the critical coupling,
-both from the network η_gain (margin contrast not measured, taken as 0); "predicted_top" the same
-from the top-direction gains (exact channel trace only). --out DIR writes
+predicted gap ratio (ρ(g) + η)/(1 + η) at the --g values and, with --gap0, the critical coupling --
+but only from measured inputs that fit the law's assumptions (`gains_prediction`): the margin
+contrast is not measured here, so these are null with a reason (and Δχ ≤ 0 is named as such);
+"predicted_top" the same from the top-direction gains (exact channel trace only). --out DIR writes
 DIR/options.json and DIR/gains.json.
 """
 from __future__ import annotations
@@ -55,21 +56,42 @@ def register(dsub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_gains)
 
 
-def _predicted(eta: float, delta_chi: float, gs, gap0) -> dict:
+CHAIN_GAPS = ("the margins b_k (not measured), the MLP gain, the adaLN gate scaling, the residual path, the final "
+              "layer, the scheduler coefficients and the time dependence are not in the chain from gains to gap")
+
+
+def gains_prediction(eta, delta_chi, gs, gap0=None, margin_contrast=None) -> dict:
+    """theory.routing's gap ratio (ρ(g) + η)/(1 + η), collapse and critical coupling from measured inputs,
+    or `null` with `<name>_reason` where an input is unmeasured or contradicts the law's assumptions.
+
+    The law assumes (docs/science.md §4, §8; docs/protocols.md "The gap-ratio bound") routing dominance
+    with low modes routed more strongly (Δχ > 0), a measured margin contrast π (η = η_gain + margins),
+    and |η| < 1. `syncgap dit gains` measures η_gain only, so with margin_contrast=None no number is given.
+    """
     import math
 
     from syncgap.theory import routing
-    out = {"eta": eta, "margin_contrast": "not measured (taken as 0)"}
-    if not delta_chi > 0:
-        out["warning"] = ("delta_chi_network <= 0: the low-frequency modes are not routed more strongly than the "
-                          "high ones, against the theory's ordering assumption; the prediction below is formal")
-    if eta is None or not math.isfinite(eta) or abs(eta) >= 1:
-        out["note"] = "|eta_gain| >= 1 or undefined: outside routing dominance, no O(rho) collapse predicted"
-        return out
-    out["gap_ratio"] = {f"{g:g}": routing.predicted_gap_ratio(g, eta) for g in gs}
-    out["collapse_coupling"] = routing.collapse_coupling(eta)
+    reasons = []
+    if margin_contrast is None:
+        reasons.append(f"margin contrast not measured: {CHAIN_GAPS}")
+    if delta_chi is None or not math.isfinite(delta_chi) or not delta_chi > 0:
+        reasons.append(f"delta_chi = {delta_chi:.3g} <= 0 (or undefined): the low-frequency modes are not routed "
+                       "more strongly than the high ones, against the law's ordering assumption"
+                       if delta_chi is not None and math.isfinite(delta_chi) else "delta_chi undefined")
+    eta_total = None if eta is None or margin_contrast is None else eta + margin_contrast
+    if eta is None or not math.isfinite(eta) or (eta_total is not None and abs(eta_total) >= 1):
+        reasons.append("|eta| >= 1 or undefined: outside routing dominance, the law predicts no O(rho) collapse")
+    out = {"eta_gain": eta, "delta_chi": delta_chi, "margin_contrast": margin_contrast,
+           "margin_contrast_reason": None if margin_contrast is not None else "not measured",
+           "eta": None if reasons else eta_total}
+    keys = ["gap_ratio", "collapse_coupling"] + (["critical_coupling"] if gap0 is not None else [])
+    if reasons:
+        why = "; ".join(reasons)
+        return out | {k: None for k in keys} | {f"{k}_reason": why for k in keys + ["eta"]}
+    out["gap_ratio"] = {f"{g:g}": routing.predicted_gap_ratio(g, eta_total) for g in gs}
+    out["collapse_coupling"] = routing.collapse_coupling(eta_total)
     if gap0 is not None:
-        out["critical_coupling"] = routing.critical_coupling(gap0, eta)
+        out["critical_coupling"] = routing.critical_coupling(gap0, eta_total)
     return out
 
 
@@ -106,8 +128,8 @@ def run_gains(args: argparse.Namespace) -> int:
     record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers},
               "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet", "_ranges")},
               "gains": to_jsonable(res),
-              "predicted": _predicted(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
-              "predicted_top": _predicted(res.eta_gain_top_network, _top_delta_chi(res), args.g, args.gap0)}
+              "predicted": gains_prediction(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
+              "predicted_top": gains_prediction(res.eta_gain_top_network, _top_delta_chi(res), args.g, args.gap0)}
     if args.out:
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
             with open(os.path.join(args.out, name), "w") as f:
@@ -127,6 +149,12 @@ def run_gains(args: argparse.Namespace) -> int:
             for i, layer in enumerate(res.layers)]
     print_table(rows)
     print(f"network eta_gain = {res.eta_gain_network:.4g}, delta_chi = {res.delta_chi_network:.4g} "
-          f"top-direction eta_gain = {res.eta_gain_top_network:.4g} (margin contrast not measured); "
+          f"top-direction eta_gain = {res.eta_gain_top_network:.4g}; "
           f"threshold {res.threshold:g} on the first {int(low.sum())} of {low.size} modes")
+    pred = record["predicted"]
+    if pred["gap_ratio"] is None:
+        print(f"predicted gap ratio, collapse and critical coupling: none ({pred['gap_ratio_reason']})")
+    else:
+        print("predicted gap ratio " + ", ".join(f"g = {g}: {r:.3g}" for g, r in pred["gap_ratio"].items())
+              + f"; collapse coupling {pred['collapse_coupling']:.3g}")
     return 0

@@ -329,15 +329,21 @@ def dit_gains(args: argparse.Namespace, record: dict) -> dict:
                                                     "dominant_top", "max_low_ratio_top", "eta_gain_top")
                            if gains.get(k) is not None}})
     for direction, pred in (("network", record["predicted"]), ("top", record["predicted_top"])):
-        for g, ratio in pred.get("gap_ratio", {}).items():     # absent outside routing dominance (pred["note"])
-            records.append({"kind": "prediction", "direction": direction, "g": float(g), "gap_ratio": ratio})
+        ratios = pred.get("gap_ratio") or {f"{g:g}": None for g in args.g}   # null with a reason (gains_prediction)
+        for g, ratio in ratios.items():
+            records.append({"kind": "prediction", "direction": direction, "g": float(g), "gap_ratio": ratio,
+                            "gap_ratio_reason": pred.get("gap_ratio_reason")})
     summary = {k: gains[k] for k in ("eta_gain_network", "delta_chi_network", "delta_pi_network",
                                      "eta_gain_top_network", "threshold", "step", "timestep") if k in gains}
-    summary |= {"collapse_coupling": record["predicted"].get("collapse_coupling"),
-                "collapse_coupling_top": record["predicted_top"].get("collapse_coupling"),
-                "critical_coupling": record["predicted"].get("critical_coupling"),
-                "margin_contrast": record["predicted"].get("margin_contrast"),
-                "warning": record["predicted"].get("warning"), "note": record["predicted"].get("note")}
+    pred, top = record["predicted"], record["predicted_top"]
+    summary |= {"collapse_coupling": pred.get("collapse_coupling"),
+                "collapse_coupling_reason": pred.get("collapse_coupling_reason"),
+                "collapse_coupling_top": top.get("collapse_coupling"),
+                "collapse_coupling_top_reason": top.get("collapse_coupling_reason"),
+                "critical_coupling": pred.get("critical_coupling"),
+                "critical_coupling_reason": pred.get("critical_coupling_reason"),
+                "margin_contrast": pred.get("margin_contrast"),
+                "margin_contrast_reason": pred.get("margin_contrast_reason")}
     meta = {"model": record["model"], "options": record["options"], "notes": gains.get("notes")}
     return envelope("dit gains", meta, records, summary)
 

@@ -1,6 +1,6 @@
 """`syncgap validate`: the predicted-vs-observed validation report (docs/science.md §7).
 
-    syncgap validate --out DIR [--quick] [--suites ou dit] [--model NAME ...] [--device cpu|cuda] [--json]
+    syncgap validate --out DIR [--quick | --full] [--suites ou dit] [--model NAME ...] [--device cpu|cuda] [--json]
 
 Writes DIR/summary.json, DIR/report.md (figures embedded, one verdict per finding), DIR/checks.csv
 and each suite's raw data; progress goes to stderr (and DIR/progress.log). A rerun with the same
@@ -32,6 +32,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="DiT model(s) of the dit suite: fhgm, digits, tiny, facebook/DiT-XL-2-256 or a local "
                         "directory (default: the embedded CPU models)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the dit suite")
+    p.add_argument("--full", action="store_true",
+                   help="dit suite: every Protocol I variant (window release|switch-on x noise independent|shared "
+                        "x sampler ddpm|ddim) on the FHGM-DiT beside its exact analog; meant for a GPU or cluster")
     p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
@@ -95,8 +98,13 @@ def run(args: argparse.Namespace) -> int:
     if args.device == "cuda" and "dit" not in suites:
         raise InputError("--device cuda applies to the dit suite; add dit to --suites")
     notes = []
+    if getattr(args, "full", False) and (args.quick or "dit" not in suites):
+        raise InputError("--full runs every Protocol I variant of the dit suite at full size: "
+                         "drop --quick and keep dit in --suites")
     if "dit" in suites:  # every requested model and the device are checked before any suite runs
         opts = {"device": check_device(args.device)}
+        if getattr(args, "full", False):
+            opts["full"] = True
         if args.model:
             models = [check_model_name(m) for m in args.model]
             opts["model"] = models[0] if len(models) == 1 else models

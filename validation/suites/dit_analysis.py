@@ -22,18 +22,26 @@ LEVEL = 0.95
 RESOLUTION = 0.5  # sampler steps: a commitment step is read to about half a step
 
 
-def unit_taus(t, a):
-    """tau per unit of mean curves; a (P, U, T). A midpoint outside the measured t_int range is None."""
+def family_arrays(res, family):
+    """(t_int, agreement (P, U, T)) of a cell result: the FHGM "features" family or the pooled "scales"."""
+    a = np.asarray(res["feature_agreement"] if family == "features" else res["agreement"], float)
+    return np.asarray(res["t_int"], float), a
+
+
+def unit_taus(t, a, direction="rising"):
+    """tau per unit of mean curves; a (P, U, T). A midpoint outside the measured t_int range is None.
+    direction: "rising" (release window) or "falling" (switch-on window), dit_bridge.commitment.commitment_time."""
     m = np.asarray(a).mean(0)
     out = []
     for c in m:
-        x = commitment_time(t, c)
+        x = commitment_time(t, c, direction=direction)
         out.append(x if x is not None and t[0] <= x <= t[-1] else None)
     return out
 
 
-def gap_of(t, a):
-    taus = unit_taus(t, a[:, [0, -1]])
+def gap_of(t, a, direction="rising"):
+    """tau(last unit) - tau(first unit) of a (P, U, T); None when either does not commit in the window."""
+    taus = unit_taus(t, a[:, [0, -1]], direction)
     return None if taus[0] is None or taus[1] is None else taus[1] - taus[0]
 
 
@@ -43,6 +51,12 @@ def _ci(samples, est):
         return [est, -math.inf, math.inf]
     q = (1 - LEVEL) / 2
     return [est, float(np.quantile(s, q)), float(np.quantile(s, 1 - q))]
+
+
+def percentile_interval(samples, est):
+    """[est, lo, hi]: the LEVEL percentile interval of the bootstrap samples (None/NaN dropped); unbounded
+    when fewer than half (or 5) of the samples exist."""
+    return _ci(samples, est)
 
 
 def kendall(taus):
@@ -132,12 +146,12 @@ def gap_curve(cells, n_boot, seed=0):
     return out
 
 
-def commitment(t, a, n_boot, seed=0):
+def commitment(t, a, n_boot, seed=0, direction="rising"):
     """tau per unit with CI, the gap with CI and Kendall's ordering statistic with CI, one cell."""
     n = a.shape[0]
-    taus = unit_taus(t, a)
+    taus = unit_taus(t, a, direction)
     rng = np.random.default_rng(seed)
-    boots = [unit_taus(t, a[rng.integers(0, n, n)]) for _ in range(n_boot)]
+    boots = [unit_taus(t, a[rng.integers(0, n, n)], direction) for _ in range(n_boot)]
     return {"tau": [_ci([b[u] for b in boots], taus[u]) for u in range(len(taus))],
             "gap": _ci([None if b[0] is None or b[-1] is None else b[-1] - b[0] for b in boots],
                        None if taus[0] is None or taus[-1] is None else taus[-1] - taus[0]),

@@ -7,9 +7,13 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
   agreement of the two final outputs per pooling scale, and for the FHGM-DiT the sign agreement of
   their projections on the data's DCT feature patterns (theory.data.frequency_hierarchy_mixture).
 - "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.
+- "p1_<variant>": another Protocol I variant (dit_predictions.variant_label: "switch-on", "release-ddim",
+  "switch-on-shared", ...; FHGM-DiT only): switch-on = independent for the first t_int steps, coupled after.
 - "p2": Protocol II at coupling g: per-layer, per-step normalised difference energy and band shares.
 - "ou": the exact-score sampler of ou_models on the FHGM itself, same cloning protocol on DiT's
   DDPM grid (issue 5 comparison); per path and t_int the per-feature sign agreement.
+- "exact_p1", "exact_p1_switch-on": the exact-score gated sampler on the FHGM with the DiT's Protocol I variant, grid and
+  estimator at gate g > 0: the independent prediction of the DiT's gap(g) (issue 13).
 """
 from __future__ import annotations
 
@@ -41,7 +45,7 @@ def unit_scales(rec, mix) -> list[int]:
 
 
 def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
-                         progress=None) -> dict:
+                         progress=None, window="release", noise="independent", sampler="ddpm") -> dict:
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
     of both final outputs."""
@@ -49,7 +53,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            eps=eps, clone=clone):
+                                            eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
             flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()
@@ -78,6 +82,22 @@ def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:
     grid = ddpm_grid(num_steps)
     r = cloning(mix, grid, n_paths, seed=seed, branch_times=grid[np.asarray(t_ints)], keep_units=True, n_boot=10)
     steps = [int(s) for s in r["branch_steps"]]
+    return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
+
+
+def exact_protocol_one_record(mix, g, t_ints, *, num_steps, n_paths, seed, eps=0.3, window="release",
+                              noise="independent", sampler="ddpm") -> dict:
+    """The exact-score gated sampler (ou_models) on the FHGM itself, the DiT's variant on the DiT's grid:
+    Protocol I at gate g with a real ancestral DDPM/DDIM step (theory.schedules.ancestral_step) on
+    ddpm_grid(num_steps), switched after t_int sampler steps, started at sqrt(1 - eps^2) z0 +- eps z1.
+    Per path and t_int the sign agreement of the two replicas' final projections on each feature,
+    the same estimator as the DiT's "features" family (docs/science.md §8)."""
+    from syncgap.ou_models.engine import ddpm_grid
+    from syncgap.ou_models.measure import protocol_one
+    grid = ddpm_grid(num_steps)
+    r = protocol_one(mix, grid, g, n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)], scheme=sampler,
+                     window=window, noise=noise, eps=eps, keep_units=True, n_boot=10)
+    steps = [int(s) for s in r["t_int_steps"]]
     return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
 
 

@@ -86,28 +86,41 @@ def draw_intrinsic(analysis_path, png_path):
 
 
 def draw_gap_vs_g(analysis_path, png_path):
-    """Gap against g: measurements with intervals, predicted law gap0 rho(g), fitted law, residuals."""
+    """Gap against g: measurements with intervals (g = 0 by cloning, marked apart), the exact-analog
+    prediction with its intervals (FHGM), and the hypotheses fitted over g > 0 (constant, rho-law);
+    residuals of the measurements from the preferred hypothesis."""
     a, plt = _load(analysis_path), _plt()
-    gv = a["gap_vs_g"]
+    gv, comp = a["gap_vs_g"], a.get("comparison") or {}
     g = np.asarray(gv["g"], float)
     est, lo, hi = _iv(gv["gap"])
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(6, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     ok, err = _err(est, lo, hi)
-    ax.errorbar(g[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="observed (95% interval)")
-    gg = np.linspace(0, max(g.max(), 1.2), 200)
+    pos = ok & (g > 0)
+    ax.errorbar(g[pos], est[pos], yerr=err[:, pos], fmt="o", color="k", capsize=3, label="DiT, Protocol I (95% CI)")
+    if ok[0] and g[0] == 0:
+        ax.errorbar(g[:1], est[:1], yerr=err[:, :1], fmt="s", mfc="none", color="0.5", capsize=3,
+                    label="DiT, g = 0 by cloning (another protocol)")
+    ex = a.get("exact_gap_vs_g")
+    if ex:
+        ge = np.asarray(ex["g"], float)
+        e_est, e_lo, e_hi = _iv(ex["gap"])
+        e_ok, e_err = _err(e_est, e_lo, e_hi)
+        ax.errorbar(ge[e_ok], e_est[e_ok], yerr=e_err[:, e_ok], fmt="D-", color="C2", capsize=3, ms=4,
+                    label="prediction: exact-score gated sampler (FHGM)")
     from syncgap.theory.routing import predicted_gap_ratio
-    if gv["predicted"] is not None and np.isfinite(est[0]):
-        ax.plot(gg, est[0] * predicted_gap_ratio(gg, 0.0), "C0-", label=r"predicted gap$_0\,\rho(g)$")
-    if gv["fit"]:
-        p = gv["fit"]
-        ax.plot(gg, p["gap0"] * predicted_gap_ratio(gg, p["eta"]), "C1--",
-                label=rf"fitted law, gap$_0$={p['gap0']:.2f}, $\eta$={p['eta']:.2f}")
-    for key, col, lab in (("critical_predicted", "C0", "predicted: gap < 1 step"),
-                          ("collapse_predicted", "C2", "predicted: gap = 0")):
-        if gv.get(key) is not None:
-            ax.axvline(gv[key], color=col, ls=":", lw=1, label=lab)
-    if gv["critical_observed"][0] is not None:
-        ax.axvline(gv["critical_observed"][0], color="k", ls=":", lw=1, label="observed: gap < 1 step")
+    gg = np.linspace(min(g[g > 0].min(), 0.05), max(g.max(), 1.2), 200)
+    preferred = None
+    for h in comp.get("hypotheses", []):
+        if h["name"] == "constant":
+            curve = np.full_like(gg, h["params"]["c"])
+        elif h["name"] == "rho-law (eta = 0)":
+            curve = h["params"]["A"] * predicted_gap_ratio(gg, 0.0)
+        else:
+            continue
+        ax.plot(gg, curve, "--", lw=1, label=f"{h['name']} fit over g > 0 (dAIC {h['delta_aic']:.3g})")
+    for h in comp.get("hypotheses", []):
+        if h["name"] == comp.get("preferred"):
+            preferred = h
     if not ok.any():
         ax.text(0.5, 0.5, "no measurable gap at any g\n(a unit's agreement did not rise)", ha="center",
                 transform=ax.transAxes)
@@ -115,13 +128,16 @@ def draw_gap_vs_g(analysis_path, png_path):
     ax.axhline(1, color="0.8", lw=0.8, ls="--", label="one sampler step")
     ax.set_xlim(-0.05 * g.max(), 1.05 * g.max())
     ax.set_ylabel("gap (sampler steps)")
-    ax.set_title(f"{a['model']}: {a['primary']} gap vs coupling g (g = 0 by cloning)", fontsize=9)
+    ax.set_title(f"{a['model']}: {a['primary']} gap vs coupling g; preferred over g > 0: "
+                 f"{comp.get('preferred') or '-'}", fontsize=9)
     ax.legend(fontsize=7)
-    if gv["residuals"] is not None:
-        r = np.asarray([_f(x) for x in gv["residuals"]])
-        axr.errorbar(g[ok], r[ok], yerr=err[:, ok], fmt="o", color="C1", capsize=3)
+    if preferred is not None:
+        gp = np.asarray(comp["g"], float)
+        idx = [int(np.argmin(np.abs(g - x))) for x in gp]
+        r = est[idx] - np.asarray(preferred["fitted"], float)
+        axr.errorbar(gp, r, yerr=err[:, idx], fmt="o", color="C1", capsize=3)
     axr.axhline(0, color="0.5", lw=0.8)
-    axr.set_ylabel("observed - fitted")
+    axr.set_ylabel("residual from the preferred hypothesis")
     axr.set_xlabel("coupling g")
     if g.max() > 3:
         ax.set_xscale("symlog", linthresh=1.0)
@@ -210,8 +226,9 @@ def draw_exact_comparison(analysis_path, png_path):
 
 FIGURES = (("intrinsic", draw_intrinsic, "gap exists without coupling: agreement of the two replicas against t_int "
                                           "at g = 0 (cloning), 95% bands over pairs, dotted: each unit's commitment step"),
-           ("gap_vs_g", draw_gap_vs_g, "gap collapses under strong coupling? gap against g with 95% intervals, the "
-                                       "predicted law gap0 rho(g), the fitted law and its residuals"),
+           ("gap_vs_g", draw_gap_vs_g, "gap collapses under strong coupling? gap against g > 0 with 95% intervals, "
+                                       "the suite's prediction (exact-score gated sampler on the FHGM), the hypotheses "
+                                       "fitted over g > 0 and the residuals from the preferred one"),
            ("depth", draw_depth, "gap appears only in the last layers? per-layer replica difference at the "
                                  "speciation step, with 95% bars"),
            ("frequency", draw_frequency, "global before local: commitment step per unit, ordered global -> local, "

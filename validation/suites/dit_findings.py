@@ -3,16 +3,21 @@
     dit_findings_suite(out_dir, *, quick, progress, model="fhgm", device="cpu") -> SuiteResult
 
 Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I
-at each g > 0 of the grid, Protocol II at `depth_g`, and for the FHGM-DiT the exact-score sampler
-of the same data. From those files alone it writes `analysis.json` (dit_analysis.py), draws the
-figures (dit_figures.py) and returns one Check per comparison:
+at each g > 0 of the grid (release window; on the FHGM-DiT also the other variants of
+Settings.variants: switch-on by default, all eight with full=True), Protocol II at `depth_g`, and
+for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I with each
+variant: the independent prediction). From those files alone it writes `analysis.json`
+(dit_analysis.py, dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per
+comparison:
 
 1. intrinsic gap (g = 0): sign of gap = tau(local) - tau(global) (one-sided: passes when its whole
    bootstrap interval is > 0); FHGM: the gap against the exact-score theory of the same data.
-2. gap against g: per g, the law gap0 rho(g) (theory.routing, pure routing eta = 0, gap0 the
-   observed g = 0 gap) inside the observed interval widened by |rho(g)| x gap0's half-width; the
-   fitted eta against 0; the observed critical g (gap <= 1 step) and collapse g (gap <= 0) against
-   critical_coupling(gap0, 0) and collapse_coupling(0) = 1.
+2. gap against g, over g > 0 only (release has no g -> 0 limit; docs/protocols.md): FHGM-DiT, per
+   variant and g the gap against the exact-score gated sampler's (same variant, DDPM grid, t_int
+   grid, feature estimator), and per g range the ratio gap(g_hi)/gap(g_lo) and collapse answer
+   against the analog's; every model: P2's rho-law as one hypothesis of a comparison (constant /
+   rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The headline
+   table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
 3. depth: at the speciation step (the global unit's g = 0 commitment step), per layer the share of
    the replica difference off the leading group of empirical modes (Protocol II, P2's "leading vs
    trailing"; the normalised difference energy is drawn alongside); the first layer where it
@@ -39,7 +44,10 @@ from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis, dit_cells
+from . import dit_analysis, dit_cells, dit_predictions
+
+# the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
+VARIANT = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,15 +62,23 @@ class Settings:
     n_boot: int = 200                                      # bootstrap resamples per interval
     ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
     seed: int = 0                                          # noise seed of every cell
+    # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog)
+    variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
 
 
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
-                 n_boot=40, ou_paths=400)
+                 n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
+# validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
+FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
+                      for s in ("ddpm", "ddim"))
 
 
-def settings_for(quick: bool, g_grid=None) -> Settings:
-    """The quick or the full sizes, with `g_grid` (g = 0 always added) replacing the default gates."""
-    settings = QUICK if quick else Settings()
+def settings_for(quick: bool, g_grid=None, full: bool = False) -> Settings:
+    """The quick or the default sizes, with `g_grid` (g = 0 always added) replacing the default gates;
+    full=True (validate --full) adds every Protocol I variant (FULL_VARIANTS) on the FHGM-DiT."""
+    if quick and full:
+        raise InputError("quick and full exclude each other: --full runs every variant at the default sizes")
+    settings = QUICK if quick else Settings(variants=FULL_VARIANTS) if full else Settings()
     if g_grid is not None:
         gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
         if len(gs) < 2:
@@ -100,9 +116,24 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats)
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
-    for g in settings.g_grid:
-        if g > 0:
-            cell("p1", g, lambda g=g: dit_cells.protocol_one_outputs(rec, g, clone=False, **p1), eps=0.3)
+    for window, noise, sampler in settings.variants:
+        variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
+        label = dit_predictions.variant_label(variant)
+        if label != "release" and mix is None:
+            continue   # the other variants run beside an exact analog only: on the FHGM-DiT
+        kind, extra = ("p1", {}) if label == "release" else (f"p1_{label}", {"window": window, "noise": noise,
+                                                                            "sampler": sampler})
+        for g in settings.g_grid:
+            if g <= 0:
+                continue
+            cell(kind, g, lambda g=g, v=variant: dit_cells.protocol_one_outputs(
+                rec, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
+                 eps=VARIANT["eps"], **extra)
+            if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
+                cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
+                    mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
+                    seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
+                     n_paths=settings.ou_paths, **variant)
     cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs,
                                                                         seed=settings.seed, num_steps=settings.num_steps))
     if mix is not None:
@@ -110,11 +141,6 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                                                           n_paths=settings.ou_paths, seed=settings.seed),
              n_paths=settings.ou_paths)
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name}
-
-
-def _family_arrays(res, family):
-    a = np.asarray(res["feature_agreement"] if family == "features" else res["agreement"], float)
-    return np.asarray(res["t_int"], float), a
 
 
 def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
@@ -125,16 +151,17 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
-        t, a = _family_arrays(clone, fam)
+        t, a = dit_analysis.family_arrays(clone, fam)
         labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features"
                   else [f"pool {s}" for s in clone["scales"]])
         out["families"][fam] = {"labels": labels, "t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     prim = fams[0]
-    gcells = [(0.0, *_family_arrays(clone, prim))]
+    gcells = [(0.0, *dit_analysis.family_arrays(clone, prim))]
     for (kind, g), r in sorted(recs.items(), key=lambda kv: kv[0][1]):
         if kind == "p1":
-            gcells.append((g, *_family_arrays(r["result"], prim)))
+            gcells.append((g, *dit_analysis.family_arrays(r["result"], prim)))
     out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed)
+    out.update(dit_predictions.predictions(name, recs, gcells, out["gap_vs_g"], settings, prim, VARIANT))
     p2 = recs[("p2", settings.depth_g)]["result"]
     tau_global = out["families"][prim]["tau"][0][0]
     step = int(np.clip(round(tau_global) if tau_global is not None else settings.num_steps // 2, 0, settings.num_steps - 1))
@@ -144,7 +171,7 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     if mix is not None:
         out["theory"] = dit_analysis.feature_theory(mix, settings.t_ints, settings.num_steps)
         if ("ou", 0.0) in recs:
-            t, a = _family_arrays(recs[("ou", 0.0)]["result"], "features")
+            t, a = dit_analysis.family_arrays(recs[("ou", 0.0)]["result"], "features")
             out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     return out
 
@@ -195,7 +222,7 @@ F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong
 
 
 def checks_for(an_: dict) -> list[Check]:
-    m, prim = an_["model"], an_["primary"]
+    m = an_["model"]
     cks = []
     boot = "95% percentile bootstrap over pairs"
     res = dit_analysis.RESOLUTION
@@ -219,6 +246,14 @@ def checks_for(an_: dict) -> list[Check]:
         cks.append(_ci_check(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                              "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
                              m, F1, wres, widen=res))
+        if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid (issue 13)
+            ex = an_["exact_sampler"]["gap"]
+            half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
+            cks.append(_ci_check(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
+                                 "sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
+                                 "protocol and estimator)", None if not ex else ex[0], f["gap"], "sampler steps", m,
+                                 F1, f"{wres} and by the exact sampler's half-width",
+                                 widen=res + (half if math.isfinite(half) else 0.0)))
         for k, lab in enumerate(f["labels"]):
             cks.append(_ci_check(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
                                  f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], f["tau"][k],
@@ -228,31 +263,65 @@ def checks_for(an_: dict) -> list[Check]:
                 cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
-    gv = an_["gap_vs_g"]
-    anchor = _anchor(gv["gap0"])
-    for i, g in enumerate(gv["g"]):
-        if g == 0 or gv["predicted"] is None:
-            continue
-        cks.append(_ci_check(f"dit.{m}.gap_law.g{g:g}", f"{prim} gap at g = {g:g} vs gap0 rho(g) (eta = 0)",
-                             gv["predicted"][i], gv["gap"][i], "sampler steps", m, F2,
-                             f"{wres} and by |rho(g)| x half-width of gap0's interval",
-                             widen=res + (gv["predicted_halfwidth"][i] or 0.0), anchor=anchor))
-    cks.append(_ci_check(f"dit.{m}.gap_law.eta", "fitted frequency-blind contrast eta of the law "
-                         "gap0 (rho+eta)/(1+eta) vs routing dominance eta = 0", 0.0,
-                         gv["eta_ci"] if gv["fit"] else None, "", m, F2,
-                         f"joint {boot}, widened by {res:g} step / gap0", widen=gv["tolerance_eta"], anchor=anchor))
-    cks.append(_ci_check(f"dit.{m}.critical_g", "observed critical g (gap <= 1 step) vs critical_coupling(gap0, 0)",
-                         gv["critical_predicted"], gv["critical_observed"], "g", m, F2,
-                         f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
-                         widen=gv["tolerance_g"]["critical_predicted"], anchor=anchor, absent=check_kinds.FAIL))
-    cks.append(_ci_check(f"dit.{m}.collapse_g", "observed collapse g (gap <= 0) vs collapse_coupling(0) = 1",
-                         gv["collapse_predicted"], gv["collapse_observed"], "g", m, F2,
-                         f"joint {boot}, widened by {res:g} step / |d gap/dg| of the law",
-                         widen=gv["tolerance_g"]["collapse_predicted"], anchor=anchor, absent=check_kinds.FAIL))
+    cks += prediction_checks(an_, wres)
     d = an_["depth"]
     cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer where the difference leaves the leading empirical modes, step {d['step']} "
                          f"(g = {d['g']:g}) vs the source paper's last ~5 of 28 layers, scaled to this depth",
                          d["predicted_onset"], d["onset"], "layer (0-based)", m, F3, boot, absent=check_kinds.FAIL))
+    return cks
+
+
+def prediction_checks(an_: dict, wres: str) -> list[Check]:
+    """Per g > 0 the DiT's gap against the exact analog's (FHGM; the DiT's interval widened by the reading
+    resolution and the analog's half-width), and per g range whether the analog's ratio gap(g_hi)/gap(g_lo)
+    and collapse answer agree with the DiT's (dit_predictions.headline). The ρ-law is not checked as a
+    prediction: it is one of the hypotheses of an_["comparison"]."""
+    m, prim, cks = an_["model"], an_["primary"], []
+    blocks = an_.get("variants") or {}
+    for window, block in blocks.items():   # keyed by variant label (dit_predictions.variant_label)
+        tag = "" if window == "release" else f"{window}."
+        gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
+        if ex is not None:
+            exact = dict(zip(ex["g"], ex["gap"]))
+            for g, gap in zip(gv["g"], gv["gap"]):
+                if g > 0 and g in exact:
+                    pred = exact[g]
+                    half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
+                    cks.append(_ci_check(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
+                                         "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
+                                         "grid, estimator)", None if not pred else pred[0], gap, "sampler steps", m, F2,
+                                         f"{wres} and by the exact analog's half-width",
+                                         widen=dit_analysis.RESOLUTION + half))
+        comp = block["comparison"]
+        rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
+        if rho is not None:
+            d_aic = rho["delta_aic"]
+            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
+                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, within 2 AIC of the "
+                             f"preferred hypothesis over g > 0 (preferred: {comp['preferred']}; compared: "
+                             f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
+                             "delta AIC", d_aic <= 2.0, m, F2,
+                             "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 "
+                             "with the measured 95% intervals as 1.96 sd and the reading resolution"))
+        else:   # recorded, not dropped: the comparison could not be made
+            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
+                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, against a constant gap over "
+                             f"g > 0: not measurable ({comp.get('preferred_reason', 'no comparison')})", 0.0, None,
+                             None, "delta AIC", False, m, F2, "AIC margin <= 2"))
+    for row in an_.get("headline", []):
+        if row.get("predicted_ratio") is None:
+            continue
+        pr, r = row["predicted_ratio"], _iv(row.get("ratio"))   # JSON null bounds -> unbounded
+        r = None if not r or r[0] is None else r
+        label = dit_predictions.variant_label(row)
+        cks.append(Check(f"dit.{m}.gap_ratio.{label}.g{row['g_lo']:g}-{row['g_hi']:g}",
+                         f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {label} variant, vs the exact "
+                         f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",
+                         pr[0], None if not r else r[0],
+                         None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
+                         "ratio", row["prediction_agrees"] == "yes", m, F2,
+                         "joint 95% percentile bootstrap over pairs, widened by the reading resolution "
+                         "(0.5 step) propagated into the ratio; the collapse answers must match"))
     return cks
 
 
@@ -269,16 +338,14 @@ def summaries(a: dict) -> dict[str, str]:
                f"{_iv_txt(fam['gap'], ' steps')} of {a['num_steps']}"
                + (f" vs {_fmt(a['theory']['tau'][-1] - a['theory']['tau'][0])} from the exact-score theory"
                   if "theory" in a and None not in (a["theory"]["tau"][0], a["theory"]["tau"][-1]) else "") + "."}
-    fit = gv["fit"]
-    out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])}: "
-               + ", ".join(_iv_txt(x) for x in gv["gap"])
-               + (f"; fitted law gap0 = {fit['gap0']:.3g}, eta = {_iv_txt(gv['eta_ci'])}" if fit else "; no law fit")
-               + f"; critical g observed {_iv_txt(gv['critical_observed'])} vs predicted "
-               f"{_fmt(gv['critical_predicted'])}; collapse g observed {_iv_txt(gv['collapse_observed'])} vs 1.")
-    if fit and abs(fit["eta"]) >= 0.94:
-        out[F2] += (" The fit sits at the bound |eta| < 1 of the routing law: the gap does not follow rho(g); "
-                    "this is what docs/science.md §4's OU analog shows when the mode dependence comes from the data "
-                    "spectrum (frequency-blind part, |eta| >= 1), where the gate does not collapse the gap.")
+    out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])} (g = 0 by cloning, the others "
+               f"Protocol I {a['variant']['window']}): " + ", ".join(_iv_txt(x) for x in gv["gap"]) + "."
+               + (" Exact-score gated sampler on the FHGM, same variant/grid/estimator: "
+                  + ", ".join(f"g = {g:g}: {_iv_txt(x)}" for g, x in zip(a["exact_gap_vs_g"]["g"],
+                                                                       a["exact_gap_vs_g"]["gap"])) + "."
+                  if a.get("exact_gap_vs_g") else "")
+               + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
+                                for b in (a.get("variants") or {}).values()))
     out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
                f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
                f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "
@@ -330,17 +397,17 @@ DEFAULT_MODELS = ("fhgm", "digits")  # the embedded CPU models; --quick runs the
 
 
 def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None) -> SuiteResult:
+                       g_grid=None, full: bool = False) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: both in the full run, FHGM-DiT alone with quick=True.
     """
     from . import dit_figures
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
-    settings = settings_for(bool(quick), g_grid)
+    settings = settings_for(bool(quick), g_grid, bool(full))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
-    checks, figures, files, notes = [], [], [], {}
+    checks, figures, files, notes, rows = [], [], [], {}, []
     for name in names:
         t0 = time.time()
         meas = measure_model(name, out_dir, settings, device, say)
@@ -354,12 +421,21 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         for f, txt in summaries(ana).items():
             notes.setdefault(f, []).append(txt)
         checks += cks
+        rows += ana.get("headline", [])
         files += list(cf.values()) + [ana_path]
         figures += dit_figures.draw_all(ana_path, out_dir)
         say(f"dit {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass, "
             f"{sum(c.verdict == 'n/a' for c in cks)} n/a ({time.time() - t0:.1f} s)")
-    return SuiteResult("dit_findings", checks, figures, _verdicts(checks, notes),
-                       [os.path.relpath(p, out_dir) for p in files])
+    verdicts = _verdicts(checks, notes)
+    if rows and F2 in verdicts:
+        table = dit_predictions.headline_table(rows)
+        head_path = os.path.join(out_dir, "dit", "headline.md")
+        with open(head_path, "w", encoding="utf-8") as f:
+            f.write(table + "\n")
+        files.append(head_path)
+        verdicts[F2] += ("\n\nHeadline: does the gap shrink or collapse under coupling (variant x model, g > 0 "
+                         "only: Protocol I release has no g -> 0 limit, docs/protocols.md)?\n\n" + table)
+    return SuiteResult("dit_findings", checks, figures, verdicts, [os.path.relpath(p, out_dir) for p in files])
 
 
 def load_analysis(path) -> dict:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from syncgap.theory.gated import routing_factor
 from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, decided
@@ -180,18 +179,19 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
                       "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
                       b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2], 1.0),
                       "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
-    anchor = _anchor(b0)
-    half0 = (law["gap0_ci"][1] - law["gap0_ci"][0]) / 2
-    for gi, est, lo, hi, pred in zip(law["g"], law["gap"], law["gap_lo"], law["gap_hi"], law["predicted"]):
-        widen = abs(routing_factor(float(gi))) * half0
-        out.append(_check(f"ou.B.protocol1.g{gi:g}", f"gated OU Protocol I, g = {gi:g}: gap vs the routing law "
-                          "gap0 rho(g) (theory.routing.predicted_gap_ratio, eta = 0)", pred, est,
-                          _ci(lo, hi, widen), "DiT sampler steps", "layer B gap vs g",
-                          "95% bootstrap interval widened by |rho(g)| x the g = 0 gap's half-width", anchor))
-    if law["eta"] is not None:
-        out.append(_check("ou.B.fit_eta", "fitted frequency-blind contrast eta of gap(g) = gap0 (rho + eta)/(1 + eta); "
-                          "routing dominance predicts eta = 0", 0.0, law["eta"], tuple(law["eta_ci"]), "",
-                          "layer B gap vs g", "95% parametric bootstrap of the fit (eta searched in (-0.95, 1000))", anchor))
+    # issue 13: no point checks of gap0 rho(g) with a cloning gap0 (another protocol: Protocol I has no
+    # g -> 0 limit) and no eta fitted with that anchor; P2's law is compared as a hypothesis over g > 0 only
+    rho = next((h for h in (law.get("comparison") or {}).get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"),
+               None)
+    if rho is not None:
+        d_aic, comp = rho["delta_aic"], law["comparison"]
+        out.append(Check("ou.B.rho_law_support", "gated OU Protocol I over g > 0: the rho-law gap = A rho(g) (eta = 0) "
+                         f"within 2 AIC of the preferred hypothesis (preferred: {comp['preferred']}; compared: "
+                         f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
+                         "delta AIC", bool(d_aic <= 2.0), finding="layer B gap vs g",
+                         tolerance="AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred)"))
+    if law.get("fitted") is not None:
+        anchor = _anchor(b0)
         cg = law["critical_g"]
         clo, chi = law["critical_g_ci"]
         out.append(_check("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: "

@@ -1,7 +1,9 @@
 """The law of the Protocol I gap against g, fitted on the OU/theory suite's cells (docs/science.md §4-5).
 
 gap(g) = gap0 (rho(g) + eta)/(1 + eta): `theory.routing.predicted_gap_ratio` times the g = 0 gap,
-with eta fitted; also the observed critical g (gap below one DiT sampler step) and the onset reader.
+with eta fitted (null with `eta_reason` when the fit sits at its search bound); the comparison of a
+constant gap with the rho-law over g > 0 (dit_predictions.compare_hypotheses: the g = 0 gap comes from
+cloning, another protocol); the observed critical g (gap below one DiT sampler step) and the onset reader.
 """
 from __future__ import annotations
 
@@ -19,6 +21,15 @@ def law_ratio(g, eta):
     from syncgap.theory.gated import routing_factor
     rho = np.array([routing_factor(float(x)) for x in np.atleast_1d(g)])
     return (rho + eta) / (1.0 + eta)
+
+
+ETA_SEARCH = (-0.95 + math.exp(-6.0), -0.95 + 1e3)   # the fit's search interval for eta
+
+
+def eta_at_bound(eta: float) -> bool:
+    """True when a fitted eta sits at (within 0.1% of) an end of ETA_SEARCH: a bound, not an observation."""
+    lo, hi = ETA_SEARCH
+    return eta <= lo + 1e-3 or eta >= hi * 0.999
 
 
 def _fit_eta(g, gap, w, gap0):
@@ -64,7 +75,15 @@ def gap_law(cells: list[dict], n_boot: int, seed: int = 0) -> dict:
                 return float(gg[i - 1] + (gg[i] - gg[i - 1]) * (yy[i - 1] - 1.0) / (yy[i - 1] - yy[i]))
         return None
     c_lo, c_hi = crit(lo), crit(hi)
-    return out | {"eta": eta, "eta_ci": [float(v) for v in np.quantile(boots, [0.025, 0.975])], "fitted": fitted,
+    from .dit_predictions import compare_hypotheses
+    out["comparison"] = compare_hypotheses(list(g), [[e, a, b] for e, a, b in zip(est, lo, hi)])  # g > 0 only
+    if eta_at_bound(eta):   # a bound is not an observation (docs/science.md §8)
+        out |= {"eta_at_bound": eta, "eta_reason": f"the fit sits at its search bound {ETA_SEARCH[0]:.3g} .. "
+                f"{ETA_SEARCH[1]:.4g} (a g-independent gap when at the top): not an observation"}
+        eta_report, eta_ci = None, None
+    else:
+        eta_report, eta_ci = eta, [float(v) for v in np.quantile(boots, [0.025, 0.975])]
+    return out | {"eta": eta_report, "eta_ci": eta_ci, "fitted": fitted,
                   "residuals": est - fitted, "residuals_routing": est - out["predicted"],
                   "critical_g": crit(est), "critical_g_ci": [c_lo, c_hi],
                   "critical_g_theory": critical_coupling(gap0, 0.0) if gap0 > 0 else None}

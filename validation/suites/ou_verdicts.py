@@ -5,6 +5,7 @@ import math
 
 from syncgap.validation.records import Check
 
+from .dit_predictions import comparison_sentence
 from .ou_cells import AMPS_B
 
 
@@ -88,15 +89,19 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
                             f"{_fmt(law['gap0'], '.1f')} DiT sampler steps before the weak one (log(a1/a2) = "
                             f"{math.log(AMPS_B[0] / AMPS_B[1]):.3f} in OU time by theory.gated). This g = 0 gap "
                             "comes from cloning (Protocol I with g = 0 never synchronises the SDE pair, whose noises "
-                            "are independent) and anchors the law gap0 rho(g) below.")
+                            "are independent): another protocol, so it does not anchor the Protocol I gaps below, "
+                            "which are compared over g > 0 only.")
         p2, n2 = tally("layer B gap vs g")
         collapsed = coll is not None
         v["layer B gap vs g"] = (
-            f"{p2} of {n2} decided checks pass.{undecided('layer B gap vs g')} Protocol I gap in DiT steps against g ({gaps}); routing law gap0 rho(g) "
-            f"predicts collapse at g* = {_fmt(law.get('critical_g_theory'))}. Fitted eta = {_fmt(eta)}"
-            + (" (at the search bound 1000: a g-independent gap)" if eta is not None and eta > 900 else "")
-            + f" (interval {_fmt(law['eta_ci'][0]) if law.get('eta_ci') else 'none'} to "
-            f"{_fmt(law['eta_ci'][1]) if law.get('eta_ci') else 'none'}). "
+            f"{p2} of {n2} decided checks pass.{undecided('layer B gap vs g')} Protocol I gap in DiT steps against g "
+            f"({gaps}); P2's routing law with the cloning gap0 would put the collapse at "
+            f"g* = {_fmt(law.get('critical_g_theory'))}. "
+            + (f"Fitted eta (cloning-anchored) = {_fmt(eta)} (interval {_fmt(law['eta_ci'][0])} to "
+               f"{_fmt(law['eta_ci'][1])}). " if eta is not None
+               else f"Fitted eta (cloning-anchored): none ({law.get('eta_reason', 'not fitted')}). ")
+            + (comparison_sentence("gated OU", {"window": "release", "sampler": "sde", "noise": "independent"},
+                                   law["comparison"]) + " " if law.get("comparison") else "")
             + (f"The measured gap falls below one step at g = {coll:.3g}." if collapsed else
                f"The measured gap does NOT collapse: it stays above one sampler step up to g = {max(law['g']):g} "
                f"(smallest measured gap {min(law['gap']):.1f} steps), so the routing law fails in this exact-score analog. This is the theory's own finding "
