@@ -307,7 +307,7 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
             cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
                              f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, against a constant gap over "
                              f"g > 0: not measurable ({comp.get('preferred_reason', 'no comparison')})", 0.0, None,
-                             None, "delta AIC", False, m, F2, "AIC margin <= 2"))
+                             None, "delta AIC", None, m, F2, "AIC margin <= 2"))   # n/a: nothing to compare
     for row in an_.get("headline", []):
         if row.get("predicted_ratio") is None:
             continue
@@ -319,7 +319,7 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
                          f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",
                          pr[0], None if not r else r[0],
                          None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
-                         "ratio", row["prediction_agrees"] == "yes", m, F2,
+                         "ratio", (row["prediction_agrees"] == "yes") if r else None, m, F2,   # n/a unmeasured
                          "joint 95% percentile bootstrap over pairs, widened by the reading resolution "
                          "(0.5 step) propagated into the ratio; the collapse answers must match"))
     return cks
