@@ -31,10 +31,14 @@ import json
 import os
 import re
 import struct
+from typing import TYPE_CHECKING
 
 import torch
 
 from syncgap.theory.checks import InputError
+
+if TYPE_CHECKING:
+    from diffusers import DiTTransformer2DModel
 
 # DiT family by hidden size (facebookresearch/DiT models.py DiT_S/B/L/XL): name, heads, depth.
 DIT_FAMILIES = {384: ("S", 6, 12), 768: ("B", 12, 12), 1024: ("L", 16, 24), 1152: ("XL", 16, 28)}
@@ -220,7 +224,8 @@ def convert_original_state(state: dict, config: dict) -> dict:
     return out
 
 
-def load_original(path: str, heads: int | None = None, weights: str = "ema", dtype=torch.float32):
+def load_original(path: str, heads: int | None = None, weights: str = "ema",
+                  dtype: torch.dtype = torch.float32) -> tuple[DiTTransformer2DModel, dict]:
     """(DiTTransformer2DModel, config) from an original DiT file, checked tensor by tensor first."""
     from diffusers import DiTTransformer2DModel
     state = read_original_state(path, weights)

@@ -13,12 +13,21 @@ Intervals are percentile bootstraps over pairs (seeds) through ou_models.estimat
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from syncgap.ou_models.estimators import bootstrap, fit_sigmoid, gap_statistic
 from syncgap.theory.checks import InputError, check_array, check_int
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike
+
+    from syncgap.ou_models.estimators import SigmoidFit
 
 
 def default_scales(size: int) -> list[int]:
@@ -31,7 +40,7 @@ def default_scales(size: int) -> list[int]:
     return out + [size]
 
 
-def pooled_difference(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
+def pooled_difference(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -> np.ndarray:
     """(M, 2, n_scales): |P_s(a - b)|^2 and |P_s a|^2 + |P_s b|^2 of pairs a, b (M, C, H, W) per pooled size s."""
     if a.shape != b.shape or a.ndim != 4:
         raise InputError(f"outputs must be two (M, C, H, W) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
@@ -44,19 +53,20 @@ def pooled_difference(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
     return torch.stack(cols, 2).numpy()
 
 
-def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales) -> np.ndarray:
+def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -> np.ndarray:
     """(M, n_scales) agreement_s of pairs a, b (M, C, H, W) at each pooled size s in `scales`."""
     parts = pooled_difference(a, b, scales)
     return 1.0 - parts[:, 0] / np.maximum(parts[:, 1], 1e-300)
 
 
-def agreement_fit(t_int, curve):
+def agreement_fit(t_int: ArrayLike, curve: ArrayLike) -> SigmoidFit:
     """Logistic fit of agreement vs t_int with asymptotes fixed at the first and last values."""
     curve = np.asarray(curve, dtype=float)
     return fit_sigmoid(t_int, curve, lo=float(curve[0]), hi=float(curve[-1]))
 
 
-def commitment_time(t_int, curve, min_contrast: float = 0.05, direction: str = "rising") -> float | None:
+def commitment_time(t_int: ArrayLike, curve: ArrayLike, min_contrast: float = 0.05,
+                    direction: str = "rising") -> float | None:
     """Midpoint of the agreement fit; None if the curve does not rise (direction "rising", the release
     window) or fall ("falling", the switch-on window) by min_contrast from first to last t_int."""
     curve = np.asarray(curve, dtype=float)
@@ -67,8 +77,8 @@ def commitment_time(t_int, curve, min_contrast: float = 0.05, direction: str = "
     return agreement_fit(t_int, curve).midpoint
 
 
-def commitment_fits(t_int, agreement, scales, n_boot: int = 200, level: float = 0.95, seed: int = 0,
-                    min_contrast: float = 0.05, direction: str = "rising") -> dict:
+def commitment_fits(t_int: ArrayLike, agreement: ArrayLike, scales: Sequence[int], n_boot: int = 200,
+                    level: float = 0.95, seed: int = 0, min_contrast: float = 0.05, direction: str = "rising") -> dict:
     """tau_spec per scale and the gap, with bootstrap intervals over pairs.
 
     agreement: (n_pairs, n_scales, n_t_int). Returns a plain record with the mean curves, the

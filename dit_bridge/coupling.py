@@ -19,11 +19,16 @@ can change between calls (`set_g`, schedules over steps) without touching the gr
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
 from syncgap.theory.checks import InputError, check_int, check_real
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 GATES = ("paper", "joint")
 
@@ -31,7 +36,7 @@ GATES = ("paper", "joint")
 G_MAX = 1e12
 
 
-def check_g(name: str, g) -> float:
+def check_g(name: str, g: float | torch.Tensor) -> float:
     """A coupling strength: real in [0, 1e12] (larger g is numerically g = inf, and overflows float32 near 3e38)."""
     if isinstance(g, torch.Tensor):
         g = float(g)
@@ -85,7 +90,7 @@ class GatedPairAttnProcessor:
         return out / attn.rescale_output_factor
 
 
-def attention_layers(model) -> list:
+def attention_layers(model: torch.nn.Module) -> list:
     """The attn1 module of every transformer block."""
     blocks = getattr(model, "transformer_blocks", None)
     if blocks is None:
@@ -105,7 +110,8 @@ def _layer_list(layers, n_layers: int) -> list[int]:
     return sorted(out)
 
 
-def set_coupling(model, g=0.0, layers=None, gate: str = "paper") -> list[int]:
+def set_coupling(model: torch.nn.Module, g: float | Sequence[float] = 0.0, layers: Sequence[int] | None = None,
+                 gate: str = "paper") -> list[int]:
     """Install the gate on attn1 of `layers` (default: all) with strength g; other layers get the stock processor.
 
     g is a float for every coupled layer or a sequence with one value per entry of `layers`.
@@ -128,12 +134,12 @@ def set_coupling(model, g=0.0, layers=None, gate: str = "paper") -> list[int]:
     return idx
 
 
-def remove_coupling(model) -> None:
+def remove_coupling(model: torch.nn.Module) -> None:
     """Stock diffusers processors on every layer (two independent DiTs)."""
     set_coupling(model, 0.0, layers=[])
 
 
-def coupled_layers(model) -> list[int]:
+def coupled_layers(model: torch.nn.Module) -> list[int]:
     """Indices of the layers whose attn1 carries the gate."""
     return [i for i, a in enumerate(attention_layers(model)) if isinstance(a.processor, GatedPairAttnProcessor)]
 
@@ -147,7 +153,7 @@ def _g_values(g, n: int) -> list[float]:
     return [check_g("g", g)] * n
 
 
-def set_g(model, g) -> None:
+def set_g(model: torch.nn.Module, g: float | Sequence[float] | dict[int, float]) -> None:
     """Set the strength in place: a float (all coupled layers), a sequence (one per coupled layer) or {layer: g}."""
     attns = attention_layers(model)
     idx = coupled_layers(model)
@@ -163,13 +169,13 @@ def set_g(model, g) -> None:
             attns[i].coupling_g.fill_(v)
 
 
-def get_g(model) -> list[float]:
+def get_g(model: torch.nn.Module) -> list[float]:
     """Current strength of every layer (0 for uncoupled layers)."""
     return [float(a.coupling_g) if isinstance(a.processor, GatedPairAttnProcessor) else 0.0
             for a in attention_layers(model)]
 
 
-def gate_name(model) -> str | None:
+def gate_name(model: torch.nn.Module) -> str | None:
     """The gate installed on the coupled layers, or None."""
     for a in attention_layers(model):
         if isinstance(a.processor, GatedPairAttnProcessor):
@@ -184,7 +190,7 @@ def pair_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cat([a, b])
 
 
-def split_rows(x: torch.Tensor):
+def split_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(A, B) halves of a coupled batch."""
     if x.shape[0] % 2:
         raise InputError(f"a coupled batch needs an even number of rows, got {x.shape[0]}")

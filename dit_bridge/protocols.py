@@ -15,6 +15,8 @@ difference's shares in radial frequency bands and in groups of empirical modes (
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -29,8 +31,19 @@ from .recording import ModeCalibrator, PairRecorder
 from .sampling import (GUIDANCE_MAX, PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators,
                        row_seed, run_pairs)
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
-def pair_labels(rec, labels, n_pairs, seed):
+    from numpy.typing import ArrayLike
+
+    from .registry import LoadedDiT
+    from .sampling import GSchedule
+
+    Labels = torch.Tensor | ArrayLike | None
+    Progress = Callable[[int, int], object] | None
+
+
+def pair_labels(rec: LoadedDiT, labels: Labels, n_pairs: int, seed: int) -> torch.Tensor:
     """Class labels of both replicas, (2 n_pairs,): one class per pair (random from `seed` when none given)."""
     if labels is None and rec.default_class is None and rec.num_classes > 1:
         labels = np.random.default_rng(seed).integers(0, rec.num_classes, n_pairs)  # one class per pair
@@ -105,10 +118,11 @@ def _split(state: PairState, n_branches: int) -> list:
             for i in range(n_branches)]
 
 
-def protocol_one_branches(rec, g: float, t_ints, labels, *, n_pairs: int, seed: int, num_steps: int,
-                          sampler: str = "ddpm", guidance_scale: float = 1.0, eps: float = 0.3,
-                          gate: str = "paper", layers=None, clone: bool = False, window: str = "release",
-                          noise: str = "independent", batched: bool = True):
+def protocol_one_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], labels: torch.Tensor, *, n_pairs: int,
+                          seed: int, num_steps: int, sampler: str = "ddpm", guidance_scale: float = 1.0,
+                          eps: float = 0.3, gate: str = "paper", layers: Sequence[int] | None = None,
+                          clone: bool = False, window: str = "release", noise: str = "independent",
+                          batched: bool = True) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
     """Yield (i, t_int, a, b) for each t_int: the pair's final outputs a, b (P, C, H, W) after the window
     (release: coupled for the first t_int steps, independent after; switch-on: the reverse).
 
@@ -156,10 +170,11 @@ def protocol_one_branches(rec, g: float, t_ints, labels, *, n_pairs: int, seed: 
         remove_coupling(rec.model)
 
 
-def protocol_one(rec, g: float, t_ints=None, *, n_pairs: int = 8, seed: int = 0, num_steps: int = 50,
-                 sampler: str = "ddpm", guidance_scale: float = 1.0, labels=None, eps: float = 0.3,
-                 gate: str = "paper", layers=None, scales=None, n_boot: int = 200, clone: bool = False,
-                 progress=None, window: str = "release", noise: str = "independent", batched: bool = True) -> dict:
+def protocol_one(rec: LoadedDiT, g: float, t_ints: Iterable[int] | None = None, *, n_pairs: int = 8, seed: int = 0,
+                 num_steps: int = 50, sampler: str = "ddpm", guidance_scale: float = 1.0, labels: Labels = None,
+                 eps: float = 0.3, gate: str = "paper", layers: Sequence[int] | None = None,
+                 scales: Sequence[int] | None = None, n_boot: int = 200, clone: bool = False, progress: Progress = None,
+                 window: str = "release", noise: str = "independent", batched: bool = True) -> dict:
     """Agreement per scale against t_int and the commitment fits (tau_spec per scale, gap), or for
     window="throughout" the onsets of the per-scale difference along a coupled run (`protocol_throughout`).
 
@@ -222,9 +237,10 @@ def _check_variant(window, noise, clone):
     return window, noise
 
 
-def protocol_throughout(rec, g: float, *, n_pairs: int, seed: int, num_steps: int, sampler: str,
-                        guidance_scale: float, labels, eps: float, gate: str, layers, scales, n_boot: int,
-                        noise: str, progress=None, level: float = 0.1) -> dict:
+def protocol_throughout(rec: LoadedDiT, g: float, *, n_pairs: int, seed: int, num_steps: int, sampler: str,
+                        guidance_scale: float, labels: Labels, eps: float, gate: str, layers: Sequence[int] | None,
+                        scales: Sequence[int] | None, n_boot: int, noise: str, progress: Progress = None,
+                        level: float = 0.1) -> dict:
     """Window "throughout": the pair coupled the whole run; per scale s the onset of the normalised
     difference q_s = sum |P_s(a - b)|^2 / sum (|P_s a|^2 + |P_s b|^2) of the states along the run
     (sums over pairs; ou_models.variants.difference_onset). gap = onset(finest) - onset(coarsest).
@@ -270,8 +286,8 @@ def protocol_throughout(rec, g: float, *, n_pairs: int, seed: int, num_steps: in
             "per_scale": per_scale, "gap": g_rec, **_gap_fields(g_rec)}
 
 
-def empirical_modes(rec, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int = 50, sampler: str = "ddpm",
-                    guidance_scale: float = 1.0, labels=None) -> torch.Tensor:
+def empirical_modes(rec: LoadedDiT, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int = 50,
+                    sampler: str = "ddpm", guidance_scale: float = 1.0, labels: Labels = None) -> torch.Tensor:
     """(L, T, T) per-layer spatial modes from an uncoupled calibration run (its own seeds)."""
     _check_common(rec, 0.0, num_steps, n_pairs, guidance_scale)
     remove_coupling(rec.model)
@@ -284,10 +300,11 @@ def empirical_modes(rec, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int
     return cal.modes()
 
 
-def protocol_two(rec, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm",
-                 guidance_scale: float = 1.0, labels=None, eps: float = 0.3, gate: str = "paper", layers=None,
-                 g_schedule=None, n_bands: int = 4, modes=None, mode_groups: int = 4, record_steps=None,
-                 progress=None) -> dict:
+def protocol_two(rec: LoadedDiT, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: int = 50,
+                 sampler: str = "ddpm", guidance_scale: float = 1.0, labels: Labels = None, eps: float = 0.3,
+                 gate: str = "paper", layers: Sequence[int] | None = None, g_schedule: GSchedule | None = None,
+                 n_bands: int = 4, modes: torch.Tensor | ArrayLike | None = None, mode_groups: int = 4,
+                 record_steps: Iterable[int] | None = None, progress: Progress = None) -> dict:
     """Per-layer, per-step common/difference energies and the difference's band and mode shares.
 
     modes: (L, T, T) basis, or None to calibrate one with `empirical_modes` (uncoupled, other seeds).

@@ -21,7 +21,7 @@ import torch
 from syncgap.theory.checks import InputError, check_int
 
 
-def radial_band_basis(h: int, w: int, n_bands: int):
+def radial_band_basis(h: int, w: int, n_bands: int) -> tuple[torch.Tensor, np.ndarray]:
     """Real orthonormal basis (h*w, h*w) of the token grid, ordered by radial band, and its band labels.
 
     Band b is the image of the real projector P_b = Re(F^H 1_b F), F the unitary 2-D DFT (tokens
@@ -54,7 +54,7 @@ def group_matrix(n: int, n_groups: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-def token_grid(model) -> tuple[int, int]:
+def token_grid(model: torch.nn.Module) -> tuple[int, int]:
     p = model.config.patch_size
     s = model.config.sample_size
     return s // p, s // p

@@ -10,6 +10,7 @@ conditional row; the model sees [A_cond, A_uncond ; B_cond, B_uncond].
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +19,16 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from syncgap.theory.checks import InputError, SimulationError, check_int, check_real, index_list
 
 from .coupling import coupled_layers, set_g
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from numpy.typing import ArrayLike
+
+    from .recording import ModeCalibrator, PairRecorder
+    from .registry import LoadedDiT
+
+    GSchedule = ArrayLike | Callable[[int], float | Sequence[float]]
 
 GUIDANCE_MAX = 1000.0   # classifier-free guidance scale cap: typical 1-10; 1e300 overflows in the first step
 
@@ -34,7 +45,7 @@ def row_generators(seed: int, n_pairs: int, stream: int = 1) -> list:
     return [torch.Generator().manual_seed(row_seed(seed, j, r, stream)) for r in (0, 1) for j in range(n_pairs)]
 
 
-def make_scheduler(rec, sampler: str = "ddpm"):
+def make_scheduler(rec: LoadedDiT, sampler: str = "ddpm") -> DDPMScheduler | DDIMScheduler:
     """A diffusers DDPM (learned-range variance if the model learns sigma) or DDIM (eta = 0) scheduler."""
     cfg = {k: v for k, v in rec.scheduler_config.items()
            if k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")}
@@ -46,7 +57,7 @@ def make_scheduler(rec, sampler: str = "ddpm"):
     raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
 
 
-def g_schedule_values(g_schedule, num_steps: int) -> np.ndarray | None:
+def g_schedule_values(g_schedule: GSchedule | None, num_steps: int) -> np.ndarray | None:
     """A schedule as an array (num_steps,) or (num_steps, n_coupled); None keeps g as set."""
     if g_schedule is None:
         return None
@@ -63,7 +74,7 @@ def g_schedule_values(g_schedule, num_steps: int) -> np.ndarray | None:
     return vals
 
 
-def check_labels(rec, labels, n: int) -> torch.Tensor:
+def check_labels(rec: LoadedDiT, labels: torch.Tensor | ArrayLike | None, n: int) -> torch.Tensor:
     """Class labels (n,) in [0, num_classes); default the model's single class or 0."""
     if labels is None:
         labels = [rec.default_class or 0] * n
@@ -97,7 +108,7 @@ class PairState:
         return PairState(self.x.clone(), self.step, gens, list(self.trajectory))
 
 
-def compile_model(rec, **options) -> None:
+def compile_model(rec: LoadedDiT, **options: Any) -> None:
     """torch.compile rec.model's forward in place (blocks, hooks and the g buffers stay where they are).
 
     g is a 0-d buffer read inside the graph (coupling.py), so `set_g` and g schedules reuse the compiled
@@ -137,9 +148,10 @@ def _check_finite(x, k, t) -> None:
                           f"in rows {index_list(bad)} of {x.shape[0]} (pairs: {who})")
 
 
-def run_pairs(rec, scheduler, state: PairState, labels, *, num_steps: int, stop: int | None = None,
-              guidance_scale: float = 1.0, g_schedule=None, recorder=None, progress=None,
-              keep_trajectory: bool = False) -> PairState:
+def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, labels: torch.Tensor, *,
+              num_steps: int, stop: int | None = None, guidance_scale: float = 1.0, g_schedule: GSchedule | None = None,
+              recorder: PairRecorder | ModeCalibrator | None = None,
+              progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
     """Advance `state` from state.step to `stop` (default num_steps) on the scheduler's grid; returns it."""
     num_steps = check_int("num_steps", num_steps, 1, scheduler.config.num_train_timesteps)
     stop = num_steps if stop is None else check_int("stop", stop, state.step, num_steps)
@@ -173,9 +185,10 @@ def run_pairs(rec, scheduler, state: PairState, labels, *, num_steps: int, stop:
     return state
 
 
-def sample_pairs(rec, x_a, x_b, labels=None, *, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm",
-                 guidance_scale: float = 1.0, g_schedule=None, recorder=None, progress=None,
-                 keep_trajectory: bool = False) -> PairState:
+def sample_pairs(rec: LoadedDiT, x_a: torch.Tensor, x_b: torch.Tensor, labels: torch.Tensor | ArrayLike | None = None,
+                 *, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm", guidance_scale: float = 1.0,
+                 g_schedule: GSchedule | None = None, recorder: PairRecorder | ModeCalibrator | None = None,
+                 progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
     """Sample pairs from initial noise x_a, x_b (M, C, H, W); labels (M,) shared by both replicas or (2M,)."""
     if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(rec.sample_shape):
         raise InputError(f"initial noise must be two (M, {', '.join(map(str, rec.sample_shape))}) tensors, "
@@ -197,7 +210,8 @@ def sample_pairs(rec, x_a, x_b, labels=None, *, seed: int = 0, num_steps: int = 
                      g_schedule=g_schedule, recorder=recorder, progress=progress, keep_trajectory=keep_trajectory)
 
 
-def antisymmetric_noise(shape, n_pairs: int, seed: int = 0, eps: float = 0.3):
+def antisymmetric_noise(shape: Sequence[int], n_pairs: int, seed: int = 0,
+                        eps: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
     """Protocol I start: x_A,B = sqrt(1 - eps^2) z +- eps zeta from one draw (z, zeta) per pair.
 
     Each replica is exactly N(0, I) (variance preserving) and x_A - x_B = 2 eps zeta is antisymmetric

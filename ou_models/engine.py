@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.linalg import expm, solve_continuous_lyapunov
@@ -34,6 +35,11 @@ from syncgap.theory.checks import (InputError, SimulationError, check_array, che
 from syncgap.theory.data import SignFeatureMixture
 
 from . import kernels
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from numpy.typing import ArrayLike
 
 SCHEMES = ("sde", "ode", "ddpm", "ddim")
 
@@ -63,7 +69,7 @@ class FeatureModel:
         return self.amplitudes ** 2 + self.variances
 
 
-def feature_model(data) -> FeatureModel:
+def feature_model(data: SignFeatureMixture | FeatureModel) -> FeatureModel:
     """FeatureModel of a theory.data.SignFeatureMixture (or a FeatureModel, returned as is)."""
     if isinstance(data, FeatureModel):
         return data
@@ -73,7 +79,7 @@ def feature_model(data) -> FeatureModel:
     return FeatureModel(data.patterns, data.amplitudes, np.full(data.num_features, s2), float(data.noise_std))
 
 
-def gaussian_model(patterns, variances, noise_std: float = 1.0) -> FeatureModel:
+def gaussian_model(patterns: ArrayLike, variances: ArrayLike, noise_std: float = 1.0) -> FeatureModel:
     """Gaussian data: variance lambda_k along orthonormal pattern k, sigma^2 elsewhere."""
     p = check_array("patterns", patterns, ndim=2)
     v = check_array("variances", variances, ndim=1)
@@ -100,7 +106,7 @@ def ddpm_grid(num_sampling_steps: int = 1000, num_train_steps: int = schedules.D
     return np.append(schedules.sampler_ou_times(num_sampling_steps, num_train_steps), 0.0)
 
 
-def check_grid(grid) -> np.ndarray:
+def check_grid(grid: ArrayLike) -> np.ndarray:
     """A strictly decreasing grid of OU times >= 0 (scores are evaluated at all but the last)."""
     g = check_decreasing("t grid", grid)
     if g[-1] < 0:
@@ -110,7 +116,7 @@ def check_grid(grid) -> np.ndarray:
 
 # ---------------------------------------------------------------- couplings
 
-def check_drift(A) -> np.ndarray:
+def check_drift(A: ArrayLike) -> np.ndarray:
     """A K x K drift whose eigenvalues all have positive real part (a stable forward process)."""
     A = check_array("drift A", A, ndim=2)
     if A.shape[0] != A.shape[1] or A.shape[0] < 1:
@@ -131,7 +137,7 @@ def gate_matrix(g: float, K: int) -> np.ndarray:
     return (np.eye(K) + g / (K - 1) * (np.ones((K, K)) - np.eye(K))) / (1.0 + g)
 
 
-def gate_schedule(gate, grid) -> np.ndarray:
+def gate_schedule(gate: float | ArrayLike | Callable[[float], float], grid: np.ndarray) -> np.ndarray:
     """Gate strength at each step: a number, an array of N values, or a function g(t); all g >= 0."""
     N = grid.size - 1
     if callable(gate):
@@ -149,7 +155,7 @@ def gate_schedule(gate, grid) -> np.ndarray:
 
 # ---------------------------------------------------------------- exact transition
 
-def transition(A: np.ndarray, t: float):
+def transition(A: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
     """(M_t, S_t): mean map expm(-A t) and noise covariance S_t = ∫_0^t e^{-Au} 2 e^{-A^T u} du.
 
     Van Loan's block exponential (1978) while t * max|eig A| < 4; beyond, where its blocks grow like
@@ -187,12 +193,13 @@ class StepTables:
     cst: np.ndarray   # (N, F, 2^K)
     sig: np.ndarray   # (N,)
 
-    def args(self):
+    def args(self) -> tuple[np.ndarray, ...]:
         return self.L, self.Wy, self.Ws, self.Bt, self.cst, self.sig
 
 
-def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "sde", K: int | None = None,
-                sign_mixing=None) -> StepTables:
+def step_tables(model: FeatureModel, grid: ArrayLike, drift: ArrayLike | None = None,
+                gate: float | ArrayLike | Callable[[float], float] = 0.0, scheme: str = "sde", K: int | None = None,
+                sign_mixing: ArrayLike | None = None) -> StepTables:
     """Fold score, gate and integrator of every step of `grid` into the kernel's affine tables."""
     grid = check_grid(grid)
     if scheme not in SCHEMES:
@@ -250,7 +257,7 @@ def step_tables(model: FeatureModel, grid, drift=None, gate=0.0, scheme: str = "
 INIT_STREAM = 1 << 20
 
 
-def check_sign_mixing(T, K: int) -> np.ndarray:
+def check_sign_mixing(T: ArrayLike | None, K: int) -> np.ndarray:
     """Sign mixing T (K x K, invertible): replica data along feature k is a_k T s, s ∈ {±1}^K uniform.
 
     T = I (default): independent replicas. T = W^{-1} for the modes W of a symmetric drift: every
@@ -264,8 +271,8 @@ def check_sign_mixing(T, K: int) -> np.ndarray:
     return T
 
 
-def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, seed: int = 0,
-                  path_offset: int = 0, sign_mixing=None) -> np.ndarray:
+def initial_state(model: FeatureModel, n: int, K: int, T: float, drift: ArrayLike | None = None, seed: int = 0,
+                  path_offset: int = 0, sign_mixing: ArrayLike | None = None) -> np.ndarray:
     """z_T (n, K, D): fresh data noised to OU time T by the exact transition (M_T ⊗ I) z_0 + N(0, S_T ⊗ I).
 
     Path p uses counter-based stream (seed, path_offset + p, INIT_STREAM): any batch split gives the same draws.
@@ -273,7 +280,8 @@ def initial_state(model: FeatureModel, n: int, K: int, T: float, drift=None, see
     return initial_for_ids(model, path_offset + np.arange(n, dtype=np.int64), K, T, drift, seed, sign_mixing)
 
 
-def initial_for_ids(model: FeatureModel, ids, K: int, T: float, drift, seed: int, sign_mixing) -> np.ndarray:
+def initial_for_ids(model: FeatureModel, ids: ArrayLike, K: int, T: float, drift: ArrayLike | None, seed: int,
+                    sign_mixing: ArrayLike | None) -> np.ndarray:
     """z_T (len(ids), K, D) of the given path ids (the same draws as in any batch)."""
     A = np.eye(K) if drift is None else check_drift(drift)
     M, S = transition(A, T)
@@ -284,7 +292,8 @@ def initial_for_ids(model: FeatureModel, ids, K: int, T: float, drift, seed: int
     return z
 
 
-def locate_nonfinite(where: str, model: FeatureModel, grid, z_start, ids, seed: int, segments, limit: int = 8):
+def locate_nonfinite(where: str, model: FeatureModel, grid: np.ndarray, z_start: np.ndarray, ids: ArrayLike, seed: int,
+                     segments: Sequence[tuple[StepTables, int, int, int]], limit: int = 8) -> None:
     """Raise SimulationError naming the first step whose result is NaN/inf and the paths it hit.
 
     Reruns the given paths (at most `limit`) from `z_start` (b, K, D) through `segments`, a list of
@@ -315,7 +324,8 @@ def locate_nonfinite(where: str, model: FeatureModel, grid, z_start, ids, seed: 
                           f"(OU time {grid[s]:.6g} -> {grid[s + 1]:.6g}) in paths {index_list(paths)}{others}")
 
 
-def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 0, sign_mixing=None):
+def forward_sample(model: SignFeatureMixture | FeatureModel, n: int, t: float, K: int = 1,
+                   drift: ArrayLike | None = None, seed: int = 0, sign_mixing: ArrayLike | None = None) -> np.ndarray:
     """n exact samples of the coupled forward process at OU time t >= 0 (t = 0: the data itself), (n, K, D)."""
     model = feature_model(model)
     n = check_int("samples", n, 1)
@@ -331,8 +341,10 @@ def forward_sample(model, n: int, t: float, K: int = 1, drift=None, seed: int = 
     return initial_state(model, n, K, t, drift, check_int("seed", seed, 0), 0, sign_mixing)
 
 
-def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0, scheme: str = "sde",
-           record_every: int = 0, path_offset: int = 0, z0=None, sign_mixing=None, shared_noise: bool = False):
+def sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0, K: int = 1,
+           drift: ArrayLike | None = None, gate: float | ArrayLike | Callable[[float], float] = 0.0,
+           scheme: str = "sde", record_every: int = 0, path_offset: int = 0, z0: ArrayLike | None = None,
+           sign_mixing: ArrayLike | None = None, shared_noise: bool = False) -> dict[str, np.ndarray]:
     """Run n paths of K replicas down `grid`; returns {"z": (n, K, D), "y": (n, R, K, F), "gram": (n, R, K, K), "t": (R,)}.
 
     `y` are feature coordinates and `gram` the Gram matrix of the orthogonal parts, recorded every
@@ -368,21 +380,25 @@ def sample(model, grid, n: int, seed: int = 0, K: int = 1, drift=None, gate=0.0,
     return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
 
 
-def reverse_sde(model, grid, n, seed=0, **kw):
+def reverse_sde(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
+                **kw: Any) -> dict[str, np.ndarray]:
     """Euler-Maruyama reverse SDE dz = [(A ⊗ I) z + 2 score] dtau + sqrt(2) dW (docs/science.md §2-3)."""
     return sample(model, grid, n, seed, scheme="sde", **kw)
 
 
-def probability_flow_ode(model, grid, n, seed=0, **kw):
+def probability_flow_ode(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
+                         **kw: Any) -> dict[str, np.ndarray]:
     """Euler probability-flow ODE dz = [(A ⊗ I) z + score] dtau (docs/science.md §2)."""
     return sample(model, grid, n, seed, scheme="ode", **kw)
 
 
-def ddpm_sample(model, grid, n, seed=0, **kw):
+def ddpm_sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
+                **kw: Any) -> dict[str, np.ndarray]:
     """DDPM ancestral steps on an OU-time grid (use `ddpm_grid` for DiT's schedule)."""
     return sample(model, grid, n, seed, scheme="ddpm", **kw)
 
 
-def ddim_sample(model, grid, n, seed=0, **kw):
+def ddim_sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
+                **kw: Any) -> dict[str, np.ndarray]:
     """DDIM (eta = 0) steps on an OU-time grid."""
     return sample(model, grid, n, seed, scheme="ddim", **kw)

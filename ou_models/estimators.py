@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import OptimizeWarning, curve_fit
 
 from syncgap.theory.checks import InputError, check_array, check_int, check_real
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def sigmoid(x, lo, hi, mid, width):
+    from numpy.typing import ArrayLike
+
+    Statistic = Callable[[np.ndarray], float | None]
+
+
+def sigmoid(x: ArrayLike, lo: float, hi: float, mid: float, width: float) -> np.ndarray:
     """lo + (hi - lo) / (1 + exp(-(x - mid) / width)); width < 0 gives a decreasing curve."""
     z = np.clip(-(np.asarray(x, dtype=float) - mid) / width, -60.0, 60.0)
     return lo + (hi - lo) / (1.0 + np.exp(z))
@@ -39,7 +47,7 @@ class SigmoidFit:
         return float(self.midpoint + self.width * np.log(f / (1.0 - f)))
 
 
-def fit_sigmoid(x, y, lo: float | None = None, hi: float | None = None) -> SigmoidFit:
+def fit_sigmoid(x: ArrayLike, y: ArrayLike, lo: float | None = None, hi: float | None = None) -> SigmoidFit:
     """Least-squares logistic fit of y(x); `lo`/`hi` fix the asymptotes when given.
 
     With both asymptotes free the result is canonical: width > 0, `lo` the left
@@ -89,7 +97,7 @@ def fit_sigmoid(x, y, lo: float | None = None, hi: float | None = None) -> Sigmo
     return SigmoidFit(a, b, mid, w, rms)
 
 
-def level_crossing(x, y, level: float) -> float | None:
+def level_crossing(x: ArrayLike, y: ArrayLike, level: float) -> float | None:
     """First x at which the piecewise-linear curve y(x) crosses `level`, or None."""
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1) - level
@@ -112,7 +120,8 @@ class Interval:
     level: float
 
 
-def bootstrap(statistic, units, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+def bootstrap(statistic: Statistic, units: ArrayLike, n_boot: int = 1000, level: float = 0.95,
+              seed: int = 0) -> Interval:
     """Percentile bootstrap of `statistic(units)` resampling the rows of `units` with replacement.
 
     `statistic` maps an array with the shape of `units` to a float; resamples where it
@@ -138,12 +147,13 @@ def bootstrap(statistic, units, n_boot: int = 1000, level: float = 0.95, seed: i
     return Interval(est, float(lo), float(hi), n_boot, level)
 
 
-def mean_ci(samples, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
+def mean_ci(samples: ArrayLike, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Interval:
     """Bootstrap interval of the mean of each column; samples (n,) -> Interval."""
     return bootstrap(lambda u: float(np.mean(u)), np.asarray(samples, dtype=float), n_boot, level, seed)
 
 
-def agreement_curve_ci(agree, n_boot: int = 1000, level: float = 0.95, seed: int = 0):
+def agreement_curve_ci(agree: ArrayLike, n_boot: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Agreement and its bootstrap band at each time: agree is (n_pairs, n_times) of 0/1.
 
     Returns (mean, low, high), each (n_times,). Resamples pairs, so the band is
@@ -160,7 +170,8 @@ def agreement_curve_ci(agree, n_boot: int = 1000, level: float = 0.95, seed: int
     return a.mean(0), lo, hi
 
 
-def gap_statistic(first, second, transform=None):
+def gap_statistic(first: Statistic, second: Statistic,
+                  transform: Callable[[float], float] | None = None) -> Statistic:
     """Bootstrap statistic of a gap: units -> f(first(units)) - f(second(units)), None when either is None.
 
     `first`, `second`: statistics of the same resampled units (e.g. the commitment time of two features);
@@ -174,7 +185,7 @@ def gap_statistic(first, second, transform=None):
     return gap
 
 
-def crossing_statistic(x, level: float):
+def crossing_statistic(x: ArrayLike, level: float) -> Statistic:
     """Bootstrap statistic of units (n, B) -> first x, going up, where their mean curve falls to `level`.
 
     The mean over units of an agreement curve sampled at x (B,), read by `level_crossing`; None if never.

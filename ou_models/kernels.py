@@ -131,8 +131,10 @@ def _gram(z, y, out):
 
 
 @njit(parallel=True, cache=True)
-def run_paths(z, path_ids, seed, stream, P, L, Wy, Ws, Bt, cst, sig, signs, signed,
-              s_begin, s_end, record_every, y_rec, gram_rec, shared_noise=False):
+def run_paths(z: np.ndarray, path_ids: np.ndarray, seed: int, stream: int, P: np.ndarray, L: np.ndarray,
+              Wy: np.ndarray, Ws: np.ndarray, Bt: np.ndarray, cst: np.ndarray, sig: np.ndarray, signs: np.ndarray,
+              signed: np.ndarray, s_begin: int, s_end: int, record_every: int, y_rec: np.ndarray,
+              gram_rec: np.ndarray, shared_noise: bool = False) -> None:
     """Run steps s_begin..s_end-1 on every path in place; record features and Gram every `record_every`.
 
     z (n, K, D); y_rec (n, R, K, F) and gram_rec (n, R, K, K) with R = number of
@@ -159,8 +161,11 @@ def run_paths(z, path_ids, seed, stream, P, L, Wy, Ws, Bt, cst, sig, signs, sign
 
 
 @njit(parallel=True, cache=True)
-def branch_paths(z, path_ids, seed, P, L, Wy, Ws, Bt, cst, sig, L2, Wy2, Ws2, Bt2, cst2, sig2,
-                 signs, signed, branch_steps, y_main, y_branch, shared_noise=False):
+def branch_paths(z: np.ndarray, path_ids: np.ndarray, seed: int, P: np.ndarray, L: np.ndarray, Wy: np.ndarray,
+                 Ws: np.ndarray, Bt: np.ndarray, cst: np.ndarray, sig: np.ndarray, L2: np.ndarray, Wy2: np.ndarray,
+                 Ws2: np.ndarray, Bt2: np.ndarray, cst2: np.ndarray, sig2: np.ndarray, signs: np.ndarray,
+                 signed: np.ndarray, branch_steps: np.ndarray, y_main: np.ndarray, y_branch: np.ndarray,
+                 shared_noise: bool = False) -> None:
     """Main trajectory with tables 1; at each step in branch_steps (sorted) a copy continues to the end with tables 2.
 
     The copy made at branch_steps[b] uses noise stream b + 1 (the main path uses stream 0).
@@ -195,7 +200,8 @@ def branch_paths(z, path_ids, seed, P, L, Wy, Ws, Bt, cst, sig, L2, Wy2, Ws2, Bt
 
 
 @njit(parallel=True, cache=True)
-def empirical_paths(x, path_ids, seed, X, e_t, delta_t, a_x, a_d, sig, nn_rec):
+def empirical_paths(x: np.ndarray, path_ids: np.ndarray, seed: int, X: np.ndarray, e_t: np.ndarray,
+                    delta_t: np.ndarray, a_x: np.ndarray, a_d: np.ndarray, sig: np.ndarray, nn_rec: np.ndarray) -> None:
     """Reverse steps of one replica under the empirical score of training set X (M, D).
 
     Posterior weights w_m ∝ exp((e^{-t} x.X_m - e^{-2t}|X_m|^2 / 2) / Delta_t); D = sum_m w_m X_m;
@@ -244,7 +250,8 @@ def empirical_paths(x, path_ids, seed, X, e_t, delta_t, a_x, a_d, sig, nn_rec):
 
 
 @njit(parallel=True, cache=True)
-def init_paths(z, path_ids, seed, stream, P, amp, sd_along, sigma, T, M, chol):
+def init_paths(z: np.ndarray, path_ids: np.ndarray, seed: int, stream: int, P: np.ndarray, amp: np.ndarray,
+               sd_along: np.ndarray, sigma: float, T: np.ndarray, M: np.ndarray, chol: np.ndarray) -> None:
     """Exact forward noising of fresh data: z[p] = M x_0 + chol xi (K replicas, one path).
 
     x_0^i = sigma eps_i + sum_k phi_k (a_k (T s_k)_i + (sd_k - sigma) phi_k.eps_i), s_k ∈ {±1}^K

@@ -6,6 +6,8 @@ after each batch. Batching never changes results (counter-based noise, see rng.p
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from syncgap.theory import schedules
@@ -16,6 +18,15 @@ from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feat
                      locate_nonfinite, sample, step_tables)
 from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from numpy.typing import ArrayLike
+
+    from syncgap.theory.data import SignFeatureMixture
+
+    from .engine import FeatureModel
+
 
 def _steps_at_times(grid, times) -> np.ndarray:
     """Indices of the grid points nearest to each time, unique and increasing (= decreasing time)."""
@@ -25,7 +36,7 @@ def _steps_at_times(grid, times) -> np.ndarray:
     return idx
 
 
-def speciation_window(grid, t_spec, before: float, after: float, num: int = 25) -> np.ndarray:
+def speciation_window(grid: np.ndarray, t_spec: ArrayLike, before: float, after: float, num: int = 25) -> np.ndarray:
     """num times from min(t_spec) - before to max(t_spec) + after, clipped to the grid's (0, T].
 
     t_spec: the speciation times 1/2 log Lambda_k (docs/science.md §2). InputError naming T when the
@@ -40,7 +51,7 @@ def speciation_window(grid, t_spec, before: float, after: float, num: int = 25) 
     return np.linspace(lo, hi, num)
 
 
-def grid_step_of_time(grid, t):
+def grid_step_of_time(grid: np.ndarray, t: ArrayLike) -> float | np.ndarray:
     """Fractional step index of OU time t on a decreasing grid (step 0 = grid[0])."""
     N = grid.size - 1
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
@@ -109,9 +120,11 @@ def _check_common(n, seed, batch, n_boot):
             check_int("batch", batch, 1), check_int("n_boot", n_boot, 10, 10**6))
 
 
-def cloning(data, grid, n: int, seed: int = 0, branch_times=None, K: int = 1, drift=None, gate=0.0,
-            scheme: str = "sde", batch: int = 2000, n_boot: int = 300, sign_mixing=None, keep_units: bool = False,
-            progress=None) -> dict:
+def cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
+            branch_times: ArrayLike | None = None, K: int = 1, drift: ArrayLike | None = None,
+            gate: float | ArrayLike | Callable[[float], float] = 0.0, scheme: str = "sde", batch: int = 2000,
+            n_boot: int = 300, sign_mixing: ArrayLike | None = None, keep_units: bool = False,
+            progress: Callable[[int, int], object] | None = None) -> dict:
     """Cloning (U-turn) agreement phi(t): run to t, clone with fresh noise, compare final signs (docs/science.md §2).
 
     Observables: the sign of each feature of each replica, and for K > 1 the sign of each
@@ -180,8 +193,9 @@ def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, lev
     return float(brentq(f, 1e-9, hi, xtol=1e-10))
 
 
-def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, scheme: str = "sde",
-             batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+def mode_gap(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, seed: int = 0,
+             branch_times: ArrayLike | None = None, scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
+             progress: Callable[[int, int], object] | None = None) -> dict:
     """Layer A gap of the symmetric pair A = [[1, -g], [-g, 1]] from per-mode cloning (docs/science.md §3).
 
     Replica data are mode-clean (sign mixing T = eigenvectors of A: each mode coordinate carries its own
@@ -207,9 +221,12 @@ def mode_gap(data, grid, g: float, n: int, seed: int = 0, branch_times=None, sch
                 "gap": (interval.estimate, interval.low, interval.high)}
 
 
-def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=None, scheme: str = "sde",
-                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250, progress=None,
-                 window: str = "release", noise: str = "independent", eps=None, keep_units: bool = False) -> dict:
+def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
+                 g: float | ArrayLike | Callable[[float], float], n: int, seed: int = 0,
+                 t_int_times: ArrayLike | None = None, drift: ArrayLike | None = None, scheme: str = "sde",
+                 batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
+                 progress: Callable[[int, int], object] | None = None, window: str = "release",
+                 noise: str = "independent", eps: float | None = None, keep_units: bool = False) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -281,8 +298,10 @@ def protocol_one(data, grid, g, n: int, seed: int = 0, t_int_times=None, drift=N
             **({"units": agree} if keep_units else {})}
 
 
-def difference_energy(data, grid, g, n: int, seed: int = 0, record_every: int = 10, drift=None,
-                      scheme: str = "sde", batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
+                      g: float | ArrayLike | Callable[[float], float], n: int, seed: int = 0, record_every: int = 10,
+                      drift: ArrayLike | None = None, scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
+                      progress: Callable[[int, int], object] | None = None) -> dict:
     """Replica-difference energy per feature, E_k(t) = <(phi_k.(x_A - x_B))^2>, and its growth rate (Protocol II analog).
 
     Rate r_k = -1/2 d log E_k / dt: the growth rate of the difference amplitude as the reverse
@@ -349,8 +368,9 @@ def _check_energies(est, t, names) -> None:
             "in the features: float64 cannot resolve it (amplitudes too large relative to the noise std)")
 
 
-def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1.0, train_seed: int = 0,
-             scheme: str = "sde", batch: int = 2000, n_boot: int = 300, progress=None) -> dict:
+def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma: float = 1.0, train_seed: int = 0,
+             scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
+             progress: Callable[[int, int], object] | None = None) -> dict:
     """Collapse under the empirical score of n_train Gaussian points N(0, sigma^2 I_d).
 
     Lock time of a path: the OU time from which its nearest training point (nearest e^{-t} X_m,
@@ -400,7 +420,7 @@ def collapse(n_train: int, d: int, grid, n: int, seed: int = 0, sigma: float = 1
             "samples": n, "seed": seed, "scheme": scheme}
 
 
-def feature_model_gauss(d: int):
+def feature_model_gauss(d: int) -> FeatureModel:
     """An isotropic unit Gaussian model in d dims (no features), used for initial noise."""
     from .engine import FeatureModel
     return FeatureModel(np.zeros((0, d)), np.zeros(0), np.zeros(0), 1.0)

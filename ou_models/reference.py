@@ -8,6 +8,7 @@ kernel) or NumPy's own generator (`noise="numpy"`, the fastest vectorised baseli
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -15,6 +16,13 @@ from syncgap.theory import schedules
 
 from .engine import transition
 from .rng import normals_np, stream_key_np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from syncgap.theory.data import SignFeatureMixture
+
+    from .engine import FeatureModel
 
 
 def _noise(noise, seed, path_ids, s, shape, gen):
@@ -24,7 +32,8 @@ def _noise(noise, seed, path_ids, s, shape, gen):
     return np.stack([normals_np(stream_key_np(seed, int(p), 0), s * K * D, K * D).reshape(K, D) for p in path_ids])
 
 
-def gated_reverse_sde(mixture, grid, z0, g, seed: int = 0, noise: str = "counter", path_offset: int = 0):
+def gated_reverse_sde(mixture: SignFeatureMixture, grid: np.ndarray, z0: ArrayLike, g: float, seed: int = 0,
+                      noise: str = "counter", path_offset: int = 0) -> np.ndarray:
     """Euler-Maruyama reverse SDE of a gated pair (K = 2, docs/science.md §4) with data.posterior_mean.
 
     D_A <- (D(x_A) + g D(x_B)) / (1 + g); score = (e^{-t} D - x) / Delta_t; x' = x + dt (x + 2 score) + sqrt(2 dt) xi.
@@ -42,7 +51,7 @@ def gated_reverse_sde(mixture, grid, z0, g, seed: int = 0, noise: str = "counter
     return z
 
 
-def coupled_score(model, A, t, z):
+def coupled_score(model: FeatureModel, A: ArrayLike, t: float, z: np.ndarray) -> np.ndarray:
     """Exact score of K replicas under dz = -(A ⊗ I) z dt + sqrt(2) dW, z (n, K, D), by explicit enumeration.
 
     y_k ~ sum_s 2^-K N(a_k M s, v_k M M^T + S) per feature, N(0, sigma^2 M M^T + S) on the rest.
@@ -67,7 +76,7 @@ def coupled_score(model, A, t, z):
     return out
 
 
-def coupled_log_density(model, A, t, z):
+def coupled_log_density(model: FeatureModel, A: ArrayLike, t: float, z: np.ndarray) -> float:
     """log p_t(z) for one state z (K, D) under the coupled forward process (for finite differences)."""
     M, S = transition(np.asarray(A, float), t)
     K, D = z.shape
@@ -97,7 +106,8 @@ def _mvn_logpdf(x, m, C):
     return -0.5 * (r @ np.linalg.solve(C, r) + np.linalg.slogdet(2 * np.pi * C)[1])
 
 
-def coupled_reverse_sde(model, A, grid, z0, seed: int = 0, noise: str = "counter"):
+def coupled_reverse_sde(model: FeatureModel, A: np.ndarray, grid: np.ndarray, z0: ArrayLike, seed: int = 0,
+                        noise: str = "counter") -> np.ndarray:
     """Euler-Maruyama reverse SDE z' = z + dt [(A ⊗ I) z + 2 score] + sqrt(2 dt) xi with `coupled_score`."""
     z = np.array(z0, dtype=float)
     gen = np.random.default_rng(seed)
@@ -109,7 +119,7 @@ def coupled_reverse_sde(model, A, grid, z0, seed: int = 0, noise: str = "counter
     return z
 
 
-def ou_steps(z, dt: float, steps: int, gen):
+def ou_steps(z: np.ndarray, dt: float, steps: int, gen: np.random.Generator) -> np.ndarray:
     """Plain reverse OU step of standard normal data (score = -x): z' = z + dt (z - 2 z) + sqrt(2 dt) xi."""
     for _ in range(steps):
         z = (1.0 - dt) * z + np.sqrt(2.0 * dt) * gen.standard_normal(z.shape)

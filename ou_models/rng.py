@@ -53,7 +53,7 @@ ZIG_KN, ZIG_WN, ZIG_FN = _ziggurat_tables()
 
 
 @njit(cache=True, inline="always")
-def mix64(z):
+def mix64(z: np.uint64) -> np.uint64:
     """SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit hash."""
     z = (z ^ (z >> _S30)) * _M1
     z = (z ^ (z >> _S27)) * _M2
@@ -61,7 +61,7 @@ def mix64(z):
 
 
 @njit(cache=True)
-def stream_key(seed, path, stream):
+def stream_key(seed: int, path: int, stream: int) -> np.uint64:
     """64-bit key of the noise stream of one path (global index) and stream id (0 = main, b+1 = branch b)."""
     k = mix64(np.uint64(seed) + GOLDEN)
     k = mix64(k + np.uint64(path) * GOLDEN)  # uint64 throughout: numba turns uint64 + int64 into float64
@@ -99,7 +99,7 @@ def _normal_slow(h, hz, iz):
 
 
 @njit(cache=True, inline="always")
-def normal(key, counter):
+def normal(key: np.uint64, counter: int) -> float:
     """The standard normal number `counter` of stream `key`."""
     h = mix64(np.uint64(key) + np.uint64(counter) * GOLDEN)
     hz = np.int64(h >> _S32) - 2147483648
@@ -110,7 +110,7 @@ def normal(key, counter):
 
 
 @njit(cache=True)
-def fill_normals(key, counter0, out):
+def fill_normals(key: np.uint64, counter0: int, out: np.ndarray) -> None:
     """out[i] = normal(key, counter0 + i) for a 1-D float64 array.
 
     Two passes, so the common case vectorises: the fast ziggurat layer for every i (NaN
@@ -148,7 +148,7 @@ def stream_key_np(seed: int, path: int, stream: int) -> np.uint64:
         return _mix64_np(k ^ (np.uint64(stream) * _M2 + _CHAIN))
 
 
-def normals_np(key, counter0: int, size: int) -> np.ndarray:
+def normals_np(key: int | np.uint64, counter0: int, size: int) -> np.ndarray:
     """NumPy twin of `fill_normals`: size normals of stream `key` from counter0 on."""
     with np.errstate(over="ignore"):
         h = _mix64_np(np.uint64(key) + np.arange(counter0, counter0 + size, dtype=np.uint64) * GOLDEN)

@@ -12,6 +12,8 @@ The release and switch-on windows run in measure.protocol_one; `run_protocol` di
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 
 from syncgap.theory import schedules
@@ -20,11 +22,21 @@ from syncgap.theory.checks import InputError, check_int, check_real
 from .engine import check_grid, feature_model, initial_state, sample
 from .estimators import bootstrap
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from numpy.typing import ArrayLike
+
+    from syncgap.theory.data import SignFeatureMixture
+
+    from .engine import FeatureModel
+
 WINDOWS = ("release", "switch-on", "throughout")
 NOISES = ("independent", "shared")
 
 
-def check_variant(window: str, noise: str, eps, windows=WINDOWS):
+def check_variant(window: str, noise: str, eps: float | None,
+                  windows: Sequence[str] = WINDOWS) -> tuple[str, str, float | None]:
     """(window, noise, eps) checked: window in `windows`, noise in NOISES, eps None or in [0, 1]."""
     if window not in windows:
         raise InputError(f"window must be one of {', '.join(windows)}, got {window!r}")
@@ -35,7 +47,7 @@ def check_variant(window: str, noise: str, eps, windows=WINDOWS):
     return window, noise, eps
 
 
-def antisymmetric_start(z: np.ndarray, eps) -> np.ndarray:
+def antisymmetric_start(z: np.ndarray, eps: float | None) -> np.ndarray:
     """z (n, 2, D) of two independent draws -> sqrt(1 - eps^2) z_0 +- eps z_1 (eps None: z unchanged).
 
     Variance preserving: each replica has the covariance of one draw, exactly in law when the start
@@ -49,7 +61,8 @@ def antisymmetric_start(z: np.ndarray, eps) -> np.ndarray:
     return np.stack([base + pert, base - pert], axis=1)
 
 
-def difference_onset(q, level: float = 0.1, min_rise: float = 0.05, quiet: float = 0.05):
+def difference_onset(q: ArrayLike, level: float = 0.1, min_rise: float = 0.05,
+                     quiet: float = 0.05) -> tuple[int, None] | tuple[None, str]:
     """(index, None): where the normalised difference q starts to grow, or (None, reason) where it never does.
 
     q (R,): a replica difference normalised by the replicas' own size (0 identical, 1 uncorrelated),
@@ -79,9 +92,10 @@ def _blocks(x: np.ndarray, n_blocks: int) -> np.ndarray:
     return np.add.reduceat(x, edges[:-1], axis=0)
 
 
-def throughout(data, grid, g: float, n: int, seed: int = 0, scheme: str = "sde", noise: str = "independent",
-               eps=0.3, level: float = 0.1, record_every: int = 0, batch: int = 2000, n_boot: int = 300,
-               dit_sampling_steps: int = 250, progress=None) -> dict:
+def throughout(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, seed: int = 0,
+               scheme: str = "sde", noise: str = "independent", eps: float | None = 0.3, level: float = 0.1,
+               record_every: int = 0, batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
+               progress: Callable[[int, int], object] | None = None) -> dict:
     """Window "throughout": the pair coupled by the gate g the whole run; per feature k the onset of
     q_k = <(phi_k.(x_A - x_B))^2> / <(phi_k.x_A)^2 + (phi_k.x_B)^2> (means over paths), `difference_onset`.
 
@@ -138,8 +152,8 @@ def throughout(data, grid, g: float, n: int, seed: int = 0, scheme: str = "sde",
             "samples": n, "seed": seed, "dit_sampling_steps": dit_sampling_steps}
 
 
-def run_protocol(data, grid, g: float, n: int, window: str = "release", noise: str = "independent", eps=None,
-                 **kw) -> dict:
+def run_protocol(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, window: str = "release",
+                 noise: str = "independent", eps: float | None = None, **kw: Any) -> dict:
     """One protocol variant: measure.protocol_one for release / switch-on, `throughout` otherwise."""
     window, noise, eps = check_variant(window, noise, eps)
     if window == "throughout":
