@@ -104,12 +104,14 @@ def run_gains(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.gains import layer_gains
-    from syncgap.theory.checks import InputError, check_int
+    from syncgap.theory.checks import InputError, check_int, check_positive
 
     from .common import load_model_for
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)
+    if args.gap0 is not None:   # checked before the capture run, whether or not a prediction is possible
+        check_positive("--gap0", args.gap0)
     tidy.check_plot(args)
     if args.out:
         out_folder(args.out)   # fail before the capture run, not after it

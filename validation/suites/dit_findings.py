@@ -206,15 +206,6 @@ def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0, anc
                    tolerance=tol)
 
 
-def _anchor(gap0) -> Decision | None:
-    """None when the g = 0 gap (the anchor of gap0 rho(g)) is established (interval excludes 0); else n/a."""
-    obs, ci = _observed(gap0)
-    if obs is not None and check_kinds.anchor_established(*ci):
-        return None
-    return Decision(NA, "anchor not established: the g = 0 gap's interval contains 0" if obs is not None
-                    else "anchor not established: no gap measured at g = 0")
-
-
 # The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
 F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong coupling",
                       "gap appears only in the last layers", "global before local",
