@@ -141,7 +141,7 @@ def _curves(rng, n, t, mids, width=1.5):
     return 1 / (1 + np.exp(-(t[None, None, :] - m) / width))
 
 
-def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False):
+def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False, edit=None):
     rng = np.random.default_rng(0)
     t = np.arange(0, 41, 2.0)
     n, gs = 12, (0.0, 0.5, 1.0, 2.0)
@@ -166,6 +166,8 @@ def _synthetic(tmp_path, gap_of_g, onset_profile, local_first=False):
                   ou_paths=0)
     from syncgap.validation.store import to_plain
     a = json.loads(json.dumps(to_plain(analyse_model("synthetic", cells, st, None))))
+    if edit is not None:
+        edit(a)
     return {c.id.split(".", 2)[2]: c for c in checks_for(a)}
 
 
@@ -195,6 +197,19 @@ def test_checks_on_an_unestablished_anchor_are_na(tmp_path):
     assert cks["intrinsic_gap_sign.scales"].verdict in ("n/a", "fail")
     assert not any(name.startswith(("gap_law.", "critical_g", "collapse_g")) for name in cks)
     assert all(c.verdict != "pass" or c.observed is not None for c in cks.values())
+
+
+def test_control_ordering_is_na_when_its_quality_gate_missed(tmp_path):
+    """Issue 14: the equal-amplitude control's ordering check is n/a when the control missed its gate."""
+    missed = {"passed": False, "shortfalls": ["dct67 P(y_k > 0) = 0.534"]}
+    cks = _synthetic(tmp_path / "a", lambda g: 6.0, [0.1] * 6, edit=lambda a: a.update(model="fhgm-flat",
+                                                                                        quality_gate=missed))
+    assert cks["ordering.scales"].verdict == "n/a" and "quality gate" in cks["ordering.scales"].reason
+    assert "control" in cks["ordering.scales"].description
+    passed = {"passed": True, "shortfalls": []}
+    cks = _synthetic(tmp_path / "b", lambda g: 6.0, [0.1] * 6, edit=lambda a: a.update(model="fhgm-flat",
+                                                                                        quality_gate=passed))
+    assert cks["ordering.scales"].verdict == "pass"       # the same data decide once the gate is met
 
 
 def test_bad_input(tmp_path):

@@ -17,6 +17,7 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
 """
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -29,13 +30,15 @@ from syncgap.validation.store import check_record, compute_cell, numbers_only, r
 
 def fhgm_mixture(rec):
     """The FHGM the model was trained on, or None for models of other data."""
+    from syncgap.dit_bridge.datasets import FHGM_MIXTURES
     ds = rec.info.get("dataset")
     name = ds.get("name") if isinstance(ds, dict) else ds
-    if name != "fhgm" and rec.name != "fhgm":
+    name = name if name in FHGM_MIXTURES else rec.name
+    if name not in FHGM_MIXTURES:
         return None
-    from syncgap.theory.data import frequency_hierarchy_mixture
+    make, _ = FHGM_MIXTURES[name]          # fhgm, or its equal-amplitude control fhgm-flat
     c, h, _ = rec.sample_shape
-    return frequency_hierarchy_mixture(size=h, channels=c)
+    return make(size=h, channels=c)
 
 
 def unit_scales(rec, mix) -> list[int]:
@@ -114,3 +117,19 @@ def run_cell(path, config: dict, compute) -> tuple[dict, bool]:
 def read_cell(path) -> dict:
     """A cell file's whole record; DamagedRecord (a ValueError) saying what is wrong otherwise."""
     return check_record(read_json(path), validate=numbers_only)
+
+
+# Control models: data whose exact score predicts no frequency ordering, so any ordering is the network's.
+CONTROLS = {"fhgm-flat": "equal amplitudes: under the exact score every feature commits at the same step, "
+                         "so an ordering measured here is what the network adds"}
+
+
+def quality_gate(source) -> dict | None:
+    """The shipped model's quality gate (quality.json beside its weights), or None where there is none."""
+    path = os.path.join(str(source), "quality.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            gate = json.load(f).get("quality_gate")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return gate if isinstance(gate, dict) and "passed" in gate else None

@@ -140,7 +140,9 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
              n_paths=settings.ou_paths)
-    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name}
+    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name,
+            "quality_gate": dit_cells.quality_gate(rec.source)}
+
 
 
 def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
@@ -226,9 +228,14 @@ def checks_for(an_: dict) -> list[Check]:
                            tolerance=f"sign: passes when the whole {boot} of the gap is > 0, fails when it is "
                            "wholly < 0, n/a (not resolved) when it contains 0"))
         obs, ci = _observed(f["kendall"])
+        decision = check_kinds.ordering(obs, ci, expected=1)
+        gate = an_.get("quality_gate")
+        if m in dit_cells.CONTROLS and gate is not None and not gate["passed"]:
+            decision = Decision(NA, "the control model missed its quality gate: " + "; ".join(gate["shortfalls"]))
+        control = f" (control, {dit_cells.CONTROLS[m]})" if m in dit_cells.CONTROLS else ""
         cks.append(decided(f"dit.{m}.ordering.{fam}", f"Kendall tau of commitment step vs {fam} order "
-                           "(global -> local) at g = 0", None, obs, ci, "Kendall tau",
-                           check_kinds.ordering(obs, ci, expected=1), kind="ordering", claim="> 0 (global first)",
+                           f"(global -> local) at g = 0{control}", None, obs, ci, "Kendall tau",
+                           decision, kind="ordering", claim="> 0 (global first)",
                            model=m, finding=F4, tolerance=f"ordering: passes when the {boot} of tau lies wholly "
                            "above 0, fails when wholly below, n/a (not resolved) when it contains 0"))
     if "theory" in an_:
@@ -384,14 +391,14 @@ def _fmt(x):
     return "-" if x is None or not np.isfinite(x) else f"{x:.3g}"
 
 
-DEFAULT_MODELS = ("fhgm", "digits")  # the embedded CPU models; --quick runs the first only
+DEFAULT_MODELS = ("fhgm", "fhgm-flat", "digits")  # the embedded CPU models (fhgm-flat: the control); --quick: fhgm
 
 
 def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
                        g_grid=None, full: bool = False) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
-    model=None runs the embedded CPU models: both in the full run, FHGM-DiT alone with quick=True.
+    model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
     """
     from . import dit_figures
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
@@ -405,6 +412,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)
+        ana["quality_gate"] = meas["quality_gate"]
         ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
         atomic_write_json(ana_path, to_plain(ana))
         ana = load_analysis(ana_path)
