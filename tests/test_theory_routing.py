@@ -8,6 +8,7 @@ import sympy as sp
 from scipy.optimize import brentq
 
 from syncgap.theory import attention
+from syncgap.theory import gated_protocols as gp
 from syncgap.theory import routing as rt
 from syncgap.theory.checks import InputError
 
@@ -218,7 +219,7 @@ def test_predicted_gap_ratio_and_bound_against_root_finding():
             steps = np.concatenate([commit_steps(curved, chi, pi, offsets, x, 400.0) for x in (0.0, g)])
             slopes = 5.0 / 30.0 * np.exp(-np.array([steps.min(), steps.max()]) / 30.0)
             ratio = gap(g, curved) / gap(0, curved)
-            assert abs(ratio) <= rt.gap_ratio_bound(g, abs(eta), slopes.max() / slopes.min()) + 1e-12
+            assert abs(ratio) <= gp.gap_ratio_bound_common_margin(g, abs(eta), slopes.max() / slopes.min()) + 1e-12
         checked += 1
     assert checked >= 10
 
@@ -238,7 +239,7 @@ def test_critical_coupling_against_brentq():
 
 def test_pure_routing_bound_is_rho():
     g = np.linspace(0, 3, 13)
-    np.testing.assert_allclose(rt.gap_ratio_bound(g), np.abs(rt.routing_factor(g)))
+    np.testing.assert_allclose([gp.gap_ratio_bound_common_margin(x) for x in g], np.abs(rt.routing_factor(g)))
     np.testing.assert_allclose(rt.predicted_gap_ratio(g), rt.routing_factor(g))
 
 
@@ -274,8 +275,8 @@ def test_bad_input_names_argument_and_range():
             np.random.default_rng(1))[1], 0.5, gate="sum")
     with pytest.raises(InputError, match="unstable"):
         rt.mode_snr(0.0, chi_k=5.0, pi_k=0.0, gamma_k=1.0, mu_k=1.0, lambda_mlp_k=0.0, m_k=1.0)
-    with pytest.raises(InputError, match="slope_ratio=0.5 is outside"):
-        rt.gap_ratio_bound(0.5, 0.1, 0.5)
+    with pytest.raises(InputError, match="kappa"):
+        gp.gap_ratio_bound_common_margin(0.5, 0.1, 0.5)
     with pytest.raises(InputError, match="orthonormal"):
         attention.mode_gains(np.eye(3), np.eye(3), np.ones((3, 1)))
 

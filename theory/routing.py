@@ -32,7 +32,6 @@ _mu = sp.Symbol(r"\mu_k", positive=True)               # signal amplitude of mod
 _lam = sp.Symbol(r"\lambda_k^{\mathrm{MLP}}", real=True)  # tokenwise MLP gain on mode k, ours
 _m = sp.Symbol("m_k", real=True)                       # readout overlap of mode k (noise forcing), ours
 _eta = sp.Symbol(r"\eta", real=True)                   # frequency-blind-to-routing contrast, ours
-_kappa = sp.Symbol(r"\kappa", positive=True)           # margin-slope ratio beta_max / beta_min >= 1, ours
 _gap0 = sp.Symbol(r"\Delta s_0", positive=True)        # predicted gap at g = 0, in sampler steps
 _RHO = sp.Function(r"\rho")(gate_g)                    # ρ(g) in printed mode formulas = routing_factor
 
@@ -82,7 +81,6 @@ def _mode_model() -> dict:
         "rate": _as(r * _chi + c["query"] * _pi + _lam - _gamma * _mu, rate),
         "snr": _as(_m**2 * _mu**2 / (_gamma * _mu - _lam - r * _chi - c["query"] * _pi), snr),
         "gap_ratio": _as((r + _eta) / (1 + _eta), ratio),
-        "bound": _kappa * (sp.Abs(r) + sp.Abs(_eta)) / (1 - sp.Abs(_eta)),
         "critical": _as((1 + _eta) * (_gap0 - 1) / ((1 - _eta) * _gap0 + 1 + _eta), crit[0]),
         "collapse": _as((1 + _eta) / (1 - _eta), collapse[0]),
     }
@@ -111,8 +109,6 @@ def formulas() -> tuple[Formula, ...]:
                 "docs/science.md's SNR_k form with our constants; the pattern term enters with factor 1, not ξ(g)"),
         Formula("predicted_gap_ratio", mm["gap_ratio"], f"Δs(g)/Δs(0) for a linear margin; {_GAP}", "§5",
                 "signed: negative past the collapse coupling means the local mode commits first"),
-        Formula("gap_ratio_bound", mm["bound"], f"|Δs(g)/Δs(0)| <= this when the margin slope lies in "
-                f"[β_min, β_max], κ = β_max/β_min; {_GAP}", "§5"),
         Formula("critical_coupling", mm["critical"], "smallest g with Δs_0 · predicted_gap_ratio <= 1, "
                 f"for Δs_0 > 1 sampler steps; {_GAP}", "§5",
                 "pure routing (η = 0): g* = (Δs_0 - 1)/(Δs_0 + 1)"),
@@ -167,14 +163,6 @@ def predicted_gap_ratio(g: ArrayLike, eta: float = 0.0) -> float | np.ndarray:
     """
     gv, e = check_gate_strength(g), _check_eta(eta)
     return _out(_numeric("predicted_gap_ratio", (gate_g, _eta))(gv, e))
-
-
-def gap_ratio_bound(g: ArrayLike, eta_max: float = 0.0, slope_ratio: float = 1.0) -> float | np.ndarray:
-    """|Δs(g)/Δs(0)| <= κ (|ρ(g)| + η_max)/(1 - η_max) for |η| <= η_max < 1 and margin slopes within κ."""
-    gv = check_gate_strength(g)
-    e = check_real("eta_max", eta_max, 0.0, 1.0, hi_open=True)
-    k = check_real("slope_ratio", slope_ratio, 1.0, math.inf)
-    return _out(_numeric("gap_ratio_bound", (gate_g, _eta, _kappa))(gv, e, k))
 
 
 def collapse_coupling(eta: float = 0.0) -> float:
