@@ -14,6 +14,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import sympy as sp
 
 from .checks import InputError, check_array, check_real
@@ -186,7 +187,7 @@ def _check_gate(gate):
     return gate
 
 
-def check_gate_strength(value, name="g"):
+def check_gate_strength(value: ArrayLike, name: str = "g") -> float | np.ndarray:
     if np.ndim(value) == 0:
         return check_real(name, value, 0.0, math.inf)
     a = check_array(name, value)
@@ -206,42 +207,42 @@ def _factor(name, g_value):
 
 # ---------------------------------------------------------------- gate factors
 
-def key_routing_factor(g):
+def key_routing_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of the key-driven pattern change δA_K V_0 in (O_A-O_B)/2, paper gate; derived equal to ρ(g)."""
     return _factor("key_routing_factor", g)
 
 
-def query_pattern_factor(g):
+def query_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of the query-driven pattern change δA_Q V_0 in (O_A-O_B)/2, paper gate; derived equal to 1."""
     return _factor("query_pattern_factor", g)
 
 
-def pattern_factor(g):
+def pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """ξ(g) = 1/(1+g): factor of the self-pattern change δA⁺ V_0 in (O_A-O_B)/2, paper gate (§5)."""
     return _factor("pattern_factor", g)
 
 
-def cross_pattern_factor(g):
+def cross_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """g ξ(g) = g/(1+g): factor of the cross-pattern change δA⁻ V_0 in (O_A-O_B)/2, paper gate."""
     return _factor("cross_pattern_factor", g)
 
 
-def joint_routing_factor(g):
+def joint_routing_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of A_0 δV in (O_A-O_B)/2 for the joint-softmax gate; derived equal to ρ(g)."""
     return _factor("joint_routing_factor", g)
 
 
-def joint_key_routing_factor(g):
+def joint_key_routing_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of δA_K V_0 in (O_A-O_B)/2 for the joint-softmax gate; derived equal to ρ(g)."""
     return _factor("joint_key_routing_factor", g)
 
 
-def joint_query_pattern_factor(g):
+def joint_query_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of δA_Q V_0 in (O_A-O_B)/2 for the joint-softmax gate; derived equal to 1."""
     return _factor("joint_query_pattern_factor", g)
 
 
-def joint_pattern_factor(g):
+def joint_pattern_factor(g: ArrayLike) -> float | np.ndarray:
     """Factor of δA⁺ V_0 in (O_A-O_B)/2 for the joint-softmax gate; derived equal to ξ(g) = 1/(1+g)."""
     return _factor("joint_pattern_factor", g)
 
@@ -258,7 +259,8 @@ def _softmax_jacobian(a0, x):
     return a0 * (x - (a0 * x).sum(axis=-1, keepdims=True))
 
 
-def linearised_difference(q0, k0, v0, dq, dk, dv, g, gate: str = "paper") -> dict:
+def linearised_difference(q0: ArrayLike, k0: ArrayLike, v0: ArrayLike, dq: ArrayLike, dk: ArrayLike,
+                          dv: ArrayLike, g: float, gate: str = "paper") -> dict:
     """First-order O_A - O_B at Q_0 ± δQ, K_0 ± δK, V_0 ± δV: 2ρ(A_0δV + δA_K V_0) + 2c_Q δA_Q V_0.
 
     Shapes: q0, dq (N, d); k0, dk (M, d); v0, dv (M, dv). Returns the difference and its three parts
@@ -286,7 +288,8 @@ def linearised_difference(q0, k0, v0, dq, dk, dv, g, gate: str = "paper") -> dic
             "query_pattern": query, "a0": a0, "da_query": da_q, "da_key": da_k}
 
 
-def attention_difference_operators(q0, k0, v0, a_q, a_k, a_v, readout) -> dict:
+def attention_difference_operators(q0: ArrayLike, k0: ArrayLike, v0: ArrayLike, a_q: ArrayLike, a_k: ArrayLike,
+                                   a_v: ArrayLike, readout: ArrayLike) -> dict:
     """Routing R and pattern P operators on a token profile δx: (O_A - O_B)·r = 2[ρ(g) R + c_Q P] δx.
 
     The difference enters along fixed channel directions, δQ = δx a_q^T, δK = δx a_k^T, δV = δx a_v^T,
@@ -314,7 +317,7 @@ def attention_difference_operators(q0, k0, v0, a_q, a_k, a_v, readout) -> dict:
     return {"routing": routing, "pattern": pattern, "a0": a0}
 
 
-def mode_gains(routing, pattern, modes) -> dict:
+def mode_gains(routing: ArrayLike, pattern: ArrayLike, modes: ArrayLike) -> dict:
     """χ_k = u_k^T R u_k (routing gain) and π_k = u_k^T P u_k (pattern gain) on orthonormal columns u_k."""
     r = check_array("routing", routing, ndim=2)
     p = check_array("pattern", pattern, ndim=2)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .checks import SCALE_MAX, InputError, check_array, check_int, check_positive, check_real
 from .schedules import delta
@@ -73,18 +74,19 @@ class SignFeatureMixture:
         """Lambda_k = a_k^2 + sigma^2: covariance eigenvalue along each feature."""
         return self.amplitudes ** 2 + self.noise_std ** 2
 
-    def sample(self, n: int, rng: np.random.Generator, return_signs: bool = False):
+    def sample(self, n: int, rng: np.random.Generator,
+               return_signs: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """n samples flattened to (n, D); optionally the signs (n, K) too."""
         n = check_int("n", n, 1)
         s = rng.choice(np.array([-1.0, 1.0]), size=(n, self.num_features))
         x = (s * self.amplitudes) @ self.patterns + self.noise_std * rng.standard_normal((n, self.dim))
         return (x, s) if return_signs else x
 
-    def project(self, x) -> np.ndarray:
+    def project(self, x: ArrayLike) -> np.ndarray:
         """Feature coordinates y_k = phi_k . x for a batch (..., D) -> (..., K)."""
         return np.asarray(x) @ self.patterns.T
 
-    def feature_signs(self, x) -> np.ndarray:
+    def feature_signs(self, x: ArrayLike) -> np.ndarray:
         """Class label of each feature: sign(phi_k . x), shape (..., K)."""
         return np.sign(self.project(x))
 
@@ -93,7 +95,7 @@ class SignFeatureMixture:
         e = np.exp(-t)
         return e, self.noise_std ** 2 * e * e + float(delta(t))
 
-    def posterior_mean(self, x, t):
+    def posterior_mean(self, x: ArrayLike, t: float) -> np.ndarray:
         """E[x_0 | x_t = x] at OU time t > 0; x has shape (..., D)."""
         t = check_real("t", t, 0.0, lo_open=True)
         x = np.asarray(x, dtype=float)
@@ -105,12 +107,12 @@ class SignFeatureMixture:
         perp = x - y @ self.patterns                           # (..., D)
         return along @ self.patterns + c * perp
 
-    def score(self, x, t):
+    def score(self, x: ArrayLike, t: float) -> np.ndarray:
         """grad log p_t(x) = (e^{-t} E[x_0|x_t] - x) / Delta_t."""
         t = check_real("t", t, 0.0, lo_open=True)
         return (np.exp(-t) * self.posterior_mean(x, t) - np.asarray(x, dtype=float)) / float(delta(t))
 
-    def log_density(self, x, t):
+    def log_density(self, x: ArrayLike, t: float) -> float | np.ndarray:
         """log p_t(x) (exact; used to check scores by finite differences)."""
         t = check_real("t", t, 0.0, lo_open=True)
         x = np.asarray(x, dtype=float)

@@ -35,6 +35,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 import sympy as sp
 
 from .checks import InputError, check_array, check_int, check_positive, check_real
@@ -170,14 +171,14 @@ def _f(name):
 
 # ---------------------------------------------------------------- numeric functions
 
-def gate_factors(g_) -> tuple[float, float]:
+def gate_factors(g_: float) -> tuple[float, float]:
     """(sum factor, difference factor) of the gate: (1, rho(g)) (docs/science.md §8)."""
     gv = check_real("g", g_, 0.0, hi_open=True)
     gm = _gate_modes()
     return float(gm["sum"].subs(g, gv)), float(numeric(gm["difference"], (g,))(gv))
 
 
-def ddim_difference_multipliers(grid, g_, lam_) -> np.ndarray:
+def ddim_difference_multipliers(grid: ArrayLike, g_: float, lam_: float) -> np.ndarray:
     """(N,) per-step multipliers of the replica difference under gated DDIM on a decreasing OU grid.
 
     m_k = (1 - rho) sqrt(Delta_{k+1}/Delta_k) + rho m_0,k (`ddim_difference_multiplier`); lam_ the mode's
@@ -192,21 +193,21 @@ def ddim_difference_multipliers(grid, g_, lam_) -> np.ndarray:
         return np.asarray(f(grid[:-1], grid[1:], r0, lv), dtype=float)
 
 
-def ddim_difference_propagator(grid, g_, lam_, steps: int) -> float:
+def ddim_difference_propagator(grid: ArrayLike, g_: float, lam_: float, steps: int) -> float:
     """Product of the first `steps` multipliers: how much the coupled phase scales the difference."""
     m = ddim_difference_multipliers(grid, g_, lam_)
     steps = check_int("steps", steps, 0, m.size)
     return float(np.prod(m[:steps]))
 
 
-def release_synchronisation_g1(grid, steps: int) -> float:
+def release_synchronisation_g1(grid: ArrayLike, steps: int) -> float:
     """At g = 1 the product telescopes: sqrt(Delta(t_steps)/Delta(t_0)) (= sqrt(1 - alpha_bar) for t_0 >> 1)."""
     grid = check_array("grid", grid, ndim=1)
     steps = check_int("steps", steps, 0, grid.size - 1)
     return float(np.sqrt(delta(grid[steps]) / delta(grid[0])))
 
 
-def continuous_difference_propagator(t0, t_, g_, lam_):
+def continuous_difference_propagator(t0: float, t_: ArrayLike, g_: float, lam_: float) -> float | np.ndarray:
     """(Delta_t/Delta_t0)^{(1-rho)/2} (Gamma_t/Gamma_t0)^{rho/2}: the ODE's difference propagator t0 -> t."""
     t0 = check_real("t0", t0, 0.0, lo_open=True)
     tt = check_array("t", t_)
@@ -217,7 +218,7 @@ def continuous_difference_propagator(t0, t_, g_, lam_):
     return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
 
 
-def class_posterior(y, t_, amplitude, noise_std=1.0):
+def class_posterior(y: ArrayLike, t_: float, amplitude: float, noise_std: float = 1.0) -> float | np.ndarray:
     """P(s = +1 | y_t = y) of a sign feature a s + sigma eps at OU time t: 1/(1 + exp(-2 a e^{-t} y / v_t))."""
     y = check_array("y", y)
     tt = check_real("t", t_, 0.0, lo_open=True)
@@ -226,7 +227,8 @@ def class_posterior(y, t_, amplitude, noise_std=1.0):
     return 0.5 * (1.0 + np.tanh(a_ * np.exp(-tt) * y / v))
 
 
-def release_agreement(y_a, y_b, t_, amplitude, noise_std=1.0, sampler: str = "ddpm") -> float:
+def release_agreement(y_a: ArrayLike, y_b: ArrayLike, t_: float, amplitude: float, noise_std: float = 1.0,
+                      sampler: str = "ddpm") -> float:
     """Predicted agreement of the final signs after release at OU time t from the release states y_a, y_b.
 
     Stochastic exact sampler: each replica's final sign is an independent draw from the class posterior,
@@ -243,12 +245,12 @@ def release_agreement(y_a, y_b, t_, amplitude, noise_std=1.0, sampler: str = "dd
     return float(np.mean(p_a * p_b + (1 - p_a) * (1 - p_b)))
 
 
-def switch_on_final_difference_factor(g_) -> float:
+def switch_on_final_difference_factor(g_: float) -> float:
     """Factor on D(x_A) - D(x_B) in the final outputs after switch-on (step to t' = 0 returns the gated D): rho(g)."""
     return gate_factors(g_)[1]
 
 
-def slope_weighted_contrast(b, chi, pi, beta) -> float:
+def slope_weighted_contrast(b: ArrayLike, chi: ArrayLike, pi: ArrayLike, beta: ArrayLike) -> float:
     """eta_beta = [(b_hi - pi_hi)/beta_hi - (b_lo - pi_lo)/beta_lo] / (chi_lo/beta_lo - chi_hi/beta_hi).
 
     Each argument a pair (lo, hi): lo the global mode (committing first), hi the local one.
@@ -264,7 +266,7 @@ def slope_weighted_contrast(b, chi, pi, beta) -> float:
     return float(f(b[0], b[1], chi[0], chi[1], pi[0], pi[1], beta[0], beta[1]))
 
 
-def gap_ratio_slopes(g_, eta_beta: float) -> float:
+def gap_ratio_slopes(g_: float, eta_beta: float) -> float:
     """Exact gap(g)/gap(0) = (rho(g) + eta_beta)/(1 + eta_beta) of the linear-margin mode model."""
     e = check_real("eta_beta", eta_beta)
     if e == -1.0:
@@ -272,7 +274,7 @@ def gap_ratio_slopes(g_, eta_beta: float) -> float:
     return float(numeric(_f("gap_ratio_slopes").expr, (rho, _slope_model()["eta_beta_sym"]))(routing_factor(g_), e))
 
 
-def gap_ratio_bound_common_margin(g_, eta_max: float = 0.0, kappa: float = 1.0) -> float:
+def gap_ratio_bound_common_margin(g_: float, eta_max: float = 0.0, kappa: float = 1.0) -> float:
     """kappa (|rho(g)| + eta_max)/(1 - eta_max): bound on |gap ratio| when both modes share one margin curve.
 
     Assumptions (`gap_ratio_common_margin`): the margins are M(s) + b_k(0) with one decreasing M whose slope
@@ -286,7 +288,7 @@ def gap_ratio_bound_common_margin(g_, eta_max: float = 0.0, kappa: float = 1.0) 
     return float(f(routing_factor(g_), e, k))
 
 
-def gap_ratio_bound_slopes(g_, eta_max: float) -> float:
+def gap_ratio_bound_slopes(g_: float, eta_max: float) -> float:
     """(|rho(g)| + eta_max)/(1 - eta_max): bound on |gap ratio| under |eta_beta| <= eta_max < 1."""
     e = check_real("eta_max", eta_max, 0.0, 1.0, hi_open=True)
     f = numeric(_f("gap_ratio_bound_slopes").expr, (rho, sp.Symbol("eta_max", nonnegative=True)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import logsumexp
 
 from .checks import InputError, check_array, check_int, check_positive, check_real
@@ -22,7 +23,7 @@ def _check_z(z, K, d):
     return z
 
 
-def score_gaussian(z, t, A, data_cov, c=0.0):
+def score_gaussian(z: ArrayLike, t: float, A: ArrayLike, data_cov: ArrayLike, c: float = 0.0) -> np.ndarray:
     """Exact score of the coupled forward marginal for zero-mean Gaussian replica data (docs/science.md §3).
 
     z_0 ~ N(0, R (x) Sigma) (replica-major), S_t = M R M^T (x) Sigma + C (x) I_d, score = -S_t^{-1} z.
@@ -44,7 +45,7 @@ def _joint_cov(A, t, S, R):
     return np.kron(M @ R @ M.T, S) + np.kron(C, np.eye(S.shape[0]))
 
 
-def replica_sign_mixture(K, amplitude, pattern, noise_std, c=0.0):
+def replica_sign_mixture(K: int, amplitude: float, pattern: ArrayLike, noise_std: float, c: float = 0.0) -> dict:
     """Joint replica data for a one-feature sign mixture: means (2^K, K d), covariance, weights.
 
     x^i_0 = a s_i phi + sigma eps_i, eps_i independent; the sign vector s in {+-1}^K is, with
@@ -89,7 +90,8 @@ def _mixture_terms(z, t, A, means, cov, weights):
     return z, sol, logp
 
 
-def score_gaussian_mixture(z, t, A, means, cov, weights):
+def score_gaussian_mixture(z: ArrayLike, t: float, A: ArrayLike, means: ArrayLike, cov: ArrayLike,
+                           weights: ArrayLike) -> np.ndarray:
     """Exact score of the coupled forward marginal for joint Gaussian-mixture data (docs/science.md §3).
 
     z_0 ~ sum_c w_c N(m_c, S_0) in R^{K d} (replica-major); z_t ~ sum_c w_c N((M (x) I) m_c, S_t),
@@ -100,7 +102,8 @@ def score_gaussian_mixture(z, t, A, means, cov, weights):
     return -(r[..., None] * sol).sum(-2).reshape(z.shape)
 
 
-def log_density_gaussian_mixture(z, t, A, means, cov, weights):
+def log_density_gaussian_mixture(z: ArrayLike, t: float, A: ArrayLike, means: ArrayLike, cov: ArrayLike,
+                                 weights: ArrayLike) -> float | np.ndarray:
     """log p_t(z) of the same mixture under the coupled forward process."""
     _, _, logp = _mixture_terms(z, t, A, means, cov, weights)
     return logsumexp(logp, axis=-1)

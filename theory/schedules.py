@@ -22,7 +22,7 @@ def delta(t: ArrayLike) -> np.ndarray:
     return -np.expm1(-2.0 * np.asarray(t, dtype=float))
 
 
-def euler_step(dt, scheme: str):
+def euler_step(dt: float | np.ndarray, scheme: str) -> tuple[float | np.ndarray, float | np.ndarray]:
     """(score coefficient, noise std) of one Euler reverse step of length dt = t - t' > 0 (docs/science.md §2).
 
     Reverse SDE: z' = (I + dt A) z + 2 dt score + sqrt(2 dt) xi   -> (2 dt, sqrt(2 dt));
@@ -36,7 +36,8 @@ def euler_step(dt, scheme: str):
     raise ValueError(f"Euler scheme must be 'sde' or 'ode', got {scheme!r}")
 
 
-def ancestral_step(t, t_next, scheme: str):
+def ancestral_step(t: float | np.ndarray, t_next: float | np.ndarray,
+                   scheme: str) -> tuple[float | np.ndarray, float | np.ndarray, float | np.ndarray]:
     """(x coefficient, denoiser coefficient, noise std) of one DDPM / DDIM step from t to t_next < t.
 
     x' = c_x x + c_D D + sigma xi with D = E[x_0 | x_t] (docs/science.md §2; Ho et al. 2020, Song et al. 2021):

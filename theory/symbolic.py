@@ -36,7 +36,7 @@ def numeric(expr: sp.Basic, args: tuple) -> Callable:
     return _numeric(expr, tuple(args))
 
 
-def numeric_stable(expr: sp.Basic, args: tuple):
+def numeric_stable(expr: sp.Basic, args: tuple) -> Callable:
     """Like `numeric`, after rewriting exp(x) - 1 as expm1(x) and log(1 + x) as log1p(x) (C99 rewrites).
 
     For formulas with 1 - e^{-2t}: at t = 1e-17 that difference is 0 in float64, expm1 keeps it.
