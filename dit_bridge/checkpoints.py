@@ -281,17 +281,23 @@ def _weight_shapes(folder: str) -> tuple[str, dict]:
     raise InputError(f"{folder}: no weights (diffusion_pytorch_model.safetensors or .bin) next to config.json")
 
 
+def read_json_object(path: str, what: str) -> dict:
+    """The JSON object in `path`, or an InputError naming the file and `what` it should hold (never a traceback)."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: unreadable {what} ({type(exc).__name__})") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path}: not a JSON object")
+    return value
+
+
 def check_diffusers_folder(folder: str) -> dict:
     """The config of a save_pretrained DiT folder after checking its class and every tensor's name and shape."""
     from diffusers import DiTTransformer2DModel
     cfg_path = os.path.join(folder, "config.json")
-    try:
-        with open(cfg_path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{cfg_path}: unreadable config ({type(exc).__name__})") from None
-    if not isinstance(config, dict):
-        raise InputError(f"{cfg_path}: not a JSON object")
+    config = read_json_object(cfg_path, "config")
     for key, high in CONFIG_LIMITS.items():  # before building anything: a 10**9-layer config would never finish
         value = config.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high):

@@ -26,7 +26,6 @@ Models trained by this project use diffusers' embedding, so keep the default for
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -184,13 +183,7 @@ def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> L
     training = None
     tj = os.path.join(path, "training.json")
     if os.path.isfile(tj):
-        try:
-            with open(tj) as f:
-                training = json.load(f)
-        except (OSError, ValueError) as exc:
-            raise InputError(f"{tj}: unreadable training record ({type(exc).__name__})") from None
-        if not isinstance(training, dict):
-            raise InputError(f"{tj}: not a JSON object")
+        training = checkpoints.read_json_object(tj, "training record")
     rec = record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
     if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
         rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
