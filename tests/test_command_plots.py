@@ -15,8 +15,10 @@ PLOTTED = {
     "ou_cloning": ["ou", "cloning", "--d", "16", "--branches", "5", *OU],
     "ou_gap": ["ou", "gap", "--d", "3", "--g", "0.5,10", *OU],
     "ou_gap_layer_a": ["ou", "gap", "--layer", "A", "--d", "4", "--g", "0,0.5", *OU],
+    "ou_gap_throughout": ["ou", "gap", "--d", "3", "--g", "0,1", "--window", "throughout", "--scheme", "ode", *OU],
     "dit_measure_I": ["dit", "measure", "--g", "0,1", "--t-int", "0,1,2,3,4", *DIT],
     "dit_measure_II": ["dit", "measure", "--protocol", "II", "--g", "0.5", *DIT],
+    "dit_measure_throughout": ["dit", "measure", "--window", "throughout", "--g", "0,1", *DIT],
     "dit_gains": ["dit", "gains", "--model", "tiny", "--step", "2", "--num-steps", "4", "--modes", "4",
                   "--samples", "1", "--quiet"],
 }

@@ -39,9 +39,10 @@ def _num(values) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def _errorbar(ax, x, est, lo, hi, **kw) -> None:
-    est, lo, hi = _num(est), _num(lo), _num(hi)
-    ax.errorbar(_num(x), est, yerr=[np.abs(est - lo), np.abs(hi - est)], fmt="o", capsize=3, **kw)
+def _errorbar(ax, rows: list[dict], x: str, name: str, **kw) -> None:
+    """Points rows[name] against rows[x] with bars from the records' name_low .. name_high (null: no point)."""
+    est, lo, hi = (_num([r[key] for r in rows]) for key in (name, f"{name}_low", f"{name}_high"))
+    ax.errorbar(_num([r[x] for r in rows]), est, yerr=[np.abs(est - lo), np.abs(hi - est)], fmt="o", capsize=3, **kw)
 
 
 def plot_ou_cloning(source: str | Path, png: str | Path) -> None:
@@ -82,8 +83,7 @@ def plot_throughout(doc: dict, png: str | Path, unit: str, step: str) -> None:
         ax.set(xlabel="sampler step", ylabel="normalised replica difference", title=f"coupled throughout, g = {g:g}")
         ax.legend(fontsize=7)
     ax = axes[0][-1]
-    _errorbar(ax, [r["g"] for r in gaps], [r.get("gap_steps") for r in gaps], [r.get("gap_steps_low") for r in gaps],
-              [r.get("gap_steps_high") for r in gaps], color="k", label="onset gap (95% CI)")
+    _errorbar(ax, gaps, "g", "gap_steps", color="k", label="onset gap (95% CI)")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set(xlabel="coupling g", ylabel="gap (sampler steps)", title="Gap between onsets (null: no onset)")
     ax.legend(fontsize=8)
@@ -104,8 +104,7 @@ def plot_ou_gap(source: str | Path, png: str | Path) -> None:
     for i, (k, rows) in enumerate(sorted(per.items())):
         name = groups[1]
         label = f"mode {k}" if layer_a else f"feature {k} (a = {rows[0]['amplitude']:g})"
-        _errorbar(ax, [r["g"] for r in rows], [r[name] for r in rows], [r[f"{name}_low"] for r in rows],
-                  [r[f"{name}_high"] for r in rows], color=f"C{i}", label=label)
+        _errorbar(ax, rows, "g", name, color=f"C{i}", label=label)
         theory = "t_mode_theory" if layer_a else "onset_theory"
         if all(r.get(theory) is not None for r in rows):
             ax.plot(_num([r["g"] for r in rows]), _num([r[theory] for r in rows]), "--", color=f"C{i}", lw=1,
@@ -115,8 +114,7 @@ def plot_ou_gap(source: str | Path, png: str | Path) -> None:
     gaps = _rows(doc, "gap")
     steps = not layer_a and all("gap_dit_steps" in r for r in gaps)
     name = "gap_dit_steps" if steps else "gap"
-    _errorbar(ax2, [r["g"] for r in gaps], [r[name] for r in gaps], [r[f"{name}_low"] for r in gaps],
-              [r[f"{name}_high"] for r in gaps], color="k", label="measured (95% CI)")
+    _errorbar(ax2, gaps, "g", name, color="k", label="measured (95% CI)")
     if layer_a and all("gap_theory" in r for r in gaps):
         ax2.plot(_num([r["g"] for r in gaps]), _num([r["gap_theory"] for r in gaps]), "--", color="C1", label="theory")
     ax2.axhline(0, color="grey", lw=0.8)
@@ -154,8 +152,7 @@ def plot_dit_measure(source: str | Path, png: str | Path) -> None:
     ax = axes[0][-1]
     for i, g in enumerate(gs):
         sel = sorted((r for r in commitment if r["g"] == g), key=lambda r: r["scale"])
-        _errorbar(ax, [r["scale"] for r in sel], [r["tau"] for r in sel], [r["tau_low"] for r in sel],
-                  [r["tau_high"] for r in sel], color=f"C{i}", label=f"g = {g:g}")
+        _errorbar(ax, sel, "scale", "tau", color=f"C{i}", label=f"g = {g:g}")
     if all(r["tau"] is None for r in commitment):
         ax.text(0.5, 0.5, "tau is null at every scale:\n" + commitment[0].get("tau_reason", "no value").replace(" (", "\n("),
                 ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
