@@ -63,8 +63,6 @@ def envelope(command: str, meta: dict, records: list[dict], summary: dict | None
 def variant_of(result: dict) -> dict:
     """The protocol variant of one result (window, noise, sampler, eps), for every record it gives."""
     out = {k: result[k] for k in VARIANT_FIELDS if k in result}
-    if "sampler" not in out and "scheme" in result:
-        out["sampler"] = result["scheme"]
     if "eps" in out and out["eps"] is None:
         out["eps_reason"] = "independent starts: the replicas' start noises are two draws, not +-eps of one"
     return out
