@@ -42,6 +42,7 @@ from .checks import InputError, check_array, check_int, check_positive, check_re
 from .formula import Formula
 from .gated import routing_factor
 from .schedules import delta
+from . import symbolic
 from .symbolic import g, lam, numeric, rho, t
 
 SECTION = "§4"
@@ -171,31 +172,31 @@ def _f(name):
 
 # ---------------------------------------------------------------- numeric functions
 
-def gate_factors(g_: float) -> tuple[float, float]:
+def gate_factors(g: float) -> tuple[float, float]:
     """(sum factor, difference factor) of the gate: (1, rho(g)) (docs/science.md §8)."""
-    gv = check_real("g", g_, 0.0, hi_open=True)
+    gv = check_real("g", g, 0.0, hi_open=True)
     gm = _gate_modes()
-    return float(gm["sum"].subs(g, gv)), float(numeric(gm["difference"], (g,))(gv))
+    return float(gm["sum"].subs(symbolic.g, gv)), float(numeric(gm["difference"], (symbolic.g,))(gv))
 
 
-def ddim_difference_multipliers(grid: ArrayLike, g_: float, lam_: float) -> np.ndarray:
+def ddim_difference_multipliers(grid: ArrayLike, g: float, lam: float) -> np.ndarray:
     """(N,) per-step multipliers of the replica difference under gated DDIM on a decreasing OU grid.
 
-    m_k = (1 - rho) sqrt(Delta_{k+1}/Delta_k) + rho m_0,k (`ddim_difference_multiplier`); lam_ the mode's
+    m_k = (1 - rho) sqrt(Delta_{k+1}/Delta_k) + rho m_0,k (`ddim_difference_multiplier`); lam the mode's
     data variance (Gaussian; a sign feature's a^2 + sigma^2 at the undecided point). The last point may be 0.
     """
     grid = check_array("grid", grid, ndim=1)
     if grid.size < 2 or np.any(np.diff(grid) >= 0) or grid[-2] <= 0 or grid[-1] < 0:
         raise InputError("grid must be a strictly decreasing array of OU times, > 0 but for the last (>= 0)")
-    r0, lv = routing_factor(g_), check_positive("lambda", lam_)
-    f = numeric(_f("ddim_difference_multiplier").expr, (t, tp, rho, lam))
+    r0, lv = routing_factor(g), check_positive("lambda", lam)
+    f = numeric(_f("ddim_difference_multiplier").expr, (symbolic.t, tp, rho, symbolic.lam))
     with np.errstate(divide="ignore"):
         return np.asarray(f(grid[:-1], grid[1:], r0, lv), dtype=float)
 
 
-def ddim_difference_propagator(grid: ArrayLike, g_: float, lam_: float, steps: int) -> float:
+def ddim_difference_propagator(grid: ArrayLike, g: float, lam: float, steps: int) -> float:
     """Product of the first `steps` multipliers: how much the coupled phase scales the difference."""
-    m = ddim_difference_multipliers(grid, g_, lam_)
+    m = ddim_difference_multipliers(grid, g, lam)
     steps = check_int("steps", steps, 0, m.size)
     return float(np.prod(m[:steps]))
 
@@ -207,27 +208,27 @@ def release_synchronisation_g1(grid: ArrayLike, steps: int) -> float:
     return float(np.sqrt(delta(grid[steps]) / delta(grid[0])))
 
 
-def continuous_difference_propagator(t0: float, t_: ArrayLike, g_: float, lam_: float) -> float | np.ndarray:
+def continuous_difference_propagator(t0: float, t: ArrayLike, g: float, lam: float) -> float | np.ndarray:
     """(Delta_t/Delta_t0)^{(1-rho)/2} (Gamma_t/Gamma_t0)^{rho/2}: the ODE's difference propagator t0 -> t."""
     t0 = check_real("t0", t0, 0.0, lo_open=True)
-    tt = check_array("t", t_)
+    tt = check_array("t", t)
     if np.any(tt <= 0) or np.any(tt > t0):
         raise InputError(f"t must lie in (0, t0={t0:g}]")
     dd = _ddim_multiplier()
-    out = numeric(dd["propagator"], (dd["t0"], t, rho, lam))(t0, tt, routing_factor(g_), check_positive("lambda", lam_))
-    return float(out) if np.ndim(t_) == 0 else np.asarray(out, dtype=float)
+    out = numeric(dd["propagator"], (dd["t0"], symbolic.t, rho, symbolic.lam))(t0, tt, routing_factor(g), check_positive("lambda", lam))
+    return float(out) if np.ndim(t) == 0 else np.asarray(out, dtype=float)
 
 
-def class_posterior(y: ArrayLike, t_: float, amplitude: float, noise_std: float = 1.0) -> float | np.ndarray:
+def class_posterior(y: ArrayLike, t: float, amplitude: float, noise_std: float = 1.0) -> float | np.ndarray:
     """P(s = +1 | y_t = y) of a sign feature a s + sigma eps at OU time t: 1/(1 + exp(-2 a e^{-t} y / v_t))."""
     y = check_array("y", y)
-    tt = check_real("t", t_, 0.0, lo_open=True)
+    tt = check_real("t", t, 0.0, lo_open=True)
     a_, s_ = check_positive("amplitude", amplitude), check_positive("noise_std", noise_std)
     v = s_ * s_ * np.exp(-2 * tt) + float(delta(tt))
     return 0.5 * (1.0 + np.tanh(a_ * np.exp(-tt) * y / v))
 
 
-def release_agreement(y_a: ArrayLike, y_b: ArrayLike, t_: float, amplitude: float, noise_std: float = 1.0,
+def release_agreement(y_a: ArrayLike, y_b: ArrayLike, t: float, amplitude: float, noise_std: float = 1.0,
                       sampler: str = "ddpm") -> float:
     """Predicted agreement of the final signs after release at OU time t from the release states y_a, y_b.
 
@@ -241,13 +242,13 @@ def release_agreement(y_a: ArrayLike, y_b: ArrayLike, t_: float, amplitude: floa
         return float(np.mean(np.sign(y_a) == np.sign(y_b)))
     if sampler not in ("ddpm", "sde"):
         raise InputError(f"sampler must be 'ddpm', 'sde' or 'ddim', got {sampler!r}")
-    p_a, p_b = class_posterior(y_a, t_, amplitude, noise_std), class_posterior(y_b, t_, amplitude, noise_std)
+    p_a, p_b = class_posterior(y_a, t, amplitude, noise_std), class_posterior(y_b, t, amplitude, noise_std)
     return float(np.mean(p_a * p_b + (1 - p_a) * (1 - p_b)))
 
 
-def switch_on_final_difference_factor(g_: float) -> float:
+def switch_on_final_difference_factor(g: float) -> float:
     """Factor on D(x_A) - D(x_B) in the final outputs after switch-on (step to t' = 0 returns the gated D): rho(g)."""
-    return gate_factors(g_)[1]
+    return gate_factors(g)[1]
 
 
 def slope_weighted_contrast(b: ArrayLike, chi: ArrayLike, pi: ArrayLike, beta: ArrayLike) -> float:
@@ -266,15 +267,15 @@ def slope_weighted_contrast(b: ArrayLike, chi: ArrayLike, pi: ArrayLike, beta: A
     return float(f(b[0], b[1], chi[0], chi[1], pi[0], pi[1], beta[0], beta[1]))
 
 
-def gap_ratio_slopes(g_: float, eta_beta: float) -> float:
+def gap_ratio_slopes(g: float, eta_beta: float) -> float:
     """Exact gap(g)/gap(0) = (rho(g) + eta_beta)/(1 + eta_beta) of the linear-margin mode model."""
     e = check_real("eta_beta", eta_beta)
     if e == -1.0:
         raise InputError("eta_beta = -1: the gap at g = 0 is 0, the ratio is undefined")
-    return float(numeric(_f("gap_ratio_slopes").expr, (rho, _slope_model()["eta_beta_sym"]))(routing_factor(g_), e))
+    return float(numeric(_f("gap_ratio_slopes").expr, (rho, _slope_model()["eta_beta_sym"]))(routing_factor(g), e))
 
 
-def gap_ratio_bound_common_margin(g_: float, eta_max: float = 0.0, kappa: float = 1.0) -> float:
+def gap_ratio_bound_common_margin(g: float, eta_max: float = 0.0, kappa: float = 1.0) -> float:
     """kappa (|rho(g)| + eta_max)/(1 - eta_max): bound on |gap ratio| when both modes share one margin curve.
 
     Assumptions (`gap_ratio_common_margin`): the margins are M(s) + b_k(0) with one decreasing M whose slope
@@ -285,11 +286,11 @@ def gap_ratio_bound_common_margin(g_: float, eta_max: float = 0.0, kappa: float 
     k = check_real("kappa", kappa, 1.0, np.inf)
     f = numeric(_f("gap_ratio_bound_common_margin").expr,
                 (rho, sp.Symbol("eta_max", nonnegative=True), sp.Symbol("kappa", positive=True)))
-    return float(f(routing_factor(g_), e, k))
+    return float(f(routing_factor(g), e, k))
 
 
-def gap_ratio_bound_slopes(g_: float, eta_max: float) -> float:
+def gap_ratio_bound_slopes(g: float, eta_max: float) -> float:
     """(|rho(g)| + eta_max)/(1 - eta_max): bound on |gap ratio| under |eta_beta| <= eta_max < 1."""
     e = check_real("eta_max", eta_max, 0.0, 1.0, hi_open=True)
     f = numeric(_f("gap_ratio_bound_slopes").expr, (rho, sp.Symbol("eta_max", nonnegative=True)))
-    return float(f(routing_factor(g_), e))
+    return float(f(routing_factor(g), e))
