@@ -101,12 +101,12 @@ def digits_data(size: int = 16) -> TrainingData:
     return TrainingData(images, labels, 10, spec)
 
 
-def to_pixels(images, spec: dict):
+def to_pixels(images: torch.Tensor | np.ndarray, spec: dict) -> torch.Tensor | np.ndarray:
     """Undo the digits standardisation: pixels = images * std + mean (0..16 scale)."""
     return images * spec["pixel_std"] + spec["pixel_mean"]
 
 
-def load_data(name: str, **kwargs) -> TrainingData:
+def load_data(name: str, **kwargs: object) -> TrainingData:
     """Dataset by name: 'fhgm', 'fhgm-flat' or 'digits'."""
     if name in FHGM_MIXTURES:
         return fhgm_data(name=name, **kwargs)

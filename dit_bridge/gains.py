@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -28,6 +29,13 @@ from syncgap.theory.checks import InputError, check_int, check_real
 
 from .coupling import attention_layers
 from .recording import token_grid
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from diffusers.models.attention_processor import Attention
+
+    from .registry import LoadedDiT
 
 
 # ---------------------------------------------------------------- token modes
@@ -75,7 +83,7 @@ def _check_attn(attn) -> None:
                          "nor pattern (DiT's attn1 has none)")
 
 
-def split_attention(attn, x_q: torch.Tensor, x_k: torch.Tensor, x_v: torch.Tensor) -> torch.Tensor:
+def split_attention(attn: Attention, x_q: torch.Tensor, x_k: torch.Tensor, x_v: torch.Tensor) -> torch.Tensor:
     """attn1's output with queries from x_q, keys from x_k, values from x_v, all (N, T, D) -> (N, T, D).
 
     With x_q = x_k = x_v = x it is diffusers' stock self-attention (AttnProcessor2_0) of x, up to rounding.
@@ -97,7 +105,7 @@ def split_attention(attn, x_q: torch.Tensor, x_k: torch.Tensor, x_v: torch.Tenso
     return out / attn.rescale_output_factor  # no residual: _check_attn refuses attn1 with one
 
 
-def part_responses(attn, x0: torch.Tensor, dx: torch.Tensor) -> dict:
+def part_responses(attn: Attention, x0: torch.Tensor, dx: torch.Tensor) -> dict:
     """First-order responses of one uncoupled attn1 at x0 (N, T, D) to dx fed to Q, K or V alone (JVP).
 
     dx is (N, T, D), or (B, N, T, D) for B tangents at the same x0 (vmap over the tangent: the primal
@@ -136,7 +144,8 @@ def _check_hidden(name: str, x) -> torch.Tensor:
     return x
 
 
-def attention_gains(attn, hidden: torch.Tensor, modes, probes, chunk: int = 256, readout: bool = False) -> dict:
+def attention_gains(attn: Attention, hidden: torch.Tensor, modes: np.ndarray | torch.Tensor,
+                    probes: torch.Tensor, chunk: int = 256, readout: bool = False) -> dict:
     """Per-sample gains (N, K, P) of one attn1 at hidden states (N, T, D) on modes (T, K) along probes (P, D).
 
     Returns {"key", "value", "query"}: u_kᵀ J_part(u_k aᵀ) a for each sample, mode and probe
@@ -178,8 +187,9 @@ def attention_gains(attn, hidden: torch.Tensor, modes, probes, chunk: int = 256,
 
 # ---------------------------------------------------------------- capture at the symmetric point
 
-def capture_attn_inputs(rec, step: int, *, num_steps: int = 50, n_samples: int = 2, seed: int = 0,
-                        labels=None, sampler: str = "ddpm", layers=None) -> dict:
+def capture_attn_inputs(rec: LoadedDiT, step: int, *, num_steps: int = 50, n_samples: int = 2, seed: int = 0,
+                        labels: Sequence[int] | None = None, sampler: str = "ddpm",
+                        layers: Sequence[int] | None = None) -> dict:
     """attn1 inputs {layer: (n_samples, T, D)} at sampler step `step` of an uncoupled run (= symmetric point).
 
     Runs the sampler (conditional rows, no guidance) from seeded noise for `step` steps, then makes the
@@ -288,7 +298,7 @@ def _contrast(chi, pi, lo, hi):
     return dchi, dpi, eta
 
 
-def gains_from_hidden(rec_or_model, hidden: dict, *, n_modes: int | None = None, threshold: float = 0.25,
+def gains_from_hidden(rec_or_model: LoadedDiT | torch.nn.Module, hidden: dict, *, n_modes: int | None = None, threshold: float = 0.25,
                       exact_max: int = 128, n_probes: int = 64, seed: int = 0, chunk: int = 256) -> LayerGains:
     """χ_k^ℓ, π_k^ℓ for every layer in `hidden` ({layer: (N, T, D) attn1 input}) and the dominance record."""
     model = getattr(rec_or_model, "model", rec_or_model)
@@ -382,9 +392,10 @@ def _standard_error(z, exact: bool) -> np.ndarray:
     return per.std(0, ddof=1) / math.sqrt(per.shape[0])
 
 
-def layer_gains(rec, step: int, *, num_steps: int = 50, layers=None, n_modes: int | None = 16,
-                n_samples: int = 2, seed: int = 0, labels=None, sampler: str = "ddpm", threshold: float = 0.25,
-                exact_max: int = 128, n_probes: int = 64, chunk: int = 256, progress=None) -> LayerGains:
+def layer_gains(rec: LoadedDiT, step: int, *, num_steps: int = 50, layers: Sequence[int] | None = None, n_modes: int | None = 16,
+                n_samples: int = 2, seed: int = 0, labels: Sequence[int] | None = None, sampler: str = "ddpm",
+                threshold: float = 0.25, exact_max: int = 128, n_probes: int = 64, chunk: int = 256,
+                progress: Callable[[int, int], None] | None = None) -> LayerGains:
     """Capture attn1 inputs at sampler step `step` of an uncoupled run, then measure χ, π for every layer.
 
     `progress(done, total)` is called after each layer.

@@ -21,6 +21,7 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,11 @@ from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
 from .datasets import TrainingData, load_data
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from diffusers import DiTTransformer2DModel
 
 SCHEDULER = {"num_train_timesteps": DIT_TRAIN_STEPS, "beta_start": DIT_BETA_START,
              "beta_end": DIT_BETA_END, "beta_schedule": "linear", "prediction_type": "epsilon"}
@@ -116,7 +122,7 @@ def alphas_cumprod() -> torch.Tensor:
     return torch.from_numpy(linear_betas()).neg().log1p().cumsum(0).exp()
 
 
-def build_model(cfg: TrainConfig, data: TrainingData):
+def build_model(cfg: TrainConfig, data: TrainingData) -> DiTTransformer2DModel:
     """A DiTTransformer2DModel sized by cfg, with DiT's adaLN-zero initialisation."""
     from diffusers import DiTTransformer2DModel
 
@@ -131,7 +137,7 @@ def build_model(cfg: TrainConfig, data: TrainingData):
     return model
 
 
-def adaln_zero_init_(model) -> None:
+def adaln_zero_init_(model: torch.nn.Module) -> None:
     """DiT's initialize_weights: xavier linears, N(0, .02) embeddings, zero adaLN + output layer."""
     for m in model.modules():
         if isinstance(m, torch.nn.Linear):
@@ -169,8 +175,9 @@ def min_snr_weight(abar_i: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.clamp(gamma * (1 - abar_i) / abar_i, max=1.0)
 
 
-def diffusion_loss(model, x0, labels, abar, gen, null_id: int, class_dropout: float,
-                   step_focus=None, min_snr_gamma=None) -> tuple[torch.Tensor, torch.Tensor]:
+def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tensor, abar: torch.Tensor,
+                   gen: torch.Generator, null_id: int, class_dropout: float,
+                   step_focus: tuple | None = None, min_snr_gamma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
 
     Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
@@ -257,7 +264,8 @@ def _check_checkpoint_keys(path: str, st: dict) -> None:
         raise InputError(f"checkpoint {path!r} lacks {', '.join(missing)}; delete it or give another --checkpoint")
 
 
-def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None, progress=None,
+def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
+          progress: Callable[[int, int, float], None] | None = None,
           command: str = "", keep_checkpoint: bool = False) -> dict:
     """Train cfg, save the EMA model with `save_pretrained` + training.json in out_dir; return the record.
 
