@@ -27,6 +27,12 @@ import signal
 import sys
 import threading
 
+# libgomp's threads (torch's CPU pool, numba's omp layer) busy-wait between parallel regions by default; when
+# a machine has more runnable threads than cores they starve each other (benchmarks/RESULTS.md, 2026-11-30: a
+# 2-thread torch loop of small matmuls took 38 s of CPU and 107 s wall instead of 0.5 s on the loaded 2-core
+# machine). Sleep instead unless the user chose a policy; libgomp reads it once, when torch or numba loads it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from syncgap.theory.checks import InputError, SimulationError
 from syncgap.theory.version import package_version
 from syncgap.validation.cli.extras import MissingExtra, missing_extra_message
