@@ -35,9 +35,7 @@ def execute(folder: Path):
     import nbclient
     import nbformat
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
-           # Numba's idle OpenMP workers otherwise spin beside PyTorch's threads (the tutorial says why)
-           "OMP_WAIT_POLICY": "PASSIVE"}
+    env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
