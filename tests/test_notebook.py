@@ -1,14 +1,14 @@
-"""The tutorial as a Jupyter notebook: generated from docs/tutorial.md, in sync, and executed like it."""
+"""The tutorial as a Jupyter notebook: generated from docs/tutorial.md, in sync, executed (which executes the
+tutorial: its code cells are the Markdown's blocks), and the source of every figure the tutorial shows."""
 from __future__ import annotations
 
-import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from syncgap.validation.notebook import main, markdown_cells, notebook, render
+from tutorial_run import FIGURES, embedded_figures, produced_files
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL, NOTEBOOK = ROOT / "docs" / "tutorial.md", ROOT / "docs" / "tutorial.ipynb"
@@ -42,16 +42,28 @@ def test_generic_markdown_and_valid_nbformat(tmp_path):
 
 
 @pytest.mark.slow
-def test_notebook_executes_and_produces_the_tutorials_files(tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    produced = [f for ln in TUTORIAL.read_text(encoding="utf-8").splitlines() if ln.startswith("# produces:")
-                for f in ln.split(":", 1)[1].split()]
-    assert produced and not [f for f in produced if not (tmp_path / f).is_file()]
+def test_notebook_executes_and_produces_the_tutorials_files(executed_tutorial):
+    folder, nb = executed_tutorial                  # tests/tutorial_run.py: a fresh kernel in a fresh folder
+    produced = produced_files(TUTORIAL.read_text(encoding="utf-8"))
+    assert produced and not [f for f in produced if not (folder / f).is_file()]
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    assert sum(c.cell_type == "code" and "assert " in "".join(c.source) for c in nb.cells) >= 5   # the exercises ran
+
+
+def test_every_embedded_figure_is_produced_by_a_block_and_every_produced_figure_embedded():
+    text = TUTORIAL.read_text(encoding="utf-8")
+    shown = embedded_figures(text)
+    made = [f for f in produced_files(text) if f.startswith("tutorial_figures/") and f.endswith(".png")]
+    assert shown and len(set(shown)) == len(shown)
+    assert sorted(shown) == sorted(made), "a figure is embedded but no block produces it, or the reverse"
+    shipped = sorted(f"tutorial_figures/{p.name}" for p in FIGURES.glob("*"))
+    assert shipped == sorted(shown), "docs/tutorial_figures/ holds a figure the tutorial does not show, or lacks one"
+
+
+@pytest.mark.slow
+def test_the_shipped_figures_are_the_ones_this_run_drew(executed_tutorial):
+    folder = executed_tutorial[0]
+    for rel in embedded_figures(TUTORIAL.read_text(encoding="utf-8")):
+        assert (folder / rel).is_file(), f"{rel}: no block of this run drew it"
+        assert (folder / rel).read_bytes() == (ROOT / "docs" / rel).read_bytes(), f"{rel} was not refreshed"

@@ -23,31 +23,13 @@ def _blocks(text: str):
     return re.findall(r"```(\w+)\n(.*?)```", text, flags=re.S)
 
 
-def _in(tmp: Path, text: str) -> str:
-    return text.replace("runs/", f"{tmp}/runs/")
-
-
-def _run_tutorial(tmp: Path) -> list[str]:
-    """Execute the tutorial's bash (syncgap lines) and python blocks; return the files it claims."""
-    produced = []
-    for lang, body in _blocks(TUTORIAL.read_text(encoding="utf-8")):
-        lines = body.strip().splitlines()
-        produced += [f for ln in lines if ln.startswith("# produces:") for f in ln.split(":", 1)[1].split()]
-        if lang == "bash":
-            for ln in lines:
-                if ln.startswith("syncgap "):
-                    argv = [_in(tmp, a) for a in shlex.split(ln)[1:]]
-                    assert main(argv + (["--quiet"] if argv[0] in ("validate", "ou") else [])) == 0, ln
-        elif lang == "python":
-            exec(compile(_in(tmp, body), "tutorial", "exec"), {})
-    return [_in(tmp, f) for f in produced]
-
-
 @pytest.fixture(scope="module")
-def tutorial(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tutorial")
-    produced = _run_tutorial(tmp)
-    return tmp, produced
+def tutorial(executed_tutorial):
+    """The tutorial's run folder (its notebook executed once per session, tests/tutorial_run.py) and the
+    files its blocks claim to produce there."""
+    from tutorial_run import produced_files
+    folder = executed_tutorial[0]
+    return folder, [str(folder / f) for f in produced_files(TUTORIAL.read_text(encoding="utf-8"))]
 
 
 @pytest.mark.slow

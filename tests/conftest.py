@@ -1,0 +1,18 @@
+"""Fixtures shared by test files."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def executed_tutorial(tmp_path_factory):
+    """(run folder, executed notebook) of docs/tutorial.ipynb, run once per session (tests/tutorial_run.py);
+    its figures are copied back into docs/tutorial_figures/."""
+    pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    import tutorial_run
+    folder = tmp_path_factory.mktemp("tutorial")
+    nb = tutorial_run.execute(folder)
+    tutorial_run.refresh_figures(folder)
+    return folder, nb

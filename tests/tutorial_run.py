@@ -1,0 +1,62 @@
+"""The tutorial executed as its notebook, once per session, and its figures copied back into docs/.
+
+docs/tutorial.ipynb is generated from docs/tutorial.md (validation/notebook.py; test_notebook checks
+that its code cells are the Markdown's blocks, in order), so executing the notebook executes the
+tutorial. It runs in a fresh folder with a fresh kernel; afterwards every figure the Markdown embeds
+(`![..](tutorial_figures/NAME.png)`) is copied from that run into docs/tutorial_figures/, so the
+figures a reader sees are the ones this code drew.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TUTORIAL, NOTEBOOK = ROOT / "docs" / "tutorial.md", ROOT / "docs" / "tutorial.ipynb"
+FIGURES = ROOT / "docs" / "tutorial_figures"
+FIGURE = re.compile(r"!\[[^\]]*\]\((tutorial_figures/[^)]+\.png)\)")
+
+
+def produced_files(text: str) -> list[str]:
+    """Files named on the `# produces:` lines of the tutorial's blocks, relative to the run folder."""
+    return [f for line in text.splitlines() if line.startswith("# produces:") for f in line.split(":", 1)[1].split()]
+
+
+def embedded_figures(text: str) -> list[str]:
+    """Figures the Markdown shows, relative to docs/."""
+    return FIGURE.findall(text)
+
+
+def execute(folder: Path):
+    """Run the notebook in `folder` with a fresh kernel (the venv's `syncgap` first on PATH); returns it."""
+    import nbclient
+    import nbformat
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
+                                resources={"metadata": {"path": str(folder)}}).execute()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return nb
+
+
+def refresh_figures(folder: Path) -> list[str]:
+    """Copy each embedded figure from the run in `folder` into docs/ (only where its bytes changed)."""
+    copied = []
+    for rel in embedded_figures(TUTORIAL.read_text(encoding="utf-8")):
+        new, old = folder / rel, ROOT / "docs" / rel
+        if new.is_file() and (not old.is_file() or old.read_bytes() != new.read_bytes()):
+            old.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(new, old)
+            copied.append(rel)
+    return copied
