@@ -1,7 +1,13 @@
 """Fixtures shared by test files."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# As the `syncgap` script does (validation/cli/main.py): OpenMP threads sleep between parallel regions instead
+# of spinning, which starves the cores when tests, torch and numba share a small machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
