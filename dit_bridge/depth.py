@@ -103,6 +103,24 @@ def feature_token_modes(pattern: np.ndarray, basis: np.ndarray, patch: int, cove
     return [int(m) for m in order[:n]], float(held[n - 1])
 
 
+class Recorders:
+    """Several recorders on one sampler run: begin_step goes to each (their hooks are attached separately)."""
+
+    def __init__(self, *recorders):
+        self.recorders = recorders
+
+    def begin_step(self, step: int, m: int) -> None:
+        for r in self.recorders:
+            r.begin_step(step, m)
+
+
+def increment_shares(increments: torch.Tensor) -> np.ndarray:
+    """Global share glob / total of BlockRecorder.increments entries (..., 2) -> (...); NaN where total is 0."""
+    x = np.asarray(increments, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(x[..., 1] > 0, x[..., 0] / x[..., 1], np.nan)
+
+
 class BlockRecorder:
     """Pre-hooks and hooks on every transformer block: h_in and h_out of rows [A; B], reduced per step.
 
@@ -141,7 +159,8 @@ class BlockRecorder:
         self.handles = []
 
     def begin_step(self, step: int, m: int) -> None:
-        """Called by the sampler before each model call: step index and pairs (rows [A; B], 2m rows)."""
+        """Called by the sampler before each model call: step index and pairs m (rows [A; B]; under classifier-free
+        guidance [A_c, A_u; B_c, B_u], of which the conditional rows are recorded)."""
         self._step, self._m = int(step), int(m)
         self._in, self._out = [None] * len(self.blocks), [None] * len(self.blocks)
 
@@ -164,11 +183,10 @@ class BlockRecorder:
     def _reduce(self) -> None:
         if any(x is None for x in self._in + self._out):
             raise RuntimeError("BlockRecorder: a block ran without the others in this step; call begin_step first")
-        h_in = torch.stack(self._in).float()    # (L, N, T, D)
-        h_out = torch.stack(self._out).float()  # (L, N, T, D)
-        m = self._m
-        if h_in.shape[1] != 2 * m:
-            raise InputError(f"BlockRecorder needs rows [A; B] of {2 * m} rows (no guidance), got {h_in.shape[1]}")
+        m, half = self._m, self._in[0].shape[0] // 2
+        rows = torch.cat([torch.arange(m), half + torch.arange(m)])  # [A; B] rows (the conditional ones under CFG)
+        h_in = torch.stack(self._in)[:, rows].float()    # (L, 2P, T, D)
+        h_out = torch.stack(self._out)[:, rows].float()  # (L, 2P, T, D)
         inc = h_out - h_in                       # what each block adds
         d = inc[:, :m] - inc[:, m:]              # (L, P, T, D) replica difference of the increment
         e = mode_energy(d, self.basis.to(d.device))  # (L, P, T)
@@ -233,5 +251,5 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
             "feature_coverage": np.asarray([c for _, c in per_feature]), "final_projection": final}
 
 
-__all__ = ["GLOBAL_MAX_INDEX", "dct_matrix", "token_dct_basis", "global_mode_mask", "chance_share", "mode_energy",
+__all__ = ["Recorders", "increment_shares", "GLOBAL_MAX_INDEX", "dct_matrix", "token_dct_basis", "global_mode_mask", "chance_share", "mode_energy",
            "patchify", "feature_token_modes", "BlockRecorder", "default_probe_steps", "depth_run"]

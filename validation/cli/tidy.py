@@ -279,13 +279,14 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
         common, diff = np.asarray(r["common"], float), np.asarray(r["diff"], float)     # (steps, layers, pairs)
         frac = np.asarray(r["diff_fraction"], float)
         bands = np.asarray(r["bands"], float)            # (steps, layers, pairs, bands)
-        modes = np.asarray(r["modes"], float)            # (steps, layers, pairs, groups)
+        inc = np.asarray(r["increment_share"], float)    # (steps, layers, pairs): global share of the block increment
         for i, step in enumerate(r["steps"]):
             for layer in range(common.shape[1]):
                 row = {"kind": "layer", "g": g, "step": step, "layer": layer, "common": common[i, layer].mean(),
                        "diff": diff[i, layer].mean(), "diff_fraction": frac[i, layer].mean()}
                 row.update({f"band_share_{b}": v for b, v in enumerate(bands[i, layer].mean(0))})
-                row.update({f"mode_share_{m}": v for m, v in enumerate(modes[i, layer].mean(0))})
+                row.update(increment_share=float(np.nanmean(inc[i, layer])) if np.isfinite(inc[i, layer]).any() else None,
+                           increment_chance=r["increment_chance"])
                 records.append(row)
         final = np.asarray(r["final_agreement"], float)  # (pairs, scales)
         records += [{"kind": "final", "g": g, "scale": s, "agreement": a}
