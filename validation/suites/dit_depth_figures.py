@@ -9,7 +9,14 @@ import os
 
 import numpy as np
 
-from .dit_figures import _plt, save_figure
+from .dit_figures import save_figure
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
 
 
 def _iv(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
