@@ -106,10 +106,13 @@ def _iv(interval) -> list:
 
 def layer_commitment(steps: np.ndarray, correct: np.ndarray, *, coarse: int = 0, fine: int = -1,
                      level: float = LEVEL, n_boot: int = 200, seed: int = 0) -> dict:
-    """Per layer: tau_l(global) (feature `coarse`), tau_l(local) (feature `fine`), gap_l and the accuracy gain
-    over layer 0 averaged over the probe steps, per feature; each [estimate, low, high] (bootstrap over pairs).
+    """Per layer: tau_l(global) (feature `coarse`), tau_l(local) (feature `fine`), gap_l, its change from the
+    input gap_l - gap_0, and the accuracy gain over layer 0 averaged over the probe steps, per feature; each
+    [estimate, low, high] (bootstrap over pairs).
 
-    correct: (P, 2, L + 1, S_p, F) held-out correctness. Also the first layer whose gap interval excludes 0.
+    correct: (P, 2, L + 1, S_p, F) held-out correctness. Also the first layer whose gap interval excludes 0
+    (`first_resolved_layer`) and the first whose gap change does (`first_changed_layer`: the layers alter
+    the gap that the input x_t already shows).
     """
     correct = np.asarray(correct, float)
     if correct.ndim != 5:
@@ -117,20 +120,29 @@ def layer_commitment(steps: np.ndarray, correct: np.ndarray, *, coarse: int = 0,
     level = check_real("level", level, CHANCE, 1.0, lo_open=True, hi_open=True)
     n_feat = correct.shape[-1]
     coarse, fine = coarse % n_feat, fine % n_feat
-    out = {"tau_global": [], "tau_local": [], "gap": [], "gain": [], "accuracy": correct.mean((0, 1)),
-           "level": level, "chance": CHANCE}
+    out = {"tau_global": [], "tau_local": [], "gap": [], "gap_change": [], "gain": [],
+           "accuracy": correct.mean((0, 1)), "level": level, "chance": CHANCE}
+
+    def gap_at(u, layer):
+        a, b = _tau(steps, u, layer, fine, level), _tau(steps, u, layer, coarse, level)
+        return None if a is None or b is None else a - b
+
+    def change(u, layer):
+        a, b = gap_at(u, layer), gap_at(u, 0)
+        return None if a is None or b is None else a - b
     for layer in range(correct.shape[2]):
         def gap(u, layer=layer):
-            a, b = _tau(steps, u, layer, fine, level), _tau(steps, u, layer, coarse, level)
-            return None if a is None or b is None else a - b
+            return gap_at(u, layer)
         out["tau_global"].append(_iv(bootstrap(lambda u, l=layer: _tau(steps, u, l, coarse, level), correct, n_boot,
                                                seed=seed)))
         out["tau_local"].append(_iv(bootstrap(lambda u, l=layer: _tau(steps, u, l, fine, level), correct, n_boot,
                                               seed=seed)))
         out["gap"].append(_iv(bootstrap(gap, correct, n_boot, seed=seed)))
+        out["gap_change"].append(_iv(bootstrap(lambda u, l=layer: change(u, l), correct, n_boot, seed=seed)))
         out["gain"].append([_iv(bootstrap(lambda u, l=layer, k=k: float((u[:, :, l, :, k] - u[:, :, 0, :, k]).mean()),
                                           correct, n_boot, seed=seed)) for k in range(n_feat)])
     out["first_resolved_layer"] = first_resolved_layer(out["gap"])
+    out["first_changed_layer"] = first_resolved_layer(out["gap_change"])
     return out
 
 

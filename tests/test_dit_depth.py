@@ -92,7 +92,8 @@ def test_tau_and_gap_on_synthetic_curves():
     assert res["tau_global"][0][0] == pytest.approx(8.0, abs=0.3)
     assert res["gap"][0] == [0.0, 0.0, 0.0]                # identical curves: gap exactly 0 in every resample
     assert res["gap"][2][0] == pytest.approx(6.0, abs=0.3) and res["gap"][2][1] > 0
-    assert res["first_resolved_layer"] == 2
+    assert res["first_resolved_layer"] == 2 and res["first_changed_layer"] == 2
+    assert res["gap_change"][0] == [0.0, 0.0, 0.0] and res["gap_change"][3][1] > 0
     assert res["gain"][2][1][0] < -0.05 and res["gain"][1][1][0] == 0.0   # later commitment: lower accuracy
     assert first_resolved_layer([[1.0, -0.5, 2.0], [None, None, None]]) is None
 

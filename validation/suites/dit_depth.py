@@ -169,13 +169,18 @@ def finding_text(a: dict) -> str:
     head = (f"{m} ({n} blocks): probe gap tau_l({a['features'][-1]}) - tau_l({a['features'][0]}) in sampler steps "
             f"at the input x_t {iv(gaps[0])}, after block 1 {iv(gaps[1])}, after the last block {iv(gaps[-1])}; "
             f"increment global share pooled {a['share_pooled'][0]:.3g} vs chance {a['chance_share']:.3g}. ")
+    changed = a.get("first_changed_layer")
+    change = (f" No layer changes the gap from the input's beyond its interval (gap_l - gap_0 after the last block "
+              f"{iv(a['gap_change'][-1])})." if changed is None else
+              f" The gap first differs from the input's after block {changed} (gap_l - gap_0 = "
+              f"{iv(a['gap_change'][changed])}).") if a.get("gap_change") else ""
     if first is None:
-        return head + f"No layer resolves the gap: against {CLAIM} this is not resolved."
+        return head + f"No layer resolves the gap: against {CLAIM} this is not resolved." + change
     where = "already in the block input x_t (layer 0)" if first == 0 else f"from layer {first}"
     verdict = "reproduced" if first >= pred else "not reproduced"
-    return head + (f"The gap is resolved {where}; P2's {CLAIM} (layer >= {pred} here) is {verdict}"
+    return head + (f"The gap is resolved {where}; P2's claim, {CLAIM} (layer >= {pred} here), is {verdict}"
                    + (": the layers do not create it, the linear readout of x_t already holds it." if first == 0
-                      else "."))
+                      else ".")) + change
 
 
 def _fmt(x):

@@ -50,6 +50,8 @@ def draw_probes(a: dict, png: str) -> None:
     ax_t.set_ylabel(f"commitment step (probe accuracy crosses {a['level']:g})")
     ax_t.set_title(f"{a['model']}: per-layer commitment (bands: 95% over pairs)", fontsize=9)
     _line_band(ax_g, x, a["gap"], "gap_l = tau_l(local) - tau_l(global)", "k")
+    if a.get("gap_change"):
+        _line_band(ax_g, x, a["gap_change"], "gap_l - gap_0 (change from the input x_t)", "C2", marker="s")
     ax_g.axhline(0, color="0.5", lw=0.8, ls="--", label="no gap")
     pred = a["predicted_first_layer"]
     ax_g.axvspan(pred - 0.5, n - 0.5, color="C1", alpha=0.12, label=f"P2: last ~5 of 28 layers, scaled (>= {pred})")
