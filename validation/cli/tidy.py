@@ -20,6 +20,15 @@ from syncgap.theory.version import package_version
 from .common import to_jsonable
 
 SCHEMA_VERSION = 1
+# commands whose records lost or changed a field (docs/json.md); dit measure 2: Protocol II's mode_share_m
+# (empirical-mode shares, at chance) removed, increment_share/increment_chance added (issue 15)
+SCHEMA_VERSIONS = {"dit measure": 2}
+
+
+def schema_version(command: str) -> int:
+    """The schema version of a command's --json output: SCHEMA_VERSIONS, else SCHEMA_VERSION."""
+    return SCHEMA_VERSIONS.get(command, SCHEMA_VERSION)
+
 NEVER_COMMITTED = "never committed in the window (agreement did not rise across the t_int range)"
 NO_CROSSING = "agreement never crossed the level in the window"
 NO_ONSET = "no onset: the replica difference never grows"
@@ -52,7 +61,7 @@ def envelope(command: str, meta: dict, records: list[dict], summary: dict | None
         if bad:
             raise ValueError(f"record {i} of {command!r} is not flat: fields {bad}")
         rows.append(row)
-    out = {"schema": f"syncgap.{command.replace(' ', '.')}/{SCHEMA_VERSION}",
+    out = {"schema": f"syncgap.{command.replace(' ', '.')}/{schema_version(command)}",
            "meta": {"command": f"syncgap {command}", "version": package_version(), **to_jsonable(meta)},
            "records": rows}
     if summary is not None:
