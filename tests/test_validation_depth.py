@@ -63,7 +63,9 @@ def test_checks_pass_fail_and_na():
     late = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(25, [0.6, 0.5, 0.7]))}
     assert late["first_gap_layer"].verdict == "pass" and late["increment_structure"].verdict == "pass"
     early = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.26, 0.2, 0.3]))}
-    assert early["first_gap_layer"].verdict == "fail" and early["increment_structure"].verdict == "fail"
+    assert early["first_gap_layer"].verdict == "fail" and early["increment_structure"].verdict == "n/a"
+    fine = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.1, 0.05, 0.15]))}
+    assert fine["increment_structure"].verdict == "fail" and fine["increment_structure"].observed < 0
     none = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(None, [0.6, 0.5, 0.7]))}
     assert none["first_gap_layer"].verdict == "n/a"
     low = _analysis(25, [0.6, 0.5, 0.7])

@@ -9,8 +9,9 @@ held-out correctness of per-layer ridge probes of each feature's final sign (dit
 the cell alone: depth.json (per-layer shares against their chance level, tau_l(global), tau_l(local),
 gap_l and the probe gain over layer 0 = the block input x_t, bootstrap intervals over pairs) and two
 figures. The checks:
-- increment_structure: the pooled global share of the increment difference differs from its chance
-  level |global| / T (pass: interval excludes chance; fail: it contains chance, a blind measurement).
+- increment_structure: the pooled global share of the increment difference minus its chance level
+  |global| / T, a sign check: pass when its interval is wholly > 0 (the blocks add a difference in the
+  coarse token modes), fail when wholly < 0, n/a when it contains 0 (blind, as the old statistic was).
 - probe_reads_coarse: at the last step the last layer's probe reads dct01's final sign (accuracy >= 0.9).
 - first_gap_layer: the first layer whose gap_l interval excludes 0, against P2's "last ~5 of 28"
   scaled to the depth (`predicted_first_layer`): pass when at or after it, fail when before (the gap is
@@ -28,7 +29,7 @@ import numpy as np
 
 from syncgap.theory.checks import InputError
 from syncgap.validation import check_kinds
-from syncgap.validation.check_kinds import FAIL, NA, PASS, Decision
+from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
@@ -129,17 +130,14 @@ def checks_for(a: dict) -> list[Check]:
     m, boot = a["model"], "95% percentile bootstrap over pairs"
     est, lo, hi = (_num(v) for v in a["share_pooled"])
     chance = a["chance_share"]
-    if est is None or lo is None or hi is None:
-        structure = Decision(NA, "the share could not be measured")
-    elif lo <= chance <= hi:
-        structure = Decision(FAIL, "the interval contains the chance level: the measurement does not see structure")
-    else:
-        structure = Decision(PASS, f"the interval excludes the chance level {chance:.3g}")
-    out = [Check(f"dit.{m}.depth.increment_structure", "global share of the block increments' replica difference "
-                 "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) differs from its "
-                 "chance level", chance, est, None if est is None else (lo, hi), "share of energy", None,
-                 verdict=structure.verdict, reason=structure.reason, kind="agreement", model=m, finding=FINDING,
-                 claim=f"!= {chance:.3g} (chance)", tolerance=f"{boot}; fails when it contains chance")]
+    excess = None if est is None else est - chance
+    ci = None if None in (est, lo, hi) else (lo - chance, hi - chance)
+    out = [decided(f"dit.{m}.depth.increment_structure", "global share of the block increments' replica difference "
+                   "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) minus its chance "
+                   f"level {chance:.3g} (an isotropic difference): the measurement sees structure", None, excess, ci,
+                   "share of energy", check_kinds.sign(excess, ci, expected=1), kind="sign", model=m,
+                   finding=FINDING, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
+                   "fails when wholly below (the difference sits in the fine modes)")]
     acc = np.asarray(a["accuracy"], float)   # (L + 1, S_p, F)
     last = float(acc[-1, -1, 0])
     out.append(decided(f"dit.{m}.depth.probe_reads_coarse", f"held-out accuracy of the last layer's probe of "
