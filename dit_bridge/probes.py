@@ -91,11 +91,6 @@ def commitment_step(steps: np.ndarray, accuracy: np.ndarray, level: float = LEVE
     return level_crossing(np.asarray(steps, float), np.asarray(accuracy, float), level)
 
 
-def _tau(steps, units, layer, feature, level):
-    """tau of one (layer, feature) from pair units (P, 2, L + 1, S_p, F)."""
-    return commitment_step(steps, units[:, :, layer, :, feature].mean((0, 1)), level)
-
-
 def _iv(interval) -> list:
     """[estimate, low, high] with None for a missing estimate or an unbounded end."""
     est = None if not np.isfinite(interval.estimate) else float(interval.estimate)
@@ -119,28 +114,29 @@ def layer_commitment(steps: np.ndarray, correct: np.ndarray, *, coarse: int = 0,
         raise InputError(f"correct must be (pairs, 2, layers + 1, probe steps, features), got {correct.shape}")
     level = check_real("level", level, CHANCE, 1.0, lo_open=True, hi_open=True)
     n_feat = correct.shape[-1]
-    coarse, fine = coarse % n_feat, fine % n_feat
+    ends = [coarse % n_feat, fine % n_feat]
+    acc = correct.mean(1)  # (P, L + 1, S_p, F): per pair, the mean over its two replicas (equal weights)
     out = {"tau_global": [], "tau_local": [], "gap": [], "gap_change": [], "gain": [],
            "accuracy": correct.mean((0, 1)), "level": level, "chance": CHANCE}
 
-    def gap_at(u, layer):
-        a, b = _tau(steps, u, layer, fine, level), _tau(steps, u, layer, coarse, level)
+    def tau(u):  # u (P, S_p) -> tau of the mean curve
+        return commitment_step(steps, u.mean(0), level)
+
+    def gap(u):  # u (P, S_p, 2) [coarse, fine] -> tau(fine) - tau(coarse)
+        a, b = tau(u[..., 1]), tau(u[..., 0])
         return None if a is None or b is None else a - b
 
-    def change(u, layer):
-        a, b = gap_at(u, layer), gap_at(u, 0)
+    def change(u):  # u (P, 2, S_p, 2) [layer 0, layer] -> gap(layer) - gap(0)
+        a, b = gap(u[:, 1]), gap(u[:, 0])
         return None if a is None or b is None else a - b
-    for layer in range(correct.shape[2]):
-        def gap(u, layer=layer):
-            return gap_at(u, layer)
-        out["tau_global"].append(_iv(bootstrap(lambda u, l=layer: _tau(steps, u, l, coarse, level), correct, n_boot,
-                                               seed=seed)))
-        out["tau_local"].append(_iv(bootstrap(lambda u, l=layer: _tau(steps, u, l, fine, level), correct, n_boot,
-                                              seed=seed)))
-        out["gap"].append(_iv(bootstrap(gap, correct, n_boot, seed=seed)))
-        out["gap_change"].append(_iv(bootstrap(lambda u, l=layer: change(u, l), correct, n_boot, seed=seed)))
-        out["gain"].append([_iv(bootstrap(lambda u, l=layer, k=k: float((u[:, :, l, :, k] - u[:, :, 0, :, k]).mean()),
-                                          correct, n_boot, seed=seed)) for k in range(n_feat)])
+    for layer in range(acc.shape[1]):  # each bootstrap resamples the same pair indices (same seed, same P)
+        out["tau_global"].append(_iv(bootstrap(tau, acc[:, layer, :, ends[0]], n_boot, seed=seed)))
+        out["tau_local"].append(_iv(bootstrap(tau, acc[:, layer, :, ends[1]], n_boot, seed=seed)))
+        out["gap"].append(_iv(bootstrap(gap, acc[:, layer][..., ends], n_boot, seed=seed)))
+        out["gap_change"].append(_iv(bootstrap(change, acc[:, [0, layer]][..., ends], n_boot, seed=seed)))
+        gains = (acc[:, layer] - acc[:, 0]).mean(1)  # (P, F): gain over layer 0, mean over probed steps
+        out["gain"].append([_iv(bootstrap(lambda u: float(u.mean()), gains[:, k], n_boot, seed=seed))
+                            for k in range(n_feat)])
     out["first_resolved_layer"] = first_resolved_layer(out["gap"])
     out["first_changed_layer"] = first_resolved_layer(out["gap_change"])
     return out
