@@ -53,8 +53,7 @@ def bench_model(name, model, pairs, repeat, device, dtype):
     t = torch.randint(0, 1000, (2 * m,), device=device)
     y = torch.randint(0, cfg.num_embeds_ada_norm, (2 * m,), device=device)
     t_tok = (cfg.sample_size // cfg.patch_size) ** 2
-    modes = torch.linalg.qr(torch.randn(cfg.num_layers, t_tok, t_tok))[0]
-    rec = PairRecorder(model, n_bands=4, modes=modes, mode_groups=4)
+    rec = PairRecorder(model, n_bands=4)
 
     def fwd(xx=x, tt=t, yy=y):
         with torch.no_grad():

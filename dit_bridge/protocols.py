@@ -10,8 +10,10 @@ prefix, coupled tail) | throughout (coupled all run, onsets of the per-scale dif
 independent | shared (B's generators copy A's).
 
 Protocol II: the pair runs coupled (constant g or a schedule) with hooks on every block that
-reduce the replica difference on the fly: common/difference energies per layer and step, and the
-difference's shares in radial frequency bands and in groups of empirical modes (recording.py).
+reduce the replica difference on the fly: common/difference energies per layer and step, the
+difference's shares in radial frequency bands (recording.py), and the global share of what each block
+adds to the difference on the token DCT modes (depth.py; the per-layer depth finding is depth.py's
+shared-noise run with probes, validation/suites/dit_depth.py).
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from syncgap.ou_models.variants import difference_onset
 
 from .commitment import commitment_fits, default_scales, pooled_difference, scale_agreement
 from .coupling import check_g, remove_coupling, set_coupling
-from .recording import ModeCalibrator, PairRecorder
+from .recording import PairRecorder, token_grid
 from .sampling import (GUIDANCE_MAX, PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators,
                        row_seed, run_pairs)
 
@@ -286,47 +288,37 @@ def protocol_throughout(rec: LoadedDiT, g: float, *, n_pairs: int, seed: int, nu
             "per_scale": per_scale, "gap": g_rec, **_gap_fields(g_rec)}
 
 
-def empirical_modes(rec: LoadedDiT, *, n_pairs: int = 2, seed: int = 10_000, num_steps: int = 50,
-                    sampler: str = "ddpm", guidance_scale: float = 1.0, labels: Labels = None) -> torch.Tensor:
-    """(L, T, T) per-layer spatial modes from an uncoupled calibration run (its own seeds)."""
-    _check_common(rec, 0.0, num_steps, n_pairs, guidance_scale)
-    remove_coupling(rec.model)
-    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 1.0)  # two independent draws
-    lab = pair_labels(rec, labels, n_pairs, seed)
-    state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))
-    with ModeCalibrator(rec.model) as cal:
-        run_pairs(rec, make_scheduler(rec, sampler), state, lab, num_steps=num_steps,
-                  guidance_scale=guidance_scale, recorder=cal)
-    return cal.modes()
-
-
 def protocol_two(rec: LoadedDiT, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: int = 50,
                  sampler: str = "ddpm", guidance_scale: float = 1.0, labels: Labels = None, eps: float = 0.3,
                  gate: str = "paper", layers: Sequence[int] | None = None, g_schedule: GSchedule | None = None,
-                 n_bands: int = 4, modes: torch.Tensor | ArrayLike | None = None, mode_groups: int = 4,
-                 record_steps: Iterable[int] | None = None, progress: Progress = None) -> dict:
-    """Per-layer, per-step common/difference energies and the difference's band and mode shares.
+                 n_bands: int = 4, record_steps: Iterable[int] | None = None, progress: Progress = None) -> dict:
+    """Per-layer, per-step common/difference energies, the difference's band shares, and the global share of
+    each block's increment difference on the token DCT modes (`increment_share`, chance `increment_chance`).
 
-    modes: (L, T, T) basis, or None to calibrate one with `empirical_modes` (uncoupled, other seeds).
-    g_schedule overrides the constant g (values per step). Per-layer shares are normalised per layer
+    g_schedule overrides the constant g (values per step). Band shares are normalised per layer
     (they sum to 1); `diff_fraction` = diff / (common + diff) is the layer's normalised difference energy.
     """
+    from .depth import BlockRecorder, Recorders, chance_share, global_mode_mask, increment_shares, token_dct_basis
     g, num_steps, n_pairs, guidance_scale = _check_common(rec, g, num_steps, n_pairs, guidance_scale)
-    if modes is None:
-        modes = empirical_modes(rec, num_steps=num_steps, sampler=sampler, guidance_scale=guidance_scale)
+    mask = global_mode_mask(token_dct_basis(*token_grid(rec.model))[1])
     lab = pair_labels(rec, labels, n_pairs, seed)
     x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, eps)
     set_coupling(rec.model, g, layers, gate)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, n_pairs))
-    recorder = PairRecorder(rec.model, n_bands, modes, mode_groups, record_steps)
-    with recorder:
-        run_pairs(rec, make_scheduler(rec, sampler), state, lab, num_steps=num_steps, guidance_scale=guidance_scale,
-                  g_schedule=g if g_schedule is None else g_schedule, recorder=recorder, progress=progress)
-    remove_coupling(rec.model)
+    recorder = PairRecorder(rec.model, n_bands, record_steps)
+    try:
+        with recorder, BlockRecorder(rec.model, mask) as blocks:
+            run_pairs(rec, make_scheduler(rec, sampler), state, lab, num_steps=num_steps,
+                      guidance_scale=guidance_scale, g_schedule=g if g_schedule is None else g_schedule,
+                      recorder=Recorders(recorder, blocks), progress=progress)
+    finally:
+        remove_coupling(rec.model)
     r = recorder.result()
+    inc = increment_shares(torch.stack([blocks.increments[int(s)] for s in r["steps"]]))  # (S, L, P)
     a, b = state.x.chunk(2)
     scales = default_scales(min(rec.sample_shape[1:]))
     return {"protocol": "II", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
             "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed, "n_pairs": n_pairs,
             **r, "diff_fraction": r["diff"] / np.maximum(r["common"] + r["diff"], 1e-30),
+            "increment_share": inc, "increment_chance": chance_share(mask),
             "final_scales": scales, "final_agreement": scale_agreement(a, b, scales)}

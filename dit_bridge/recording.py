@@ -5,9 +5,9 @@ For block output h (rows [A; B], the conditional rows only under CFG), per pair 
     common = mean(c^2), diff = mean(d^2)                     (mean over tokens and channels)
     bands[b] = share of |d|^2 in radial spatial-frequency band b of the token grid
                (orthonormal 2-D DFT over the h x w grid, |f| = sqrt(fx^2 + fy^2) in cycles/token, equal-width bands)
-    modes[q] = share of |d|^2 in group q of a fixed per-layer basis of empirical spatial modes
-               (eigenvectors of the token second-moment matrix, leading group first)
-Only these numbers are kept: memory is O(steps x layers x pairs x (2 + bands + groups)).
+Only these numbers are kept: memory is O(steps x layers x pairs x (2 + bands)). The block outputs are the
+cumulative residual stream; what each block adds, on a fixed token basis, is dit_bridge/depth.py's measurement
+(the empirical-mode shares once recorded here sat at their chance level: removed, issue 15).
 The hooks keep views of one step's block outputs and the last block's hook reduces all layers in one
 batch (fewer, larger tensor ops than a per-layer reduction); `reduce` is the per-layer reference.
 """
@@ -46,14 +46,6 @@ def radial_band_basis(h: int, w: int, n_bands: int) -> tuple[torch.Tensor, np.nd
     return torch.from_numpy(np.concatenate(vecs, 1).astype(np.float32)), np.asarray(labels)
 
 
-def group_matrix(n: int, n_groups: int) -> torch.Tensor:
-    """(n, n_groups) 0/1 matrix putting n ordered modes into contiguous groups (leading first)."""
-    idx = np.minimum((np.arange(n) * n_groups) // n, n_groups - 1)
-    out = np.zeros((n, n_groups), dtype=np.float32)
-    out[np.arange(n), idx] = 1.0
-    return torch.from_numpy(out)
-
-
 def token_grid(model: torch.nn.Module) -> tuple[int, int]:
     p = model.config.patch_size
     s = model.config.sample_size
@@ -63,8 +55,7 @@ def token_grid(model: torch.nn.Module) -> tuple[int, int]:
 class PairRecorder:
     """Hooks on every transformer block reducing the replica difference per layer and step (Protocol II)."""
 
-    def __init__(self, model, n_bands: int = 4, modes: torch.Tensor | None = None, mode_groups: int = 4,
-                 steps=None):
+    def __init__(self, model, n_bands: int = 4, steps=None):
         self.model = model
         self.hw = token_grid(model)
         t = self.hw[0] * self.hw[1]
@@ -73,17 +64,8 @@ class PairRecorder:
         self.band_basis, labels = radial_band_basis(*self.hw, self.n_bands)
         onehot = np.zeros((t, self.n_bands), dtype=np.float32)
         onehot[np.arange(t), labels] = 1.0
-        self.group_m = torch.from_numpy(onehot)  # basis vector -> band (then -> mode group, if modes)
-        self.modes = None
-        if modes is not None:
-            modes = torch.as_tensor(modes, dtype=torch.float32)
-            if tuple(modes.shape) != (self.n_layers, t, t):
-                raise InputError(f"modes must be (layers, tokens, tokens) = ({self.n_layers}, {t}, {t}), "
-                                 f"got {tuple(modes.shape)}")
-            self.modes = modes
-            self.mode_groups = check_int("mode_groups", mode_groups, 1, t)
-            self.group_m = torch.block_diag(self.group_m, group_matrix(t, self.mode_groups))
-        self._stacked = {}  # device -> ((L, T, K) or (T, K) basis, group matrix), for the batched reduction
+        self.group_m = torch.from_numpy(onehot)  # basis vector -> band
+        self._stacked = {}  # device -> ((K, T) basis, group matrix), for the batched reduction
         self.steps = None if steps is None else set(int(s) for s in steps)
         self.handles = []
         self._step, self._m = None, None
@@ -130,8 +112,8 @@ class PairRecorder:
         return hook
 
     def _reduce_pending(self) -> torch.Tensor:
-        """(L, P, 2 + bands [+ groups]) statistics of this step's block outputs: common and difference energy
-        per token and channel, then the difference's energy share per band [and mode group]."""
+        """(L, P, 2 + bands) statistics of this step's block outputs: common and difference energy
+        per token and channel, then the difference's energy share per band."""
         pend, self._pending = self._pending, [None] * self.n_layers
         if any(x is None for x in pend):
             raise RuntimeError("PairRecorder: a block ran without the others in this step; call begin_step first")
@@ -142,7 +124,7 @@ class PairRecorder:
         d = x[:, 0] - x[:, 1]  # sqrt(2) d
         t, dim = d.shape[-2:]
         d2 = d.pow(2).sum((2, 3))  # 2 |d|^2, (L, P)
-        w, grp = self._stacked_basis(d.device)  # (L, K, T) or (K, T), (K, groups)
+        w, grp = self._stacked_basis(d.device)  # (K, T), (K, bands)
         coef = torch.matmul(w.unsqueeze(-3), d).pow_(2).sum(-1)  # 2 |W_k^T d|^2, (L, P, K)
         shares = torch.matmul(coef, grp).div_(d2.clamp_min(1e-30).unsqueeze(-1))  # (L, P, groups)
         common = c2.sum((2, 3)).mul_(0.5 / (t * dim))
@@ -152,62 +134,16 @@ class PairRecorder:
     def _stacked_basis(self, device):
         key = str(device)
         if key not in self._stacked:
-            if self.modes is None:
-                w = self.band_basis.T  # (K, T), shared by every layer
-            else:
-                bands = self.band_basis.T.expand(self.n_layers, -1, -1)
-                w = torch.cat([bands, self.modes.transpose(1, 2)], 1)  # (L, K, T)
+            w = self.band_basis.T  # (K, T), shared by every layer
             self._stacked[key] = (w.contiguous().to(device), self.group_m.to(device))
         return self._stacked[key]
 
     def result(self) -> dict:
-        """Plain record: steps (S,), common/diff (S, L, P), bands (S, L, P, n_bands), modes (S, L, P, groups)."""
+        """Plain record: steps (S,), common/diff (S, L, P), bands (S, L, P, n_bands)."""
         steps = sorted(s for s, v in self.records.items() if v is not None)
         if not steps:
             raise InputError("nothing recorded: attach the recorder and run the sampler with recorder=...")
         arr = torch.stack([self.records[s] for s in steps]).cpu().numpy()  # (S, L, P, K)
-        out = {"steps": np.asarray(steps), "common": arr[..., 0], "diff": arr[..., 1],
-               "bands": arr[..., 2:2 + self.n_bands],
-               "band_edges": np.linspace(0.0, math.sqrt(0.5), self.n_bands + 1)}
-        if self.modes is not None:
-            out["modes"] = arr[..., 2 + self.n_bands:]
-        return out
-
-
-class ModeCalibrator:
-    """Accumulates each layer's token second-moment matrix sum_d h h^T / D over rows and steps."""
-
-    def __init__(self, model):
-        self.model = model
-        t = math.prod(token_grid(model))
-        self.acc = torch.zeros(len(model.transformer_blocks), t, t, dtype=torch.float64)
-        self.count = 0
-        self.handles = []
-
-    def __enter__(self):
-        self.handles = [b.register_forward_hook(self._hook(i)) for i, b in enumerate(self.model.transformer_blocks)]
-        return self
-
-    def __exit__(self, *exc):
-        for hd in self.handles:
-            hd.remove()
-        self.handles = []
-
-    def begin_step(self, step: int, m: int) -> None:
-        self.count += 1
-
-    def _hook(self, layer):
-        def hook(module, inputs, output):
-            with torch.no_grad():
-                h = output.float()  # (N, T, D)
-                mom = torch.einsum("ntd,nsd->ts", h, h) / (h.shape[0] * h.shape[2])  # on the model's device
-                self.acc[layer] += mom.double().cpu()
-            return None
-        return hook
-
-    def modes(self) -> torch.Tensor:
-        """(L, T, T) orthonormal modes per layer, columns ordered by decreasing second moment."""
-        if self.count == 0:
-            raise InputError("no steps were calibrated")
-        evals, evecs = torch.linalg.eigh(self.acc / self.count)
-        return evecs.flip(-1).float()
+        return {"steps": np.asarray(steps), "common": arr[..., 0], "diff": arr[..., 1],
+                "bands": arr[..., 2:2 + self.n_bands],
+                "band_edges": np.linspace(0.0, math.sqrt(0.5), self.n_bands + 1)}

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike
 
-    from .recording import ModeCalibrator, PairRecorder
+    from .depth import BlockRecorder, Recorders
+    from .recording import PairRecorder
     from .registry import LoadedDiT
 
     GSchedule = ArrayLike | Callable[[int], float | Sequence[float]]
@@ -150,7 +151,7 @@ def _check_finite(x, k, t) -> None:
 
 def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, labels: torch.Tensor, *,
               num_steps: int, stop: int | None = None, guidance_scale: float = 1.0, g_schedule: GSchedule | None = None,
-              recorder: PairRecorder | ModeCalibrator | None = None,
+              recorder: PairRecorder | BlockRecorder | Recorders | None = None,
               progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
     """Advance `state` from state.step to `stop` (default num_steps) on the scheduler's grid; returns it."""
     num_steps = check_int("num_steps", num_steps, 1, scheduler.config.num_train_timesteps)
@@ -187,7 +188,7 @@ def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: P
 
 def sample_pairs(rec: LoadedDiT, x_a: torch.Tensor, x_b: torch.Tensor, labels: torch.Tensor | ArrayLike | None = None,
                  *, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm", guidance_scale: float = 1.0,
-                 g_schedule: GSchedule | None = None, recorder: PairRecorder | ModeCalibrator | None = None,
+                 g_schedule: GSchedule | None = None, recorder: PairRecorder | BlockRecorder | Recorders | None = None,
                  progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
     """Sample pairs from initial noise x_a, x_b (M, C, H, W); labels (M,) shared by both replicas or (2M,)."""
     if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(rec.sample_shape):

@@ -6,7 +6,7 @@ import torch
 from syncgap.dit_bridge.commitment import commitment_fits, default_scales, scale_agreement
 from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
 from syncgap.dit_bridge.protocols import protocol_two
-from syncgap.dit_bridge.recording import ModeCalibrator, PairRecorder
+from syncgap.dit_bridge.recording import PairRecorder
 from syncgap.dit_bridge.registry import load_tiny
 from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
 from syncgap.ou_models.estimators import sigmoid
@@ -22,18 +22,17 @@ def test_recording_leaves_outputs_unchanged(tiny):
     set_coupling(tiny.model, 0.6)
     kw = dict(labels=[3, 5], seed=2, num_steps=5, guidance_scale=2.0)
     plain = sample_pairs(tiny, xa, xb, **kw).x
-    modes = torch.linalg.qr(torch.randn(3, 16, 16))[0]
-    with PairRecorder(tiny.model, n_bands=3, modes=modes) as rec:
+    with PairRecorder(tiny.model, n_bands=3) as rec:
         recorded = sample_pairs(tiny, xa, xb, recorder=rec, **kw).x
     remove_coupling(tiny.model)
     assert torch.equal(plain, recorded)
     assert not any(b._forward_hooks for b in tiny.model.transformer_blocks)  # detached
     r = rec.result()
-    assert r["diff"].shape == (5, 3, 2) and r["bands"].shape == (5, 3, 2, 3) and r["modes"].shape == (5, 3, 2, 4)
+    assert r["diff"].shape == (5, 3, 2) and r["bands"].shape == (5, 3, 2, 3) and "modes" not in r
 
 
 def _reduce_one(rec, h, m, layer):
-    """The recorder's statistics (P, 2 + bands [+ groups]) of block output h, fed to every layer's hook."""
+    """The recorder's statistics (P, 2 + bands) of block output h, fed to every layer's hook."""
     rec.begin_step(0, m)
     for i in range(rec.n_layers):
         rec._hook(i)(None, None, h)
@@ -41,10 +40,9 @@ def _reduce_one(rec, h, m, layer):
 
 
 def test_reductions_match_direct_computation(tiny):
-    """Energies and band shares against a NumPy DFT of captured block outputs; mode shares sum to one."""
+    """Energies and band shares against a NumPy DFT of captured block outputs."""
     h = torch.randn(8, 16, 12, dtype=torch.float64).float()  # rows [A_c, A_u ; B_c, B_u] of 2 pairs, 4x4 grid
-    modes = torch.linalg.qr(torch.randn(3, 16, 16))[0]
-    rec = PairRecorder(tiny.model, n_bands=3, modes=modes, mode_groups=2)  # edges clear of the 4x4 lattice
+    rec = PairRecorder(tiny.model, n_bands=3)  # edges clear of the 4x4 lattice
     out = _reduce_one(rec, h, m=2, layer=1)
     a, b = h[:2].double().numpy(), h[4:6].double().numpy()
     d, c = (a - b) / np.sqrt(2), (a + b) / np.sqrt(2)
@@ -58,29 +56,15 @@ def test_reductions_match_direct_computation(tiny):
     share_low = power[:, low].sum(1) / (d ** 2).sum((1, 2))
     np.testing.assert_allclose(out[:, 2], share_low, rtol=1e-5)
     np.testing.assert_allclose(out[:, 2:5].sum(1), 1.0, rtol=1e-5)
-    u = modes[1].double().numpy()
-    lead = (np.einsum("tk,ptd->pkd", u[:, :8], d) ** 2).sum((1, 2)) / (d ** 2).sum((1, 2))
-    np.testing.assert_allclose(out[:, 5], lead, rtol=1e-5)
-    np.testing.assert_allclose(out[:, 5] + out[:, 6], 1.0, rtol=1e-5)
-
-
-def test_mode_calibrator_orders_modes_by_second_moment(tiny):
-    cal = ModeCalibrator(tiny.model)
-    u = torch.linalg.qr(torch.randn(16, 16, dtype=torch.float64))[0]
-    scales = torch.linspace(3.0, 0.1, 16, dtype=torch.float64)
-    h = torch.einsum("tk,k,nkd->ntd", u, scales, torch.randn(64, 16, 256, dtype=torch.float64))
-    cal.begin_step(0, 32)
-    cal._hook(0)(None, None, h)
-    modes = cal.modes()[0].double()
-    assert abs(float(modes[:, 0] @ u[:, 0])) > 0.98  # leading mode recovered
-    torch.testing.assert_close(modes.T @ modes, torch.eye(16, dtype=torch.float64), atol=1e-5, rtol=0)
+    assert out.shape == (2, 5)
 
 
 def test_protocol_two_record(tiny):
-    r = protocol_two(tiny, 0.5, n_pairs=2, num_steps=4, n_bands=2, mode_groups=2, seed=3)
-    assert r["common"].shape == (4, 3, 2) and r["modes"].shape == (4, 3, 2, 2)
+    r = protocol_two(tiny, 0.5, n_pairs=2, num_steps=4, n_bands=2, seed=3)
+    assert r["common"].shape == (4, 3, 2) and r["increment_share"].shape == (4, 3, 2)
     np.testing.assert_allclose(r["bands"].sum(-1), 1.0, rtol=1e-4)
-    np.testing.assert_allclose(r["modes"].sum(-1), 1.0, rtol=1e-4)
+    assert np.all((r["increment_share"] >= 0) & (r["increment_share"] <= 1 + 1e-6))
+    assert r["increment_chance"] == 9 / 16   # 4x4 token grid: DCT indices <= 2 on both axes
     assert np.all((r["diff_fraction"] >= 0) & (r["diff_fraction"] <= 1))
     assert r["final_agreement"].shape == (2, 4)
 
@@ -111,13 +95,11 @@ def test_commitment_fits_recover_known_midpoints():
     assert flat["gap"]["estimate"] is None or np.isnan(flat["gap"]["estimate"])
 
 
-@pytest.mark.parametrize("with_modes", [True, False])
-def test_batched_step_reduction_matches_numpy(tiny, with_modes):
+def test_batched_step_reduction_matches_numpy(tiny):
     """The hooks' once-per-step batched reduction of all layers against NumPy."""
     torch.manual_seed(4)
     n_layers = len(tiny.model.transformer_blocks)
-    modes = torch.linalg.qr(torch.randn(n_layers, 16, 16))[0] if with_modes else None
-    rec = PairRecorder(tiny.model, n_bands=3, modes=modes, mode_groups=2)
+    rec = PairRecorder(tiny.model, n_bands=3)
     hs = [torch.randn(6, 16, 12) for _ in range(n_layers)]  # rows [A_0..A_2 ; B_0..B_2], no CFG
     rec.begin_step(7, 2)  # record 2 of the 3 pairs
     for layer, h in enumerate(hs):
@@ -136,13 +118,7 @@ def test_batched_step_reduction_matches_numpy(tiny, with_modes):
         power = (np.abs(np.fft.fft2(d.reshape(2, 4, 4, 12), axes=(1, 2))) ** 2).sum(-1).reshape(2, 16) / 16
         bands = np.stack([power[:, band == k].sum(1) for k in range(3)], 1) / e[:, None]
         np.testing.assert_allclose(out["bands"][0, layer], bands, rtol=1e-5, atol=1e-7)
-        if with_modes:
-            u = modes[layer].double().numpy()
-            proj = (np.einsum("tk,ptd->pkd", u, d) ** 2).sum(2)  # (P, 16) energy per mode
-            groups = np.stack([proj[:, :8].sum(1), proj[:, 8:].sum(1)], 1) / e[:, None]
-            np.testing.assert_allclose(out["modes"][0, layer], groups, rtol=1e-5, atol=1e-7)
-        else:
-            assert "modes" not in out
+    assert "modes" not in out
 
 
 def test_in_place_change_of_a_recorded_output_is_caught(tiny):

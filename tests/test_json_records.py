@@ -52,7 +52,7 @@ EXPECTED_KINDS = {"ou.gap": {"agreement", "commitment", "gap"}, "ou.gap.througho
 
 def check_shape(d: dict, command: str) -> "pd.DataFrame":
     assert set(d) <= {"schema", "meta", "records", "summary"} and {"schema", "meta", "records"} <= set(d)
-    assert d["schema"] == f"syncgap.{command}/1"
+    assert d["schema"] == f"syncgap.{command}/{2 if command == 'dit.measure' else 1}"   # dit measure 2: issue 15
     assert d["meta"]["command"] == "syncgap " + command.replace(".", " ") and d["meta"]["version"]
     assert d["records"], "no records"
     for row in d["records"]:

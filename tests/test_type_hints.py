@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DIT_FILES = ("commitment", "coupling", "recording", "sampling", "checkpoints", "protocols", "gains", "train", "datasets")
+DIT_FILES = ("commitment", "coupling", "recording", "sampling", "checkpoints", "protocols", "gains", "train", "datasets",
+             "depth", "probes")
 FILES = sorted([*(ROOT / "theory").glob("*.py"), *(ROOT / "ou_models").glob("*.py"),
                 *(ROOT / "dit_bridge" / f"{name}.py" for name in DIT_FILES)])
 

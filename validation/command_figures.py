@@ -189,7 +189,8 @@ def plot_dit_gains(source: str | Path, png: str | Path) -> None:
 
 
 PLOTS = {"syncgap.ou.cloning/1": plot_ou_cloning, "syncgap.ou.gap/1": plot_ou_gap,
-         "syncgap.dit.measure/1": plot_dit_measure, "syncgap.dit.gains/1": plot_dit_gains}
+         "syncgap.dit.measure/1": plot_dit_measure, "syncgap.dit.measure/2": plot_dit_measure,
+         "syncgap.dit.gains/1": plot_dit_gains}
 
 
 def redraw(source: str | Path, png: str | Path) -> None:

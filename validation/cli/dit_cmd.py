@@ -55,7 +55,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--class-label", type=int_list, default=None, help="class label per pair, 0..num_classes-1, comma-separated (default: random per pair)")
     m.add_argument("--seed", type=IntRange(0, 2**63 - 1), default=0, help="random seed, %(type)s; noise is drawn once per replica and reused for every g")
     m.add_argument("--bands", type=IntRange(1, 10**4), default=4, help="Protocol II radial frequency bands of the token grid, %(type)s, at most the grid's tokens per side (default 4)")
-    m.add_argument("--mode-groups", type=IntRange(1, 10**4), default=4, help="Protocol II groups of empirical modes, %(type)s, at most the grid's tokens per side (default 4)")
     m.add_argument("--n-boot", type=IntRange(10, 10**6), default=200, help="bootstrap resamples over pairs for Protocol I intervals, %(type)s (default 200)")
     m.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the model runs; cuda enables TF32 (default cpu)")
@@ -89,7 +88,7 @@ def _setup_device(args):
 
 def _options(args) -> dict:
     keys = ("model", "protocol", "window", "noise", "clone", "gate", "layers", "sampler", "steps", "pairs", "t_int", "eps", "cfg",
-            "class_label", "seed", "bands", "mode_groups", "n_boot", "device", "dtype", "timestep_embedding")
+            "class_label", "seed", "bands", "n_boot", "device", "dtype", "timestep_embedding")
     out = {k: getattr(args, k) for k in keys}
     if args.heads is not None or args.weights != "ema":  # only then, so older run folders still resume
         out |= {"heads": args.heads, "weights": args.weights}
@@ -152,7 +151,7 @@ def run_measure(args: argparse.Namespace) -> int:
             r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, clone=args.clone, window=args.window,
                              noise=args.noise, **kw)
         else:
-            r = protocol_two(rec, g, n_bands=args.bands, mode_groups=args.mode_groups, **kw)
+            r = protocol_two(rec, g, n_bands=args.bands, **kw)
         r = to_jsonable(r)
         results.append(r)
         if args.out:

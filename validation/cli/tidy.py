@@ -20,6 +20,15 @@ from syncgap.theory.version import package_version
 from .common import to_jsonable
 
 SCHEMA_VERSION = 1
+# commands whose records lost or changed a field (docs/json.md); dit measure 2: Protocol II's mode_share_m
+# (empirical-mode shares, at chance) removed, increment_share/increment_chance added (issue 15)
+SCHEMA_VERSIONS = {"dit measure": 2}
+
+
+def schema_version(command: str) -> int:
+    """The schema version of a command's --json output: SCHEMA_VERSIONS, else SCHEMA_VERSION."""
+    return SCHEMA_VERSIONS.get(command, SCHEMA_VERSION)
+
 NEVER_COMMITTED = "never committed in the window (agreement did not rise across the t_int range)"
 NO_CROSSING = "agreement never crossed the level in the window"
 NO_ONSET = "no onset: the replica difference never grows"
@@ -52,7 +61,7 @@ def envelope(command: str, meta: dict, records: list[dict], summary: dict | None
         if bad:
             raise ValueError(f"record {i} of {command!r} is not flat: fields {bad}")
         rows.append(row)
-    out = {"schema": f"syncgap.{command.replace(' ', '.')}/{SCHEMA_VERSION}",
+    out = {"schema": f"syncgap.{command.replace(' ', '.')}/{schema_version(command)}",
            "meta": {"command": f"syncgap {command}", "version": package_version(), **to_jsonable(meta)},
            "records": rows}
     if summary is not None:
@@ -279,13 +288,14 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
         common, diff = np.asarray(r["common"], float), np.asarray(r["diff"], float)     # (steps, layers, pairs)
         frac = np.asarray(r["diff_fraction"], float)
         bands = np.asarray(r["bands"], float)            # (steps, layers, pairs, bands)
-        modes = np.asarray(r["modes"], float)            # (steps, layers, pairs, groups)
+        inc = np.asarray(r["increment_share"], float)    # (steps, layers, pairs): global share of the block increment
         for i, step in enumerate(r["steps"]):
             for layer in range(common.shape[1]):
                 row = {"kind": "layer", "g": g, "step": step, "layer": layer, "common": common[i, layer].mean(),
                        "diff": diff[i, layer].mean(), "diff_fraction": frac[i, layer].mean()}
                 row.update({f"band_share_{b}": v for b, v in enumerate(bands[i, layer].mean(0))})
-                row.update({f"mode_share_{m}": v for m, v in enumerate(modes[i, layer].mean(0))})
+                row.update(increment_share=float(np.nanmean(inc[i, layer])) if np.isfinite(inc[i, layer]).any() else None,
+                           increment_chance=r["increment_chance"])
                 records.append(row)
         final = np.asarray(r["final_agreement"], float)  # (pairs, scales)
         records += [{"kind": "final", "g": g, "scale": s, "agreement": a}

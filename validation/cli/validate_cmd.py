@@ -34,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="device of the dit suite")
     p.add_argument("--full", action="store_true",
                    help="dit suite: every Protocol I variant (window release|switch-on x noise independent|shared "
-                        "x sampler ddpm|ddim) on the FHGM-DiT beside its exact analog; meant for a GPU or cluster")
+                        "x sampler ddpm|ddim) on the FHGM-DiT beside its exact analog, and the larger depth run (384 pairs, "
+                        "30 steps, 15 probed steps); meant for a GPU or cluster")
     p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)

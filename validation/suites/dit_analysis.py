@@ -1,4 +1,4 @@
-"""Analysis of the DiT cells: commitment per unit, gap against g, the rho(g) law, depth onset, ordering.
+"""Analysis of the DiT cells: commitment per unit, gap against g, the rho(g) law, ordering (depth: dit_depth.py).
 
 Pure functions of the cell records (validation/suites/dit_cells.py) returning plain dicts; the
 suite writes their output as `analysis.json`, the figures read it. Units are ordered global ->
@@ -164,34 +164,6 @@ def curve_band(a):
     a = np.asarray(a, float)
     half = 1.96 * a.std(0, ddof=1) / math.sqrt(a.shape[0]) if a.shape[0] > 1 else np.full(a.shape[1:], np.inf)
     return np.stack([a.mean(0) - half, a.mean(0) + half])
-
-
-def depth_onset_of(profile):
-    """First layer whose normalised difference energy reaches half way from layer 0 to the maximum."""
-    p = np.asarray(profile, float)
-    if p.max() - p[0] < 0.02:
-        return None
-    return int(np.argmax(p >= p[0] + 0.5 * (p.max() - p[0])))
-
-
-def depth(diff_fraction, local_share, step, n_boot, seed=0):
-    """Per-layer difference energy and local share of the difference at `step`; onset layer (with CI) of the
-    local share = 1 - share of the difference on the leading group of empirical modes (P2's Protocol II)."""
-    e = np.asarray(diff_fraction)[step]  # (L, P)
-    x = np.asarray(local_share)[step]  # (L, P)
-    n = x.shape[1]
-    rng = np.random.default_rng(seed)
-    boots = [depth_onset_of(x[:, rng.integers(0, n, n)].mean(1)) for _ in range(n_boot)]
-    n_layers = x.shape[0]
-    return {"step": int(step), "profile": x.mean(1), "profile_sem": x.std(1) / math.sqrt(max(n, 1)),
-            "energy": e.mean(1), "energy_sem": e.std(1) / math.sqrt(max(n, 1)),
-            "onset": _ci(boots, depth_onset_of(x.mean(1))), "n_layers": n_layers,
-            "predicted_onset": predicted_onset(n_layers)}
-
-
-def predicted_onset(n_layers):
-    """P2 [digest]: the gap appears in the last ~5 of 28 layers -> first layer L - ceil(5 L / 28), 0-based."""
-    return int(n_layers - math.ceil(5 * n_layers / 28))
 
 
 def feature_theory(mix, t_ints, num_steps):

@@ -9,7 +9,8 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
 - "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.
 - "p1_<variant>": another Protocol I variant (dit_predictions.variant_label: "switch-on", "release-ddim",
   "switch-on-shared", ...; FHGM-DiT only): switch-on = independent for the first t_int steps, coupled after.
-- "p2": Protocol II at coupling g: per-layer, per-step normalised difference energy and band shares.
+- "depth": the per-layer depth measurement (validation/suites/dit_depth.py, dit_bridge.depth): block
+  increment energies per step window and held-out probe correctness per layer, step and feature.
 - "ou": the exact-score sampler of ou_models on the FHGM itself, same cloning protocol on DiT's
   DDPM grid (issue 5 comparison); per path and t_int the per-feature sign agreement.
 - "exact_p1", "exact_p1_switch-on": the exact-score gated sampler on the FHGM with the DiT's Protocol I variant, grid and
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from syncgap.dit_bridge.commitment import default_scales, scale_agreement
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches, protocol_two
+from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
@@ -68,14 +69,6 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
         out["projections"] = proj
         out["feature_agreement"] = (np.sign(proj[:, 0]) == np.sign(proj[:, 1])).astype(float)  # (P, F, T)
     return out
-
-
-def protocol_two_record(rec, g, *, n_pairs, seed, num_steps, n_bands=4) -> dict:
-    """Protocol II (dit_bridge.protocols.protocol_two) reduced to what the depth finding needs."""
-    r = protocol_two(rec, g, n_pairs=n_pairs, seed=seed, num_steps=num_steps, n_bands=n_bands)
-    return {"steps": r["steps"], "diff_fraction": r["diff_fraction"], "bands": r["bands"].mean(2),
-            "local_share": 1.0 - r["modes"][..., 0],  # (S, L, P): difference off the leading mode group
-            "band_edges": r["band_edges"], "n_layers": int(r["diff_fraction"].shape[1])}
 
 
 def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:

@@ -145,38 +145,6 @@ def draw_gap_vs_g(analysis_path, png_path):
     save_figure(fig, png_path, plt)
 
 
-def draw_depth(analysis_path, png_path):
-    """Per-layer normalised difference energy at the speciation step, onset and predicted onset; band shares."""
-    a, plt = _load(analysis_path), _plt()
-    d = a["depth"]
-    prof = np.asarray(d["profile"], float)
-    sem = np.asarray(d["profile_sem"], float)
-    layers = np.arange(prof.size)
-    fig, (ax, axb) = plt.subplots(1, 2, figsize=(10, 3.8))
-    ax.errorbar(layers, prof, yerr=1.96 * sem, fmt="o-", color="k", capsize=3,
-                label="share of the difference off the leading modes")
-    ax.errorbar(layers, d["energy"], yerr=1.96 * np.asarray(d["energy_sem"], float), fmt="s--", color="0.5",
-                capsize=3, label="difference energy / (common + difference)")
-    if d["onset"][0] is not None:
-        ax.axvline(d["onset"][0], color="C3", ls="--", label=f"observed: gap from layer {d['onset'][0]}")
-    ax.axvline(d["predicted_onset"], color="C0", ls=":",
-               label=f"source paper (last ~5 of 28 layers, scaled): layer {d['predicted_onset']}")
-    from matplotlib.ticker import MaxNLocator
-    for axis in (ax, axb):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("layer (0 = input)")
-    ax.set_ylabel("per-layer difference (bars: 95%)")
-    ax.set_title(f"{a['model']}: sampler step {d['step']}, g = {d['g']:g}", fontsize=9)
-    ax.legend(fontsize=7)
-    bands = np.asarray(d["bands"], float)  # (L, n_bands)
-    for b in range(bands.shape[1]):
-        axb.plot(layers, bands[:, b], "o-", ms=3, label=f"frequency band {b} ({'lowest' if b == 0 else 'highest' if b == bands.shape[1] - 1 else 'middle'})")
-    axb.set_xlabel("layer (0 = input)")
-    axb.set_ylabel("share of difference energy")
-    axb.legend(fontsize=7)
-    save_figure(fig, png_path, plt)
-
-
 def draw_frequency(analysis_path, png_path):
     """Commitment step per unit (global -> local) at g = 0, with theory for the FHGM features."""
     a, plt = _load(analysis_path), _plt()
@@ -229,8 +197,6 @@ FIGURES = (("intrinsic", draw_intrinsic, "gap exists without coupling: agreement
            ("gap_vs_g", draw_gap_vs_g, "gap collapses under strong coupling? gap against g > 0 with 95% intervals, "
                                        "the suite's prediction (exact-score gated sampler on the FHGM), the hypotheses "
                                        "fitted over g > 0 and the residuals from the preferred one"),
-           ("depth", draw_depth, "gap appears only in the last layers? per-layer replica difference at the "
-                                 "speciation step, with 95% bars"),
            ("frequency", draw_frequency, "global before local: commitment step per unit, ordered global -> local, "
                                          "with 95% intervals"),
            ("exact", draw_exact_comparison, "the network against the exact score: agreement per FHGM feature from "

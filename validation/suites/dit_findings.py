@@ -4,8 +4,7 @@
 
 Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I
 at each g > 0 of the grid (release window; on the FHGM-DiT also the other variants of
-Settings.variants: switch-on by default, all eight with full=True), Protocol II at `depth_g`, and
-for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I with each
+Settings.variants: switch-on by default, all eight with full=True), and for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I with each
 variant: the independent prediction). From those files alone it writes `analysis.json`
 (dit_analysis.py, dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per
 comparison:
@@ -18,11 +17,8 @@ comparison:
    against the analog's; every model: P2's rho-law as one hypothesis of a comparison (constant /
    rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The headline
    table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
-3. depth: at the speciation step (the global unit's g = 0 commitment step), per layer the share of
-   the replica difference off the leading group of empirical modes (Protocol II, P2's "leading vs
-   trailing"; the normalised difference energy is drawn alongside); the first layer where it
-   reaches half way from layer 0 to its maximum, against P2's [digest] "last ~5 of 28 layers"
-   scaled to the model's depth.
+3. depth: dit_depth.py (per-layer probes of each feature's final sign, tau_l and gap_l, and what each
+   block adds to the replica difference on the token DCT modes) against P2's "last ~5 of 28 layers".
 4. frequency ordering: Kendall's tau of commitment step against unit order (global -> local),
    predicted +1; FHGM: per-feature commitment step against the exact-score theory.
 Issue 5 (FHGM): per-feature commitment of the DiT against the exact-score sampler (ou_models).
@@ -44,7 +40,7 @@ from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis, dit_cells, dit_predictions
+from . import dit_analysis, dit_cells, dit_depth, dit_predictions
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
 VARIANT = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}
@@ -58,7 +54,6 @@ class Settings:
     n_pairs: int = 24                                      # replica pairs per cell
     t_ints: tuple = tuple(range(0, 31, 3))                 # Protocol I switch-off steps t_int
     g_grid: tuple = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)        # gate strengths (g = 0 is the cloning cell)
-    depth_g: float = 0.5                                   # gate of the Protocol II (depth) cell
     n_boot: int = 200                                      # bootstrap resamples per interval
     ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
     seed: int = 0                                          # noise seed of every cell
@@ -66,7 +61,7 @@ class Settings:
     variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
 
 
-QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
+QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),
                  n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
 # validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
 FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
@@ -134,8 +129,6 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
                     seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
                      n_paths=settings.ou_paths, **variant)
-    cell("p2", settings.depth_g, lambda: dit_cells.protocol_two_record(rec, settings.depth_g, n_pairs=settings.n_pairs,
-                                                                        seed=settings.seed, num_steps=settings.num_steps))
     if mix is not None:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
@@ -164,12 +157,6 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
             gcells.append((g, *dit_analysis.family_arrays(r["result"], prim)))
     out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed)
     out.update(dit_predictions.predictions(name, recs, gcells, out["gap_vs_g"], settings, prim, VARIANT))
-    p2 = recs[("p2", settings.depth_g)]["result"]
-    tau_global = out["families"][prim]["tau"][0][0]
-    step = int(np.clip(round(tau_global) if tau_global is not None else settings.num_steps // 2, 0, settings.num_steps - 1))
-    df = np.asarray(p2["diff_fraction"])  # (S, L, P)
-    out["depth"] = {"g": settings.depth_g, **dit_analysis.depth(df, p2["local_share"], step, settings.n_boot, settings.seed),
-                    "bands": np.asarray(p2["bands"])[step], "band_edges": p2["band_edges"]}
     if mix is not None:
         out["theory"] = dit_analysis.feature_theory(mix, settings.t_ints, settings.num_steps)
         if ("ou", 0.0) in recs:
@@ -209,9 +196,8 @@ def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0, anc
 
 
 # The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
-F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong coupling",
-                      "gap appears only in the last layers", "global before local",
-                      "the network against the exact score")
+F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong coupling", dit_depth.FINDING,
+                      "global before local", "the network against the exact score")
 
 
 def checks_for(an_: dict) -> list[Check]:
@@ -262,10 +248,6 @@ def checks_for(an_: dict) -> list[Check]:
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
     cks += prediction_checks(an_, wres)
-    d = an_["depth"]
-    cks.append(_ci_check(f"dit.{m}.depth_onset", f"first layer where the difference leaves the leading empirical modes, step {d['step']} "
-                         f"(g = {d['g']:g}) vs the source paper's last ~5 of 28 layers, scaled to this depth",
-                         d["predicted_onset"], d["onset"], "layer (0-based)", m, F3, boot, absent=check_kinds.FAIL))
     return cks
 
 
@@ -330,7 +312,7 @@ def _iv_txt(x, unit=""):
 
 def summaries(a: dict) -> dict[str, str]:
     """One sentence per finding for one model's analysis (what was measured, in numbers)."""
-    m, prim, gv, d = a["model"], a["primary"], a["gap_vs_g"], a["depth"]
+    m, prim, gv = a["model"], a["primary"], a["gap_vs_g"]
     fam = a["families"][prim]
     out = {F1: f"{m}: gap at g = 0 ({fam['labels'][-1]} - {fam['labels'][0]}, cloning) "
                f"{_iv_txt(fam['gap'], ' steps')} of {a['num_steps']}"
@@ -344,13 +326,6 @@ def summaries(a: dict) -> dict[str, str]:
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
-    out[F3] = (f"{m}: at step {d['step']} (g = {d['g']:g}) the difference's local share per layer is "
-               f"{', '.join(f'{x:.3g}' for x in d['profile'])} and its energy fraction "
-               f"{', '.join(f'{x:.3g}' for x in d['energy'])}; onset layer {_iv_txt(d['onset'])} vs predicted "
-               f"{d['predicted_onset']} of {d['n_layers']}.")
-    if max(d["profile"]) - min(d["profile"]) < 0.02:
-        out[F3] += (" The local share is flat over depth: the difference is spread evenly over the empirical "
-                    "modes of every layer, so no layer shows the gap appearing (no onset).")
     out[F4] = f"{m}: " + "; ".join(
         f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
         f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
@@ -425,6 +400,9 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         figures += dit_figures.draw_all(ana_path, out_dir)
         say(f"dit {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass, "
             f"{sum(c.verdict == 'n/a' for c in cks)} n/a ({time.time() - t0:.1f} s)")
+    depth = dit_depth.depth_part(out_dir, quick=bool(quick), full=bool(full), model=model, device=device, say=say)
+    checks, figures, files = checks + depth.checks, figures + depth.figures, files + depth.files
+    notes.setdefault(F3, []).extend(depth.notes)
     verdicts = _verdicts(checks, notes)
     if rows and F2 in verdicts:
         table = dit_predictions.headline_table(rows)

@@ -1,0 +1,90 @@
+"""The depth part of the DiT suite (validation/suites/dit_depth.py): cells, checks that can fail, figures from files."""
+import copy
+import json
+import os
+
+import numpy as np
+import pytest
+
+from syncgap.theory.checks import InputError
+from syncgap.validation.suites import dit_depth
+from syncgap.validation.suites.dit_depth_figures import draw_depth_figures
+
+
+@pytest.fixture(scope="module")
+def fhgm_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("depth")
+    msgs = []
+    part = dit_depth.depth_part(out, quick=True, say=msgs.append)   # default --quick model: fhgm
+    return out, part, msgs
+
+
+def test_quick_run_on_fhgm_writes_cells_checks_and_figures(fhgm_quick):
+    out, part, msgs = fhgm_quick
+    ids = [c.id for c in part.checks]
+    assert ids == ["dit.fhgm.depth.increment_structure", "dit.fhgm.depth.probe_reads_coarse",
+                   "dit.fhgm.depth.first_gap_layer"]
+    assert all(c.finding == dit_depth.FINDING and c.verdict in ("pass", "fail", "n/a") for c in part.checks)
+    assert part.checks[0].verdict == "pass"     # a trained DiT's increments are not isotropic
+    with open(os.path.join(out, "dit", "fhgm", "depth.json")) as f:
+        a = json.load(f)
+    assert a["n_layers"] == 4 and len(a["gap"]) == 5 and a["predicted_first_layer"] == 4
+    assert a["chance_share"] == 9 / 16 and len(a["share"][0]) == 4
+    assert a["features"] == ["dct01", "dct12", "dct34", "dct67"]
+    assert len(part.figures) == 2 and all(os.path.getsize(os.path.join(out, f.path)) > 1000 for f in part.figures)
+    assert "fhgm (4 blocks)" in part.notes[0] and any("depth done" in m for m in msgs)
+
+
+def test_rerun_reuses_the_cell_and_figures_redraw_from_the_file(fhgm_quick, tmp_path):
+    out, part, _ = fhgm_quick
+    cell = os.path.join(out, "dit", "fhgm", "depth_g0.json")
+    before = os.stat(cell).st_mtime_ns
+    msgs = []
+    again = dit_depth.depth_part(out, quick=True, say=msgs.append)
+    assert os.stat(cell).st_mtime_ns == before and any("reused" in m for m in msgs)
+    assert [c.to_json() for c in again.checks] == [c.to_json() for c in part.checks]
+    copied = tmp_path / "depth.json"
+    copied.write_text(open(os.path.join(out, "dit", "fhgm", "depth.json")).read())
+    pngs = draw_depth_figures(str(copied))
+    assert [os.path.basename(p) for p, _ in pngs] == ["depth_probes.png", "depth_increments.png"]
+
+
+def _analysis(first, share, chance=0.25, n_layers=28):
+    gaps = [[0.0, -1.0, 1.0]] * (n_layers + 1)
+    if first is not None:
+        gaps = gaps[:first] + [[3.0, 1.0, 5.0]] * (n_layers + 1 - first)
+    return {"model": "m", "n_layers": n_layers, "features": ["dct01", "dct67"], "chance_share": chance,
+            "share_pooled": share, "accuracy": np.ones((n_layers + 1, 3, 2)).tolist(), "gap": gaps,
+            "first_resolved_layer": first, "predicted_first_layer": dit_depth.predicted_first_layer(n_layers)}
+
+
+def test_checks_pass_fail_and_na():
+    assert dit_depth.predicted_first_layer(28) == 24 and dit_depth.predicted_first_layer(4) == 4
+    late = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(25, [0.6, 0.5, 0.7]))}
+    assert late["first_gap_layer"].verdict == "pass" and late["increment_structure"].verdict == "pass"
+    early = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.26, 0.2, 0.3]))}
+    assert early["first_gap_layer"].verdict == "fail" and early["increment_structure"].verdict == "n/a"
+    fine = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.1, 0.05, 0.15]))}
+    assert fine["increment_structure"].verdict == "fail" and fine["increment_structure"].observed < 0
+    none = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(None, [0.6, 0.5, 0.7]))}
+    assert none["first_gap_layer"].verdict == "n/a"
+    low = _analysis(25, [0.6, 0.5, 0.7])
+    low["accuracy"] = (np.ones((29, 3, 2)) * 0.6).tolist()
+    assert dit_depth.checks_for(low)[1].verdict == "fail"
+
+
+def test_finding_text_is_never_forced():
+    assert "is reproduced" in dit_depth.finding_text(_analysis(25, [0.6, 0.5, 0.7]))
+    text = dit_depth.finding_text(_analysis(0, [0.6, 0.5, 0.7]))
+    assert "not reproduced" in text and "block input x_t" in text
+    assert "not resolved" in dit_depth.finding_text(_analysis(None, [0.6, 0.5, 0.7]))
+    a = copy.deepcopy(_analysis(3, [0.6, 0.5, 0.7], n_layers=4))
+    assert "not reproduced" in dit_depth.finding_text(a)
+
+
+def test_windows_and_errors(tmp_path):
+    assert dit_depth.window_of_steps(np.arange(20), 3).tolist() == [0] * 7 + [1] * 7 + [2] * 6
+    with pytest.raises(InputError, match="quick and full"):
+        dit_depth.depth_part(tmp_path, quick=True, full=True)
+    part = dit_depth.depth_part(tmp_path, quick=True, model="tiny")   # not an FHGM model: skipped with a note
+    assert not part.checks and "not trained on the FHGM" in part.notes[0]

@@ -1,0 +1,241 @@
+"""P2's third finding, "the gap appears only in the last layers", measured per layer (docs/science.md §5, docs/protocols.md).
+
+    depth_part(out_dir, *, quick, full, model, device, say) -> DepthPart(checks, figures, notes, files)
+
+Per FHGM-trained model, one cell (dit/<model>/depth_g<g>.json, reused on rerun): a shared-noise DDPM pair
+run with hooks on every block (dit_bridge.depth.depth_run) reduced to (a) the global/local energy of each
+block increment's replica difference on the token DCT-II, per step window, layer and pair, and (b) the
+held-out correctness of per-layer ridge probes of each feature's final sign (dit_bridge.probes). From
+the cell alone: depth.json (per-layer shares against their chance level, tau_l(global), tau_l(local),
+gap_l and the probe gain over layer 0 = the block input x_t, bootstrap intervals over pairs) and two
+figures. The checks:
+- increment_structure: the pooled global share of the increment difference minus its chance level
+  |global| / T, a sign check: pass when its interval is wholly > 0 (the blocks add a difference in the
+  coarse token modes), fail when wholly < 0, n/a when it contains 0 (blind, as the old statistic was).
+- probe_reads_coarse: at the last step the last layer's probe reads dct01's final sign (accuracy >= 0.9).
+- first_gap_layer: the first layer whose gap_l interval excludes 0, against P2's "last ~5 of 28"
+  scaled to the depth (`predicted_first_layer`): pass when at or after it, fail when before (the gap is
+  readable earlier), n/a when no layer resolves the gap.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from syncgap.theory.checks import InputError
+from syncgap.validation import check_kinds
+from syncgap.validation.check_kinds import NA, Decision
+from syncgap.validation.records import Check, Figure, decided
+from syncgap.validation.store import atomic_write_json, to_plain
+
+from . import dit_cells
+
+FINDING = "gap appears only in the last layers"
+CLAIM = "the last ~5 of 28 layers"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DepthSettings:
+    """Sizes of one depth run (the demo's by default; QUICK for --quick and tests, FULL for validate --full)."""
+
+    n_pairs: int = 128            # replica pairs; the probes see 2 n_pairs trajectories, folds by pair
+    num_steps: int = 20           # DDPM sampler steps
+    n_probe_steps: int = 10       # sampler steps at which every layer is probed
+    n_windows: int = 3            # step windows of the increment shares (early, middle, late)
+    n_folds: int = 5              # cross-validation folds (by pair)
+    alpha: float = 1.0            # ridge penalty, lambda = alpha trace(X^T X) / d
+    n_boot: int = 200
+    eps: float = 0.3              # antisymmetric start perturbation
+    g: float = 0.0                # coupling of the run (0: the intrinsic gap)
+    seed: int = 0
+
+
+QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60)
+FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400)
+DEFAULT_MODELS = ("fhgm-deep", "fhgm")   # --quick: fhgm alone
+
+
+@dataclass
+class DepthPart:
+    checks: list = field(default_factory=list)
+    figures: list = field(default_factory=list)
+    notes: list = field(default_factory=list)     # finding text, one sentence per model
+    files: list = field(default_factory=list)
+
+
+def predicted_first_layer(n_layers: int) -> int:
+    """P2 [digest]: the gap appears in the last ~5 of 28 layers -> the state after block L - ceil(5L/28) + 1 (1-based),
+    i.e. state index L - ceil(5L/28) + 1 in 0 (input x_t) .. L: 24 of 28, 4 of 4."""
+    return int(n_layers - math.ceil(5 * n_layers / 28) + 1)
+
+
+def window_of_steps(steps: np.ndarray, n_windows: int) -> np.ndarray:
+    """(S,) window index 0..n_windows-1 of each sampler step: equal thirds (etc.) of the run, early first."""
+    steps = np.asarray(steps)
+    return np.minimum((np.arange(steps.size) * n_windows) // steps.size, n_windows - 1)
+
+
+def depth_record(rec, mix, st: DepthSettings) -> dict:
+    """The cell: increment energies per window (W, L, P, 2), per-mode energy per window (W, L, T), probe correctness."""
+    from syncgap.dit_bridge.depth import depth_run
+    from syncgap.dit_bridge.probes import probe_correct
+    t0 = time.process_time()
+    r = depth_run(rec, mix, n_pairs=st.n_pairs, num_steps=st.num_steps, seed=st.seed, eps=st.eps, g=st.g,
+                  n_probe_steps=st.n_probe_steps)
+    win = window_of_steps(r["steps"], st.n_windows)
+    inc = np.stack([r["increments"][win == w].sum(0) for w in range(st.n_windows)])        # (W, L, P, 2)
+    modes = np.stack([r["mode_energy"][win == w].sum(0) for w in range(st.n_windows)])     # (W, L, T)
+    correct = probe_correct(r, st.n_folds, st.alpha, st.seed).astype(np.int8)             # (P, 2, L+1, S_p, F)
+    return {"steps": r["steps"], "windows": [[int(r["steps"][win == w][0]), int(r["steps"][win == w][-1])]
+                                             for w in range(st.n_windows)],
+            "increments": inc, "mode_energy": modes, "mode_index": r["mode_index"], "global_mask": r["global_mask"],
+            "chance_share": r["chance_share"], "probe_steps": r["probe_steps"], "correct": correct,
+            "feature_coverage": r["feature_coverage"], "cpu_s": round(time.process_time() - t0, 2)}
+
+
+def share_interval(inc: np.ndarray, n_boot: int, seed: int) -> list:
+    """[estimate, low, high] of the pooled global share sum glob / sum total; inc (..., P, 2), pairs resampled."""
+    from syncgap.ou_models.estimators import bootstrap
+    units = np.moveaxis(np.asarray(inc, float), -2, 0).reshape(inc.shape[-2], -1, 2)  # (P, cells, 2)
+    iv = bootstrap(lambda u: float(u[..., 0].sum() / max(u[..., 1].sum(), 1e-300)), units, n_boot, seed=seed)
+    return [iv.estimate, iv.low, iv.high]
+
+
+def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layers: int) -> dict:
+    """depth.json content of one model, from its cell result alone."""
+    from syncgap.dit_bridge.probes import layer_commitment
+    inc = np.asarray(cell["increments"], float)   # (W, L, P, 2)
+    shares = [[share_interval(inc[w, layer], st.n_boot, st.seed) for layer in range(inc.shape[1])]
+              for w in range(inc.shape[0])]
+    probes = layer_commitment(np.asarray(cell["probe_steps"], float), np.asarray(cell["correct"], float),
+                              n_boot=st.n_boot, seed=st.seed)
+    return {"model": name, "n_layers": n_layers, "features": labels, "settings": asdict(st),
+            "chance_share": cell["chance_share"], "windows": cell["windows"], "share": shares,
+            "share_pooled": share_interval(inc, st.n_boot, st.seed), "probe_steps": cell["probe_steps"],
+            "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
+            "cpu_s": cell["cpu_s"], **probes}
+
+
+def _num(x):
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+def checks_for(a: dict) -> list[Check]:
+    """The three checks of one model's depth.json (see the module docstring)."""
+    m, boot = a["model"], "95% percentile bootstrap over pairs"
+    est, lo, hi = (_num(v) for v in a["share_pooled"])
+    chance = a["chance_share"]
+    excess = None if est is None else est - chance
+    ci = None if None in (est, lo, hi) else (lo - chance, hi - chance)
+    out = [decided(f"dit.{m}.depth.increment_structure", "global share of the block increments' replica difference "
+                   "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) minus its chance "
+                   f"level {chance:.3g} (an isotropic difference): the measurement sees structure", None, excess, ci,
+                   "share of energy", check_kinds.sign(excess, ci, expected=1), kind="sign", model=m,
+                   finding=FINDING, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
+                   "fails when wholly below (the difference sits in the fine modes)")]
+    acc = np.asarray(a["accuracy"], float)   # (L + 1, S_p, F)
+    last = float(acc[-1, -1, 0])
+    out.append(decided(f"dit.{m}.depth.probe_reads_coarse", f"held-out accuracy of the last layer's probe of "
+                       f"{a['features'][0]}'s final sign at the last probed step", 0.9, last, (last, last),
+                       "accuracy", check_kinds.bound(0.9, last, (last, last), side="above"), kind="bound",
+                       model=m, finding=FINDING, tolerance="point estimate over all held-out trajectories"))
+    first, pred = a["first_resolved_layer"], a["predicted_first_layer"]
+    if first is None:
+        decision = Decision(NA, "not resolved: no layer's gap interval excludes 0")
+    else:
+        decision = check_kinds.bound(pred, first, (first, first), side="above")
+    out.append(decided(f"dit.{m}.depth.first_gap_layer", f"first layer (0 = block input x_t, l = after block l of "
+                       f"{a['n_layers']}) whose probe gap tau_l({a['features'][-1]}) - tau_l({a['features'][0]}) is "
+                       f"resolved, vs {CLAIM} scaled (layer >= {pred})", pred, first,
+                       None if first is None else (first, first), "layer", decision, kind="bound", model=m,
+                       finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l intervals: {boot}"))
+    return out
+
+
+def finding_text(a: dict) -> str:
+    """One sentence: the per-layer gap and the verdict against P2's claim (reproduced / not reproduced / not resolved)."""
+    m, first, pred, n = a["model"], a["first_resolved_layer"], a["predicted_first_layer"], a["n_layers"]
+    gaps = a["gap"]
+
+    def iv(x):
+        return "none" if x[0] is None else f"{x[0]:.2f} [{_fmt(x[1])}, {_fmt(x[2])}]"
+    head = (f"{m} ({n} blocks): probe gap tau_l({a['features'][-1]}) - tau_l({a['features'][0]}) in sampler steps "
+            f"at the input x_t {iv(gaps[0])}, after block 1 {iv(gaps[1])}, after the last block {iv(gaps[-1])}; "
+            f"increment global share pooled {a['share_pooled'][0]:.3g} vs chance {a['chance_share']:.3g}. ")
+    changed = a.get("first_changed_layer")
+    change = (f" No layer changes the gap from the input's beyond its interval (gap_l - gap_0 after the last block "
+              f"{iv(a['gap_change'][-1])})." if changed is None else
+              f" The gap first differs from the input's after block {changed} (gap_l - gap_0 = "
+              f"{iv(a['gap_change'][changed])}).") if a.get("gap_change") else ""
+    if first is None:
+        return head + f"No layer resolves the gap: against {CLAIM} this is not resolved." + change
+    where = "already in the block input x_t (layer 0)" if first == 0 else f"from layer {first}"
+    verdict = "reproduced" if first >= pred else "not reproduced"
+    return head + (f"The gap is resolved {where}; P2's claim, {CLAIM} (layer >= {pred} here), is {verdict}"
+                   + (": the layers do not create it, the linear readout of x_t already holds it." if first == 0
+                      else ".")) + change
+
+
+def _fmt(x):
+    return "-" if x is None else f"{x:.3g}"
+
+
+def _models(model, quick: bool) -> list[str]:
+    if model is None:
+        return list(DEFAULT_MODELS[1:] if quick else DEFAULT_MODELS)
+    return [model] if isinstance(model, str) else list(model)
+
+
+def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: str = "cpu",
+               say=lambda m: None) -> DepthPart:
+    """Measure, analyse, check and draw the depth finding for every FHGM-trained model of `model`
+    (default: fhgm-deep and fhgm; --quick: fhgm). Other models are skipped with a note; a default model
+    that cannot be loaded is a failed check."""
+    from syncgap.dit_bridge.registry import load_model, weights_fingerprint
+
+    from .dit_depth_figures import draw_depth_figures
+    if quick and full:
+        raise InputError("quick and full exclude each other")
+    st = QUICK if quick else FULL if full else DepthSettings()
+    part = DepthPart()
+    for name in _models(model, quick):
+        try:
+            rec = load_model(name, device=device)
+        except InputError as exc:
+            if model is not None:
+                raise
+            part.checks.append(Check(f"dit.{name}.depth.available", f"default depth model {name} loads", None, None,
+                                     None, "", False, model=name, finding=FINDING, reason=str(exc)))
+            continue
+        mix = dit_cells.fhgm_mixture(rec)
+        if mix is None:
+            part.notes.append(f"{rec.name}: not trained on the FHGM, no feature probes: depth not measured.")
+            continue
+        path = dit_cells.cell_file(out_dir, name, "depth", st.g)
+        config = {"kind": "depth", "model": rec.name, "source": rec.source, "weights": weights_fingerprint(rec.model),
+                  **asdict(st)}
+        r, reused = dit_cells.run_cell(path, config, lambda: depth_record(rec, mix, st))
+        say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
+            f"cpu {r['result']['cpu_s']:.1f} s)")
+        cell = dit_cells.read_cell(path)["result"]
+        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers)
+        ana_path = os.path.join(os.path.dirname(path), "depth.json")
+        atomic_write_json(ana_path, to_plain(ana))
+        with open(ana_path, encoding="utf-8") as f:
+            ana = json.load(f)   # checks, text and figures from the written file only
+        part.checks += checks_for(ana)
+        part.notes.append(finding_text(ana))
+        part.files += [path, ana_path]
+        part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
+                         for p, cap in draw_depth_figures(ana_path)]
+    return part
+
+
+__all__ = ["FINDING", "DepthSettings", "QUICK", "FULL", "DEFAULT_MODELS", "DepthPart", "predicted_first_layer",
+           "window_of_steps", "depth_record", "share_interval", "analyse", "checks_for", "finding_text",
+           "depth_part"]

@@ -1,0 +1,110 @@
+"""Figures of the depth finding, drawn only from a model's depth.json (validation/suites/dit_depth.py).
+
+    draw_depth_figures(depth_json) -> [(png path, caption), ...]
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from .dit_figures import save_figure
+
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _iv(rows) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(estimate, low, high) arrays from [[est, lo, hi], ...]; None -> NaN."""
+    a = np.asarray([[np.nan if v is None else float(v) for v in r] for r in rows], float).reshape(-1, 3)
+    return a[:, 0], a[:, 1], a[:, 2]
+
+
+def _integer_layers(ax, n_states: int) -> None:
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(n_states, 15)))
+    ax.set_xlim(-0.5, n_states - 0.5)
+    ax.set_xlabel("layer (0 = block input x_t, l = after block l)")
+
+
+def _line_band(ax, x, rows, label, color, marker="o"):
+    est, lo, hi = _iv(rows)
+    ax.plot(x, est, marker + "-", ms=3, color=color, label=label)
+    ax.fill_between(x, np.where(np.isfinite(lo), lo, est), np.where(np.isfinite(hi), hi, est), color=color,
+                    alpha=0.2, lw=0)
+
+
+def draw_probes(a: dict, png: str) -> None:
+    """tau_l(global), tau_l(local); gap_l with P2's claimed region and the first resolved layer; probe gain per feature."""
+    plt = _plt()
+    n = len(a["gap"])
+    x = np.arange(n)
+    fig, (ax_t, ax_g, ax_p) = plt.subplots(1, 3, figsize=(15, 3.9))
+    _line_band(ax_t, x, a["tau_global"], f"tau_l({a['features'][0]}), global", "C0")
+    _line_band(ax_t, x, a["tau_local"], f"tau_l({a['features'][-1]}), local", "C3")
+    ax_t.set_ylabel(f"commitment step (probe accuracy crosses {a['level']:g})")
+    ax_t.set_title(f"{a['model']}: per-layer commitment (bands: 95% over pairs)", fontsize=9)
+    _line_band(ax_g, x, a["gap"], "gap_l = tau_l(local) - tau_l(global)", "k")
+    if a.get("gap_change"):
+        _line_band(ax_g, x, a["gap_change"], "gap_l - gap_0 (change from the input x_t)", "C2", marker="s")
+    ax_g.axhline(0, color="0.5", lw=0.8, ls="--", label="no gap")
+    pred = a["predicted_first_layer"]
+    ax_g.axvspan(pred - 0.5, n - 0.5, color="C1", alpha=0.12, label=f"P2: last ~5 of 28 layers, scaled (>= {pred})")
+    first = a["first_resolved_layer"]
+    if first is not None:
+        ax_g.axvline(first, color="C3", ls=":", label=f"first resolved layer: {first}")
+    ax_g.set_ylabel("gap (sampler steps)")
+    ax_g.set_title("per-layer gap: resolved where the band excludes 0", fontsize=9)
+    for k, lab in enumerate(a["features"]):
+        _line_band(ax_p, x, [g[k] for g in a["gain"]], lab, f"C{k}")
+    ax_p.axhline(0, color="0.5", lw=0.8, ls="--", label="no gain over x_t (chance of the gain)")
+    ax_p.set_ylabel("accuracy gain over layer 0, mean over probed steps")
+    ax_p.set_title(f"probe of each feature's final sign (accuracy chance {a['chance']:g})", fontsize=9)
+    for ax in (ax_t, ax_g, ax_p):
+        _integer_layers(ax, n)
+        ax.legend(fontsize=7)
+    save_figure(fig, png, plt)
+
+
+def draw_increments(a: dict, png: str) -> None:
+    """Global share of each block increment's replica difference per layer, per step window, with its chance level."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 3.9))
+    for w, (rows, (s0, s1)) in enumerate(zip(a["share"], a["windows"])):
+        _line_band(ax, np.arange(1, len(rows) + 1), rows, f"steps {s0}-{s1}", f"C{w}")
+    ax.axhline(a["chance_share"], color="0.3", ls="--", lw=1,
+               label=f"chance (isotropic difference): {a['chance_share']:.3g}")
+    ax.set_ylim(0, 1)
+    _integer_layers(ax, len(a["share"][0]) + 1)
+    ax.set_xlim(0.5, len(a["share"][0]) + 0.5)
+    ax.set_xlabel("block l (its increment h_out - h_in)")
+    ax.set_ylabel("global share of |d_l|^2 (token DCT indices <= 2)")
+    ax.set_title(f"{a['model']}: what each block adds to the replica difference (bands: 95% over pairs)", fontsize=9)
+    ax.legend(fontsize=7)
+    save_figure(fig, png, plt)
+
+
+def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
+    """Both figures next to depth.json; returns (png path, caption) pairs."""
+    with open(depth_json, encoding="utf-8") as f:
+        a = json.load(f)
+    folder = os.path.dirname(depth_json)
+    out = []
+    for name, draw, cap in (
+            ("depth_probes", draw_probes, "gap appears only in the last layers? per-layer probe commitment steps "
+             "tau_l(global), tau_l(local), the gap gap_l with P2's claimed layers shaded, and each feature's probe "
+             "gain over the block input x_t (95% bands over pairs)"),
+            ("depth_increments", draw_increments, "what each block adds to the replica difference: global share of "
+             "the increment difference per layer and step window against its chance level (95% bands)")):
+        png = os.path.join(folder, f"{name}.png")
+        draw(a, png)
+        out.append((png, cap))
+    return out
+
+
+__all__ = ["draw_probes", "draw_increments", "draw_depth_figures"]
