@@ -20,7 +20,8 @@ import numpy as np
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.theory.checks import InputError, check_int
 
-from .protocols import _check_common, pair_labels, throughout_gap, throughout_parts
+from .coupling import check_g
+from .protocols import pair_labels, throughout_gap, throughout_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -70,7 +71,9 @@ def set_parts(rec: LoadedDiT, g: float, layers: Sequence[int], *, n_pairs: int, 
               patterns: ArrayLike | None = None, scales: Sequence[int] | None = None) -> np.ndarray:
     """(pairs, 2, units, num_steps + 1) of the throughout window with only `layers` coupled at strength g
     (`protocols.throughout_parts`; layers [] is the uncoupled pair). Same seed, same pairs in every set."""
-    g, num_steps, n_pairs, _ = _check_common(rec, g, num_steps, n_pairs, 1.0)
+    g = check_g("g", g)
+    num_steps = check_int("num_steps", num_steps, 2, 1000)
+    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
     lab = pair_labels(rec, None, n_pairs, seed)
     if patterns is None and scales is None:
         raise InputError("set_parts needs patterns (features) or scales (pooled sizes) to read the gap on")

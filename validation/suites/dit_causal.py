@@ -60,14 +60,14 @@ def measure(name, out_dir, s: CausalSettings, device="cpu", say=lambda m: None) 
     """Run (or reuse) every cell of one model; returns {"g": {label: (path, set, parts)}}, the model's record."""
     from syncgap.dit_bridge.causal import gap_shift, layer_sets, set_parts
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
-    from syncgap.validation.suites.dit_cells import fhgm_mixture
+    from syncgap.validation.suites.dit_cells import fhgm_mixture, unit_scales
     rec = load_model(name, device=device)
-    mix = fhgm_mixture(rec)
-    if mix is None:
-        raise ValueError(f"model {name}: the causal test reads the FHGM's features; {name} is not an FHGM model")
+    mix = fhgm_mixture(rec)   # FHGM models: the gap on its features; others (tiny in tests): on pooled scales
+    units = {"patterns": mix.patterns} if mix is not None else {"scales": unit_scales(rec, None)}
     base = {"model": rec.name, "weights": weights_fingerprint(rec.model), "n_pairs": s.n_pairs,
             "num_steps": s.num_steps, "sampler": s.sampler, "noise": s.noise, "eps": s.eps, "seed": s.seed,
-            "window": "throughout", "units": "features"}
+            "window": "throughout",
+            "units": "features" if mix is not None else units["scales"]}
     sets = layer_sets(rec.num_layers, ks_for(rec.num_layers, s.ks), s.n_random, s.seed)
     out = {}
     for g in s.g_grid:
@@ -77,7 +77,7 @@ def measure(name, out_dir, s: CausalSettings, device="cpu", say=lambda m: None) 
             path = os.path.join(out_dir, "dit_causal", name.replace("/", "_"), f"g{g:g}_{st['label']}.json")
             r, reused = compute_cell(path, {**base, "g": g, "layers": st["layers"]}, lambda: {"parts": set_parts(
                 rec, g, st["layers"], n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps, sampler=s.sampler,
-                noise=s.noise, eps=s.eps, patterns=mix.patterns)}, validate=numbers_only)
+                noise=s.noise, eps=s.eps, **units)}, validate=numbers_only)
             say(f"dit-causal {name} g={g:g} {st['label']}: {'reused' if reused else 'done'} "
                 f"({r['provenance']['wall_s']:.1f} s)")
             cells[st["label"]] = (path, st, np.asarray(r["result"]["parts"], float))
@@ -88,7 +88,7 @@ def measure(name, out_dir, s: CausalSettings, device="cpu", say=lambda m: None) 
             for st in sets[2:]:
                 run(st)
         out[g] = cells
-    return {"name": rec.name, "n_layers": rec.num_layers, "cells": out}
+    return {"name": rec.name, "n_layers": rec.num_layers, "cells": out, "features": mix is not None}
 
 
 def moves_gap(shift: dict) -> bool:
@@ -113,7 +113,9 @@ def analyse(meas: dict, s: CausalSettings) -> dict:
                          "empty: coupling all layers does not move the gap beyond its interval" if every["shift"]
                          is not None else f"empty: gap(all) - gap(none) has no value ({every['reason']})")})
     return {"model": meas["name"], "n_layers": meas["n_layers"], "settings": asdict(s), "window": "throughout",
-            "sampler": s.sampler, "noise": s.noise, "units": "FHGM features (gap = onset(dct67) - onset(dct01))",
+            "sampler": s.sampler, "noise": s.noise,
+            "units": "FHGM features (gap = onset(dct67) - onset(dct01))" if meas["features"] else
+                     "pooled scales (gap = onset(finest) - onset(coarsest))",
             "rows": rows}
 
 
@@ -125,6 +127,8 @@ def last_k_decision(row: dict, k: int) -> Decision:
     every, last = by["all"], by.get(f"last{k}")
     if last is None:
         return Decision(NA, f"no last-{k} set measured")
+    if every["shift"] is None:
+        return Decision(NA, "gap(all) - gap(none) has no value: no direction to move in")
     null = [x["shift"] for x in row["sets"] if x["kind"] == "random" and x["k"] == k]
     return beyond_null(last["shift"], (last["shift_low"], last["shift_high"]) if last["shift"] is not None else None,
                        null, direction=1 if every["shift"] > 0 else -1)
