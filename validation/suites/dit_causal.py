@@ -74,14 +74,16 @@ def measure(name, out_dir, s: CausalSettings, device="cpu", say=lambda m: None) 
         cells = {}
 
         def run(st):
-            path = os.path.join(out_dir, "dit_causal", name.replace("/", "_"), f"g{g:g}_{st['label']}.json")
-            r, reused = compute_cell(path, {**base, "g": g, "layers": st["layers"]}, lambda: {"parts": set_parts(
-                rec, g, st["layers"], n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps, sampler=s.sampler,
+            g_run = g if st["layers"] else 0.0   # no layer coupled: one uncoupled run serves every g
+            path = os.path.join(out_dir, "dit_causal", name.replace("/", "_"), f"g{g_run:g}_{st['label']}.json")
+            r, reused = compute_cell(path, {**base, "g": g_run, "layers": st["layers"]}, lambda: {"parts": set_parts(
+                rec, g_run, st["layers"], n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps, sampler=s.sampler,
                 noise=s.noise, eps=s.eps, **units)}, validate=numbers_only)
             say(f"dit-causal {name} g={g:g} {st['label']}: {'reused' if reused else 'done'} "
                 f"({r['provenance']['wall_s']:.1f} s)")
             cells[st["label"]] = (path, st, np.asarray(r["result"]["parts"], float))
-        run(sets[0]), run(sets[1])
+        run(sets[0])
+        run(sets[1])
         ref = cells["none"][2]
         moved = gap_shift(cells["all"][2], ref, n_boot=s.n_boot, seed=s.seed)
         if moves_gap(moved):   # otherwise the test is empty: no subset is run
