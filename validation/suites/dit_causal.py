@@ -210,7 +210,12 @@ def draw(ana_path: str, png_path: str) -> None:
                     for k in ks]
             lo = [min(v) if v else np.nan for v in null]
             hi = [max(v) if v else np.nan for v in null]
-            ax.fill_between(ks, lo, hi, color="0.8", step="mid", label="random k-sets (range)")
+            if ks == list(range(ks[0], ks[0] + len(ks))) and len(ks) > 3:   # every k: a band
+                ax.fill_between(ks, lo, hi, color="0.85", label="random k-sets (range)")
+            else:                                                          # a few k: one bar each
+                ax.vlines(ks, lo, hi, color="0.75", lw=8, label="random k-sets (range)")
+            for k, v in zip(ks, null):
+                ax.plot([k] * len(v), v, ".", color="0.4", ms=4)
         for kind, colour, dx in (("last", "C3", 0.08), ("first", "C0", -0.08)):
             pts = [x for x in row["sets"] if x["kind"] == kind and x["gap"] is not None]
             if pts:
