@@ -102,12 +102,14 @@ def moves_gap(shift: dict) -> bool:
 def analyse(meas: dict, s: CausalSettings) -> dict:
     """analysis.json of one model: per g the gap and shift of every set (joint bootstrap against no coupling)."""
     from syncgap.dit_bridge.causal import gap_shift
+    from syncgap.dit_bridge.protocols import unit_onset
     rows = []
     for g, cells in meas["cells"].items():
         ref = cells["none"][2]
         sets = []
         for label, (_, st, parts) in cells.items():
             sets.append({"label": label, "kind": st["kind"], "k": st["k"], "layers": st["layers"],
+                         "onsets": [unit_onset(parts, i) for i in range(parts.shape[2])],   # None: no onset
                          **gap_shift(parts, ref, n_boot=s.n_boot, seed=s.seed)})
         every = next(x for x in sets if x["label"] == "all")
         rows.append({"g": g, "moves": moves_gap(every), "sets": sets,
@@ -180,7 +182,9 @@ def finding_text(ana: dict, checks) -> str:
                 f"{_fmt_gap(by['none']['gap'], by['none']['gap_low'], by['none']['gap_high'])}, gap(all) = "
                 f"{_fmt_gap(by['all']['gap'], by['all']['gap_low'], by['all']['gap_high'])} steps")
         if not row["moves"]:
-            parts.append(f"{head}; the causal test is {row['empty_reason']} (n/a).")
+            silent = {lab: [i for i, o in enumerate(by[lab]["onsets"]) if o is None] for lab in ("none", "all")}
+            where = "; ".join(f"units {v} have no onset with {lab} coupled" for lab, v in silent.items() if v)
+            parts.append(f"{head}; the causal test is {row['empty_reason']} (n/a){f' ({where})' if where else ''}.")
             continue
         ks = sorted({x["k"] for x in row["sets"] if x["kind"] == "last"})
         per_k = "; ".join(
