@@ -153,3 +153,9 @@ def test_tiny_end_to_end_cells_resume(tmp_path, monkeypatch):
     said.clear()
     dit_causal.dit_causal_suite(tmp_path, quick=True, progress=said.append)
     assert sum("reused" in m for m in said) == 6 and not any(": done" in m for m in said)
+
+
+def test_subset_sizes_per_model_depth():
+    assert dit_causal.ks_for(28, None) == [5] and dit_causal.ks_for(4, None) == [3]
+    assert dit_causal.ks_for(28, "all") == list(range(1, 28)) and dit_causal.ks_for(4, (1, 5, 28)) == [1]
+    assert dit_causal.ks_for(1, None) == []
