@@ -90,7 +90,8 @@ def measure(name, out_dir, s: CausalSettings, device="cpu", say=lambda m: None) 
             for st in sets[2:]:
                 run(st)
         out[g] = cells
-    return {"name": rec.name, "n_layers": rec.num_layers, "cells": out, "features": mix is not None}
+    return {"name": rec.name, "n_layers": rec.num_layers, "cells": out, "features": mix is not None,
+            "unit_names": list(mix.names) if mix is not None else [f"scale {x}" for x in units["scales"]]}
 
 
 def moves_gap(shift: dict) -> bool:
@@ -119,7 +120,7 @@ def analyse(meas: dict, s: CausalSettings) -> dict:
     return {"model": meas["name"], "n_layers": meas["n_layers"], "settings": asdict(s), "window": "throughout",
             "sampler": s.sampler, "noise": s.noise,
             "units": "FHGM features (gap = onset(dct67) - onset(dct01))" if meas["features"] else
-                     "pooled scales (gap = onset(finest) - onset(coarsest))",
+                     "pooled scales (gap = onset(finest) - onset(coarsest))", "unit_names": meas["unit_names"],
             "rows": rows}
 
 
@@ -182,8 +183,9 @@ def finding_text(ana: dict, checks) -> str:
                 f"{_fmt_gap(by['none']['gap'], by['none']['gap_low'], by['none']['gap_high'])}, gap(all) = "
                 f"{_fmt_gap(by['all']['gap'], by['all']['gap_low'], by['all']['gap_high'])} steps")
         if not row["moves"]:
-            silent = {lab: [i for i, o in enumerate(by[lab]["onsets"]) if o is None] for lab in ("none", "all")}
-            where = "; ".join(f"units {v} have no onset with {lab} coupled" for lab, v in silent.items() if v)
+            silent = {lab: [nm for nm, o in zip(ana["unit_names"], by[lab]["onsets"]) if o is None]
+                      for lab in ("none", "all")}
+            where = "; ".join(f"no onset of {', '.join(v)} with {lab} coupled" for lab, v in silent.items() if v)
             parts.append(f"{head}; the causal test is {row['empty_reason']} (n/a){f' ({where})' if where else ''}.")
             continue
         ks = sorted({x["k"] for x in row["sets"] if x["kind"] == "last"})
@@ -237,7 +239,10 @@ def draw(ana_path: str, png_path: str) -> None:
         ax.set_xlabel(f"k (layers coupled, of {ana['n_layers']})")
         ax.set_ylabel("gap (sampler steps)")
         ax.set_title(f"{ana['model']}, g = {row['g']:g}" + ("" if row["moves"] else " (empty test)"), fontsize=9)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no gap to draw: a unit has no onset", transform=ax.transAxes, ha="center")
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
     plt.close(fig)
