@@ -53,6 +53,19 @@ def pooled_difference(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -
     return torch.stack(cols, 2).numpy()
 
 
+def feature_difference(a: torch.Tensor, b: torch.Tensor, patterns: ArrayLike) -> np.ndarray:
+    """(M, 2, F): (phi_f.(a - b))^2 and (phi_f.a)^2 + (phi_f.b)^2 of pairs a, b (M, C, H, W) on each row phi_f
+    of `patterns` (F, C*H*W), e.g. the FHGM's DCT features (theory.data.frequency_hierarchy_mixture)."""
+    if a.shape != b.shape or a.ndim != 4:
+        raise InputError(f"outputs must be two (M, C, H, W) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
+    phi = check_array("patterns", patterns, ndim=2)
+    if phi.shape[1] != a[0].numel():
+        raise InputError(f"patterns must have {a[0].numel()} columns (C*H*W), got {phi.shape[1]}")
+    ya = a.reshape(a.shape[0], -1).double().numpy() @ phi.T  # (M, F)
+    yb = b.reshape(b.shape[0], -1).double().numpy() @ phi.T  # (M, F)
+    return np.stack([(ya - yb) ** 2, ya ** 2 + yb ** 2], 1)
+
+
 def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -> np.ndarray:
     """(M, n_scales) agreement_s of pairs a, b (M, C, H, W) at each pooled size s in `scales`."""
     parts = pooled_difference(a, b, scales)

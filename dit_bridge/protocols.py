@@ -27,7 +27,8 @@ from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.ou_models.variants import difference_onset
 
-from .commitment import commitment_fits, default_scales, pooled_difference, scale_agreement
+from .commitment import (commitment_fits, default_scales, feature_difference, pooled_difference,
+                         scale_agreement)
 from .coupling import check_g, remove_coupling, set_coupling
 from .recording import PairRecorder, token_grid
 from .sampling import (GUIDANCE_MAX, PairState, antisymmetric_noise, check_labels, make_scheduler, row_generators,
@@ -242,16 +243,37 @@ def _check_variant(window, noise, clone):
 def protocol_throughout(rec: LoadedDiT, g: float, *, n_pairs: int, seed: int, num_steps: int, sampler: str,
                         guidance_scale: float, labels: Labels, eps: float, gate: str, layers: Sequence[int] | None,
                         scales: Sequence[int] | None, n_boot: int, noise: str, progress: Progress = None,
-                        level: float = 0.1) -> dict:
+                        level: float = 0.1, patterns: ArrayLike | None = None) -> dict:
     """Window "throughout": the pair coupled the whole run; per scale s the onset of the normalised
     difference q_s = sum |P_s(a - b)|^2 / sum (|P_s a|^2 + |P_s b|^2) of the states along the run
     (sums over pairs; ou_models.variants.difference_onset). gap = onset(finest) - onset(coarsest).
+    With `patterns` (F, C*H*W; e.g. the FHGM's features, strongest first) the units are the features
+    instead of the scales (commitment.feature_difference) and gap = onset(last) - onset(first).
     """
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
     lab = pair_labels(rec, labels, n_pairs, seed)
+    parts = throughout_parts(rec, g, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps, sampler=sampler,
+                             guidance_scale=guidance_scale, eps=eps, gate=gate, layers=layers, noise=noise,
+                             scales=scales, patterns=patterns, progress=progress)
+    units = scales if patterns is None else list(range(len(patterns)))
+    out = throughout_onsets(parts, units, n_boot=n_boot, seed=seed, level=level)
+    return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
+            "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,
+            "n_pairs": n_pairs, "clone": False, "window": "throughout", "noise": noise, "level": level,
+            "labels": lab[:n_pairs].tolist(), "scales": list(map(int, scales)) if patterns is None else None,
+            "features": None if patterns is None else units, **out, **_gap_fields(out["gap"])}
+
+
+def throughout_parts(rec: LoadedDiT, g: float, lab: torch.Tensor, *, n_pairs: int, seed: int, num_steps: int,
+                     sampler: str, guidance_scale: float, eps: float, gate: str, layers: Sequence[int] | None,
+                     noise: str, scales: Sequence[int], patterns: ArrayLike | None = None,
+                     progress: Progress = None) -> np.ndarray:
+    """(pairs, 2, units, num_steps + 1): per pair and state of the coupled run, the squared replica difference
+    and the replicas' summed squared size per unit (pooled scales, or `patterns`' features). Arguments checked."""
     sched = make_scheduler(rec, sampler)
     state = _start(rec, n_pairs, seed, eps, False, noise)
-    parts = np.empty((n_pairs, 2, len(scales), num_steps + 1))   # (pairs, [diff, size], scales, states)
+    n_units = len(scales) if patterns is None else len(patterns)
+    parts = np.empty((n_pairs, 2, n_units, num_steps + 1))   # (pairs, [diff, size], units, states)
     set_coupling(rec.model, g, layers, gate)
     try:
         for k in range(num_steps + 1):
@@ -260,32 +282,44 @@ def protocol_throughout(rec: LoadedDiT, g: float, *, n_pairs: int, seed: int, nu
                 if progress is not None:
                     progress(k, num_steps)
             a, b = state.x.chunk(2)
-            parts[:, :, :, k] = pooled_difference(a, b, scales)
+            parts[:, :, :, k] = (pooled_difference(a, b, scales) if patterns is None
+                                 else feature_difference(a, b, patterns))
     finally:
         remove_coupling(rec.model)
+    return parts
 
-    def onset(u, i):
-        idx, _ = difference_onset(u[:, 0, i].sum(0) / np.maximum(u[:, 1, i].sum(0), 1e-300), level)
-        return None if idx is None else float(idx)
-    per_scale = []
-    for i, s in enumerate(scales):
-        idx, reason = difference_onset(parts[:, 0, i].sum(0) / np.maximum(parts[:, 1, i].sum(0), 1e-300), level)
-        iv = bootstrap(lambda u, i=i: onset(u, i), parts, n_boot, seed=seed)
-        per_scale.append({"scale": int(s), "onset": None if idx is None else float(idx),
-                          "low": iv.low if idx is not None else None, "high": iv.high if idx is not None else None,
-                          "onset_reason": reason})
 
-    def gap(u):
-        hi, lo = onset(u, len(scales) - 1), onset(u, 0)
-        return None if hi is None or lo is None else hi - lo
-    iv = bootstrap(gap, parts, n_boot, seed=seed)
-    g_rec = {"estimate": iv.estimate, "low": iv.low, "high": iv.high}
-    q = parts[:, 0].sum(0) / np.maximum(parts[:, 1].sum(0), 1e-300)
-    return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
-            "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,
-            "n_pairs": n_pairs, "clone": False, "window": "throughout", "noise": noise, "level": level,
-            "labels": lab[:n_pairs].tolist(), "scales": list(map(int, scales)), "normalised_difference": q,
-            "per_scale": per_scale, "gap": g_rec, **_gap_fields(g_rec)}
+def throughout_onsets(parts: np.ndarray, units: Sequence, *, n_boot: int, seed: int, level: float = 0.1) -> dict:
+    """Onset per unit of q = sum over pairs of the difference / of the size (`difference_onset`) with bootstrap
+    intervals over pairs, and gap = onset(last unit) - onset(first unit). parts as `throughout_parts`."""
+    per_unit = []
+    for i, s in enumerate(units):
+        idx, reason = difference_onset(normalised_difference(parts)[i], level)
+        iv = bootstrap(lambda u, i=i: unit_onset(u, i, level), parts, n_boot, seed=seed)
+        per_unit.append({"scale": int(s), "onset": None if idx is None else float(idx),
+                         "low": iv.low if idx is not None else None, "high": iv.high if idx is not None else None,
+                         "onset_reason": reason})
+    iv = bootstrap(lambda u: throughout_gap(u, level), parts, n_boot, seed=seed)
+    return {"per_scale": per_unit, "normalised_difference": normalised_difference(parts),
+            "gap": {"estimate": iv.estimate, "low": iv.low, "high": iv.high}}
+
+
+def normalised_difference(parts: np.ndarray) -> np.ndarray:
+    """(units, states): q = sum_pairs |diff|^2 / sum_pairs (|a|^2 + |b|^2) (0: identical, 1: uncorrelated)."""
+    return parts[:, 0].sum(0) / np.maximum(parts[:, 1].sum(0), 1e-300)
+
+
+def unit_onset(parts: np.ndarray, i: int, level: float = 0.1) -> float | None:
+    """The onset step of unit i's normalised difference, or None where it has none."""
+    idx, _ = difference_onset(normalised_difference(parts)[i], level)
+    return None if idx is None else float(idx)
+
+
+def throughout_gap(parts: np.ndarray, level: float = 0.1) -> float | None:
+    """gap = onset(last unit) - onset(first unit) in sampler steps (finest - coarsest scale, weakest - strongest
+    feature), or None where either has no onset."""
+    hi, lo = unit_onset(parts, parts.shape[2] - 1, level), unit_onset(parts, 0, level)
+    return None if hi is None or lo is None else hi - lo
 
 
 def protocol_two(rec: LoadedDiT, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: int = 50,

@@ -2,8 +2,9 @@
 
 `load_model(name)` returns a `LoadedDiT` record. Names:
 - "tiny": a random small DiTTransformer2DModel built in code (seeded), for tests only;
-- "fhgm", "fhgm-flat", "digits": the project's own trained small DiTs, shipped in dit_bridge/zoo/<name>/
-  (fhgm-flat: the equal-amplitude control of fhgm, whose features all commit together under the exact score)
+- "fhgm", "fhgm-flat", "fhgm-deep", "digits": the project's own trained small DiTs, shipped in dit_bridge/zoo/<name>/
+  (fhgm-flat: the equal-amplitude control of fhgm, whose features all commit together under the exact score;
+  fhgm-deep: the FHGM with DiT-XL/2's depth, 28 blocks, hidden 64, patch 2: an 8x8 token grid)
   (diffusers save_pretrained layout + training.json + model_card.md);
 - "facebook/DiT-XL-2-256" (alias "dit-xl-2-256"): the transformer subfolder of the DiT pipeline
   repo, from the local hub cache / the hub, or from $SYNCGAP_DIT_XL or an explicit local directory;
@@ -38,7 +39,7 @@ from . import checkpoints
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
-ZOO_NAMES = ("fhgm", "fhgm-flat", "digits")
+ZOO_NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits")
 DIT_XL_ID = "facebook/DiT-XL-2-256"
 DIT_XL_ENV = "SYNCGAP_DIT_XL"
 DIT_XL_VAE_SCALE = 0.18215

@@ -18,6 +18,12 @@ Every kind can end in "pass", "fail" or "n/a" (docs/science.md §7):
   the interval's lower bound is > 0, fail when its upper bound is < 0, n/a "not resolved" when the
   interval contains 0: the `sign` rule applied to the statistic.
 
+- `beyond_null`: the claim "the observation lies beyond a null distribution, away from 0 in the
+  direction `direction`" (e.g. coupling the last k layers moves the gap more than random k-sets do).
+  With s = direction, pass when s * (the interval's near end) > max(s * null), fail when
+  s * observed <= max(s * null) (the estimate inside the null's range or short of it), n/a "not
+  resolved" otherwise, and n/a when fewer than 2 null values exist.
+
 Checks that rest on an anchor (e.g. the gap law gap0 rho(g) on the g = 0 gap) are n/a while the
 anchor is not established (`anchor_established`).
 """
@@ -122,6 +128,25 @@ def ordering(statistic, interval, *, expected: int = 1) -> Decision:
     return Decision(d.verdict, reasons[d.verdict])
 
 
+def beyond_null(observed, interval, null, *, direction: int = 1) -> Decision:
+    """Claim: `observed` lies beyond every value of `null` (a sample of the same statistic under the null) in
+    direction +1 (larger) or -1 (smaller); decided on the observation's interval, failed on its estimate."""
+    if direction not in (1, -1):
+        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    values = [float(v) for v in null if _finite(v)]
+    if len(values) < 2:
+        return Decision(NA, f"null has {len(values)} values; need at least 2")
+    if not _finite(observed) or interval is None:
+        return Decision(NA, "nothing observed")
+    edge = max(direction * v for v in values)
+    near = min(direction * float(v) for v in own_interval(observed, *interval))
+    if direction * float(observed) <= edge:
+        return Decision(FAIL, f"estimate within or short of the null's range ({len(values)} values)")
+    if near > edge:
+        return Decision(PASS, f"whole interval beyond the null's range ({len(values)} values) by {near - edge:.3g}")
+    return Decision(NA, "not resolved: the estimate is beyond the null's range but its interval reaches into it")
+
+
 def anchor_established(lo, hi) -> bool:
     """An anchor (e.g. the g = 0 gap) is established when its interval excludes 0."""
     if lo is None or hi is None:
@@ -129,5 +154,5 @@ def anchor_established(lo, hi) -> bool:
     return float(lo) > 0 or float(hi) < 0
 
 
-__all__ = ["Decision", "agreement", "bound", "sign", "ordering", "anchor_established", "own_interval",
+__all__ = ["Decision", "agreement", "bound", "sign", "ordering", "beyond_null", "anchor_established", "own_interval",
            "PASS", "FAIL", "NA", "VERDICTS"]

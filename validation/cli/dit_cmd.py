@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
     m = dsub.add_parser("measure", help="Protocol I (per-scale commitment) or II (per-layer mode energies)")
     m.add_argument("--model", default="fhgm",
-                   help="fhgm, fhgm-flat, digits, facebook/DiT-XL-2-256, random:DiT-XL/2, a local save_pretrained "
+                   help="fhgm, fhgm-flat, fhgm-deep, digits, facebook/DiT-XL-2-256, random:DiT-XL/2, a local save_pretrained "
                         "directory, an original DiT file (.pt/.pth/.safetensors, e.g. DiT-XL-2-256x256.pt), "
                         "or tiny (random weights, for tests only: its numbers mean nothing) (default fhgm)")
     m.add_argument("--heads", type=int, default=None,

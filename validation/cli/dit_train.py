@@ -24,8 +24,9 @@ def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
     from .common import IntRange, add_json_flag
 
-    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm, fhgm-flat or digits) and write its card")
-    p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control) or digits")
+    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm, fhgm-flat, fhgm-deep or digits) and write its card")
+    p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control), fhgm-deep "
+                                "(28 blocks, patch 2) or digits")
     p.add_argument("--out", default=None,
                    help="output folder for the trained model (required to train, unless --overwrite-shipped; "
                         "with --card-only the default is the shipped dit_bridge/zoo/NAME)")
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
             if not os.path.isfile(os.path.join(out, needed)):
                 raise InputError(f"--out {out!r} holds no trained model (no {needed}); train into it first")
         try:
-            card = write_model_card(out)
+            card = write_model_card(out, name=args.name)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             if isinstance(exc, InputError):
                 raise

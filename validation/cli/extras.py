@@ -17,6 +17,7 @@ EXTRA_OF_MODULE = {
 }
 # what each validation suite imports on top of the core
 SUITE_MODULES = {"ou": ("numba", "matplotlib"), "dit": ("numba", "torch", "diffusers", "safetensors", "matplotlib")}
+SUITE_MODULES["dit-causal"] = SUITE_MODULES["dit"]
 
 
 class MissingExtra(RuntimeError):

@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
             opts["model"] = models[0] if len(models) == 1 else models
             notes = random_model_notes(models)
         options["dit"] = opts
+    if "dit-causal" in suites and getattr(args, "full", False):   # the causal depth test's full curve
+        options["dit-causal"] = {"full": True}
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))

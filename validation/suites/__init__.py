@@ -11,8 +11,9 @@ import importlib
 SUITES = {
     "ou": "syncgap.validation.suites.ou_theory:ou_theory_suite",
     "dit": "syncgap.validation.suites.dit_findings:dit_findings_suite",
+    "dit-causal": "syncgap.validation.suites.dit_causal:dit_causal_suite",   # issue 15 item 3
 }
-DEFAULT_ORDER = ("ou", "dit")
+DEFAULT_ORDER = ("ou", "dit", "dit-causal")
 
 
 class SuiteUnavailable(RuntimeError):

@@ -125,7 +125,7 @@ def dit_protocol1_params(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm"
     sampler ddpm/ddim, 4 <= n_t_int <= num_steps + 1, 0 <= eps <= 1, gate paper/joint, n_boot >= 10,
     device cpu/cuda. Imports no torch: the driver runs it on every cell."""
     if not isinstance(model, str) or not model.strip():
-        raise InputError(f"model must be a registry name (tiny, fhgm, fhgm-flat, digits, dit-xl) or a directory, got {model!r}")
+        raise InputError(f"model must be a registry name (tiny, fhgm, fhgm-flat, fhgm-deep, digits, dit-xl) or a directory, got {model!r}")
     num_steps = check_int("num_steps", num_steps, 2, 1000)
     return {"model": model, "g": check_real("g", g, 0.0), "seed": check_int("seed", seed, 0, SEED_MAX),
             "n_pairs": check_int("n_pairs", n_pairs, 2, 100_000), "num_steps": num_steps,
