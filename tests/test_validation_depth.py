@@ -23,7 +23,7 @@ def test_quick_run_on_fhgm_writes_cells_checks_and_figures(fhgm_quick):
     out, part, msgs = fhgm_quick
     ids = [c.id for c in part.checks]
     assert ids == ["dit.fhgm.depth.increment_structure", "dit.fhgm.depth.probe_reads_coarse",
-                   "dit.fhgm.depth.first_gap_layer"]
+                   "dit.fhgm.depth.gap_emergence_layer"]
     assert all(c.finding == dit_depth.FINDING and c.verdict in ("pass", "fail", "n/a") for c in part.checks)
     assert part.checks[0].verdict == "pass"     # a trained DiT's increments are not isotropic
     with open(os.path.join(out, "dit", "fhgm", "depth.json")) as f:
@@ -49,25 +49,29 @@ def test_rerun_reuses_the_cell_and_figures_redraw_from_the_file(fhgm_quick, tmp_
     assert [os.path.basename(p) for p, _ in pngs] == ["depth_probes.png", "depth_increments.png"]
 
 
-def _analysis(first, share, chance=0.25, n_layers=28):
+def _analysis(first, share, chance=0.25, n_layers=28, changed=None):
     gaps = [[0.0, -1.0, 1.0]] * (n_layers + 1)
     if first is not None:
         gaps = gaps[:first] + [[3.0, 1.0, 5.0]] * (n_layers + 1 - first)
     return {"model": "m", "n_layers": n_layers, "features": ["dct01", "dct67"], "chance_share": chance,
             "share_pooled": share, "accuracy": np.ones((n_layers + 1, 3, 2)).tolist(), "gap": gaps,
-            "first_resolved_layer": first, "predicted_first_layer": dit_depth.predicted_first_layer(n_layers)}
+            "first_resolved_layer": first, "first_changed_layer": changed, "predicted_first_layer": dit_depth.predicted_first_layer(n_layers)}
 
 
 def test_checks_pass_fail_and_na():
     assert dit_depth.predicted_first_layer(28) == 24 and dit_depth.predicted_first_layer(4) == 4
     late = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(25, [0.6, 0.5, 0.7]))}
-    assert late["first_gap_layer"].verdict == "pass" and late["increment_structure"].verdict == "pass"
-    early = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.26, 0.2, 0.3]))}
-    assert early["first_gap_layer"].verdict == "fail" and early["increment_structure"].verdict == "n/a"
+    assert late["gap_emergence_layer"].verdict == "pass" and late["increment_structure"].verdict == "pass"
+    early = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.26, 0.2, 0.3], changed=3))}
+    assert early["gap_emergence_layer"].verdict == "fail" and early["increment_structure"].verdict == "n/a"
+    held = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.6, 0.5, 0.7]))}
+    assert held["gap_emergence_layer"].verdict == "n/a" and "already holds" in held["gap_emergence_layer"].reason
+    later = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.6, 0.5, 0.7], changed=26))}
+    assert later["gap_emergence_layer"].verdict == "pass" and later["gap_emergence_layer"].observed == 26
     fine = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(0, [0.1, 0.05, 0.15]))}
     assert fine["increment_structure"].verdict == "fail" and fine["increment_structure"].observed < 0
     none = {c.id.split(".")[-1]: c for c in dit_depth.checks_for(_analysis(None, [0.6, 0.5, 0.7]))}
-    assert none["first_gap_layer"].verdict == "n/a"
+    assert none["gap_emergence_layer"].verdict == "n/a"
     low = _analysis(25, [0.6, 0.5, 0.7])
     low["accuracy"] = (np.ones((29, 3, 2)) * 0.6).tolist()
     assert dit_depth.checks_for(low)[1].verdict == "fail"
@@ -75,8 +79,10 @@ def test_checks_pass_fail_and_na():
 
 def test_finding_text_is_never_forced():
     assert "is reproduced" in dit_depth.finding_text(_analysis(25, [0.6, 0.5, 0.7]))
-    text = dit_depth.finding_text(_analysis(0, [0.6, 0.5, 0.7]))
-    assert "not reproduced" in text and "block input x_t" in text
+    text = dit_depth.finding_text(_analysis(0, [0.6, 0.5, 0.7], changed=2))
+    assert "not reproduced" in text and "changes from the input" in text
+    held = dit_depth.finding_text(_analysis(0, [0.6, 0.5, 0.7]))
+    assert "not resolved" in held and "block input x_t" in held
     assert "not resolved" in dit_depth.finding_text(_analysis(None, [0.6, 0.5, 0.7]))
     a = copy.deepcopy(_analysis(3, [0.6, 0.5, 0.7], n_layers=4))
     assert "not reproduced" in dit_depth.finding_text(a)

@@ -144,17 +144,28 @@ def checks_for(a: dict) -> list[Check]:
                        f"{a['features'][0]}'s final sign at the last probed step", 0.9, last, (last, last),
                        "accuracy", check_kinds.bound(0.9, last, (last, last), side="above"), kind="bound",
                        model=m, finding=FINDING, tolerance="point estimate over all held-out trajectories"))
-    first, pred = a["first_resolved_layer"], a["predicted_first_layer"]
+    first, pred = emergence_layer(a), a["predicted_first_layer"]
     if first is None:
-        decision = Decision(NA, "not resolved: no layer's gap interval excludes 0")
+        decision = Decision(NA, "not resolved: " + ("no layer's gap interval excludes 0" if a["first_resolved_layer"]
+                                                     is None else "the block input x_t already holds the gap and no "
+                                                     "layer changes it beyond its interval"))
     else:
         decision = check_kinds.bound(pred, first, (first, first), side="above")
-    out.append(decided(f"dit.{m}.depth.first_gap_layer", f"first layer (0 = block input x_t, l = after block l of "
-                       f"{a['n_layers']}) whose probe gap tau_l({a['features'][-1]}) - tau_l({a['features'][0]}) is "
-                       f"resolved, vs {CLAIM} scaled (layer >= {pred})", pred, first,
+    out.append(decided(f"dit.{m}.depth.gap_emergence_layer", f"first layer where the probe gap tau_l({a['features'][-1]}) "
+                       f"- tau_l({a['features'][0]}) emerges (0 = block input x_t, l = after block l of {a['n_layers']}): "
+                       "the first layer whose gap interval excludes 0, or, when the input x_t already resolves it, the "
+                       f"first whose change gap_l - gap_0 does; vs {CLAIM} scaled (layer >= {pred})", pred, first,
                        None if first is None else (first, first), "layer", decision, kind="bound", model=m,
-                       finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l intervals: {boot}"))
+                       finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l and gap_l - gap_0 intervals: {boot}"))
     return out
+
+
+def emergence_layer(a: dict) -> int | None:
+    """Where the gap emerges: the first layer resolving gap_l, or, when layer 0 (x_t) already resolves it, the
+    first layer whose change gap_l - gap_0 is resolved (a linear probe reads x_t, so layer 0 holds the data's own
+    gap; only a change can be the network's). None: nothing resolved."""
+    first = a["first_resolved_layer"]
+    return first if first is None or first > 0 else a.get("first_changed_layer")
 
 
 def finding_text(a: dict) -> str:
@@ -174,12 +185,15 @@ def finding_text(a: dict) -> str:
               f"{iv(a['gap_change'][changed])}).") if a.get("gap_change") else ""
     if first is None:
         return head + f"No layer resolves the gap: against {CLAIM} this is not resolved." + change
-    where = "already in the block input x_t (layer 0)" if first == 0 else f"from layer {first}"
-    verdict = "reproduced" if first >= pred else "not reproduced"
-    return head + (f"The gap is resolved {where}; P2's claim, {CLAIM} (layer >= {pred} here), is {verdict}"
-                   + (": the layers do not create it, the linear readout of x_t already holds it." if first == 0
-                      else ".")) + change
-
+    emerged = emergence_layer(a)
+    if emerged is None:
+        return head + ("The gap is resolved already in the block input x_t (layer 0) and no layer changes it beyond "
+                       f"its interval: where the network acts on it is not resolved, so {CLAIM} is not resolved "
+                       "(the linear readout of x_t holds the data's own gap)." + change)
+    verdict = "reproduced" if emerged >= pred else "not reproduced"
+    how = f"is resolved from layer {emerged}" if first > 0 else f"first changes from the input's after block {emerged}"
+    return head + f"The gap {how}; P2's claim, {CLAIM} (layer >= {pred} here), is {verdict}." + (
+        change if first == 0 else "")
 
 def _fmt(x):
     return "-" if x is None else f"{x:.3g}"
