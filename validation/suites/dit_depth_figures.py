@@ -58,6 +58,9 @@ def draw_probes(a: dict, png: str) -> None:
     first = a["first_resolved_layer"]
     if first is not None:
         ax_g.axvline(first, color="C3", ls=":", label=f"first resolved layer: {first}")
+    emerged = first if first is None or first > 0 else a.get("first_changed_layer")
+    if emerged is not None and emerged != first:
+        ax_g.axvline(emerged, color="C2", ls="-.", label=f"gap first changes from the input's: {emerged}")
     ax_g.set_ylabel("gap (sampler steps)")
     ax_g.set_title("per-layer gap: resolved where the band excludes 0", fontsize=9)
     for k, lab in enumerate(a["features"]):
