@@ -63,8 +63,9 @@ def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -> 
 
 def agreement_fit(t_int: ArrayLike, curve: ArrayLike) -> SigmoidFit:
     """Logistic fit of agreement vs t_int, asymptotes fitted in a bounded box (fit_sigmoid_bounded):
-    lo = the plateau before the rise (t_int -> first), hi = the one after (hi < lo for a falling curve)."""
-    return fit_sigmoid_bounded(t_int, np.asarray(curve, dtype=float))
+    lo = the plateau before the rise (t_int -> first), hi = the one after (hi < lo for a falling curve);
+    neither above 1, the largest agreement there is."""
+    return fit_sigmoid_bounded(t_int, np.asarray(curve, dtype=float), ceiling=1.0)
 
 
 def commitment_time(t_int: ArrayLike, curve: ArrayLike, min_contrast: float = 0.05,

@@ -100,13 +100,14 @@ def fit_sigmoid(x: ArrayLike, y: ArrayLike, lo: float | None = None, hi: float |
 ASYMPTOTE_PAD = 0.25   # fit_sigmoid_bounded: asymptotes may lie this fraction of the data's range beyond it
 
 
-def fit_sigmoid_bounded(x: ArrayLike, y: ArrayLike, pad: float = ASYMPTOTE_PAD) -> SigmoidFit:
+def fit_sigmoid_bounded(x: ArrayLike, y: ArrayLike, pad: float = ASYMPTOTE_PAD,
+                        ceiling: float | None = None) -> SigmoidFit:
     """Least-squares logistic fit of y(x) with all four parameters fitted inside a bounded box.
 
     y ~ lo + (hi - lo) s(x), s = 1 / (1 + exp(-(x - mid) / width)), width > 0, so `lo` is the left and `hi`
     the right asymptote (hi < lo: a falling curve). Box: lo, hi within [min y - pad R, max y + pad R]
-    (R = max y - min y), mid within the x range widened by a quarter of its span on each side, width in
-    [span / 200, span / 2]. The box keeps the fit well posed whether the curve saturates inside the range
+    (R = max y - min y) and at most `ceiling` (the largest value y can take, e.g. 1 for an agreement),
+    mid within the x range widened by a quarter of its span on each side, width in [span / 200, span / 2]. The box keeps the fit well posed whether the curve saturates inside the range
     (the plateaus fix the asymptotes) or not (they cannot run away), unlike free asymptotes (curve_fit);
     unlike asymptotes fixed at the end values it does not inherit the noise of two single points.
     Method: for fixed (mid, width) the model is linear in (lo, hi), solved in closed form (variable
@@ -126,6 +127,8 @@ def fit_sigmoid_bounded(x: ArrayLike, y: ArrayLike, pad: float = ASYMPTOTE_PAD) 
         raise InputError("x must take at least two distinct values")
     y_range = float(y.max() - y.min())
     box = (float(y.min()) - pad * y_range, float(y.max()) + pad * y_range)
+    if ceiling is not None:
+        box = (box[0], max(min(box[1], check_real("ceiling", ceiling)), float(y.max())))
     mid_box, log_w_box = (x[0] - span / 4, x[-1] + span / 4), (np.log(span / 200), np.log(span / 2))
     mids, log_ws = np.linspace(*mid_box, 61), np.linspace(*log_w_box, 16)
     for _ in range(4):   # grid, then three refinements around the best cell, each 4 x finer

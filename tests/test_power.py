@@ -3,6 +3,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from syncgap.dit_bridge.commitment import commitment_time
 from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
@@ -75,12 +76,12 @@ def test_replica_row_steps_counts_the_model_rows_of_a_protocol_one_cell():
 def test_the_demo_and_full_designs_follow_the_stated_targets():
     demo, full = dit_settings.DEMO_DESIGN, dit_settings.FULL_DESIGN
     assert demo.n_pairs == 96 and demo.spacing == 2 and demo.resolution == 1.0 and demo.projected_halfwidth <= 2.0
-    assert full.n_pairs == 368 and full.spacing == 1 and full.resolution == 0.5 and full.projected_halfwidth <= 1.0
+    assert full.n_pairs == 384 and full.spacing == 1 and full.resolution == 0.5 and full.projected_halfwidth <= 1.0
     s = dit_settings.settings_for(False, model="fhgm")
     assert (s.n_pairs, s.t_ints, s.target_halfwidth, s.resolution) == (96, demo.t_ints, 2.0, 1.0)
     other = dit_settings.settings_for(False, model="digits")
     assert other.n_pairs == 24 and other.target_halfwidth is None and other.resolution == 1.5
-    assert dit_settings.settings_for(False, full=True, model="digits").n_pairs == 368
+    assert dit_settings.settings_for(False, full=True, model="digits").n_pairs == 384
 
 
 def test_precision_rows_say_n_a_for_a_gap_that_does_not_exist():
@@ -100,3 +101,18 @@ def test_bad_input_is_named():
         power.transition_grid(30, (20, 10), 2, 4)
     with pytest.raises(InputError, match="t_int"):
         power.replica_row_steps([0, 40], 30)
+
+
+def test_cpu_calls_in_chunks_of_pairs_give_the_same_outputs(monkeypatch):
+    """Coupled pairs (switch-on tail) with the model called on 1 pair at a time vs all at once."""
+    from syncgap.dit_bridge import sampling
+    tiny = load_tiny(seed=3)
+    lab = pair_labels(tiny, None, 3, 1)
+
+    def finals():
+        return [torch.cat([a, b]) for _, _, a, b in protocol_one_branches(
+            tiny, 0.7, [0, 2, 6], lab, n_pairs=3, seed=1, num_steps=6, window="switch-on")]
+    whole = finals()
+    monkeypatch.setattr(sampling, "CPU_PAIRS_PER_CALL", 1)
+    for x, y in zip(finals(), whole):
+        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)

@@ -100,12 +100,15 @@ class Design:
 
 
 def design(target_halfwidth: float, *, pilot_halfwidth: float, pilot_pairs: int, num_steps: int,
-           window: tuple[int, int], outer_spacing: int, seconds_per_row: float, multiple: int = 1) -> Design:
-    """The design a target needs: pairs_needed rounded up to a multiple of `multiple`, a transition_grid
-    with spacing <= target inside `window`, the half-width the pilot projects and the cost per cell."""
+           window: tuple[int, int], outer_spacing: int, seconds_per_row: float, margin: float = 1.0,
+           multiple: int = 1) -> Design:
+    """The design a target needs: n0 (h0 / h*)^2 pairs times `margin` (room for the scatter of the pilot's
+    own half-width), rounded up to a multiple of `multiple`; a transition_grid with spacing <= target inside
+    `window`; the half-width the pilot projects at those pairs and the cost per cell."""
     target = check_real("target_halfwidth", target_halfwidth, 0.0, lo_open=True)
+    margin = check_real("margin", margin, 1.0, 10.0)
     multiple = check_int("multiple", multiple, 1, 1024)
-    n = pairs_needed(target, pilot_halfwidth=pilot_halfwidth, pilot_pairs=pilot_pairs)
+    n = pairs_needed(target / math.sqrt(margin), pilot_halfwidth=pilot_halfwidth, pilot_pairs=pilot_pairs)
     n = multiple * math.ceil(n / multiple)
     spacing = grid_spacing_needed(target)
     t_ints = transition_grid(num_steps, window, spacing, max(outer_spacing, spacing))

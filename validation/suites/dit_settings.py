@@ -4,14 +4,16 @@
 
 Targets (95% bootstrap half-width of every gap of the 4-layer FHGM-DiT, in sampler steps): ≤ 2 for
 `syncgap validate` (= `make demo`), ≤ 1 for `syncgap validate --full` (a GPU or a Dask cluster).
-Pilot: the `make demo` of 2026-11-30 (24 pairs, t_int every 3 steps, 30 DDPM steps): the widest
-FHGM-DiT gap half-width was 3.90 steps (release window, g = 0.25; asymptote-fitting estimator,
-dit_bridge/commitment.py). From it (power.design):
-  demo: pairs_needed(2) = ceil(24 (3.90/2)^2) = 92, rounded up to 96 (a multiple of 8);
+Pilot: the cells of the `make demo` of 2026-11-30 (24 pairs, t_int every 3 steps, 30 DDPM steps),
+read with this estimator (asymptotes fitted, dit_bridge/commitment.py): the widest FHGM-DiT gap
+half-width was 3.64 steps (release window, g = 0.25). From it (power.design), with a margin of 1.2
+on the pairs (about 1.1 on the half-width, less than the ~14% standard error 1/sqrt(2 n) of a
+bootstrap half-width from 24 pairs):
+  demo: 24 (3.64/2)^2 x 1.2 = 95.4 -> 96 pairs (a multiple of 8), projected half-width 1.82;
         t_int every 2 steps in the commitment window 8..30 (every unit of the pilot commits at
         9..24), every 4 before it: 0, 4, 8, 10, ..., 30; reading resolution 1 step.
-  full: pairs_needed(1) = ceil(24 (3.90/1)^2) = 366 -> 368; t_int every step in 4..30, every 2
-        before: reading resolution 0.5 step.
+  full: 24 (3.64/1)^2 x 1.2 = 381.6 -> 384 pairs; t_int every step in 4..30, every 2 before:
+        reading resolution 0.5 step.
 Only the FHGM-DiT is sized to the target (DESIGNED_MODELS); its control fhgm-flat and digits keep
 the pilot's sizes in the demo (their findings are not held to it); --full sizes every model.
 Projected one-thread CPU cost of one Protocol I cell: power.replica_row_steps x n_pairs x
@@ -28,7 +30,8 @@ from syncgap.validation import power
 
 TARGET_DEMO = 2.0            # sampler steps: 95% half-width of every FHGM-DiT gap, `make demo`
 TARGET_FULL = 1.0            # sampler steps: the same, `syncgap validate --full`
-PILOT_HALFWIDTH, PILOT_PAIRS = 3.90, 24   # widest FHGM-DiT gap half-width of the pilot, and its pairs
+PILOT_HALFWIDTH, PILOT_PAIRS = 3.64, 24   # widest FHGM-DiT gap half-width of the pilot, and its pairs
+MARGIN = 1.2                 # on the pairs: room for the scatter of the pilot's own half-width
 WINDOW = (8, 30)             # commitment window of the FHGM-DiT (pilot midpoints 9..24) and the end
 SECONDS_PER_ROW = 5.9e-4     # one-thread CPU s per replica row and sampler step, FHGM-DiT cells of the pilot
 PAIRS_MULTIPLE = 8           # pairs rounded up to whole batches of 8
@@ -36,10 +39,10 @@ NUM_STEPS = 30
 
 DEMO_DESIGN = power.design(TARGET_DEMO, pilot_halfwidth=PILOT_HALFWIDTH, pilot_pairs=PILOT_PAIRS,
                            num_steps=NUM_STEPS, window=WINDOW, outer_spacing=4, seconds_per_row=SECONDS_PER_ROW,
-                           multiple=PAIRS_MULTIPLE)
+                           margin=MARGIN, multiple=PAIRS_MULTIPLE)
 FULL_DESIGN = power.design(TARGET_FULL, pilot_halfwidth=PILOT_HALFWIDTH, pilot_pairs=PILOT_PAIRS,
                            num_steps=NUM_STEPS, window=(4, 30), outer_spacing=2, seconds_per_row=SECONDS_PER_ROW,
-                           multiple=PAIRS_MULTIPLE)
+                           margin=MARGIN, multiple=PAIRS_MULTIPLE)
 DESIGNED_MODELS = ("fhgm",)  # models held to the precision target in the demo
 
 
