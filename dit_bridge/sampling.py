@@ -128,9 +128,9 @@ def _model_eps_chunked(rec, x, t, labels, guidance_scale, pairs_per_call):
     """_model_eps on rows [A; B] (2M, C, H, W) in calls of at most `pairs_per_call` pairs, each call rows
     [A_i..A_j; B_i..B_j] (the coupled layout), reassembled to [A; B]."""
     m = x.shape[0] // 2
-    outs = [_model_eps(rec, torch.cat([x[i:i + pairs_per_call], x[m + i:m + i + pairs_per_call]]), t,
-                       torch.cat([labels[i:i + pairs_per_call], labels[m + i:m + i + pairs_per_call]]), guidance_scale)
-            for i in range(0, m, pairs_per_call)]
+    spans = [(i, min(i + pairs_per_call, m)) for i in range(0, m, pairs_per_call)]   # pairs [i, j), never past A
+    outs = [_model_eps(rec, torch.cat([x[i:j], x[m + i:m + j]]), t, torch.cat([labels[i:j], labels[m + i:m + j]]),
+                       guidance_scale) for i, j in spans]
     return torch.cat([o.chunk(2)[0] for o in outs] + [o.chunk(2)[1] for o in outs])
 
 

@@ -113,6 +113,7 @@ def test_cpu_calls_in_chunks_of_pairs_give_the_same_outputs(monkeypatch):
         return [torch.cat([a, b]) for _, _, a, b in protocol_one_branches(
             tiny, 0.7, [0, 2, 6], lab, n_pairs=3, seed=1, num_steps=6, window="switch-on")]
     whole = finals()
-    monkeypatch.setattr(sampling, "CPU_PAIRS_PER_CALL", 1)
-    for x, y in zip(finals(), whole):
-        torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
+    for per_call in (1, 2):   # 2: chunks of unequal size (3 pairs per branch)
+        monkeypatch.setattr(sampling, "CPU_PAIRS_PER_CALL", per_call)
+        for x, y in zip(finals(), whole):
+            torch.testing.assert_close(x, y, atol=1e-5, rtol=1e-5)
