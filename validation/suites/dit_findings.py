@@ -114,7 +114,8 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     clone = recs[("clone", 0.0)]["result"]
     fams = ["features", "scales"] if "feature_agreement" in clone else ["scales"]
     out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
-           "resolution": settings.resolution, "n_pairs": settings.n_pairs,
+           "resolution": power.reading_resolution(clone["t_int"], settings.window),   # of the cells' own grid
+           "n_pairs": int(np.asarray(clone["agreement"]).shape[0]),
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
         t, a = dit_analysis.family_arrays(clone, fam)
@@ -126,7 +127,7 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     for (kind, g), r in sorted(recs.items(), key=lambda kv: kv[0][1]):
         if kind == "p1":
             gcells.append((g, *dit_analysis.family_arrays(r["result"], prim)))
-    out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed, settings.resolution)
+    out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed, out["resolution"])
     out.update(dit_predictions.predictions(name, recs, gcells, out["gap_vs_g"], settings, prim, VARIANT))
     p2 = recs[("p2", settings.depth_g)]["result"]
     tau_global = out["families"][prim]["tau"][0][0]
