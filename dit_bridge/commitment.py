@@ -4,10 +4,12 @@ Per-scale agreement of a pair's final outputs a, b (C, H, W), with P_s adaptive 
     agreement_s = 1 - |P_s(a - b)|^2 / (|P_s a|^2 + |P_s b|^2)
 1 for identical outputs, 0 for uncorrelated zero-mean ones, -1 for a = -b. Against the number of
 coupled steps t_int it rises once scale s has committed while the pair was coupled; a logistic
-fit (ou_models.estimators.fit_sigmoid, the OU engine's estimator) with its asymptotes fixed at the
-curve's end values (t_int = first: least coupled, t_int = last: most coupled) gives the midpoint
-tau_spec(s), the t_int at which agreement is halfway between them. Fixing the asymptotes keeps the
-fit well posed when a curve saturates inside the t_int range (free asymptotes then run away).
+fit with all four parameters fitted inside a bounded box (ou_models.estimators.fit_sigmoid_bounded)
+gives the midpoint tau_spec(s), the t_int at which agreement is halfway between the fitted
+asymptotes. The asymptotes are fitted, not fixed at the curve's first and last values: a single
+noisy end point (0.3 where the plateau is 0.5) or an end that has not yet reached its plateau
+would otherwise move the halfway level and the midpoint with it (tests/test_commitment_fit.py);
+the box keeps the fit well posed whether or not the curve saturates inside the t_int range.
 gap = tau_spec(finest) - tau_spec(coarsest): local detail commits after global structure if > 0.
 Intervals are percentile bootstraps over pairs (seeds) through ou_models.estimators.bootstrap.
 """
@@ -19,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from syncgap.ou_models.estimators import bootstrap, fit_sigmoid, gap_statistic
+from syncgap.ou_models.estimators import bootstrap, fit_sigmoid_bounded, gap_statistic
 from syncgap.theory.checks import InputError, check_array, check_int
 
 if TYPE_CHECKING:
@@ -73,21 +75,26 @@ def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -> 
 
 
 def agreement_fit(t_int: ArrayLike, curve: ArrayLike) -> SigmoidFit:
-    """Logistic fit of agreement vs t_int with asymptotes fixed at the first and last values."""
-    curve = np.asarray(curve, dtype=float)
-    return fit_sigmoid(t_int, curve, lo=float(curve[0]), hi=float(curve[-1]))
+    """Logistic fit of agreement vs t_int, asymptotes fitted in a bounded box (fit_sigmoid_bounded):
+    lo = the plateau before the rise (t_int -> first), hi = the one after (hi < lo for a falling curve);
+    neither above 1, the largest agreement there is."""
+    return fit_sigmoid_bounded(t_int, np.asarray(curve, dtype=float), ceiling=1.0)
 
 
 def commitment_time(t_int: ArrayLike, curve: ArrayLike, min_contrast: float = 0.05,
                     direction: str = "rising") -> float | None:
     """Midpoint of the agreement fit; None if the curve does not rise (direction "rising", the release
-    window) or fall ("falling", the switch-on window) by min_contrast from first to last t_int."""
+    window) or fall ("falling", the switch-on window) by min_contrast from first to last t_int: a flat
+    curve has no midpoint at any number of pairs, so its commitment time (and any gap built on it) is
+    not measurable (n/a), not imprecise."""
     curve = np.asarray(curve, dtype=float)
     if direction not in ("rising", "falling"):
         raise InputError(f"direction must be 'rising' or 'falling', got {direction!r}")
-    if (curve[-1] - curve[0]) * (1.0 if direction == "rising" else -1.0) < min_contrast:
+    sign = 1.0 if direction == "rising" else -1.0
+    if (curve[-1] - curve[0]) * sign < min_contrast:
         return None
-    return agreement_fit(t_int, curve).midpoint
+    fit = agreement_fit(t_int, curve)
+    return fit.midpoint if (fit.hi - fit.lo) * sign > 0 else None   # a fit running the other way has no midpoint
 
 
 def commitment_fits(t_int: ArrayLike, agreement: ArrayLike, scales: Sequence[int], n_boot: int = 200,

@@ -97,6 +97,68 @@ def fit_sigmoid(x: ArrayLike, y: ArrayLike, lo: float | None = None, hi: float |
     return SigmoidFit(a, b, mid, w, rms)
 
 
+ASYMPTOTE_PAD = 0.25   # fit_sigmoid_bounded: asymptotes may lie this fraction of the data's range beyond it
+
+
+def fit_sigmoid_bounded(x: ArrayLike, y: ArrayLike, pad: float = ASYMPTOTE_PAD,
+                        ceiling: float | None = None) -> SigmoidFit:
+    """Least-squares logistic fit of y(x) with all four parameters fitted inside a bounded box.
+
+    y ~ lo + (hi - lo) s(x), s = 1 / (1 + exp(-(x - mid) / width)), width > 0, so `lo` is the left and `hi`
+    the right asymptote (hi < lo: a falling curve). Box: lo, hi within [min y - pad R, max y + pad R]
+    (R = max y - min y) and at most `ceiling` (the largest value y can take, e.g. 1 for an agreement),
+    mid within the x range widened by a quarter of its span on each side, width in [span / 200, span / 2]. The box keeps the fit well posed whether the curve saturates inside the range
+    (the plateaus fix the asymptotes) or not (they cannot run away), unlike free asymptotes (curve_fit);
+    unlike asymptotes fixed at the end values it does not inherit the noise of two single points.
+    Method: for fixed (mid, width) the model is linear in (lo, hi), solved in closed form (variable
+    projection, Golub & Pereyra 1973; a bound that binds is held and the other coordinate re-solved);
+    (mid, width) by a grid search (width log-spaced) refined three times around the best cell (to
+    ~0.001 of the span in mid). Deterministic.
+    """
+    x = check_array("x", x, ndim=1)
+    y = check_array("y", y, ndim=1)
+    pad = check_real("pad", pad, 0.0, 10.0)
+    if x.size != y.size or x.size < 4:
+        raise InputError(f"x and y must have the same length >= 4, got {x.size} and {y.size}")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    span = float(x[-1] - x[0])
+    if span <= 0:
+        raise InputError("x must take at least two distinct values")
+    y_range = float(y.max() - y.min())
+    box = (float(y.min()) - pad * y_range, float(y.max()) + pad * y_range)
+    if ceiling is not None:
+        box = (box[0], max(min(box[1], check_real("ceiling", ceiling)), float(y.max())))
+    mid_box, log_w_box = (x[0] - span / 4, x[-1] + span / 4), (np.log(span / 200), np.log(span / 2))
+    mids, log_ws = np.linspace(*mid_box, 61), np.linspace(*log_w_box, 16)
+    for _ in range(4):   # grid, then three refinements around the best cell, each 4 x finer
+        best = _best_cell(x, y, mids, log_ws, box)
+        d_mid, d_log_w = mids[1] - mids[0], log_ws[1] - log_ws[0]
+        mids = np.clip(np.linspace(best[2] - 1.5 * d_mid, best[2] + 1.5 * d_mid, 13), *mid_box)
+        log_ws = np.clip(np.linspace(best[3] - 1.5 * d_log_w, best[3] + 1.5 * d_log_w, 13), *log_w_box)
+    lo, hi, mid, log_w, sse = best
+    return SigmoidFit(lo, hi, mid, float(np.exp(log_w)), float(np.sqrt(sse / x.size)))
+
+
+def _best_cell(x, y, mids, log_ws, box):
+    """(lo, hi, mid, log width, sum of squares) of the best grid cell: (lo, hi) by linear least squares per cell."""
+    z = np.clip((x[None, None, :] - mids[:, None, None]) / np.exp(log_ws)[None, :, None], -60.0, 60.0)
+    s = 1.0 / (1.0 + np.exp(-z))                                         # (M, W, T) shape of the rise
+    u = 1.0 - s
+    suu, sus, sss = (u * u).sum(-1), (u * s).sum(-1), (s * s).sum(-1)
+    suy, ssy = (u * y).sum(-1), (s * y).sum(-1)
+    det = suu * sss - sus ** 2
+    ok = det > 1e-12 * np.maximum(suu * sss, 1e-300)
+    safe = np.where(ok, det, 1.0)
+    lo = np.clip(np.where(ok, (sss * suy - sus * ssy) / safe, y.mean()), *box)
+    hi = np.clip((ssy - lo * sus) / np.maximum(sss, 1e-300), *box)      # hi given the (possibly held) lo
+    lo = np.clip((suy - hi * sus) / np.maximum(suu, 1e-300), *box)      # lo given the (possibly held) hi
+    resid = y - lo[..., None] * u - hi[..., None] * s
+    sse = np.where(ok, (resid ** 2).sum(-1), np.inf)
+    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    return float(lo[i, j]), float(hi[i, j]), float(mids[i]), float(log_ws[j]), float(sse[i, j])
+
+
 def level_crossing(x: ArrayLike, y: ArrayLike, level: float) -> float | None:
     """First x at which the piecewise-linear curve y(x) crosses `level`, or None."""
     x = check_array("x", x, ndim=1)

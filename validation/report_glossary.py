@@ -48,7 +48,11 @@ GLOSSARY = (
      "pairs whose projections on it have the same sign (chance 0.5, independent outputs); for a pooled "
      "image (pool k) 1 − |P(a − b)|² / (|P a|² + |P b|²) (chance 0 for independent outputs); 1 is identical."),
     ("commitment step τ", "the t_int (in sampler steps) at the midpoint of a logistic fit to a unit's agreement "
-     "curve: sharing the first τ steps decides the unit. (Kendall's τ, a rank correlation, is named as such.)"),
+     "curve, halfway between its two fitted plateaus: sharing the first τ steps decides the unit. A curve that "
+     "neither rises nor falls has no τ (n/a, not imprecise). (Kendall's τ, a rank correlation, is named as such.)"),
+    ("reading resolution", "half the spacing of the t_int grid around the commitment steps (1 step where t_int is "
+     "every 2 steps, 1.5 where every 3): intervals of commitment steps and gaps compared with a prediction are "
+     "widened by it."),
     ("Kendall τ", "rank correlation between commitment step and unit order (global → local); +1 perfectly in "
      "order, 0 no order (chance), −1 reversed."),
     ("pool k", "the outputs average-pooled to a k × k image before comparing: pool 2 is coarse (global), the "

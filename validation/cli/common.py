@@ -181,3 +181,44 @@ def load_model_for(flag: str, name: str, **kwargs):
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"{flag} {name!r}: cannot load this model ({first[:240]})") from None
+
+
+THREADS_ENV = "SYNCGAP_THREADS"   # README "How long it takes": torch/Numba threads of `syncgap validate`
+
+
+def threads_for(cores: int, load: float, requested: str | None = None) -> int:
+    """Compute threads for a run: `requested` ($SYNCGAP_THREADS, an integer >= 1) when given, else the cores
+    this process may use less the ones other jobs keep busy (1-minute load average, rounded), at least 1.
+
+    torch's and Numba's pools start one thread per core whatever the load; on a machine whose cores are
+    busy the extra threads only wait on each other (oversubscription), so a busy machine gets fewer."""
+    from syncgap.theory.checks import InputError
+    if requested is not None and requested.strip():
+        try:
+            n = int(requested)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise InputError(f"{THREADS_ENV} must be an integer >= 1, got {requested!r}")
+        return n
+    return max(1, int(cores) - int(round(max(float(load), 0.0))))
+
+
+def set_threads(say=None) -> int:
+    """Set torch's (and Numba's, when installed) thread count to threads_for(this machine); returns it."""
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = threads_for(cores, os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0, os.environ.get(THREADS_ENV))
+    try:
+        import torch
+        torch.set_num_threads(n)
+    except ImportError:   # a theory/ou-only install has no torch
+        pass
+    try:
+        import numba
+        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    if say is not None:
+        say(f"threads: {n} (of {cores} cores; set {THREADS_ENV} to choose)")
+    return n

@@ -116,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    if "dit" in suites or "ou" in suites:
+        from .common import set_threads
+        set_threads(say)   # torch/Numba threads: $SYNCGAP_THREADS, else free cores (common.threads_for)
     summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:
         print_json(tidy.validate(args, summary))

@@ -19,7 +19,8 @@ from syncgap.dit_bridge.commitment import commitment_time
 from syncgap.theory import routing
 
 LEVEL = 0.95
-RESOLUTION = 0.5  # sampler steps: a commitment step is read to about half a step
+RESOLUTION = 1.5  # sampler steps: reading resolution of the pilot grid (t_int every 3 steps: half its spacing);
+                  # a run's own is dit_settings.Settings.resolution (validation.power.reading_resolution)
 
 
 def family_arrays(res, family):
@@ -105,8 +106,9 @@ def fit_law(gs, gaps, sds):
     return {"gap0": float(r.x[0]), "eta": float(r.x[1])}
 
 
-def gap_curve(cells, n_boot, seed=0):
-    """cells: [(g, t, a (P, U, T))] sorted by g, g = 0 first (cloning). Joint bootstrap over pairs."""
+def gap_curve(cells, n_boot, seed=0, resolution=RESOLUTION):
+    """cells: [(g, t, a (P, U, T))] sorted by g, g = 0 first (cloning). Joint bootstrap over pairs;
+    `resolution`: the reading resolution of the t_int grid (sampler steps)."""
     gs = [c[0] for c in cells]
     n = min(c[2].shape[0] for c in cells)
     est = [gap_of(t, a[:n]) for _, t, a in cells]
@@ -130,12 +132,13 @@ def gap_curve(cells, n_boot, seed=0):
            "collapse_observed": _ci(coll, crossing(gs, est, 0.0)),
            "critical_predicted": None if gap0 is None or gap0 <= 0 else routing.critical_coupling(gap0, 0.0),
            "collapse_predicted": routing.collapse_coupling(0.0)}
-    # resolution: commitment steps are read to about half a sampler step (RESOLUTION); in g and eta
-    # that is RESOLUTION / |d gap / d g| at the predicted crossing and RESOLUTION / |gap0|
+    # resolution: commitment steps are read to half the t_int spacing (`resolution`); in g and eta
+    # that is resolution / |d gap / d g| at the predicted crossing and resolution / |gap0|
+    out["resolution"] = resolution
     if gap0 is not None and gap0 > 0:
-        out["tolerance_g"] = {k: 0.0 if out[k] is None else RESOLUTION * (1 + out[k]) ** 2 / (2 * gap0)
+        out["tolerance_g"] = {k: 0.0 if out[k] is None else resolution * (1 + out[k]) ** 2 / (2 * gap0)
                               for k in ("critical_predicted", "collapse_predicted")}
-        out["tolerance_eta"] = RESOLUTION / gap0
+        out["tolerance_eta"] = resolution / gap0
     else:
         out["tolerance_g"], out["tolerance_eta"] = {"critical_predicted": 0.0, "collapse_predicted": 0.0}, 0.0
     out["residuals"] = None if fit is None else [None if y is None else y - f

@@ -30,56 +30,20 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass, replace
 
 import numpy as np
 
-from syncgap.theory.checks import InputError, check_real
-from syncgap.validation import check_kinds
+from syncgap.theory.checks import InputError
+from syncgap.validation import check_kinds, power
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_analysis, dit_cells, dit_depth, dit_predictions
+from .dit_settings import FULL_VARIANTS, QUICK, Settings, settings_for  # noqa: F401 (re-exported)
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
 VARIANT = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Sampler and protocol sizes of one run; the defaults are the full run, `settings_for(quick=True)` the quick one."""
-
-    num_steps: int = 30                                    # sampler steps per trajectory
-    n_pairs: int = 24                                      # replica pairs per cell
-    t_ints: tuple = tuple(range(0, 31, 3))                 # Protocol I switch-off steps t_int
-    g_grid: tuple = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)        # gate strengths (g = 0 is the cloning cell)
-    n_boot: int = 200                                      # bootstrap resamples per interval
-    ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
-    seed: int = 0                                          # noise seed of every cell
-    # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog)
-    variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
-
-
-QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),
-                 n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
-# validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
-FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
-                      for s in ("ddpm", "ddim"))
-
-
-def settings_for(quick: bool, g_grid=None, full: bool = False) -> Settings:
-    """The quick or the default sizes, with `g_grid` (g = 0 always added) replacing the default gates;
-    full=True (validate --full) adds every Protocol I variant (FULL_VARIANTS) on the FHGM-DiT."""
-    if quick and full:
-        raise InputError("quick and full exclude each other: --full runs every variant at the default sizes")
-    settings = QUICK if quick else Settings(variants=FULL_VARIANTS) if full else Settings()
-    if g_grid is not None:
-        gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
-        if len(gs) < 2:
-            raise InputError("g_grid needs at least one g > 0 (g = 0 is always measured, by cloning)")
-        settings = replace(settings, g_grid=tuple(gs))
-    return settings
 
 
 def _models(model) -> list[str]:
@@ -144,6 +108,8 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     clone = recs[("clone", 0.0)]["result"]
     fams = ["features", "scales"] if "feature_agreement" in clone else ["scales"]
     out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
+           "resolution": power.reading_resolution(clone["t_int"], settings.window),   # of the cells' own grid
+           "n_pairs": int(np.asarray(clone["agreement"]).shape[0]),
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
         t, a = dit_analysis.family_arrays(clone, fam)
@@ -155,14 +121,28 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     for (kind, g), r in sorted(recs.items(), key=lambda kv: kv[0][1]):
         if kind == "p1":
             gcells.append((g, *dit_analysis.family_arrays(r["result"], prim)))
-    out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed)
+    out["gap_vs_g"] = dit_analysis.gap_curve(gcells, settings.n_boot, settings.seed, out["resolution"])
     out.update(dit_predictions.predictions(name, recs, gcells, out["gap_vs_g"], settings, prim, VARIANT))
     if mix is not None:
         out["theory"] = dit_analysis.feature_theory(mix, settings.t_ints, settings.num_steps)
         if ("ou", 0.0) in recs:
             t, a = dit_analysis.family_arrays(recs[("ou", 0.0)]["result"], "features")
             out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
+    out["precision"] = precision(out, settings.target_halfwidth)
     return out
+
+
+def precision(an_: dict, target) -> dict:
+    """Every gap the report gives for this model (cloning per family, each variant and g > 0) against the
+    precision target of its sizes (dit_settings; None: not held to one), power.precision_rows."""
+    gaps = {f"cloning g = 0, {fam}": f["gap"] for fam, f in an_["families"].items()}
+    for label, block in (an_.get("variants") or {}).items():
+        gaps.update({f"{label} g = {g:g}": gap for g, gap in zip(block["gap_vs_g"]["g"], block["gap_vs_g"]["gap"])})
+    rows = power.precision_rows(gaps, target)
+    widths = [r["halfwidth"] for r in rows if r["halfwidth"] is not None]
+    return {"target_halfwidth": target, "n_pairs": an_["n_pairs"], "resolution": an_["resolution"], "gaps": rows,
+            "widest": max(widths) if widths else None,
+            "meets": None if target is None else all(r["verdict"] != "misses" for r in rows)}
 
 
 def _freqs(mix):
@@ -204,8 +184,8 @@ def checks_for(an_: dict) -> list[Check]:
     m = an_["model"]
     cks = []
     boot = "95% percentile bootstrap over pairs"
-    res = dit_analysis.RESOLUTION
-    wres = f"{boot}, widened by {res:g} sampler step (resolution of a commitment step)"
+    res = an_.get("resolution", dit_analysis.RESOLUTION)   # half the t_int spacing (dit_settings.Settings.resolution)
+    wres = f"{boot}, widened by {res:g} sampler step (reading resolution: half the t_int grid's spacing)"
     for fam, f in an_["families"].items():
         obs, ci = _observed(f["gap"])
         cks.append(decided(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
@@ -247,11 +227,11 @@ def checks_for(an_: dict) -> list[Check]:
                 cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
-    cks += prediction_checks(an_, wres)
+    cks += prediction_checks(an_, wres, res)
     return cks
 
 
-def prediction_checks(an_: dict, wres: str) -> list[Check]:
+def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
     """Per g > 0 the DiT's gap against the exact analog's (FHGM; the DiT's interval widened by the reading
     resolution and the analog's half-width), and per g range whether the analog's ratio gap(g_hi)/gap(g_lo)
     and collapse answer agree with the DiT's (dit_predictions.headline). The ρ-law is not checked as a
@@ -271,7 +251,7 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
                                          "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
                                          "grid, estimator)", None if not pred else pred[0], gap, "sampler steps", m, F2,
                                          f"{wres} and by the exact analog's half-width",
-                                         widen=dit_analysis.RESOLUTION + half))
+                                         widen=res + half))
         comp = block["comparison"]
         rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
         if rho is not None:
@@ -301,7 +281,7 @@ def prediction_checks(an_: dict, wres: str) -> list[Check]:
                          None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
                          "ratio", (row["prediction_agrees"] == "yes") if r else None, m, F2,   # n/a unmeasured
                          "joint 95% percentile bootstrap over pairs, widened by the reading resolution "
-                         "(0.5 step) propagated into the ratio; the collapse answers must match"))
+                         f"({res:g} step) propagated into the ratio; the collapse answers must match"))
     return cks
 
 
@@ -326,6 +306,7 @@ def summaries(a: dict) -> dict[str, str]:
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
+    out[F2] += precision_sentence(a)
     out[F4] = f"{m}: " + "; ".join(
         f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
         f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
@@ -334,6 +315,21 @@ def summaries(a: dict) -> dict[str, str]:
         out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t[0]) for t in fam['tau'])}; exact "
                    f"sampler {', '.join(_fmt(t[0]) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
     return out
+
+
+def precision_sentence(a: dict) -> str:
+    """The precision the model's sizes reached on its gaps, against their target (analysis "precision")."""
+    p = a.get("precision")
+    if not p or p["target_halfwidth"] is None:
+        return ""
+    rows = p["gaps"]
+    ok, miss = [r for r in rows if r["verdict"] == "meets"], [r for r in rows if r["verdict"] == "misses"]
+    na = [r["gap"] for r in rows if r["verdict"] == "n/a"]
+    return (f" Precision ({p['n_pairs']} pairs, t_int grid read to ±{p['resolution']:g} step): {len(ok)} of "
+            f"{len(rows)} gaps have a 95% half-width within the target {p['target_halfwidth']:g} sampler steps"
+            + (f" (widest {p['widest']:.3g})" if p["widest"] is not None else "")
+            + (f"; wider: {', '.join(r['gap'] + ' ' + _fmt(r['halfwidth']) for r in miss)}" if miss else "")
+            + (f"; n/a, no midpoint (flat agreement curve, not imprecision): {', '.join(na)}" if na else "") + ".")
 
 
 def _verdicts(checks: list[Check], notes: dict[str, list[str]]) -> dict[str, str]:
@@ -377,12 +373,12 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     """
     from . import dit_figures
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
-    settings = settings_for(bool(quick), g_grid, bool(full))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
     checks, figures, files, notes, rows = [], [], [], {}, []
     for name in names:
         t0 = time.time()
+        settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
         meas = measure_model(name, out_dir, settings, device, say)
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])

@@ -10,7 +10,7 @@ quantity. Everything here therefore uses g > 0 only:
 - a **model comparison** over the measured gaps of three hypotheses: (a) a constant gap c (k = 1),
   (b) P2's ρ-law A ρ(g) with η = 0 (k = 1) and its η variant A (ρ(g) + η)/(1 + η) (k = 2, |η| ≤ 0.95),
   (c) the exact-analog prediction (k = 0). Goodness of fit χ² = Σ (y − f)² / s², s² = sd_obs² +
-  sd_pred² + READING_SD² (sd = 95% width / 3.92), AIC = χ² + 2k; the data prefer the lowest AIC, by
+  sd_pred² + reading sd² (sd = 95% width / 3.92; reading sd = resolution/√3, the grid's), AIC = χ² + 2k; the data prefer the lowest AIC, by
   its margin over the next (Burnham & Anderson: > 10 decisive, 4–10 strong, 2–4 some, < 2 none).
   A fitted parameter at its search bound is reported as null with the reason, not as a value;
 - the **headline**: per model and g range ("(0, 1]" as P2 swept it, "(0, g_max]" as an extension)
@@ -29,7 +29,15 @@ from syncgap.theory import routing
 
 from . import dit_analysis
 
-READING_SD = dit_analysis.RESOLUTION / math.sqrt(3)  # a step read to ± RESOLUTION, uniform: its sd
+
+
+def reading_sd(resolution: float) -> float:
+    """sd of a step read to ± resolution, uniform: resolution / sqrt(3)."""
+    return resolution / math.sqrt(3)
+
+
+READING_SD = reading_sd(0.5)   # default of compare_hypotheses (the OU suite's law comparison, ou_law.py); the
+                               # DiT suite passes its grid's own (dit_settings.Settings.resolution)
 ETA_BOUND = 0.95                                       # search bound |η| ≤ ETA_BOUND of the η variant
 COLLAPSE_STEPS = 1.0                                   # "collapsed": gap within one sampler step of 0
 
@@ -74,7 +82,7 @@ def evidence(delta_aic: float) -> str:
             else "not distinguishable")
 
 
-def compare_hypotheses(gs, gaps, predicted=None) -> dict:
+def compare_hypotheses(gs, gaps, predicted=None, reading=READING_SD) -> dict:
     """Constant gap, ρ-law (η = 0 and free η) and the exact-analog prediction on the points g > 0.
 
     gs: g per point; gaps: [est, lo, hi] (95%) or None per g; predicted: [est, lo, hi] or None per g, or None.
@@ -98,7 +106,7 @@ def compare_hypotheses(gs, gaps, predicted=None) -> dict:
         return out
     g = np.array([u[0] for u in used])
     y = np.array([u[1] for u in used])
-    s_obs = np.sqrt(np.array([u[2] for u in used]) ** 2 + READING_SD ** 2)
+    s_obs = np.sqrt(np.array([u[2] for u in used]) ** 2 + reading ** 2)
     hyps = []
     c = fit_constant(y, s_obs)
     hyps.append({"name": "constant", "k": 1, "params": {"c": c}, "fitted": [c] * len(y),
@@ -195,7 +203,8 @@ def g_ranges(gs):
     return out
 
 
-def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=None, n_boot=200, seed=0) -> list[dict]:
+def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=None, n_boot=200, seed=0,
+             resolution=dit_analysis.RESOLUTION) -> list[dict]:
     """One row per g range: ratio with interval, shrink, collapse, and the exact analog's answers beside them.
 
     cells / exact_cells: [(g, t, a (P, U, T))] of the DiT and of the exact analog; gaps / exact_gaps: {g: [est, lo, hi]}.
@@ -217,7 +226,7 @@ def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=Non
             continue
         pred = ratio_interval(exact_cells, g_lo, g_hi, n_boot, seed, direction)
         gap_lo = gaps.get(g_lo, [None])[0]
-        widen = (dit_analysis.RESOLUTION * (1 + abs(pred[0])) / abs(gap_lo)
+        widen = (resolution * (1 + abs(pred[0])) / abs(gap_lo)
                  if pred[0] is not None and gap_lo else 0.0)
         pred_gap = exact_gaps.get(g_hi)
         pred_collapse = (None if not pred_gap or pred_gap[0] is None
@@ -294,13 +303,14 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
         gs = [c[0] for c in pos]
         block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs]},
                  "comparison": compare_hypotheses(
-                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs])}
+                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs],
+                     reading_sd(settings.resolution))}
         if exact:
             block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
                                        "n_paths": int(exact[0][2].shape[0])}
         out["variants"][label] = block
         out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings.n_boot,
-                                    settings.seed)
+                                    settings.seed, settings.resolution)
     release = out["variants"].get("release", {})
     out["comparison"] = release.get("comparison") or {"preferred": None, "preferred_reason": "no release cells",
                                                       "hypotheses": []}

@@ -1,0 +1,122 @@
+"""Sizes of the DiT findings suite, chosen from a stated precision target (validation/power.py, issue 14).
+
+    settings_for(quick, g_grid=None, full=False, model=None) -> Settings
+
+Targets (95% bootstrap half-width of every gap of the 4-layer FHGM-DiT, in sampler steps): ≤ 2 for
+`syncgap validate` (= `make demo`), ≤ 1 for `syncgap validate --full` (a GPU or a Dask cluster).
+Pilot: the cells of the `make demo` of 2026-11-30 (24 pairs, t_int every 3 steps, 30 DDPM steps),
+read with this estimator (asymptotes fitted, dit_bridge/commitment.py): the widest FHGM-DiT gap
+half-width was 3.64 steps (release window, g = 0.25). From it (power.design), with a margin of 1.2
+on the pairs (about 1.1 on the half-width, less than the ~14% standard error 1/sqrt(2 n) of a
+bootstrap half-width from 24 pairs):
+  demo: 24 (3.64/2)^2 x 1.2 = 95.4 -> 96 pairs (a multiple of 8), projected half-width 1.82;
+        t_int every 2 steps in the commitment window 8..30 (every unit of the pilot commits at
+        9..24), every 4 before it: 0, 4, 8, 10, ..., 30; reading resolution 1 step.
+  full: 24 (3.64/1)^2 x 1.2 = 381.6 -> 384 pairs; t_int every step in 4..30, every 2 before:
+        reading resolution 0.5 step.
+Only the FHGM-DiT is sized to the target (DESIGNED_MODELS); its control fhgm-flat and digits keep
+the pilot's sizes in the demo (their findings are not held to it); --full sizes every model.
+Projected one-thread CPU cost of one Protocol I cell: power.replica_row_steps x n_pairs x
+SECONDS_PER_ROW (PROJECTED_CPU_S_PER_MODEL for --full, per model).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from syncgap.theory.checks import InputError, check_real
+from syncgap.validation import power
+
+TARGET_DEMO = 2.0            # sampler steps: 95% half-width of every FHGM-DiT gap, `make demo`
+TARGET_FULL = 1.0            # sampler steps: the same, `syncgap validate --full`
+PILOT_HALFWIDTH, PILOT_PAIRS = 3.64, 24   # widest FHGM-DiT gap half-width of the pilot, and its pairs
+MARGIN = 1.2                 # on the pairs: room for the scatter of the pilot's own half-width
+WINDOW = (8, 30)             # commitment window of the FHGM-DiT (pilot midpoints 9..24) and the end
+SECONDS_PER_ROW = 5.9e-4     # one-thread CPU s per replica row and sampler step, FHGM-DiT cells of the pilot
+PAIRS_MULTIPLE = 8           # pairs rounded up to whole batches of 8
+NUM_STEPS = 30
+
+DEMO_DESIGN = power.design(TARGET_DEMO, pilot_halfwidth=PILOT_HALFWIDTH, pilot_pairs=PILOT_PAIRS,
+                           num_steps=NUM_STEPS, window=WINDOW, outer_spacing=4, seconds_per_row=SECONDS_PER_ROW,
+                           margin=MARGIN, multiple=PAIRS_MULTIPLE)
+FULL_DESIGN = power.design(TARGET_FULL, pilot_halfwidth=PILOT_HALFWIDTH, pilot_pairs=PILOT_PAIRS,
+                           num_steps=NUM_STEPS, window=(4, 30), outer_spacing=2, seconds_per_row=SECONDS_PER_ROW,
+                           margin=MARGIN, multiple=PAIRS_MULTIPLE)
+DESIGNED_MODELS = ("fhgm",)  # models held to the precision target in the demo
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Sampler and protocol sizes of one run; the defaults are the pilot's (the demo's sizes for models
+    other than DESIGNED_MODELS), `settings_for` gives each run's."""
+
+    num_steps: int = NUM_STEPS                             # sampler steps per trajectory
+    n_pairs: int = PILOT_PAIRS                             # replica pairs per cell
+    t_ints: tuple = tuple(range(0, 31, 3))                 # Protocol I switch-off steps t_int
+    window: tuple | None = None                            # where t_ints is fine (None: the whole grid)
+    target_halfwidth: float | None = None                  # the precision the sizes were chosen for
+    g_grid: tuple = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)        # gate strengths (g = 0 is the cloning cell)
+    depth_g: float = 0.5                                   # gate of the Protocol II (depth) cell
+    n_boot: int = 200                                      # bootstrap resamples per interval
+    ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
+    seed: int = 0                                          # noise seed of every cell
+    # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog)
+    variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
+
+    @property
+    def resolution(self) -> float:
+        """Reading resolution of a commitment step on this grid: half its widest spacing (in `window`)."""
+        return power.reading_resolution(self.t_ints, self.window)
+
+
+QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
+                 n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
+# validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
+FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
+                      for s in ("ddpm", "ddim"))
+
+
+def designed(settings: Settings, design: power.Design) -> Settings:
+    """`settings` with the pairs, t_int grid, window and target of `design`."""
+    return replace(settings, n_pairs=design.n_pairs, t_ints=design.t_ints, window=design.window,
+                   target_halfwidth=design.target_halfwidth)
+
+
+def settings_for(quick: bool, g_grid=None, full: bool = False, model: str | None = None) -> Settings:
+    """The quick, demo or full sizes of `model`, with `g_grid` (g = 0 always added) replacing the default gates.
+
+    Demo: DESIGNED_MODELS get DEMO_DESIGN, other models the pilot's sizes; full=True (validate --full):
+    FULL_DESIGN on every model and every Protocol I variant (FULL_VARIANTS) on the FHGM-DiT."""
+    if quick and full:
+        raise InputError("quick and full exclude each other: --full runs every variant at the default sizes")
+    if quick:
+        settings = QUICK
+    elif full:
+        settings = designed(Settings(variants=FULL_VARIANTS), FULL_DESIGN)
+    else:
+        settings = designed(Settings(), DEMO_DESIGN) if model in DESIGNED_MODELS else Settings()
+    if g_grid is not None:
+        gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
+        if len(gs) < 2:
+            raise InputError("g_grid needs at least one g > 0 (g = 0 is always measured, by cloning)")
+        settings = replace(settings, g_grid=tuple(gs))
+    return settings
+
+
+def protocol_one_cells(settings: Settings, fhgm: bool) -> int:
+    """Protocol I cells of one model: the cloning cell and one per variant and g > 0 (variants other than
+    release on the FHGM-DiT only)."""
+    n_g = sum(g > 0 for g in settings.g_grid)
+    return 1 + n_g * (len(settings.variants) if fhgm else 1)
+
+
+def projected_cpu_s(settings: Settings, fhgm: bool) -> float:
+    """One-thread CPU seconds of a model's DiT Protocol I cells (SECONDS_PER_ROW x rows; the exact-score
+    cells, Protocol II and the analysis come on top)."""
+    rows = power.replica_row_steps(settings.t_ints, settings.num_steps) * settings.n_pairs
+    return protocol_one_cells(settings, fhgm) * rows * SECONDS_PER_ROW
+
+
+__all__ = ["Settings", "settings_for", "designed", "QUICK", "FULL_VARIANTS", "DEMO_DESIGN", "FULL_DESIGN",
+           "DESIGNED_MODELS", "TARGET_DEMO", "TARGET_FULL", "projected_cpu_s", "protocol_one_cells"]
