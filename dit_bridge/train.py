@@ -108,7 +108,7 @@ ZOO_CONFIGS = {
     # DiT-XL/2's depth (28 blocks) on the FHGM, narrow enough for two CPU cores; patch 2 gives an 8x8 token
     # grid, so every FHGM feature spans several tokens and attention can route it (issue 15).
     "fhgm-deep": TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 32768, "seed": 0},
-                             hidden=64, depth=28, heads=4, patch=2, steps=12000, batch_size=64, lr=1e-3,
+                             hidden=64, depth=28, heads=4, patch=2, steps=6000, batch_size=64, lr=1e-3,
                              warmup=200, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0,
                              checkpoint_every=100),
     "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},

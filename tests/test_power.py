@@ -75,13 +75,13 @@ def test_replica_row_steps_counts_the_model_rows_of_a_protocol_one_cell():
 
 def test_the_demo_and_full_designs_follow_the_stated_targets():
     demo, full = dit_settings.DEMO_DESIGN, dit_settings.FULL_DESIGN
-    assert demo.n_pairs == 80 and demo.spacing == 2 and demo.resolution == 1.0 and demo.projected_halfwidth <= 2.0
-    assert full.n_pairs == 296 and full.spacing == 1 and full.resolution == 0.5 and full.projected_halfwidth <= 1.0
+    assert demo.n_pairs == 96 and demo.spacing == 2 and demo.resolution == 1.0 and demo.projected_halfwidth <= 2.0
+    assert full.n_pairs == 384 and full.spacing == 1 and full.resolution == 0.5 and full.projected_halfwidth <= 1.0
     s = dit_settings.settings_for(False, model="fhgm")
-    assert (s.n_pairs, s.t_ints, s.target_halfwidth, s.resolution) == (80, demo.t_ints, 2.0, 1.0)
+    assert (s.n_pairs, s.t_ints, s.target_halfwidth, s.resolution) == (96, demo.t_ints, 2.0, 1.0)
     other = dit_settings.settings_for(False, model="digits")
     assert other.n_pairs == 24 and other.target_halfwidth is None and other.resolution == 1.5
-    assert dit_settings.settings_for(False, full=True, model="digits").n_pairs == 296
+    assert dit_settings.settings_for(False, full=True, model="digits").n_pairs == 384
 
 
 def test_precision_rows_say_n_a_for_a_gap_that_does_not_exist():

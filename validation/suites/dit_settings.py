@@ -4,17 +4,20 @@
 
 Targets (95% bootstrap half-width of every gap of the 4-layer FHGM-DiT, in sampler steps): ≤ 2 for
 `syncgap validate` (= `make demo`), ≤ 1 for `syncgap validate --full` (a GPU or a Dask cluster).
-First pilot: the cells of the `make demo` of 2026-11-30 (24 pairs, t_int every 3 steps, 30 DDPM
-steps), read with this estimator (asymptotes fitted, dit_bridge/commitment.py): widest FHGM-DiT gap
-half-width 3.64 steps (release, g = 0.25); it gave 24 (3.64/2)^2 x 1.2 -> 96 pairs. Second pilot, used
-now: that 96-pair design run (t_int 0, 4, 8, 10, ..., 30), widest half-width 1.60 steps (cloning,
-features; benchmarks/RESULTS.md). From it (power.design), with a margin of 1.2 on the pairs (room
-for the scatter of the pilot's own half-width, ~7% at 96 pairs):
-  demo: 96 (1.60/2)^2 x 1.2 = 73.7 -> 80 pairs (a multiple of 8), projected half-width 1.75;
+Pilot: the cells of the `make demo` of 2026-11-30 (24 pairs, t_int every 3 steps, 30 DDPM steps),
+read with this estimator (asymptotes fitted, dit_bridge/commitment.py): the widest FHGM-DiT gap
+half-width was 3.64 steps (release window, g = 0.25). From it (power.design), with a margin of 1.2
+on the pairs (about 1.1 on the half-width, less than the ~14% standard error 1/sqrt(2 n) of a
+bootstrap half-width from 24 pairs):
+  demo: 24 (3.64/2)^2 x 1.2 = 95.4 -> 96 pairs (a multiple of 8), projected half-width 1.82;
         t_int every 2 steps in the commitment window 8..30 (every unit of the pilot commits at
         9..24), every 4 before it: 0, 4, 8, 10, ..., 30; reading resolution 1 step.
-  full: 96 (1.60/1)^2 x 1.2 = 294.9 -> 296 pairs; t_int every step in 4..30, every 2 before:
+        Measured: every FHGM-DiT gap within 0.74..1.60 steps (benchmarks/RESULTS.md).
+  full: 24 (3.64/1)^2 x 1.2 = 381.6 -> 384 pairs; t_int every step in 4..30, every 2 before:
         reading resolution 0.5 step.
+Tried and rejected: the 96-pair run as a second pilot (widest 1.60) gives 96 (1.60/2)^2 x 1.2 -> 80
+pairs, but at 80 pairs the release gap at g = 0.25 had a half-width of 2.11 steps, over the target:
+the widest of twelve bootstrap half-widths scatters more than one half-width's 1/sqrt(2 n).
 Only the FHGM-DiT is sized to the target (DESIGNED_MODELS); its control fhgm-flat and digits keep
 the pilot's sizes in the demo (their findings are not held to it); --full sizes every model.
 Projected one-thread CPU cost of one Protocol I cell: power.replica_row_steps x n_pairs x
@@ -31,7 +34,7 @@ from syncgap.validation import power
 
 TARGET_DEMO = 2.0            # sampler steps: 95% half-width of every FHGM-DiT gap, `make demo`
 TARGET_FULL = 1.0            # sampler steps: the same, `syncgap validate --full`
-PILOT_HALFWIDTH, PILOT_PAIRS = 1.60, 96   # widest FHGM-DiT gap half-width of the pilot, and its pairs
+PILOT_HALFWIDTH, PILOT_PAIRS = 3.64, 24   # widest FHGM-DiT gap half-width of the first pilot, and its pairs
 UNDESIGNED_PAIRS = 24        # pairs of the models not held to the target (the first pilot's size)
 MARGIN = 1.2                 # on the pairs: room for the scatter of the pilot's own half-width
 WINDOW = (8, 30)             # commitment window of the FHGM-DiT (pilot midpoints 9..24) and the end
