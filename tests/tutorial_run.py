@@ -47,6 +47,7 @@ def execute(folder: Path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    nbformat.write(nb, str(folder / "tutorial.executed.ipynb"))      # the outputs, for reading after a run
     return nb
 
 
