@@ -274,14 +274,18 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         pr, r = row["predicted_ratio"], _iv(row.get("ratio"))   # JSON null bounds -> unbounded
         r = None if not r or r[0] is None else r
         label = dit_predictions.variant_label(row)
+        anchor = _iv(row.get("gap_lo"))   # the ratio's denominator: a ratio over a gap not told from 0 says nothing
+        unanchored = r is not None and not dit_predictions.anchor_established(anchor)
         cks.append(Check(f"dit.{m}.gap_ratio.{label}.g{row['g_lo']:g}-{row['g_hi']:g}",
                          f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {label} variant, vs the exact "
                          f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",
                          pr[0], None if not r else r[0],
                          None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
-                         "ratio", (row["prediction_agrees"] == "yes") if r else None, m, F2,   # n/a unmeasured
+                         "ratio", (row["prediction_agrees"] == "yes") if r and not unanchored else None, m, F2,
                          "joint 95% percentile bootstrap over pairs, widened by the reading resolution "
-                         f"({res:g} step) propagated into the ratio; the collapse answers must match"))
+                         f"({res:g} step) propagated into the ratio; the collapse answers must match",
+                         **({"reason": f"anchor not established: gap(g = {row['g_lo']:g}) = {_iv_txt(anchor)} "
+                             "contains 0, so the ratio over it cannot be told from any value"} if unanchored else {})))
     return cks
 
 
