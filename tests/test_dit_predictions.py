@@ -154,11 +154,10 @@ def test_full_runs_every_variant_and_excludes_quick(capsys):
 
 
 def test_a_gap_ratio_rests_only_on_an_established_anchor():
-    """gap(g_hi)/gap(g_lo) says nothing when gap(g_lo)'s interval holds 0: its check is n/a, never a pass."""
-    from syncgap.validation.suites.dit_predictions import anchor_established
-    assert anchor_established([9.7, 7.3, 12.4])
-    assert anchor_established([-3.0, -5.0, -1.0])
-    assert not anchor_established([0.375, -5.16, 5.33])        # fhgm-flat at g = 0.25 in the demo
-    assert not anchor_established([2.0, 0.0, 4.0])
-    assert not anchor_established(None) and not anchor_established([1.0, None, 2.0])
-    assert not anchor_established([1.0, 0.5, float("inf")])
+    """gap(g_hi)/gap(g_lo) says nothing when gap(g_lo)'s interval holds 0: its check is n/a, never a pass
+    (dit_findings reads the anchor with check_kinds.anchor_established, the rule of every anchored check)."""
+    from syncgap.validation.check_kinds import anchor_established
+    assert anchor_established(7.3, 12.4) and anchor_established(-5.0, -1.0)
+    assert not anchor_established(-5.16, 5.33)                   # fhgm-flat at g = 0.25 in the demo
+    assert not anchor_established(0.0, 4.0)
+    assert not anchor_established(None, 2.0) and not anchor_established(-float("inf"), 2.0)

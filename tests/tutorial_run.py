@@ -13,6 +13,7 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parents[1]
 TUTORIAL, NOTEBOOK = ROOT / "docs" / "tutorial.md", ROOT / "docs" / "tutorial.ipynb"
@@ -35,18 +36,10 @@ def execute(folder: Path):
     import nbclient
     import nbformat
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    env = {"PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    path = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    with mock.patch.dict(os.environ, {"PATH": path}):
         nbclient.NotebookClient(nb, timeout=900, kernel_name="python3",
                                 resources={"metadata": {"path": str(folder)}}).execute()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     nbformat.write(nb, str(folder / "tutorial.executed.ipynb"))      # the outputs, for reading after a run
     return nb
 

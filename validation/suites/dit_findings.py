@@ -275,7 +275,8 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         r = None if not r or r[0] is None else r
         label = dit_predictions.variant_label(row)
         anchor = _iv(row.get("gap_lo"))   # the ratio's denominator: a ratio over a gap not told from 0 says nothing
-        unanchored = r is not None and not dit_predictions.anchor_established(anchor)
+        unanchored = r is not None and not (anchor and anchor[0] is not None
+                                            and check_kinds.anchor_established(anchor[1], anchor[2]))
         cks.append(Check(f"dit.{m}.gap_ratio.{label}.g{row['g_lo']:g}-{row['g_hi']:g}",
                          f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {label} variant, vs the exact "
                          f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",

@@ -203,13 +203,6 @@ def g_ranges(gs):
     return out
 
 
-def anchor_established(gap) -> bool:
-    """A gap [estimate, low, high] that a ratio may rest on: measured, and its interval excludes 0."""
-    if not gap or len(gap) < 3 or any(x is None or not np.isfinite(x) for x in gap[:3]):
-        return False
-    return not gap[1] <= 0 <= gap[2]
-
-
 def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=None, n_boot=200, seed=0,
              resolution=dit_analysis.RESOLUTION) -> list[dict]:
     """One row per g range: ratio with interval, shrink, collapse, and the exact analog's answers beside them.
