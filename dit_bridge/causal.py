@@ -6,22 +6,30 @@ the first k, and measure the gap for each; the null is random sets of k layers o
 It shows where coupling acts on the gap, not where the gap emerges (an uncoupled model has its gap
 whatever layers one would couple).
 
-The gap is read in the "throughout" window (`protocols.throughout_parts`): one coupled run per pair,
-per unit (the FHGM's features, or pooled scales) the onset of the normalised replica difference.
-Every layer set runs on the same seeds, so the pairs (starts, noise) are the same in every run and the
-shift gap(S) - gap(none) is bootstrapped jointly over pairs (`gap_shift`).
+Two readings of the gap, one per Protocol I window (docs/protocols.md):
+- switch-on (`set_agreement`): the pair runs independently for t_int steps, then with only the set
+  coupled; per pair and t_int the sign agreement of the final outputs on the FHGM's features. Coupling
+  every layer moves this gap (it collapses as g grows), so the test has something to locate; the
+  reference is every layer coupled at a weak g (gap(none) does not exist: uncoupled, nothing synchronises).
+- throughout (`set_parts`, `gap_shift`): one coupled run per pair, per unit the onset of the normalised
+  replica difference; the reference is no layer coupled.
+Every layer set runs on the same seeds, so the pairs (starts, noise) are the same in every run and a
+shift against the reference is bootstrapped jointly over pairs.
 """
 from __future__ import annotations
 
+import itertools
+import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.theory.checks import InputError, check_int
 
 from .coupling import check_g
-from .protocols import pair_labels, throughout_gap, throughout_parts
+from .protocols import pair_labels, protocol_one_branches, switch_on_prefix, throughout_gap, throughout_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -29,6 +37,7 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
     from .registry import LoadedDiT
+    from .sampling import PairState
 
 SET_KINDS = ("last", "first", "random")
 
@@ -50,7 +59,10 @@ def layer_set(n_layers: int, k: int, kind: str, seed: int = 0) -> list[int]:
 
 def layer_sets(n_layers: int, ks: Sequence[int], n_random: int, seed: int = 0) -> list[dict]:
     """The sets of the causal test: none, all, and for each k in `ks` (0 < k < n_layers) the last k, the
-    first k and `n_random` random k-sets (seeds seed, seed + 1, ...). Each {"label", "kind", "k", "layers"}."""
+    first k and `n_random` random k-sets, each different from the last k, the first k and each other (the
+    null is "k other layers"): drawn with seeds seed, seed + 1, ... (a repeat is skipped), or every other
+    k-set where there are no more than n_random (a 4-layer model has two other 3-sets).
+    Each {"label", "kind", "k", "layers"}."""
     n_layers = check_int("n_layers", n_layers, 1)
     n_random = check_int("n_random", n_random, 0, 10**4)
     out = [{"label": "none", "kind": "none", "k": 0, "layers": []},
@@ -58,11 +70,21 @@ def layer_sets(n_layers: int, ks: Sequence[int], n_random: int, seed: int = 0) -
     for k in sorted({check_int("k", k, 1, max(1, n_layers - 1)) for k in ks}):
         if k >= n_layers:
             raise InputError(f"k must be in [1, {n_layers - 1}] (k = {n_layers} is 'all'), got {k}")
+        taken = []
         for kind in ("last", "first"):
-            out.append({"label": f"{kind}{k}", "kind": kind, "k": k, "layers": layer_set(n_layers, k, kind)})
-        for j in range(n_random):
-            out.append({"label": f"random{k}_s{seed + j}", "kind": "random", "k": k,
-                        "layers": layer_set(n_layers, k, "random", seed + j)})
+            taken.append(layer_set(n_layers, k, kind))
+            out.append({"label": f"{kind}{k}", "kind": kind, "k": k, "layers": taken[-1]})
+        if math.comb(n_layers, k) - len({tuple(x) for x in taken}) <= n_random:
+            others = [list(c) for c in itertools.combinations(range(n_layers), k) if list(c) not in taken]
+            out += [{"label": f"other{k}_{j}", "kind": "random", "k": k, "layers": c} for j, c in enumerate(others)]
+            continue
+        j = seed
+        while sum(x["kind"] == "random" and x["k"] == k for x in out) < n_random:
+            drawn = layer_set(n_layers, k, "random", j)
+            if drawn not in taken:
+                taken.append(drawn)
+                out.append({"label": f"random{k}_s{j}", "kind": "random", "k": k, "layers": drawn})
+            j += 1
     return out
 
 
@@ -80,6 +102,46 @@ def set_parts(rec: LoadedDiT, g: float, layers: Sequence[int], *, n_pairs: int, 
     return throughout_parts(rec, g, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps, sampler=sampler,
                             guidance_scale=1.0, eps=eps, gate=gate, layers=list(layers), noise=noise,
                             scales=[] if scales is None else list(scales), patterns=patterns)
+
+
+def set_agreement(rec: LoadedDiT, g: float, layers: Sequence[int], t_ints: Sequence[int], *, patterns: ArrayLike,
+                  n_pairs: int, seed: int = 0, num_steps: int = 20, sampler: str = "ddpm",
+                  noise: str = "independent", eps: float = 0.3, gate: str = "paper",
+                  prefix: Sequence[PairState] | None = None) -> np.ndarray:
+    """(pairs, features, len(t_ints)) sign agreement of the pair's final outputs on `patterns` (F, D) in the
+    switch-on window: independent for the first t_int steps, then only `layers` coupled at strength g.
+
+    t_ints must hold 0 (coupled the whole run) and num_steps (never coupled): their difference says whether
+    the set synchronises a feature at all. Same seed, same pairs and per-step noise in every set. prefix: the
+    uncoupled branches of `shared_prefix` on the same arguments (one per t_int), shared by every set and g.
+    """
+    g = check_g("g", g)
+    num_steps = check_int("num_steps", num_steps, 2, 1000)
+    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
+    t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
+    if len(t_ints) < 4 or t_ints[0] != 0 or t_ints[-1] != num_steps:
+        raise InputError(f"t_ints must hold at least 4 steps in [0, {num_steps}] including 0 and {num_steps}, "
+                         f"got {t_ints}")
+    pat = np.asarray(patterns, float)  # (F, D)
+    lab = pair_labels(rec, None, n_pairs, seed)
+    agree = np.empty((n_pairs, pat.shape[0], len(t_ints)))
+    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                            sampler=sampler, eps=eps, gate=gate, layers=list(layers),
+                                            window="switch-on", noise=noise, prefix=prefix):
+        y = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy() @ pat.T  # (P, 2, F)
+        agree[:, :, i] = np.sign(y[:, 0]) == np.sign(y[:, 1])
+    return agree
+
+
+def shared_prefix(rec: LoadedDiT, t_ints: Sequence[int], *, n_pairs: int, seed: int = 0, num_steps: int = 20,
+                  sampler: str = "ddpm", noise: str = "independent", eps: float = 0.3) -> list[PairState]:
+    """The switch-on window's uncoupled prefix at every t_int (`protocols.switch_on_prefix`): what every
+    `set_agreement` on these arguments runs first, whatever g and layers, so computed once per model."""
+    num_steps = check_int("num_steps", num_steps, 2, 1000)
+    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
+    t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
+    return switch_on_prefix(rec, t_ints, pair_labels(rec, None, n_pairs, seed), n_pairs=n_pairs, seed=seed,
+                            num_steps=num_steps, sampler=sampler, eps=eps, noise=noise)
 
 
 def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed: int = 0,
@@ -112,4 +174,4 @@ def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed
     return out
 
 
-__all__ = ["SET_KINDS", "layer_set", "layer_sets", "set_parts", "gap_shift"]
+__all__ = ["SET_KINDS", "layer_set", "layer_sets", "set_parts", "set_agreement", "shared_prefix", "gap_shift"]

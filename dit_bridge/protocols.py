@@ -125,16 +125,29 @@ def protocol_one_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], label
                           seed: int, num_steps: int, sampler: str = "ddpm", guidance_scale: float = 1.0,
                           eps: float = 0.3, gate: str = "paper", layers: Sequence[int] | None = None,
                           clone: bool = False, window: str = "release", noise: str = "independent",
-                          batched: bool = True) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+                          batched: bool = True, prefix: Sequence[PairState] | None = None
+                          ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
     """Yield (i, t_int, a, b) for each t_int: the pair's final outputs a, b (P, C, H, W) after the window
     (release: coupled for the first t_int steps, independent after; switch-on: the reverse).
 
     The prefix is run once and branched at every t_int, so each replica's noise is the same for every
     t_int and every g; batched=True advances all tails together (`_tail_branches`), batched=False one
     after another (the same numbers to float rounding). The model's processors are restored however
-    the loop ends. Arguments already checked.
+    the loop ends. Arguments already checked. prefix: the switch-on window's uncoupled branches from
+    `switch_on_prefix` on the same arguments (copied, not advanced), instead of running them again.
     """
     sched = make_scheduler(rec, sampler)
+    if prefix is not None:
+        if window != "switch-on" or not batched or len(prefix) != len(t_ints):
+            raise InputError("prefix serves the batched switch-on window only, one branch per t_int")
+        try:
+            finals = _tail_branches(rec, sched, [p.snapshot() for p in prefix], list(t_ints), labels, g, layers,
+                                    gate, True, dict(num_steps=num_steps, guidance_scale=guidance_scale))
+            for i, (t_int, (a, b)) in enumerate(zip(t_ints, finals)):
+                yield i, t_int, a, b
+        finally:
+            remove_coupling(rec.model)
+        return
     state = _start(rec, n_pairs, seed, eps, clone, noise)
     kw = dict(num_steps=num_steps, guidance_scale=guidance_scale)
     coupled_prefix = window == "release"
@@ -171,6 +184,22 @@ def protocol_one_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], label
                 yield i, t_int, a, b
     finally:
         remove_coupling(rec.model)
+
+
+def switch_on_prefix(rec: LoadedDiT, t_ints: Sequence[int], labels: torch.Tensor, *, n_pairs: int, seed: int,
+                     num_steps: int, sampler: str = "ddpm", guidance_scale: float = 1.0, eps: float = 0.3,
+                     noise: str = "independent") -> list[PairState]:
+    """The switch-on window's uncoupled prefix, branched at every t_int: one PairState per t_int (x and the
+    generators at that step). It depends on neither g nor the coupled layers, so one prefix serves every
+    coupled set of a causal test (`protocol_one_branches(..., prefix=)`). Arguments already checked."""
+    sched = make_scheduler(rec, sampler)
+    state = _start(rec, n_pairs, seed, eps, False, noise)
+    remove_coupling(rec.model)
+    out = []
+    for t_int in t_ints:
+        run_pairs(rec, sched, state, labels, stop=t_int, num_steps=num_steps, guidance_scale=guidance_scale)
+        out.append(state.snapshot())
+    return out
 
 
 def protocol_one(rec: LoadedDiT, g: float, t_ints: Iterable[int] | None = None, *, n_pairs: int = 8, seed: int = 0,

@@ -163,6 +163,17 @@ def quality_gate(stats: dict) -> dict:
             "amplitude_tolerance": AMPLITUDE_TOLERANCE, "sign_tolerance": SIGN_TOLERANCE}
 
 
+GENERATED_MIN = 0.5  # a feature counts as generated when its samples reach mean |y_k| >= half its amplitude a_k
+
+
+def generated_features(stats: dict, min_ratio: float = GENERATED_MIN) -> list[int]:
+    """Indices of the features the model generates: mean |y_k| / a_k >= min_ratio on its samples
+    (`feature_statistics`). A feature below it (fhgm-deep's dct67 at 0.27 a_k) is noise-sized in every
+    sample, so no coupling can synchronise its sign and a gap read on it measures nothing."""
+    min_ratio = check_real("min_ratio", min_ratio, 0.0, 1.0)
+    return [k for k, (a, m) in enumerate(zip(stats["amplitudes"], stats["mean_abs"])) if m / a >= min_ratio]
+
+
 def digit_classifier(data):
     """Multinomial logistic regression on the flattened training images (sklearn)."""
     from sklearn.linear_model import LogisticRegression

@@ -1,7 +1,8 @@
-"""The causal depth test (issue 15 item 3): layer sets, coupling a set of layers, the null check, one tiny cell.
+"""The causal depth test (issue 15 item 3): layer sets, coupling a set of layers, the null check, small cells.
 
-Seconds each: the coupled runs use the random `tiny` DiT (3 layers), whose numbers mean nothing; what
-is tested is that the machinery couples what it says, exactly, and that the check can fail.
+Seconds each: the coupled runs use the random `tiny` DiT (3 layers), whose numbers mean nothing, and the
+4-layer `fhgm` at a few pairs; what is tested is that the machinery couples what it says, exactly, that the
+switch-on gap and its shift read known curves, and that the check can fail.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from syncgap.dit_bridge.causal import gap_shift, layer_set, layer_sets, set_parts
+from syncgap.dit_bridge.causal import gap_shift, layer_set, layer_sets, set_agreement, set_parts, shared_prefix
 from syncgap.dit_bridge.registry import load_model
 from syncgap.theory.checks import InputError
 from syncgap.validation.check_kinds import FAIL, NA, PASS, beyond_null
@@ -40,6 +41,11 @@ def test_layer_sets_last_first_random():
     assert labels[:2] == ["none", "all"] and "last5" in labels and "first1" in labels
     assert sum(s["kind"] == "random" and s["k"] == 5 for s in sets) == 4
     assert all(len(s["layers"]) == s["k"] for s in sets)
+    for n, k in ((28, 5), (28, 1), (6, 2)):                       # the null: k-sets other than last, first and each other
+        sets = [tuple(x["layers"]) for x in layer_sets(n, [k], n_random=6) if x["k"] == k]
+        assert len(sets) == len(set(sets)) == 8
+    few = layer_sets(4, [3], n_random=3)                          # C(4, 3) = 4: the two other 3-sets, each once
+    assert [x["layers"] for x in few if x["kind"] == "random"] == [[0, 1, 3], [0, 2, 3]]
 
 
 @pytest.mark.parametrize("call, words", [
@@ -136,15 +142,16 @@ def test_p2_verdict_follows_the_last_five_check():
 
 
 def test_tiny_end_to_end_cells_resume(tmp_path, monkeypatch):
-    monkeypatch.setattr(dit_causal, "settings_for", lambda quick, full: dit_causal.CausalSettings(
-        models=("tiny",), g_grid=(0.5,), ks=(1,), n_random=2, n_pairs=3, num_steps=6, n_boot=20))
+    from dataclasses import replace
+    monkeypatch.setattr(dit_causal, "settings_for", lambda quick, full: replace(
+        dit_causal.THROUGHOUT, models=("tiny",), g_grid=(0.5,), ks=(1,), n_random=2, n_pairs=3, num_steps=6, n_boot=20))
     monkeypatch.setattr(dit_causal, "moves_gap", lambda shift: True)   # run the subsets whatever tiny's gap does
     said = []
     res = dit_causal.dit_causal_suite(tmp_path, quick=True, progress=said.append)
     folder = tmp_path / "dit_causal" / "tiny"
     cells = sorted(p.name for p in folder.glob("g*.json"))
-    assert cells == ["g0.5_all.json", "g0.5_first1.json", "g0.5_last1.json", "g0.5_random1_s0.json",
-                     "g0.5_random1_s1.json", "g0_none.json"]                  # the uncoupled run has g = 0
+    assert cells == ["g0.5_all.json", "g0.5_first1.json", "g0.5_last1.json", "g0.5_other1_0.json",
+                     "g0_none.json"]                  # the uncoupled run has g = 0; 3 layers: one other 1-set
     ana = json.loads((folder / "analysis.json").read_text())
     assert {x["label"] for x in ana["rows"][0]["sets"]} == {c.split("_", 1)[1][:-5] for c in cells}
     assert [c.id for c in res.checks] == ["dit.tiny.causal.g0.5.last1_beyond_random"]
@@ -152,7 +159,88 @@ def test_tiny_end_to_end_cells_resume(tmp_path, monkeypatch):
     assert "not where the gap emerges" in next(iter(res.verdicts.values()))
     said.clear()
     dit_causal.dit_causal_suite(tmp_path, quick=True, progress=said.append)
-    assert sum("reused" in m for m in said) == 6 and not any(": done" in m for m in said)
+    assert sum("reused" in m for m in said) == 5 and not any(": done" in m for m in said)
+
+
+def test_switch_on_prefix_is_shared_exactly(tiny):
+    pat = np.random.default_rng(0).standard_normal((2, int(np.prod(tiny.sample_shape))))
+    t = (0, 2, 4, 6)
+    kw = dict(n_pairs=3, seed=1, num_steps=6)
+    pre = shared_prefix(tiny, t, **kw)
+    for layers in ([0, 1, 2], [2]):
+        alone = set_agreement(tiny, 0.8, layers, t, patterns=pat, **kw)
+        assert alone.shape == (3, 2, 4)
+        np.testing.assert_array_equal(alone, set_agreement(tiny, 0.8, layers, t, patterns=pat, prefix=pre, **kw))
+        np.testing.assert_array_equal(alone, set_agreement(tiny, 0.8, layers, t, patterns=pat, prefix=pre, **kw))
+    with pytest.raises(InputError, match="t_ints"):
+        set_agreement(tiny, 0.8, [0], (2, 3, 4, 6), patterns=pat, **kw)        # no t_int = 0: no synchronisation read
+
+
+def _agreement(taus, n_pairs=400, t=(0, 4, 8, 10, 12, 14, 16, 20), plateau=1.0, seed=0):
+    """(pairs, units, T) binary agreement drawn from falling logistic curves with midpoints taus
+    (None: flat at chance 1/2): what a switch-on set that synchronises (or not) each unit looks like."""
+    t = np.asarray(t, float)
+    rng = np.random.default_rng(seed)
+    p = [np.full_like(t, 0.5) if tau is None else 0.5 + (plateau - 0.5) / (1 + np.exp((t - tau) / 0.8))
+         for tau in taus]
+    return (rng.random((n_pairs, len(taus), t.size)) < np.asarray(p)[None]).astype(float), t
+
+
+def test_switch_on_shift_reads_known_curves():
+    ref, t = _agreement([8.0, 11.0, 14.0])
+    coupled, _ = _agreement([13.0, 13.5, 14.0], seed=1)
+    r = dit_causal.switch_on_shift(coupled, ref, t, [0, 1, 2], n_boot=100)
+    assert abs(r["reference_gap"] - 6.0) < 0.6 and abs(r["gap"] - 1.0) < 0.6      # tau(last) - tau(first)
+    assert r["shift_low"] <= r["shift"] <= r["shift_high"] < 0 and abs(r["shift"] + 5.0) < 0.8
+    assert r["synchronised"] == [True, True] and not r["no_effect"] and dit_causal.moves_gap(r)
+    assert abs(dit_causal.switch_on_shift(coupled, ref, t, [0, 1], n_boot=50)["reference_gap"] - 3.0) < 0.6
+    flat, _ = _agreement([None, None, None], seed=2)                    # the set synchronises nothing
+    r = dit_causal.switch_on_shift(flat, ref, t, [0, 1, 2], n_boot=100)
+    assert r["no_effect"] and r["shift"] == 0.0 and r["gap"] is None and not dit_causal.moves_gap(r)
+    half, _ = _agreement([12.0, None, None], seed=3)                    # the coarse unit only: no gap, no convention
+    r = dit_causal.switch_on_shift(half, ref, t, [0, 1, 2], n_boot=100)
+    assert r["synchronised"] == [True, False] and not r["no_effect"] and r["shift"] is None and "midpoint" in r["reason"]
+    with pytest.raises(ValueError, match="one shape"):
+        dit_causal.switch_on_shift(coupled[:10], ref, t, [0, 2])
+
+
+def test_last_k_without_effect_fails_against_a_null_that_moves():
+    row = _row((0.0, 0.0, 0.0), [-4.0, 0.0, -0.5], every=-4.5)
+    row["sets"][2]["no_effect"] = True
+    d = dit_causal.last_k_decision(row, 5)
+    assert d.verdict == FAIL and "neither" in d.reason
+    row = _row((-4.4, -5.0, -3.8), [0.0, 0.0, None], every=-4.5)       # a null set without a gap is left out
+    d = dit_causal.last_k_decision(row, 5)
+    assert d.verdict == PASS and "1 of 3 random sets have no gap" in d.reason
+
+
+def test_fhgm_switch_on_end_to_end(tmp_path, monkeypatch):
+    monkeypatch.setattr(dit_causal, "settings_for", lambda quick, full: dit_causal.CausalSettings(
+        models=("fhgm",), ks=(1,), n_random=2, n_pairs=4, num_steps=8, t_ints=(0, 2, 4, 6, 8), n_boot=20))
+    monkeypatch.setattr(dit_causal, "moves_gap", lambda shift: True)
+    torch.set_num_threads(1)
+    res = dit_causal.dit_causal_suite(tmp_path, quick=True)
+    folder = tmp_path / "dit_causal" / "fhgm"
+    assert sorted(p.name for p in folder.glob("g*.json")) == [
+        "g0.25_all.json", "g1_all.json", "g1_first1.json", "g1_last1.json", "g1_other1_0.json", "g1_other1_1.json"]
+    ana = json.loads((folder / "analysis.json").read_text())
+    assert ana["window"] == "switch-on" and "g_ref = 0.25" in ana["reference"] and ana["not_generated"] == []
+    sets = {x["label"]: x for x in ana["rows"][0]["sets"]}
+    assert sets["reference"]["shift"] in (0.0, None) and len(sets["all"]["synchronised"]) == 2
+    assert [c.id for c in res.checks] == ["dit.fhgm.causal.g1.last1_beyond_random"]
+    assert "switch-on window" in next(iter(res.verdicts.values()))
+    with pytest.raises(InputError, match="FHGM"):
+        dit_causal.measure(load_model("tiny"), str(tmp_path), dit_causal.CausalSettings(models=("tiny",)))
+    skipped = dit_causal.dit_causal_suite(tmp_path / "t", quick=True, model="tiny")    # a non-FHGM model: a note
+    assert skipped.checks == [] and "not trained on the FHGM" in next(iter(skipped.verdicts.values()))
+
+
+def test_generated_features_follow_the_card():
+    from syncgap.dit_bridge.zoo_quality import generated_features
+    stats = {"amplitudes": [12.0, 6.0, 3.0, 1.5], "mean_abs": [11.9, 5.9, 2.54, 0.40]}     # fhgm-deep's card
+    assert generated_features(stats) == [0, 1, 2] and generated_features(stats, 0.9) == [0, 1]
+    with pytest.raises(InputError, match="min_ratio"):
+        generated_features(stats, 1.5)
 
 
 def test_subset_sizes_per_model_depth():

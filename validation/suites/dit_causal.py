@@ -1,14 +1,19 @@
 """The causal depth test (issue 15 item 3, docs/protocols.md "The causal test"): where coupling acts on the gap.
 
-Per model and coupling g, in the throughout window with the deterministic sampler (the one variant
-where the uncoupled pair has a gap: docs/protocols.md), the pair runs with no layer coupled, every
-layer coupled, the last k, the first k and random k-sets (the null) coupled; each run's per-pair,
-per-feature replica differences are one resumable cell (validation.store). The analysis reads the
-gap of every set and its shift against no coupling, bootstrapped jointly over the same pairs
-(dit_bridge.causal.gap_shift). The test is **empty** where coupling every layer does not move the gap
-beyond its interval: then it is reported as such, n/a, and the subsets are not run.
+Per model and coupling g, the pair runs with every layer coupled, with the last k, the first k and
+random k-sets (the null) coupled; each run is one resumable cell (validation.store) on the same seeds.
+Two windows (dit_bridge.causal):
+- switch-on (the default): DDPM, independent noise, the gap on the FHGM features the model generates
+  (dit_cells.generated_units): tau(finest) - tau(coarsest) of the agreement curves. The reference is
+  every layer coupled at a weak g_ref: uncoupled, nothing synchronises, so gap(none) does not exist.
+  A set that synchronises neither gap unit (agreement at t_int = 0 not above t_int = num_steps) has no
+  effect on the gap: its shift is 0 by convention (it moves nothing), stated in the analysis.
+- throughout: DDIM, shared noise, the onsets of the replica difference; the reference is no layer coupled.
+The analysis reads every set's gap and its shift against the reference, bootstrapped jointly over the
+same pairs. The test is **empty** where coupling every layer does not move the gap beyond its
+interval: then it is reported as such, n/a, and the subsets are not run.
 
-It shows where coupling acts on the gap, never where the gap emerges.
+It shows where coupling acts on the gap, never where the gap emerges (the depth suite's question).
 """
 from __future__ import annotations
 
@@ -20,33 +25,46 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from syncgap.validation.check_kinds import NA, Decision, beyond_null
+from syncgap.validation.suites.dit_causal_figures import draw
 from syncgap.validation.records import Figure, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, compute_cell, numbers_only, to_plain
 
 FINDING = "where coupling acts on the gap (causal depth test)"
 P2_CLAIM = "the last ~5 of 28 layers"
+WINDOWS = ("switch-on", "throughout")
 
 
 @dataclass(frozen=True)
 class CausalSettings:
     models: tuple = ("fhgm-deep", "fhgm")
-    g_grid: tuple = (0.01,)
-    ks: tuple | None = None          # None: min(5, L - 1) (P2's "last ~5"); "all": every k in 1 .. L - 1
-    n_random: int = 3
-    n_pairs: int = 32                # at 16 pairs the uncoupled fhgm's dct67 onset is not read (no gap(none))
-    num_steps: int = 30
+    window: str = "switch-on"        # "switch-on" (reference: all layers at g_ref) | "throughout" (reference: none)
+    g_grid: tuple = (1.0,)           # switch-on: every layer at g = 1 collapses fhgm-deep's gap (5.4 -> 0.9 steps)
+    g_ref: float = 0.25              # switch-on: the weak all-layer coupling the shifts are read against
+    ks: tuple | str | None = None    # None: min(5, L - 1) (P2's "last ~5"); "all": every k in 1 .. L - 1
+    n_random: int = 3                # random k-sets per k: the null (beyond_null needs >= 2 with a gap)
+    n_pairs: int = 24                # 16 pairs left gap(all) - gap(reference) unresolved on fhgm-deep
+    num_steps: int = 20
+    t_ints: tuple = (0, 6, 8, 10, 12, 14, 16, 18, 20)   # switch-on grid: 0 (coupled all run) .. num_steps (never)
     seed: int = 0
     n_boot: int = 200
-    sampler: str = "ddim"
-    noise: str = "shared"
+    sampler: str = "ddpm"
+    noise: str = "independent"
     eps: float = 0.3
 
 
+THROUGHOUT = CausalSettings(window="throughout", g_grid=(0.01,), n_random=3, n_pairs=32, num_steps=30,
+                            sampler="ddim", noise="shared")
+
+
 def settings_for(quick: bool, full: bool) -> CausalSettings:
-    """Demo: fhgm-deep and fhgm, k = 5 (fhgm: 3), 3 random sets; quick: fhgm-deep alone; full: every k, more of all."""
+    """Demo: fhgm-deep and fhgm, k = 5 (fhgm: 3), 3 random sets, 24 pairs, 20 DDPM steps (measured 120 s and
+    17 s on 2 threads of the 2-core machine); quick: fhgm-deep at 8 pairs; full: every k, 5 random sets,
+    64 pairs, 30 steps: 191 cells on fhgm-deep, about 90 s each on 2 CPU threads (projected from the
+    demo's cells by rows: 64/24 pairs x 218/96 rows per pair), so about 5 CPU hours: a GPU's job."""
     if full:
-        return CausalSettings(g_grid=(0.005, 0.01, 0.02, 0.05), ks="all", n_random=10, n_pairs=64, num_steps=50)
-    return CausalSettings(models=("fhgm-deep",)) if quick else CausalSettings()
+        return CausalSettings(ks="all", n_random=5, n_pairs=64, num_steps=30,
+                              t_ints=(0, 4, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30))
+    return CausalSettings(models=("fhgm-deep",), n_pairs=8) if quick else CausalSettings()
 
 
 def ks_for(n_layers: int, ks) -> list[int]:
@@ -56,72 +74,165 @@ def ks_for(n_layers: int, ks) -> list[int]:
     return sorted({k for k in ((min(5, n_layers - 1),) if ks is None else ks) if 1 <= k < n_layers})
 
 
-def measure(name, out_dir, s: CausalSettings, device="cpu", say=lambda m: None) -> dict:
-    """Run (or reuse) every cell of one model; returns {"g": {label: (path, set, parts)}}, the model's record."""
-    from syncgap.dit_bridge.causal import gap_shift, layer_sets, set_parts
-    from syncgap.dit_bridge.registry import load_model, weights_fingerprint
-    from syncgap.validation.suites.dit_cells import fhgm_mixture, unit_scales
-    rec = load_model(name, device=device)
+def _measure_set(rec, g, layers, units, s: CausalSettings, prefix) -> dict:
+    """One cell's result: the throughout window's parts, or the switch-on agreement (pairs, features, t_ints);
+    prefix() gives the switch-on window's uncoupled branches, computed once per model."""
+    from syncgap.dit_bridge.causal import set_agreement, set_parts
+    common = dict(n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps, sampler=s.sampler, noise=s.noise, eps=s.eps)
+    if s.window == "throughout":
+        return {"parts": set_parts(rec, g, layers, **common, **units)}
+    return {"t_int": list(s.t_ints), "agreement": set_agreement(rec, g, layers, s.t_ints, patterns=units["patterns"],
+                                                                prefix=prefix(), **common)}
+
+
+def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
+    """Run (or reuse) every cell of one loaded model; returns {"cells": {g: {label: (path, set, result)}}, ...}."""
+    from syncgap.dit_bridge.causal import layer_sets
+    from syncgap.dit_bridge.registry import weights_fingerprint
+    from syncgap.theory.checks import InputError
+    from syncgap.validation.suites.dit_cells import fhgm_mixture, generated_units, unit_scales
+    if s.window not in WINDOWS:
+        raise InputError(f"window must be one of {', '.join(WINDOWS)}, got {s.window!r}")
+    name = rec.name
     mix = fhgm_mixture(rec)   # FHGM models: the gap on its features; others (tiny in tests): on pooled scales
+    if mix is None and s.window == "switch-on":
+        raise InputError(f"the switch-on causal test reads the gap on FHGM features; {name!r} has none "
+                         "(window 'throughout' reads pooled scales)")
     units = {"patterns": mix.patterns} if mix is not None else {"scales": unit_scales(rec, None)}
+    gen = generated_units(rec, mix) if mix is not None else None
     base = {"model": rec.name, "weights": weights_fingerprint(rec.model), "n_pairs": s.n_pairs,
             "num_steps": s.num_steps, "sampler": s.sampler, "noise": s.noise, "eps": s.eps, "seed": s.seed,
-            "window": "throughout",
-            "units": "features" if mix is not None else units["scales"]}
-    sets = layer_sets(rec.num_layers, ks_for(rec.num_layers, s.ks), s.n_random, s.seed)
+            "window": s.window, "units": "features" if mix is not None else units["scales"]}
+    if s.window == "switch-on":
+        base["t_ints"] = list(s.t_ints)
+    n = rec.num_layers
+    sets = layer_sets(n, ks_for(n, s.ks), s.n_random, s.seed)
+    every = sets[1]
+    reference = (dict(every, label="reference", kind="reference"), s.g_ref) if s.window == "switch-on" else (sets[0], 0.0)
+    shared = []
+
+    def prefix():   # the uncoupled switch-on prefix, the same for every set and g: run once, only if a cell needs it
+        from syncgap.dit_bridge.causal import shared_prefix
+        if not shared:
+            shared.append(shared_prefix(rec, s.t_ints, n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps,
+                                        sampler=s.sampler, noise=s.noise, eps=s.eps))
+        return shared[0]
     out = {}
     for g in s.g_grid:
         cells = {}
 
-        def run(st):
-            g_run = g if st["layers"] else 0.0   # no layer coupled: one uncoupled run serves every g
-            path = os.path.join(out_dir, "dit_causal", name.replace("/", "_"), f"g{g_run:g}_{st['label']}.json")
-            r, reused = compute_cell(path, {**base, "g": g_run, "layers": st["layers"]}, lambda: {"parts": set_parts(
-                rec, g_run, st["layers"], n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps, sampler=s.sampler,
-                noise=s.noise, eps=s.eps, **units)}, validate=numbers_only)
-            say(f"dit-causal {name} g={g:g} {st['label']}: {'reused' if reused else 'done'} "
+        def run(st, g_run):
+            stem = "all" if st["kind"] == "reference" else st["label"]   # the reference is the all-layer cell at g_ref
+            path = os.path.join(out_dir, "dit_causal", name.replace("/", "_"), f"g{g_run:g}_{stem}.json")
+            r, reused = compute_cell(path, {**base, "g": g_run, "layers": st["layers"]},
+                                     lambda: _measure_set(rec, g_run, st["layers"], units, s, prefix),
+                                     validate=numbers_only)
+            say(f"dit-causal {name} g={g_run:g} {st['label']}: {'reused' if reused else 'done'} "
                 f"({r['provenance']['wall_s']:.1f} s)")
-            cells[st["label"]] = (path, st, np.asarray(r["result"]["parts"], float))
-        run(sets[0])
-        run(sets[1])
-        ref = cells["none"][2]
-        moved = gap_shift(cells["all"][2], ref, n_boot=s.n_boot, seed=s.seed)
-        if moves_gap(moved):   # otherwise the test is empty: no subset is run
-            for st in sets[2:]:
-                run(st)
+            cells[st["label"]] = (path, st, r["result"])
+        run(*reference)
+        run(every, g)
+        if moves_gap(set_stats(cells["all"][2], cells[reference[0]["label"]][2], s, gen)):
+            for st in sets[2:]:       # otherwise the test is empty: no subset is run
+                run(st, g)
         out[g] = cells
-    return {"name": rec.name, "n_layers": rec.num_layers, "cells": out, "features": mix is not None,
+    return {"name": rec.name, "n_layers": n, "cells": out, "features": mix is not None, "generated": gen,
+            "reference": reference[0]["label"],
             "unit_names": list(mix.names) if mix is not None else [f"scale {x}" for x in units["scales"]]}
 
 
+def switch_on_shift(a, ref, t, units, *, n_boot: int = 200, seed: int = 0) -> dict:
+    """gap(set) - gap(reference) of two switch-on agreement arrays (pairs, features, t_ints) on the same pairs,
+    gap = tau(units[-1]) - tau(units[0]) in sampler steps, with a joint percentile bootstrap over pairs; and
+    per gap unit the synchronisation a(t_int = first) - a(t_int = last) (coupled all run minus never coupled).
+
+    A set that synchronises neither gap unit (both synchronisation intervals reach 0) has no effect on the
+    gap: `no_effect` True and shift 0 [0, 0] by convention (its own gap has no value: flat curves)."""
+    from syncgap.validation.suites.dit_analysis import gap_of, percentile_interval
+    pick = [units[0], units[-1]]
+    a, r, t = np.asarray(a, float)[:, pick], np.asarray(ref, float)[:, pick], np.asarray(t, float)
+    if a.shape != r.shape or a.ndim != 3 or a.shape[2] != t.size:
+        raise ValueError(f"a, ref must be (pairs, features, {t.size}) arrays of one shape, got {a.shape}, {r.shape}")
+    n = a.shape[0]
+
+    def stats(idx):
+        ga, gr = gap_of(t, a[idx], "falling"), gap_of(t, r[idx], "falling")
+        sync = a[idx][:, :, 0].mean(0) - a[idx][:, :, -1].mean(0)   # (2,)
+        return ga, gr, None if ga is None or gr is None else ga - gr, sync
+    rng = np.random.default_rng(seed)
+    est, boots = stats(np.arange(n)), [stats(rng.integers(0, n, n)) for _ in range(n_boot)]
+    out = {}
+    for i, name in enumerate(("gap", "reference_gap", "shift")):
+        v, lo, hi = percentile_interval([b[i] for b in boots], est[i])
+        out[name] = v
+        out[f"{name}_low"], out[f"{name}_high"] = (lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) \
+            if v is not None else (None, None)
+    sync = [percentile_interval([b[3][u] for b in boots], float(est[3][u])) for u in range(2)]
+    out["sync"] = [[float(x) for x in v] for v in sync]
+    out["synchronised"] = [bool(v[1] > 0) for v in sync]
+    out["no_effect"] = not any(out["synchronised"])
+    if out["no_effect"]:
+        out.update(shift=0.0, shift_low=0.0, shift_high=0.0, reason="synchronises neither gap unit: no effect on "
+                   "the gap (shift 0 by convention)")
+    else:
+        out["reason"] = None if out["shift"] is not None else (
+            "no reference gap" if out["reference_gap"] is None else
+            "no gap with this set coupled: a gap unit's agreement curve has no midpoint in the window")
+    return out
+
+
+def set_stats(result: dict, reference: dict, s: CausalSettings, generated) -> dict:
+    """The gap of one cell's result and its shift against the reference cell's (the window's own reading)."""
+    from syncgap.dit_bridge.causal import gap_shift
+    if s.window == "throughout":
+        return gap_shift(np.asarray(result["parts"], float), np.asarray(reference["parts"], float),
+                         n_boot=s.n_boot, seed=s.seed)
+    return switch_on_shift(result["agreement"], reference["agreement"], result["t_int"], generated,
+                           n_boot=s.n_boot, seed=s.seed)
+
+
 def moves_gap(shift: dict) -> bool:
-    """Coupling every layer moves the gap: the joint interval of gap(all) - gap(none) excludes 0."""
+    """Coupling every layer moves the gap: the joint interval of gap(all) - gap(reference) excludes 0."""
     lo, hi = shift.get("shift_low"), shift.get("shift_high")
-    return lo is not None and hi is not None and (lo > 0 or hi < 0)
+    return not shift.get("no_effect", False) and lo is not None and hi is not None and (lo > 0 or hi < 0)
+
+
+def _unit_times(result: dict, window: str) -> list:
+    """Per unit: the onset (throughout) or the switch-on commitment step; None where it has no value."""
+    if window == "throughout":
+        from syncgap.dit_bridge.protocols import unit_onset
+        parts = np.asarray(result["parts"], float)
+        return [unit_onset(parts, i) for i in range(parts.shape[2])]
+    from syncgap.validation.suites.dit_analysis import unit_taus
+    return unit_taus(np.asarray(result["t_int"], float), np.asarray(result["agreement"], float), "falling")
 
 
 def analyse(meas: dict, s: CausalSettings) -> dict:
-    """analysis.json of one model: per g the gap and shift of every set (joint bootstrap against no coupling)."""
-    from syncgap.dit_bridge.causal import gap_shift
-    from syncgap.dit_bridge.protocols import unit_onset
+    """analysis.json of one model: per g the gap and shift of every set (joint bootstrap against the reference)."""
     rows = []
     for g, cells in meas["cells"].items():
-        ref = cells["none"][2]
-        sets = []
-        for label, (_, st, parts) in cells.items():
-            sets.append({"label": label, "kind": st["kind"], "k": st["k"], "layers": st["layers"],
-                         "onsets": [unit_onset(parts, i) for i in range(parts.shape[2])],   # None: no onset
-                         **gap_shift(parts, ref, n_boot=s.n_boot, seed=s.seed)})
+        ref = cells[meas["reference"]][2]
+        sets = [{"label": label, "kind": st["kind"], "k": st["k"], "layers": st["layers"],
+                 "unit_times": _unit_times(res, s.window), **set_stats(res, ref, s, meas["generated"])}
+                for label, (_, st, res) in cells.items()]
         every = next(x for x in sets if x["label"] == "all")
         rows.append({"g": g, "moves": moves_gap(every), "sets": sets,
                      "empty_reason": None if moves_gap(every) else (
                          "empty: coupling all layers does not move the gap beyond its interval" if every["shift"]
-                         is not None else f"empty: gap(all) - gap(none) has no value ({every['reason']})")})
-    return {"model": meas["name"], "n_layers": meas["n_layers"], "settings": asdict(s), "window": "throughout",
-            "sampler": s.sampler, "noise": s.noise,
-            "units": "FHGM features (gap = onset(dct67) - onset(dct01))" if meas["features"] else
-                     "pooled scales (gap = onset(finest) - onset(coarsest))", "unit_names": meas["unit_names"],
-            "rows": rows}
+                         is not None else f"empty: gap(all) - gap(reference) has no value ({every['reason']})")})
+    gen = meas["generated"]
+    if s.window == "switch-on":
+        units = (f"generated FHGM features (gap = tau({meas['unit_names'][gen[-1]]}) - tau({meas['unit_names'][gen[0]]})"
+                 f", switch-on agreement)")
+        reference = f"every layer coupled at g_ref = {s.g_ref:g}"
+    else:
+        units = ("FHGM features (gap = onset(dct67) - onset(dct01))" if meas["features"] else
+                 "pooled scales (gap = onset(finest) - onset(coarsest))")
+        reference = "no layer coupled"
+    left_out = [nm for i, nm in enumerate(meas["unit_names"]) if gen is not None and i not in gen]
+    return {"model": meas["name"], "n_layers": meas["n_layers"], "settings": asdict(s), "window": s.window,
+            "sampler": s.sampler, "noise": s.noise, "units": units, "unit_names": meas["unit_names"],
+            "reference": reference, "not_generated": left_out, "rows": rows}
 
 
 def last_k_decision(row: dict, k: int) -> Decision:
@@ -133,10 +244,15 @@ def last_k_decision(row: dict, k: int) -> Decision:
     if last is None:
         return Decision(NA, f"no last-{k} set measured")
     if every["shift"] is None:
-        return Decision(NA, "gap(all) - gap(none) has no value: no direction to move in")
-    null = [x["shift"] for x in row["sets"] if x["kind"] == "random" and x["k"] == k]
-    return beyond_null(last["shift"], (last["shift_low"], last["shift_high"]) if last["shift"] is not None else None,
-                       null, direction=1 if every["shift"] > 0 else -1)
+        return Decision(NA, "gap(all) - gap(reference) has no value: no direction to move in")
+    randoms = [x for x in row["sets"] if x["kind"] == "random" and x["k"] == k]
+    null = [x["shift"] for x in randoms if x["shift"] is not None]
+    d = beyond_null(last["shift"], (last["shift_low"], last["shift_high"]) if last["shift"] is not None else None,
+                    null, direction=1 if every["shift"] > 0 else -1)
+    notes = ([f"the last {k} synchronise neither gap unit (no effect)"] if last.get("no_effect") else []) + (
+        [f"{len(randoms) - len(null)} of {len(randoms)} random sets have no gap (left out of the null)"]
+        if len(null) < len(randoms) else [])
+    return Decision(d.verdict, "; ".join([*notes, d.reason]))
 
 
 def checks_for(ana: dict) -> list:
@@ -150,15 +266,16 @@ def checks_for(ana: dict) -> list:
             obs = last.get("shift")
             out.append(decided(f"dit.{ana['model']}.causal.g{row['g']:g}.last{k}_beyond_random",
                                f"coupling only the last {k} of {n} layers moves the gap more than random "
-                               f"{k}-layer sets (throughout, {ana['sampler']})", None, obs,
-                               (last.get("shift_low"), last.get("shift_high")) if obs is not None else None,
+                               f"{k}-layer sets ({ana['window']}, {ana['sampler']}; against {ana['reference']})",
+                               None, obs, (last.get("shift_low"), last.get("shift_high")) if obs is not None else None,
                                "steps", last_k_decision(row, k), kind="beyond_null", model=ana["model"],
                                finding=FINDING, claim="beyond the random-set null"))
     return out
 
 
 def p2_verdict(ana: dict, checks) -> str:
-    """P2's "last ~5 of 28" against the last-5 check: reproduced (pass), not reproduced (fail), not resolved."""
+    """P2's "last ~5 of 28" read causally, from the last-5 check: reproduced (pass), not reproduced (fail),
+    not resolved (n/a)."""
     if ana["n_layers"] < 28:
         return f"n/a: {ana['n_layers']} layers (P2's claim is about 28)"
     five = [c for c in checks if c.id.endswith(".last5_beyond_random")]
@@ -175,77 +292,45 @@ def _fmt_gap(x, lo, hi):
     return f"{x:.3g} [{'-' if lo is None else f'{lo:.3g}'}, {'-' if hi is None else f'{hi:.3g}'}]"
 
 
+def _fmt_set(x: dict, names) -> str:
+    """One set in words: no effect, its gap and shift, or why it has no gap."""
+    if x.get("no_effect"):
+        return "no effect (synchronises neither gap unit)"
+    if x["gap"] is None:
+        sync = [nm for nm, ok in zip(names, x.get("synchronised") or []) if ok]
+        return f"no gap ({'synchronises ' + ' and '.join(sync) + ' only' if sync else x['reason']})"
+    return (f"gap {_fmt_gap(x['gap'], x['gap_low'], x['gap_high'])}, shift "
+            f"{_fmt_gap(x['shift'], x['shift_low'], x['shift_high'])}")
+
+
 def finding_text(ana: dict, checks) -> str:
     parts = []
+    gap_names = [u for u in ana["unit_names"] if u not in ana.get("not_generated", [])]
+    names = [gap_names[0], gap_names[-1]] if gap_names else []
     for row in ana["rows"]:
         by = {x["label"]: x for x in row["sets"]}
-        head = (f"{ana['model']} ({ana['n_layers']} layers), g = {row['g']:g}: gap(none) = "
-                f"{_fmt_gap(by['none']['gap'], by['none']['gap_low'], by['none']['gap_high'])}, gap(all) = "
-                f"{_fmt_gap(by['all']['gap'], by['all']['gap_low'], by['all']['gap_high'])} steps")
+        ref = by.get("reference", by.get("none"))
+        head = (f"{ana['model']} ({ana['n_layers']} layers), {ana['window']} window, g = {row['g']:g}: gap with "
+                f"{ana['reference']} = {_fmt_gap(ref['gap'], ref['gap_low'], ref['gap_high'])}, every layer coupled "
+                f"{_fmt_set(by['all'], names)} steps")
         if not row["moves"]:
-            silent = {lab: [nm for nm, o in zip(ana["unit_names"], by[lab]["onsets"]) if o is None]
-                      for lab in ("none", "all")}
-            where = "; ".join(f"no onset of {', '.join(v)} with {lab} coupled" for lab, v in silent.items() if v)
+            silent = {lab: [nm for nm, o in zip(ana["unit_names"], by[lab]["unit_times"]) if o is None]
+                      for lab in (("none" if "none" in by else "reference"), "all")}
+            where = "; ".join(f"no value for {', '.join(v)} with {lab}" for lab, v in silent.items() if v)
             parts.append(f"{head}; the causal test is {row['empty_reason']} (n/a){f' ({where})' if where else ''}.")
             continue
         ks = sorted({x["k"] for x in row["sets"] if x["kind"] == "last"})
         per_k = "; ".join(
-            f"k = {k}: last {_fmt_gap(by[f'last{k}']['gap'], by[f'last{k}']['gap_low'], by[f'last{k}']['gap_high'])}"
-            f", first {_fmt_gap(by[f'first{k}']['gap'], by[f'first{k}']['gap_low'], by[f'first{k}']['gap_high'])}"
-            f", random {', '.join(_fmt_gap(x['gap'], None, None) for x in row['sets'] if x['kind'] == 'random' and x['k'] == k)}"
-            for k in ks)
+            f"k = {k}: last {k}: {_fmt_set(by[f'last{k}'], names)}; first {k}: {_fmt_set(by[f'first{k}'], names)}; "
+            f"random {k}-sets: " + ", ".join(_fmt_set(x, names) for x in row["sets"]
+                                             if x["kind"] == "random" and x["k"] == k) for k in ks)
         parts.append(f"{head}; {per_k}.")
-    return (" ".join(parts) + f" This locates where coupling acts on the gap, not where the gap emerges. "
-            f"Against P2's \"{P2_CLAIM}\": {p2_verdict(ana, checks)}.")
-
-
-def draw(ana_path: str, png_path: str) -> None:
-    """gap(k) for last-k and first-k with the random-set null as a band, gap(none) and gap(all) as lines."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    with open(ana_path, encoding="utf-8") as f:
-        ana = json.load(f)
-    rows = ana["rows"]
-    fig, axes = plt.subplots(1, len(rows), figsize=(5.2 * len(rows), 3.8), squeeze=False)
-    for ax, row in zip(axes[0], rows):
-        by = {x["label"]: x for x in row["sets"]}
-        ks = sorted({x["k"] for x in row["sets"] if x["kind"] == "random"})
-        if ks:
-            null = [[x["gap"] for x in row["sets"] if x["kind"] == "random" and x["k"] == k and x["gap"] is not None]
-                    for k in ks]
-            lo = [min(v) if v else np.nan for v in null]
-            hi = [max(v) if v else np.nan for v in null]
-            if ks == list(range(ks[0], ks[0] + len(ks))) and len(ks) > 3:   # every k: a band
-                ax.fill_between(ks, lo, hi, color="0.85", label="random k-sets (range)")
-            else:                                                          # a few k: one bar each
-                ax.vlines(ks, lo, hi, color="0.75", lw=8, label="random k-sets (range)")
-            for k, v in zip(ks, null):
-                ax.plot([k] * len(v), v, ".", color="0.4", ms=4)
-        for kind, colour, dx in (("last", "C3", 0.08), ("first", "C0", -0.08)):
-            pts = [x for x in row["sets"] if x["kind"] == kind and x["gap"] is not None]
-            if pts:
-                y = np.array([x["gap"] for x in pts])
-                err = np.array([[y[i] - (x["gap_low"] if x["gap_low"] is not None else y[i]),
-                                 (x["gap_high"] if x["gap_high"] is not None else y[i]) - y[i]]
-                                for i, x in enumerate(pts)]).T
-                ax.errorbar([x["k"] + dx for x in pts], y, yerr=err, fmt="o", color=colour, capsize=3,
-                            label=f"{kind} k coupled")
-        for label, style in (("none", ":"), ("all", "--")):
-            if by[label]["gap"] is not None:
-                ax.axhline(by[label]["gap"], color="k", ls=style, lw=1, label=f"gap({label})")
-        ax.set_xlim(0, ana["n_layers"] + 1)
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_xlabel(f"k (layers coupled, of {ana['n_layers']})")
-        ax.set_ylabel("gap (sampler steps)")
-        ax.set_title(f"{ana['model']}, g = {row['g']:g}" + ("" if row["moves"] else " (empty test)"), fontsize=9)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-        else:
-            ax.text(0.5, 0.5, "no gap to draw: a unit has no onset", transform=ax.transAxes, ha="center")
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=110)
-    plt.close(fig)
+    left = ana.get("not_generated") or []
+    return (" ".join(parts) + (f" The gap leaves out {', '.join(left)}: the model does not generate it (below half "
+                               "its amplitude on the model card), so nothing can synchronise its sign." if left else "")
+            + " This locates where coupling acts on the gap, not where the gap emerges (the depth section's question)."
+            f" P2's \"{P2_CLAIM}\" read causally (does coupling act through them more than through random sets?): "
+            f"{p2_verdict(ana, checks)}.")
 
 
 def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False, model=None,
@@ -258,9 +343,16 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
     checks, figures, files, notes = [], [], [], []
+    from syncgap.dit_bridge.registry import load_model
+    from syncgap.validation.suites.dit_cells import fhgm_mixture
     for name in s.models:
         t0 = time.time()
-        meas = measure(name, out_dir, s, device, say)
+        rec = load_model(name, device=device)
+        if s.window == "switch-on" and fhgm_mixture(rec) is None:
+            notes.append(f"{rec.name}: not trained on the FHGM, no features to read the switch-on gap on: "
+                         "causal test not run.")
+            continue
+        meas = measure(rec, out_dir, s, say)
         ana = analyse(meas, s)
         ana["wall_s"] = round(time.time() - t0, 2)
         folder = os.path.join(out_dir, "dit_causal", name.replace("/", "_"))
@@ -272,9 +364,9 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
         checks += cks
         notes.append(finding_text(ana, cks))
         png = os.path.join(folder, "gap_vs_k.png")
-        draw(ana_path, png)
+        draw(ana_path, png)   # dit_causal_figures: from analysis.json only
         figures.append(Figure(os.path.relpath(png, out_dir), f"{ana['model']}: the gap with only k layers coupled "
-                              "(last k, first k; random k-sets as the null band), gap(none) and gap(all) as lines",
+                              "(last k, first k; random k-sets as the null), the reference and every-layer gaps as lines",
                               [os.path.relpath(ana_path, out_dir)]))
         files += [p for cells in meas["cells"].values() for p, _, _ in cells.values()] + [ana_path]
         say(f"dit-causal {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass "
@@ -283,5 +375,6 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
                        [os.path.relpath(p, out_dir) for p in files])
 
 
-__all__ = ["CausalSettings", "settings_for", "measure", "analyse", "checks_for", "last_k_decision",
-           "finding_text", "p2_verdict", "draw", "dit_causal_suite"]
+__all__ = ["CausalSettings", "THROUGHOUT", "WINDOWS", "settings_for", "measure", "switch_on_shift", "set_stats",
+           "moves_gap", "analyse", "checks_for", "last_k_decision",
+           "finding_text", "p2_verdict", "dit_causal_suite"]

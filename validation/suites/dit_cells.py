@@ -42,6 +42,18 @@ def fhgm_mixture(rec):
     return make(size=h, channels=c)
 
 
+def generated_units(rec, mix) -> list[int]:
+    """The FHGM features the shipped model generates (dit_bridge.zoo_quality.generated_features on its
+    quality.json); every feature where the model has no card (a gap is then read on all of them)."""
+    from syncgap.dit_bridge.zoo_quality import generated_features
+    try:
+        with open(os.path.join(str(rec.source), "quality.json"), encoding="utf-8") as f:
+            stats = json.load(f)["feature_statistics"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return list(range(mix.patterns.shape[0]))
+    return generated_features(stats)
+
+
 def unit_scales(rec, mix) -> list[int]:
     """Pooling sizes: 1 (global) ... full resolution (local); FHGM drops 1 (its features have zero mean)."""
     s = default_scales(min(rec.sample_shape[1:]))
