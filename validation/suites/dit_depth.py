@@ -106,19 +106,24 @@ def share_interval(inc: np.ndarray, n_boot: int, seed: int) -> list:
     return [iv.estimate, iv.low, iv.high]
 
 
-def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layers: int) -> dict:
-    """depth.json content of one model, from its cell result alone."""
+def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layers: int,
+            generated: list[int] | None = None) -> dict:
+    """depth.json content of one model, from its cell result alone. The gap is tau_l(finest) - tau_l(coarsest)
+    of the features the model generates (`generated`, dit_cells.generated_units; None: all of them): the final
+    sign of a feature the model does not make is set by noise, so its "commitment" is not one."""
     from syncgap.dit_bridge.probes import layer_commitment
+    ends = (generated[0], generated[-1]) if generated else (0, len(labels) - 1)
     inc = np.asarray(cell["increments"], float)   # (W, L, P, 2)
     shares = [[share_interval(inc[w, layer], st.n_boot, st.seed) for layer in range(inc.shape[1])]
               for w in range(inc.shape[0])]
     probes = layer_commitment(np.asarray(cell["probe_steps"], float), np.asarray(cell["correct"], float),
-                              n_boot=st.n_boot, seed=st.seed)
+                              coarse=ends[0], fine=ends[1], n_boot=st.n_boot, seed=st.seed)
     return {"model": name, "n_layers": n_layers, "features": labels, "settings": asdict(st),
             "chance_share": cell["chance_share"], "windows": cell["windows"], "share": shares,
             "share_pooled": share_interval(inc, st.n_boot, st.seed), "probe_steps": cell["probe_steps"],
             "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
-            "cpu_s": cell["cpu_s"], **probes}
+            "cpu_s": cell["cpu_s"], "gap_features": [labels[ends[0]], labels[ends[1]]],
+            "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes}
 
 
 def _num(x):
@@ -151,13 +156,18 @@ def checks_for(a: dict) -> list[Check]:
                                                      "layer changes it beyond its interval"))
     else:
         decision = check_kinds.bound(pred, first, (first, first), side="above")
-    out.append(decided(f"dit.{m}.depth.gap_emergence_layer", f"first layer where the probe gap tau_l({a['features'][-1]}) "
-                       f"- tau_l({a['features'][0]}) emerges (0 = block input x_t, l = after block l of {a['n_layers']}): "
+    out.append(decided(f"dit.{m}.depth.gap_emergence_layer", f"first layer where the probe gap tau_l({_ends(a)[1]}) "
+                       f"- tau_l({_ends(a)[0]}) emerges (0 = block input x_t, l = after block l of {a['n_layers']}): "
                        "the first layer whose gap interval excludes 0, or, when the input x_t already resolves it, the "
                        f"first whose change gap_l - gap_0 does; vs {CLAIM} scaled (layer >= {pred})", pred, first,
                        None if first is None else (first, first), "layer", decision, kind="bound", model=m,
                        finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l and gap_l - gap_0 intervals: {boot}"))
     return out
+
+
+def _ends(a: dict) -> list[str]:
+    """[coarse, fine]: the features the gap is read on (older depth.json: the first and the last feature)."""
+    return a.get("gap_features") or [a["features"][0], a["features"][-1]]
 
 
 def emergence_layer(a: dict) -> int | None:
@@ -175,9 +185,12 @@ def finding_text(a: dict) -> str:
 
     def iv(x):
         return "none" if x[0] is None else f"{x[0]:.2f} [{_fmt(x[1])}, {_fmt(x[2])}]"
-    head = (f"{m} ({n} blocks): probe gap tau_l({a['features'][-1]}) - tau_l({a['features'][0]}) in sampler steps "
+    left = a.get("not_generated") or []
+    head = (f"{m} ({n} blocks): probe gap tau_l({_ends(a)[1]}) - tau_l({_ends(a)[0]}) in sampler steps "
             f"at the input x_t {iv(gaps[0])}, after block 1 {iv(gaps[1])}, after the last block {iv(gaps[-1])}; "
-            f"increment global share pooled {a['share_pooled'][0]:.3g} vs chance {a['chance_share']:.3g}. ")
+            f"increment global share pooled {a['share_pooled'][0]:.3g} vs chance {a['chance_share']:.3g}. "
+            + (f"The gap leaves out {', '.join(left)}, which the model does not generate (below half its amplitude "
+               "on the model card). " if left else ""))
     changed = a.get("first_changed_layer")
     change = (f" No layer changes the gap from the input's beyond its interval (gap_l - gap_0 after the last block "
               f"{iv(a['gap_change'][-1])})." if changed is None else
@@ -237,7 +250,7 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
             f"cpu {r['result']['cpu_s']:.1f} s)")
         cell = dit_cells.read_cell(path)["result"]
-        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers)
+        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix))
         ana_path = os.path.join(os.path.dirname(path), "depth.json")
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:

@@ -45,8 +45,9 @@ def draw_probes(a: dict, png: str) -> None:
     n = len(a["gap"])
     x = np.arange(n)
     fig, (ax_t, ax_g, ax_p) = plt.subplots(1, 3, figsize=(15, 3.9))
-    _line_band(ax_t, x, a["tau_global"], f"tau_l({a['features'][0]}), global", "C0")
-    _line_band(ax_t, x, a["tau_local"], f"tau_l({a['features'][-1]}), local", "C3")
+    coarse, fine = a.get("gap_features") or [a["features"][0], a["features"][-1]]
+    _line_band(ax_t, x, a["tau_global"], f"tau_l({coarse}), global", "C0")
+    _line_band(ax_t, x, a["tau_local"], f"tau_l({fine}), local", "C3")
     ax_t.set_ylabel(f"commitment step (probe accuracy crosses {a['level']:g})")
     ax_t.set_title(f"{a['model']}: per-layer commitment (bands: 95% over pairs)", fontsize=9)
     _line_band(ax_g, x, a["gap"], "gap_l = tau_l(local) - tau_l(global)", "k")
