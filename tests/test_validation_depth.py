@@ -94,3 +94,24 @@ def test_windows_and_errors(tmp_path):
         dit_depth.depth_part(tmp_path, quick=True, full=True)
     part = dit_depth.depth_part(tmp_path, quick=True, model="tiny")   # not an FHGM model: skipped with a note
     assert not part.checks and "not trained on the FHGM" in part.notes[0]
+
+
+def test_gap_is_read_on_the_generated_features(fhgm_quick):
+    """The gap's fine end is the finest feature the model generates: given [0, 1, 2] it is dct34, the same
+    numbers as the probes' own layer_commitment(fine=2), and the text says what was left out."""
+    from syncgap.dit_bridge.probes import layer_commitment
+    from syncgap.validation.suites import dit_cells
+    out, _, _ = fhgm_quick
+    cell = dit_cells.read_cell(os.path.join(out, "dit", "fhgm", "depth_g0.json"))["result"]
+    st = dit_depth.QUICK
+    labels = ["dct01", "dct12", "dct34", "dct67"]
+    every = dit_depth.analyse("fhgm", cell, st, labels, 4)
+    three = dit_depth.analyse("fhgm", cell, st, labels, 4, [0, 1, 2])
+    assert every["gap_features"] == ["dct01", "dct67"] and every["not_generated"] == []
+    assert three["gap_features"] == ["dct01", "dct34"] and three["not_generated"] == ["dct67"]
+    direct = layer_commitment(np.asarray(cell["probe_steps"], float), np.asarray(cell["correct"], float),
+                              coarse=0, fine=2, n_boot=st.n_boot, seed=st.seed)
+    assert three["gap"] == direct["gap"] and three["tau_local"] == direct["tau_local"]
+    from syncgap.validation.store import to_plain
+    text = dit_depth.finding_text(json.loads(json.dumps(to_plain(three))))
+    assert "tau_l(dct34) - tau_l(dct01)" in text and "leaves out dct67" in text
