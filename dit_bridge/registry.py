@@ -30,6 +30,7 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -37,6 +38,9 @@ from syncgap.theory.checks import InputError, check_int
 
 from . import checkpoints
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
+
+if TYPE_CHECKING:
+    from diffusers import DiTTransformer2DModel
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
 ZOO_NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits")
@@ -76,7 +80,7 @@ class LoadedDiT:
         return len(self.model.transformer_blocks)
 
 
-def weights_fingerprint(model, max_values: int = 1 << 20) -> str:
+def weights_fingerprint(model: torch.nn.Module, max_values: int = 1 << 20) -> str:
     """16 hex digits of sha256 over the state dict's names, shapes and values: the weights' identity.
 
     Every k-th value is hashed (k = total / max_values, 1 for the small models), as float64, so a
@@ -92,7 +96,8 @@ def weights_fingerprint(model, max_values: int = 1 << 20) -> str:
     return h.hexdigest()[:16]
 
 
-def build_dit(config: dict, seed: int = 0, dtype=torch.float32, device="cpu"):
+def build_dit(config: dict, seed: int = 0, dtype: torch.dtype = torch.float32,
+              device: str | torch.device = "cpu") -> DiTTransformer2DModel:
     """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded, built on `device`
     (a DiT-XL/2 initialises in a fraction of a second on a GPU, tens of seconds on a CPU)."""
     from diffusers import DiTTransformer2DModel
@@ -111,7 +116,7 @@ def build_dit(config: dict, seed: int = 0, dtype=torch.float32, device="cpu"):
     return model.eval()
 
 
-def set_timestep_embedding(model, kind: str) -> None:
+def set_timestep_embedding(model: DiTTransformer2DModel, kind: str) -> None:
     """Switch every block's timestep embedding to diffusers' (shift 1) or the original DiT's (shift 0)."""
     if kind not in EMBEDDINGS:
         raise InputError(f"timestep_embedding must be one of {tuple(EMBEDDINGS)}, got {kind!r}")
@@ -119,7 +124,8 @@ def set_timestep_embedding(model, kind: str) -> None:
         block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
 
 
-def record_from_model(name, model, source, training=None, info=None, **over):
+def record_from_model(name: str, model: DiTTransformer2DModel, source: str, training: dict | None = None,
+                      info: dict | None = None, **over: object) -> LoadedDiT:
     """A ModelRecord for a loaded DiT `model` (shape, classes, sigma and defaults read from its config)."""
     cfg = model.config
     c, s = cfg.in_channels, cfg.sample_size
@@ -138,14 +144,15 @@ def record_from_model(name, model, source, training=None, info=None, **over):
     return LoadedDiT(**rec)
 
 
-def load_tiny(seed: int = 0, dtype=torch.float32, **config) -> LoadedDiT:
+def load_tiny(seed: int = 0, dtype: torch.dtype = torch.float32, **config: object) -> LoadedDiT:
     """Random tiny DiT (3 layers, 16 tokens, 10 classes + null, learned sigma): tests only."""
     cfg = {**TINY, **config}
     return record_from_model("tiny", build_dit(cfg, seed, dtype), f"random (seed {seed})",
                              info={"random_weights": True})
 
 
-def load_random(name: str, seed: int = 0, dtype=torch.float32, device="cpu") -> LoadedDiT:
+def load_random(name: str, seed: int = 0, dtype: torch.dtype = torch.float32,
+                device: str | torch.device = "cpu") -> LoadedDiT:
     """A seeded random model of an original DiT shape, e.g. random:DiT-XL/2 (see checkpoints.random_config);
     built on `device`, so its weights depend on the device's random generator as well as on the seed."""
     model = build_dit(checkpoints.random_config(name), seed, dtype, device)
@@ -154,7 +161,8 @@ def load_random(name: str, seed: int = 0, dtype=torch.float32, device="cpu") -> 
     return rec
 
 
-def load_original_file(path: str, dtype=torch.float32, heads: int | None = None, weights: str = "ema") -> LoadedDiT:
+def load_original_file(path: str, dtype: torch.dtype = torch.float32, heads: int | None = None,
+                       weights: str = "ema") -> LoadedDiT:
     """An original DiT checkpoint file converted to diffusers' layout (checkpoints.load_original)."""
     model, config = checkpoints.load_original(path, heads, weights, dtype)
     rec = record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
@@ -175,7 +183,7 @@ def diffusers_folder(path: str) -> str:
     return path
 
 
-def load_directory(path: str, name: str | None = None, dtype=torch.float32) -> LoadedDiT:
+def load_directory(path: str, name: str | None = None, dtype: torch.dtype = torch.float32) -> LoadedDiT:
     """A save_pretrained DiT directory (config.json + weights), with training.json if present; checked first."""
     from diffusers import DiTTransformer2DModel
     path = diffusers_folder(path)
@@ -206,7 +214,7 @@ def _dit_xl_unreachable(exc_name: str = "not in the local cache") -> InputError:
                       f"pass --model /path/to/local/copy or set {DIT_XL_ENV}=/path/to/local/copy")
 
 
-def load_dit_xl(path: str | None = None, dtype=torch.float32, local_only: bool = True) -> LoadedDiT:
+def load_dit_xl(path: str | None = None, dtype: torch.dtype = torch.float32, local_only: bool = True) -> LoadedDiT:
     """DiT-XL/2 from `path`, $SYNCGAP_DIT_XL, or the hub cache (and the hub when local_only=False)."""
     path = path or os.environ.get(DIT_XL_ENV)
     if path:
@@ -294,7 +302,8 @@ def check_model(name: str, *, heads: int | None = None, weights: str = "ema", lo
     return {"name": name, "random_weights": False}
 
 
-def load_model(name: str, *, seed: int = 0, dtype=torch.float32, device="cpu", timestep_embedding: str | None = None,
+def load_model(name: str, *, seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+               timestep_embedding: str | None = None,
                local_only: bool = True, heads: int | None = None, weights: str = "ema") -> LoadedDiT:
     """Load a DiT by registry name, local directory or original DiT file; see the module docstring for names.
 

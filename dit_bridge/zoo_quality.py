@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -27,8 +28,17 @@ from .datasets import mixture_from_spec
 from .train import WEIGHTS_FILE as WEIGHTS
 from .train import alphas_cumprod, file_sha256
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
-def load_zoo_model(model_dir: str):
+    from diffusers import DiTTransformer2DModel
+    from numpy.typing import ArrayLike
+    from sklearn.linear_model import LogisticRegression
+
+    from .datasets import TrainingData
+
+
+def load_zoo_model(model_dir: str) -> tuple[DiTTransformer2DModel, dict]:
     """(model in eval mode, training.json dict) of a trained zoo folder; InputError if damaged."""
     from diffusers import DiTTransformer2DModel
 
@@ -68,7 +78,8 @@ def _eps(model, x, steps, labels, null_id, guidance):
 
 
 @torch.no_grad()
-def ddim_sample(model, labels, shape, num_steps: int = 50, guidance: float = 1.0, null_id=None,
+def ddim_sample(model: torch.nn.Module, labels: ArrayLike | torch.Tensor, shape: Sequence[int], num_steps: int = 50,
+                guidance: float = 1.0, null_id: int | None = None,
                 seed: int = 0) -> torch.Tensor:
     """DDIM (eta = 0) samples, one per label, from N(0, I) at step 999 'leading' spacing."""
     num_steps = check_int("num_steps", num_steps, 1, 1000)
@@ -93,7 +104,8 @@ DEFAULT_LEVELS = (10, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 990)
 
 
 @torch.no_grad()
-def denoiser_error_curve(model, meta: dict, levels=DEFAULT_LEVELS, n: int = 256, seed: int = 1) -> dict:
+def denoiser_error_curve(model: torch.nn.Module, meta: dict, levels: Sequence[int] = DEFAULT_LEVELS, n: int = 256,
+                         seed: int = 1) -> dict:
     """Learned denoiser vs exact posterior mean of the FHGM at DDPM steps `levels` (fresh samples)."""
     n = check_int("n", n, 2)
     spec = meta["dataset"]
@@ -123,7 +135,7 @@ def denoiser_error_curve(model, meta: dict, levels=DEFAULT_LEVELS, n: int = 256,
     return {"n": n, "seed": seed, "feature_names": list(mix.names), "rows": rows}
 
 
-def feature_statistics(samples, meta: dict) -> dict:
+def feature_statistics(samples: ArrayLike, meta: dict) -> dict:
     """FHGM feature statistics of samples (n, C, H, W) against the mixture's exact values."""
     spec = meta["dataset"]
     mix = mixture_from_spec(spec)    # the FHGM or its equal-amplitude control, as trained
@@ -174,7 +186,7 @@ def generated_features(stats: dict, min_ratio: float = GENERATED_MIN) -> list[in
     return [k for k, (a, m) in enumerate(zip(stats["amplitudes"], stats["mean_abs"])) if m / a >= min_ratio]
 
 
-def digit_classifier(data):
+def digit_classifier(data: TrainingData) -> LogisticRegression:
     """Multinomial logistic regression on the flattened training images (sklearn)."""
     from sklearn.linear_model import LogisticRegression
 
@@ -182,7 +194,8 @@ def digit_classifier(data):
     return LogisticRegression(max_iter=3000, C=0.1).fit(x, data.labels.numpy())
 
 
-def digit_guidance_accuracy(model, meta: dict, clf, guidances=(1.0, 4.0), per_class: int = 10,
+def digit_guidance_accuracy(model: torch.nn.Module, meta: dict, clf: LogisticRegression,
+                            guidances: Sequence[float] = (1.0, 4.0), per_class: int = 10,
                             num_steps: int = 25, seed: int = 0) -> dict:
     """Fraction of class-conditional samples the classifier labels as the requested class."""
     per_class = check_int("per_class", per_class, 1)
