@@ -322,7 +322,7 @@ def finding_text(ana: dict, checks) -> str:
         ks = sorted({x["k"] for x in row["sets"] if x["kind"] == "last"})
         per_k = "; ".join(
             f"k = {k}: last {k}: {_fmt_set(by[f'last{k}'], names)}; first {k}: {_fmt_set(by[f'first{k}'], names)}; "
-            f"random {k}-sets: " + ", ".join(_fmt_set(x, names) for x in row["sets"]
+            f"random {k}-sets: " + ", ".join(f"{x['layers']} {_fmt_set(x, names)}" for x in row["sets"]
                                              if x["kind"] == "random" and x["k"] == k) for k in ks)
         parts.append(f"{head}; {per_k}.")
     left = ana.get("not_generated") or []
