@@ -108,7 +108,8 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
     n = rec.num_layers
     sets = layer_sets(n, ks_for(n, s.ks), s.n_random, s.seed)
     every = sets[1]
-    reference = (dict(every, label="reference", kind="reference"), s.g_ref) if s.window == "switch-on" else (sets[0], 0.0)
+    reference = ((dict(every, label="reference", kind="reference"), s.g_ref) if s.window == "switch-on"
+                 else (sets[0], 0.0))
     shared = []
 
     def prefix():   # the uncoupled switch-on prefix, the same for every set and g: run once, only if a cell needs it
@@ -222,8 +223,8 @@ def analyse(meas: dict, s: CausalSettings) -> dict:
                          is not None else f"empty: gap(all) - gap(reference) has no value ({every['reason']})")})
     gen = meas["generated"]
     if s.window == "switch-on":
-        units = (f"generated FHGM features (gap = tau({meas['unit_names'][gen[-1]]}) - tau({meas['unit_names'][gen[0]]})"
-                 f", switch-on agreement)")
+        names = meas["unit_names"]
+        units = f"generated FHGM features (gap = tau({names[gen[-1]]}) - tau({names[gen[0]]}), switch-on agreement)"
         reference = f"every layer coupled at g_ref = {s.g_ref:g}"
     else:
         units = ("FHGM features (gap = onset(dct67) - onset(dct01))" if meas["features"] else
@@ -366,7 +367,8 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
         png = os.path.join(folder, "gap_vs_k.png")
         draw(ana_path, png)   # dit_causal_figures: from analysis.json only
         figures.append(Figure(os.path.relpath(png, out_dir), f"{ana['model']}: the gap with only k layers coupled "
-                              "(last k, first k; random k-sets as the null), the reference and every-layer gaps as lines",
+                              "(last k, first k; random k-sets as the null), the reference and every-layer gaps "
+                              "as lines",
                               [os.path.relpath(ana_path, out_dir)]))
         files += [p for cells in meas["cells"].values() for p, _, _ in cells.values()] + [ana_path]
         say(f"dit-causal {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass "
