@@ -29,7 +29,7 @@ from syncgap.ou_models.estimators import bootstrap
 from syncgap.theory.checks import InputError, check_int
 
 from .coupling import check_g
-from .protocols import pair_labels, protocol_one_branches, switch_on_prefix, throughout_gap, throughout_parts
+from .protocols import branch_prefix, pair_labels, protocol_one_branches, throughout_gap, throughout_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -135,13 +135,13 @@ def set_agreement(rec: LoadedDiT, g: float, layers: Sequence[int], t_ints: Seque
 
 def shared_prefix(rec: LoadedDiT, t_ints: Sequence[int], *, n_pairs: int, seed: int = 0, num_steps: int = 20,
                   sampler: str = "ddpm", noise: str = "independent", eps: float = 0.3) -> list[PairState]:
-    """The switch-on window's uncoupled prefix at every t_int (`protocols.switch_on_prefix`): what every
+    """The switch-on window's uncoupled prefix at every t_int (`protocols.branch_prefix`): what every
     `set_agreement` on these arguments runs first, whatever g and layers, so computed once per model."""
     num_steps = check_int("num_steps", num_steps, 2, 1000)
     n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
     t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
-    return switch_on_prefix(rec, t_ints, pair_labels(rec, None, n_pairs, seed), n_pairs=n_pairs, seed=seed,
-                            num_steps=num_steps, sampler=sampler, eps=eps, noise=noise)
+    return branch_prefix(rec, t_ints, pair_labels(rec, None, n_pairs, seed), n_pairs=n_pairs, seed=seed,
+                         num_steps=num_steps, sampler=sampler, eps=eps, window="switch-on", noise=noise)
 
 
 def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed: int = 0,

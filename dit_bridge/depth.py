@@ -28,7 +28,7 @@ from syncgap.theory.checks import InputError, check_int, check_real
 
 from .coupling import remove_coupling, set_coupling
 from .recording import token_grid
-from .sampling import PairState, antisymmetric_noise, make_scheduler, row_generators, run_pairs
+from .sampling import make_scheduler, run_pairs
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -229,12 +229,9 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
     per_feature = [feature_token_modes(p.reshape(mix.shape), basis, patch, coverage, max_modes) for p in mix.patterns]
     union = sorted({m for modes, _ in per_feature for m in modes})
     probe_steps = default_probe_steps(num_steps, n_probe_steps)
-    from .protocols import pair_labels
+    from .protocols import pair_labels, start_state
     lab = pair_labels(rec, None, n_pairs, seed)
-    x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, eps)
-    gens = row_generators(seed, n_pairs)
-    gens = gens[:n_pairs] + [torch.Generator().set_state(gn.get_state()) for gn in gens[:n_pairs]]  # shared noise
-    state = PairState(torch.cat([x_a, x_b]).float(), 0, gens)
+    state = start_state(rec, n_pairs, seed, eps, noise="shared")
     set_coupling(rec.model, g, None, gate)
     try:
         with BlockRecorder(rec.model, mask, union, probe_steps) as recorder:

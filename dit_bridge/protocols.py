@@ -68,7 +68,8 @@ WINDOWS = ("release", "switch-on", "throughout")
 NOISES = ("independent", "shared")
 
 
-def _start(rec, n_pairs, seed, eps, clone, noise):
+def start_state(rec: LoadedDiT, n_pairs: int, seed: int, eps: float, clone: bool = False,
+                noise: str = "independent") -> PairState:
     """PairState at step 0: antisymmetric noise; B's generators copy A's under clone or shared noise."""
     x_a, x_b = antisymmetric_noise(rec.sample_shape, n_pairs, seed, 0.0 if clone else eps)
     gens = row_generators(seed, n_pairs)
@@ -134,23 +135,27 @@ def protocol_one_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], label
     t_int and every g; batched=True advances all tails together (`_tail_branches`), batched=False one
     after another (the same numbers to float rounding). The model's processors are restored however
     the loop ends. Arguments already checked. prefix: the switch-on window's uncoupled branches from
-    `switch_on_prefix` on the same arguments (copied, not advanced), instead of running them again.
+    `branch_prefix` on the same arguments (copied, not advanced), instead of running them again.
     """
     sched = make_scheduler(rec, sampler)
-    if prefix is not None:
-        if window != "switch-on" or not batched or len(prefix) != len(t_ints):
-            raise InputError("prefix serves the batched switch-on window only, one branch per t_int")
-        try:
-            finals = _tail_branches(rec, sched, [p.snapshot() for p in prefix], list(t_ints), labels, g, layers,
-                                    gate, True, dict(num_steps=num_steps, guidance_scale=guidance_scale))
-            for i, (t_int, (a, b)) in enumerate(zip(t_ints, finals)):
-                yield i, t_int, a, b
-        finally:
-            remove_coupling(rec.model)
-        return
-    state = _start(rec, n_pairs, seed, eps, clone, noise)
     kw = dict(num_steps=num_steps, guidance_scale=guidance_scale)
     coupled_prefix = window == "release"
+    if prefix is not None and (window != "switch-on" or not batched or len(prefix) != len(t_ints)):
+        raise InputError("prefix serves the batched switch-on window only, one branch per t_int")
+    if batched:
+        snapshots = ([p.snapshot() for p in prefix] if prefix is not None else
+                     branch_prefix(rec, t_ints, labels, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                   sampler=sampler, guidance_scale=guidance_scale, eps=eps, window=window,
+                                   noise=noise, clone=clone, g=g, layers=layers, gate=gate))
+        try:
+            finals = _tail_branches(rec, sched, snapshots, list(t_ints), labels, g, layers, gate,
+                                    not coupled_prefix, kw)
+        finally:
+            remove_coupling(rec.model)
+        for i, (t_int, (a, b)) in enumerate(zip(t_ints, finals)):
+            yield i, t_int, a, b
+        return
+    state = start_state(rec, n_pairs, seed, eps, clone, noise)
 
     def prefix_coupling():
         if coupled_prefix:
@@ -158,17 +163,10 @@ def protocol_one_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], label
         else:
             remove_coupling(rec.model)
     try:
-        snapshots = []
         prefix_coupling()
         for i, t_int in enumerate(t_ints):
             run_pairs(rec, sched, state, labels, stop=t_int, **kw)  # prefix, shared by every branch
-            branch = state.snapshot()
-            if clone:  # the clones split here: B continues on fresh noise
-                branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
-                                               for j in range(n_pairs)]
-            if batched:
-                snapshots.append(branch)
-                continue
+            branch = _split_clone(state.snapshot(), clone, n_pairs, seed, t_int)
             if coupled_prefix:
                 remove_coupling(rec.model)  # independent tail: stock processors
             else:
@@ -177,28 +175,39 @@ def protocol_one_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], label
             prefix_coupling()
             a, b = branch.x.chunk(2)
             yield i, t_int, a, b
-        if batched:
-            finals = _tail_branches(rec, sched, snapshots, list(t_ints), labels, g, layers, gate,
-                                    not coupled_prefix, kw)
-            for i, (t_int, (a, b)) in enumerate(zip(t_ints, finals)):
-                yield i, t_int, a, b
     finally:
         remove_coupling(rec.model)
 
 
-def switch_on_prefix(rec: LoadedDiT, t_ints: Sequence[int], labels: torch.Tensor, *, n_pairs: int, seed: int,
-                     num_steps: int, sampler: str = "ddpm", guidance_scale: float = 1.0, eps: float = 0.3,
-                     noise: str = "independent") -> list[PairState]:
-    """The switch-on window's uncoupled prefix, branched at every t_int: one PairState per t_int (x and the
-    generators at that step). It depends on neither g nor the coupled layers, so one prefix serves every
-    coupled set of a causal test (`protocol_one_branches(..., prefix=)`). Arguments already checked."""
+def _split_clone(branch: PairState, clone: bool, n_pairs: int, seed: int, t_int: int) -> PairState:
+    """Under clone the replicas split at t_int: B continues on fresh noise (its own generators)."""
+    if clone:
+        branch.generators[n_pairs:] = [torch.Generator().manual_seed(row_seed(seed, j, 1, 100 + t_int))
+                                       for j in range(n_pairs)]
+    return branch
+
+
+def branch_prefix(rec: LoadedDiT, t_ints: Sequence[int], labels: torch.Tensor, *, n_pairs: int, seed: int,
+                  num_steps: int, sampler: str = "ddpm", guidance_scale: float = 1.0, eps: float = 0.3,
+                  window: str = "release", noise: str = "independent", clone: bool = False, g: float = 0.0,
+                  layers: Sequence[int] | None = None, gate: str = "paper") -> list[PairState]:
+    """Protocol I's prefix, run once and branched at every t_int: one PairState per t_int (x and the generators
+    at that step), coupled at g in the release window, uncoupled in switch-on. An uncoupled prefix depends on
+    neither g nor the coupled layers, so one serves every coupled set of a causal test
+    (`protocol_one_branches(..., prefix=)`). Arguments already checked."""
     sched = make_scheduler(rec, sampler)
-    state = _start(rec, n_pairs, seed, eps, False, noise)
-    remove_coupling(rec.model)
+    state = start_state(rec, n_pairs, seed, eps, clone, noise)
+    if window == "release":
+        set_coupling(rec.model, g, layers, gate)
+    else:
+        remove_coupling(rec.model)
     out = []
-    for t_int in t_ints:
-        run_pairs(rec, sched, state, labels, stop=t_int, num_steps=num_steps, guidance_scale=guidance_scale)
-        out.append(state.snapshot())
+    try:
+        for t_int in t_ints:
+            run_pairs(rec, sched, state, labels, stop=t_int, num_steps=num_steps, guidance_scale=guidance_scale)
+            out.append(_split_clone(state.snapshot(), clone, n_pairs, seed, t_int))
+    finally:
+        remove_coupling(rec.model)
     return out
 
 
@@ -300,7 +309,7 @@ def throughout_parts(rec: LoadedDiT, g: float, lab: torch.Tensor, *, n_pairs: in
     """(pairs, 2, units, num_steps + 1): per pair and state of the coupled run, the squared replica difference
     and the replicas' summed squared size per unit (pooled scales, or `patterns`' features). Arguments checked."""
     sched = make_scheduler(rec, sampler)
-    state = _start(rec, n_pairs, seed, eps, False, noise)
+    state = start_state(rec, n_pairs, seed, eps, False, noise)
     n_units = len(scales) if patterns is None else len(patterns)
     parts = np.empty((n_pairs, 2, n_units, num_steps + 1))   # (pairs, [diff, size], units, states)
     set_coupling(rec.model, g, layers, gate)
