@@ -23,11 +23,11 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.theory.checks import InputError, check_int
 
+from .commitment import feature_agreement
 from .coupling import check_g
 from .protocols import branch_prefix, pair_labels, protocol_one_branches, throughout_gap, throughout_parts
 
@@ -122,14 +122,12 @@ def set_agreement(rec: LoadedDiT, g: float, layers: Sequence[int], t_ints: Seque
     if len(t_ints) < 4 or t_ints[0] != 0 or t_ints[-1] != num_steps:
         raise InputError(f"t_ints must hold at least 4 steps in [0, {num_steps}] including 0 and {num_steps}, "
                          f"got {t_ints}")
-    pat = np.asarray(patterns, float)  # (F, D)
     lab = pair_labels(rec, None, n_pairs, seed)
-    agree = np.empty((n_pairs, pat.shape[0], len(t_ints)))
+    agree = np.empty((n_pairs, len(patterns), len(t_ints)))
     for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
                                             sampler=sampler, eps=eps, gate=gate, layers=list(layers),
                                             window="switch-on", noise=noise, prefix=prefix):
-        y = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy() @ pat.T  # (P, 2, F)
-        agree[:, :, i] = np.sign(y[:, 0]) == np.sign(y[:, 1])
+        agree[:, :, i] = feature_agreement(a, b, patterns)  # (P, F)
     return agree
 
 

@@ -55,16 +55,27 @@ def pooled_difference(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -
     return torch.stack(cols, 2).numpy()
 
 
-def feature_difference(a: torch.Tensor, b: torch.Tensor, patterns: ArrayLike) -> np.ndarray:
-    """(M, 2, F): (phi_f.(a - b))^2 and (phi_f.a)^2 + (phi_f.b)^2 of pairs a, b (M, C, H, W) on each row phi_f
-    of `patterns` (F, C*H*W), e.g. the FHGM's DCT features (theory.data.frequency_hierarchy_mixture)."""
+def feature_projections(a: torch.Tensor, b: torch.Tensor, patterns: ArrayLike) -> np.ndarray:
+    """(M, 2, F): phi_f.a and phi_f.b of pairs a, b (M, C, H, W) on each row phi_f of `patterns` (F, C*H*W),
+    e.g. the FHGM's DCT features (theory.data.frequency_hierarchy_mixture)."""
     if a.shape != b.shape or a.ndim != 4:
         raise InputError(f"outputs must be two (M, C, H, W) tensors of one shape, got {tuple(a.shape)}, {tuple(b.shape)}")
     phi = check_array("patterns", patterns, ndim=2)
     if phi.shape[1] != a[0].numel():
         raise InputError(f"patterns must have {a[0].numel()} columns (C*H*W), got {phi.shape[1]}")
-    ya = a.reshape(a.shape[0], -1).double().numpy() @ phi.T  # (M, F)
-    yb = b.reshape(b.shape[0], -1).double().numpy() @ phi.T  # (M, F)
+    return torch.stack([a, b], 1).reshape(a.shape[0], 2, -1).double().numpy() @ phi.T  # (M, 2, F)
+
+
+def feature_agreement(a: torch.Tensor, b: torch.Tensor, patterns: ArrayLike) -> np.ndarray:
+    """(M, F): 1 where a and b project on feature phi_f with the same sign, else 0 (`feature_projections`)."""
+    y = feature_projections(a, b, patterns)
+    return (np.sign(y[:, 0]) == np.sign(y[:, 1])).astype(float)
+
+
+def feature_difference(a: torch.Tensor, b: torch.Tensor, patterns: ArrayLike) -> np.ndarray:
+    """(M, 2, F): (phi_f.(a - b))^2 and (phi_f.a)^2 + (phi_f.b)^2 of pairs a, b (`feature_projections`)."""
+    y = feature_projections(a, b, patterns)
+    ya, yb = y[:, 0], y[:, 1]  # (M, F)
     return np.stack([(ya - yb) ** 2, ya ** 2 + yb ** 2], 1)
 
 

@@ -239,7 +239,7 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
     finally:
         remove_coupling(rec.model)
     steps = sorted(recorder.increments)
-    final = state.x.reshape(2 * n_pairs, -1).double().numpy() @ mix.patterns.T  # (2P, F)
+    final = mix.project(state.x.reshape(2 * n_pairs, -1).double().numpy())  # (2P, F)
     return {"steps": np.asarray(steps), "increments": torch.stack([recorder.increments[s] for s in steps]).numpy(),
             "mode_energy": torch.stack([recorder.mode_energy[s] for s in steps]).numpy(),
             "mode_index": index, "global_mask": mask, "chance_share": chance_share(mask),

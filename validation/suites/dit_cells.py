@@ -22,9 +22,8 @@ import json
 import os
 
 import numpy as np
-import torch
 
-from syncgap.dit_bridge.commitment import default_scales, scale_agreement
+from syncgap.dit_bridge.commitment import default_scales, feature_projections, scale_agreement
 from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
@@ -72,8 +71,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
                                             eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
-            flat = torch.stack([a, b], 1).reshape(n_pairs, 2, -1).double().numpy()
-            proj[:, :, :, i] = flat @ patterns.T
+            proj[:, :, :, i] = feature_projections(a, b, patterns)
         if progress is not None:
             progress(i + 1, len(t_ints))
     out = {"t_int": list(t_ints), "scales": list(scales), "agreement": agree}
