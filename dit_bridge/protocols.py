@@ -330,15 +330,15 @@ def throughout_parts(rec: LoadedDiT, g: float, lab: torch.Tensor, *, n_pairs: in
 def throughout_onsets(parts: np.ndarray, units: Sequence, *, n_boot: int, seed: int, level: float = 0.1) -> dict:
     """Onset per unit of q = sum over pairs of the difference / of the size (`difference_onset`) with bootstrap
     intervals over pairs, and gap = onset(last unit) - onset(first unit). parts as `throughout_parts`."""
-    per_unit = []
+    per_unit, q = [], normalised_difference(parts)
     for i, s in enumerate(units):
-        idx, reason = difference_onset(normalised_difference(parts)[i], level)
+        idx, reason = difference_onset(q[i], level)
         iv = bootstrap(lambda u, i=i: unit_onset(u, i, level), parts, n_boot, seed=seed)
         per_unit.append({"scale": int(s), "onset": None if idx is None else float(idx),
                          "low": iv.low if idx is not None else None, "high": iv.high if idx is not None else None,
                          "onset_reason": reason})
     iv = bootstrap(lambda u: throughout_gap(u, level), parts, n_boot, seed=seed)
-    return {"per_scale": per_unit, "normalised_difference": normalised_difference(parts),
+    return {"per_scale": per_unit, "normalised_difference": q,
             "gap": {"estimate": iv.estimate, "low": iv.low, "high": iv.high}}
 
 

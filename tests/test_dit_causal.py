@@ -200,7 +200,7 @@ def test_switch_on_shift_reads_known_curves():
     half, _ = _agreement([12.0, None, None], seed=3)                    # the coarse unit only: no gap, no convention
     r = dit_causal.switch_on_shift(half, ref, t, [0, 1, 2], n_boot=100)
     assert r["synchronised"] == [True, False] and not r["no_effect"] and r["shift"] is None and "midpoint" in r["reason"]
-    with pytest.raises(ValueError, match="one shape"):
+    with pytest.raises(InputError, match="one shape"):
         dit_causal.switch_on_shift(coupled[:10], ref, t, [0, 2])
 
 

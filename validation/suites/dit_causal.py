@@ -118,7 +118,7 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
             shared.append(shared_prefix(rec, s.t_ints, n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps,
                                         sampler=s.sampler, noise=s.noise, eps=s.eps))
         return shared[0]
-    out = {}
+    out, stats = {}, {}   # stats: {g: {label: set_stats}} already computed here (analyse reuses them)
     for g in s.g_grid:
         cells = {}
 
@@ -133,12 +133,13 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
             cells[st["label"]] = (path, st, r["result"])
         run(*reference)
         run(every, g)
-        if moves_gap(set_stats(cells["all"][2], cells[reference[0]["label"]][2], s, gen)):
+        stats[g] = {"all": set_stats(cells["all"][2], cells[reference[0]["label"]][2], s, gen)}
+        if moves_gap(stats[g]["all"]):
             for st in sets[2:]:       # otherwise the test is empty: no subset is run
                 run(st, g)
         out[g] = cells
     return {"name": rec.name, "n_layers": n, "cells": out, "features": mix is not None, "generated": gen,
-            "reference": reference[0]["label"],
+            "reference": reference[0]["label"], "stats": stats,
             "unit_names": list(mix.names) if mix is not None else [f"scale {x}" for x in units["scales"]]}
 
 
@@ -149,11 +150,12 @@ def switch_on_shift(a, ref, t, units, *, n_boot: int = 200, seed: int = 0) -> di
 
     A set that synchronises neither gap unit (both synchronisation intervals reach 0) has no effect on the
     gap: `no_effect` True and shift 0 [0, 0] by convention (its own gap has no value: flat curves)."""
+    from syncgap.theory.checks import InputError
     from syncgap.validation.suites.dit_analysis import gap_of, percentile_interval
     pick = [units[0], units[-1]]
     a, r, t = np.asarray(a, float)[:, pick], np.asarray(ref, float)[:, pick], np.asarray(t, float)
     if a.shape != r.shape or a.ndim != 3 or a.shape[2] != t.size:
-        raise ValueError(f"a, ref must be (pairs, features, {t.size}) arrays of one shape, got {a.shape}, {r.shape}")
+        raise InputError(f"a, ref must be (pairs, features, {t.size}) arrays of one shape, got {a.shape}, {r.shape}")
     n = a.shape[0]
 
     def stats(idx):
@@ -212,9 +214,10 @@ def analyse(meas: dict, s: CausalSettings) -> dict:
     """analysis.json of one model: per g the gap and shift of every set (joint bootstrap against the reference)."""
     rows = []
     for g, cells in meas["cells"].items():
-        ref = cells[meas["reference"]][2]
+        ref, done = cells[meas["reference"]][2], meas.get("stats", {}).get(g, {})
         sets = [{"label": label, "kind": st["kind"], "k": st["k"], "layers": st["layers"],
-                 "unit_times": _unit_times(res, s.window), **set_stats(res, ref, s, meas["generated"])}
+                 "unit_times": _unit_times(res, s.window),
+                 **(done[label] if label in done else set_stats(res, ref, s, meas["generated"]))}
                 for label, (_, st, res) in cells.items()]
         every = next(x for x in sets if x["label"] == "all")
         rows.append({"g": g, "moves": moves_gap(every), "sets": sets,

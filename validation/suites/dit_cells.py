@@ -45,10 +45,8 @@ def generated_units(rec, mix) -> list[int]:
     """The FHGM features the shipped model generates (dit_bridge.zoo_quality.generated_features on its
     quality.json); every feature where the model has no card (a gap is then read on all of them)."""
     from syncgap.dit_bridge.zoo_quality import generated_features
-    try:
-        with open(os.path.join(str(rec.source), "quality.json"), encoding="utf-8") as f:
-            stats = json.load(f)["feature_statistics"]
-    except (OSError, ValueError, KeyError, TypeError):
+    stats = quality_record(rec.source).get("feature_statistics")
+    if not isinstance(stats, dict) or not {"amplitudes", "mean_abs"} <= set(stats):
         return list(range(mix.patterns.shape[0]))
     return generated_features(stats)
 
@@ -127,12 +125,17 @@ CONTROLS = {"fhgm-flat": "equal amplitudes: under the exact score every feature 
                          "so an ordering measured here is what the network adds"}
 
 
+def quality_record(source) -> dict:
+    """The shipped model's quality.json beside its weights (its card's numbers), or {} where there is none."""
+    try:
+        with open(os.path.join(str(source), "quality.json"), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
 def quality_gate(source) -> dict | None:
     """The shipped model's quality gate (quality.json beside its weights), or None where there is none."""
-    path = os.path.join(str(source), "quality.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            gate = json.load(f).get("quality_gate")
-    except (OSError, ValueError, AttributeError):
-        return None
+    gate = quality_record(source).get("quality_gate")
     return gate if isinstance(gate, dict) and "passed" in gate else None
