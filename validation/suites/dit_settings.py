@@ -62,7 +62,6 @@ class Settings:
     window: tuple | None = None                            # where t_ints is fine (None: the whole grid)
     target_halfwidth: float | None = None                  # the precision the sizes were chosen for
     g_grid: tuple = (0.0, 0.25, 0.5, 1.0, 2.0, 5.0)        # gate strengths (g = 0 is the cloning cell)
-    depth_g: float = 0.5                                   # gate of the Protocol II (depth) cell
     n_boot: int = 200                                      # bootstrap resamples per interval
     ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
     seed: int = 0                                          # noise seed of every cell
@@ -75,7 +74,7 @@ class Settings:
         return power.reading_resolution(self.t_ints, self.window)
 
 
-QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0), depth_g=0.5,
+QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),
                  n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
 # validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
 FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
