@@ -28,7 +28,7 @@ def measure(model_dir: str, name: str | None = None) -> dict:
     import torch
 
     from syncgap.dit_bridge.datasets import FHGM_MIXTURES, load_data
-    from syncgap.dit_bridge.train import record_weights
+    from syncgap.dit_bridge.train_files import record_weights
     from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
                                         digit_guidance_accuracy, exact_fhgm_loss, feature_statistics,
                                         load_zoo_model, quality_gate)

@@ -1,0 +1,109 @@
+"""Training levers of the deep testbed: the exact (Bayes) epsilon target, another amplitude ladder,
+frozen blocks for the depth controls, and the weights-only resume between sessions."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from syncgap.dit_bridge.datasets import fhgm_data, mixture_from_spec
+from syncgap.dit_bridge.train import ZOO_CONFIGS, TrainConfig, exact_eps_target, train
+from syncgap.dit_bridge.train_files import WEIGHTS_FILE
+from syncgap.theory.checks import InputError
+from syncgap.theory.data import FHGM_AMPLITUDES
+
+LADDER = [12.0, 6.0, 4.0, 3.0]
+TINY = TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 64, "seed": 3, "amplitudes": LADDER},
+                   hidden=16, depth=3, heads=2, patch=4, steps=6, batch_size=8, lr=1e-3, warmup=2,
+                   checkpoint_every=2, log_every=1, seed=5, target="exact")
+
+
+def test_exact_eps_target_is_minus_sqrt_one_minus_abar_times_the_score_by_finite_differences():
+    """E[eps | x_i] = -sqrt(1 - abar) grad log p_i(x_i): checked against central differences of the exact
+    log density (theory.data.log_density), not against the closed-form posterior mean it is built from."""
+    mix = mixture_from_spec(fhgm_data(num_samples=8, seed=0, amplitudes=LADDER).spec)
+    rng = np.random.default_rng(0)
+    for abar in (0.9, 0.3, 0.02):
+        t = -0.5 * np.log(abar)
+        x0 = mix.sample(3, rng)
+        xt = np.sqrt(abar) * x0 + np.sqrt(1 - abar) * rng.standard_normal(x0.shape)     # (3, D)
+        h = 1e-5
+        grad = np.zeros_like(xt)
+        for j in range(xt.shape[1]):
+            e = np.zeros(xt.shape[1])
+            e[j] = h
+            grad[:, j] = (mix.log_density(xt + e, t) - mix.log_density(xt - e, t)) / (2 * h)
+        want = -np.sqrt(1 - abar) * grad
+        got = exact_eps_target(mix, torch.from_numpy(xt).reshape(3, *mix.shape),
+                               torch.full((3, 1, 1, 1), abar, dtype=torch.float64))
+        np.testing.assert_allclose(got.reshape(3, -1).numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_ladder_is_stored_in_the_spec_and_rebuilt_by_mixture_from_spec():
+    d = fhgm_data(num_samples=200, seed=1, amplitudes=LADDER)
+    mix = mixture_from_spec(d.spec)
+    assert mix.amplitudes.tolist() == LADDER and list(FHGM_AMPLITUDES) != LADDER
+    np.testing.assert_allclose(np.abs(mix.project(d.images.reshape(200, -1).double().numpy())).mean(0),
+                               LADDER, rtol=0.1)
+    base = fhgm_data(num_samples=50, seed=1, amplitudes=[12.0, 6.0], frequencies=[[0, 1], [1, 2]])
+    assert mixture_from_spec(base.spec).names == ("dct01", "dct12")
+    with pytest.raises(InputError, match="amplitudes has 3 entries"):
+        fhgm_data(num_samples=5, amplitudes=[1.0, 2.0, 3.0], frequencies=[[0, 1], [1, 2]])
+    with pytest.raises(InputError, match="only be set for the 'fhgm'"):
+        fhgm_data(num_samples=5, name="fhgm-flat", amplitudes=LADDER)
+
+
+def test_exact_target_needs_a_closed_form_mixture():
+    with pytest.raises(InputError, match="target='exact'"):
+        train(replace(TINY, dataset="digits", data_kwargs={"size": 16}), "/nonexistent-never-made")
+
+
+def test_weights_only_resume_continues_from_the_snapshot_with_a_fresh_warm_up(tmp_path):
+    out = str(tmp_path / "run")
+    ck = str(tmp_path / "ck.pt")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_4(step, total, loss):
+        if step == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(TINY, out, ck, progress=stop_at_4)
+    snap = json.load(open(os.path.join(out, "training.json")))
+    assert snap["steps_done"] == 4 and "unfinished" in snap["notes"]
+    os.remove(ck)                                    # only the small snapshot survives between sessions
+    rec = train(TINY, out, ck)
+    assert rec["steps"] == 6 and [r["step"] for r in rec["loss_log"]] == [1, 2, 3, 4, 5, 6]
+    assert "steps_done" not in json.load(open(os.path.join(out, "training.json")))
+    with pytest.raises(InputError, match="partial run of another config"):
+        with open(os.path.join(out, "training.json"), "w") as f:
+            json.dump({**snap, "config": {**snap["config"], "lr": 0.5}}, f)
+        train(TINY, out, ck)
+
+
+def test_trainable_blocks_change_only_those_blocks_and_init_from_must_fit(tmp_path):
+    base = str(tmp_path / "base")
+    train(replace(TINY, steps=2), base)
+    ctl = str(tmp_path / "ctl")
+    train(replace(TINY, steps=3, init_from=base, trainable_blocks=(2,)), ctl)
+    before, after = load_file(os.path.join(base, WEIGHTS_FILE)), load_file(os.path.join(ctl, WEIGHTS_FILE))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("transformer_blocks.2.") for k in changed)
+    with pytest.raises(InputError, match="do not fit this architecture"):
+        train(replace(TINY, depth=2, steps=1, init_from=base), str(tmp_path / "bad"))
+    with pytest.raises(InputError, match="trainable_blocks entry"):
+        replace(TINY, trainable_blocks=(3,)).validate()
+
+
+def test_the_testbed_configs_validate_and_say_what_they_train():
+    deep = ZOO_CONFIGS["fhgm-deep16"].validate()
+    assert deep.depth >= 12 and deep.patch == 2 and deep.target == "exact"
+    base = ZOO_CONFIGS["fhgm-deep16-base"].validate()
+    assert len(base.data_kwargs["amplitudes"]) == 3 and [6, 7] not in base.data_kwargs["frequencies"]
