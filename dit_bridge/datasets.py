@@ -97,6 +97,24 @@ def mixture_from_spec(spec: dict) -> SignFeatureMixture:
         **{k: spec[k] for k in ("amplitudes", "noise_std") if k in spec})
 
 
+def model_mixture(info: dict, sample_shape: tuple, name: str = "") -> SignFeatureMixture | None:
+    """The FHGM-like mixture a loaded model was trained on (None for other data).
+
+    Rebuilt from the training spec in `info["dataset"]` (`mixture_from_spec`: its own frequencies,
+    amplitude ladder and noise std), so a model trained on another ladder is never read on the default
+    FHGM; a model without a spec dict but named like an FHGM dataset gets that dataset's defaults at
+    its sample shape (C, H, W).
+    """
+    ds = info.get("dataset")
+    if isinstance(ds, dict) and ds.get("name") in FHGM_MIXTURES and "size" in ds and "channels" in ds:
+        return mixture_from_spec(ds)
+    key = ds if isinstance(ds, str) and ds in FHGM_MIXTURES else name
+    if key not in FHGM_MIXTURES:
+        return None
+    c, h = int(sample_shape[0]), int(sample_shape[1])
+    return FHGM_MIXTURES[key][0](size=h, channels=c)
+
+
 def digits_data(size: int = 16) -> TrainingData:
     """sklearn's 8x8 digits, bilinearly upsampled to size x size, standardised to unit variance."""
     from sklearn.datasets import load_digits

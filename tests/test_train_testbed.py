@@ -107,3 +107,77 @@ def test_the_testbed_configs_validate_and_say_what_they_train():
     assert deep.depth >= 12 and deep.patch == 2 and deep.target == "exact"
     base = ZOO_CONFIGS["fhgm-deep16-base"].validate()
     assert len(base.data_kwargs["amplitudes"]) == 3 and [6, 7] not in base.data_kwargs["frequencies"]
+
+
+class _BayesDenoiser(torch.nn.Module):
+    """The exact epsilon of a mixture, shaped as a DiT (no blocks): the Bayes answer a slope of 1 describes."""
+
+    def __init__(self, mix):
+        super().__init__()
+        self.mix, self.transformer_blocks = mix, torch.nn.ModuleList()
+
+    def forward(self, x, timestep, class_labels):
+        from types import SimpleNamespace
+
+        from syncgap.dit_bridge.train import alphas_cumprod
+        a = alphas_cumprod()[timestep].view(-1, 1, 1, 1)
+        return SimpleNamespace(sample=exact_eps_target(self.mix, x.double(), a).float())
+
+
+def test_tail_work_slope_is_one_for_the_bayes_denoiser_and_skipping_equals_zeroed_adaln():
+    from syncgap.dit_bridge.tail_work import commit_step, feature_slope, tail_work
+    from syncgap.dit_bridge.train import alphas_cumprod, build_model
+
+    mix = mixture_from_spec(fhgm_data(num_samples=8, seed=0).spec)
+    step = commit_step(mix, 3)
+    assert abs(float(alphas_cumprod()[step]) * (1.5 ** 2 + 0.5 ** 2) - 1) < 0.01     # abar = 1 / Lambda
+    assert 250 <= step <= 350                                                        # dct67 (a = 1.5) near 300
+    assert feature_slope(_BayesDenoiser(mix), mix, 3, step, n=2048) == pytest.approx(1.0, abs=1e-3)
+    # a tiny random DiT: skipping its last 2 blocks = zeroing their adaLN modulation (identity blocks)
+    torch.manual_seed(0)
+    data = fhgm_data(num_samples=8, seed=0)
+    model = build_model(replace(TINY, depth=3, patch=2), data).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    rec = tail_work(model, mix, skip=2, n=256)
+    ident = build_model(replace(TINY, depth=3, patch=2), data).eval()
+    ident.load_state_dict(model.state_dict())
+    for b in ident.transformer_blocks[1:]:
+        torch.nn.init.zeros_(b.norm1.linear.weight)
+        torch.nn.init.zeros_(b.norm1.linear.bias)
+    assert rec["slope_without_tail"] == pytest.approx(feature_slope(ident, mix, 3, rec["step"], n=256), rel=1e-5)
+    assert rec["change"] == pytest.approx(rec["slope"] - rec["slope_without_tail"])
+    assert abs(rec["change"]) > 1e-6                                           # the random tail does something
+
+
+def test_every_consumer_reads_a_model_on_its_own_ladder_never_the_default_fhgm(tmp_path, monkeypatch):
+    """A model trained on another ladder: the suites' mixture (dit_cells.fhgm_mixture), the card's quality
+    measures and the tail-work slope all rebuild its mixture; the default FHGM constructor is made to fail
+    so that any path that still rebuilds it breaks this test."""
+    import syncgap.dit_bridge.datasets as datasets
+    from syncgap.dit_bridge.registry import load_model
+    from syncgap.dit_bridge.tail_work import tail_work
+    from syncgap.dit_bridge.zoo_quality import denoiser_error_curve, exact_fhgm_loss, feature_statistics
+    from syncgap.theory import data as theory_data
+    from syncgap.validation.suites.dit_cells import fhgm_mixture
+
+    out = str(tmp_path / "ladder")
+    train(replace(TINY, steps=1, depth=2), out)
+    real = theory_data.frequency_hierarchy_mixture
+
+    def no_default(*args, **kwargs):
+        if list(kwargs.get("amplitudes", FHGM_AMPLITUDES)) == list(FHGM_AMPLITUDES):
+            raise AssertionError("the default FHGM was rebuilt for a model of another ladder")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(datasets, "frequency_hierarchy_mixture", no_default)
+    monkeypatch.setitem(datasets.FHGM_MIXTURES, "fhgm", (no_default, "frequency_hierarchy_mixture"))
+    rec = load_model(out)
+    mix = fhgm_mixture(rec)
+    assert mix.amplitudes.tolist() == LADDER
+    meta = json.load(open(os.path.join(out, "training.json")))
+    assert denoiser_error_curve(rec.model, meta, levels=(300,), n=8)["rows"][0]["step"] == 300
+    stats = feature_statistics(np.zeros((4, 1, 16, 16)), meta)
+    assert stats["amplitudes"] == LADDER
+    assert np.isfinite(exact_fhgm_loss(meta, n=64))
+    assert tail_work(rec.model, mix, skip=1, n=16)["feature"] == "dct67"
