@@ -29,8 +29,8 @@ from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
 from .datasets import TrainingData, load_data
-from .train_files import (WEIGHTS_FILE, check_checkpoint_keys, load_checkpoint, load_weights_, record_weights,
-                          save_checkpoint)
+from .train_files import (WEIGHTS_FILE, check_checkpoint_keys, load_checkpoint, load_weights_, model_folder,
+                          record_weights, save_checkpoint)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -61,7 +61,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     target: str = "sample"             # "sample": DiT's eps of the drawn noise; "exact": the Bayes eps (FHGM only)
     trainable_blocks: tuple | None = None  # block indices that learn (all else frozen); None: every parameter
-    init_from: str | None = None       # a model folder (save_pretrained) to start from instead of adaLN-zero
+    init_from: str | None = None       # a model folder to start from instead of adaLN-zero ("zoo:NAME": a shipped one)
     ema_decay: float = 0.995
     grad_clip: float = 1.0
     class_dropout: float = 0.0
@@ -138,6 +138,18 @@ ZOO_CONFIGS = {
     "fhgm-deep16-base": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_BASE_DATA, hidden=64, depth=16, heads=4,
                                     patch=2, steps=8000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995,
                                     grad_clip=1.0, target="exact", seed=0, checkpoint_every=250),
+    # Stage 2 of the controls: from the stage-1 weights, only 5 blocks learn the full mixture (dct67 included):
+    # the last 5 (positive control: the fine feature's work can only happen in the last blocks) or the first 5
+    # (negative control). Frozen blocks keep a trained, non-identity state (frozen adaLN-zero blocks would be
+    # exact identities, making attribution 100 % by construction).
+    "fhgm-deep16-pos": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_DATA, hidden=64, depth=16, heads=4, patch=2,
+                                   steps=6000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995, grad_clip=1.0,
+                                   target="exact", seed=0, checkpoint_every=250, init_from="zoo:fhgm-deep16-base",
+                                   trainable_blocks=(11, 12, 13, 14, 15)),
+    "fhgm-deep16-neg": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_DATA, hidden=64, depth=16, heads=4, patch=2,
+                                   steps=6000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995, grad_clip=1.0,
+                                   target="exact", seed=0, checkpoint_every=250, init_from="zoo:fhgm-deep16-base",
+                                   trainable_blocks=(0, 1, 2, 3, 4)),
     "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},
                           hidden=128, depth=4, heads=4, patch=4, steps=3500, batch_size=64, lr=1.2e-3,
                           warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.1, seed=1),
@@ -296,7 +308,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data)
     if cfg.init_from is not None:
-        load_weights_(model, cfg.init_from)
+        load_weights_(model, model_folder(cfg.init_from))
     if cfg.trainable_blocks is not None:
         model.requires_grad_(False)
         for b in cfg.trainable_blocks:

@@ -98,3 +98,10 @@ def load_weights_(model: torch.nn.Module, folder: str) -> None:
     except RuntimeError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise InputError(f"weights in {folder!r} do not fit this architecture ({first[:200]})") from None
+
+
+def model_folder(spec: str) -> str:
+    """A model folder: "zoo:NAME" is the shipped dit_bridge/zoo/NAME, anything else a path."""
+    if spec.startswith("zoo:"):
+        return os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo", spec[4:])
+    return spec

@@ -107,6 +107,14 @@ def test_the_testbed_configs_validate_and_say_what_they_train():
     assert deep.depth >= 12 and deep.patch == 2 and deep.target == "exact"
     base = ZOO_CONFIGS["fhgm-deep16-base"].validate()
     assert len(base.data_kwargs["amplitudes"]) == 3 and [6, 7] not in base.data_kwargs["frequencies"]
+    pos, neg = ZOO_CONFIGS["fhgm-deep16-pos"].validate(), ZOO_CONFIGS["fhgm-deep16-neg"].validate()
+    assert pos.trainable_blocks == tuple(range(deep.depth - 5, deep.depth)) and neg.trainable_blocks == tuple(range(5))
+    for ctl in (pos, neg):      # same architecture and data as the testbed, started from stage 1
+        assert (ctl.depth, ctl.hidden, ctl.patch, ctl.data_kwargs) == (deep.depth, deep.hidden, deep.patch,
+                                                                       deep.data_kwargs)
+        assert ctl.init_from == "zoo:fhgm-deep16-base"
+    from syncgap.dit_bridge.train_files import model_folder
+    assert model_folder("zoo:fhgm").endswith(os.path.join("dit_bridge", "zoo", "fhgm")) and model_folder("/x") == "/x"
 
 
 class _BayesDenoiser(torch.nn.Module):
