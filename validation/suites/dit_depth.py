@@ -34,6 +34,7 @@ from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_cells
+from .dit_depth_modes import analyse_modes, modes_record, modes_text
 
 FINDING = "gap appears only in the last layers"
 CLAIM = "the last ~5 of 28 layers"
@@ -50,13 +51,14 @@ class DepthSettings:
     n_folds: int = 5              # cross-validation folds (by pair)
     alpha: float = 1.0            # ridge penalty, lambda = alpha trace(X^T X) / d
     n_boot: int = 200
+    n_boot_modes: int = 100       # bootstrap of the per-layer mode-energy commitment steps (a logistic fit each)
     eps: float = 0.3              # antisymmetric start perturbation
     g: float = 0.0                # coupling of the run (0: the intrinsic gap)
     seed: int = 0
 
 
-QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60)
-FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400)
+QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60, n_boot_modes=30)
+FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400, n_boot_modes=400)
 DEFAULT_MODELS = ("fhgm-deep", "fhgm")   # --quick: fhgm alone
 
 
@@ -95,7 +97,7 @@ def depth_record(rec, mix, st: DepthSettings) -> dict:
                                              for w in range(st.n_windows)],
             "increments": inc, "mode_energy": modes, "mode_index": r["mode_index"], "global_mask": r["global_mask"],
             "chance_share": r["chance_share"], "probe_steps": r["probe_steps"], "correct": correct,
-            "feature_coverage": r["feature_coverage"], "cpu_s": round(time.process_time() - t0, 2)}
+            "feature_coverage": r["feature_coverage"], **modes_record(r), "cpu_s": round(time.process_time() - t0, 2)}
 
 
 def share_interval(inc: np.ndarray, n_boot: int, seed: int) -> list:
@@ -123,7 +125,8 @@ def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layer
             "share_pooled": share_interval(inc, st.n_boot, st.seed), "probe_steps": cell["probe_steps"],
             "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
             "cpu_s": cell["cpu_s"], "gap_features": [labels[ends[0]], labels[ends[1]]],
-            "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes}
+            "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes,
+            "layer_modes": analyse_modes(cell, labels, generated, st.n_boot_modes, st.seed)}
 
 
 def _num(x):
@@ -256,7 +259,7 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
         part.checks += checks_for(ana)
-        part.notes.append(finding_text(ana))
+        part.notes.append(finding_text(ana) + (" " + modes_text(ana) if "layer_modes" in ana else ""))
         part.files += [path, ana_path]
         part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]

@@ -93,6 +93,51 @@ def draw_increments(a: dict, png: str) -> None:
     save_figure(fig, png, plt)
 
 
+def draw_layer_modes(a: dict, png: str) -> None:
+    """q against the step for the gap's two features at every state, the exact ends dashed; commitment step and
+    gap per state with the exact ends as the points the layers run between."""
+    plt = _plt()
+    lm = a["layer_modes"]
+    states, groups, steps = lm["states"], lm["groups"], np.asarray(lm["steps"], float)
+    q = np.asarray([[[np.nan if v is None else v for v in g] for g in st] for st in lm["q"]], float)  # (st, G, S)
+    feats = [lm["coarse"]] + ([lm["fine"]] if lm["fine"] else [])
+    fig, axes = plt.subplots(1, len(feats) + 2, figsize=(5 * (len(feats) + 2), 3.9))
+    cmap = plt.get_cmap("viridis")
+    n = len(states) - 4
+    for ax, feat in zip(axes, feats):
+        g = groups.index(feat)
+        for si in range(1, n + 2):
+            ax.plot(steps, q[si, g], color=cmap(si / (n + 1)), lw=0.8, label="h_0 .. h_L (colour: depth)"
+                    if si == 1 else None)
+        ax.plot(steps, q[0, g], "k--", lw=1.5, label="x_t (exact input)")
+        ax.plot(steps, q[-2, g], color="C1", lw=1.5, label="network x0_hat")
+        ax.plot(steps, q[-1, g], "r--", lw=1.5, label="E[x_0|x_t] (exact output)")
+        ax.set_xlabel("sampler step")
+        ax.set_ylabel("normalised replica difference q")
+        ax.set_title(f"{a['model']}: {feat}'s token modes, every layer", fontsize=9)
+        ax.legend(fontsize=7)
+    x = np.arange(len(states))
+    ax_t, ax_g = axes[-2], axes[-1]
+    for k, feat in enumerate(groups[:len(a["features"])]):
+        _line_band(ax_t, x, [st[k] for st in lm["tau"]], feat, f"C{k}")
+    _line_band(ax_g, x, lm["gap"], f"gap tau({lm['fine']}) - tau({lm['coarse']})", "k")
+    ax_g.axhline(0, color="0.5", lw=0.8, ls="--")
+    pred = a["predicted_first_layer"] + 1   # state index of h_l is l + 1
+    for ax in (ax_t, ax_g):
+        ax.axvspan(pred - 0.5, n + 1.5, color="C1", alpha=0.1, label="P2: last ~5 of 28, scaled")
+        ax.axvline(0, color="k", ls="--", lw=0.8)
+        ax.axvline(len(states) - 1, color="r", ls="--", lw=0.8)
+        ax.set_xticks([0, 1, n + 1, n + 2, n + 3], ["x_t", "h_0", f"h_{n}", "x0_hat", "exact"], fontsize=7)
+        ax.set_xlabel("state (x_t, h_0 .. h_L, network output, exact output)")
+        ax.legend(fontsize=7)
+    ax_t.set_ylabel("commitment step (logistic midpoint of q)")
+    ax_t.set_title("per-layer commitment step (95% over pairs)", fontsize=9)
+    ax_g.set_ylabel("gap (sampler steps)")
+    ax_g.set_title("per-layer gap between the exact ends" if lm["fine"] else
+                   "per-layer gap: no fine feature rises at the exact output", fontsize=9)
+    save_figure(fig, png, plt)
+
+
 def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
     """Both figures next to depth.json; returns (png path, caption) pairs."""
     with open(depth_json, encoding="utf-8") as f:
@@ -104,11 +149,16 @@ def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
              "tau_l(global), tau_l(local), the gap gap_l with P2's claimed layers shaded, and each feature's probe "
              "gain over the block input x_t (95% bands over pairs)"),
             ("depth_increments", draw_increments, "what each block adds to the replica difference: global share of "
-             "the increment difference per layer and step window against its chance level (95% bands)")):
+             "the increment difference per layer and step window against its chance level (95% bands)"),
+            ("depth_layer_modes", draw_layer_modes, "P2's own measure: normalised replica difference of every "
+             "layer's hidden state on each feature's token modes against the step, between the exact input x_t and "
+             "the exact posterior mean; per-layer commitment steps and gap (95% bands over pairs)")):
+        if name == "depth_layer_modes" and "layer_modes" not in a:
+            continue
         png = os.path.join(folder, f"{name}.png")
         draw(a, png)
         out.append((png, cap))
     return out
 
 
-__all__ = ["draw_probes", "draw_increments", "draw_depth_figures"]
+__all__ = ["draw_probes", "draw_increments", "draw_layer_modes", "draw_depth_figures"]
