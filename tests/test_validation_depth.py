@@ -31,11 +31,14 @@ def test_quick_run_on_fhgm_writes_cells_checks_and_figures(fhgm_quick):
     assert a["n_layers"] == 4 and len(a["gap"]) == 5 and a["predicted_first_layer"] == 4
     assert a["chance_share"] == 9 / 16 and len(a["share"][0]) == 4
     assert a["features"] == ["dct01", "dct12", "dct34", "dct67"]
-    assert len(part.figures) == 3 and all(os.path.getsize(os.path.join(out, f.path)) > 1000 for f in part.figures)
+    assert len(part.figures) == 4 and all(os.path.getsize(os.path.join(out, f.path)) > 1000 for f in part.figures)
     lm = a["layer_modes"]   # P2's own measure: states x_t, h_0 .. h_4, x0_hat, exact posterior mean
     assert lm["states"][0] == "x_t" and lm["states"][-1] == "posterior_mean" and len(lm["states"]) == 8
     assert np.asarray(lm["q"]).shape == (8, 6, 12) and len(lm["tau"]) == 8 and len(lm["gap"]) == 8
     assert lm["coarse"] == "dct01" and "P2's own measure" in part.notes[0]
+    at = a["attribution"]   # per block [est, low, high] shares; the direct decomposition closes
+    assert np.asarray(at["total"]).shape == (4, 4, 3) and np.asarray(at["closure_error"]).shape == (4, 3)
+    assert abs(at["closure_error"][0][0]) < 0.05 and "Attribution" in part.notes[0]
     assert "fhgm (4 blocks)" in part.notes[0] and any("depth done" in m for m in msgs)
 
 
@@ -51,7 +54,7 @@ def test_rerun_reuses_the_cell_and_figures_redraw_from_the_file(fhgm_quick, tmp_
     copied.write_text(open(os.path.join(out, "dit", "fhgm", "depth.json")).read())
     pngs = draw_depth_figures(str(copied))
     assert [os.path.basename(p) for p, _ in pngs] == ["depth_probes.png", "depth_increments.png",
-                                                     "depth_layer_modes.png"]
+                                                     "depth_layer_modes.png", "depth_attribution.png"]
 
 
 def _analysis(first, share, chance=0.25, n_layers=28, changed=None):

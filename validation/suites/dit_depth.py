@@ -34,6 +34,7 @@ from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_cells
+from .dit_depth_attribution import analyse_attribution, attribution_record, attribution_text
 from .dit_depth_modes import analyse_modes, modes_record, modes_text
 
 FINDING = "gap appears only in the last layers"
@@ -52,13 +53,17 @@ class DepthSettings:
     alpha: float = 1.0            # ridge penalty, lambda = alpha trace(X^T X) / d
     n_boot: int = 200
     n_boot_modes: int = 100       # bootstrap of the per-layer mode-energy commitment steps (a logistic fit each)
+    attribution_pairs: int = 8    # pairs of the attribution run (JVPs through the rest of the network)
+    n_attribution_steps: int = 4  # interior sampler steps at which every block is attributed
     eps: float = 0.3              # antisymmetric start perturbation
     g: float = 0.0                # coupling of the run (0: the intrinsic gap)
     seed: int = 0
 
 
-QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60, n_boot_modes=30)
-FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400, n_boot_modes=400)
+QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60, n_boot_modes=30, attribution_pairs=4,
+                      n_attribution_steps=2)
+FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400, n_boot_modes=400, attribution_pairs=32,
+                     n_attribution_steps=28)
 DEFAULT_MODELS = ("fhgm-deep", "fhgm")   # --quick: fhgm alone
 
 
@@ -109,7 +114,7 @@ def share_interval(inc: np.ndarray, n_boot: int, seed: int) -> list:
 
 
 def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layers: int,
-            generated: list[int] | None = None) -> dict:
+            generated: list[int] | None = None, attribution: dict | None = None) -> dict:
     """depth.json content of one model, from its cell result alone. The gap is tau_l(finest) - tau_l(coarsest)
     of the features the model generates (`generated`, dit_cells.generated_units; None: all of them): the final
     sign of a feature the model does not make is set by noise, so its "commitment" is not one."""
@@ -126,7 +131,9 @@ def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layer
             "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
             "cpu_s": cell["cpu_s"], "gap_features": [labels[ends[0]], labels[ends[1]]],
             "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes,
-            "layer_modes": analyse_modes(cell, labels, generated, st.n_boot_modes, st.seed)}
+            "layer_modes": analyse_modes(cell, labels, generated, st.n_boot_modes, st.seed),
+            **({} if attribution is None else
+               {"attribution": analyse_attribution(attribution, labels, st.n_boot, st.seed)})}
 
 
 def _num(x):
@@ -253,14 +260,20 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
             f"cpu {r['result']['cpu_s']:.1f} s)")
         cell = dit_cells.read_cell(path)["result"]
-        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix))
+        attr_path = dit_cells.cell_file(out_dir, name, "depth_attribution", st.g)
+        r, reused = dit_cells.run_cell(attr_path, {**config, "kind": "depth_attribution"},
+                                       lambda: attribution_record(rec, mix, st))
+        say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {r['result']['cpu_s']:.1f} s)")
+        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix),
+                      dit_cells.read_cell(attr_path)["result"])
         ana_path = os.path.join(os.path.dirname(path), "depth.json")
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
         part.checks += checks_for(ana)
-        part.notes.append(finding_text(ana) + (" " + modes_text(ana) if "layer_modes" in ana else ""))
-        part.files += [path, ana_path]
+        part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
+                                   + ([attribution_text(ana)] if "attribution" in ana else [])))
+        part.files += [path, attr_path, ana_path]
         part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]
     return part

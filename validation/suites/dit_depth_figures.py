@@ -138,6 +138,33 @@ def draw_layer_modes(a: dict, png: str) -> None:
     save_figure(fig, png, plt)
 
 
+def draw_attribution(a: dict, png: str) -> None:
+    """Each block's total share (band) and direct share (dashed) of the output difference on the gap's features."""
+    plt = _plt()
+    at = a["attribution"]
+    feats = a.get("gap_features") or [at["features"][0], at["features"][-1]]
+    fig, axes = plt.subplots(1, len(feats), figsize=(6.5 * len(feats), 3.9), squeeze=False)
+    n = len(at["total"])
+    x = np.arange(1, n + 1)
+    for ax, feat in zip(axes[0], feats):
+        k = at["features"].index(feat)
+        _line_band(ax, x, [blk[k] for blk in at["total"]], "total share (rest of the network, JVP)", "C0")
+        est, _, _ = _iv([blk[k] for blk in at["direct"]])
+        ax.plot(x, est, "--", color="C3", lw=1, label="direct share (through the head only)")
+        clos = at["closure_error"][k]
+        ax.axhline(0, color="0.5", lw=0.8)
+        pred = a["predicted_first_layer"]
+        ax.axvspan(pred - 0.5, n + 0.5, color="C1", alpha=0.12, label="P2: last ~5 of 28, scaled")
+        _integer_layers(ax, n + 1)
+        ax.set_xlim(0.5, n + 0.5)
+        ax.set_xlabel("block l (its increment difference pushed to the output)")
+        ax.set_ylabel(f"share of the output difference on {feat}")
+        ax.set_title(f"{a['model']}: {feat}; input share {at['input'][k][0]:.2f}, closure error "
+                     f"{clos[0]:.2g} (95% bands over pairs)", fontsize=9)
+        ax.legend(fontsize=7)
+    save_figure(fig, png, plt)
+
+
 def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
     """Both figures next to depth.json; returns (png path, caption) pairs."""
     with open(depth_json, encoding="utf-8") as f:
@@ -152,8 +179,11 @@ def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
              "the increment difference per layer and step window against its chance level (95% bands)"),
             ("depth_layer_modes", draw_layer_modes, "P2's own measure: normalised replica difference of every "
              "layer's hidden state on each feature's token modes against the step, between the exact input x_t and "
-             "the exact posterior mean; per-layer commitment steps and gap (95% bands over pairs)")):
-        if name == "depth_layer_modes" and "layer_modes" not in a:
+             "the exact posterior mean; per-layer commitment steps and gap (95% bands over pairs)"),
+            ("depth_attribution", draw_attribution, "attribution: each block's increment difference pushed to the "
+             "output by a JVP of the rest of the network, its share of the output difference on the gap's features, "
+             "the direct share through the head and the closure error (95% bands over pairs)")):
+        if name in ("depth_layer_modes", "depth_attribution") and name[6:] not in a:
             continue
         png = os.path.join(folder, f"{name}.png")
         draw(a, png)
@@ -161,4 +191,4 @@ def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["draw_probes", "draw_increments", "draw_layer_modes", "draw_depth_figures"]
+__all__ = ["draw_probes", "draw_increments", "draw_layer_modes", "draw_attribution", "draw_depth_figures"]
