@@ -34,10 +34,12 @@ from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_cells
+from .dit_depth_localise import control_checks, localisation_check
 from .dit_depth_attribution import analyse_attribution, attribution_record, attribution_text
 from .dit_depth_modes import analyse_modes, modes_record, modes_text
 
 FINDING = "gap appears only in the last layers"
+MEASUREMENT = "depth measurement (sanity of the instruments, not P2.3's verdict)"
 CLAIM = "the last ~5 of 28 layers"
 
 
@@ -133,15 +135,17 @@ def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layer
             "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes,
             "layer_modes": analyse_modes(cell, labels, generated, st.n_boot_modes, st.seed),
             **({} if attribution is None else
-               {"attribution": analyse_attribution(attribution, labels, st.n_boot, st.seed)})}
+               {"attribution": analyse_attribution(attribution, labels, st.n_boot, st.seed, ends[1])})}
 
 
 def _num(x):
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
-def checks_for(a: dict) -> list[Check]:
-    """The three checks of one model's depth.json (see the module docstring)."""
+def checks_for(a: dict, control_reason: str | None = "the depth controls were not read") -> list[Check]:
+    """The checks of one model's depth.json (see the module docstring): two measurement checks (finding
+    MEASUREMENT, not P2.3's verdict) and the localisation check (P2.3), n/a with `control_reason` when the
+    controls do not show the test can answer (None: they do)."""
     m, boot = a["model"], "95% percentile bootstrap over pairs"
     est, lo, hi = (_num(v) for v in a["share_pooled"])
     chance = a["chance_share"]
@@ -151,27 +155,17 @@ def checks_for(a: dict) -> list[Check]:
                    "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) minus its chance "
                    f"level {chance:.3g} (an isotropic difference): the measurement sees structure", None, excess, ci,
                    "share of energy", check_kinds.sign(excess, ci, expected=1), kind="sign", model=m,
-                   finding=FINDING, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
+                   finding=MEASUREMENT, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
                    "fails when wholly below (the difference sits in the fine modes)")]
     acc = np.asarray(a["accuracy"], float)   # (L + 1, S_p, F)
     last = float(acc[-1, -1, 0])
     out.append(decided(f"dit.{m}.depth.probe_reads_coarse", f"held-out accuracy of the last layer's probe of "
                        f"{a['features'][0]}'s final sign at the last probed step", 0.9, last, (last, last),
                        "accuracy", check_kinds.bound(0.9, last, (last, last), side="above"), kind="bound",
-                       model=m, finding=FINDING, tolerance="point estimate over all held-out trajectories"))
-    first, pred = emergence_layer(a), a["predicted_first_layer"]
-    if first is None:
-        decision = Decision(NA, "not resolved: " + ("no layer's gap interval excludes 0" if a["first_resolved_layer"]
-                                                     is None else "the block input x_t already holds the gap and no "
-                                                     "layer changes it beyond its interval"))
-    else:
-        decision = check_kinds.bound(pred, first, (first, first), side="above")
-    out.append(decided(f"dit.{m}.depth.gap_emergence_layer", f"first layer where the probe gap tau_l({_ends(a)[1]}) "
-                       f"- tau_l({_ends(a)[0]}) emerges (0 = block input x_t, l = after block l of {a['n_layers']}): "
-                       "the first layer whose gap interval excludes 0, or, when the input x_t already resolves it, the "
-                       f"first whose change gap_l - gap_0 does; vs {CLAIM} scaled (layer >= {pred})", pred, first,
-                       None if first is None else (first, first), "layer", decision, kind="bound", model=m,
-                       finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l and gap_l - gap_0 intervals: {boot}"))
+                       model=m, finding=MEASUREMENT, tolerance="point estimate over all held-out trajectories"))
+    if "attribution" in a:
+        out.append(localisation_check(m, a["attribution"]["localisation"], control_reason, FINDING,
+                                      f"total attribution shares on {a['attribution']['localisation']['feature']}"))
     return out
 
 
@@ -206,17 +200,18 @@ def finding_text(a: dict) -> str:
               f"{iv(a['gap_change'][-1])})." if changed is None else
               f" The gap first differs from the input's after block {changed} (gap_l - gap_0 = "
               f"{iv(a['gap_change'][changed])}).") if a.get("gap_change") else ""
+    probe = ("Per-layer probes (a description, not the verdict: on the FHGM each feature's final sign depends on "
+             "x_t through phi_k . x_t alone, so a linear read-out of the block input is already the Bayes classifier "
+             "and no layer can add to it): ")
     if first is None:
-        return head + f"No layer resolves the gap: against {CLAIM} this is not resolved." + change
+        return head + probe + "no layer resolves the probe gap." + change
     emerged = emergence_layer(a)
     if emerged is None:
-        return head + ("The gap is resolved already in the block input x_t (layer 0) and no layer changes it beyond "
-                       f"its interval: where the network acts on it is not resolved, so {CLAIM} is not resolved "
-                       "(the linear readout of x_t holds the data's own gap)." + change)
-    verdict = "reproduced" if emerged >= pred else "not reproduced"
+        return head + probe + "the probe gap is resolved already in the block input x_t (layer 0) and no layer " \
+            "changes it beyond its interval." + change
     how = f"is resolved from layer {emerged}" if first > 0 else f"first changes from the input's after block {emerged}"
-    return head + f"The gap {how}; P2's claim, {CLAIM} (layer >= {pred} here), is {verdict}." + (
-        change if first == 0 else "")
+    return head + probe + f"the probe gap {how} (P2's layers: >= {pred} here)." + (change if first == 0 else "")
+
 
 def _fmt(x):
     return "-" if x is None else f"{x:.3g}"
@@ -270,7 +265,9 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
-        part.checks += checks_for(ana)
+        from syncgap.dit_bridge.registry import ZOO_DIR
+        controls, control_reason = control_checks(rec.name, ZOO_DIR, FINDING)
+        part.checks += checks_for(ana, control_reason) + controls
         part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
                                    + ([attribution_text(ana)] if "attribution" in ana else [])))
         part.files += [path, attr_path, ana_path]

@@ -74,14 +74,22 @@ def _iv(est, boots) -> np.ndarray:
     return np.stack([est, lo, hi], -1)
 
 
-def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int) -> dict:
+def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int, fine: int | None = None) -> dict:
     """Per block and feature the total and direct shares, the input share and the closure error, each
-    [est, low, high]; per kept step the point shares (figure)."""
+    [est, low, high]; per kept step the point shares (figure); and the localisation rule's inputs and answer
+    on feature `fine` (default the last): the summed total shares of the last and first k = ceil(5L/28) blocks
+    against MIN_NULL random k-sets (dit_depth_localise)."""
+    from .dit_depth_localise import MIN_NULL, control_k, localise, set_effects
     b = share_boots(cell, n_boot, seed)
     per_step = [pooled_shares({k: np.asarray(cell[k])[i:i + 1] for k in EFFECTS}) for i in range(len(cell["steps"]))]
+    fine = len(labels) - 1 if fine is None else fine
+    est, boots = b["total"]
+    eff = set_effects(est[:, fine], boots[:, :, fine], control_k(est.shape[0]), MIN_NULL, seed)
+    answer, reason = localise(eff["last"], eff["first"], eff["null"], eff["k"])
     return {"steps": cell["steps"], "features": labels, "n_pairs": int(np.asarray(cell["actual"]).shape[1]),
             **{k: _iv(*b[k]) for k in ("total", "direct", "input", "closure_error")},
-            "total_by_step": np.stack([s["total"] for s in per_step]), "cpu_s": cell["cpu_s"]}
+            "total_by_step": np.stack([s["total"] for s in per_step]), "cpu_s": cell["cpu_s"],
+            "localisation": {**eff, "feature": labels[fine], "answer": answer, "reason": reason}}
 
 
 def attribution_text(a: dict) -> str:
@@ -98,7 +106,8 @@ def attribution_text(a: dict) -> str:
     clos = np.asarray([[np.nan if v is None else v for v in c] for c in at["closure_error"]], float)
     return (f"Attribution (JVP of the rest of the network, {at['n_pairs']} pairs at steps {at['steps']}): "
             + "; ".join(parts) + f"; closure error of the direct decomposition at most "
-            f"{np.nanmax(np.abs(clos[:, 0])):.3g}.")
+            f"{np.nanmax(np.abs(clos[:, 0])):.3g}. Localisation rule on {at['localisation']['feature']}: "
+            f"{at['localisation']['answer']} ({at['localisation']['reason']}).")
 
 
 __all__ = ["EFFECTS", "attribution_steps", "attribution_record", "pooled_shares", "share_boots",
