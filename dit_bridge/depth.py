@@ -217,7 +217,8 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
     Returns a dict of arrays: steps (S,), increments (S, L, P, 2) [global, total], mode_energy (S, L, T),
     global_mask (T,), chance_share, probe_steps (S_p,), probe_inputs {step: (2P, L + 1, K, D)},
     feature_modes [[mode indices into K] per feature], feature_coverage (F,), final_projection (2P, F);
-    state_energies (S, L + 4, P, G, 2) of `layer_modes.StateRecorder` on mode_groups (G names), timesteps (S,).
+    state_energies (S, L + 4, P, G, 2) of `layer_modes.StateRecorder` on mode_groups (G names), timesteps (S,),
+    bayes_accuracy (S, F): the Bayes ceiling of every probe of each feature's sign from x_t.
     """
     n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
     num_steps = check_int("num_steps", num_steps, 2, 1000)
@@ -252,7 +253,8 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
             "feature_modes": [[union.index(m) for m in modes] for modes, _ in per_feature],
             "feature_coverage": np.asarray([c for _, c in per_feature]), "final_projection": final,
             "state_energies": np.stack([states.energies[s] for s in steps]), "mode_groups": groups,
-            "timesteps": np.asarray([states.timesteps[s] for s in steps])}
+            "timesteps": np.asarray([states.timesteps[s] for s in steps]),
+            "bayes_accuracy": np.stack([states.bayes[s] for s in steps])}
 
 
 __all__ = ["Recorders", "increment_shares", "GLOBAL_MAX_INDEX", "dct_matrix", "token_dct_basis", "global_mode_mask", "chance_share", "mode_energy",

@@ -83,10 +83,22 @@ def posterior_mean_at(mix: SignFeatureMixture, x: np.ndarray, timestep: int) -> 
     return mix.posterior_mean(x, -0.5 * np.log(abar))
 
 
+def bayes_accuracy(mix: SignFeatureMixture, x: np.ndarray, timestep: int) -> np.ndarray:
+    """(F,) expected accuracy of the Bayes classifier of each feature's sign s_k from x_t, averaged over the rows
+    x (N, D): E[max(p, 1 - p)], p = P(s_k = +1 | x_t) = (1 + tanh(a_k e y_k / Gamma)) / 2, y_k = phi_k . x_t,
+    e = sqrt(abar), Gamma = sigma^2 e^2 + 1 - e^2 (docs/science.md §2). The ceiling of any read-out of x_t,
+    hence of any layer's probe (data-processing inequality)."""
+    e = float(np.sqrt(alphas_cumprod()[int(timestep)].item()))
+    gam = mix.noise_std ** 2 * e * e + 1 - e * e
+    p = 0.5 * (1 + np.tanh(mix.amplitudes * e * mix.project(np.asarray(x, float)) / gam))   # (N, F)
+    return np.maximum(p, 1 - p).mean(0)
+
+
 class StateRecorder:
     """Hooks on the model and every block of a pair run: per step the (P, states, G, 2) group energies.
 
-    `energies[step]` (L + 4, P, G, 2) in the order of `state_names`; `timesteps[step]` the DDPM timestep.
+    `energies[step]` (L + 4, P, G, 2) in the order of `state_names`; `timesteps[step]` the DDPM timestep;
+    `bayes[step]` (F,) the Bayes accuracy of each feature's sign from x_t over the rows (`bayes_accuracy`).
     Rows [A; B] of each call are the pair's replicas (no classifier-free guidance).
     """
 
@@ -99,7 +111,7 @@ class StateRecorder:
         self.masks = torch.from_numpy(np.asarray(masks, bool))
         if self.masks.shape[1] != basis.shape[0]:
             raise InputError(f"masks cover {self.masks.shape[1]} modes, the token grid has {basis.shape[0]}")
-        self.energies, self.timesteps, self.handles = {}, {}, []
+        self.energies, self.timesteps, self.bayes, self.handles = {}, {}, {}, []
         self._step, self._parts = None, []
 
     def __enter__(self):
@@ -147,6 +159,7 @@ class StateRecorder:
         for s in (x0_hat, torch.from_numpy(exact)):
             self._parts.append(group_energies(self._patches(s), self.basis, self.masks))
         self.energies[self._step] = torch.stack(self._parts).numpy()   # (L + 4, P, G, 2)
+        self.bayes[self._step] = bayes_accuracy(self.mix, x.reshape(x.shape[0], -1).numpy(), self._t)  # (F,)
         self.timesteps[self._step] = self._t
         self._step = None
 
@@ -241,5 +254,6 @@ def layer_mode_commitment(steps: Sequence[int], energies: np.ndarray, *, coarse:
     return out
 
 
-__all__ = ["MIN_RISE", "state_names", "mode_groups", "group_energies", "posterior_mean_at", "StateRecorder",
+__all__ = ["MIN_RISE", "state_names", "mode_groups", "group_energies", "posterior_mean_at", "bayes_accuracy",
+           "StateRecorder",
            "pair_blocks", "normalised_difference", "commitment_fit", "layer_mode_commitment"]

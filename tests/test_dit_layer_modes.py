@@ -135,3 +135,17 @@ def test_state_recorder_in_depth_run_on_tiny(tiny):
     # eps = 0: both replicas identical at every state, the exact ends included
     r0 = depth_run(tiny, mix, n_pairs=3, num_steps=3, n_probe_steps=2, seed=3, eps=0.0)
     assert np.all(r0["state_energies"][..., 0] == 0)
+
+
+def test_bayes_accuracy_against_simulation():
+    """E[max(p, 1 - p)] over x_t equals the hit rate of sign(p - 1/2) on simulated (s, x_t) (independent check)."""
+    from syncgap.dit_bridge.layer_modes import bayes_accuracy
+    mix = frequency_hierarchy_mixture(size=8, channels=1)
+    rng = np.random.default_rng(3)
+    timestep = 700
+    e = float(np.sqrt(alphas_cumprod()[timestep].item()))
+    x0, s = mix.sample(20000, rng, return_signs=True)
+    xt = e * x0 + np.sqrt(1 - e * e) * rng.standard_normal(x0.shape)
+    hit = (np.sign(mix.project(xt)) == s).mean(0)           # the Bayes rule is sign(y_k) for fair signs
+    np.testing.assert_allclose(bayes_accuracy(mix, xt, timestep), hit, atol=0.012)   # sd <= 0.0035
+    assert np.all(np.diff(bayes_accuracy(mix, xt, timestep)) < 0)   # weaker features are harder to read

@@ -130,6 +130,8 @@ def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layer
     return {"model": name, "n_layers": n_layers, "features": labels, "settings": asdict(st),
             "chance_share": cell["chance_share"], "windows": cell["windows"], "share": shares,
             "share_pooled": share_interval(inc, st.n_boot, st.seed), "probe_steps": cell["probe_steps"],
+            **({"bayes_ceiling": np.asarray(cell["bayes_accuracy"])[np.searchsorted(cell["steps"], cell["probe_steps"])]}
+               if "bayes_accuracy" in cell else {}),
             "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
             "cpu_s": cell["cpu_s"], "gap_features": [labels[ends[0]], labels[ends[1]]],
             "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes,

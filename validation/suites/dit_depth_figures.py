@@ -44,7 +44,19 @@ def draw_probes(a: dict, png: str) -> None:
     plt = _plt()
     n = len(a["gap"])
     x = np.arange(n)
-    fig, (ax_t, ax_g, ax_p) = plt.subplots(1, 3, figsize=(15, 3.9))
+    fig, (ax_t, ax_g, ax_p, ax_b) = plt.subplots(1, 4, figsize=(20, 3.9))
+    acc, steps = np.asarray(a["accuracy"], float), np.asarray(a["probe_steps"], float)   # (L + 1, S_p, F)
+    for k, lab in enumerate(a["features"]):
+        ax_b.plot(steps, acc[0, :, k], "o-", ms=3, color=f"C{k}", label=f"{lab}: layer 0 (x_t)")
+        ax_b.plot(steps, acc[-1, :, k], "s:", ms=3, color=f"C{k}", label=f"{lab}: last layer")
+        if "bayes_ceiling" in a:
+            ax_b.plot(steps, np.asarray(a["bayes_ceiling"], float)[:, k], "--", lw=1.8, color=f"C{k}", alpha=0.6,
+                      label=f"{lab}: Bayes ceiling from x_t" if k == 0 else None)
+    ax_b.axhline(a["chance"], color="0.5", lw=0.8, ls="--")
+    ax_b.set_xlabel("sampler step")
+    ax_b.set_ylabel("held-out probe accuracy")
+    ax_b.set_title("probes against the Bayes ceiling (dashed): no layer can exceed it", fontsize=9)
+    ax_b.legend(fontsize=6, ncol=2)
     coarse, fine = a.get("gap_features") or [a["features"][0], a["features"][-1]]
     _line_band(ax_t, x, a["tau_global"], f"tau_l({coarse}), global", "C0")
     _line_band(ax_t, x, a["tau_local"], f"tau_l({fine}), local", "C3")

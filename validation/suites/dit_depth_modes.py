@@ -21,7 +21,8 @@ N_UNITS = 32   # pair blocks kept in the cell (the bootstrap's units)
 def modes_record(run: dict) -> dict:
     """The layer-mode part of a depth cell from a depth_run result: energies summed over N_UNITS pair blocks."""
     return {"state_energies": pair_blocks(run["state_energies"], N_UNITS).astype(np.float32),
-            "timesteps": np.asarray(run["timesteps"])}   # groups: the features, then global and local
+            "timesteps": np.asarray(run["timesteps"]),   # groups: the features, then global and local
+            "bayes_accuracy": np.asarray(run["bayes_accuracy"])}
 
 
 def _gap_ends(exact_tau: list, generated: list[int]) -> tuple[int, int | None, list[int]]:
