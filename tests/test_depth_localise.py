@@ -73,3 +73,29 @@ def test_control_checks_from_records(tmp_path, monkeypatch):
     assert dl.localisation_check("deep", eff, None, "f", "x").verdict == "pass"
     assert dl.control_checks("other", str(tmp_path), "f") == ([], "no positive and negative depth controls of "
                                                                    "other's architecture")
+
+
+def test_depth_controls_command_writes_a_record_the_report_reads(tmp_path, monkeypatch, capsys):
+    """`syncgap dit depth-controls` on a tiny random FHGM-shaped model (6 blocks): the record has the rule's
+    inputs and answer, and control_checks reads it back as a check (random weights: any verdict, never forced)."""
+    from syncgap.dit_bridge.registry import load_tiny
+    from syncgap.validation.cli.main import main
+    rec = load_tiny(seed=3, in_channels=1, out_channels=1, num_layers=6)
+    model_dir = tmp_path / "ctl"
+    rec.model.save_pretrained(model_dir)
+    (model_dir / "training.json").write_text(json.dumps({"dataset": {"name": "fhgm"}, "num_classes": 1}))
+    out = tmp_path / "zoo" / "ctl"
+    assert main(["dit", "depth-controls", "--model", str(model_dir), "--expect", "last", "--out", str(out),
+                 "--quick", "--json"]) == 0
+    record = json.loads((out / dl.RECORD_FILE).read_text())
+    assert record["expect"] == "last" and record["k"] == dl.control_k(6) == 2
+    assert record["answer"] in ("last 2", "first 2", "elsewhere", "n/a") and record["reason"]
+    assert len(record["last"]) == 3 and len(record["null"]) == 5 and record["feature"] == "dct67"
+    monkeypatch.setitem(dl.CONTROLS, "deep", ("ctl", "missing"))
+    checks, reason = dl.control_checks("deep", str(tmp_path / "zoo"), "f")
+    assert checks[0].id == "dit.ctl.depth.control.answer" and checks[1].verdict == "n/a"
+    assert reason is not None and "missing" in reason
+    with pytest.raises(SystemExit) as exc:
+        main(["dit", "depth-controls", "--model", str(model_dir), "--expect", "middle"])
+    assert exc.value.code == 2
+    assert main(["dit", "depth-controls", "--model", "tiny", "--expect", "last", "--out", str(tmp_path / "t")]) == 2
