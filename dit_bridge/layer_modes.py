@@ -22,7 +22,7 @@ and both ends alike (P2's "normalised per layer"). In the shared-noise run q fir
 perturbation contracts) and then rises where the modes desynchronise: the commitment of the group's
 modes at that layer, read as the midpoint (commitment step) and sharpness 1 / width of a logistic with
 fitted asymptotes (ou_models.estimators.fit_sigmoid_bounded) on the steps from q's minimum on, none when
-it rises by less than MIN_RISE; the per-layer gap is
+it rises by less than MIN_RISE of its fall before the minimum (or MIN_RISE_ABS); the per-layer gap is
 tau(finest) - tau(coarsest). Intervals: percentile bootstrap over pairs (same resamples for every state).
 """
 from __future__ import annotations
@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
     from syncgap.theory.data import SignFeatureMixture
 
-MIN_RISE = 0.05   # a curve rising less than this (in q) has no commitment: the modes never desynchronise
+MIN_RISE = 0.1        # the rise after q's minimum must reach this fraction of the fall before it ...
+MIN_RISE_ABS = 0.01   # ... and this much q: smaller rises are the wiggle of a contracted difference, no commitment
 
 
 def state_names(n_layers: int) -> list[str]:
@@ -181,19 +182,22 @@ def normalised_difference(e: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / den, np.nan)
 
 
-def commitment_fit(steps: np.ndarray, q: np.ndarray, min_rise: float = MIN_RISE) -> tuple[float | None, float | None]:
+def commitment_fit(steps: np.ndarray, q: np.ndarray, min_rise: float = MIN_RISE,
+                   min_abs: float = MIN_RISE_ABS) -> tuple[float | None, float | None]:
     """(commitment step, sharpness 1/width) of the rise of q(step) after its minimum (the start perturbation first
     contracts, then the modes desynchronise): midpoint and width of a logistic with fitted asymptotes
     (fit_sigmoid_bounded) on the steps from the minimum on. None, None when fewer than 4 steps follow the
-    minimum, the fitted rise is below min_rise, or the midpoint lies outside those steps."""
+    minimum, the rise (in the data and in the fit) is below max(min_abs, min_rise * (q[0] - min q)), or the
+    midpoint lies outside those steps."""
     steps, q = np.asarray(steps, float), np.asarray(q, float)
     if not np.all(np.isfinite(q)):
         return None, None
     i0 = int(np.argmin(q))
-    if steps.size - i0 < 4 or q[i0:].max() - q[i0] < min_rise:
+    need = max(min_abs, min_rise * (q[0] - q[i0]))
+    if steps.size - i0 < 4 or q[i0:].max() - q[i0] < need:
         return None, None
     f = fit_sigmoid_bounded(steps[i0:], q[i0:])
-    if f.hi - f.lo < min_rise or not steps[i0] <= f.midpoint <= steps[-1]:
+    if f.hi - f.lo < need or not steps[i0] <= f.midpoint <= steps[-1]:
         return None, None
     return float(f.midpoint), float(1.0 / f.width)
 
@@ -254,6 +258,6 @@ def layer_mode_commitment(steps: Sequence[int], energies: np.ndarray, *, coarse:
     return out
 
 
-__all__ = ["MIN_RISE", "state_names", "mode_groups", "group_energies", "posterior_mean_at", "bayes_accuracy",
+__all__ = ["MIN_RISE", "MIN_RISE_ABS", "state_names", "mode_groups", "group_energies", "posterior_mean_at", "bayes_accuracy",
            "StateRecorder",
            "pair_blocks", "normalised_difference", "commitment_fit", "layer_mode_commitment"]
