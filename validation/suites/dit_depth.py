@@ -34,6 +34,7 @@ from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_cells
+from .dit_depth_ablation import ablation_text
 from .dit_depth_localise import control_checks, localisation_check
 from .dit_depth_attribution import analyse_attribution, attribution_record, attribution_text
 from .dit_depth_modes import analyse_modes, modes_record, modes_text
@@ -168,6 +169,10 @@ def checks_for(a: dict, control_reason: str | None = "the depth controls were no
     if "attribution" in a:
         out.append(localisation_check(m, a["attribution"]["localisation"], control_reason, FINDING,
                                       f"total attribution shares on {a['attribution']['localisation']['feature']}"))
+    if "localisation" in a.get("ablation", {}):
+        out.append(localisation_check(m, a["ablation"]["localisation"], control_reason, FINDING,
+                                      f"ablation of {a['ablation']['feature']}'s band: commitment shift per energy "
+                                      "removed, random single blocks as the null", "ablation_localisation"))
     return out
 
 
@@ -263,6 +268,10 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {r['result']['cpu_s']:.1f} s)")
         ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix),
                       dit_cells.read_cell(attr_path)["result"])
+        if full:   # necessity by ablation: the cloning grid of every ablated block (validate --full only)
+            from .dit_depth_ablation import ablation_part
+            gen = dit_cells.generated_units(rec, mix)
+            ana["ablation"] = ablation_part(rec, mix, gen[-1], out_dir, say=say)
         ana_path = os.path.join(os.path.dirname(path), "depth.json")
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:
@@ -271,7 +280,8 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         controls, control_reason = control_checks(rec.name, ZOO_DIR, FINDING)
         part.checks += checks_for(ana, control_reason) + controls
         part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
-                                   + ([attribution_text(ana)] if "attribution" in ana else [])))
+                                   + ([attribution_text(ana)] if "attribution" in ana else [])
+                                   + ([ablation_text(ana)] if "ablation" in ana else [])))
         part.files += [path, attr_path, ana_path]
         part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]

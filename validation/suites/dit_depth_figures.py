@@ -177,6 +177,30 @@ def draw_attribution(a: dict, png: str) -> None:
     save_figure(fig, png, plt)
 
 
+def draw_ablation(a: dict, png: str) -> None:
+    """Per ablated block the effect (-shift of the commitment step / energy removed) with its interval: the last
+    k, the first k and the random blocks (the null) in three colours."""
+    plt = _plt()
+    ab = a["ablation"]
+    loc = ab["localisation"]
+    n, k = a["n_layers"], loc["k"]
+    fig, ax = plt.subplots(figsize=(7, 3.9))
+    for b, row in zip(ab["blocks"], ab["effect"]):
+        if row[0] is None:
+            continue
+        c = "C3" if b >= n - k else "C0" if b < k else "0.5"
+        lo, hi = (row[0] if v is None else v for v in row[1:])
+        ax.errorbar([b + 1], [row[0]], yerr=[[row[0] - lo], [hi - row[0]]], fmt="o", color=c, ms=4)
+    for c, lab in (("C3", f"last {k}"), ("C0", f"first {k}"), ("0.5", "random blocks (null)")):
+        ax.plot([], [], "o", color=c, label=lab)
+    ax.axhline(0, color="0.5", lw=0.8)
+    ax.set_xlabel("ablated block")
+    ax.set_ylabel("-shift of the commitment step / energy removed")
+    ax.set_title(f"{a['model']}: ablation of {ab['feature']}'s band; rule: {loc['answer']}", fontsize=9)
+    ax.legend(fontsize=7)
+    save_figure(fig, png, plt)
+
+
 def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
     """Both figures next to depth.json; returns (png path, caption) pairs."""
     with open(depth_json, encoding="utf-8") as f:
@@ -194,8 +218,12 @@ def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
              "the exact posterior mean; per-layer commitment steps and gap (95% bands over pairs)"),
             ("depth_attribution", draw_attribution, "attribution: each block's increment difference pushed to the "
              "output by a JVP of the rest of the network, its share of the output difference on the gap's features, "
-             "the direct share through the head and the closure error (95% bands over pairs)")):
-        if name in ("depth_layer_modes", "depth_attribution") and name[6:] not in a:
+             "the direct share through the head and the closure error (95% bands over pairs)"),
+            ("depth_ablation", draw_ablation, "necessity by ablation: each ablated block's shift of the fine "
+             "feature's cloning commitment step per unit of energy removed, the last and first k against random "
+             "blocks (95% intervals over pairs)")):
+        if name in ("depth_layer_modes", "depth_attribution", "depth_ablation") and name[6:] not in a or (
+                name == "depth_ablation" and "localisation" not in a["ablation"]):
             continue
         png = os.path.join(folder, f"{name}.png")
         draw(a, png)
@@ -203,4 +231,4 @@ def draw_depth_figures(depth_json: str) -> list[tuple[str, str]]:
     return out
 
 
-__all__ = ["draw_probes", "draw_increments", "draw_layer_modes", "draw_attribution", "draw_depth_figures"]
+__all__ = ["draw_probes", "draw_increments", "draw_layer_modes", "draw_attribution", "draw_ablation", "draw_depth_figures"]

@@ -145,8 +145,9 @@ def control_checks(model: str, zoo_dir: str, finding: str) -> tuple[list[Check],
     return out, ("controls do not show the test can answer: " + "; ".join(bad)) if bad else None
 
 
-def localisation_check(model: str, effects: dict, control_reason: str | None, finding: str, what: str) -> Check:
-    """dit.<model>.depth.localisation: P2's "last ~5 of 28" by the rule on `effects` (set_effects): pass on
+def localisation_check(model: str, effects: dict, control_reason: str | None, finding: str, what: str,
+                       name: str = "localisation") -> Check:
+    """dit.<model>.depth.<name>: P2's "last ~5 of 28" by the rule on `effects` (set_effects): pass on
     "last k", fail on "first k" or "elsewhere", n/a when the rule is n/a or the controls do not answer."""
     answer, reason = localise(effects["last"], effects["first"], effects["null"], effects["k"])
     obs = margin(effects, "last")
@@ -156,7 +157,7 @@ def localisation_check(model: str, effects: dict, control_reason: str | None, fi
         d = Decision(NA, reason)
     else:
         d = Decision(PASS if answer.startswith("last") else FAIL, f"answers {answer!r}: {reason}")
-    return decided(f"dit.{model}.depth.localisation", f"where the blocks carry the replica difference ({what}): the "
+    return decided(f"dit.{model}.depth.{name}", f"where the blocks carry the replica difference ({what}): the "
                    f"last {effects['k']} blocks beyond random {effects['k']}-sets and the first {effects['k']}",
                    0.0, obs, None if obs is None else (obs, obs), "share", d, kind="localisation", model=model,
                    finding=finding, claim=f"answers 'last {effects['k']}'")
