@@ -2,20 +2,29 @@
 
     depth_part(out_dir, *, quick, full, model, device, say) -> DepthPart(checks, figures, notes, files)
 
-Per FHGM-trained model, one cell (dit/<model>/depth_g<g>.json, reused on rerun): a shared-noise DDPM pair
-run with hooks on every block (dit_bridge.depth.depth_run) reduced to (a) the global/local energy of each
-block increment's replica difference on the token DCT-II, per step window, layer and pair, and (b) the
-held-out correctness of per-layer ridge probes of each feature's final sign (dit_bridge.probes). From
-the cell alone: depth.json (per-layer shares against their chance level, tau_l(global), tau_l(local),
-gap_l and the probe gain over layer 0 = the block input x_t, bootstrap intervals over pairs) and two
-figures. The checks:
-- increment_structure: the pooled global share of the increment difference minus its chance level
-  |global| / T, a sign check: pass when its interval is wholly > 0 (the blocks add a difference in the
-  coarse token modes), fail when wholly < 0, n/a when it contains 0 (blind, as the old statistic was).
-- probe_reads_coarse: at the last step the last layer's probe reads dct01's final sign (accuracy >= 0.9).
-- first_gap_layer: the first layer whose gap_l interval excludes 0, against P2's "last ~5 of 28"
-  scaled to the depth (`predicted_first_layer`): pass when at or after it, fail when before (the gap is
-  readable earlier), n/a when no layer resolves the gap.
+Per FHGM-trained model, cells reused on rerun (dit/<model>/):
+- depth_g<g>.json: a shared-noise DDPM pair run with hooks on every block (dit_bridge.depth.depth_run)
+  reduced to (a) the global/local energy of each block increment's replica difference on the token
+  DCT-II, (b) the held-out correctness of per-layer ridge probes of each feature's final sign
+  (dit_bridge.probes) with the Bayes ceiling from x_t, (c) P2's own measure: the normalised replica
+  difference of every state x_t, h_0 .. h_L, the network's x0_hat and the exact posterior mean on each
+  feature's token modes against the step (dit_bridge.layer_modes; dit_depth_modes).
+- depth_attribution_g<g>.json: each block's increment difference pushed to the output by a JVP of the
+  rest of the network, shares per feature and the closure error (dit_bridge.attribution;
+  dit_depth_attribution).
+- depth_ablation/ (validate --full only): the fine feature's band removed at one block during its
+  commitment window, the shift of its cloning commitment step per energy removed (dit_depth_ablation).
+From the cells alone: depth.json and its figures. The checks:
+- increment_structure, probe_reads_coarse (finding MEASUREMENT: the instruments see structure, not P2.3's
+  verdict): the pooled global share of the increment difference against its chance level |global| / T
+  (sign check); the last layer's probe reads dct01's final sign at the last step (accuracy >= 0.9).
+- localisation (P2.3): the localisation rule (dit_depth_localise.localise) on the attribution shares of the
+  finest generated feature, last k = ceil(5L/28) blocks against the first k and >= 5 random k-sets; n/a with
+  the reason while the model's positive and negative controls (dit_depth_localise.CONTROLS, records from
+  `syncgap dit depth-controls`) do not both answer as constructed; ablation_localisation the same on the
+  ablation effects (--full). The controls' own checks: dit.<control>.depth.control.answer.
+The per-layer probe gap is a description only: on the FHGM a linear read-out of x_t is already the Bayes
+classifier of each feature's sign, so no layer can add to it.
 """
 from __future__ import annotations
 
