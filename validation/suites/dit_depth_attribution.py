@@ -29,8 +29,12 @@ def attribution_steps(num_steps: int, n: int) -> list[int]:
 
 
 def attribution_record(rec, mix, st) -> dict:
-    """The cell: per kept step (axis 0) actual, skip, input_direct (P, F) and direct, total (L, P, F)."""
+    """The cell: per kept step (axis 0) actual, skip, input_direct (P, F) and direct, total (L, P, F). The pair
+    runs uncoupled: attribution is defined at g = 0 only (InputError otherwise)."""
     from syncgap.dit_bridge.attribution import attribution_run
+    from syncgap.theory.checks import InputError
+    if st.g != 0:
+        raise InputError(f"attribution runs the uncoupled pair: the depth settings' g must be 0, got {st.g}")
     t0 = time.process_time()
     steps = attribution_steps(st.num_steps, st.n_attribution_steps)
     r = attribution_run(rec, mix, n_pairs=st.attribution_pairs, num_steps=st.num_steps, steps=steps, seed=st.seed,
