@@ -56,7 +56,7 @@ def test_ablation_part_on_a_tiny_fhgm_shaped_model_caches_its_cells(tmp_path):
     from syncgap.validation.suites.dit_depth_ablation import AblationSettings, ablation_part
     tiny = load_tiny(seed=3, in_channels=1, out_channels=1, num_layers=6)
     tiny.model.save_pretrained(tmp_path / "m")
-    (tmp_path / "m" / "training.json").write_text(json.dumps({"dataset": {"name": "fhgm"}, "num_classes": 1}))
+    (tmp_path / "m" / "training.json").write_text(json.dumps({"dataset": {"name": "fhgm", "size": 8, "channels": 1}, "num_classes": 1}))
     rec = load_directory(str(tmp_path / "m"))
     mix = fhgm_mixture(rec)
     s = AblationSettings(n_pairs=4, num_steps=6, t_ints=(0, 1, 2, 3, 4, 5), n_boot=10)

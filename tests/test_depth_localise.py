@@ -43,7 +43,7 @@ def test_set_effects_sums_blocks_and_draws_a_measured_null():
     assert dl.localise(eff["last"], eff["first"], eff["null"], 5)[0] == "last 5"
     flipped = dl.set_effects(est[::-1], boots[:, ::-1], 5, 5, seed=1)
     assert dl.localise(flipped["last"], flipped["first"], flipped["null"], 5)[0] == "first 5"
-    assert dl.control_k(28) == 5 and dl.control_k(4) == 1 and dl.control_k(12) == 3
+    assert dl.control_k(28) == 5 and dl.control_k(16) == 5 and dl.control_k(4) == 1 and dl.control_k(12) == 4
     few = dl.set_effects(np.ones(4), np.ones((50, 4)), 1, 5)     # a 4-block model has 2 other 1-sets
     assert len(few["null"]) == 2 and dl.localise(few["last"], few["first"], few["null"], 1)[0] == "n/a"
 
@@ -83,7 +83,7 @@ def test_depth_controls_command_writes_a_record_the_report_reads(tmp_path, monke
     rec = load_tiny(seed=3, in_channels=1, out_channels=1, num_layers=6)
     model_dir = tmp_path / "ctl"
     rec.model.save_pretrained(model_dir)
-    (model_dir / "training.json").write_text(json.dumps({"dataset": {"name": "fhgm"}, "num_classes": 1}))
+    (model_dir / "training.json").write_text(json.dumps({"dataset": {"name": "fhgm", "size": 8, "channels": 1}, "num_classes": 1}))
     out = tmp_path / "zoo" / "ctl"
     assert main(["dit", "depth-controls", "--model", str(model_dir), "--expect", "last", "--out", str(out),
                  "--quick", "--json"]) == 0

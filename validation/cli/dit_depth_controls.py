@@ -1,6 +1,6 @@
 """`syncgap dit depth-controls`: compute the cached record of a depth control (docs/protocols.md, "Depth").
 
-    syncgap dit depth-controls --model fhgm-deep-last5 --expect last           # writes zoo/<model>/depth_control.json
+    syncgap dit depth-controls --model fhgm-deep16-pos --expect last           # writes zoo/<model>/depth_control.json
     syncgap dit depth-controls --model tiny-fhgm-dir --expect first --out runs/ctl --quick
 
 Runs the depth suite's attribution on the control (the same code as `syncgap validate`), applies the

@@ -19,7 +19,7 @@ From the cells alone: depth.json and its figures. The checks:
   verdict): the pooled global share of the increment difference against its chance level |global| / T
   (sign check); the last layer's probe reads dct01's final sign at the last step (accuracy >= 0.9).
 - localisation (P2.3): the localisation rule (dit_depth_localise.localise) on the attribution shares of the
-  finest generated feature, last k = ceil(5L/28) blocks against the first k and >= 5 random k-sets; n/a with
+  finest generated feature, last k (dit_depth_localise.control_k: 5, at most L/3) against the first k and >= 5 random k-sets; n/a with
   the reason while the model's positive and negative controls (dit_depth_localise.CONTROLS, records from
   `syncgap dit depth-controls`) do not both answer as constructed; ablation_localisation the same on the
   ablation effects (--full). The controls' own checks: dit.<control>.depth.control.answer.

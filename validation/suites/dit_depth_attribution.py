@@ -81,7 +81,7 @@ def _iv(est, boots) -> np.ndarray:
 def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int, fine: int | None = None) -> dict:
     """Per block and feature the total and direct shares, the input share and the closure error, each
     [est, low, high]; per kept step the point shares (figure); and the localisation rule's inputs and answer
-    on feature `fine` (default the last): the summed total shares of the last and first k = ceil(5L/28) blocks
+    on feature `fine` (default the last): the summed total shares of the last and first k = control_k(L) blocks
     against MIN_NULL random k-sets (dit_depth_localise)."""
     from .dit_depth_localise import MIN_NULL, control_k, localise, set_effects
     b = share_boots(cell, n_boot, seed)

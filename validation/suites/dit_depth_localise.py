@@ -29,14 +29,16 @@ from syncgap.validation.records import Check, decided
 MIN_NULL = 5
 ANSWERS = ("last", "first", "elsewhere")
 RECORD_FILE = "depth_control.json"
-# deep model -> (positive control: only its last k blocks work, negative control: only its first k), zoo names;
-# the controls are trained by the testbed issue and slot in here by name.
-CONTROLS = {"fhgm-deep": ("fhgm-deep-last5", "fhgm-deep-first5")}
+# deep model -> (positive control: only its last k blocks learn the finest feature, negative control: only its first k),
+# zoo names (dit_bridge.train.ZOO_CONFIGS: trainable_blocks 11-15 and 0-4 of 16); a model without controls is n/a.
+CONTROLS = {"fhgm-deep16": ("fhgm-deep16-pos", "fhgm-deep16-neg")}
+P2_K = 5   # P2: the gap emerges in the last ~5 layers (of 28)
 
 
 def control_k(n_layers: int) -> int:
-    """P2's "last ~5 of 28" scaled to the depth: k = ceil(5 L / 28)."""
-    return int(math.ceil(5 * n_layers / 28))
+    """k of the localisation test: P2's 5 blocks (the controls' construction), at most a third of the depth so
+    that the last k, the first k and random k-sets of the other blocks are distinct (1 on a 4-block model)."""
+    return int(max(1, min(P2_K, n_layers // 3)))
 
 
 def _finite(x) -> bool:
@@ -127,7 +129,7 @@ def control_checks(model: str, zoo_dir: str, finding: str) -> tuple[list[Check],
     if model not in CONTROLS:
         return [], f"no positive and negative depth controls of {model}'s architecture"
     out, bad = [], []
-    for name, kind in zip(CONTROLS[model], ("last", "first")):
+    for name, kind in zip(CONTROLS[model], ("last", "first")):   # positive, negative
         rec = read_control(zoo_dir, name)
         if rec is None:
             d = Decision(NA, f"no control record: run `syncgap dit depth-controls --model {name} --expect {kind}`")
@@ -189,5 +191,5 @@ def control_record(rec, expect: str, st) -> dict:
             "margin": margin(loc, expect), "settings": asdict(st), "cpu_s": cell["cpu_s"]}
 
 
-__all__ = ["MIN_NULL", "ANSWERS", "RECORD_FILE", "CONTROLS", "control_k", "localise", "random_sets", "set_effects",
+__all__ = ["MIN_NULL", "ANSWERS", "RECORD_FILE", "CONTROLS", "P2_K", "control_k", "localise", "random_sets", "set_effects",
            "margin", "control_record", "decision_for", "read_control", "control_checks", "localisation_check"]
