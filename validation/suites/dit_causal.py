@@ -57,8 +57,9 @@ THROUGHOUT = CausalSettings(window="throughout", g_grid=(0.01,), n_random=5, n_p
 
 
 def settings_for(quick: bool, full: bool) -> CausalSettings:
-    """Demo: fhgm-deep and fhgm, k = 5 (fhgm: 3), 3 random sets, 24 pairs, 20 DDPM steps (112 s and
-    14 s in make demo, 2 threads of the 2-core machine); quick: fhgm-deep at 8 pairs; full: every k, 5 random sets,
+    """Demo: fhgm-deep and fhgm, k = 5 (fhgm: 3), 5 random sets (fhgm: its 2 other 3-sets), 24 pairs, 20 DDPM
+    steps (with 3 random sets 112 s and 14 s in make demo, 2 threads of the 2-core machine: 7 cells on
+    fhgm-deep, so the 2 added sets cost about 32 s more); quick: fhgm-deep at 8 pairs; full: every k, 5 random sets,
     64 pairs, 30 steps: 191 cells on fhgm-deep, about 90 s each on 2 CPU threads (projected from the
     demo's cells by rows: 64/24 pairs x 218/96 rows per pair), so about 5 CPU hours: a GPU's job."""
     if full:

@@ -286,7 +286,7 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
         from syncgap.dit_bridge.registry import ZOO_DIR
-        controls, control_reason = control_checks(rec.name, ZOO_DIR, FINDING)
+        controls, control_reason = control_checks(rec.name, ZOO_DIR, MEASUREMENT)   # instruments, not P2.3
         part.checks += checks_for(ana, control_reason) + controls
         part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
                                    + ([attribution_text(ana)] if "attribution" in ana else [])
