@@ -101,6 +101,8 @@ def build_dit(config: dict, seed: int = 0, dtype: torch.dtype = torch.float32,
     """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded, built on `device`
     (a DiT-XL/2 initialises in a fraction of a second on a GPU, tens of seconds on a CPU)."""
     from diffusers import DiTTransformer2DModel
+    from .model_files import check_model_memory
+    check_model_memory(config, "the model", torch.empty((), dtype=dtype).element_size(), device)
     with torch.random.fork_rng(devices=[] if str(device) == "cpu" else [torch.device(device)]):
         torch.manual_seed(seed)
         with torch.device(device):
