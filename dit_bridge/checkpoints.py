@@ -53,6 +53,7 @@ MLP_RATIO = 4
 LATENT_DOWNSAMPLE = 8  # sd-vae-ft: image side = latent side x 8
 CONFIG_LIMITS = {"num_layers": 256, "num_attention_heads": 1024, "attention_head_dim": 4096, "in_channels": 1024,
                  "out_channels": 2048, "sample_size": 4096, "patch_size": 64, "num_embeds_ada_norm": 10**6}
+EMBEDDINGS = {"diffusers": 1, "original": 0}  # timestep embedding name -> downscale_freq_shift (registry docstring)
 RANDOM_NAME = re.compile(r"^random:DiT-(S|B|L|XL)/(\d+)(?:-(\d+))?(?:-d(\d+))?$")
 
 
@@ -230,9 +231,18 @@ def convert_original_state(state: dict, config: dict) -> dict:
     return out
 
 
+def set_timestep_embedding(model: DiTTransformer2DModel, kind: str) -> None:
+    """Switch every block's timestep embedding to diffusers' (shift 1) or the original DiT's (shift 0)."""
+    if kind not in EMBEDDINGS:
+        raise InputError(f"timestep_embedding must be one of {tuple(EMBEDDINGS)}, got {kind!r}")
+    for block in model.transformer_blocks:
+        block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
+
+
 def load_original(path: str, heads: int | None = None, weights: str = "ema",
                   dtype: torch.dtype = torch.float32) -> tuple[DiTTransformer2DModel, dict]:
-    """(DiTTransformer2DModel, config) from an original DiT file, checked tensor by tensor first."""
+    """(DiTTransformer2DModel, config) from an original DiT file, checked tensor by tensor first, with the
+    original DiT's timestep embedding (frequencies exp(-log(1e4) i / half): downscale_freq_shift 0)."""
     from diffusers import DiTTransformer2DModel
     state = read_original_state(path, weights)
     config = original_config(state, path, heads)
@@ -241,6 +251,7 @@ def load_original(path: str, heads: int | None = None, weights: str = "ema",
         model = DiTTransformer2DModel(**config)
     model.load_state_dict(convert_original_state(state, config), strict=True, assign=True)
     model.pos_embed.pos_embed = state["pos_embed"].float().clone()  # the checkpoint's own table (non-persistent)
+    set_timestep_embedding(model, "original")
     return model.to(dtype).eval(), config
 
 
