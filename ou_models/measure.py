@@ -12,6 +12,7 @@ import numpy as np
 
 from syncgap.theory import schedules
 from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
+from syncgap.theory.resources import check_array_memory
 
 from . import kernels
 from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feature_model, initial_state,
@@ -66,6 +67,7 @@ def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress,
     """
     from .variants import antisymmetric_start
     F = model.num_features
+    check_array_memory(f"{n} paths x {steps.size} branch times", (n, K, F), (n, steps.size, K, F), (batch, K, model.dim))
     y_main = np.empty((n, K, F))
     y_br = np.empty((n, steps.size, K, F))
     signs = sign_states(K)
@@ -386,6 +388,8 @@ def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma
     if scheme not in ("sde", "ode", "ddpm"):
         raise InputError(f"collapse scheme must be 'sde', 'ode' or 'ddpm', got {scheme!r}")
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    check_array_memory(f"the collapse run (n_train={n_train}, d={d}, {n} paths, {grid.size - 1} steps)",
+                       (n_train, d), (n, grid.size - 1), (n, d), (min(n, batch), d))
     X = sigma * np.random.default_rng(train_seed).standard_normal((n_train, d))
     N = grid.size - 1
     t, t2 = grid[:-1], grid[1:]

@@ -5,6 +5,7 @@ estimate (InputError, exit 2), instead of dying in the allocator part way.
 """
 from __future__ import annotations
 
+import math
 import os
 
 from .checks import InputError
@@ -41,4 +42,9 @@ def check_memory(need_bytes: float, what: str, available: int | None = None, whe
         raise InputError(f"{what} needs about {gib(need_bytes)} of memory; {where} has {gib(have)} available")
 
 
-__all__ = ["available_memory", "gib", "check_memory"]
+def check_array_memory(what: str, *shapes: tuple, itemsize: int = 8) -> None:
+    """check_memory for the float64 (or `itemsize`-byte) arrays of these shapes that `what` allocates."""
+    check_memory(sum(math.prod(int(n) for n in shape) for shape in shapes) * itemsize, what)
+
+
+__all__ = ["available_memory", "gib", "check_memory", "check_array_memory"]

@@ -36,7 +36,7 @@ from pathlib import Path
 
 from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, SuiteResult, tally
-from syncgap.validation.store import DamagedRecord, check_record, read_json
+from syncgap.validation.store import DamagedRecord, check_record, is_storage_error, read_json
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
 from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER, SUITE_TITLES
@@ -111,6 +111,8 @@ def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None],
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a crash (or a model missing here) is a finding that did not reproduce: keep it
+        if is_storage_error(exc):   # a full or read-only disk stops the run (the CLI says so): no finding
+            raise
         (log or say)(traceback.format_exc(limit=6))
         message = f"suite raised {type(exc).__name__}: {exc}"
         say(f"{name}: suite failed: {type(exc).__name__}: {exc}")

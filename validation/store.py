@@ -21,6 +21,7 @@ missing / null / non-object result, or a result the caller's `validate` rejects 
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -107,6 +108,15 @@ def to_plain(obj, strict: bool = True):
 
 # ---------------------------------------------------------------- atomic writes
 
+# errors of the disk or the stream, not of the input nor of the code: disk full, quota, I/O error, read-only
+STORAGE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EIO", "EROFS", "EFBIG") if hasattr(errno, n))
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """True for an OSError of the disk or stream (STORAGE_ERRNOS): the run stops, finished results stay."""
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write text to `path` atomically: temp file in the same folder, fsync, os.replace."""
     path = Path(path)
@@ -119,11 +129,13 @@ def atomic_write_text(path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)      # a full disk names the file it could not write
         raise
     try:  # make the rename itself durable; not possible on every platform
         dfd = os.open(path.parent, os.O_RDONLY)

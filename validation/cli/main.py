@@ -11,6 +11,8 @@ status 1 and its one-line message: the input passed its checks, the run failed. 
 an optional extra that is not installed (numba, torch, ...) exits with status 2 and one line
 naming the extra to install (`extras.py`).
 A run that completed but measured nothing asked for exits with 3 (`common.NOT_MEASURABLE`).
+A full or read-only disk, or an I/O error (store.STORAGE_ERRNOS), on a results file or on stdout, exits
+with status 1 and one line naming the file; finished results stay (every store writes atomically).
 SIGTERM (what batch schedulers send) is handled like Ctrl-C: the run stops where it is,
 finished results stay (every store writes atomically, cell by cell), one line says so, and
 the status is 143 (128 + SIGTERM; Ctrl-C gives 130). The output folder's lock
@@ -172,13 +174,23 @@ def main(argv: list[str] | None = None) -> int:
         release()
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush raises nothing more."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):   # stdout already closed or not a file
+        pass
+
+
 def _run(args) -> int:
     try:
         check_thread_env()
         for dest, allowed in getattr(args, "_ranges", {}).items():     # the ranges the help states (IntRange)
             if getattr(args, dest, None) is not None:
                 allowed.check(args._flags[dest], getattr(args, dest))
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()          # a full stdout fails here, inside the handlers below, not at exit
+        return status
     except InputError as exc:
         print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",
               file=sys.stderr)
@@ -196,8 +208,18 @@ def _run(args) -> int:
         print(f"syncgap {args.command}: simulation failed: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:          # `syncgap ... | head`: the reader left; no traceback, no second error at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 141
+    except OSError as exc:           # a full or read-only disk, an I/O error: one line, finished results kept
+        from syncgap.validation.store import is_storage_error
+        if not is_storage_error(exc):
+            raise
+        if exc.filename is None:     # the output stream itself (stdout on a full disk): nothing more goes there
+            _silence_stdout()
+        where = f"cannot write {exc.filename}" if exc.filename else "cannot write its output"
+        print(f"syncgap {args.command}: {where}: {exc.strerror or exc}; finished results are kept and a rerun "
+              "resumes", file=sys.stderr)
+        return 1
     except Terminated:
         print(f"syncgap {args.command}: terminated (SIGTERM); finished results are kept and a rerun resumes",
               file=sys.stderr)
