@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from syncgap.theory.checks import InputError
+from syncgap.theory.checks import InputError, unique_keys
 
 from . import model_files
 
@@ -288,10 +288,14 @@ def _weight_shapes(folder: str) -> tuple[str, dict]:
 
 def read_json_object(path: str, what: str) -> dict:
     """The JSON object in `path`, or an InputError naming the file and `what` it should hold (never a traceback)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: not a regular file")
     try:
         with open(path) as f:
-            value = json.load(f)
-    except (OSError, ValueError) as exc:
+            value = json.load(f, object_pairs_hook=unique_keys)
+    except InputError as exc:                   # a key given twice
+        raise InputError(f"{path}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise InputError(f"{path}: unreadable {what} ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise InputError(f"{path}: not a JSON object")
