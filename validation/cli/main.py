@@ -92,9 +92,10 @@ PATH_DESTS = ("out", "checkpoint", "samples", "model_dir")   # options whose val
 
 
 def _leaf_flags(parser: argparse.ArgumentParser) -> None:
-    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, and every
-    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused."""
-    from .common import IntRange, path_arg
+    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, every
+    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused, and every
+    float option the `common.number_arg` type, so NaN is refused."""
+    from .common import IntRange, number_arg, path_arg
 
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
@@ -107,6 +108,8 @@ def _leaf_flags(parser: argparse.ArgumentParser) -> None:
         for a in parser._actions:
             if a.option_strings and a.dest in PATH_DESTS and a.type is None:
                 a.type = path_arg
+            if a.type is float:           # every real-valued option refuses NaN (common.number_arg)
+                a.type = number_arg
 
 
 THREAD_ENV_MAX = 1024

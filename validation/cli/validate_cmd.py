@@ -108,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "full", False):
             opts["full"] = True
         if args.model:
+            twice = sorted({m for m in args.model if args.model.count(m) > 1})
+            if twice:
+                raise InputError(f"--model lists {', '.join(twice)} twice: each model runs once")
             models = [check_model_name(m) for m in args.model]
             opts["model"] = models[0] if len(models) == 1 else models
             notes = random_model_notes(models)
