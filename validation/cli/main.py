@@ -167,14 +167,28 @@ def _sigterm_as_interrupt():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The console script: status 130 on Ctrl-C and 143 on SIGTERM wherever they land (while the options
+    are parsed, while the command's own handler speaks, while the folder lock is released), never a
+    traceback and never death by the signal itself (status -2)."""
     try:
-        with _sigterm_as_interrupt():
+        return _main(argv)
+    except Terminated:
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        with contextlib.suppress(BaseException):
+            print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    with _sigterm_as_interrupt():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
             return _run(args)
-    finally:
-        from syncgap.validation.sweep.lock import release
-        release()
+        finally:
+            from syncgap.validation.sweep.lock import release
+            release()
 
 
 def _silence_stdout() -> None:
