@@ -123,7 +123,7 @@ def build_dit(config: dict, seed: int = 0, dtype: torch.dtype = torch.float32,
     return model.eval()
 
 
-def as_dtype(dtype) -> torch.dtype:
+def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
     """A floating torch dtype from a torch.dtype or a name of DTYPE_NAMES ('fp32', 'bf16', ...); InputError else."""
     if isinstance(dtype, str):
         dtype = DTYPE_NAMES.get(dtype.lower(), dtype)

@@ -107,7 +107,7 @@ def collapse_time(n_train: int, d_dim: int, noise_std: float) -> float:
     return float(0.5 * math.log1p(over_collapse_scale(s * s, nn, dd)))
 
 
-def over_collapse_scale(v, n_train: int, d_dim: int):
+def over_collapse_scale(v: float | np.ndarray, n_train: int, d_dim: int) -> float | np.ndarray:
     """v / (n^{2/d} - 1), the ratio inside every collapse time (Biroli et al., docs/science.md §2, §3).
 
     n^{2/d} - 1 = expm1(2 log n / d): stable for large d; for 2 log n / d > 700 (n of hundreds of digits)
