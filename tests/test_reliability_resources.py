@@ -79,6 +79,13 @@ def test_disk_full_in_ou_gap_out(tmp_path, capsys, disk_full_after):
     assert "options.json" in line
 
 
+def test_disk_full_on_a_row_of_ou_gap_names_metrics_jsonl(tmp_path, capsys, disk_full_after):
+    disk_full_after(2)                 # options.json (file, folder) is written; the first row's append fails
+    line = _one_line_exit_1(capsys, ["ou", "gap", "--g", "0,1", "--samples", "50", "--steps", "60", "--boot", "20",
+                                     "--out", str(tmp_path / "o"), "--quiet"])
+    assert "metrics.jsonl" in line
+
+
 def test_disk_full_in_sweep_keeps_finished_cells(tmp_path, capsys, disk_full_after):
     cfg = tmp_path / "s.json"
     cfg.write_text(json.dumps({"kind": "theory.routing", "grid": {"g": [0.1, 0.2, 0.3, 0.4, 0.5]}}))

@@ -315,11 +315,16 @@ def read_rows(path, key: str) -> dict:
 
 
 def append_row(path, row: dict) -> None:
-    """Append one JSON line (no NaN) and flush it to disk."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, allow_nan=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one JSON line (no NaN) and flush it to disk; an OSError (a full disk) names the file."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def resume_options(folder, options: dict, rows_file: str = "metrics.jsonl") -> bool:
