@@ -24,6 +24,7 @@ def _exit_2(argv, capsys, words):
     (["theory", "modes", "--c", "5"], "--c does not apply to theory modes"),
     (["theory", "modes", "--c", "nan"], "--c does not apply to theory modes"),
     (["dit", "gains", "--g", "nan"], "NaN is not a number"),
+    (["dit", "measure", "--g", "nan"], "NaN is not a number"),
     (["theory", "gap", "--Lambda", "nan"], "NaN is not a number"),
     (["ou", "gap", "--g", "0,nan"], "NaN is not a number"),
 ])
