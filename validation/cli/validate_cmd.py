@@ -127,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
                       "verdict": {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}[c["verdict"]]}
                      for c in summary["checks"]])
+        for r in summary.get("claims", []):
+            print(f"{r['claim']} on {r['model']}: {r['verdict']}: {r['why']}")
         print(f"{summary['passed']}/{len(summary['checks'])} checks pass, {summary['failed']} fail, "
               f"{summary['n/a']} n/a; report: "
               f"{os.path.join(args.out, 'report.md')}")

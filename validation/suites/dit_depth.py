@@ -141,7 +141,7 @@ def checks_for(a: dict) -> list[Check]:
                    "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) minus its chance "
                    f"level {chance:.3g} (an isotropic difference): the measurement sees structure", None, excess, ci,
                    "share of energy", check_kinds.sign(excess, ci, expected=1), kind="sign", model=m,
-                   finding=FINDING, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
+                   finding=FINDING, expects="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
                    "fails when wholly below (the difference sits in the fine modes)")]
     acc = np.asarray(a["accuracy"], float)   # (L + 1, S_p, F)
     last = float(acc[-1, -1, 0])
@@ -161,7 +161,7 @@ def checks_for(a: dict) -> list[Check]:
                        "the first layer whose gap interval excludes 0, or, when the input x_t already resolves it, the "
                        f"first whose change gap_l - gap_0 does; vs {CLAIM} scaled (layer >= {pred})", pred, first,
                        None if first is None else (first, first), "layer", decision, kind="bound", model=m,
-                       finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l and gap_l - gap_0 intervals: {boot}"))
+                       finding=FINDING, expects=f">= {pred}", tolerance=f"gap_l and gap_l - gap_0 intervals: {boot}"))
     return out
 
 
