@@ -32,8 +32,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from scipy.stats import binom
-
 HOLDS, NOT_HOLD, UNDECIDED, NOT_TESTABLE = "holds", "does not hold", "undecided", "not testable here"
 CLAIM_VERDICTS = (HOLDS, NOT_HOLD, UNDECIDED, NOT_TESTABLE)
 STEP = 1.0               # one sampler step: a gap within it is not resolved by the sampler
@@ -139,8 +137,10 @@ def global_before_local(tau, interval, *, n_units: int, not_testable: str = "") 
 def chance_allowance(n: int, rate: float = MISS_RATE) -> int:
     """Failures among n independent checks at miss rate `rate` that chance explains: the smallest k with
     P(more than k miss) <= 0.05 under Binomial(n, rate) (0 for n = 0 and n = 1; 1 for n = 2 to 7; 2 for 8 to 16)."""
+    def more_than(k):   # P(X > k), X ~ Binomial(n, rate)
+        return 1.0 - sum(math.comb(n, j) * rate ** j * (1 - rate) ** (n - j) for j in range(k + 1))
     k = 0
-    while n > 0 and binom.sf(k, n, rate) > 0.05:
+    while n > 0 and more_than(k) > 0.05 + 1e-12:
         k += 1
     return k
 

@@ -18,14 +18,18 @@ from .common import add_json_flag, out_folder, print_json, print_table
 from .extras import require_suites
 
 
+QUICK_TIME = "about 2 minutes"   # `validate --quick`, measured: benchmarks/RESULTS.md "First-run timings"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
-                                   "(figures embedded, one verdict per finding) and the raw data. "
+                                   "(the scoreboard of claims first, then every check, figures embedded) and the raw data. "
                                    "A rerun reuses finished data files.")
     p.add_argument("--out", required=True, help="report folder (created; a rerun resumes there)")
-    p.add_argument("--quick", action="store_true", help="reduced sizes (about 2 minutes on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true", help=f"reduced sizes ({QUICK_TIME} on 2 CPU cores, one thread: "
+                   "benchmarks/RESULTS.md)")
     p.add_argument("--suites", nargs="+", default=list(DEFAULT_ORDER), metavar="SUITE",
                    help=f"suites to run, in order (default: {' '.join(DEFAULT_ORDER)}; known: {', '.join(SUITES)})")
     p.add_argument("--model", nargs="+", action="extend", default=None, metavar="NAME",
