@@ -172,3 +172,33 @@ def test_one_quantity_one_interval():
     assert {c.ci for c in gaps} == {(2.4, 6.35)}
     assert [c.widen for c in gaps] == [0.0, 1.0, 3.0]                  # resolution; resolution + exact half-width
     assert cks["dit.fhgm.intrinsic_gap.exact"].verdict == "pass"       # 8.2 inside [2.4 - 3, 6.35 + 3]
+
+
+def test_a_model_says_why_a_claim_is_not_testable_on_it():
+    """Facts from the suites name why a claim cannot be tested (no FHGM features, random weights); decisive checks
+    of a trained model still decide."""
+    gap = _sign("dit.own.intrinsic_gap_sign.scales", 4.4, (4.0, 10.4), "pass", model="own")
+    facts = {"own": {"dit": True, "layers": 2, "family": "scales", "space": "pixel",
+                     "untestable": {"P2.3": "not trained on the FHGM"}}}
+    rows = {r["claim"]: r for r in scoreboard([gap], facts)}
+    assert rows["P2.3"]["verdict"] == R.NOT_TESTABLE and rows["P2.3"]["why"] == "not trained on the FHGM"
+    assert rows["P2.1"]["verdict"] == R.HOLDS and "scales, pixel space" in rows["P2.1"]["why"]
+    facts["own"] |= {"random_weights": True, "untestable": dict.fromkeys(("P2.1", "P2.2", "P2.3", "P2.4"), "random")}
+    rows = {r["claim"]: r for r in scoreboard([gap], facts)}
+    assert all(rows[c]["verdict"] == R.NOT_TESTABLE and rows[c]["why"] == "random" for c in ("P2.1", "P2.4"))
+
+
+def test_validate_model_reaches_every_dit_suite(tmp_path, monkeypatch):
+    """`validate --model X` runs the DiT suites on X only: the causal test gets X too, never its zoo defaults."""
+    import syncgap.validation.report as report
+    from syncgap.validation.cli.main import main
+    seen = {}
+
+    def fake_run_report(out, suites, *, quick, progress, options, notes):
+        seen.update(options)
+        return {"checks": [], "claims": [], "passed": 0, "failed": 0, "n/a": 0, "quick": quick, "suites": [],
+                "wall_s": 0.0}
+    monkeypatch.setattr(report, "run_report", fake_run_report)
+    assert main(["validate", "--quick", "--suites", "dit", "dit-causal", "--model", "digits", "--out",
+                 str(tmp_path / "r"), "--quiet"]) == 0
+    assert seen["dit"]["model"] == "digits" and seen["dit-causal"]["model"] == "digits"

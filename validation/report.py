@@ -212,11 +212,14 @@ def _counts(checks) -> dict:
 
 
 def merged_facts(results) -> dict[str, dict]:
-    """Every suite's facts per model, merged (a later suite adds to an earlier one's)."""
+    """Every suite's facts per model, merged: a later suite adds to an earlier one's; within a dict-valued fact
+    ("untestable": claim -> reason) the earlier suite's entry stays."""
     out: dict[str, dict] = {}
     for r, _ in results:
         for model, f in (r.facts or {}).items():
-            out.setdefault(model, {}).update(f)
+            mine = out.setdefault(model, {})
+            for k, v in f.items():
+                mine[k] = {**v, **mine[k]} if isinstance(v, dict) and isinstance(mine.get(k), dict) else v
     return out
 
 

@@ -71,10 +71,17 @@ def _p2_1(by_id, m, f, control: str) -> dict:
     reason = (f"control model ({control}): its gap, {rules.interval_text(c['observed'], c['ci'])} steps, is what the network "
               "adds, not the claim" if control else "")
     v = rules.gap_without_coupling(c["observed"], c["ci"], not_testable=reason)
+    v = rules.ClaimVerdict(v.verdict, f"{v.why} ({_units_words(f, c)})")
     if exact is not None and exact.get("predicted") is not None:
         v = rules.ClaimVerdict(v.verdict, f"{v.why}; the data's exact score alone gives {exact['predicted']:.3g} "
                                "steps on the same units")
     return _row("P2.1", m, v, [c["id"]] + ([exact["id"]] if exact else []))
+
+
+def _units_words(f: dict, c: dict) -> str:
+    """The units a check was read on, and their space: 'features, pixel space'."""
+    family = c["id"].rsplit(".", 1)[-1]
+    return family + (f", {f['space']} space" if f.get("space") else "")
 
 
 def _p2_2(by_id, m, f) -> dict:
@@ -118,6 +125,7 @@ def _p2_4(by_id, m, f, control: str) -> dict:
     gate = f.get("gate_passed")
     why = "the control model missed its quality gate" if control and gate is False else ""
     v = rules.global_before_local(c["observed"], c["ci"], n_units=len(units) if units else 3, not_testable=why)
+    v = rules.ClaimVerdict(v.verdict, f"{v.why} ({_units_words(f, c)})")
     if control and v.verdict != rules.NOT_TESTABLE:
         v = rules.ClaimVerdict(v.verdict, f"{v.why} (control, {control}: an order here is the network's own)")
     return _row("P2.4", m, v, [c["id"]])
@@ -132,8 +140,13 @@ def scoreboard(checks, facts: dict | None = None) -> list[dict]:
     for m in _models(checks, facts):
         f = facts.get(m, {})
         control = f.get("control") or ("control model" if m in CONTROL_MODELS else "")
-        rows += [_p2_1(by_id, m, f, control), _p2_2(by_id, m, f),
-                 _p2_3(checks, m, f, f.get("layers")), _p2_4(by_id, m, f, control)]
+        untestable = f.get("untestable") or {}
+        for row in (_p2_1(by_id, m, f, control), _p2_2(by_id, m, f), _p2_3(checks, m, f, f.get("layers")),
+                    _p2_4(by_id, m, f, control)):
+            why = untestable.get(row["claim"])
+            if why and (f.get("random_weights") or row["verdict"] == rules.NOT_TESTABLE):
+                row = {**row, "verdict": rules.NOT_TESTABLE, "why": why}
+            rows.append(row)
     for claim in P1_CLAIMS:
         mine = [c for c in checks if c["claim"] == claim and c["role"] == "claim"]
         rows.append(_row(claim, "exact OU replicas", rules.many_checks([c["verdict"] for c in mine]),

@@ -115,8 +115,12 @@ def run(args: argparse.Namespace) -> int:
             opts["model"] = models[0] if len(models) == 1 else models
             notes = random_model_notes(models)
         options["dit"] = opts
-    if "dit-causal" in suites and getattr(args, "full", False):   # the causal depth test's full curve
-        options["dit-causal"] = {"full": True}
+    if "dit-causal" in suites:
+        causal = {"full": True} if getattr(args, "full", False) else {}   # the causal depth test's full curve
+        if args.model:   # the user's model only: no zoo model enters their report
+            causal["model"] = options["dit"]["model"]
+        if causal:
+            options["dit-causal"] = causal
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))

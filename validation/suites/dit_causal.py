@@ -353,8 +353,9 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
         t0 = time.time()
         rec = load_model(name, device=device)
         if s.window == "switch-on" and fhgm_mixture(rec) is None:
-            notes.append(f"{rec.name}: not trained on the FHGM, no features to read the switch-on gap on: "
-                         "causal test not run.")
+            why = "not trained on the FHGM, no features to read the switch-on gap on: causal test not run"
+            notes.append(f"{rec.name}: {why}.")
+            facts[rec.name] = {"dit": True, "layers": int(rec.num_layers), "untestable": {"P2.3": why}}
             continue
         meas = measure(rec, out_dir, s, say)
         ana = analyse(meas, s)

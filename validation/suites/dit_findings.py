@@ -98,7 +98,9 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                                                           n_paths=settings.ou_paths, seed=settings.seed),
              n_paths=settings.ou_paths)
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name,
-            "quality_gate": dit_cells.quality_gate(rec.source)}
+            "quality_gate": dit_cells.quality_gate(rec.source),
+            "random_weights": bool(rec.info.get("random_weights", False)),
+            "space": "latent" if rec.latent_scale is not None else "pixel"}
 
 
 
@@ -400,7 +402,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         for f, txt in summaries(ana).items():
             notes.setdefault(f, []).append(txt)
         checks += cks
-        facts[ana["model"]] = model_facts(ana, meas["layers"])
+        facts[ana["model"]] = model_facts(ana, meas["layers"], meas["random_weights"], meas["space"])
         rows += ana.get("headline", [])
         files += list(cf.values()) + [ana_path]
         figures += dit_figures.draw_all(ana_path, out_dir)
@@ -422,12 +424,22 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
                        facts=facts)
 
 
-def model_facts(ana: dict, layers: int) -> dict:
-    """What the scoreboard needs of one model beyond its checks: units, layers, control, quality gate."""
+def model_facts(ana: dict, layers: int, random_weights: bool = False, space: str = "pixel") -> dict:
+    """What the scoreboard needs of one model beyond its checks: units, layers, control, quality gate, and why a
+    claim cannot be tested on it ("untestable": claim -> reason); `space`: where the units live, "latent" (a VAE's
+    latents, DiT-XL/2) or "pixel" (the small models' images)."""
     prim, gate = ana["primary"], ana.get("quality_gate")
+    untestable = {}
+    if "features" not in ana["families"]:
+        untestable["P2.3"] = ("not trained on the FHGM: the depth probes and the causal test read FHGM features, "
+                              "and this model has none")
+    if random_weights:
+        untestable = {c: "random weights: its numbers mean nothing" + (f"; also {untestable[c]}" if c in untestable
+                                                                      else "") for c in ("P2.1", "P2.2", "P2.3", "P2.4")}
     return {"dit": True, "layers": int(layers), "family": prim, "units": list(ana["families"][prim]["labels"]),
-            "control": dit_cells.CONTROLS.get(ana["model"], ""),
-            "gate_passed": None if gate is None else bool(gate["passed"])}
+            "space": space,
+            "control": dit_cells.CONTROLS.get(ana["model"], ""), "random_weights": bool(random_weights),
+            "gate_passed": None if gate is None else bool(gate["passed"]), "untestable": untestable}
 
 
 def load_analysis(path) -> dict:
