@@ -139,3 +139,22 @@ def quality_gate(source) -> dict | None:
     """The shipped model's quality gate (quality.json beside its weights), or None where there is none."""
     gate = quality_record(source).get("quality_gate")
     return gate if isinstance(gate, dict) and "passed" in gate else None
+
+
+def model_facts(ana: dict, layers: int, random_weights: bool = False, space: str = "pixel") -> dict:
+    """What the scoreboard needs of one model beyond its checks: units, layers, control, quality gate, and why a
+    claim cannot be tested on it ("untestable": claim -> reason); `space`: where the units live, "latent" (a VAE's
+    latents, DiT-XL/2) or "pixel" (the small models' images)."""
+    prim, gate = ana["primary"], ana.get("quality_gate")
+    untestable = {}
+    if "features" not in ana["families"]:
+        untestable["P2.3"] = ("not trained on the FHGM: the depth probes and the causal test read FHGM features, "
+                              "and this model has none")
+    if random_weights:
+        untestable = {c: "random weights: its numbers mean nothing" + (f"; also {untestable[c]}" if c in untestable
+                                                                      else "") for c in ("P2.1", "P2.2", "P2.3", "P2.4")}
+    return {"dit": True, "layers": int(layers), "family": prim, "units": list(ana["families"][prim]["labels"]),
+            "space": space,
+            "control": CONTROLS.get(ana["model"], ""), "random_weights": bool(random_weights),
+            "gate_passed": None if gate is None else bool(gate["passed"]), "untestable": untestable}
+

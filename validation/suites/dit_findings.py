@@ -402,7 +402,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         for f, txt in summaries(ana).items():
             notes.setdefault(f, []).append(txt)
         checks += cks
-        facts[ana["model"]] = model_facts(ana, meas["layers"], meas["random_weights"], meas["space"])
+        facts[ana["model"]] = dit_cells.model_facts(ana, meas["layers"], meas["random_weights"], meas["space"])
         rows += ana.get("headline", [])
         files += list(cf.values()) + [ana_path]
         figures += dit_figures.draw_all(ana_path, out_dir)
@@ -422,24 +422,6 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
                          "only: Protocol I release has no g -> 0 limit, docs/protocols.md)?\n\n" + table)
     return SuiteResult("dit_findings", checks, figures, verdicts, [os.path.relpath(p, out_dir) for p in files],
                        facts=facts)
-
-
-def model_facts(ana: dict, layers: int, random_weights: bool = False, space: str = "pixel") -> dict:
-    """What the scoreboard needs of one model beyond its checks: units, layers, control, quality gate, and why a
-    claim cannot be tested on it ("untestable": claim -> reason); `space`: where the units live, "latent" (a VAE's
-    latents, DiT-XL/2) or "pixel" (the small models' images)."""
-    prim, gate = ana["primary"], ana.get("quality_gate")
-    untestable = {}
-    if "features" not in ana["families"]:
-        untestable["P2.3"] = ("not trained on the FHGM: the depth probes and the causal test read FHGM features, "
-                              "and this model has none")
-    if random_weights:
-        untestable = {c: "random weights: its numbers mean nothing" + (f"; also {untestable[c]}" if c in untestable
-                                                                      else "") for c in ("P2.1", "P2.2", "P2.3", "P2.4")}
-    return {"dit": True, "layers": int(layers), "family": prim, "units": list(ana["families"][prim]["labels"]),
-            "space": space,
-            "control": dit_cells.CONTROLS.get(ana["model"], ""), "random_weights": bool(random_weights),
-            "gate_passed": None if gate is None else bool(gate["passed"]), "untestable": untestable}
 
 
 def load_analysis(path) -> dict:
