@@ -66,8 +66,8 @@ def _p2_1(by_id, m, f, control: str) -> dict:
     c = _units_check(by_id, m, "intrinsic_gap_sign", f.get("family"))
     exact = by_id.get(f"dit.{m}.intrinsic_gap.exact")
     if c is None:
-        return _row("P2.1", m, rules.ClaimVerdict(rules.NOT_TESTABLE, "no cloning gap at g = 0 measured on this "
-                                                  "model's units"), [])
+        return _row("P2.1", m, rules.ClaimVerdict(rules.NOT_TESTABLE, "no cloning gap at g = 0 in this report: "
+                                                  "the findings suite (dit) did not run on this model"), [])
     reason = (f"control model ({control}): its gap, {rules.interval_text(c['observed'], c['ci'])} steps, is what the network "
               "adds, not the claim" if control else "")
     v = rules.gap_without_coupling(c["observed"], c["ci"], not_testable=reason)
@@ -109,8 +109,9 @@ def _p2_3(checks, m, f, layers) -> dict:
     why = ("a control fails: " + ", ".join(failed) if failed else
            "the model misses its quality gate" if gate is False else "")
     v = rules.last_layer_localisation([(c["id"], c["verdict"]) for c in decisive], not_testable=why)
-    if v.verdict == rules.UNDECIDED and all(c["verdict"] == "n/a" for c in decisive):
-        v = rules.ClaimVerdict(v.verdict, "; ".join(f"{c['id']}: {c['reason']}" for c in decisive))
+    if decisive and v.verdict != rules.NOT_TESTABLE:   # each decisive check's own reason, in its words
+        v = rules.ClaimVerdict(v.verdict, f"{v.why}; " + "; ".join(f"{c['id']}: {c['reason']}" for c in decisive
+                                                                 if c.get("reason")))
     if k is not None and v.verdict != rules.NOT_TESTABLE:
         v = rules.ClaimVerdict(v.verdict, f"{v.why} (P2's last ~5 of 28 is the last {k} of {layers} here)")
     return _row("P2.3", m, v, [c["id"] for c in decisive] + [c["id"] for c in controls])
@@ -119,8 +120,8 @@ def _p2_3(checks, m, f, layers) -> dict:
 def _p2_4(by_id, m, f, control: str) -> dict:
     c = _units_check(by_id, m, "ordering", f.get("family"))
     if c is None:
-        return _row("P2.4", m, rules.ClaimVerdict(rules.NOT_TESTABLE, "no commitment order measured on this "
-                                                  "model"), [])
+        return _row("P2.4", m, rules.ClaimVerdict(rules.NOT_TESTABLE, "no commitment order in this report: the "
+                                                  "findings suite (dit) did not run on this model"), [])
     units = f.get("units") or []
     gate = f.get("gate_passed")
     why = "the control model missed its quality gate" if control and gate is False else ""
