@@ -93,3 +93,38 @@ def test_quick_and_first_command_timings_come_from_one_measured_source(capsys):
         assert phrase in " ".join(capsys.readouterr().out.split())
     tutorial = (root / "docs" / "tutorial.md").read_text(encoding="utf-8")
     assert "six lectures" in tutorial and tutorial.count("\n## ") - 2 == 6   # conventions and exercises aside
+
+
+def test_radial_frequency_orders_patterns_by_frequency():
+    from syncgap.dit_bridge.modes import radial_frequency
+    y, x = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    low, high = (np.cos(np.pi * (2 * x + 1) * f / 16)[None] for f in (1, 6))
+    assert radial_frequency(low) < radial_frequency(high)
+    assert radial_frequency(np.ones((1, 8, 8))) == 0.0
+
+
+def test_principal_directions_recover_a_planted_direction():
+    from syncgap.dit_bridge.modes import principal_directions
+    rng = np.random.default_rng(0)
+    planted = rng.standard_normal(32)
+    planted /= np.linalg.norm(planted)
+    x = 5.0 * rng.standard_normal((400, 1)) * planted + 0.3 * rng.standard_normal((400, 32)) + 2.0
+    mean, dirs, share = principal_directions(x, 3)
+    assert abs(dirs[0] @ planted) > 0.99 and share[0] > 0.8
+    assert np.allclose(dirs @ dirs.T, np.eye(3), atol=1e-10) and np.allclose(mean, x.mean(0))
+
+
+def test_empirical_modes_are_cached_and_measured(tmp_path, monkeypatch, capsys):
+    from syncgap.dit_bridge.modes import empirical_modes
+    from syncgap.dit_bridge.registry import load_model
+    monkeypatch.setenv("SYNCGAP_CACHE", str(tmp_path))
+    rec = load_model("tiny")
+    first = empirical_modes(rec, 3, n_samples=16, num_steps=4)
+    again = empirical_modes(rec, 3, n_samples=16, num_steps=4)
+    assert not first["cached"] and again["cached"] and np.array_equal(first["patterns"], again["patterns"])
+    assert list(first["frequency"]) == sorted(first["frequency"]) and first["space"] in ("latent", "pixel")
+    code = main(["dit", "measure", "--model", "tiny", "--modes", "3", "--pairs", "4", "--steps", "8", "--t-int",
+                 "0,2,4,6,8", "--n-boot", "20", "--quiet", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code in (0, 3) and [r["unit"] for r in doc["records"]] == ["mode1", "mode2", "mode3"]
+    assert doc["meta"]["options"]["family"] == "modes" and doc["meta"]["options"]["space"] in ("latent", "pixel")

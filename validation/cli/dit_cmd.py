@@ -53,6 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--features", type=str_list, default=None,
                    help="units: FHGM features by name, comma-separated, coarse to fine, e.g. dct01,dct67 (default: the "
                         "features the model generates, where it was trained on the FHGM)")
+    m.add_argument("--modes", type=IntRange(2, 64), default=None,
+                   help="units: the K leading principal directions of the model's own outputs, ordered by radial "
+                        "frequency (empirical modes, any model; computed once and cached), %(type)s")
     m.add_argument("--scales", type=IntRange(1, many=True), default=None,
                    help="units: pool sizes k (outputs pooled to k x k; 1 is the coarsest), %(type)s, e.g. 2,4,8,16 "
                         "(default: pooled scales only for a model without known features)")
@@ -146,8 +149,9 @@ def run_measure(args: argparse.Namespace) -> int:
 
     if args.g is None and args.window is None and args.protocol == "I":
         return run_units(args)
-    if args.features is not None:
-        raise InputError("--features applies to the g -> 0 gap (dit measure without --g and --window); "
+    if args.features is not None or args.modes is not None:
+        flag = "--features" if args.features is not None else "--modes"
+        raise InputError(f"{flag} applies to the g -> 0 gap (dit measure without --g and --window); "
                          "Protocol I at g > 0 reads pooled scales (--scales)")
     args.g = [0.0, 0.5, 1.0] if args.g is None else args.g
     args.window = args.window or "release"
@@ -254,14 +258,14 @@ def run_units(args: argparse.Namespace) -> int:
     rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
                          timestep_embedding=args.timestep_embedding, local_only=not args.download,
                          heads=args.heads, weights=args.weights)
-    unit = dit_units.units(rec, args.features, args.scales)
+    unit = dit_units.units(rec, args.features, args.scales, args.modes)
     from .progress import progress_bar
     r = dit_units.measure(rec, unit, n_pairs=dit_units.PAIRS if args.pairs is None else args.pairs, num_steps=steps,
                           t_ints=sorted(set(t_ints)), seed=args.seed, n_boot=args.n_boot,
                           progress=progress_bar("dit measure: cloning, g -> 0", args.quiet))
     if args.json:
         meta = {"model": rec.name, "source": rec.source, "options": {k: r[k] for k in ("n_pairs", "num_steps", "t_int",
-                                                                                        "window", "g", "family")}}
+                                                                                        "window", "g", "family", "space")}}
         print_json(tidy.envelope("dit measure units", meta, r["units"],
                                  {k: r[k] for k in ("gap", "gap_low", "gap_high", "coarse", "fine", "family")}))
     else:
