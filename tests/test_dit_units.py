@@ -32,9 +32,11 @@ def test_fhgm_features_give_a_finite_gap_with_an_interval(capsys):
 def test_json_records_per_unit_and_the_gap_in_the_summary(capsys):
     assert main(["dit", "measure", "--features", "dct01,dct67", *SMALL, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert [r["unit"] for r in doc["records"]] == ["dct01", "dct67"]
-    assert doc["summary"]["coarse"] == "dct01" and doc["summary"]["fine"] == "dct67"
-    assert doc["meta"]["options"]["window"] == "clone" and doc["meta"]["options"]["g"] == 0.0
+    assert doc["schema"] == "syncgap.dit.measure/2"           # Protocol I's records, kind by kind
+    assert [r["unit"] for r in doc["records"] if r["kind"] == "commitment"] == ["dct01", "dct67"]
+    gap = next(r for r in doc["records"] if r["kind"] == "gap")
+    assert gap["coarse"] == "dct01" and gap["fine"] == "dct67" and gap["window"] == "clone" and gap["g"] == 0.0
+    assert gap["gap_low"] <= gap["gap"] <= gap["gap_high"]
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -126,5 +128,6 @@ def test_empirical_modes_are_cached_and_measured(tmp_path, monkeypatch, capsys):
     code = main(["dit", "measure", "--model", "tiny", "--modes", "3", "--pairs", "4", "--steps", "8", "--t-int",
                  "0,2,4,6,8", "--n-boot", "20", "--quiet", "--json"])
     doc = json.loads(capsys.readouterr().out)
-    assert code in (0, 3) and [r["unit"] for r in doc["records"]] == ["mode1", "mode2", "mode3"]
+    assert code in (0, 3) and [r["unit"] for r in doc["records"] if r["kind"] == "commitment"] == ["mode1", "mode2",
+                                                                                                 "mode3"]
     assert doc["meta"]["options"]["family"] == "modes" and doc["meta"]["options"]["space"] in ("latent", "pixel")

@@ -266,8 +266,7 @@ def run_units(args: argparse.Namespace) -> int:
     if args.json:
         meta = {"model": rec.name, "source": rec.source, "options": {k: r[k] for k in ("n_pairs", "num_steps", "t_int",
                                                                                         "window", "g", "family", "space")}}
-        print_json(tidy.envelope("dit measure units", meta, r["units"],
-                                 {k: r[k] for k in ("gap", "gap_low", "gap_high", "coarse", "fine", "family")}))
+        print_json(tidy.envelope("dit measure", meta, dit_units.records(r)))
     else:
         print("\n".join(dit_units.summary_lines(rec.name, r)))
     if r["gap"] is None:

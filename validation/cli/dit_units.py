@@ -108,6 +108,15 @@ def measure(rec, unit: dict, *, n_pairs: int, num_steps: int, t_ints, seed: int,
             "space": unit["space"], **{k: unit[k] for k in ("frequency", "variance_share") if k in unit}}
 
 
+def records(r: dict) -> list[dict]:
+    """--json records (docs/json.md): `kind: commitment` per unit, then `kind: gap`, each with g, window, family."""
+    common = {"g": r["g"], "window": r["window"], "family": r["family"], "space": r["space"]}
+    rows = [{"kind": "commitment", **common, "unit": u["unit"], "tau": u["tau"], "tau_low": u["tau_low"],
+             "tau_high": u["tau_high"], "tau_reason": u["tau_reason"], "absent": u["absent"]} for u in r["units"]]
+    return rows + [{"kind": "gap", **common, "coarse": r["coarse"], "fine": r["fine"], "gap": r["gap"],
+                    "gap_low": r["gap_low"], "gap_high": r["gap_high"]}]
+
+
 def summary_lines(rec_name: str, r: dict) -> list[str]:
     """The printed result: per unit tau or why it has none, then the gap with its interval."""
     lines = [f"{rec_name}: cloning (g -> 0), {r['n_pairs']} pairs, {r['num_steps']} DDPM steps, units: {r['family']} "
@@ -130,4 +139,4 @@ def summary_lines(rec_name: str, r: dict) -> list[str]:
     return lines
 
 
-__all__ = ["PAIRS", "STEPS", "T_INTS", "FIRST_TIME", "units", "never_reason", "measure", "summary_lines"]
+__all__ = ["PAIRS", "STEPS", "T_INTS", "FIRST_TIME", "units", "never_reason", "measure", "records", "summary_lines"]
