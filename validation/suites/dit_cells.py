@@ -58,10 +58,10 @@ def unit_scales(rec, mix) -> list[int]:
 
 
 def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
-                         progress=None, window="release", noise="independent", sampler="ddpm") -> dict:
+                         progress=None, window="release", noise="independent", sampler="ddpm", offsets=None) -> dict:
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
-    of both final outputs."""
+    of both final outputs, less `offsets` (F,) where given (empirical modes: (x - mean)·φ)."""
     lab = pair_labels(rec, None, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
@@ -69,7 +69,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
                                             eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
-            proj[:, :, :, i] = feature_projections(a, b, patterns)
+            proj[:, :, :, i] = feature_projections(a, b, patterns) - (0.0 if offsets is None else np.asarray(offsets))
         if progress is not None:
             progress(i + 1, len(t_ints))
     out = {"t_int": list(t_ints), "scales": list(scales), "agreement": agree}

@@ -59,11 +59,19 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     rec = load_model(name, device=device)
     mix = dit_cells.fhgm_mixture(rec)
     scales = dit_cells.unit_scales(rec, mix)
-    pats = None if mix is None else mix.patterns
+    modes = None
+    if mix is None and settings.modes:   # a model without known features: its empirical modes (dit_bridge.modes)
+        from syncgap.dit_bridge.modes import empirical_modes
+        modes = empirical_modes(rec, settings.modes, n_samples=settings.mode_samples, seed=settings.seed,
+                                num_steps=settings.num_steps)
+        say(f"dit {name}: {settings.modes} empirical modes {'read from the cache' if modes['cached'] else 'computed'} "
+            f"({modes['path']})")
+    pats = mix.patterns if mix is not None else None if modes is None else modes["patterns"]
     base = {"model": rec.name, "source": rec.source,
             "weights": weights_fingerprint(rec.model),    # a retrained model's cells are recomputed, not reused
             "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints),
-            "seed": settings.seed, "scales": scales, "features": mix is not None}
+            "seed": settings.seed, "scales": scales, "features": mix is not None,
+            **({"modes": settings.modes, "mode_samples": settings.mode_samples} if modes is not None else {})}
     cells = {}
 
     def cell(kind, g, compute, **extra):
@@ -73,7 +81,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         cells[(kind, g)] = (path, r, reused)
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
-              scales=scales, patterns=pats)
+              scales=scales, patterns=pats, offsets=None if modes is None else modes["offsets"])
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
     for window, noise, sampler in settings.variants:
         variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
@@ -97,7 +105,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
              n_paths=settings.ou_paths)
-    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name,
+    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name, "modes": modes,
             "quality_gate": dit_cells.quality_gate(rec.source),
             "random_weights": bool(rec.info.get("random_weights", False)),
             "space": "latent" if rec.latent_scale is not None else "pixel"}
@@ -108,14 +116,16 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     """analysis.json content for one model, computed from its cell files only."""
     recs = {k: dit_cells.read_cell(p) for k, p in cell_files.items()}
     clone = recs[("clone", 0.0)]["result"]
-    fams = ["features", "scales"] if "feature_agreement" in clone else ["scales"]
+    unit = "features" if mix is not None else "modes"
+    fams = [unit, "scales"] if "feature_agreement" in clone else ["scales"]
     out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
            "resolution": power.reading_resolution(clone["t_int"], settings.window),   # of the cells' own grid
            "n_pairs": int(np.asarray(clone["agreement"]).shape[0]),
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
         t, a = dit_analysis.family_arrays(clone, fam)
-        labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features"
+        labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features" else
+                  [f"mode{k + 1}" for k in range(len(clone["feature_agreement"][0]))] if fam == "modes"
                   else [f"pool {s}" for s in clone["scales"]])
         out["families"][fam] = {"labels": labels, "t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     prim = fams[0]
