@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m = dsub.add_parser("measure", help="the g -> 0 gap on the model's units (no --g); Protocol I (per-scale "
                         "commitment) or II (per-layer mode energies)",
                         description="Without --g, --window and --protocol II: the gap at the g -> 0 limit (cloning) on "
-                        "the model's own units (its FHGM features, else pooled scales), "
+                        "the model's own units (its FHGM features, else pooled scales; --modes K: empirical modes), "
                         f"{PAIRS_FIRST} pairs and {STEPS_FIRST} DDPM steps by default ({FIRST_TIME} on 2 CPU cores). "
                         "With --g or --window: Protocol I "
                         "per scale at each g (docs/protocols.md).")
@@ -92,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="sinusoid frequencies: diffusers' (shift 1) or the original DiT's (shift 0)")
     m.add_argument("--download", action="store_true",
                    help="allow fetching facebook/DiT-XL-2-256 from the hub (default: local cache or directory only)")
-    m.add_argument("--out", default=None, help="run folder: options.json + metrics.jsonl, resumable")
+    m.add_argument("--out", default=None, help="run folder: options.json + metrics.jsonl, resumable (without --g: "
+                   "gap_clone.json)")
     m.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(m)
     tidy.add_plot_flag(m)
@@ -263,6 +264,10 @@ def run_units(args: argparse.Namespace) -> int:
     r = dit_units.measure(rec, unit, n_pairs=dit_units.PAIRS if args.pairs is None else args.pairs, num_steps=steps,
                           t_ints=sorted(set(t_ints)), seed=args.seed, n_boot=args.n_boot,
                           progress=progress_bar("dit measure: cloning, g -> 0", args.quiet))
+    if args.out:   # the result beside its options, as a Protocol I run folder keeps them
+        from syncgap.validation.store import atomic_write_json
+        out_folder(args.out)
+        atomic_write_json(os.path.join(args.out, "gap_clone.json"), to_jsonable({"model": rec.name, **r}))
     if args.json:
         meta = {"model": rec.name, "source": rec.source, "options": {k: r[k] for k in ("n_pairs", "num_steps", "t_int",
                                                                                         "window", "g", "family", "space")}}
