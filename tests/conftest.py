@@ -8,6 +8,10 @@ import pytest
 # As the `syncgap` script does (validation/cli/main.py): OpenMP threads sleep between parallel regions instead
 # of spinning, which starves the cores when tests, torch and numba share a small machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Empirical modes (dit_bridge/modes.py) are cached under $SYNCGAP_CACHE: the tests keep theirs out of the home folder.
+if "SYNCGAP_CACHE" not in os.environ:
+    import tempfile
+    os.environ["SYNCGAP_CACHE"] = tempfile.mkdtemp(prefix="syncgap-test-cache-")
 
 
 @pytest.fixture(scope="session")

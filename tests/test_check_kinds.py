@@ -56,9 +56,9 @@ def test_anchor_and_own_interval():
 def test_check_record_never_passes_on_nothing_and_counts_na_apart():
     ghost = Check("x", "no onset either way", None, None, None, "OU time", True)
     assert ghost.verdict == "n/a" and ghost.passed is None and "nothing to compare" in ghost.reason
-    bad = Check("y", "suite crashed", None, None, None, "", False)
+    bad = Check("y", "suite crashed", None, None, None, "", False, reason="suite raised")
     assert bad.verdict == "fail" and bad.passed is False
-    sign = Check("z", "gap > 0", None, 8.0, (3.5, 11.8), "steps", None, verdict="pass", claim="> 0")
+    sign = Check("z", "gap > 0", None, 8.0, (3.5, 11.8), "steps", None, verdict="pass", expects="> 0")
     assert sign.passed is True and sign.to_json()["verdict"] == "pass"
     with pytest.raises(ValueError):
         Check("w", "", 1.0, 1.0, (0, 2), "", None, verdict="maybe")

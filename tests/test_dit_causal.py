@@ -136,7 +136,7 @@ def test_p2_verdict_follows_the_last_five_check():
     from syncgap.validation.records import Check
     ana = {"n_layers": 28}
     mk = lambda v: [Check("dit.fhgm-deep.causal.g0.01.last5_beyond_random", "", None, 1.0, (0.0, 2.0), "steps",
-                          None, verdict=v, claim="beyond")]
+                          None, verdict=v, expects="beyond", reason="by the test")]
     assert dit_causal.p2_verdict(ana, mk(PASS)) == "reproduced"
     assert dit_causal.p2_verdict(ana, mk(FAIL)) == "not reproduced"
     assert dit_causal.p2_verdict(ana, mk(NA)) == "not resolved"

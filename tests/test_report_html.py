@@ -79,10 +79,11 @@ def _png(path: Path, colour: str) -> None:
 @pytest.fixture()
 def report_folder(tmp_path, monkeypatch):
     import syncgap.validation.report as report
-    checks = [Check("fake.good", "a finding | that reproduces", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="P2.1 gap"),
-              Check("fake.bad", "one that does *not*", 1.0, 5.0, (4.0, float("inf")), "steps", False,
-                    model="fhgm", finding="P2.3 depth"),
-              Check("fake.none", "no onset", None, None, None, "", False, finding="P2.3 depth")]
+    checks = [Check("dit.fhgm.intrinsic_gap_sign.features", "a finding | that reproduces", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="P2.1 gap"),
+              Check("dit.fhgm.depth.gap_emergence_layer", "one that does *not*", 1.0, 5.0, (4.0, float("inf")), "steps",
+                    False, model="fhgm", finding="P2.3 depth"),
+              Check("fake.none", "no onset", None, None, None, "", False, finding="P2.3 depth",
+                    reason="no onset observed where one is predicted")]
     _png(tmp_path / "one.png", "C0")
     (tmp_path / "sub").mkdir()
     _png(tmp_path / "sub" / "two.png", "C3")
@@ -102,9 +103,14 @@ def test_html_embeds_every_figure_and_colours_verdicts(report_folder):
     assert len(page.images) == 2                                  # the absent figure is named, not embedded
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "absent.png missing" in text
-    assert page.row_classes.count("pass") == 1 and page.row_classes.count("fail") == 2
-    assert re.search(r'<div class="verdict pass"><span class="badge pass">PASS</span><strong>Verdict\.</strong> It reproduces', text)
-    assert re.search(r'<div class="verdict fail"><span class="badge fail">FAIL</span>.*<strong>not</strong>', text)
+    # checks: 1 pass, 2 fail; scoreboard: P2.1 on fhgm holds (pass), P2.3 does not hold (fail)
+    assert page.row_classes.count("pass") == 1 + 1 and page.row_classes.count("fail") == 2 + 1
+    # a finding's badge is its claim checks' verdict; the verdict paragraph takes its colour
+    assert re.search(r'<div class="verdict pass"><span class="badge pass">PASS</span><strong>Claim checks \(P2\.1\): '
+                     r'✅ pass\.</strong>', text)
+    assert re.search(r'<div class="verdict pass"><strong>Verdict\.</strong> It reproduces', text)
+    assert re.search(r'<div class="verdict fail"><span class="badge fail">FAIL</span><strong>Claim checks \(P2\.3\)', text)
+    assert re.search(r'<div class="verdict fail"><strong>Verdict\.</strong>.*<strong>not</strong>', text)
     assert "a finding | that reproduces" in text                  # the escaped bar of the Markdown cell
     assert "<nav" in text and "<script>" in text
 
@@ -139,8 +145,8 @@ def test_na_checks_are_counted_apart_and_coloured_grey(tmp_path, monkeypatch):
     import json
     import syncgap.validation.report as report
     checks = [Check("fake.pass", "agrees", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="agreeing"),
-              Check("fake.order", "rank order", None, 0.33, (-0.6, 1.0), "Kendall tau", None, verdict="n/a",
-                    kind="ordering", claim="> 0", reason="not resolved: the interval contains 0", finding="unresolved"),
+              Check("dit.fhgm.ordering.features", "rank order", None, 0.33, (-0.6, 1.0), "Kendall tau", None, verdict="n/a",
+                    kind="ordering", expects="> 0", reason="not resolved: the interval contains 0", finding="unresolved"),
               Check("fake.ghost", "nothing either way", None, None, None, "", True, finding="unresolved")]
     monkeypatch.setattr(report, "resolve", lambda name: lambda out_dir, *, quick, progress=None: SuiteResult(
         "fake", checks, [], {"unresolved": "Not established."}))
@@ -148,10 +154,12 @@ def test_na_checks_are_counted_apart_and_coloured_grey(tmp_path, monkeypatch):
     assert (s["passed"], s["failed"], s["n/a"]) == (1, 0, 2)           # the ghost's True became n/a
     assert [c["verdict"] for c in json.loads((tmp_path / "summary.json").read_text())["checks"]] == ["pass", "n/a", "n/a"]
     md = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "1 of 3 checks pass, 0 fail and 2 are n/a" in md and "| > 0 |" in md and "not resolved" in md
+    assert "(in all 1 pass, 0 fail, 2 n/a)" in md and "| > 0 |" in md and "not resolved" in md
     assert "## Glossary" in md and "## How to read a check" in md and "t_int" in md
     page = check_html_against_markdown(tmp_path)
-    assert page.row_classes.count("na") == 2 and page.row_classes.count("pass") == 1
+    # checks: 2 n/a, 1 pass; scoreboard: fhgm's P2.1-P2.3 and P1.A, P1.B not testable (grey), P2.4 undecided
+    assert page.row_classes.count("na") == 2 + 5 and page.row_classes.count("pass") == 1
+    assert page.row_classes.count("undecided") == 1
     assert '<span class="badge na">N/A</span>' in (tmp_path / "report.html").read_text(encoding="utf-8")
     assert (tmp_path / "checks.csv").read_text().count(",n/a,") == 2
     assert "2 n/a" in (tmp_path / "summary.tex").read_text()

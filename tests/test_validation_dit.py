@@ -257,3 +257,15 @@ def test_fhgm_features_against_theory_and_exact_sampler(tmp_path, shift):
     assert cks["intrinsic_gap.exact"].predicted == pytest.approx(a["exact_sampler"]["gap"][0])
     if shift == 0:   # the DiT's curves are the exact ones: the gaps agree
         assert cks["intrinsic_gap.exact"].verdict == "pass", cks["intrinsic_gap.exact"]
+
+
+def test_a_model_without_fhgm_features_is_read_on_its_empirical_modes(tiny_run):
+    """A model of other data gets units ordered by frequency (dit_bridge.modes), its facts say where they live and
+    why P2.3 is not testable on it."""
+    _, res, msgs = tiny_run
+    ids = {c.id for c in res.checks}
+    assert {"dit.tiny.intrinsic_gap_sign.modes", "dit.tiny.ordering.modes"} <= ids
+    assert any("empirical modes computed" in m or "empirical modes read from the cache" in m for m in msgs)
+    facts = res.facts["tiny"]
+    assert facts["family"] == "modes" and facts["units"][0] == "mode1" and facts["space"] in ("latent", "pixel")
+    assert "P2.3" in facts["untestable"] and facts["random_weights"]

@@ -60,9 +60,10 @@ def test_summary_schema_and_report(tutorial):
             lo, hi = c["ci"]
             assert (lo is None or lo <= c["observed"]) and (hi is None or c["observed"] <= hi), c["id"]
         if c["passed"] and c["kind"] == "agreement":   # passed only where the prediction is inside the interval
-            lo, hi = c["ci"]
+            lo, hi = c["ci"]                             # widened by the stated tolerance on each side
             assert c["predicted"] is not None and c["observed"] is not None
-            assert (lo is None or lo <= c["predicted"]) and (hi is None or c["predicted"] <= hi)
+            assert (lo is None or lo - c["widen"] <= c["predicted"]) and (hi is None or c["predicted"] <= hi + c["widen"])
+        assert c["role"] in ("claim", "theory", "instrument", "control"), c["id"]
         if c["passed"] and c["kind"] in ("sign", "ordering"):  # decided on the interval, not the estimate
             assert c["ci"][0] is not None and c["ci"][0] > 0, c["id"]
     ids = {c["id"] for c in s["checks"]}
@@ -72,6 +73,8 @@ def test_summary_schema_and_report(tutorial):
     # issue 13: P2's law is a hypothesis compared over g > 0, no point check anchored by the cloning gap0
     assert not any(i.startswith(("ou.B.protocol1.", "ou.B.fit_eta")) for i in ids)
     assert s["passed"] + s["failed"] + s["n/a"] == len(s["checks"])
+    assert {r["claim"] for r in s["claims"]} == {"P1.A", "P1.B"}    # the OU suite alone: P1's block only
+    assert all(r["verdict"] in ("holds", "does not hold", "undecided", "not testable here") for r in s["claims"])
     md = (out / "report.md").read_text()
     pngs = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)
     assert len(pngs) >= 5

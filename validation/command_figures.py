@@ -157,7 +157,8 @@ def plot_dit_measure(source: str | Path, png: str | Path) -> None:
         ax.text(0.5, 0.5, "tau is null at every scale:\n" + commitment[0].get("tau_reason", "no value").replace(" (", "\n("),
                 ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
     ax.set_xscale("log", base=2)
-    ax.set(xlabel="scale (pool size)", ylabel="commitment tau (sampler steps)", title="tau per scale (95% CI)")
+    ax.set(xlabel="pool k (outputs pooled to k x k: 1 coarsest, largest finest)", ylabel="commitment tau (sampler steps)",
+           title="tau per scale (95% CI)")
     ax.legend(fontsize=7)
     _finish(fig, png)
 

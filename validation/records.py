@@ -13,23 +13,28 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from .check_kinds import FAIL, NA, PASS, VERDICTS, Decision
+from .claims import assign
 
 
 @dataclass(frozen=True)
 class Check:
     """One comparison, with a verdict "pass", "fail" or "n/a" (validation.check_kinds).
 
-    `ci` is the interval [lo, hi] that the prediction must fall in (usually the
-    bootstrap interval of the observation, widened by any stated tolerance, which
-    `tolerance` records in words). A finding that does not reproduce is recorded
-    with passed=False, never dropped. `predicted`/`observed` may be None where a
-    quantity does not exist (e.g. no onset).
+    `ci` is the observation's own interval [lo, hi] (its bootstrap interval), the one interval the
+    report shows for that number; `widen` is the stated tolerance added on each side, so the
+    prediction must fall in `band` = [lo - widen, hi + widen] (`tolerance` says how, in words). A
+    finding that does not reproduce is recorded with passed=False, never dropped, and says why
+    (`reason`; a fail without one is an error). `predicted`/`observed` may be None where a quantity
+    does not exist (e.g. no onset).
 
     `verdict` is the decision; `passed` mirrors it (True, False, None for n/a). Give either: a
     verdict sets `passed`, a bare `passed` (True/False/None) sets the verdict. A "pass" with nothing
     to compare (predicted or observed None) is made n/a here, so no check passes on nothing. `kind`
     names the decision rule (agreement, bound, sign, ordering), `reason` says why in words and
-    `claim` replaces the predicted number in tables where the prediction is a side ("> 0").
+    `expects` replaces the predicted number in tables where the prediction is a side ("> 0").
+
+    `claim` (P2.1–P2.4, P1.A, P1.B or "none") and `role` (claim, theory, instrument, control) are not
+    given by the caller: they come from the id, through the one table of validation/claims.py.
     """
 
     id: str
@@ -45,18 +50,31 @@ class Check:
     verdict: str = ""      # "pass" | "fail" | "n/a"; empty: taken from `passed`
     kind: str = ""         # decision rule: agreement, bound, sign, ordering (validation.check_kinds)
     reason: str = ""       # why the verdict, in words
-    claim: str = ""        # the prediction in words where it is a side or an order, e.g. "> 0"
+    expects: str = ""      # the prediction in words where it is a side or an order, e.g. "> 0"
+    widen: float = 0.0     # tolerance added on each side of `ci` to form the band the prediction must fall in
+    claim: str = field(init=False, default="")   # P2.1..P2.4, P1.A, P1.B or "none" (validation.claims)
+    role: str = field(init=False, default="")    # claim | theory | instrument | control (validation.claims)
 
     def __post_init__(self):
         verdict = self.verdict or {True: PASS, False: FAIL, None: NA}[None if self.passed is None else bool(self.passed)]
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
-        if verdict == PASS and (self.predicted is None and not self.claim or self.observed is None):
+        if verdict == PASS and (self.predicted is None and not self.expects or self.observed is None):
             verdict = NA
             object.__setattr__(self, "reason", "nothing to compare: " + ("no prediction" if self.predicted is None
                                                                           else "no observation"))
+        if verdict == FAIL and not self.reason.strip():
+            object.__setattr__(self, "reason", _fail_reason(self))
         object.__setattr__(self, "verdict", verdict)
         object.__setattr__(self, "passed", {PASS: True, FAIL: False, NA: None}[verdict])
+        claim, role = assign(self.id, self.model)
+        object.__setattr__(self, "claim", claim)
+        object.__setattr__(self, "role", role)
+
+    @property
+    def band(self) -> tuple[float, float] | None:
+        """The interval the prediction must fall in: `ci` widened by `widen` on each side."""
+        return None if self.ci is None else (self.ci[0] - self.widen, self.ci[1] + self.widen)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -66,7 +84,20 @@ class Check:
                 d[k] = None
         if d["ci"] is not None:
             d["ci"] = [None if not math.isfinite(float(v)) else float(v) for v in d["ci"]]
+        d["widen"] = float(self.widen)
         return d
+
+
+def _fail_reason(c: "Check") -> str:
+    """Why a check given only passed=False fails, from its numbers (the agreement rule's words); an error
+    where it has none to say it with."""
+    band = c.band
+    if c.predicted is not None and band is not None and math.isfinite(float(c.predicted)):
+        lo, hi = band
+        p = float(c.predicted)
+        if p < lo or p > hi:
+            return f"prediction outside the interval by {(lo - p) if p < lo else (p - hi):.3g}"
+    raise ValueError(f"check {c.id!r} fails without a reason: say why (reason=...)")
 
 
 def decided(check_id: str, description: str, predicted, observed, ci, unit: str, decision: Decision, *,
@@ -111,3 +142,4 @@ class SuiteResult:
     verdicts: dict[str, str]  # finding -> one-paragraph verdict
     data_files: list[str] = field(default_factory=list)
     error: str = ""           # why the suite did not finish ("" when it did); its finished cells are kept
+    facts: dict[str, dict] = field(default_factory=dict)  # model -> what the scoreboard needs (validation.scoreboard)

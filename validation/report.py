@@ -3,12 +3,16 @@
     run_report(out_dir, ["ou", "dit"], quick=False, progress=print, options={"dit": {"model": ...}})
 
 Layout of `out_dir`:
-    summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "n/a", "quick"}
-                      (each check has "verdict": "pass" | "fail" | "n/a"; n/a is counted apart;
-                      "suite_errors": {suite: why} for each suite that did not finish)
-    report.md         how to read a check, a glossary, then per suite and finding: a one-paragraph
-                      verdict, the checks as a table (predicted, observed, interval, unit, verdict,
-                      why), and every figure embedded (PNG)
+    summary.json      {"claims": [scoreboard rows], "checks": [Check.to_json() ...], "models": {facts},
+                      "suites": [...], "passed", "failed", "n/a", "by_role", "quick"}
+                      (each check has "verdict": "pass" | "fail" | "n/a", n/a counted apart, and its
+                      "claim" and "role", validation/claims.py; each claims row a verdict word of
+                      validation/claim_rules.py; "suite_errors": {suite: why} for each suite that did
+                      not finish)
+    report.md         the scoreboard (claims x models, then P1's block and the caveats), how to read a
+                      check, a glossary, then per suite and finding: the claim checks' badge, a
+                      one-paragraph verdict, the checks as a table (claim and role, predicted,
+                      observed, interval, tolerance, unit, verdict, why), and every figure (PNG)
     report.html       report.md as one self-contained page: figures embedded as base64, a table of
                       contents, sortable tables, verdicts coloured (report_html.py)
     checks.csv        the same checks as one CSV table
@@ -39,9 +43,12 @@ from syncgap.validation.records import Check, SuiteResult, tally
 from syncgap.validation.store import DamagedRecord, check_record, is_storage_error, read_json
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
+from .claim_rules import chance_allowance, section_badge
+from .claims import ROLES, UNASSIGNED
 from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER, SUITE_TITLES
 from .report_html import render_html
 from .report_tex import render_latex
+from .scoreboard import scoreboard, scoreboard_markdown
 from .suites import DATA_FOLDERS, PARTIAL_CHECKS, SuiteUnavailable, resolve
 
 
@@ -58,7 +65,7 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 
 def _failed_suite(name: str, cid: str, message: str) -> SuiteResult:
-    c = Check(f"{name}.{cid}", message, None, None, None, "", False, finding="suite")
+    c = Check(f"{name}.{cid}", message, None, None, None, "", False, finding="suite", reason=message)
     return SuiteResult(name, [c], [], {"suite": message}, error=message)
 
 
@@ -142,18 +149,48 @@ def _ci_text(ci) -> str:
     return "–" if ci is None else f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
+def role_counts(checks) -> str:
+    """'claim: 4 pass, 5 fail, 10 n/a; theory: …' over the roles present (validation.claims.ROLES)."""
+    parts = []
+    for role in (*ROLES, UNASSIGNED):
+        k = tally([c for c in checks if c.role == role])
+        if sum(k.values()):
+            parts.append(f"{role} {k['pass']} pass, {k['fail']} fail, {k['n/a']} n/a")
+    return "; ".join(parts)
+
+
+BADGE_WORDS = {"pass": "✅ pass", "fail": "❌ fail", "n/a": "➖ n/a", None: "no claim check"}
+
+
+def badge_line(checks) -> str:
+    """A finding's badge: its claim checks' verdict (claim_rules.section_badge), with the counts per role."""
+    mine = [c for c in checks if c.role == "claim"]
+    claims = sorted({c.claim for c in checks if c.claim != "none"})
+    k = tally(mine)
+    badge = section_badge([c.verdict for c in mine])
+    detail = (f"{k['pass']} pass, {k['fail']} fail, {k['n/a']} n/a"
+              + (f", within the {chance_allowance(k['pass'] + k['fail'])} failures chance explains at 95%"
+                 if badge == "pass" and k["fail"] else "") if mine else "none of these checks decides a claim")
+    return (f"**Claim checks{' (' + ', '.join(claims) + ')' if claims else ''}: {BADGE_WORDS[badge]}.** {detail}. "
+            f"All checks by role: {role_counts(checks)}.")
+
+
 def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_dir: Path,
-                    notes: list[str] | None = None) -> str:
-    """report.md from the suites' records (and `notes`, warnings shown first); figures embedded by relative path."""
+                    notes: list[str] | None = None, board: list[dict] | None = None) -> str:
+    """report.md from the suites' records: the scoreboard (`board`, validation.scoreboard) first, then `notes`
+    (warnings), how to read a check, the glossary and each suite's findings; figures embedded by relative path."""
     checks = [c for r, _ in results for c in r.checks]
     n = tally(checks)
     lines = ["# syncgap validation report", "",
-             f"{n['pass']} of {len(checks)} checks pass, {n['fail']} fail and {n['n/a']} are n/a (nothing decided)"
-             f"{' (quick settings)' if quick else ''}. Predictions from theory are held against measurements on "
-             f"exactly solvable Ornstein–Uhlenbeck diffusions and on small diffusion transformers; the findings "
-             f"tested are those of {SOURCE_PAPER}. Findings that do not reproduce are listed as failed, not dropped. "
-             "Raw per-cell data sit next to each figure, which is redrawn from them alone.", ""]
+             f"Does each finding of {SOURCE_PAPER} (P2) hold on the models run here? The scoreboard answers first; "
+             f"the {len(checks)} checks below it{' (quick settings)' if quick else ''} are the evidence, by role: "
+             f"{role_counts(checks)} (in all {n['pass']} pass, {n['fail']} fail, {n['n/a']} n/a). Only *claim* "
+             "checks decide the scoreboard; *theory* checks hold this repository's own predictions against the "
+             "models, *instrument* checks show that a measurement works, *control* checks run where a claim should "
+             "not show. Findings that do not reproduce are listed as failed, not dropped. Raw per-cell data sit "
+             "next to each figure, which is redrawn from them alone.", ""]
     lines += [f"**Note.** {note}\n" for note in notes or []]
+    lines += scoreboard_markdown(board if board is not None else scoreboard(checks))
     lines += ["## How to read a check", "", HOW_TO_READ, "", "## Glossary", "",
               "| term | meaning |", "|---|---|"] + [f"| {term} | {_cell(text)} |" for term, text in GLOSSARY] + [""]
     for res, wall in results:
@@ -161,24 +198,27 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
         k = tally(cs)
         title = SUITE_TITLES.get(res.name)
         lines += [f"## Suite `{res.name}`{': ' + title if title else ''}", "",
-                  f"{k['pass']} of {len(cs)} checks pass, {k['fail']} fail, {k['n/a']} n/a; {wall:.1f} s this run.", ""]
+                  f"{len(cs)} checks ({k['pass']} pass, {k['fail']} fail, {k['n/a']} n/a); by role: {role_counts(cs)}; "
+                  f"{wall:.1f} s this run.", ""]
         findings = list(dict.fromkeys([c.finding or "other" for c in cs] + list(res.verdicts)))
         for f in findings:
             fc = [c for c in cs if (c.finding or "other") == f]
-            lines += [f"### {f}", ""]
+            lines += [f"### {f}", "", badge_line(fc), ""]
             if f in res.verdicts:
                 lines += [f"**Verdict.** {res.verdicts[f]}", ""]
             if fc:
-                lines += ["| check | predicted | observed | interval | unit | verdict | why |",
-                          "|---|---|---|---|---|---|---|"]
+                lines += ["| check | claim · role | predicted | observed | interval | ± | unit | verdict | why |",
+                          "|---|---|---|---|---|---|---|---|---|"]
                 for c in fc:
                     lines.append(f"| `{c.id}`{(' (' + c.model + ')') if c.model else ''}: {_cell(c.description)} | "
-                                 f"{_cell(c.claim) if c.claim else _fmt(c.predicted)} | {_fmt(c.observed)} | "
-                                 f"{_ci_text(c.ci)} | {_cell(c.unit)} | {MARKS[c.verdict]} | {_cell(c.reason) or '–'} |")
+                                 f"{c.claim} · {c.role} | {_cell(c.expects) if c.expects else _fmt(c.predicted)} | "
+                                 f"{_fmt(c.observed)} | {_ci_text(c.ci)} | {_fmt(c.widen) if c.widen else '–'} | "
+                                 f"{_cell(c.unit)} | {MARKS[c.verdict]} | {_cell(c.reason) or '–'} |")
                 lines.append("")
                 tols = sorted({c.tolerance for c in fc if c.tolerance})
                 if tols:
-                    lines += ["Intervals: " + "; ".join(tols) + ".", ""]
+                    lines += ["Intervals: the observation's own; ± is the tolerance the prediction may lie beyond "
+                              "them. " + "; ".join(tols) + ".", ""]
         for fig in res.figures:
             if (out_dir / fig.path).is_file():
                 lines += [f"![{fig.caption}]({fig.path})", "", f"*{fig.caption}* Drawn from: "
@@ -192,8 +232,8 @@ def render_markdown(results: list[tuple[SuiteResult, float]], quick: bool, out_d
 
 def _checks_csv(checks: list[Check]) -> str:
     buf = io.StringIO()
-    cols = ["id", "finding", "model", "description", "predicted", "observed", "ci_low", "ci_high", "unit",
-            "verdict", "passed", "kind", "claim", "reason", "tolerance"]
+    cols = ["id", "claim", "role", "finding", "model", "description", "predicted", "expects", "observed", "ci_low",
+            "ci_high", "widen", "unit", "verdict", "passed", "kind", "reason", "tolerance"]
     w = csv.DictWriter(buf, fieldnames=cols)
     w.writeheader()
     for c in checks:
@@ -204,9 +244,24 @@ def _checks_csv(checks: list[Check]) -> str:
 
 
 def _counts(checks) -> dict:
-    """summary.json's counts: "passed", "failed" and "n/a" (n/a is never a pass nor a fail)."""
+    """summary.json's counts: "passed", "failed" and "n/a" (n/a is never a pass nor a fail), and the same per role."""
     n = tally(checks)
-    return {"passed": n["pass"], "failed": n["fail"], "n/a": n["n/a"]}
+    roles = {role: tally([c for c in checks if c.role == role]) for role in (*ROLES, UNASSIGNED)}
+    return {"passed": n["pass"], "failed": n["fail"], "n/a": n["n/a"],
+            "by_role": {r: {"passed": k["pass"], "failed": k["fail"], "n/a": k["n/a"]} for r, k in roles.items()
+                        if sum(k.values())}}
+
+
+def merged_facts(results) -> dict[str, dict]:
+    """Every suite's facts per model, merged: a later suite adds to an earlier one's; within a dict-valued fact
+    ("untestable": claim -> reason) the earlier suite's entry stays."""
+    out: dict[str, dict] = {}
+    for r, _ in results:
+        for model, f in (r.facts or {}).items():
+            mine = out.setdefault(model, {})
+            for k, v in f.items():
+                mine[k] = {**v, **mine[k]} if isinstance(v, dict) and isinstance(mine.get(k), dict) else v
+    return out
 
 
 def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
@@ -235,7 +290,9 @@ def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
     t0 = time.time()
     results = [run_suite(name, out, quick, say, (options or {}).get(name), log=to_log) for name in suites]
     checks = [c for r, _ in results for c in r.checks]
-    summary = {"checks": [c.to_json() for c in checks],
+    facts = merged_facts(results)
+    board = scoreboard(checks, facts)
+    summary = {"claims": board, "checks": [c.to_json() for c in checks], "models": facts,
                "suites": [{"name": n, "suite": r.name, "wall_s": round(w, 2), **_counts(r.checks), "figures": [{"path": f.path, "caption": f.caption, "sources": list(f.sources)} for f in r.figures],
                            "data_files": list(r.data_files), "verdicts": dict(r.verdicts), "error": r.error or None}
                           for n, (r, w) in zip(suites, results)],
@@ -245,7 +302,7 @@ def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))
     atomic_write_text(out / "summary.tex", render_latex(checks))
-    markdown = render_markdown(results, quick, out, notes)
+    markdown = render_markdown(results, quick, out, notes, board)
     atomic_write_text(out / "report.md", markdown)
     atomic_write_text(out / "report.html", render_html(markdown, out))
     say(f"report: {summary['passed']}/{len(checks)} checks pass, {summary['failed']} fail, {summary['n/a']} n/a; wrote summary.json, report.md, report.html, "

@@ -14,8 +14,12 @@ HOW_TO_READ = (
     "**n/a** (➖): nothing was decided, e.g. there is nothing to compare (no prediction or no measurement), the "
     "interval is too wide to tell (it contains the value that would contradict the claim: \"not resolved\"), or "
     "the check rests on an anchor that is not established; n/a is never counted as a pass, and the *why* "
-    "column says which. The interval is the measurement's 95% bootstrap interval (resampling replica pairs or "
-    "paths), sometimes widened by a stated tolerance (listed under each table). Kinds of check: *agreement* "
+    "column says which. The interval is the measurement's own 95% bootstrap interval (resampling replica pairs or "
+    "paths), the same wherever that number appears; the ± column is a stated tolerance the prediction may lie "
+    "beyond it (how it was formed is listed under each table). The *claim · role* column says which finding a "
+    "check bears on and why it is there: *claim* checks decide the scoreboard, *theory* checks hold this "
+    "repository's own predictions, *instrument* checks show a measurement works, *control* checks run where the "
+    "claim should not show; a finding's badge counts its claim checks only. Kinds of check: *agreement* "
     "(two-sided: the prediction must lie inside the interval), *bound* (one-sided, e.g. observed ≤ predicted: the "
     "whole interval must lie on the predicted side; a bound that holds is consistent with theory, not an "
     "estimate, and its distance from the observation is stated), *sign* (a quantity is > 0: the whole interval "
@@ -55,8 +59,13 @@ GLOSSARY = (
      "widened by it."),
     ("Kendall τ", "rank correlation between commitment step and unit order (global → local); +1 perfectly in "
      "order, 0 no order (chance), −1 reversed."),
-    ("pool k", "the outputs average-pooled to a k × k image before comparing: pool 2 is coarse (global), the "
-     "largest k, the full resolution, is fine (local)."),
+    ("pool k", "the outputs average-pooled to a k × k image before comparing: pool 1 (the image mean) is the "
+     "coarsest (global), the largest k, the full resolution, the finest (local)."),
+    ("mode k (empirical)", "for a model without known features: the k-th of its outputs' leading principal "
+     "directions, ordered by radial spatial frequency (mode1 the lowest); agreement as for a feature."),
+    ("holds / does not hold / undecided / not testable here", "the scoreboard's verdict on a claim and model: the "
+     "decisive interval wholly on the claim's side, wholly on the other side, straddling the boundary, or no "
+     "measurement possible here (with the reason); rules in docs/science.md §7."),
     ("dctij", "the FHGM feature on the 2-D discrete cosine pattern of frequencies (i, j); dct01 is the lowest "
      "(global), dct67 the highest (local)."),
     ("FHGM", "frequency-hierarchy Gaussian mixture: synthetic images made of sign-random DCT features whose "

@@ -35,7 +35,8 @@ td.verdict-cell{font-weight:600;text-align:center}tr.pass td.verdict-cell{color:
 .verdict{border-left:5px solid #8a96a3;background:#f5f7f9;padding:8px 12px;margin:10px 0;border-radius:3px}
 .verdict.pass{border-color:#2e9e4a;background:#eef9f0}.verdict.fail{border-color:#c9302c;background:#fcefee}.verdict.na{border-color:#9a9a9a;background:#f3f3f3}
 .badge{display:inline-block;font-size:12px;font-weight:700;padding:1px 7px;border-radius:9px;margin-right:6px;color:#fff}
-.badge.pass{background:#2e9e4a}.badge.fail{background:#c9302c}.badge.na{background:#8a8a8a}
+.badge.pass{background:#2e9e4a}.badge.fail{background:#c9302c}.badge.na,.badge.none{background:#8a8a8a}
+tr.undecided td{background:#fdf8e4}
 figure{margin:16px 0}figure img{max-width:100%;border:1px solid #e1e5ea}figcaption{font-size:13px;color:#444;margin-top:4px}
 .summary{font-size:16px}
 """
@@ -123,12 +124,16 @@ def blocks(markdown: str) -> list[tuple[str, object]]:
     return out
 
 
-def _outcome(rows: list[str]) -> str | None:
-    """'fail' when a check row fails, else 'pass' when one passes, 'na' when every row is n/a; None without verdicts."""
-    marks = [r for r in rows[1:] if _PASS in r or _FAIL in r or _NA in r]
-    if not marks:
+_CLAIM_MARKS = {"🟢": "pass", "🔴": "fail", "🟡": "undecided", "⚪": "na"}   # the scoreboard's verdict marks
+_BADGE = re.compile(r"^\*\*Claim checks[^:]*: (✅ pass|❌ fail|➖ n/a|no claim check)\.\*\*")
+
+
+def badge_of(paragraph: str) -> str | None:
+    """'pass', 'fail', 'na' or 'none' from a finding's "**Claim checks …: <badge>.**" line; None for other text."""
+    m = _BADGE.match(paragraph)
+    if not m:
         return None
-    return "fail" if any(_FAIL in r for r in marks) else "pass" if any(_PASS in r for r in marks) else "na"
+    return {"✅ pass": "pass", "❌ fail": "fail", "➖ n/a": "na", "no claim check": "none"}[m.group(1)]
 
 
 def _table_html(rows: list[str]) -> str:
@@ -136,7 +141,8 @@ def _table_html(rows: list[str]) -> str:
     lines = ["<table>", "<thead><tr>" + "".join(f"<th>{inline(h)}</th>" for h in header) + "</tr></thead>", "<tbody>"]
     for row in body:
         cells = table_cells(row)
-        cls = "fail" if _FAIL in cells else "pass" if _PASS in cells else "na" if _NA in cells else ""
+        claim = next((v for k, v in _CLAIM_MARKS.items() if any(c.startswith(k) for c in cells)), "")
+        cls = "fail" if _FAIL in cells else "pass" if _PASS in cells else "na" if _NA in cells else claim
         tds = []
         for cell in cells:
             if cell in (_PASS, _FAIL, _NA):
@@ -160,30 +166,19 @@ def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap valida
     items = blocks(markdown)
     taken: set[str] = set()
     ids = {i: slug(text, taken) for i, (kind, text) in enumerate(items) if kind in ("h2", "h3")}
-    # colour each section's verdict by the checks of the same section (the next table before the next heading)
-    outcome_of = {}
-    for i, (kind, _) in enumerate(items):
-        if kind != "p":
-            continue
-        for kind2, body in items[i + 1:]:
-            if kind2.startswith("h"):
-                break
-            if kind2 == "table":
-                outcome_of[i] = _outcome(body)
-                break
-    toc, section_outcome = [], {}
-    current = None
+    # each finding's badge is its claim checks' verdict, written by report.md in its "**Claim checks" line
+    section_outcome, current = {}, None
     for i, (kind, body) in enumerate(items):
         if kind in ("h2", "h3"):
             current = i
-        elif kind == "table" and current is not None:
-            o = _outcome(body)
-            if o and section_outcome.get(current) != "fail":
-                section_outcome[current] = o
+        elif kind == "p" and current is not None and badge_of(body):
+            section_outcome[current] = badge_of(body)
+    toc = []
     for i, (kind, text) in enumerate(items):
         if kind in ("h2", "h3"):
             badge = section_outcome.get(i)
-            words = {"pass": "no check fails", "fail": "a check fails", "na": "all n/a"}
+            words = {"pass": "claim checks pass", "fail": "claim checks fail", "na": "claim checks n/a",
+                     "none": "no claim check"}
             mark = f' <span class="count">({words[badge]})</span>' if badge else ""
             toc.append((kind, f'<a href="#{ids[i]}">{inline(text)}</a>{mark}'))
     nav = ['<nav class="toc"><strong>Contents</strong><ul>']
@@ -201,8 +196,10 @@ def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap valida
     if open_sub:
         nav.append("</ul></li>")
     nav.append("</ul></nav>")
-    body, nav_done = [], False
+    body, nav_done, current = [], False, None
     for i, (kind, content) in enumerate(items):
+        if kind in ("h2", "h3"):
+            current = i
         if kind == "h1":
             body.append(f"<h1>{inline(content)}</h1>")
         elif kind in ("h2", "h3"):
@@ -220,10 +217,13 @@ def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap valida
                 body.append(f'<figure><img alt="{html.escape(caption)}" src="{embedded_image(png)}"></figure>')
             else:
                 body.append(f"<p><em>(figure {html.escape(rel)} missing: {inline(caption)})</em></p>")
+        elif badge_of(content):
+            o = badge_of(content)
+            word = {"pass": "PASS", "fail": "FAIL", "na": "N/A", "none": "NO CLAIM CHECK"}[o]
+            body.append(f'<div class="verdict {o}"><span class="badge {o}">{word}</span>{inline(content)}</div>')
         elif content.startswith("**Verdict.**"):
-            o = outcome_of.get(i)
-            badge = f'<span class="badge {o}">{ {"pass": "PASS", "fail": "FAIL", "na": "N/A"}[o]}</span>' if o else ""
-            body.append(f'<div class="verdict {o or ""}">{badge}{inline(content)}</div>')
+            o = section_outcome.get(current)
+            body.append(f'<div class="verdict {o or ""}">{inline(content)}</div>')
         else:
             cls = ' class="summary"' if not nav_done else ""
             body.append(f"<p{cls}>{inline(content)}</p>")
@@ -235,4 +235,4 @@ def render_html(markdown: str, out_dir: str | Path, title: str = "syncgap valida
                       *body, f"<script>{SORT_SCRIPT}</script>", "</main></body>", "</html>", ""])
 
 
-__all__ = ["render_html", "blocks", "inline", "table_cells", "embedded_image"]
+__all__ = ["render_html", "blocks", "inline", "table_cells", "embedded_image", "badge_of"]

@@ -3,8 +3,9 @@
     \\usepackage{booktabs, longtable}     % in the paper's preamble
     \\input{summary.tex}
 
-One row per check (the rows of summary.json and checks.csv): id, model, predicted, observed, the
-interval the prediction must fall in, the unit and the verdict. A longtable, so a long list breaks
+One row per check (the rows of summary.json and checks.csv): id, the claim it bears on and its role
+(validation/claims.py), model, predicted, observed, the observation's interval, the unit and the
+verdict. A longtable, so a long list breaks
 across pages. Text is escaped for LaTeX; numbers keep four significant digits, like report.md.
 """
 from __future__ import annotations
@@ -39,9 +40,9 @@ def latex_number(x: float | None) -> str:
 def render_latex(checks: list[Check], caption: str = "Predicted against observed: the checks of the syncgap validation report.") -> str:
     """The longtable of every check (booktabs rules)."""
     n = tally(checks)
-    head = r"Check & Model & Predicted & Observed & Interval & Unit & Verdict \\"
+    head = r"Check & Claim & Role & Model & Predicted & Observed & Interval & Unit & Verdict \\"
     lines = ["% syncgap validation report: the checks (written by `syncgap validate`; needs booktabs, longtable)",
-             r"\begin{longtable}{llrrlll}",
+             r"\begin{longtable}{llllrrlll}",
              rf"\caption{{{latex_escape(caption)} {n['pass']} of {len(checks)} pass, {n['fail']} fail, {n['n/a']} n/a.}}\label{{tab:syncgap-checks}}\\",
              r"\toprule", head, r"\midrule", r"\endfirsthead",
              r"\toprule", head, r"\midrule", r"\endhead",
@@ -49,7 +50,8 @@ def render_latex(checks: list[Check], caption: str = "Predicted against observed
     for c in checks:
         ci = "--" if c.ci is None else f"[{latex_number(c.ci[0])}, {latex_number(c.ci[1])}]"
         verdict = {"pass": "pass", "fail": r"\textbf{fail}", "n/a": r"n/a"}[c.verdict]
-        lines.append(" & ".join([rf"\texttt{{{latex_escape(c.id)}}}", latex_escape(c.model or "--"),
+        lines.append(" & ".join([rf"\texttt{{{latex_escape(c.id)}}}", latex_escape(c.claim), latex_escape(c.role),
+                                 latex_escape(c.model or "--"),
                                  latex_number(c.predicted), latex_number(c.observed), ci,
                                  latex_escape(c.unit or "--"), verdict]) + r" \\")
     lines.append(r"\end{longtable}")

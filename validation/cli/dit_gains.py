@@ -23,8 +23,9 @@ from .common import IntRange, add_json_flag, float_list, out_folder, print_json,
 
 def register(dsub: argparse._SubParsersAction) -> None:
     p = dsub.add_parser("gains", help="routing/pattern gains per layer and token mode (routing dominance, η)")
-    p.add_argument("--model", default="tiny",
-                   help="tiny, fhgm, fhgm-flat, fhgm-deep, digits, facebook/DiT-XL-2-256 or a local directory (default tiny)")
+    p.add_argument("--model", default="fhgm",
+                   help="fhgm, fhgm-flat, fhgm-deep, digits, facebook/DiT-XL-2-256, a local directory, or tiny (random "
+                        "weights, for tests only: its numbers mean nothing) (default fhgm)")
     p.add_argument("--step", type=IntRange(0, 999), required=True, help="sampler step of the symmetric point (0 = first), %(type)s, below --num-steps")
     p.add_argument("--num-steps", type=IntRange(1, 1000), default=50, help="sampler steps of the run, %(type)s (default 50)")
     p.add_argument("--sampler", choices=["ddpm", "ddim"], default="ddpm",

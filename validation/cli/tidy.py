@@ -366,7 +366,8 @@ def validate(args: argparse.Namespace, summary: dict) -> dict:
         row["ci_low"], row["ci_high"] = ci
         records.append(row)
     return envelope("validate", {"out": args.out, "quick": summary["quick"], "options": options_of(args)}, records,
-                    {"passed": summary["passed"], "failed": summary["failed"], "n/a": summary.get("n/a", 0), "wall_s": summary["wall_s"],
+                    {"claims": summary.get("claims", []), "by_role": summary.get("by_role", {}),
+                     "passed": summary["passed"], "failed": summary["failed"], "n/a": summary.get("n/a", 0), "wall_s": summary["wall_s"],
                      "suite_wall_s": {s["name"]: s["wall_s"] for s in summary["suites"]}})
 
 

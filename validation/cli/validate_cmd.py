@@ -19,14 +19,18 @@ from .common import add_json_flag, out_folder, print_json, print_table
 from .extras import require_suites
 
 
+QUICK_TIME = "about 2 minutes"   # `validate --quick`, measured: benchmarks/RESULTS.md "First-run timings"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
-                                   "(figures embedded, one verdict per finding) and the raw data. "
+                                   "(the scoreboard of claims first, then every check, figures embedded) and the raw data. "
                                    "A rerun reuses finished data files.")
     p.add_argument("--out", required=True, help="report folder (created; a rerun resumes there)")
-    p.add_argument("--quick", action="store_true", help="reduced sizes (about 2 minutes on 2 CPU cores)")
+    p.add_argument("--quick", action="store_true", help=f"reduced sizes ({QUICK_TIME} on 2 CPU cores, one thread: "
+                   "benchmarks/RESULTS.md)")
     p.add_argument("--suites", nargs="+", default=list(DEFAULT_ORDER), metavar="SUITE",
                    help=f"suites to run, in order (default: {' '.join(DEFAULT_ORDER)}; known: {', '.join(SUITES)})")
     p.add_argument("--model", nargs="+", action="extend", default=None, metavar="NAME",
@@ -115,8 +119,12 @@ def run(args: argparse.Namespace) -> int:
             opts["model"] = models[0] if len(models) == 1 else models
             notes = random_model_notes(models)
         options["dit"] = opts
-    if "dit-causal" in suites and getattr(args, "full", False):   # the causal depth test's full curve
-        options["dit-causal"] = {"full": True}
+    if "dit-causal" in suites:
+        causal = {"full": True} if getattr(args, "full", False) else {}   # the causal depth test's full curve
+        if args.model:   # the user's model only: no zoo model enters their report
+            causal["model"] = options["dit"]["model"]
+        if causal:
+            options["dit-causal"] = causal
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
@@ -131,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
                       "ci": _ci_text(c["ci"]), "unit": c["unit"],
                       "verdict": {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}[c["verdict"]]}
                      for c in summary["checks"]])
+        for r in summary.get("claims", []):
+            print(f"{r['claim']} on {r['model']}: {r['verdict']}: {r['why']}")
         print(f"{summary['passed']}/{len(summary['checks'])} checks pass, {summary['failed']} fail, "
               f"{summary['n/a']} n/a; report: "
               f"{os.path.join(args.out, 'report.md')}")

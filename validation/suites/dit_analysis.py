@@ -24,8 +24,9 @@ RESOLUTION = 1.5  # sampler steps: reading resolution of the pilot grid (t_int e
 
 
 def family_arrays(res, family):
-    """(t_int, agreement (P, U, T)) of a cell result: the FHGM "features" family or the pooled "scales"."""
-    a = np.asarray(res["feature_agreement"] if family == "features" else res["agreement"], float)
+    """(t_int, agreement (P, U, T)) of a cell result: the FHGM "features" or empirical "modes" (sign agreement of
+    the projections), or the pooled "scales"."""
+    a = np.asarray(res["feature_agreement"] if family in ("features", "modes") else res["agreement"], float)
     return np.asarray(res["t_int"], float), a
 
 

@@ -284,7 +284,7 @@ def checks_for(ana: dict) -> list:
                                f"{k}-layer sets ({ana['window']}, {ana['sampler']}; against {ana['reference']})",
                                None, obs, (last.get("shift_low"), last.get("shift_high")) if obs is not None else None,
                                "steps", last_k_decision(row, k), kind="beyond_null", model=ana["model"],
-                               finding=FINDING, claim="beyond the random-set null"))
+                               finding=FINDING, expects="beyond the random-set null"))
     return out
 
 
@@ -357,15 +357,16 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
         s = replace(s, models=tuple([model] if isinstance(model, str) else model))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
-    checks, figures, files, notes = [], [], [], []
+    checks, figures, files, notes, facts = [], [], [], [], {}
     from syncgap.dit_bridge.registry import load_model
     from syncgap.validation.suites.dit_cells import fhgm_mixture
     for name in s.models:
         t0 = time.time()
         rec = load_model(name, device=device)
         if s.window == "switch-on" and fhgm_mixture(rec) is None:
-            notes.append(f"{rec.name}: not trained on the FHGM, no features to read the switch-on gap on: "
-                         "causal test not run.")
+            why = "not trained on the FHGM, no features to read the switch-on gap on: causal test not run"
+            notes.append(f"{rec.name}: {why}.")
+            facts[rec.name] = {"dit": True, "layers": int(rec.num_layers), "untestable": {"P2.3": why}}
             continue
         meas = measure(rec, out_dir, s, say)
         ana = analyse(meas, s)
@@ -377,6 +378,7 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
             ana = json.load(f)   # checks from the written file only
         cks = checks_for(ana)
         checks += cks
+        facts[ana["model"]] = {"dit": True, "layers": int(ana["n_layers"])}
         notes.append(finding_text(ana, cks))
         png = os.path.join(folder, "gap_vs_k.png")
         draw(ana_path, png)   # dit_causal_figures: from analysis.json only
@@ -388,7 +390,7 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
         say(f"dit-causal {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass "
             f"({time.time() - t0:.1f} s)")
     return SuiteResult("dit_causal", checks, figures, {FINDING: " ".join(notes)},
-                       [os.path.relpath(p, out_dir) for p in files])
+                       [os.path.relpath(p, out_dir) for p in files], facts=facts)
 
 
 __all__ = ["CausalSettings", "THROUGHOUT", "WINDOWS", "settings_for", "measure", "switch_on_shift", "set_stats",

@@ -51,10 +51,10 @@ def unit_scales(rec, mix) -> list[int]:
 
 
 def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
-                         progress=None, window="release", noise="independent", sampler="ddpm") -> dict:
+                         progress=None, window="release", noise="independent", sampler="ddpm", offsets=None) -> dict:
     """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
     protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
-    of both final outputs."""
+    of both final outputs, less `offsets` (F,) where given (empirical modes: (x - mean)·φ)."""
     lab = pair_labels(rec, None, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
@@ -62,7 +62,7 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
                                             eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
-            proj[:, :, :, i] = feature_projections(a, b, patterns)
+            proj[:, :, :, i] = feature_projections(a, b, patterns) - (0.0 if offsets is None else np.asarray(offsets))
         if progress is not None:
             progress(i + 1, len(t_ints))
     out = {"t_int": list(t_ints), "scales": list(scales), "agreement": agree}
@@ -132,3 +132,22 @@ def quality_gate(source) -> dict | None:
     """The shipped model's quality gate (quality.json beside its weights), or None where there is none."""
     gate = quality_record(source).get("quality_gate")
     return gate if isinstance(gate, dict) and "passed" in gate else None
+
+
+def model_facts(ana: dict, layers: int, random_weights: bool = False, space: str = "pixel") -> dict:
+    """What the scoreboard needs of one model beyond its checks: units, layers, control, quality gate, and why a
+    claim cannot be tested on it ("untestable": claim -> reason); `space`: where the units live, "latent" (a VAE's
+    latents, DiT-XL/2) or "pixel" (the small models' images)."""
+    prim, gate = ana["primary"], ana.get("quality_gate")
+    untestable = {}
+    if "features" not in ana["families"]:
+        untestable["P2.3"] = ("not trained on the FHGM: the depth probes and the causal test read FHGM features, "
+                              "and this model has none")
+    if random_weights:
+        untestable = {c: "random weights: its numbers mean nothing" + (f"; also {untestable[c]}" if c in untestable
+                                                                      else "") for c in ("P2.1", "P2.2", "P2.3", "P2.4")}
+    return {"dit": True, "layers": int(layers), "family": prim, "units": list(ana["families"][prim]["labels"]),
+            "space": space,
+            "control": CONTROLS.get(ana["model"], ""), "random_weights": bool(random_weights),
+            "gate_passed": None if gate is None else bool(gate["passed"]), "untestable": untestable}
+

@@ -167,7 +167,7 @@ def checks_for(a: dict, control_reason: str | None = "the depth controls were no
                    "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) minus its chance "
                    f"level {chance:.3g} (an isotropic difference): the measurement sees structure", None, excess, ci,
                    "share of energy", check_kinds.sign(excess, ci, expected=1), kind="sign", model=m,
-                   finding=MEASUREMENT, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
+                   finding=MEASUREMENT, expects="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
                    "fails when wholly below (the difference sits in the fine modes)")]
     acc = np.asarray(a["accuracy"], float)   # (L + 1, S_p, F)
     last = float(acc[-1, -1, 0])

@@ -141,7 +141,7 @@ def control_checks(model: str, zoo_dir: str, finding: str) -> tuple[list[Check],
         out.append(decided(f"dit.{name}.depth.control.answer", f"the localisation rule on the {kind}-block control "
                            f"of {model} (attribution shares against random-set null): margin by which the {kind} "
                            "set clears the null and the other end", 0.0, obs, None if obs is None else (obs, obs),
-                           "share", d, kind="localisation", model=name, finding=finding, claim=claim))
+                           "share", d, kind="localisation", model=name, finding=finding, expects=claim))
         if d.verdict != PASS:
             bad.append(f"{name} ({kind} control): {d.reason}")
     return out, ("controls do not show the test can answer: " + "; ".join(bad)) if bad else None
@@ -162,7 +162,7 @@ def localisation_check(model: str, effects: dict, control_reason: str | None, fi
     return decided(f"dit.{model}.depth.{name}", f"where the blocks carry the replica difference ({what}): the "
                    f"last {effects['k']} blocks beyond random {effects['k']}-sets and the first {effects['k']}",
                    0.0, obs, None if obs is None else (obs, obs), "share", d, kind="localisation", model=model,
-                   finding=finding, claim=f"answers 'last {effects['k']}'")
+                   finding=finding, expects=f"answers 'last {effects['k']}'")
 
 
 def control_record(rec, expect: str, st) -> dict:

@@ -48,7 +48,7 @@ def _err(est, lo, hi):
     return ok, np.vstack([np.clip(est - lo, 0, None), np.clip(hi - est, 0, None)])
 
 
-CHANCE = {"features": (0.5, "chance (independent signs)"),
+CHANCE = {"features": (0.5, "chance (independent signs)"), "modes": (0.5, "chance (independent signs)"),
           "scales": (0.0, "chance (independent zero-mean outputs)")}   # agreement of unrelated outputs
 
 

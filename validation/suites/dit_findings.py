@@ -59,11 +59,19 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     rec = load_model(name, device=device)
     mix = dit_cells.fhgm_mixture(rec)
     scales = dit_cells.unit_scales(rec, mix)
-    pats = None if mix is None else mix.patterns
+    modes = None
+    if mix is None and settings.modes:   # a model without known features: its empirical modes (dit_bridge.modes)
+        from syncgap.dit_bridge.modes import empirical_modes
+        modes = empirical_modes(rec, settings.modes, n_samples=settings.mode_samples, seed=settings.seed,
+                                num_steps=settings.num_steps)
+        say(f"dit {name}: {settings.modes} empirical modes {'read from the cache' if modes['cached'] else 'computed'} "
+            f"({modes['path']})")
+    pats = mix.patterns if mix is not None else None if modes is None else modes["patterns"]
     base = {"model": rec.name, "source": rec.source,
             "weights": weights_fingerprint(rec.model),    # a retrained model's cells are recomputed, not reused
             "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints),
-            "seed": settings.seed, "scales": scales, "features": mix is not None}
+            "seed": settings.seed, "scales": scales, "features": mix is not None,
+            **({"modes": settings.modes, "mode_samples": settings.mode_samples} if modes is not None else {})}
     cells = {}
 
     def cell(kind, g, compute, **extra):
@@ -73,7 +81,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         cells[(kind, g)] = (path, r, reused)
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
-              scales=scales, patterns=pats)
+              scales=scales, patterns=pats, offsets=None if modes is None else modes["offsets"])
     cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
     for window, noise, sampler in settings.variants:
         variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
@@ -97,8 +105,10 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
              n_paths=settings.ou_paths)
-    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name,
-            "quality_gate": dit_cells.quality_gate(rec.source)}
+    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name, "modes": modes,
+            "quality_gate": dit_cells.quality_gate(rec.source),
+            "random_weights": bool(rec.info.get("random_weights", False)),
+            "space": "latent" if rec.latent_scale is not None else "pixel"}
 
 
 
@@ -106,14 +116,16 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     """analysis.json content for one model, computed from its cell files only."""
     recs = {k: dit_cells.read_cell(p) for k, p in cell_files.items()}
     clone = recs[("clone", 0.0)]["result"]
-    fams = ["features", "scales"] if "feature_agreement" in clone else ["scales"]
+    unit = "features" if mix is not None else "modes"
+    fams = [unit, "scales"] if "feature_agreement" in clone else ["scales"]
     out = {"model": name, "families": {}, "primary": fams[0], "num_steps": settings.num_steps,
            "resolution": power.reading_resolution(clone["t_int"], settings.window),   # of the cells' own grid
            "n_pairs": int(np.asarray(clone["agreement"]).shape[0]),
            "cell_files": {f"{k[0]}_g{k[1]:g}": os.path.basename(p) for k, p in cell_files.items()}}
     for fam in fams:
         t, a = dit_analysis.family_arrays(clone, fam)
-        labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features"
+        labels = ([f"dct{u}{v}" for u, v in _freqs(mix)] if fam == "features" else
+                  [f"mode{k + 1}" for k in range(len(clone["feature_agreement"][0]))] if fam == "modes"
                   else [f"pool {s}" for s in clone["scales"]])
         out["families"][fam] = {"labels": labels, "t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
     prim = fams[0]
@@ -166,13 +178,14 @@ def _observed(obs_ci):
 
 def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0, anchor: Decision | None = None,
               absent=NA):
-    """Two-sided agreement (check_kinds.agreement) of `pred` with the widened interval; n/a by `anchor` when given."""
+    """Two-sided agreement (check_kinds.agreement) of `pred` with the observation's interval widened by `widen` on
+    each side (the check keeps the interval itself and `widen`); n/a by `anchor` when given."""
     obs, ci = _observed(obs_ci)
-    ci = None if ci is None else (ci[0] - widen, ci[1] + widen)
+    band = None if ci is None else (ci[0] - widen, ci[1] + widen)
     pred = None if pred is None else float(pred)
-    decision = anchor or check_kinds.agreement(pred, obs, ci, absent=absent)
+    decision = anchor or check_kinds.agreement(pred, obs, band, absent=absent)
     return decided(cid, desc, pred, obs, ci, unit, decision, kind="agreement", model=model, finding=finding,
-                   tolerance=tol)
+                   tolerance=tol, widen=widen)
 
 
 # The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
@@ -190,7 +203,7 @@ def checks_for(an_: dict) -> list[Check]:
         obs, ci = _observed(f["gap"])
         cks.append(decided(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
                            f"and {f['labels'][-1]} is > 0", None, obs, ci, "sampler steps",
-                           check_kinds.sign(obs, ci, expected=1), kind="sign", claim="> 0", model=m, finding=F1,
+                           check_kinds.sign(obs, ci, expected=1), kind="sign", expects="> 0", model=m, finding=F1,
                            tolerance=f"sign: passes when the whole {boot} of the gap is > 0, fails when it is "
                            "wholly < 0, n/a (not resolved) when it contains 0"))
         obs, ci = _observed(f["kendall"])
@@ -201,7 +214,7 @@ def checks_for(an_: dict) -> list[Check]:
         control = f" (control, {dit_cells.CONTROLS[m]})" if m in dit_cells.CONTROLS else ""
         cks.append(decided(f"dit.{m}.ordering.{fam}", f"Kendall tau of commitment step vs {fam} order "
                            f"(global -> local) at g = 0{control}", None, obs, ci, "Kendall tau",
-                           decision, kind="ordering", claim="> 0 (global first)",
+                           decision, kind="ordering", expects="> 0 (global first)",
                            model=m, finding=F4, tolerance=f"ordering: passes when the {boot} of tau lies wholly "
                            "above 0, fails when wholly below, n/a (not resolved) when it contains 0"))
     if "theory" in an_:
@@ -262,7 +275,8 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
                              f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
                              "delta AIC", d_aic <= 2.0, m, F2,
                              "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 "
-                             "with the measured 95% intervals as 1.96 sd and the reading resolution"))
+                             "with the measured 95% intervals as 1.96 sd and the reading resolution",
+                             reason=dit_predictions.rho_law_reason(d_aic, comp["preferred"])))
         else:   # recorded, not dropped: the comparison could not be made
             cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
                              f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, against a constant gap over "
@@ -281,12 +295,14 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
                          f"gap(g = {row['g_hi']:g})/gap(g = {row['g_lo']:g}), {label} variant, vs the exact "
                          f"analog's (collapse: DiT {row['collapses']}, analog {row['predicted_collapses']})",
                          pr[0], None if not r else r[0],
-                         None if not r else (r[1] - row["ratio_tolerance"], r[2] + row["ratio_tolerance"]),
+                         None if not r else (r[1], r[2]),
                          "ratio", (row["prediction_agrees"] == "yes") if r and not unanchored else None, m, F2,
                          "joint 95% percentile bootstrap over pairs, widened by the reading resolution "
                          f"({res:g} step) propagated into the ratio; the collapse answers must match",
-                         **({"reason": f"anchor not established: gap(g = {row['g_lo']:g}) = {_iv_txt(anchor)} "
-                             "contains 0, so the ratio over it cannot be told from any value"} if unanchored else {})))
+                         widen=row["ratio_tolerance"] if r else 0.0,
+                         reason=(f"anchor not established: gap(g = {row['g_lo']:g}) = {_iv_txt(anchor)} contains 0, "
+                                 "so the ratio over it cannot be told from any value") if unanchored
+                         else dit_predictions.ratio_reason(row, r)))
     return cks
 
 
@@ -380,7 +396,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
-    checks, figures, files, notes, rows = [], [], [], {}, []
+    checks, figures, files, notes, rows, facts = [], [], [], {}, [], {}
     for name in names:
         t0 = time.time()
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
@@ -396,6 +412,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         for f, txt in summaries(ana).items():
             notes.setdefault(f, []).append(txt)
         checks += cks
+        facts[ana["model"]] = dit_cells.model_facts(ana, meas["layers"], meas["random_weights"], meas["space"])
         rows += ana.get("headline", [])
         files += list(cf.values()) + [ana_path]
         figures += dit_figures.draw_all(ana_path, out_dir)
@@ -413,7 +430,8 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
         files.append(head_path)
         verdicts[F2] += ("\n\nHeadline: does the gap shrink or collapse under coupling (variant x model, g > 0 "
                          "only: Protocol I release has no g -> 0 limit, docs/protocols.md)?\n\n" + table)
-    return SuiteResult("dit_findings", checks, figures, verdicts, [os.path.relpath(p, out_dir) for p in files])
+    return SuiteResult("dit_findings", checks, figures, verdicts, [os.path.relpath(p, out_dir) for p in files],
+                       facts=facts)
 
 
 def load_analysis(path) -> dict:

@@ -240,6 +240,24 @@ def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=Non
     return rows
 
 
+def rho_law_reason(d_aic: float, preferred: str) -> str:
+    """Why the rho-law is or is not supported: its AIC distance from the preferred hypothesis."""
+    if d_aic <= 2.0:
+        return f"the rho-law is {d_aic:.3g} AIC from the preferred hypothesis ({preferred}): not distinguishable"
+    return f"the rho-law is {d_aic:.3g} AIC behind the preferred hypothesis ({preferred}), more than 2"
+
+
+def ratio_reason(row: dict, r) -> str:
+    """Why a gap ratio agrees with the exact analog's or not: the ratio inside the band and the collapse answers."""
+    if not r:
+        return "no ratio measured"
+    inside = r[1] - row["ratio_tolerance"] <= row["predicted_ratio"][0] <= r[2] + row["ratio_tolerance"]
+    same = row["collapses"] in ("undecided", row["predicted_collapses"])
+    return ("the analog's ratio is " + ("inside" if inside else "outside") + " the DiT's widened interval; collapse "
+            + (f"answers agree ({row['collapses']})" if same else
+               f"answers differ (DiT {row['collapses']}, analog {row['predicted_collapses']})"))
+
+
 def _txt(x, digits=3):
     if not x or x[0] is None:
         return "-"

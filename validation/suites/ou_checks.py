@@ -22,19 +22,22 @@ def _num(x):
     return None if x is None or not np.isfinite(float(x)) else float(x)
 
 
-def _ci(lo, hi, tol=0.0):
-    lo = -math.inf if lo is None else float(lo) - tol
-    hi = math.inf if hi is None else float(hi) + tol
-    return (lo, hi)
+def _ci(lo, hi):
+    """(lo, hi) with None as an open end."""
+    return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
 
 
-def _check(check_id, desc, pred, obs, ci, unit, finding, tol, anchor: Decision | None = None, absent=NA):
-    """A two-sided agreement check (check_kinds.agreement); n/a with `anchor`'s reason when given (anchor not established)."""
+def _check(check_id, desc, pred, obs, ci, unit, finding, tol, anchor: Decision | None = None, absent=NA,
+           widen: float = 0.0):
+    """A two-sided agreement check (check_kinds.agreement) of `pred` with the observation's interval `ci` widened
+    by `widen` on each side; n/a with `anchor`'s reason when given (anchor not established)."""
     pred, obs = _num(pred), _num(obs)
     if obs is not None and ci is not None:   # a bootstrap quantile can sit a hair inside its own estimate
         ci = check_kinds.own_interval(obs, *ci)
-    decision = anchor or check_kinds.agreement(pred, obs, ci, absent=absent)
-    return decided(check_id, desc, pred, obs, ci, unit, decision, kind="agreement", finding=finding, tolerance=tol)
+    band = None if ci is None else (ci[0] - widen, ci[1] + widen)
+    decision = anchor or check_kinds.agreement(pred, obs, band, absent=absent)
+    return decided(check_id, desc, pred, obs, ci, unit, decision, kind="agreement", finding=finding, tolerance=tol,
+                   widen=widen)
 
 
 def _onset_decision(pred, obs, interval, step) -> Decision:
@@ -104,13 +107,13 @@ def _base_checks(c: dict) -> list[Check]:
                       "1.5 x the widest pointwise 95% bootstrap half-width (several points compared)"))
     t, lo, hi = c["t075"]
     out.append(_check(f"ou.base.d{d}.t_phi075", f"time where cloning agreement = {LEVEL}, d = {c['d']}",
-                      c["t075_theory"], t, _ci(lo, hi, c["dt"]), "OU time", "base theory",
-                      "95% bootstrap interval widened by one grid step"))
+                      c["t075_theory"], t, _ci(lo, hi), "OU time", "base theory",
+                      "95% bootstrap interval widened by one grid step", widen=c["dt"]))
     t, lo, hi = c["t_level"]
     out.append(_check(f"ou.base.d{d}.t_S", f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), read where "
                       f"the measured curve reaches the exact level phi(t_S) = {c['level_at_t_S']:.3f}",
-                      c["t_S_theory"], t, _ci(lo, hi, c["dt"]), "OU time", "base theory",
-                      "95% bootstrap interval widened by one grid step"))
+                      c["t_S_theory"], t, _ci(lo, hi), "OU time", "base theory",
+                      "95% bootstrap interval widened by one grid step", widen=c["dt"]))
     return out
 
 
@@ -121,9 +124,9 @@ def _rest_checks(cells: dict) -> list[Check]:
         t, lo, hi = k["t_lock_median"]
         out.append(_check(f"ou.collapse.n{k['n_train']}_d{k['d']}", f"collapse time of the empirical-score sampler, "
                           f"n = {k['n_train']}, d = {k['d']}: median lock time vs theory.base.collapse_time",
-                          k["t_collapse_theory"], t, _ci(lo, hi, 0.03), "OU time", "collapse",
+                          k["t_collapse_theory"], t, _ci(lo, hi), "OU time", "collapse",
                           "95% bootstrap interval of the median widened by 0.03 (lock time is not the "
-                          "excess-entropy zero itself)"))
+                          "excess-entropy zero itself)", widen=0.03))
     for name in sorted((k for k in cells if k.startswith("layer_a_")), key=lambda s: cells[s]["g"]):
         a = cells[name]
         g = a["g"]
@@ -132,19 +135,20 @@ def _rest_checks(cells: dict) -> list[Check]:
             t, lo, hi = md["t075"]
             out.append(_check(f"ou.A.g{g:g}.{label}.t_phi075", f"layer A g = {g:g}: {label} mode (rate {md['rate']:.3g}) "
                               f"phi = {LEVEL} crossing vs the mode-reduced exact curve", md["t075_theory"], t,
-                              _ci(lo, hi, 0.01), "OU time", "layer A", "95% bootstrap interval widened by 0.01"))
+                              _ci(lo, hi), "OU time", "layer A", "95% bootstrap interval widened by 0.01", widen=0.01))
             if md["t_level"] is not None:
                 t, lo, hi = md["t_level"]
                 out.append(_check(f"ou.A.g{g:g}.{label}.t_S", f"layer A g = {g:g}: {label}-mode speciation time "
                                   f"t_S^m = log(kappa Lambda_m)/(2 kappa) (theory.coupled_ou), read at the exact level "
-                                  f"{md['level_at_t_S']:.3f}", md["t_S_theory"], t, _ci(lo, hi, 0.01), "OU time",
-                                  "layer A", "95% bootstrap interval widened by 0.01"))
+                                  f"{md['level_at_t_S']:.3f}", md["t_S_theory"], t, _ci(lo, hi), "OU time",
+                                  "layer A", "95% bootstrap interval widened by 0.01", widen=0.01))
         if "gap_level" in a:
             t, lo, hi = a["gap_level"]
             out.append(_check(f"ou.A.g{g:g}.gap", f"layer A g = {g:g}: gap t_S(common) - t_S(difference) "
                               f"(theory.coupled_ou.synchronization_gap; stability bound g < "
                               f"{a['stability']['common_speciates_below']:.3f})", a["gap_t_S_theory"], t,
-                              _ci(lo, hi, 0.02), "OU time", "layer A", "95% joint bootstrap interval widened by 0.02"))
+                              _ci(lo, hi), "OU time", "layer A", "95% joint bootstrap interval widened by 0.02",
+                              widen=0.02))
     for name in sorted((k for k in cells if k.startswith("layer_b_energy_")), key=lambda s: cells[s]["g"]):
         e = cells[name]
         rd, ci = np.array(e["rate_drift"], float), np.array(e["rate_drift_ci"], float)
@@ -159,7 +163,7 @@ def _rest_checks(cells: dict) -> list[Check]:
                                "replica difference starts to grow (drift rate of the difference energy turns > 0) "
                                "no earlier than the undecided-point onset of theory.gated.gated_speciation_time",
                                pred, _num(obs), interval, "OU time", _onset_decision(pred, obs, interval, step),
-                               kind="bound", claim="" if pred is None else f"observed <= {pred:.4g}",
+                               kind="bound", expects="" if pred is None else f"observed <= {pred:.4g}",
                                finding="layer B onsets",
                                tolerance="one-sided, observed <= predicted: the observation's 95% band interval "
                                "must lie wholly below the prediction plus one record step (D' is largest at the "
@@ -173,23 +177,25 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
     gt, glo, ghi = b0["gap"]
     out.append(_check("ou.B.gap_g0", f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of the exact "
                       "sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
-                      b0["gap_onset_theory"], gt, _ci(glo, ghi, 0.05), "OU time", "layer B gap",
-                      "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)"))
+                      b0["gap_onset_theory"], gt, _ci(glo, ghi), "OU time", "layer B gap",
+                      "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)", widen=0.05))
     out.append(_check("ou.B.gap_g0_steps", f"gated OU, g = 0: the same gap in DiT sampler steps ({DIT_STEPS}-step "
                       "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
-                      b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2], 1.0),
-                      "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step"))
+                      b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2]),
+                      "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step", widen=1.0))
     # issue 13: no point checks of gap0 rho(g) with a cloning gap0 (another protocol: Protocol I has no
     # g -> 0 limit) and no eta fitted with that anchor; P2's law is compared as a hypothesis over g > 0 only
     rho = next((h for h in (law.get("comparison") or {}).get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"),
                None)
     if rho is not None:
+        from .dit_predictions import rho_law_reason   # lazily: it imports torch through dit_analysis
         d_aic, comp = rho["delta_aic"], law["comparison"]
         out.append(Check("ou.B.rho_law_support", "gated OU Protocol I over g > 0: the rho-law gap = A rho(g) (eta = 0) "
                          f"within 2 AIC of the preferred hypothesis (preferred: {comp['preferred']}; compared: "
                          f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
                          "delta AIC", bool(d_aic <= 2.0), finding="layer B gap vs g",
-                         tolerance="AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred)"))
+                         tolerance="AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred)",
+                         reason=rho_law_reason(d_aic, comp["preferred"])))
     if law.get("fitted") is not None:
         anchor = _anchor(b0)
         cg = law["critical_g"]
