@@ -196,7 +196,7 @@ def test_validate_model_reaches_every_dit_suite(tmp_path, monkeypatch):
 
     def fake_run_report(out, suites, *, quick, progress, options, notes):
         seen.update(options)
-        return {"checks": [], "claims": [], "passed": 0, "failed": 0, "n/a": 0, "quick": quick, "suites": [],
+        return {"checks": [], "claims": [], "passed": 0, "failed": 0, "n/a": 0, "quick": quick, "suites": [], "suite_errors": {},
                 "wall_s": 0.0}
     monkeypatch.setattr(report, "run_report", fake_run_report)
     assert main(["validate", "--quick", "--suites", "dit", "dit-causal", "--model", "digits", "--out",

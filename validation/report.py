@@ -97,7 +97,7 @@ def _crashed_suite(name: str, out_dir: Path, message: str, say: Callable[[str], 
             say(f"{name}: the checks of its finished cells failed too: {type(exc).__name__}: {exc}")
     text = f"{message}; the suite stopped there: {len(cells)} finished cell files kept" + (
         f", {len(partial)} checks made from them" if partial else "") + "; a rerun resumes"
-    head = Check(f"{name}.error", text, None, None, None, "", False, finding="suite")
+    head = Check(f"{name}.error", text, None, None, None, "", False, finding="suite", reason=text)
     return SuiteResult(name, [head, *partial], [], {"suite": text}, cells, error=message)
 
 
