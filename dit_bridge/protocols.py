@@ -249,7 +249,8 @@ def protocol_one(rec: LoadedDiT, g: float, t_ints: Iterable[int] | None = None, 
         agree[:, :, i] = scale_agreement(a, b, scales)
         if progress is not None:
             progress(i + 1, len(t_ints))
-    fits = commitment_fits(np.asarray(t_ints, float), agree, scales, n_boot=n_boot, seed=seed,
+    read = [i for i, t in enumerate(t_ints) if window != "switch-on" or t < num_steps]  # never-coupled column: not read
+    fits = commitment_fits(np.asarray(t_ints, float)[read], agree[:, :, read], scales, n_boot=n_boot, seed=seed,
                            direction="rising" if window == "release" else "falling")
     return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
             "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,

@@ -57,8 +57,10 @@ def grid_step_of_time(grid: np.ndarray, t: ArrayLike) -> float | np.ndarray:
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
 
 
-def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None,
-                  shared_noise: bool = False, eps=None):
+def run_branches(model: FeatureModel, grid: np.ndarray, n: int, seed: int, K: int, main: tuple, branch: tuple,
+                 steps: np.ndarray, batch: int, progress: Callable[[int, int], object] | None,
+                 sign_mixing: ArrayLike | None = None, shared_noise: bool = False,
+                 eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F).
 
     shared_noise: both replicas draw the same per-step noise; eps: antisymmetric start
@@ -143,7 +145,7 @@ def cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, se
         branch_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 3.5)
     steps = _steps_at_times(grid, branch_times)
     tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
-    y_main, y_br = _run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
+    y_main, y_br = run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
                                  sign_mixing)
     names, agree = [], []
     for i in range(K):
@@ -257,10 +259,12 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
     if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
         main, branch = (branch[0], None), (main[0], drift)
-    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
+    _, y_br = run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
                             shared_noise=noise == "shared", eps=eps)
-    agree = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
-    t = grid[steps]
+    units = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
+    # switch-on at the last grid point never couples (chance by construction): not read (docs/protocols.md)
+    read = steps < grid.size - 1 if window == "switch-on" else np.ones(steps.size, bool)
+    agree, t = units[:, read], grid[steps[read]]
     F = model.num_features
     mean, low, high, tau = [], [], [], []
     # chance 0.5 where the pair ran independent longest: large t_int (release), small t_int (switch-on)
@@ -288,14 +292,14 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     dit_steps = np.asarray(schedules.ou_time_to_sampler_step(np.nan_to_num(tau, nan=0.0), dit_sampling_steps))
     dit_steps[~np.isfinite(tau)] = np.nan
     dit_steps = dit_steps[:, [0, 2, 1]]
-    return {"g": g if np.ndim(g) == 0 else None, "t_int": t, "t_int_steps": steps, "agreement": np.array(mean).T,
+    return {"g": g if np.ndim(g) == 0 else None, "t_int": t, "t_int_steps": steps[read], "agreement": np.array(mean).T,
             "ci_low": np.array(low).T, "ci_high": np.array(high).T, "tau_spec": tau,
             "tau_spec_grid_steps": grid_steps, "tau_spec_dit_steps": dit_steps,
             "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
             "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
             "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
             "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps,
-            **({"units": agree} if keep_units else {})}
+            **({"units": units, "units_t_int_steps": steps} if keep_units else {})}
 
 
 def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,

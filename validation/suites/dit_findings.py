@@ -92,11 +92,11 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
                     seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
-                     n_paths=settings.ou_paths, **variant)
+                     n_paths=settings.ou_paths, gate_final=False, **variant)
     if mix is not None:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
-             n_paths=settings.ou_paths)
+             n_paths=settings.ou_paths, scheme="ddpm")
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name,
             "quality_gate": dit_cells.quality_gate(rec.source)}
 
@@ -243,15 +243,18 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
         if ex is not None:
             exact = dict(zip(ex["g"], ex["gap"]))
-            for g, gap in zip(gv["g"], gv["gap"]):
+            ex_reason = dict(zip(ex["g"], ex.get("reason", [None] * len(ex["g"]))))
+            for g, gap, why in zip(gv["g"], gv["gap"], gv.get("reason", [None] * len(gv["g"]))):
                 if g > 0 and g in exact:
                     pred = exact[g]
                     half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
+                    why = (f"DiT: {why}" if why else f"exact analog: {ex_reason[g]}" if ex_reason.get(g) else None)
                     cks.append(_ci_check(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
                                          "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
-                                         "grid, estimator)", None if not pred else pred[0], gap, "sampler steps", m, F2,
+                                         "grid, estimator; equal g: a check of gate equivalence, not of the network)",
+                                         None if not pred else pred[0], gap, "sampler steps", m, F2,
                                          f"{wres} and by the exact analog's half-width",
-                                         widen=res + half))
+                                         widen=res + half, anchor=Decision(NA, why) if why else None))
         comp = block["comparison"]
         rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
         if rho is not None:
