@@ -241,11 +241,15 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     Variants (docs/protocols.md): window "switch-on" runs independent until t_int and coupled after
     (agreement then falls from synchronised to chance as t_int nears 0); noise "shared" gives both
     replicas the same per-step noise; eps starts the pair from sqrt(1-eps^2) z_0 +- eps z_1.
-    The "throughout" window has no t_int: see ou_models.variants.throughout.
+    The "throughout" window has no t_int: see ou_models.variants.throughout. Window "clone" is coupled
+    cloning (ou_models.analog.coupled_cloning): agreement of replica A with its coupled copy cloned at t_int.
     keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
     """
     from .variants import check_variant
-    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on"))
+    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on", "clone"))
+    if window == "clone" and (drift is not None or noise != "independent" or eps not in (None, 0.0)):
+        raise InputError("window 'clone' (coupled cloning) starts both replicas at one point (eps 0) with "
+                         "independent noise under the gate: drop drift, noise and eps")
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
@@ -259,9 +263,15 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
     if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
         main, branch = (branch[0], None), (main[0], drift)
-    _, y_br = run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
-                            shared_noise=noise == "shared", eps=eps)
-    units = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
+    if window == "clone":
+        from .analog import coupled_cloning
+        eps = 0.0
+        units = coupled_cloning(model, grid, g, n, seed, steps, scheme, main[0], batch, progress)["units"]
+        units = units.astype(float)
+    else:
+        _, y_br = run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
+                               shared_noise=noise == "shared", eps=eps)
+        units = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
     # switch-on at the last grid point never couples (chance by construction): not read (docs/protocols.md)
     read = steps < grid.size - 1 if window == "switch-on" else np.ones(steps.size, bool)
     agree, t = units[:, read], grid[steps[read]]

@@ -152,3 +152,19 @@ def test_g0_exact_cell_uses_the_ddpm_step(mix):
     grid = engine.ddpm_grid(N_STEPS)
     r = measure.cloning(mix, grid, 200, seed=1, branch_times=grid[t], scheme="ddpm", keep_units=True, n_boot=10)
     assert np.array_equal(rec["feature_agreement"], np.moveaxis(r["units"].astype(float), 2, 1))
+
+
+def test_ou_protocol_one_clone_window_is_coupled_cloning(mix):
+    """measure.protocol_one(window="clone") reads coupled cloning's units (one implementation), rising with t_int;
+    `syncgap ou gap --window clone` runs it."""
+    from syncgap.validation.cli.main import main
+    grid = engine.ddpm_grid(N_STEPS)
+    steps = [0, 6, 12, 18, 24, 30]
+    r = measure.protocol_one(mix, grid, 0.5, 200, seed=2, t_int_times=grid[steps], scheme="ddpm", window="clone",
+                             keep_units=True, n_boot=10)
+    cc = analog.coupled_cloning(mix, grid, 0.5, 200, seed=2, branch_steps=steps)
+    assert np.array_equal(r["units"], cc["units"]) and r["eps"] == 0.0
+    with pytest.raises(Exception, match="clone"):
+        measure.protocol_one(mix, grid, 0.5, 50, window="clone", noise="shared")
+    assert main(["ou", "gap", "--window", "clone", "--g", "0.5", "--samples", "200", "--ddpm-steps", "30",
+                 "--boot", "10", "--quiet", "--json"]) in (0, 3)

@@ -43,11 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--pairs", type=IntRange(1, 10**6), default=8, help="replica pairs (independent seeds) per g, %(type)s; Protocol I needs >= 2 (bootstrap over pairs) (default 8)")
     m.add_argument("--t-int", type=IntRange(0, 1000, many=True), default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps, %(type)s, each <= --steps, at least 4 distinct values (a sigmoid is fitted to them; default 11 values evenly over 0..--steps)")
     m.add_argument("--clone", action="store_true",
-                   help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
-    m.add_argument("--window", choices=["release", "switch-on", "throughout"], default="release",
+                   help="deprecated: use --window clone --g 0 (cloning is coupled cloning at g = 0)")
+    m.add_argument("--window", choices=["release", "switch-on", "throughout", "clone"], default="release",
                    help="Protocol I coupling window: release = coupled for the first t_int steps then independent "
                         "(default); switch-on = independent then coupled to the end; throughout = coupled all run, "
-                        "onsets read from the per-scale replica difference (docs/protocols.md)")
+                        "onsets read from the per-scale replica difference; clone = coupled cloning: the coupled "
+                        "pair cloned at t_int, both copies run on coupled, agreement of a replica with its copy "
+                        "(at g = 0 it is cloning; ddpm) (docs/protocols.md)")
     m.add_argument("--noise", choices=["independent", "shared"], default="independent",
                    help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
     m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation eps in [0, 1] of the shared noise draw (default 0.3)")
@@ -116,6 +118,10 @@ def run_measure(args: argparse.Namespace) -> int:
 
     from .common import load_model_for
 
+    if args.clone:   # deprecated flag: cloning is coupled cloning at g = 0
+        import sys
+        print("syncgap dit measure: --clone is deprecated; running --window clone --g 0", file=sys.stderr)
+        args.clone, args.window, args.g = False, "clone", [0.0]
     gs = [check_g("g", g) for g in args.g]
     check_int("--steps", args.steps, 2, 1000)
     if args.protocol == "I" and args.pairs < 2:

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from syncgap.dit_bridge.commitment import default_scales, feature_projections, scale_agreement
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
+from syncgap.dit_bridge.protocols import pair_labels, window_branches
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
@@ -65,8 +65,8 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     lab = pair_labels(rec, None, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
-    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
+    for i, _, a, b in window_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                      eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
             proj[:, :, :, i] = feature_projections(a, b, patterns)
