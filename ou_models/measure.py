@@ -14,8 +14,8 @@ from syncgap.theory import schedules
 from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
 
 from . import kernels
-from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feature_model, initial_state,
-                     locate_nonfinite, sample, step_tables)
+from .engine import (StepTables, initial_for_ids, sign_states, check_drift, check_grid, feature_model,
+                     initial_state, locate_nonfinite, sample, step_tables)
 from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
 if TYPE_CHECKING:
@@ -228,7 +228,8 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
                  t_int_times: ArrayLike | None = None, drift: ArrayLike | None = None, scheme: str = "sde",
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
                  progress: Callable[[int, int], object] | None = None, window: str = "release",
-                 noise: str = "independent", eps: float | None = None, keep_units: bool = False) -> dict:
+                 noise: str = "independent", eps: float | None = None, keep_units: bool = False,
+                 gate_tables: StepTables | None = None) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -244,6 +245,7 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     The "throughout" window has no t_int: see ou_models.variants.throughout. Window "clone" is coupled
     cloning (ou_models.analog.coupled_cloning): agreement of replica A with its coupled copy cloned at t_int.
     keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
+    gate_tables (K = 2, e.g. ou_models.analog.feature_gate_tables) replace the gate g's tables where coupled.
     """
     from .variants import check_variant
     window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on", "clone"))
@@ -256,7 +258,9 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     if t_int_times is None:
         t_int_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 2.5)
     steps = _steps_at_times(grid, t_int_times)
-    if drift is None:
+    if gate_tables is not None:
+        main = (gate_tables, None)
+    elif drift is None:
         main = (step_tables(model, grid, None, g, scheme, 2), None)
     else:
         main = (step_tables(model, grid, drift, 0.0, scheme), drift)

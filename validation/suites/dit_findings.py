@@ -39,7 +39,7 @@ from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis, dit_cells, dit_depth, dit_predictions
+from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_predictions
 from .dit_settings import FULL_VARIANTS, QUICK, Settings, settings_for  # noqa: F401 (re-exported)
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
@@ -71,6 +71,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         r, reused = dit_cells.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
         say(f"dit {name}: {kind} g={g:g} {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
         cells[(kind, g)] = (path, r, reused)
+        return r
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats)
@@ -93,6 +94,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
                     seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
                      n_paths=settings.ou_paths, gate_final=False, **variant)
+    dit_calibrated.bridge_cells(cell, rec, mix, settings, p1)   # coupled cloning, the gate, the calibrated analog
     if mix is not None:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
@@ -128,6 +130,7 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
         if ("ou", 0.0) in recs:
             t, a = dit_analysis.family_arrays(recs[("ou", 0.0)]["result"], "features")
             out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
+    out["bridge"] = dit_calibrated.bridge_analysis(recs, settings, out["resolution"], prim)
     out["precision"] = precision(out, settings.target_halfwidth)
     return out
 
@@ -227,7 +230,7 @@ def checks_for(an_: dict) -> list[Check]:
                 cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
-    cks += prediction_checks(an_, wres, res)
+    cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
     return cks
 
 

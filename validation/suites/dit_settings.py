@@ -65,6 +65,7 @@ class Settings:
     n_boot: int = 200                                      # bootstrap resamples per interval
     ou_paths: int = 4000                                   # exact-score (ou_models) paths on the FHGM
     seed: int = 0                                          # noise seed of every cell
+    gate_pairs: int = 64                                   # pairs of the gate-response reading (dit_calibrated)
     # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog)
     variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
 
@@ -75,7 +76,7 @@ class Settings:
 
 
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),
-                 n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),))
+                 n_boot=40, ou_paths=400, variants=(("release", "independent", "ddpm"),), gate_pairs=4)
 # validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
 FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
                       for s in ("ddpm", "ddim"))
