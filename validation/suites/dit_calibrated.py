@@ -30,7 +30,7 @@ from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, decided
 
-from . import dit_analysis, dit_predictions, dit_readout
+from . import dit_analysis, dit_joint, dit_predictions, dit_readout
 
 GATE_PAIRS = 64          # pairs of the gate-response reading (demo and full); 4 in --quick
 BRIDGE_WINDOWS = ("release", "clone")
@@ -132,6 +132,9 @@ def bridge_analysis(recs: dict, settings, resolution: float, family: str = "feat
                                      "n_pairs": r["result"]["n_pairs"], "seed": r["result"]["seed"]}
     n, s = settings.n_boot, settings.seed
     out["collapse"] = collapse_rows(recs, n, s, resolution, family)
+    calib = _cells(recs, "calib_p1_clone") if family == "features" else None
+    out["comparison"] = dit_joint.compare_joint(_clone_cells(recs, family), n, s, "rising",
+                                                dit_predictions.reading_sd(resolution), calib or None)
     for window in BRIDGE_WINDOWS if out["gate"] else ():
         dkind, ckind, ekind = (("p1", "calib_p1", "exact_p1") if window == "release"
                                else ("p1_clone", "calib_p1_clone", "exact_p1_clone"))
@@ -192,6 +195,10 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
                                f"equal-g analog {_txt(r['equal_g'])} (gate equivalence only)",
                                0.0, d, ci, "sampler steps", decision, kind="agreement", model=m, finding=finding,
                                tolerance=b.get("rule", "")))
+    if b.get("comparison") is not None:
+        from .dit_cells import CONTROLS
+        cks.append(dit_joint.rho_law_check(m, "clone", b["comparison"], CONTROLS, finding,
+                                           f"dit.{m}.rho_law_support.clone"))
     for r in b.get("collapse") or []:
         ratio, gap0 = r["ratio"], r["gap0"]
         ci = (ratio[1] - r["ratio_tolerance"], ratio[2] + r["ratio_tolerance"]) if _finite(*ratio) else None

@@ -39,7 +39,7 @@ from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_predictions
+from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_joint, dit_predictions
 from .dit_settings import FULL_VARIANTS, QUICK, Settings, settings_for  # noqa: F401 (re-exported)
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
@@ -258,22 +258,8 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
                                          None if not pred else pred[0], gap, "sampler steps", m, F2,
                                          f"{wres} and by the exact analog's half-width",
                                          widen=res + half, anchor=Decision(NA, why) if why else None))
-        comp = block["comparison"]
-        rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
-        if rho is not None:
-            d_aic = rho["delta_aic"]
-            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
-                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, within 2 AIC of the "
-                             f"preferred hypothesis over g > 0 (preferred: {comp['preferred']}; compared: "
-                             f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
-                             "delta AIC", d_aic <= 2.0, m, F2,
-                             "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 "
-                             "with the measured 95% intervals as 1.96 sd and the reading resolution"))
-        else:   # recorded, not dropped: the comparison could not be made
-            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
-                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, against a constant gap over "
-                             f"g > 0: not measurable ({comp.get('preferred_reason', 'no comparison')})", 0.0, None,
-                             None, "delta AIC", None, m, F2, "AIC margin <= 2"))   # n/a: nothing to compare
+        cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
+                                           f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
     for row in an_.get("headline", []):
         if row.get("predicted_ratio") is None:
             continue

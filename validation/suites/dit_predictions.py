@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 
 from syncgap.theory import routing
 
-from . import dit_analysis, dit_readout
+from . import dit_analysis, dit_joint, dit_readout
 
 
 
@@ -308,12 +308,13 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
         exact_reads = dit_readout.gap_readings(exact, settings.n_boot, settings.seed, direction) if exact else None
         exact_gaps = None if exact_reads is None else {g: r["gap"] for g, r in exact_reads.items()}
         gs = [c[0] for c in pos]
+        calib = (sorted((g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
+                        if k == "calib_p1") if label == "release" and family == "features" else None)
         block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs],
                                                   "missing": [missing.get(g) for g in gs],
                                                   "reason": [reasons.get(g) for g in gs]},
-                 "comparison": compare_hypotheses(
-                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs],
-                     reading_sd(settings.resolution))}
+                 "comparison": dit_joint.compare_joint(pos, settings.n_boot, settings.seed, direction,
+                                                       reading_sd(settings.resolution), calib or None)}
         if exact:
             block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
                                        "missing": [r["missing"] for r in exact_reads.values()],
