@@ -75,7 +75,7 @@ def bridge_cells(cell, rec, mix, settings, p1: dict) -> None:
         if g > 0:
             cell("p1_clone", g, lambda g=g: protocol_one_outputs(rec, g, clone=False, window="clone", **p1),
                  window="clone")
-    if mix is None:
+    if mix is None or not settings.bridge:
         return
     ex = dict(num_steps=settings.num_steps, n_paths=settings.ou_paths, seed=settings.seed)
     for g in settings.g_grid:
