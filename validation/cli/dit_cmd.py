@@ -74,6 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dit_train.register(dsub)
     from . import dit_gains
     dit_gains.register(dsub)
+    from . import dit_gate
+    dit_gate.register(dsub)
 
 
 def _setup_device(args):
