@@ -181,6 +181,22 @@ def _txt(iv):
     return f"{iv[0]:.3g} [{lo}, {hi}]"
 
 
+def bridge_sentence(an_: dict) -> str:
+    """The coupled-cloning ratios and the bridge's differences, in numbers, for the P2.2 verdict."""
+    b, m = an_.get("bridge") or {}, an_["model"]
+    parts = []
+    if b.get("collapse"):
+        parts.append(f" {m}, coupled cloning (g = 0: cloning): gap(0) = {_txt(b['collapse'][0]['gap0'])}; "
+                     + "; ".join(f"gap({r['g']:g})/gap(0) = {_txt(r['ratio'])} (gap {_txt(r['gap'])}; equal-g analog "
+                                 f"{_txt(r['equal_g_ratio'])}, calibrated {_txt(r['calibrated_ratio'])})"
+                                 for r in b["collapse"]) + ".")
+    for window, rows in (b.get("windows") or {}).items():
+        parts.append(f" {m}, {window} window, DiT vs calibrated analog (vs equal-g analog): "
+                     + "; ".join(f"g = {r['g']:g}: {_txt(r['dit'])} vs {_txt(r['calibrated'])} "
+                                 f"({_txt(r['equal_g'])})" for r in rows) + ".")
+    return "".join(parts)
+
+
 def bridge_checks(an_: dict, finding: str) -> list[Check]:
     """The bridge and collapse checks of one model's analysis (module docstring)."""
     m, b, cks = an_["model"], an_.get("bridge") or {}, []
@@ -220,4 +236,4 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
 
 
 __all__ = ["gate_record", "calibrated_rho", "analog_record", "bridge_cells", "bridge_analysis", "collapse_rows",
-           "bridge_row", "bridge_checks", "GATE_PAIRS", "BRIDGE_WINDOWS"]
+           "bridge_row", "bridge_checks", "bridge_sentence", "GATE_PAIRS", "BRIDGE_WINDOWS"]

@@ -303,7 +303,7 @@ def summaries(a: dict) -> dict[str, str]:
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
-    out[F2] += precision_sentence(a)
+    out[F2] += precision_sentence(a) + dit_calibrated.bridge_sentence(a)
     out[F4] = f"{m}: " + "; ".join(
         f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
         f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
