@@ -127,8 +127,11 @@ def bridge_analysis(recs: dict, settings, resolution: float, family: str = "feat
     for (k, g), r in sorted(recs.items(), key=lambda kv: kv[0][1]):
         if k == "gate":
             rho, clip = calibrated_rho(r["result"])
+            lin = np.asarray(r["result"]["rho_lin"], float)    # sensitivity only: how far the linear reading lies
             out["gate"][f"{g:g}"] = {"rho_analog": (1 - g) / (1 + g), "min": rho.min(0).tolist(),
                                      "max": rho.max(0).tolist(), "last_step": rho[-1].tolist(), "clipped": clip,
+                                     "rho_eff": rho.tolist(),
+                                     "max_abs_lin_minus_eff": np.nanmax(np.abs(lin - rho), axis=0).tolist(),
                                      "n_pairs": r["result"]["n_pairs"], "seed": r["result"]["seed"]}
     n, s = settings.n_boot, settings.seed
     out["collapse"] = collapse_rows(recs, n, s, resolution, family)
