@@ -64,7 +64,7 @@ def _check_common(rec, g, num_steps, n_pairs, guidance_scale):
     return g, num_steps, n_pairs, guidance_scale
 
 
-WINDOWS = ("release", "switch-on", "throughout")
+WINDOWS = ("release", "switch-on", "throughout", "clone")
 NOISES = ("independent", "shared")
 
 
@@ -110,6 +110,9 @@ def _tail_branches(rec, sched, snapshots, t_ints, labels, g, layers, gate, coupl
         parts = parts + [snapshots[i]]
     tail = run_pairs(rec, sched, tail, rows_labels(len(parts)), **kw)
     return [p.x.chunk(2) for p in _split(tail, len(parts))]
+
+
+tail_branches = _tail_branches   # public name for dit_bridge.coupled_clone (the same batched tail)
 
 
 def _split(state: PairState, n_branches: int) -> list:
@@ -226,8 +229,8 @@ def protocol_one(rec: LoadedDiT, g: float, t_ints: Iterable[int] | None = None, 
     """
     g, num_steps, n_pairs, guidance_scale = _check_common(rec, g, num_steps, n_pairs, guidance_scale)
     window, noise = _check_variant(window, noise, clone)
-    if clone and sampler != "ddpm":
-        raise InputError("clone=True needs the stochastic ddpm sampler (deterministic clones never split)")
+    if (clone or window == "clone") and sampler != "ddpm":
+        raise InputError("cloning needs the stochastic ddpm sampler (deterministic clones never split)")
     if n_pairs < 2:
         raise InputError("n_pairs must be >= 2 for bootstrap intervals over pairs")
     if window == "throughout":
@@ -242,19 +245,31 @@ def protocol_one(rec: LoadedDiT, g: float, t_ints: Iterable[int] | None = None, 
     scales = default_scales(min(rec.sample_shape[1:])) if scales is None else list(scales)
     lab = pair_labels(rec, labels, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
-    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            sampler=sampler, guidance_scale=guidance_scale, eps=eps, gate=gate,
-                                            layers=layers, clone=clone, window=window, noise=noise,
-                                            batched=batched):
+    for i, _, a, b in window_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                      sampler=sampler, guidance_scale=guidance_scale, eps=eps, gate=gate,
+                                      layers=layers, clone=clone, window=window, noise=noise, batched=batched):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if progress is not None:
             progress(i + 1, len(t_ints))
-    fits = commitment_fits(np.asarray(t_ints, float), agree, scales, n_boot=n_boot, seed=seed,
-                           direction="rising" if window == "release" else "falling")
+    read = [i for i, t in enumerate(t_ints) if window != "switch-on" or t < num_steps]  # never-coupled column: not read
+    fits = commitment_fits(np.asarray(t_ints, float)[read], agree[:, :, read], scales, n_boot=n_boot, seed=seed,
+                           direction="falling" if window == "switch-on" else "rising")
+    eps = 0.0 if window == "clone" else eps
     return {"protocol": "I", "model": rec.name, "g": g, "gate": gate, "layers": layers, "sampler": sampler,
             "num_steps": num_steps, "guidance_scale": guidance_scale, "eps": eps, "seed": seed,
             "n_pairs": n_pairs, "clone": clone, "window": window, "noise": noise,
             "labels": lab[:n_pairs].tolist(), "agreement": agree, **fits, **_gap_fields(fits["gap"])}
+
+
+def window_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], labels: torch.Tensor, *, window: str,
+                    **kw: object) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+    """(i, t_int, a, b) per t_int of `window`: coupled cloning (a: replica A, b: its copy cloned at t_int,
+    dit_bridge.coupled_clone) or `protocol_one_branches`' pair. kw: protocol_one_branches' arguments."""
+    if window != "clone":
+        return protocol_one_branches(rec, g, t_ints, labels, window=window, **kw)
+    from .coupled_clone import coupled_clone_branches
+    return coupled_clone_branches(rec, g, t_ints, labels, **{k: kw[k] for k in (
+        "n_pairs", "seed", "num_steps", "sampler", "guidance_scale", "gate", "layers") if k in kw})
 
 
 def _gap_fields(gap: dict) -> dict:
@@ -275,6 +290,8 @@ def _check_variant(window, noise, clone):
         raise InputError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
     if clone and (window != "release" or noise != "independent"):
         raise InputError("clone=True is its own variant: use it with window='release', noise='independent'")
+    if window == "clone" and noise != "independent":
+        raise InputError("window 'clone' (coupled cloning) runs with independent noise: drop noise='shared'")
     return window, noise
 
 

@@ -15,8 +15,8 @@ from syncgap.theory.checks import InputError, SimulationError, check_finite_stat
 from syncgap.theory.resources import check_array_memory
 
 from . import kernels
-from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feature_model, initial_state,
-                     locate_nonfinite, sample, step_tables)
+from .engine import (StepTables, initial_for_ids, sign_states, check_drift, check_grid, feature_model,
+                     initial_state, locate_nonfinite, sample, step_tables)
 from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
 if TYPE_CHECKING:
@@ -62,8 +62,10 @@ def grid_step_of_time(grid: np.ndarray, t: ArrayLike) -> float | np.ndarray:
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
 
 
-def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress, sign_mixing=None,
-                  shared_noise: bool = False, eps=None):
+def run_branches(model: FeatureModel, grid: np.ndarray, n: int, seed: int, K: int, main: tuple, branch: tuple,
+                 steps: np.ndarray, batch: int, progress: Callable[[int, int], object] | None,
+                 sign_mixing: ArrayLike | None = None, shared_noise: bool = False,
+                 eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F).
 
     shared_noise: both replicas draw the same per-step noise; eps: antisymmetric start
@@ -149,7 +151,7 @@ def cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, se
         branch_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 3.5)
     steps = _steps_at_times(grid, branch_times)
     tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
-    y_main, y_br = _run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
+    y_main, y_br = run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
                                  sign_mixing)
     names, agree = [], []
     for i in range(K):
@@ -232,7 +234,8 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
                  t_int_times: ArrayLike | None = None, drift: ArrayLike | None = None, scheme: str = "sde",
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
                  progress: Callable[[int, int], object] | None = None, window: str = "release",
-                 noise: str = "independent", eps: float | None = None, keep_units: bool = False) -> dict:
+                 noise: str = "independent", eps: float | None = None, keep_units: bool = False,
+                 gate_tables: StepTables | None = None) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -245,28 +248,43 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     Variants (docs/protocols.md): window "switch-on" runs independent until t_int and coupled after
     (agreement then falls from synchronised to chance as t_int nears 0); noise "shared" gives both
     replicas the same per-step noise; eps starts the pair from sqrt(1-eps^2) z_0 +- eps z_1.
-    The "throughout" window has no t_int: see ou_models.variants.throughout.
+    The "throughout" window has no t_int: see ou_models.variants.throughout. Window "clone" is coupled
+    cloning (ou_models.analog.coupled_cloning): agreement of replica A with its coupled copy cloned at t_int.
     keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
+    gate_tables (K = 2, e.g. ou_models.analog.feature_gate_tables) replace the gate g's tables where coupled.
     """
     from .variants import check_variant
-    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on"))
+    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on", "clone"))
+    if window == "clone" and (drift is not None or noise != "independent" or eps not in (None, 0.0)):
+        raise InputError("window 'clone' (coupled cloning) starts both replicas at one point (eps 0) with "
+                         "independent noise under the gate: drop drift, noise and eps")
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
     if t_int_times is None:
         t_int_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 2.5)
     steps = _steps_at_times(grid, t_int_times)
-    if drift is None:
+    if gate_tables is not None:
+        main = (gate_tables, None)
+    elif drift is None:
         main = (step_tables(model, grid, None, g, scheme, 2), None)
     else:
         main = (step_tables(model, grid, drift, 0.0, scheme), drift)
     branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
     if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
         main, branch = (branch[0], None), (main[0], drift)
-    _, y_br = _run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
-                            shared_noise=noise == "shared", eps=eps)
-    agree = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
-    t = grid[steps]
+    if window == "clone":
+        from .analog import coupled_cloning
+        eps = 0.0
+        units = coupled_cloning(model, grid, g, n, seed, steps, scheme, main[0], batch, progress)["units"]
+        units = units.astype(float)
+    else:
+        _, y_br = run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
+                               shared_noise=noise == "shared", eps=eps)
+        units = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
+    # switch-on at the last grid point never couples (chance by construction): not read (docs/protocols.md)
+    read = steps < grid.size - 1 if window == "switch-on" else np.ones(steps.size, bool)
+    agree, t = units[:, read], grid[steps[read]]
     F = model.num_features
     mean, low, high, tau = [], [], [], []
     # chance 0.5 where the pair ran independent longest: large t_int (release), small t_int (switch-on)
@@ -294,14 +312,14 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     dit_steps = np.asarray(schedules.ou_time_to_sampler_step(np.nan_to_num(tau, nan=0.0), dit_sampling_steps))
     dit_steps[~np.isfinite(tau)] = np.nan
     dit_steps = dit_steps[:, [0, 2, 1]]
-    return {"g": g if np.ndim(g) == 0 else None, "t_int": t, "t_int_steps": steps, "agreement": np.array(mean).T,
+    return {"g": g if np.ndim(g) == 0 else None, "t_int": t, "t_int_steps": steps[read], "agreement": np.array(mean).T,
             "ci_low": np.array(low).T, "ci_high": np.array(high).T, "tau_spec": tau,
             "tau_spec_grid_steps": grid_steps, "tau_spec_dit_steps": dit_steps,
             "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
             "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
             "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
             "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps,
-            **({"units": agree} if keep_units else {})}
+            **({"units": units, "units_t_int_steps": steps} if keep_units else {})}
 
 
 def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,

@@ -4,6 +4,8 @@
   "switch-on"        : independent for the first t_int steps, coupled to the end;
   "throughout"       : coupled the whole run; each feature's commitment is read from the replica
                        difference along the run (`difference_onset`), not from a t_int sweep.
+  "clone"            : coupled cloning (ou_models.analog): the coupled pair from one start, cloned at t_int,
+                       both copies coupled on; agreement of replica A with its copy (a g -> 0 limit: cloning).
 - noise "independent": each replica draws its own per-step noise; "shared": both draw the same,
   so only the start differs.
 - eps: the start z_A,B = sqrt(1 - eps^2) z_0 +- eps z_1 from the two replicas' independent draws
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 
     from .engine import FeatureModel
 
-WINDOWS = ("release", "switch-on", "throughout")
+WINDOWS = ("release", "switch-on", "throughout", "clone")
 NOISES = ("independent", "shared")
 
 

@@ -21,6 +21,8 @@ PLOTTED = {
     "dit_measure_throughout": ["dit", "measure", "--window", "throughout", "--g", "0,1", *DIT],
     "dit_gains": ["dit", "gains", "--model", "tiny", "--step", "2", "--num-steps", "4", "--modes", "4",
                   "--samples", "1", "--quiet"],
+    "dit_gate": ["dit", "gate", "--model", "fhgm", "--g", "1,5", "--pairs", "3", "--steps", "4", "--n-boot", "10",
+                 "--quiet"],
 }
 
 

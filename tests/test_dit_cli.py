@@ -26,9 +26,17 @@ def test_protocol_one_json_and_resume(tmp_path, capsys):
 
 
 def test_protocol_one_clone_table(capsys):
-    assert main(BASE + ["--g", "0", "--clone", "--t-int", "0,1,3,4", "--n-boot", "10"]) == NOT_MEASURABLE
+    assert main(BASE + ["--g", "0,1", "--window", "clone", "--t-int", "0,1,3,4", "--n-boot", "10"]) == NOT_MEASURABLE
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:2] == ["g", "tau@1"] and "gap" in out
+    assert out.splitlines()[0].split()[:2] == ["g", "tau@1"] and "gap" in out and len(out.splitlines()) >= 3
+
+
+def test_deprecated_clone_flag_maps_to_the_clone_window_at_g0(capsys):
+    assert main(BASE + ["--g", "0.5", "--clone", "--t-int", "0,1,3,4", "--n-boot", "10", "--json"]) == NOT_MEASURABLE
+    cap = capsys.readouterr()
+    assert cap.err.count("--clone is deprecated") == 1 and "--window clone --g 0" in cap.err
+    rec = json.loads(cap.out)
+    assert [r["g"] for r in rec["records"] if r["kind"] == "gap"] == [0.0]
 
 
 def test_protocol_two_table(capsys):

@@ -33,10 +33,11 @@ def test_exact_analog_at_g0_is_two_independent_runs(mix):
 
 
 def test_exact_analog_switch_on_at_g1_synchronises(mix):
-    """Switch-on at g = 1 (rho = 0): the last step returns the gated posterior mean, equal for both replicas,
-    so every feature agrees wherever coupling was on for at least one step (docs/protocols.md)."""
+    """Switch-on at g = 1 (rho = 0) with the final read-out gated (gate_final=True, not the default): the last
+    step returns the gated posterior mean, equal for both replicas, so every feature agrees wherever coupling
+    was on for at least one step (the one-step identity, docs/protocols.md)."""
     a = dit_cells.exact_protocol_one_record(mix, 1.0, [0, 10, 20, 29], num_steps=30, n_paths=300, seed=2,
-                                            window="switch-on")
+                                            window="switch-on", gate_final=True)
     assert a["feature_agreement"].mean() == 1.0
 
 
@@ -46,7 +47,8 @@ def test_exact_analog_reproduces_the_referee_release_gaps(mix):
     widened by the reading resolution (0.5 step).
     The referee read the gap with the estimator of the time, asymptotes fixed at the first and last agreement
     values (issue 14 replaced it by fitted asymptotes, tests/test_commitment_fit.py); this test is about the
-    sampler, so it reads the gap the referee's way."""
+    sampler, so it reads the gap the referee's way, and gates the final read-out as the referee's sampler did
+    (the suite's default leaves it ungated: ou_models.analog.analog_gate)."""
     from syncgap.ou_models.estimators import bootstrap, fit_sigmoid
 
     def referee_gap(u):   # u (paths, 2 units, T): tau(dct67) - tau(dct01), asymptotes at the end values
@@ -55,7 +57,7 @@ def test_exact_analog_reproduces_the_referee_release_gaps(mix):
     t = list(range(0, 31, 3))
     tf = np.asarray(t, float)
     for g, referee in ((0.5, 11.4), (5.0, 11.5)):
-        r = dit_cells.exact_protocol_one_record(mix, g, t, num_steps=30, n_paths=4000, seed=0)
+        r = dit_cells.exact_protocol_one_record(mix, g, t, num_steps=30, n_paths=4000, seed=0, gate_final=True)
         iv = bootstrap(referee_gap, r["feature_agreement"][:, [0, -1]], 100)
         gap = [iv.estimate, iv.low, iv.high]
         assert gap[1] - 0.5 <= referee <= gap[2] + 0.5, (g, gap)   # half a step, as before

@@ -42,12 +42,14 @@ COMMANDS = {
     "dit.measure.II": ["dit", "measure", "--protocol", "II", "--g", "0.5", *DIT],
     "dit.gains": ["dit", "gains", "--model", "tiny", "--step", "2", "--num-steps", "4", "--modes", "4",
                   "--samples", "1", "--quiet", "--json"],
+    "dit.gate": ["dit", "gate", "--model", "fhgm", "--g", "1", "--pairs", "3", "--steps", "4", "--n-boot", "10",
+                 "--quiet", "--json"],
 }
 EXPECTED_KINDS = {"ou.gap": {"agreement", "commitment", "gap"}, "ou.gap.throughout": {"difference", "onset", "gap"},
                   "ou.gap.switch_on": {"agreement", "commitment", "gap"},
                   "dit.measure.throughout": {"difference", "onset", "gap"}, "ou.gap.layer_a": {"mode", "gap"},
                   "dit.measure.I": {"agreement", "commitment", "gap"}, "dit.measure.II": {"layer", "final"},
-                  "dit.gains": {"mode", "layer", "prediction"}}
+                  "dit.gains": {"mode", "layer", "prediction"}, "dit.gate": {"response"}}
 
 
 def check_shape(d: dict, command: str) -> "pd.DataFrame":

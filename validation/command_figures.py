@@ -189,7 +189,30 @@ def plot_dit_gains(source: str | Path, png: str | Path) -> None:
     _finish(fig, png)
 
 
-PLOTS = {"syncgap.ou.cloning/1": plot_ou_cloning, "syncgap.ou.gap/1": plot_ou_gap,
+def plot_dit_gate(source: str | Path, png: str | Path) -> None:
+    """`dit gate`: rho_eff per feature against the sampler step (95% band), one panel per g, with the exact
+    analog's rho(g) (dashed) and the small-perturbation reading rho_lin (dotted)."""
+    doc = _doc(source)
+    rows = _rows(doc, "response")
+    gs = sorted({r["g"] for r in rows})
+    feats = list(dict.fromkeys(r["feature"] for r in rows))
+    fig, axes = plt.subplots(1, len(gs), figsize=(3.2 * len(gs), 3.4), squeeze=False, sharey=True)
+    for ax, g in zip(axes[0], gs):
+        for i, f in enumerate(feats):
+            sel = sorted((r for r in rows if r["g"] == g and r["feature"] == f), key=lambda r: r["step"])
+            s = [r["step"] for r in sel]
+            ax.fill_between(s, _num([r["rho_eff_low"] for r in sel]), _num([r["rho_eff_high"] for r in sel]),
+                            color=f"C{i}", alpha=0.2)
+            ax.plot(s, _num([r["rho_eff"] for r in sel]), "-", color=f"C{i}", label=f)
+            ax.plot(s, _num([r["rho_lin"] for r in sel]), ":", color=f"C{i}", lw=1)
+        ax.axhline((1 - g) / (1 + g), color="grey", ls="--", lw=1, label="analog rho(g)")
+        ax.set(xlabel="sampler step", title=f"g = {g:g}")
+    axes[0][0].set_ylabel("rho_eff (gate on vs off)")
+    axes[0][0].legend(fontsize=7)
+    _finish(fig, png)
+
+
+PLOTS = {"syncgap.dit.gate/1": plot_dit_gate, "syncgap.ou.cloning/1": plot_ou_cloning, "syncgap.ou.gap/1": plot_ou_gap,
          "syncgap.dit.measure/1": plot_dit_measure, "syncgap.dit.measure/2": plot_dit_measure,
          "syncgap.dit.gains/1": plot_dit_gains}
 
@@ -212,4 +235,4 @@ def write_and_plot(doc: dict, png: str | Path) -> tuple[str, str]:
     return str(data), str(png)
 
 
-__all__ = ["plot_ou_cloning", "plot_ou_gap", "plot_dit_measure", "plot_dit_gains", "redraw", "write_and_plot", "PLOTS"]
+__all__ = ["plot_ou_cloning", "plot_ou_gap", "plot_dit_measure", "plot_dit_gains", "plot_dit_gate", "redraw", "write_and_plot", "PLOTS"]

@@ -72,11 +72,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"%(type)s; Protocol I needs >= 2 (bootstrap over pairs) (default {PAIRS_FIRST} without --g, else 8)")
     m.add_argument("--t-int", type=IntRange(0, 1000, many=True), default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps, %(type)s, each <= --steps, at least 4 distinct values (a sigmoid is fitted to them; default 11 values evenly over 0..--steps)")
     m.add_argument("--clone", action="store_true",
-                   help="Protocol I cloning (U-turn) variant: one shared trajectory until t_int, then split (ddpm)")
-    m.add_argument("--window", choices=["release", "switch-on", "throughout"], default=None,
+                   help="deprecated: use --window clone --g 0 (cloning is coupled cloning at g = 0)")
+    m.add_argument("--window", choices=["release", "switch-on", "throughout", "clone"], default=None,
                    help="Protocol I coupling window: release = coupled for the first t_int steps then independent "
-                        "(default with --g); switch-on = independent then coupled to the end; throughout = coupled all run, "
-                        "onsets read from the per-scale replica difference (docs/protocols.md)")
+                        "(default with --g); switch-on = independent then coupled to the end; throughout = coupled all "
+                        "run, onsets read from the per-scale replica difference; clone = coupled cloning: the coupled "
+                        "pair cloned at t_int, both copies run on coupled, agreement of a replica with its copy "
+                        "(at g = 0 it is cloning; ddpm) (docs/protocols.md)")
     m.add_argument("--noise", choices=["independent", "shared"], default="independent",
                    help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
     m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation eps in [0, 1] of the shared noise draw (default 0.3)")
@@ -104,6 +106,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dit_gains.register(dsub)
     from . import dit_depth_controls
     dit_depth_controls.register(dsub)
+    from . import dit_gate
+    dit_gate.register(dsub)
 
 
 def _setup_device(args):
@@ -150,6 +154,10 @@ def run_measure(args: argparse.Namespace) -> int:
 
     from .common import load_model_for
 
+    if args.clone:   # deprecated flag: cloning is coupled cloning at g = 0
+        import sys
+        print("syncgap dit measure: --clone is deprecated; running --window clone --g 0", file=sys.stderr)
+        args.clone, args.window, args.g = False, "clone", [0.0]
     if args.g is None and args.window is None and args.protocol == "I":
         return run_units(args)
     if args.features is not None or args.modes is not None:

@@ -74,9 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _variant_flags(p) -> None:
     """--window, --noise, --eps: the protocol variant (docs/protocols.md); today's Protocol I by default."""
-    p.add_argument("--window", choices=("release", "switch-on", "throughout"), default="release",
+    p.add_argument("--window", choices=("release", "switch-on", "throughout", "clone"), default="release",
                    help="release: coupled for the first t_int then independent (default); switch-on: independent "
-                        "then coupled to the end; throughout: coupled all run, onsets read from the replica difference")
+                        "then coupled to the end; throughout: coupled all run, onsets read from the replica difference; "
+                        "clone: coupled cloning, the coupled pair cloned at t_int and both copies run on coupled "
+                        "(agreement of a replica with its copy; at g = 0 it is cloning)")
     p.add_argument("--noise", choices=("independent", "shared"), default="independent",
                    help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
     p.add_argument("--eps", type=float, default=None,
@@ -315,7 +317,8 @@ def run_gap(args: argparse.Namespace) -> int:
                  for r in rows]
         print_table(table)
         if any(v == "never" for row in table for v in row.values()):
-            print(f"never: {tidy.NEVER_COMMITTED} (Protocol I has no g -> 0 limit: docs/science.md §8)")
+            print(f"never: {tidy.NEVER_COMMITTED}" + ("" if args.window == "clone" else
+                                                     " (Protocol I has no g -> 0 limit: docs/science.md §8)"))
     measured = (any(r.get("gap_steps") is not None for r in rows) if args.window == "throughout"
                 else any(len(r["gap"]) and _measured(r["gap"][-1][0]) for r in rows))
     if not measured:

@@ -47,18 +47,27 @@ def gap_of(t, a, direction="rising"):
     return None if taus[0] is None or taus[1] is None else taus[1] - taus[0]
 
 
-def _ci(samples, est):
+MAX_MISSING = 0.10   # a midpoint interval with more resamples than this without a midpoint is n/a (unbounded)
+
+
+def missing_fraction(samples) -> float:
+    """Fraction of bootstrap resamples with no value (None or NaN: e.g. no midpoint in the t_int range)."""
+    n = len(samples)
+    return 0.0 if n == 0 else sum(x is None or not np.isfinite(x) for x in samples) / n
+
+
+def _ci(samples, est, max_missing=0.5):
     s = np.asarray([x for x in samples if x is not None and np.isfinite(x)], float)
-    if est is None or s.size < max(5, len(samples) // 2):
+    if est is None or s.size < 5 or missing_fraction(samples) > max_missing:
         return [est, -math.inf, math.inf]
     q = (1 - LEVEL) / 2
     return [est, float(np.quantile(s, q)), float(np.quantile(s, 1 - q))]
 
 
-def percentile_interval(samples, est):
+def percentile_interval(samples, est, max_missing=MAX_MISSING):
     """[est, lo, hi]: the LEVEL percentile interval of the bootstrap samples (None/NaN dropped); unbounded
-    when fewer than half (or 5) of the samples exist."""
-    return _ci(samples, est)
+    (n/a) when more than `max_missing` of them have no value (`missing_fraction`, reported beside it)."""
+    return _ci(samples, est, max_missing)
 
 
 def kendall(taus):
@@ -118,14 +127,14 @@ def gap_curve(cells, n_boot, seed=0, resolution=RESOLUTION):
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
         boots.append([gap_of(t, a[idx]) for _, t, a in cells])
-    ci = [_ci([b[i] for b in boots], est[i]) for i in range(len(gs))]
+    ci = [_ci([b[i] for b in boots], est[i], MAX_MISSING) for i in range(len(gs))]
     sds = [(c[2] - c[1]) / 3.92 if np.isfinite(c[2] - c[1]) else 10.0 for c in ci]
     fit = fit_law(gs, est, sds)
     fits = [fit_law(gs, b, sds) for b in boots]
     crit = [crossing(gs, b, 1.0) for b in boots]
     coll = [crossing(gs, b, 0.0) for b in boots]
     gap0 = est[0]
-    out = {"g": gs, "gap": ci, "gap0": ci[0],
+    out = {"g": gs, "gap": ci, "gap0": ci[0], "missing": [missing_fraction([b[i] for b in boots]) for i in range(len(gs))],
            "predicted": None if gap0 is None else [float(law(g, gap0, 0.0)) for g in gs],
            "fit": fit, "eta_ci": _ci([f["eta"] if f else None for f in fits], fit["eta"] if fit else None),
            "fitted": None if fit is None else [float(law(g, fit["gap0"], fit["eta"])) for g in gs],
@@ -156,9 +165,11 @@ def commitment(t, a, n_boot, seed=0, direction="rising"):
     taus = unit_taus(t, a, direction)
     rng = np.random.default_rng(seed)
     boots = [unit_taus(t, a[rng.integers(0, n, n)], direction) for _ in range(n_boot)]
-    return {"tau": [_ci([b[u] for b in boots], taus[u]) for u in range(len(taus))],
-            "gap": _ci([None if b[0] is None or b[-1] is None else b[-1] - b[0] for b in boots],
-                       None if taus[0] is None or taus[-1] is None else taus[-1] - taus[0]),
+    gaps = [None if b[0] is None or b[-1] is None else b[-1] - b[0] for b in boots]
+    return {"tau": [_ci([b[u] for b in boots], taus[u], MAX_MISSING) for u in range(len(taus))],
+            "gap": _ci(gaps, None if taus[0] is None or taus[-1] is None else taus[-1] - taus[0], MAX_MISSING),
+            "missing": {"tau": [missing_fraction([b[u] for b in boots]) for u in range(len(taus))],
+                        "gap": missing_fraction(gaps)},
             "kendall": _ci([kendall(b) for b in boots], kendall(taus)),
             "curves": a.mean(0), "curves_band": curve_band(a)}
 

@@ -24,7 +24,7 @@ import os
 import numpy as np
 
 from syncgap.dit_bridge.commitment import default_scales, feature_projections, scale_agreement
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
+from syncgap.dit_bridge.protocols import pair_labels, window_branches
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
@@ -58,8 +58,8 @@ def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps
     lab = pair_labels(rec, None, n_pairs, seed)
     agree = np.empty((n_pairs, len(scales), len(t_ints)))
     proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
-    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
+    for i, _, a, b in window_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
+                                      eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
         agree[:, :, i] = scale_agreement(a, b, scales)
         if proj is not None:
             proj[:, :, :, i] = feature_projections(a, b, patterns) - (0.0 if offsets is None else np.asarray(offsets))
@@ -77,24 +77,27 @@ def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:
     from syncgap.ou_models.engine import ddpm_grid
     from syncgap.ou_models.measure import cloning
     grid = ddpm_grid(num_steps)
-    r = cloning(mix, grid, n_paths, seed=seed, branch_times=grid[np.asarray(t_ints)], keep_units=True, n_boot=10)
+    r = cloning(mix, grid, n_paths, seed=seed, branch_times=grid[np.asarray(t_ints)], keep_units=True, n_boot=10,
+                scheme="ddpm")   # the DiT's own ancestral step, not Euler-Maruyama
     steps = [int(s) for s in r["branch_steps"]]
     return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
 
 
 def exact_protocol_one_record(mix, g, t_ints, *, num_steps, n_paths, seed, eps=0.3, window="release",
-                              noise="independent", sampler="ddpm") -> dict:
+                              noise="independent", sampler="ddpm", gate_final=False) -> dict:
     """The exact-score gated sampler (ou_models) on the FHGM itself, the DiT's variant on the DiT's grid:
     Protocol I at gate g with a real ancestral DDPM/DDIM step (theory.schedules.ancestral_step) on
     ddpm_grid(num_steps), switched after t_int sampler steps, started at sqrt(1 - eps^2) z0 +- eps z1.
     Per path and t_int the sign agreement of the two replicas' final projections on each feature,
-    the same estimator as the DiT's "features" family (docs/science.md §8)."""
+    the same estimator as the DiT's "features" family (docs/science.md §8). The final read-out step is
+    gated only with gate_final=True (ou_models.analog.analog_gate: the one-step identity)."""
+    from syncgap.ou_models.analog import analog_gate
     from syncgap.ou_models.engine import ddpm_grid
     from syncgap.ou_models.measure import protocol_one
     grid = ddpm_grid(num_steps)
-    r = protocol_one(mix, grid, g, n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)], scheme=sampler,
+    r = protocol_one(mix, grid, analog_gate(g, num_steps, gate_final), n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)], scheme=sampler,
                      window=window, noise=noise, eps=eps, keep_units=True, n_boot=10)
-    steps = [int(s) for s in r["t_int_steps"]]
+    steps = [int(s) for s in r["units_t_int_steps"]]
     return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
 
 

@@ -106,7 +106,7 @@ def draw_gap_vs_g(analysis_path, png_path):
         e_est, e_lo, e_hi = _iv(ex["gap"])
         e_ok, e_err = _err(e_est, e_lo, e_hi)
         ax.errorbar(ge[e_ok], e_est[e_ok], yerr=e_err[:, e_ok], fmt="D-", color="C2", capsize=3, ms=4,
-                    label="prediction: exact-score gated sampler (FHGM)")
+                    label="equal-g exact analog (FHGM; gate equivalence)")
     from syncgap.theory.routing import predicted_gap_ratio
     gg = np.linspace(min(g[g > 0].min(), 0.05), max(g.max(), 1.2), 200)
     preferred = None

@@ -39,7 +39,7 @@ from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
-from . import dit_analysis, dit_cells, dit_depth, dit_predictions
+from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_joint, dit_predictions
 from .dit_settings import FULL_VARIANTS, QUICK, Settings, settings_for  # noqa: F401 (re-exported)
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
@@ -79,6 +79,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         r, reused = dit_cells.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
         say(f"dit {name}: {kind} g={g:g} {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
         cells[(kind, g)] = (path, r, reused)
+        return r
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats, offsets=None if modes is None else modes["offsets"])
@@ -100,11 +101,12 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
                     seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
-                     n_paths=settings.ou_paths, **variant)
+                     n_paths=settings.ou_paths, gate_final=False, **variant)
+    dit_calibrated.bridge_cells(cell, rec, mix, settings, p1)   # coupled cloning, the gate, the calibrated analog
     if mix is not None:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
-             n_paths=settings.ou_paths)
+             n_paths=settings.ou_paths, scheme="ddpm")
     return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name, "modes": modes,
             "quality_gate": dit_cells.quality_gate(rec.source),
             "random_weights": bool(rec.info.get("random_weights", False)),
@@ -140,6 +142,7 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
         if ("ou", 0.0) in recs:
             t, a = dit_analysis.family_arrays(recs[("ou", 0.0)]["result"], "features")
             out["exact_sampler"] = {"t_int": t, **dit_analysis.commitment(t, a, settings.n_boot, settings.seed)}
+    out["bridge"] = dit_calibrated.bridge_analysis(recs, settings, out["resolution"], prim)
     out["precision"] = precision(out, settings.target_halfwidth)
     return out
 
@@ -240,7 +243,7 @@ def checks_for(an_: dict) -> list[Check]:
                 cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
-    cks += prediction_checks(an_, wres, res)
+    cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
     return cks
 
 
@@ -256,32 +259,20 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
         if ex is not None:
             exact = dict(zip(ex["g"], ex["gap"]))
-            for g, gap in zip(gv["g"], gv["gap"]):
+            ex_reason = dict(zip(ex["g"], ex.get("reason", [None] * len(ex["g"]))))
+            for g, gap, why in zip(gv["g"], gv["gap"], gv.get("reason", [None] * len(gv["g"]))):
                 if g > 0 and g in exact:
                     pred = exact[g]
                     half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
+                    why = (f"DiT: {why}" if why else f"exact analog: {ex_reason[g]}" if ex_reason.get(g) else None)
                     cks.append(_ci_check(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
                                          "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
-                                         "grid, estimator)", None if not pred else pred[0], gap, "sampler steps", m, F2,
+                                         "grid, estimator; equal g: a check of gate equivalence, not of the network)",
+                                         None if not pred else pred[0], gap, "sampler steps", m, F2,
                                          f"{wres} and by the exact analog's half-width",
-                                         widen=res + half))
-        comp = block["comparison"]
-        rho = next((h for h in comp.get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"), None)
-        if rho is not None:
-            d_aic = rho["delta_aic"]
-            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
-                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, within 2 AIC of the "
-                             f"preferred hypothesis over g > 0 (preferred: {comp['preferred']}; compared: "
-                             f"{', '.join(h['name'] for h in comp['hypotheses'])})", 0.0, d_aic, (d_aic - 2.0, d_aic),
-                             "delta AIC", d_aic <= 2.0, m, F2,
-                             "AIC margin <= 2 (Burnham & Anderson: not distinguishable from the preferred); chi2 "
-                             "with the measured 95% intervals as 1.96 sd and the reading resolution",
-                             reason=dit_predictions.rho_law_reason(d_aic, comp["preferred"])))
-        else:   # recorded, not dropped: the comparison could not be made
-            cks.append(Check(f"dit.{m}.rho_law_support{'' if not tag else '.' + window}",
-                             f"P2's rho-law gap = A rho(g) (eta = 0), {window} window, against a constant gap over "
-                             f"g > 0: not measurable ({comp.get('preferred_reason', 'no comparison')})", 0.0, None,
-                             None, "delta AIC", None, m, F2, "AIC margin <= 2"))   # n/a: nothing to compare
+                                         widen=res + half, anchor=Decision(NA, why) if why else None))
+        cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
+                                           f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
     for row in an_.get("headline", []):
         if row.get("predicted_ratio") is None:
             continue
@@ -327,7 +318,7 @@ def summaries(a: dict) -> dict[str, str]:
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
-    out[F2] += precision_sentence(a)
+    out[F2] += precision_sentence(a) + dit_calibrated.bridge_sentence(a)
     out[F4] = f"{m}: " + "; ".join(
         f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
         f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."

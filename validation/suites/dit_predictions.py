@@ -27,7 +27,7 @@ from scipy.optimize import least_squares
 
 from syncgap.theory import routing
 
-from . import dit_analysis
+from . import dit_analysis, dit_joint, dit_readout
 
 
 
@@ -309,22 +309,34 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
         if label == "release":                            # no g -> 0 limit: g > 0 only
             pos = [c for c in gcells if c[0] > 0]
             gaps = dict(zip(gap_vs_g["g"], gap_vs_g["gap"]))
+            missing = dict(zip(gap_vs_g["g"], gap_vs_g.get("missing", [0.0] * len(gap_vs_g["g"]))))
+            reasons = {g: dit_readout.null_reason(t, a, direction) for g, t, a in pos}
         else:
-            pos = sorted((g, *dit_analysis.family_arrays(r["result"], family)) for (k, g), r in recs.items()
-                         if k == kind)
-            gaps = gap_intervals(pos, settings.n_boot, settings.seed, direction)
+            pos = dit_readout.readable_cells(sorted(
+                (g, *dit_analysis.family_arrays(r["result"], family)) for (k, g), r in recs.items() if k == kind),
+                window, settings.num_steps)
+            reads = dit_readout.gap_readings(pos, settings.n_boot, settings.seed, direction)
+            gaps = {g: r["gap"] for g, r in reads.items()}
+            missing, reasons = {g: r["missing"] for g, r in reads.items()}, {g: r["reason"] for g, r in reads.items()}
         if not pos:
             continue
-        exact = sorted((g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
-                       if k == f"exact_{kind}") if family == "features" else []
-        exact_gaps = gap_intervals(exact, settings.n_boot, settings.seed, direction) if exact else None
+        exact = dit_readout.readable_cells(sorted(
+            (g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
+            if k == f"exact_{kind}"), window, settings.num_steps) if family == "features" else []
+        exact_reads = dit_readout.gap_readings(exact, settings.n_boot, settings.seed, direction) if exact else None
+        exact_gaps = None if exact_reads is None else {g: r["gap"] for g, r in exact_reads.items()}
         gs = [c[0] for c in pos]
-        block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs]},
-                 "comparison": compare_hypotheses(
-                     gs, [gaps[g] for g in gs], None if exact_gaps is None else [exact_gaps.get(g) for g in gs],
-                     reading_sd(settings.resolution))}
+        calib = (sorted((g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
+                        if k == "calib_p1") if label == "release" and family == "features" else None)
+        block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs],
+                                                  "missing": [missing.get(g) for g in gs],
+                                                  "reason": [reasons.get(g) for g in gs]},
+                 "comparison": dit_joint.compare_joint(pos, settings.n_boot, settings.seed, direction,
+                                                       reading_sd(settings.resolution), calib or None)}
         if exact:
             block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
+                                       "missing": [r["missing"] for r in exact_reads.values()],
+                                       "reason": [r["reason"] for r in exact_reads.values()],
                                        "n_paths": int(exact[0][2].shape[0])}
         out["variants"][label] = block
         out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings.n_boot,

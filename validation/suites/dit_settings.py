@@ -67,8 +67,12 @@ class Settings:
     seed: int = 0                                          # noise seed of every cell
     modes: int = 4                                         # empirical modes of a model without FHGM features
     mode_samples: int = 256                                # generated outputs the modes are computed from
-    # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog)
-    variants: tuple = (("release", "independent", "ddpm"), ("switch-on", "independent", "ddpm"))
+    gate_pairs: int = 64                                   # pairs of the gate-response reading (dit_calibrated)
+    bridge: bool = True                                    # the gate and the calibrated analog (FHGM models)
+    # Protocol I variants (window, noise, sampler); all but the first run on the FHGM-DiT only (beside its exact analog).
+    # The demo runs release (+ the coupled-cloning window, dit_calibrated); switch-on moved to --full (FULL_VARIANTS)
+    # to keep `make demo` within 10 minutes once the coupled-cloning cells and the gate were added
+    variants: tuple = (("release", "independent", "ddpm"),)
 
     @property
     def resolution(self) -> float:
@@ -77,7 +81,8 @@ class Settings:
 
 
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),
-                 n_boot=40, ou_paths=400, mode_samples=64, variants=(("release", "independent", "ddpm"),))
+                 n_boot=40, ou_paths=400, mode_samples=64, variants=(("release", "independent", "ddpm"),),
+                 gate_pairs=4)
 # validate --full (GPU/cluster): every window x noise x sampler of docs/protocols.md with a t_int sweep
 FULL_VARIANTS = tuple((w, n, s) for w in ("release", "switch-on") for n in ("independent", "shared")
                       for s in ("ddpm", "ddim"))
@@ -101,7 +106,8 @@ def settings_for(quick: bool, g_grid=None, full: bool = False, model: str | None
     elif full:
         settings = designed(Settings(variants=FULL_VARIANTS), FULL_DESIGN)
     else:
-        settings = designed(Settings(), DEMO_DESIGN) if model in DESIGNED_MODELS else Settings()
+        settings = (designed(Settings(), DEMO_DESIGN) if model in DESIGNED_MODELS
+                    else Settings(bridge=False))   # the control's bridge (gate, calibrated analog): --full only
     if g_grid is not None:
         gs = sorted({check_real("g", g, 0.0) for g in np.atleast_1d(g_grid)} | {0.0})
         if len(gs) < 2:
@@ -111,10 +117,10 @@ def settings_for(quick: bool, g_grid=None, full: bool = False, model: str | None
 
 
 def protocol_one_cells(settings: Settings, fhgm: bool) -> int:
-    """Protocol I cells of one model: the cloning cell and one per variant and g > 0 (variants other than
-    release on the FHGM-DiT only)."""
+    """Protocol I cells of one model: the cloning cell, one per variant and g > 0 (variants other than
+    release on the FHGM-DiT only) and one per g > 0 in the coupled-cloning window (dit_calibrated)."""
     n_g = sum(g > 0 for g in settings.g_grid)
-    return 1 + n_g * (len(settings.variants) if fhgm else 1)
+    return 1 + n_g * (len(settings.variants) if fhgm else 1) + n_g
 
 
 def projected_cpu_s(settings: Settings, fhgm: bool) -> float:
