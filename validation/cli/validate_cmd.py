@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dit suite: every Protocol I variant (window release|switch-on x noise independent|shared "
                         "x sampler ddpm|ddim) on the FHGM-DiT beside its exact analog, and the larger depth run (384 pairs, "
                         "30 steps, 15 probed steps); meant for a GPU or cluster")
+    p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="model dtype of the DiT sign-agreement cells (cloning, Protocol I windows, the causal test's "
+                        "switch-on cells): auto = bf16 on a CPU with AMX bf16 tiles, else fp32; differences, onsets, "
+                        "gate responses and depth probes always run in fp32 (default: auto)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
@@ -113,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         options["dit"] = opts
     if "dit-causal" in suites and getattr(args, "full", False):   # the causal depth test's full curve
         options["dit-causal"] = {"full": True}
+    for name in ("dit", "dit-causal"):
+        if name in suites:
+            options.setdefault(name, {})["dtype"] = getattr(args, "dtype", "auto")
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))

@@ -53,10 +53,14 @@ def _models(model) -> list[str]:
     return names
 
 
-def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None) -> dict:
-    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}."""
+def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32") -> dict:
+    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
+    cells (cloning, Protocol I windows) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
+    which enters their configuration key; the exact-score cells do not run the model."""
+    from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
+    fast, typed = model_in(rec, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
     mix = dit_cells.fhgm_mixture(rec)
     scales = dit_cells.unit_scales(rec, mix)
     pats = None if mix is None else mix.patterns
@@ -69,12 +73,13 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     def cell(kind, g, compute, **extra):
         path = dit_cells.cell_file(out_dir, name, kind, g)
         r, reused = dit_cells.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
-        say(f"dit {name}: {kind} g={g:g} {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
+        say(f"dit {name}: {kind} g={g:g}{' ' + extra['dtype'] if 'dtype' in extra else ''} "
+            f"{'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
         cells[(kind, g)] = (path, r, reused)
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats)
-    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
+    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(fast, 0.0, clone=True, **p1), **typed)
     for window, noise, sampler in settings.variants:
         variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
         label = dit_predictions.variant_label(variant)
@@ -86,8 +91,8 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             if g <= 0:
                 continue
             cell(kind, g, lambda g=g, v=variant: dit_cells.protocol_one_outputs(
-                rec, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
-                 eps=VARIANT["eps"], **extra)
+                fast, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
+                 eps=VARIANT["eps"], **extra, **typed)
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
@@ -371,12 +376,16 @@ DEFAULT_MODELS = ("fhgm", "fhgm-flat", "digits")  # the embedded CPU models (fhg
 
 
 def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None, full: bool = False) -> SuiteResult:
+                       g_grid=None, full: bool = False, dtype: str = "auto") -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
+    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with AMX), "fp32" or "bf16".
     """
+    from syncgap.dit_bridge.precision import resolve_dtype
+
     from . import dit_figures
+    dtype = resolve_dtype(dtype, device)
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
@@ -384,7 +393,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     for name in names:
         t0 = time.time()
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
-        meas = measure_model(name, out_dir, settings, device, say)
+        meas = measure_model(name, out_dir, settings, device, say, dtype)
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)
