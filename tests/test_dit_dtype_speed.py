@@ -78,3 +78,51 @@ def test_dtype_is_part_of_the_cell_key_and_fp32_cells_are_bit_identical(tmp_path
     msgs.clear()
     measure_model("tiny", out, SMALL, say=msgs.append, dtype="bf16")
     assert all("reused" in m for m in msgs)                               # the same dtype resumes
+
+
+def _pair_run(rec, n_pairs=3):
+    from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
+    xa, xb = antisymmetric_noise(rec.sample_shape, n_pairs, seed=1)
+    return sample_pairs(rec, xa, xb, seed=1, num_steps=3).x
+
+
+@pytest.mark.parametrize("where", ["torch.compile", "first call"])
+def test_a_failed_compilation_falls_back_to_eager_with_one_line(monkeypatch, capsys, where):
+    from syncgap.dit_bridge import sampling
+    ref = _pair_run(load_model("tiny"))
+    rec = load_model("tiny")
+
+    def broken_compile(fn, **kw):
+        if where == "torch.compile":
+            raise RuntimeError("no C++ compiler\nsecond line")
+
+        def call(*a, **k):
+            raise RuntimeError("inductor: compilation failed")
+        return call
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    assert sampling.compile_model(rec) is (where != "torch.compile")
+    got = _pair_run(rec)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("torch.compile failed (RuntimeError") and "eager" in err[0]
+    if where == "torch.compile":
+        assert torch.equal(got, ref)                                 # eager: the same numbers as never compiled
+    else:                                                            # the failed first call was padded
+        torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+        assert rec.model.syncgap_compiled is False
+
+
+def test_compiled_calls_are_padded_to_a_few_batch_sizes(monkeypatch, tmp_path):
+    from syncgap.dit_bridge import sampling
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert sampling.inductor_cache_dir() == str(tmp_path / "syncgap" / "inductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    assert sampling.inductor_cache_dir() == str(tmp_path / "mine")
+    ref = _pair_run(load_model("tiny"), n_pairs=5)
+    rec = load_model("tiny")
+    assert sampling.compile_model(rec, backend="eager")             # dynamo's graph capture, no C++ toolchain
+    seen = []
+    rec.model.register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
+    got = _pair_run(rec, n_pairs=5)
+    assert set(seen) == {2 * sampling.padded_pairs(5)} == {16}      # 5 pairs padded to 8: rows [A + 3; B + 3]
+    torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)      # padding rows change nothing but rounding

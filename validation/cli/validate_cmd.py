@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model dtype of the DiT sign-agreement cells (cloning, Protocol I windows, the causal test's "
                         "switch-on cells): auto = bf16 on a CPU with AMX bf16 tiles, else fp32; differences, onsets, "
                         "gate responses and depth probes always run in fp32 (default: auto)")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the DiT model of those cells (inductor; kernels cached in $TORCHINDUCTOR_CACHE_DIR, "
+                        "default ~/.cache/syncgap/inductor); eager, with one line on stderr, where compilation fails")
     p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
@@ -120,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
     for name in ("dit", "dit-causal"):
         if name in suites:
             options.setdefault(name, {})["dtype"] = getattr(args, "dtype", "auto")
+            if getattr(args, "compile", False):
+                options[name]["compile"] = True
     check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))

@@ -85,10 +85,11 @@ def _measure_set(rec, g, layers, units, s: CausalSettings, prefix) -> dict:
                                                                 prefix=prefix(), **common)}
 
 
-def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "fp32") -> dict:
+def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "fp32", compile: bool = False) -> dict:
     """Run (or reuse) every cell of one loaded model; returns {"cells": {g: {label: (path, set, result)}}, ...}.
     dtype ("fp32" or "bf16", dit_bridge.precision): the switch-on window's model dtype, part of each cell's key;
-    the throughout window reads onsets of small differences and always runs in fp32."""
+    the throughout window reads onsets of small differences and always runs in fp32. compile: torch.compile
+    the cells' model (eager where compilation fails)."""
     from syncgap.dit_bridge.causal import layer_sets
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import weights_fingerprint
@@ -111,6 +112,9 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "f
     dtype = dtype if s.window == "switch-on" else "fp32"
     base.update(dtype_config(dtype))
     fast = model_in(rec, dtype)   # the model the cells run (a bf16 copy, or rec itself)
+    if compile:
+        from syncgap.dit_bridge.sampling import compile_model
+        compile_model(fast)
     n = rec.num_layers
     sets = layer_sets(n, ks_for(n, s.ks), s.n_random, s.seed)
     every = sets[1]
@@ -344,9 +348,10 @@ def finding_text(ana: dict, checks) -> str:
 
 
 def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False, model=None,
-                     device="cpu", dtype: str = "auto") -> SuiteResult:
+                     device="cpu", dtype: str = "auto", compile: bool = False) -> SuiteResult:
     """The causal depth test on fhgm-deep (and fhgm for contrast); see the module docstring. dtype: the switch-on
-    cells' model dtype, "auto" (bf16 on a CPU with AMX, dit_bridge.precision), "fp32" or "bf16"."""
+    cells' model dtype, "auto" (bf16 on a CPU with AMX, dit_bridge.precision), "fp32" or "bf16"; compile:
+    torch.compile the cells' model."""
     from syncgap.dit_bridge.precision import resolve_dtype
     dtype = resolve_dtype(dtype, device)
     s = settings_for(bool(quick), bool(full))
@@ -365,7 +370,7 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
             notes.append(f"{rec.name}: not trained on the FHGM, no features to read the switch-on gap on: "
                          "causal test not run.")
             continue
-        meas = measure(rec, out_dir, s, say, dtype)
+        meas = measure(rec, out_dir, s, say, dtype, compile)
         ana = analyse(meas, s)
         ana["wall_s"] = round(time.time() - t0, 2)
         folder = os.path.join(out_dir, "dit_causal", name.replace("/", "_"))

@@ -53,14 +53,19 @@ def _models(model) -> list[str]:
     return names
 
 
-def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32") -> dict:
+def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32",
+                  compile: bool = False) -> dict:
     """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
     cells (cloning, Protocol I windows) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
-    which enters their configuration key; the exact-score cells do not run the model."""
+    which enters their configuration key; the exact-score cells do not run the model. compile: torch.compile
+    their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
     fast, typed = model_in(rec, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
+    if compile:
+        from syncgap.dit_bridge.sampling import compile_model
+        compile_model(fast)
     mix = dit_cells.fhgm_mixture(rec)
     scales = dit_cells.unit_scales(rec, mix)
     pats = None if mix is None else mix.patterns
@@ -376,11 +381,12 @@ DEFAULT_MODELS = ("fhgm", "fhgm-flat", "digits")  # the embedded CPU models (fhg
 
 
 def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None, full: bool = False, dtype: str = "auto") -> SuiteResult:
+                       g_grid=None, full: bool = False, dtype: str = "auto", compile: bool = False) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
-    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with AMX), "fp32" or "bf16".
+    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with AMX), "fp32" or "bf16";
+    compile: torch.compile their model.
     """
     from syncgap.dit_bridge.precision import resolve_dtype
 
@@ -393,7 +399,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     for name in names:
         t0 = time.time()
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
-        meas = measure_model(name, out_dir, settings, device, say, dtype)
+        meas = measure_model(name, out_dir, settings, device, say, dtype, compile)
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)
