@@ -6,13 +6,13 @@
    own 95% half-width (fp32, the analysis' bootstrap). bf16 may be the default for a cell kind only where every
    |paired difference| <= 1/4 of the half-width ("ok"). With --causal also the causal test's switch-on cells
    (`fhgm-deep`), each layer set's gap on the generated features.
-2. Speed per model (`fhgm`, `fhgm-deep`): median seconds of one forward of the CPU chunk (128 pairs, 256 rows),
+2. Speed per model (`fhgm`, `fhgm-deep`): median and minimum seconds of one forward of the CPU chunk (128 pairs, 256 rows),
    eager fp32 / eager bf16 stock and coupled (paper gate, g = 0.5), compiled fp32 / compiled bf16 coupled only
    (inductor, kernels in sampling.inductor_cache_dir(): set TORCHINDUCTOR_CACHE_DIR to an empty folder for a
    cold compile; the first call is timed apart as the compile), and the ratios against eager fp32.
 Cells go to --out DIR/fp32 and DIR/bf16 (report-folder layout, reused when present: point them at two
 `syncgap validate` runs to read their cells). Prints one JSON record.
-Usage: python benchmarks/dit_cpu.py --json [--out DIR] [--causal] [--repeat 5] [--no-cells]
+Usage: python benchmarks/dit_cpu.py --json [--out DIR] [--causal] [--repeat 10] [--no-cells]
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -55,58 +56,63 @@ def paired_gap(t, a32, a16, direction, n_boot, seed) -> dict:
             "halfwidth": half, "quarter_halfwidth": None if half is None else half / 4, "ok": ok}
 
 
-def findings_cells(out, n_boot, say) -> list[dict]:
-    """Run (or reuse) fhgm's demo cells in both dtypes; one row per sign-agreement cell."""
-    settings = dit_findings.settings_for(False, model="fhgm")
+def findings_cells(out, n_boot, say, model="fhgm") -> list[dict]:
+    """Run (or reuse) `model`'s demo cells in both dtypes; one row per sign-agreement cell (its primary family:
+    features on the FHGM models, pooled scales otherwise)."""
+    settings = replace(dit_findings.settings_for(False, model=model), fp32_cells=())   # every cell in both dtypes
     meas = {}
     for dt in DTYPES:
         if dt == "bf16":   # the exact-score and ou cells do not depend on the dtype: reuse fp32's
-            for p in glob.glob(os.path.join(out, "fp32", "dit", "fhgm", "*.json")):
-                if os.path.basename(p).startswith(("exact_", "ou_")):
-                    os.makedirs(os.path.join(out, dt, "dit", "fhgm"), exist_ok=True)
-                    shutil.copy(p, os.path.join(out, dt, "dit", "fhgm", os.path.basename(p)))
-        meas[dt] = dit_findings.measure_model("fhgm", os.path.join(out, dt), settings, say=say, dtype=dt)["cells"]
+            for p in glob.glob(os.path.join(out, "fp32", "dit", model, "*.json")):
+                dest = os.path.join(out, dt, "dit", model, os.path.basename(p))
+                if os.path.basename(p).startswith(("exact_", "ou_")) and not os.path.exists(dest):
+                    os.makedirs(os.path.dirname(dest), exist_ok=True)
+                    shutil.copy(p, dest)
+        meas[dt] = dit_findings.measure_model(model, os.path.join(out, dt), settings, say=say, dtype=dt)["cells"]
     rows = []
     for (kind, g), (_, r32, _) in sorted(meas["fp32"].items()):
         if kind.startswith(("exact_", "ou")):
             continue
         r16 = meas["bf16"][(kind, g)][1]
-        t, a32 = dit_analysis.family_arrays(r32["result"], "features")
-        a16 = dit_analysis.family_arrays(r16["result"], "features")[1]
+        fam = "features" if "feature_agreement" in r32["result"] else "scales"
+        t, a32 = dit_analysis.family_arrays(r32["result"], fam)
+        a16 = dit_analysis.family_arrays(r16["result"], fam)[1]
         window = "switch-on" if kind.startswith("p1_switch-on") else "release"
-        rows.append({"cell": f"{kind} g={g:g}", **paired_gap(t, a32[:, [0, -1]], a16[:, [0, -1]], direction_of(window),
-                                                             n_boot, settings.seed),
+        rows.append({"cell": f"{model} {kind} g={g:g}", "family": fam,
+                     **paired_gap(t, a32[:, [0, -1]], a16[:, [0, -1]], direction_of(window), n_boot, settings.seed),
                      "wall_s": {"fp32": r32["provenance"]["wall_s"], "bf16": r16["provenance"]["wall_s"]}})
     return rows
 
 
 def causal_cells(out, say) -> list[dict]:
-    """The causal test's switch-on cells on fhgm-deep in both dtypes; one row per layer set and g."""
+    """The causal test's switch-on cells (fhgm-deep, fhgm) in both dtypes; one row per model, layer set and g."""
     s = dit_causal.settings_for(False, False)
-    rec = load_model("fhgm-deep")
-    gen = dit_cells.generated_units(rec, dit_cells.fhgm_mixture(rec))
-    meas = {dt: dit_causal.measure(rec, os.path.join(out, dt), s, say, dt)["cells"] for dt in DTYPES}
     rows = []
-    for g, cells in meas["fp32"].items():
-        for label, (_, _, r32) in cells.items():
-            if label not in meas["bf16"].get(g, {}):
-                continue
-            r16 = meas["bf16"][g][label][2]
-            pick = [gen[0], gen[-1]]
-            rows.append({"cell": f"causal fhgm-deep g={g:g} {label}",
-                         **paired_gap(np.asarray(r32["t_int"], float), np.asarray(r32["agreement"], float)[:, pick],
-                                      np.asarray(r16["agreement"], float)[:, pick], "falling", s.n_boot, s.seed)})
+    for name in s.models:
+        rec = load_model(name)
+        gen = dit_cells.generated_units(rec, dit_cells.fhgm_mixture(rec))
+        meas = {dt: dit_causal.measure(rec, os.path.join(out, dt), s, say, dt)["cells"] for dt in DTYPES}
+        for g, cells in meas["fp32"].items():
+            for label, (_, _, r32) in cells.items():
+                if label not in meas["bf16"].get(g, {}):
+                    continue
+                r16, pick = meas["bf16"][g][label][2], [gen[0], gen[-1]]
+                rows.append({"cell": f"causal {name} g={g:g} {label}",
+                             **paired_gap(np.asarray(r32["t_int"], float), np.asarray(r32["agreement"], float)[:, pick],
+                                          np.asarray(r16["agreement"], float)[:, pick], "falling", s.n_boot, s.seed)})
     return rows
 
 
-def _median_s(fn, repeat) -> float:
+def _timed(fn, repeat) -> dict:
+    """Median and minimum seconds of `repeat` calls after one warm-up (the minimum: the least disturbed call
+    on a loaded machine; the ratios use it)."""
     fn()
     ts = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+    return {"median_s": float(np.median(ts)), "min_s": float(np.min(ts))}
 
 
 def speed(name, pairs, repeat) -> dict:
@@ -131,11 +137,11 @@ def speed(name, pairs, repeat) -> dict:
                     t0 = time.perf_counter()
                     fwd(xin, t, y)
                     first = time.perf_counter() - t0
-                    out[f"{mode}_{dt}_{coupling}"] = {"median_s": _median_s(lambda: fwd(xin, t, y), repeat),
+                    out[f"{mode}_{dt}_{coupling}"] = {**_timed(lambda: fwd(xin, t, y), repeat),
                                                       "first_call_s": round(first, 3)}
         remove_coupling(model)
-    base = {c: out[f"eager_fp32_{c}"]["median_s"] for c in ("stock", "coupled")}
-    ratios = {k: round(base[k.rsplit("_", 1)[1]] / v["median_s"], 3) for k, v in out.items()}
+    base = {c: out[f"eager_fp32_{c}"]["min_s"] for c in ("stock", "coupled")}
+    ratios = {k: round(base[k.rsplit("_", 1)[1]] / v["min_s"], 3) for k, v in out.items()}
     return {"model": name, "rows": 2 * pairs, "timings": out, "speedup_vs_eager_fp32": ratios}
 
 
@@ -144,8 +150,10 @@ def main() -> None:
     p.add_argument("--out", default=None, help="cell folders DIR/fp32, DIR/bf16 (default: a temporary folder)")
     p.add_argument("--causal", action="store_true", help="also the causal test's switch-on cells (fhgm-deep)")
     p.add_argument("--no-cells", action="store_true", help="speed only")
+    p.add_argument("--models", nargs="+", default=["fhgm"], help="models of the paired proof (the demo's: fhgm "
+                   "fhgm-flat digits; fhgm alone by default, the one held to the precision target)")
     p.add_argument("--pairs", type=int, default=128, help="pairs per forward in the speed part (CPU chunk)")
-    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--repeat", type=int, default=10)
     p.add_argument("--json", action="store_true", help="print JSON (the only output format)")
     args = p.parse_args()
     say = lambda m: print(m, file=sys.stderr, flush=True)   # noqa: E731
@@ -155,7 +163,8 @@ def main() -> None:
            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "loadavg_start": os.getloadavg(),
            "inductor_cache": inductor_cache_dir()}
     if not args.no_cells:
-        rows = findings_cells(out, 200, say) + (causal_cells(out, say) if args.causal else [])
+        rows = [r for m in args.models for r in findings_cells(out, 200, say, m)]
+        rows += causal_cells(out, say) if args.causal else []
         rec["paired"] = rows
         rec["bf16_ok_everywhere"] = all(r["ok"] is not False for r in rows)
     rec["speed"] = [speed(m, args.pairs, args.repeat) for m in ("fhgm", "fhgm-deep")]

@@ -126,3 +126,17 @@ def test_compiled_calls_are_padded_to_a_few_batch_sizes(monkeypatch, tmp_path):
     got = _pair_run(rec, n_pairs=5)
     assert set(seen) == {2 * sampling.padded_pairs(5)} == {16}      # 5 pairs padded to 8: rows [A + 3; B + 3]
     torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)      # padding rows change nothing but rounding
+
+
+def test_cells_listed_fp32_stay_fp32_under_bf16(tmp_path):
+    from dataclasses import replace
+
+    from syncgap.validation.suites.dit_settings import DEMO_FP32_CELLS, settings_for
+    assert settings_for(False, model="fhgm").fp32_cells == DEMO_FP32_CELLS["fhgm"]
+    assert settings_for(False, model="digits").fp32_cells == () and settings_for(True, model="fhgm").fp32_cells == ()
+    out = str(tmp_path)
+    measure_model("tiny", out, replace(SMALL, fp32_cells=(("p1", 0.5),)), dtype="bf16")
+    assert "dtype" not in _cell(out)["config"] and _cell(out, "clone", 0.0)["config"]["dtype"] == "bf16"
+    msgs = []
+    measure_model("tiny", out, SMALL, say=msgs.append, dtype="fp32")   # the fp32 cell resumes as the fp32 cell
+    assert [m for m in msgs if " p1 " in m][0].split()[-3] == "reused"

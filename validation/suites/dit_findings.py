@@ -57,12 +57,17 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                   compile: bool = False) -> dict:
     """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
     cells (cloning, Protocol I windows) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
-    which enters their configuration key; the exact-score cells do not run the model. compile: torch.compile
+    which enters their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do
+    not run the model. compile: torch.compile
     their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
     fast, typed = model_in(rec, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
+    keep = set(settings.fp32_cells)    # cells where bf16 moved the gap too far (dit_settings): fp32 whatever dtype
+
+    def sign_model(kind, g):
+        return (rec, {}) if (kind, float(g)) in keep else (fast, typed)
     if compile:
         from syncgap.dit_bridge.sampling import compile_model
         compile_model(fast)
@@ -84,7 +89,8 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats)
-    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(fast, 0.0, clone=True, **p1), **typed)
+    m, ty = sign_model("clone", 0.0)
+    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(m, 0.0, clone=True, **p1), **ty)
     for window, noise, sampler in settings.variants:
         variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
         label = dit_predictions.variant_label(variant)
@@ -95,9 +101,10 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         for g in settings.g_grid:
             if g <= 0:
                 continue
-            cell(kind, g, lambda g=g, v=variant: dit_cells.protocol_one_outputs(
-                fast, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
-                 eps=VARIANT["eps"], **extra, **typed)
+            m, ty = sign_model(kind, g)
+            cell(kind, g, lambda g=g, v=variant, m=m: dit_cells.protocol_one_outputs(
+                m, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
+                 eps=VARIANT["eps"], **extra, **ty)
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
