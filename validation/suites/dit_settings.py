@@ -51,9 +51,10 @@ FULL_DESIGN = power.design(TARGET_FULL, pilot_halfwidth=PILOT_HALFWIDTH, pilot_p
 DESIGNED_MODELS = ("fhgm",)  # models held to the precision target in the demo
 # Cells the demo keeps in fp32 under bf16 (dit_bridge/precision.py): where benchmarks/dit_cpu.py's paired
 # difference gap(bf16) - gap(fp32) on the same seeds exceeded 1/4 of the gap's 95% half-width
-# (2026-12-05, fhgm: release g = 0.25 moved +0.42 [0.01, 1.33] steps, a quarter half-width is 0.37; every
-# other fhgm cell moved at most 0.14 steps, within its quarter half-width).
-DEMO_FP32_CELLS = {"fhgm": (("p1", 0.25),)}
+# (2026-12-05: fhgm release g = 0.25 moved +0.42 [0.01, 1.33] steps against a quarter half-width of 0.37;
+# fhgm-flat switch-on g = 2 moved -0.55 [-1.47, 0.12] against 0.45; every other cell of fhgm, fhgm-flat
+# and digits within its quarter half-width: benchmarks/RESULTS.md).
+DEMO_FP32_CELLS = {"fhgm": (("p1", 0.25),), "fhgm-flat": (("p1_switch-on", 2.0),)}
 
 
 @dataclass(frozen=True, kw_only=True)
