@@ -37,9 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "x sampler ddpm|ddim) on the FHGM-DiT beside its exact analog, and the larger depth run (384 pairs, "
                         "30 steps, 15 probed steps); meant for a GPU or cluster")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="model dtype of the DiT sign-agreement cells (cloning, Protocol I windows, the causal test's "
-                        "switch-on cells): auto = bf16 on a CPU with AMX bf16 tiles, else fp32; differences, onsets, "
-                        "gate responses and depth probes always run in fp32 (default: auto)")
+                   help="model dtype of the DiT sign-agreement cells (cloning, Protocol I windows; the causal test's "
+                        "switch-on cells with bf16 only): auto = bf16 on a CPU with AMX bf16 tiles, else fp32, except "
+                        "the demo cells bf16 moved too far; differences, onsets, gate responses and depth probes "
+                        "always run in fp32 (default: auto)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the DiT model of those cells (inductor; kernels cached in $TORCHINDUCTOR_CACHE_DIR, "
                         "default ~/.cache/syncgap/inductor); eager, with one line on stderr, where compilation fails")
