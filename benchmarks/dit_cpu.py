@@ -1,13 +1,13 @@
 """Benchmark: the demo's DiT cells in bf16 against fp32 on the same seeds, and the CPU speed of each path.
 
-1. Paired proof (`fhgm`, the demo's sizes): the sign-agreement cells of `syncgap validate` (cloning, Protocol I
+1. Paired proof (`fhgm`, or --models, at the demo's sizes): the sign-agreement cells of `syncgap validate` (cloning, Protocol I
    release and switch-on at every g > 0) run in fp32 and in bf16 on the same seeds; per gap the paired
    difference gap(bf16) - gap(fp32) with its 95% percentile bootstrap over the same pairs, against that gap's
    own 95% half-width (fp32, the analysis' bootstrap). bf16 may be the default for a cell kind only where every
    |paired difference| <= 1/4 of the half-width ("ok"). With --causal also the causal test's switch-on cells
-   (`fhgm-deep`), each layer set's gap on the generated features.
-2. Speed per model (`fhgm`, `fhgm-deep`): median and minimum seconds of one forward of the CPU chunk (128 pairs, 256 rows),
-   eager fp32 / eager bf16 stock and coupled (paper gate, g = 0.5), compiled fp32 / compiled bf16 coupled only
+   (`fhgm-deep`, `fhgm`), each layer set's gap on the generated features.
+2. Speed per model (`fhgm`, `fhgm-deep`): median and minimum seconds of one forward of the CPU chunk
+   (128 pairs, 256 rows), eager fp32 / eager bf16 stock and coupled (paper gate, g = 0.5), compiled fp32 / compiled bf16 coupled only
    (inductor, kernels in sampling.inductor_cache_dir(): set TORCHINDUCTOR_CACHE_DIR to an empty folder for a
    cold compile; the first call is timed apart as the compile), and the ratios against eager fp32.
 Cells go to --out DIR/fp32 and DIR/bf16 (report-folder layout, reused when present: point them at two

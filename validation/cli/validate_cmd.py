@@ -42,8 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the demo cells bf16 moved too far; differences, onsets, gate responses and depth probes "
                         "always run in fp32 (default: auto)")
     p.add_argument("--compile", action="store_true",
-                   help="torch.compile the DiT model of those cells (inductor; kernels cached in $TORCHINDUCTOR_CACHE_DIR, "
-                        "default ~/.cache/syncgap/inductor); eager, with one line on stderr, where compilation fails")
+                   help="torch.compile the DiT model of those cells (inductor; kernels cached in "
+                        "$TORCHINDUCTOR_CACHE_DIR, default ~/.cache/syncgap/inductor); eager, with one line on stderr, where compilation fails")
     p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
