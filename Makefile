@@ -36,7 +36,7 @@ test: $(STAMP)
 	$(VENV)/bin/pytest -q
 
 # Benchmarks of record (benchmarks/RESULTS.md): each prints JSON, kept under runs/bench/.
-BENCHES := ou_engine dit_coupling dit_gains sweep_throughput
+BENCHES := ou_engine dit_coupling dit_gains sweep_throughput dit_cpu
 bench: $(STAMP)
 	@mkdir -p runs/bench
 	@for b in $(BENCHES); do echo "== $$b"; $(PY) benchmarks/$$b.py --json | tee runs/bench/$$b.json || exit 1; done

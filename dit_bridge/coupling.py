@@ -74,11 +74,8 @@ class GatedPairAttnProcessor:
             w = g / (1 + g)  # lerp(self, cross, w) = (self + g cross)/(1 + g); exactly self at g = 0
             cross_a = F.scaled_dot_product_attention(q[:m], k[m:], v[m:])  # A_AB V_B
             cross_b = F.scaled_dot_product_attention(q[m:], k[:m], v[:m])  # A_BA V_A
-            if torch.is_grad_enabled():  # autograd keeps the self term: no in-place update
-                out = torch.cat([torch.lerp(out[:m], cross_a, w), torch.lerp(out[m:], cross_b, w)])
-            else:
-                torch.lerp(out[:m], cross_a, w, out=out[:m])
-                torch.lerp(out[m:], cross_b, w, out=out[m:])
+            # a new tensor, not lerp(..., out=out[:m]): writing into slices breaks torch.compile's graph
+            out = torch.cat([torch.lerp(out[:m], cross_a, w), torch.lerp(out[m:], cross_b, w)])
         else:
             bias = torch.cat([torch.zeros(t, dtype=q.dtype, device=q.device),
                               torch.log(g).expand(t)])  # (2T,): 0 on own keys, log g on partner's

@@ -9,6 +9,8 @@ conditional row; the model sees [A_cond, A_uncond ; B_cond, B_uncond].
 """
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -109,30 +111,84 @@ class PairState:
         return PairState(self.x.clone(), self.step, gens, list(self.trajectory))
 
 
-def compile_model(rec: LoadedDiT, **options: Any) -> None:
-    """torch.compile rec.model's forward in place (blocks, hooks and the g buffers stay where they are).
+def inductor_cache_dir() -> str:
+    """Where inductor keeps compiled kernels across processes: $TORCHINDUCTOR_CACHE_DIR when set, else
+    <user cache>/syncgap/inductor (<user cache>: $XDG_CACHE_HOME or ~/.cache); set in the environment."""
+    path = os.environ.get("TORCHINDUCTOR_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "syncgap", "inductor")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = path
+    return path
+
+
+def compile_model(rec: LoadedDiT, **options: Any) -> bool:
+    """torch.compile rec.model's forward in place (blocks, hooks and the g buffers stay where they are); True
+    when compiled. A compilation that fails (at torch.compile or at a call, where inductor compiles) prints one
+    line on stderr and the model runs eager from then on.
 
     g is a 0-d buffer read inside the graph (coupling.py), so `set_g` and g schedules reuse the compiled
     graph; installing or removing the gate (Protocol I's coupled prefix and independent tails) compiles
-    each variant once. `options` go to torch.compile (e.g. backend="eager" for tests on a CPU).
+    each variant once; on the CPU the batches are padded to PAD_PAIRS sizes (_model_eps_chunked), so each
+    variant compiles for a few batch sizes only. `options` go to torch.compile (e.g. backend="eager" for
+    tests on a CPU). Kernels are cached in inductor_cache_dir().
     """
-    rec.model.forward = torch.compile(rec.model.forward, dynamic=False, **options)
+    eager = rec.model.forward
+    inductor_cache_dir()
+
+    def fall_back(exc: BaseException) -> None:
+        print(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+              f"running {rec.name} eager", file=sys.stderr, flush=True)
+    try:
+        compiled = torch.compile(eager, dynamic=False, **options)
+    except Exception as exc:   # noqa: BLE001 -- any failure to compile means: run eager
+        fall_back(exc)
+        return False
+    state = {"fn": compiled}
+
+    def forward(*args, **kwargs):
+        if state["fn"] is eager:
+            return eager(*args, **kwargs)
+        try:
+            return state["fn"](*args, **kwargs)
+        except Exception as exc:   # noqa: BLE001 -- inductor compiles at the call; a real error recurs in eager
+            state["fn"] = eager
+            rec.model.syncgap_compiled = False   # eager from here: no padding
+            fall_back(exc)
+            return eager(*args, **kwargs)
+    rec.model.forward = forward
+    rec.model.syncgap_compiled = True
+    return True
 
 
 # Pairs per model call on the CPU: one call on 1344 pairs (2688 rows, the demo's batched tails) costs 0.75 ms
 # of one-thread CPU per row, calls of 168 pairs 0.58 ms (FHGM-DiT, 2026-11-30): past the caches a bigger
 # batch only waits on memory. GPUs take the whole batch.
 CPU_PAIRS_PER_CALL = 128
+PAD_PAIRS = (8, 16, 32, 64, CPU_PAIRS_PER_CALL)   # the batch sizes (pairs) a compiled CPU model is called with
 
 
-def _model_eps_chunked(rec, x, t, labels, guidance_scale, pairs_per_call):
+def padded_pairs(n: int) -> int:
+    """The smallest PAD_PAIRS size >= n pairs (n <= CPU_PAIRS_PER_CALL)."""
+    return next(p for p in PAD_PAIRS if p >= n)
+
+
+def _model_eps_chunked(rec, x, t, labels, guidance_scale, pairs_per_call, pad=False):
     """_model_eps on rows [A; B] (2M, C, H, W) in calls of at most `pairs_per_call` pairs, each call rows
-    [A_i..A_j; B_i..B_j] (the coupled layout), reassembled to [A; B]."""
+    [A_i..A_j; B_i..B_j] (the coupled layout), reassembled to [A; B]. pad=True (a compiled model) fills each
+    call up to padded_pairs(j - i) pairs with zero rows paired with zero rows (cut off after the call), so the
+    compiled graphs see a few batch sizes; rows are independent in the model, paired only A_k <-> B_k."""
     m = x.shape[0] // 2
     spans = [(i, min(i + pairs_per_call, m)) for i in range(0, m, pairs_per_call)]   # pairs [i, j), never past A
-    outs = [_model_eps(rec, torch.cat([x[i:j], x[m + i:m + j]]), t, torch.cat([labels[i:j], labels[m + i:m + j]]),
-                       guidance_scale) for i, j in spans]
-    return torch.cat([o.chunk(2)[0] for o in outs] + [o.chunk(2)[1] for o in outs])
+    outs = []
+    for i, j in spans:
+        xa, xb, la, lb = x[i:j], x[m + i:m + j], labels[i:j], labels[m + i:m + j]
+        extra = padded_pairs(j - i) - (j - i) if pad else 0
+        if extra:
+            xa, xb = (torch.cat([z, z.new_zeros((extra, *z.shape[1:]))]) for z in (xa, xb))
+            la, lb = (torch.cat([z, z[:1].expand(extra)]) for z in (la, lb))
+        o = _model_eps(rec, torch.cat([xa, xb]), t, torch.cat([la, lb]), guidance_scale)
+        oa, ob = o.chunk(2)
+        outs.append((oa[:j - i], ob[:j - i]))
+    return torch.cat([o[0] for o in outs] + [o[1] for o in outs])
 
 
 def _model_eps(rec, x, t, labels, guidance_scale):
@@ -180,6 +236,7 @@ def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: P
     scheduler.set_timesteps(num_steps)
     c = rec.sample_shape[0]
     x = state.x
+    padded = getattr(rec.model, "syncgap_compiled", False)   # compiled: calls padded to PAD_PAIRS batch sizes
     with torch.no_grad():
         for k in range(state.step, stop):
             t = scheduler.timesteps[k]
@@ -188,8 +245,9 @@ def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: P
             if recorder is not None:
                 recorder.begin_step(k, x.shape[0] // 2)
             # the state and the per-row generators stay on the CPU (same draws on any device)
-            if recorder is None and x.shape[0] > 2 * CPU_PAIRS_PER_CALL and next(rec.model.parameters()).is_cpu:
-                out = _model_eps_chunked(rec, x, t, labels, guidance_scale, CPU_PAIRS_PER_CALL)  # (2M, C, H, W)
+            chunked = x.shape[0] > 2 * CPU_PAIRS_PER_CALL or padded
+            if recorder is None and chunked and next(rec.model.parameters()).is_cpu:
+                out = _model_eps_chunked(rec, x, t, labels, guidance_scale, CPU_PAIRS_PER_CALL, padded)  # (2M, C, H, W)
             else:   # hooks (recorder) see every row of a step in one call
                 out = _model_eps(rec, x, t, labels, guidance_scale).to(x.device)
             if isinstance(scheduler, DDPMScheduler):

@@ -52,6 +52,11 @@ class CausalSettings:
     eps: float = 0.3
 
 
+# --dtype auto runs the causal test in fp32: bf16 moved two of its 13 gaps (benchmarks/dit_cpu.py --causal,
+# 2026-12-05) by more than 1/4 of their half-width (fhgm-deep every layer -0.27 against 0.27, fhgm last 3
+# +0.31 against 0.26), though its verdicts did not change; --dtype bf16 still runs it in bf16.
+AUTO_DTYPE = "fp32"
+
 THROUGHOUT = CausalSettings(window="throughout", g_grid=(0.01,), n_random=5, n_pairs=32, num_steps=30,
                             sampler="ddim", noise="shared")
 
@@ -86,9 +91,13 @@ def _measure_set(rec, g, layers, units, s: CausalSettings, prefix) -> dict:
                                                                 prefix=prefix(), **common)}
 
 
-def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
-    """Run (or reuse) every cell of one loaded model; returns {"cells": {g: {label: (path, set, result)}}, ...}."""
+def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "fp32", compile: bool = False) -> dict:
+    """Run (or reuse) every cell of one loaded model; returns {"cells": {g: {label: (path, set, result)}}, ...}.
+    dtype ("fp32" or "bf16", dit_bridge.precision): the switch-on window's model dtype, part of each cell's key;
+    the throughout window reads onsets of small differences and always runs in fp32. compile: torch.compile
+    the cells' model (eager where compilation fails)."""
     from syncgap.dit_bridge.causal import layer_sets
+    from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import weights_fingerprint
     from syncgap.theory.checks import InputError
     from syncgap.validation.suites.dit_cells import fhgm_mixture, generated_units, unit_scales
@@ -106,6 +115,12 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
             "window": s.window, "units": "features" if mix is not None else units["scales"]}
     if s.window == "switch-on":
         base["t_ints"] = list(s.t_ints)
+    dtype = dtype if s.window == "switch-on" else "fp32"
+    base.update(dtype_config(dtype))
+    fast = model_in(rec, dtype)   # the model the cells run (a bf16 copy, or rec itself)
+    if compile:
+        from syncgap.dit_bridge.sampling import compile_model
+        compile_model(fast)
     n = rec.num_layers
     sets = layer_sets(n, ks_for(n, s.ks), s.n_random, s.seed)
     every = sets[1]
@@ -116,7 +131,7 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
     def prefix():   # the uncoupled switch-on prefix, the same for every set and g: run once, only if a cell needs it
         from syncgap.dit_bridge.causal import shared_prefix
         if not shared:
-            shared.append(shared_prefix(rec, s.t_ints, n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps,
+            shared.append(shared_prefix(fast, s.t_ints, n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps,
                                         sampler=s.sampler, noise=s.noise, eps=s.eps))
         return shared[0]
     out, stats = {}, {}   # stats: {g: {label: set_stats}} already computed here (analyse reuses them)
@@ -127,7 +142,7 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None) -> dict:
             stem = "all" if st["kind"] == "reference" else st["label"]   # the reference is the all-layer cell at g_ref
             path = os.path.join(out_dir, "dit_causal", name.replace("/", "_"), f"g{g_run:g}_{stem}.json")
             r, reused = compute_cell(path, {**base, "g": g_run, "layers": st["layers"]},
-                                     lambda: _measure_set(rec, g_run, st["layers"], units, s, prefix),
+                                     lambda: _measure_set(fast, g_run, st["layers"], units, s, prefix),
                                      validate=numbers_only)
             say(f"dit-causal {name} g={g_run:g} {st['label']}: {'reused' if reused else 'done'} "
                 f"({r['provenance']['wall_s']:.1f} s)")
@@ -349,8 +364,12 @@ def finding_text(ana: dict, checks) -> str:
 
 
 def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False, model=None,
-                     device="cpu") -> SuiteResult:
-    """The causal depth test on fhgm-deep (and fhgm for contrast); see the module docstring."""
+                     device="cpu", dtype: str = "auto", compile: bool = False) -> SuiteResult:
+    """The causal depth test on fhgm-deep (and fhgm for contrast); see the module docstring. dtype: the switch-on
+    cells' model dtype, "auto" (AUTO_DTYPE: fp32), "fp32" or "bf16"; compile:
+    torch.compile the cells' model."""
+    from syncgap.dit_bridge.precision import resolve_dtype
+    dtype = AUTO_DTYPE if dtype == "auto" else resolve_dtype(dtype, device)
     s = settings_for(bool(quick), bool(full))
     if model is not None:
         from dataclasses import replace
@@ -368,7 +387,7 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
             notes.append(f"{rec.name}: {why}.")
             facts[rec.name] = {"dit": True, "layers": int(rec.num_layers), "untestable": {"P2.3": why}}
             continue
-        meas = measure(rec, out_dir, s, say)
+        meas = measure(rec, out_dir, s, say, dtype, compile)
         ana = analyse(meas, s)
         ana["wall_s"] = round(time.time() - t0, 2)
         folder = os.path.join(out_dir, "dit_causal", name.replace("/", "_"))

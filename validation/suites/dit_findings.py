@@ -53,10 +53,24 @@ def _models(model) -> list[str]:
     return names
 
 
-def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None) -> dict:
-    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}."""
+def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32",
+                  compile: bool = False) -> dict:
+    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
+    cells (cloning, Protocol I windows) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
+    which enters their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do
+    not run the model. compile: torch.compile
+    their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
+    from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
+    fast, typed = model_in(rec, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
+    keep = set(settings.fp32_cells)    # cells where bf16 moved the gap too far (dit_settings): fp32 whatever dtype
+
+    def sign_model(kind, g):
+        return (rec, {}) if (kind, float(g)) in keep else (fast, typed)
+    if compile:
+        from syncgap.dit_bridge.sampling import compile_model
+        compile_model(fast)
     mix = dit_cells.fhgm_mixture(rec)
     scales = dit_cells.unit_scales(rec, mix)
     modes = None
@@ -77,13 +91,15 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     def cell(kind, g, compute, **extra):
         path = dit_cells.cell_file(out_dir, name, kind, g)
         r, reused = dit_cells.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
-        say(f"dit {name}: {kind} g={g:g} {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
+        say(f"dit {name}: {kind} g={g:g}{' ' + extra['dtype'] if 'dtype' in extra else ''} "
+            f"{'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
         cells[(kind, g)] = (path, r, reused)
         return r
 
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats, offsets=None if modes is None else modes["offsets"])
-    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(rec, 0.0, clone=True, **p1))
+    m, ty = sign_model("clone", 0.0)
+    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(m, 0.0, clone=True, **p1), **ty)
     for window, noise, sampler in settings.variants:
         variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
         label = dit_predictions.variant_label(variant)
@@ -94,9 +110,10 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
         for g in settings.g_grid:
             if g <= 0:
                 continue
-            cell(kind, g, lambda g=g, v=variant: dit_cells.protocol_one_outputs(
-                rec, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
-                 eps=VARIANT["eps"], **extra)
+            m, ty = sign_model(kind, g)
+            cell(kind, g, lambda g=g, v=variant, m=m: dit_cells.protocol_one_outputs(
+                m, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
+                 eps=VARIANT["eps"], **extra, **ty)
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
@@ -378,12 +395,17 @@ DEFAULT_MODELS = ("fhgm", "fhgm-flat", "digits")  # the embedded CPU models (fhg
 
 
 def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None, full: bool = False) -> SuiteResult:
+                       g_grid=None, full: bool = False, dtype: str = "auto", compile: bool = False) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
+    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with AMX), "fp32" or "bf16";
+    compile: torch.compile their model.
     """
+    from syncgap.dit_bridge.precision import resolve_dtype
+
     from . import dit_figures
+    dtype = resolve_dtype(dtype, device)
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
@@ -391,7 +413,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     for name in names:
         t0 = time.time()
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
-        meas = measure_model(name, out_dir, settings, device, say)
+        meas = measure_model(name, out_dir, settings, device, say, dtype, compile)
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)

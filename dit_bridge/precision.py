@@ -1,0 +1,85 @@
+"""Which float type a DiT cell runs its model in, and the model copy that runs it.
+
+    resolve_dtype(choice, device) -> "fp32" | "bf16"       choice: "auto", "fp32" or "bf16"
+    model_in(rec, dtype) -> LoadedDiT                       the same record, weights cast (a copy) for bf16
+    dtype_config(dtype) -> dict                             what a cell's configuration key adds for dtype
+
+bf16 is for cells that read signs (Protocol I's release and switch-on windows, cloning): the model's
+forward runs in bfloat16 (matmuls on AMX tiles through oneDNN), while the pair state, the scheduler
+step, the replica difference and every projection stay float32 (sampling._model_eps casts the input
+to the weights' dtype and the output back to float32). Everything that reads small differences or
+derivatives (difference energies, throughout onsets, the gate's small-perturbation response, JVPs,
+depth probes) keeps float32. "auto" is bf16 on a CPU with AMX bf16 tiles and float32 elsewhere
+(a GPU, or a CPU without AMX, where bf16 runs slower or only emulated).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from typing import TYPE_CHECKING
+
+import torch
+
+from syncgap.theory.checks import InputError
+
+if TYPE_CHECKING:
+    from .registry import LoadedDiT
+
+DTYPES = ("auto", "fp32", "bf16")
+TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+@functools.lru_cache(maxsize=1)
+def amx_bf16() -> bool:
+    """True when this CPU has AMX bf16 tiles (Linux flag amx_bf16, or torch's own AMX probe)."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    try:
+        if probe is not None and not probe():
+            return False
+    except RuntimeError:
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return "amx_bf16" in line.split()
+    except OSError:
+        pass
+    return bool(probe and probe())
+
+
+def resolve_dtype(choice: str, device: str | torch.device = "cpu") -> str:
+    """"fp32" or "bf16" for a --dtype choice: "auto" is bf16 on a CPU with AMX (amx_bf16()), fp32 elsewhere."""
+    if choice not in DTYPES:
+        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {choice!r}")
+    if choice != "auto":
+        return choice
+    return "bf16" if torch.device(device).type == "cpu" and amx_bf16() else "fp32"
+
+
+def model_in(rec: LoadedDiT, dtype: str) -> LoadedDiT:
+    """`rec` itself for fp32; for bf16 a record whose model is a bfloat16 copy (rec.model is left as it is)."""
+    if dtype not in TORCH_DTYPES:
+        raise InputError(f"dtype must be fp32 or bf16, got {dtype!r}")
+    if dtype == "fp32":
+        return rec
+    from diffusers.utils import logging as dlog
+    level = dlog.get_verbosity()
+    dlog.set_verbosity_error()   # DiT keeps no module in float32, so diffusers' cast warning does not apply
+    try:
+        model = copy.deepcopy(rec.model).to(TORCH_DTYPES[dtype]).eval()
+    finally:
+        dlog.set_verbosity(level)
+    return dataclasses.replace(rec, model=model)
+
+
+def dtype_config(dtype: str) -> dict:
+    """The cell configuration's dtype entry: none for fp32 (so run folders written before cells had a dtype
+    resume as the fp32 cells they are), {"dtype": "bf16"} for bf16 (a different key: never mixed)."""
+    if dtype not in TORCH_DTYPES:
+        raise InputError(f"dtype must be fp32 or bf16, got {dtype!r}")
+    return {} if dtype == "fp32" else {"dtype": dtype}
+
+
+__all__ = ["DTYPES", "amx_bf16", "resolve_dtype", "model_in", "dtype_config"]
