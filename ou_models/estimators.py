@@ -1,4 +1,4 @@
-"""Measurement estimators shared by the OU engine and the DiT bridge (ARCHITECTURE.md).
+"""Measurement estimators shared by the OU engine and the DiT bridge (docs/architecture.md).
 
 Agreement curves are fitted with a logistic sigmoid and read at a level crossing;
 uncertainties are percentile bootstrap intervals over independent units (pairs

@@ -174,3 +174,19 @@ def test_undecided_growth_rate_vs_fd_of_exact_drift(dynamics):
     for amp, s, g, t in ((20.0, 1.0, 0.3, 2.0), (4.0, 0.6, 0.0, 0.7), (6.0, 1.2, 2.0, 1.3)):
         assert gated.undecided_growth_rate(t, g, amp, s, dynamics) == pytest.approx(
             _fd_undecided_rate(amp, s, t, g, dynamics), rel=1e-6, abs=1e-7)
+
+
+def test_routing_factor_is_its_own_inverse_against_root_finding():
+    for rho in (-0.9, -0.5, 0.0, 0.3, 0.999, 1.0):        # g from rho: the root of rho(g) = rho, found numerically
+        g = 0.0 if rho == 1.0 else optimize.brentq(lambda x: (1 - x) / (1 + x) - rho, 0.0, 1e4, xtol=1e-14, rtol=1e-14)
+        assert gated.gate_for_routing_factor(rho) == pytest.approx(g, rel=1e-10, abs=1e-12)
+        assert gated.routing_factor(gated.gate_for_routing_factor(rho)) == pytest.approx(rho, abs=1e-12)
+    gs = np.array([0.0, 0.2, 0.5, 1.0, 3.0, 40.0])
+    np.testing.assert_allclose(gated.gate_for_routing_factor(gated.routing_factor(gs)), gs, rtol=1e-12)
+    for g in (0.0, 0.25, 1.0):                             # rho in [0, 1] is itself a gate: rho(rho(g)) = g
+        assert gated.routing_factor(gated.routing_factor(g)) == pytest.approx(g, abs=1e-15)
+    for bad in (-1.0, 1.5, math.nan):
+        with pytest.raises(InputError, match="rho"):
+            gated.gate_for_routing_factor(bad)
+    with pytest.raises(InputError, match="rho=-2"):
+        gated.gate_for_routing_factor(np.array([0.5, -2.0]))

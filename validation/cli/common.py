@@ -89,7 +89,7 @@ def int_list(text: str) -> list[int]:
 def path_arg(text: str) -> str:
     """argparse type of every path option (--out, --checkpoint, --samples ...): a non-empty path.
 
-    `--out ''` used to fall back to the default folder (sweep) or to no folder at all (ou gap).
+    An empty `--out ''` is refused rather than read as the default folder or as no folder.
     """
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
