@@ -30,7 +30,7 @@ from syncgap.dit_bridge.train import file_sha256
 from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
                                     digit_guidance_accuracy, feature_statistics, load_zoo_model, quality_gate)
 
-ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dit_bridge", "zoo")
+ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "dit_bridge", "zoo")
 NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits")
 FHGM_LIKE = ("fhgm", "fhgm-flat")
 DATASET = {"fhgm": "fhgm", "fhgm-flat": "fhgm-flat", "fhgm-deep": "fhgm", "digits": "digits"}

@@ -10,7 +10,7 @@ import pytest
 from syncgap.validation.notebook import main, markdown_cells, notebook, render
 from tutorial_run import FIGURES, embedded_figures, produced_files
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL, NOTEBOOK = ROOT / "docs" / "tutorial.md", ROOT / "docs" / "tutorial.ipynb"
 
 
@@ -66,4 +66,5 @@ def test_the_shipped_figures_are_the_ones_this_run_drew(executed_tutorial):
     folder = executed_tutorial[0]
     for rel in embedded_figures(TUTORIAL.read_text(encoding="utf-8")):
         assert (folder / rel).is_file(), f"{rel}: no block of this run drew it"
-        assert (folder / rel).read_bytes() == (ROOT / "docs" / rel).read_bytes(), f"{rel} was not refreshed"
+        assert (folder / rel).read_bytes() == (ROOT / "docs" / rel).read_bytes(), \
+            f"docs/{rel} is not what the tutorial draws now: run `make docs`"

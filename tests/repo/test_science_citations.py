@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCIENCE = ROOT / "docs" / "science.md"
 SKIP_DIRS = {".venv", ".git", "runs", "build", "dist", ".pytest_cache", "__pycache__", ".hypothesis"}
 TEXT_SUFFIXES = {".py", ".md", ".toml", ".cff", ".txt", ".yaml", ".yml", ".cfg", ""}

@@ -14,7 +14,7 @@ from syncgap.theory.checks import InputError
 from syncgap.validation.cli.main import main
 from syncgap.validation.sweep import expand
 
-from test_zoo_train import TINY, Stop, stop_at  # noqa: E402  (tests/ is on sys.path under pytest)
+from test_zoo_train import TINY, Stop, stop_at  # noqa: E402  (every tests/ folder is on sys.path: tests/conftest.py)
 
 
 class _Evil:
@@ -72,7 +72,7 @@ def test_an_interrupted_training_resumes_from_a_weights_only_checkpoint(tmp_path
 
 def test_every_torch_load_in_the_package_is_weights_only():
     import ast
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     calls = 0
     for folder in ("theory", "ou_models", "dit_bridge", "validation"):
         for path in (root / folder).rglob("*.py"):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DIT_FILES = ("commitment", "coupling", "recording", "sampling", "checkpoints", "protocols", "gains", "train", "datasets",
              "depth", "probes", "causal", "registry", "zoo_quality")
 FILES = sorted([*(ROOT / "theory").glob("*.py"), *(ROOT / "ou_models").glob("*.py"),

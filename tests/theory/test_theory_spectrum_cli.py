@@ -11,7 +11,7 @@ from syncgap.theory import base, docs, spectrum
 from syncgap.theory.checks import InputError
 from syncgap.validation.cli.main import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_covariance_spectrum_vs_numpy_and_npy_path(tmp_path):

@@ -45,7 +45,7 @@ def test_exact_analog_reproduces_the_referee_release_gaps(mix):
     estimator gave 11.4 and 11.5 steps at g = 0.5 and 5; ours, 4000 paths, agrees within its bootstrap interval
     widened by the reading resolution (0.5 step).
     The referee read the gap with the estimator of the time, asymptotes fixed at the first and last agreement
-    values (issue 14 replaced it by fitted asymptotes, tests/test_commitment_fit.py); this test is about the
+    values (issue 14 replaced it by fitted asymptotes, tests/dit_bridge/test_commitment_fit.py); this test is about the
     sampler, so it reads the gap the referee's way."""
     from syncgap.ou_models.estimators import bootstrap, fit_sigmoid
 

@@ -64,7 +64,7 @@ def test_grid_blocks_concatenate_deduplicate_and_may_grid_the_kind():
 
 
 def test_example_configs_load():
-    root = Path(__file__).resolve().parents[1] / "validation" / "sweep" / "examples"
+    root = Path(__file__).resolve().parents[2] / "validation" / "sweep" / "examples"
     assert len(load_sweep(root / "cloning.yaml").cells) == 32
     assert len(load_sweep(root / "routing.json").cells) == 24
 

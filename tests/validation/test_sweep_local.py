@@ -15,7 +15,7 @@ from syncgap.validation.cli.main import main
 from syncgap.validation.sweep import expand, load_table, run_sweep, store
 from syncgap.validation.sweep.cells import cloning_cell, routing_cell
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def flaky_cell(x, marker):

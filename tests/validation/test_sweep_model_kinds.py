@@ -13,7 +13,7 @@ from syncgap.theory.checks import InputError
 from syncgap.validation.sweep import expand, load_table, run_sweep
 from syncgap.validation.sweep.kinds import KINDS, check_params
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OU_BASE = {"d": 4, "samples": 200, "T": 5.0, "steps": 100, "n_boot": 20}
 CASES = {
     "ou.gap": {"base": {**OU_BASE, "d": 3, "samples": 300, "T": 6.0, "steps": 150, "amplitudes": [20.0, 4.0],

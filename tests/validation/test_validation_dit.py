@@ -40,7 +40,7 @@ def test_tiny_quick_checks_files_figures(tiny_run):
     out, res, msgs = tiny_run
     assert isinstance(res, SuiteResult) and res.name == "dit_findings"
     ids = [c.id for c in res.checks]
-    assert len(ids) == len(set(ids)) >= 3   # the depth checks need an FHGM model (tests/test_validation_depth.py)
+    assert len(ids) == len(set(ids)) >= 3   # the depth checks need an FHGM model (tests/validation/test_validation_depth.py)
     for c in res.checks:
         _well_formed(c)
     findings = {c.finding for c in res.checks}
@@ -163,7 +163,7 @@ def _synthetic(tmp_path, gap_of_g, local_first=False, edit=None):
 
 
 def test_findings_that_reproduce_pass(tmp_path):
-    """Curves built to follow the predicted law and ordering: the checks pass (depth: tests/test_dit_depth.py)."""
+    """Curves built to follow the predicted law and ordering: the checks pass (depth: tests/dit_bridge/test_dit_depth.py)."""
     cks = _synthetic(tmp_path, lambda g: 8.0 * float(routing_factor(g)))
     for name in ("intrinsic_gap_sign.scales", "ordering.scales", "rho_law_support"):
         assert cks[name].passed, cks[name]

@@ -13,7 +13,7 @@ from syncgap.validation.cli.main import build_parser, main
 from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, Figure, SuiteResult
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
 CHECK_KEYS = {"id", "description", "predicted", "observed", "ci", "unit", "passed"}
 

@@ -112,7 +112,7 @@ class IntRange:
     As argparse `type` it parses the text (a non-integer is an argparse error); `check` is the range
     check, which `main` runs on every such option before the command (InputError naming the flag:
     "--steps=0 is outside the allowed range [1, 10000000]", exit 2); `str()` states the same range
-    in the help, where the help text writes `%(type)s`. tests/test_cli_help.py checks that every such
+    in the help, where the help text writes `%(type)s`. tests/cli/test_cli_help.py checks that every such
     help shows it. A range that depends on other options (--t-int <= --steps) is checked again
     where it is known.
     """
