@@ -70,18 +70,43 @@ def loaded_with(module: str) -> frozenset[str]:
     return frozenset(seen)
 
 
-def test_file_reach(path: Path) -> set[str]:
-    """Names a test file's imports (anywhere in it, `pytest.importorskip("x")` included) load."""
+REGISTRY_ENTRY = re.compile(r"^(syncgap(?:\.\w+)+)(?::\w+)?$")     # "syncgap.a.b:function" or "syncgap.a.b"
+
+
+@lru_cache(maxsize=None)
+def reached_from(module: str) -> frozenset[str]:
+    """`loaded_with(module)` plus, transitively, the modules its string registries name
+    ("syncgap.validation.sweep.model_cells:ou_gap_cell"): what importing and using it can run."""
+    mods, seen, todo = source_modules(), set(), [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        todo += sorted(loaded_with(name) - seen)
+        if name in mods:
+            strings = (n.value for n in ast.walk(_parse(mods[name])) if isinstance(n, ast.Constant)
+                       and isinstance(n.value, str))
+            todo += sorted({m.group(1) for m in map(REGISTRY_ENTRY.match, strings) if m and m.group(1) in mods})
+    return frozenset(seen)
+
+
+def file_imports(path: Path) -> set[str]:
+    """Names a test file imports anywhere in it, `pytest.importorskip("x")` included."""
     tree = _parse(Path(path))
     names = imported_names(tree)
-    names |= {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "")
-              == "importorskip" and n.args and isinstance(n.args[0], ast.Constant)}
-    return set().union(*(loaded_with(n) for n in names)) if names else set()
+    return names | {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "")
+                    == "importorskip" and n.args and isinstance(n.args[0], ast.Constant)}
+
+
+def file_reach(path: Path) -> set[str]:
+    """Names a test file's imports load (`loaded_with` of each)."""
+    return set().union(set(), *(loaded_with(n) for n in file_imports(path)))
 
 
 def library_marks(path: Path) -> set[str]:
     """The markers of a test file: each library its imports load, or that it drives by name (DRIVERS)."""
-    reach = {n.split(".")[0] for n in test_file_reach(path)}
+    reach = {n.split(".")[0] for n in file_reach(path)}
     strings = {n.value for n in ast.walk(_parse(Path(path))) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     return {mark for mark, libs in LIBRARIES.items()
             if reach & set(libs) or (mark in DRIVERS and any(DRIVERS[mark].search(s) for s in strings))}
