@@ -15,7 +15,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # (test_dit_checkpoints, test_zoo_train, test_report_html) import as top-level modules from every folder,
 # whichever file pytest collects first; file names are unique across the folders.
 TESTS = Path(__file__).resolve().parent
-for _folder in [TESTS, *sorted(p for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))]:
+TEST_FOLDERS = [TESTS, *sorted(p for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith((".", "_")))]
+for _folder in TEST_FOLDERS:
     if str(_folder) not in sys.path:
         sys.path.insert(0, str(_folder))
 
