@@ -2,6 +2,8 @@
 otherwise, and a commitment that never happened prints as 'never' with its meaning, never as nan."""
 from __future__ import annotations
 
+import pytest
+
 from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import build_parser, main
 from syncgap.validation.cli.tidy import NEVER_COMMITTED
@@ -21,6 +23,7 @@ def test_never_committed_prints_as_such(capsys):
     assert "never" in out.splitlines()[1] and NEVER_COMMITTED in out
 
 
+@pytest.mark.slow
 def test_ou_gap_at_g0_prints_never(capsys):
     # Protocol I at g = 0 couples nothing: its agreement curve is flat, so no feature commits
     assert main(["ou", "gap", "--d", "3", "--samples", "60", "--steps", "60", "--boot", "10", "--g", "0",

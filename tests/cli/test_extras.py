@@ -28,7 +28,7 @@ def _run_without(modules: tuple[str, ...], argv: list[str], tmp_path) -> subproc
     (("numba",), ["ou", "gap"], "ou"),
     (("torch",), ["dit", "measure", "--model", "fhgm"], "dit"),
     (("torch",), ["dit", "gains", "--model", "fhgm", "--step", "10"], "dit"),
-    (("diffusers",), ["dit", "measure"], "dit"),
+    pytest.param(("diffusers",), ["dit", "measure"], "dit", marks=pytest.mark.slow),   # imports torch first
     (("torch",), ["validate", "--out", "report", "--quick"], "dit"),
     (("numba",), ["validate", "--out", "report", "--suites", "ou"], "ou"),
 ])
@@ -43,6 +43,7 @@ def test_missing_library_names_its_extra(missing, argv, extra, tmp_path):
     assert not (tmp_path / "report").exists() or not any((tmp_path / "report").iterdir())
 
 
+@pytest.mark.slow
 def test_theory_runs_with_neither_numba_nor_torch(tmp_path):
     out = _run_without(("numba", "torch", "diffusers", "matplotlib"),
                        ["theory", "gap", "--g", "0.5", "--Lambda", "16", "--json"], tmp_path)

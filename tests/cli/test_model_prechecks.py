@@ -85,6 +85,7 @@ def test_dit_measure_runs_an_original_checkpoint(tmp_path, capsys):
     assert rec["meta"]["model"]["sample_shape"] == [4, 8, 8] and not rec["meta"]["model"]["random_weights"]
 
 
+@pytest.mark.slow
 def test_compiled_forward_does_not_recompile_when_g_changes():
     rec = load_model("tiny")
     x, t, y = torch.randn(4, 4, 8, 8), torch.full((4,), 500), torch.tensor([1, 2, 1, 2])

@@ -23,6 +23,7 @@ def test_cloning_json(capsys):
     assert rows[-1]["agreement"] > 0.9 and rows[0]["agreement"] < 0.75   # late branch: same class; early: chance
 
 
+@pytest.mark.slow
 def test_gap_and_collapse_json(capsys):
     r = _json(capsys, ["ou", "gap", "--d", "3", "--samples", "200", "--steps", "150", "--T", "5", "--g", "0,10",
                        "--boot", "30", "--quiet", "--json"])

@@ -43,8 +43,9 @@ def _results(out):
 @pytest.mark.parametrize("config", [
     # 16 switch-off times, not 6: with 6 (0.8 apart) some bootstrap curves are steps, whose sigmoid fit
     # is not identifiable, and SciPy 1.17's MINPACK then returns process-dependent fits (estimators.py)
-    {"kind": "ou.gap", "base": {"d": 3, "samples": 128, "T": 4.0, "steps": 40, "n_boot": 10, "t_ints": 16,
-                                "amplitudes": [20.0, 4.0], "g": 10.0}, "grid": {"seed": [0, 1]}},
+    pytest.param({"kind": "ou.gap", "base": {"d": 3, "samples": 128, "T": 4.0, "steps": 40, "n_boot": 10,
+                                             "t_ints": 16, "amplitudes": [20.0, 4.0], "g": 10.0},
+                  "grid": {"seed": [0, 1]}}, marks=pytest.mark.slow),    # two fresh processes import numba
     pytest.param({"kind": "dit.protocol1", "base": {"model": "tiny", "n_pairs": 2, "num_steps": 4, "n_t_int": 5,
                                                     "n_boot": 10, "g": 0.5}, "grid": {"seed": [0, 1]}},
                  marks=pytest.mark.slow),    # two fresh processes import torch: ~25 s on 2 busy cores

@@ -186,6 +186,7 @@ def _agreement(taus, n_pairs=400, t=(0, 4, 8, 10, 12, 14, 16, 20), plateau=1.0, 
     return (rng.random((n_pairs, len(taus), t.size)) < np.asarray(p)[None]).astype(float), t
 
 
+@pytest.mark.slow
 def test_switch_on_shift_reads_known_curves():
     ref, t = _agreement([8.0, 11.0, 14.0])
     coupled, _ = _agreement([13.0, 13.5, 14.0], seed=1)
@@ -214,6 +215,7 @@ def test_last_k_without_effect_fails_against_a_null_that_moves():
     assert d.verdict == PASS and "1 of 3 random sets have no gap" in d.reason
 
 
+@pytest.mark.slow
 def test_fhgm_switch_on_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setattr(dit_causal, "settings_for", lambda quick, full: dit_causal.CausalSettings(
         models=("fhgm",), ks=(1,), n_random=2, n_pairs=4, num_steps=8, t_ints=(0, 2, 4, 6, 8), n_boot=20))

@@ -100,7 +100,8 @@ def original_dit_forward(s, x, t, y, heads):
     return torch.einsum("nhwpqc->nchpwq", out).reshape(n, c_out, g * p, g * p)
 
 
-@pytest.mark.parametrize("hidden,heads,patch,side", [(384, 6, 2, 8), (1152, 16, 2, 8), (384, 6, 4, 16)])
+@pytest.mark.parametrize("hidden,heads,patch,side", [(384, 6, 2, 8), pytest.param(1152, 16, 2, 8, marks=pytest.mark.slow),
+                                                     (384, 6, 4, 16)])
 def test_conversion_matches_independent_original_forward(tmp_path, hidden, heads, patch, side):
     state = random_original_state(hidden, heads, depth=2, patch=patch, side=side, seed=hidden + patch)
     path = str(tmp_path / "DiT-test.pt")

@@ -171,6 +171,7 @@ def test_bad_coupling_input_raises_clear_errors(tiny):
     assert isinstance(GatedPairAttnProcessor("joint"), GatedPairAttnProcessor)
 
 
+@pytest.mark.slow
 def test_changing_g_does_not_recompile(tiny):
     """torch.compile (dynamo, eager backend) traces once; new g values reuse the graphs."""
     from torch._dynamo.testing import CompileCounter

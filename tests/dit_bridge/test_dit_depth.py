@@ -125,6 +125,7 @@ def test_depth_run_end_to_end_on_tiny(tiny):
         depth_run(tiny, frequency_hierarchy_mixture(), n_pairs=2)
 
 
+@pytest.mark.slow
 def test_depth_run_on_the_shipped_fhgm_reads_the_coarse_feature():
     rec = load_model("fhgm")
     r = depth_run(rec, frequency_hierarchy_mixture(), n_pairs=24, num_steps=12, n_probe_steps=4, seed=0)

@@ -178,6 +178,7 @@ def test_gated_card_states_the_gate_of_its_own_statistics(name):
         assert line in card
 
 
+@pytest.mark.slow
 def test_fhgm_deep_measures_both_protocols_on_cpu(capsys):
     """`syncgap dit measure --model fhgm-deep`, Protocol I and II, tiny settings (seconds on one CPU thread)."""
     from syncgap.validation.cli.common import NOT_MEASURABLE

@@ -317,6 +317,7 @@ def test_cli_rejects_unknown_model_and_records_command(tmp_path, capsys):
     assert meta["steps"] == 2 and meta["null_class_id"] == 10
 
 
+@pytest.mark.slow
 def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
     from syncgap.validation.zoo_card import write_model_card
 
@@ -334,6 +335,7 @@ def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
         assert (out / f).is_file(), f
 
 
+@pytest.mark.slow
 def test_control_card_states_its_gate_and_when_its_ordering_check_is_void(tmp_path, monkeypatch):
     from syncgap.validation import zoo_card
 

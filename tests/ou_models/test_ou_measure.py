@@ -14,6 +14,7 @@ def _inside(th, lo, hi, slack):
     return (th >= lo - slack) & (th <= hi + slack)
 
 
+@pytest.mark.slow
 def test_cloning_reproduces_base_theory_curve_and_speciation_time():
     """phi(t) for the two-Gaussian mixture, d = 256, vs the exact curve of theory.base (quadrature)."""
     d = 256
@@ -78,6 +79,7 @@ def test_layer_b_difference_rates_match_theory(g):
         assert _inside(th, lo, hi, 0.25).all()
 
 
+@pytest.mark.slow
 def test_protocol_one_chance_without_coupling_and_ordered_commitment_with_it():
     data = SignFeatureMixture(np.eye(3)[:2], np.array([20.0, 4.0]), 1.0, (3,))
     grid = engine.ou_grid(6.0, 300)
@@ -106,6 +108,7 @@ def test_collapse_lock_time_tracks_theory():
     assert np.median(r["final_nn_distance"]) < 0.5 * np.sqrt(8)            # samples sit on training points
 
 
+@pytest.mark.slow
 def test_flat_fhgm_control_features_commit_together():
     """The equal-amplitude FHGM control (theory.data.flat_frequency_mixture): under the exact-score sampler
     every feature has the same speciation time 1/2 log(a^2 + sigma^2), and its measured 0.75 crossings agree

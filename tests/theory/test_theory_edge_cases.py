@@ -13,7 +13,9 @@ from syncgap.theory.checks import InputError
 from syncgap.validation.cli.main import main
 
 
-@pytest.mark.parametrize("K,g,c", [(100, 1.0, -0.008), (1024, 0.5, 0.5), (256, 0.02, 0.3), (128, 3.0, -0.005),
+@pytest.mark.parametrize("K,g,c", [pytest.param(100, 1.0, -0.008, marks=pytest.mark.slow),
+                                   pytest.param(1024, 0.5, 0.5, marks=pytest.mark.slow),
+                                   pytest.param(256, 0.02, 0.3, marks=pytest.mark.slow), (128, 3.0, -0.005),
                                    (200, 0.0, 0.2)])
 def test_all_to_all_at_large_K_matches_the_closed_form(K, g, c):
     # A = I + gL: common mode rate 1, Lambda_m = Lambda(1 + (K-1)c); K-1 difference modes rate 1 + gK,

@@ -40,6 +40,7 @@ def test_exact_analog_switch_on_at_g1_synchronises(mix):
     assert a["feature_agreement"].mean() == 1.0
 
 
+@pytest.mark.slow
 def test_exact_analog_reproduces_the_referee_release_gaps(mix):
     """Issue 13 / docs/science.md §8: a referee's exact-score gated sampler on the FHGM, the DiT's grid, protocol and
     estimator gave 11.4 and 11.5 steps at g = 0.5 and 5; ours, 4000 paths, agrees within its bootstrap interval

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from syncgap.validation.cli.main import main
 from syncgap.validation.sweep import expand, run_sweep
 from syncgap.validation.sweep.lock import LOCK_NAME
@@ -59,6 +61,7 @@ def _cells(out):
     return len(list((out / "cells").glob("*.json"))) if (out / "cells").is_dir() else 0
 
 
+@pytest.mark.slow
 def test_sigterm_keeps_finished_cells_says_so_and_exits_143(tmp_path):
     cfg, out = _config(tmp_path, 12, 0.3), tmp_path / "o"
     for workers in ("1", "2"):

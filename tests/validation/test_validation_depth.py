@@ -19,6 +19,7 @@ def fhgm_quick(tmp_path_factory):
     return out, part, msgs
 
 
+@pytest.mark.slow
 def test_quick_run_on_fhgm_writes_cells_checks_and_figures(fhgm_quick):
     out, part, msgs = fhgm_quick
     ids = [c.id for c in part.checks]
@@ -35,6 +36,7 @@ def test_quick_run_on_fhgm_writes_cells_checks_and_figures(fhgm_quick):
     assert "fhgm (4 blocks)" in part.notes[0] and any("depth done" in m for m in msgs)
 
 
+@pytest.mark.slow
 def test_rerun_reuses_the_cell_and_figures_redraw_from_the_file(fhgm_quick, tmp_path):
     out, part, _ = fhgm_quick
     cell = os.path.join(out, "dit", "fhgm", "depth_g0.json")
@@ -96,6 +98,7 @@ def test_windows_and_errors(tmp_path):
     assert not part.checks and "not trained on the FHGM" in part.notes[0]
 
 
+@pytest.mark.slow
 def test_gap_is_read_on_the_generated_features(fhgm_quick):
     """The gap's fine end is the finest feature the model generates: given [0, 1, 2] it is dct34, the same
     numbers as the probes' own layer_commitment(fine=2), and the text says what was left out."""

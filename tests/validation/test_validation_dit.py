@@ -189,6 +189,7 @@ def test_checks_on_an_unestablished_anchor_are_na(tmp_path):
     assert all(c.verdict != "pass" or c.observed is not None for c in cks.values())
 
 
+@pytest.mark.slow
 def test_control_ordering_is_na_when_its_quality_gate_missed(tmp_path):
     """Issue 14: the equal-amplitude control's ordering check is n/a when the control missed its gate."""
     missed = {"passed": False, "shortfalls": ["dct67 P(y_k > 0) = 0.534"]}
