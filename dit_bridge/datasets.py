@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from syncgap.theory.checks import InputError, check_int
-from syncgap.theory.data import (FHGM_FREQUENCIES, SignFeatureMixture, flat_frequency_mixture,
-                                 frequency_hierarchy_mixture)
+from syncgap.theory.data import (FHGM_AMPLITUDES, FHGM_FREQUENCIES, SignFeatureMixture,
+                                 flat_frequency_mixture, frequency_hierarchy_mixture)
 
 # FHGM-like datasets: name -> (mixture constructor, its name in the spec's "source").
 FHGM_MIXTURES = {"fhgm": (frequency_hierarchy_mixture, "frequency_hierarchy_mixture"),
@@ -53,22 +53,37 @@ def data_hash(images: torch.Tensor, labels: torch.Tensor) -> str:
 
 
 def fhgm_data(num_samples: int = 32768, seed: int = 0, size: int = 16, channels: int = 1,
-              name: str = "fhgm") -> TrainingData:
+              name: str = "fhgm", amplitudes: list | None = None,
+              frequencies: list | None = None) -> TrainingData:
     """A fixed pool of samples x_0 = sum_k a_k s_k phi_k + sigma eps of an FHGM-like mixture
-    ("fhgm" or its equal-amplitude control "fhgm-flat", theory.data defaults)."""
+    ("fhgm" or its equal-amplitude control "fhgm-flat", theory.data defaults).
+
+    `amplitudes` / `frequencies` (FHGM only) replace the default ladder / DCT frequencies; they are
+    stored in the spec, so every consumer rebuilds this mixture with `mixture_from_spec`.
+    """
     if name not in FHGM_MIXTURES:
         raise InputError(f"name must be one of {tuple(FHGM_MIXTURES)}, got {name!r}")
     n = check_int("num_samples", num_samples, 1)
     seed = check_int("seed", seed, 0)
     make, source = FHGM_MIXTURES[name]
-    mix = make(size=size, channels=channels)
+    if amplitudes is None and frequencies is None:
+        mix = make(size=size, channels=channels)
+    elif name != "fhgm":
+        raise InputError(f"amplitudes/frequencies can only be set for the 'fhgm' dataset, not {name!r}")
+    else:
+        freqs = [tuple(f) for f in (frequencies if frequencies is not None else FHGM_FREQUENCIES)]
+        amps = amplitudes if amplitudes is not None else [float(a) for a in FHGM_AMPLITUDES[:len(freqs)]]
+        if len(amps) != len(freqs):
+            raise InputError(f"amplitudes has {len(amps)} entries but frequencies has {len(freqs)}")
+        mix = frequency_hierarchy_mixture(size=size, channels=channels, frequencies=freqs, amplitudes=amps)
+        source = "frequency_hierarchy_mixture"
     x = mix.sample(n, np.random.default_rng(seed))                        # (N, D)
     images = torch.from_numpy(x.astype(np.float32)).reshape(n, *mix.shape)  # (N, C, H, W)
     labels = torch.zeros(n, dtype=torch.int64)
     spec = {"name": name, "num_samples": n, "seed": seed, "size": size, "channels": channels,
-            "frequencies": [list(f) for f in FHGM_FREQUENCIES],
+            "frequencies": [[int(u), int(v)] for u, v in (frequencies or FHGM_FREQUENCIES)],
             "amplitudes": mix.amplitudes.tolist(), "noise_std": mix.noise_std,
-            "source": f"syncgap.theory.data.{source}(size, channels), sample(n, default_rng(seed))"}
+            "source": f"syncgap.theory.data.{source}(size, channels{', frequencies, amplitudes' if amplitudes or frequencies else ''}), sample(n, default_rng(seed))"}
     spec["data_hash"] = data_hash(images, labels)
     return TrainingData(images, labels, 1, spec)
 
@@ -80,6 +95,24 @@ def mixture_from_spec(spec: dict) -> SignFeatureMixture:
         size=spec["size"], channels=spec["channels"],
         frequencies=[tuple(f) for f in spec.get("frequencies", FHGM_FREQUENCIES)],
         **{k: spec[k] for k in ("amplitudes", "noise_std") if k in spec})
+
+
+def model_mixture(info: dict, sample_shape: tuple, name: str = "") -> SignFeatureMixture | None:
+    """The FHGM-like mixture a loaded model was trained on (None for other data).
+
+    Rebuilt from the training spec in `info["dataset"]` (`mixture_from_spec`: its own frequencies,
+    amplitude ladder and noise std), so a model trained on another ladder is never read on the default
+    FHGM; a model without a spec dict but named like an FHGM dataset gets that dataset's defaults at
+    its sample shape (C, H, W).
+    """
+    ds = info.get("dataset")
+    if isinstance(ds, dict) and ds.get("name") in FHGM_MIXTURES and "size" in ds and "channels" in ds:
+        return mixture_from_spec(ds)
+    key = ds if isinstance(ds, str) and ds in FHGM_MIXTURES else name
+    if key not in FHGM_MIXTURES:
+        return None
+    c, h = int(sample_shape[0]), int(sample_shape[1])
+    return FHGM_MIXTURES[key][0](size=h, channels=c)
 
 
 def digits_data(size: int = 16) -> TrainingData:

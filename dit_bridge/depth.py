@@ -216,7 +216,9 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
 
     Returns a dict of arrays: steps (S,), increments (S, L, P, 2) [global, total], mode_energy (S, L, T),
     global_mask (T,), chance_share, probe_steps (S_p,), probe_inputs {step: (2P, L + 1, K, D)},
-    feature_modes [[mode indices into K] per feature], feature_coverage (F,), final_projection (2P, F).
+    feature_modes [[mode indices into K] per feature], feature_coverage (F,), final_projection (2P, F);
+    state_energies (S, L + 4, P, G, 2) of `layer_modes.StateRecorder` on mode_groups (G names), timesteps (S,),
+    bayes_accuracy (S, F): the Bayes ceiling of every probe of each feature's sign from x_t.
     """
     n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
     num_steps = check_int("num_steps", num_steps, 2, 1000)
@@ -232,10 +234,14 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
     from .protocols import pair_labels, start_state
     lab = pair_labels(rec, None, n_pairs, seed)
     state = start_state(rec, n_pairs, seed, eps, noise="shared")
+    from .layer_modes import StateRecorder, mode_groups
+    groups, masks = mode_groups(mix, h, w, patch, coverage, max_modes)
     set_coupling(rec.model, g, None, gate)
     try:
-        with BlockRecorder(rec.model, mask, union, probe_steps) as recorder:
-            run_pairs(rec, make_scheduler(rec, "ddpm"), state, lab, num_steps=num_steps, recorder=recorder)
+        with BlockRecorder(rec.model, mask, union, probe_steps) as recorder, \
+                StateRecorder(rec.model, mix, masks) as states:
+            run_pairs(rec, make_scheduler(rec, "ddpm"), state, lab, num_steps=num_steps,
+                      recorder=Recorders(recorder, states))
     finally:
         remove_coupling(rec.model)
     steps = sorted(recorder.increments)
@@ -245,7 +251,10 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
             "mode_index": index, "global_mask": mask, "chance_share": chance_share(mask),
             "probe_steps": np.asarray(probe_steps), "probe_inputs": recorder.probe_inputs,
             "feature_modes": [[union.index(m) for m in modes] for modes, _ in per_feature],
-            "feature_coverage": np.asarray([c for _, c in per_feature]), "final_projection": final}
+            "feature_coverage": np.asarray([c for _, c in per_feature]), "final_projection": final,
+            "state_energies": np.stack([states.energies[s] for s in steps]), "mode_groups": groups,
+            "timesteps": np.asarray([states.timesteps[s] for s in steps]),
+            "bayes_accuracy": np.stack([states.bayes[s] for s in steps])}
 
 
 __all__ = ["Recorders", "increment_shares", "GLOBAL_MAX_INDEX", "dct_matrix", "token_dct_basis", "global_mode_mask", "chance_share", "mode_energy",

@@ -15,7 +15,6 @@ Recipe (DiT, Peebles & Xie 2023, scaled down to two CPU cores):
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -30,6 +29,8 @@ from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
 from .datasets import TrainingData, load_data
+from .train_files import (WEIGHTS_FILE, check_checkpoint_keys, load_checkpoint, load_weights_, model_folder,
+                          record_weights, save_checkpoint)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -58,6 +59,9 @@ class TrainConfig:
     step_focus: tuple | None = None    # (lo, hi, frac): a fraction frac of the DDPM steps uniform in [lo, hi)
     min_snr_gamma: float | None = None  # Min-SNR-gamma loss weight min(1, gamma / SNR_i); None: DiT's plain MSE
     weight_decay: float = 0.0
+    target: str = "sample"             # "sample": DiT's eps of the drawn noise; "exact": the Bayes eps (FHGM only)
+    trainable_blocks: tuple | None = None  # block indices that learn (all else frozen); None: every parameter
+    init_from: str | None = None       # a model folder to start from instead of adaLN-zero ("zoo:NAME": a shipped one)
     ema_decay: float = 0.995
     grad_clip: float = 1.0
     class_dropout: float = 0.0
@@ -84,6 +88,14 @@ class TrainConfig:
             check_real("step_focus frac", self.step_focus[2], 0.0, 1.0)
         if self.min_snr_gamma is not None:
             check_real("min_snr_gamma", self.min_snr_gamma, 0.0, 1e6, lo_open=True)
+        if self.target not in ("sample", "exact"):
+            raise InputError(f"target must be 'sample' or 'exact', got {self.target!r}")
+        if self.trainable_blocks is not None:
+            blocks = list(self.trainable_blocks)
+            if not blocks or len(set(blocks)) != len(blocks):
+                raise InputError(f"trainable_blocks must be distinct block indices, got {self.trainable_blocks!r}")
+            for b in blocks:
+                check_int("trainable_blocks entry", b, 0, self.depth - 1)
         if self.lr_schedule not in ("constant", "cosine"):
             raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
         check_real("weight_decay", self.weight_decay, 0.0)
@@ -95,6 +107,10 @@ class TrainConfig:
         check_int("log_every", self.log_every, 1)
         return self
 
+
+DEEP16_DATA = {"num_samples": 32768, "seed": 0, "amplitudes": [12.0, 6.0, 4.0, 3.0]}
+DEEP16_BASE_DATA = {"num_samples": 32768, "seed": 0, "amplitudes": [12.0, 6.0, 4.0],
+                    "frequencies": [[0, 1], [1, 2], [3, 4]]}
 
 # Shipped models: name -> TrainConfig (the registry of configs, as in DiT's models.py).
 ZOO_CONFIGS = {
@@ -111,6 +127,29 @@ ZOO_CONFIGS = {
                              hidden=64, depth=28, heads=4, patch=2, steps=6000, batch_size=64, lr=1e-3,
                              warmup=200, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0,
                              checkpoint_every=100),
+    # The deep testbed of the depth question: 16 blocks, so P2's "last 5 of 28" is the last ceil(5*16/28) = 3
+    # (19% of the depth against P2's 18%); patch 2 (at patch 4 five of dct67's six token modes are "global");
+    # the ladder (12, 6, 4, 3) puts the finest feature at 6 sigma (1.5 = 3 sigma is not learnt at this size);
+    # regression on the exact (Bayes) epsilon of the mixture: same minimiser, no irreducible noise in the loss.
+    "fhgm-deep16": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_DATA, hidden=64, depth=16, heads=4, patch=2,
+                               steps=24000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995, grad_clip=1.0,
+                               target="exact", seed=0, checkpoint_every=250),
+    # Stage 1 of both controls: the same architecture on the mixture without its finest feature (dct67).
+    "fhgm-deep16-base": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_BASE_DATA, hidden=64, depth=16, heads=4,
+                                    patch=2, steps=8000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995,
+                                    grad_clip=1.0, target="exact", seed=0, checkpoint_every=250),
+    # Stage 2 of the controls: from the stage-1 weights, only 5 blocks learn the full mixture (dct67 included):
+    # the last 5 (positive control: the fine feature's work can only happen in the last blocks) or the first 5
+    # (negative control). Frozen blocks keep a trained, non-identity state (frozen adaLN-zero blocks would be
+    # exact identities, making attribution 100 % by construction).
+    "fhgm-deep16-pos": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_DATA, hidden=64, depth=16, heads=4, patch=2,
+                                   steps=6000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995, grad_clip=1.0,
+                                   target="exact", seed=0, checkpoint_every=250, init_from="zoo:fhgm-deep16-base",
+                                   trainable_blocks=(11, 12, 13, 14, 15)),
+    "fhgm-deep16-neg": TrainConfig(dataset="fhgm", data_kwargs=DEEP16_DATA, hidden=64, depth=16, heads=4, patch=2,
+                                   steps=6000, batch_size=64, lr=1e-3, warmup=200, ema_decay=0.995, grad_clip=1.0,
+                                   target="exact", seed=0, checkpoint_every=250, init_from="zoo:fhgm-deep16-base",
+                                   trainable_blocks=(0, 1, 2, 3, 4)),
     "digits": TrainConfig(dataset="digits", data_kwargs={"size": 16},
                           hidden=128, depth=4, heads=4, patch=4, steps=3500, batch_size=64, lr=1.2e-3,
                           warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.1, seed=1),
@@ -175,14 +214,41 @@ def min_snr_weight(abar_i: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.clamp(gamma * (1 - abar_i) / abar_i, max=1.0)
 
 
+def exact_eps_target(mix, xt: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """The Bayes epsilon E[eps | x_i] = (x_i - sqrt(abar_i) E[x_0 | x_i]) / sqrt(1 - abar_i) of a SignFeatureMixture.
+
+    E[x_0 | x_t] in closed form (theory.data, docs/science.md §2) at OU time t = -1/2 log abar_i:
+    e = sqrt(abar), Gamma = sigma^2 e^2 + (1 - e^2), c = sigma^2 e / Gamma, y = P x,
+    m = tanh(a_k e y_k / Gamma), E = P^T [a m + c (y - e a m)] + c (x - P^T y).
+    It is the minimiser of the epsilon MSE, so regressing on it trains the same denoiser with the
+    irreducible noise of the drawn epsilon removed from the loss. xt (N, C, H, W), a (N, 1, 1, 1).
+    """
+    n = xt.shape[0]
+    x = xt.reshape(n, -1).double()                                            # (N, D)
+    P = torch.as_tensor(mix.patterns, dtype=torch.float64)                    # (K, D)
+    amp = torch.as_tensor(mix.amplitudes, dtype=torch.float64)                # (K,)
+    e = a.reshape(n, 1).double().sqrt()                                       # (N, 1)
+    gam = mix.noise_std ** 2 * e * e + (1 - e * e)                            # (N, 1)
+    c = mix.noise_std ** 2 * e / gam                                          # (N, 1)
+    y = x @ P.T                                                               # (N, K)
+    m = torch.tanh(amp * e * y / gam)                                         # (N, K)
+    along = amp * m + c * (y - e * amp * m)                                   # (N, K)
+    post = along @ P + c * (x - y @ P)                                        # (N, D)
+    eps = (x - e * post) / (1 - e * e).sqrt()                                 # (N, D)
+    return eps.to(xt.dtype).reshape(xt.shape)
+
+
 def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tensor, abar: torch.Tensor,
                    gen: torch.Generator, null_id: int, class_dropout: float,
-                   step_focus: tuple | None = None, min_snr_gamma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   step_focus: tuple | None = None, min_snr_gamma: float | None = None,
+                   exact_mixture=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
 
     Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
     a fraction frac of the batch: more samples where weak features commit (importance of steps).
     The objective is the MSE itself, or with min_snr_gamma the Min-SNR-weighted mean over the batch.
+    With exact_mixture (a SignFeatureMixture) the target is its Bayes epsilon (`exact_eps_target`)
+    instead of the drawn epsilon; the returned MSE is then the excess over the Bayes denoiser.
     """
     n = x0.shape[0]
     steps = torch.randint(0, abar.numel(), (n,), generator=gen)                  # (N,)
@@ -198,6 +264,8 @@ def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tenso
         labels = torch.where(drop, torch.full_like(labels, null_id), labels)
     out = model(xt, timestep=steps, class_labels=labels).sample                    # (N, C', H, W)
     out = out[:, : x0.shape[1]]
+    if exact_mixture is not None:
+        eps = exact_eps_target(exact_mixture, xt, a)                              # (N, C, H, W)
     if min_snr_gamma is None:
         mse = F.mse_loss(out, eps)
         return mse, mse
@@ -205,9 +273,10 @@ def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tenso
     return (min_snr_weight(a.view(n), min_snr_gamma) * per).mean(), per.detach().mean()
 
 
-def _lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warmup over cfg.warmup steps, then constant or a half cosine down to 0 at cfg.steps."""
-    warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
+def _lr_at(cfg: TrainConfig, step: int, since: int = 0) -> float:
+    """Linear warmup over cfg.warmup steps after `since` (the start, or a weights-only resume with fresh
+    optimizer moments), then constant or a half cosine down to 0 at cfg.steps."""
+    warm = min(1.0, (step - since + 1) / max(cfg.warmup, 1))
     if cfg.lr_schedule == "constant" or step < cfg.warmup:
         return cfg.lr * warm
     frac = (step - cfg.warmup) / max(cfg.steps - cfg.warmup, 1)
@@ -218,50 +287,6 @@ def _lr_at(cfg: TrainConfig, step: int) -> float:
 def _ema_update(ema, model, decay: float) -> None:
     """ema <- decay * ema + (1 - decay) * model, one fused lerp over all tensors."""
     torch._foreach_lerp_(list(ema.parameters()), [p.detach() for p in model.parameters()], 1 - decay)
-
-
-def _save_checkpoint(path: str, state: dict) -> None:
-    tmp = path + ".tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)                                          # atomic: never a half-written file
-
-
-CHECKPOINT_KEYS = ("config", "model", "ema", "opt", "gen", "step", "seconds", "log")
-
-
-def load_checkpoint(path: str) -> dict:
-    """A training checkpoint read with torch.load(weights_only=True): tensors and plain containers only.
-
-    Nothing in the file is executed: a pickle that names any other class or function (a
-    `__reduce__` that calls a shell command, NumPy objects) is refused with an InputError, as are
-    truncated, empty or foreign files and a checkpoint missing any of CHECKPOINT_KEYS. (The
-    checkpoint holds the torch generator state as a uint8 tensor and no NumPy state.)
-    """
-    import pickle
-
-    try:
-        if os.path.isdir(path):
-            raise InputError(f"checkpoint {path!r} is a folder, not a checkpoint file")
-        st = torch.load(path, weights_only=True, map_location="cpu")
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"checkpoint {path!r} is refused: it is not plain tensors and containers "
-                         f"(weights_only load: {first[:200]}); nothing in it was run") from None
-    except Exception as exc:        # weights_only: nothing ran; any parse failure (IndexError on b"\x80") is damage
-        if isinstance(exc, InputError):
-            raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(f"checkpoint {path!r} cannot be read ({first[:200]}); delete it or give "
-                         "another --checkpoint") from None
-    if not isinstance(st, dict) or not isinstance(st.get("config"), dict):
-        raise InputError(f"checkpoint {path!r} is not a syncgap training checkpoint (no config mapping)")
-    return st
-
-
-def _check_checkpoint_keys(path: str, st: dict) -> None:
-    missing = [k for k in CHECKPOINT_KEYS if k not in st]
-    if missing:
-        raise InputError(f"checkpoint {path!r} lacks {', '.join(missing)}; delete it or give another --checkpoint")
 
 
 def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
@@ -282,11 +307,27 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
     null_id = data.num_classes
     torch.manual_seed(cfg.seed)
     model = build_model(cfg, data)
+    if cfg.init_from is not None:
+        load_weights_(model, model_folder(cfg.init_from))
+    if cfg.trainable_blocks is not None:
+        model.requires_grad_(False)
+        for b in cfg.trainable_blocks:
+            model.transformer_blocks[b].requires_grad_(True)
     ema = copy.deepcopy(model).requires_grad_(False)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
+                            weight_decay=cfg.weight_decay, fused=True)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     abar = alphas_cumprod()
-    step, seconds, log = 0, 0.0, []
+    exact = mixture_of(data) if cfg.target == "exact" else None
+    step, seconds, log, since = 0, 0.0, [], 0
+    snap = snapshot_state(out_dir, cfg)
+    if not os.path.exists(ckpt) and snap is not None:
+        # weights-only resume: the EMA snapshot in out_dir, fresh optimizer moments, a new warm-up
+        load_weights_(model, out_dir)
+        load_weights_(ema, out_dir)
+        step = since = snap["steps_done"]
+        seconds, log = float(snap["training_seconds"]), list(snap["loss_log"])
+        gen = torch.Generator().manual_seed(cfg.seed + 1 + step)
     if os.path.exists(ckpt):
         st = load_checkpoint(ckpt)
         free = {"steps"} if cfg.lr_schedule == "constant" else set()   # a cosine schedule depends on steps
@@ -294,7 +335,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
         if {k: v for k, v in old_cfg.items() if k not in free} != {k: v for k, v in asdict(cfg).items()
                                                                     if k not in free}:
             raise InputError(f"checkpoint {ckpt} was made with another config; delete it or change the path")
-        _check_checkpoint_keys(ckpt, st)
+        check_checkpoint_keys(ckpt, st)
         if not isinstance(st["step"], int) or st["step"] > cfg.steps:
             raise InputError(f"checkpoint {ckpt} is at step {st['step']}, past steps={cfg.steps}")
         try:
@@ -313,9 +354,9 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
     while step < cfg.steps:
         idx = torch.randint(0, data.images.shape[0], (cfg.batch_size,), generator=gen)
         for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, step)
+            g["lr"] = _lr_at(cfg, step, since)
         objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
-                                         cfg.class_dropout, cfg.step_focus, cfg.min_snr_gamma)
+                                         cfg.class_dropout, cfg.step_focus, cfg.min_snr_gamma, exact)
         if not torch.isfinite(loss):
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)
@@ -333,10 +374,12 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
         if step % cfg.checkpoint_every == 0 or step == cfg.steps:
             now = time.perf_counter()
             seconds, t0 = seconds + now - t0, now
-            _save_checkpoint(ckpt, {"config": asdict(cfg), "model": model.state_dict(),
+            save_checkpoint(ckpt, {"config": asdict(cfg), "model": model.state_dict(),
                                     "ema": ema.state_dict(), "opt": opt.state_dict(),
                                     "gen": gen.get_state(), "step": step, "seconds": seconds,
                                     "log": log})
+            if step < cfg.steps:
+                write_snapshot(out_dir, ema, cfg, data, log, seconds, step, command)
         if logged and progress is not None:
             progress(step, cfg.steps, log[-1]["loss"])
     ema.eval()
@@ -351,29 +394,46 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
     return record
 
 
-WEIGHTS_FILE = "diffusion_pytorch_model.safetensors"
+def mixture_of(data: TrainingData):
+    """The FHGM-like mixture the training data were drawn from (`datasets.mixture_from_spec`)."""
+    from .datasets import FHGM_MIXTURES, mixture_from_spec
+
+    if data.spec.get("name") not in FHGM_MIXTURES:
+        raise InputError(f"target='exact' needs an FHGM-like dataset with a closed-form posterior mean, "
+                         f"not {data.spec.get('name')!r}")
+    return mixture_from_spec(data.spec)
 
 
-def file_sha256(path: str) -> str:
-    """sha256 hex digest of a file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def record_weights(out_dir: str) -> dict:
-    """Add the weights file's size and sha256 to out_dir/training.json (integrity check on load)."""
+def snapshot_state(out_dir: str, cfg: TrainConfig) -> dict | None:
+    """The partial training.json of an unfinished run of cfg in out_dir (weights-only resume), or None."""
     path = os.path.join(out_dir, "training.json")
+    if not os.path.isfile(path):
+        return None
     with open(path) as f:
-        record = json.load(f)
-    w = os.path.join(out_dir, WEIGHTS_FILE)
-    record["weights"] = {"file": WEIGHTS_FILE, "bytes": os.path.getsize(w), "sha256": file_sha256(w),
-                         "dtype": "float32"}
-    with open(path, "w") as f:
-        json.dump(record, f, indent=2)
-    return record
+        rec = json.load(f)
+    done = rec.get("steps_done")
+    if not isinstance(done, int) or done >= cfg.steps or not isinstance(rec.get("config"), dict):
+        return None
+    mine = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "steps"}
+    theirs = {k: v for k, v in {**mine, **rec["config"]}.items() if k != "steps"}
+    if mine != theirs:
+        raise InputError(f"{path} holds a partial run of another config; delete the folder or change --out")
+    return rec
+
+
+def write_snapshot(out_dir: str, ema: torch.nn.Module, cfg: TrainConfig, data: TrainingData, log: list,
+                   seconds: float, step: int, command: str) -> None:
+    """EMA weights + a partial training.json (steps_done) in out_dir: a weights-only resume point that is
+    also a loadable model (small enough to keep in the repository between sessions)."""
+    ema.save_pretrained(out_dir)
+    rec = training_record(cfg, data, log, seconds, command)
+    rec["steps_done"] = step
+    rec["notes"] = f"unfinished: {step} of {cfg.steps} steps; " + rec["notes"]
+    tmp = os.path.join(out_dir, "training.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(rec, f, indent=2)
+    os.replace(tmp, os.path.join(out_dir, "training.json"))
+    record_weights(out_dir)
 
 
 def training_record(cfg: TrainConfig, data: TrainingData, log: list, seconds: float, command: str) -> dict:

@@ -25,8 +25,9 @@ import torch
 from syncgap.theory.checks import InputError, check_int, check_real
 
 from .datasets import mixture_from_spec
-from .train import WEIGHTS_FILE as WEIGHTS
-from .train import alphas_cumprod, file_sha256
+from .train_files import WEIGHTS_FILE as WEIGHTS
+from .train import alphas_cumprod
+from .train_files import file_sha256
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -128,14 +128,15 @@ def ordering(statistic, interval, *, expected: int = 1) -> Decision:
     return Decision(d.verdict, reasons[d.verdict])
 
 
-def beyond_null(observed, interval, null, *, direction: int = 1) -> Decision:
+def beyond_null(observed, interval, null, *, direction: int = 1, min_null: int = 2) -> Decision:
     """Claim: `observed` lies beyond every value of `null` (a sample of the same statistic under the null) in
-    direction +1 (larger) or -1 (smaller); decided on the observation's interval, failed on its estimate."""
+    direction +1 (larger) or -1 (smaller); decided on the observation's interval, failed on its estimate;
+    n/a with fewer than `min_null` finite null values."""
     if direction not in (1, -1):
         raise ValueError(f"direction must be +1 or -1, got {direction!r}")
     values = [float(v) for v in null if _finite(v)]
-    if len(values) < 2:
-        return Decision(NA, f"null has {len(values)} values; need at least 2")
+    if len(values) < min_null:
+        return Decision(NA, f"null has {len(values)} measured values; need at least {min_null}")
     if not _finite(observed) or interval is None:
         return Decision(NA, "nothing observed")
     edge = max(direction * v for v in values)

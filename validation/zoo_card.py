@@ -15,10 +15,18 @@ import numpy as np
 FHGM_SAMPLES, FHGM_STEPS = 256, 50
 # DDIM samples whose feature statistics make the quality gate, per FHGM-like model (the control's gate
 # decides whether its ordering check counts, so it gets enough samples for a 0.011 sign-balance error).
-FEATURE_SAMPLES = {"fhgm": FHGM_SAMPLES, "fhgm-flat": 2048, "fhgm-deep": 2048}
+FEATURE_SAMPLES = {"fhgm": FHGM_SAMPLES, "fhgm-flat": 2048, "fhgm-deep": 2048, "fhgm-deep16": 2048,
+                   "fhgm-deep16-base": 2048, "fhgm-deep16-pos": 2048, "fhgm-deep16-neg": 2048}
 TITLES = {"fhgm": "FHGM-DiT", "fhgm-flat": "FHGM-flat-DiT (equal-amplitude control)",
-          "fhgm-deep": "FHGM-deep-DiT (28 blocks)", "digits": "Digits-DiT"}
-GATED = ("fhgm-flat", "fhgm-deep")   # models whose card states the quality gate on >= 2000 samples
+          "fhgm-deep": "FHGM-deep-DiT (28 blocks)", "fhgm-deep16": "FHGM-deep16-DiT (the deep testbed, 16 blocks)",
+          "fhgm-deep16-base": "FHGM-deep16-base-DiT (the depth controls' stage 1: no finest feature)",
+          "fhgm-deep16-pos": "FHGM-deep16-pos-DiT (positive depth control: only the last 5 blocks learn dct67)",
+          "fhgm-deep16-neg": "FHGM-deep16-neg-DiT (negative depth control: only the first 5 blocks learn dct67)",
+          "digits": "Digits-DiT"}
+# models whose card states the quality gate on >= 2000 samples
+GATED = ("fhgm-flat", "fhgm-deep", "fhgm-deep16", "fhgm-deep16-base", "fhgm-deep16-pos", "fhgm-deep16-neg")
+TAIL_SKIP = 5           # blocks skipped by the tail-work measurement (P2's "last ~5 of 28")
+TAIL_MIN_DEPTH = 12     # models this deep get the tail-work measurement on their card
 DIGITS_PER_CLASS, DIGITS_STEPS, DIGITS_GUIDANCES, GRID_GUIDANCE = 10, 25, (1.0, 2.0, 4.0), 4.0
 
 
@@ -27,8 +35,9 @@ def measure(model_dir: str, name: str | None = None) -> dict:
     and digits; fhgm-deep is trained on "fhgm"); also writes samples.npz. Returns the record."""
     import torch
 
-    from syncgap.dit_bridge.datasets import FHGM_MIXTURES, load_data
-    from syncgap.dit_bridge.train import record_weights
+    from syncgap.dit_bridge.datasets import FHGM_MIXTURES, load_data, mixture_from_spec
+    from syncgap.dit_bridge.tail_work import tail_work
+    from syncgap.dit_bridge.train_files import record_weights
     from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
                                         digit_guidance_accuracy, exact_fhgm_loss, feature_statistics,
                                         load_zoo_model, quality_gate)
@@ -50,6 +59,8 @@ def measure(model_dir: str, name: str | None = None) -> dict:
         stats = feature_statistics(x.numpy(), meta)
         record = {"model": name, "dataset": dataset, "denoiser_error": curve, "feature_statistics": stats,
                   "exact_denoiser_loss": exact_fhgm_loss(meta),
+                  **({"tail_work": tail_work(model, mixture_from_spec(meta["dataset"]), TAIL_SKIP)}
+                     if len(model.transformer_blocks) >= TAIL_MIN_DEPTH else {}),
                   "sampler": {"name": "ddim", "eta": 0.0, "steps": FHGM_STEPS, "n": n},
                   "quality_gate": quality_gate(stats)}   # (the shipped fhgm record predates it)
     else:
@@ -164,6 +175,24 @@ GATE_CONSEQUENCE = {
 }
 
 
+DEFAULT_CONSEQUENCE = ("The findings read on this model use every feature it reproduces.",
+                       "This is the best model the training budget reached so far; findings that read a missed "
+                       "feature are n/a with this shortfall as the reason.")
+
+
+def _ladder_text(spec: dict) -> str:
+    """A sentence naming a non-default amplitude ladder or feature set (empty for the FHGM's defaults)."""
+    from syncgap.theory.data import FHGM_AMPLITUDES, FHGM_FREQUENCIES
+    if spec.get("name") != "fhgm" or "amplitudes" not in spec:
+        return ""
+    amps, freqs = [float(a) for a in spec["amplitudes"]], [tuple(f) for f in spec.get("frequencies", ())]
+    if amps == list(FHGM_AMPLITUDES) and freqs == list(FHGM_FREQUENCIES):
+        return ""
+    return (f" Not the default FHGM: features {', '.join(f'dct{u}{v}' for u, v in freqs)} with amplitudes "
+            f"{', '.join(f'{a:g}' for a in amps)} (every consumer rebuilds this mixture from the data spec with "
+            "`dit_bridge.datasets.mixture_from_spec`).")
+
+
 def card_text(meta: dict, config: dict, quality: dict) -> str:
     """model_card.md text from training.json, config.json and quality.json."""
     from syncgap.dit_bridge.zoo_quality import AMPLITUDE_TOLERANCE, SIGN_TOLERANCE, quality_gate
@@ -177,7 +206,7 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
              + {"fhgm": "the frequency-hierarchy Gaussian mixture of `theory.data.frequency_hierarchy_mixture()`.",
                 "fhgm-flat": FLAT_TEXT,
                 "digits": "scikit-learn's bundled 8x8 handwritten digits, upsampled to 16x16."}[dataset]
-             + (DEEP_TEXT if name == "fhgm-deep" else ""),
+             + (DEEP_TEXT if name == "fhgm-deep" else "") + _ladder_text(meta["dataset"]),
              "", "## Model", "",
              f"- sample shape (C, H, W) = {tuple(meta['sample_shape'])}, patch {config['patch_size']}, "
              f"hidden {config['num_attention_heads'] * config['attention_head_dim']}, depth {config['num_layers']}, "
@@ -195,9 +224,15 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
              f"- data hash (sha256 of float32 images + int64 labels): `{meta['dataset']['data_hash']}`",
              f"- seed {meta['seed']}, {meta['steps']} steps, batch {meta['batch_size']}, AdamW lr {cfg['lr']} "
              f"(warm-up {cfg['warmup']}, {_schedule(cfg)}), {meta['threads']} torch thread(s)",
-             f"- final loss (epsilon MSE, mean of last 10% of the log): {meta['final_loss']:.4f}"
-             + (f" (the exact posterior mean scores {quality['exact_denoiser_loss']:.4f}: the floor)"
-                if "exact_denoiser_loss" in quality else ""),
+             (f"- final loss (excess epsilon MSE over the exact Bayes epsilon, the training target; mean of the "
+              f"last 10% of the log): {meta['final_loss']:.4f} (0 is the floor)" if cfg.get("target") == "exact" else
+              f"- final loss (epsilon MSE, mean of last 10% of the log): {meta['final_loss']:.4f}"
+              + (f" (the exact posterior mean scores {quality['exact_denoiser_loss']:.4f}: the floor)"
+                 if "exact_denoiser_loss" in quality else "")),
+             *([f"- frozen: every parameter but blocks {list(cfg['trainable_blocks'])} (started from "
+                f"`{cfg.get('init_from')}`)"] if cfg.get("trainable_blocks") is not None else []),
+             *([f"- **unfinished**: {meta['steps_done']} of {cfg['steps']} steps (a weights-only snapshot; "
+                "the same command resumes it)"] if "steps_done" in meta else []),
              f"- training time: {meta['training_seconds']:.0f} s wall-clock on a 2-core CPU machine "
              "(measured times per machine load: dit_bridge/zoo/README.md)"
              + (f"; {meta['machine_load']}" if meta.get("machine_load") else ""),
@@ -228,11 +263,18 @@ def card_text(meta: dict, config: dict, quality: dict) -> str:
                   "", f"Residual per-pixel variance {fs['residual_pixel_var']:.4f} "
                   f"(exact {fs['expected_residual_pixel_var']:.4f}); std of abs(y_k) should be sigma = "
                   f"{fs['noise_std']}.", ""]
+        if "tail_work" in quality:
+            tw = quality["tail_work"]
+            lines += [f"Tail work: at DDPM step {tw['step']}, where {tw['feature']} commits under the exact score, "
+                      f"the slope of the network's {tw['feature']} read-out of x0_hat against the exact posterior "
+                      f"mean's is {tw['slope']:.3f} (1 for the Bayes denoiser), {tw['slope_without_tail']:.3f} with "
+                      f"the last {tw['skip']} blocks skipped: a change of {tw['change']:+.3f} ({tw['n']} draws; "
+                      "the testbed asks for a slope >= 0.8 and a change of at least 0.1).", ""]
         if name in GATED:
             lines += ["Quality gate: " + ("passed" if gate["passed"] else "missed")
                       + f" (every mean abs(y_k) within {AMPLITUDE_TOLERANCE:.0%} of a_k and every P(y_k > 0) "
                       f"within {SIGN_TOLERANCE:g} of 1/2, on {fs['n']} samples). "
-                      + (GATE_CONSEQUENCE[name][0] if gate["passed"] else GATE_CONSEQUENCE[name][1]), ""]
+                      + GATE_CONSEQUENCE.get(name, DEFAULT_CONSEQUENCE)[0 if gate["passed"] else 1], ""]
     else:
         acc = quality["guidance_accuracy"]
         lines += ["## Quality", "",

@@ -116,7 +116,7 @@ def _row(last, randoms, every=6.0, moves=True):
 
 
 def test_last_k_check_fails_inside_the_null_and_passes_far_outside():
-    null = [0.5, 1.0, 2.0, -0.5]
+    null = [0.5, 1.0, 2.0, -0.5, 0.2]
     assert dit_causal.last_k_decision(_row((1.5, 0.5, 2.5), null), 5).verdict == FAIL      # inside the null
     assert dit_causal.last_k_decision(_row((6.0, 5.0, 7.0), null), 5).verdict == PASS      # far outside
     assert dit_causal.last_k_decision(_row((3.0, 1.0, 4.0), null), 5).verdict == NA        # interval reaches in
@@ -126,6 +126,8 @@ def test_last_k_check_fails_inside_the_null_and_passes_far_outside():
     empty = dit_causal.last_k_decision(_row((6.0, 5.0, 7.0), null, moves=False), 5)
     assert empty.verdict == NA and "empty" in empty.reason
     assert beyond_null(5.0, (4.0, 6.0), [1.0]).verdict == NA                                # one null value
+    few = dit_causal.last_k_decision(_row((6.0, 5.0, 7.0), null[:4]), 5)                     # 4 measured values
+    assert few.verdict == NA and "need at least 5" in few.reason
     with pytest.raises(ValueError, match="direction"):
         beyond_null(5.0, (4.0, 6.0), [1.0, 2.0], direction=0)
 
@@ -205,14 +207,19 @@ def test_switch_on_shift_reads_known_curves():
         dit_causal.switch_on_shift(coupled[:10], ref, t, [0, 2])
 
 
-def test_last_k_without_effect_fails_against_a_null_that_moves():
-    row = _row((0.0, 0.0, 0.0), [-4.0, 0.0, -0.5], every=-4.5)
+def test_last_k_check_compares_measured_values_only():
+    """The conventional 0 of a set without effect is never compared: not as the last-k value, not in the null
+    (the old fhgm-deep failure: a 2-value null holding a conventional 0, tied with the last 5's)."""
+    row = _row((0.0, 0.0, 0.0), [-4.0, 0.0, -0.5, -1.0, -2.0], every=-4.5)
     row["sets"][2]["no_effect"] = True
     d = dit_causal.last_k_decision(row, 5)
-    assert d.verdict == FAIL and "neither" in d.reason
-    row = _row((-4.4, -5.0, -3.8), [0.0, 0.0, None], every=-4.5)       # a null set without a gap is left out
+    assert d.verdict == NA and "neither" in d.reason and "convention" in d.reason
+    row = _row((-4.4, -5.0, -3.8), [0.0, 0.0, -1.0, -0.5, 0.2, -0.1], every=-4.5)
+    row["sets"][3]["no_effect"] = True                                  # a conventional 0 leaves the null
     d = dit_causal.last_k_decision(row, 5)
-    assert d.verdict == PASS and "1 of 3 random sets have no gap" in d.reason
+    assert d.verdict == PASS and "1 of 6 random sets have no measured shift" in d.reason
+    row["sets"][4]["no_effect"] = True                                  # now 4 measured values: n/a
+    assert dit_causal.last_k_decision(row, 5).verdict == NA
 
 
 @pytest.mark.slow

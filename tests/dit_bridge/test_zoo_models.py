@@ -26,7 +26,7 @@ import pytest
 import torch
 
 from syncgap.dit_bridge.datasets import load_data
-from syncgap.dit_bridge.train import file_sha256
+from syncgap.dit_bridge.train_files import file_sha256
 from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, digit_classifier,
                                     digit_guidance_accuracy, feature_statistics, load_zoo_model, quality_gate)
 

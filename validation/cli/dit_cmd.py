@@ -72,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     dit_train.register(dsub)
     from . import dit_gains
     dit_gains.register(dsub)
+    from . import dit_depth_controls
+    dit_depth_controls.register(dsub)
 
 
 def _setup_device(args):

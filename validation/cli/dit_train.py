@@ -24,9 +24,12 @@ def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
     from .common import IntRange, add_json_flag
 
-    p = dit_sub.add_parser("train", help="train an embedded small DiT (fhgm, fhgm-flat, fhgm-deep or digits) and write its card")
+    p = dit_sub.add_parser("train", help="train an embedded small DiT (a name of dit_bridge.train.ZOO_CONFIGS) and "
+                                         "write its card")
     p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control), fhgm-deep "
-                                "(28 blocks, patch 2) or digits")
+                                "(28 blocks, patch 2), fhgm-deep16 (the deep testbed, 16 blocks), fhgm-deep16-base, "
+                                "-pos, -neg (its depth controls: stage 1, then only the last / first 5 blocks "
+                                "learn the finest feature) or digits")
     p.add_argument("--out", default=None,
                    help="output folder for the trained model (required to train, unless --overwrite-shipped; "
                         "with --card-only the default is the shipped dit_bridge/zoo/NAME)")
@@ -37,6 +40,9 @@ def register(dit_sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="override the batch size")
     p.add_argument("--seed", type=int, default=None, help="override the seed")
     p.add_argument("--checkpoint", default=None, help="checkpoint file (default OUT/checkpoint.pt)")
+    p.add_argument("--init-from", default=None,
+                   help="start from this model folder instead of the config's (the depth controls start from "
+                        "the shipped zoo:fhgm-deep16-base; give your own stage-1 folder here)")
     p.add_argument("--threads", type=IntRange(1, 4096), default=None, help="torch CPU threads, %(type)s (default: torch's choice)")
     p.add_argument("--skip-card", action="store_true", help="train only; do not write samples.png/model_card.md")
     p.add_argument("--card-only", action="store_true", help="do not train; (re)write the card of OUT")
@@ -53,7 +59,7 @@ def _config(args):
     if args.name not in ZOO_CONFIGS:
         raise InputError(f"name must be one of {sorted(ZOO_CONFIGS)}, got {args.name!r}")
     over = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
-                              ("seed", args.seed)) if v is not None}
+                              ("seed", args.seed), ("init_from", args.init_from)) if v is not None}
     return replace(ZOO_CONFIGS[args.name], **over)
 
 

@@ -29,16 +29,9 @@ from syncgap.validation.store import check_record, compute_cell, numbers_only, r
 
 
 def fhgm_mixture(rec):
-    """The FHGM the model was trained on, or None for models of other data."""
-    from syncgap.dit_bridge.datasets import FHGM_MIXTURES
-    ds = rec.info.get("dataset")
-    name = ds.get("name") if isinstance(ds, dict) else ds
-    name = name if name in FHGM_MIXTURES else rec.name
-    if name not in FHGM_MIXTURES:
-        return None
-    make, _ = FHGM_MIXTURES[name]          # fhgm, or its equal-amplitude control fhgm-flat
-    c, h, _ = rec.sample_shape
-    return make(size=h, channels=c)
+    """The FHGM-like mixture the model was trained on (its own ladder, `datasets.model_mixture`), or None."""
+    from syncgap.dit_bridge.datasets import model_mixture
+    return model_mixture(rec.info, rec.sample_shape, rec.name)
 
 
 def generated_units(rec, mix) -> list[int]:

@@ -2,20 +2,29 @@
 
     depth_part(out_dir, *, quick, full, model, device, say) -> DepthPart(checks, figures, notes, files)
 
-Per FHGM-trained model, one cell (dit/<model>/depth_g<g>.json, reused on rerun): a shared-noise DDPM pair
-run with hooks on every block (dit_bridge.depth.depth_run) reduced to (a) the global/local energy of each
-block increment's replica difference on the token DCT-II, per step window, layer and pair, and (b) the
-held-out correctness of per-layer ridge probes of each feature's final sign (dit_bridge.probes). From
-the cell alone: depth.json (per-layer shares against their chance level, tau_l(global), tau_l(local),
-gap_l and the probe gain over layer 0 = the block input x_t, bootstrap intervals over pairs) and two
-figures. The checks:
-- increment_structure: the pooled global share of the increment difference minus its chance level
-  |global| / T, a sign check: pass when its interval is wholly > 0 (the blocks add a difference in the
-  coarse token modes), fail when wholly < 0, n/a when it contains 0 (blind, as the old statistic was).
-- probe_reads_coarse: at the last step the last layer's probe reads dct01's final sign (accuracy >= 0.9).
-- first_gap_layer: the first layer whose gap_l interval excludes 0, against P2's "last ~5 of 28"
-  scaled to the depth (`predicted_first_layer`): pass when at or after it, fail when before (the gap is
-  readable earlier), n/a when no layer resolves the gap.
+Per FHGM-trained model, cells reused on rerun (dit/<model>/):
+- depth_g<g>.json: a shared-noise DDPM pair run with hooks on every block (dit_bridge.depth.depth_run)
+  reduced to (a) the global/local energy of each block increment's replica difference on the token
+  DCT-II, (b) the held-out correctness of per-layer ridge probes of each feature's final sign
+  (dit_bridge.probes) with the Bayes ceiling from x_t, (c) P2's own measure: the normalised replica
+  difference of every state x_t, h_0 .. h_L, the network's x0_hat and the exact posterior mean on each
+  feature's token modes against the step (dit_bridge.layer_modes; dit_depth_modes).
+- depth_attribution_g<g>.json: each block's increment difference pushed to the output by a JVP of the
+  rest of the network, shares per feature and the closure error (dit_bridge.attribution;
+  dit_depth_attribution).
+- depth_ablation/ (validate --full only): the fine feature's band removed at one block during its
+  commitment window, the shift of its cloning commitment step per energy removed (dit_depth_ablation).
+From the cells alone: depth.json and its figures. The checks:
+- increment_structure, probe_reads_coarse (finding MEASUREMENT: the instruments see structure, not P2.3's
+  verdict): the pooled global share of the increment difference against its chance level |global| / T
+  (sign check); the last layer's probe reads dct01's final sign at the last step (accuracy >= 0.9).
+- localisation (P2.3): the localisation rule (dit_depth_localise.localise) on the attribution shares of the
+  finest generated feature, last k (dit_depth_localise.control_k: 5, at most L/3) against the first k and >= 5 random k-sets; n/a with
+  the reason while the model's positive and negative controls (dit_depth_localise.CONTROLS, records from
+  `syncgap dit depth-controls`) do not both answer as constructed; ablation_localisation the same on the
+  ablation effects (--full). The controls' own checks: dit.<control>.depth.control.answer.
+The per-layer probe gap is a description only: on the FHGM a linear read-out of x_t is already the Bayes
+classifier of each feature's sign, so no layer can add to it.
 """
 from __future__ import annotations
 
@@ -34,8 +43,13 @@ from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_cells
+from .dit_depth_ablation import ablation_text
+from .dit_depth_localise import control_checks, localisation_check
+from .dit_depth_attribution import analyse_attribution, attribution_record, attribution_text
+from .dit_depth_modes import analyse_modes, modes_record, modes_text
 
 FINDING = "gap appears only in the last layers"
+MEASUREMENT = "depth measurement (sanity of the instruments, not P2.3's verdict)"
 CLAIM = "the last ~5 of 28 layers"
 
 
@@ -50,13 +64,18 @@ class DepthSettings:
     n_folds: int = 5              # cross-validation folds (by pair)
     alpha: float = 1.0            # ridge penalty, lambda = alpha trace(X^T X) / d
     n_boot: int = 200
+    n_boot_modes: int = 100       # bootstrap of the per-layer mode-energy commitment steps (a logistic fit each)
+    attribution_pairs: int = 8    # pairs of the attribution run (JVPs through the rest of the network)
+    n_attribution_steps: int = 4  # interior sampler steps at which every block is attributed
     eps: float = 0.3              # antisymmetric start perturbation
     g: float = 0.0                # coupling of the run (0: the intrinsic gap)
     seed: int = 0
 
 
-QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60)
-FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400)
+QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60, n_boot_modes=30, attribution_pairs=4,
+                      n_attribution_steps=2)
+FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400, n_boot_modes=400, attribution_pairs=32,
+                     n_attribution_steps=28)
 DEFAULT_MODELS = ("fhgm-deep", "fhgm")   # --quick: fhgm alone
 
 
@@ -95,7 +114,7 @@ def depth_record(rec, mix, st: DepthSettings) -> dict:
                                              for w in range(st.n_windows)],
             "increments": inc, "mode_energy": modes, "mode_index": r["mode_index"], "global_mask": r["global_mask"],
             "chance_share": r["chance_share"], "probe_steps": r["probe_steps"], "correct": correct,
-            "feature_coverage": r["feature_coverage"], "cpu_s": round(time.process_time() - t0, 2)}
+            "feature_coverage": r["feature_coverage"], **modes_record(r), "cpu_s": round(time.process_time() - t0, 2)}
 
 
 def share_interval(inc: np.ndarray, n_boot: int, seed: int) -> list:
@@ -107,7 +126,7 @@ def share_interval(inc: np.ndarray, n_boot: int, seed: int) -> list:
 
 
 def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layers: int,
-            generated: list[int] | None = None) -> dict:
+            generated: list[int] | None = None, attribution: dict | None = None) -> dict:
     """depth.json content of one model, from its cell result alone. The gap is tau_l(finest) - tau_l(coarsest)
     of the features the model generates (`generated`, dit_cells.generated_units; None: all of them): the final
     sign of a feature the model does not make is set by noise, so its "commitment" is not one."""
@@ -121,17 +140,24 @@ def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layer
     return {"model": name, "n_layers": n_layers, "features": labels, "settings": asdict(st),
             "chance_share": cell["chance_share"], "windows": cell["windows"], "share": shares,
             "share_pooled": share_interval(inc, st.n_boot, st.seed), "probe_steps": cell["probe_steps"],
+            **({"bayes_ceiling": np.asarray(cell["bayes_accuracy"])[np.searchsorted(cell["steps"], cell["probe_steps"])]}
+               if "bayes_accuracy" in cell else {}),
             "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
             "cpu_s": cell["cpu_s"], "gap_features": [labels[ends[0]], labels[ends[1]]],
-            "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes}
+            "not_generated": [x for i, x in enumerate(labels) if generated and i not in generated], **probes,
+            "layer_modes": analyse_modes(cell, labels, generated, st.n_boot_modes, st.seed),
+            **({} if attribution is None else
+               {"attribution": analyse_attribution(attribution, labels, st.n_boot, st.seed, ends[1])})}
 
 
 def _num(x):
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
-def checks_for(a: dict) -> list[Check]:
-    """The three checks of one model's depth.json (see the module docstring)."""
+def checks_for(a: dict, control_reason: str | None = "the depth controls were not read") -> list[Check]:
+    """The checks of one model's depth.json (see the module docstring): two measurement checks (finding
+    MEASUREMENT, not P2.3's verdict) and the localisation check (P2.3), n/a with `control_reason` when the
+    controls do not show the test can answer (None: they do)."""
     m, boot = a["model"], "95% percentile bootstrap over pairs"
     est, lo, hi = (_num(v) for v in a["share_pooled"])
     chance = a["chance_share"]
@@ -141,27 +167,21 @@ def checks_for(a: dict) -> list[Check]:
                    "(token DCT modes with both indices <= 2, pooled over layers, steps and pairs) minus its chance "
                    f"level {chance:.3g} (an isotropic difference): the measurement sees structure", None, excess, ci,
                    "share of energy", check_kinds.sign(excess, ci, expected=1), kind="sign", model=m,
-                   finding=FINDING, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
+                   finding=MEASUREMENT, claim="> 0", tolerance=f"sign: {boot}; n/a (blind) when it contains 0, "
                    "fails when wholly below (the difference sits in the fine modes)")]
     acc = np.asarray(a["accuracy"], float)   # (L + 1, S_p, F)
     last = float(acc[-1, -1, 0])
     out.append(decided(f"dit.{m}.depth.probe_reads_coarse", f"held-out accuracy of the last layer's probe of "
                        f"{a['features'][0]}'s final sign at the last probed step", 0.9, last, (last, last),
                        "accuracy", check_kinds.bound(0.9, last, (last, last), side="above"), kind="bound",
-                       model=m, finding=FINDING, tolerance="point estimate over all held-out trajectories"))
-    first, pred = emergence_layer(a), a["predicted_first_layer"]
-    if first is None:
-        decision = Decision(NA, "not resolved: " + ("no layer's gap interval excludes 0" if a["first_resolved_layer"]
-                                                     is None else "the block input x_t already holds the gap and no "
-                                                     "layer changes it beyond its interval"))
-    else:
-        decision = check_kinds.bound(pred, first, (first, first), side="above")
-    out.append(decided(f"dit.{m}.depth.gap_emergence_layer", f"first layer where the probe gap tau_l({_ends(a)[1]}) "
-                       f"- tau_l({_ends(a)[0]}) emerges (0 = block input x_t, l = after block l of {a['n_layers']}): "
-                       "the first layer whose gap interval excludes 0, or, when the input x_t already resolves it, the "
-                       f"first whose change gap_l - gap_0 does; vs {CLAIM} scaled (layer >= {pred})", pred, first,
-                       None if first is None else (first, first), "layer", decision, kind="bound", model=m,
-                       finding=FINDING, claim=f">= {pred}", tolerance=f"gap_l and gap_l - gap_0 intervals: {boot}"))
+                       model=m, finding=MEASUREMENT, tolerance="point estimate over all held-out trajectories"))
+    if "attribution" in a:
+        out.append(localisation_check(m, a["attribution"]["localisation"], control_reason, FINDING,
+                                      f"total attribution shares on {a['attribution']['localisation']['feature']}"))
+    if "localisation" in a.get("ablation", {}):
+        out.append(localisation_check(m, a["ablation"]["localisation"], control_reason, FINDING,
+                                      f"ablation of {a['ablation']['feature']}'s band: commitment shift per energy "
+                                      "removed, random single blocks as the null", "ablation_localisation"))
     return out
 
 
@@ -196,17 +216,18 @@ def finding_text(a: dict) -> str:
               f"{iv(a['gap_change'][-1])})." if changed is None else
               f" The gap first differs from the input's after block {changed} (gap_l - gap_0 = "
               f"{iv(a['gap_change'][changed])}).") if a.get("gap_change") else ""
+    probe = ("Per-layer probes (a description, not the verdict: on the FHGM each feature's final sign depends on "
+             "x_t through phi_k . x_t alone, so a linear read-out of the block input is already the Bayes classifier "
+             "and no layer can add to it): ")
     if first is None:
-        return head + f"No layer resolves the gap: against {CLAIM} this is not resolved." + change
+        return head + probe + "no layer resolves the probe gap." + change
     emerged = emergence_layer(a)
     if emerged is None:
-        return head + ("The gap is resolved already in the block input x_t (layer 0) and no layer changes it beyond "
-                       f"its interval: where the network acts on it is not resolved, so {CLAIM} is not resolved "
-                       "(the linear readout of x_t holds the data's own gap)." + change)
-    verdict = "reproduced" if emerged >= pred else "not reproduced"
+        return head + probe + "the probe gap is resolved already in the block input x_t (layer 0) and no layer " \
+            "changes it beyond its interval." + change
     how = f"is resolved from layer {emerged}" if first > 0 else f"first changes from the input's after block {emerged}"
-    return head + f"The gap {how}; P2's claim, {CLAIM} (layer >= {pred} here), is {verdict}." + (
-        change if first == 0 else "")
+    return head + probe + f"the probe gap {how} (P2's layers: >= {pred} here)." + (change if first == 0 else "")
+
 
 def _fmt(x):
     return "-" if x is None else f"{x:.3g}"
@@ -250,14 +271,27 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
             f"cpu {r['result']['cpu_s']:.1f} s)")
         cell = dit_cells.read_cell(path)["result"]
-        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix))
+        attr_path = dit_cells.cell_file(out_dir, name, "depth_attribution", st.g)
+        r, reused = dit_cells.run_cell(attr_path, {**config, "kind": "depth_attribution"},
+                                       lambda: attribution_record(rec, mix, st))
+        say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {r['result']['cpu_s']:.1f} s)")
+        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix),
+                      dit_cells.read_cell(attr_path)["result"])
+        if full:   # necessity by ablation: the cloning grid of every ablated block (validate --full only)
+            from .dit_depth_ablation import ablation_part
+            gen = dit_cells.generated_units(rec, mix)
+            ana["ablation"] = ablation_part(rec, mix, gen[-1], out_dir, say=say)
         ana_path = os.path.join(os.path.dirname(path), "depth.json")
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
-        part.checks += checks_for(ana)
-        part.notes.append(finding_text(ana))
-        part.files += [path, ana_path]
+        from syncgap.dit_bridge.registry import ZOO_DIR
+        controls, control_reason = control_checks(rec.name, ZOO_DIR, MEASUREMENT)   # instruments, not P2.3
+        part.checks += checks_for(ana, control_reason) + controls
+        part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
+                                   + ([attribution_text(ana)] if "attribution" in ana else [])
+                                   + ([ablation_text(ana)] if "ablation" in ana else [])))
+        part.files += [path, attr_path, ana_path]
         part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]
     return part
