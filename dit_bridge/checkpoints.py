@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from syncgap.theory.checks import InputError
+from syncgap.theory.checks import InputError, unique_keys
+
+from . import model_files
 
 if TYPE_CHECKING:
     from diffusers import DiTTransformer2DModel
@@ -51,6 +53,7 @@ MLP_RATIO = 4
 LATENT_DOWNSAMPLE = 8  # sd-vae-ft: image side = latent side x 8
 CONFIG_LIMITS = {"num_layers": 256, "num_attention_heads": 1024, "attention_head_dim": 4096, "in_channels": 1024,
                  "out_channels": 2048, "sample_size": 4096, "patch_size": 64, "num_embeds_ada_norm": 10**6}
+EMBEDDINGS = {"diffusers": 1, "original": 0}  # timestep embedding name -> downscale_freq_shift (registry docstring)
 RANDOM_NAME = re.compile(r"^random:DiT-(S|B|L|XL)/(\d+)(?:-(\d+))?(?:-d(\d+))?$")
 
 
@@ -74,10 +77,12 @@ def random_config(name: str) -> dict:
     hidden = FAMILY_HIDDEN[fam]
     _, heads, full_depth = DIT_FAMILIES[hidden]
     depth = full_depth if depth is None else int(depth)
-    if side % LATENT_DOWNSAMPLE or (side // LATENT_DOWNSAMPLE) % patch or not 1 <= depth <= 64 or patch < 1:
-        raise InputError(f"random model {name!r}: the image side must be a multiple of {LATENT_DOWNSAMPLE} x patch "
-                         "and the depth in [1, 64]")
-    return dit_config(hidden, heads, depth, patch, side // LATENT_DOWNSAMPLE)
+    if patch < 1 or side < 1 or side % LATENT_DOWNSAMPLE or (side // LATENT_DOWNSAMPLE) % patch or not 1 <= depth <= 64:
+        raise InputError(f"random model {name!r}: the patch must be >= 1, the image side a positive multiple of "
+                         f"{LATENT_DOWNSAMPLE} x patch and the depth in [1, 64]")
+    config = dit_config(hidden, heads, depth, patch, side // LATENT_DOWNSAMPLE)
+    model_files.check_model_memory(config, f"random model {name!r}", 2)   # 2 bytes a value: bf16, the least
+    return config
 
 
 # ---------------------------------------------------------------- original checkpoints
@@ -101,6 +106,7 @@ def read_original_state(path: str, weights: str = "ema") -> dict:
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
+            model_files.safetensors_header(path)   # every entry typed, floating, within the file
             obj = load_file(path)
         else:
             try:
@@ -121,6 +127,7 @@ def read_original_state(path: str, weights: str = "ema") -> dict:
         raise InputError(f"{path}: holds no state dict of tensors (nor a train.py checkpoint with 'model'/'ema')")
     if all(k.startswith("module.") for k in obj):  # saved from a DistributedDataParallel wrapper
         obj = {k[len("module."):]: v for k, v in obj.items()}
+    model_files.check_floating(path, obj)
     return obj
 
 
@@ -224,9 +231,18 @@ def convert_original_state(state: dict, config: dict) -> dict:
     return out
 
 
+def set_timestep_embedding(model: DiTTransformer2DModel, kind: str) -> None:
+    """Switch every block's timestep embedding to diffusers' (shift 1) or the original DiT's (shift 0)."""
+    if kind not in EMBEDDINGS:
+        raise InputError(f"timestep_embedding must be one of {tuple(EMBEDDINGS)}, got {kind!r}")
+    for block in model.transformer_blocks:
+        block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
+
+
 def load_original(path: str, heads: int | None = None, weights: str = "ema",
                   dtype: torch.dtype = torch.float32) -> tuple[DiTTransformer2DModel, dict]:
-    """(DiTTransformer2DModel, config) from an original DiT file, checked tensor by tensor first."""
+    """(DiTTransformer2DModel, config) from an original DiT file, checked tensor by tensor first, with the
+    original DiT's timestep embedding (frequencies exp(-log(1e4) i / half): downscale_freq_shift 0)."""
     from diffusers import DiTTransformer2DModel
     state = read_original_state(path, weights)
     config = original_config(state, path, heads)
@@ -235,6 +251,7 @@ def load_original(path: str, heads: int | None = None, weights: str = "ema",
         model = DiTTransformer2DModel(**config)
     model.load_state_dict(convert_original_state(state, config), strict=True, assign=True)
     model.pos_embed.pos_embed = state["pos_embed"].float().clone()  # the checkpoint's own table (non-persistent)
+    set_timestep_embedding(model, "original")
     return model.to(dtype).eval(), config
 
 
@@ -242,21 +259,9 @@ def load_original(path: str, heads: int | None = None, weights: str = "ema",
 
 
 def safetensors_shapes(path: str) -> dict:
-    """name -> shape from a .safetensors header, without reading the data; InputError if the file is truncated."""
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
-            n = struct.unpack("<Q", f.read(8))[0] if size >= 8 else None
-            if n is None or n > size - 8:
-                raise InputError(f"{path}: truncated or not a safetensors file (header of {n} bytes, file {size})")
-            header = json.loads(f.read(n))
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: unreadable safetensors header ({type(exc).__name__})") from None
-    header.pop("__metadata__", None)
-    end = max((int(v["data_offsets"][1]) for v in header.values()), default=0)
-    if 8 + n + end > size:
-        raise InputError(f"{path}: truncated: the header announces {8 + n + end} bytes, the file has {size}")
-    return {k: tuple(v["shape"]) for k, v in header.items()}
+    """name -> shape from a .safetensors header, without reading the data; InputError naming the file and
+    the entry when the header is not what it must be (model_files.safetensors_header) or the file is truncated."""
+    return {k: shape for k, (_, shape) in model_files.safetensors_header(path).items()}
 
 
 def _weight_shapes(folder: str) -> tuple[str, dict]:
@@ -283,10 +288,14 @@ def _weight_shapes(folder: str) -> tuple[str, dict]:
 
 def read_json_object(path: str, what: str) -> dict:
     """The JSON object in `path`, or an InputError naming the file and `what` it should hold (never a traceback)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: not a regular file")
     try:
         with open(path) as f:
-            value = json.load(f)
-    except (OSError, ValueError) as exc:
+            value = json.load(f, object_pairs_hook=unique_keys)
+    except InputError as exc:                   # a key given twice
+        raise InputError(f"{path}: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
         raise InputError(f"{path}: unreadable {what} ({type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise InputError(f"{path}: not a JSON object")
@@ -298,10 +307,7 @@ def check_diffusers_folder(folder: str) -> dict:
     from diffusers import DiTTransformer2DModel
     cfg_path = os.path.join(folder, "config.json")
     config = read_json_object(cfg_path, "config")
-    for key, high in CONFIG_LIMITS.items():  # before building anything: a 10**9-layer config would never finish
-        value = config.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high):
-            raise InputError(f"{cfg_path}: {key}={value!r} is outside the allowed range [1, {high}]")
+    model_files.check_config(cfg_path, config, CONFIG_LIMITS)   # before building anything: types, ranges
     cls = config.get("_class_name")
     if cls not in DIT_CLASSES or (cls == "Transformer2DModel" and config.get("norm_type") != "ada_norm_zero"):
         raise InputError(f"{cfg_path}: class {cls!r} is not a DiT transformer ({DIT_CLASSES[0]})")
@@ -310,8 +316,12 @@ def check_diffusers_folder(folder: str) -> dict:
             expected = {k: tuple(v.shape) for k, v in DiTTransformer2DModel.from_config(config).state_dict().items()}
     except Exception as exc:  # a config diffusers cannot build
         raise InputError(f"{cfg_path}: not a buildable DiT config ({type(exc).__name__}: {exc})"[:300]) from None
+    model_files.check_model_memory(config, f"the model of {cfg_path}", 2)   # 2 bytes a value: bf16, the least
     weights_path, shapes = _weight_shapes(folder)
     bad = first_mismatch(expected, shapes)
     if bad:
         raise InputError(f"{weights_path}: {bad}")
+    tj = os.path.join(folder, "training.json")
+    if os.path.isfile(tj):
+        model_files.check_training(tj, read_json_object(tj, "training record"), config)
     return config

@@ -36,8 +36,9 @@ def radial_band_basis(h: int, w: int, n_bands: int) -> tuple[torch.Tensor, np.nd
     vecs, labels = [], []
     for b in range(n_bands):
         sel = band == b
-        if not sel.any():
-            continue
+        if not sel.any():   # an empty band would record a zero energy as if measured
+            raise InputError(f"n_bands={n_bands} leaves radial band {b} empty on the {h}x{w} token grid; "
+                             "use fewer bands")
         proj = (f.conj().T[:, sel] @ f[sel]).real  # (T, T), symmetric idempotent
         ev, u = np.linalg.eigh(proj)
         keep = u[:, ev > 0.5]
@@ -60,7 +61,7 @@ class PairRecorder:
         self.hw = token_grid(model)
         t = self.hw[0] * self.hw[1]
         self.n_layers = len(model.transformer_blocks)
-        self.n_bands = check_int("n_bands", n_bands, 1, t)
+        self.n_bands = check_int("n_bands", n_bands, 1, min(self.hw))   # at most the tokens per side
         self.band_basis, labels = radial_band_basis(*self.hw, self.n_bands)
         onehot = np.zeros((t, self.n_bands), dtype=np.float32)
         onehot[np.arange(t), labels] = 1.0

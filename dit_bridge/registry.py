@@ -47,7 +47,11 @@ ZOO_NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits")
 DIT_XL_ID = "facebook/DiT-XL-2-256"
 DIT_XL_ENV = "SYNCGAP_DIT_XL"
 DIT_XL_VAE_SCALE = 0.18215
-EMBEDDINGS = {"diffusers": 1, "original": 0}  # name -> downscale_freq_shift
+EMBEDDINGS = checkpoints.EMBEDDINGS  # name -> downscale_freq_shift
+set_timestep_embedding = checkpoints.set_timestep_embedding
+# dtype names a caller may give (the CLI's --dtype fp32|bf16, and torch's own names)
+DTYPE_NAMES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+               "fp16": torch.float16, "float16": torch.float16, "fp64": torch.float64, "float64": torch.float64}
 DEFAULT_SCHEDULER = {"num_train_timesteps": DIT_TRAIN_STEPS, "beta_start": DIT_BETA_START,
                      "beta_end": DIT_BETA_END, "beta_schedule": "linear", "prediction_type": "epsilon"}
 
@@ -101,6 +105,9 @@ def build_dit(config: dict, seed: int = 0, dtype: torch.dtype = torch.float32,
     """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded, built on `device`
     (a DiT-XL/2 initialises in a fraction of a second on a GPU, tens of seconds on a CPU)."""
     from diffusers import DiTTransformer2DModel
+    from .model_files import check_model_memory
+    dtype = as_dtype(dtype)
+    check_model_memory(config, "the model", torch.empty((), dtype=dtype).element_size(), device)
     with torch.random.fork_rng(devices=[] if str(device) == "cpu" else [torch.device(device)]):
         torch.manual_seed(seed)
         with torch.device(device):
@@ -116,12 +123,13 @@ def build_dit(config: dict, seed: int = 0, dtype: torch.dtype = torch.float32,
     return model.eval()
 
 
-def set_timestep_embedding(model: DiTTransformer2DModel, kind: str) -> None:
-    """Switch every block's timestep embedding to diffusers' (shift 1) or the original DiT's (shift 0)."""
-    if kind not in EMBEDDINGS:
-        raise InputError(f"timestep_embedding must be one of {tuple(EMBEDDINGS)}, got {kind!r}")
-    for block in model.transformer_blocks:
-        block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
+def as_dtype(dtype: torch.dtype | str) -> torch.dtype:
+    """A floating torch dtype from a torch.dtype or a name of DTYPE_NAMES ('fp32', 'bf16', ...); InputError else."""
+    if isinstance(dtype, str):
+        dtype = DTYPE_NAMES.get(dtype.lower(), dtype)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise InputError(f"dtype must be a floating torch dtype or one of {', '.join(DTYPE_NAMES)}, got {dtype!r}")
+    return dtype
 
 
 def record_from_model(name: str, model: DiTTransformer2DModel, source: str, training: dict | None = None,
@@ -164,10 +172,9 @@ def load_random(name: str, seed: int = 0, dtype: torch.dtype = torch.float32,
 def load_original_file(path: str, dtype: torch.dtype = torch.float32, heads: int | None = None,
                        weights: str = "ema") -> LoadedDiT:
     """An original DiT checkpoint file converted to diffusers' layout (checkpoints.load_original)."""
-    model, config = checkpoints.load_original(path, heads, weights, dtype)
+    model, config = checkpoints.load_original(path, heads, weights, dtype)   # with the original's embedding
     rec = record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
                              info={"format": "original DiT", "weights": weights})
-    set_timestep_embedding(model, "original")
     if config["in_channels"] == 4:
         rec.latent_scale = DIT_XL_VAE_SCALE  # sd-vae latents, as every released DiT
     return rec
@@ -307,12 +314,14 @@ def load_model(name: str, *, seed: int = 0, dtype: torch.dtype = torch.float32, 
                local_only: bool = True, heads: int | None = None, weights: str = "ema") -> LoadedDiT:
     """Load a DiT by registry name, local directory or original DiT file; see the module docstring for names.
 
+    dtype: a floating torch dtype or its name ('fp32', 'bf16', ...: DTYPE_NAMES).
     heads, weights: original DiT files only (attention heads when the hidden size is no DiT family's;
     "ema" or "model" weights of a train.py checkpoint).
     """
     if not isinstance(name, str) or not name:
         raise InputError(f"model name must be a non-empty string, got {name!r}")
     check_int("seed", seed, 0)
+    dtype = as_dtype(dtype)
     if name == "tiny":
         rec = load_tiny(seed, dtype)
     elif name.startswith("random:"):

@@ -33,6 +33,7 @@ from syncgap.theory import schedules
 from syncgap.theory.checks import (InputError, SimulationError, check_array, check_decreasing, check_int, check_real,
                            index_list)
 from syncgap.theory.data import SignFeatureMixture
+from syncgap.theory.resources import check_array_memory
 
 from . import kernels
 
@@ -358,6 +359,8 @@ def sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, se
     record_every = check_int("record_every", record_every, 0, 10**9)
     if drift is not None:
         K = check_drift(drift).shape[0]
+    n_rec = (grid.size - 1) // record_every + 2 if record_every else 0
+    check_array_memory(f"{n} paths recorded at {n_rec} times", (n, K, model.dim), (n, n_rec, K, model.num_features + K))
     tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
     N = grid.size - 1
     z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None

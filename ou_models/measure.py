@@ -12,6 +12,7 @@ import numpy as np
 
 from syncgap.theory import schedules
 from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
+from syncgap.theory.resources import check_array_memory
 
 from . import kernels
 from .engine import (initial_for_ids, sign_states, check_drift, check_grid, feature_model, initial_state,
@@ -45,6 +46,10 @@ def speciation_window(grid: np.ndarray, t_spec: ArrayLike, before: float, after:
     t_spec = np.atleast_1d(t_spec)
     lo, hi = max(grid[-2], t_spec.min() - before), min(grid[0], t_spec.max() + after)
     if hi - lo < 1e-9 * max(1.0, grid[0]):
+        if grid[0] > t_spec.min() - before:   # T is high enough: the grid has no score time inside the window
+            raise InputError(f"steps: the time grid is too coarse: its last score time t={grid[-2]:.4g} lies above "
+                             f"the commitments near 1/2 log Lambda = {t_spec.min():.4g}..{t_spec.max():.4g}; "
+                             "use more steps")
         raise InputError(f"T: the reverse process starts at T={grid[0]:.4g}, but its commitments happen near "
                          f"1/2 log Lambda = {t_spec.min():.4g}..{t_spec.max():.4g}; start above "
                          f"{t_spec.max() + after:.4g} or lower the amplitudes / noise std")
@@ -66,6 +71,7 @@ def _run_branches(model, grid, n, seed, K, main, branch, steps, batch, progress,
     """
     from .variants import antisymmetric_start
     F = model.num_features
+    check_array_memory(f"{n} paths x {steps.size} branch times", (n, K, F), (n, steps.size, K, F), (batch, K, model.dim))
     y_main = np.empty((n, K, F))
     y_br = np.empty((n, steps.size, K, F))
     signs = sign_states(K)
@@ -307,7 +313,7 @@ def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     Rate r_k = -1/2 d log E_k / dt: the growth rate of the difference amplitude as the reverse
     process runs (t decreasing); for the reverse SDE also `rate_drift` = (dE/dtau - 4)/(2E), the
     rate of the drift alone with the injected noise taken out (compare with r_SDE of theory.gated).
-    Also the orthogonal part's energy per dimension.
+    Also the orthogonal part's energy per dimension (no such observable when d equals the number of features).
     """
     model = feature_model(data)
     grid = check_grid(grid)
@@ -322,12 +328,12 @@ def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
         dy = r["y"][:, :, 0, :] - r["y"][:, :, 1, :]
         gm = r["gram"]
         perp = (gm[:, :, 0, 0] + gm[:, :, 1, 1] - 2 * gm[:, :, 0, 1]) / max(D - F, 1)
-        parts.append(np.concatenate([dy ** 2, perp[:, :, None]], axis=2))  # (b, R, F+1)
+        parts.append(np.concatenate([dy ** 2, perp[:, :, None]], axis=2) if D > F else dy ** 2)  # (b, R, F[+1])
         t = r["t"]
         if progress is not None:
             progress(hi, n)
     e = np.concatenate(parts)
-    names = [f"feature{k}" for k in range(F)] + ["orthogonal"]
+    names = [f"feature{k}" for k in range(F)] + (["orthogonal"] if D > F else [])   # d = F: no orthogonal part
     est = e.mean(0)
     _check_energies(est, t, names)
     rng = np.random.default_rng(seed)
@@ -360,7 +366,8 @@ def _check_energies(est, t, names) -> None:
     (amplitudes far above the noise), and at 0 its log-rate is NaN.
     """
     bad = ~np.isfinite(est) | (est <= 0)
-    bad[:, -1] |= est[:, -1] <= 1e-12 * est[:, :-1].sum(axis=1)
+    if names[-1] == "orthogonal":
+        bad[:, -1] |= est[:, -1] <= 1e-12 * est[:, :-1].sum(axis=1)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise SimulationError(
@@ -386,6 +393,8 @@ def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma
     if scheme not in ("sde", "ode", "ddpm"):
         raise InputError(f"collapse scheme must be 'sde', 'ode' or 'ddpm', got {scheme!r}")
     n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    check_array_memory(f"the collapse run (n_train={n_train}, d={d}, {n} paths, {grid.size - 1} steps)",
+                       (n_train, d), (n, grid.size - 1), (n, d), (min(n, batch), d))
     X = sigma * np.random.default_rng(train_seed).standard_normal((n_train, d))
     N = grid.size - 1
     t, t2 = grid[:-1], grid[1:]

@@ -104,8 +104,17 @@ def collapse_time(n_train: int, d_dim: int, noise_std: float) -> float:
     nn = check_int("n", n_train, 2)
     dd = check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)
-    # n^{2/d} - 1 = expm1(2 log n / d): same formula, stable for large d
-    return float(0.5 * math.log1p(s * s / math.expm1(2.0 * math.log(nn) / dd)))
+    return float(0.5 * math.log1p(over_collapse_scale(s * s, nn, dd)))
+
+
+def over_collapse_scale(v: float | np.ndarray, n_train: int, d_dim: int) -> float | np.ndarray:
+    """v / (n^{2/d} - 1), the ratio inside every collapse time (Biroli et al., docs/science.md §2, §3).
+
+    n^{2/d} - 1 = expm1(2 log n / d): stable for large d; for 2 log n / d > 700 (n of hundreds of digits)
+    expm1 overflows, and v / (n^{2/d} - 1) = v e^{-2 log n / d} to double precision, computed in log space.
+    math.log takes Python integers of any size."""
+    x = 2.0 * math.log(n_train) / d_dim
+    return v / math.expm1(x) if x < 700.0 else v * math.exp(-x)
 
 
 _GH_X, _GH_W = np.polynomial.hermite.hermgauss(160)

@@ -118,3 +118,14 @@ def check_finite_state(where: str, state: ArrayLike, *, step: int | None = None,
     if time is not None:
         at += f" (t = {float(time):.6g})"
     raise SimulationError(f"{where}: non-finite values (NaN or inf){at} in {unit}s {index_list(bad)}")
+
+
+def unique_keys(pairs: list) -> dict:
+    """json's object_pairs_hook: the object as a dict, InputError when a key appears twice (json.loads alone
+    keeps the last value and silently drops the first)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise InputError(f"key {key!r} appears twice in one object (the second would silently replace the first)")
+        out[key] = value
+    return out

@@ -34,6 +34,7 @@ import sympy as sp
 
 from . import symbolic
 from .checks import K_MAX, InputError, check_array, check_int, check_positive, check_real
+from .base import over_collapse_scale
 from .formula import Formula
 from .symbolic import K, Lam, c, g, kappa, n, numeric, d, sigma, t
 
@@ -388,8 +389,7 @@ def mode_collapse_times(A: ArrayLike, n_train: int, d_dim: int, noise_std: float
     nn, dd = check_int("n", n_train, 2), check_int("d", d_dim, 1)
     s = check_positive("noise_std", noise_std)
     rates, fac = _mode_factors(A, c)
-    x = math.expm1(2.0 * math.log(nn) / dd)              # n^{2/d} - 1, stable for large d
-    return {"rates": rates, "t_C": np.log1p(rates * s * s * fac / x) / (2 * rates)}
+    return {"rates": rates, "t_C": np.log1p(over_collapse_scale(rates * s * s * fac, nn, dd)) / (2 * rates)}
 
 
 def synchronization_gap(A: ArrayLike, Lambda: float, c: float = 0.0) -> float:

@@ -110,3 +110,4 @@ class SuiteResult:
     figures: list[Figure]
     verdicts: dict[str, str]  # finding -> one-paragraph verdict
     data_files: list[str] = field(default_factory=list)
+    error: str = ""           # why the suite did not finish ("" when it did); its finished cells are kept

@@ -4,7 +4,8 @@
 
 Layout of `out_dir`:
     summary.json      {"checks": [Check.to_json() ...], "suites": [...], "passed", "failed", "n/a", "quick"}
-                      (each check has "verdict": "pass" | "fail" | "n/a"; n/a is counted apart)
+                      (each check has "verdict": "pass" | "fail" | "n/a"; n/a is counted apart;
+                      "suite_errors": {suite: why} for each suite that did not finish)
     report.md         how to read a check, a glossary, then per suite and finding: a one-paragraph
                       verdict, the checks as a table (predicted, observed, interval, unit, verdict,
                       why), and every figure embedded (PNG)
@@ -17,8 +18,9 @@ Layout of `out_dir`:
 
 Resume: suites keep their finished cells on disk and reuse them, so rerunning the same command
 after an interruption recomputes only what is missing. A suite that cannot run (module missing
-in this checkout) or that fails with an unexpected error is recorded as a failed check, never
-dropped (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
+in this checkout) or that fails with an unexpected error is recorded as a failed check naming the
+error, never dropped, and its finished cells stay in the report (their files, and the checks made
+from them where the suite can: suites.PARTIAL_CHECKS); `syncgap validate` then exits 1 (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
 CLI validates the user's arguments before any suite runs, so bad input still exits 2.
 """
 from __future__ import annotations
@@ -34,12 +36,13 @@ from pathlib import Path
 
 from syncgap.theory.checks import InputError
 from syncgap.validation.records import Check, SuiteResult, tally
+from syncgap.validation.store import DamagedRecord, check_record, is_storage_error, read_json
 from syncgap.validation.sweep.store import atomic_write_json, atomic_write_text
 
 from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER, SUITE_TITLES
 from .report_html import render_html
 from .report_tex import render_latex
-from .suites import SuiteUnavailable, resolve
+from .suites import DATA_FOLDERS, PARTIAL_CHECKS, SuiteUnavailable, resolve
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
@@ -56,11 +59,46 @@ def check_out_dir(out_dir: str | Path) -> Path:
 
 def _failed_suite(name: str, cid: str, message: str) -> SuiteResult:
     c = Check(f"{name}.{cid}", message, None, None, None, "", False, finding="suite")
-    return SuiteResult(name, [c], [], {"suite": message})
+    return SuiteResult(name, [c], [], {"suite": message}, error=message)
 
 
-def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None], options: dict | None = None) -> tuple[SuiteResult, float]:
-    """Run one registered suite; unavailable or crashed suites become one failed check."""
+def finished_cells(out_dir: Path, name: str) -> list[str]:
+    """Paths (relative to out_dir) of the whole cell records in suite `name`'s folder (suites.DATA_FOLDERS)."""
+    folder = DATA_FOLDERS.get(name)
+    if folder is None or not (out_dir / folder).is_dir():
+        return []
+    kept = []
+    for p in sorted((out_dir / folder).rglob("*.json")):
+        try:
+            if p.is_file():
+                check_record(read_json(p))
+                kept.append(str(p.relative_to(out_dir)))
+        except (DamagedRecord, OSError):
+            continue
+    return kept
+
+
+def _crashed_suite(name: str, out_dir: Path, message: str, say: Callable[[str], None]) -> SuiteResult:
+    """A suite that stopped part way: one failed check naming why, then the checks of its finished cells
+    (suites.PARTIAL_CHECKS, where the suite has them) and those cells as its data files."""
+    cells = finished_cells(out_dir, name)
+    partial = []
+    if name in PARTIAL_CHECKS:
+        try:
+            partial = list(resolve(name, PARTIAL_CHECKS)(out_dir / DATA_FOLDERS[name]))
+        except Exception as exc:   # the checks of the kept cells failed too: say so, keep the cells listed
+            say(f"{name}: the checks of its finished cells failed too: {type(exc).__name__}: {exc}")
+    text = f"{message}; the suite stopped there: {len(cells)} finished cell files kept" + (
+        f", {len(partial)} checks made from them" if partial else "") + "; a rerun resumes"
+    head = Check(f"{name}.error", text, None, None, None, "", False, finding="suite")
+    return SuiteResult(name, [head, *partial], [], {"suite": text}, cells, error=message)
+
+
+def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None], options: dict | None = None,
+              log: Callable[[str], None] | None = None) -> tuple[SuiteResult, float]:
+    """Run one registered suite; an unavailable suite becomes one failed check, a crashed one a failed check
+    naming the error plus what its finished cells give (`_crashed_suite`); the result's `error` says why.
+    The traceback goes to `log` (default: `say`)."""
     t0 = time.time()
     try:
         func = resolve(name)
@@ -73,9 +111,12 @@ def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None],
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # a crash (or a model missing here) is a finding that did not reproduce: keep it
-        trace = traceback.format_exc(limit=6)
-        say(f"{name}: suite failed: {type(exc).__name__}: {exc}\n{trace}")
-        res = _failed_suite(name, "error", f"suite raised {type(exc).__name__}: {exc}")
+        if is_storage_error(exc):   # a full or read-only disk stops the run (the CLI says so): no finding
+            raise
+        (log or say)(traceback.format_exc(limit=6))
+        message = f"suite raised {type(exc).__name__}: {exc}"
+        say(f"{name}: suite failed: {type(exc).__name__}: {exc}")
+        res = _crashed_suite(name, Path(out_dir), message, say)
     return res, time.time() - t0
 
 
@@ -182,20 +223,24 @@ def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
     out = check_out_dir(out_dir)
     log = out / "progress.log"
 
-    def say(msg: str) -> None:
+    def to_log(msg: str) -> None:
         with open(log, "a", encoding="utf-8") as f:
             f.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {msg}\n")
+
+    def say(msg: str) -> None:
+        to_log(msg)
         if progress is not None:
             progress(msg)
     say(f"report: suites {', '.join(suites)}{' (quick)' if quick else ''} -> {out}")
     t0 = time.time()
-    results = [run_suite(name, out, quick, say, (options or {}).get(name)) for name in suites]
+    results = [run_suite(name, out, quick, say, (options or {}).get(name), log=to_log) for name in suites]
     checks = [c for r, _ in results for c in r.checks]
     summary = {"checks": [c.to_json() for c in checks],
                "suites": [{"name": n, "suite": r.name, "wall_s": round(w, 2), **_counts(r.checks), "figures": [{"path": f.path, "caption": f.caption, "sources": list(f.sources)} for f in r.figures],
-                           "data_files": list(r.data_files), "verdicts": dict(r.verdicts)}
+                           "data_files": list(r.data_files), "verdicts": dict(r.verdicts), "error": r.error or None}
                           for n, (r, w) in zip(suites, results)],
                **_counts(checks),
+               "suite_errors": {n: r.error for n, (r, _) in zip(suites, results) if r.error},
                "quick": bool(quick), "notes": list(notes or []), "wall_s": round(time.time() - t0, 2)}
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "checks.csv", _checks_csv(checks))

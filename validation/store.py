@@ -3,19 +3,25 @@
 Used by the validation suites (`suites/ou_cells.py`, `suites/dit_cells.py`), the sweep
 (`sweep/store.py`) and the CLI's resumable `--out` folders (options.json + metrics.jsonl).
 
-A cell record is {"key", "config", "result", "provenance"} (docs/json.md): key = cell_key(config),
-the sha256 prefix of the canonical JSON of the configuration; "result" holds only what the
-computation returned (so it is reproducible), "provenance" how it was made (wall time, ...).
+A cell record is {"key", "config", "result", "provenance", "content_hash"} (docs/json.md): key =
+cell_key(config), the sha256 prefix of the canonical JSON of the configuration; "result" holds only
+what the computation returned (so it is reproducible), "provenance" how it was made (wall time, ...);
+content_hash = content_hash(record), the sha256 prefix of the canonical JSON of config and result, ties
+the stored numbers to their bytes: a record whose bytes no longer match it (edited, or a result
+replaced by another cell's) is damaged and recomputed. A record written before content hashes existed
+has none: it is accepted once and sealed (its hash written into it) when read.
 
 Writes go to a temporary file in the same folder, are fsync'ed, then renamed with os.replace
 (atomic on POSIX and Windows): a reader sees the old file or the whole new one.
-Reads validate: a file that is not whole JSON, holds NaN/Infinity, another configuration, a
+Reads validate: a file that is not whole JSON, holds NaN/Infinity or a number beyond float range
+(1e999 parses as inf), another configuration, a content hash that does not match, a
 missing / null / non-object result, or a result the caller's `validate` rejects is *damaged*:
 `load_cell` says so in one line on stderr and the cell is recomputed. A line file
 (metrics.jsonl) drops a partial or corrupt line the same way and rewrites itself without it.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -24,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from syncgap.theory.checks import InputError
 
 KEY_CHARS = 16  # hex digits of sha256 kept in a cell key (64 bits)
 
@@ -52,8 +60,28 @@ def canonical_json(config: dict) -> str:
 
 
 def cell_key(config: dict) -> str:
-    """sha256 prefix of the canonical JSON: the cell's file name and identity."""
-    return hashlib.sha256(canonical_json(config).encode("ascii")).hexdigest()[:KEY_CHARS]
+    """sha256 prefix of the canonical JSON: the cell's file name and identity.
+
+    InputError (the config is not plain JSON data: NaN, inf, a set, an object) naming what is wrong."""
+    try:
+        text = canonical_json(config)
+    except (TypeError, ValueError) as exc:
+        what = "a NaN or infinite number" if isinstance(exc, ValueError) else \
+            "a " + str(exc).replace("Object of type ", "").replace(" is not JSON serializable", "")
+        raise InputError(f"cell configuration must be plain JSON data (numbers, strings, lists, objects), "
+                         f"it holds {what}") from None
+    return hashlib.sha256(text.encode("ascii")).hexdigest()[:KEY_CHARS]
+
+
+def content_hash(rec: dict) -> str:
+    """sha256 prefix of the canonical JSON of a record's config and result: what ties them to their bytes."""
+    return hashlib.sha256(canonical_json({"config": rec["config"], "result": rec["result"]}).encode("ascii")
+                          ).hexdigest()[:KEY_CHARS]
+
+
+def sealed(rec: dict) -> dict:
+    """`rec` with its content_hash (a new dict)."""
+    return {**rec, "content_hash": content_hash(rec)}
 
 
 def to_plain(obj, strict: bool = True):
@@ -80,6 +108,15 @@ def to_plain(obj, strict: bool = True):
 
 # ---------------------------------------------------------------- atomic writes
 
+# errors of the disk or the stream, not of the input nor of the code: disk full, quota, I/O error, read-only
+STORAGE_ERRNOS = frozenset(getattr(errno, n) for n in ("ENOSPC", "EDQUOT", "EIO", "EROFS", "EFBIG") if hasattr(errno, n))
+
+
+def is_storage_error(exc: BaseException) -> bool:
+    """True for an OSError of the disk or stream (STORAGE_ERRNOS): the run stops, finished results stay."""
+    return isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write text to `path` atomically: temp file in the same folder, fsync, os.replace."""
     path = Path(path)
@@ -92,11 +129,13 @@ def atomic_write_text(path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)      # a full disk names the file it could not write
         raise
     try:  # make the rename itself durable; not possible on every platform
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -126,10 +165,18 @@ def _no_constant(name):
     raise DamagedRecord(f"holds {name}, which is not JSON data")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise DamagedRecord(f"holds the number {text[:30]}, beyond float range")
+    return value
+
+
 def parse_json(text: str):
-    """json.loads that refuses NaN and Infinity (DamagedRecord) and names a syntax error (DamagedRecord)."""
+    """json.loads that refuses NaN, Infinity and numbers beyond float range such as 1e999 (DamagedRecord)
+    and names a syntax error (DamagedRecord)."""
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise DamagedRecord(f"is not whole JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 
@@ -170,7 +217,7 @@ def check_record(rec, config: dict | None = None, validate=None) -> dict:
         raise DamagedRecord("has no configuration")
     try:
         key = cell_key(rec["config"])
-    except (TypeError, ValueError):
+    except ValueError:   # InputError
         raise DamagedRecord("has a configuration that is not plain JSON") from None
     if "key" in rec and rec["key"] != key:
         raise DamagedRecord("has a key that does not hash its configuration")
@@ -182,6 +229,8 @@ def check_record(rec, config: dict | None = None, validate=None) -> dict:
         raise DamagedRecord("has a null result")
     if not isinstance(rec["result"], dict):
         raise DamagedRecord(f"has a result that is a JSON {type(rec['result']).__name__}, not an object")
+    if "content_hash" in rec and rec["content_hash"] != content_hash(rec):
+        raise DamagedRecord("has a result that does not match its content hash (edited or replaced)")
     if validate is not None:
         try:
             validate(rec["result"])
@@ -191,12 +240,25 @@ def check_record(rec, config: dict | None = None, validate=None) -> dict:
     return rec
 
 
+def seal_old_record(path, rec: dict) -> dict:
+    """A record without a content hash (written before they existed) is accepted once: its hash is
+    written into its file now (when the folder is writable), so later edits are caught."""
+    if "content_hash" in rec:
+        return rec
+    rec = sealed(rec)
+    try:
+        atomic_write_json(path, rec)
+    except OSError:
+        pass
+    return rec
+
+
 def load_cell(path, config: dict, validate=None) -> dict | None:
     """The record at `path` when it is whole and holds `config`; None when missing or damaged (said on stderr)."""
     if not os.path.exists(path):
         return None
     try:
-        return check_record(read_json(path), config, validate)
+        return seal_old_record(path, check_record(read_json(path), config, validate))
     except DamagedRecord as exc:
         report_damage(path, str(exc))
         return None
@@ -209,8 +271,8 @@ def compute_cell(path, config: dict, compute, validate=None) -> tuple[dict, bool
         return old, True
     t0 = time.time()
     result = to_plain(compute())
-    rec = {"key": cell_key(config), "config": to_plain(config), "result": result,
-           "provenance": {"wall_s": round(time.time() - t0, 3)}}
+    rec = sealed({"key": cell_key(config), "config": to_plain(config), "result": result,
+                  "provenance": {"wall_s": round(time.time() - t0, 3)}})
     try:
         check_record(rec, config, validate)
     except DamagedRecord as exc:   # a bug in the computation or in its validation, not in the file
@@ -253,11 +315,16 @@ def read_rows(path, key: str) -> dict:
 
 
 def append_row(path, row: dict) -> None:
-    """Append one JSON line (no NaN) and flush it to disk."""
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, allow_nan=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append one JSON line (no NaN) and flush it to disk; an OSError (a full disk) names the file."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, allow_nan=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def resume_options(folder, options: dict, rows_file: str = "metrics.jsonl") -> bool:

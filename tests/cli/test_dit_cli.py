@@ -39,7 +39,6 @@ def test_protocol_two_table(capsys):
 
 @pytest.mark.parametrize("extra, message", [
     (["--g", "-0.5"], "g=-0.5 is outside"),
-    (["--g", "nan"], "NaN"),
     (["--model", "/no/such/model"], "does not exist"),
     (["--class-label", "3,12"], "--class-label 12 is outside"),
     (["--device", "cuda"], None),  # no GPU on the test machines: a clear error; on a GPU machine it runs

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import json
 import sys
 
@@ -67,15 +68,44 @@ def print_table(rows: list[dict], columns: list[str] | None = None, floatfmt: st
         print("  ".join(v.rjust(w) for v, w in zip(row, widths)))
 
 
+def number_arg(text: str) -> float:
+    """argparse type of every real-valued option: a number; NaN is refused (it is no value of anything)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r} (NaN is not a number)")
+    return value
+
+
 def float_list(text: str) -> list[float]:
-    """argparse type: '0,0.5,0.9' -> [0.0, 0.5, 0.9]."""
+    """argparse type: '0,0.5,0.9' -> [0.0, 0.5, 0.9]; NaN refused."""
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
     if not values:
         raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    if any(math.isnan(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r} (NaN is not a number)")
     return values
+
+
+class NotApplicable(argparse.Action):
+    """An option a (sub)command does not use (it shares its siblings' option set): given, it is an argparse
+    error saying why, never silently ignored; --help lists it with the same reason.
+
+        parser.add_argument("--g", action=NotApplicable, reason="the bounds are a range of g")
+    """
+
+    def __init__(self, option_strings, dest, reason: str = "", **kwargs):
+        super().__init__(option_strings, dest, nargs="?", default=argparse.SUPPRESS,
+                         help=f"does not apply to this command ({reason}): refused if given")
+        self.reason = reason
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.error(f"{option_string} does not apply to {parser.prog.removeprefix('syncgap ')}: {self.reason}")
 
 
 def int_list(text: str) -> list[int]:

@@ -11,6 +11,8 @@ status 1 and its one-line message: the input passed its checks, the run failed. 
 an optional extra that is not installed (numba, torch, ...) exits with status 2 and one line
 naming the extra to install (`extras.py`).
 A run that completed but measured nothing asked for exits with 3 (`common.NOT_MEASURABLE`).
+A full or read-only disk, or an I/O error (store.STORAGE_ERRNOS), on a results file or on stdout, exits
+with status 1 and one line naming the file; finished results stay (every store writes atomically).
 SIGTERM (what batch schedulers send) is handled like Ctrl-C: the run stops where it is,
 finished results stay (every store writes atomically, cell by cell), one line says so, and
 the status is 143 (128 + SIGTERM; Ctrl-C gives 130). The output folder's lock
@@ -90,9 +92,10 @@ PATH_DESTS = ("out", "checkpoint", "samples", "model_dir")   # options whose val
 
 
 def _leaf_flags(parser: argparse.ArgumentParser) -> None:
-    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, and every
-    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused."""
-    from .common import IntRange, path_arg
+    """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, every
+    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused, and every
+    float option the `common.number_arg` type, so NaN is refused."""
+    from .common import IntRange, number_arg, path_arg
 
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
@@ -105,6 +108,8 @@ def _leaf_flags(parser: argparse.ArgumentParser) -> None:
         for a in parser._actions:
             if a.option_strings and a.dest in PATH_DESTS and a.type is None:
                 a.type = path_arg
+            if a.type is float:           # every real-valued option refuses NaN (common.number_arg)
+                a.type = number_arg
 
 
 THREAD_ENV_MAX = 1024
@@ -162,14 +167,36 @@ def _sigterm_as_interrupt():
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """The console script: status 130 on Ctrl-C and 143 on SIGTERM wherever they land (while the options
+    are parsed, while the command's own handler speaks, while the folder lock is released), never a
+    traceback and never death by the signal itself (status -2)."""
     try:
-        with _sigterm_as_interrupt():
+        return _main(argv)
+    except Terminated:
+        return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        with contextlib.suppress(BaseException):
+            print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    with _sigterm_as_interrupt():
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        try:
             return _run(args)
-    finally:
-        from syncgap.validation.sweep.lock import release
-        release()
+        finally:
+            from syncgap.validation.sweep.lock import release
+            release()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush raises nothing more."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):   # stdout already closed or not a file
+        pass
 
 
 def _run(args) -> int:
@@ -178,7 +205,9 @@ def _run(args) -> int:
         for dest, allowed in getattr(args, "_ranges", {}).items():     # the ranges the help states (IntRange)
             if getattr(args, dest, None) is not None:
                 allowed.check(args._flags[dest], getattr(args, dest))
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()          # a full stdout fails here, inside the handlers below, not at exit
+        return status
     except InputError as exc:
         print(f"syncgap {args.command}: error: {name_the_flag(str(exc), getattr(args, '_flags', {}))}",
               file=sys.stderr)
@@ -196,8 +225,18 @@ def _run(args) -> int:
         print(f"syncgap {args.command}: simulation failed: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:          # `syncgap ... | head`: the reader left; no traceback, no second error at exit
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _silence_stdout()
         return 141
+    except OSError as exc:           # a full or read-only disk, an I/O error: one line, finished results kept
+        from syncgap.validation.store import is_storage_error
+        if not is_storage_error(exc):
+            raise
+        if exc.filename is None:     # the output stream itself (stdout on a full disk): nothing more goes there
+            _silence_stdout()
+        where = f"cannot write {exc.filename}" if exc.filename else "cannot write its output"
+        print(f"syncgap {args.command}: {where}: {exc.strerror or exc}; finished results are kept and a rerun "
+              "resumes", file=sys.stderr)
+        return 1
     except Terminated:
         print(f"syncgap {args.command}: terminated (SIGTERM); finished results are kept and a rerun resumes",
               file=sys.stderr)

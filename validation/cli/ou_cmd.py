@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from syncgap.theory.checks import check_int
+from syncgap.theory.checks import InputError, check_int
 
 from . import tidy
 from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, out_folder,
@@ -132,10 +132,15 @@ def _grid_named(run):
         try:
             return run(args)
         except InputError as exc:
-            if "distinct branch times" not in str(exc):
+            text = str(exc)
+            if "distinct branch times" not in text and not text.startswith("steps: "):
                 raise
-            raise InputError(f"--steps={args.steps} gives too coarse a time grid for this measurement ({exc}); "
-                             "use more --steps") from None
+            # the grid is --ddpm-steps' where given (it replaces --T and --steps), else --steps'
+            flag = "--ddpm-steps" if getattr(args, "ddpm_steps", 0) else "--steps"
+            value = args.ddpm_steps if flag == "--ddpm-steps" else args.steps
+            why = text.removeprefix("steps: ").removesuffix("; use more steps")
+            raise InputError(f"{flag}={value} gives too coarse a time grid for this measurement ({why}); "
+                             f"use more {flag}") from None
     return wrapped
 
 
@@ -340,8 +345,11 @@ def run_energy(args: argparse.Namespace) -> int:
 
 def run_collapse(args: argparse.Namespace) -> int:
     from syncgap.ou_models import measure
+    if args.scheme == "ddim":
+        raise InputError("--scheme ddim does not apply to ou collapse: the collapse run's deterministic sampler "
+                         "is the probability-flow ODE; use --scheme ode (or sde, ddpm)")
     r = measure.collapse(args.n_train, _check_d(args.d), _grid(args), args.samples, args.seed, args.sigma,
-                         scheme=args.scheme if args.scheme != "ddim" else "ode", n_boot=args.boot,
+                         scheme=args.scheme, n_boot=args.boot,
                          progress=_progress(args))
     r = {k: v for k, v in r.items() if k not in ("t_lock", "final_nn_distance")} | {
         "final_nn_distance_median": None if r["final_nn_distance"] is None else float(np.median(r["final_nn_distance"]))}

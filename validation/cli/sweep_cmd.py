@@ -14,6 +14,41 @@ from pathlib import Path
 from syncgap.theory.checks import InputError
 
 
+LARGE_SWEEP_CELLS = 100_000    # cells to run beyond which a sweep asks for --yes (hours, gigabytes)
+RECORD_OVERHEAD = 600          # bytes of a cell record beyond its config: result, provenance, hashes
+
+
+def sweep_bytes(sweep, todo: int, block: int = 4096) -> int:
+    """Estimated bytes a sweep writes for `todo` cells: each cell's record file (config + RECORD_OVERHEAD,
+    rounded up to the file system's `block`, as one file per cell takes at least a block) and its config
+    three more times (sweep.json, results.csv, results.json)."""
+    import json
+    sample = sweep.cells[: min(len(sweep.cells), 100)]
+    config = sum(len(json.dumps(c.config, default=str)) for c in sample) / max(len(sample), 1)
+    record = -(-int(config + RECORD_OVERHEAD) // block) * block
+    return int(todo * (record + 3 * config))
+
+
+def check_cost(sweep, out: Path, yes: bool) -> None:
+    """InputError when the sweep's cells to run would not fit on the disk, or, without `yes`, when they are more
+    than LARGE_SWEEP_CELLS or would fill more than half the free disk: said with the estimate, before anything runs."""
+    import os
+    import shutil
+
+    from syncgap.theory.resources import gib
+    folder = out / "cells"
+    done = sum(1 for _ in folder.glob("*.json")) if folder.is_dir() else 0
+    todo = max(len(sweep.cells) - done, 0)
+    probe = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    free = shutil.disk_usage(probe).free
+    need = sweep_bytes(sweep, todo, getattr(os.statvfs(probe), "f_frsize", 4096) if hasattr(os, "statvfs") else 4096)
+    what = f"this sweep runs {todo} cells and writes about {gib(need)} to {str(out)!r} ({gib(free)} free)"
+    if need > free:
+        raise InputError(f"{what}: it would fill the disk; free space or split the grid")
+    if not yes and (todo > LARGE_SWEEP_CELLS or need > free / 2):
+        raise InputError(f"{what}: far beyond a quick run; pass --yes to start it")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="run a sweep config (grid of cells) locally or on Dask; resumable",
                        description="Expand CONFIG (JSON or YAML: base dict + grid of lists) into cells and "
@@ -36,6 +71,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="EXECUTES CODE FROM THE CONFIG: accept 'kind: module:function' entries, which import "
                         "that module and call that function; without this flag only the registered kinds run")
     p.add_argument("--list", action="store_true", help="print the cells and whether each is done; run nothing")
+    p.add_argument("--yes", action="store_true",
+                   help=f"start a sweep of more than {LARGE_SWEEP_CELLS} cells to run, or one that would fill "
+                        "more than half the free disk (without it such a sweep is refused with its estimate)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
@@ -141,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
         print_json(tidy.sweep_list(args, rows)) if args.json else print_table(rows)
         return 0
+    check_cost(sweep, out, args.yes)
     s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
     record = {"name": s.name, "out": s.out_dir, "runner": s.runner, "workers": s.workers, "cells": s.total,
               "skipped": s.skipped, "done": s.done, "failed": len(s.failed), "complete": s.complete,

@@ -10,7 +10,7 @@ import argparse
 from syncgap.theory.checks import K_MAX
 
 from . import tidy
-from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, print_json,
+from .common import (SCALE_RANGE, IntRange, NotApplicable, absent, add_json_flag, float_list, nothing_measurable, print_json,
                      print_table)
 
 NO_SPECIATION = "does not speciate"
@@ -32,20 +32,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         sp_.add_argument("--latex", action="store_true", help="also print the LaTeX of the formulas used")
         return sp_
 
-    def coupling_args(sp_, lam=True):
-        sp_.add_argument("--g", type=float_list, default=[0.0, 0.3, 0.6], help=G_HELP + " (default 0,0.3,0.6)")
+    def coupling_args(sp_, lam=True, g=True, c=True):
+        if g:
+            sp_.add_argument("--g", type=float_list, default=[0.0, 0.3, 0.6], help=G_HELP + " (default 0,0.3,0.6)")
+        else:
+            sp_.add_argument("--g", action=NotApplicable, reason="the stability bounds are the range of g itself, "
+                             "so they do not depend on a g given")
         sp_.add_argument("--coupling", choices=("symmetric", "all_to_all"), default="symmetric",
                          help="drift: symmetric pair A=[[1,-g],[-g,1]] or all-to-all A = I + gL (K replicas)")
         sp_.add_argument("--K", type=IntRange(2, K_MAX), default=2, help="number of replicas, %(type)s (all_to_all; "
                          "dense K x K eigen-decompositions)")
-        sp_.add_argument("--c", type=float, default=0.0,
-                         help="cross-correlation of the replicas' data, in (-1/(K-1), 1); default 0")
+        if c:
+            sp_.add_argument("--c", type=float, default=0.0,
+                             help="cross-correlation of the replicas' data, in (-1/(K-1), 1); default 0")
+        else:
+            sp_.add_argument("--c", action=NotApplicable, reason="mode rates and eigenvectors are the drift's, "
+                             "they do not depend on the data's cross-correlation c")
         if lam:
             sp_.add_argument("--Lambda", type=float, default=100.0,
                              help=f"data-covariance eigenvalue Lambda {SCALE_RANGE} (variance units; default 100)")
 
     p_modes = q("modes", "mode rates kappa_m and left eigenvectors of the drift A (§3)")
-    coupling_args(p_modes, lam=False)
+    coupling_args(p_modes, lam=False, c=False)
     p_modes.add_argument("--anisotropic", type=float_list, metavar="a,b,g12,g21",
                          help="anisotropic pair A=[[a,-g12],[-g21,b]] instead (rates > 0, real modes)")
     coupling_args(q("speciation", "per-mode speciation times t_S^m = log(kappa Lambda_m)/(2 kappa) (§3)"))
@@ -56,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p_col.add_argument("--sigma", type=float, default=1.0, help=f"data std sigma {SCALE_RANGE} (Gaussian data)")
     coupling_args(q("gap", "synchronization gap t_S(common) - t_S(difference) per g (§3)"))
     p_b = q("bounds", "stability bounds on g: forward stability and each mode's speciation (§3)")
-    coupling_args(p_b)
+    coupling_args(p_b, g=False)
     p_b.add_argument("--anisotropic-ab", type=float_list, metavar="a,b", default=None,
                      help="instead: bounds on g12*g21 for the anisotropic pair with diagonal rates a, b "
                           "(a + b > 0, 1/time units)")

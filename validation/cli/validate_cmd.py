@@ -5,7 +5,8 @@
 Writes DIR/summary.json, DIR/report.md (figures embedded, one verdict per finding), DIR/checks.csv
 and each suite's raw data; progress goes to stderr (and DIR/progress.log). A rerun with the same
 arguments reuses finished data files. Exit status 0 when the report is written (failed checks are
-findings, recorded in the report), 1 with --strict when a check failed, 2 on bad input.
+findings, recorded in the report), 1 when a suite did not finish (it crashed or cannot run here: the
+report names the error and keeps its finished cells) or with --strict when a check failed, 2 on bad input.
 """
 from __future__ import annotations
 
@@ -107,6 +108,9 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "full", False):
             opts["full"] = True
         if args.model:
+            twice = sorted({m for m in args.model if args.model.count(m) > 1})
+            if twice:
+                raise InputError(f"--model lists {', '.join(twice)} twice: each model runs once")
             models = [check_model_name(m) for m in args.model]
             opts["model"] = models[0] if len(models) == 1 else models
             notes = random_model_notes(models)
@@ -130,4 +134,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{summary['passed']}/{len(summary['checks'])} checks pass, {summary['failed']} fail, "
               f"{summary['n/a']} n/a; report: "
               f"{os.path.join(args.out, 'report.md')}")
-    return 1 if args.strict and summary["failed"] else 0
+    for name, why in summary["suite_errors"].items():
+        print(f"syncgap validate: suite {name} failed: {why} (the report keeps its finished cells; "
+              "a rerun resumes)", file=sys.stderr)
+    return 1 if summary["suite_errors"] or args.strict and summary["failed"] else 0

@@ -14,15 +14,20 @@ SUITES = {
     "dit-causal": "syncgap.validation.suites.dit_causal:dit_causal_suite",   # where coupling acts on the gap
 }
 DEFAULT_ORDER = ("ou", "dit", "dit-causal")
+# where each suite keeps its cell files (under the report folder), and the function that makes checks from
+# the finished cells alone ("module:function", (cell folder) -> list[Check]): what the report keeps of a
+# suite that crashed part way
+DATA_FOLDERS = {"ou": "ou", "dit": "dit", "dit-causal": "dit_causal"}
+PARTIAL_CHECKS = {"ou": "syncgap.validation.suites.ou_theory:partial_checks"}
 
 
 class SuiteUnavailable(RuntimeError):
     """The suite's module or function is not in this checkout."""
 
 
-def resolve(name: str):
-    """The suite function registered under `name` (KeyError for an unregistered name)."""
-    target = SUITES[name]
+def resolve(name: str, table: dict | None = None):
+    """The suite function registered under `name` in `table` (default SUITES; KeyError for an unregistered name)."""
+    target = (SUITES if table is None else table)[name]
     module, func = target.split(":")
     try:
         mod = importlib.import_module(module)
@@ -36,4 +41,4 @@ def resolve(name: str):
         raise SuiteUnavailable(f"suite {name!r}: {module} has no function {func}") from None
 
 
-__all__ = ["SUITES", "DEFAULT_ORDER", "SuiteUnavailable", "resolve"]
+__all__ = ["SUITES", "DEFAULT_ORDER", "DATA_FOLDERS", "PARTIAL_CHECKS", "SuiteUnavailable", "resolve"]

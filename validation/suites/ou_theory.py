@@ -101,5 +101,10 @@ def ou_theory_suite(out_dir, *, quick: bool, progress=None) -> SuiteResult:
     return SuiteResult("ou_theory", checks, drawn, verdicts(checks, law), files)
 
 
-__all__ = ["ou_theory_suite", "settings_for", "Settings", "checks_from_files", "gap_law", "law_ratio", "onset",
+def partial_checks(root) -> list:
+    """The checks of the cells finished under `root` (a run that stopped part way): the same checks as the suite's."""
+    return checks_from_files(Path(root))[0]
+
+
+__all__ = ["ou_theory_suite", "partial_checks", "settings_for", "Settings", "checks_from_files", "gap_law", "law_ratio", "onset",
            "verdicts", "run_cells"]

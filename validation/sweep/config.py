@@ -227,10 +227,14 @@ def expand(config, source: str | None = None, allow_code: bool = False) -> Sweep
 
 
 def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
-    """Parse config text as 'json' or 'yaml'; InputError with line/column on a syntax error."""
+    """Parse config text as 'json' or 'yaml'; InputError with line/column on a syntax error, a key given twice
+    or a YAML anchor bomb (safe_load.py)."""
     if fmt == "json":
+        from .safe_load import load_json
         try:
-            return json.loads(text, parse_constant=lambda c: float(c))
+            return load_json(text)
+        except InputError as exc:                          # a duplicate key
+            raise InputError(f"{where}: {exc}") from None
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
         except RecursionError:
@@ -241,8 +245,9 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
         import yaml
     except ImportError:
         raise InputError(f"{where}: YAML configs need PyYAML (pip install pyyaml), or write the config as .json") from None
+    from .safe_load import load_yaml
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)   # duplicate keys and anchor bombs refused (safe_load.StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
@@ -254,15 +259,9 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
 
 def load_config(path, allow_code: bool = False) -> dict:
     """Read and structurally validate a config file (.json as JSON, else YAML)."""
+    from .safe_load import read_regular_file
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"CONFIG: no such file {str(p)!r}") from None
-    except IsADirectoryError:
-        raise InputError(f"CONFIG: {str(p)!r} is a directory, not a config file") from None
-    except OSError as exc:
-        raise InputError(f"CONFIG: cannot read {str(p)!r}: {exc.strerror}") from None
+    raw = read_regular_file(p)   # a FIFO or a device would block: refused
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

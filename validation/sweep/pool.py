@@ -4,7 +4,8 @@ A worker that dies (killed, out of memory, a crash in native code) fails only th
 running: the driver sees its process end without an answer, reports that cell, starts a
 replacement and goes on. (A concurrent.futures pool breaks as a whole when one worker dies and
 fails every pending cell: 6 of 8 in a test that killed one worker.) A rerun retries the failed cell.
-Workers ignore SIGINT; the driver stops them on Ctrl-C or SIGTERM (`finally` below).
+Workers ignore SIGINT; the driver stops them on Ctrl-C or SIGTERM (`finally` below); a worker whose
+driver was killed outright (SIGKILL) ends quietly when it finds the pipe closed.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def _worker(conn) -> None:
     while True:
         try:
             job = conn.recv()
-        except EOFError:                                  # the driver is gone
+        except (EOFError, OSError):                       # the driver is gone
             return
         if job is None:
             return
@@ -30,7 +31,10 @@ def _worker(conn) -> None:
             answer = (True, run_cell(*job))
         except Exception as exc:                          # the cell's own error; the process goes on
             answer = (False, f"{type(exc).__name__}: {exc}".strip())
-        conn.send(answer)
+        try:
+            conn.send(answer)
+        except OSError:                                   # the driver was killed (SIGKILL) while the cell ran:
+            return                                        # end quietly, no BrokenPipeError trace on the terminal
 
 
 class _Process:

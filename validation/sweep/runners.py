@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from syncgap.theory.checks import InputError, check_int
+from syncgap.validation.store import sealed
 
 from . import kinds
 from .lock import folder_lock
@@ -134,7 +135,7 @@ class _Recorder:
             self.progress(event)
 
     def done(self, cell, payload):
-        rec = {"key": cell.key, "config": cell.config, **payload}
+        rec = sealed({"key": cell.key, "config": cell.config, **payload})
         atomic_write_json(cell_path(self.out, cell.key), rec)
         self.summary.done += 1
         self.count += 1

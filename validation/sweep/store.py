@@ -5,7 +5,7 @@ Layout of a sweep folder (`out/`):
     out/cells/<key>.json    one record per finished cell, key = cell_key(config)
     out/results.{csv,json}  the roll-up table (`rollup.py`)
 
-A record is {"key", "config", "result", "provenance"}; "result" holds only what the
+A record is {"key", "config", "result", "provenance", "content_hash"} (validation.store); "result" holds only what the
 cell function returned (so it is bitwise reproducible), "provenance" the package
 version, git revision (and whether the checkout had uncommitted changes), host, pid,
 wall and CPU time of the run that produced it.
@@ -21,7 +21,7 @@ import subprocess
 from pathlib import Path
 
 from syncgap.validation.store import (DamagedRecord, atomic_write_json, atomic_write_text, canonical_json,
-                                      cell_key, check_record, read_json, report_damage, to_plain)
+                                      cell_key, check_record, read_json, report_damage, seal_old_record, to_plain)
 
 __all__ = ["atomic_write_json", "atomic_write_text", "canonical_json", "cell_key", "cell_path", "git_dirty",
            "git_revision", "is_done", "iter_records", "package_version", "read_record", "to_plain"]
@@ -51,8 +51,13 @@ def read_record(path, report: bool = False) -> dict | None:
 
 
 def is_done(out_dir, key: str) -> bool:
-    """True when the cell's result file exists and is a whole record of that cell (damage is said on stderr)."""
-    return read_record(cell_path(out_dir, key), report=True) is not None
+    """True when the cell's result file exists and is a whole record of that cell (damage is said on stderr;
+    a record from before content hashes is sealed now: validation.store.seal_old_record)."""
+    path = cell_path(out_dir, key)
+    rec = read_record(path, report=True)
+    if rec is not None:
+        seal_old_record(path, rec)
+    return rec is not None
 
 
 def iter_records(out_dir):
