@@ -18,7 +18,6 @@ RUN_TIME = {
     "syncgap.validation.cli.theory_cmd": ("tests/cli/test_cli_help.py", "theory"),      # main.build_parser imports
     "syncgap.validation.cli.ou_cmd": ("tests/cli/test_ou_cli.py", "ou"),                # each f"{name}_cmd" of
     "syncgap.validation.cli.validate_cmd": ("tests/validation/test_validation_report.py", "validate"),   # SUBCOMMANDS
-    "syncgap.validation.cli.sweep_cmd": ("tests/validation/test_sweep_local.py", "sweep"),
     "syncgap.validation.sweep.pool": ("tests/validation/test_nothing_lost.py", "workers"),  # runners._run_pool
     "syncgap.validation.cli.dit_depth_controls": ("tests/validation/test_depth_localise.py", "depth-controls"),
 }                                                                                 # ^ dit_cmd.register imports it
