@@ -66,6 +66,7 @@ def test_fuzz_an_interrupt_anywhere_in_main_gives_its_status(where, exc):
     assert status == (143 if exc is cli.Terminated else 130)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.5, 2.0])
 def test_ctrl_c_during_validate_exits_130(tmp_path, delay):
     out = tmp_path / "r"
@@ -82,6 +83,7 @@ def test_ctrl_c_during_validate_exits_130(tmp_path, delay):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX signals")
 def test_workers_of_a_killed_sweep_end_without_a_trace(tmp_path):
     cfg = tmp_path / "sleep.json"
