@@ -1,4 +1,5 @@
-# The README's two commands: `make demo` and `make test`.
+# The README's commands: `make demo`, `make test` (everything, as CI), `make test-fast` (no `slow` tests)
+# and `make docs` (regenerate the generated files under docs/).
 # Both create or reuse .venv (idempotent: a second call only checks a stamp).
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +14,7 @@ SHELL := bash
 # pip on some machines warns about every unused local index; keep its real errors only.
 QUIET_PIP := 2>&1 | { grep -v '^WARNING: Location' || true; }
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast docs bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +35,17 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
+
+# the loop while editing: every test not marked slow (tests/README.md), at least one per source module
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -m "not slow"
+
+# docs/theory.md and docs/tutorial.ipynb from their sources, docs/tutorial_figures/ from a fresh run of
+# the tutorial in a temporary folder; the tests only compare against these files, never write them
+docs: $(STAMP)
+	$(PY) -m syncgap.theory.docs
+	$(PY) -m syncgap.validation.notebook docs/tutorial.md docs/tutorial.ipynb
+	$(PY) tests/tutorial_run.py
 
 # Benchmarks of record (benchmarks/RESULTS.md): each prints JSON, kept under runs/bench/.
 BENCHES := ou_engine dit_coupling dit_gains sweep_throughput dit_cpu

@@ -1,4 +1,4 @@
-"""Where coupling acts on the gap: couple only a set of layers and measure the gap (issue 15, docs/protocols.md).
+"""Where coupling acts on the gap: couple only a set of layers and measure the gap (docs/protocols.md).
 
 The causal test of docs/protocols.md "The causal test": in a variant where coupling every layer moves
 the gap (gap(all) differs from gap(none) beyond its interval), couple only the last k layers, or only

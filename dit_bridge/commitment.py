@@ -8,7 +8,7 @@ fit with all four parameters fitted inside a bounded box (ou_models.estimators.f
 gives the midpoint tau_spec(s), the t_int at which agreement is halfway between the fitted
 asymptotes. The asymptotes are fitted, not fixed at the curve's first and last values: a single
 noisy end point (0.3 where the plateau is 0.5) or an end that has not yet reached its plateau
-would otherwise move the halfway level and the midpoint with it (tests/test_commitment_fit.py);
+would otherwise move the halfway level and the midpoint with it (tests/dit_bridge/test_commitment_fit.py);
 the box keeps the fit well posed whether or not the curve saturates inside the t_int range.
 gap = tau_spec(finest) - tau_spec(coarsest): local detail commits after global structure if > 0.
 Intervals are percentile bootstraps over pairs (seeds) through ou_models.estimators.bootstrap.

@@ -7,7 +7,7 @@ For block output h (rows [A; B], the conditional rows only under CFG), per pair 
                (orthonormal 2-D DFT over the h x w grid, |f| = sqrt(fx^2 + fy^2) in cycles/token, equal-width bands)
 Only these numbers are kept: memory is O(steps x layers x pairs x (2 + bands)). The block outputs are the
 cumulative residual stream; what each block adds, on a fixed token basis, is dit_bridge/depth.py's measurement
-(the empirical-mode shares once recorded here sat at their chance level: removed, issue 15).
+(a share of |d|^2 on empirical modes sits at its chance level, so none is recorded here).
 The hooks keep views of one step's block outputs and the last block's hook reduces all layers in one
 batch (fewer, larger tensor ops than a per-layer reduction); `reduce` is the per-layer reference.
 """

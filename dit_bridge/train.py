@@ -122,7 +122,7 @@ ZOO_CONFIGS = {
                              hidden=128, depth=4, heads=4, patch=4, steps=10000, batch_size=64, lr=1.2e-3,
                              warmup=100, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0),
     # DiT-XL/2's depth (28 blocks) on the FHGM, narrow enough for two CPU cores; patch 2 gives an 8x8 token
-    # grid, so every FHGM feature spans several tokens and attention can route it (issue 15).
+    # grid, so every FHGM feature spans several tokens and attention can route it (the depth measurement, dit_bridge/depth.py).
     "fhgm-deep": TrainConfig(dataset="fhgm", data_kwargs={"num_samples": 32768, "seed": 0},
                              hidden=64, depth=28, heads=4, patch=2, steps=6000, batch_size=64, lr=1e-3,
                              warmup=200, ema_decay=0.995, grad_clip=1.0, class_dropout=0.0, seed=0,

@@ -1,4 +1,4 @@
-"""Quality of the embedded small DiTs (issue 5): load with an integrity check, sample, measure.
+"""Quality of the embedded small DiTs (dit_bridge/zoo/, docs/science.md §6): load with an integrity check, sample, measure.
 
 - `load_zoo_model(dir)`: DiTTransformer2DModel.from_pretrained + training.json, after checking the
   weights file against the size and sha256 recorded at training time (clear InputError if not).

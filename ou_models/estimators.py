@@ -1,4 +1,4 @@
-"""Measurement estimators shared by the OU engine and the DiT bridge (ARCHITECTURE.md).
+"""Measurement estimators shared by the OU engine and the DiT bridge (docs/architecture.md).
 
 Agreement curves are fitted with a logistic sigmoid and read at a level crossing;
 uncertainties are percentile bootstrap intervals over independent units (pairs
@@ -56,7 +56,7 @@ def fit_sigmoid(x: ArrayLike, y: ArrayLike, lo: float | None = None, hi: float |
 
     A curve that jumps between two neighbouring x (a step) pins the midpoint only to that interval and
     its fit is not bitwise reproducible (docs/derivations.md, "Numerical notes"); sample x finely enough
-    that the transition spans several points (tests/test_determinism.py).
+    that the transition spans several points (tests/dit_bridge/test_determinism.py).
     """
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1)

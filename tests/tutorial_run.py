@@ -1,10 +1,11 @@
-"""The tutorial executed as its notebook, once per session, and its figures copied back into docs/.
+"""The tutorial executed as its notebook in a fresh folder; `make docs` copies its figures into docs/.
 
 docs/tutorial.ipynb is generated from docs/tutorial.md (validation/notebook.py; test_notebook checks
 that its code cells are the Markdown's blocks, in order), so executing the notebook executes the
-tutorial. It runs in a fresh folder with a fresh kernel; afterwards every figure the Markdown embeds
-(`![..](tutorial_figures/NAME.png)`) is copied from that run into docs/tutorial_figures/, so the
-figures a reader sees are the ones this code drew.
+tutorial. It runs in a fresh folder with a fresh kernel. The tests only read that folder and compare
+every figure the Markdown embeds (`![..](tutorial_figures/NAME.png)`) with docs/tutorial_figures/;
+`python tests/tutorial_run.py` (run by `make docs`) executes it in a temporary folder and copies those
+figures into docs/, so the figures a reader sees are the ones this code draws.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from unittest import mock
 
@@ -54,3 +56,16 @@ def refresh_figures(folder: Path) -> list[str]:
             shutil.copyfile(new, old)
             copied.append(rel)
     return copied
+
+
+def main() -> int:
+    """Execute the tutorial in a temporary folder and refresh docs/tutorial_figures/ from it."""
+    with tempfile.TemporaryDirectory(prefix="syncgap-tutorial-") as tmp:
+        execute(Path(tmp))
+        copied = refresh_figures(Path(tmp))
+    print(f"docs/tutorial_figures: {len(copied)} refreshed ({', '.join(copied) or 'all up to date'})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,6 +1,6 @@
 """syncgap.theory: SymPy derivations for coupled OU replicas and their numeric functions.
 
-Imports no torch or numba (ARCHITECTURE.md): `import syncgap.theory` gives formulas,
+Imports no torch or numba (docs/architecture.md: the bottom layer): `import syncgap.theory` gives formulas,
 LaTeX and fast numeric functions to a student with only NumPy, SciPy and SymPy.
 """
 import importlib

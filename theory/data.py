@@ -185,7 +185,7 @@ def equal_signal_amplitude(amplitudes: Sequence[float]) -> float:
     return float(np.sqrt(np.mean(np.square(a))))
 
 
-# The equal-amplitude control of the FHGM (issue 14): sqrt((144 + 36 + 9 + 2.25) / 4) ~ 6.915 each.
+# The equal-amplitude control of the FHGM (every feature at the FHGM's root-mean-square amplitude): sqrt((144 + 36 + 9 + 2.25) / 4) ~ 6.915 each.
 FHGM_FLAT_AMPLITUDES = (equal_signal_amplitude(FHGM_AMPLITUDES),) * len(FHGM_AMPLITUDES)
 
 

@@ -184,7 +184,8 @@ def routing_factor(g: ArrayLike) -> float | np.ndarray:
     """rho(g) = (1 - g)/(1 + g), the factor the gate puts on a replica difference (docs/science.md §4-5).
 
     g in [0, inf) (a number or an array), rho in (-1, 1]. The one numeric rho(g) of the package (OU gate, DiT gate, fits),
-    generated from this module's `routing_factor` Formula.
+    generated from this module's `routing_factor` Formula. The map x -> (1 - x)/(1 + x) is its own inverse
+    (an involution: rho(rho(g)) = g), so g from rho is the same formula: `gate_for_routing_factor`.
     """
     if np.ndim(g) == 0:
         return float(numeric(_ROUTING_FACTOR, (gate_g,))(_check_g(g)))
@@ -192,6 +193,20 @@ def routing_factor(g: ArrayLike) -> float | np.ndarray:
     if np.any(gv < 0):
         raise InputError(f"g={gv[gv < 0].flat[0]:g} is outside the allowed range [0, inf)")
     return np.asarray(numeric(_ROUTING_FACTOR, (gate_g,))(gv), dtype=float)
+
+
+def gate_for_routing_factor(rho: ArrayLike) -> float | np.ndarray:
+    """g(rho) = (1 - rho)/(1 + rho), the gate whose routing factor is rho (docs/science.md §4-5).
+
+    rho in (-1, 1] (a number or an array), g in [0, inf). rho(g) = (1 - g)/(1 + g) is its own inverse, so this is
+    `routing_factor`'s Formula evaluated at rho; its own range check, since rho < 0 (g > 1) is allowed here.
+    """
+    if np.ndim(rho) == 0:
+        return float(numeric(_ROUTING_FACTOR, (gate_g,))(check_real("rho", rho, -1.0, 1.0, lo_open=True)))
+    rv = check_array("rho", rho)
+    if np.any((rv <= -1) | (rv > 1)):
+        raise InputError(f"rho={rv[(rv <= -1) | (rv > 1)].flat[0]:g} is outside the allowed range (-1, 1]")
+    return np.asarray(numeric(_ROUTING_FACTOR, (gate_g,))(rv), dtype=float)
 
 
 def difference_growth_rate(t: ArrayLike, g: float, lam: float, dynamics: str = "ode") -> float | np.ndarray:

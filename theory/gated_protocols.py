@@ -4,7 +4,7 @@ Conventions as theory/gated.py (docs/science.md §4): OU time t (reverse runs t 
 posterior mean D(x) = E[x_0 | x_t = x], gate D_A <- (D(x_A) + g D(x_B))/(1 + g), rho(g) = (1 - g)/(1 + g).
 DDIM (eta = 0) step t -> t' < t, as ou_models/engine.py:  x' = e^{-t'} D + sqrt(Delta'/Delta) (x - e^{-t} D).
 
-Derived here (each by SymPy, each checked against simulation in tests/test_theory_gated_protocols.py):
+Derived here (each by SymPy, each checked against simulation in tests/theory/test_theory_gated_protocols.py):
 1. The gate's modes: [[1, g], [g, 1]]/(1 + g) keeps the replica sum (factor 1) and scales the difference
    by rho(g) (docs/science.md §8).
 2. The DDIM difference multiplier per step, linearised at a replica-symmetric state, for a mode whose

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from syncgap.theory.gated import routing_factor
 from syncgap.validation.figures import save_figure, plt
 
 
@@ -182,7 +183,7 @@ def plot_dit_gains(source: str | Path, png: str | Path) -> None:
         if sel:
             ax3.plot([r["g"] for r in sel], _num([r["gap_ratio"] for r in sel]), "o-", color=f"C{i}", label=direction)
     g = np.linspace(0, max([1.0] + [r["g"] for r in _rows(doc, "prediction")]), 100)
-    ax3.plot(g, (1 - g) / (1 + g), ":", color="grey", label="rho(g), eta = 0")
+    ax3.plot(g, routing_factor(g), ":", color="grey", label="rho(g), eta = 0")
     ax3.axhline(0, color="grey", lw=0.8)
     ax3.set(xlabel="coupling g", ylabel="predicted gap(g) / gap(0)", title="Predicted gap ratio")
     ax3.legend(fontsize=7)

@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from syncgap.theory.gated import routing_factor  # noqa: E402
 from syncgap.validation.records import Figure  # noqa: E402
 
 _META = {"Software": None}
@@ -127,7 +128,7 @@ def fig_gap_vs_g(sources, png) -> None:
                       np.concatenate([[L["gap0_ci"][1] - L["gap0"]], np.nan_to_num(hi - est)])],
                 fmt="o", color="k", label="measured (g=0: cloning; g>0: Protocol I)")
     gg = np.geomspace(1e-3, max(x.max(), 1.0), 200)
-    rho = (1 - gg) / (1 + gg)
+    rho = routing_factor(gg)                                   # (200,)
     ax.plot(gg, L["gap0"] * rho, "-", color="C0", label="routing law gap0 rho(g)")
     if L.get("eta") is not None:
         e = L["eta"]

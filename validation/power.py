@@ -1,4 +1,4 @@
-"""Power by design: the pairs and the t_int grid that a stated precision needs (docs/science.md §8, issue 14).
+"""Power by design: the pairs and the t_int grid that a stated precision needs (docs/science.md §8).
 
 A gap (or commitment step) is a smooth statistic of n independent replica pairs, so its standard
 error is sigma / sqrt(n) (central limit theorem; sigma = the per-pair spread of the estimate) and

@@ -1,4 +1,4 @@
-"""Model cards of the embedded small DiTs (issue 5): measure -> quality.json + samples.npz -> figures -> card.
+"""Model cards of the embedded small DiTs (dit_bridge/zoo/): measure -> quality.json + samples.npz -> figures -> card.
 
 `write_model_card(dir)` measures the shipped EMA model (dit_bridge.zoo_quality), saves the record
 (quality.json) and the drawn samples (samples.npz), then draws samples.png (and, for FHGM and its
@@ -164,7 +164,7 @@ FLAT_TEXT = ("the equal-amplitude control of the FHGM, `theory.data.flat_frequen
 
 DEEP_TEXT = (" The same data as `fhgm/` with DiT-XL/2's depth (28 blocks), narrow (hidden 64, 4 heads) to train "
              "on two CPU cores, and patch 2: an 8x8 token grid on which every FHGM feature spans several tokens, "
-             "so attention can route it (issue 15's depth measurement).")
+             "so attention can route it (the depth measurement, dit_bridge/depth.py).")
 GATE_CONSEQUENCE = {
     "fhgm-flat": ("The ordering check on this model measures what the architecture adds.",
                   "Its ordering check is n/a: a feature the network reproduces off target (above) could order the "

@@ -119,7 +119,7 @@ def int_list(text: str) -> list[int]:
 def path_arg(text: str) -> str:
     """argparse type of every path option (--out, --checkpoint, --samples ...): a non-empty path.
 
-    `--out ''` used to fall back to the default folder (sweep) or to no folder at all (ou gap).
+    An empty `--out ''` is refused rather than read as the default folder or as no folder.
     """
     if not text.strip():
         raise argparse.ArgumentTypeError(f"expected a path, got {text!r}")
@@ -142,7 +142,7 @@ class IntRange:
     As argparse `type` it parses the text (a non-integer is an argparse error); `check` is the range
     check, which `main` runs on every such option before the command (InputError naming the flag:
     "--steps=0 is outside the allowed range [1, 10000000]", exit 2); `str()` states the same range
-    in the help, where the help text writes `%(type)s`. tests/test_cli_help.py checks that every such
+    in the help, where the help text writes `%(type)s`. tests/cli/test_cli_help.py checks that every such
     help shows it. A range that depends on other options (--t-int <= --steps) is checked again
     where it is known.
     """

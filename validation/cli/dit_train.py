@@ -1,4 +1,4 @@
-"""`syncgap dit train NAME`: train an embedded small DiT (issue 5, docs/science.md §6) and write its model card.
+"""`syncgap dit train NAME`: train an embedded small DiT (docs/science.md §6) and write its model card.
 
     syncgap dit train fhgm --out runs/fhgm                # trains, then writes samples.png + model_card.md
     syncgap dit train fhgm --overwrite-shipped           # retrain the shipped dit_bridge/zoo/fhgm in place

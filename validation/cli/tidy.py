@@ -4,7 +4,7 @@
 
 so that `pd.DataFrame(d["records"])` reads any command's output. The measurement functions keep
 returning their own records (arrays, nested per-scale fits); the functions here only reshape them,
-one per command, at the top where output is written (ARCHITECTURE.md). A quantity that does not
+one per command, at the top where output is written (docs/architecture.md). A quantity that does not
 exist is `null` with a reason in `<name>_reason`; NaN is never written.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from .common import to_jsonable
 
 SCHEMA_VERSION = 1
 # commands whose records lost or changed a field (docs/json.md); dit measure 2: Protocol II's mode_share_m
-# (empirical-mode shares, at chance) removed, increment_share/increment_chance added (issue 15)
+# (empirical-mode shares, at chance) removed, increment_share/increment_chance added
 SCHEMA_VERSIONS = {"dit measure": 2}
 
 

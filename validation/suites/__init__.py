@@ -11,7 +11,7 @@ import importlib
 SUITES = {
     "ou": "syncgap.validation.suites.ou_theory:ou_theory_suite",
     "dit": "syncgap.validation.suites.dit_findings:dit_findings_suite",
-    "dit-causal": "syncgap.validation.suites.dit_causal:dit_causal_suite",   # issue 15 item 3
+    "dit-causal": "syncgap.validation.suites.dit_causal:dit_causal_suite",   # where coupling acts on the gap
 }
 DEFAULT_ORDER = ("ou", "dit", "dit-causal")
 # where each suite keeps its cell files (under the report folder), and the function that makes checks from

@@ -17,6 +17,7 @@ from scipy.stats import kendalltau
 
 from syncgap.dit_bridge.commitment import commitment_time
 from syncgap.theory import routing
+from syncgap.theory.gated import gate_for_routing_factor
 
 LEVEL = 0.95
 RESOLUTION = 1.5  # sampler steps: reading resolution of the pilot grid (t_int every 3 steps: half its spacing);
@@ -82,8 +83,9 @@ def kendall(taus):
 def crossing(gs, gaps, level):
     """Smallest g where the gap curve first reaches <= level; None if never.
 
-    Between grid points the gap is interpolated linearly in rho(g) = (1-g)/(1+g) (the variable in
-    which theory.routing's law is linear; a monotone reparametrisation of g), then mapped back.
+    Between grid points the gap is interpolated linearly in rho(g) (theory.gated.routing_factor, the variable in
+    which theory.routing's law is linear; a monotone reparametrisation of g), then mapped back
+    (theory.gated.gate_for_routing_factor).
     """
     pts = [(g, y) for g, y in zip(gs, gaps) if y is not None]
     for (g0, y0), (g1, y1) in zip(pts, pts[1:]):
@@ -92,7 +94,7 @@ def crossing(gs, gaps, level):
         if y1 <= level:
             r0, r1 = routing.routing_factor(g0), routing.routing_factor(g1)
             r = r0 + (r1 - r0) * (y0 - level) / (y0 - y1)
-            return (1 - r) / (1 + r)   # rho^{-1}(r): rho is its own inverse (r may be < 0 here)
+            return gate_for_routing_factor(r)   # rho^{-1}(r), rho's own formula (r may be < 0 here)
     if pts and pts[0][1] <= level:
         return pts[0][0]
     return None

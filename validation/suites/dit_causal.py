@@ -1,4 +1,4 @@
-"""The causal depth test (issue 15 item 3, docs/protocols.md "The causal test"): where coupling acts on the gap.
+"""The causal depth test (docs/protocols.md "The causal test"): where coupling acts on the gap.
 
 Per model and coupling g, the pair runs with every layer coupled, with the last k, the first k and
 random k-sets (the null) coupled; each run is one resumable cell (validation.store) on the same seeds.

@@ -12,9 +12,9 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
 - "depth": the per-layer depth measurement (validation/suites/dit_depth.py, dit_bridge.depth): block
   increment energies per step window and held-out probe correctness per layer, step and feature.
 - "ou": the exact-score sampler of ou_models on the FHGM itself, same cloning protocol on DiT's
-  DDPM grid (issue 5 comparison); per path and t_int the per-feature sign agreement.
+  DDPM grid (the exact-score reference of the DiT's cloning curves); per path and t_int the per-feature sign agreement.
 - "exact_p1", "exact_p1_switch-on": the exact-score gated sampler on the FHGM with the DiT's Protocol I variant, grid and
-  estimator at gate g > 0: the independent prediction of the DiT's gap(g) (issue 13).
+  estimator at gate g > 0: the independent prediction of the DiT's gap(g).
 """
 from __future__ import annotations
 

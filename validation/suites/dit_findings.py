@@ -21,7 +21,7 @@ comparison:
    block adds to the replica difference on the token DCT modes) against P2's "last ~5 of 28 layers".
 4. frequency ordering: Kendall's tau of commitment step against unit order (global -> local),
    predicted +1; FHGM: per-feature commitment step against the exact-score theory.
-Issue 5 (FHGM): per-feature commitment of the DiT against the exact-score sampler (ou_models).
+FHGM models: per-feature commitment of the DiT against the exact-score sampler (ou_models).
 `progress`, when given, is called with one-line messages (str).
 """
 from __future__ import annotations
@@ -243,7 +243,7 @@ def checks_for(an_: dict) -> list[Check]:
         cks.append(_ci_check(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                              "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
                              m, F1, wres, widen=res))
-        if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid (issue 13)
+        if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
             ex = an_["exact_sampler"]["gap"]
             half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
             cks.append(_ci_check(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "

@@ -1,4 +1,4 @@
-"""Sizes of the DiT findings suite, chosen from a stated precision target (validation/power.py, issue 14).
+"""Sizes of the DiT findings suite, chosen from a stated precision target (validation/power.py, docs/science.md §8).
 
     settings_for(quick, g_grid=None, full=False, model=None) -> Settings
 

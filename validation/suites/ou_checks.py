@@ -183,7 +183,7 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
                       "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
                       b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2]),
                       "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step", widen=1.0))
-    # issue 13: no point checks of gap0 rho(g) with a cloning gap0 (another protocol: Protocol I has no
+    # no point checks of gap0 rho(g) with a cloning gap0 (another protocol: Protocol I has no
     # g -> 0 limit) and no eta fitted with that anchor; P2's law is compared as a hypothesis over g > 0 only
     rho = next((h for h in (law.get("comparison") or {}).get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"),
                None)

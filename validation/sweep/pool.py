@@ -3,7 +3,7 @@
 A worker that dies (killed, out of memory, a crash in native code) fails only the cell it was
 running: the driver sees its process end without an answer, reports that cell, starts a
 replacement and goes on. (A concurrent.futures pool breaks as a whole when one worker dies and
-fails every pending cell: 6 of 8 in the issue-17 test.) A rerun retries the failed cell.
+fails every pending cell: 6 of 8 in a test that killed one worker.) A rerun retries the failed cell.
 Workers ignore SIGINT; the driver stops them on Ctrl-C or SIGTERM (`finally` below); a worker whose
 driver was killed outright (SIGKILL) ends quietly when it finds the pipe closed.
 """
