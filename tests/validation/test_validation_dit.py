@@ -172,7 +172,7 @@ def test_findings_that_reproduce_pass(tmp_path):
     for name in ("intrinsic_gap_sign.scales", "ordering.scales"):
         assert cks[name].passed, cks[name]
     # the release window cannot collapse the gap: the rho-law is not judged there, whatever the curves
-    # (it is judged in the coupled-cloning window, tests/test_dit_bridge_checks.py)
+    # (it is judged in the coupled-cloning window, tests/validation/test_dit_bridge_checks.py)
     assert cks["rho_law_support"].verdict == "n/a" and "release" in cks["rho_law_support"].reason
     # issue 13: the rho-law is a hypothesis compared over g > 0, no longer a point check anchored by cloning
     assert not any(k.startswith(("gap_law", "critical_g", "collapse_g")) for k in cks)

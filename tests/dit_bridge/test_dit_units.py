@@ -82,7 +82,7 @@ def test_quick_and_first_command_timings_come_from_one_measured_source(capsys):
     from pathlib import Path
 
     from syncgap.validation.cli.validate_cmd import QUICK_TIME
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     measured = (root / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").split("## First-run timings")[1]
     assert QUICK_TIME in measured and dit_units.FIRST_TIME in measured
     readme = (root / "README.md").read_text(encoding="utf-8")

@@ -14,7 +14,7 @@ from syncgap.validation.claims import ASSIGNMENTS, CLAIMS, ROLES, UNASSIGNED, as
 from syncgap.validation.records import Check, SuiteResult
 from syncgap.validation.scoreboard import scoreboard
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # the check ids of `syncgap validate --quick` (ou, dit, dit-causal) as written by it, and of the full demo's extra
 # models and variants (fhgm-flat, digits, the switch-on window)
