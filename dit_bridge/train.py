@@ -30,12 +30,14 @@ from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STE
 
 from .datasets import TrainingData, load_data
 from .train_files import (WEIGHTS_FILE, check_checkpoint_keys, load_checkpoint, load_weights_, model_folder,
-                          record_weights, save_checkpoint)
+                          record_weights, save_checkpoint, snapshot_state, write_snapshot)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from diffusers import DiTTransformer2DModel
+
+    from syncgap.theory.data import SignFeatureMixture
 
 SCHEDULER = {"num_train_timesteps": DIT_TRAIN_STEPS, "beta_start": DIT_BETA_START,
              "beta_end": DIT_BETA_END, "beta_schedule": "linear", "prediction_type": "epsilon"}
@@ -214,7 +216,7 @@ def min_snr_weight(abar_i: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.clamp(gamma * (1 - abar_i) / abar_i, max=1.0)
 
 
-def exact_eps_target(mix, xt: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+def exact_eps_target(mix: SignFeatureMixture, xt: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
     """The Bayes epsilon E[eps | x_i] = (x_i - sqrt(abar_i) E[x_0 | x_i]) / sqrt(1 - abar_i) of a SignFeatureMixture.
 
     E[x_0 | x_t] in closed form (theory.data, docs/science.md §2) at OU time t = -1/2 log abar_i:
@@ -241,7 +243,7 @@ def exact_eps_target(mix, xt: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
 def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tensor, abar: torch.Tensor,
                    gen: torch.Generator, null_id: int, class_dropout: float,
                    step_focus: tuple | None = None, min_snr_gamma: float | None = None,
-                   exact_mixture=None) -> tuple[torch.Tensor, torch.Tensor]:
+                   exact_mixture: SignFeatureMixture | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
 
     Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
@@ -320,7 +322,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
     abar = alphas_cumprod()
     exact = mixture_of(data) if cfg.target == "exact" else None
     step, seconds, log, since = 0, 0.0, [], 0
-    snap = snapshot_state(out_dir, cfg)
+    snap = snapshot_state(out_dir, asdict(cfg))
     if not os.path.exists(ckpt) and snap is not None:
         # weights-only resume: the EMA snapshot in out_dir, fresh optimizer moments, a new warm-up
         load_weights_(model, out_dir)
@@ -379,7 +381,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
                                     "gen": gen.get_state(), "step": step, "seconds": seconds,
                                     "log": log})
             if step < cfg.steps:
-                write_snapshot(out_dir, ema, cfg, data, log, seconds, step, command)
+                write_snapshot(out_dir, ema, training_record(cfg, data, log, seconds, command), step)
         if logged and progress is not None:
             progress(step, cfg.steps, log[-1]["loss"])
     ema.eval()
@@ -394,7 +396,7 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
     return record
 
 
-def mixture_of(data: TrainingData):
+def mixture_of(data: TrainingData) -> SignFeatureMixture:
     """The FHGM-like mixture the training data were drawn from (`datasets.mixture_from_spec`)."""
     from .datasets import FHGM_MIXTURES, mixture_from_spec
 
@@ -402,38 +404,6 @@ def mixture_of(data: TrainingData):
         raise InputError(f"target='exact' needs an FHGM-like dataset with a closed-form posterior mean, "
                          f"not {data.spec.get('name')!r}")
     return mixture_from_spec(data.spec)
-
-
-def snapshot_state(out_dir: str, cfg: TrainConfig) -> dict | None:
-    """The partial training.json of an unfinished run of cfg in out_dir (weights-only resume), or None."""
-    path = os.path.join(out_dir, "training.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        rec = json.load(f)
-    done = rec.get("steps_done")
-    if not isinstance(done, int) or done >= cfg.steps or not isinstance(rec.get("config"), dict):
-        return None
-    mine = {k: v for k, v in json.loads(json.dumps(asdict(cfg))).items() if k != "steps"}
-    theirs = {k: v for k, v in {**mine, **rec["config"]}.items() if k != "steps"}
-    if mine != theirs:
-        raise InputError(f"{path} holds a partial run of another config; delete the folder or change --out")
-    return rec
-
-
-def write_snapshot(out_dir: str, ema: torch.nn.Module, cfg: TrainConfig, data: TrainingData, log: list,
-                   seconds: float, step: int, command: str) -> None:
-    """EMA weights + a partial training.json (steps_done) in out_dir: a weights-only resume point that is
-    also a loadable model (small enough to keep in the repository between sessions)."""
-    ema.save_pretrained(out_dir)
-    rec = training_record(cfg, data, log, seconds, command)
-    rec["steps_done"] = step
-    rec["notes"] = f"unfinished: {step} of {cfg.steps} steps; " + rec["notes"]
-    tmp = os.path.join(out_dir, "training.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(rec, f, indent=2)
-    os.replace(tmp, os.path.join(out_dir, "training.json"))
-    record_weights(out_dir)
 
 
 def training_record(cfg: TrainConfig, data: TrainingData, log: list, seconds: float, command: str) -> dict:

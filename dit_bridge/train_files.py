@@ -105,3 +105,33 @@ def model_folder(spec: str) -> str:
     if spec.startswith("zoo:"):
         return os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo", spec[4:])
     return spec
+
+
+def snapshot_state(out_dir: str, cfg: dict) -> dict | None:
+    """The partial training.json of an unfinished run of config `cfg` (asdict of a TrainConfig) in out_dir
+    (weights-only resume), or None."""
+    path = os.path.join(out_dir, "training.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as f:
+        rec = json.load(f)
+    done = rec.get("steps_done")
+    if not isinstance(done, int) or done >= cfg["steps"] or not isinstance(rec.get("config"), dict):
+        return None
+    mine = {k: v for k, v in json.loads(json.dumps(cfg)).items() if k != "steps"}
+    theirs = {k: v for k, v in {**mine, **rec["config"]}.items() if k != "steps"}
+    if mine != theirs:
+        raise InputError(f"{path} holds a partial run of another config; delete the folder or change --out")
+    return rec
+
+
+def write_snapshot(out_dir: str, ema: torch.nn.Module, rec: dict, step: int) -> None:
+    """EMA weights + a partial training.json (`rec` with steps_done) in out_dir: a weights-only resume point
+    that is also a loadable model (small enough to keep in the repository between sessions)."""
+    ema.save_pretrained(out_dir)
+    rec = {**rec, "steps_done": step, "notes": f"unfinished: {step} of {rec['steps']} steps; " + rec["notes"]}
+    tmp = os.path.join(out_dir, "training.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(rec, f, indent=2)
+    os.replace(tmp, os.path.join(out_dir, "training.json"))
+    record_weights(out_dir)

@@ -405,3 +405,8 @@ def ddim_sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: in
                 **kw: Any) -> dict[str, np.ndarray]:
     """DDIM (eta = 0) steps on an OU-time grid."""
     return sample(model, grid, n, seed, scheme="ddim", **kw)
+
+
+def feature_model_gauss(d: int) -> FeatureModel:
+    """An isotropic unit Gaussian model in d dims (no features), used for initial noise."""
+    return FeatureModel(np.zeros((0, d)), np.zeros(0), np.zeros(0), 1.0)

@@ -15,7 +15,7 @@ from syncgap.theory.checks import InputError, SimulationError, check_finite_stat
 from syncgap.theory.resources import check_array_memory
 
 from . import kernels
-from .engine import (StepTables, initial_for_ids, sign_states, check_drift, check_grid, feature_model,
+from .engine import (StepTables, feature_model_gauss, initial_for_ids, sign_states, check_drift, check_grid, feature_model,
                      initial_state, locate_nonfinite, sample, step_tables)
 from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
@@ -445,9 +445,3 @@ def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma
             "t_collapse_theory": collapse_time(n_train, d, sigma),
             "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
             "samples": n, "seed": seed, "scheme": scheme}
-
-
-def feature_model_gauss(d: int) -> FeatureModel:
-    """An isotropic unit Gaussian model in d dims (no features), used for initial noise."""
-    from .engine import FeatureModel
-    return FeatureModel(np.zeros((0, d)), np.zeros(0), np.zeros(0), 1.0)

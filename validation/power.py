@@ -142,3 +142,21 @@ def precision_rows(gaps: dict, target_halfwidth: float | None) -> list[dict]:
 
 __all__ = ["Z95", "per_pair_spread", "halfwidth_at", "pairs_needed", "grid_spacing_needed", "reading_resolution",
            "transition_grid", "replica_row_steps", "Design", "design", "NO_MIDPOINT", "precision_rows"]
+
+
+def _fmt3(x) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:.3g}"
+
+
+def precision_sentence(p: dict | None) -> str:
+    """The precision a model's sizes reached on its gaps, against their target (a DiT analysis' "precision")."""
+    if not p or p["target_halfwidth"] is None:
+        return ""
+    rows = p["gaps"]
+    ok, miss = [r for r in rows if r["verdict"] == "meets"], [r for r in rows if r["verdict"] == "misses"]
+    na = [r["gap"] for r in rows if r["verdict"] == "n/a"]
+    return (f" Precision ({p['n_pairs']} pairs, t_int grid read to ±{p['resolution']:g} step): {len(ok)} of "
+            f"{len(rows)} gaps have a 95% half-width within the target {p['target_halfwidth']:g} sampler steps"
+            + (f" (widest {p['widest']:.3g})" if p["widest"] is not None else "")
+            + (f"; wider: {', '.join(r['gap'] + ' ' + _fmt3(r['halfwidth']) for r in miss)}" if miss else "")
+            + (f"; n/a, no midpoint (flat agreement curve, not imprecision): {', '.join(na)}" if na else "") + ".")

@@ -335,7 +335,7 @@ def summaries(a: dict) -> dict[str, str]:
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
-    out[F2] += precision_sentence(a) + dit_calibrated.bridge_sentence(a)
+    out[F2] += power.precision_sentence(a.get("precision")) + dit_calibrated.bridge_sentence(a)
     out[F4] = f"{m}: " + "; ".join(
         f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
         f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
@@ -344,21 +344,6 @@ def summaries(a: dict) -> dict[str, str]:
         out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t[0]) for t in fam['tau'])}; exact "
                    f"sampler {', '.join(_fmt(t[0]) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
     return out
-
-
-def precision_sentence(a: dict) -> str:
-    """The precision the model's sizes reached on its gaps, against their target (analysis "precision")."""
-    p = a.get("precision")
-    if not p or p["target_halfwidth"] is None:
-        return ""
-    rows = p["gaps"]
-    ok, miss = [r for r in rows if r["verdict"] == "meets"], [r for r in rows if r["verdict"] == "misses"]
-    na = [r["gap"] for r in rows if r["verdict"] == "n/a"]
-    return (f" Precision ({p['n_pairs']} pairs, t_int grid read to ±{p['resolution']:g} step): {len(ok)} of "
-            f"{len(rows)} gaps have a 95% half-width within the target {p['target_halfwidth']:g} sampler steps"
-            + (f" (widest {p['widest']:.3g})" if p["widest"] is not None else "")
-            + (f"; wider: {', '.join(r['gap'] + ' ' + _fmt(r['halfwidth']) for r in miss)}" if miss else "")
-            + (f"; n/a, no midpoint (flat agreement curve, not imprecision): {', '.join(na)}" if na else "") + ".")
 
 
 def _verdicts(checks: list[Check], notes: dict[str, list[str]]) -> dict[str, str]:
