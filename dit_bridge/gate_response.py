@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.gated import routing_factor
 
 from .coupling import check_g, remove_coupling, set_coupling
 from .protocols import pair_labels, start_state
@@ -109,7 +110,7 @@ def gate_response(rec: LoadedDiT, g: float, patterns: ArrayLike, *, n_pairs: int
         boots.append([feature_difference_slope(on[s][idx], off[s][idx]) for s in range(num_steps)])
     boots = np.asarray(boots)                                                                      # (B, S, F)
     return {"g": g, "num_steps": num_steps, "n_pairs": n_pairs, "seed": seed, "eps": eps, "n_boot": n_boot,
-            "rho_analog": (1 - g) / (1 + g), "rho_eff": rho,
+            "rho_analog": routing_factor(g), "rho_eff": rho,
             "rho_eff_low": np.nanquantile(boots, 0.025, axis=0), "rho_eff_high": np.nanquantile(boots, 0.975, axis=0),
             "rho_lin": np.stack([feature_difference_slope(lin_on[s], lin_off[s]) for s in range(num_steps)]),
             "linear_delta": LINEAR_DELTA}

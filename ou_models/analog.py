@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_array, check_int, check_real
+from syncgap.theory.gated import gate_for_routing_factor
 
 from .engine import StepTables, check_grid, feature_model, step_tables
 
@@ -54,8 +55,7 @@ def g_of_rho(rho: ArrayLike) -> np.ndarray:
     r = check_array("rho", rho)
     if np.any(r < -1.0) or np.any(r > 1.0):
         raise InputError(f"rho must lie in [-1, 1] (clip it first), got {r.min():.4g}..{r.max():.4g}")
-    r = np.maximum(r, RHO_FLOOR)
-    return (1.0 - r) / (1.0 + r)
+    return np.asarray(gate_for_routing_factor(np.maximum(r, RHO_FLOOR)), dtype=float)
 
 
 def clip_rho(rho: ArrayLike) -> tuple[np.ndarray, dict]:

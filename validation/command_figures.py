@@ -206,7 +206,7 @@ def plot_dit_gate(source: str | Path, png: str | Path) -> None:
                             color=f"C{i}", alpha=0.2)
             ax.plot(s, _num([r["rho_eff"] for r in sel]), "-", color=f"C{i}", label=f)
             ax.plot(s, _num([r["rho_lin"] for r in sel]), ":", color=f"C{i}", lw=1)
-        ax.axhline((1 - g) / (1 + g), color="grey", ls="--", lw=1, label="analog rho(g)")
+        ax.axhline(routing_factor(g), color="grey", ls="--", lw=1, label="analog rho(g)")
         ax.set(xlabel="sampler step", title=f"g = {g:g}")
     axes[0][0].set_ylabel("rho_eff (gate on vs off)")
     axes[0][0].legend(fontsize=7)

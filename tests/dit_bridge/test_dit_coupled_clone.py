@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from syncgap.dit_bridge.coupled_clone import clone_generators
 from syncgap.dit_bridge.protocols import protocol_one
 from syncgap.dit_bridge.registry import load_model, load_tiny
 from syncgap.theory.checks import InputError
@@ -40,3 +41,10 @@ def test_coupled_cloning_record_and_checks():
         protocol_one(tiny, 0.5, [0, 2, 4, 6], n_pairs=3, num_steps=6, window="clone", sampler="ddim")
     with pytest.raises(InputError, match="independent"):
         protocol_one(tiny, 0.5, [0, 2, 4, 6], n_pairs=3, num_steps=6, window="clone", noise="shared")
+
+
+def test_clone_generators_are_reproducible_and_distinct_per_pair():
+    a, b = clone_generators(3, 4, 7), clone_generators(3, 4, 7)
+    draws = [g.get_state() for g in a]
+    assert all(x.equal(y.get_state()) for x, y in zip(draws, b))
+    assert len({bytes(x.numpy()) for x in draws}) == len(draws)

@@ -17,9 +17,9 @@ TESTS = ROOT / "tests"
 RUN_TIME = {
     "syncgap.validation.cli.theory_cmd": ("tests/cli/test_cli_help.py", "theory"),      # main.build_parser imports
     "syncgap.validation.cli.ou_cmd": ("tests/cli/test_ou_cli.py", "ou"),                # each f"{name}_cmd" of
-    "syncgap.validation.cli.validate_cmd": ("tests/validation/test_validation_report.py", "validate"),   # SUBCOMMANDS
     "syncgap.validation.sweep.pool": ("tests/validation/test_nothing_lost.py", "workers"),  # runners._run_pool
     "syncgap.validation.cli.dit_depth_controls": ("tests/validation/test_depth_localise.py", "depth-controls"),
+    "syncgap.validation.cli.dit_gate": ("tests/cli/test_command_plots.py", "gate"),
 }                                                                                 # ^ dit_cmd.register imports it
 
 

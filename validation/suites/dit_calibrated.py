@@ -26,6 +26,7 @@ import math
 
 import numpy as np
 
+from syncgap.theory.gated import routing_factor
 from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, decided
@@ -128,7 +129,7 @@ def bridge_analysis(recs: dict, settings, resolution: float, family: str = "feat
         if k == "gate":
             rho, clip = calibrated_rho(r["result"])
             lin = np.asarray(r["result"]["rho_lin"], float)    # sensitivity only: how far the linear reading lies
-            out["gate"][f"{g:g}"] = {"rho_analog": (1 - g) / (1 + g), "min": rho.min(0).tolist(),
+            out["gate"][f"{g:g}"] = {"rho_analog": routing_factor(g), "min": rho.min(0).tolist(),
                                      "max": rho.max(0).tolist(), "last_step": rho[-1].tolist(), "clipped": clip,
                                      "rho_eff": rho.tolist(),
                                      "max_abs_lin_minus_eff": np.nanmax(np.abs(lin - rho), axis=0).tolist(),
