@@ -252,6 +252,10 @@ def protocol_one(rec: LoadedDiT, g: float, t_ints: Iterable[int] | None = None, 
         if progress is not None:
             progress(i + 1, len(t_ints))
     read = [i for i, t in enumerate(t_ints) if window != "switch-on" or t < num_steps]  # never-coupled column: not read
+    if len(read) < 4:
+        raise InputError(f"t_int: the switch-on window reads t_int < num_steps={num_steps} only (at t_int = "
+                         f"{num_steps} the pair is never coupled); need at least 4 such values, got "
+                         f"{[t_ints[i] for i in read]}")
     fits = commitment_fits(np.asarray(t_ints, float)[read], agree[:, :, read], scales, n_boot=n_boot, seed=seed,
                            direction="falling" if window == "switch-on" else "rising")
     eps = 0.0 if window == "clone" else eps

@@ -25,7 +25,7 @@ def test_ou_gap_records_carry_the_variant(capsys, window):
 
 @pytest.mark.parametrize("window", ["switch-on", "throughout"])
 def test_dit_measure_records_carry_the_variant(capsys, window):
-    assert main(DIT + ["--g", "1", "--window", window, "--noise", "shared", "--t-int", "0,1,2,4"]) == NOT_MEASURABLE
+    assert main(DIT + ["--g", "1", "--window", window, "--noise", "shared", "--t-int", "0,1,2,3"]) == NOT_MEASURABLE
     rec = json.loads(capsys.readouterr().out)
     for r in rec["records"]:
         assert (r["window"], r["noise"], r["sampler"], r["eps"], r["g"]) == (window, "shared", "ddpm", 0.3, 1.0)
@@ -48,3 +48,9 @@ def test_bad_variant_exits_2_with_one_line(capsys, argv, msg):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert msg in err[-1]
+
+
+def test_switch_on_says_why_it_needs_t_int_below_num_steps(capsys):
+    """Switch-on never reads t_int = num_steps (never coupled): a grid left with < 4 values is refused, naming why."""
+    assert main(DIT + ["--g", "1", "--window", "switch-on", "--t-int", "0,1,2,4"]) == 2
+    assert "never coupled" in capsys.readouterr().err
