@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from syncgap.theory.checks import InputError, check_int
 
+from .recording import HookSet
 from .train import alphas_cumprod
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def jvp(fn, primal: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
         return torch.func.jvp(fn, (primal,), (tangent,))[1]
 
 
-class StateKeeper:
+class StateKeeper(HookSet):
     """Hooks keeping, at the sampler steps in `steps`, the model input x, its timestep, the model output and
     h_0 .. h_L of every row: `kept[step]` = dict(x (N, C, H, W), t int, eps (N, C, H, W), h (L + 1, N, T, D))."""
 
@@ -94,11 +95,6 @@ class StateKeeper:
         self.handles += [b.register_forward_hook(lambda m, a, o: self._h(o)) for b in blocks]
         self.handles.append(self.model.register_forward_hook(self._out))
         return self
-
-    def __exit__(self, *exc):
-        for hd in self.handles:
-            hd.remove()
-        self.handles = []
 
     def begin_step(self, step: int, m: int) -> None:
         self._cur = {"h": []} if int(step) in self.steps else None

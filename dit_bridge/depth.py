@@ -27,7 +27,7 @@ import torch
 from syncgap.theory.checks import InputError, check_int, check_real
 
 from .coupling import remove_coupling, set_coupling
-from .recording import token_grid
+from .recording import HookSet, token_grid
 from .sampling import make_scheduler, run_pairs
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ def increment_shares(increments: torch.Tensor) -> np.ndarray:
         return np.where(x[..., 1] > 0, x[..., 0] / x[..., 1], np.nan)
 
 
-class BlockRecorder:
+class BlockRecorder(HookSet):
     """Pre-hooks and hooks on every transformer block: h_in and h_out of rows [A; B], reduced per step.
 
     Per step: `increments[step]` (L, P, 2) = [global, total] energy of the increment difference d_l;
@@ -152,11 +152,6 @@ class BlockRecorder:
             self.handles.append(b.register_forward_pre_hook(self._pre_hook(i)))
             self.handles.append(b.register_forward_hook(self._hook(i)))
         return self
-
-    def __exit__(self, *exc):
-        for hd in self.handles:
-            hd.remove()
-        self.handles = []
 
     def begin_step(self, step: int, m: int) -> None:
         """Called by the sampler before each model call: step index and pairs m (rows [A; B]; under classifier-free

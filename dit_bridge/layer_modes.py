@@ -36,7 +36,7 @@ from syncgap.ou_models.estimators import fit_sigmoid_bounded
 from syncgap.theory.checks import InputError, check_int
 
 from .depth import feature_token_modes, global_mode_mask, patchify, token_dct_basis
-from .recording import token_grid
+from .recording import HookSet, token_grid
 from .train import alphas_cumprod
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def bayes_accuracy(mix: SignFeatureMixture, x: np.ndarray, timestep: int) -> np.
     return np.maximum(p, 1 - p).mean(0)
 
 
-class StateRecorder:
+class StateRecorder(HookSet):
     """Hooks on the model and every block of a pair run: per step the (P, states, G, 2) group energies.
 
     `energies[step]` (L + 4, P, G, 2) in the order of `state_names`; `timesteps[step]` the DDPM timestep;
@@ -122,11 +122,6 @@ class StateRecorder:
         for b in self.blocks:
             self.handles.append(b.register_forward_hook(lambda mod, args, out: self._add(out)))
         return self
-
-    def __exit__(self, *exc):
-        for hd in self.handles:
-            hd.remove()
-        self.handles = []
 
     def begin_step(self, step: int, m: int) -> None:
         self._step, self._parts = int(step), []

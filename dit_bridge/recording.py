@@ -53,6 +53,17 @@ def token_grid(model: torch.nn.Module) -> tuple[int, int]:
     return s // p, s // p
 
 
+class HookSet:
+    """Base of the hook context managers: __enter__ registers hooks into self.handles, __exit__ removes them all."""
+
+    handles: list
+
+    def __exit__(self, *exc):
+        for hd in self.handles:
+            hd.remove()
+        self.handles = []
+
+
 class PairRecorder:
     """Hooks on every transformer block reducing the replica difference per layer and step (Protocol II)."""
 

@@ -19,6 +19,7 @@ import torch
 from syncgap.theory.checks import check_int
 from syncgap.theory.data import SignFeatureMixture
 
+from .recording import HookSet
 from .train import alphas_cumprod
 
 
@@ -29,7 +30,7 @@ def commit_step(mix: SignFeatureMixture, k: int) -> int:
     return int(np.argmin(np.abs(np.log(abar) + np.log(mix.eigenvalues()[k]))))
 
 
-class SkipLastBlocks:
+class SkipLastBlocks(HookSet):
     """Context manager: the last `skip` transformer blocks return their input (identity) while active."""
 
     def __init__(self, model: torch.nn.Module, skip: int):
@@ -41,11 +42,6 @@ class SkipLastBlocks:
             self.handles.append(b.register_forward_hook(lambda m, args, kwargs, out: args[0] if args
                                                         else kwargs["hidden_states"], with_kwargs=True))
         return self
-
-    def __exit__(self, *exc):
-        for h in self.handles:
-            h.remove()
-        self.handles.clear()
 
 
 @torch.no_grad()
