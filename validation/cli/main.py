@@ -171,13 +171,28 @@ def main(argv: list[str] | None = None) -> int:
     are parsed, while the command's own handler speaks, while the folder lock is released), never a
     traceback and never death by the signal itself (status -2)."""
     try:
-        return _main(argv)
+        status = _main(argv)
     except Terminated:
-        return 128 + signal.SIGTERM
+        status = 128 + signal.SIGTERM
     except KeyboardInterrupt:
         with contextlib.suppress(BaseException):
             print("interrupted; finished results are kept and a rerun resumes", file=sys.stderr)
-        return 130
+        status = 130
+    if status in (130, 128 + signal.SIGTERM):
+        _forget_interrupt_in_exec()
+    return status
+
+
+def _forget_interrupt_in_exec() -> None:
+    """Clear CPython's mark of a KeyboardInterrupt that left an `exec`/`eval` of a string.
+
+    CPython (3.8-3.13) sets that mark when a KeyboardInterrupt leaves code run by `exec(str)` (dataclasses,
+    numba and namedtuple build functions that way) and, under `python -m`, kills the process with SIGINT at
+    exit (status -2) even though the interrupt was handled and 130 returned. Every `exec` of a string
+    resets the mark when it starts, so one harmless `exec` after the handler clears it.
+    """
+    with contextlib.suppress(BaseException):
+        exec("None")
 
 
 def _main(argv: list[str] | None) -> int:
