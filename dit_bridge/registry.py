@@ -43,7 +43,8 @@ if TYPE_CHECKING:
     from diffusers import DiTTransformer2DModel
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "zoo")
-ZOO_NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits", "fhgm-deep16", "fhgm-deep16-base")
+ZOO_NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits", "fhgm-deep16", "fhgm-deep16-base", "fhgm-deep16-pos",
+             "fhgm-deep16-neg")
 DIT_XL_ID = "facebook/DiT-XL-2-256"
 DIT_XL_ENV = "SYNCGAP_DIT_XL"
 DIT_XL_VAE_SCALE = 0.18215

@@ -31,10 +31,12 @@ from syncgap.dit_bridge.zoo_quality import (ddim_sample, denoiser_error_curve, d
                                     digit_guidance_accuracy, feature_statistics, load_zoo_model, quality_gate)
 
 ZOO = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "dit_bridge", "zoo")
-NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits")
+TESTBED = ("fhgm-deep16", "fhgm-deep16-pos", "fhgm-deep16-neg")   # the deep testbed and its depth controls
+NAMES = ("fhgm", "fhgm-flat", "fhgm-deep", "digits", *TESTBED)
 FHGM_LIKE = ("fhgm", "fhgm-flat")
-DATASET = {"fhgm": "fhgm", "fhgm-flat": "fhgm-flat", "fhgm-deep": "fhgm", "digits": "digits"}
-LAYERS = {"fhgm": 4, "fhgm-flat": 4, "fhgm-deep": 28, "digits": 4}
+DATASET = {"fhgm": "fhgm", "fhgm-flat": "fhgm-flat", "fhgm-deep": "fhgm", "digits": "digits",
+           **{name: "fhgm" for name in TESTBED}}
+LAYERS = {"fhgm": 4, "fhgm-flat": 4, "fhgm-deep": 28, "digits": 4, **{name: 16 for name in TESTBED}}
 MAX_BYTES = {"fhgm-deep": 25_000_000}   # the others: 10 MB
 EXCESS_MAX = 0.5
 SIGN_TOL, AMP_RTOL, RESID_RTOL = 0.15, 0.1, 0.2
@@ -159,7 +161,7 @@ def test_flat_control_samples_reproduce_every_feature_amplitude():
     assert abs(fs["residual_pixel_var"] / fs["expected_residual_pixel_var"] - 1) < RESID_RTOL
 
 
-@pytest.mark.parametrize("name", ("fhgm-flat", "fhgm-deep"))
+@pytest.mark.parametrize("name", ("fhgm-flat", "fhgm-deep", *TESTBED))
 def test_gated_card_states_the_gate_of_its_own_statistics(name):
     with open(os.path.join(ZOO, name, "quality.json")) as f:
         quality = json.load(f)
@@ -170,7 +172,8 @@ def test_gated_card_states_the_gate_of_its_own_statistics(name):
         card = f.read()
     verdict = "passed" if quality["quality_gate"]["passed"] else "missed"
     assert f"Quality gate: {verdict} (" in card
-    missed_words = {"fhgm-flat": "ordering check is n/a", "fhgm-deep": "reported with this shortfall"}[name]
+    missed_words = {"fhgm-flat": "ordering check is n/a", "fhgm-deep": "reported with this shortfall"}.get(
+        name, "n/a with this shortfall as the reason")
     assert (missed_words in card) is (verdict == "missed")
     if name == "fhgm-deep":
         assert card.startswith("# FHGM-deep-DiT (28 blocks)") and "training time: " in card

@@ -39,13 +39,29 @@ def test_set_effects_sums_blocks_and_draws_a_measured_null():
     eff = dl.set_effects(est, boots, 5, 5, seed=1)
     assert eff["last"][0] == pytest.approx(1.0) and eff["last"][1] < 1.0 < eff["last"][2]
     assert len(eff["null"]) == 5 and all(len(s) == 5 for s in eff["null_sets"])
-    assert all(s != list(range(23, 28)) and s != list(range(5)) for s in eff["null_sets"])
+    ends = set(range(23, 28)) | set(range(5))
+    assert all(not ends & set(s) for s in eff["null_sets"])              # "k other blocks": no block of an end
     assert dl.localise(eff["last"], eff["first"], eff["null"], 5)[0] == "last 5"
     flipped = dl.set_effects(est[::-1], boots[:, ::-1], 5, 5, seed=1)
     assert dl.localise(flipped["last"], flipped["first"], flipped["null"], 5)[0] == "first 5"
     assert dl.control_k(28) == 5 and dl.control_k(16) == 5 and dl.control_k(4) == 1 and dl.control_k(12) == 4
     few = dl.set_effects(np.ones(4), np.ones((50, 4)), 1, 5)     # a 4-block model has 2 other 1-sets
     assert len(few["null"]) == 2 and dl.localise(few["last"], few["first"], few["null"], 1)[0] == "n/a"
+    assert dl.random_sets(16, 5, 5) == [s for s in dl.random_sets(16, 5, 6) if s in dl.random_sets(16, 5, 5)]
+    assert len(dl.random_sets(16, 5, 10)) == 6 and dl.random_sets(12, 5, 5) == []   # 6 middle blocks; 2
+
+
+def test_a_null_overlapping_an_end_would_hide_a_spread_tail():
+    """The last 5 of 16 blocks share the work equally: a random 5-set holding 3 of them would carry 3/5 of it and
+    could top the null; the null of the blocks between the ends cannot, and the rule answers "last 5"."""
+    rng = np.random.default_rng(2)
+    est = np.r_[np.full(11, 0.01), np.full(5, 0.2)]
+    boots = est + 0.05 * rng.standard_normal((400, 16))
+    eff = dl.set_effects(est, boots, 5, 5, seed=0)
+    assert max(eff["null"]) < 0.1 and dl.localise(eff["last"], eff["first"], eff["null"], 5)[0] == "last 5"
+    overlapping = [[2, 5, 7, 8, 9], [1, 3, 6, 9, 12], [0, 4, 12, 13, 15], [10, 11, 12, 13, 14], [3, 6, 8, 9, 10]]
+    answer = dl.localise(eff["last"], eff["first"], [est[s].sum() for s in overlapping], 5)[0]
+    assert answer == "n/a"                                                   # 4 of the last 5 tops the edge
 
 
 def _write(zoo, name, expect, answer, reason="r"):
@@ -90,7 +106,8 @@ def test_depth_controls_command_writes_a_record_the_report_reads(tmp_path, monke
     record = json.loads((out / dl.RECORD_FILE).read_text())
     assert record["expect"] == "last" and record["k"] == dl.control_k(6) == 2
     assert record["answer"] in ("last 2", "first 2", "elsewhere", "n/a") and record["reason"]
-    assert len(record["last"]) == 3 and len(record["null"]) == 5 and record["feature"] == "dct67"
+    assert len(record["last"]) == 3 and record["feature"] == "dct67"
+    assert len(record["null"]) == len(dl.random_sets(6, 2, 5)) == 1             # blocks 2, 3 lie between the ends
     monkeypatch.setitem(dl.CONTROLS, "deep", ("ctl", "missing"))
     checks, reason = dl.control_checks("deep", str(tmp_path / "zoo"), "f")
     assert checks[0].id == "dit.ctl.depth.control.answer" and checks[1].verdict == "n/a"

@@ -36,7 +36,7 @@ WINDOWS = ("switch-on", "throughout")
 
 @dataclass(frozen=True)
 class CausalSettings:
-    models: tuple = ("fhgm-deep", "fhgm")
+    models: tuple = ("fhgm-deep16", "fhgm")   # the deep testbed; fhgm (4 blocks) for contrast
     window: str = "switch-on"        # "switch-on" (reference: all layers at g_ref) | "throughout" (reference: none)
     g_grid: tuple = (1.0,)           # switch-on: every layer at g = 1 collapses fhgm-deep's gap (5.4 -> 0.9 steps)
     g_ref: float = 0.25              # switch-on: the weak all-layer coupling the shifts are read against
@@ -70,7 +70,7 @@ def settings_for(quick: bool, full: bool) -> CausalSettings:
     if full:
         return CausalSettings(ks="all", n_random=5, n_pairs=64, num_steps=30,
                               t_ints=(0, 4, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30))
-    return CausalSettings(models=("fhgm-deep",), n_pairs=8) if quick else CausalSettings()
+    return CausalSettings(models=("fhgm-deep16",), n_pairs=8) if quick else CausalSettings()
 
 
 def ks_for(n_layers: int, ks) -> list[int]:
@@ -365,7 +365,7 @@ def finding_text(ana: dict, checks) -> str:
 
 def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False, model=None,
                      device="cpu", dtype: str = "auto", compile: bool = False) -> SuiteResult:
-    """The causal depth test on fhgm-deep (and fhgm for contrast); see the module docstring. dtype: the switch-on
+    """The causal depth test on fhgm-deep16 (and fhgm for contrast); see the module docstring. dtype: the switch-on
     cells' model dtype, "auto" (AUTO_DTYPE: fp32), "fp32" or "bf16"; compile:
     torch.compile the cells' model."""
     from syncgap.dit_bridge.precision import resolve_dtype

@@ -65,8 +65,8 @@ class DepthSettings:
     alpha: float = 1.0            # ridge penalty, lambda = alpha trace(X^T X) / d
     n_boot: int = 200
     n_boot_modes: int = 100       # bootstrap of the per-layer mode-energy commitment steps (a logistic fit each)
-    attribution_pairs: int = 8    # pairs of the attribution run (JVPs through the rest of the network)
-    n_attribution_steps: int = 4  # interior sampler steps at which every block is attributed
+    attribution_pairs: int = 16   # pairs of the attribution run (JVPs through the rest of the network)
+    n_attribution_steps: int = 8  # interior sampler steps at which every block is attributed (16 x 8: both controls resolve)
     eps: float = 0.3              # antisymmetric start perturbation
     g: float = 0.0                # coupling of the run (0: the intrinsic gap)
     seed: int = 0
@@ -76,7 +76,7 @@ QUICK = DepthSettings(n_pairs=24, num_steps=12, n_probe_steps=5, n_boot=60, n_bo
                       n_attribution_steps=2)
 FULL = DepthSettings(n_pairs=384, num_steps=30, n_probe_steps=15, n_boot=400, n_boot_modes=400, attribution_pairs=32,
                      n_attribution_steps=28)
-DEFAULT_MODELS = ("fhgm-deep", "fhgm")   # --quick: fhgm alone
+DEFAULT_MODELS = ("fhgm-deep16", "fhgm")   # the deep testbed (its last blocks work; it has controls); --quick: fhgm
 
 
 @dataclass
@@ -242,7 +242,7 @@ def _models(model, quick: bool) -> list[str]:
 def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: str = "cpu",
                say=lambda m: None) -> DepthPart:
     """Measure, analyse, check and draw the depth finding for every FHGM-trained model of `model`
-    (default: fhgm-deep and fhgm; --quick: fhgm). Other models are skipped with a note; a default model
+    (default: fhgm-deep16 and fhgm; --quick: fhgm). Other models are skipped with a note; a default model
     that cannot be loaded is a failed check."""
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
 

@@ -5,8 +5,8 @@
     control_record(...) / control_checks(...) / localisation_check(...)
 
 The rule (pure): each of `last` and `first` is one set's effect [estimate, low, high] (larger = the set
-carries more of the measured quantity), `null` the estimates of at least MIN_NULL random k-sets of other
-blocks, each a measured value (never a convention). With edge = max(null):
+carries more of the measured quantity), `null` the estimates of at least MIN_NULL random k-sets of the blocks
+outside both ends, each a measured value (never a convention). With edge = max(null):
 - "last k"    when the last set's whole interval lies above the edge and above the first set's interval;
 - "first k"   symmetrically;
 - "elsewhere" when both intervals lie wholly below the edge (some other k-set carries more than either end);
@@ -17,6 +17,7 @@ before the deep model's answer is a verdict (docs/protocols.md, "Depth").
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -67,11 +68,18 @@ def localise(last, first, null, k: int, min_null: int = MIN_NULL) -> tuple[str, 
 
 
 def random_sets(n_layers: int, k: int, n_random: int, seed: int = 0) -> list[list[int]]:
-    """n_random distinct random k-sets of 0-based block indices, each differing from the last k and the first k
-    (dit_bridge.causal.layer_sets' random sets; fewer when no more exist)."""
-    from syncgap.dit_bridge.causal import layer_sets
-    sets = layer_sets(n_layers, [k], n_random, seed)
-    return [s["layers"] for s in sets if s["kind"] == "random"]
+    """n_random distinct k-sets of 0-based block indices drawn from the blocks outside both ends (the last k and
+    the first k), so the null is "k other blocks": a set sharing blocks with an end would carry part of that
+    end's effect (on a 16-block model a random 5-set holding 3 of the last 5 blocks carries 3/5 of a last-5
+    effect). Every such set when there are no more than n_random; none when fewer than k blocks lie between."""
+    middle = list(range(k, n_layers - k))
+    if len(middle) < k:
+        return []
+    every = [list(c) for c in itertools.combinations(middle, k)]
+    if len(every) <= n_random:
+        return every
+    order = np.random.default_rng(seed).permutation(len(every))[:n_random]
+    return [every[i] for i in sorted(order)]
 
 
 def set_effects(est: np.ndarray, boots: np.ndarray, k: int, n_random: int = MIN_NULL, seed: int = 0) -> dict:
