@@ -3,6 +3,7 @@
 Each returns a plain dict of numbers and arrays, with percentile bootstrap intervals over
 paths (ou_models.estimators). Paths are run in batches; `progress(done, total)` is called
 after each batch. Batching never changes results (counter-based noise, see rng.py).
+Each entry point checks its arguments once into a ReplicaRun (replica_run.py); what runs it takes that spec.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
     from .engine import FeatureModel, StepTables
 
-P1_WINDOWS = ("release", "switch-on", "clone")
+P1_WINDOWS = ("release", "switch-on", "clone")   # the windows protocol_one runs (throughout: variants)
 
 
 def _steps_at_times(grid, times) -> np.ndarray:
