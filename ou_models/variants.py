@@ -78,7 +78,6 @@ def throughout(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: floa
     record_every 0 records about 250 states. Intervals: percentile bootstrap over blocks of paths.
     gap_dit_steps[k-1] = onset step of feature k minus that of feature 0 (later commitment, larger step).
     """
-    check_variant("throughout", noise, eps)
     n = check_int("samples", n, 2, 10**9)
     run = ReplicaRun(data, grid, n, seed, K=2, gate=g, scheme=scheme, window="throughout", noise=noise, eps=eps,
                      batch=batch, progress=progress)
