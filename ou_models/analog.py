@@ -27,6 +27,8 @@ from syncgap.theory.checks import InputError, check_array, check_int, check_real
 from syncgap.theory.gated import gate_for_routing_factor
 
 from .engine import StepTables, check_grid, feature_model, step_tables
+from .replica_run import ReplicaRun
+from .sampler import run_branches
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,7 +95,7 @@ def feature_gate_tables(data: SignFeatureMixture | FeatureModel, grid: ArrayLike
 
 def coupled_cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float | ArrayLike, n: int,
                     seed: int = 0, branch_steps: ArrayLike | None = None, scheme: str = "ddpm",
-                    tables: StepTables | None = None, batch: int = 2000,
+                    tables: StepTables | None = None, *, batch: int = 2000,
                     progress: Callable[[int, int], object] | None = None) -> dict:
     """Coupled cloning on the exact score: per path and branch step the sign agreement of replica A's final
     feature coordinates with its copy's, "units" (n, B, F) in {0, 1}, and the branch steps.
@@ -102,20 +104,26 @@ def coupled_cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g:
     `analog_gate`) with independent noise; at each branch step a copy of the pair continues with the same
     gate on fresh noise (kernels.branch_paths: stream b + 1). `tables` (e.g. `feature_gate_tables`) replace
     the uniform gate. At g = 0 replica A's agreement is measure.cloning's (K = 2, x0.k) bit for bit."""
-    from .measure import run_branches
-    model = feature_model(data)
-    grid = check_grid(grid)
-    n, seed = check_int("samples", n, 2, 10**9), check_int("seed", seed, 0, 2 ** 63 - 1)
-    batch = check_int("batch", batch, 1)
-    N = grid.size - 1
-    steps = np.arange(N + 1) if branch_steps is None else np.asarray(branch_steps)
-    steps = np.unique([check_int("branch step", int(s), 0, N) for s in steps]).astype(np.int64)
+    n = check_int("samples", n, 2, 10**9)
+    run = ReplicaRun(data, grid, n, seed, K=2, gate=g, scheme=scheme, window="clone", gate_tables=tables,
+                     batch=batch, progress=progress)
+    steps = np.arange(run.N + 1) if branch_steps is None else np.asarray(branch_steps)
+    steps = np.unique([check_int("branch step", int(s), 0, run.N) for s in steps]).astype(np.int64)
     if steps.size < 4:
         raise InputError(f"need at least 4 distinct branch steps for a sigmoid fit, got {steps.size}")
-    tab = step_tables(model, grid, None, g, scheme, 2) if tables is None else tables
-    y_main, y_br = run_branches(model, grid, n, seed, 2, (tab, None), (tab, None), steps, batch, progress, eps=0.0)
-    units = (np.sign(y_main[:, None, 0, :]) == np.sign(y_br[:, :, 0, :])).astype(np.int8)   # (n, B, F)
-    return {"units": units, "branch_steps": steps, "scheme": scheme, "samples": n, "seed": seed}
+    return {"units": coupled_units(run, steps), "branch_steps": steps, "scheme": run.scheme, "samples": run.n,
+            "seed": run.seed}
 
 
-__all__ = ["analog_gate", "g_of_rho", "clip_rho", "feature_gate_tables", "coupled_cloning", "RHO_FLOOR"]
+def coupled_units(run: ReplicaRun, steps: np.ndarray) -> np.ndarray:
+    """(n, B, F) int8: whether replica A's final sign of each feature agrees with that of its copy cloned at
+    steps[b], both coupled by the run's tables from one start (a "clone" window run: eps = 0)."""
+    if run.window != "clone":
+        raise InputError(f"coupled cloning needs a run of window 'clone', got {run.window!r}")
+    tables = run.tables()
+    y_main, y_br = run_branches(run, tables, tables, steps)
+    return (np.sign(y_main[:, None, 0, :]) == np.sign(y_br[:, :, 0, :])).astype(np.int8)   # (n, B, F)
+
+
+__all__ = ["analog_gate", "g_of_rho", "clip_rho", "feature_gate_tables", "coupled_cloning", "coupled_units",
+           "RHO_FLOOR"]

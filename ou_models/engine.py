@@ -1,4 +1,4 @@
-"""Coupled OU replicas with exact scores: time grids, per-step tables, and the samplers.
+"""Coupled OU replicas with exact scores: time grids, per-step tables and exact starts (run by sampler.py).
 
 Conventions (docs/science.md §2-4; theory/schedules.py): forward dz = -(A ⊗ I_d) z dt + sqrt(2) dW
 for K replicas z = (x^1..x^K); A = I is K independent copies of the base OU process.
@@ -24,21 +24,19 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.linalg import expm, solve_continuous_lyapunov
 
 from syncgap.theory import schedules
-from syncgap.theory.checks import (InputError, SimulationError, check_array, check_decreasing, check_int, check_real,
-                           index_list)
+from syncgap.theory.checks import InputError, check_array, check_decreasing, check_int, check_real
 from syncgap.theory.data import SignFeatureMixture
-from syncgap.theory.resources import check_array_memory
 
 from . import kernels
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from numpy.typing import ArrayLike
 
@@ -198,10 +196,10 @@ class StepTables:
         return self.L, self.Wy, self.Ws, self.Bt, self.cst, self.sig
 
 
-def step_tables(model: FeatureModel, grid: ArrayLike, drift: ArrayLike | None = None,
-                gate: float | ArrayLike | Callable[[float], float] = 0.0, scheme: str = "sde", K: int | None = None,
-                sign_mixing: ArrayLike | None = None) -> StepTables:
-    """Fold score, gate and integrator of every step of `grid` into the kernel's affine tables."""
+def check_coupling(grid: ArrayLike, drift: ArrayLike | None, gate: float | ArrayLike | Callable[[float], float],
+                   scheme: str, K: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grid, A, g per step) of a run: scheme in SCHEMES; drift A stable (None: A = I_K, 1 <= K <= 8); the gate
+    (g >= 0 per step) and DDPM/DDIM only with independent forward processes (A = I)."""
     grid = check_grid(grid)
     if scheme not in SCHEMES:
         raise InputError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
@@ -219,6 +217,15 @@ def step_tables(model: FeatureModel, grid: ArrayLike, drift: ArrayLike | None = 
         raise InputError(f"scheme {scheme!r} needs A = I; use 'sde' or 'ode' for a coupled drift")
     if grid[-2] <= 0:
         raise InputError("t grid must stay > 0 until its last point (the score diverges at t = 0)")
+    return grid, A, gs
+
+
+def step_tables(model: FeatureModel, grid: ArrayLike, drift: ArrayLike | None = None,
+                gate: float | ArrayLike | Callable[[float], float] = 0.0, scheme: str = "sde", K: int | None = None,
+                sign_mixing: ArrayLike | None = None) -> StepTables:
+    """Fold score, gate and integrator of every step of `grid` into the kernel's affine tables."""
+    grid, A, gs = check_coupling(grid, drift, gate, scheme, K)
+    K = A.shape[0]
     N, F = grid.size - 1, model.num_features
     Tm = check_sign_mixing(sign_mixing, K)
     signs = sign_states(K)
@@ -293,38 +300,6 @@ def initial_for_ids(model: FeatureModel, ids: ArrayLike, K: int, T: float, drift
     return z
 
 
-def locate_nonfinite(where: str, model: FeatureModel, grid: np.ndarray, z_start: np.ndarray, ids: ArrayLike, seed: int,
-                     segments: Sequence[tuple[StepTables, int, int, int]], limit: int = 8) -> None:
-    """Raise SimulationError naming the first step whose result is NaN/inf and the paths it hit.
-
-    Reruns the given paths (at most `limit`) from `z_start` (b, K, D) through `segments`, a list of
-    (tables, stream, s_begin, s_end) in order, recording every state of the last segment; the same
-    counter-based noise as the original run, so the same numbers. Only called after a failed check.
-    """
-    ids = np.asarray(ids, dtype=np.int64)
-    z = np.array(z_start[:limit], dtype=float)
-    sub = ids[:limit]
-    K, F = z.shape[1], model.num_features
-    signs, signed = sign_states(K), model.amplitudes > 0
-    first = np.full(sub.size, -1)
-    for tables, stream, s0, s1 in segments:
-        y = np.zeros((sub.size, s1 - s0 + 1, K, F))
-        gram = np.zeros((sub.size, s1 - s0 + 1, K, K))
-        kernels.run_paths(z, sub, seed, stream, model.patterns, *tables.args(), signs, signed, s0, s1, 1, y, gram)
-        ok = np.isfinite(y).all(axis=(2, 3)) & np.isfinite(gram).all(axis=(2, 3))   # (b, states)
-        for i in np.flatnonzero((first < 0) & ~ok.all(axis=1)):
-            first[i] = s0 + int(np.argmin(ok[i])) - 1        # state r is the result of step r - 1
-    hit = first >= 0
-    if not hit.any():   # not reproduced step by step: name the paths only
-        raise SimulationError(f"{where}: non-finite values (NaN or inf) in the final state of paths "
-                              f"{index_list(ids)}")
-    s = int(first[hit].min())
-    paths = sub[first == s]
-    others = f"; {ids.size} paths non-finite in all: {index_list(ids)}" if ids.size > paths.size else ""
-    raise SimulationError(f"{where}: non-finite values (NaN or inf) first at step {s} "
-                          f"(OU time {grid[s]:.6g} -> {grid[s + 1]:.6g}) in paths {index_list(paths)}{others}")
-
-
 def forward_sample(model: SignFeatureMixture | FeatureModel, n: int, t: float, K: int = 1,
                    drift: ArrayLike | None = None, seed: int = 0, sign_mixing: ArrayLike | None = None) -> np.ndarray:
     """n exact samples of the coupled forward process at OU time t >= 0 (t = 0: the data itself), (n, K, D)."""
@@ -340,71 +315,6 @@ def forward_sample(model: SignFeatureMixture | FeatureModel, n: int, t: float, K
                            check_sign_mixing(sign_mixing, K), np.eye(K), np.zeros((K, K)))
         return z
     return initial_state(model, n, K, t, drift, check_int("seed", seed, 0), 0, sign_mixing)
-
-
-def sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0, K: int = 1,
-           drift: ArrayLike | None = None, gate: float | ArrayLike | Callable[[float], float] = 0.0,
-           scheme: str = "sde", record_every: int = 0, path_offset: int = 0, z0: ArrayLike | None = None,
-           sign_mixing: ArrayLike | None = None, shared_noise: bool = False) -> dict[str, np.ndarray]:
-    """Run n paths of K replicas down `grid`; returns {"z": (n, K, D), "y": (n, R, K, F), "gram": (n, R, K, K), "t": (R,)}.
-
-    `y` are feature coordinates and `gram` the Gram matrix of the orthogonal parts, recorded every
-    `record_every` steps (0: none). Results depend only on (seed, path_offset + p), never on batching.
-    shared_noise: all K replicas draw the same per-step noise (docs/protocols.md, noise "shared").
-    """
-    model = feature_model(model)
-    grid = check_grid(grid)
-    n = check_int("samples", n, 1, 10**9)
-    seed = check_int("seed", seed, 0, 2 ** 63 - 1)
-    record_every = check_int("record_every", record_every, 0, 10**9)
-    if drift is not None:
-        K = check_drift(drift).shape[0]
-    n_rec = (grid.size - 1) // record_every + 2 if record_every else 0
-    check_array_memory(f"{n} paths recorded at {n_rec} times", (n, K, model.dim), (n, n_rec, K, model.num_features + K))
-    tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
-    N = grid.size - 1
-    z = (initial_state(model, n, K, grid[0], drift, seed, path_offset, sign_mixing) if z0 is None
-         else check_array("z0", z0).copy())
-    if z.shape != (n, K, model.dim):
-        raise InputError(f"z0 must have shape {(n, K, model.dim)}, got {z.shape}")
-    rec = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
-    if record_every and rec[-1] != N:
-        rec = np.append(rec, N)
-    y = np.zeros((n, rec.size, K, model.num_features))
-    gram = np.zeros((n, rec.size, K, K))
-    ids = path_offset + np.arange(n, dtype=np.int64)
-    kernels.run_paths(z, ids, seed, 0, model.patterns, *tables.args(), sign_states(K).copy(),
-                      model.amplitudes > 0, 0, N, max(record_every, 1), y, gram, bool(shared_noise))
-    if not np.isfinite(z).all():
-        bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
-        start = (initial_for_ids(model, ids[bad], K, grid[0], drift, seed, sign_mixing) if z0 is None
-                 else np.asarray(z0, dtype=float)[bad])
-        locate_nonfinite(f"{scheme} sampler", model, grid, start, ids[bad], seed, [(tables, 0, 0, N)])
-    return {"z": z, "y": y, "gram": gram, "t": grid[rec]}
-
-
-def reverse_sde(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
-                **kw: Any) -> dict[str, np.ndarray]:
-    """Euler-Maruyama reverse SDE dz = [(A ⊗ I) z + 2 score] dtau + sqrt(2) dW (docs/science.md §2-3)."""
-    return sample(model, grid, n, seed, scheme="sde", **kw)
-
-
-def probability_flow_ode(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
-                         **kw: Any) -> dict[str, np.ndarray]:
-    """Euler probability-flow ODE dz = [(A ⊗ I) z + score] dtau (docs/science.md §2)."""
-    return sample(model, grid, n, seed, scheme="ode", **kw)
-
-
-def ddpm_sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
-                **kw: Any) -> dict[str, np.ndarray]:
-    """DDPM ancestral steps on an OU-time grid (use `ddpm_grid` for DiT's schedule)."""
-    return sample(model, grid, n, seed, scheme="ddpm", **kw)
-
-
-def ddim_sample(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
-                **kw: Any) -> dict[str, np.ndarray]:
-    """DDIM (eta = 0) steps on an OU-time grid."""
-    return sample(model, grid, n, seed, scheme="ddim", **kw)
 
 
 def feature_model_gauss(d: int) -> FeatureModel:

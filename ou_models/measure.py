@@ -3,6 +3,7 @@
 Each returns a plain dict of numbers and arrays, with percentile bootstrap intervals over
 paths (ou_models.estimators). Paths are run in batches; `progress(done, total)` is called
 after each batch. Batching never changes results (counter-based noise, see rng.py).
+Each entry point checks its arguments once into a ReplicaRun (replica_run.py); what runs it takes that spec.
 """
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from syncgap.theory.checks import InputError, SimulationError, check_finite_stat
 from syncgap.theory.resources import check_array_memory
 
 from . import kernels
-from .engine import (StepTables, feature_model_gauss, initial_for_ids, sign_states, check_drift, check_grid, feature_model,
-                     initial_state, locate_nonfinite, sample, step_tables)
+from .analog import coupled_units
+from .engine import feature_model_gauss
 from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
+from .replica_run import ReplicaRun, check_variant
+from .sampler import run_branches, sample_paths
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,7 +29,9 @@ if TYPE_CHECKING:
 
     from syncgap.theory.data import SignFeatureMixture
 
-    from .engine import FeatureModel
+    from .engine import FeatureModel, StepTables
+
+P1_WINDOWS = ("release", "switch-on", "clone")   # the windows protocol_one runs (throughout: variants)
 
 
 def _steps_at_times(grid, times) -> np.ndarray:
@@ -62,54 +67,6 @@ def grid_step_of_time(grid: np.ndarray, t: ArrayLike) -> float | np.ndarray:
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
 
 
-def run_branches(model: FeatureModel, grid: np.ndarray, n: int, seed: int, K: int, main: tuple, branch: tuple,
-                 steps: np.ndarray, batch: int, progress: Callable[[int, int], object] | None,
-                 sign_mixing: ArrayLike | None = None, shared_noise: bool = False,
-                 eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F).
-
-    shared_noise: both replicas draw the same per-step noise; eps: antisymmetric start
-    (ou_models.variants.antisymmetric_start), None = independent draws (docs/protocols.md).
-    """
-    from .variants import antisymmetric_start
-    F = model.num_features
-    check_array_memory(f"{n} paths x {steps.size} branch times", (n, K, F), (n, steps.size, K, F), (batch, K, model.dim))
-    y_main = np.empty((n, K, F))
-    y_br = np.empty((n, steps.size, K, F))
-    signs = sign_states(K)
-    signed = model.amplitudes > 0
-    for lo in range(0, n, batch):
-        hi = min(n, lo + batch)
-        z = antisymmetric_start(initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing), eps)
-        kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
-                             *main[0].args(), *branch[0].args(), signs, signed,
-                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi], shared_noise)
-        _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main[lo:hi], y_br[lo:hi], sign_mixing)
-        if progress is not None:
-            progress(hi, n)
-    return y_main, y_br
-
-
-def _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main, y_br, sign_mixing):
-    """SimulationError naming the first non-finite step and its paths (main run first, then the branches)."""
-    bad_main = ~np.isfinite(y_main).reshape(len(y_main), -1).all(axis=1)
-    bad_br = ~np.isfinite(y_br).all(axis=(2, 3))                    # (b, B)
-    if not (bad_main.any() or bad_br.any()):
-        return
-    N = grid.size - 1
-    if bad_main.any():
-        rows = np.flatnonzero(bad_main)
-        segs = [(main[0], 0, 0, N)]
-    else:
-        b = int(np.flatnonzero(bad_br.any(axis=0))[0])              # the earliest branch that failed
-        rows = np.flatnonzero(bad_br[:, b])
-        segs = [(main[0], 0, 0, int(steps[b])), (branch[0], b + 1, int(steps[b]), N)]
-    ids = lo + rows
-    start = initial_for_ids(model, ids, K, grid[0], main[1], seed, sign_mixing)
-    where = "main run" if bad_main.any() else f"branch from step {segs[1][2]}"
-    locate_nonfinite(where, model, grid, start, ids, seed, segs)
-
-
 def _midpoint_stat(x, lo, hi):
     """statistic(units (n, B)) -> fitted sigmoid midpoint of the mean agreement, or None."""
     def stat(units):
@@ -123,13 +80,13 @@ def _midpoint_stat(x, lo, hi):
     return stat
 
 
-def _check_common(n, seed, batch, n_boot):
-    return (check_int("samples", n, 2, 10**9), check_int("seed", seed, 0, 2 ** 63 - 1),
-            check_int("batch", batch, 1), check_int("n_boot", n_boot, 10, 10**6))
+def _check_readout(n: int, n_boot: int) -> tuple[int, int]:
+    """(paths, bootstrap resamples) of a measurement: a bootstrap over paths needs n >= 2 and n_boot >= 10."""
+    return check_int("samples", n, 2, 10**9), check_int("n_boot", n_boot, 10, 10**6)
 
 
 def cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
-            branch_times: ArrayLike | None = None, K: int = 1, drift: ArrayLike | None = None,
+            branch_times: ArrayLike | None = None, *, K: int = 1, drift: ArrayLike | None = None,
             gate: float | ArrayLike | Callable[[float], float] = 0.0, scheme: str = "sde", batch: int = 2000,
             n_boot: int = 300, sign_mixing: ArrayLike | None = None, keep_units: bool = False,
             progress: Callable[[int, int], object] | None = None) -> dict:
@@ -142,45 +99,56 @@ def cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, se
     for dense branch times), `t_speciation_sigmoid` from a logistic fit (smoother, but biased where
     the true curve is not logistic: about +0.05/kappa for the base curve).
     """
-    model = feature_model(data)
-    grid = check_grid(grid)
-    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
-    if drift is not None:
-        K = check_drift(drift).shape[0]
+    n, n_boot = _check_readout(n, n_boot)
+    run = ReplicaRun(data, grid, n, seed, K=K, drift=drift, gate=gate, scheme=scheme, sign_mixing=sign_mixing,
+                     batch=batch, progress=progress)
+    return _cloning(run, branch_times, n_boot, keep_units)
+
+
+def _cloning(run: ReplicaRun, branch_times: ArrayLike | None, n_boot: int, keep_units: bool) -> dict:
+    """`cloning` of a checked run: every path cloned at each branch time on the run's own tables."""
+    model, grid, K = run.model, run.grid, run.K
     if branch_times is None:
         branch_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 3.5)
     steps = _steps_at_times(grid, branch_times)
-    tables = step_tables(model, grid, drift, gate, scheme, K, sign_mixing)
-    y_main, y_br = run_branches(model, grid, n, seed, K, (tables, drift), (tables, drift), steps, batch, progress,
-                                 sign_mixing)
-    names, agree = [], []
-    for i in range(K):
-        for k in range(model.num_features):
-            names.append(f"x{i}.{k}" if K > 1 else f"feature{k}")
-            agree.append(np.sign(y_main[:, None, i, k]) == np.sign(y_br[:, :, i, k]))
-    if K > 1:
-        A = np.eye(K) if drift is None else np.asarray(drift, float)
-        ev, V = np.linalg.eigh(0.5 * (A + A.T))
-        for m in range(K):
-            for k in range(model.num_features):
-                names.append(f"mode{m}.{k}")
-                agree.append(np.sign(y_main[:, :, k] @ V[:, m])[:, None] == np.sign(y_br[:, :, :, k] @ V[:, m]))
+    tables = run.tables()
+    y_main, y_br = run_branches(run, tables, tables, steps)
+    names, agree = _cloning_observables(run, y_main, y_br)
     t = grid[steps]
     curves, lows, highs, t_spec, t_sig = [], [], [], [], []
     for a in agree:
         a = a.astype(float)
-        m, l, h = agreement_curve_ci(a, n_boot, seed=seed)
+        m, l, h = agreement_curve_ci(a, n_boot, seed=run.seed)
         curves.append(m), lows.append(l), highs.append(h)
-        interval = bootstrap(crossing_statistic(t, 0.75), a, n_boot, seed=seed)
+        interval = bootstrap(crossing_statistic(t, 0.75), a, n_boot, seed=run.seed)
         t_spec.append((interval.estimate, interval.low, interval.high))
-        interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=seed)
+        interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=run.seed)
         t_sig.append((interval.estimate, interval.low, interval.high))
     rec = {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
            "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
-           "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": n, "seed": seed, "scheme": scheme, "level": 0.75}
+           "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": run.n,
+           "seed": run.seed, "scheme": run.scheme, "level": 0.75}
     if keep_units:
         rec["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
     return rec
+
+
+def _cloning_observables(run: ReplicaRun, y_main: np.ndarray, y_br: np.ndarray) -> tuple[list, list]:
+    """(names, per-path sign agreement (n, B) of each): every replica's features, and for K > 1 every mode's."""
+    K, F = run.K, run.model.num_features
+    names, agree = [], []
+    for i in range(K):
+        for k in range(F):
+            names.append(f"x{i}.{k}" if K > 1 else f"feature{k}")
+            agree.append(np.sign(y_main[:, None, i, k]) == np.sign(y_br[:, :, i, k]))
+    if K > 1:
+        A = np.eye(K) if run.drift is None else run.drift
+        ev, V = np.linalg.eigh(0.5 * (A + A.T))
+        for m in range(K):
+            for k in range(F):
+                names.append(f"mode{m}.{k}")
+                agree.append(np.sign(y_main[:, :, k] @ V[:, m])[:, None] == np.sign(y_br[:, :, :, k] @ V[:, m]))
+    return names, agree
 
 
 def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, level: float = 0.75) -> float:
@@ -202,7 +170,7 @@ def cloning_crossing_theory(rate: float, amplitude: float, noise_std: float, lev
 
 
 def mode_gap(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, seed: int = 0,
-             branch_times: ArrayLike | None = None, scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
+             branch_times: ArrayLike | None = None, *, scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
              progress: Callable[[int, int], object] | None = None) -> dict:
     """Layer A gap of the symmetric pair A = [[1, -g], [-g, 1]] from per-mode cloning (docs/science.md §3).
 
@@ -212,26 +180,32 @@ def mode_gap(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float,
     """
     from syncgap.theory.coupled_ou import drift_symmetric   # SymPy: imported where it is used
     A = drift_symmetric(g)
-    ev, V = np.linalg.eigh(A)
+    n, n_boot = _check_readout(n, n_boot)
+    run = ReplicaRun(data, grid, n, seed, drift=A, scheme=scheme, sign_mixing=np.linalg.eigh(A)[1], batch=batch,
+                     progress=progress)
+    return _mode_gap(run, g, branch_times, n_boot)
+
+
+def _mode_gap(run: ReplicaRun, g: float, branch_times: ArrayLike | None, n_boot: int) -> dict:
+    """`mode_gap` of a checked run whose drift is the symmetric pair of coupling g."""
+    ev, V = np.linalg.eigh(run.drift)
     if branch_times is None:   # dense around each mode's scale log(kappa Lambda)/(2 kappa) (docs/science.md §3)
-        lam = float(feature_model(data).eigenvalues()[0])
+        lam = float(run.model.eigenvalues()[0])
         scales = [np.log(max(k * lam, 1.5)) / (2 * k) for k in ev]
-        grid_ = check_grid(grid)
         branch_times = np.clip(np.concatenate([np.linspace(0.5 * x, 1.6 * x, 12) for x in scales]),
-                               grid_[-2], grid_[0])
-    r = cloning(data, grid, n, seed, branch_times, drift=A, scheme=scheme, batch=batch, n_boot=n_boot,
-                sign_mixing=V, keep_units=True, progress=progress)
+                               run.grid[-2], run.grid[0])
+    r = _cloning(run, branch_times, n_boot, keep_units=True)
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
     crossing = crossing_statistic(r["t_branch"], 0.75)
     gap = gap_statistic(lambda u: crossing(u[:, :, j0].astype(float)), lambda u: crossing(u[:, :, j1].astype(float)))
-    interval = bootstrap(gap, r.pop("units"), n_boot, seed=seed)
+    interval = bootstrap(gap, r.pop("units"), n_boot, seed=run.seed)
     return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],
                 "gap": (interval.estimate, interval.low, interval.high)}
 
 
 def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
                  g: float | ArrayLike | Callable[[float], float], n: int, seed: int = 0,
-                 t_int_times: ArrayLike | None = None, drift: ArrayLike | None = None, scheme: str = "sde",
+                 t_int_times: ArrayLike | None = None, *, drift: ArrayLike | None = None, scheme: str = "sde",
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
                  progress: Callable[[int, int], object] | None = None, window: str = "release",
                  noise: str = "independent", eps: float | None = None, keep_units: bool = False,
@@ -253,79 +227,78 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
     gate_tables (K = 2, e.g. ou_models.analog.feature_gate_tables) replace the gate g's tables where coupled.
     """
-    from .variants import check_variant
-    window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on", "clone"))
-    if window == "clone" and (drift is not None or noise != "independent" or eps not in (None, 0.0)):
-        raise InputError("window 'clone' (coupled cloning) starts both replicas at one point (eps 0) with "
-                         "independent noise under the gate: drop drift, noise and eps")
-    model = feature_model(data)
-    grid = check_grid(grid)
-    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    check_variant(window, noise, eps, P1_WINDOWS)
+    n, n_boot = _check_readout(n, n_boot)
+    run = ReplicaRun(data, grid, n, seed, K=2, drift=drift, gate=g if drift is None else 0.0, scheme=scheme,
+                     window=window, noise=noise, eps=eps, gate_tables=gate_tables, batch=batch, progress=progress)
+    return {"g": g if np.ndim(g) == 0 else None} | _protocol_one(run, t_int_times, n_boot, dit_sampling_steps,
+                                                                 keep_units)
+
+
+def _protocol_one(run: ReplicaRun, t_int_times: ArrayLike | None, n_boot: int, dit_sampling_steps: int,
+                  keep_units: bool) -> dict:
+    """`protocol_one` of a checked pair run (its window release, switch-on or clone), less its "g"."""
+    grid, F, seed = run.grid, run.model.num_features, run.seed
     if t_int_times is None:
-        t_int_times = speciation_window(grid, 0.5 * np.log(model.eigenvalues()), 2.5, 2.5)
+        t_int_times = speciation_window(grid, 0.5 * np.log(run.model.eigenvalues()), 2.5, 2.5)
     steps = _steps_at_times(grid, t_int_times)
-    if gate_tables is not None:
-        main = (gate_tables, None)
-    elif drift is None:
-        main = (step_tables(model, grid, None, g, scheme, 2), None)
-    else:
-        main = (step_tables(model, grid, drift, 0.0, scheme), drift)
-    branch = (step_tables(model, grid, None, 0.0, scheme, 2), None)
-    if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
-        main, branch = (branch[0], None), (main[0], drift)
-    if window == "clone":
-        from .analog import coupled_cloning
-        eps = 0.0
-        units = coupled_cloning(model, grid, g, n, seed, steps, scheme, main[0], batch, progress)["units"]
-        units = units.astype(float)
-    else:
-        _, y_br = run_branches(model, grid, n, seed, 2, main, branch, steps, batch, progress,
-                               shared_noise=noise == "shared", eps=eps)
-        units = (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)  # (n, B, F)
+    units = _pair_agreement(run, steps)                                             # (n, B, F)
     # switch-on at the last grid point never couples (chance by construction): not read (docs/protocols.md)
-    read = steps < grid.size - 1 if window == "switch-on" else np.ones(steps.size, bool)
+    read = steps < grid.size - 1 if run.window == "switch-on" else np.ones(steps.size, bool)
     agree, t = units[:, read], grid[steps[read]]
-    F = model.num_features
     mean, low, high, tau = [], [], [], []
     # chance 0.5 where the pair ran independent longest: large t_int (release), small t_int (switch-on)
-    ends = (None, 0.5) if window == "release" else (0.5, None)
+    midpoint = _midpoint_stat(t, *((None, 0.5) if run.window == "release" else (0.5, None)))
     for k in range(F):
         m, l, h = agreement_curve_ci(agree[:, :, k], n_boot, seed=seed)
         mean.append(m), low.append(l), high.append(h)
-        interval = bootstrap(_midpoint_stat(t, *ends), agree[:, :, k], n_boot, seed=seed)
+        interval = bootstrap(midpoint, agree[:, :, k], n_boot, seed=seed)
         tau.append((interval.estimate, interval.low, interval.high))
+    gaps, gaps_steps = _feature_gaps(agree, midpoint, n_boot, seed, dit_sampling_steps)
+    tau = np.array(tau)
+    dit_steps = np.asarray(schedules.ou_time_to_sampler_step(np.nan_to_num(tau, nan=0.0), dit_sampling_steps))
+    dit_steps[~np.isfinite(tau)] = np.nan
+    return {"t_int": t, "t_int_steps": steps[read], "agreement": np.array(mean).T,
+            "ci_low": np.array(low).T, "ci_high": np.array(high).T, "tau_spec": tau,
+            "tau_spec_grid_steps": grid_step_of_time(grid, tau)[:, [0, 2, 1]],
+            "tau_spec_dit_steps": dit_steps[:, [0, 2, 1]], "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
+            "gap_dit_steps": gaps_steps, "features": list(getattr(run.data, "names", [f"feature{k}" for k in range(F)])),
+            "samples": run.n, "seed": seed, "scheme": run.scheme, "window": run.window, "noise": run.noise,
+            "eps": run.eps, **({"units": units, "units_t_int_steps": steps} if keep_units else {})}
+
+
+def _pair_agreement(run: ReplicaRun, steps: np.ndarray) -> np.ndarray:
+    """Per path, t_int and feature whether the pair's final signs agree, (n, B, F) in {0., 1.}: the pair coupled
+    before steps[b] and independent after (release), the reverse (switch-on), or its coupled clone (clone)."""
+    if run.window == "clone":
+        return coupled_units(run, steps).astype(float)
+    coupled, uncoupled = run.tables(), run.independent().tables()
+    main, branch = (uncoupled, coupled) if run.window == "switch-on" else (coupled, uncoupled)
+    _, y_br = run_branches(run, main, branch, steps)
+    return (np.sign(y_br[:, :, 0, :]) == np.sign(y_br[:, :, 1, :])).astype(float)
+
+
+def _feature_gaps(agree: np.ndarray, midpoint: Callable, n_boot: int, seed: int,
+                  dit_sampling_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap [estimate, low, high] of tau_0 - tau_k per feature k >= 1: in OU time, and in DiT sampler steps."""
     def to_steps(x):
         return float(schedules.ou_time_to_sampler_step(x, dit_sampling_steps))
 
     gaps, gaps_steps = [], []
-    midpoint = _midpoint_stat(t, *ends)
-    for k in range(1, F):
+    for k in range(1, agree.shape[2]):
         first, other = (lambda u: midpoint(u[:, :, 0])), (lambda u, k=k: midpoint(u[:, :, k]))
         interval = bootstrap(gap_statistic(first, other), agree, n_boot, seed=seed)
         gaps.append((interval.estimate, interval.low, interval.high))
         interval = bootstrap(gap_statistic(first, other, to_steps), agree, n_boot, seed=seed)
         # a later commitment is a larger step index, so the step gap is tau_k's step - tau_0's step
         gaps_steps.append((-interval.estimate, -interval.high, -interval.low))
-    tau = np.array(tau)
-    gaps = np.array(gaps).reshape(-1, 3)
-    grid_steps = grid_step_of_time(grid, tau)[:, [0, 2, 1]]
-    dit_steps = np.asarray(schedules.ou_time_to_sampler_step(np.nan_to_num(tau, nan=0.0), dit_sampling_steps))
-    dit_steps[~np.isfinite(tau)] = np.nan
-    dit_steps = dit_steps[:, [0, 2, 1]]
-    return {"g": g if np.ndim(g) == 0 else None, "t_int": t, "t_int_steps": steps[read], "agreement": np.array(mean).T,
-            "ci_low": np.array(low).T, "ci_high": np.array(high).T, "tau_spec": tau,
-            "tau_spec_grid_steps": grid_steps, "tau_spec_dit_steps": dit_steps,
-            "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
-            "gap_dit_steps": np.array(gaps_steps).reshape(-1, 3),
-            "features": list(getattr(data, "names", [f"feature{k}" for k in range(F)])),
-            "samples": n, "seed": seed, "scheme": scheme, "window": window, "noise": noise, "eps": eps,
-            **({"units": units, "units_t_int_steps": steps} if keep_units else {})}
+    return np.array(gaps).reshape(-1, 3), np.array(gaps_steps).reshape(-1, 3)
 
 
 def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
-                      g: float | ArrayLike | Callable[[float], float], n: int, seed: int = 0, record_every: int = 10,
-                      drift: ArrayLike | None = None, scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
-                      progress: Callable[[int, int], object] | None = None) -> dict:
+                      g: float | ArrayLike | Callable[[float], float], n: int, seed: int = 0, *,
+                      record_every: int = 10, drift: ArrayLike | None = None, scheme: str = "sde", batch: int = 2000,
+                      n_boot: int = 300, progress: Callable[[int, int], object] | None = None) -> dict:
     """Replica-difference energy per feature, E_k(t) = <(phi_k.(x_A - x_B))^2>, and its growth rate (Protocol II analog).
 
     Rate r_k = -1/2 d log E_k / dt: the growth rate of the difference amplitude as the reverse
@@ -333,28 +306,35 @@ def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     rate of the drift alone with the injected noise taken out (compare with r_SDE of theory.gated).
     Also the orthogonal part's energy per dimension (no such observable when d equals the number of features).
     """
-    model = feature_model(data)
-    grid = check_grid(grid)
-    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
+    n, n_boot = _check_readout(n, n_boot)
     record_every = check_int("record_every", record_every, 1, 10**9)
-    F, D = model.num_features, model.dim
+    run = ReplicaRun(data, grid, n, seed, K=2, drift=drift, gate=g if drift is None else 0.0, scheme=scheme,
+                     batch=batch, progress=progress)
+    e, t = _pair_energies(run, record_every)
+    return _energy_record(run, e, t, n_boot)
+
+
+def _pair_energies(run: ReplicaRun, record_every: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per path the pair's squared difference per feature (and per orthogonal dimension), (n, R, F[+1]), and t (R,)."""
+    F, D = run.model.num_features, run.model.dim
     parts = []
-    for lo in range(0, n, batch):
-        hi = min(n, lo + batch)
-        r = sample(model, grid, hi - lo, seed, K=2, drift=drift, gate=g if drift is None else 0.0,
-                   scheme=scheme, record_every=record_every, path_offset=lo)
+    for lo, hi in run.batches():
+        r = sample_paths(run, lo, hi, record_every)
         dy = r["y"][:, :, 0, :] - r["y"][:, :, 1, :]
         gm = r["gram"]
         perp = (gm[:, :, 0, 0] + gm[:, :, 1, 1] - 2 * gm[:, :, 0, 1]) / max(D - F, 1)
         parts.append(np.concatenate([dy ** 2, perp[:, :, None]], axis=2) if D > F else dy ** 2)  # (b, R, F[+1])
         t = r["t"]
-        if progress is not None:
-            progress(hi, n)
-    e = np.concatenate(parts)
+    return np.concatenate(parts), t
+
+
+def _energy_record(run: ReplicaRun, e: np.ndarray, t: np.ndarray, n_boot: int) -> dict:
+    """`difference_energy`'s record from the per-path energies e (n, R, F[+1]) at times t: means, rates, intervals."""
+    F, D, n = run.model.num_features, run.model.dim, run.n
     names = [f"feature{k}" for k in range(F)] + (["orthogonal"] if D > F else [])   # d = F: no orthogonal part
     est = e.mean(0)
     _check_energies(est, t, names)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(run.seed)
     boots = np.empty((n_boot,) + e.shape[1:])
     for b in range(n_boot):
         boots[b] = e[rng.integers(0, n, n)].mean(0)
@@ -369,8 +349,8 @@ def difference_energy(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     rec = {"t": t, "observables": names,
            "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
            "rate": rate(est), "rate_ci": np.quantile(rate(boots), q, axis=0),
-           "samples": n, "seed": seed, "scheme": scheme}
-    if scheme == "sde":
+           "samples": n, "seed": run.seed, "scheme": run.scheme}
+    if run.scheme == "sde":
         rec["rate_drift"] = rate_drift(est)
         rec["rate_drift_ci"] = np.quantile(rate_drift(boots), q, axis=0)
     return rec
@@ -394,54 +374,62 @@ def _check_energies(est, t, names) -> None:
 
 
 def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma: float = 1.0, train_seed: int = 0,
-             scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
+             *, scheme: str = "sde", batch: int = 2000, n_boot: int = 300,
              progress: Callable[[int, int], object] | None = None) -> dict:
     """Collapse under the empirical score of n_train Gaussian points N(0, sigma^2 I_d).
 
     Lock time of a path: the OU time from which its nearest training point (nearest e^{-t} X_m,
     the argmax posterior weight) never changes again. Compared with t_C of `theory.base.collapse_time`.
     """
-    from syncgap.theory.base import collapse_time
     n_train = check_int("n_train", n_train, 2, 10**8)
     d = check_int("d", d, 1, 10**6)
     sigma = check_positive("sigma", sigma)
-    grid = check_grid(grid)
-    if grid[-2] <= 0:
-        raise InputError("t grid must stay > 0 until its last point")
     if scheme not in ("sde", "ode", "ddpm"):
         raise InputError(f"collapse scheme must be 'sde', 'ode' or 'ddpm', got {scheme!r}")
-    n, seed, batch, n_boot = _check_common(n, seed, batch, n_boot)
-    check_array_memory(f"the collapse run (n_train={n_train}, d={d}, {n} paths, {grid.size - 1} steps)",
-                       (n_train, d), (n, grid.size - 1), (n, d), (min(n, batch), d))
+    n, n_boot = _check_readout(n, n_boot)
+    run = ReplicaRun(feature_model_gauss(d), grid, n, seed, scheme=scheme, batch=batch, progress=progress)
+    return _collapse(run, n_train, sigma, train_seed, n_boot)
+
+
+def _collapse(run: ReplicaRun, n_train: int, sigma: float, train_seed: int, n_boot: int) -> dict:
+    """`collapse` of a checked one-replica run on isotropic unit Gaussian data (its start at T)."""
+    from syncgap.theory.base import collapse_time
+    n, d, grid = run.n, run.model.dim, run.grid
+    check_array_memory(f"the collapse run (n_train={n_train}, d={d}, {n} paths, {run.N} steps)",
+                       (n_train, d), (n, run.N), (n, d), (min(n, run.batch), d))
     X = sigma * np.random.default_rng(train_seed).standard_normal((n_train, d))
-    N = grid.size - 1
+    nn, xf = _nearest_points(run, X)
+    changed = nn[:, 1:] != nn[:, :-1]                       # (n, N-1): index changed going to step s+1
+    last = np.where(changed.any(1), run.N - 1 - np.argmax(changed[:, ::-1], axis=1), 0)
+    lock_t = grid[last]
+    dist = np.sqrt(((xf[:, None, :] - X[None]) ** 2).sum(-1).min(1)) if n * n_train * d < 5e8 else None
+    interval = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=run.seed)
+    mean_interval = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=run.seed)
+    return {"t_lock_median": (interval.estimate, interval.low, interval.high),
+            "t_lock_mean": (mean_interval.estimate, mean_interval.low, mean_interval.high),
+            "t_collapse_theory": collapse_time(n_train, d, sigma),
+            "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
+            "samples": n, "seed": run.seed, "scheme": run.scheme}
+
+
+def _nearest_points(run: ReplicaRun, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each path's nearest training point (of X (n_train, d)) after every step, (n, N), and its final state (n, d)."""
+    grid, n, N = run.grid, run.n, run.N
     t, t2 = grid[:-1], grid[1:]
     dt = t - t2
     dl = schedules.delta(t)
-    if scheme in ("sde", "ode"):   # score = (e^{-t} D - x)/Delta_t turns the Euler step into denoiser form
-        score_coef, sig = schedules.euler_step(dt, scheme)
+    if run.scheme in ("sde", "ode"):   # score = (e^{-t} D - x)/Delta_t turns the Euler step into denoiser form
+        score_coef, sig = schedules.euler_step(dt, run.scheme)
         a_x = 1.0 + dt - score_coef / dl
         a_d = score_coef * np.exp(-t) / dl
     else:
-        a_x, a_d, sig = schedules.ancestral_step(t, t2, scheme)
+        a_x, a_d, sig = schedules.ancestral_step(t, t2, run.scheme)
     nn = np.empty((n, N), dtype=np.int64)
-    xf = np.empty((n, d))
-    for lo in range(0, n, batch):
-        hi = min(n, lo + batch)
-        x = initial_state(feature_model_gauss(d), hi - lo, 1, grid[0], None, seed, lo)[:, 0]
-        kernels.empirical_paths(x, np.arange(lo, hi, dtype=np.int64), seed, X, np.exp(-t), dl, a_x, a_d,
+    xf = np.empty((n, X.shape[1]))
+    for lo, hi in run.batches():
+        x = run.start(lo, hi)[:, 0]
+        kernels.empirical_paths(x, np.arange(lo, hi, dtype=np.int64), run.seed, X, np.exp(-t), dl, a_x, a_d,
                                 sig, nn[lo:hi])
         xf[lo:hi] = x
         check_finite_state("collapse run (empirical score)", x, unit="path", offset=lo)
-        if progress is not None:
-            progress(hi, n)
-    changed = nn[:, 1:] != nn[:, :-1]                       # (n, N-1): index changed going to step s+1
-    last = np.where(changed.any(1), N - 1 - np.argmax(changed[:, ::-1], axis=1), 0)
-    lock_t = grid[last]
-    dist = np.sqrt(((xf[:, None, :] - X[None]) ** 2).sum(-1).min(1)) if n * n_train * d < 5e8 else None
-    interval = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=seed)
-    mean_interval = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=seed)
-    return {"t_lock_median": (interval.estimate, interval.low, interval.high), "t_lock_mean": (mean_interval.estimate, mean_interval.low, mean_interval.high),
-            "t_collapse_theory": collapse_time(n_train, d, sigma),
-            "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
-            "samples": n, "seed": seed, "scheme": scheme}
+    return nn, xf

@@ -11,6 +11,8 @@
 - eps: the start z_A,B = sqrt(1 - eps^2) z_0 +- eps z_1 from the two replicas' independent draws
   (z_0, z_1) at OU time T; None keeps the two independent draws (today's default).
 The release and switch-on windows run in measure.protocol_one; `run_protocol` dispatches all three.
+The checks of (window, noise, eps) and the antisymmetric start belong to the run spec (replica_run.py);
+they are importable from here too.
 """
 from __future__ import annotations
 
@@ -19,48 +21,20 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from syncgap.theory import schedules
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import check_int, check_real
 
-from .engine import check_grid, feature_model, initial_state, sample
 from .estimators import bootstrap
+from .replica_run import NOISES, WINDOWS, ReplicaRun, antisymmetric_start, check_variant
+from .sampler import sample_paths
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from numpy.typing import ArrayLike
 
     from syncgap.theory.data import SignFeatureMixture
 
     from .engine import FeatureModel
-
-WINDOWS = ("release", "switch-on", "throughout", "clone")
-NOISES = ("independent", "shared")
-
-
-def check_variant(window: str, noise: str, eps: float | None,
-                  windows: Sequence[str] = WINDOWS) -> tuple[str, str, float | None]:
-    """(window, noise, eps) checked: window in `windows`, noise in NOISES, eps None or in [0, 1]."""
-    if window not in windows:
-        raise InputError(f"window must be one of {', '.join(windows)}, got {window!r}")
-    if noise not in NOISES:
-        raise InputError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
-    if eps is not None:
-        eps = check_real("eps", eps, 0.0, 1.0)
-    return window, noise, eps
-
-
-def antisymmetric_start(z: np.ndarray, eps: float | None) -> np.ndarray:
-    """z (n, 2, D) of two independent draws -> sqrt(1 - eps^2) z_0 +- eps z_1 (eps None: z unchanged).
-
-    Variance preserving: each replica has the covariance of one draw, exactly in law when the start
-    marginal is Gaussian (T well above 1/2 log of the largest data eigenvalue); A - B = 2 eps z_1.
-    """
-    if eps is None:
-        return z
-    if z.ndim != 3 or z.shape[1] != 2:
-        raise InputError(f"an antisymmetric start needs a pair (n, 2, D), got shape {z.shape}")
-    base, pert = np.sqrt(1.0 - eps * eps) * z[:, 0], eps * z[:, 1]
-    return np.stack([base + pert, base - pert], axis=1)
 
 
 def difference_onset(q: ArrayLike, level: float = 0.1, min_rise: float = 0.05,
@@ -94,7 +68,7 @@ def _blocks(x: np.ndarray, n_blocks: int) -> np.ndarray:
     return np.add.reduceat(x, edges[:-1], axis=0)
 
 
-def throughout(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, seed: int = 0,
+def throughout(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, seed: int = 0, *,
                scheme: str = "sde", noise: str = "independent", eps: float | None = 0.3, level: float = 0.1,
                record_every: int = 0, batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
                progress: Callable[[int, int], object] | None = None) -> dict:
@@ -104,28 +78,32 @@ def throughout(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: floa
     record_every 0 records about 250 states. Intervals: percentile bootstrap over blocks of paths.
     gap_dit_steps[k-1] = onset step of feature k minus that of feature 0 (later commitment, larger step).
     """
-    window, noise, eps = check_variant("throughout", noise, eps)
-    model = feature_model(data)
-    grid = check_grid(grid)
     n = check_int("samples", n, 2, 10**9)
-    batch = check_int("batch", batch, 1)
+    run = ReplicaRun(data, grid, n, seed, K=2, gate=g, scheme=scheme, window="throughout", noise=noise, eps=eps,
+                     batch=batch, progress=progress)
     level = check_real("level", level, 0.0, 1.0, lo_open=True, hi_open=True)
-    N = grid.size - 1
-    record_every = check_int("record_every", record_every, 0, N) or max(1, N // 250)
-    F = model.num_features
+    record_every = check_int("record_every", record_every, 0, run.N) or max(1, run.N // 250)
+    diff, size, t = _pair_differences(run, record_every)
+    return _throughout_record(run, diff, size, t, level, n_boot, dit_sampling_steps)
+
+
+def _pair_differences(run: ReplicaRun, record_every: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per path, recorded state and feature the pair's squared difference and summed squares, (n, R, F) each; t (R,)."""
     diff, size, t = None, None, None
-    for lo in range(0, n, batch):
-        hi = min(n, lo + batch)
-        z0 = antisymmetric_start(initial_state(model, hi - lo, 2, grid[0], None, seed, lo), eps)
-        r = sample(model, grid, hi - lo, seed, K=2, gate=g, scheme=scheme, record_every=record_every,
-                   path_offset=lo, z0=z0, shared_noise=noise == "shared")
+    for lo, hi in run.batches():
+        r = sample_paths(run, lo, hi, record_every)
         y = r["y"]                                                     # (b, R, 2, F)
         d2, s2 = (y[:, :, 0] - y[:, :, 1]) ** 2, (y ** 2).sum(axis=2)  # (b, R, F) each
         diff = d2 if diff is None else np.concatenate([diff, d2])
         size = s2 if size is None else np.concatenate([size, s2])
         t = r["t"]
-        if progress is not None:
-            progress(hi, n)
+    return diff, size, t
+
+
+def _throughout_record(run: ReplicaRun, diff: np.ndarray, size: np.ndarray, t: np.ndarray, level: float,
+                       n_boot: int, dit_sampling_steps: int) -> dict:
+    """`throughout`'s record from the pair's squared differences and sizes (n, R, F) at times t (R,)."""
+    n, seed, F = run.n, run.seed, run.model.num_features
     units = np.stack([_blocks(diff, min(n, 200)), _blocks(size, min(n, 200))], axis=1)  # (blocks, 2, R, F)
     q_mean = diff.sum(0) / size.sum(0)                                                  # (R, F)
     steps = np.asarray(schedules.ou_time_to_sampler_step(np.maximum(t, 0.0), dit_sampling_steps), float)
@@ -149,9 +127,9 @@ def throughout(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: floa
         est = None if not np.isfinite(iv.estimate) else iv.estimate
         gaps.append({"feature": k, "gap_dit_steps": est, "gap_dit_steps_low": iv.low, "gap_dit_steps_high": iv.high,
                      "gap_reason": None if est is not None else "a feature has no onset"})
-    return {"window": window, "noise": noise, "eps": eps, "scheme": scheme, "g": g, "level": level,
-            "t": t, "dit_steps": steps, "normalised_difference": q_mean, "onsets": onsets, "gaps": gaps,
-            "samples": n, "seed": seed, "dit_sampling_steps": dit_sampling_steps}
+    return {"window": run.window, "noise": run.noise, "eps": run.eps, "scheme": run.scheme, "g": run.gate,
+            "level": level, "t": t, "dit_steps": steps, "normalised_difference": q_mean, "onsets": onsets,
+            "gaps": gaps, "samples": n, "seed": seed, "dit_sampling_steps": dit_sampling_steps}
 
 
 def run_protocol(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: float, n: int, window: str = "release",
@@ -163,3 +141,7 @@ def run_protocol(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: fl
         return throughout(data, grid, g, n, noise=noise, eps=0.3 if eps is None else eps, **kw)
     from .measure import protocol_one
     return protocol_one(data, grid, g, n, window=window, noise=noise, eps=eps, **kw)
+
+
+__all__ = ["WINDOWS", "NOISES", "check_variant", "antisymmetric_start", "difference_onset", "throughout",
+           "run_protocol"]

@@ -99,21 +99,33 @@ class Design:
     cpu_s_per_cell: float       # projected one-thread CPU seconds of one Protocol I cell
 
 
-def design(target_halfwidth: float, *, pilot_halfwidth: float, pilot_pairs: int, num_steps: int,
-           window: tuple[int, int], outer_spacing: int, seconds_per_row: float, margin: float = 1.0,
-           multiple: int = 1) -> Design:
-    """The design a target needs: n0 (h0 / h*)^2 pairs times `margin` (room for the scatter of the pilot's
-    own half-width), rounded up to a multiple of `multiple`; a transition_grid with spacing <= target inside
-    `window`; the half-width the pilot projects at those pairs and the cost per cell."""
+@dataclass(frozen=True)
+class Pilot:
+    """What a pilot run measured: the half-width of its widest gap at its pairs, and its cost per model row."""
+
+    halfwidth: float            # sampler steps: 95% half-width of the pilot's widest gap, > 0
+    pairs: int                  # replica pairs of the pilot, integer >= 2
+    seconds_per_row: float      # one-thread CPU seconds per replica row and sampler step, >= 0
+
+    def __post_init__(self) -> None:
+        per_pair_spread(self.halfwidth, self.pairs)    # checks both (InputError naming halfwidth or n_pairs)
+        object.__setattr__(self, "seconds_per_row", check_real("seconds_per_row", self.seconds_per_row, 0.0))
+
+
+def design(target_halfwidth: float, *, pilot: Pilot, num_steps: int, window: tuple[int, int], outer_spacing: int,
+           margin: float = 1.0, multiple: int = 1) -> Design:
+    """The design a target needs: n0 (h0 / h*)^2 pairs of the pilot times `margin` (room for the scatter of the
+    pilot's own half-width), rounded up to a multiple of `multiple`; a transition_grid with spacing <= target
+    inside `window`; the half-width the pilot projects at those pairs and the cost per cell."""
     target = check_real("target_halfwidth", target_halfwidth, 0.0, lo_open=True)
     margin = check_real("margin", margin, 1.0, 10.0)
     multiple = check_int("multiple", multiple, 1, 1024)
-    n = pairs_needed(target / math.sqrt(margin), pilot_halfwidth=pilot_halfwidth, pilot_pairs=pilot_pairs)
+    n = pairs_needed(target / math.sqrt(margin), pilot_halfwidth=pilot.halfwidth, pilot_pairs=pilot.pairs)
     n = multiple * math.ceil(n / multiple)
     spacing = grid_spacing_needed(target)
     t_ints = transition_grid(num_steps, window, spacing, max(outer_spacing, spacing))
-    cost = n * replica_row_steps(t_ints, num_steps) * check_real("seconds_per_row", seconds_per_row, 0.0)
-    projected = halfwidth_at(n, per_pair_spread(pilot_halfwidth, pilot_pairs))
+    cost = n * replica_row_steps(t_ints, num_steps) * pilot.seconds_per_row
+    projected = halfwidth_at(n, per_pair_spread(pilot.halfwidth, pilot.pairs))
     return Design(target, n, t_ints, tuple(window), spacing, reading_resolution(t_ints, window), projected, cost)
 
 
@@ -141,7 +153,7 @@ def precision_rows(gaps: dict, target_halfwidth: float | None) -> list[dict]:
     return rows
 
 __all__ = ["Z95", "per_pair_spread", "halfwidth_at", "pairs_needed", "grid_spacing_needed", "reading_resolution",
-           "transition_grid", "replica_row_steps", "Design", "design", "NO_MIDPOINT", "precision_rows"]
+           "transition_grid", "replica_row_steps", "Design", "Pilot", "design", "NO_MIDPOINT", "precision_rows"]
 
 
 def _fmt3(x) -> str:

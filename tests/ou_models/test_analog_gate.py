@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from syncgap.ou_models import analog, engine, measure
+from syncgap.ou_models import analog, engine, measure, sampler
 from syncgap.theory.data import frequency_hierarchy_mixture
 from syncgap.validation.suites import dit_cells, dit_readout
 
@@ -24,7 +24,7 @@ def _final_agreement(mix, gate, n=600, seed=3):
     grid = engine.ddpm_grid(N_STEPS)
     model = engine.feature_model(mix)
     z0 = antisymmetric_start(engine.initial_state(model, n, 2, grid[0], None, seed), 0.3)
-    y = engine.sample(mix, grid, n, seed, K=2, gate=gate, scheme="ddpm", z0=z0)["z"] @ mix.patterns.T  # (n, 2, F)
+    y = sampler.sample(mix, grid, n, seed, K=2, gate=gate, scheme="ddpm", z0=z0)["z"] @ mix.patterns.T  # (n, 2, F)
     return (np.sign(y[:, 0]) == np.sign(y[:, 1])).mean(0)
 
 

@@ -10,7 +10,7 @@ import torch
 
 from syncgap.dit_bridge.registry import load_tiny
 from syncgap.dit_bridge.sampling import sample_pairs
-from syncgap.ou_models import engine, measure
+from syncgap.ou_models import engine, measure, replica_run, sampler
 from syncgap.theory.checks import InputError, SimulationError
 from syncgap.theory.data import two_gaussian_mixture
 
@@ -30,38 +30,38 @@ def _poisoned(monkeypatch, module, step, only_independent=False, entry=np.nan):
 
 
 def test_clean_runs_pass_the_check():
-    r = engine.sample(MIX, GRID, 4, seed=1, K=2)
+    r = sampler.sample(MIX, GRID, 4, seed=1, K=2)
     assert np.isfinite(r["z"]).all()
 
 
 def test_sampler_names_the_step_time_and_paths(monkeypatch):
-    _poisoned(monkeypatch, engine, 7)
+    _poisoned(monkeypatch, replica_run, 7)
     with pytest.raises(SimulationError, match=r"first at step 7 \(OU time 1\.95 -> 1\.8\) in paths 0, 1, 2, 3$"):
-        engine.sample(MIX, GRID, 4, seed=1, K=2)
+        sampler.sample(MIX, GRID, 4, seed=1, K=2)
 
 
 def test_sampler_inf_in_a_table_is_caught_too(monkeypatch):
-    _poisoned(monkeypatch, engine, 12, entry=np.inf)
+    _poisoned(monkeypatch, replica_run, 12, entry=np.inf)
     with pytest.raises(SimulationError, match=r"step 12 "):
-        engine.sample(MIX, GRID, 3, seed=2, K=1, path_offset=10)
+        sampler.sample(MIX, GRID, 3, seed=2, K=1, path_offset=10)
 
 
 def test_nonfinite_start_is_bad_input():
     z0 = np.zeros((2, 1, 4))
     z0[1, 0, 2] = np.nan
     with pytest.raises(InputError, match="z0"):
-        engine.sample(MIX, GRID, 2, K=1, z0=z0)
+        sampler.sample(MIX, GRID, 2, K=1, z0=z0)
 
 
 def test_cloning_main_run_names_step_and_paths(monkeypatch):
-    _poisoned(monkeypatch, measure, 5)
+    _poisoned(monkeypatch, replica_run, 5)
     with pytest.raises(SimulationError, match=r"main run: .* first at step 5 \(OU time 2\.25 -> 2\.1\) in paths 0, 1"):
         measure.cloning(MIX, GRID, 4, seed=1, n_boot=10, batch=2, branch_times=np.linspace(0.3, 2.5, 6))
 
 
 def test_protocol_one_branch_names_its_start_and_the_step(monkeypatch):
     # the coupled main run (gate 0.5) is clean; the independent tail is poisoned at step 15
-    _poisoned(monkeypatch, measure, 15, only_independent=True)
+    _poisoned(monkeypatch, replica_run, 15, only_independent=True)
     with pytest.raises(SimulationError, match=r"branch from step \d+: .* first at step 15 \(OU time 0\.75 -> 0\.6\)"):
         measure.protocol_one(MIX, GRID, 0.5, 4, seed=1, n_boot=10, t_int_times=np.linspace(0.3, 2.5, 6))
 

@@ -5,7 +5,7 @@ import pytest
 from scipy import integrate, stats
 from scipy.linalg import expm
 
-from syncgap.ou_models import engine, reference, rng
+from syncgap.ou_models import engine, reference, rng, sampler
 from syncgap.theory import schedules
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import SignFeatureMixture, frequency_hierarchy_mixture, two_gaussian_mixture
@@ -47,7 +47,7 @@ def test_kernel_score_matches_posterior_mean(data):
     t, dt = 0.9, 1e-3
     grid = np.array([t, t - dt])
     x = 1.5 * np.random.default_rng(0).standard_normal((5, 1, data.dim))
-    out = engine.sample(data, grid, 5, K=1, scheme="ode", z0=x)["z"]
+    out = sampler.sample(data, grid, 5, K=1, scheme="ode", z0=x)["z"]
     score = (out - x) / dt - x
     np.testing.assert_allclose(score[:, 0], data.score(x[:, 0], t), rtol=1e-9, atol=1e-9)
 
@@ -74,10 +74,10 @@ def test_kernels_match_numpy_reference_coupled_and_gated():
     grid = engine.ou_grid(3.0, 30)
     A = np.array([[1.0, -0.4], [-0.2, 1.3]])
     z0 = engine.initial_state(fm, 4, 2, 3.0, A, seed=3)
-    ours = engine.reverse_sde(data, grid, 4, seed=3, drift=A)["z"]
+    ours = sampler.reverse_sde(data, grid, 4, seed=3, drift=A)["z"]
     np.testing.assert_allclose(ours, reference.coupled_reverse_sde(fm, A, grid, z0, seed=3), atol=1e-12)
     z0 = engine.initial_state(fm, 4, 2, 3.0, None, seed=3)
-    ours = engine.reverse_sde(data, grid, 4, seed=3, K=2, gate=0.7)["z"]
+    ours = sampler.reverse_sde(data, grid, 4, seed=3, K=2, gate=0.7)["z"]
     np.testing.assert_allclose(ours, reference.gated_reverse_sde(data, grid, z0, 0.7, seed=3), atol=1e-12)
 
 
@@ -89,10 +89,10 @@ def test_bitwise_identical_across_threads_and_batch_splits():
     try:
         for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
             numba.set_num_threads(threads)
-            runs.append(engine.reverse_sde(data, grid, 24, seed=11, K=2, gate=0.5)["z"])
+            runs.append(sampler.reverse_sde(data, grid, 24, seed=11, K=2, gate=0.5)["z"])
     finally:
         numba.set_num_threads(before)
-    split = np.concatenate([engine.reverse_sde(data, grid, m, seed=11, K=2, gate=0.5, path_offset=o)["z"]
+    split = np.concatenate([sampler.reverse_sde(data, grid, m, seed=11, K=2, gate=0.5, path_offset=o)["z"]
                             for o, m in ((0, 5), (5, 19))])
     for r in runs[1:] + [split]:
         assert np.array_equal(runs[0], r)
@@ -114,7 +114,7 @@ def test_samplers_reach_the_data_distribution():
     data = two_gaussian_mixture(32)
     for scheme, grid in (("sde", engine.ou_grid(8, 400)), ("ode", engine.ou_grid(8, 400)),
                          ("ddpm", engine.ddpm_grid(250)), ("ddim", engine.ddpm_grid(100))):
-        x = engine.sample(data, grid, 800, seed=1, K=1, scheme=scheme)["z"][:, 0]
+        x = sampler.sample(data, grid, 800, seed=1, K=1, scheme=scheme)["z"][:, 0]
         y = data.project(x)[:, 0]
         assert abs((y > 0).mean() - 0.5) < 0.06, scheme
         assert abs(np.abs(y).mean() - np.sqrt(32)) < 0.2, scheme
@@ -129,12 +129,12 @@ def test_ddpm_grid_is_dit_schedule_in_ou_time():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda d, g: engine.sample(d, g, -3), "samples"),
-    (lambda d, g: engine.sample(d, g, 4, K=2, gate=-0.5), "gate g"),
-    (lambda d, g: engine.sample(d, g, 4, drift=[[1, -1.2], [-1.2, 1]]), "stability bound"),
-    (lambda d, g: engine.sample(d, [1.0, 2.0, 0.0], 4), "decreasing"),
-    (lambda d, g: engine.sample(d, [1.0, 0.0, -0.5], 4), ">= 0|decreasing"),
-    (lambda d, g: engine.sample(d, g, 4, drift=[[1, -0.5], [-0.5, 1]], gate=0.5), "gate"),
+    (lambda d, g: sampler.sample(d, g, -3), "samples"),
+    (lambda d, g: sampler.sample(d, g, 4, K=2, gate=-0.5), "gate g"),
+    (lambda d, g: sampler.sample(d, g, 4, drift=[[1, -1.2], [-1.2, 1]]), "stability bound"),
+    (lambda d, g: sampler.sample(d, [1.0, 2.0, 0.0], 4), "decreasing"),
+    (lambda d, g: sampler.sample(d, [1.0, 0.0, -0.5], 4), ">= 0|decreasing"),
+    (lambda d, g: sampler.sample(d, g, 4, drift=[[1, -0.5], [-0.5, 1]], gate=0.5), "gate"),
     (lambda d, g: two_gaussian_mixture(0), "d=0"),
     (lambda d, g: engine.ou_grid(-1.0, 10), "T="),
 ])
@@ -147,12 +147,12 @@ def test_time_dependent_gate_forms_agree():
     """g(t) as a function, as a per-step array and as a constant give the same tables and paths."""
     data = two_gaussian_mixture(8)
     grid = engine.ou_grid(3.0, 30)
-    a = engine.sample(data, grid, 6, seed=2, K=2, gate=0.4)["z"]
-    b = engine.sample(data, grid, 6, seed=2, K=2, gate=lambda t: 0.4)["z"]
-    c = engine.sample(data, grid, 6, seed=2, K=2, gate=np.full(30, 0.4))["z"]
+    a = sampler.sample(data, grid, 6, seed=2, K=2, gate=0.4)["z"]
+    b = sampler.sample(data, grid, 6, seed=2, K=2, gate=lambda t: 0.4)["z"]
+    c = sampler.sample(data, grid, 6, seed=2, K=2, gate=np.full(30, 0.4))["z"]
     assert np.array_equal(a, b) and np.array_equal(a, c)
     ramp = engine.step_tables(engine.feature_model(data), grid, gate=lambda t: t / 3.0, K=2)
     const = engine.step_tables(engine.feature_model(data), grid, gate=grid[5] / 3.0, K=2)
     np.testing.assert_allclose(ramp.L[5], const.L[5])
     with pytest.raises(InputError, match="steps"):
-        engine.sample(data, grid, 6, K=2, gate=np.zeros(7))
+        sampler.sample(data, grid, 6, K=2, gate=np.zeros(7))

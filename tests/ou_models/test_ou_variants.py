@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from syncgap.ou_models import engine, measure, variants
+from syncgap.ou_models import engine, measure, sampler, variants
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import SignFeatureMixture
 
@@ -21,14 +21,14 @@ def test_g0_pair_is_two_independent_runs_exactly():
     moved = z0.copy()
     moved[:, 1] = engine.initial_state(engine.feature_model(DATA), 50, 2, GRID[0], seed=7)[:, 1]
     for noise in (False, True):
-        a = engine.sample(DATA, GRID, 50, 3, K=2, gate=0.0, scheme="ddpm", z0=z0, shared_noise=noise)["z"]
-        b = engine.sample(DATA, GRID, 50, 3, K=2, gate=0.0, scheme="ddpm", z0=moved, shared_noise=noise)["z"]
+        a = sampler.sample(DATA, GRID, 50, 3, K=2, gate=0.0, scheme="ddpm", z0=z0, shared_noise=noise)["z"]
+        b = sampler.sample(DATA, GRID, 50, 3, K=2, gate=0.0, scheme="ddpm", z0=moved, shared_noise=noise)["z"]
         # A never sees B at g = 0; to rounding only, since the exact posterior normalises over the joint
         # sign states of both replicas (engine.step_tables), which mixes B's terms in at 1e-16
         np.testing.assert_allclose(a[:, 0], b[:, 0], rtol=1e-12, atol=1e-12)
         assert not np.array_equal(a[:, 1], b[:, 1])
-    one = engine.sample(DATA, GRID, 50, 3, K=2, gate=0.0, scheme="ddpm", z0=z0)["z"]
-    gated = engine.sample(DATA, GRID, 50, 3, K=2, gate=0.5, scheme="ddpm", z0=z0)["z"]
+    one = sampler.sample(DATA, GRID, 50, 3, K=2, gate=0.0, scheme="ddpm", z0=z0)["z"]
+    gated = sampler.sample(DATA, GRID, 50, 3, K=2, gate=0.5, scheme="ddpm", z0=z0)["z"]
     assert not np.array_equal(one[:, 0], gated[:, 0])          # ... and does at g > 0 (the check can fail)
 
 

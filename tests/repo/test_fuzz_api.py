@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from syncgap.dit_bridge import coupling, gains, sampling
 from syncgap.dit_bridge.registry import load_tiny
-from syncgap.ou_models import engine, measure
+from syncgap.ou_models import engine, measure, sampler
 from syncgap.theory import base, coupled_ou, gated, routing, spectrum
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import two_gaussian_mixture
@@ -74,10 +74,10 @@ CASES = [
     (spectrum.predicted_times, {"spectrum": [10.0, 3.0, 1.0], "g": 0.3}, "g", UNIT_OPEN, ("g",)),
     (engine.ou_grid, {"T": 3.0, "steps": 10}, "T", bad_real(hi=1000.0), ("T",)),
     (engine.ou_grid, {"T": 3.0, "steps": 10}, "steps", bad_int(1, 10 ** 7), ("steps",)),
-    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "n", bad_int(1, 10 ** 9), ("samples",)),
-    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "seed", bad_int(0, 2 ** 63 - 1), ("seed",)),
-    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "gate", NONNEG, ("gate g",)),
-    (engine.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "grid",
+    (sampler.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "n", bad_int(1, 10 ** 9), ("samples",)),
+    (sampler.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "seed", bad_int(0, 2 ** 63 - 1), ("seed",)),
+    (sampler.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "gate", NONNEG, ("gate g",)),
+    (sampler.sample, {"model": MIX, "grid": GRID, "n": 2, "K": 2}, "grid",
      st.sampled_from([[], [1.0], [1.0, 2.0], [3.0, np.nan, 0.0], [2.0, 1.0, -1.0], "grid"]), ("t grid",)),
     (engine.forward_sample, {"model": MIX, "n": 2, "t": 1.0}, "t", bad_real(0.0, lo_open=False, hi=math.inf),
      ("t",)),

@@ -3,7 +3,7 @@ finite differences, and direct evaluation of the mode model's commitment steps."
 import numpy as np
 import pytest
 
-from syncgap.ou_models import engine, measure
+from syncgap.ou_models import engine, measure, sampler
 from syncgap.theory import gated, gated_protocols as gp
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import SignFeatureMixture
@@ -27,7 +27,7 @@ def _pair_run(model, g, n, steps, eps=0.2, seed=1):
     z0 = engine.initial_state(model, n, 2, GRID[0], seed=seed)
     z0 = np.stack([z0[:, 0] + eps * z0[:, 1], z0[:, 0] - eps * z0[:, 1]], axis=1)
     grid = GRID[:steps + 1]
-    return engine.sample(model, grid, n, seed, K=2, gate=g, scheme="ddim", z0=z0, record_every=1)["y"]
+    return sampler.sample(model, grid, n, seed, K=2, gate=g, scheme="ddim", z0=z0, record_every=1)["y"]
 
 
 @pytest.mark.parametrize("g", [0.0, 0.5, 1.0, 3.0])
@@ -70,7 +70,7 @@ def test_agreement_after_release_from_the_class_posterior(scheme):
     t_int = np.array([GRID[60], GRID[100], GRID[140], GRID[180]])
     r = measure.protocol_one(data, GRID, g, n, seed=5, scheme=scheme, t_int_times=t_int, n_boot=10)
     for j, s in enumerate(r["t_int_steps"]):   # the coupled prefix alone, same paths and noise: release states
-        z = engine.sample(model, GRID[:s + 1], n, 5, K=2, gate=g, scheme=scheme)["z"]
+        z = sampler.sample(model, GRID[:s + 1], n, 5, K=2, gate=g, scheme=scheme)["z"]
         for k, a in enumerate(data.amplitudes):
             pred = gp.release_agreement(z[:, 0, k], z[:, 1, k], GRID[s], a, 1.0, scheme)
             tol = 0.0 if scheme == "ddim" else 0.035                 # ddim keeps each path's sign exactly
@@ -80,9 +80,9 @@ def test_agreement_after_release_from_the_class_posterior(scheme):
 def test_switch_on_at_g1_returns_the_shared_posterior_mean():
     data = SignFeatureMixture(np.eye(4)[:2], np.array([20.0, 4.0]), 1.0, (4,))
     model = engine.feature_model(data)
-    z = engine.sample(model, GRID[:121], 40, 2, K=2, scheme="ddpm")["z"]           # independent prefix
+    z = sampler.sample(model, GRID[:121], 40, 2, K=2, scheme="ddpm")["z"]           # independent prefix
     for scheme in ("ddpm", "ddim"):
-        out = engine.sample(model, GRID[120:], 40, 2, K=2, gate=1.0, scheme=scheme, z0=z)["z"]
+        out = sampler.sample(model, GRID[120:], 40, 2, K=2, gate=1.0, scheme=scheme, z0=z)["z"]
         np.testing.assert_allclose(out[:, 0], out[:, 1], atol=1e-9)
     assert gp.switch_on_final_difference_factor(1.0) == 0.0
 

@@ -42,11 +42,11 @@ SECONDS_PER_ROW = 5.9e-4     # one-thread CPU s per replica row and sampler step
 PAIRS_MULTIPLE = 8           # pairs rounded up to whole batches of 8
 NUM_STEPS = 30
 
-DEMO_DESIGN = power.design(TARGET_DEMO, pilot_halfwidth=PILOT_HALFWIDTH, pilot_pairs=PILOT_PAIRS,
-                           num_steps=NUM_STEPS, window=WINDOW, outer_spacing=4, seconds_per_row=SECONDS_PER_ROW,
+PILOT = power.Pilot(PILOT_HALFWIDTH, PILOT_PAIRS, SECONDS_PER_ROW)
+
+DEMO_DESIGN = power.design(TARGET_DEMO, pilot=PILOT, num_steps=NUM_STEPS, window=WINDOW, outer_spacing=4,
                            margin=MARGIN, multiple=PAIRS_MULTIPLE)
-FULL_DESIGN = power.design(TARGET_FULL, pilot_halfwidth=PILOT_HALFWIDTH, pilot_pairs=PILOT_PAIRS,
-                           num_steps=NUM_STEPS, window=(4, 30), outer_spacing=2, seconds_per_row=SECONDS_PER_ROW,
+FULL_DESIGN = power.design(TARGET_FULL, pilot=PILOT, num_steps=NUM_STEPS, window=(4, 30), outer_spacing=2,
                            margin=MARGIN, multiple=PAIRS_MULTIPLE)
 DESIGNED_MODELS = ("fhgm",)  # models held to the precision target in the demo
 # Cells the demo keeps in fp32 under bf16 (dit_bridge/precision.py): where benchmarks/dit_cpu.py's paired

@@ -13,6 +13,9 @@ the cell functions import the engines where they run.
 """
 from __future__ import annotations
 
+import inspect
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_int, check_positive, check_real
@@ -33,6 +36,12 @@ def _reals(name, values, lo=None, lo_open=True) -> list:
     return [check_real(f"{name}[{i}]", v, 0.0 if lo is None else lo, lo_open=lo_open) for i, v in enumerate(values)]
 
 
+def _set_all(spec: object, checked: dict) -> None:
+    """Store the checked (normalised) values on a frozen dataclass, in its __post_init__."""
+    for name, value in checked.items():
+        object.__setattr__(spec, name, value)
+
+
 def _triple(row) -> dict:
     est, lo, hi = (None if not np.isfinite(v) else float(v) for v in row)
     return {"estimate": est, "low": lo, "high": hi}
@@ -40,40 +49,62 @@ def _triple(row) -> dict:
 
 # ---------------------------------------------------------------- ou.gap
 
-def ou_gap_params(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, T=10.0, steps=1000,
-                  scheme="sde", n_boot=300, t_ints=25, dit_steps=250) -> dict:
-    """g >= 0 gate, seed >= 0, amplitudes a_k > 0 (1 <= count <= d), sigma > 0, samples >= 2, T > 0,
-    steps >= 2, scheme in sde/ode/ddpm/ddim, n_boot >= 10, t_ints >= 4 switch-off times, 1 <= dit_steps <= 1000."""
-    d = check_int("d", d, 1, 100_000)
-    amps = _reals("amplitudes", amplitudes)
-    if len(amps) > d:
-        raise InputError(f"amplitudes has {len(amps)} entries, at most d={d} features fit")
-    return {"g": check_real("g", g, 0.0), "seed": check_int("seed", seed, 0, SEED_MAX), "amplitudes": amps,
-            "d": d, "sigma": check_positive("sigma", sigma), "samples": check_int("samples", samples, 2, 10_000_000),
-            "T": check_positive("T", T), "steps": check_int("steps", steps, 2, 1_000_000),
-            "scheme": _choice("scheme", scheme, SCHEMES), "n_boot": check_int("n_boot", n_boot, 10, 100_000),
-            "t_ints": check_int("t_ints", t_ints, 4, 10_000), "dit_steps": check_int("dit_steps", dit_steps, 1, 1000)}
+@dataclass(frozen=True)
+class OUGapCell:
+    """The parameters of one ou.gap cell, checked on construction (InputError naming the field and its range)."""
+
+    g: float                          # gate strength g >= 0
+    seed: int                         # noise seed, integer in [0, 2^63 - 1]
+    amplitudes: tuple = (20.0, 4.0)   # sign-feature amplitudes a_k > 0, one feature each, 1 <= count <= d
+    d: int = 16                       # dimension of each replica, integer in [1, 100000]
+    sigma: float = 1.0                # noise std of the mixture, > 0
+    samples: int = 2000               # replica pairs, integer in [2, 10^7]
+    T: float = 10.0                   # start OU time of the reverse process, > 0
+    steps: int = 1000                 # reverse steps of the uniform OU grid, integer in [2, 10^6]
+    scheme: str = "sde"               # sampler: sde, ode, ddpm or ddim
+    n_boot: int = 300                 # bootstrap resamples, integer in [10, 100000]
+    t_ints: int = 25                  # switch-off times t_int, integer in [4, 10000]
+    dit_steps: int = 250              # DiT sampler steps the gap is also expressed in, integer in [1, 1000]
+
+    def __post_init__(self) -> None:
+        d = check_int("d", self.d, 1, 100_000)
+        amps = _reals("amplitudes", self.amplitudes)
+        if len(amps) > d:
+            raise InputError(f"amplitudes has {len(amps)} entries, at most d={d} features fit")
+        _set_all(self, {"g": check_real("g", self.g, 0.0), "seed": check_int("seed", self.seed, 0, SEED_MAX),
+                        "amplitudes": amps, "d": d, "sigma": check_positive("sigma", self.sigma),
+                        "samples": check_int("samples", self.samples, 2, 10_000_000),
+                        "T": check_positive("T", self.T), "steps": check_int("steps", self.steps, 2, 1_000_000),
+                        "scheme": _choice("scheme", self.scheme, SCHEMES),
+                        "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
+                        "t_ints": check_int("t_ints", self.t_ints, 4, 10_000),
+                        "dit_steps": check_int("dit_steps", self.dit_steps, 1, 1000)})
 
 
-def ou_gap_cell(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, T=10.0, steps=1000,
-                scheme="sde", n_boot=300, t_ints=25, dit_steps=250) -> dict:
+def ou_gap_params(g: float, seed: int, **options: object) -> dict:
+    """The checked fields of OUGapCell(g, seed, **options) as a dict."""
+    return asdict(OUGapCell(g, seed, **options))
+
+
+def ou_gap_cell(g: float, seed: int, **options: object) -> dict:
     """Protocol I on the OU engine at gate g: tau_spec per feature and gap_k = tau_0 - tau_k (docs/science.md §4-5).
 
     tau_spec is the midpoint of a sigmoid fitted to the replicas' sign agreement against the switch-off
-    time t_int (OU time); the gap also in DiT sampler steps of a `dit_steps` schedule.
+    time t_int (OU time); the gap also in DiT sampler steps of a `dit_steps` schedule. options: the other
+    fields of OUGapCell.
     """
     from syncgap.ou_models import engine, measure
     from syncgap.theory.data import SignFeatureMixture
 
-    p = ou_gap_params(g, seed, amplitudes, d, sigma, samples, T, steps, scheme, n_boot, t_ints, dit_steps)
-    amps = np.asarray(p["amplitudes"])
-    data = SignFeatureMixture(np.eye(p["d"])[:amps.size], amps, p["sigma"], (p["d"],))
-    grid = engine.ou_grid(p["T"], p["steps"])
-    ts = 0.5 * np.log(amps ** 2 + p["sigma"] ** 2)
-    times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 2.5), p["t_ints"])
-    r = measure.protocol_one(data, grid, p["g"], p["samples"], p["seed"], t_int_times=times, scheme=p["scheme"],
-                             n_boot=p["n_boot"], dit_sampling_steps=p["dit_steps"])
-    out = {"g": p["g"], "seed": p["seed"], "features": amps.size}
+    p = OUGapCell(g, seed, **options)
+    amps = np.asarray(p.amplitudes)
+    data = SignFeatureMixture(np.eye(p.d)[:amps.size], amps, p.sigma, (p.d,))
+    grid = engine.ou_grid(p.T, p.steps)
+    ts = 0.5 * np.log(amps ** 2 + p.sigma ** 2)
+    times = np.linspace(max(grid[-2], ts.min() - 2.5), min(grid[0], ts.max() + 2.5), p.t_ints)
+    r = measure.protocol_one(data, grid, p.g, p.samples, p.seed, t_int_times=times, scheme=p.scheme,
+                             n_boot=p.n_boot, dit_sampling_steps=p.dit_steps)
+    out = {"g": p.g, "seed": p.seed, "features": amps.size}
     for k in range(amps.size):
         for name, v in _triple(r["tau_spec"][k]).items():
             out[f"tau{k}_{name}"] = v
@@ -87,34 +118,59 @@ def ou_gap_cell(g, seed, amplitudes=(20.0, 4.0), d=16, sigma=1.0, samples=2000, 
 
 # ---------------------------------------------------------------- ou.cloning
 
-def ou_cloning_params(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, scheme="sde", n_boot=300,
-                      branches=25) -> dict:
-    """d >= 1, seed >= 0, sigma > 0, samples >= 2, T > 0, steps >= 2, scheme, n_boot >= 10, branches >= 4."""
-    return {"d": check_int("d", d, 1, 100_000), "seed": check_int("seed", seed, 0, SEED_MAX),
-            "sigma": check_positive("sigma", sigma), "samples": check_int("samples", samples, 2, 10_000_000),
-            "T": check_positive("T", T), "steps": check_int("steps", steps, 2, 1_000_000),
-            "scheme": _choice("scheme", scheme, SCHEMES), "n_boot": check_int("n_boot", n_boot, 10, 100_000),
-            "branches": check_int("branches", branches, 4, 10_000)}
+@dataclass(frozen=True)
+class OUCloningCell:
+    """The parameters of one ou.cloning cell, checked on construction (InputError naming the field and its range)."""
+
+    d: int                            # dimension of the two-Gaussian mixture +-mu, ||mu||^2 = d, in [1, 100000]
+    seed: int                         # noise seed, integer in [0, 2^63 - 1]
+    sigma: float = 1.0                # noise std, > 0
+    samples: int = 2000               # paths, integer in [2, 10^7]
+    T: float = 10.0                   # start OU time of the reverse process, > 0
+    steps: int = 1000                 # reverse steps of the uniform OU grid, integer in [2, 10^6]
+    scheme: str = "sde"               # sampler: sde, ode, ddpm or ddim
+    n_boot: int = 300                 # bootstrap resamples, integer in [10, 100000]
+    branches: int = 25                # cloning (branch) times, integer in [4, 10000]
+
+    def __post_init__(self) -> None:
+        _set_all(self, {"d": check_int("d", self.d, 1, 100_000), "seed": check_int("seed", self.seed, 0, SEED_MAX),
+                        "sigma": check_positive("sigma", self.sigma),
+                        "samples": check_int("samples", self.samples, 2, 10_000_000),
+                        "T": check_positive("T", self.T), "steps": check_int("steps", self.steps, 2, 1_000_000),
+                        "scheme": _choice("scheme", self.scheme, SCHEMES),
+                        "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
+                        "branches": check_int("branches", self.branches, 4, 10_000)})
 
 
-def ou_cloning_cell(d, seed, sigma=1.0, samples=2000, T=10.0, steps=1000, scheme="sde", n_boot=300,
-                    branches=25) -> dict:
-    """Cloning on the OU engine for ±mu, ||mu||^2 = d: phi = 0.75 crossing against 1/2 log Lambda (docs/science.md §2)."""
+def ou_cloning_params(d: int, seed: int, **options: object) -> dict:
+    """The checked fields of OUCloningCell(d, seed, **options) as a dict."""
+    return asdict(OUCloningCell(d, seed, **options))
+
+
+def ou_cloning_cell(d: int, seed: int, **options: object) -> dict:
+    """Cloning on the OU engine for ±mu, ||mu||^2 = d: phi = 0.75 crossing against 1/2 log Lambda (docs/science.md §2).
+
+    options: the other fields of OUCloningCell."""
     from syncgap.ou_models import engine, measure
     from syncgap.theory.data import two_gaussian_mixture
 
-    p = ou_cloning_params(d, seed, sigma, samples, T, steps, scheme, n_boot, branches)
-    data = two_gaussian_mixture(p["d"], p["sigma"])
-    grid = engine.ou_grid(p["T"], p["steps"])
+    p = OUCloningCell(d, seed, **options)
+    data = two_gaussian_mixture(p.d, p.sigma)
+    grid = engine.ou_grid(p.T, p.steps)
     lam = float(data.eigenvalues()[0])
     ts = 0.5 * np.log(lam)
-    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), p["branches"])
-    r = measure.cloning(data, grid, p["samples"], p["seed"], branch_times=times, scheme=p["scheme"],
-                        n_boot=p["n_boot"])
-    out = {"d": p["d"], "seed": p["seed"], "t_speciation_theory": ts,
+    times = np.linspace(max(grid[-2], ts - 2.5), min(grid[0], ts + 3.5), p.branches)
+    r = measure.cloning(data, grid, p.samples, p.seed, branch_times=times, scheme=p.scheme, n_boot=p.n_boot)
+    out = {"d": p.d, "seed": p.seed, "t_speciation_theory": ts,
            "t_branch": r["t_branch"].tolist(), "agreement": r["agreement"][:, 0].tolist()}
     out |= {f"t_speciation_{k}": v for k, v in _triple(r["t_speciation"][0]).items()}
     return out
+
+
+# the sweep reads a kind's parameters and their defaults from its cell function's signature
+# (kinds.parameters): for these two, the fields of their cell dataclass
+ou_gap_cell.__signature__ = inspect.signature(OUGapCell).replace(return_annotation=dict)
+ou_cloning_cell.__signature__ = inspect.signature(OUCloningCell).replace(return_annotation=dict)
 
 
 # ---------------------------------------------------------------- dit.protocol1
