@@ -4,6 +4,7 @@
 - `kernels`: the Numba kernels (one affine reverse step, branching for cloning/Protocol I, empirical score).
 - `engine`: grids (OU time, DiT's DDPM schedule), exact transitions and scores folded into step tables,
   samplers `reverse_sde`, `probability_flow_ode`, `ddpm_sample`, `ddim_sample`, `forward_sample`.
+- `branches`: a replica pair run with branches split off (the engine of the measurements), the variants' choices.
 - `measure`: cloning, mode_gap (layer A), protocol_one (layer B), difference_energy, collapse -> records.
 - `reference`: plain NumPy versions of the same updates (tests, benchmark).
 - `estimators`: sigmoid fits, level crossings, bootstrap intervals shared with dit_bridge.

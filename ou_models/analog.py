@@ -26,6 +26,7 @@ import numpy as np
 from syncgap.theory.checks import InputError, check_array, check_int, check_real
 from syncgap.theory.gated import gate_for_routing_factor
 
+from .branches import run_branches
 from .engine import StepTables, check_grid, feature_model, step_tables
 
 if TYPE_CHECKING:
@@ -102,7 +103,6 @@ def coupled_cloning(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g:
     `analog_gate`) with independent noise; at each branch step a copy of the pair continues with the same
     gate on fresh noise (kernels.branch_paths: stream b + 1). `tables` (e.g. `feature_gate_tables`) replace
     the uniform gate. At g = 0 replica A's agreement is measure.cloning's (K = 2, x0.k) bit for bit."""
-    from .measure import run_branches
     model = feature_model(data)
     grid = check_grid(grid)
     n, seed = check_int("samples", n, 2, 10**9), check_int("seed", seed, 0, 2 ** 63 - 1)

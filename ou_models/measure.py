@@ -15,8 +15,8 @@ from syncgap.theory.checks import InputError, SimulationError, check_finite_stat
 from syncgap.theory.resources import check_array_memory
 
 from . import kernels
-from .engine import (StepTables, feature_model_gauss, initial_for_ids, sign_states, check_drift, check_grid, feature_model,
-                     initial_state, locate_nonfinite, sample, step_tables)
+from .branches import check_variant, run_branches
+from .engine import StepTables, check_drift, check_grid, feature_model, feature_model_gauss, initial_state, sample, step_tables
 from .estimators import agreement_curve_ci, bootstrap, crossing_statistic, fit_sigmoid, gap_statistic
 
 if TYPE_CHECKING:
@@ -60,54 +60,6 @@ def grid_step_of_time(grid: np.ndarray, t: ArrayLike) -> float | np.ndarray:
     """Fractional step index of OU time t on a decreasing grid (step 0 = grid[0])."""
     N = grid.size - 1
     return N - np.interp(t, grid[::-1], np.arange(N + 1, dtype=float))
-
-
-def run_branches(model: FeatureModel, grid: np.ndarray, n: int, seed: int, K: int, main: tuple, branch: tuple,
-                 steps: np.ndarray, batch: int, progress: Callable[[int, int], object] | None,
-                 sign_mixing: ArrayLike | None = None, shared_noise: bool = False,
-                 eps: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Main + branch final feature coordinates for n paths: (n, K, F), (n, B, K, F).
-
-    shared_noise: both replicas draw the same per-step noise; eps: antisymmetric start
-    (ou_models.variants.antisymmetric_start), None = independent draws (docs/protocols.md).
-    """
-    from .variants import antisymmetric_start
-    F = model.num_features
-    check_array_memory(f"{n} paths x {steps.size} branch times", (n, K, F), (n, steps.size, K, F), (batch, K, model.dim))
-    y_main = np.empty((n, K, F))
-    y_br = np.empty((n, steps.size, K, F))
-    signs = sign_states(K)
-    signed = model.amplitudes > 0
-    for lo in range(0, n, batch):
-        hi = min(n, lo + batch)
-        z = antisymmetric_start(initial_state(model, hi - lo, K, grid[0], main[1], seed, lo, sign_mixing), eps)
-        kernels.branch_paths(z, np.arange(lo, hi, dtype=np.int64), seed, model.patterns,
-                             *main[0].args(), *branch[0].args(), signs, signed,
-                             steps.astype(np.int64), y_main[lo:hi], y_br[lo:hi], shared_noise)
-        _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main[lo:hi], y_br[lo:hi], sign_mixing)
-        if progress is not None:
-            progress(hi, n)
-    return y_main, y_br
-
-
-def _check_branches(model, grid, seed, K, main, branch, steps, lo, y_main, y_br, sign_mixing):
-    """SimulationError naming the first non-finite step and its paths (main run first, then the branches)."""
-    bad_main = ~np.isfinite(y_main).reshape(len(y_main), -1).all(axis=1)
-    bad_br = ~np.isfinite(y_br).all(axis=(2, 3))                    # (b, B)
-    if not (bad_main.any() or bad_br.any()):
-        return
-    N = grid.size - 1
-    if bad_main.any():
-        rows = np.flatnonzero(bad_main)
-        segs = [(main[0], 0, 0, N)]
-    else:
-        b = int(np.flatnonzero(bad_br.any(axis=0))[0])              # the earliest branch that failed
-        rows = np.flatnonzero(bad_br[:, b])
-        segs = [(main[0], 0, 0, int(steps[b])), (branch[0], b + 1, int(steps[b]), N)]
-    ids = lo + rows
-    start = initial_for_ids(model, ids, K, grid[0], main[1], seed, sign_mixing)
-    where = "main run" if bad_main.any() else f"branch from step {segs[1][2]}"
-    locate_nonfinite(where, model, grid, start, ids, seed, segs)
 
 
 def _midpoint_stat(x, lo, hi):
@@ -253,7 +205,6 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
     gate_tables (K = 2, e.g. ou_models.analog.feature_gate_tables) replace the gate g's tables where coupled.
     """
-    from .variants import check_variant
     window, noise, eps = check_variant(window, noise, eps, ("release", "switch-on", "clone"))
     if window == "clone" and (drift is not None or noise != "independent" or eps not in (None, 0.0)):
         raise InputError("window 'clone' (coupled cloning) starts both replicas at one point (eps 0) with "
@@ -274,7 +225,7 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     if window == "switch-on":   # independent prefix, coupled tail; the start is the independent one
         main, branch = (branch[0], None), (main[0], drift)
     if window == "clone":
-        from .analog import coupled_cloning
+        from .analog import coupled_cloning   # SymPy (theory.gated, through analog): imported where it is used
         eps = 0.0
         units = coupled_cloning(model, grid, g, n, seed, steps, scheme, main[0], batch, progress)["units"]
         units = units.astype(float)

@@ -10,7 +10,9 @@
   so only the start differs.
 - eps: the start z_A,B = sqrt(1 - eps^2) z_0 +- eps z_1 from the two replicas' independent draws
   (z_0, z_1) at OU time T; None keeps the two independent draws (today's default).
-The release and switch-on windows run in measure.protocol_one; `run_protocol` dispatches all three.
+The choices and their check (`check_variant`, `antisymmetric_start`) live in ou_models.branches, beside the
+branched run they configure; the release, switch-on and clone windows run in measure.protocol_one, the
+throughout window here; `run_protocol` dispatches them all.
 """
 from __future__ import annotations
 
@@ -19,48 +21,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from syncgap.theory import schedules
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import check_int, check_real
 
+from .branches import antisymmetric_start, check_variant
 from .engine import check_grid, feature_model, initial_state, sample
 from .estimators import bootstrap
+from .measure import protocol_one
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
     from numpy.typing import ArrayLike
 
     from syncgap.theory.data import SignFeatureMixture
 
     from .engine import FeatureModel
-
-WINDOWS = ("release", "switch-on", "throughout", "clone")
-NOISES = ("independent", "shared")
-
-
-def check_variant(window: str, noise: str, eps: float | None,
-                  windows: Sequence[str] = WINDOWS) -> tuple[str, str, float | None]:
-    """(window, noise, eps) checked: window in `windows`, noise in NOISES, eps None or in [0, 1]."""
-    if window not in windows:
-        raise InputError(f"window must be one of {', '.join(windows)}, got {window!r}")
-    if noise not in NOISES:
-        raise InputError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
-    if eps is not None:
-        eps = check_real("eps", eps, 0.0, 1.0)
-    return window, noise, eps
-
-
-def antisymmetric_start(z: np.ndarray, eps: float | None) -> np.ndarray:
-    """z (n, 2, D) of two independent draws -> sqrt(1 - eps^2) z_0 +- eps z_1 (eps None: z unchanged).
-
-    Variance preserving: each replica has the covariance of one draw, exactly in law when the start
-    marginal is Gaussian (T well above 1/2 log of the largest data eigenvalue); A - B = 2 eps z_1.
-    """
-    if eps is None:
-        return z
-    if z.ndim != 3 or z.shape[1] != 2:
-        raise InputError(f"an antisymmetric start needs a pair (n, 2, D), got shape {z.shape}")
-    base, pert = np.sqrt(1.0 - eps * eps) * z[:, 0], eps * z[:, 1]
-    return np.stack([base + pert, base - pert], axis=1)
 
 
 def difference_onset(q: ArrayLike, level: float = 0.1, min_rise: float = 0.05,
@@ -161,5 +136,4 @@ def run_protocol(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: fl
     if window == "throughout":
         kw.pop("t_int_times", None)
         return throughout(data, grid, g, n, noise=noise, eps=0.3 if eps is None else eps, **kw)
-    from .measure import protocol_one
     return protocol_one(data, grid, g, n, window=window, noise=noise, eps=eps, **kw)
