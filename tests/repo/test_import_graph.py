@@ -114,9 +114,8 @@ def strongly_connected(graph: dict[str, set[str]]) -> list[set[str]]:
     return out
 
 
-def one_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
-    """A shortest cycle through the component's first module, as a list that starts and ends with it."""
-    start = min(component)
+def shortest_cycle(graph: dict[str, set[str]], component: set[str], start: str) -> list[str]:
+    """A shortest cycle through `start` inside its strongly connected `component`, starting and ending there."""
     paths, seen = [[start]], {start}
     while paths:
         path = paths.pop(0)
@@ -130,12 +129,18 @@ def one_cycle(graph: dict[str, set[str]], component: set[str]) -> list[str]:
 
 
 def cycles(graph: dict[str, set[str]], tolerated=PENDING_CYCLE_MODULES) -> list[list[str]]:
-    """One cycle per strongly connected component with a cycle, leaving out components inside `tolerated`."""
+    """Cycles that together pass through every module of every strongly connected component with a cycle,
+    leaving out components inside `tolerated`."""
     found = []
     for component in strongly_connected(graph):
         looped = len(component) > 1 or any(m in graph[m] for m in component)
-        if looped and not component <= set(tolerated):
-            found.append(one_cycle(graph, component))
+        if not looped or component <= set(tolerated):
+            continue
+        covered: set[str] = set()
+        for start in sorted(component):
+            if start not in covered:
+                found.append(shortest_cycle(graph, component, start))
+                covered |= set(found[-1])
     return sorted(found)
 
 
@@ -153,7 +158,8 @@ def test_the_cycle_finder_finds_and_tolerates_what_it_should():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"d"}, "e": {"a"}}
     assert cycles(graph, tolerated=()) == [["a", "b", "c", "a"], ["d", "d"]]
     assert cycles(graph, tolerated=("a", "b", "c")) == [["d", "d"]]
-    assert cycles({"a": {"b"}, "b": {"a", "x"}, "x": {"a"}}, tolerated=("a", "b")) == [["a", "b", "a"]]
+    assert cycles({"a": {"b"}, "b": {"a", "x"}, "x": {"a"}}, tolerated=("a", "b")) == [["a", "b", "a"],
+                                                                                    ["x", "a", "b", "x"]]
 
 
 def test_the_graph_covers_the_four_packages():
@@ -198,3 +204,12 @@ def test_no_code_is_looked_up_by_a_module_function_string(path):
 def test_the_allowed_dynamic_imports_are_still_there():
     for where in DYNAMIC_IMPORT_ALLOWED:
         assert _dynamic_imports(ast.parse((ROOT / where).read_text(encoding="utf-8"))), f"drop {where}"
+
+
+def test_the_registries_hold_functions():
+    from syncgap.validation.cli.main import SUBCOMMANDS
+    from syncgap.validation.suites import PARTIAL_CHECKS, SUITES
+    from syncgap.validation.sweep.kinds import KINDS
+    functions = [*SUBCOMMANDS.values(), *SUITES.values(), *PARTIAL_CHECKS.values()]
+    functions += [f for k in KINDS.values() for f in (k.function, k.check, k.cost) if f is not None]
+    assert functions and all(callable(f) and not isinstance(f, str) for f in functions)
