@@ -22,8 +22,8 @@ Layout of `out_dir`:
 
 Resume: suites keep their finished cells on disk and reuse them, so rerunning the same command
 after an interruption recomputes only what is missing. A suite that fails with an unexpected error
-is recorded as a failed check naming the error, never dropped, and its finished cells stay in the report (their files, and the checks made
-from them where the suite can: suites.PARTIAL_CHECKS); `syncgap validate` then exits 1 (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
+is recorded as a failed check naming the error, never dropped, and its finished cells stay in the
+report (their files, and the checks made from them where the suite can: suites.PARTIAL_CHECKS); `syncgap validate` then exits 1 (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
 CLI validates the user's arguments before any suite runs, so bad input still exits 2.
 """
 from __future__ import annotations
