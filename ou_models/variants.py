@@ -24,6 +24,7 @@ from syncgap.theory import schedules
 from syncgap.theory.checks import check_int, check_real
 
 from .estimators import bootstrap
+from .measure import protocol_one
 from .replica_run import NOISES, WINDOWS, ReplicaRun, antisymmetric_start, check_variant
 from .sampler import sample_paths
 
@@ -139,7 +140,6 @@ def run_protocol(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, g: fl
     if window == "throughout":
         kw.pop("t_int_times", None)
         return throughout(data, grid, g, n, noise=noise, eps=0.3 if eps is None else eps, **kw)
-    from .measure import protocol_one
     return protocol_one(data, grid, g, n, window=window, noise=noise, eps=eps, **kw)
 
 

@@ -70,27 +70,6 @@ def loaded_with(module: str) -> frozenset[str]:
     return frozenset(seen)
 
 
-REGISTRY_ENTRY = re.compile(r"^(syncgap(?:\.\w+)+)(?::\w+)?$")     # "syncgap.a.b:function" or "syncgap.a.b"
-
-
-@lru_cache(maxsize=None)
-def reached_from(module: str) -> frozenset[str]:
-    """`loaded_with(module)` plus, transitively, the modules its string registries name
-    ("syncgap.validation.sweep.model_cells:ou_gap_cell"): what importing and using it can run."""
-    mods, seen, todo = source_modules(), set(), [module]
-    while todo:
-        name = todo.pop()
-        if name in seen:
-            continue
-        seen.add(name)
-        todo += sorted(loaded_with(name) - seen)
-        if name in mods:
-            strings = (n.value for n in ast.walk(_parse(mods[name])) if isinstance(n, ast.Constant)
-                       and isinstance(n.value, str))
-            todo += sorted({m.group(1) for m in map(REGISTRY_ENTRY.match, strings) if m and m.group(1) in mods})
-    return frozenset(seen)
-
-
 def file_imports(path: Path) -> set[str]:
     """Names a test file imports anywhere in it, `pytest.importorskip("x")` included."""
     tree = _parse(Path(path))

@@ -5,7 +5,6 @@ SymPy expressions the numeric functions are lambdified from (a test regenerates 
 """
 from __future__ import annotations
 
-import importlib
 import re
 import sys
 from pathlib import Path
@@ -13,14 +12,15 @@ from types import ModuleType
 
 import sympy as sp
 
-MODULES = ("syncgap.theory.base", "syncgap.theory.coupled_ou", "syncgap.theory.gated",
-           "syncgap.theory.gated_protocols", "syncgap.theory.attention", "syncgap.theory.routing")
-TITLES = {"syncgap.theory.base": "Base theory: single replica (docs/science.md §2)",
-          "syncgap.theory.coupled_ou": "Layer A: coupled OU replicas (docs/science.md §3)",
-          "syncgap.theory.gated": "Layer B: gated replicas (docs/science.md §4)",
-          "syncgap.theory.gated_protocols": "Layer B: the gate's protocol variants (docs/science.md §8)",
-          "syncgap.theory.attention": "Layer C: linearised gated attention of the coupled DiT (docs/science.md §5)",
-          "syncgap.theory.routing": "Layer C: mode model and gap of the coupled DiT (docs/science.md §5)"}
+from . import attention, base, coupled_ou, gated, gated_protocols, routing
+
+# each theory module with formulas(), in the page's order, with its section title
+SECTIONS = ((base, "Base theory: single replica (docs/science.md §2)"),
+            (coupled_ou, "Layer A: coupled OU replicas (docs/science.md §3)"),
+            (gated, "Layer B: gated replicas (docs/science.md §4)"),
+            (gated_protocols, "Layer B: the gate's protocol variants (docs/science.md §8)"),
+            (attention, "Layer C: linearised gated attention of the coupled DiT (docs/science.md §5)"),
+            (routing, "Layer C: mode model and gap of the coupled DiT (docs/science.md §5)"))
 DOC_PATH = Path(__file__).resolve().parent.parent / "docs" / "theory.md"
 
 
@@ -38,19 +38,8 @@ def link_sections(text: str) -> str:
 
 
 def available_modules() -> list[tuple[str, ModuleType]]:
-    """(module name, module) for every theory module that imports and exposes formulas()."""
-    out = []
-    here = Path(__file__).resolve().parent
-    for name in MODULES:
-        if not (here / f"{name.split('.')[-1]}.py").exists():
-            continue                   # only this checkout's modules (an installed copy may differ)
-        try:
-            mod = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(mod, "formulas"):
-            out.append((name, mod))
-    return out
+    """(module name, module) for every theory module with formulas(), in the page's order."""
+    return [(mod.__name__, mod) for mod, _ in SECTIONS]
 
 
 def render() -> str:
@@ -60,8 +49,9 @@ def render() -> str:
              "Conventions: OU time t, forward dx = -x dt + sqrt(2) dW, Delta_t = 1 - e^{-2t}, reverse time",
              "runs from large t to 0 (docs/science.md §2). Each entry: the numeric function's name, the final",
              "formula, its assumptions, and where our derivation departs from [docs/science.md](science.md).", ""]
-    for name, mod in available_modules():
-        lines += [f"## {TITLES.get(name, name)}", "", f"Module `{name}`:", "", "```text",
+    for mod, title in SECTIONS:
+        name = mod.__name__
+        lines += [f"## {title}", "", f"Module `{name}`:", "", "```text",
                   (mod.__doc__ or "").strip(), "```", ""]
         for f in mod.formulas():
             label = f.name.replace("_", r"\_")

@@ -50,8 +50,7 @@ class Assignment:
 
 
 ASSIGNMENTS = (
-    # a suite that could not run or crashed (validation/report.py)
-    Assignment("*.unavailable", NONE, "instrument", "the suite could not run"),
+    # a suite that crashed (validation/report.py)
     Assignment("*.error", NONE, "instrument", "the suite raised an error"),
     # base theory (Biroli et al.): the simulator and the exact theory agree
     Assignment("ou.base.*", NONE, "theory", "base theory of one replica against simulation"),

@@ -21,10 +21,9 @@ Layout of `out_dir`:
     <suite folders>   each suite's raw per-cell data (JSON/CSV) and its figures, drawn from those files
 
 Resume: suites keep their finished cells on disk and reuse them, so rerunning the same command
-after an interruption recomputes only what is missing. A suite that cannot run (module missing
-in this checkout) or that fails with an unexpected error is recorded as a failed check naming the
-error, never dropped, and its finished cells stay in the report (their files, and the checks made
-from them where the suite can: suites.PARTIAL_CHECKS); `syncgap validate` then exits 1 (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
+after an interruption recomputes only what is missing. A suite that fails with an unexpected error
+is recorded as a failed check naming the error, never dropped, and its finished cells stay in the
+report (their files, and the checks made from them where the suite can: suites.PARTIAL_CHECKS); `syncgap validate` then exits 1 (also an InputError raised inside a suite, e.g. a model not shipped in this checkout); the
 CLI validates the user's arguments before any suite runs, so bad input still exits 2.
 """
 from __future__ import annotations
@@ -49,7 +48,7 @@ from .report_glossary import GLOSSARY, HOW_TO_READ, SOURCE_PAPER, SUITE_TITLES
 from .report_html import render_html
 from .report_tex import render_latex
 from .scoreboard import scoreboard, scoreboard_markdown
-from .suites import DATA_FOLDERS, PARTIAL_CHECKS, SuiteUnavailable, resolve
+from .suites import DATA_FOLDERS, PARTIAL_CHECKS, SUITES
 
 
 def check_out_dir(out_dir: str | Path) -> Path:
@@ -62,11 +61,6 @@ def check_out_dir(out_dir: str | Path) -> Path:
     except OSError as exc:
         raise InputError(f"--out {str(out_dir)!r} cannot be created: {exc.strerror}") from None
     return p
-
-
-def _failed_suite(name: str, cid: str, message: str) -> SuiteResult:
-    c = Check(f"{name}.{cid}", message, None, None, None, "", False, finding="suite", reason=message)
-    return SuiteResult(name, [c], [], {"suite": message}, error=message)
 
 
 def finished_cells(out_dir: Path, name: str) -> list[str]:
@@ -92,7 +86,7 @@ def _crashed_suite(name: str, out_dir: Path, message: str, say: Callable[[str], 
     partial = []
     if name in PARTIAL_CHECKS:
         try:
-            partial = list(resolve(name, PARTIAL_CHECKS)(out_dir / DATA_FOLDERS[name]))
+            partial = list(PARTIAL_CHECKS[name](out_dir / DATA_FOLDERS[name]))
         except Exception as exc:   # the checks of the kept cells failed too: say so, keep the cells listed
             say(f"{name}: the checks of its finished cells failed too: {type(exc).__name__}: {exc}")
     text = f"{message}; the suite stopped there: {len(cells)} finished cell files kept" + (
@@ -103,15 +97,11 @@ def _crashed_suite(name: str, out_dir: Path, message: str, say: Callable[[str], 
 
 def run_suite(name: str, out_dir: Path, quick: bool, say: Callable[[str], None], options: dict | None = None,
               log: Callable[[str], None] | None = None) -> tuple[SuiteResult, float]:
-    """Run one registered suite; an unavailable suite becomes one failed check, a crashed one a failed check
-    naming the error plus what its finished cells give (`_crashed_suite`); the result's `error` says why.
-    The traceback goes to `log` (default: `say`)."""
+    """Run one registered suite (suites.SUITES); a crashed one becomes a failed check naming the error plus what
+    its finished cells give (`_crashed_suite`); the result's `error` says why. The traceback goes to `log`
+    (default: `say`)."""
     t0 = time.time()
-    try:
-        func = resolve(name)
-    except SuiteUnavailable as exc:
-        say(f"{name}: suite unavailable ({exc})")
-        return _failed_suite(name, "unavailable", f"suite unavailable: {exc}"), time.time() - t0
+    func = SUITES[name]
     say(f"{name}: running{' (quick)' if quick else ''}")
     try:
         res = func(out_dir, quick=quick, progress=say, **(options or {}))

@@ -126,10 +126,10 @@ def test_ou_gap_reshape_puts_each_value_in_its_row():
 
 
 def test_validate_json_is_one_record_per_check(tmp_path, capsys, monkeypatch):
-    import syncgap.validation.report as report
+    from syncgap.validation import suites
     checks = [Check("fake.a", "passes", 1.0, 1.0, (0.5, 1.5), "s", True, finding="f"),
               Check("fake.b", "fails", 1.0, 3.0, (2.5, float("inf")), "s", False, finding="f")]
-    monkeypatch.setattr(report, "resolve", lambda name: lambda out, *, quick, progress=None: SuiteResult("fake", checks, [], {}))
+    monkeypatch.setitem(suites.SUITES, "fake", lambda out, *, quick, progress=None: SuiteResult("fake", checks, [], {}))
     monkeypatch.setattr("syncgap.validation.cli.validate_cmd.require_suites", lambda suites: None)
     monkeypatch.setattr("syncgap.validation.cli.validate_cmd.check_suites", lambda names: list(names))
     d = _run(["validate", "--out", str(tmp_path), "--suites", "fake", "--quiet", "--json"], capsys)

@@ -1,26 +1,20 @@
 """`make test-fast` (every test not marked slow) reaches every source module: each module of theory/, ou_models/,
 dit_bridge/ and validation/ is imported by a test file that holds a fast test, directly or through the package's
-own module-level imports and string registries (tests/import_map.py; tests/README.md states the rule)."""
+own module-level imports (tests/import_map.py; tests/README.md states the rule). The package's registries (suites,
+sweep kinds, commands) hold functions, not names, so following imports follows them too."""
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import pytest
-
-from import_map import ROOT, file_imports, reached_from, source_modules
+from import_map import ROOT, file_imports, loaded_with, source_modules
 
 TESTS = ROOT / "tests"
-# Modules that only run-time code reaches (a lazy import, a module name built from a string), with the test
-# file that runs them and a literal of that file that does. Listed here so the static rule stays checkable;
-# an entry that the static rule reaches anyway is reported as stale.
-RUN_TIME = {
-    "syncgap.validation.cli.theory_cmd": ("tests/cli/test_cli_help.py", "theory"),      # main.build_parser imports
-    "syncgap.validation.cli.ou_cmd": ("tests/cli/test_ou_cli.py", "ou"),                # each f"{name}_cmd" of
-    "syncgap.validation.sweep.pool": ("tests/validation/test_nothing_lost.py", "workers"),  # runners._run_pool
-    "syncgap.validation.cli.dit_depth_controls": ("tests/validation/test_depth_localise.py", "depth-controls"),
-    "syncgap.validation.cli.dit_gate": ("tests/cli/test_command_plots.py", "gate"),
-}                                                                                 # ^ dit_cmd.register imports it
+# Modules that only run-time code reaches (an import inside a function that keeps an optional dependency lazy),
+# with the test file that runs them and a literal of that file that does: module -> (test file, literal). Listed
+# here so the static rule stays checkable; an entry that the static rule reaches anyway is reported as stale.
+# None today.
+RUN_TIME: dict[str, tuple[str, str]] = {}
 
 
 def _is_slow_mark(node: ast.AST) -> bool:
@@ -47,7 +41,7 @@ def fast_test_files() -> list[Path]:
 
 def statically_reached() -> set[str]:
     names = set().union(*(file_imports(p) for p in fast_test_files()))
-    return set().union(*(reached_from(n) for n in names))
+    return set().union(*(loaded_with(n) for n in names))
 
 
 def test_the_slow_reading_follows_the_markers(tmp_path):
@@ -69,13 +63,13 @@ def test_every_source_module_has_a_fast_test():
                          "imports): add a fast test, or unmark one: " + ", ".join(missing))
 
 
-@pytest.mark.parametrize("module", sorted(RUN_TIME))
-def test_run_time_entries_are_needed_and_name_a_fast_test_that_runs_them(module):
-    path, literal = RUN_TIME[module]
-    assert module in source_modules(), f"{module} no longer exists: drop it from RUN_TIME"
-    assert module not in statically_reached(), f"{module} is reached by imports now: drop it from RUN_TIME"
-    assert has_fast_test(ROOT / path), f"{path} has no fast test"
-    tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
-    words = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    words |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.keyword)}      # a string or a keyword argument
-    assert literal in words, f"{path} does not use {literal!r}, so it does not run {module}"
+def test_run_time_entries_are_needed_and_name_a_fast_test_that_runs_them():
+    reached = statically_reached()
+    for module, (path, literal) in sorted(RUN_TIME.items()):
+        assert module in source_modules(), f"{module} no longer exists: drop it from RUN_TIME"
+        assert module not in reached, f"{module} is reached by imports now: drop it from RUN_TIME"
+        assert has_fast_test(ROOT / path), f"{path} has no fast test"
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        words = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+        words |= {n.arg for n in ast.walk(tree) if isinstance(n, ast.keyword)}      # a string or a keyword argument
+        assert literal in words, f"{path} does not use {literal!r}, so it does not run {module}"

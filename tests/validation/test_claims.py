@@ -27,7 +27,7 @@ dit.fhgm.exact_sampler.dct01 dit.fhgm.gap_exact.g0.5 dit.fhgm.gap_exact.switch-o
 dit.fhgm.rho_law_support.switch-on dit.fhgm.gap_ratio.release.g0.5-2 dit.fhgm.depth.increment_structure
 dit.fhgm.depth.probe_reads_coarse dit.fhgm.depth.gap_emergence_layer dit.fhgm-deep.causal.g1.last5_beyond_random
 dit.fhgm-flat.intrinsic_gap_sign.features dit.fhgm-flat.ordering.features dit.digits.intrinsic_gap_sign.scales
-dit.digits.ordering.scales dit.fhgm-deep.depth.available dit.unavailable dit-causal.error""".split()
+dit.digits.ordering.scales dit.fhgm-deep.depth.available dit-causal.error""".split()
 
 
 def _templates() -> list[str]:
@@ -115,13 +115,14 @@ def _sign(cid, obs, ci, verdict, **kw):
 def test_section_badge_follows_claim_checks_only(tmp_path, monkeypatch):
     """Instrument checks that pass cannot make a badge green, nor instrument fails make it red."""
     import syncgap.validation.report as report
+    from syncgap.validation import suites
     checks = [_sign("dit.fhgm.depth.gap_emergence_layer", 1.0, (1.0, 1.0), "fail", model="fhgm", finding="depth"),
               _sign("dit.fhgm.depth.probe_reads_coarse", 1.0, (1.0, 1.0), "pass", model="fhgm", finding="depth"),
               _sign("dit.fhgm.depth.increment_structure", 0.2, (0.1, 0.3), "pass", model="fhgm", finding="depth"),
               _sign("dit.fhgm.intrinsic_gap_sign.features", 4.4, (4.0, 10.4), "pass", model="fhgm", finding="gap"),
               _sign("dit.fhgm.intrinsic_gap.theory", 4.4, (4.0, 10.4), "fail", model="fhgm", finding="gap"),
               _sign("dit.fhgm.depth.available", None, None, "fail", model="fhgm", finding="instruments")]
-    monkeypatch.setattr(report, "resolve", lambda name: lambda out_dir, *, quick, progress=None: SuiteResult(
+    monkeypatch.setitem(suites.SUITES, "fake", lambda out_dir, *, quick, progress=None: SuiteResult(
         "fake", checks, [], {}, facts={"fhgm": {"dit": True, "layers": 4, "family": "features",
                                                 "units": ["dct01", "dct12", "dct34", "dct67"]}}))
     s = report.run_report(tmp_path, ["fake"], quick=True)

@@ -31,18 +31,13 @@ def _partial(root):
 @pytest.fixture
 def fake_suite(monkeypatch):
     """Register suite `fake` (folder fake/, partial checks `_partial`); returns a setter for its behaviour."""
-    import syncgap.validation.report as report
-    monkeypatch.setitem(suites.SUITES, "fake", "unused:unused")
-    monkeypatch.setitem(suites.DATA_FOLDERS, "fake", "fake")
-    monkeypatch.setitem(suites.PARTIAL_CHECKS, "fake", "unused:unused")
     behaviour = {}
-    real = report.resolve
 
-    def resolve(name, table=None):
-        if name == "fake":
-            return _partial if table is suites.PARTIAL_CHECKS else behaviour["suite"]
-        return real(name, table)
-    monkeypatch.setattr(report, "resolve", resolve)
+    def fake(out_dir, **options):
+        return behaviour["suite"](out_dir, **options)
+    monkeypatch.setitem(suites.SUITES, "fake", fake)
+    monkeypatch.setitem(suites.DATA_FOLDERS, "fake", "fake")
+    monkeypatch.setitem(suites.PARTIAL_CHECKS, "fake", _partial)
     return behaviour
 
 
@@ -91,13 +86,10 @@ def test_ou_partial_checks_read_the_cells_alone(tmp_path):
 @settings(max_examples=15, deadline=None)
 @given(n=st.integers(0, 6), kind=st.sampled_from([ValueError, RuntimeError, OSError, ZeroDivisionError, KeyError]))
 def test_fuzz_any_crash_point_fails_the_run_and_keeps_what_finished(tmp_path_factory, n, kind):
-    import syncgap.validation.report as report
-    real = report.resolve
-    suite = _crashing_suite(n, kind("boom"))
     saved = dict(suites.SUITES), dict(suites.DATA_FOLDERS), dict(suites.PARTIAL_CHECKS)
-    suites.SUITES["fake"] = suites.DATA_FOLDERS["fake"] = suites.PARTIAL_CHECKS["fake"] = "fake"
-    report.resolve = lambda name, table=None: (_partial if table is suites.PARTIAL_CHECKS else suite) \
-        if name == "fake" else real(name, table)
+    suites.SUITES["fake"] = _crashing_suite(n, kind("boom"))
+    suites.DATA_FOLDERS["fake"] = "fake"
+    suites.PARTIAL_CHECKS["fake"] = _partial
     try:
         out = tmp_path_factory.mktemp("r")
         assert main(["validate", "--out", str(out), "--suites", "fake", "--quiet"]) == 1
@@ -105,7 +97,6 @@ def test_fuzz_any_crash_point_fails_the_run_and_keeps_what_finished(tmp_path_fac
         assert kind.__name__ in summary["suite_errors"]["fake"]
         assert len(summary["suites"][0]["data_files"]) == n and len(summary["checks"]) == n + 1
     finally:
-        report.resolve = real
         for table, old in zip((suites.SUITES, suites.DATA_FOLDERS, suites.PARTIAL_CHECKS), saved):
             table.clear()
             table.update(old)

@@ -79,6 +79,7 @@ def _png(path: Path, colour: str) -> None:
 @pytest.fixture()
 def report_folder(tmp_path, monkeypatch):
     import syncgap.validation.report as report
+    from syncgap.validation import suites
     checks = [Check("dit.fhgm.intrinsic_gap_sign.features", "a finding | that reproduces", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="P2.1 gap"),
               Check("dit.fhgm.depth.gap_emergence_layer", "one that does *not*", 1.0, 5.0, (4.0, float("inf")), "steps",
                     False, model="fhgm", finding="P2.3 depth"),
@@ -92,7 +93,7 @@ def report_folder(tmp_path, monkeypatch):
         return SuiteResult("fake", checks, [Figure("one.png", "first", ["a.json"]), Figure("sub/two.png", "second"),
                                             Figure("absent.png", "never drawn")],
                            {"P2.1 gap": "It reproduces.", "P2.3 depth": "It does **not** reproduce."})
-    monkeypatch.setattr(report, "resolve", lambda name: suite)
+    monkeypatch.setitem(suites.SUITES, "fake", suite)
     report.run_report(tmp_path, ["fake"], quick=True)
     return tmp_path, checks
 
@@ -144,11 +145,12 @@ def test_na_checks_are_counted_apart_and_coloured_grey(tmp_path, monkeypatch):
     """An n/a check is neither a pass nor a fail: its own count in summary.json, report.md, checks.csv and the tex."""
     import json
     import syncgap.validation.report as report
+    from syncgap.validation import suites
     checks = [Check("fake.pass", "agrees", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="agreeing"),
               Check("dit.fhgm.ordering.features", "rank order", None, 0.33, (-0.6, 1.0), "Kendall tau", None, verdict="n/a",
                     kind="ordering", expects="> 0", reason="not resolved: the interval contains 0", finding="unresolved"),
               Check("fake.ghost", "nothing either way", None, None, None, "", True, finding="unresolved")]
-    monkeypatch.setattr(report, "resolve", lambda name: lambda out_dir, *, quick, progress=None: SuiteResult(
+    monkeypatch.setitem(suites.SUITES, "fake", lambda out_dir, *, quick, progress=None: SuiteResult(
         "fake", checks, [], {"unresolved": "Not established."}))
     s = report.run_report(tmp_path, ["fake"], quick=True)
     assert (s["passed"], s["failed"], s["n/a"]) == (1, 0, 2)           # the ghost's True became n/a

@@ -12,7 +12,7 @@ distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
 from syncgap.theory.checks import InputError  # noqa: E402
-from syncgap.validation.sweep import KINDS, Kind, expand, run_sweep  # noqa: E402
+from syncgap.validation.sweep import KINDS, Kind, cells, expand, run_sweep  # noqa: E402
 from syncgap.validation.sweep.runners import QUIET_CLUSTER, dask_worker_env, local_cluster  # noqa: E402
 
 CLONING = {"kind": "mc.cloning", "base": {"d": 6, "n_samples": 100, "T": 3.0, "dt": 0.1},
@@ -99,7 +99,7 @@ def test_same_seed_same_numbers_across_runs_and_worker_counts(client, tmp_path):
 
 
 def test_gpu_cells_ask_for_a_gpu_resource(client, tmp_path, monkeypatch):
-    monkeypatch.setitem(KINDS, "test.gpu_sleep", Kind("syncgap.validation.sweep.cells:sleep_cell", gpu=True))
+    monkeypatch.setitem(KINDS, "test.gpu_sleep", Kind(cells.sleep_cell, gpu=True))
     sweep = expand({"grid": [{"kind": ["test.gpu_sleep"], "seconds": [0], "seed": [1, 2]},
                              {"kind": ["debug.sleep"], "seconds": [0], "seed": [1]}]})
     rec = Recording(client)

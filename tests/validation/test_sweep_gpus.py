@@ -13,10 +13,8 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from syncgap.validation.sweep import KINDS, Kind, expand, run_sweep  # noqa: E402
+from syncgap.validation.sweep import KINDS, Kind, expand, model_cells, run_sweep  # noqa: E402
 from syncgap.validation.sweep.gpus import gpu_cluster  # noqa: E402
-
-MODEL = "syncgap.validation.sweep.model_cells"
 
 
 def _cells(out):
@@ -25,7 +23,7 @@ def _cells(out):
 
 @pytest.mark.slow
 def test_dit_cells_spread_over_one_worker_per_gpu_and_resume(tmp_path, monkeypatch):
-    monkeypatch.setitem(KINDS, "test.dit_gpu", Kind(f"{MODEL}:dit_protocol1_cell", check=f"{MODEL}:dit_protocol1_params",
+    monkeypatch.setitem(KINDS, "test.dit_gpu", Kind(model_cells.dit_protocol1_cell, check=model_cells.dit_protocol1_params,
                                                     gpu=True))
     sweep = expand({"kind": "test.dit_gpu", "base": {"model": "tiny", "num_steps": 4, "n_pairs": 2, "n_t_int": 4,
                                                      "n_boot": 10},

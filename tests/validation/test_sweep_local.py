@@ -165,7 +165,9 @@ def test_cloning_cell_agrees_with_speciation_picture():
 
 def test_costliest_cells_start_first_and_the_cost_counts_the_work(tmp_path, monkeypatch):
     # cloning_cost ∝ path-updates: one path for T - t_clone, two after; compare with the steps the cell ran
-    from syncgap.validation.sweep import cells as cells_mod, kinds
+    from dataclasses import replace
+
+    from syncgap.validation.sweep import kinds
     from syncgap.validation.sweep.cells import cloning_cost
     for t in (0.5, 2.0):
         r = cloning_cell(d=4, t_clone=t, seed=0, n_samples=8, T=5.0, dt=0.05)
@@ -179,7 +181,8 @@ def test_costliest_cells_start_first_and_the_cost_counts_the_work(tmp_path, monk
     assert costed == sorted(costed, reverse=True)
     assert [k for k, _ in order] == [c.kind for c in sweep.cells]   # other kinds keep their slots
     seen = []
-    monkeypatch.setattr(cells_mod, "cloning_cell", lambda **p: seen.append(p["t_clone"]) or {"x": 1})
+    monkeypatch.setitem(kinds.KINDS, "mc.cloning", replace(kinds.KINDS["mc.cloning"],
+                                                           function=lambda **p: seen.append(p["t_clone"]) or {"x": 1}))
     assert run_sweep(sweep, tmp_path / "s", workers=1).complete
     assert seen == [2.5, 1.5, 0.5]
 

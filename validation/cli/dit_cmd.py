@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from . import tidy
+from . import dit_depth_controls, dit_gains, dit_gate, dit_train, tidy
 from .common import (IntRange, add_json_flag, float_list, int_list, nothing_measurable, out_folder, print_json,
                      print_table, to_jsonable)
 from .dit_units import FIRST_TIME
@@ -100,13 +100,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_json_flag(m)
     tidy.add_plot_flag(m)
     m.set_defaults(func=run_measure)
-    from . import dit_train
     dit_train.register(dsub)
-    from . import dit_gains
     dit_gains.register(dsub)
-    from . import dit_depth_controls
     dit_depth_controls.register(dsub)
-    from . import dit_gate
     dit_gate.register(dsub)
 
 

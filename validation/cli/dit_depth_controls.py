@@ -33,7 +33,8 @@ def run(args) -> int:
     from syncgap.theory.checks import InputError
     from syncgap.validation.store import atomic_write_json, to_plain
     from syncgap.validation.suites import dit_depth
-    from syncgap.validation.suites.dit_depth_localise import RECORD_FILE, control_record
+    from syncgap.validation.suites.dit_depth_attribution import control_record
+    from syncgap.validation.suites.dit_depth_localise import RECORD_FILE
 
     rec = load_model_for("--model", args.model)
     out = args.out if args.out is not None else os.path.join(ZOO_DIR, args.model)

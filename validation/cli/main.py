@@ -1,6 +1,6 @@
 """Entry point of the `syncgap` console script.
 
-Each subcommand lives in its own module with `register(subparsers)`; heavy
+Each subcommand lives in its own module with `register(subparsers)` (SUBCOMMANDS); heavy
 imports (numba, torch) happen inside the command's run function, so `--help`
 and `syncgap theory` stay fast. Bad input (`theory.InputError`, argparse errors)
 exits with status 2 and a one-line message, never a traceback; when the message starts with
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import re
 import signal
@@ -37,9 +36,15 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from syncgap.theory.checks import InputError, SimulationError
 from syncgap.theory.version import package_version
+from syncgap.validation.cli import dit_cmd, ou_cmd, sweep_cmd, theory_cmd, validate_cmd
+from syncgap.validation.cli.common import IntRange, number_arg, path_arg
 from syncgap.validation.cli.extras import MissingExtra, missing_extra_message
+from syncgap.validation.store import is_storage_error
+from syncgap.validation.sweep import lock
 
-SUBCOMMANDS = ("theory", "ou", "dit", "validate", "sweep")
+# command -> its module's register(subparsers), in the order of `syncgap --help`
+SUBCOMMANDS = {"theory": theory_cmd.register, "ou": ou_cmd.register, "dit": dit_cmd.register,
+               "validate": validate_cmd.register, "sweep": sweep_cmd.register}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -95,8 +100,6 @@ def _leaf_flags(parser: argparse.ArgumentParser) -> None:
     """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, every
     untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused, and every
     float option the `common.number_arg` type, so NaN is refused."""
-    from .common import IntRange, number_arg, path_arg
-
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
         for child in action.choices.values():
@@ -139,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Synchronization gaps of coupled diffusion: theory, OU simulation, coupled DiTs, validation.")
     parser.add_argument("--version", action="version", version=f"syncgap {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in SUBCOMMANDS:
-        importlib.import_module(f"syncgap.validation.cli.{name}_cmd").register(sub)
+    for register in SUBCOMMANDS.values():
+        register(sub)
     _leaf_flags(parser)
     return parser
 
@@ -202,8 +205,7 @@ def _main(argv: list[str] | None) -> int:
         try:
             return _run(args)
         finally:
-            from syncgap.validation.sweep.lock import release
-            release()
+            lock.release()
 
 
 def _silence_stdout() -> None:
@@ -243,7 +245,6 @@ def _run(args) -> int:
         _silence_stdout()
         return 141
     except OSError as exc:           # a full or read-only disk, an I/O error: one line, finished results kept
-        from syncgap.validation.store import is_storage_error
         if not is_storage_error(exc):
             raise
         if exc.filename is None:     # the output stream itself (stdout on a full disk): nothing more goes there

@@ -14,8 +14,12 @@ import argparse
 import os
 import sys
 
+from syncgap.theory.checks import InputError
+from syncgap.validation import report
+from syncgap.validation.suites import DEFAULT_ORDER, SUITES
+
 from . import tidy
-from .common import add_json_flag, out_folder, print_json, print_table
+from .common import add_json_flag, out_folder, print_json, print_table, set_threads
 from .extras import require_suites
 
 
@@ -23,7 +27,6 @@ QUICK_TIME = "about 2 minutes"   # `validate --quick`, measured: benchmarks/RESU
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from syncgap.validation.suites import DEFAULT_ORDER, SUITES
     p = sub.add_parser("validate", help="predicted-vs-observed validation report (summary.json, report.md)",
                        description="Run the validation suites and write DIR/summary.json, DIR/report.md "
                                    "(the scoreboard of claims first, then every check, figures embedded) and the raw data. "
@@ -56,8 +59,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def check_suites(names: list[str]) -> list[str]:
-    from syncgap.theory.checks import InputError
-    from syncgap.validation.suites import SUITES
     for n in names:
         if n not in SUITES:
             raise InputError(f"unknown suite {n!r}: use one of {', '.join(SUITES)}")
@@ -69,13 +70,12 @@ def check_suites(names: list[str]) -> list[str]:
 def check_model_name(name: str) -> str:
     """Check a DiT model name, folder or file before any suite runs (registry.check_model: class, tensors,
     shapes, truncation); InputError naming the file and the first mismatch."""
-    from syncgap.dit_bridge.registry import check_model
+    from syncgap.dit_bridge.registry import check_model   # torch: the registry loads it at module level
     return check_model(name)["name"]
 
 
 def check_device(device: str) -> str:
     """`cuda` only where a CUDA device is visible; InputError otherwise (before anything runs)."""
-    from syncgap.theory.checks import InputError
     if device == "cuda":
         import torch
         if not torch.cuda.is_available():
@@ -85,7 +85,7 @@ def check_device(device: str) -> str:
 
 def random_model_notes(names) -> list[str]:
     """One report note per model with random weights: its findings mean nothing."""
-    from syncgap.dit_bridge.registry import check_model
+    from syncgap.dit_bridge.registry import check_model   # torch, likewise
     return [f"Model `{n}` has random weights (a smoke test of the code path): its DiT findings mean nothing, "
             "whatever the checks say." for n in names if check_model(n)["random_weights"]]
 
@@ -102,8 +102,6 @@ def _ci_text(ci) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from syncgap.theory.checks import InputError
-    from syncgap.validation.report import check_out_dir, run_report
     suites = check_suites(args.suites)
     require_suites(suites)                    # a missing extra is named now, not a failed check later
     options = {}
@@ -138,13 +136,12 @@ def run(args: argparse.Namespace) -> int:
             options.setdefault(name, {})["dtype"] = getattr(args, "dtype", "auto")
             if getattr(args, "compile", False):
                 options[name]["compile"] = True
-    check_out_dir(args.out)
+    report.check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     if "dit" in suites or "ou" in suites:
-        from .common import set_threads
         set_threads(say)   # torch/Numba threads: $SYNCGAP_THREADS, else free cores (common.threads_for)
-    summary = run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
+    summary = report.run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:
         print_json(tidy.validate(args, summary))
     else:

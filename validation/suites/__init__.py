@@ -1,44 +1,52 @@
-"""Registry of the validation report's suites: name -> "module:function", resolved lazily.
+"""Registry of the validation report's suites: name -> the suite function.
 
-A suite is `suite(out_dir, *, quick, progress, **options) -> validation.records.SuiteResult`.
-Resolution imports the module only when the suite runs; a suite whose module is missing in
-this checkout raises `SuiteUnavailable`, which the report records as a failed check.
+A suite is `suite(out_dir, *, quick, progress, **options) -> validation.records.SuiteResult`. The OU
+and DiT suites' modules load torch (the `dit` extra) at module level, so their entries are small
+wrappers defined here, each importing its suite's module when the suite runs: importing this registry
+(and so `syncgap validate --help`) loads neither torch nor numba. The causal suite's module is light
+and is registered directly.
 """
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .dit_causal import dit_causal_suite
+
+if TYPE_CHECKING:
+    from syncgap.validation.records import Check, SuiteResult
+
+
+def run_ou_suite(out_dir, **options) -> SuiteResult:
+    """The OU suite (`ou_theory.ou_theory_suite`)."""
+    # torch: ou_theory loads it at module level (ou_verdicts -> dit_predictions -> dit_bridge.commitment)
+    from .ou_theory import ou_theory_suite
+    return ou_theory_suite(out_dir, **options)
+
+
+def ou_partial_checks(root: Path) -> list[Check]:
+    """The OU suite's checks of the cells finished under `root` (`ou_theory.partial_checks`)."""
+    from .ou_theory import partial_checks   # torch, as in run_ou_suite
+    return partial_checks(root)
+
+
+def run_dit_suite(out_dir, **options) -> SuiteResult:
+    """The DiT suite (`dit_findings.dit_findings_suite`)."""
+    from .dit_findings import dit_findings_suite   # torch, diffusers: dit_findings loads them at module level
+    return dit_findings_suite(out_dir, **options)
+
 
 SUITES = {
-    "ou": "syncgap.validation.suites.ou_theory:ou_theory_suite",
-    "dit": "syncgap.validation.suites.dit_findings:dit_findings_suite",
-    "dit-causal": "syncgap.validation.suites.dit_causal:dit_causal_suite",   # where coupling acts on the gap
+    "ou": run_ou_suite,
+    "dit": run_dit_suite,
+    "dit-causal": dit_causal_suite,   # where coupling acts on the gap
 }
 DEFAULT_ORDER = ("ou", "dit", "dit-causal")
 # where each suite keeps its cell files (under the report folder), and the function that makes checks from
-# the finished cells alone ("module:function", (cell folder) -> list[Check]): what the report keeps of a
-# suite that crashed part way
+# the finished cells alone ((cell folder) -> list[Check]): what the report keeps of a suite that crashed part way
 DATA_FOLDERS = {"ou": "ou", "dit": "dit", "dit-causal": "dit_causal"}
-PARTIAL_CHECKS = {"ou": "syncgap.validation.suites.ou_theory:partial_checks"}
+PARTIAL_CHECKS = {"ou": ou_partial_checks}
 
 
-class SuiteUnavailable(RuntimeError):
-    """The suite's module or function is not in this checkout."""
-
-
-def resolve(name: str, table: dict | None = None):
-    """The suite function registered under `name` in `table` (default SUITES; KeyError for an unregistered name)."""
-    target = (SUITES if table is None else table)[name]
-    module, func = target.split(":")
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and (module == exc.name or module.startswith(exc.name + ".")):
-            raise SuiteUnavailable(f"suite {name!r}: module {module} is not in this checkout") from None
-        raise
-    try:
-        return getattr(mod, func)
-    except AttributeError:
-        raise SuiteUnavailable(f"suite {name!r}: {module} has no function {func}") from None
-
-
-__all__ = ["SUITES", "DEFAULT_ORDER", "DATA_FOLDERS", "PARTIAL_CHECKS", "SuiteUnavailable", "resolve"]
+__all__ = ["SUITES", "DEFAULT_ORDER", "DATA_FOLDERS", "PARTIAL_CHECKS", "run_ou_suite", "run_dit_suite",
+           "ou_partial_checks"]

@@ -4,6 +4,7 @@
     attribution_record(rec, mix, st) -> the cell (effects per kept step, pair and feature)
     analyse_attribution(cell, labels, n_boot, seed) -> depth.json's "attribution" block
     attribution_text(a) -> one sentence
+    control_record(rec, expect, st) -> the record of one depth control (dit_depth_localise's rule on its attribution)
 
 Shares are pooled over the kept steps: block l's total share on feature k is
 sum_{steps, pairs} c_lk Delta_k / sum_{steps, pairs} Delta_k^2 (c the total effect, Delta the actual
@@ -14,10 +15,13 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import asdict
 
 import numpy as np
 
-from syncgap.theory.checks import check_int
+from syncgap.theory.checks import InputError, check_int
+
+from .dit_depth_localise import MIN_NULL, control_k, localise, margin, set_effects
 
 EFFECTS = ("actual", "skip", "input_direct", "direct", "total")
 
@@ -31,8 +35,7 @@ def attribution_steps(num_steps: int, n: int) -> list[int]:
 def attribution_record(rec, mix, st) -> dict:
     """The cell: per kept step (axis 0) actual, skip, input_direct (P, F) and direct, total (L, P, F). The pair
     runs uncoupled: attribution is defined at g = 0 only (InputError otherwise)."""
-    from syncgap.dit_bridge.attribution import attribution_run
-    from syncgap.theory.checks import InputError
+    from syncgap.dit_bridge.attribution import attribution_run   # torch: imported where the cell runs
     if st.g != 0:
         raise InputError(f"attribution runs the uncoupled pair: the depth settings' g must be 0, got {st.g}")
     t0 = time.process_time()
@@ -83,7 +86,6 @@ def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int, f
     [est, low, high]; per kept step the point shares (figure); and the localisation rule's inputs and answer
     on feature `fine` (default the last): the summed total shares of the last and first k = control_k(L) blocks
     against MIN_NULL random k-sets (dit_depth_localise)."""
-    from .dit_depth_localise import MIN_NULL, control_k, localise, set_effects
     b = share_boots(cell, n_boot, seed)
     per_step = [pooled_shares({k: np.asarray(cell[k])[i:i + 1] for k in EFFECTS}) for i in range(len(cell["steps"]))]
     fine = len(labels) - 1 if fine is None else fine
@@ -114,5 +116,27 @@ def attribution_text(a: dict) -> str:
             f"{at['localisation']['answer']} ({at['localisation']['reason']}).")
 
 
+def control_record(rec, expect: str, st) -> dict:
+    """The cached record of one depth control (dit_depth_localise.RECORD_FILE beside its weights): the attribution run of the depth
+    suite (`attribution_record`, sizes `st` a DepthSettings) on the model's finest generated feature, the
+    rule's inputs and its answer, against the construction `expect` ("last" or "first").
+
+    Fields: model, weights (fingerprint), expect, k, feature, last, first ([est, low, high]), null, null_sets,
+    answer, reason, margin (of the expected end), settings, cpu_s."""
+    from syncgap.dit_bridge.registry import weights_fingerprint   # torch: imported where a control runs
+
+    from . import dit_cells                                         # torch (dit_bridge.protocols), likewise
+    if expect not in ("last", "first"):
+        raise InputError(f"expect must be 'last' or 'first', got {expect!r}")
+    mix = dit_cells.fhgm_mixture(rec)
+    if mix is None:
+        raise InputError(f"model {rec.name!r} is not trained on the FHGM: a depth control needs its features")
+    gen = dit_cells.generated_units(rec, mix)
+    cell = attribution_record(rec, mix, st)
+    loc = analyse_attribution(cell, list(mix.names), st.n_boot, st.seed, gen[-1])["localisation"]
+    return {"model": rec.name, "weights": weights_fingerprint(rec.model), "expect": expect, **loc,
+            "margin": margin(loc, expect), "settings": asdict(st), "cpu_s": cell["cpu_s"]}
+
+
 __all__ = ["EFFECTS", "attribution_steps", "attribution_record", "pooled_shares", "share_boots",
-           "analyse_attribution", "attribution_text"]
+           "analyse_attribution", "attribution_text", "control_record"]

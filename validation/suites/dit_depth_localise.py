@@ -2,7 +2,7 @@
 
     localise(last, first, null, k) -> (answer, reason): "last k", "first k", "elsewhere" or "n/a"
     set_effects(est, boots, k, n_random, seed) -> the rule's inputs from per-block effects and their resamples
-    control_record(...) / control_checks(...) / localisation_check(...)
+    control_checks(...) / localisation_check(...)   (dit_depth_attribution.control_record writes a control's record)
 
 The rule (pure): each of `last` and `first` is one set's effect [estimate, low, high] (larger = the set
 carries more of the measured quantity), `null` the estimates of at least MIN_NULL random k-sets of the blocks
@@ -173,31 +173,5 @@ def localisation_check(model: str, effects: dict, control_reason: str | None, fi
                    finding=finding, expects=f"answers 'last {effects['k']}'")
 
 
-def control_record(rec, expect: str, st) -> dict:
-    """The cached record of one depth control (RECORD_FILE beside its weights): the attribution run of the depth
-    suite (dit_depth_attribution, sizes `st` a DepthSettings) on the model's finest generated feature, the
-    rule's inputs and its answer, against the construction `expect` ("last" or "first").
-
-    Fields: model, weights (fingerprint), expect, k, feature, last, first ([est, low, high]), null, null_sets,
-    answer, reason, margin (of the expected end), settings, cpu_s."""
-    from dataclasses import asdict
-
-    from syncgap.dit_bridge.registry import weights_fingerprint
-    from syncgap.theory.checks import InputError
-
-    from . import dit_cells
-    from .dit_depth_attribution import analyse_attribution, attribution_record
-    if expect not in ("last", "first"):
-        raise InputError(f"expect must be 'last' or 'first', got {expect!r}")
-    mix = dit_cells.fhgm_mixture(rec)
-    if mix is None:
-        raise InputError(f"model {rec.name!r} is not trained on the FHGM: a depth control needs its features")
-    gen = dit_cells.generated_units(rec, mix)
-    cell = attribution_record(rec, mix, st)
-    loc = analyse_attribution(cell, list(mix.names), st.n_boot, st.seed, gen[-1])["localisation"]
-    return {"model": rec.name, "weights": weights_fingerprint(rec.model), "expect": expect, **loc,
-            "margin": margin(loc, expect), "settings": asdict(st), "cpu_s": cell["cpu_s"]}
-
-
 __all__ = ["MIN_NULL", "ANSWERS", "RECORD_FILE", "CONTROLS", "P2_K", "control_k", "localise", "random_sets", "set_effects",
-           "margin", "control_record", "decision_for", "read_control", "control_checks", "localisation_check"]
+           "margin", "decision_for", "read_control", "control_checks", "localisation_check"]

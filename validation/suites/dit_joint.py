@@ -142,7 +142,7 @@ def compare_joint(cells, n_boot: int, seed: int = 0, direction: str = "rising", 
     order = sorted(hyps, key=lambda h: h["aic"])
     margin = order[1]["aic"] - floor if len(order) > 1 else None
     out |= {"hypotheses": hyps, "preferred": order[0]["name"], "margin_aic": margin, "n_points": int(g.size),
-            "evidence": None if margin is None else dit_predictions_evidence(margin),
+            "evidence": None if margin is None else evidence(margin),
             "correlation": (cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))).tolist()}
     if any(h["name"] == RHO_LAW for h in hyps):
         deltas = []
@@ -155,10 +155,10 @@ def compare_joint(cells, n_boot: int, seed: int = 0, direction: str = "rising", 
     return out
 
 
-def dit_predictions_evidence(margin: float) -> str:
-    """Burnham & Anderson's reading of an AIC margin (dit_predictions.evidence)."""
-    from .dit_predictions import evidence
-    return evidence(margin)
+def evidence(delta_aic: float) -> str:
+    """Burnham & Anderson's reading of an AIC margin."""
+    return ("decisive" if delta_aic > 10 else "strong" if delta_aic > 4 else "some" if delta_aic > 2
+            else "not distinguishable")
 
 
 def rho_law_na_reason(model: str, window: str, comparison: dict, controls) -> str | None:
@@ -216,4 +216,4 @@ def chi2_exceedance(n_exp: int, n_pairs: int, cov: np.ndarray, n_boot: int = 200
 
 
 __all__ = ["joint_boots", "joint_covariance", "chi2", "gls_fit", "fit_all", "compare_joint", "rho_law_na_reason",
-           "chi2_exceedance", "precision_debias", "rho_law_check", "RHO_LAW", "ETA_GRID"]
+           "chi2_exceedance", "precision_debias", "rho_law_check", "evidence", "RHO_LAW", "ETA_GRID"]

@@ -76,12 +76,6 @@ def fit_rho_eta(g, y, s) -> dict:
     return {"A": float(r.x[0]), "eta": float(r.x[1]), "at_bound": bool(abs(r.x[1]) >= ETA_BOUND - 1e-3)}
 
 
-def evidence(delta_aic: float) -> str:
-    """Burnham & Anderson's reading of an AIC margin."""
-    return ("decisive" if delta_aic > 10 else "strong" if delta_aic > 4 else "some" if delta_aic > 2
-            else "not distinguishable")
-
-
 def compare_hypotheses(gs, gaps, predicted=None, reading=READING_SD) -> dict:
     """Constant gap, ρ-law (η = 0 and free η) and the exact-analog prediction on the points g > 0.
 
@@ -139,7 +133,7 @@ def compare_hypotheses(gs, gaps, predicted=None, reading=READING_SD) -> dict:
         h["akaike_weight"] = float(w)
     margin = best[1]["aic"] - floor if len(best) > 1 else None
     out.update(hypotheses=hyps, preferred=best[0]["name"], margin_aic=margin,
-               evidence=None if margin is None else evidence(margin))
+               evidence=None if margin is None else dit_joint.evidence(margin))
     return out
 
 
@@ -349,7 +343,7 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
     return out
 
 
-__all__ = ["sd_of", "chi_square", "fit_constant", "fit_rho_law", "fit_rho_eta", "evidence", "compare_hypotheses",
+__all__ = ["sd_of", "chi_square", "fit_constant", "fit_rho_law", "fit_rho_eta", "compare_hypotheses",
            "collapse_answer", "shrink_answer", "variant_label", "direction_of", "gap_intervals", "ratio_interval",
            "g_ranges", "headline", "headline_table",
            "comparison_sentence", "predictions", "READING_SD", "ETA_BOUND", "COLLAPSE_STEPS"]

@@ -5,7 +5,7 @@ cartesian product gives cells (kind + parameters). Each cell is one call of a pl
 function `fn(**params) -> dict` named by its *kind* (`kinds.py`), and writes one JSON
 record, out/cells/<key>.json, key = sha256 prefix of the canonical JSON of its config,
 atomically, with the package version and git revision (`store.py`). A rerun skips
-finished cells; an interrupted sweep loses nothing that finished (`runners.py`).
+finished cells; an interrupted sweep loses nothing that finished (`runners.py`, `worker.py`).
 Results roll up into out/results.csv and out/results.json (`rollup.py`).
 
     from syncgap.validation.sweep import load_sweep, run_sweep
@@ -16,11 +16,11 @@ Figures are redrawn from out/results.json (`figures.py`). README.md has the deta
 
 Adding a kind is one line in `kinds.py` (or in any module imported before the sweep):
 
-    KINDS["ou.gap"] = Kind("syncgap.validation.sweep.model_cells:ou_gap_cell",
-                            check="syncgap.validation.sweep.model_cells:ou_gap_params")
-    KINDS["dit.protocol1.cuda"] = Kind("syncgap.validation.sweep.model_cells:dit_protocol1_cuda_cell", gpu=True)
+    KINDS["ou.gap"] = Kind(model_cells.ou_gap_cell, check=model_cells.ou_gap_params)
+    KINDS["dit.protocol1.cuda"] = Kind(model_cells.dit_protocol1_cuda_cell, gpu=True)
 
-The function is imported only where the cell runs; `check` (same parameters, raises
+The function travels to a worker by reference (its module and name) and imports its engine (numba,
+torch) only where the cell runs; `check` (same parameters, raises
 InputError) runs in the driver on every cell before work starts; `gpu=True` makes the
 Dask runner ask for `resources={"GPU": 1}`. For determinism a cell's numbers must depend
 only on its parameters (seed included), never on which worker runs it.
@@ -31,8 +31,9 @@ for starting workers of an existing cluster the same way).
 from .config import Cell, Sweep, expand, load_config, load_sweep
 from .kinds import KINDS, Kind
 from .rollup import load_table, table, write_table
-from .runners import SweepSummary, run_cell, run_sweep
+from .runners import SweepSummary, run_sweep
 from .store import atomic_write_json, cell_key, canonical_json, git_revision, is_done, package_version
+from .worker import run_cell
 
 __all__ = ["Cell", "KINDS", "Kind", "Sweep", "SweepSummary", "atomic_write_json", "canonical_json",
            "cell_key", "expand", "git_revision", "is_done", "load_config", "load_sweep", "load_table",

@@ -131,7 +131,7 @@ def _grid_blocks(grid) -> list[tuple[str, dict]]:
 def validate_config(config, allow_code: bool = False) -> dict:
     """Structural checks of a parsed config (no kind imports); returns it unchanged.
 
-    A 'module:function' kind is refused unless allow_code (`kinds.get_kind`).
+    A 'module:function' kind is refused unless allow_code (`kinds.admit`).
     """
     if not isinstance(config, dict):
         raise InputError(f"config: the top level must be a mapping with fields {', '.join(TOP_FIELDS)}, "
@@ -148,7 +148,7 @@ def validate_config(config, allow_code: bool = False) -> dict:
     base = _check_mapping("base", config.get("base", {}))
     blocks = _grid_blocks(config.get("grid"))
     if "kind" in config:
-        kinds.get_kind(config["kind"], allow_code)
+        kinds.admit(config["kind"], allow_code)
         if "kind" in base:
             raise InputError("base.kind: kind is also set at the top level; set it in one place")
     total = 0
@@ -186,7 +186,7 @@ def expand(config, source: str | None = None, allow_code: bool = False) -> Sweep
     for where, g in _grid_blocks(config.get("grid")):
         for kind, kfield in _block_kinds(config, base, where, g):
             try:
-                kinds.get_kind(kind, allow_code)
+                kinds.admit(kind, allow_code)
             except InputError as exc:
                 raise InputError(f"{kfield}: {exc}") from None
             names, defaults, var_kw = kinds.parameters(kind)

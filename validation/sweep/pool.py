@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import signal
 from multiprocessing.connection import wait
+
+from .worker import run_cell
 
 
 def _worker(conn) -> None:
-    """A pool process: run (target, params) jobs from `conn` until None; send (True, payload) or (False, error)."""
-    import signal
-
-    from .runners import run_cell
+    """A pool process: run (function, params) jobs from `conn` until None; send (True, payload) or (False, error)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
         try:
@@ -47,10 +47,10 @@ class _Process:
         child.close()
         self.cell = None
 
-    def give(self, cell, target) -> bool:
-        """Send one cell; False if the process is already gone."""
+    def give(self, cell, function) -> bool:
+        """Send one cell (its kind's function goes by reference: module and name); False if the process is gone."""
         try:
-            self.conn.send((target, cell.params))
+            self.conn.send((function, cell.params))
         except OSError:
             return False
         self.cell = cell
@@ -74,7 +74,7 @@ class _Process:
 
 
 def run_pool(jobs: list, rec, workers: int) -> None:
-    """Run jobs [(cell, target)] on `workers` processes; report each to rec.done / rec.failed as it ends."""
+    """Run jobs [(cell, kind function)] on `workers` processes; report each to rec.done / rec.failed as it ends."""
     ctx = multiprocessing.get_context("spawn")            # fresh interpreters: thread env read at import
     pending = list(reversed(jobs))                        # pop() keeps the given (costliest-first) order
     procs: list[_Process] = []
@@ -87,8 +87,8 @@ def run_pool(jobs: list, rec, workers: int) -> None:
                 procs.remove(w)
                 w = _Process(ctx)
                 procs.append(w)
-            cell, target = pending[-1]
-            if w.give(cell, target):
+            cell, function = pending[-1]
+            if w.give(cell, function):
                 pending.pop()
                 return w
         return w

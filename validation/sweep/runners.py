@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 from syncgap.theory.checks import InputError, check_int
@@ -38,9 +36,10 @@ from syncgap.validation.store import sealed
 
 from . import kinds
 from .lock import folder_lock
+from .pool import run_pool
 from .rollup import write_table
-from .store import (atomic_write_json, cell_path, git_dirty, git_revision, is_done, package_version,
-                    to_plain)
+from .store import atomic_write_json, cell_path, is_done
+from .worker import run_cell
 
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -85,20 +84,6 @@ def local_cluster(n_workers: int, resources: dict | None = None, **kwargs):
     with dask.config.set({"distributed.nanny.pre-spawn-environ": pre, **QUIET_CLUSTER}):
         return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                             dashboard_address=None, resources=resources, **kwargs)
-
-
-def run_cell(target: str, params: dict) -> dict:
-    """Compute one cell where it runs: import the kind's function, call it, add provenance."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = kinds.import_target(target)(**params)
-    if not isinstance(out, dict):
-        raise TypeError(f"cell function {target} returned {type(out).__name__}, expected a dict")
-    return {"result": to_plain(out),
-            "provenance": {"syncgap_version": package_version(), "git_revision": git_revision(),
-                           "git_dirty": git_dirty(),
-                           "host": socket.gethostname(), "pid": os.getpid(),
-                           "elapsed_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                           "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}}
 
 
 @dataclass
@@ -167,7 +152,7 @@ def _env(values: dict):
 def _run_sequential(todo, rec):
     for cell in todo:
         try:
-            payload = run_cell(kinds.get_kind(cell.kind, allow_code=True).target, cell.params)
+            payload = run_cell(kinds.get_kind(cell.kind, allow_code=True).function, cell.params)
         except Exception as exc:   # a bug or bad value in one cell must not stop the sweep
             rec.failed(cell, exc)
         else:
@@ -176,10 +161,8 @@ def _run_sequential(todo, rec):
 
 def _run_pool(todo, rec, workers):
     """Cells on a pool of spawned processes (`pool.run_pool`): a dead worker fails only its own cell."""
-    from .pool import run_pool
-
     with _env(thread_env()):                      # read by each worker process as it starts
-        run_pool([(c, kinds.get_kind(c.kind, allow_code=True).target) for c in todo], rec, workers)
+        run_pool([(c, kinds.get_kind(c.kind, allow_code=True).function) for c in todo], rec, workers)
 
 
 def _local_gpus() -> int:
@@ -237,7 +220,7 @@ def _run_dask(todo, rec, client):
     by_key, futs = {}, []
     for i, cell in enumerate(todo):
         kind = kinds.get_kind(cell.kind, allow_code=True)
-        fut = client.submit(run_cell, kind.target, cell.params, key=f"syncgap-{cell.key}-{token}",
+        fut = client.submit(run_cell, kind.function, cell.params, key=f"syncgap-{cell.key}-{token}",
                             pure=False, priority=-i, resources={"GPU": 1} if kind.gpu else None)
         by_key[fut.key] = cell
         futs.append(fut)
