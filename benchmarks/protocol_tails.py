@@ -1,6 +1,6 @@
 """Benchmark: Protocol I's independent tails advanced together in one batch vs one branch after another.
 
-Runs dit_bridge.protocols.protocol_one_branches on a shipped model with batched=True and batched=False
+Runs dit_bridge.branches.protocol_one_branches on a shipped model with batched=True and batched=False
 (the same prefix, the same per-row noise), checks the final outputs agree to float tolerance, and
 reports wall times and the speed-up. Prints one JSON record.
 Usage: python benchmarks/protocol_tails.py --json [--model fhgm --pairs 16 --steps 30 --t-int 11 --repeat 3]
@@ -16,15 +16,16 @@ import time
 import numpy as np
 import torch
 
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
+from dataclasses import replace
+
+from syncgap.dit_bridge.branches import protocol_one_branches
+from syncgap.dit_bridge.pair_run import PairRun
 from syncgap.dit_bridge.registry import load_model
 
 
-def run(rec, batched, args, t_ints, labels):
+def run(spec, batched, t_ints):
     t0 = time.perf_counter()
-    out = [torch.cat([a, b]) for _, _, a, b in protocol_one_branches(
-        rec, args.g, t_ints, labels, n_pairs=args.pairs, seed=0, num_steps=args.steps, sampler=args.sampler,
-        window=args.window, batched=batched)]
+    out = [torch.cat([a, b]) for _, _, a, b in protocol_one_branches(replace(spec, batched=batched), t_ints)]
     return time.perf_counter() - t0, out
 
 
@@ -42,13 +43,13 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    rec = load_model(args.model, seed=0)
+    spec = PairRun(load_model(args.model, seed=0), g=args.g, n_pairs=args.pairs, seed=0, num_steps=args.steps,
+                   sampler=args.sampler, window=args.window)
     t_ints = sorted({int(round(x)) for x in np.linspace(0, args.steps, args.t_int)})
-    labels = pair_labels(rec, None, args.pairs, 0)
     seq_t, bat_t, diff = [], [], 0.0
     for _ in range(args.repeat):   # interleaved, so drifting load hits both alike
-        ts, seq = run(rec, False, args, t_ints, labels)
-        tb, bat = run(rec, True, args, t_ints, labels)
+        ts, seq = run(spec, False, t_ints)
+        tb, bat = run(spec, True, t_ints)
         seq_t.append(ts), bat_t.append(tb)
         diff = max(diff, max(float((x - y).abs().max()) for x, y in zip(seq, bat)))
     out = {"model": args.model, "pairs": args.pairs, "steps": args.steps, "t_ints": t_ints, "g": args.g,

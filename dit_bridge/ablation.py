@@ -2,13 +2,13 @@
 
 At block l (0-based index into transformer_blocks), for rows [A; B], the increment difference
 d = (h_out - h_in)_A - (h_out - h_in)_B is removed in the band of token modes U_B (orthonormal token DCT-II
-columns, dit_bridge.depth.token_dct_basis): both replicas' increments are replaced by their mean there,
+columns, dit_bridge.token_modes.token_dct_basis): both replicas' increments are replaced by their mean there,
 
     inc_A' = inc_A - P_B d / 2,   inc_B' = inc_B + P_B d / 2,   P_B = U_B U_B^T (over tokens, every channel),
 
 only while the DDPM timestep lies in [t_lo, t_hi] (the feature's commitment window). The energy removed is
 sum |P_B d|^2 over the ablated calls, pairs and channels. Commitment is read in the cloning window
-(docs/science.md §2, `protocols.protocol_one_branches(clone=True)`): one trajectory runs to t_int, is cloned,
+(docs/science.md §2, `protocols.protocol_one(clone=True)`): one trajectory runs to t_int, is cloned,
 and both copies continue on fresh noise; the agreement of the copies' final feature signs against t_int
 rises where the feature commits. In the prefix the two rows are identical (d = 0: nothing is removed);
 after the split the ablation removes the difference block l makes between the copies in the band.
@@ -23,8 +23,10 @@ import torch
 from syncgap.theory.checks import InputError, check_int
 
 from .commitment import feature_agreement
-from .depth import token_dct_basis
+from .pair_run import PairRun
+from .protocols import read_branches
 from .recording import token_grid
+from .token_modes import token_dct_basis
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -78,25 +80,21 @@ class BandAblation:
         return output - torch.cat([pd / 2, -pd / 2])
 
 
-def ablated_cloning(rec: LoadedDiT, patterns: ArrayLike, layer: int | None, band: ArrayLike, window: Sequence[int],
-                    t_ints: Sequence[int], *, n_pairs: int, num_steps: int = 20, seed: int = 0) -> dict:
+def ablated_cloning(loaded: LoadedDiT, patterns: ArrayLike, layer: int | None, band: ArrayLike,
+                    window: Sequence[int], t_ints: Sequence[int], *, n_pairs: int, num_steps: int = 20,
+                    seed: int = 0) -> dict:
     """Cloning agreement (P, F, len(t_ints)) of the final feature signs with block `layer` ablated in `band`
     while the DDPM timestep is in window = (t_lo, t_hi) (None: the reference, nothing ablated), and the
     energy removed per pair and ablated call. Same seed: the same trajectories and fresh noise in every run."""
-    from .protocols import pair_labels, protocol_one_branches
     n_pairs = check_int("n_pairs", n_pairs, 2, 10**5)
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    t_ints = sorted({check_int("t_int", t, 0, num_steps - 1) for t in t_ints})
+    run = PairRun(loaded, n_pairs=n_pairs, num_steps=num_steps, seed=seed, sampler="ddpm", eps=0.0, clone=True)
+    t_ints = sorted({check_int("t_int", t, 0, run.num_steps - 1) for t in t_ints})
     if len(t_ints) < 4:
         raise InputError(f"t_ints must hold at least 4 cloning steps, got {t_ints}")
-    lab = pair_labels(rec, None, n_pairs, seed)
-    agree = np.empty((n_pairs, len(patterns), len(t_ints)))
-    with BandAblation(rec.model, layer, band, *window) as abl:
-        for i, _, a, b in protocol_one_branches(rec, 0.0, t_ints, lab, n_pairs=n_pairs, seed=seed,
-                                                num_steps=num_steps, sampler="ddpm", eps=0.0, clone=True):
-            agree[:, :, i] = feature_agreement(a, b, patterns)
+    with BandAblation(loaded.model, layer, band, *window) as abl:
+        agree = read_branches(run, t_ints, {"agreement": lambda a, b: feature_agreement(a, b, patterns)})
     per = abl.removed / abl.pair_calls if abl.pair_calls else 0.0
-    return {"t_int": t_ints, "agreement": agree, "removed_energy": per, "ablated_calls": abl.calls}
+    return {"t_int": t_ints, "agreement": agree["agreement"], "removed_energy": per, "ablated_calls": abl.calls}
 
 
 __all__ = ["BandAblation", "ablated_cloning"]

@@ -29,10 +29,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from syncgap.theory.checks import InputError, check_int
 
+from .pair_run import PairRun
 from .recording import HookSet
+from .sampling import run_pairs
 from .train import alphas_cumprod
 
 if TYPE_CHECKING:
@@ -75,7 +78,6 @@ def rest_of_network(model: torch.nn.Module, after: int, timestep: torch.Tensor, 
 def jvp(fn, primal: torch.Tensor, tangent: torch.Tensor) -> torch.Tensor:
     """J_fn(primal) tangent by forward-mode AD (torch.func.jvp) with the math attention backend (no_grad: no
     backward graph is kept; forward-mode AD does not depend on it)."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
     with torch.no_grad(), sdpa_kernel(SDPBackend.MATH):
         return torch.func.jvp(fn, (primal,), (tangent,))[1]
 
@@ -146,24 +148,21 @@ def step_attribution(model: torch.nn.Module, kept: dict, labels: torch.Tensor, p
             "total": np.stack(total), "head_linear": feat(gain * jvp(h_fn, mid[-1], dh[-1])), "timestep": t}
 
 
-def attribution_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_steps: int, steps: Sequence[int],
-                    seed: int = 0, eps: float = 0.3) -> dict:
+def attribution_run(loaded: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_steps: int,
+                    steps: Sequence[int], seed: int = 0, eps: float = 0.3) -> dict:
     """The shared-noise DDPM pair run of depth_run (g = 0) keeping the states at `steps`; per kept step the
     effects of step_attribution. Returns {step: effects}."""
-    from .protocols import pair_labels, start_state
-    from .sampling import make_scheduler, run_pairs
-    n_pairs = check_int("n_pairs", n_pairs, 2, 10**5)
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    steps = sorted({check_int("attribution step", s, 0, num_steps - 1) for s in steps})
+    run = PairRun(loaded, n_pairs=check_int("n_pairs", n_pairs, 2, 10**5), num_steps=num_steps, seed=seed, eps=eps,
+                  noise="shared")
+    steps = sorted({check_int("attribution step", s, 0, run.num_steps - 1) for s in steps})
     if not steps:
         raise InputError("attribution needs at least one sampler step")
-    if tuple(mix.shape) != tuple(rec.sample_shape):
-        raise InputError(f"the mixture's samples are {tuple(mix.shape)}, the model's {tuple(rec.sample_shape)}")
-    lab = pair_labels(rec, None, n_pairs, seed)
-    state = start_state(rec, n_pairs, seed, eps, noise="shared")
-    with StateKeeper(rec.model, steps) as keeper:
-        run_pairs(rec, make_scheduler(rec, "ddpm"), state, lab, num_steps=num_steps, recorder=keeper)
-    return {s: step_attribution(rec.model, keeper.kept[s], lab, mix.patterns) for s in steps}
+    if tuple(mix.shape) != tuple(loaded.sample_shape):
+        raise InputError(f"the mixture's samples are {tuple(mix.shape)}, the model's {tuple(loaded.sample_shape)}")
+    state = run.start()
+    with StateKeeper(loaded.model, steps) as keeper:
+        run_pairs(loaded, run.scheduler(), state, run.row_labels, num_steps=run.num_steps, recorder=keeper)
+    return {s: step_attribution(loaded.model, keeper.kept[s], run.row_labels, mix.patterns) for s in steps}
 
 
 def shares(effects: dict) -> dict:

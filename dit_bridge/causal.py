@@ -27,9 +27,11 @@ import numpy as np
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.theory.checks import InputError, check_int
 
+from .branches import branch_prefix
 from .commitment import feature_agreement
-from .coupling import check_g
-from .protocols import branch_prefix, pair_labels, protocol_one_branches, throughout_gap, throughout_parts
+from .pair_run import PAIRS_MAX, PairRun
+from .protocols import read_branches
+from .throughout import throughout_gap, throughout_parts
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -88,23 +90,19 @@ def layer_sets(n_layers: int, ks: Sequence[int], n_random: int, seed: int = 0) -
     return out
 
 
-def set_parts(rec: LoadedDiT, g: float, layers: Sequence[int], *, n_pairs: int, seed: int = 0, num_steps: int = 30,
-              sampler: str = "ddim", noise: str = "shared", eps: float = 0.3, gate: str = "paper",
+def set_parts(loaded: LoadedDiT, g: float, layers: Sequence[int], *, n_pairs: int, seed: int = 0,
+              num_steps: int = 30, sampler: str = "ddim", noise: str = "shared", eps: float = 0.3, gate: str = "paper",
               patterns: ArrayLike | None = None, scales: Sequence[int] | None = None) -> np.ndarray:
     """(pairs, 2, units, num_steps + 1) of the throughout window with only `layers` coupled at strength g
-    (`protocols.throughout_parts`; layers [] is the uncoupled pair). Same seed, same pairs in every set."""
-    g = check_g("g", g)
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
-    lab = pair_labels(rec, None, n_pairs, seed)
+    (`throughout.throughout_parts`; layers [] is the uncoupled pair). Same seed, same pairs in every set."""
+    run = PairRun(loaded, g=g, n_pairs=check_int("n_pairs", n_pairs, 2, PAIRS_MAX), num_steps=num_steps, seed=seed,
+                  sampler=sampler, eps=eps, gate=gate, layers=list(layers), window="throughout", noise=noise)
     if patterns is None and scales is None:
         raise InputError("set_parts needs patterns (features) or scales (pooled sizes) to read the gap on")
-    return throughout_parts(rec, g, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps, sampler=sampler,
-                            guidance_scale=1.0, eps=eps, gate=gate, layers=list(layers), noise=noise,
-                            scales=[] if scales is None else list(scales), patterns=patterns)
+    return throughout_parts(run, [] if scales is None else list(scales), patterns)
 
 
-def set_agreement(rec: LoadedDiT, g: float, layers: Sequence[int], t_ints: Sequence[int], *, patterns: ArrayLike,
+def set_agreement(loaded: LoadedDiT, g: float, layers: Sequence[int], t_ints: Sequence[int], *, patterns: ArrayLike,
                   n_pairs: int, seed: int = 0, num_steps: int = 20, sampler: str = "ddpm",
                   noise: str = "independent", eps: float = 0.3, gate: str = "paper",
                   prefix: Sequence[PairState] | None = None) -> np.ndarray:
@@ -115,31 +113,23 @@ def set_agreement(rec: LoadedDiT, g: float, layers: Sequence[int], t_ints: Seque
     the set synchronises a feature at all. Same seed, same pairs and per-step noise in every set. prefix: the
     uncoupled branches of `shared_prefix` on the same arguments (one per t_int), shared by every set and g.
     """
-    g = check_g("g", g)
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
-    t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
-    if len(t_ints) < 4 or t_ints[0] != 0 or t_ints[-1] != num_steps:
-        raise InputError(f"t_ints must hold at least 4 steps in [0, {num_steps}] including 0 and {num_steps}, "
-                         f"got {t_ints}")
-    lab = pair_labels(rec, None, n_pairs, seed)
-    agree = np.empty((n_pairs, len(patterns), len(t_ints)))
-    for i, _, a, b in protocol_one_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                            sampler=sampler, eps=eps, gate=gate, layers=list(layers),
-                                            window="switch-on", noise=noise, prefix=prefix):
-        agree[:, :, i] = feature_agreement(a, b, patterns)  # (P, F)
-    return agree
+    run = PairRun(loaded, g=g, n_pairs=check_int("n_pairs", n_pairs, 2, PAIRS_MAX), num_steps=num_steps, seed=seed,
+                  sampler=sampler, eps=eps, gate=gate, layers=list(layers), window="switch-on", noise=noise)
+    t_ints = sorted({check_int("t_int", t, 0, run.num_steps) for t in t_ints})
+    if len(t_ints) < 4 or t_ints[0] != 0 or t_ints[-1] != run.num_steps:
+        raise InputError(f"t_ints must hold at least 4 steps in [0, {run.num_steps}] including 0 and "
+                         f"{run.num_steps}, got {t_ints}")
+    reads = {"agreement": lambda a, b: feature_agreement(a, b, patterns)}   # (P, F) per t_int
+    return read_branches(run, t_ints, reads, prefix)["agreement"]
 
 
-def shared_prefix(rec: LoadedDiT, t_ints: Sequence[int], *, n_pairs: int, seed: int = 0, num_steps: int = 20,
+def shared_prefix(loaded: LoadedDiT, t_ints: Sequence[int], *, n_pairs: int, seed: int = 0, num_steps: int = 20,
                   sampler: str = "ddpm", noise: str = "independent", eps: float = 0.3) -> list[PairState]:
-    """The switch-on window's uncoupled prefix at every t_int (`protocols.branch_prefix`): what every
+    """The switch-on window's uncoupled prefix at every t_int (`branches.branch_prefix`): what every
     `set_agreement` on these arguments runs first, whatever g and layers, so computed once per model."""
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
-    t_ints = sorted({check_int("t_int", t, 0, num_steps) for t in t_ints})
-    return branch_prefix(rec, t_ints, pair_labels(rec, None, n_pairs, seed), n_pairs=n_pairs, seed=seed,
-                         num_steps=num_steps, sampler=sampler, eps=eps, window="switch-on", noise=noise)
+    run = PairRun(loaded, n_pairs=check_int("n_pairs", n_pairs, 2, PAIRS_MAX), num_steps=num_steps, seed=seed,
+                  sampler=sampler, eps=eps, window="switch-on", noise=noise)
+    return branch_prefix(run, sorted({check_int("t_int", t, 0, run.num_steps) for t in t_ints}))
 
 
 def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed: int = 0,

@@ -142,3 +142,14 @@ def commitment_fits(t_int: ArrayLike, agreement: ArrayLike, scales: Sequence[int
             "curve_sem": a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros_like(curves),
             "per_scale": per_scale, "gap": {"estimate": g.estimate, "low": g.low, "high": g.high},
             "n_pairs": int(a.shape[0]), "n_boot": int(n_boot), "level": level}
+
+
+def gap_fields(gap: dict) -> dict:
+    """The gap in sampler steps as flat fields (docs/json.md): value, interval, reason when null."""
+    est = gap["estimate"]
+    ok = est is not None and np.isfinite(est)
+    lo, hi = gap["low"], gap["high"]
+    return {"gap_steps": float(est) if ok else None,
+            "gap_steps_low": float(lo) if ok and lo is not None and np.isfinite(lo) else None,
+            "gap_steps_high": float(hi) if ok and hi is not None and np.isfinite(hi) else None,
+            "gap_steps_reason": None if ok else "a scale has no commitment time (flat agreement curve or no onset)"}

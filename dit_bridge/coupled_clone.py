@@ -10,50 +10,46 @@ start, the same noise until t_int, the same fresh noise after (`clone_generators
 to float rounding (tested: projections within 1e-5).
 
 The original is one coupled run to the end (it does not depend on t_int), so it is run once, as the
-prefix to num_steps (`protocols.branch_prefix`); the copies of every t_int advance together in one batch
-(`protocols.tail_branches`), each coupled within its own pair.
+prefix to num_steps (`branches.branch_prefix`); the copies of every t_int advance together in one batch
+(`branches.tail_branches`), each coupled within its own pair.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import torch
 
-from .coupling import remove_coupling
-from .protocols import branch_prefix, tail_branches
-from .sampling import PairState, make_scheduler, row_seed
+from .branches import branch_prefix, tail_branches
+from .sampling import PairState, row_seed
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from .registry import LoadedDiT
+    from .branches import Branch
+    from .pair_run import PairRun
 
 
 def clone_generators(seed: int, n_pairs: int, t_int: int) -> list:
     """Fresh per-step generators of the copy made at t_int, rows [A'; B']: A' draws what cloning's B draws
-    after its split (stream 100 + t_int of replica 1, protocols._split_clone), B' its own (replica 3)."""
+    after its split (stream 100 + t_int of replica 1, branches.split_clone), B' its own (replica 3)."""
     return [torch.Generator().manual_seed(row_seed(seed, j, r, 100 + t_int)) for r in (1, 3) for j in range(n_pairs)]
 
 
-def coupled_clone_branches(rec: LoadedDiT, g: float, t_ints: Sequence[int], labels: torch.Tensor, *, n_pairs: int,
-                           seed: int, num_steps: int, sampler: str = "ddpm", guidance_scale: float = 1.0,
-                           gate: str = "paper", layers: Sequence[int] | None = None
-                           ) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+def coupled_clone_branches(run: PairRun, t_ints: Sequence[int]) -> Iterator[Branch]:
     """Yield (i, t_int, a, a_copy) per t_int: replica A's final output (the original, (P, C, H, W)) and that of
-    its copy cloned at t_int. Arguments already checked (protocols.protocol_one)."""
-    steps = sorted(set(int(t) for t in t_ints) | {num_steps})
-    snaps = branch_prefix(rec, steps, labels, n_pairs=n_pairs, seed=seed, num_steps=num_steps, sampler=sampler,
-                          guidance_scale=guidance_scale, eps=0.0, window="release", noise="independent",
-                          g=g, layers=layers, gate=gate)
+    its copy cloned at t_int; run.window is "clone" (protocols.window_branches)."""
+    steps = sorted(set(int(t) for t in t_ints) | {run.num_steps})
+    snaps = branch_prefix(replace(run, eps=0.0, window="release"), steps)   # the original: one coupled run
     by_step = dict(zip(steps, snaps))
-    a_final = by_step[num_steps].x.chunk(2)[0]
-    copies = [PairState(by_step[int(t)].x.clone(), int(t), clone_generators(seed, n_pairs, int(t))) for t in t_ints]
-    sched = make_scheduler(rec, sampler)
+    a_final = by_step[run.num_steps].x.chunk(2)[0]
+    copies = [PairState(by_step[int(t)].x.clone(), int(t), clone_generators(run.seed, run.n_pairs, int(t)))
+              for t in t_ints]
+    scheduler = run.scheduler()
     try:
-        finals = tail_branches(rec, sched, copies, [int(t) for t in t_ints], labels, g, layers, gate, True,
-                               dict(num_steps=num_steps, guidance_scale=guidance_scale))
+        finals = tail_branches(run, scheduler, copies, [int(t) for t in t_ints], True)
     finally:
-        remove_coupling(rec.model)
+        run.couple(False)
     for i, (t_int, (a_copy, _)) in enumerate(zip(t_ints, finals)):
         yield i, int(t_int), a_final, a_copy
 

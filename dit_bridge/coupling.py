@@ -43,13 +43,18 @@ def check_g(name: str, g: float | torch.Tensor) -> float:
     return check_real(name, g, 0.0, G_MAX)
 
 
+def check_gate(gate: str) -> str:
+    """`gate` if it is one of GATES, else InputError."""
+    if gate not in GATES:
+        raise InputError(f"gate must be one of {GATES}, got {gate!r}")
+    return gate
+
+
 class GatedPairAttnProcessor:
     """attn1 processor coupling rows [A; B] of a batch through the gate `gate` with strength attn.coupling_g."""
 
     def __init__(self, gate: str = "paper"):
-        if gate not in GATES:
-            raise InputError(f"gate must be one of {GATES}, got {gate!r}")
-        self.gate = gate
+        self.gate = check_gate(gate)
 
     def __call__(self, attn, hidden_states, encoder_hidden_states=None, attention_mask=None, temb=None, **kwargs):
         if encoder_hidden_states is not None or attention_mask is not None:
@@ -95,7 +100,8 @@ def attention_layers(model: torch.nn.Module) -> list:
     return [b.attn1 for b in blocks]
 
 
-def _layer_list(layers, n_layers: int) -> list[int]:
+def check_layers(layers: Sequence[int] | None, n_layers: int) -> list[int]:
+    """Sorted block indices of `layers` (negative: from the end; None: every block), each once, below n_layers."""
     if layers is None:
         return list(range(n_layers))
     out = []
@@ -115,7 +121,7 @@ def set_coupling(model: torch.nn.Module, g: float | Sequence[float] = 0.0, layer
     Returns the sorted list of coupled layer indices.
     """
     attns = attention_layers(model)
-    idx = _layer_list(layers, len(attns))
+    idx = check_layers(layers, len(attns))
     gs = _g_values(g, len(idx))
     proc = GatedPairAttnProcessor(gate)
     for i, attn in enumerate(attns):

@@ -9,13 +9,13 @@ the probes read commitment under future noise. Forward pre-hooks and hooks on ev
 h_in and h_out for rows [A; B] at every sampler step and reduce them at once:
 
 (a) block increment difference: d_l = (h_out - h_in)_A - (h_out - h_in)_B, (tokens T, hidden D), on the
-    orthonormal 2-D DCT-II of the token grid (`token_dct_basis`); energy per mode summed over D, split
+    orthonormal 2-D DCT-II of the token grid (token_modes.py); energy per mode summed over D, split
     into the global group (`global_mode_mask`: both frequency indices <= 2, the band of the FHGM's
     coarse features dct01 and dct12) and the rest. For an isotropic difference the global share is
     |global| / T (`chance_share`): 9/64 on fhgm-deep's 8x8 grid, 9/16 on fhgm's 4x4 grid.
 (b) probe inputs: the states s_0 = h_in of block 0 (a linear image of x_t: layer 0 holds all of x_t),
     s_l = h_out of block l (l = 1..L), projected on the token DCT modes that carry each FHGM feature
-    (`feature_token_modes`); the probes themselves are in `dit_bridge.probes`.
+    (`token_modes.feature_token_modes`); the probes themselves are in `dit_bridge.probes`.
 """
 from __future__ import annotations
 
@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_int
 
-from .coupling import remove_coupling, set_coupling
-from .recording import HookSet, token_grid
-from .sampling import make_scheduler, run_pairs
+from .layer_modes import StateRecorder, mode_groups
+from .pair_run import PAIRS_MAX, PairRun
+from .recording import HookSet, Recorders, token_grid
+from .sampling import run_pairs
+from .token_modes import chance_share, feature_token_modes, global_mode_mask, mode_energy, token_dct_basis
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -36,82 +38,6 @@ if TYPE_CHECKING:
     from syncgap.theory.data import SignFeatureMixture
 
     from .registry import LoadedDiT
-
-GLOBAL_MAX_INDEX = 2   # global token modes: both DCT frequency indices <= 2 (dct01, dct12 of the FHGM)
-
-
-def dct_matrix(n: int) -> np.ndarray:
-    """(n freq, n pos) orthonormal DCT-II: c_i(y) = s_i cos(pi i (2y + 1) / (2n)), s_0 = sqrt(1/n), s_i = sqrt(2/n)."""
-    n = check_int("n", n, 1)
-    k, y = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    c = np.cos(np.pi * k * (2 * y + 1) / (2 * n)) * np.sqrt(2.0 / n)
-    c[0] /= np.sqrt(2.0)
-    return c
-
-
-def token_dct_basis(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Orthonormal 2-D DCT-II basis of an h x w token grid (tokens row-major, as diffusers' patch embedding).
-
-    Returns basis (T, T), column m = c_i(y) c_j(x) with (i, j) = index[m], modes in row-major (i, j) order,
-    and index (T, 2).
-    """
-    cy, cx = dct_matrix(h), dct_matrix(w)
-    basis = np.einsum("iy,jx->yxij", cy, cx).reshape(h * w, h * w)  # (tokens, modes)
-    index = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), -1).reshape(-1, 2)
-    return basis, index
-
-
-def global_mode_mask(index: np.ndarray, max_index: int = GLOBAL_MAX_INDEX) -> np.ndarray:
-    """(T,) True for the global (low-frequency) token modes: both DCT indices <= max_index."""
-    return np.all(np.asarray(index) <= check_int("max_index", max_index, 0), axis=-1)
-
-
-def chance_share(mask: np.ndarray) -> float:
-    """Global share of an isotropic difference: E|P_G d|^2 / E|d|^2 = |G| / T for an orthonormal basis."""
-    mask = np.asarray(mask, bool)
-    return float(mask.sum() / mask.size)
-
-
-def mode_energy(d: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
-    """Energy per token mode summed over channels: e_m = sum_c (u_m^T d[:, c])^2; d (..., T, D) -> (..., T).
-
-    With an orthonormal basis sum_m e_m = |d|^2 (Parseval)."""
-    coef = torch.einsum("tm,...tc->...mc", basis.to(d.dtype), d)  # (..., modes, D)
-    return coef.pow(2).sum(-1)
-
-
-def patchify(pattern: np.ndarray, patch: int) -> np.ndarray:
-    """(C, H, W) image -> (T, C patch^2): one row per token, tokens row-major (diffusers' PatchEmbed order)."""
-    c, h, w = pattern.shape
-    if h % patch or w % patch:
-        raise InputError(f"patch={patch} must divide the image size {h}x{w}")
-    x = pattern.reshape(c, h // patch, patch, w // patch, patch)
-    return x.transpose(1, 3, 0, 2, 4).reshape((h // patch) * (w // patch), c * patch * patch)
-
-
-def feature_token_modes(pattern: np.ndarray, basis: np.ndarray, patch: int, coverage: float = 0.9,
-                        max_modes: int = 6) -> tuple[list[int], float]:
-    """Token modes carrying one feature: the fewest modes (by energy) holding `coverage` of the patchified
-    pattern's energy sum_c (u_m^T P[:, c])^2, at most `max_modes`. Returns (mode indices, energy fraction held)."""
-    coverage = check_real("coverage", coverage, 0.0, 1.0, lo_open=True)
-    max_modes = check_int("max_modes", max_modes, 1)
-    p = patchify(np.asarray(pattern, float), patch)  # (T, C p^2)
-    e = ((basis.T @ p) ** 2).sum(1)
-    order = np.argsort(-e, kind="stable")
-    held = np.cumsum(e[order]) / e.sum()
-    n = min(int(np.searchsorted(held, coverage - 1e-12) + 1), max_modes)
-    return [int(m) for m in order[:n]], float(held[n - 1])
-
-
-class Recorders:
-    """Several recorders on one sampler run: begin_step goes to each (their hooks are attached separately)."""
-
-    def __init__(self, *recorders):
-        self.recorders = recorders
-
-    def begin_step(self, step: int, m: int) -> None:
-        for r in self.recorders:
-            r.begin_step(step, m)
 
 
 def increment_shares(increments: torch.Tensor) -> np.ndarray:
@@ -203,7 +129,7 @@ def default_probe_steps(num_steps: int, n_probe: int) -> list[int]:
     return sorted({int(round(s)) for s in np.linspace(0, num_steps - 1, n_probe)})
 
 
-def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_steps: int = 20, seed: int = 0,
+def depth_run(loaded: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_steps: int = 20, seed: int = 0,
               eps: float = 0.3, g: float = 0.0, gate: str = "paper", n_probe_steps: int = 10,
               coverage: float = 0.9, max_modes: int = 6) -> dict:
     """One shared-noise DDPM pair run with BlockRecorder: increment energies per (step, layer, pair) and the
@@ -215,30 +141,27 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
     state_energies (S, L + 4, P, G, 2) of `layer_modes.StateRecorder` on mode_groups (G names), timesteps (S,),
     bayes_accuracy (S, F): the Bayes ceiling of every probe of each feature's sign from x_t.
     """
-    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    if tuple(mix.shape) != tuple(rec.sample_shape):
-        raise InputError(f"the mixture's samples are {tuple(mix.shape)}, the model's {tuple(rec.sample_shape)}")
-    h, w = token_grid(rec.model)
+    n_pairs = check_int("n_pairs", n_pairs, 2, PAIRS_MAX)   # the probes train and test on pairs
+    run = PairRun(loaded, g=g, n_pairs=n_pairs, num_steps=num_steps, seed=seed, eps=eps, gate=gate, noise="shared")
+    if tuple(mix.shape) != tuple(loaded.sample_shape):
+        raise InputError(f"the mixture's samples are {tuple(mix.shape)}, the model's {tuple(loaded.sample_shape)}")
+    model = loaded.model
+    h, w = token_grid(model)
     basis, index = token_dct_basis(h, w)
     mask = global_mode_mask(index)
-    patch = rec.model.config.patch_size
+    patch = model.config.patch_size
     per_feature = [feature_token_modes(p.reshape(mix.shape), basis, patch, coverage, max_modes) for p in mix.patterns]
     union = sorted({m for modes, _ in per_feature for m in modes})
-    probe_steps = default_probe_steps(num_steps, n_probe_steps)
-    from .protocols import pair_labels, start_state
-    lab = pair_labels(rec, None, n_pairs, seed)
-    state = start_state(rec, n_pairs, seed, eps, noise="shared")
-    from .layer_modes import StateRecorder, mode_groups
+    probe_steps = default_probe_steps(run.num_steps, n_probe_steps)
+    state = run.start()
     groups, masks = mode_groups(mix, h, w, patch, coverage, max_modes)
-    set_coupling(rec.model, g, None, gate)
+    run.couple()
     try:
-        with BlockRecorder(rec.model, mask, union, probe_steps) as recorder, \
-                StateRecorder(rec.model, mix, masks) as states:
-            run_pairs(rec, make_scheduler(rec, "ddpm"), state, lab, num_steps=num_steps,
+        with BlockRecorder(model, mask, union, probe_steps) as recorder, StateRecorder(model, mix, masks) as states:
+            run_pairs(loaded, run.scheduler(), state, run.row_labels, num_steps=run.num_steps,
                       recorder=Recorders(recorder, states))
     finally:
-        remove_coupling(rec.model)
+        run.couple(False)
     steps = sorted(recorder.increments)
     final = mix.project(state.x.reshape(2 * n_pairs, -1).double().numpy())  # (2P, F)
     return {"steps": np.asarray(steps), "increments": torch.stack([recorder.increments[s] for s in steps]).numpy(),
@@ -252,5 +175,4 @@ def depth_run(rec: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_step
             "bayes_accuracy": np.stack([states.bayes[s] for s in steps])}
 
 
-__all__ = ["Recorders", "increment_shares", "GLOBAL_MAX_INDEX", "dct_matrix", "token_dct_basis", "global_mode_mask", "chance_share", "mode_energy",
-           "patchify", "feature_token_modes", "BlockRecorder", "default_probe_steps", "depth_run"]
+__all__ = ["increment_shares", "BlockRecorder", "default_probe_steps", "depth_run"]

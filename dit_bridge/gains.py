@@ -29,6 +29,7 @@ from syncgap.theory.checks import InputError, check_int, check_real
 
 from .coupling import attention_layers
 from .recording import token_grid
+from .sampling import PairState, check_labels, make_scheduler, row_generators, row_seed, run_pairs
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -187,7 +188,7 @@ def attention_gains(attn: Attention, hidden: torch.Tensor, modes: np.ndarray | t
 
 # ---------------------------------------------------------------- capture at the symmetric point
 
-def capture_attn_inputs(rec: LoadedDiT, step: int, *, num_steps: int = 50, n_samples: int = 2, seed: int = 0,
+def capture_attn_inputs(loaded: LoadedDiT, step: int, *, num_steps: int = 50, n_samples: int = 2, seed: int = 0,
                         labels: Sequence[int] | None = None, sampler: str = "ddpm",
                         layers: Sequence[int] | None = None) -> dict:
     """attn1 inputs {layer: (n_samples, T, D)} at sampler step `step` of an uncoupled run (= symmetric point).
@@ -196,22 +197,20 @@ def capture_attn_inputs(rec: LoadedDiT, step: int, *, num_steps: int = 50, n_sam
     model call of step `step` with forward pre-hooks on attn1. Coupling processors on the model are
     irrelevant here: at x_A = x_B every gate returns the uncoupled attention.
     """
-    from .sampling import PairState, check_labels, make_scheduler, row_generators, row_seed, run_pairs
-
     num_steps = check_int("num_steps", num_steps, 1, 1000)
     step = check_int("step", step, 0, num_steps - 1)
     n_samples = check_int("n_samples", n_samples, 1, 10**6)
-    attns = attention_layers(rec.model)
+    attns = attention_layers(loaded.model)
     idx = _layer_indices(layers, len(attns))
-    lab = check_labels(rec, labels, n_samples)
+    lab = check_labels(loaded, labels, n_samples)
     gens = row_generators(seed, n_samples)[:n_samples]
-    x = torch.stack([torch.randn(tuple(rec.sample_shape),
+    x = torch.stack([torch.randn(tuple(loaded.sample_shape),
                                  generator=torch.Generator().manual_seed(row_seed(seed, j, 0, 0)))
                      for j in range(n_samples)])  # (M, C, H, W)
-    sched = make_scheduler(rec, sampler)
-    p = next(rec.model.parameters())
+    sched = make_scheduler(loaded, sampler)
+    p = next(loaded.model.parameters())
     x = x.to(p.device)  # the scheduler step mixes x with the model output: keep both on the model's device
-    state = run_pairs(rec, sched, PairState(x, 0, gens), lab, num_steps=num_steps, stop=step)
+    state = run_pairs(loaded, sched, PairState(x, 0, gens), lab, num_steps=num_steps, stop=step)
     got = {}
 
     def hook(i):
@@ -224,7 +223,7 @@ def capture_attn_inputs(rec: LoadedDiT, step: int, *, num_steps: int = 50, n_sam
     try:
         with torch.no_grad():
             t = sched.timesteps[step]
-            rec.model(state.x.to(p.device, p.dtype), torch.full((n_samples,), int(t), device=p.device),
+            loaded.model(state.x.to(p.device, p.dtype), torch.full((n_samples,), int(t), device=p.device),
                       lab.to(p.device))
     finally:
         for hd in handles:
@@ -298,10 +297,10 @@ def _contrast(chi, pi, lo, hi):
     return dchi, dpi, eta
 
 
-def gains_from_hidden(rec_or_model: LoadedDiT | torch.nn.Module, hidden: dict, *, n_modes: int | None = None, threshold: float = 0.25,
+def gains_from_hidden(loaded_or_model: LoadedDiT | torch.nn.Module, hidden: dict, *, n_modes: int | None = None, threshold: float = 0.25,
                       exact_max: int = 128, n_probes: int = 64, seed: int = 0, chunk: int = 256) -> LayerGains:
     """χ_k^ℓ, π_k^ℓ for every layer in `hidden` ({layer: (N, T, D) attn1 input}) and the dominance record."""
-    model = getattr(rec_or_model, "model", rec_or_model)
+    model = getattr(loaded_or_model, "model", loaded_or_model)
     attns = attention_layers(model)
     if not isinstance(hidden, dict) or not hidden:
         raise InputError("hidden must be a non-empty {layer: (N, T, D) tensor} dict")
@@ -354,7 +353,7 @@ def gains_from_hidden(rec_or_model: LoadedDiT | torch.nn.Module, hidden: dict, *
                       delta_chi_network=float(dchi_net), delta_pi_network=float(dpi_net), delta_chi=dchi,
                       delta_pi=dpi, step=-1, timestep=-1, num_steps=-1, n_samples=int(n_samples),
                       n_probes=int(probes.shape[0]), exact_channels=exact,
-                      model=getattr(rec_or_model, "name", ""))
+                      model=getattr(loaded_or_model, "name", ""))
 
 
 def _top_record(chi_top, pi_top, lo, hi, threshold) -> dict:
@@ -392,7 +391,7 @@ def _standard_error(z, exact: bool) -> np.ndarray:
     return per.std(0, ddof=1) / math.sqrt(per.shape[0])
 
 
-def layer_gains(rec: LoadedDiT, step: int, *, num_steps: int = 50, layers: Sequence[int] | None = None, n_modes: int | None = 16,
+def layer_gains(loaded: LoadedDiT, step: int, *, num_steps: int = 50, layers: Sequence[int] | None = None, n_modes: int | None = 16,
                 n_samples: int = 2, seed: int = 0, labels: Sequence[int] | None = None, sampler: str = "ddpm",
                 threshold: float = 0.25, exact_max: int = 128, n_probes: int = 64, chunk: int = 256,
                 progress: Callable[[int, int], None] | None = None) -> LayerGains:
@@ -402,12 +401,12 @@ def layer_gains(rec: LoadedDiT, step: int, *, num_steps: int = 50, layers: Seque
     """
     if n_modes is not None:
         check_int("n_modes", n_modes, 1)
-    cap = capture_attn_inputs(rec, step, num_steps=num_steps, n_samples=n_samples, seed=seed, labels=labels,
+    cap = capture_attn_inputs(loaded, step, num_steps=num_steps, n_samples=n_samples, seed=seed, labels=labels,
                               sampler=sampler, layers=layers)
     hidden = cap["hidden"]
     parts = []
     for j, i in enumerate(sorted(hidden)):
-        parts.append(gains_from_hidden(rec, {i: hidden[i]}, n_modes=n_modes, threshold=threshold,
+        parts.append(gains_from_hidden(loaded, {i: hidden[i]}, n_modes=n_modes, threshold=threshold,
                                        exact_max=exact_max, n_probes=n_probes, seed=seed, chunk=chunk))
         if progress is not None:
             progress(j + 1, len(hidden))
@@ -425,6 +424,6 @@ def _stack(parts: list[LayerGains]) -> LayerGains:
     dchi, dpi, eta = _contrast(cat["chi"].sum(0), cat["pi"].sum(0), first.low_modes, first.high_modes)
     top = _top_record(np.concatenate([p.chi_top for p in parts]), np.concatenate([p.pi_top for p in parts]),
                       first.low_modes, first.high_modes, first.threshold)
-    rec = LayerGains(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}, **cat, **top})
-    rec.eta_gain_network, rec.delta_chi_network, rec.delta_pi_network = float(eta), float(dchi), float(dpi)
-    return rec
+    record = LayerGains(**{**{k: getattr(first, k) for k in first.__dataclass_fields__}, **cat, **top})
+    record.eta_gain_network, record.delta_chi_network, record.delta_pi_network = float(eta), float(dchi), float(dpi)
+    return record

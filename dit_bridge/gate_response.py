@@ -29,13 +29,12 @@ import torch
 from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.theory.gated import routing_factor
 
-from .coupling import check_g, remove_coupling, set_coupling
-from .protocols import pair_labels, start_state
-from .sampling import make_scheduler, run_pairs
+from .pair_run import PAIRS_MAX, PairRun
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from diffusers import DDPMScheduler
     from numpy.typing import ArrayLike
 
     from .registry import LoadedDiT
@@ -44,12 +43,13 @@ GATE_SEED = 7          # the suite's gate-response seed: disjoint from every Pro
 LINEAR_DELTA = 1e-3    # the small-perturbation reading's fraction of the pair difference
 
 
-def denoiser(rec: LoadedDiT, scheduler, x: torch.Tensor, step: int, labels: torch.Tensor) -> torch.Tensor:
+def denoiser(loaded: LoadedDiT, scheduler: DDPMScheduler, x: torch.Tensor, step: int,
+             labels: torch.Tensor) -> torch.Tensor:
     """D_hat = (x - sqrt(1 - abar) eps_hat)/sqrt(abar) of rows x (R, C, H, W) at sampler step `step` (no guidance)."""
     t = scheduler.timesteps[step]
-    p = next(rec.model.parameters())
+    p = next(loaded.model.parameters())
     with torch.no_grad():
-        out = rec.model(x.to(p.device, p.dtype), torch.full((x.shape[0],), int(t), device=p.device),
+        out = loaded.model(x.to(p.device, p.dtype), torch.full((x.shape[0],), int(t), device=p.device),
                         labels.to(p.device)).sample.float().cpu()
     eps = out[:, :x.shape[1]]
     abar = float(scheduler.alphas_cumprod[int(t)])
@@ -62,46 +62,58 @@ def feature_difference_slope(d_on: np.ndarray, d_off: np.ndarray) -> np.ndarray:
     return np.where(den > 0, (d_on * d_off).sum(0) / np.where(den > 0, den, 1.0), np.nan)
 
 
-def _pair_diff(rec, sched, x, step, lab, phi):
+def _pair_diff(run: PairRun, scheduler: DDPMScheduler, x: torch.Tensor, step: int, phi: np.ndarray) -> np.ndarray:
     """phi . (D_hat_A - D_hat_B) per pair (P, F) of rows x = [A; B] with the model's current processors."""
-    d = denoiser(rec, sched, x, step, lab)
+    d = denoiser(run.loaded, scheduler, x, step, run.row_labels)
     a, b = d.chunk(2)
     return (a - b).reshape(a.shape[0], -1).double().numpy() @ phi.T
 
 
-def gate_response(rec: LoadedDiT, g: float, patterns: ArrayLike, *, n_pairs: int = 32, seed: int = GATE_SEED,
+def gate_response(loaded: LoadedDiT, g: float, patterns: ArrayLike, *, n_pairs: int = 32, seed: int = GATE_SEED,
                   num_steps: int = 30, eps: float = 0.3, n_boot: int = 200, gate: str = "paper",
                   layers: Sequence[int] | None = None, progress: Callable[[int, int], object] | None = None) -> dict:
     """rho_eff (steps, F) with its bootstrap interval and rho_lin (steps, F) on the DiT's coupled pair states at g.
 
     patterns (F, C*H*W): the features phi_k (e.g. the FHGM's, theory.data.frequency_hierarchy_mixture). DDPM."""
-    g = check_g("g", g)
-    n_pairs = check_int("n_pairs", n_pairs, 2, 10**6)
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    eps = check_real("eps", eps, 0.0, 1.0, lo_open=True)
+    n_pairs = check_int("n_pairs", n_pairs, 2, PAIRS_MAX)          # a slope over pairs
+    eps = check_real("eps", eps, 0.0, 1.0, lo_open=True)           # a pair difference to respond to
+    run = PairRun(loaded, g=g, n_pairs=n_pairs, num_steps=num_steps, seed=seed, eps=eps, gate=gate, layers=layers)
     phi = np.asarray(patterns, dtype=float)
-    if phi.ndim != 2 or phi.shape[1] != int(np.prod(rec.sample_shape)):
-        raise InputError(f"patterns must be (F, {int(np.prod(rec.sample_shape))}), got {phi.shape}")
-    sched = make_scheduler(rec, "ddpm")
-    sched.set_timesteps(num_steps)
-    lab = pair_labels(rec, None, n_pairs, seed)
-    state = start_state(rec, n_pairs, seed, eps)
-    on, off, lin_on, lin_off = (np.empty((num_steps, n_pairs, phi.shape[0])) for _ in range(4))
+    if phi.ndim != 2 or phi.shape[1] != int(np.prod(loaded.sample_shape)):
+        raise InputError(f"patterns must be (F, {int(np.prod(loaded.sample_shape))}), got {phi.shape}")
+    return _response_record(run, n_boot, _differences(run, phi, progress))
+
+
+def _differences(run: PairRun, phi: np.ndarray, progress: Callable[[int, int], object] | None) -> tuple:
+    """(on, off, lin_on, lin_off), each (steps, P, F): the pair's feature differences of the denoiser with the gate
+    on and off, on the coupled run's states and on the small-perturbation states (module docstring)."""
+    num_steps = run.num_steps
+    scheduler = run.scheduler()
+    scheduler.set_timesteps(num_steps)
+    state = run.start()
+    on, off, lin_on, lin_off = (np.empty((num_steps, run.n_pairs, phi.shape[0])) for _ in range(4))
     try:
         for s in range(num_steps):
             x = state.x
             a, b = x.chunk(2)
             x_lin = torch.cat([a, a + LINEAR_DELTA * (b - a)])
-            set_coupling(rec.model, g, layers, gate)
-            on[s], lin_on[s] = _pair_diff(rec, sched, x, s, lab, phi), _pair_diff(rec, sched, x_lin, s, lab, phi)
-            remove_coupling(rec.model)
-            off[s], lin_off[s] = _pair_diff(rec, sched, x, s, lab, phi), _pair_diff(rec, sched, x_lin, s, lab, phi)
-            set_coupling(rec.model, g, layers, gate)
-            run_pairs(rec, sched, state, lab, num_steps=num_steps, stop=s + 1)
+            run.couple()
+            on[s], lin_on[s] = _pair_diff(run, scheduler, x, s, phi), _pair_diff(run, scheduler, x_lin, s, phi)
+            run.couple(False)
+            off[s], lin_off[s] = _pair_diff(run, scheduler, x, s, phi), _pair_diff(run, scheduler, x_lin, s, phi)
+            run.couple()
+            run.advance(scheduler, state, s + 1)
             if progress is not None:
                 progress(s + 1, num_steps)
     finally:
-        remove_coupling(rec.model)
+        run.couple(False)
+    return on, off, lin_on, lin_off
+
+
+def _response_record(run: PairRun, n_boot: int, differences: tuple) -> dict:
+    """The record of `gate_response` from `_differences`: rho_eff with its bootstrap interval over pairs, rho_lin."""
+    on, off, lin_on, lin_off = differences
+    g, n_pairs, num_steps, seed = run.g, run.n_pairs, run.num_steps, run.seed
     rho = np.stack([feature_difference_slope(on[s], off[s]) for s in range(num_steps)])          # (S, F)
     rng = np.random.default_rng(seed)
     boots = []
@@ -109,7 +121,7 @@ def gate_response(rec: LoadedDiT, g: float, patterns: ArrayLike, *, n_pairs: int
         idx = rng.integers(0, n_pairs, n_pairs)
         boots.append([feature_difference_slope(on[s][idx], off[s][idx]) for s in range(num_steps)])
     boots = np.asarray(boots)                                                                      # (B, S, F)
-    return {"g": g, "num_steps": num_steps, "n_pairs": n_pairs, "seed": seed, "eps": eps, "n_boot": n_boot,
+    return {"g": g, "num_steps": num_steps, "n_pairs": n_pairs, "seed": seed, "eps": run.eps, "n_boot": n_boot,
             "rho_analog": routing_factor(g), "rho_eff": rho,
             "rho_eff_low": np.nanquantile(boots, 0.025, axis=0), "rho_eff_high": np.nanquantile(boots, 0.975, axis=0),
             "rho_lin": np.stack([feature_difference_slope(lin_on[s], lin_off[s]) for s in range(num_steps)]),

@@ -10,7 +10,7 @@ of both replicas along the network, with the two exact ends of the FHGM beside t
     state L + 3  E[x_0 | x_t], the exact posterior mean of the FHGM (theory.data, closed form), patchified
 
 Each state s (rows [A; B], (T, channels)) is projected on the orthonormal token DCT-II basis
-(dit_bridge.depth.token_dct_basis) and reduced per pair and mode group G (each FHGM feature's own
+(dit_bridge.token_modes.token_dct_basis) and reduced per pair and mode group G (each FHGM feature's own
 token modes, `feature_token_modes`; the global modes, both indices <= 2; the local rest) to
 
     diff_G = |U_G^T (s_A - s_B)|^2,   spread_G = |U_G^T (s_A - m)|^2 + |U_G^T (s_B - m)|^2,
@@ -35,7 +35,7 @@ import torch
 from syncgap.ou_models.estimators import fit_sigmoid_bounded
 from syncgap.theory.checks import InputError, check_int
 
-from .depth import feature_token_modes, global_mode_mask, patchify, token_dct_basis
+from .token_modes import feature_token_modes, global_mode_mask, patchify, token_dct_basis
 from .recording import HookSet, token_grid
 from .train import alphas_cumprod
 

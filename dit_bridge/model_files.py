@@ -186,7 +186,7 @@ def check_model_memory(config: dict, what: str, bytes_per_value: int = 4, device
     the machine's for the CPU, the GPU's free memory for a CUDA device."""
     available, where = None, "this machine"
     if str(device).startswith("cuda"):
-        import torch
+        import torch   # torch (the optional dit extra) stays lazy: the file checks here run without it
         if torch.cuda.is_available():
             available, where = torch.cuda.mem_get_info(torch.device(device))[0], f"GPU {device}"
     check_memory(model_bytes(config, bytes_per_value), what, available, where)

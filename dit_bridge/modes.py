@@ -1,6 +1,6 @@
 """Empirical modes: units for a model whose data has no known features (docs/science.md §5).
 
-    modes = empirical_modes(rec, 4)          # the 4 leading principal directions of the model's own outputs
+    modes = empirical_modes(loaded, 4)          # the 4 leading principal directions of the model's own outputs
     modes["patterns"]                        # (K, C*H*W) orthonormal, ordered by radial spatial frequency
 
 The K leading principal directions (by variance) of N outputs the model generates itself (uncoupled DDPM from
@@ -20,7 +20,9 @@ import torch
 
 from syncgap.theory.checks import InputError, check_int
 
+from .pair_run import pair_labels
 from .registry import LoadedDiT, weights_fingerprint
+from .sampling import sample_pairs
 
 
 def radial_frequency(direction: np.ndarray) -> float:
@@ -42,15 +44,13 @@ def principal_directions(samples: np.ndarray, k: int) -> tuple[np.ndarray, np.nd
     return mean, vt[:k], var[:k] / var.sum()
 
 
-def generated_outputs(rec: LoadedDiT, n: int, *, seed: int = 0, num_steps: int = 30) -> torch.Tensor:
+def generated_outputs(loaded: LoadedDiT, n: int, *, seed: int = 0, num_steps: int = 30) -> torch.Tensor:
     """(n, C, H, W) outputs of the model, uncoupled DDPM from independent noise (n rounded up to even)."""
-    from .protocols import pair_labels
-    from .sampling import sample_pairs
     m = (n + 1) // 2
     gen = torch.Generator().manual_seed(seed)
-    x_a, x_b = (torch.randn((m, *rec.sample_shape), generator=gen) for _ in range(2))
-    lab = pair_labels(rec, None, m, seed)
-    return sample_pairs(rec, x_a, x_b, lab, seed=seed, num_steps=num_steps).x[:n]
+    x_a, x_b = (torch.randn((m, *loaded.sample_shape), generator=gen) for _ in range(2))
+    lab = pair_labels(loaded, None, m, seed)
+    return sample_pairs(loaded, x_a, x_b, lab, seed=seed, num_steps=num_steps).x[:n]
 
 
 def cache_dir() -> Path:
@@ -58,21 +58,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SYNCGAP_CACHE") or Path.home() / ".cache" / "syncgap") / "modes"
 
 
-def empirical_modes(rec: LoadedDiT, k: int, *, n_samples: int = 256, seed: int = 0, num_steps: int = 30) -> dict:
+def empirical_modes(loaded: LoadedDiT, k: int, *, n_samples: int = 256, seed: int = 0, num_steps: int = 30) -> dict:
     """{"patterns" (K, D), "offsets" (K,) = mean·φ, "frequency" (K,), "variance_share" (K,), "labels", "space",
     "cached"}: the K leading principal directions of the model's outputs, ordered by radial frequency."""
-    c, h, w = rec.sample_shape
+    c, h, w = loaded.sample_shape
     k = check_int("modes", k, 2, min(64, c * h * w))
     n_samples = check_int("n_samples", n_samples, k + 1, 10**5)
-    path = cache_dir() / f"{weights_fingerprint(rec.model)}-k{k}-n{n_samples}-s{seed}-t{num_steps}.npz"
+    path = cache_dir() / f"{weights_fingerprint(loaded.model)}-k{k}-n{n_samples}-s{seed}-t{num_steps}.npz"
     cached = path.is_file()
     if cached:
         with np.load(path) as f:
             mean, dirs, share = f["mean"], f["directions"], f["share"]
     else:
-        x = generated_outputs(rec, n_samples, seed=seed, num_steps=num_steps).reshape(n_samples, -1).double().numpy()
+        x = generated_outputs(loaded, n_samples, seed=seed, num_steps=num_steps).reshape(n_samples, -1).double().numpy()
         if not np.isfinite(x).all():
-            raise InputError(f"model {rec.name} generated non-finite outputs: no empirical modes")
+            raise InputError(f"model {loaded.name} generated non-finite outputs: no empirical modes")
         mean, dirs, share = principal_directions(x, k)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
@@ -82,7 +82,7 @@ def empirical_modes(rec: LoadedDiT, k: int, *, n_samples: int = 256, seed: int =
     order = np.argsort(freq, kind="stable")
     return {"patterns": dirs[order], "offsets": dirs[order] @ mean, "frequency": freq[order],
             "variance_share": share[order], "labels": [f"mode{i + 1}" for i in range(k)],
-            "space": "latent" if rec.latent_scale is not None else "pixel", "cached": cached, "path": str(path)}
+            "space": "latent" if loaded.latent_scale is not None else "pixel", "cached": cached, "path": str(path)}
 
 
 __all__ = ["radial_frequency", "principal_directions", "generated_outputs", "cache_dir", "empirical_modes"]

@@ -1,7 +1,7 @@
 """Which float type a DiT cell runs its model in, and the model copy that runs it.
 
     resolve_dtype(choice, device) -> "fp32" | "bf16"       choice: "auto", "fp32" or "bf16"
-    model_in(rec, dtype) -> LoadedDiT                       the same record, weights cast (a copy) for bf16
+    model_in(loaded, dtype) -> LoadedDiT                    the same record, weights cast (a copy) for bf16
     dtype_config(dtype) -> dict                             what a cell's configuration key adds for dtype
 
 bf16 is for cells that read signs (Protocol I's release and switch-on windows, cloning): the model's
@@ -58,20 +58,20 @@ def resolve_dtype(choice: str, device: str | torch.device = "cpu") -> str:
     return "bf16" if torch.device(device).type == "cpu" and amx_bf16() else "fp32"
 
 
-def model_in(rec: LoadedDiT, dtype: str) -> LoadedDiT:
-    """`rec` itself for fp32; for bf16 a record whose model is a bfloat16 copy (rec.model is left as it is)."""
+def model_in(loaded: LoadedDiT, dtype: str) -> LoadedDiT:
+    """`loaded` itself for fp32; for bf16 a record whose model is a bfloat16 copy (loaded.model is left as it is)."""
     if dtype not in TORCH_DTYPES:
         raise InputError(f"dtype must be fp32 or bf16, got {dtype!r}")
     if dtype == "fp32":
-        return rec
+        return loaded
     from diffusers.utils import logging as dlog
     level = dlog.get_verbosity()
     dlog.set_verbosity_error()   # DiT keeps no module in float32, so diffusers' cast warning does not apply
     try:
-        model = copy.deepcopy(rec.model).to(TORCH_DTYPES[dtype]).eval()
+        model = copy.deepcopy(loaded.model).to(TORCH_DTYPES[dtype]).eval()
     finally:
         dlog.set_verbosity(level)
-    return dataclasses.replace(rec, model=model)
+    return dataclasses.replace(loaded, model=model)
 
 
 def dtype_config(dtype: str) -> dict:

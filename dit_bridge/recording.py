@@ -14,6 +14,7 @@ batch (fewer, larger tensor ops than a per-layer reduction); `reduce` is the per
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -62,6 +63,23 @@ class HookSet:
         for hd in self.handles:
             hd.remove()
         self.handles = []
+
+
+class StepRecorder(Protocol):
+    """What the pair sampler calls before each model call (sampling.run_pairs): the step and the pairs M."""
+
+    def begin_step(self, step: int, m: int) -> None: ...
+
+
+class Recorders:
+    """Several recorders on one sampler run: begin_step goes to each (their hooks are attached separately)."""
+
+    def __init__(self, *recorders: StepRecorder):
+        self.recorders = recorders
+
+    def begin_step(self, step: int, m: int) -> None:
+        for r in self.recorders:
+            r.begin_step(step, m)
 
 
 class PairRecorder:

@@ -35,9 +35,10 @@ from typing import TYPE_CHECKING
 import torch
 
 from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
 
 from . import checkpoints
-from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS
+from .model_files import check_model_memory
 
 if TYPE_CHECKING:
     from diffusers import DiTTransformer2DModel
@@ -105,8 +106,7 @@ def build_dit(config: dict, seed: int = 0, dtype: torch.dtype = torch.float32,
               device: str | torch.device = "cpu") -> DiTTransformer2DModel:
     """A randomly initialised DiTTransformer2DModel with diffusers' own init, seeded, built on `device`
     (a DiT-XL/2 initialises in a fraction of a second on a GPU, tens of seconds on a CPU)."""
-    from diffusers import DiTTransformer2DModel
-    from .model_files import check_model_memory
+    from diffusers import DiTTransformer2DModel   # diffusers stays lazy: registry imports without it
     dtype = as_dtype(dtype)
     check_model_memory(config, "the model", torch.empty((), dtype=dtype).element_size(), device)
     with torch.random.fork_rng(devices=[] if str(device) == "cpu" else [torch.device(device)]):
@@ -143,14 +143,14 @@ def record_from_model(name: str, model: DiTTransformer2DModel, source: str, trai
     n_cls = int(training.get("num_classes", cfg.num_embeds_ada_norm))
     table = model.transformer_blocks[0].norm1.emb.class_embedder.embedding_table.num_embeddings
     null = training.get("null_class_id", n_cls if table > n_cls else None)
-    rec = dict(name=name, model=model, scheduler_config=dict(training.get("scheduler", DEFAULT_SCHEDULER)),
-               num_classes=n_cls, null_class=null,
-               sample_shape=tuple(training.get("sample_shape", (c, s, s))),
-               learned_sigma=bool(training.get("learned_sigma", out == 2 * c)), latent_scale=None,
-               source=source, default_class=training.get("class_label"),
-               info={**{k: training[k] for k in ("dataset", "final_loss", "steps") if k in training}, **(info or {})})
-    rec.update(over)
-    return LoadedDiT(**rec)
+    fields = dict(name=name, model=model, scheduler_config=dict(training.get("scheduler", DEFAULT_SCHEDULER)),
+                  num_classes=n_cls, null_class=null,
+                  sample_shape=tuple(training.get("sample_shape", (c, s, s))),
+                  learned_sigma=bool(training.get("learned_sigma", out == 2 * c)), latent_scale=None,
+                  source=source, default_class=training.get("class_label"),
+                  info={**{k: training[k] for k in ("dataset", "final_loss", "steps") if k in training}, **(info or {})})
+    fields.update(over)
+    return LoadedDiT(**fields)
 
 
 def load_tiny(seed: int = 0, dtype: torch.dtype = torch.float32, **config: object) -> LoadedDiT:
@@ -165,20 +165,20 @@ def load_random(name: str, seed: int = 0, dtype: torch.dtype = torch.float32,
     """A seeded random model of an original DiT shape, e.g. random:DiT-XL/2 (see checkpoints.random_config);
     built on `device`, so its weights depend on the device's random generator as well as on the seed."""
     model = build_dit(checkpoints.random_config(name), seed, dtype, device)
-    rec = record_from_model(name, model, f"random (seed {seed})", info={"random_weights": True})
-    rec.latent_scale = DIT_XL_VAE_SCALE
-    return rec
+    loaded = record_from_model(name, model, f"random (seed {seed})", info={"random_weights": True})
+    loaded.latent_scale = DIT_XL_VAE_SCALE
+    return loaded
 
 
 def load_original_file(path: str, dtype: torch.dtype = torch.float32, heads: int | None = None,
                        weights: str = "ema") -> LoadedDiT:
     """An original DiT checkpoint file converted to diffusers' layout (checkpoints.load_original)."""
     model, config = checkpoints.load_original(path, heads, weights, dtype)   # with the original's embedding
-    rec = record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
+    loaded = record_from_model(os.path.basename(path), model, path, timestep_embedding="original",
                              info={"format": "original DiT", "weights": weights})
     if config["in_channels"] == 4:
-        rec.latent_scale = DIT_XL_VAE_SCALE  # sd-vae latents, as every released DiT
-    return rec
+        loaded.latent_scale = DIT_XL_VAE_SCALE  # sd-vae latents, as every released DiT
+    return loaded
 
 
 def diffusers_folder(path: str) -> str:
@@ -201,10 +201,10 @@ def load_directory(path: str, name: str | None = None, dtype: torch.dtype = torc
     tj = os.path.join(path, "training.json")
     if os.path.isfile(tj):
         training = checkpoints.read_json_object(tj, "training record")
-    rec = record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
+    loaded = record_from_model(name or os.path.basename(os.path.normpath(path)), model, path, training)
     if training is None and model.config.in_channels == 4 and model.config.sample_size == 32:
-        rec.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
-    return rec
+        loaded.latent_scale = DIT_XL_VAE_SCALE  # a DiT-XL/2-shaped latent model
+    return loaded
 
 
 def _hub_cached_dit_xl() -> str | None:
@@ -228,10 +228,10 @@ def load_dit_xl(path: str | None = None, dtype: torch.dtype = torch.float32, loc
     if path:
         if not os.path.isdir(path):
             raise InputError(f"DiT-XL/2 directory {path!r} does not exist (from --model or ${DIT_XL_ENV})")
-        rec = load_directory(path, DIT_XL_ID, dtype)
+        loaded = load_directory(path, DIT_XL_ID, dtype)
     elif _hub_cached_dit_xl():
-        rec = load_directory(_hub_cached_dit_xl(), DIT_XL_ID, dtype)
-        rec.source = f"hub:{DIT_XL_ID}"
+        loaded = load_directory(_hub_cached_dit_xl(), DIT_XL_ID, dtype)
+        loaded.source = f"hub:{DIT_XL_ID}"
     else:
         from diffusers import DiTTransformer2DModel
         if local_only:
@@ -244,11 +244,11 @@ def load_dit_xl(path: str | None = None, dtype: torch.dtype = torch.float32, loc
                                                               low_cpu_mem_usage=False).eval()
         except Exception as exc:  # hub errors come in many types; all mean "not reachable here"
             raise _dit_xl_unreachable(type(exc).__name__) from None
-        rec = record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
-    rec.name = DIT_XL_ID
-    rec.latent_scale = DIT_XL_VAE_SCALE
-    rec.null_class = 1000
-    return rec
+        loaded = record_from_model(DIT_XL_ID, model, f"hub:{DIT_XL_ID}")
+    loaded.name = DIT_XL_ID
+    loaded.latent_scale = DIT_XL_VAE_SCALE
+    loaded.null_class = 1000
+    return loaded
 
 
 def _is_dit_xl(name: str) -> bool:
@@ -324,25 +324,25 @@ def load_model(name: str, *, seed: int = 0, dtype: torch.dtype = torch.float32, 
     check_int("seed", seed, 0)
     dtype = as_dtype(dtype)
     if name == "tiny":
-        rec = load_tiny(seed, dtype)
+        loaded = load_tiny(seed, dtype)
     elif name.startswith("random:"):
-        rec = load_random(name, seed, dtype, device)
+        loaded = load_random(name, seed, dtype, device)
     elif name in ZOO_NAMES:
         d = os.path.join(ZOO_DIR, name)
         if not os.path.isfile(os.path.join(d, "config.json")):
             raise InputError(f"model {name!r} is not shipped in this checkout ({d} is missing); "
                              f"train it with `syncgap dit train {name}`")
-        rec = load_directory(d, name, dtype)
+        loaded = load_directory(d, name, dtype)
     elif _is_dit_xl(name):
-        rec = load_dit_xl(None, dtype, local_only)
+        loaded = load_dit_xl(None, dtype, local_only)
     elif _original_file(name):
-        rec = load_original_file(name, dtype, heads, weights)
+        loaded = load_original_file(name, dtype, heads, weights)
     elif os.path.isdir(name):
-        rec = load_directory(name, None, dtype)
+        loaded = load_directory(name, None, dtype)
     else:
         raise _unknown(name)
     if timestep_embedding is not None:
-        set_timestep_embedding(rec.model, timestep_embedding)
-        rec.timestep_embedding = timestep_embedding
-    rec.model.to(device)
-    return rec
+        set_timestep_embedding(loaded.model, timestep_embedding)
+        loaded.timestep_embedding = timestep_embedding
+    loaded.model.to(device)
+    return loaded

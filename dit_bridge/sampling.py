@@ -27,8 +27,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike
 
-    from .depth import BlockRecorder, Recorders
-    from .recording import PairRecorder
+    from .recording import StepRecorder
     from .registry import LoadedDiT
 
     GSchedule = ArrayLike | Callable[[int], float | Sequence[float]]
@@ -48,16 +47,29 @@ def row_generators(seed: int, n_pairs: int, stream: int = 1) -> list:
     return [torch.Generator().manual_seed(row_seed(seed, j, r, stream)) for r in (0, 1) for j in range(n_pairs)]
 
 
-def make_scheduler(rec: LoadedDiT, sampler: str = "ddpm") -> DDPMScheduler | DDIMScheduler:
+def check_sampler(sampler: str) -> str:
+    """`sampler` if it is one of SAMPLERS, else InputError."""
+    if sampler not in SAMPLERS:
+        raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    return sampler
+
+
+def check_guidance(loaded: LoadedDiT, guidance_scale: float) -> float:
+    """A classifier-free guidance scale in [1, GUIDANCE_MAX]; other than 1 only for a model with a null class."""
+    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0, GUIDANCE_MAX)
+    if guidance_scale != 1.0 and loaded.null_class is None:
+        raise InputError(f"model {loaded.name} has no null class: classifier-free guidance needs guidance_scale=1")
+    return guidance_scale
+
+
+def make_scheduler(loaded: LoadedDiT, sampler: str = "ddpm") -> DDPMScheduler | DDIMScheduler:
     """A diffusers DDPM (learned-range variance if the model learns sigma) or DDIM (eta = 0) scheduler."""
-    cfg = {k: v for k, v in rec.scheduler_config.items()
+    cfg = {k: v for k, v in loaded.scheduler_config.items()
            if k in ("num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")}
-    if sampler == "ddpm":
-        var = "learned_range" if rec.learned_sigma else "fixed_small"
+    if check_sampler(sampler) == "ddpm":
+        var = "learned_range" if loaded.learned_sigma else "fixed_small"
         return DDPMScheduler(**cfg, variance_type=var, clip_sample=False)
-    if sampler == "ddim":
-        return DDIMScheduler(**cfg, clip_sample=False)  # final step to alpha_bar = 1, as the original ddim_sample
-    raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    return DDIMScheduler(**cfg, clip_sample=False)  # final step to alpha_bar = 1, as the original ddim_sample
 
 
 def g_schedule_values(g_schedule: GSchedule | None, num_steps: int) -> np.ndarray | None:
@@ -77,18 +89,18 @@ def g_schedule_values(g_schedule: GSchedule | None, num_steps: int) -> np.ndarra
     return vals
 
 
-def check_labels(rec: LoadedDiT, labels: torch.Tensor | ArrayLike | None, n: int) -> torch.Tensor:
+def check_labels(loaded: LoadedDiT, labels: torch.Tensor | ArrayLike | None, n: int) -> torch.Tensor:
     """Class labels (n,) in [0, num_classes); default the model's single class or 0."""
     if labels is None:
-        labels = [rec.default_class or 0] * n
+        labels = [loaded.default_class or 0] * n
     lab = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
     if lab.numel() == 1:
         lab = lab.expand(n).clone()
     if lab.numel() != n:
         raise InputError(f"class labels: expected {n}, got {lab.numel()}")
-    bad = lab[(lab < 0) | (lab >= rec.num_classes)]
+    bad = lab[(lab < 0) | (lab >= loaded.num_classes)]
     if bad.numel():
-        raise InputError(f"class label {int(bad[0])} is outside the allowed range [0, {rec.num_classes - 1}]")
+        raise InputError(f"class label {int(bad[0])} is outside the allowed range [0, {loaded.num_classes - 1}]")
     return lab
 
 
@@ -120,8 +132,8 @@ def inductor_cache_dir() -> str:
     return path
 
 
-def compile_model(rec: LoadedDiT, **options: Any) -> bool:
-    """torch.compile rec.model's forward in place (blocks, hooks and the g buffers stay where they are); True
+def compile_model(loaded: LoadedDiT, **options: Any) -> bool:
+    """torch.compile loaded.model's forward in place (blocks, hooks and the g buffers stay where they are); True
     when compiled. A compilation that fails (at torch.compile or at a call, where inductor compiles) prints one
     line on stderr and the model runs eager from then on.
 
@@ -131,12 +143,12 @@ def compile_model(rec: LoadedDiT, **options: Any) -> bool:
     variant compiles for a few batch sizes only. `options` go to torch.compile (e.g. backend="eager" for
     tests on a CPU). Kernels are cached in inductor_cache_dir().
     """
-    eager = rec.model.forward
+    eager = loaded.model.forward
     inductor_cache_dir()
 
     def fall_back(exc: BaseException) -> None:
         print(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-              f"running {rec.name} eager", file=sys.stderr, flush=True)
+              f"running {loaded.name} eager", file=sys.stderr, flush=True)
     try:
         compiled = torch.compile(eager, dynamic=False, **options)
     except Exception as exc:   # noqa: BLE001 -- any failure to compile means: run eager
@@ -151,11 +163,11 @@ def compile_model(rec: LoadedDiT, **options: Any) -> bool:
             return state["fn"](*args, **kwargs)
         except Exception as exc:   # noqa: BLE001 -- inductor compiles at the call; a real error recurs in eager
             state["fn"] = eager
-            rec.model.syncgap_compiled = False   # eager from here: no padding
+            loaded.model.syncgap_compiled = False   # eager from here: no padding
             fall_back(exc)
             return eager(*args, **kwargs)
-    rec.model.forward = forward
-    rec.model.syncgap_compiled = True
+    loaded.model.forward = forward
+    loaded.model.syncgap_compiled = True
     return True
 
 
@@ -171,7 +183,7 @@ def padded_pairs(n: int) -> int:
     return next(p for p in PAD_PAIRS if p >= n)
 
 
-def _model_eps_chunked(rec, x, t, labels, guidance_scale, pairs_per_call, pad=False):
+def _model_eps_chunked(loaded, x, t, labels, guidance_scale, pairs_per_call, pad=False):
     """_model_eps on rows [A; B] (2M, C, H, W) in calls of at most `pairs_per_call` pairs, each call rows
     [A_i..A_j; B_i..B_j] (the coupled layout), reassembled to [A; B]. pad=True (a compiled model) fills each
     call up to padded_pairs(j - i) pairs with zero rows paired with zero rows (cut off after the call), so the
@@ -185,15 +197,15 @@ def _model_eps_chunked(rec, x, t, labels, guidance_scale, pairs_per_call, pad=Fa
         if extra:
             xa, xb = (torch.cat([z, z.new_zeros((extra, *z.shape[1:]))]) for z in (xa, xb))
             la, lb = (torch.cat([z, z[:1].expand(extra)]) for z in (la, lb))
-        o = _model_eps(rec, torch.cat([xa, xb]), t, torch.cat([la, lb]), guidance_scale)
+        o = _model_eps(loaded, torch.cat([xa, xb]), t, torch.cat([la, lb]), guidance_scale)
         oa, ob = o.chunk(2)
         outs.append((oa[:j - i], ob[:j - i]))
     return torch.cat([o[0] for o in outs] + [o[1] for o in outs])
 
 
-def _model_eps(rec, x, t, labels, guidance_scale):
+def _model_eps(loaded, x, t, labels, guidance_scale):
     """Model output for rows [A; B] (2M, C or 2C), with classifier-free guidance when scale != 1."""
-    model = rec.model
+    model = loaded.model
     p = next(model.parameters())
     n, c = x.shape[0], x.shape[1]
     xin = x.to(p.device, p.dtype)
@@ -201,7 +213,7 @@ def _model_eps(rec, x, t, labels, guidance_scale):
         out = model(xin, torch.full((n,), int(t), device=p.device), labels.to(p.device)).sample
         return out.float()
     m = n // 2
-    null = torch.full((m,), rec.null_class, dtype=torch.long)
+    null = torch.full((m,), loaded.null_class, dtype=torch.long)
     lab = torch.cat([labels[:m], null, labels[m:], null]).to(p.device)
     xin = torch.cat([xin[:m], xin[:m], xin[m:], xin[m:]])  # [A_c, A_u ; B_c, B_u]
     out = model(xin, torch.full((2 * n,), int(t), device=p.device), lab).sample.float()
@@ -221,35 +233,35 @@ def _check_finite(x, k, t) -> None:
                           f"in rows {index_list(bad)} of {x.shape[0]} (pairs: {who})")
 
 
-def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, labels: torch.Tensor, *,
+def run_pairs(loaded: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, labels: torch.Tensor, *,
               num_steps: int, stop: int | None = None, guidance_scale: float = 1.0, g_schedule: GSchedule | None = None,
-              recorder: PairRecorder | BlockRecorder | Recorders | None = None,
+              recorder: StepRecorder | None = None,
               progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
     """Advance `state` from state.step to `stop` (default num_steps) on the scheduler's grid; returns it."""
     num_steps = check_int("num_steps", num_steps, 1, scheduler.config.num_train_timesteps)
     stop = num_steps if stop is None else check_int("stop", stop, state.step, num_steps)
     g_vals = g_schedule_values(g_schedule, num_steps)
-    if g_vals is not None and not coupled_layers(rec.model):
+    if g_vals is not None and not coupled_layers(loaded.model):
         if np.any(g_vals > 0):
             raise InputError("a g schedule needs coupled layers: call set_coupling(model, ...) first")
         g_vals = None
     scheduler.set_timesteps(num_steps)
-    c = rec.sample_shape[0]
+    c = loaded.sample_shape[0]
     x = state.x
-    padded = getattr(rec.model, "syncgap_compiled", False)   # compiled: calls padded to PAD_PAIRS batch sizes
+    padded = getattr(loaded.model, "syncgap_compiled", False)   # compiled: calls padded to PAD_PAIRS batch sizes
     with torch.no_grad():
         for k in range(state.step, stop):
             t = scheduler.timesteps[k]
             if g_vals is not None:
-                set_g(rec.model, g_vals[k].tolist() if g_vals.ndim == 2 else float(g_vals[k]))
+                set_g(loaded.model, g_vals[k].tolist() if g_vals.ndim == 2 else float(g_vals[k]))
             if recorder is not None:
                 recorder.begin_step(k, x.shape[0] // 2)
             # the state and the per-row generators stay on the CPU (same draws on any device)
             chunked = x.shape[0] > 2 * CPU_PAIRS_PER_CALL or padded
-            if recorder is None and chunked and next(rec.model.parameters()).is_cpu:
-                out = _model_eps_chunked(rec, x, t, labels, guidance_scale, CPU_PAIRS_PER_CALL, padded)  # (2M, C, H, W)
+            if recorder is None and chunked and next(loaded.model.parameters()).is_cpu:
+                out = _model_eps_chunked(loaded, x, t, labels, guidance_scale, CPU_PAIRS_PER_CALL, padded)  # (2M, C, H, W)
             else:   # hooks (recorder) see every row of a step in one call
-                out = _model_eps(rec, x, t, labels, guidance_scale).to(x.device)
+                out = _model_eps(loaded, x, t, labels, guidance_scale).to(x.device)
             if isinstance(scheduler, DDPMScheduler):
                 x = scheduler.step(out, t, x, generator=state.generators).prev_sample
             else:
@@ -263,28 +275,26 @@ def run_pairs(rec: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: P
     return state
 
 
-def sample_pairs(rec: LoadedDiT, x_a: torch.Tensor, x_b: torch.Tensor, labels: torch.Tensor | ArrayLike | None = None,
+def sample_pairs(loaded: LoadedDiT, x_a: torch.Tensor, x_b: torch.Tensor, labels: torch.Tensor | ArrayLike | None = None,
                  *, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm", guidance_scale: float = 1.0,
-                 g_schedule: GSchedule | None = None, recorder: PairRecorder | BlockRecorder | Recorders | None = None,
+                 g_schedule: GSchedule | None = None, recorder: StepRecorder | None = None,
                  progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
     """Sample pairs from initial noise x_a, x_b (M, C, H, W); labels (M,) shared by both replicas or (2M,)."""
-    if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(rec.sample_shape):
-        raise InputError(f"initial noise must be two (M, {', '.join(map(str, rec.sample_shape))}) tensors, "
+    if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(loaded.sample_shape):
+        raise InputError(f"initial noise must be two (M, {', '.join(map(str, loaded.sample_shape))}) tensors, "
                          f"got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
     for name, x in (("x_a", x_a), ("x_b", x_b)):
         if not bool(torch.isfinite(x).all()):
             raise InputError(f"initial noise {name} has non-finite entries (NaN or inf)")
     m = x_a.shape[0]
-    guidance_scale = check_real("guidance_scale", guidance_scale, 1.0, GUIDANCE_MAX)
-    if guidance_scale != 1.0 and rec.null_class is None:
-        raise InputError(f"model {rec.name} has no null class: classifier-free guidance needs guidance_scale=1")
+    guidance_scale = check_guidance(loaded, guidance_scale)
     n_lab = 2 * m if labels is not None and torch.as_tensor(labels).numel() == 2 * m else m
-    lab = check_labels(rec, labels, n_lab)
+    lab = check_labels(loaded, labels, n_lab)
     if n_lab == m:
         lab = torch.cat([lab, lab])
-    sched = make_scheduler(rec, sampler)
+    sched = make_scheduler(loaded, sampler)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, m))
-    return run_pairs(rec, sched, state, lab, num_steps=num_steps, guidance_scale=guidance_scale,
+    return run_pairs(loaded, sched, state, lab, num_steps=num_steps, guidance_scale=guidance_scale,
                      g_schedule=g_schedule, recorder=recorder, progress=progress, keep_trajectory=keep_trajectory)
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
-from .datasets import TrainingData, load_data
+from .datasets import FHGM_MIXTURES, TrainingData, load_data, mixture_from_spec
 from .train_files import (WEIGHTS_FILE, check_checkpoint_keys, load_checkpoint, load_weights_, model_folder,
                           record_weights, save_checkpoint, snapshot_state, write_snapshot)
 
@@ -243,7 +243,7 @@ def exact_eps_target(mix: SignFeatureMixture, xt: torch.Tensor, a: torch.Tensor)
 
 
 def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tensor, abar: torch.Tensor,
-                   gen: torch.Generator, null_id: int, class_dropout: float,
+                   gen: torch.Generator, null_id: int, class_dropout: float, *,
                    step_focus: tuple | None = None, min_snr_gamma: float | None = None,
                    exact_mixture: SignFeatureMixture | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
@@ -360,7 +360,8 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step, since)
         objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
-                                         cfg.class_dropout, cfg.step_focus, cfg.min_snr_gamma, exact)
+                                         cfg.class_dropout, step_focus=cfg.step_focus,
+                                         min_snr_gamma=cfg.min_snr_gamma, exact_mixture=exact)
         if not torch.isfinite(loss):
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)
@@ -400,8 +401,6 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
 
 def mixture_of(data: TrainingData) -> SignFeatureMixture:
     """The FHGM-like mixture the training data were drawn from (`datasets.mixture_from_spec`)."""
-    from .datasets import FHGM_MIXTURES, mixture_from_spec
-
     if data.spec.get("name") not in FHGM_MIXTURES:
         raise InputError(f"target='exact' needs an FHGM-like dataset with a closed-form posterior mean, "
                          f"not {data.spec.get('name')!r}")

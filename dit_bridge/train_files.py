@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 
 import torch
 
@@ -34,8 +35,6 @@ def load_checkpoint(path: str) -> dict:
     truncated, empty or foreign files and a checkpoint missing any of CHECKPOINT_KEYS. (The
     checkpoint holds the torch generator state as a uint8 tensor and no NumPy state.)
     """
-    import pickle
-
     try:
         if os.path.isdir(path):
             raise InputError(f"checkpoint {path!r} is a folder, not a checkpoint file")
@@ -114,24 +113,24 @@ def snapshot_state(out_dir: str, cfg: dict) -> dict | None:
     if not os.path.isfile(path):
         return None
     with open(path) as f:
-        rec = json.load(f)
-    done = rec.get("steps_done")
-    if not isinstance(done, int) or done >= cfg["steps"] or not isinstance(rec.get("config"), dict):
+        record = json.load(f)
+    done = record.get("steps_done")
+    if not isinstance(done, int) or done >= cfg["steps"] or not isinstance(record.get("config"), dict):
         return None
     mine = {k: v for k, v in json.loads(json.dumps(cfg)).items() if k != "steps"}
-    theirs = {k: v for k, v in {**mine, **rec["config"]}.items() if k != "steps"}
+    theirs = {k: v for k, v in {**mine, **record["config"]}.items() if k != "steps"}
     if mine != theirs:
         raise InputError(f"{path} holds a partial run of another config; delete the folder or change --out")
-    return rec
+    return record
 
 
-def write_snapshot(out_dir: str, ema: torch.nn.Module, rec: dict, step: int) -> None:
-    """EMA weights + a partial training.json (`rec` with steps_done) in out_dir: a weights-only resume point
+def write_snapshot(out_dir: str, ema: torch.nn.Module, record: dict, step: int) -> None:
+    """EMA weights + a partial training.json (`record` with steps_done) in out_dir: a weights-only resume point
     that is also a loadable model (small enough to keep in the repository between sessions)."""
     ema.save_pretrained(out_dir)
-    rec = {**rec, "steps_done": step, "notes": f"unfinished: {step} of {rec['steps']} steps; " + rec["notes"]}
+    record = {**record, "steps_done": step, "notes": f"unfinished: {step} of {record['steps']} steps; " + record["notes"]}
     tmp = os.path.join(out_dir, "training.json.tmp")
     with open(tmp, "w") as f:
-        json.dump(rec, f, indent=2)
+        json.dump(record, f, indent=2)
     os.replace(tmp, os.path.join(out_dir, "training.json"))
     record_weights(out_dir)

@@ -12,7 +12,7 @@ target (whole sampler steps, grid_spacing_needed), and a commitment step read of
 widened by half the spacing (reading_resolution), never less than the grid allows.
 
 Cost: Protocol I runs the coupled prefix once up to the last t_int and then every branch's tail
-from its t_int to the end, all branches in one batch (dit_bridge.protocols._tail_branches), each
+from its t_int to the end, all branches in one batch (dit_bridge.branches.tail_branches), each
 step on both replicas of every pair: 2 (max t + sum_i (S - t_i)) model rows per pair and cell
 (replica_row_steps); times the measured seconds per row gives the projected cost.
 """

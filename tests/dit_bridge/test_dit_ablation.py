@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from syncgap.dit_bridge.ablation import BandAblation, ablated_cloning
-from syncgap.dit_bridge.depth import global_mode_mask, token_dct_basis
 from syncgap.dit_bridge.registry import load_tiny
+from syncgap.dit_bridge.token_modes import global_mode_mask, token_dct_basis
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import frequency_hierarchy_mixture
 

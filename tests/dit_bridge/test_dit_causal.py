@@ -73,11 +73,11 @@ def test_coupling_no_layers_is_the_uncoupled_run_exactly(tiny):
 
 
 def test_coupling_every_layer_through_the_set_equals_layers_none(tiny):
-    from syncgap.dit_bridge.protocols import pair_labels, throughout_parts
+    from syncgap.dit_bridge.pair_run import PairRun
+    from syncgap.dit_bridge.throughout import throughout_parts
     every = set_parts(tiny, 0.5, layer_set(3, 3, "last"), **RUN)
-    lab = pair_labels(tiny, None, 3, 2)
-    default = throughout_parts(tiny, 0.5, lab, n_pairs=3, seed=2, num_steps=6, sampler="ddim", guidance_scale=1.0,
-                               eps=0.3, gate="paper", layers=None, noise="shared", scales=[2, 8])
+    run = PairRun(tiny, g=0.5, n_pairs=3, seed=2, num_steps=6, sampler="ddim", window="throughout", noise="shared")
+    default = throughout_parts(run, [2, 8])
     np.testing.assert_array_equal(every, default)
     one = set_parts(tiny, 0.5, [2], **RUN)
     assert not np.array_equal(one, every) and not np.array_equal(one, set_parts(tiny, 0.5, [], **RUN))

@@ -10,7 +10,6 @@ from syncgap.dit_bridge.protocols import protocol_one
 from syncgap.dit_bridge.registry import load_model, load_tiny
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import frequency_hierarchy_mixture
-from syncgap.validation.suites import dit_cells
 
 T_INTS = [0, 6, 12, 18, 24, 30]
 
@@ -25,8 +24,8 @@ def test_coupled_cloning_at_g0_is_cloning(fhgm):
     within 1e-5, and final signs equal on >= 99.5% of (pair, feature, t_int) units."""
     mix = frequency_hierarchy_mixture(size=fhgm.sample_shape[1], channels=fhgm.sample_shape[0])
     kw = dict(n_pairs=16, seed=3, num_steps=30, scales=[2, 16], patterns=mix.patterns)
-    clone = dit_cells.protocol_one_outputs(fhgm, 0.0, T_INTS, clone=True, **kw)["projections"]       # (P, 2, F, T)
-    coupled = dit_cells.protocol_one_outputs(fhgm, 0.0, T_INTS, clone=False, window="clone", **kw)["projections"]
+    clone = protocol_one(fhgm, 0.0, T_INTS, clone=True, fit=False, **kw)["projections"]       # (P, 2, F, T)
+    coupled = protocol_one(fhgm, 0.0, T_INTS, window="clone", fit=False, **kw)["projections"]
     assert np.abs(coupled - clone).max() < 1e-5
     same = np.sign(coupled) == np.sign(clone)
     assert same.mean() >= 0.995

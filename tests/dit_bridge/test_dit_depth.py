@@ -3,12 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from syncgap.dit_bridge.depth import (BlockRecorder, chance_share, depth_run, feature_token_modes, global_mode_mask,
-                                      mode_energy, patchify, token_dct_basis)
+from syncgap.dit_bridge.depth import BlockRecorder, depth_run
 from syncgap.dit_bridge.probes import (commitment_step, first_resolved_layer, fold_of_groups, layer_commitment,
                                        probe_correct, probe_cv)
 from syncgap.dit_bridge.registry import load_model, load_tiny
 from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
+from syncgap.dit_bridge.token_modes import (chance_share, feature_token_modes, global_mode_mask, mode_energy, patchify,
+                                            token_dct_basis)
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import frequency_hierarchy_mixture
 

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from syncgap.dit_bridge import precision
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
+from syncgap.dit_bridge.branches import protocol_one_branches
+from syncgap.dit_bridge.pair_run import PairRun
+from syncgap.dit_bridge.protocols import protocol_one
 from syncgap.dit_bridge.registry import load_model
 from syncgap.theory.checks import InputError
 from syncgap.validation.store import cell_key
-from syncgap.validation.suites import dit_cells
 from syncgap.validation.suites.dit_findings import Settings, measure_model
 
 SMALL = Settings(num_steps=6, n_pairs=2, t_ints=(0, 3, 6), g_grid=(0.0, 0.5), n_boot=10, ou_paths=10,
@@ -41,10 +42,9 @@ def test_bf16_runs_the_model_in_bf16_and_keeps_states_and_differences_in_float32
     assert next(fast.model.parameters()).dtype == torch.bfloat16
     assert next(rec.model.parameters()).dtype == torch.float32          # the fp32 record is left as it is
     assert precision.model_in(rec, "fp32") is rec
-    lab = pair_labels(rec, None, 3, 0)
-    kw = dict(n_pairs=3, seed=0, num_steps=6, eps=0.3)
-    out32 = list(protocol_one_branches(rec, 0.5, [0, 3], lab, **kw))
-    out16 = list(protocol_one_branches(fast, 0.5, [0, 3], lab, **kw))
+    kw = dict(g=0.5, n_pairs=3, seed=0, num_steps=6, eps=0.3)
+    out32 = list(protocol_one_branches(PairRun(rec, **kw), [0, 3]))
+    out16 = list(protocol_one_branches(PairRun(fast, **kw), [0, 3]))
     for (_, _, a, b), (_, _, a32, b32) in zip(out16, out32):
         assert a.dtype == b.dtype == torch.float32
         d = a - b                                                         # the replica difference, in float32
@@ -66,8 +66,8 @@ def test_dtype_is_part_of_the_cell_key_and_fp32_cells_are_bit_identical(tmp_path
     assert "dtype" not in rec32["config"]                                 # the key fp32 cells always had
     legacy = {k: v for k, v in rec32["config"].items()}
     assert rec32["key"] == cell_key(legacy)
-    ref = dit_cells.protocol_one_outputs(load_model("tiny"), 0.5, list(SMALL.t_ints), n_pairs=2, seed=0,
-                                         num_steps=6, clone=False, scales=rec32["result"]["scales"])
+    ref = protocol_one(load_model("tiny"), 0.5, list(SMALL.t_ints), n_pairs=2, seed=0, num_steps=6,
+                       scales=rec32["result"]["scales"], fit=False)
     assert np.array_equal(np.asarray(rec32["result"]["agreement"]), ref["agreement"])   # bit for bit
     msgs.clear()
     measure_model("tiny", out, SMALL, say=msgs.append, dtype="bf16")

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from syncgap.dit_bridge.depth import depth_run, patchify, token_dct_basis
+from syncgap.dit_bridge.depth import depth_run
 from syncgap.dit_bridge.layer_modes import (commitment_fit, group_energies, layer_mode_commitment, mode_groups,
                                             normalised_difference, posterior_mean_at, state_names)
 from syncgap.dit_bridge.registry import load_tiny
+from syncgap.dit_bridge.token_modes import patchify, token_dct_basis
 from syncgap.dit_bridge.train import alphas_cumprod
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import frequency_hierarchy_mixture
@@ -131,8 +132,8 @@ def test_state_recorder_in_depth_run_on_tiny(tiny):
     assert e.shape == (5, len(state_names(3)), 4, 6, 2) and r["mode_groups"][-1] == "local"
     assert np.all(e >= 0) and np.all(np.isfinite(e))
     # the first state at step 0 is the start x_T: its difference is the antisymmetric split (2 eps zeta)
-    from syncgap.dit_bridge.protocols import start_state
-    x = start_state(tiny, 4, 3, 0.3, noise="shared").x
+    from syncgap.dit_bridge.pair_run import PairRun
+    x = PairRun(tiny, n_pairs=4, seed=3, eps=0.3, noise="shared").start().x
     basis, _ = token_dct_basis(4, 4)
     p = np.stack([patchify(v, 2) for v in x.double().numpy()])
     d = p[:4] - p[4:]

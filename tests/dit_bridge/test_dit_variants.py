@@ -4,7 +4,9 @@ import pytest
 import torch
 
 from syncgap.dit_bridge.coupling import remove_coupling
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one, protocol_one_branches
+from syncgap.dit_bridge.branches import protocol_one_branches
+from syncgap.dit_bridge.pair_run import PairRun
+from syncgap.dit_bridge.protocols import protocol_one
 from syncgap.dit_bridge.registry import load_tiny
 from syncgap.dit_bridge.sampling import antisymmetric_noise, sample_pairs
 from syncgap.theory.checks import InputError
@@ -16,12 +18,8 @@ def tiny():
 
 
 def _finals(tiny, batched, **kw):
-    lab = pair_labels(tiny, None, 3, 2)
-    out = {}
-    for i, t, a, b in protocol_one_branches(tiny, kw.pop("g", 0.8), [0, 2, 3, 6], lab, n_pairs=3, seed=2,
-                                            num_steps=6, batched=batched, **kw):
-        out[t] = torch.cat([a, b])
-    return out
+    run = PairRun(tiny, g=kw.pop("g", 0.8), n_pairs=3, seed=2, num_steps=6, batched=batched, **kw)
+    return {t: torch.cat([a, b]) for _, t, a, b in protocol_one_branches(run, [0, 2, 3, 6])}
 
 
 @pytest.mark.parametrize("variant", [dict(sampler="ddpm"), dict(sampler="ddim"), dict(window="switch-on"),
@@ -35,12 +33,11 @@ def test_batched_tails_equal_the_sequential_loop(tiny, variant):
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_g0_release_reproduces_two_independent_runs_exactly(tiny, sampler):
-    lab = pair_labels(tiny, None, 2, 4)
+    run = PairRun(tiny, n_pairs=2, seed=4, num_steps=5, sampler=sampler)
     xa, xb = antisymmetric_noise(tiny.sample_shape, 2, 4, 0.3)
     remove_coupling(tiny.model)
-    ref = sample_pairs(tiny, xa, xb, lab[:2], seed=4, num_steps=5, sampler=sampler).x
-    for _, t, a, b in protocol_one_branches(tiny, 0.0, [0, 2, 5], lab, n_pairs=2, seed=4, num_steps=5,
-                                            sampler=sampler):
+    ref = sample_pairs(tiny, xa, xb, run.row_labels[:2], seed=4, num_steps=5, sampler=sampler).x
+    for _, t, a, b in protocol_one_branches(run, [0, 2, 5]):
         torch.testing.assert_close(torch.cat([a, b]), ref, atol=1e-5, rtol=1e-5)
 
 

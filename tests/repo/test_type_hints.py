@@ -13,7 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DIT_FILES = ("commitment", "coupling", "recording", "sampling", "checkpoints", "protocols", "gains", "train", "datasets",
-             "depth", "probes", "causal", "registry", "zoo_quality")
+             "depth", "probes", "causal", "registry", "zoo_quality", "pair_run", "branches", "throughout", "token_modes",
+             "coupled_clone")
 FILES = sorted([*(ROOT / "theory").glob("*.py"), *(ROOT / "ou_models").glob("*.py"),
                 *(ROOT / "dit_bridge" / f"{name}.py" for name in DIT_FILES)])
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from syncgap.dit_bridge.commitment import commitment_time
-from syncgap.dit_bridge.protocols import pair_labels, protocol_one_branches
+from syncgap.dit_bridge.branches import protocol_one_branches
+from syncgap.dit_bridge.pair_run import PairRun
 from syncgap.dit_bridge.registry import load_tiny
 from syncgap.ou_models.estimators import bootstrap, sigmoid
 from syncgap.theory.checks import InputError
@@ -65,8 +66,8 @@ def test_replica_row_steps_counts_the_model_rows_of_a_protocol_one_cell():
         t_ints, n_pairs = [0, 2, 3, 6], 3
         for window in ("release", "switch-on"):
             rows.clear()
-            lab = pair_labels(tiny, None, n_pairs, 1)
-            for _ in protocol_one_branches(tiny, 0.5, t_ints, lab, n_pairs=n_pairs, seed=1, num_steps=6, window=window):
+            run = PairRun(tiny, g=0.5, n_pairs=n_pairs, seed=1, num_steps=6, window=window)
+            for _ in protocol_one_branches(run, t_ints):
                 pass
             assert sum(rows) == n_pairs * power.replica_row_steps(t_ints, 6), window
     finally:
@@ -107,11 +108,10 @@ def test_cpu_calls_in_chunks_of_pairs_give_the_same_outputs(monkeypatch):
     """Coupled pairs (switch-on tail) with the model called on 1 pair at a time vs all at once."""
     from syncgap.dit_bridge import sampling
     tiny = load_tiny(seed=3)
-    lab = pair_labels(tiny, None, 3, 1)
+    run = PairRun(tiny, g=0.7, n_pairs=3, seed=1, num_steps=6, window="switch-on")
 
     def finals():
-        return [torch.cat([a, b]) for _, _, a, b in protocol_one_branches(
-            tiny, 0.7, [0, 2, 6], lab, n_pairs=3, seed=1, num_steps=6, window="switch-on")]
+        return [torch.cat([a, b]) for _, _, a, b in protocol_one_branches(run, [0, 2, 6])]
     whole = finals()
     for per_call in (1, 2):   # 2: chunks of unequal size (3 pairs per branch)
         monkeypatch.setattr(sampling, "CPU_PAIRS_PER_CALL", per_call)

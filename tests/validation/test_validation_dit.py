@@ -125,15 +125,16 @@ def test_cell_with_other_config_is_recomputed(tmp_path):
     assert dit_cells.run_cell(p, {"a": 2}, lambda: {"x": 4})[1] is False
 
 
-def test_outputs_match_dit_bridge_protocol_one():
+def test_cell_outputs_are_protocol_one_without_its_fits():
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model
-    rec = load_model("tiny")
+    loaded = load_model("tiny")
     kw = dict(n_pairs=2, seed=3, num_steps=8)
     for clone, g in ((True, 0.0), (False, 0.7)):
-        ref = protocol_one(rec, g, [0, 3, 5, 8], clone=clone, n_boot=10, **kw)
-        mine = dit_cells.protocol_one_outputs(rec, g, [0, 3, 5, 8], clone=clone, scales=ref["scales"], **kw)
-        np.testing.assert_allclose(mine["agreement"], ref["agreement"], atol=1e-10)
+        record = protocol_one(loaded, g, [0, 3, 5, 8], clone=clone, n_boot=10, **kw)
+        cell = protocol_one(loaded, g, [0, 3, 5, 8], clone=clone, scales=record["scales"], fit=False, **kw)
+        assert set(cell) == {"t_int", "scales", "agreement"} and cell["t_int"] == [0, 3, 5, 8]
+        np.testing.assert_array_equal(cell["agreement"], record["agreement"])
 
 
 # ---------------------------------------------------------------- constructed cases

@@ -30,7 +30,7 @@ def units(rec, features: list[str] | None, scales: list[int] | None, modes: int 
     """The units of the measurement: {"family": "features"|"modes"|"scales", "labels", "patterns", "offsets",
     "chance", "absent", "space", ...} from --features / --modes / --scales and the model's data (FHGM features
     where it has them, dit_bridge.modes for empirical modes)."""
-    from syncgap.dit_bridge.protocols import default_scales
+    from syncgap.dit_bridge.commitment import default_scales
     from syncgap.validation.suites import dit_cells
     mix = dit_cells.fhgm_mixture(rec)
     space = "latent" if rec.latent_scale is not None else "pixel"
@@ -84,10 +84,11 @@ def never_reason(curve, chance: float, label: str, absent: list[str]) -> str:
 
 def measure(rec, unit: dict, *, n_pairs: int, num_steps: int, t_ints, seed: int, n_boot: int, progress=None) -> dict:
     """Cloning at g = 0 on `unit`'s units: tau per unit and the gap, each with a 95% bootstrap interval over pairs."""
-    from syncgap.validation.suites import dit_analysis, dit_cells
+    from syncgap.dit_bridge.protocols import protocol_one
+    from syncgap.validation.suites import dit_analysis
     scales = unit.get("scales") or [1]
-    out = dit_cells.protocol_one_outputs(rec, 0.0, list(t_ints), n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                         clone=True, scales=scales, patterns=unit["patterns"], progress=progress)
+    out = protocol_one(rec, 0.0, list(t_ints), n_pairs=n_pairs, seed=seed, num_steps=num_steps, clone=True,
+                       scales=scales, patterns=unit["patterns"], progress=progress, fit=False)
     if unit["family"] == "modes":   # sign of (x - mean)·φ: the projection less the outputs' mean's
         proj = np.asarray(out["projections"], float) - np.asarray(unit["offsets"])[None, None, :, None]
         agree = (np.sign(proj[:, 0]) == np.sign(proj[:, 1])).astype(float)            # (P, K, T)

@@ -71,10 +71,10 @@ def analog_record(mix, t_ints, *, num_steps, n_paths, seed, window, g=None, rho=
 
 def bridge_cells(cell, rec, mix, settings, p1: dict) -> None:
     """Run (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`."""
-    from syncgap.validation.suites.dit_cells import protocol_one_outputs
+    from syncgap.dit_bridge import protocols
     for g in settings.g_grid:   # g = 0 is the "clone" cell: coupled cloning at g = 0 is cloning (tested)
         if g > 0:
-            cell("p1_clone", g, lambda g=g: protocol_one_outputs(rec, g, clone=False, window="clone", **p1),
+            cell("p1_clone", g, lambda g=g: protocols.protocol_one(rec, g, window="clone", fit=False, **p1),
                  window="clone")
     if mix is None or not settings.bridge:
         return

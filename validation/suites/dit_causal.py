@@ -219,7 +219,7 @@ def moves_gap(shift: dict) -> bool:
 def _unit_times(result: dict, window: str) -> list:
     """Per unit: the onset (throughout) or the switch-on commitment step; None where it has no value."""
     if window == "throughout":
-        from syncgap.dit_bridge.protocols import unit_onset
+        from syncgap.dit_bridge.throughout import unit_onset
         parts = np.asarray(result["parts"], float)
         return [unit_onset(parts, i) for i in range(parts.shape[2])]
     from syncgap.validation.suites.dit_analysis import unit_taus

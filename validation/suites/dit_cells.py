@@ -7,6 +7,7 @@ atomically); `key` hashes `config`, so a changed setting never reuses a stale fi
   agreement of the two final outputs per pooling scale, and for the FHGM-DiT the sign agreement of
   their projections on the data's DCT feature patterns (theory.data.frequency_hierarchy_mixture).
 - "p1": Protocol I at coupling g > 0 (coupled for the first t_int steps, then independent); same record.
+  Both are `dit_bridge.protocols.protocol_one(..., fit=False)`: the outputs without the commitment fits.
 - "p1_<variant>": another Protocol I variant (dit_predictions.variant_label: "switch-on", "release-ddim",
   "switch-on-shared", ...; FHGM-DiT only): switch-on = independent for the first t_int steps, coupled after.
 - "depth": the per-layer depth measurement (validation/suites/dit_depth.py, dit_bridge.depth): block
@@ -23,8 +24,7 @@ import os
 
 import numpy as np
 
-from syncgap.dit_bridge.commitment import default_scales, feature_projections, scale_agreement
-from syncgap.dit_bridge.protocols import pair_labels, window_branches
+from syncgap.dit_bridge.commitment import default_scales
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
@@ -48,28 +48,6 @@ def unit_scales(rec, mix) -> list[int]:
     """Pooling sizes: 1 (global) ... full resolution (local); FHGM drops 1 (its features have zero mean)."""
     s = default_scales(min(rec.sample_shape[1:]))
     return [x for x in s if x > 1] if mix is not None else s
-
-
-def protocol_one_outputs(rec, g, t_ints, *, n_pairs, seed, num_steps, clone, eps=0.3, scales, patterns=None,
-                         progress=None, window="release", noise="independent", sampler="ddpm", offsets=None) -> dict:
-    """Protocol I through dit_bridge.protocols' own branching loop (same noise, branching, coupling as
-    protocol_one), keeping per pair the per-scale agreement and, with `patterns` (F, D), the projections
-    of both final outputs, less `offsets` (F,) where given (empirical modes: (x - mean)·φ)."""
-    lab = pair_labels(rec, None, n_pairs, seed)
-    agree = np.empty((n_pairs, len(scales), len(t_ints)))
-    proj = None if patterns is None else np.empty((n_pairs, 2, patterns.shape[0], len(t_ints)))
-    for i, _, a, b in window_branches(rec, g, t_ints, lab, n_pairs=n_pairs, seed=seed, num_steps=num_steps,
-                                      eps=eps, clone=clone, window=window, noise=noise, sampler=sampler):
-        agree[:, :, i] = scale_agreement(a, b, scales)
-        if proj is not None:
-            proj[:, :, :, i] = feature_projections(a, b, patterns) - (0.0 if offsets is None else np.asarray(offsets))
-        if progress is not None:
-            progress(i + 1, len(t_ints))
-    out = {"t_int": list(t_ints), "scales": list(scales), "agreement": agree}
-    if proj is not None:
-        out["projections"] = proj
-        out["feature_agreement"] = (np.sign(proj[:, 0]) == np.sign(proj[:, 1])).astype(float)  # (P, F, T)
-    return out
 
 
 def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:

@@ -61,6 +61,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     not run the model. compile: torch.compile
     their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
     from syncgap.dit_bridge.precision import dtype_config, model_in
+    from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     rec = load_model(name, device=device)
     fast, typed = model_in(rec, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
@@ -99,7 +100,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
               scales=scales, patterns=pats, offsets=None if modes is None else modes["offsets"])
     m, ty = sign_model("clone", 0.0)
-    cell("clone", 0.0, lambda: dit_cells.protocol_one_outputs(m, 0.0, clone=True, **p1), **ty)
+    cell("clone", 0.0, lambda: protocol_one(m, 0.0, clone=True, fit=False, **p1), **ty)
     for window, noise, sampler in settings.variants:
         variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
         label = dit_predictions.variant_label(variant)
@@ -111,8 +112,8 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             if g <= 0:
                 continue
             m, ty = sign_model(kind, g)
-            cell(kind, g, lambda g=g, v=variant, m=m: dit_cells.protocol_one_outputs(
-                m, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], **p1),
+            cell(kind, g, lambda g=g, v=variant, m=m: protocol_one(
+                m, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], fit=False, **p1),
                  eps=VARIANT["eps"], **extra, **ty)
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(

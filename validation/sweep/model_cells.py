@@ -175,7 +175,7 @@ ou_cloning_cell.__signature__ = inspect.signature(OUCloningCell).replace(return_
 
 # ---------------------------------------------------------------- dit.protocol1
 
-def dit_protocol1_params(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
+def dit_protocol1_params(model, g, seed, *, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
                          gate="paper", n_boot=200, device="cpu") -> dict:
     """model a registry name or directory, g >= 0, seed >= 0, n_pairs >= 2, 2 <= num_steps <= 1000,
     sampler ddpm/ddim, 4 <= n_t_int <= num_steps + 1, 0 <= eps <= 1, gate paper/joint, n_boot >= 10,
@@ -191,7 +191,7 @@ def dit_protocol1_params(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm"
             "device": _choice("device", device, ("cpu", "cuda"))}
 
 
-def dit_protocol1_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
+def dit_protocol1_cell(model, g, seed, *, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
                        gate="paper", n_boot=200, device="cpu") -> dict:
     """Protocol I on a coupled DiT at (model, g, seed): tau per scale and the gap, in sampler steps (docs/science.md §5)."""
     import torch
@@ -199,14 +199,15 @@ def dit_protocol1_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", 
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model
 
-    p = dit_protocol1_params(model, g, seed, n_pairs, num_steps, sampler, n_t_int, eps, gate, n_boot, device)
+    p = dit_protocol1_params(model, g, seed, n_pairs=n_pairs, num_steps=num_steps, sampler=sampler, n_t_int=n_t_int,
+                             eps=eps, gate=gate, n_boot=n_boot, device=device)
     if p["device"] == "cuda" and not torch.cuda.is_available():
         raise InputError("device='cuda' but no CUDA device is visible to this worker")
-    rec = load_model(p["model"], device=p["device"])
+    loaded = load_model(p["model"], device=p["device"])
     t_ints = np.unique(np.linspace(0, p["num_steps"], p["n_t_int"]).round().astype(int)).tolist()
-    r = protocol_one(rec, p["g"], t_ints, n_pairs=p["n_pairs"], seed=p["seed"], num_steps=p["num_steps"],
+    r = protocol_one(loaded, p["g"], t_ints, n_pairs=p["n_pairs"], seed=p["seed"], num_steps=p["num_steps"],
                      sampler=p["sampler"], eps=p["eps"], gate=p["gate"], n_boot=p["n_boot"])
-    out = {"model": rec.name, "g": p["g"], "seed": p["seed"], "scales": r["scales"]}
+    out = {"model": loaded.name, "g": p["g"], "seed": p["seed"], "scales": r["scales"]}
     for s in r["per_scale"]:
         out |= {f"tau_s{s['scale']}": s["tau"], f"tau_s{s['scale']}_low": s["low"],
                 f"tau_s{s['scale']}_high": s["high"]}
@@ -219,7 +220,8 @@ def dit_protocol1_cuda_params(model, g, seed, device="cuda", **kw) -> dict:
     return dit_protocol1_params(model, g, seed, device=device, **kw)
 
 
-def dit_protocol1_cuda_cell(model, g, seed, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
+def dit_protocol1_cuda_cell(model, g, seed, *, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
                             gate="paper", n_boot=200, device="cuda") -> dict:
     """dit.protocol1 on the GPU (the kind asks the Dask runner for a worker with one)."""
-    return dit_protocol1_cell(model, g, seed, n_pairs, num_steps, sampler, n_t_int, eps, gate, n_boot, device)
+    return dit_protocol1_cell(model, g, seed, n_pairs=n_pairs, num_steps=num_steps, sampler=sampler, n_t_int=n_t_int,
+                              eps=eps, gate=gate, n_boot=n_boot, device=device)
