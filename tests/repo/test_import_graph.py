@@ -16,16 +16,6 @@ import pytest
 
 from import_map import ROOT, source_modules
 
-# The one cycle still tolerated: another change rewrites dit_bridge/protocols.py (with depth.py and sampling.py)
-# and removes it. A cycle entirely within these modules passes; any cycle that reaches a module outside them fails.
-PENDING_CYCLE_MODULES = ("syncgap.dit_bridge.depth", "syncgap.dit_bridge.protocols", "syncgap.dit_bridge.sampling")
-# Two function-level imports inside those files tie two more modules into that cycle, and only the same change
-# can cut them: protocols.protocol_one imports coupled_clone, which needs protocols' and sampling's functions
-# (branch_prefix, tail_branches, PairState, ...); depth.depth_run imports layer_modes, which needs depth's
-# (token_dct_basis, global_mode_mask, feature_token_modes, patchify). Left out of the graph until then.
-PENDING_CYCLE_EDGES = (("syncgap.dit_bridge.protocols", "syncgap.dit_bridge.coupled_clone"),
-                       ("syncgap.dit_bridge.depth", "syncgap.dit_bridge.layer_modes"))
-
 # Files allowed to import a module by a name computed at run time (importlib.import_module, __import__), and why.
 DYNAMIC_IMPORT_ALLOWED = {
     "validation/sweep/kinds.py": "the sweep's --allow-code-kinds path: a 'module:function' kind named in a config",
@@ -128,7 +118,7 @@ def shortest_cycle(graph: dict[str, set[str]], component: set[str], start: str) 
     return [start]
 
 
-def cycles(graph: dict[str, set[str]], tolerated=PENDING_CYCLE_MODULES) -> list[list[str]]:
+def cycles(graph: dict[str, set[str]], tolerated=()) -> list[list[str]]:
     """Cycles that together pass through every module of every strongly connected component with a cycle,
     leaving out components inside `tolerated`."""
     found = []
@@ -168,16 +158,8 @@ def test_the_graph_covers_the_four_packages():
     assert "syncgap.theory.gated" in graph["syncgap.validation.suites.ou_law"]      # a function-level import
 
 
-def test_the_pending_edges_still_exist_and_close_cycles():
-    graph = import_graph()
-    components = strongly_connected(graph)
-    for source, target in PENDING_CYCLE_EDGES:
-        assert target in graph[source], f"{source} no longer imports {target}: drop it from PENDING_CYCLE_EDGES"
-        assert any({source, target} <= c for c in components), f"{source} -> {target} closes no cycle: drop it"
-
-
 def test_the_package_modules_import_each_other_without_cycles():
-    found = cycles(import_graph(left_out=PENDING_CYCLE_EDGES))
+    found = cycles(import_graph())
     assert not found, "import cycles (break each, e.g. by moving the shared part into its own module):\n" + \
         "\n".join(" -> ".join(c) for c in found)
 

@@ -1,10 +1,13 @@
-"""At most 8 parameters per function on the OU side: a run of coupled replicas is one checked spec
-(ou_models.replica_run.ReplicaRun) passed down whole, not a dozen loose arguments.
+"""At most 8 parameters per function: a run of coupled replicas is one checked spec passed down whole
+(ou_models.replica_run.ReplicaRun on the OU side, dit_bridge.pair_run.PairRun on the DiT side), not a dozen
+loose arguments.
 
-Read from the source with `ast`. ou_models/ (the Numba kernels aside) and the OU functions of validation/:
+Read from the source with `ast`. ou_models/ (the Numba kernels aside), dit_bridge/ and the OU and DiT functions
+of validation/:
 every function and method has at most MAX_PARAMS parameters (self/cls aside, *args and **kwargs count one
 each), except the public entry points in ENTRY_POINTS, which keep their keyword arguments as thin wrappers:
-each builds a ReplicaRun and takes its options after the first few keyword-only.
+each builds its spec and takes its options after the first few keyword-only. KNOWN_OVER lists the DiT-side
+functions not yet reduced; the list is exact (a new one fails, and so does one that was fixed but is still listed).
 """
 import ast
 from pathlib import Path
@@ -14,14 +17,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MAX_PARAMS = 8
 OU_FILES = sorted(p for p in (ROOT / "ou_models").glob("*.py") if p.name != "kernels.py")
-VALIDATION = {"validation/sweep/model_cells.py": ("ou_",), "validation/power.py": ("",),
-              "validation/suites/ou_checks.py": ("",)}
+DIT_FILES = sorted((ROOT / "dit_bridge").glob("*.py"))
+VALIDATION = {"validation/sweep/model_cells.py": ("ou_", "dit_"), "validation/power.py": ("",),
+              "validation/suites/ou_checks.py": ("",),
+              **{p.relative_to(ROOT).as_posix(): ("",) for p in sorted((ROOT / "validation" / "suites").glob("dit_*.py"))}}
 # public wrappers: file -> {name: positional parameters before the keyword-only ones}
 ENTRY_POINTS = {"ou_models/sampler.py": {"sample": 4},
                 "ou_models/measure.py": {"cloning": 5, "mode_gap": 6, "protocol_one": 6, "difference_energy": 5,
                                          "collapse": 7},
                 "ou_models/variants.py": {"throughout": 5},
-                "ou_models/analog.py": {"coupled_cloning": 8}}
+                "ou_models/analog.py": {"coupled_cloning": 8},
+                "dit_bridge/ablation.py": {"ablated_cloning": 6},
+                "dit_bridge/causal.py": {"set_parts": 3, "set_agreement": 4},
+                "dit_bridge/depth.py": {"depth_run": 2},
+                "dit_bridge/gate_response.py": {"gate_response": 3},
+                "dit_bridge/protocols.py": {"protocol_one": 3, "protocol_two": 2}}
+SPEC = {"ou_models": "ReplicaRun", "dit_bridge": "PairRun"}
+# not yet reduced to a spec: file -> names (the sampler's two entry points build their pair state by hand; the sweep's
+# DiT cell functions take a config's keys; diffusion_loss, _ci_check and headline pass numbers one by one)
+KNOWN_OVER = {"dit_bridge/gains.py": {"layer_gains"}, "dit_bridge/sampling.py": {"run_pairs", "sample_pairs"},
+              "dit_bridge/train.py": {"diffusion_loss"},
+              "validation/sweep/model_cells.py": {"dit_protocol1_params", "dit_protocol1_cell", "dit_protocol1_cuda_cell"},
+              "validation/suites/dit_cells.py": {"exact_protocol_one_record"},
+              "validation/suites/dit_findings.py": {"_ci_check", "dit_findings_suite"},
+              "validation/suites/dit_predictions.py": {"headline"}}
 
 
 def functions(path: Path):
@@ -45,7 +64,7 @@ def parameter_count(node: ast.FunctionDef, method: bool) -> int:
 
 
 def _cases():
-    for path in OU_FILES:
+    for path in OU_FILES + DIT_FILES:
         yield path, ("",)
     for rel, prefixes in VALIDATION.items():
         yield ROOT / rel, prefixes
@@ -55,11 +74,14 @@ def _cases():
                          if isinstance(c, Path) else "")
 def test_functions_take_at_most_eight_parameters(path, prefixes):
     rel = path.relative_to(ROOT).as_posix()
-    allowed = ENTRY_POINTS.get(rel, {})
-    over = [f"{name} ({parameter_count(node, method)})" for name, node, method in functions(path)
+    allowed = set(ENTRY_POINTS.get(rel, {}))
+    known = KNOWN_OVER.get(rel, set())
+    over = {name: parameter_count(node, method) for name, node, method in functions(path)
             if name.rsplit(".", 1)[-1].startswith(prefixes) and name not in allowed
-            and parameter_count(node, method) > MAX_PARAMS]
-    assert not over, f"{rel}: functions with more than {MAX_PARAMS} parameters: {', '.join(over)}; pass a spec"
+            and parameter_count(node, method) > MAX_PARAMS}
+    new = [f"{name} ({n})" for name, n in over.items() if name not in known]
+    assert not new, f"{rel}: functions with more than {MAX_PARAMS} parameters: {', '.join(new)}; pass a spec"
+    assert not known - set(over), f"{rel}: {sorted(known - set(over))} take at most {MAX_PARAMS}: drop from KNOWN_OVER"
 
 
 @pytest.mark.parametrize("rel, name, positional", [(rel, name, n) for rel, names in ENTRY_POINTS.items()
@@ -67,6 +89,7 @@ def test_functions_take_at_most_eight_parameters(path, prefixes):
 def test_entry_points_are_thin_wrappers_that_build_the_spec(rel, name, positional):
     node = next(node for qual, node, _ in functions(ROOT / rel) if qual == name)
     calls = {getattr(c.func, "id", None) for c in ast.walk(node) if isinstance(c, ast.Call)}
-    assert "ReplicaRun" in calls, f"{rel}:{name} does not build a ReplicaRun"
+    spec = SPEC[rel.split("/")[0]]
+    assert spec in calls, f"{rel}:{name} does not build a {spec}"
     assert len(node.args.args) == positional and node.args.kwonlyargs, \
         f"{rel}:{name}: its options after the first {positional} parameters are to be keyword-only"
