@@ -45,7 +45,8 @@ def _g_of(check_id: str) -> float | None:
 
 
 def _models(checks: list[dict], facts: dict) -> list[str]:
-    seen = [c["model"] for c in checks if c["id"].startswith("dit.") and c["model"]]
+    """The DiT models with a claim or theory check (a depth control's model carries only its control check: no row)."""
+    seen = [c["model"] for c in checks if c["id"].startswith("dit.") and c["model"] and c.get("role") != "control"]
     return list(dict.fromkeys(seen + [m for m in facts if facts[m].get("dit")]))
 
 
