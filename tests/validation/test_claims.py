@@ -34,7 +34,7 @@ def _templates() -> list[str]:
     """Every check id the suites and the report can build: their f-string templates, each {…} as one word."""
     out = []
     for p in sorted((ROOT / "validation" / "suites").glob("*.py")):
-        for lit in re.findall(r'(?:Check|decided|_check|_ci_check)\(\s*f?"((?:ou|dit)\.[^"]+)"',
+        for lit in re.findall(r'(?:Check|decided|_check|_ci_check|_Agreement)\(\s*f?"((?:ou|dit)\.[^"]+)"',
                               p.read_text(encoding="utf-8")):
             out.append(re.sub(r"\{[^}]*\}", "x1", lit))
     return out
