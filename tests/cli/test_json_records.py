@@ -36,6 +36,7 @@ COMMANDS = {
     "ou.gap.switch_on": ["ou", "gap", "--d", "3", "--g", "1", "--window", "switch-on", "--noise", "shared", *OU],
     "ou.gap.layer_a": ["ou", "gap", "--layer", "A", "--d", "4", "--g", "0.5", *OU],
     "ou.energy": ["ou", "energy", "--d", "3", "--every", "20", *OU],
+    "ou.energy.ode": ["ou", "energy", "--d", "3", "--every", "20", "--scheme", "ode", *OU],   # no rate_drift: a reason
     "ou.collapse": ["ou", "collapse", "--d", "4", "--n-train", "20", *OU],
     "dit.measure.I": ["dit", "measure", "--protocol", "I", "--g", "0,1", "--t-int", "0,1,2,3,4", *DIT],
     "dit.measure.throughout": ["dit", "measure", "--window", "throughout", "--g", "0,1", *DIT],

@@ -233,6 +233,9 @@ def ou_energy(args: argparse.Namespace, rec: dict) -> dict:
         for k, obs in enumerate(rec["observables"]):
             row = {"t": t, "observable": obs}
             for name in ("energy", "rate", "rate_drift"):
+                if name not in rec:   # rate_drift: the reverse SDE's drift-only rate, absent for ode/ddpm/ddim
+                    row[name], row[f"{name}_reason"] = None, f"defined for --scheme sde only (got {rec['scheme']})"
+                    continue
                 row[name] = rec[name][i][k]
                 ci = rec.get(f"{name}_ci")
                 if ci is not None:
