@@ -103,16 +103,21 @@ CONFIG_FIELDS = {"_class_name": (str,), "norm_type": (str,), "activation_fn": (s
                  "norm_eps": (float, 1e-12, 1.0), "dropout": (float, 0.0, 0.999), "norm_num_groups": (int, 1, 4096)}
 
 
+NULLABLE = ("out_channels",)   # config.json fields where null means diffusers' default (out_channels: in_channels)
+
+
 def check_config(path: str, config: dict, limits: dict) -> None:
     """config.json's fields typed and in range (`limits`: int field -> highest value), and consistent."""
     for key, high in limits.items():
-        value = config.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high):
+        if key not in config or config[key] is None and key in NULLABLE:
+            continue
+        value = config[key]
+        if value is None or isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
             raise InputError(f"{path}: {key}={value!r} is outside the allowed range [1, {high}]")
     for key, (kind, *bounds) in CONFIG_FIELDS.items():
-        value = config.get(key)
-        if value is None:
+        if key not in config:   # absent: diffusers' default; present as null is not a default (it reaches torch)
             continue
+        value = config[key]
         ok = isinstance(value, bool) if kind is bool else isinstance(value, str) if kind is str else \
             _is_int(value) if kind is int else isinstance(value, (int, float)) and not isinstance(value, bool)
         if ok and bounds:

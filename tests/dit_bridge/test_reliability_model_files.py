@@ -88,6 +88,8 @@ JSON_CASES = {   # file, edit, the words of the message
     "scheduler not an object": ("training.json", lambda c: c.update(scheduler=[1]), "scheduler must be an object"),
     "betas reversed": ("training.json", lambda c: c["scheduler"].update(beta_start=0.5, beta_end=0.1),
                        "beta_start=0.5 must be below"),
+    "norm_eps null (found by the fuzz test)": ("config.json", lambda c: c.update(norm_eps=None), "norm_eps=None must be"),
+    "num_layers null": ("config.json", lambda c: c.update(num_layers=None), "num_layers=None is outside"),
     "unknown schedule": ("training.json", lambda c: c["scheduler"].update(beta_schedule="cosine"), "beta_schedule"),
 }
 
