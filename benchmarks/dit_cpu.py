@@ -6,13 +6,13 @@
    own 95% half-width (fp32, the analysis' bootstrap). bf16 may be the default for a cell kind only where every
    |paired difference| <= 1/4 of the half-width ("ok"). With --causal also the causal test's switch-on cells
    (`fhgm-deep`, `fhgm`), each layer set's gap on the generated features.
-2. Speed per model (`fhgm`, `fhgm-deep`): median and minimum seconds of one forward of the CPU chunk
+2. Speed per model (`fhgm`, `fhgm-deep16`): median and minimum seconds of one forward of the CPU chunk
    (128 pairs, 256 rows), eager fp32 / eager bf16 stock and coupled (paper gate, g = 0.5), compiled fp32 / compiled bf16 coupled only
    (inductor, kernels in sampling.inductor_cache_dir(): set TORCHINDUCTOR_CACHE_DIR to an empty folder for a
    cold compile; the first call is timed apart as the compile), and the ratios against eager fp32.
 Cells go to --out DIR/fp32 and DIR/bf16 (report-folder layout, reused when present: point them at two
 `syncgap validate` runs to read their cells). Prints one JSON record.
-Usage: python benchmarks/dit_cpu.py --json [--out DIR] [--causal] [--repeat 10] [--no-cells]
+Usage: python benchmarks/dit_cpu.py --json [--out DIR] [--causal] [--repeat 10] [--no-cells | --no-speed]
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
-from syncgap.dit_bridge.precision import amx_bf16, model_in
+from syncgap.dit_bridge.precision import native_bf16, model_in
 from syncgap.dit_bridge.registry import load_model
 from syncgap.dit_bridge.sampling import inductor_cache_dir
 from syncgap.validation.suites import dit_analysis, dit_cells, dit_causal, dit_findings
@@ -71,7 +71,7 @@ def findings_cells(out, n_boot, say, model="fhgm") -> list[dict]:
         meas[dt] = dit_findings.measure_model(model, os.path.join(out, dt), settings, say=say, dtype=dt)["cells"]
     rows = []
     for (kind, g), (_, r32, _) in sorted(meas["fp32"].items()):
-        if kind.startswith(("exact_", "ou")):
+        if kind.startswith(("exact_", "calib_", "ou", "gate")):   # analogs and the gate response: not dtype cells
             continue
         r16 = meas["bf16"][(kind, g)][1]
         fam = "features" if "feature_agreement" in r32["result"] else "scales"
@@ -150,6 +150,7 @@ def main() -> None:
     p.add_argument("--out", default=None, help="cell folders DIR/fp32, DIR/bf16 (default: a temporary folder)")
     p.add_argument("--causal", action="store_true", help="also the causal test's switch-on cells (fhgm-deep)")
     p.add_argument("--no-cells", action="store_true", help="speed only")
+    p.add_argument("--no-speed", action="store_true", help="paired proof only (no eager/compiled timings)")
     p.add_argument("--models", nargs="+", default=["fhgm"], help="models of the paired proof (the demo's: fhgm "
                    "fhgm-flat digits; fhgm alone by default, the one held to the precision target)")
     p.add_argument("--pairs", type=int, default=128, help="pairs per forward in the speed part (CPU chunk)")
@@ -159,7 +160,7 @@ def main() -> None:
     say = lambda m: print(m, file=sys.stderr, flush=True)   # noqa: E731
     out = args.out or tempfile.mkdtemp(prefix="dit_cpu_")
     rec = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "torch": torch.__version__,
-           "threads": torch.get_num_threads(), "amx_bf16": amx_bf16(),
+           "threads": torch.get_num_threads(), "native_bf16": native_bf16(),
            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "loadavg_start": os.getloadavg(),
            "inductor_cache": inductor_cache_dir()}
     if not args.no_cells:
@@ -167,7 +168,8 @@ def main() -> None:
         rows += causal_cells(out, say) if args.causal else []
         rec["paired"] = rows
         rec["bf16_ok_everywhere"] = all(r["ok"] is not False for r in rows)
-    rec["speed"] = [speed(m, args.pairs, args.repeat) for m in ("fhgm", "fhgm-deep")]
+    if not args.no_speed:
+        rec["speed"] = [speed(m, args.pairs, args.repeat) for m in ("fhgm", "fhgm-deep16")]
     rec["loadavg_end"] = os.getloadavg()
     json.dump(rec, sys.stdout, indent=2, default=float)
     print()

@@ -23,12 +23,12 @@ SMALL = Settings(num_steps=6, n_pairs=2, t_ints=(0, 3, 6), g_grid=(0.0, 0.5), n_
                  variants=(("release", "independent", "ddpm"),))
 
 
-def test_auto_is_bf16_only_on_a_cpu_with_amx(monkeypatch):
-    monkeypatch.setattr(precision, "amx_bf16", lambda: True)
+def test_auto_is_bf16_only_on_a_cpu_with_native_bf16(monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda: True)
     assert precision.resolve_dtype("auto", "cpu") == "bf16"
     assert precision.resolve_dtype("auto", "cuda") == "fp32"
     assert precision.resolve_dtype("fp32", "cpu") == "fp32" and precision.resolve_dtype("bf16", "cuda") == "bf16"
-    monkeypatch.setattr(precision, "amx_bf16", lambda: False)
+    monkeypatch.setattr(precision, "native_bf16", lambda: False)
     assert precision.resolve_dtype("auto", "cpu") == "fp32"
     with pytest.raises(InputError, match="dtype must be one of auto, fp32, bf16"):
         precision.resolve_dtype("fp16", "cpu")
@@ -64,6 +64,7 @@ def test_dtype_is_part_of_the_cell_key_and_fp32_cells_are_bit_identical(tmp_path
     measure_model("tiny", out, SMALL, say=msgs.append, dtype="fp32")
     rec32 = _cell(out)
     assert "dtype" not in rec32["config"]                                 # the key fp32 cells always had
+    assert "dtype" not in _cell(out, "p1_clone", 0.5)["config"]           # coupled cloning too (a sign cell)
     legacy = {k: v for k, v in rec32["config"].items()}
     assert rec32["key"] == cell_key(legacy)
     ref = protocol_one(load_model("tiny"), 0.5, list(SMALL.t_ints), n_pairs=2, seed=0, num_steps=6,
@@ -74,6 +75,7 @@ def test_dtype_is_part_of_the_cell_key_and_fp32_cells_are_bit_identical(tmp_path
     rec16 = _cell(out)
     assert rec16["config"]["dtype"] == "bf16" and rec16["key"] != rec32["key"]
     assert {k: v for k, v in rec16["config"].items() if k != "dtype"} == rec32["config"]
+    assert _cell(out, "p1_clone", 0.5)["config"]["dtype"] == "bf16"
     assert not any("reused" in m for m in msgs if " p1 " in m or " clone " in m)   # never resumed across dtypes
     msgs.clear()
     measure_model("tiny", out, SMALL, say=msgs.append, dtype="bf16")
@@ -136,8 +138,9 @@ def test_cells_listed_fp32_stay_fp32_under_bf16(tmp_path):
     assert settings_for(False, model="fhgm").fp32_cells == DEMO_FP32_CELLS["fhgm"]
     assert settings_for(False, model="digits").fp32_cells == () and settings_for(True, model="fhgm").fp32_cells == ()
     out = str(tmp_path)
-    measure_model("tiny", out, replace(SMALL, fp32_cells=(("p1", 0.5),)), dtype="bf16")
+    measure_model("tiny", out, replace(SMALL, fp32_cells=(("p1", 0.5), ("p1_clone", 0.5))), dtype="bf16")
     assert "dtype" not in _cell(out)["config"] and _cell(out, "clone", 0.0)["config"]["dtype"] == "bf16"
+    assert "dtype" not in _cell(out, "p1_clone", 0.5)["config"]
     msgs = []
     measure_model("tiny", out, SMALL, say=msgs.append, dtype="fp32")   # the fp32 cell resumes as the fp32 cell
     assert [m for m in msgs if " p1 " in m][0].split()[-3] == "reused"

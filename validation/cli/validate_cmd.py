@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "30 steps, 15 probed steps); meant for a GPU or cluster")
     p.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
                    help="model dtype of the DiT sign-agreement cells (cloning, Protocol I windows; the causal test's "
-                        "switch-on cells with bf16 only): auto = bf16 on a CPU with AMX bf16 tiles, else fp32, except "
+                        "switch-on cells with bf16 only): auto = bf16 on a CPU with native bf16 (AMX or AVX512-BF16), else fp32, except "
                         "the demo cells bf16 moved too far; differences, onsets, gate responses and depth probes "
                         "always run in fp32 (default: auto)")
     p.add_argument("--compile", action="store_true",

@@ -69,13 +69,17 @@ def analog_record(mix, t_ints, *, num_steps, n_paths, seed, window, g=None, rho=
     return {"t_int": [int(s) for s in steps], "feature_agreement": np.moveaxis(units.astype(float), 2, 1)}
 
 
-def bridge_cells(cell, rec, mix, settings, p1: dict) -> None:
-    """Run (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`."""
+def bridge_cells(cell, rec, mix, settings, p1: dict, sign_model=None) -> None:
+    """Run (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`; the coupled-
+    cloning cells read signs, so they run the model that `sign_model(kind, g)` gives with its key's dtype entry
+    (dit_findings: bf16 under --dtype auto on a CPU with native bf16); the gate response stays float32."""
     from syncgap.dit_bridge import protocols
+    sign_model = sign_model or (lambda kind, g: (rec, {}))
     for g in settings.g_grid:   # g = 0 is the "clone" cell: coupled cloning at g = 0 is cloning (tested)
         if g > 0:
-            cell("p1_clone", g, lambda g=g: protocols.protocol_one(rec, g, window="clone", fit=False, **p1),
-                 window="clone")
+            m, typed = sign_model("p1_clone", g)
+            cell("p1_clone", g, lambda g=g, m=m: protocols.protocol_one(m, g, window="clone", fit=False, **p1),
+                 window="clone", **typed)
     if mix is None or not settings.bridge:
         return
     ex = dict(num_steps=settings.num_steps, n_paths=settings.ou_paths, seed=settings.seed)

@@ -56,7 +56,7 @@ def _models(model) -> list[str]:
 def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32",
                   compile: bool = False) -> dict:
     """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
-    cells (cloning, Protocol I windows) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
+    cells (cloning, Protocol I windows, coupled cloning) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
     which enters their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do
     not run the model. compile: torch.compile
     their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
@@ -120,7 +120,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
                     seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
                      n_paths=settings.ou_paths, gate_final=False, **variant)
-    dit_calibrated.bridge_cells(cell, rec, mix, settings, p1)   # coupled cloning, the gate, the calibrated analog
+    dit_calibrated.bridge_cells(cell, rec, mix, settings, p1, sign_model)   # coupled cloning, gate, calibrated analog
     if mix is not None:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
@@ -385,7 +385,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
-    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with AMX), "fp32" or "bf16";
+    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with native bf16: AMX or AVX512-BF16), "fp32" or "bf16";
     compile: torch.compile their model.
     """
     from syncgap.dit_bridge.precision import resolve_dtype
