@@ -2,7 +2,9 @@
 
 The causal test of docs/protocols.md "The causal test": in a variant where coupling every layer moves
 the gap (gap(all) differs from gap(none) beyond its interval), couple only the last k layers, or only
-the first k, and measure the gap for each; the null is random sets of k layers of the same model.
+the first k, and measure the gap for each; the null is random sets of k layers of the same model drawn
+from the layers between the two ends (`middle_sets`: a set sharing layers with an end carries part of
+that end's effect).
 It shows where coupling acts on the gap, not where the gap emerges (an uncoupled model has its gap
 whatever layers one would couple).
 
@@ -59,12 +61,27 @@ def layer_set(n_layers: int, k: int, kind: str, seed: int = 0) -> list[int]:
     return sorted(int(i) for i in np.random.default_rng(seed).choice(n_layers, size=k, replace=False))
 
 
+def middle_sets(n_layers: int, k: int, n_random: int, seed: int = 0) -> list[list[int]]:
+    """n_random distinct k-sets of 0-based block indices drawn from the blocks outside both ends (the last k and
+    the first k), so the null is "k other blocks": a set sharing blocks with an end would carry part of that
+    end's effect (on a 16-block model a random 5-set holding 3 of the last 5 blocks carries 3/5 of a last-5
+    effect). Every such set when there are no more than n_random; none when fewer than k blocks lie between."""
+    n_layers, k = check_int("n_layers", n_layers, 1), check_int("k", k, 1, n_layers)
+    n_random = check_int("n_random", n_random, 0, 10**4)
+    middle = list(range(k, n_layers - k))
+    if len(middle) < k:
+        return []
+    every = [list(c) for c in itertools.combinations(middle, k)]
+    if len(every) <= n_random:
+        return every
+    order = np.random.default_rng(check_int("seed", seed, 0)).permutation(len(every))[:n_random]
+    return [every[i] for i in sorted(order)]
+
+
 def layer_sets(n_layers: int, ks: Sequence[int], n_random: int, seed: int = 0) -> list[dict]:
     """The sets of the causal test: none, all, and for each k in `ks` (0 < k < n_layers) the last k, the
-    first k and `n_random` random k-sets, each different from the last k, the first k and each other (the
-    null is "k other layers"): drawn with seeds seed, seed + 1, ... (a repeat is skipped), or every other
-    k-set where there are no more than n_random (a 4-layer model has two other 3-sets).
-    Each {"label", "kind", "k", "layers"}."""
+    first k and `n_random` random k-sets of the layers between them (`middle_sets`; fewer, or none, where
+    fewer lie between: a 4-layer model has no 3-set outside its ends). Each {"label", "kind", "k", "layers"}."""
     n_layers = check_int("n_layers", n_layers, 1)
     n_random = check_int("n_random", n_random, 0, 10**4)
     out = [{"label": "none", "kind": "none", "k": 0, "layers": []},
@@ -72,21 +89,10 @@ def layer_sets(n_layers: int, ks: Sequence[int], n_random: int, seed: int = 0) -
     for k in sorted({check_int("k", k, 1, max(1, n_layers - 1)) for k in ks}):
         if k >= n_layers:
             raise InputError(f"k must be in [1, {n_layers - 1}] (k = {n_layers} is 'all'), got {k}")
-        taken = []
         for kind in ("last", "first"):
-            taken.append(layer_set(n_layers, k, kind))
-            out.append({"label": f"{kind}{k}", "kind": kind, "k": k, "layers": taken[-1]})
-        if math.comb(n_layers, k) - len({tuple(x) for x in taken}) <= n_random:
-            others = [list(c) for c in itertools.combinations(range(n_layers), k) if list(c) not in taken]
-            out += [{"label": f"other{k}_{j}", "kind": "random", "k": k, "layers": c} for j, c in enumerate(others)]
-            continue
-        j = seed
-        while sum(x["kind"] == "random" and x["k"] == k for x in out) < n_random:
-            drawn = layer_set(n_layers, k, "random", j)
-            if drawn not in taken:
-                taken.append(drawn)
-                out.append({"label": f"random{k}_s{j}", "kind": "random", "k": k, "layers": drawn})
-            j += 1
+            out.append({"label": f"{kind}{k}", "kind": kind, "k": k, "layers": layer_set(n_layers, k, kind)})
+        out += [{"label": f"middle{k}_{'_'.join(map(str, c))}", "kind": "random", "k": k, "layers": c}
+                for c in middle_sets(n_layers, k, n_random, seed)]
     return out
 
 
@@ -162,4 +168,4 @@ def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed
     return out
 
 
-__all__ = ["SET_KINDS", "layer_set", "layer_sets", "set_parts", "set_agreement", "shared_prefix", "gap_shift"]
+__all__ = ["SET_KINDS", "layer_set", "middle_sets", "layer_sets", "set_parts", "set_agreement", "shared_prefix", "gap_shift"]

@@ -41,11 +41,13 @@ def test_layer_sets_last_first_random():
     assert labels[:2] == ["none", "all"] and "last5" in labels and "first1" in labels
     assert sum(s["kind"] == "random" and s["k"] == 5 for s in sets) == 4
     assert all(len(s["layers"]) == s["k"] for s in sets)
-    for n, k in ((28, 5), (28, 1), (6, 2)):                       # the null: k-sets other than last, first and each other
-        sets = [tuple(x["layers"]) for x in layer_sets(n, [k], n_random=6) if x["k"] == k]
-        assert len(sets) == len(set(sets)) == 8
-    few = layer_sets(4, [3], n_random=3)                          # C(4, 3) = 4: the two other 3-sets, each once
-    assert [x["layers"] for x in few if x["kind"] == "random"] == [[0, 1, 3], [0, 2, 3]]
+    for n, k, m in ((28, 5, 6), (28, 1, 6), (16, 5, 6), (6, 2, 1)):   # the null: k-sets of the layers between the ends
+        sets = [x for x in layer_sets(n, [k], n_random=6) if x["k"] == k]
+        null = [tuple(x["layers"]) for x in sets if x["kind"] == "random"]
+        assert len(null) == len(set(null)) == m
+        ends = set(range(k)) | set(range(n - k, n))
+        assert all(not ends & set(s) for s in null)                 # no layer of either end
+    assert [x for x in layer_sets(4, [3], n_random=3) if x["kind"] == "random"] == []   # nothing lies between
 
 
 @pytest.mark.parametrize("call, words", [
@@ -152,8 +154,8 @@ def test_tiny_end_to_end_cells_resume(tmp_path, monkeypatch):
     res = dit_causal.dit_causal_suite(tmp_path, quick=True, progress=said.append)
     folder = tmp_path / "dit_causal" / "tiny"
     cells = sorted(p.name for p in folder.glob("g*.json"))
-    assert cells == ["g0.5_all.json", "g0.5_first1.json", "g0.5_last1.json", "g0.5_other1_0.json",
-                     "g0_none.json"]                  # the uncoupled run has g = 0; 3 layers: one other 1-set
+    assert cells == ["g0.5_all.json", "g0.5_first1.json", "g0.5_last1.json", "g0.5_middle1_1.json",
+                     "g0_none.json"]                  # the uncoupled run has g = 0; 3 layers: one 1-set between the ends
     ana = json.loads((folder / "analysis.json").read_text())
     assert {x["label"] for x in ana["rows"][0]["sets"]} == {c.split("_", 1)[1][:-5] for c in cells}
     assert [c.id for c in res.checks] == ["dit.tiny.causal.g0.5.last1_beyond_random"]
@@ -231,7 +233,7 @@ def test_fhgm_switch_on_end_to_end(tmp_path, monkeypatch):
     res = dit_causal.dit_causal_suite(tmp_path, quick=True)
     folder = tmp_path / "dit_causal" / "fhgm"
     assert sorted(p.name for p in folder.glob("g*.json")) == [
-        "g0.25_all.json", "g1_all.json", "g1_first1.json", "g1_last1.json", "g1_other1_0.json", "g1_other1_1.json"]
+        "g0.25_all.json", "g1_all.json", "g1_first1.json", "g1_last1.json", "g1_middle1_1.json", "g1_middle1_2.json"]
     ana = json.loads((folder / "analysis.json").read_text())
     assert ana["window"] == "switch-on" and "g_ref = 0.25" in ana["reference"] and ana["not_generated"] == []
     sets = {x["label"]: x for x in ana["rows"][0]["sets"]}

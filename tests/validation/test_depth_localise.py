@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from syncgap.dit_bridge.causal import middle_sets
 from syncgap.validation.suites import dit_depth_localise as dl
 
 NULL = [0.1, 0.2, 0.05, 0.0, 0.15]
@@ -47,8 +48,8 @@ def test_set_effects_sums_blocks_and_draws_a_measured_null():
     assert dl.control_k(28) == 5 and dl.control_k(16) == 5 and dl.control_k(4) == 1 and dl.control_k(12) == 4
     few = dl.set_effects(np.ones(4), np.ones((50, 4)), 1, 5)     # a 4-block model has 2 other 1-sets
     assert len(few["null"]) == 2 and dl.localise(few["last"], few["first"], few["null"], 1)[0] == "n/a"
-    assert dl.random_sets(16, 5, 5) == [s for s in dl.random_sets(16, 5, 6) if s in dl.random_sets(16, 5, 5)]
-    assert len(dl.random_sets(16, 5, 10)) == 6 and dl.random_sets(12, 5, 5) == []   # 6 middle blocks; 2
+    assert middle_sets(16, 5, 5) == [s for s in middle_sets(16, 5, 6) if s in middle_sets(16, 5, 5)]
+    assert len(middle_sets(16, 5, 10)) == 6 and middle_sets(12, 5, 5) == []   # 6 middle blocks; 2
 
 
 def test_a_null_overlapping_an_end_would_hide_a_spread_tail():
@@ -107,7 +108,7 @@ def test_depth_controls_command_writes_a_record_the_report_reads(tmp_path, monke
     assert record["expect"] == "last" and record["k"] == dl.control_k(6) == 2
     assert record["answer"] in ("last 2", "first 2", "elsewhere", "n/a") and record["reason"]
     assert len(record["last"]) == 3 and record["feature"] == "dct67"
-    assert len(record["null"]) == len(dl.random_sets(6, 2, 5)) == 1             # blocks 2, 3 lie between the ends
+    assert len(record["null"]) == len(middle_sets(6, 2, 5)) == 1             # blocks 2, 3 lie between the ends
     monkeypatch.setitem(dl.CONTROLS, "deep", ("ctl", "missing"))
     checks, reason = dl.control_checks("deep", str(tmp_path / "zoo"), "f")
     assert checks[0].id == "dit.ctl.depth.control.answer" and checks[1].verdict == "n/a"

@@ -17,13 +17,13 @@ before the deep model's answer is a verdict (docs/protocols.md, "Depth").
 """
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
 
 import numpy as np
 
+from syncgap.dit_bridge.causal import middle_sets
 from syncgap.validation.check_kinds import FAIL, NA, PASS, Decision
 from syncgap.validation.records import Check, decided
 
@@ -67,21 +67,6 @@ def localise(last, first, null, k: int, min_null: int = MIN_NULL) -> tuple[str, 
     return "n/a", "not resolved: " + where
 
 
-def random_sets(n_layers: int, k: int, n_random: int, seed: int = 0) -> list[list[int]]:
-    """n_random distinct k-sets of 0-based block indices drawn from the blocks outside both ends (the last k and
-    the first k), so the null is "k other blocks": a set sharing blocks with an end would carry part of that
-    end's effect (on a 16-block model a random 5-set holding 3 of the last 5 blocks carries 3/5 of a last-5
-    effect). Every such set when there are no more than n_random; none when fewer than k blocks lie between."""
-    middle = list(range(k, n_layers - k))
-    if len(middle) < k:
-        return []
-    every = [list(c) for c in itertools.combinations(middle, k)]
-    if len(every) <= n_random:
-        return every
-    order = np.random.default_rng(seed).permutation(len(every))[:n_random]
-    return [every[i] for i in sorted(order)]
-
-
 def set_effects(est: np.ndarray, boots: np.ndarray, k: int, n_random: int = MIN_NULL, seed: int = 0) -> dict:
     """Rule inputs from per-block effects est (L,) and bootstrap resamples (B, L): the sum over a set's blocks,
     [est, low, high] (95% percentile of the resampled sums) for the last and first k, and the estimates of
@@ -96,7 +81,7 @@ def set_effects(est: np.ndarray, boots: np.ndarray, k: int, n_random: int = MIN_
         if not np.isfinite(e) or v.size < boots.shape[0] / 2:
             return [e if np.isfinite(e) else None, None, None]
         return [e, float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]
-    rand = random_sets(n, k, n_random, seed)
+    rand = middle_sets(n, k, n_random, seed)
     return {"k": k, "last": iv(list(range(n - k, n))), "first": iv(list(range(k))),
             "null": [float(est[s].sum()) for s in rand], "null_sets": rand}
 
@@ -173,5 +158,5 @@ def localisation_check(model: str, effects: dict, control_reason: str | None, fi
                    finding=finding, expects=f"answers 'last {effects['k']}'")
 
 
-__all__ = ["MIN_NULL", "ANSWERS", "RECORD_FILE", "CONTROLS", "P2_K", "control_k", "localise", "random_sets", "set_effects",
+__all__ = ["MIN_NULL", "ANSWERS", "RECORD_FILE", "CONTROLS", "P2_K", "control_k", "localise", "set_effects",
            "margin", "decision_for", "read_control", "control_checks", "localisation_check"]
