@@ -4,15 +4,15 @@
     model_in(loaded, dtype) -> LoadedDiT                    the same record, weights cast (a copy) for bf16
     dtype_config(dtype) -> dict                             what a cell's configuration key adds for dtype
 
-bf16 is for cells that read signs (Protocol I's release and switch-on windows, cloning): the model's
-forward runs in bfloat16 (matmuls on AMX tiles or AVX512-BF16 dot products through oneDNN), while the pair state, the scheduler
-step, the replica difference and every projection stay float32 (sampling._model_eps casts the input
-to the weights' dtype and the output back to float32). Everything that reads small differences or
-derivatives (difference energies, throughout onsets, the gate's small-perturbation response, JVPs,
-depth probes) keeps float32. "auto" is bf16 on a CPU with native bf16 arithmetic (AMX tiles or the
-AVX512-BF16 dot product) and float32 elsewhere (a GPU, or a CPU without them, where bf16 is emulated).
-Measured on a quiet 2-core AMD EPYC with avx512_bf16 and no AMX (benchmarks/RESULTS.md, 2026-12-05): one
-fhgm forward of 256 rows 1.51-1.81x faster in bf16, fhgm-deep16 1.51-1.58x.
+bf16 is for cells that read signs (Protocol I's release and switch-on windows, cloning, coupled cloning): the
+model's forward runs in bfloat16 (matmuls on AMX tiles or AVX512-BF16 dot products through oneDNN), while the
+pair state, the scheduler step, the replica difference and every projection stay float32 (sampling._model_eps
+casts the input to the weights' dtype and the output back to float32). Everything that reads small differences
+or derivatives (difference energies, throughout onsets, the gate's small-perturbation response, JVPs, depth
+probes) keeps float32. "auto" is bf16 on a CPU with native bf16 arithmetic (AMX tiles or the AVX512-BF16 dot
+product) and float32 elsewhere (a GPU, or a CPU without them, where bf16 is emulated). Measured on a quiet
+2-core AMD EPYC with avx512_bf16 and no AMX (benchmarks/RESULTS.md, 2026-12-05): one fhgm forward of 256 rows
+1.51-1.81x faster in bf16, fhgm-deep16 1.51-1.58x.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ DTYPES = ("auto", "fp32", "bf16")
 TORCH_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
-BF16_FLAGS = ("amx_bf16", "avx512_bf16")   # /proc/cpuinfo flags of native bf16 arithmetic (AMX tiles; AVX512 dot product)
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")   # /proc/cpuinfo flags of native bf16 (AMX tiles; AVX512 dot product)
 
 
 @functools.lru_cache(maxsize=1)
@@ -53,7 +53,7 @@ def native_bf16() -> bool:
 
 
 def resolve_dtype(choice: str, device: str | torch.device = "cpu") -> str:
-    """"fp32" or "bf16" for a --dtype choice: "auto" is bf16 on a CPU with native bf16 (native_bf16()), fp32 elsewhere."""
+    """"fp32" or "bf16" for a --dtype choice: "auto" is bf16 on a CPU with native bf16 (native_bf16()), else fp32."""
     if choice not in DTYPES:
         raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {choice!r}")
     if choice != "auto":

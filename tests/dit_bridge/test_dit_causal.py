@@ -258,6 +258,8 @@ def test_subset_sizes_per_model_depth():
     assert dit_causal.ks_for(28, None) == [5] and dit_causal.ks_for(4, None) == [3]
     assert dit_causal.ks_for(28, "all") == list(range(1, 28)) and dit_causal.ks_for(4, (1, 5, 28)) == [1]
     assert dit_causal.ks_for(1, None) == []
+    assert dit_causal.settings_for(False, False).models == dit_causal.settings_for(True, False).models == ("fhgm",)
+    assert "fhgm-deep16" in dit_causal.settings_for(False, True).models        # the deep testbed: validate --full
     for quick, full in ((False, False), (True, False), (False, True)):   # every size reads "never coupled" and "all run"
         st = dit_causal.settings_for(quick, full)
         assert st.window == "switch-on" and st.t_ints[0] == 0 and st.t_ints[-1] == st.num_steps
