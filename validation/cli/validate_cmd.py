@@ -23,7 +23,7 @@ from .common import add_json_flag, out_folder, print_json, print_table, set_thre
 from .extras import require_suites
 
 
-QUICK_TIME = "about 2 minutes"   # `validate --quick`, measured: benchmarks/RESULTS.md "First-run timings"
+QUICK_TIME = "under a minute"   # `validate --quick`, measured: benchmarks/RESULTS.md "First-run timings"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
