@@ -18,6 +18,10 @@ Every kind can end in "pass", "fail" or "n/a" (docs/science.md §7):
   the interval's lower bound is > 0, fail when its upper bound is < 0, n/a "not resolved" when the
   interval contains 0: the `sign` rule applied to the statistic.
 
+- `within`: the claim "the quantity lies within +-w of 0" (e.g. a collapsed gap: within one sampler step).
+  Pass when the whole interval lies inside [-w, w], fail when the whole interval lies outside it (beyond
+  w or below -w), n/a "not resolved" when the interval straddles an edge.
+
 - `beyond_null`: the claim "the observation lies beyond a null distribution, away from 0 in the
   direction `direction`" (e.g. coupling the last k layers moves the gap more than random k-sets do).
   With s = direction, pass when s * (the interval's near end) > max(s * null), fail when
@@ -128,6 +132,21 @@ def ordering(statistic, interval, *, expected: int = 1) -> Decision:
     return Decision(d.verdict, reasons[d.verdict])
 
 
+def within(observed, interval, *, half_width: float) -> Decision:
+    """Claim: |quantity| <= half_width, decided on the interval: inside [-w, w] pass, wholly outside fail."""
+    if not _finite(half_width) or half_width <= 0:
+        raise ValueError(f"half_width must be a positive number, got {half_width!r}")
+    if not _finite(observed) or interval is None:
+        return Decision(NA, "nothing observed")
+    lo, hi = own_interval(observed, *interval)
+    w = float(half_width)
+    if -w <= lo and hi <= w:
+        return Decision(PASS, f"whole interval within {w:g} of 0")
+    if lo > w or hi < -w:
+        return Decision(FAIL, f"whole interval more than {w:g} from 0")
+    return Decision(NA, f"not resolved: the interval straddles {w:g} (or {-w:g})")
+
+
 def beyond_null(observed, interval, null, *, direction: int = 1, min_null: int = 2) -> Decision:
     """Claim: `observed` lies beyond every value of `null` (a sample of the same statistic under the null) in
     direction +1 (larger) or -1 (smaller); decided on the observation's interval, failed on its estimate;
@@ -155,5 +174,5 @@ def anchor_established(lo, hi) -> bool:
     return float(lo) > 0 or float(hi) < 0
 
 
-__all__ = ["Decision", "agreement", "bound", "sign", "ordering", "beyond_null", "anchor_established", "own_interval",
+__all__ = ["Decision", "agreement", "bound", "sign", "ordering", "within", "beyond_null", "anchor_established", "own_interval",
            "PASS", "FAIL", "NA", "VERDICTS"]

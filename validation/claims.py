@@ -70,6 +70,7 @@ ASSIGNMENTS = (
     # P2.2: collapse. Coupled cloning (--window clone) is decisive; release/switch-on measure other things
     Assignment("dit.*.bridge.*", "P2.2", "claim", "gap in a window with a g -> 0 limit"),
     Assignment("dit.*.collapse.clone.*", "P2.2", "claim", "coupled-cloning collapse gap(g)/gap(0)"),
+    Assignment("dit.*.collapse.clone_gap.*", "P2.2", "claim", "coupled-cloning gap at the strongest g within one step"),
     Assignment("dit.*.rho_law_support*", "P2.2", "theory", "P2's rho-law as one hypothesis among three, g > 0"),
     Assignment("dit.*.gap_exact.*", "P2.2", "theory", "gap at g > 0 against the exact gated sampler"),
     Assignment("dit.*.gap_ratio.*", "P2.2", "theory", "gap ratio against the exact analog's"),

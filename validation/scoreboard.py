@@ -86,7 +86,7 @@ def _units_words(f: dict, c: dict) -> str:
 
 
 def _p2_2(by_id, m, f) -> dict:
-    gaps = {g: c for i, c in by_id.items() if i.startswith(f"dit.{m}.bridge.clone.") and (g := _g_of(i)) is not None}
+    gaps = {g: c for i, c in by_id.items() if i.startswith(f"dit.{m}.collapse.clone_gap.") and (g := _g_of(i)) is not None}
     anchor = _units_check(by_id, m, "intrinsic_gap_sign", f.get("family"))
     if not gaps:
         return _row("P2.2", m, rules.ClaimVerdict(rules.NOT_TESTABLE, "coupled-cloning window not yet run "

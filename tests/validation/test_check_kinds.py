@@ -45,6 +45,17 @@ def test_sign_and_ordering_never_pass_on_the_point_estimate():
     assert k.ordering(-0.8, (-1.0, -0.2)).verdict == "fail"
 
 
+def test_within_passes_inside_the_band_fails_wholly_outside():
+    assert k.within(0.1, (-0.5, 0.9), half_width=1.0).verdict == k.PASS
+    assert k.within(11.8, (9.4, 15.0), half_width=1.0).verdict == k.FAIL     # a gap that stays
+    assert k.within(-3.0, (-4.0, -2.0), half_width=1.0).verdict == k.FAIL    # reversed beyond the band
+    assert k.within(0.8, (0.2, 1.5), half_width=1.0).verdict == k.NA         # straddles the edge
+    assert k.within(None, None, half_width=1.0).verdict == k.NA
+    assert k.within(2.0, (-0.5, 0.5), half_width=1.0).verdict == k.NA        # the interval holds its estimate: straddles
+    with pytest.raises(ValueError, match="half_width"):
+        k.within(0.0, (0.0, 0.0), half_width=0.0)
+
+
 def test_anchor_and_own_interval():
     assert not k.anchor_established(-3.56, 6.31)
     assert k.anchor_established(49.2, 65.8) and k.anchor_established(-3.0, -1.0)

@@ -151,11 +151,25 @@ def test_a_fail_always_says_why():
 
 def test_scoreboard_p2_2_reads_coupled_cloning_checks_when_they_exist():
     checks = [_sign("dit.fhgm.intrinsic_gap_sign.features", 4.4, (4.0, 10.4), "pass", model="fhgm"),
-              _sign("dit.fhgm.bridge.clone.g1", 3.0, (2.0, 4.0), "pass", model="fhgm"),
-              _sign("dit.fhgm.bridge.clone.g5", 0.1, (-0.4, 0.5), "pass", model="fhgm"),
+              _sign("dit.fhgm.collapse.clone_gap.g5", 0.1, (-0.4, 0.5), "pass", model="fhgm"),
               _sign("dit.fhgm.collapse.clone.g5", 0.03, (-0.1, 0.12), "pass", model="fhgm")]
     row = next(r for r in scoreboard(checks) if r["claim"] == "P2.2")
     assert row["verdict"] == R.HOLDS and "dit.fhgm.collapse.clone.g5" in row["checks"]
+
+
+def test_scoreboard_p2_2_reads_the_dit_gap_not_the_bridge_difference():
+    """The bridge check's number is DiT gap minus the calibrated analog's (0.94 here); the collapse is decided on
+    the DiT's own coupled-cloning gap (11.8 [9.4, 15.0]): it does not hold. Reading the bridge check instead gave
+    'undecided' on the demo's fhgm (found 2026-12-06)."""
+    checks = [_sign("dit.fhgm.intrinsic_gap_sign.features", 11.6, (10.0, 13.3), "pass", model="fhgm"),
+              _sign("dit.fhgm.bridge.clone.g5", 0.94, (-2.86, 4.74), "pass", model="fhgm"),
+              _sign("dit.fhgm.collapse.clone_gap.g5", 11.8, (8.4, 16.0), "fail", model="fhgm"),
+              _sign("dit.fhgm.collapse.clone.g5", 1.02, (0.64, 1.45), "n/a", model="fhgm")]
+    row = next(r for r in scoreboard(checks) if r["claim"] == "P2.2")
+    assert row["verdict"] == R.NOT_HOLD and "11.8" in row["why"] and "dit.fhgm.collapse.clone_gap.g5" in row["checks"]
+    no_window = [c for c in checks if ".collapse." not in c.id]
+    row = next(r for r in scoreboard(no_window) if r["claim"] == "P2.2")
+    assert row["verdict"] == R.NOT_TESTABLE and "not yet run" in row["why"]
 
 
 def test_one_quantity_one_interval():

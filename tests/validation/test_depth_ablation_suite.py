@@ -82,3 +82,9 @@ def test_ablation_figure_and_text_from_the_analysis(tmp_path):
     draw_ablation(a, str(tmp_path / "a.png"))
     assert os.path.getsize(tmp_path / "a.png") > 1000
     assert "answers last 3" in ablation_text(a)
+
+
+def test_a_report_without_the_ablation_says_where_it_runs_and_what_it_costs():
+    from syncgap.validation.suites.dit_depth_ablation import ABLATION_COST, ablation_not_run_text
+    text = ablation_not_run_text()
+    assert "not in this report" in text and "validate --full" in text and ABLATION_COST in text

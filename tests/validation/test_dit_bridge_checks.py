@@ -45,6 +45,21 @@ def test_collapse_check_fails_when_the_gap_grows_and_passes_when_it_shrinks():
     assert cks["dit.fhgm.collapse.clone.g1"].verdict == "pass"
     assert cks["dit.fhgm.collapse.clone.g0.5"].verdict == "n/a"
     assert cks["dit.fhgm.collapse.clone.g2"].verdict == "n/a" and "not established" in cks["dit.fhgm.collapse.clone.g2"].reason
+    strongest = cks["dit.fhgm.collapse.clone_gap.g5"]                # only the strongest g has the collapse itself
+    assert strongest.verdict == "fail" and strongest.observed == 12.0 and strongest.ci == (10.0, 14.0)
+    assert not any(i.startswith("dit.fhgm.collapse.clone_gap.g") and i != strongest.id for i in cks)
+
+
+@pytest.mark.parametrize("gap, gap0, verdict", [
+    ([0.2, -0.3, 0.6], [10.0, 8.0, 12.0], "pass"),       # collapsed: within one step (widened by 0.2: [-0.5, 0.8])
+    ([12.0, 10.0, 14.0], [10.0, 8.0, 12.0], "fail"),     # the gap stays: wholly above one step
+    ([-3.0, -4.0, -2.0], [10.0, 8.0, 12.0], "fail"),     # reversed, not collapsed
+    ([1.0, 0.2, 2.0], [10.0, 8.0, 12.0], "n/a"),         # straddles the edge
+    ([0.2, -0.3, 0.6], [1.0, -1.0, 3.0], "n/a"),         # gap(0) not established: nothing to collapse
+])
+def test_collapse_gap_check_decides_on_the_dit_gap_within_one_step(gap, gap0, verdict):
+    c = dc.collapse_gap_check("fhgm", {"g": 5.0, "gap": gap, "gap0": gap0, "gap_tolerance": 0.2}, F2)
+    assert c.id == "dit.fhgm.collapse.clone_gap.g5" and c.verdict == verdict and c.reason
 
 
 @pytest.mark.parametrize("window", ["release", "clone"])

@@ -19,6 +19,9 @@ Checks (decided by rules fixed before reading any DiT Protocol I cell):
   propagated into the ratio; passes when it lies wholly at or below 1 (the gap shrinks under coupling), fails
   when wholly above 1, n/a when 1 lies inside it or when gap(0) is not established. Whether it collapses (gap(g) within
   one step of 0) and the two analogs' ratios are stated beside it.
+- `dit.<model>.collapse.clone_gap.g<g>` (strongest g only): the collapse itself, the DiT's coupled-cloning gap
+  within one sampler step of 0 (`check_kinds.within` on its interval widened by the reading resolution): pass
+  inside [-1, 1], fail wholly outside, n/a straddling or while gap(0) is not established.
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from syncgap.validation.records import Check, decided
 from . import dit_analysis, dit_joint, dit_predictions, dit_readout
 
 GATE_PAIRS = 64          # pairs of the gate-response reading (demo and full); 4 in --quick
+COLLAPSED_STEPS = 1.0    # a gap within this many sampler steps of 0 has collapsed (the scoreboard's P2.2 rule)
 BRIDGE_WINDOWS = ("release", "clone")
 
 
@@ -167,7 +171,7 @@ def collapse_rows(recs, n_boot, seed, resolution, family="features") -> list[dic
         ratio = dit_predictions.ratio_interval(dit, 0.0, g, n_boot, seed)
         gap0 = gaps[0.0]
         widen = resolution * (1 + abs(ratio[0])) / abs(gap0[0]) if ratio[0] is not None and gap0[0] else 0.0
-        row = {"g": g, "gap0": gap0, "gap": gaps[g], "ratio": ratio, "ratio_tolerance": widen,
+        row = {"g": g, "gap0": gap0, "gap": gaps[g], "gap_tolerance": resolution, "ratio": ratio, "ratio_tolerance": widen,
                "collapses": dit_predictions.collapse_answer(gaps[g])}
         for name, cells in (("equal_g", exact), ("calibrated", calib)):
             have = {c[0] for c in cells}
@@ -240,8 +244,28 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
                            expects="< 1 (P2.2: the gap shrinks under coupling)",
                            tolerance="joint 95% bootstrap over pairs, widened by the reading resolution propagated "
                                      "into the ratio"))
+    if b.get("collapse"):
+        cks.append(collapse_gap_check(m, max(b["collapse"], key=lambda r: r["g"]), finding))
     return cks
 
 
+def collapse_gap_check(m: str, r: dict, finding: str) -> Check:
+    """P2.2's collapse itself: the DiT's coupled-cloning gap at the strongest g within one sampler step of 0
+    (its bootstrap interval widened by the reading resolution); n/a while gap(0) is not established."""
+    gap, gap0, res = r["gap"], r["gap0"], r.get("gap_tolerance", 0.0)
+    ci = (gap[1] - res, gap[2] + res) if gap and _finite(*gap) else None
+    if not (gap0 and gap0[0] is not None and check_kinds.anchor_established(gap0[1], gap0[2])):
+        decision = Decision(NA, f"gap(0) = {_txt(gap0)} is not established: no gap to collapse")
+    else:
+        decision = check_kinds.within(None if gap is None else gap[0], ci, half_width=COLLAPSED_STEPS)
+    return decided(f"dit.{m}.collapse.clone_gap.g{r['g']:g}",
+                   f"coupled cloning at the strongest g = {r['g']:g}: the gap {_txt(gap)} steps (gap(0) {_txt(gap0)}) "
+                   f"within {COLLAPSED_STEPS:g} sampler step of 0 (P2.2: the gap collapses)",
+                   0.0, None if gap is None else gap[0], ci, "sampler steps", decision, kind="within", model=m,
+                   finding=finding, expects=f"|gap| <= {COLLAPSED_STEPS:g} step",
+                   tolerance="95% bootstrap over pairs, widened by the reading resolution")
+
+
 __all__ = ["gate_record", "calibrated_rho", "analog_record", "bridge_cells", "bridge_analysis", "collapse_rows",
-           "bridge_row", "bridge_checks", "bridge_sentence", "GATE_PAIRS", "BRIDGE_WINDOWS"]
+           "bridge_row", "bridge_checks", "collapse_gap_check", "bridge_sentence", "GATE_PAIRS", "COLLAPSED_STEPS",
+           "BRIDGE_WINDOWS"]

@@ -43,7 +43,7 @@ from syncgap.validation.records import Check, Figure, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_cells
-from .dit_depth_ablation import ablation_text
+from .dit_depth_ablation import ablation_not_run_text, ablation_text
 from .dit_depth_localise import control_checks, localisation_check
 from .dit_depth_attribution import analyse_attribution, attribution_record, attribution_text
 from .dit_depth_modes import analyse_modes, modes_record, modes_text
@@ -290,7 +290,7 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         part.checks += checks_for(ana, control_reason) + controls
         part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
                                    + ([attribution_text(ana)] if "attribution" in ana else [])
-                                   + ([ablation_text(ana)] if "ablation" in ana else [])))
+                                   + ([ablation_text(ana)] if "ablation" in ana else [ablation_not_run_text()])))
         part.files += [path, attr_path, ana_path]
         part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]

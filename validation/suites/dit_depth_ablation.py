@@ -150,4 +150,14 @@ def ablation_text(a: dict) -> str:
             f"answers {loc['answer']} ({loc['reason']}).")
 
 
-__all__ = ["AblationSettings", "analyse_ablation", "ablation_blocks", "ablation_part", "ablation_text"]
+ABLATION_COST = "about 10 CPU-minutes on the 16-block testbed (609 CPU-s, 338 s on 2 threads, 2026-12-06)"
+
+
+def ablation_not_run_text() -> str:
+    """The depth section's sentence where the ablation did not run (everything but validate --full)."""
+    return ("Ablation (necessity: a block's band removed during the finest feature's commitment window) is not in "
+            f"this report: `syncgap validate --full` runs it ({ABLATION_COST}).")
+
+
+__all__ = ["AblationSettings", "ABLATION_COST", "analyse_ablation", "ablation_blocks", "ablation_part", "ablation_text",
+           "ablation_not_run_text"]
