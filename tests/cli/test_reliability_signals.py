@@ -72,7 +72,10 @@ def test_ctrl_c_during_validate_exits_130(tmp_path, delay):
     out = tmp_path / "r"
     proc = subprocess.Popen([sys.executable, "-m", "syncgap.validation.cli.main", "validate", "--out", str(out),
                              "--suites", "ou", "--quick"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "SYNCGAP_THREADS": "1"})
+                            env={**os.environ, "SYNCGAP_THREADS": "1"},
+                            # a test run started in the background (`make test &`) inherits SIGINT ignored, and
+                            # Python keeps an ignored SIGINT: give the child the default, as a terminal would
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     end = time.monotonic() + 120
     while not (out / "progress.log").exists() and time.monotonic() < end and proc.poll() is None:
         time.sleep(0.05)

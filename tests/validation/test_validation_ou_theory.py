@@ -87,6 +87,10 @@ def test_gap_law_checks_are_na_when_the_g0_anchor_contains_0():
     law = gap_law([b0] + _cells(1.65, [0.5, 1.0, 2.0], [1.0, 0.5, 0.2])[1:], 60)
     by = {c.id: c for c in _gap_checks(b0, law)}
     assert by["ou.B.gap_g0_steps"].verdict == "pass"                   # the anchor itself is compared with theory
-    # the one check still anchored on the cloning gap0 (issue 13 removed the point checks of gap0 rho(g))
+    # the one check still anchored on the cloning gap0: n/a (anchor not established here; otherwise never decided)
     assert by["ou.B.critical_g"].verdict == "n/a" and "anchor not established" in by["ou.B.critical_g"].reason
+    b0["gap_dit_steps"] = [1.65, 1.2, 2.1]                             # an established anchor: still not decided
+    law = gap_law([b0] + _cells(1.65, [0.5, 1.0, 2.0], [1.0, 0.5, 0.2])[1:], 60)
+    crit = {c.id: c for c in _gap_checks(b0, law)}["ou.B.critical_g"]
+    assert crit.verdict == "n/a" and "another protocol" in crit.reason and crit.predicted is not None
     assert not any(cid.startswith(("ou.B.protocol1.", "ou.B.fit_eta")) for cid in by)
