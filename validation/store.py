@@ -47,6 +47,8 @@ def _canonical(obj):
     if isinstance(obj, dict):
         return {str(k): _canonical(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
+        if all(type(v) is float or type(v) is int for v in obj):   # a flat list of plain numbers (the bulk of a cell)
+            return [int(v) if type(v) is float and math.isfinite(v) and v.is_integer() else v for v in obj]
         return [_canonical(v) for v in obj]
     if isinstance(obj, float) and math.isfinite(obj) and obj.is_integer():
         return int(obj)
@@ -192,6 +194,9 @@ def read_json(path):
     return parse_json(text)
 
 
+PLAIN_LEAVES = frozenset({float, int, bool, type(None)})   # exact types numbers_only accepts without a look
+
+
 def numbers_only(result, labels=(), where: str = "result") -> None:
     """TypeError unless every leaf of `result` is a number, a boolean or null.
 
@@ -203,6 +208,8 @@ def numbers_only(result, labels=(), where: str = "result") -> None:
                 continue
             numbers_only(v, labels, f"{where}.{k}")
     elif isinstance(result, list):
+        if all(type(v) in PLAIN_LEAVES for v in result):   # a flat list of plain numbers: nothing to descend into
+            return
         for i, v in enumerate(result):
             numbers_only(v, labels, f"{where}[{i}]")
     elif not (result is None or isinstance(result, (bool, int, float))):

@@ -169,3 +169,27 @@ def test_sweep_is_done_says_what_is_damaged(tmp_path, capsys):
     assert not sweep_store.is_done(tmp_path, key)
     err = capsys.readouterr().err
     assert key in err and "null result" in err and err.count("\n") == 1
+
+
+def test_fast_paths_of_the_canonical_form_and_numbers_only_match_their_definitions():
+    """Flat number lists skip the per-leaf recursion; the canonical form (so every cell key and content hash)
+    and numbers_only's verdicts stay those of the recursive definitions, types included."""
+    import math
+
+    from syncgap.validation import store
+
+    def reference(obj):
+        if isinstance(obj, dict):
+            return {str(k): reference(v) for k, v in obj.items()}
+        if isinstance(obj, (list, tuple)):
+            return [reference(v) for v in obj]
+        return int(obj) if isinstance(obj, float) and math.isfinite(obj) and obj.is_integer() else obj
+    cases = [[1.0, 2.5, 3], [True, 1.0], [None, 2.0], [[1.0], [2.5, 4.0]], (1.0, 2.0), [float("inf"), 1.0],
+             [-0.0, 1e300], [], {"a": [1.0, 2.0], "b": [[3.0]]}]
+    for c in cases:
+        got, want = store._canonical(c), reference(c)
+        assert got == want and repr(got) == repr(want), c
+    store.numbers_only({"x": [1.0, 2, None, True], "y": [[1.5], []]})
+    for bad in ([1.0, "a"], [1.0, [2.0, "b"]], [{1, 2}]):
+        with pytest.raises(TypeError, match="where a number belongs"):
+            store.numbers_only({"x": bad})
