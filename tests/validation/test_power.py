@@ -82,7 +82,10 @@ def test_the_demo_and_full_designs_follow_the_stated_targets():
     assert (s.n_pairs, s.t_ints, s.target_halfwidth, s.resolution) == (96, demo.t_ints, 2.0, 1.0)
     other = dit_settings.settings_for(False, model="digits")
     assert other.n_pairs == 24 and other.target_halfwidth is None and other.resolution == 1.5
-    assert dit_settings.settings_for(False, full=True, model="digits").n_pairs == 384
+    digits = dit_settings.settings_for(False, full=True, model="digits")   # +-2 steps from its own pilot
+    assert digits.n_pairs == 664 and digits.target_halfwidth == 2.0
+    assert dit_settings.FULL_DESIGNS["digits"].projected_halfwidth <= 2.0
+    assert power.halfwidth_at(384, power.per_pair_spread(9.57, 24)) > 2.0   # FULL_DESIGN's pairs would not do
 
 
 def test_precision_rows_say_n_a_for_a_gap_that_does_not_exist():

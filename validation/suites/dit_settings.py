@@ -48,6 +48,11 @@ DEMO_DESIGN = power.design(TARGET_DEMO, pilot=PILOT, num_steps=NUM_STEPS, window
                            margin=MARGIN, multiple=PAIRS_MULTIPLE)
 FULL_DESIGN = power.design(TARGET_FULL, pilot=PILOT, num_steps=NUM_STEPS, window=(4, 30), outer_spacing=2,
                            margin=MARGIN, multiple=PAIRS_MULTIPLE)
+# digits (empirical modes) in validate --full: +-2 steps from its own pilot, the demo's 24-pair cloning gap
+# -1.88 [-13.0, 6.14] (2026-12-06, half-width 9.57); the FHGM pilot's 384 pairs would project 2.4 steps there
+DIGITS_PILOT = power.Pilot(9.57, 24, SECONDS_PER_ROW)
+FULL_DESIGNS = {"digits": power.design(TARGET_DEMO, pilot=DIGITS_PILOT, num_steps=NUM_STEPS, window=(4, 30),
+                                       outer_spacing=2, margin=MARGIN, multiple=PAIRS_MULTIPLE)}
 DESIGNED_MODELS = ("fhgm",)  # models held to the precision target in the demo
 # Cells the demo keeps in fp32 under bf16 (dit_bridge/precision.py): where benchmarks/dit_cpu.py's paired
 # difference gap(bf16) - gap(fp32) on the same seeds exceeded 1/4 of the gap's 95% half-width
@@ -113,13 +118,14 @@ def settings_for(quick: bool, g_grid=None, full: bool = False, model: str | None
     """The quick, demo or full sizes of `model`, with `g_grid` (g = 0 always added) replacing the default gates.
 
     Demo: DESIGNED_MODELS get DEMO_DESIGN, other models the pilot's sizes; full=True (validate --full):
-    FULL_DESIGN on every model and every Protocol I variant (FULL_VARIANTS) on the FHGM-DiT."""
+    FULL_DESIGN (digits: its own FULL_DESIGNS entry, +-2 steps) on every model and every Protocol I variant
+    (FULL_VARIANTS) on the FHGM-DiT."""
     if quick and full:
         raise InputError("quick and full exclude each other: --full runs every variant at the default sizes")
     if quick:
         settings = QUICK
     elif full:
-        settings = designed(Settings(variants=FULL_VARIANTS), FULL_DESIGN)
+        settings = designed(Settings(variants=FULL_VARIANTS), FULL_DESIGNS.get(model, FULL_DESIGN))
     else:
         settings = (designed(Settings(), DEMO_DESIGN) if model in DESIGNED_MODELS
                     else Settings(bridge=False))   # the control's bridge (gate, calibrated analog): --full only
