@@ -243,18 +243,17 @@ def exact_eps_target(mix: SignFeatureMixture, xt: torch.Tensor, a: torch.Tensor)
 
 
 def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tensor, abar: torch.Tensor,
-                   gen: torch.Generator, null_id: int, class_dropout: float, *,
-                   step_focus: tuple | None = None, min_snr_gamma: float | None = None,
+                   gen: torch.Generator, null_id: int, cfg: TrainConfig,
                    exact_mixture: SignFeatureMixture | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
+    """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. cfg.class_dropout.
 
-    Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
+    Steps are uniform (DiT's recipe), or with cfg.step_focus = (lo, hi, frac) uniform in [lo, hi) for
     a fraction frac of the batch: more samples where weak features commit (importance of steps).
-    The objective is the MSE itself, or with min_snr_gamma the Min-SNR-weighted mean over the batch.
+    The objective is the MSE itself, or with cfg.min_snr_gamma the Min-SNR-weighted mean over the batch.
     With exact_mixture (a SignFeatureMixture) the target is its Bayes epsilon (`exact_eps_target`)
     instead of the drawn epsilon; the returned MSE is then the excess over the Bayes denoiser.
     """
-    n = x0.shape[0]
+    n, step_focus, min_snr_gamma = x0.shape[0], cfg.step_focus, cfg.min_snr_gamma
     steps = torch.randint(0, abar.numel(), (n,), generator=gen)                  # (N,)
     if step_focus is not None:
         lo, hi, frac = step_focus
@@ -263,8 +262,8 @@ def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tenso
     eps = torch.randn(x0.shape, generator=gen)                                     # (N, C, H, W)
     a = abar[steps].to(x0.dtype).view(n, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-    if class_dropout > 0:
-        drop = torch.rand(n, generator=gen) < class_dropout
+    if cfg.class_dropout > 0:
+        drop = torch.rand(n, generator=gen) < cfg.class_dropout
         labels = torch.where(drop, torch.full_like(labels, null_id), labels)
     out = model(xt, timestep=steps, class_labels=labels).sample                    # (N, C', H, W)
     out = out[:, : x0.shape[1]]
@@ -359,9 +358,8 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
         idx = torch.randint(0, data.images.shape[0], (cfg.batch_size,), generator=gen)
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step, since)
-        objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
-                                         cfg.class_dropout, step_focus=cfg.step_focus,
-                                         min_snr_gamma=cfg.min_snr_gamma, exact_mixture=exact)
+        objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id, cfg,
+                                         exact_mixture=exact)
         if not torch.isfinite(loss):
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)

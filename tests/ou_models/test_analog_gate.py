@@ -45,7 +45,7 @@ def test_default_analog_does_not_gate_the_last_step(mix):
     assert np.all(analog.analog_gate(1.0, N_STEPS, gate_final=True) == 1.0)
     # the analog cell at g = 1, switched on at t_int = 29 (only the final step left): ungated by default,
     # so nothing synchronises (chance); with gate_final=True the identity makes every feature agree
-    kw = dict(num_steps=N_STEPS, n_paths=400, seed=2, window="switch-on")
+    kw = dict(num_steps=N_STEPS, n_paths=400, seed=2, variant={"window": "switch-on"})
     off = dit_cells.exact_protocol_one_record(mix, 1.0, [0, 10, 20, 29], **kw)["feature_agreement"]
     on = dit_cells.exact_protocol_one_record(mix, 1.0, [0, 10, 20, 29], gate_final=True, **kw)["feature_agreement"]
     assert on[:, :, -1].mean() == 1.0 and off[:, :, -1].mean(0).max() < 0.9

@@ -1,28 +1,25 @@
 """The DiT part of the validation report: P2's four findings measured on the models we can run (docs/science.md §5, §7).
 
-    dit_findings_suite(out_dir, *, quick, progress, model="fhgm", device="cpu") -> SuiteResult
+    dit_findings_suite(out_dir, *, quick, progress, model=None, g_grid=None, full=False, runtime=Runtime())
 
-Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I
-at each g > 0 of the grid (release window; on the FHGM-DiT also the other variants of
-Settings.variants: switch-on by default, all eight with full=True), and for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I with each
-variant: the independent prediction). From those files alone it writes `analysis.json`
-(dit_analysis.py, dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per
-comparison:
+Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I at each g > 0 of
+the grid (release window; on the FHGM-DiT also the other variants of Settings.variants: switch-on by default, all
+eight with full=True), and for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I
+with each variant: the independent prediction). From those files alone it writes `analysis.json` (dit_analysis.py,
+dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per comparison:
 
 1. intrinsic gap (g = 0): sign of gap = tau(local) - tau(global) (one-sided: passes when its whole
    bootstrap interval is > 0); FHGM: the gap against the exact-score theory of the same data.
-2. gap against g, over g > 0 only (release has no g -> 0 limit; docs/protocols.md): FHGM-DiT, per
-   variant and g the gap against the exact-score gated sampler's (same variant, DDPM grid, t_int
-   grid, feature estimator), and per g range the ratio gap(g_hi)/gap(g_lo) and collapse answer
-   against the analog's; every model: P2's rho-law as one hypothesis of a comparison (constant /
-   rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The headline
-   table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
+2. gap against g, over g > 0 only (release has no g -> 0 limit; docs/protocols.md): FHGM-DiT, per variant and g the gap
+   against the exact-score gated sampler's (same variant, DDPM grid, t_int grid, feature estimator), and per g range the
+   ratio gap(g_hi)/gap(g_lo) and collapse answer against the analog's; every model: P2's rho-law as one hypothesis of a
+   comparison (constant / rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The
+   headline table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
 3. depth: dit_depth.py (per-layer probes of each feature's final sign, tau_l and gap_l, and what each
    block adds to the replica difference on the token DCT modes) against P2's "last ~5 of 28 layers".
 4. frequency ordering: Kendall's tau of commitment step against unit order (global -> local),
    predicted +1; FHGM: per-feature commitment step against the exact-score theory.
-FHGM models: per-feature commitment of the DiT against the exact-score sampler (ou_models).
-`progress`, when given, is called with one-line messages (str).
+FHGM models: per-feature commitment of the DiT against the exact-score sampler (ou_models). `progress`: one-line messages.
 """
 from __future__ import annotations
 
@@ -30,6 +27,7 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,10 +38,10 @@ from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_joint, dit_predictions
-from .dit_settings import FULL_VARIANTS, QUICK, Settings, settings_for  # noqa: F401 (re-exported)
+from .dit_settings import FULL_VARIANTS, QUICK, Runtime, Settings, settings_for  # noqa: F401 (re-exported)
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
-VARIANT = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}
+VARIANT = dict(dit_cells.RELEASE)
 
 
 def _models(model) -> list[str]:
@@ -55,11 +53,10 @@ def _models(model) -> list[str]:
 
 def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32",
                   compile: bool = False) -> dict:
-    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
-    cells (cloning, Protocol I windows, coupled cloning) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
-    which enters their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do
-    not run the model. compile: torch.compile
-    their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
+    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement cells (cloning,
+    Protocol I windows, coupled cloning) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision), which enters
+    their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do not run the model.
+    compile: torch.compile their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
@@ -118,7 +115,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
-                    seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
+                    seed=settings.seed, variant=v),
                      n_paths=settings.ou_paths, gate_final=False, **variant)
     dit_calibrated.bridge_cells(cell, rec, mix, settings, p1, sign_model)   # coupled cloning, gate, calibrated analog
     if mix is not None:
@@ -129,7 +126,6 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             "quality_gate": dit_cells.quality_gate(rec.source),
             "random_weights": bool(rec.info.get("random_weights", False)),
             "space": "latent" if rec.latent_scale is not None else "pixel"}
-
 
 
 def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
@@ -197,16 +193,29 @@ def _observed(obs_ci):
     return obs, None if obs is None else check_kinds.own_interval(obs, obs_ci[1], obs_ci[2])
 
 
-def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0, anchor: Decision | None = None,
-              absent=NA):
-    """Two-sided agreement (check_kinds.agreement) of `pred` with the observation's interval widened by `widen` on
-    each side (the check keeps the interval itself and `widen`); n/a by `anchor` when given."""
-    obs, ci = _observed(obs_ci)
-    band = None if ci is None else (ci[0] - widen, ci[1] + widen)
-    pred = None if pred is None else float(pred)
-    decision = anchor or check_kinds.agreement(pred, obs, band, absent=absent)
-    return decided(cid, desc, pred, obs, ci, unit, decision, kind="agreement", model=model, finding=finding,
-                   tolerance=tol, widen=widen)
+@dataclass(frozen=True)
+class _Agreement:
+    """A two-sided agreement check (check_kinds.agreement) of a prediction with an observation's interval."""
+
+    check_id: str                       # the check's id, e.g. "dit.fhgm.commit_step.dct01"
+    desc: str                           # what is compared, one sentence
+    pred: float | None                  # the prediction (None: none)
+    obs_ci: list | None                 # the observation [est, lo, hi] of a JSON record (None bounds: unbounded)
+    unit: str                           # the unit of pred and the observation
+    model: str                          # the model the check is about
+    finding: str                        # the finding the check belongs to
+    tol: str                            # the tolerance, in words
+    widen: float = 0.0                  # the interval is widened by this on each side (the check keeps both)
+    anchor: Decision | None = None      # n/a with this decision's reason when given
+
+    def check(self) -> Check:
+        """The decided Check: `pred` against the observation's interval widened by `widen`, or `anchor`'s decision."""
+        obs, ci = _observed(self.obs_ci)
+        band = None if ci is None else (ci[0] - self.widen, ci[1] + self.widen)
+        pred = None if self.pred is None else float(self.pred)
+        decision = self.anchor or check_kinds.agreement(pred, obs, band)
+        return decided(self.check_id, self.desc, pred, obs, ci, self.unit, decision, kind="agreement",
+                       model=self.model, finding=self.finding, tolerance=self.tol, widen=self.widen)
 
 
 # The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
@@ -241,26 +250,26 @@ def checks_for(an_: dict) -> list[Check]:
     if "theory" in an_:
         th, f = an_["theory"], an_["families"]["features"]
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
-        cks.append(_ci_check(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
+        cks.append(_Agreement(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                              "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
-                             m, F1, wres, widen=res))
+                             m, F1, wres, widen=res).check())
         if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
             ex = an_["exact_sampler"]["gap"]
             half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
-            cks.append(_ci_check(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
+            cks.append(_Agreement(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                                  "sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
                                  "protocol and estimator)", None if not ex else ex[0], f["gap"], "sampler steps", m,
                                  F1, f"{wres} and by the exact sampler's half-width",
-                                 widen=res + (half if math.isfinite(half) else 0.0)))
+                                 widen=res + (half if math.isfinite(half) else 0.0)).check())
         for k, lab in enumerate(f["labels"]):
-            cks.append(_ci_check(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
+            cks.append(_Agreement(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
                                  f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], f["tau"][k],
-                                 "sampler steps", m, F4, wres, widen=res))
+                                 "sampler steps", m, F4, wres, widen=res).check())
             if "exact_sampler" in an_:
                 ex = an_["exact_sampler"]["tau"][k][0]
-                cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
+                cks.append(_Agreement(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
                                      "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
-                                     "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
+                                     "sampler steps", m, F5, f"{wres}, of the DiT", widen=res).check())
     cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
     return cks
 
@@ -283,12 +292,12 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
                     pred = exact[g]
                     half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
                     why = (f"DiT: {why}" if why else f"exact analog: {ex_reason[g]}" if ex_reason.get(g) else None)
-                    cks.append(_ci_check(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
+                    cks.append(_Agreement(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
                                          "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
                                          "grid, estimator; equal g: a check of gate equivalence, not of the network)",
                                          None if not pred else pred[0], gap, "sampler steps", m, F2,
                                          f"{wres} and by the exact analog's half-width",
-                                         widen=res + half, anchor=Decision(NA, why) if why else None))
+                                         widen=res + half, anchor=Decision(NA, why) if why else None).check())
         cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
                                            f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
     for row in an_.get("headline", []):
@@ -380,18 +389,17 @@ def _fmt(x):
 DEFAULT_MODELS = ("fhgm", "fhgm-flat", "digits")  # the embedded CPU models (fhgm-flat: the control); --quick: fhgm
 
 
-def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None, full: bool = False, dtype: str = "auto", compile: bool = False) -> SuiteResult:
+def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, g_grid=None, full: bool = False,
+                       runtime: Runtime = Runtime()) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
-    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with native bf16: AMX or AVX512-BF16), "fp32" or "bf16";
-    compile: torch.compile their model.
+    runtime: the device, the sign cells' model dtype and torch.compile (dit_settings.Runtime).
     """
     from syncgap.dit_bridge.precision import resolve_dtype
 
     from . import dit_figures
-    dtype = resolve_dtype(dtype, device)
+    device, dtype = runtime.device, resolve_dtype(runtime.dtype, runtime.device)
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
@@ -399,7 +407,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     for name in names:
         t0 = time.time()
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
-        meas = measure_model(name, out_dir, settings, device, say, dtype, compile)
+        meas = measure_model(name, out_dir, settings, device, say, dtype, runtime.compile)
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)

@@ -21,6 +21,7 @@ quantity. Everything here therefore uses g > 0 only:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -28,6 +29,9 @@ from scipy.optimize import least_squares
 from syncgap.theory import routing
 
 from . import dit_analysis, dit_joint, dit_readout
+
+if TYPE_CHECKING:
+    from .dit_settings import Settings
 
 
 
@@ -197,12 +201,13 @@ def g_ranges(gs):
     return out
 
 
-def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=None, n_boot=200, seed=0,
-             resolution=dit_analysis.RESOLUTION) -> list[dict]:
+def headline(model, variant: dict, cells, gaps, exact_cells, exact_gaps, settings: Settings) -> list[dict]:
     """One row per g range: ratio with interval, shrink, collapse, and the exact analog's answers beside them.
 
-    cells / exact_cells: [(g, t, a (P, U, T))] of the DiT and of the exact analog; gaps / exact_gaps: {g: [est, lo, hi]}.
+    cells / exact_cells: [(g, t, a (P, U, T))] of the DiT and of the exact analog (None: none); gaps / exact_gaps:
+    {g: [est, lo, hi]}; settings: the bootstrap's n_boot and seed, the reading resolution of the t_int grid.
     """
+    n_boot, seed, resolution = settings.n_boot, settings.seed, settings.resolution
     rows = []
     for label, g_lo, g_hi in g_ranges([c[0] for c in cells]):
         row = {"model": model, **variant, "g_range": label, "g_lo": g_lo, "g_hi": g_hi}
@@ -333,8 +338,7 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
                                        "reason": [r["reason"] for r in exact_reads.values()],
                                        "n_paths": int(exact[0][2].shape[0])}
         out["variants"][label] = block
-        out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings.n_boot,
-                                    settings.seed, settings.resolution)
+        out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings)
     release = out["variants"].get("release", {})
     out["comparison"] = release.get("comparison") or {"preferred": None, "preferred_reason": "no release cells",
                                                       "hypotheses": []}
