@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syncgap.ou_models.estimators import bootstrap
-from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
 
 from .branches import branch_prefix
 from .commitment import feature_agreement
@@ -49,8 +49,7 @@ def layer_set(n_layers: int, k: int, kind: str, seed: int = 0) -> list[int]:
     replacement) from numpy's default_rng(seed). k = 0 is no layer, k = n_layers every layer."""
     n_layers = check_int("n_layers", n_layers, 1)
     k = check_int("k", k, 0, n_layers)
-    if kind not in SET_KINDS:
-        raise InputError(f"kind must be one of {', '.join(SET_KINDS)}, got {kind!r}")
+    check_choice("kind", kind, SET_KINDS)
     if kind == "last":
         return list(range(n_layers - k, n_layers))
     if kind == "first":

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from syncgap.ou_models.estimators import bootstrap, fit_sigmoid_bounded, gap_statistic
-from syncgap.theory.checks import InputError, check_array, check_int
+from syncgap.theory.checks import InputError, check_array, check_choice, check_int
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -99,8 +99,7 @@ def commitment_time(t_int: ArrayLike, curve: ArrayLike, min_contrast: float = 0.
     curve has no midpoint at any number of pairs, so its commitment time (and any gap built on it) is
     not measurable (n/a), not imprecise."""
     curve = np.asarray(curve, dtype=float)
-    if direction not in ("rising", "falling"):
-        raise InputError(f"direction must be 'rising' or 'falling', got {direction!r}")
+    check_choice("direction", direction, ("rising", "falling"))
     sign = 1.0 if direction == "rising" else -1.0
     if (curve[-1] - curve[0]) * sign < min_contrast:
         return None

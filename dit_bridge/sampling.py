@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from syncgap.theory.checks import InputError, SimulationError, check_int, check_real, index_list
+from syncgap.theory.checks import InputError, SimulationError, check_choice, check_int, check_real, index_list
 
 from .coupling import coupled_layers, set_g
 
@@ -49,9 +49,7 @@ def row_generators(seed: int, n_pairs: int, stream: int = 1) -> list:
 
 def check_sampler(sampler: str) -> str:
     """`sampler` if it is one of SAMPLERS, else InputError."""
-    if sampler not in SAMPLERS:
-        raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    return sampler
+    return check_choice("sampler", sampler, SAMPLERS)
 
 
 def check_guidance(loaded: LoadedDiT, guidance_scale: float) -> float:

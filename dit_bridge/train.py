@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_real
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
 from .datasets import FHGM_MIXTURES, TrainingData, load_data, mixture_from_spec
@@ -90,16 +90,14 @@ class TrainConfig:
             check_real("step_focus frac", self.step_focus[2], 0.0, 1.0)
         if self.min_snr_gamma is not None:
             check_real("min_snr_gamma", self.min_snr_gamma, 0.0, 1e6, lo_open=True)
-        if self.target not in ("sample", "exact"):
-            raise InputError(f"target must be 'sample' or 'exact', got {self.target!r}")
+        check_choice("target", self.target, ("sample", "exact"))
         if self.trainable_blocks is not None:
             blocks = list(self.trainable_blocks)
             if not blocks or len(set(blocks)) != len(blocks):
                 raise InputError(f"trainable_blocks must be distinct block indices, got {self.trainable_blocks!r}")
             for b in blocks:
                 check_int("trainable_blocks entry", b, 0, self.depth - 1)
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         check_real("weight_decay", self.weight_decay, 0.0)
         check_real("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
         check_real("grad_clip", self.grad_clip, 0.0)

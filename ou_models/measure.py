@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syncgap.theory import schedules
-from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
+from syncgap.theory.checks import InputError, SimulationError, check_choice, check_finite_state, check_int, check_positive, check_real
 from syncgap.theory.resources import check_array_memory
 
 from . import kernels
@@ -384,8 +384,7 @@ def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma
     n_train = check_int("n_train", n_train, 2, 10**8)
     d = check_int("d", d, 1, 10**6)
     sigma = check_positive("sigma", sigma)
-    if scheme not in ("sde", "ode", "ddpm"):
-        raise InputError(f"collapse scheme must be 'sde', 'ode' or 'ddpm', got {scheme!r}")
+    check_choice("scheme", scheme, ("sde", "ode", "ddpm"))   # the collapse run's samplers
     n, n_boot = _check_readout(n, n_boot)
     run = ReplicaRun(feature_model_gauss(d), grid, n, seed, scheme=scheme, batch=batch, progress=progress)
     return _collapse(run, n_train, sigma, train_seed, n_boot)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from syncgap.theory.checks import check_choice
+
 from .check_kinds import FAIL, NA, PASS, VERDICTS, Decision
 from .claims import assign
 
@@ -57,8 +59,7 @@ class Check:
 
     def __post_init__(self):
         verdict = self.verdict or {True: PASS, False: FAIL, None: NA}[None if self.passed is None else bool(self.passed)]
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        check_choice("verdict", verdict, VERDICTS)
         if verdict == PASS and (self.predicted is None and not self.expects or self.observed is None):
             verdict = NA
             object.__setattr__(self, "reason", "nothing to compare: " + ("no prediction" if self.predicted is None

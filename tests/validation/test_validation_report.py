@@ -167,7 +167,7 @@ def test_failing_check_kept_and_crashed_suites_recorded(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--suites", "nope"], "unknown suite"),
+    (["--suites", "nope"], "--suites must be one of ou, dit, dit-causal, got 'nope'"),
     (["--suites", "dit", "--model", "no-such-model"], "unknown model"),
     (["--suites", "ou", "--model", "fhgm"], "--model"),
 ])

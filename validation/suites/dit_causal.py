@@ -99,10 +99,9 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "f
     from syncgap.dit_bridge.causal import layer_sets
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import weights_fingerprint
-    from syncgap.theory.checks import InputError
+    from syncgap.theory.checks import InputError, check_choice
     from syncgap.validation.suites.dit_cells import fhgm_mixture, generated_units, unit_scales
-    if s.window not in WINDOWS:
-        raise InputError(f"window must be one of {', '.join(WINDOWS)}, got {s.window!r}")
+    check_choice("window", s.window, WINDOWS)
     name = rec.name
     mix = fhgm_mixture(rec)   # FHGM models: the gap on its features; others (tiny in tests): on pooled scales
     if mix is None and s.window == "switch-on":

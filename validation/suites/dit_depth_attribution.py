@@ -19,7 +19,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
 
 from .dit_depth_localise import MIN_NULL, control_k, localise, margin, set_effects
 
@@ -126,8 +126,7 @@ def control_record(rec, expect: str, st) -> dict:
     from syncgap.dit_bridge.registry import weights_fingerprint   # torch: imported where a control runs
 
     from . import dit_cells                                         # torch (dit_bridge.protocols), likewise
-    if expect not in ("last", "first"):
-        raise InputError(f"expect must be 'last' or 'first', got {expect!r}")
+    check_choice("expect", expect, ("last", "first"))
     mix = dit_cells.fhgm_mixture(rec)
     if mix is None:
         raise InputError(f"model {rec.name!r} is not trained on the FHGM: a depth control needs its features")

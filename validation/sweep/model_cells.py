@@ -18,16 +18,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from syncgap.theory.checks import InputError, check_int, check_positive, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_positive, check_real
 
 SCHEMES = ("sde", "ode", "ddpm", "ddim")
 SEED_MAX = 2 ** 63 - 1
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise InputError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
-    return value
 
 
 def _reals(name, values, lo=None, lo_open=True) -> list:
@@ -75,7 +69,7 @@ class OUGapCell:
                         "amplitudes": amps, "d": d, "sigma": check_positive("sigma", self.sigma),
                         "samples": check_int("samples", self.samples, 2, 10_000_000),
                         "T": check_positive("T", self.T), "steps": check_int("steps", self.steps, 2, 1_000_000),
-                        "scheme": _choice("scheme", self.scheme, SCHEMES),
+                        "scheme": check_choice("scheme", self.scheme, SCHEMES),
                         "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
                         "t_ints": check_int("t_ints", self.t_ints, 4, 10_000),
                         "dit_steps": check_int("dit_steps", self.dit_steps, 1, 1000)})
@@ -137,7 +131,7 @@ class OUCloningCell:
                         "sigma": check_positive("sigma", self.sigma),
                         "samples": check_int("samples", self.samples, 2, 10_000_000),
                         "T": check_positive("T", self.T), "steps": check_int("steps", self.steps, 2, 1_000_000),
-                        "scheme": _choice("scheme", self.scheme, SCHEMES),
+                        "scheme": check_choice("scheme", self.scheme, SCHEMES),
                         "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
                         "branches": check_int("branches", self.branches, 4, 10_000)})
 
@@ -199,11 +193,11 @@ class DitProtocol1Cell:
         num_steps = check_int("num_steps", self.num_steps, 2, 1000)
         _set_all(self, {"g": check_real("g", self.g, 0.0), "seed": check_int("seed", self.seed, 0, SEED_MAX),
                         "n_pairs": check_int("n_pairs", self.n_pairs, 2, 100_000), "num_steps": num_steps,
-                        "sampler": _choice("sampler", self.sampler, ("ddpm", "ddim")),
+                        "sampler": check_choice("sampler", self.sampler, ("ddpm", "ddim")),
                         "n_t_int": check_int("n_t_int", self.n_t_int, 4, num_steps + 1),
-                        "eps": check_real("eps", self.eps, 0.0, 1.0), "gate": _choice("gate", self.gate, ("paper", "joint")),
+                        "eps": check_real("eps", self.eps, 0.0, 1.0), "gate": check_choice("gate", self.gate, ("paper", "joint")),
                         "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
-                        "device": _choice("device", self.device, ("cpu", "cuda"))})
+                        "device": check_choice("device", self.device, ("cpu", "cuda"))})
 
 
 @dataclass(frozen=True)
