@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_choice, check_int, check_positive, check_real
+from syncgap.theory.intervals import read_triples
 
 SCHEMES = ("sde", "ode", "ddpm", "ddim")
 SEED_MAX = 2 ** 63 - 1
@@ -100,12 +101,12 @@ def ou_gap_cell(g: float, seed: int, **options: object) -> dict:
                              n_boot=p.n_boot, dit_sampling_steps=p.dit_steps)
     out = {"g": p.g, "seed": p.seed, "features": amps.size}
     for k in range(amps.size):
-        for name, v in _triple(r["tau_spec"][k]).items():
+        for name, v in _triple(read_triples(r, "tau_spec")[k]).items():
             out[f"tau{k}_{name}"] = v
     for k in range(1, amps.size):
-        for name, v in _triple(r["gap"][k - 1]).items():
+        for name, v in _triple(read_triples(r, "gap")[k - 1]).items():
             out[f"gap{k}_{name}"] = v
-        for name, v in _triple(r["gap_dit_steps"][k - 1]).items():
+        for name, v in _triple(read_triples(r, "gap_dit_steps")[k - 1]).items():
             out[f"gap{k}_dit_steps_{name}"] = v
     return out
 
@@ -157,7 +158,7 @@ def ou_cloning_cell(d: int, seed: int, **options: object) -> dict:
     r = measure.cloning(data, grid, p.samples, p.seed, branch_times=times, scheme=p.scheme, n_boot=p.n_boot)
     out = {"d": p.d, "seed": p.seed, "t_speciation_theory": ts,
            "t_branch": r["t_branch"].tolist(), "agreement": r["agreement"][:, 0].tolist()}
-    out |= {f"t_speciation_{k}": v for k, v in _triple(r["t_speciation"][0]).items()}
+    out |= {f"t_speciation_{k}": v for k, v in _triple(read_triples(r, "t_speciation")[0]).items()}
     return out
 
 

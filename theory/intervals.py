@@ -1,0 +1,74 @@
+"""The one interval encoding of every record the project writes (docs/json.md).
+
+A quantity `x` measured with an interval is four fields: `x` (the estimate), `x_low` and `x_high` (the
+interval's ends; null where open or not measured) and `x_reason` (why the estimate is missing; only there
+when it is). A quantity with one value per unit (per feature, per g) keeps the same four names with one
+list each, position i of every list belonging to unit i. Every writer builds them with `interval_fields`,
+every reader takes them back with `read_interval`.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+ENDS = ("", "_low", "_high")   # suffixes of a quantity's estimate and its interval's ends
+
+
+def interval_keys(name: str) -> tuple[str, str, str]:
+    """(name, name_low, name_high): the fields of `name` and its interval."""
+    return tuple(name + end for end in ENDS)
+
+
+def missing(value: Any) -> bool:
+    """True when a scalar estimate does not exist: None or a non-finite float (NaN, inf)."""
+    return value is None or (isinstance(value, float) and not math.isfinite(value))
+
+
+def interval_fields(name: str, estimate: Any, low: Any, high: Any, reason: str | None = None) -> dict:
+    """{name: estimate, name_low: low, name_high: high}, plus name_reason = reason where the estimate is
+    missing (a scalar estimate that is `missing`; a list estimate takes the reason whenever one is given)."""
+    out = {name: estimate, f"{name}_low": low, f"{name}_high": high}
+    is_list = isinstance(estimate, (list, tuple)) or hasattr(estimate, "shape") and getattr(estimate, "ndim", 0) > 0
+    if reason is not None and (is_list or missing(estimate)):
+        out[f"{name}_reason"] = reason
+    return out
+
+
+def triple_fields(name: str, triple: Sequence | None, reason: str | None = None) -> dict:
+    """interval_fields of an (estimate, low, high) triple; None (nothing measured) gives three nulls."""
+    est, low, high = (None, None, None) if triple is None else triple
+    return interval_fields(name, est, low, high, reason)
+
+
+def list_fields(name: str, triples: Sequence, reason: str | None = None) -> dict:
+    """interval_fields of one (estimate, low, high) triple per unit: three lists of equal length."""
+    rows = [(None, None, None) if t is None else tuple(t) for t in triples]
+    return interval_fields(name, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], reason)
+
+
+def read_interval(record: Mapping | None, name: str) -> tuple:
+    """(estimate, low, high, reason) of `name` in `record`, each None where the record lacks it."""
+    if record is None:
+        return None, None, None, None
+    return (record.get(name), record.get(f"{name}_low"), record.get(f"{name}_high"), record.get(f"{name}_reason"))
+
+
+def read_triple(record: Mapping | None, name: str) -> list:
+    """[estimate, low, high] of `name` in `record` (the interval without its reason)."""
+    return list(read_interval(record, name)[:3])
+
+
+def read_triples(record: Mapping | None, name: str) -> list:
+    """One [estimate, low, high] per unit of a list-valued `name` (list_fields' inverse); [] where absent."""
+    est, low, high, _ = read_interval(record, name)
+    if est is None:
+        return []
+    low = [None] * len(est) if low is None else low
+    high = [None] * len(est) if high is None else high
+    return [[e, lo, hi] for e, lo, hi in zip(est, low, high)]
+
+
+__all__ = ["ENDS", "interval_keys", "missing", "interval_fields", "triple_fields", "list_fields", "read_interval",
+           "read_triple", "read_triples"]
