@@ -142,7 +142,7 @@ def _fit_record(run: PairRun, out: dict, n_boot: int) -> dict:
             "eps": 0.0 if run.window == "clone" else run.eps, "seed": run.seed, "n_pairs": run.n_pairs,
             "clone": run.clone, "window": run.window, "noise": run.noise,
             "labels": run.row_labels[:run.n_pairs].tolist(), "agreement": agree, **features, **fits,
-            **gap_fields(fits["gap"])}
+            **gap_fields(fits)}
 
 
 def protocol_two(loaded: LoadedDiT, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: int = 50,

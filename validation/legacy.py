@@ -79,13 +79,10 @@ def from_bare(result: dict, name: str) -> dict:
     return out | interval_fields(name, out.pop(name), out.pop("low"), out.pop("high"))
 
 
-def from_estimate(result: dict, name: str) -> dict:
-    """`<name>_estimate` beside `<name>_low`/`<name>_high` -> name, name_low, name_high."""
-    if f"{name}_estimate" not in result:
-        return result
-    out = dict(result)
-    out[name] = out.pop(f"{name}_estimate")
-    return out
+def from_estimate(result: dict) -> dict:
+    """Every `<name>_estimate` beside `<name>_low` -> `<name>` (a sweep cell's tau0_estimate, gap1_dit_steps_estimate)."""
+    old = [k for k in result if k.endswith("_estimate") and f"{k[:-len('_estimate')]}_low" in result]
+    return {(k[:-len("_estimate")] if k in old else k): v for k, v in result.items()}
 
 
 def renamed(result: dict, old: str, new: str) -> dict:
@@ -133,3 +130,19 @@ def upgrade_ou_gap_row(row: dict) -> dict:
     for name in ("tau_spec", "tau_spec_dit_steps", "gap", "gap_dit_steps"):
         r = from_triples(r, name)
     return r
+
+
+def upgrade_dit_measure_row(row: dict) -> dict:
+    """One line of `syncgap dit measure --out`'s metrics.jsonl (Protocol I or II, any window) in today's encoding:
+    each scale's tau (or onset) beside bare low/high, the gap as an {"estimate", "low", "high"} object."""
+    if "per_scale" not in row:   # Protocol II: no intervals
+        return row
+    scales = [from_bare(p, "onset" if "onset" in p else "tau") for p in row["per_scale"]]
+    return from_object({**row, "per_scale": scales}, "gap")
+
+
+# ---------------------------------------------------------------- a sweep's cells
+
+def upgrade_sweep_result(result: dict) -> dict:
+    """A sweep cell's result (validation/sweep/model_cells.py: ou.gap, ou.cloning) in today's encoding."""
+    return from_estimate(result)

@@ -276,13 +276,12 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
                                     "agreement": r["curves"][s][j], "agreement_sem": None if sem is None else sem[s][j]})
             for p in r["per_scale"]:
                 row = {"kind": "commitment", "g": g, "scale": p["scale"]}
-                interval(row, "tau", (p["tau"], p["low"], p["high"]), NEVER_COMMITTED)
+                interval(row, "tau", read_triple(p, "tau"), NEVER_COMMITTED)
                 row["in_range"] = p["in_range"]
                 row.update({f"fit_{k}": v for k, v in p["fit"].items()})
                 records.append(row)
-            gap = r["gap"]
-            records.append(interval({"kind": "gap", "g": g}, "gap", (gap["estimate"], gap["low"], gap["high"]),
-                                    NEVER_COMMITTED) | gap_steps_of(r))
+            records.append(interval({"kind": "gap", "g": g}, "gap", read_triple(r, "gap"), NEVER_COMMITTED)
+                           | gap_steps_of(r))
             for row in records[first:]:
                 row.update(variant_of(r))
             continue
@@ -314,11 +313,9 @@ def _dit_throughout(r: dict) -> list[dict]:
             for j, value in enumerate(series)]
     for p in r["per_scale"]:
         row = {"kind": "onset", **variant, "g": g, "scale": p["scale"]}
-        interval(row, "onset", (p["onset"], p["low"], p["high"]), p.get("onset_reason") or NO_ONSET)
+        interval(row, "onset", read_triple(p, "onset"), p.get("onset_reason") or NO_ONSET)
         rows.append(row)
-    gap = r["gap"]
-    rows.append(interval({"kind": "gap", **variant, "g": g}, "gap", (gap["estimate"], gap["low"], gap["high"]), NO_ONSET)
-                | gap_steps_of(r))
+    rows.append(interval({"kind": "gap", **variant, "g": g}, "gap", read_triple(r, "gap"), NO_ONSET) | gap_steps_of(r))
     return rows
 
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_choice, check_int, check_positive, check_real
-from syncgap.theory.intervals import read_triples
+from syncgap.theory.intervals import interval_fields, read_triple
 
 SCHEMES = ("sde", "ode", "ddpm", "ddim")
 SEED_MAX = 2 ** 63 - 1
@@ -37,9 +37,9 @@ def _set_all(spec: object, checked: dict) -> None:
         object.__setattr__(spec, name, value)
 
 
-def _triple(row) -> dict:
-    est, lo, hi = (None if not np.isfinite(v) else float(v) for v in row)
-    return {"estimate": est, "low": lo, "high": hi}
+def _finite_fields(name, est, low, high) -> dict:
+    """interval_fields of `name` with NaN and inf as null (a cell result holds no NaN)."""
+    return interval_fields(name, *(None if not np.isfinite(v) else float(v) for v in (est, low, high)))
 
 
 # ---------------------------------------------------------------- ou.gap
@@ -101,13 +101,10 @@ def ou_gap_cell(g: float, seed: int, **options: object) -> dict:
                              n_boot=p.n_boot, dit_sampling_steps=p.dit_steps)
     out = {"g": p.g, "seed": p.seed, "features": amps.size}
     for k in range(amps.size):
-        for name, v in _triple(read_triples(r, "tau_spec")[k]).items():
-            out[f"tau{k}_{name}"] = v
+        out |= _finite_fields(f"tau{k}", *(x[k] for x in read_triple(r, "tau_spec")))
     for k in range(1, amps.size):
-        for name, v in _triple(read_triples(r, "gap")[k - 1]).items():
-            out[f"gap{k}_{name}"] = v
-        for name, v in _triple(read_triples(r, "gap_dit_steps")[k - 1]).items():
-            out[f"gap{k}_dit_steps_{name}"] = v
+        out |= _finite_fields(f"gap{k}", *(x[k - 1] for x in read_triple(r, "gap")))
+        out |= _finite_fields(f"gap{k}_dit_steps", *(x[k - 1] for x in read_triple(r, "gap_dit_steps")))
     return out
 
 
@@ -158,7 +155,7 @@ def ou_cloning_cell(d: int, seed: int, **options: object) -> dict:
     r = measure.cloning(data, grid, p.samples, p.seed, branch_times=times, scheme=p.scheme, n_boot=p.n_boot)
     out = {"d": p.d, "seed": p.seed, "t_speciation_theory": ts,
            "t_branch": r["t_branch"].tolist(), "agreement": r["agreement"][:, 0].tolist()}
-    out |= {f"t_speciation_{k}": v for k, v in _triple(read_triples(r, "t_speciation")[0]).items()}
+    out |= _finite_fields("t_speciation", *(x[0] for x in read_triple(r, "t_speciation")))
     return out
 
 
@@ -228,9 +225,8 @@ def run_protocol1(p: DitProtocol1Cell) -> dict:
                      sampler=p.sampler, eps=p.eps, gate=p.gate, n_boot=p.n_boot)
     out = {"model": loaded.name, "g": p.g, "seed": p.seed, "scales": r["scales"]}
     for s in r["per_scale"]:
-        out |= {f"tau_s{s['scale']}": s["tau"], f"tau_s{s['scale']}_low": s["low"],
-                f"tau_s{s['scale']}_high": s["high"]}
-    out |= {"gap": r["gap"]["estimate"], "gap_low": r["gap"]["low"], "gap_high": r["gap"]["high"]}
+        out |= interval_fields(f"tau_s{s['scale']}", *read_triple(s, "tau"))
+    out |= interval_fields("gap", *read_triple(r, "gap"))
     return out
 
 
