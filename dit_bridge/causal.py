@@ -26,6 +26,7 @@ import numpy as np
 
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.theory.checks import InputError, check_choice, check_int
+from syncgap.theory.intervals import interval_fields
 
 from .branches import branch_prefix
 from .commitment import feature_agreement
@@ -152,12 +153,13 @@ def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed
                        ("reference_gap", lambda u: throughout_gap(u[:, 1], level)), ("shift", shift)):
         iv = bootstrap(stat, joint, n_boot, seed=seed)
         ok = np.isfinite(iv.estimate)
-        out[name] = float(iv.estimate) if ok else None
-        out[f"{name}_low"] = float(iv.low) if ok and np.isfinite(iv.low) else None
-        out[f"{name}_high"] = float(iv.high) if ok and np.isfinite(iv.high) else None
-    out["reason"] = None if out["shift"] is not None else (
-        "no gap without coupling" if out["reference_gap"] is None else
-        "no gap with this set coupled: a unit has no onset (it never desynchronises, or no quiet phase)")
+        out |= interval_fields(name, float(iv.estimate) if ok else None,
+                               float(iv.low) if ok and np.isfinite(iv.low) else None,
+                               float(iv.high) if ok and np.isfinite(iv.high) else None)
+    if out["shift"] is None:
+        out["shift_reason"] = ("no gap without coupling" if out["reference_gap"] is None else
+                               "no gap with this set coupled: a unit has no onset (it never desynchronises, or no "
+                               "quiet phase)")
     return out
 
 

@@ -152,4 +152,4 @@ def gap_fields(fits: dict) -> dict:
     return interval_fields("gap_steps", float(est) if ok else None,
                            float(lo) if ok and lo is not None and np.isfinite(lo) else None,
                            float(hi) if ok and hi is not None and np.isfinite(hi) else None,
-                           "a scale has no commitment time (flat agreement curve or no onset)")
+                           None if ok else "a scale has no commitment time (flat agreement curve or no onset)")

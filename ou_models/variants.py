@@ -127,7 +127,8 @@ def _throughout_record(run: ReplicaRun, diff: np.ndarray, size: np.ndarray, t: n
             return None if a is None or b is None else b - a
         iv = bootstrap(gap, units, n_boot, seed=seed)
         est = None if not np.isfinite(iv.estimate) else iv.estimate
-        gaps.append({"feature": k, **interval_fields("gap_dit_steps", est, iv.low, iv.high, "a feature has no onset")})
+        gaps.append({"feature": k, **interval_fields("gap_dit_steps", est, iv.low, iv.high,
+                                                     None if est is not None else "a feature has no onset")})
     return {"window": run.window, "noise": run.noise, "eps": run.eps, "scheme": run.scheme, "g": run.gate,
             "level": level, "t": t, "dit_steps": steps, "normalised_difference": q_mean, "onsets": onsets,
             "gaps": gaps, "samples": n, "seed": seed, "dit_sampling_steps": dit_sampling_steps}

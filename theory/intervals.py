@@ -4,7 +4,8 @@ A quantity `x` measured with an interval is four fields: `x` (the estimate), `x_
 interval's ends; null where open or not measured) and `x_reason` (why the estimate is missing; only there
 when it is). A quantity with one value per unit (per feature, per g) keeps the same four names with one
 list each, position i of every list belonging to unit i. Every writer builds them with `interval_fields`,
-every reader takes them back with `read_interval`.
+every reader takes them back with `read_interval`. A missing estimate or end is null in the records
+(NaN and inf in memory are written as null, validation.store.to_plain).
 """
 from __future__ import annotations
 
@@ -27,11 +28,10 @@ def missing(value: Any) -> bool:
 
 
 def interval_fields(name: str, estimate: Any, low: Any, high: Any, reason: str | None = None) -> dict:
-    """{name: estimate, name_low: low, name_high: high}, plus name_reason = reason where the estimate is
-    missing (a scalar estimate that is `missing`; a list estimate takes the reason whenever one is given)."""
+    """{name: estimate, name_low: low, name_high: high}, plus name_reason = reason when one is given (why the
+    estimate or its interval is missing; None where nothing is)."""
     out = {name: estimate, f"{name}_low": low, f"{name}_high": high}
-    is_list = isinstance(estimate, (list, tuple)) or hasattr(estimate, "shape") and getattr(estimate, "ndim", 0) > 0
-    if reason is not None and (is_list or missing(estimate)):
+    if reason is not None:
         out[f"{name}_reason"] = reason
     return out
 
@@ -42,10 +42,22 @@ def triple_fields(name: str, triple: Sequence | None, reason: str | None = None)
     return interval_fields(name, est, low, high, reason)
 
 
-def list_fields(name: str, triples: Sequence, reason: str | None = None) -> dict:
-    """interval_fields of one (estimate, low, high) triple per unit: three lists of equal length."""
-    rows = [(None, None, None) if t is None else tuple(t) for t in triples]
-    return interval_fields(name, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], reason)
+def _is_triple(x: Sequence) -> bool:
+    """An (estimate, low, high) triple: a sequence of three numbers or nulls, not of sequences."""
+    return len(x) == 3 and not any(isinstance(v, (list, tuple)) or getattr(v, "ndim", 0) > 0 for v in x)
+
+
+def _part(x: Sequence | None, i: int) -> Any:
+    """Element i of every triple in `x` (a triple, or units of triples at any depth), keeping the nesting."""
+    if x is None:
+        return None
+    return x[i] if _is_triple(x) else [_part(v, i) for v in x]
+
+
+def list_fields(name: str, triples: Sequence, reason: str | list | None = None) -> dict:
+    """interval_fields of one (estimate, low, high) triple per unit (per layer, per layer and feature, ...): three
+    nested lists of the same shape; a unit without a triple (None) is null in all three."""
+    return interval_fields(name, *([_part(t, i) for t in triples] for i in range(3)), reason)
 
 
 def read_interval(record: Mapping | None, name: str) -> tuple:
@@ -60,14 +72,19 @@ def read_triple(record: Mapping | None, name: str) -> list:
     return list(read_interval(record, name)[:3])
 
 
+def _rows(est, low, high):
+    """[estimate, low, high] of each unit of three nested lists of one shape (list_fields' inverse)."""
+    if not isinstance(est, (list, tuple)):
+        return [est, low, high]
+    n = len(est)
+    return [_rows(e, lo, hi) for e, lo, hi in zip(est, [None] * n if low is None else low,
+                                                  [None] * n if high is None else high)]
+
+
 def read_triples(record: Mapping | None, name: str) -> list:
-    """One [estimate, low, high] per unit of a list-valued `name` (list_fields' inverse); [] where absent."""
+    """One [estimate, low, high] per unit of a list-valued `name`, nested as the lists are; [] where absent."""
     est, low, high, _ = read_interval(record, name)
-    if est is None:
-        return []
-    low = [None] * len(est) if low is None else low
-    high = [None] * len(est) if high is None else high
-    return [[e, lo, hi] for e, lo, hi in zip(est, low, high)]
+    return [] if est is None else _rows(est, low, high)
 
 
 __all__ = ["ENDS", "interval_keys", "missing", "interval_fields", "triple_fields", "list_fields", "read_interval",

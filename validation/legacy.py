@@ -146,3 +146,11 @@ def upgrade_dit_measure_row(row: dict) -> dict:
 def upgrade_sweep_result(result: dict) -> dict:
     """A sweep cell's result (validation/sweep/model_cells.py: ou.gap, ou.cloning) in today's encoding."""
     return from_estimate(result)
+
+
+# ---------------------------------------------------------------- the depth controls' records in the zoo
+
+def upgrade_localisation(record: dict) -> dict:
+    """A localisation record (a depth control's depth_control.json, dit_depth_localise.control_record) in today's
+    encoding: the last and first k blocks' effects were [estimate, low, high]."""
+    return from_triple(from_triple(record, "last"), "first")

@@ -99,8 +99,8 @@ def with_reason(row: dict, name: str, value: object, reason: str) -> dict:
 
 def interval(row: dict, name: str, triple: Sequence | None, reason: str) -> dict:
     """(estimate, low, high) -> name, name_low, name_high (+ name_reason when there is no estimate)."""
-    est, lo, hi = (None, None, None) if triple is None else (list(triple) + [None, None])[:3]
-    row.update(interval_fields(name, _scalar(est), _scalar(lo), _scalar(hi), reason))
+    est, lo, hi = (_scalar(x) for x in ((None, None, None) if triple is None else (list(triple) + [None, None])[:3]))
+    row.update(interval_fields(name, est, lo, hi, reason if est is None else None))
     return row
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from syncgap.theory.checks import InputError
+from syncgap.theory.intervals import read_triple, read_triples
 from syncgap.validation import check_kinds, power
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
@@ -164,9 +165,9 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
 def precision(an_: dict, target) -> dict:
     """Every gap the report gives for this model (cloning per family, each variant and g > 0) against the
     precision target of its sizes (dit_settings; None: not held to one), power.precision_rows."""
-    gaps = {f"cloning g = 0, {fam}": f["gap"] for fam, f in an_["families"].items()}
+    gaps = {f"cloning g = 0, {fam}": read_triple(f, "gap") for fam, f in an_["families"].items()}
     for label, block in (an_.get("variants") or {}).items():
-        gaps.update({f"{label} g = {g:g}": gap for g, gap in zip(block["gap_vs_g"]["g"], block["gap_vs_g"]["gap"])})
+        gaps.update({f"{label} g = {g:g}": gap for g, gap in zip(block["gap_vs_g"]["g"], read_triples(block["gap_vs_g"], "gap"))})
     rows = power.precision_rows(gaps, target)
     widths = [r["halfwidth"] for r in rows if r["halfwidth"] is not None]
     return {"target_halfwidth": target, "n_pairs": an_["n_pairs"], "resolution": an_["resolution"], "gaps": rows,
@@ -182,8 +183,7 @@ def _iv(x):
     """[est, lo, hi] from a JSON record (None bounds -> unbounded) or None."""
     if not x:
         return None
-    est, lo, hi = x
-    return [est, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi)]
+    return [x[0], -math.inf if x[1] is None else float(x[1]), math.inf if x[2] is None else float(x[2])]
 
 
 def _observed(obs_ci):
@@ -230,13 +230,13 @@ def checks_for(an_: dict) -> list[Check]:
     res = an_.get("resolution", dit_analysis.RESOLUTION)   # half the t_int spacing (dit_settings.Settings.resolution)
     wres = f"{boot}, widened by {res:g} sampler step (reading resolution: half the t_int grid's spacing)"
     for fam, f in an_["families"].items():
-        obs, ci = _observed(f["gap"])
+        obs, ci = _observed(read_triple(f, "gap"))
         cks.append(decided(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
                            f"and {f['labels'][-1]} is > 0", None, obs, ci, "sampler steps",
                            check_kinds.sign(obs, ci, expected=1), kind="sign", expects="> 0", model=m, finding=F1,
                            tolerance=f"sign: passes when the whole {boot} of the gap is > 0, fails when it is "
                            "wholly < 0, n/a (not resolved) when it contains 0"))
-        obs, ci = _observed(f["kendall"])
+        obs, ci = _observed(read_triple(f, "kendall"))
         decision = check_kinds.ordering(obs, ci, expected=1)
         gate = an_.get("quality_gate")
         if m in dit_cells.CONTROLS and gate is not None and not gate["passed"]:
@@ -251,24 +251,24 @@ def checks_for(an_: dict) -> list[Check]:
         th, f = an_["theory"], an_["families"]["features"]
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
         cks.append(_Agreement(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
-                             "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
+                             "cloning curves of the FHGM (same midpoint estimator)", tg, read_triple(f, "gap"), "sampler steps",
                              m, F1, wres, widen=res).check())
         if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
-            ex = an_["exact_sampler"]["gap"]
+            ex = read_triple(an_["exact_sampler"], "gap")
             half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
             cks.append(_Agreement(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                                  "sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
-                                 "protocol and estimator)", None if not ex else ex[0], f["gap"], "sampler steps", m,
+                                 "protocol and estimator)", None if not ex else ex[0], read_triple(f, "gap"), "sampler steps", m,
                                  F1, f"{wres} and by the exact sampler's half-width",
                                  widen=res + (half if math.isfinite(half) else 0.0)).check())
         for k, lab in enumerate(f["labels"]):
             cks.append(_Agreement(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
-                                 f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], f["tau"][k],
+                                 f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], read_triples(f, "tau")[k],
                                  "sampler steps", m, F4, wres, widen=res).check())
             if "exact_sampler" in an_:
-                ex = an_["exact_sampler"]["tau"][k][0]
+                ex = an_["exact_sampler"]["tau"][k]
                 cks.append(_Agreement(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
-                                     "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
+                                     "exact-score sampler (ou_models) on DiT's DDPM grid", ex, read_triples(f, "tau")[k],
                                      "sampler steps", m, F5, f"{wres}, of the DiT", widen=res).check())
     cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
     return cks
@@ -285,9 +285,9 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         tag = "" if window == "release" else f"{window}."
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
         if ex is not None:
-            exact = dict(zip(ex["g"], ex["gap"]))
-            ex_reason = dict(zip(ex["g"], ex.get("reason", [None] * len(ex["g"]))))
-            for g, gap, why in zip(gv["g"], gv["gap"], gv.get("reason", [None] * len(gv["g"]))):
+            exact = dict(zip(ex["g"], read_triples(ex, "gap")))
+            ex_reason = dict(zip(ex["g"], ex.get("gap_reason", [None] * len(ex["g"]))))
+            for g, gap, why in zip(gv["g"], read_triples(gv, "gap"), gv.get("gap_reason", [None] * len(gv["g"]))):
                 if g > 0 and g in exact:
                     pred = exact[g]
                     half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
@@ -301,12 +301,12 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
                                            f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
     for row in an_.get("headline", []):
-        if row.get("predicted_ratio") is None:
+        if "predicted_ratio" not in row:    # no exact analog for this model
             continue
-        pr, r = row["predicted_ratio"], _iv(row.get("ratio"))   # JSON null bounds -> unbounded
+        pr, r = read_triple(row, "predicted_ratio"), _iv(read_triple(row, "ratio"))   # JSON null bounds -> unbounded
         r = None if not r or r[0] is None else r
         label = dit_predictions.variant_label(row)
-        anchor = _iv(row.get("gap_lo"))   # the ratio's denominator: a ratio over a gap not told from 0 says nothing
+        anchor = _iv(read_triple(row, "gap_g_lo"))   # the ratio's denominator: a ratio over a gap not told from 0 says nothing
         unanchored = r is not None and not (anchor and anchor[0] is not None
                                             and check_kinds.anchor_established(anchor[1], anchor[2]))
         cks.append(Check(f"dit.{m}.gap_ratio.{label}.g{row['g_lo']:g}-{row['g_hi']:g}",
@@ -334,25 +334,25 @@ def summaries(a: dict) -> dict[str, str]:
     m, prim, gv = a["model"], a["primary"], a["gap_vs_g"]
     fam = a["families"][prim]
     out = {F1: f"{m}: gap at g = 0 ({fam['labels'][-1]} - {fam['labels'][0]}, cloning) "
-               f"{_iv_txt(fam['gap'], ' steps')} of {a['num_steps']}"
+               f"{_iv_txt(read_triple(fam, 'gap'), ' steps')} of {a['num_steps']}"
                + (f" vs {_fmt(a['theory']['tau'][-1] - a['theory']['tau'][0])} from the exact-score theory"
                   if "theory" in a and None not in (a["theory"]["tau"][0], a["theory"]["tau"][-1]) else "") + "."}
     out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])} (g = 0 by cloning, the others "
-               f"Protocol I {a['variant']['window']}): " + ", ".join(_iv_txt(x) for x in gv["gap"]) + "."
+               f"Protocol I {a['variant']['window']}): " + ", ".join(_iv_txt(x) for x in read_triples(gv, "gap")) + "."
                + (" Exact-score gated sampler on the FHGM, same variant/grid/estimator: "
                   + ", ".join(f"g = {g:g}: {_iv_txt(x)}" for g, x in zip(a["exact_gap_vs_g"]["g"],
-                                                                       a["exact_gap_vs_g"]["gap"])) + "."
+                                                                       read_triples(a["exact_gap_vs_g"], "gap"))) + "."
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
     out[F2] += power.precision_sentence(a.get("precision")) + dit_calibrated.bridge_sentence(a)
     out[F4] = f"{m}: " + "; ".join(
-        f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
-        f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
+        f"{k}: steps {', '.join(_fmt(t) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
+        f"{_iv_txt(read_triple(f, 'kendall'))}" for k, f in a["families"].items()) + "."
     if "exact_sampler" in a:
         ex = a["exact_sampler"]["tau"]
-        out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t[0]) for t in fam['tau'])}; exact "
-                   f"sampler {', '.join(_fmt(t[0]) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
+        out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t) for t in fam['tau'])}; exact "
+                   f"sampler {', '.join(_fmt(t) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
     return out
 
 
