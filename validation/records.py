@@ -78,13 +78,18 @@ class Check:
         return None if self.ci is None else (self.ci[0] - self.widen, self.ci[1] + self.widen)
 
     def to_json(self) -> dict:
+        """The flat record of summary.json and validate --json (docs/json.md): the interval of the one measured
+        value as ci_low, ci_high (an open end or no interval: null)."""
         d = asdict(self)
         for k in ("predicted", "observed"):
             v = d[k]
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None
-        if d["ci"] is not None:
-            d["ci"] = [None if not math.isfinite(float(v)) else float(v) for v in d["ci"]]
+        low, high = (None, None) if d["ci"] is None else (None if not math.isfinite(float(v)) else float(v)
+                                                          for v in d["ci"])
+        before = list(d)[:list(d).index("ci")]          # ci_low, ci_high where ci stood
+        d = {**{k: d[k] for k in before}, "ci_low": low, "ci_high": high,
+             **{k: v for k, v in d.items() if k not in before and k != "ci"}}
         d["widen"] = float(self.widen)
         return d
 
@@ -106,6 +111,11 @@ def decided(check_id: str, description: str, predicted, observed, ci, unit: str,
     """A Check whose verdict is `decision` (from one of validation.check_kinds' functions)."""
     return Check(check_id, description, predicted, observed, ci, unit, None, verdict=decision.verdict,
                  kind=kind, reason=decision.reason, **extra)
+
+
+def check_interval(record: dict) -> tuple:
+    """(ci_low, ci_high) of a check's JSON record (Check.to_json); None for an open end or no interval."""
+    return record["ci_low"], record["ci_high"]
 
 
 def tally(checks) -> dict[str, int]:

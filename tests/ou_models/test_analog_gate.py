@@ -104,7 +104,7 @@ def test_feature_gate_acts_on_its_feature_only(mix):
 
 def test_rho_clipping_is_reported():
     r, info = analog.clip_rho([[-1.2, 0.3], [1.05, 0.9]])
-    assert r.min() == -1.0 and r.max() == 1.0 and info["n_clipped"] == 2 and info["low"] == -1.2
+    assert r.min() == -1.0 and r.max() == 1.0 and info["n_clipped"] == 2 and info["min"] == -1.2
     with pytest.raises(Exception, match="rho"):
         analog.g_of_rho([1.5])
 

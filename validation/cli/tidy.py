@@ -356,13 +356,8 @@ def dit_gains(args: argparse.Namespace, record: dict) -> dict:
 
 # ---------------------------------------------------------------- validate, sweep
 def validate(args: argparse.Namespace, summary: dict) -> dict:
-    """One record per check (interval as ci_low, ci_high); counts and per-suite wall times in summary."""
-    records = []
-    for c in summary["checks"]:
-        row = {k: v for k, v in c.items() if k != "ci"}
-        ci = c.get("ci") or [None, None]
-        row["ci_low"], row["ci_high"] = ci
-        records.append(row)
+    """One record per check (interval as ci_low, ci_high: Check.to_json); counts and per-suite wall times in summary."""
+    records = [dict(c) for c in summary["checks"]]
     return envelope("validate", {"out": args.out, "quick": summary["quick"], "options": options_of(args)}, records,
                     {"claims": summary.get("claims", []), "by_role": summary.get("by_role", {}),
                      "passed": summary["passed"], "failed": summary["failed"], "n/a": summary.get("n/a", 0), "wall_s": summary["wall_s"],

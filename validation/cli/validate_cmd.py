@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(tidy.validate(args, summary))
     else:
         print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
-                      "ci": _ci_text(c["ci"]), "unit": c["unit"],
+                      "ci": _ci_text(None if c["ci_low"] is None and c["ci_high"] is None
+                                     else (c["ci_low"], c["ci_high"])), "unit": c["unit"],
                       "verdict": {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}[c["verdict"]]}
                      for c in summary["checks"]])
         for r in summary.get("claims", []):

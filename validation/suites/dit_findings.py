@@ -180,14 +180,14 @@ def _freqs(mix):
 
 
 def _iv(x):
-    """[est, lo, hi] from a JSON record (None bounds -> unbounded) or None."""
+    """[est, lo, hi] of an interval read from a record (theory.intervals.read_triple; None bounds -> unbounded), or None."""
     if not x:
         return None
     return [x[0], -math.inf if x[1] is None else float(x[1]), math.inf if x[2] is None else float(x[2])]
 
 
 def _observed(obs_ci):
-    """(estimate, its own interval) from a JSON [est, lo, hi]; (None, None) when not measured."""
+    """(estimate, its own interval) from [est, lo, hi] read from a record; (None, None) when not measured."""
     obs_ci = _iv(obs_ci)
     obs = None if not obs_ci or obs_ci[0] is None else float(obs_ci[0])
     return obs, None if obs is None else check_kinds.own_interval(obs, obs_ci[1], obs_ci[2])
