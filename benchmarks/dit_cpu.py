@@ -33,6 +33,7 @@ from syncgap.dit_bridge.coupling import remove_coupling, set_coupling
 from syncgap.dit_bridge.precision import native_bf16, model_in
 from syncgap.dit_bridge.registry import load_model
 from syncgap.dit_bridge.sampling import inductor_cache_dir
+from syncgap.theory.intervals import read_triple, triple_fields
 from syncgap.validation.suites import dit_analysis, dit_cells, dit_causal, dit_findings
 from syncgap.validation.suites.dit_predictions import direction_of
 
@@ -49,10 +50,11 @@ def paired_gap(t, a32, a16, direction, n_boot, seed) -> dict:
         g32, g16 = dit_analysis.gap_of(t, a32[idx], direction), dit_analysis.gap_of(t, a16[idx], direction)
         return None if g32 is None or g16 is None else g16 - g32
     d = dit_analysis.percentile_interval([diff(rng.integers(0, n, n)) for _ in range(n_boot)], diff(np.arange(n)))
-    own = dit_analysis.commitment(t, a32, n_boot, seed, direction)["gap"]
+    own = read_triple(dit_analysis.commitment(t, a32, n_boot, seed, direction), "gap")
     half = None if own[0] is None else (own[2] - own[1]) / 2
     ok = None if d[0] is None or half is None else bool(abs(d[0]) <= half / 4)
-    return {"gap_fp32": own, "gap_bf16": dit_analysis.gap_of(t, a16, direction), "difference": d,
+    return {**triple_fields("gap_fp32", own), "gap_bf16": dit_analysis.gap_of(t, a16, direction),
+            **triple_fields("difference", d),
             "halfwidth": half, "quarter_halfwidth": None if half is None else half / 4, "ok": ok}
 
 

@@ -75,13 +75,12 @@ def fhgm_precision(n_pairs: int, num_steps: int, g: float = 0.5) -> dict:
     rec = load_model("fhgm")
     scales = [x for x in default_scales(min(rec.sample_shape[1:])) if x > 1]  # FHGM features have zero mean
     r = protocol_one(rec, g, n_pairs=n_pairs, num_steps=num_steps, n_boot=200, scales=scales)
-    gap = {k: (v if v is not None and math.isfinite(v) else None) for k, v in r["gap"].items()
-           if k in ("estimate", "low", "high")}
+    gap = {k: (r[k] if r[k] is not None and math.isfinite(r[k]) else None) for k in ("gap", "gap_low", "gap_high")}
     out = {"model": "fhgm", "g": g, "n_pairs": n_pairs, "num_steps": num_steps, "scales": ",".join(map(str, scales)),
-           "gap": gap["estimate"], "gap_low": gap["low"], "gap_high": gap["high"]}
-    if gap["low"] is None or gap["high"] is None:
+           **gap}
+    if gap["gap_low"] is None or gap["gap_high"] is None:
         return out | {"p2_gap_halfwidth_steps": None, "p2_gap_halfwidth_steps_reason": "no gap interval measured"}
-    hw = (gap["high"] - gap["low"]) / 2
+    hw = (gap["gap_high"] - gap["gap_low"]) / 2
     return out | {"gap_halfwidth_steps": hw, "p2_gap_halfwidth_steps": projected_halfwidth(
         hw, n_pairs, num_steps, P2["n_pairs"], P2["num_steps"])}
 

@@ -35,7 +35,7 @@ from syncgap.theory.checks import InputError, check_int
 
 from .pair_run import PairRun
 from .recording import HookSet
-from .sampling import run_pairs
+from .sampling import StepHooks, run_pairs
 from .train import alphas_cumprod
 
 if TYPE_CHECKING:
@@ -161,7 +161,8 @@ def attribution_run(loaded: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int,
         raise InputError(f"the mixture's samples are {tuple(mix.shape)}, the model's {tuple(loaded.sample_shape)}")
     state = run.start()
     with StateKeeper(loaded.model, steps) as keeper:
-        run_pairs(loaded, run.scheduler(), state, run.row_labels, num_steps=run.num_steps, recorder=keeper)
+        run_pairs(loaded, run.scheduler(), state, run.row_labels, num_steps=run.num_steps,
+                  hooks=StepHooks(recorder=keeper))
     return {s: step_attribution(loaded.model, keeper.kept[s], run.row_labels, mix.patterns) for s in steps}
 
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syncgap.ou_models.estimators import bootstrap
-from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
+from syncgap.theory.intervals import interval_fields
 
 from .branches import branch_prefix
 from .commitment import feature_agreement
@@ -51,8 +52,7 @@ def layer_set(n_layers: int, k: int, kind: str, seed: int = 0) -> list[int]:
     replacement) from numpy's default_rng(seed). k = 0 is no layer, k = n_layers every layer."""
     n_layers = check_int("n_layers", n_layers, 1)
     k = check_int("k", k, 0, n_layers)
-    if kind not in SET_KINDS:
-        raise InputError(f"kind must be one of {', '.join(SET_KINDS)}, got {kind!r}")
+    check_choice("kind", kind, SET_KINDS)
     if kind == "last":
         return list(range(n_layers - k, n_layers))
     if kind == "first":
@@ -159,12 +159,13 @@ def gap_shift(parts: ArrayLike, reference: ArrayLike, *, n_boot: int = 200, seed
                        ("reference_gap", lambda u: throughout_gap(u[:, 1], level)), ("shift", shift)):
         iv = bootstrap(stat, joint, n_boot, seed=seed)
         ok = np.isfinite(iv.estimate)
-        out[name] = float(iv.estimate) if ok else None
-        out[f"{name}_low"] = float(iv.low) if ok and np.isfinite(iv.low) else None
-        out[f"{name}_high"] = float(iv.high) if ok and np.isfinite(iv.high) else None
-    out["reason"] = None if out["shift"] is not None else (
-        "no gap without coupling" if out["reference_gap"] is None else
-        "no gap with this set coupled: a unit has no onset (it never desynchronises, or no quiet phase)")
+        out |= interval_fields(name, float(iv.estimate) if ok else None,
+                               float(iv.low) if ok and np.isfinite(iv.low) else None,
+                               float(iv.high) if ok and np.isfinite(iv.high) else None)
+    if out["shift"] is None:
+        out["shift_reason"] = ("no gap without coupling" if out["reference_gap"] is None else
+                               "no gap with this set coupled: a unit has no onset (it never desynchronises, or no "
+                               "quiet phase)")
     return out
 
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from syncgap.theory.checks import InputError, unique_keys
+from syncgap.theory.checks import InputError, check_choice, unique_keys
 
 from . import model_files
 
@@ -101,8 +101,7 @@ def _safe_load(path: str, mmap: bool):
 
 def read_original_state(path: str, weights: str = "ema") -> dict:
     """The tensors of an original DiT file: a state dict, or the `weights` entry (ema|model) of a train.py checkpoint."""
-    if weights not in WEIGHT_SETS:
-        raise InputError(f"--weights must be one of {', '.join(WEIGHT_SETS)}, got {weights!r}")
+    check_choice("--weights", weights, WEIGHT_SETS)
     try:
         if path.endswith(".safetensors"):
             from safetensors.torch import load_file
@@ -233,8 +232,7 @@ def convert_original_state(state: dict, config: dict) -> dict:
 
 def set_timestep_embedding(model: DiTTransformer2DModel, kind: str) -> None:
     """Switch every block's timestep embedding to diffusers' (shift 1) or the original DiT's (shift 0)."""
-    if kind not in EMBEDDINGS:
-        raise InputError(f"timestep_embedding must be one of {tuple(EMBEDDINGS)}, got {kind!r}")
+    check_choice("timestep_embedding", kind, EMBEDDINGS)
     for block in model.transformer_blocks:
         block.norm1.emb.time_proj.downscale_freq_shift = EMBEDDINGS[kind]
 

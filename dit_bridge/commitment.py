@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from syncgap.ou_models.estimators import bootstrap, fit_sigmoid_bounded, gap_statistic
-from syncgap.theory.checks import InputError, check_array, check_int
+from syncgap.theory.checks import InputError, check_array, check_choice, check_int
+from syncgap.theory.intervals import interval_fields, read_interval
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -99,8 +100,7 @@ def commitment_time(t_int: ArrayLike, curve: ArrayLike, min_contrast: float = 0.
     curve has no midpoint at any number of pairs, so its commitment time (and any gap built on it) is
     not measurable (n/a), not imprecise."""
     curve = np.asarray(curve, dtype=float)
-    if direction not in ("rising", "falling"):
-        raise InputError(f"direction must be 'rising' or 'falling', got {direction!r}")
+    check_choice("direction", direction, ("rising", "falling"))
     sign = 1.0 if direction == "rising" else -1.0
     if (curve[-1] - curve[0]) * sign < min_contrast:
         return None
@@ -113,7 +113,8 @@ def commitment_fits(t_int: ArrayLike, agreement: ArrayLike, scales: Sequence[int
     """tau_spec per scale and the gap, with bootstrap intervals over pairs.
 
     agreement: (n_pairs, n_scales, n_t_int). Returns a plain record with the mean curves, the
-    fitted sigmoid per scale, tau_spec (estimate, low, high) per scale and the gap (finest - coarsest).
+    fitted sigmoid per scale, tau_spec per scale (`tau`, `tau_low`, `tau_high`) and the gap (finest - coarsest:
+    `gap`, `gap_low`, `gap_high`; theory.intervals).
     """
     t = check_array("t_int", t_int, ndim=1)
     a = check_array("agreement", agreement, ndim=3)
@@ -130,7 +131,7 @@ def commitment_fits(t_int: ArrayLike, agreement: ArrayLike, scales: Sequence[int
         interval = bootstrap(lambda u, i=i: commitment_time(t, u[:, i].mean(0), min_contrast, direction), a, n_boot,
                              level, seed)
         inside = bool(np.isfinite(interval.estimate) and t[0] <= interval.estimate <= t[-1])
-        per_scale.append({"scale": int(s), "tau": interval.estimate, "low": interval.low, "high": interval.high,
+        per_scale.append({"scale": int(s), **interval_fields("tau", interval.estimate, interval.low, interval.high),
                           "in_range": inside,
                           "fit": {"lo": fits[i].lo, "hi": fits[i].hi, "midpoint": fits[i].midpoint,
                                   "width": fits[i].width, "rms_residual": fits[i].rms_residual}})
@@ -140,16 +141,15 @@ def commitment_fits(t_int: ArrayLike, agreement: ArrayLike, scales: Sequence[int
     g = bootstrap(gap, a, n_boot, level, seed)
     return {"t_int": t, "scales": list(map(int, scales)), "curves": curves,
             "curve_sem": a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros_like(curves),
-            "per_scale": per_scale, "gap": {"estimate": g.estimate, "low": g.low, "high": g.high},
+            "per_scale": per_scale, **interval_fields("gap", g.estimate, g.low, g.high),
             "n_pairs": int(a.shape[0]), "n_boot": int(n_boot), "level": level}
 
 
-def gap_fields(gap: dict) -> dict:
-    """The gap in sampler steps as flat fields (docs/json.md): value, interval, reason when null."""
-    est = gap["estimate"]
+def gap_fields(fits: dict) -> dict:
+    """The gap of `fits` in sampler steps as flat fields (docs/json.md): value, interval, reason when null."""
+    est, lo, hi, _ = read_interval(fits, "gap")
     ok = est is not None and np.isfinite(est)
-    lo, hi = gap["low"], gap["high"]
-    return {"gap_steps": float(est) if ok else None,
-            "gap_steps_low": float(lo) if ok and lo is not None and np.isfinite(lo) else None,
-            "gap_steps_high": float(hi) if ok and hi is not None and np.isfinite(hi) else None,
-            "gap_steps_reason": None if ok else "a scale has no commitment time (flat agreement curve or no onset)"}
+    return interval_fields("gap_steps", float(est) if ok else None,
+                           float(lo) if ok and lo is not None and np.isfinite(lo) else None,
+                           float(hi) if ok and hi is not None and np.isfinite(hi) else None,
+                           None if ok else "a scale has no commitment time (flat agreement curve or no onset)")

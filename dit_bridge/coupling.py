@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from diffusers.models.attention_processor import AttnProcessor2_0
 
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_real
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,9 +45,7 @@ def check_g(name: str, g: float | torch.Tensor) -> float:
 
 def check_gate(gate: str) -> str:
     """`gate` if it is one of GATES, else InputError."""
-    if gate not in GATES:
-        raise InputError(f"gate must be one of {GATES}, got {gate!r}")
-    return gate
+    return check_choice("gate", gate, GATES)
 
 
 class GatedPairAttnProcessor:

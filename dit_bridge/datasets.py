@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
 from syncgap.theory.data import (FHGM_AMPLITUDES, FHGM_FREQUENCIES, SignFeatureMixture,
                                  flat_frequency_mixture, frequency_hierarchy_mixture)
 
@@ -61,8 +61,7 @@ def fhgm_data(num_samples: int = 32768, seed: int = 0, size: int = 16, channels:
     `amplitudes` / `frequencies` (FHGM only) replace the default ladder / DCT frequencies; they are
     stored in the spec, so every consumer rebuilds this mixture with `mixture_from_spec`.
     """
-    if name not in FHGM_MIXTURES:
-        raise InputError(f"name must be one of {tuple(FHGM_MIXTURES)}, got {name!r}")
+    check_choice("name", name, FHGM_MIXTURES)
     n = check_int("num_samples", num_samples, 1)
     seed = check_int("seed", seed, 0)
     make, source = FHGM_MIXTURES[name]
@@ -145,4 +144,4 @@ def load_data(name: str, **kwargs: object) -> TrainingData:
         return fhgm_data(name=name, **kwargs)
     if name == "digits":
         return digits_data(**kwargs)
-    raise InputError(f"dataset must be one of {DATASETS}, got {name!r}")
+    check_choice("dataset", name, DATASETS)

@@ -29,7 +29,7 @@ from syncgap.theory.checks import InputError, check_int
 from .layer_modes import StateRecorder, mode_groups
 from .pair_run import PAIRS_MAX, PairRun
 from .recording import HookSet, Recorders, token_grid
-from .sampling import run_pairs
+from .sampling import StepHooks, run_pairs
 from .token_modes import chance_share, feature_token_modes, global_mode_mask, mode_energy, token_dct_basis
 
 if TYPE_CHECKING:
@@ -159,7 +159,7 @@ def depth_run(loaded: LoadedDiT, mix: SignFeatureMixture, *, n_pairs: int, num_s
     try:
         with BlockRecorder(model, mask, union, probe_steps) as recorder, StateRecorder(model, mix, masks) as states:
             run_pairs(loaded, run.scheduler(), state, run.row_labels, num_steps=run.num_steps,
-                      recorder=Recorders(recorder, states))
+                      hooks=StepHooks(recorder=Recorders(recorder, states)))
     finally:
         run.couple(False)
     steps = sorted(recorder.increments)

@@ -391,27 +391,48 @@ def _standard_error(z, exact: bool) -> np.ndarray:
     return per.std(0, ddof=1) / math.sqrt(per.shape[0])
 
 
+@dataclass(frozen=True)
+class GainsRun:
+    """One gains measurement (`measure_gains`): where the attn1 inputs are captured and how χ, π are read."""
+
+    loaded: LoadedDiT                      # the loaded DiT (registry.load_model)
+    step: int                              # sampler step of the capture, 0 .. num_steps - 1
+    num_steps: int = 50                    # sampler steps of the uncoupled run, 1 .. 1000
+    layers: Sequence[int] | None = None    # blocks to measure; None: every block
+    n_modes: int | None = 16               # lowest-frequency token modes kept (>= 1); None: every mode
+    n_samples: int = 2                     # captured samples, >= 1
+    seed: int = 0                          # the capture's noise and the channel probes
+    labels: Sequence[int] | None = None    # class labels of the samples; None: the model's own class
+    sampler: str = "ddpm"                  # "ddpm" or "ddim"
+    threshold: float = 0.25                # routing dominance: every low-mode |π|/|χ| < threshold
+    exact_max: int = 128                   # exact channel trace up to this width, else Hutchinson probes
+    n_probes: int = 64                     # Hutchinson probes
+    chunk: int = 256                       # tangents per vmap call
+
+
 def layer_gains(loaded: LoadedDiT, step: int, *, num_steps: int = 50, layers: Sequence[int] | None = None, n_modes: int | None = 16,
                 n_samples: int = 2, seed: int = 0, labels: Sequence[int] | None = None, sampler: str = "ddpm",
                 threshold: float = 0.25, exact_max: int = 128, n_probes: int = 64, chunk: int = 256,
                 progress: Callable[[int, int], None] | None = None) -> LayerGains:
-    """Capture attn1 inputs at sampler step `step` of an uncoupled run, then measure χ, π for every layer.
+    """`measure_gains` of GainsRun(loaded, step, ...); progress(done, total) after each layer."""
+    return measure_gains(GainsRun(loaded, step, num_steps, layers, n_modes, n_samples, seed, labels, sampler,
+                                  threshold, exact_max, n_probes, chunk), progress)
 
-    `progress(done, total)` is called after each layer.
-    """
-    if n_modes is not None:
-        check_int("n_modes", n_modes, 1)
-    cap = capture_attn_inputs(loaded, step, num_steps=num_steps, n_samples=n_samples, seed=seed, labels=labels,
-                              sampler=sampler, layers=layers)
-    hidden = cap["hidden"]
-    parts = []
+
+def measure_gains(run: GainsRun, progress: Callable[[int, int], None] | None = None) -> LayerGains:
+    """Capture attn1 inputs at step `run.step` of an uncoupled run, then χ, π of every layer; progress after each."""
+    if run.n_modes is not None:
+        check_int("n_modes", run.n_modes, 1)
+    cap = capture_attn_inputs(run.loaded, run.step, num_steps=run.num_steps, n_samples=run.n_samples, seed=run.seed,
+                              labels=run.labels, sampler=run.sampler, layers=run.layers)
+    hidden, parts = cap["hidden"], []
     for j, i in enumerate(sorted(hidden)):
-        parts.append(gains_from_hidden(loaded, {i: hidden[i]}, n_modes=n_modes, threshold=threshold,
-                                       exact_max=exact_max, n_probes=n_probes, seed=seed, chunk=chunk))
+        parts.append(gains_from_hidden(run.loaded, {i: hidden[i]}, n_modes=run.n_modes, threshold=run.threshold,
+                                       exact_max=run.exact_max, n_probes=run.n_probes, seed=run.seed, chunk=run.chunk))
         if progress is not None:
             progress(j + 1, len(hidden))
     out = _stack(parts)
-    out.step, out.timestep, out.num_steps = step, cap["timestep"], num_steps
+    out.step, out.timestep, out.num_steps = run.step, cap["timestep"], run.num_steps
     return out
 
 

@@ -34,6 +34,7 @@ import torch
 
 from syncgap.ou_models.estimators import fit_sigmoid_bounded
 from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.intervals import list_fields
 
 from .token_modes import feature_token_modes, global_mode_mask, patchify, token_dct_basis
 from .recording import HookSet, token_grid
@@ -225,9 +226,10 @@ def _fits(steps, e, groups):
 def layer_mode_commitment(steps: Sequence[int], energies: np.ndarray, *, coarse: int, fine: int,
                           groups: Sequence[int] | None = None, n_boot: int = 200, seed: int = 0) -> dict:
     """Per state (axis 1 of energies (S, states, P, G, 2)) and group: the curve q (S,), the commitment step and
-    the sharpness, each [est, low, high]; per state the gap tau(fine) - tau(coarse) [est, low, high]. Groups
-    outside `groups` (default: all) get curves only. Percentile bootstrap over pairs: every state and group
-    is fitted on the same resamples (one rng(seed))."""
+    the sharpness, each with its interval; per state the gap tau(fine) - tau(coarse) with its interval (lists per
+    state, theory.intervals.list_fields: tau, tau_low, tau_high, ...). Groups outside `groups` (default: all)
+    get curves only. Percentile bootstrap over pairs: every state and group is fitted on the same resamples
+    (one rng(seed))."""
     e = np.asarray(energies, float)
     if e.ndim != 5 or e.shape[-1] != 2:
         raise InputError(f"energies must be (steps, states, pairs, groups, 2), got {e.shape}")
@@ -250,7 +252,8 @@ def layer_mode_commitment(steps: Sequence[int], energies: np.ndarray, *, coarse:
                                  [None] * 3 for g in range(e.shape[3])])
         out["gap"].append(_percentile(list(boots[:, si, fine, 0] - boots[:, si, coarse, 0]),
                                       value(est[si, fine, 0] - est[si, coarse, 0])))
-    return out
+    return {k: out[k] for k in ("q", "groups_fitted")} | list_fields("tau", out["tau"]) | list_fields(
+        "sharpness", out["sharpness"]) | list_fields("gap", out["gap"])
 
 
 __all__ = ["MIN_RISE", "MIN_RISE_ABS", "state_names", "mode_groups", "group_energies", "posterior_mean_at", "bayes_accuracy",

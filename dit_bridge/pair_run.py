@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_real
 
 from .coupling import attention_layers, check_g, check_gate, check_layers, remove_coupling, set_coupling
 from .sampling import (PairState, antisymmetric_noise, check_guidance, check_labels, check_sampler, make_scheduler,
@@ -42,13 +42,6 @@ def pair_labels(loaded: LoadedDiT, labels: torch.Tensor | ArrayLike | None, n_pa
         labels = np.random.default_rng(seed).integers(0, loaded.num_classes, n_pairs)  # one class per pair
     lab = check_labels(loaded, labels, n_pairs)
     return torch.cat([lab, lab])  # both replicas of a pair share its class
-
-
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    """`value` if it is one of `allowed`, else InputError naming `name` and the choices."""
-    if value not in allowed:
-        raise InputError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -141,4 +134,4 @@ class PairRun:
                          num_steps=self.num_steps, stop=stop, guidance_scale=self.guidance_scale)
 
 
-__all__ = ["PairRun", "pair_labels", "check_choice", "WINDOWS", "NOISES", "PAIRS_MAX", "STEPS_MAX"]
+__all__ = ["PairRun", "pair_labels", "WINDOWS", "NOISES", "PAIRS_MAX", "STEPS_MAX"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from syncgap.theory.checks import InputError
+from syncgap.theory.checks import InputError, check_choice
 
 if TYPE_CHECKING:
     from .registry import LoadedDiT
@@ -54,8 +54,7 @@ def native_bf16() -> bool:
 
 def resolve_dtype(choice: str, device: str | torch.device = "cpu") -> str:
     """"fp32" or "bf16" for a --dtype choice: "auto" is bf16 on a CPU with native bf16 (native_bf16()), else fp32."""
-    if choice not in DTYPES:
-        raise InputError(f"dtype must be one of {', '.join(DTYPES)}, got {choice!r}")
+    check_choice("dtype", choice, DTYPES)
     if choice != "auto":
         return choice
     return "bf16" if torch.device(device).type == "cpu" and native_bf16() else "fp32"

@@ -18,6 +18,7 @@ import numpy as np
 
 from syncgap.ou_models.estimators import bootstrap, level_crossing
 from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.intervals import list_fields
 
 LEVEL = 0.75
 CHANCE = 0.5
@@ -103,7 +104,8 @@ def layer_commitment(steps: np.ndarray, correct: np.ndarray, *, coarse: int = 0,
                      level: float = LEVEL, n_boot: int = 200, seed: int = 0) -> dict:
     """Per layer: tau_l(global) (feature `coarse`), tau_l(local) (feature `fine`), gap_l, its change from the
     input gap_l - gap_0, and the accuracy gain over layer 0 averaged over the probe steps, per feature; each
-    [estimate, low, high] (bootstrap over pairs).
+    with its interval (bootstrap over pairs), one list per layer (theory.intervals.list_fields: name, name_low,
+    name_high).
 
     correct: (P, 2, L + 1, S_p, F) held-out correctness. Also the first layer whose gap interval excludes 0
     (`first_resolved_layer`) and the first whose gap change does (`first_changed_layer`: the layers alter
@@ -139,7 +141,9 @@ def layer_commitment(steps: np.ndarray, correct: np.ndarray, *, coarse: int = 0,
                             for k in range(n_feat)])
     out["first_resolved_layer"] = first_resolved_layer(out["gap"])
     out["first_changed_layer"] = first_resolved_layer(out["gap_change"])
-    return out
+    per_layer = ("tau_global", "tau_local", "gap", "gap_change", "gain")
+    return {k: v for k, v in out.items() if k not in per_layer} | {
+        k: v for name in per_layer for k, v in list_fields(name, out[name]).items()}
 
 
 def first_resolved_layer(gaps: list) -> int | None:

@@ -31,7 +31,7 @@ from .coupled_clone import coupled_clone_branches
 from .depth import BlockRecorder, increment_shares
 from .pair_run import PairRun
 from .recording import PairRecorder, Recorders, token_grid
-from .sampling import run_pairs
+from .sampling import StepHooks, run_pairs
 from .throughout import protocol_throughout
 from .token_modes import chance_share, global_mode_mask, token_dct_basis
 
@@ -142,7 +142,7 @@ def _fit_record(run: PairRun, out: dict, n_boot: int) -> dict:
             "eps": 0.0 if run.window == "clone" else run.eps, "seed": run.seed, "n_pairs": run.n_pairs,
             "clone": run.clone, "window": run.window, "noise": run.noise,
             "labels": run.row_labels[:run.n_pairs].tolist(), "agreement": agree, **features, **fits,
-            **gap_fields(fits["gap"])}
+            **gap_fields(fits)}
 
 
 def protocol_two(loaded: LoadedDiT, g: float, *, n_pairs: int = 4, seed: int = 0, num_steps: int = 50,
@@ -168,9 +168,9 @@ def _protocol_two(run: PairRun, g_schedule: GSchedule | None, recorder: PairReco
     run.couple()
     try:
         with recorder, BlockRecorder(model.model, mask) as blocks:
+            hooks = StepHooks(run.g if g_schedule is None else g_schedule, Recorders(recorder, blocks), progress)
             run_pairs(model, run.scheduler(), state, run.row_labels, num_steps=run.num_steps,
-                      guidance_scale=run.guidance_scale, g_schedule=run.g if g_schedule is None else g_schedule,
-                      recorder=Recorders(recorder, blocks), progress=progress)
+                      guidance_scale=run.guidance_scale, hooks=hooks)
     finally:
         run.couple(False)
     r = recorder.result()

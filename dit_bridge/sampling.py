@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from syncgap.theory.checks import InputError, SimulationError, check_int, check_real, index_list
+from syncgap.theory.checks import InputError, SimulationError, check_choice, check_int, check_real, index_list
 
 from .coupling import coupled_layers, set_g
 
@@ -49,9 +49,7 @@ def row_generators(seed: int, n_pairs: int, stream: int = 1) -> list:
 
 def check_sampler(sampler: str) -> str:
     """`sampler` if it is one of SAMPLERS, else InputError."""
-    if sampler not in SAMPLERS:
-        raise InputError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    return sampler
+    return check_choice("sampler", sampler, SAMPLERS)
 
 
 def check_guidance(loaded: LoadedDiT, guidance_scale: float) -> float:
@@ -233,14 +231,23 @@ def _check_finite(x, k, t) -> None:
                           f"in rows {index_list(bad)} of {x.shape[0]} (pairs: {who})")
 
 
+@dataclass(frozen=True)
+class StepHooks:
+    """What `run_pairs` does at each step besides the model call and the scheduler step (all optional)."""
+
+    g_schedule: GSchedule | None = None    # g per step (sampling.g_schedule_values), set before the model call
+    recorder: StepRecorder | None = None   # told each step and the pairs M before the model call
+    progress: Callable[[int, int], object] | None = None   # progress(steps done, num_steps) after each step
+    keep_trajectory: bool = False          # append a copy of x after each step to state.trajectory
+
+
 def run_pairs(loaded: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, labels: torch.Tensor, *,
-              num_steps: int, stop: int | None = None, guidance_scale: float = 1.0, g_schedule: GSchedule | None = None,
-              recorder: StepRecorder | None = None,
-              progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
+              num_steps: int, stop: int | None = None, guidance_scale: float = 1.0,
+              hooks: StepHooks = StepHooks()) -> PairState:
     """Advance `state` from state.step to `stop` (default num_steps) on the scheduler's grid; returns it."""
     num_steps = check_int("num_steps", num_steps, 1, scheduler.config.num_train_timesteps)
     stop = num_steps if stop is None else check_int("stop", stop, state.step, num_steps)
-    g_vals = g_schedule_values(g_schedule, num_steps)
+    g_vals = g_schedule_values(hooks.g_schedule, num_steps)
     if g_vals is not None and not coupled_layers(loaded.model):
         if np.any(g_vals > 0):
             raise InputError("a g schedule needs coupled layers: call set_coupling(model, ...) first")
@@ -254,11 +261,11 @@ def run_pairs(loaded: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state
             t = scheduler.timesteps[k]
             if g_vals is not None:
                 set_g(loaded.model, g_vals[k].tolist() if g_vals.ndim == 2 else float(g_vals[k]))
-            if recorder is not None:
-                recorder.begin_step(k, x.shape[0] // 2)
+            if hooks.recorder is not None:
+                hooks.recorder.begin_step(k, x.shape[0] // 2)
             # the state and the per-row generators stay on the CPU (same draws on any device)
             chunked = x.shape[0] > 2 * CPU_PAIRS_PER_CALL or padded
-            if recorder is None and chunked and next(loaded.model.parameters()).is_cpu:
+            if hooks.recorder is None and chunked and next(loaded.model.parameters()).is_cpu:
                 out = _model_eps_chunked(loaded, x, t, labels, guidance_scale, CPU_PAIRS_PER_CALL, padded)  # (2M, C, H, W)
             else:   # hooks (recorder) see every row of a step in one call
                 out = _model_eps(loaded, x, t, labels, guidance_scale).to(x.device)
@@ -267,10 +274,10 @@ def run_pairs(loaded: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state
             else:
                 x = scheduler.step(out[:, :c], t, x, eta=0.0).prev_sample
             _check_finite(x, k, t)
-            if keep_trajectory:
+            if hooks.keep_trajectory:
                 state.trajectory.append(x.clone())
-            if progress is not None:
-                progress(k + 1, num_steps)
+            if hooks.progress is not None:
+                hooks.progress(k + 1, num_steps)
     state.x, state.step = x, stop
     return state
 
@@ -279,7 +286,8 @@ def sample_pairs(loaded: LoadedDiT, x_a: torch.Tensor, x_b: torch.Tensor, labels
                  *, seed: int = 0, num_steps: int = 50, sampler: str = "ddpm", guidance_scale: float = 1.0,
                  g_schedule: GSchedule | None = None, recorder: StepRecorder | None = None,
                  progress: Callable[[int, int], object] | None = None, keep_trajectory: bool = False) -> PairState:
-    """Sample pairs from initial noise x_a, x_b (M, C, H, W); labels (M,) shared by both replicas or (2M,)."""
+    """Sample pairs from initial noise x_a, x_b (M, C, H, W); labels (M,) shared by both replicas or (2M,).
+    g_schedule, recorder, progress and keep_trajectory are run_pairs' StepHooks."""
     if x_a.shape != x_b.shape or tuple(x_a.shape[1:]) != tuple(loaded.sample_shape):
         raise InputError(f"initial noise must be two (M, {', '.join(map(str, loaded.sample_shape))}) tensors, "
                          f"got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
@@ -294,8 +302,8 @@ def sample_pairs(loaded: LoadedDiT, x_a: torch.Tensor, x_b: torch.Tensor, labels
         lab = torch.cat([lab, lab])
     sched = make_scheduler(loaded, sampler)
     state = PairState(torch.cat([x_a, x_b]).float(), 0, row_generators(seed, m))
-    return run_pairs(loaded, sched, state, lab, num_steps=num_steps, guidance_scale=guidance_scale,
-                     g_schedule=g_schedule, recorder=recorder, progress=progress, keep_trajectory=keep_trajectory)
+    hooks = StepHooks(g_schedule, recorder, progress, keep_trajectory)
+    return run_pairs(loaded, sched, state, lab, num_steps=num_steps, guidance_scale=guidance_scale, hooks=hooks)
 
 
 def antisymmetric_noise(shape: Sequence[int], n_pairs: int, seed: int = 0,

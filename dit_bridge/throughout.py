@@ -14,6 +14,7 @@ import numpy as np
 
 from syncgap.ou_models.estimators import bootstrap
 from syncgap.ou_models.variants import difference_onset
+from syncgap.theory.intervals import interval_fields
 
 from .commitment import default_scales, feature_difference, gap_fields, pooled_difference
 
@@ -44,7 +45,7 @@ def protocol_throughout(run: PairRun, scales: Sequence[int] | None = None, n_boo
             "eps": run.eps, "seed": run.seed, "n_pairs": run.n_pairs, "clone": False, "window": "throughout",
             "noise": run.noise, "level": level, "labels": run.row_labels[:run.n_pairs].tolist(),
             "scales": list(map(int, scales)) if patterns is None else None,
-            "features": None if patterns is None else units, **out, **gap_fields(out["gap"])}
+            "features": None if patterns is None else units, **out, **gap_fields(out)}
 
 
 def throughout_parts(run: PairRun, scales: Sequence[int], patterns: ArrayLike | None = None,
@@ -77,12 +78,12 @@ def throughout_onsets(parts: np.ndarray, units: Sequence, *, n_boot: int, seed: 
     for i, s in enumerate(units):
         idx, reason = difference_onset(q[i], level)
         iv = bootstrap(lambda u, i=i: unit_onset(u, i, level), parts, n_boot, seed=seed)
-        per_unit.append({"scale": int(s), "onset": None if idx is None else float(idx),
-                         "low": iv.low if idx is not None else None, "high": iv.high if idx is not None else None,
-                         "onset_reason": reason})
+        per_unit.append({"scale": int(s), **interval_fields("onset", None if idx is None else float(idx),
+                                                           iv.low if idx is not None else None,
+                                                           iv.high if idx is not None else None, reason)})
     iv = bootstrap(lambda u: throughout_gap(u, level), parts, n_boot, seed=seed)
     return {"per_scale": per_unit, "normalised_difference": q,
-            "gap": {"estimate": iv.estimate, "low": iv.low, "high": iv.high}}
+            **interval_fields("gap", iv.estimate, iv.low, iv.high)}
 
 
 def normalised_difference(parts: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_real
 from syncgap.theory.schedules import DIT_BETA_END, DIT_BETA_START, DIT_TRAIN_STEPS, linear_betas
 
 from .datasets import FHGM_MIXTURES, TrainingData, load_data, mixture_from_spec
@@ -90,16 +90,14 @@ class TrainConfig:
             check_real("step_focus frac", self.step_focus[2], 0.0, 1.0)
         if self.min_snr_gamma is not None:
             check_real("min_snr_gamma", self.min_snr_gamma, 0.0, 1e6, lo_open=True)
-        if self.target not in ("sample", "exact"):
-            raise InputError(f"target must be 'sample' or 'exact', got {self.target!r}")
+        check_choice("target", self.target, ("sample", "exact"))
         if self.trainable_blocks is not None:
             blocks = list(self.trainable_blocks)
             if not blocks or len(set(blocks)) != len(blocks):
                 raise InputError(f"trainable_blocks must be distinct block indices, got {self.trainable_blocks!r}")
             for b in blocks:
                 check_int("trainable_blocks entry", b, 0, self.depth - 1)
-        if self.lr_schedule not in ("constant", "cosine"):
-            raise InputError(f"lr_schedule must be 'constant' or 'cosine', got {self.lr_schedule!r}")
+        check_choice("lr_schedule", self.lr_schedule, ("constant", "cosine"))
         check_real("weight_decay", self.weight_decay, 0.0)
         check_real("ema_decay", self.ema_decay, 0.0, 1.0, hi_open=True)
         check_real("grad_clip", self.grad_clip, 0.0)
@@ -243,18 +241,17 @@ def exact_eps_target(mix: SignFeatureMixture, xt: torch.Tensor, a: torch.Tensor)
 
 
 def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tensor, abar: torch.Tensor,
-                   gen: torch.Generator, null_id: int, class_dropout: float, *,
-                   step_focus: tuple | None = None, min_snr_gamma: float | None = None,
+                   gen: torch.Generator, null_id: int, cfg: TrainConfig,
                    exact_mixture: SignFeatureMixture | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. class_dropout.
+    """(objective, epsilon MSE) at random DDPM steps; labels dropped to null_id w.p. cfg.class_dropout.
 
-    Steps are uniform (DiT's recipe), or with step_focus = (lo, hi, frac) uniform in [lo, hi) for
+    Steps are uniform (DiT's recipe), or with cfg.step_focus = (lo, hi, frac) uniform in [lo, hi) for
     a fraction frac of the batch: more samples where weak features commit (importance of steps).
-    The objective is the MSE itself, or with min_snr_gamma the Min-SNR-weighted mean over the batch.
+    The objective is the MSE itself, or with cfg.min_snr_gamma the Min-SNR-weighted mean over the batch.
     With exact_mixture (a SignFeatureMixture) the target is its Bayes epsilon (`exact_eps_target`)
     instead of the drawn epsilon; the returned MSE is then the excess over the Bayes denoiser.
     """
-    n = x0.shape[0]
+    n, step_focus, min_snr_gamma = x0.shape[0], cfg.step_focus, cfg.min_snr_gamma
     steps = torch.randint(0, abar.numel(), (n,), generator=gen)                  # (N,)
     if step_focus is not None:
         lo, hi, frac = step_focus
@@ -263,8 +260,8 @@ def diffusion_loss(model: torch.nn.Module, x0: torch.Tensor, labels: torch.Tenso
     eps = torch.randn(x0.shape, generator=gen)                                     # (N, C, H, W)
     a = abar[steps].to(x0.dtype).view(n, 1, 1, 1)
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
-    if class_dropout > 0:
-        drop = torch.rand(n, generator=gen) < class_dropout
+    if cfg.class_dropout > 0:
+        drop = torch.rand(n, generator=gen) < cfg.class_dropout
         labels = torch.where(drop, torch.full_like(labels, null_id), labels)
     out = model(xt, timestep=steps, class_labels=labels).sample                    # (N, C', H, W)
     out = out[:, : x0.shape[1]]
@@ -359,9 +356,8 @@ def train(cfg: TrainConfig, out_dir: str, checkpoint_path: str | None = None,
         idx = torch.randint(0, data.images.shape[0], (cfg.batch_size,), generator=gen)
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step, since)
-        objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id,
-                                         cfg.class_dropout, step_focus=cfg.step_focus,
-                                         min_snr_gamma=cfg.min_snr_gamma, exact_mixture=exact)
+        objective, loss = diffusion_loss(model, data.images[idx], data.labels[idx], abar, gen, null_id, cfg,
+                                         exact_mixture=exact)
         if not torch.isfinite(loss):
             raise RuntimeError(f"training diverged at step {step} (loss {loss.item()}); lower lr")
         opt.zero_grad(set_to_none=True)

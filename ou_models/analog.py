@@ -61,13 +61,14 @@ def g_of_rho(rho: ArrayLike) -> np.ndarray:
 
 
 def clip_rho(rho: ArrayLike) -> tuple[np.ndarray, dict]:
-    """rho clipped to [-1, 1] and what was clipped: {"n_clipped", "n", "low": min, "high": max} before clipping."""
+    """rho clipped to [-1, 1] and what was clipped: {"n_clipped", "n", "min", "max"} (of rho before clipping: its
+    range, not an interval)."""
     r = np.asarray(rho, dtype=float)
     if not np.all(np.isfinite(r)):
         raise InputError("rho has non-finite entries: measure the gate response again")
     bad = (r < -1.0) | (r > 1.0)
     return np.clip(r, -1.0, 1.0), {"n_clipped": int(bad.sum()), "n": int(r.size),
-                                   "low": float(r.min()), "high": float(r.max())}
+                                   "min": float(r.min()), "max": float(r.max())}
 
 
 def feature_gate_tables(data: SignFeatureMixture | FeatureModel, grid: ArrayLike, rho: ArrayLike,

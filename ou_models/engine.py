@@ -30,7 +30,7 @@ import numpy as np
 from scipy.linalg import expm, solve_continuous_lyapunov
 
 from syncgap.theory import schedules
-from syncgap.theory.checks import InputError, check_array, check_decreasing, check_int, check_real
+from syncgap.theory.checks import InputError, check_array, check_choice, check_decreasing, check_int, check_real
 from syncgap.theory.data import SignFeatureMixture
 
 from . import kernels
@@ -201,8 +201,7 @@ def check_coupling(grid: ArrayLike, drift: ArrayLike | None, gate: float | Array
     """(grid, A, g per step) of a run: scheme in SCHEMES; drift A stable (None: A = I_K, 1 <= K <= 8); the gate
     (g >= 0 per step) and DDPM/DDIM only with independent forward processes (A = I)."""
     grid = check_grid(grid)
-    if scheme not in SCHEMES:
-        raise InputError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    check_choice("scheme", scheme, SCHEMES)
     if drift is None:
         K = check_int("K", 2 if K is None else K, 1, 8)
         A = np.eye(K)

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from syncgap.theory import schedules
-from syncgap.theory.checks import InputError, SimulationError, check_finite_state, check_int, check_positive, check_real
+from syncgap.theory.checks import InputError, SimulationError, check_choice, check_finite_state, check_int, check_positive, check_real
+from syncgap.theory.intervals import interval_fields
 from syncgap.theory.resources import check_array_memory
 
 from . import kernels
@@ -124,10 +125,10 @@ def _cloning(run: ReplicaRun, branch_times: ArrayLike | None, n_boot: int, keep_
         t_spec.append((interval.estimate, interval.low, interval.high))
         interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=run.seed)
         t_sig.append((interval.estimate, interval.low, interval.high))
-    rec = {"observables": names, "t_branch": t, "branch_steps": steps, "agreement": np.array(curves).T,
-           "ci_low": np.array(lows).T, "ci_high": np.array(highs).T,
-           "t_speciation": np.array(t_spec), "t_speciation_sigmoid": np.array(t_sig), "samples": run.n,
-           "seed": run.seed, "scheme": run.scheme, "level": 0.75}
+    rec = {"observables": names, "t_branch": t, "branch_steps": steps,
+           **interval_fields("agreement", np.array(curves).T, np.array(lows).T, np.array(highs).T),
+           **interval_fields("t_speciation", *np.array(t_spec).T), **interval_fields("t_speciation_sigmoid", *np.array(t_sig).T),
+           "samples": run.n, "seed": run.seed, "scheme": run.scheme, "level": 0.75}
     if keep_units:
         rec["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
     return rec
@@ -199,8 +200,9 @@ def _mode_gap(run: ReplicaRun, g: float, branch_times: ArrayLike | None, n_boot:
     crossing = crossing_statistic(r["t_branch"], 0.75)
     gap = gap_statistic(lambda u: crossing(u[:, :, j0].astype(float)), lambda u: crossing(u[:, :, j1].astype(float)))
     interval = bootstrap(gap, r.pop("units"), n_boot, seed=run.seed)
-    return r | {"g": g, "rates": ev, "modes": V.T, "t_mode": r["t_speciation"][[j0, j1]],
-                "gap": (interval.estimate, interval.low, interval.high)}
+    return r | {"g": g, "rates": ev, "modes": V.T,
+                **interval_fields("t_mode", *(r[f"t_speciation{end}"][[j0, j1]] for end in ("", "_low", "_high"))),
+                **interval_fields("gap", interval.estimate, interval.low, interval.high)}
 
 
 def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
@@ -258,11 +260,14 @@ def _protocol_one(run: ReplicaRun, t_int_times: ArrayLike | None, n_boot: int, d
     tau = np.array(tau)
     dit_steps = np.asarray(schedules.ou_time_to_sampler_step(np.nan_to_num(tau, nan=0.0), dit_sampling_steps))
     dit_steps[~np.isfinite(tau)] = np.nan
-    return {"t_int": t, "t_int_steps": steps[read], "agreement": np.array(mean).T,
-            "ci_low": np.array(low).T, "ci_high": np.array(high).T, "tau_spec": tau,
-            "tau_spec_grid_steps": grid_step_of_time(grid, tau)[:, [0, 2, 1]],
-            "tau_spec_dit_steps": dit_steps[:, [0, 2, 1]], "dit_sampling_steps": dit_sampling_steps, "gap": gaps,
-            "gap_dit_steps": gaps_steps, "features": list(getattr(run.data, "names", [f"feature{k}" for k in range(F)])),
+    grid_steps, dit_steps = grid_step_of_time(grid, tau)[:, [0, 2, 1]], dit_steps[:, [0, 2, 1]]
+    return {"t_int": t, "t_int_steps": steps[read],
+            **interval_fields("agreement", np.array(mean).T, np.array(low).T, np.array(high).T),
+            **interval_fields("tau_spec", *tau.T), **interval_fields("tau_spec_grid_steps", *grid_steps.T),
+            **interval_fields("tau_spec_dit_steps", *dit_steps.T),           # (features,) each
+            "dit_sampling_steps": dit_sampling_steps, **interval_fields("gap", *gaps.T),   # (features - 1,) each
+            **interval_fields("gap_dit_steps", *gaps_steps.T),
+            "features": list(getattr(run.data, "names", [f"feature{k}" for k in range(F)])),
             "samples": run.n, "seed": seed, "scheme": run.scheme, "window": run.window, "noise": run.noise,
             "eps": run.eps, **({"units": units, "units_t_int_steps": steps} if keep_units else {})}
 
@@ -346,13 +351,11 @@ def _energy_record(run: ReplicaRun, e: np.ndarray, t: np.ndarray, n_boot: int) -
         # reverse SDE: E' = 2 r E + 4 per unit reverse time (two independent noises of variance 2 dtau each)
         return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
     q = [0.025, 0.975]
-    rec = {"t": t, "observables": names,
-           "energy": est, "energy_ci": np.quantile(boots, q, axis=0),
-           "rate": rate(est), "rate_ci": np.quantile(rate(boots), q, axis=0),
+    rec = {"t": t, "observables": names, **interval_fields("energy", est, *np.quantile(boots, q, axis=0)),
+           **interval_fields("rate", rate(est), *np.quantile(rate(boots), q, axis=0)),
            "samples": n, "seed": run.seed, "scheme": run.scheme}
     if run.scheme == "sde":
-        rec["rate_drift"] = rate_drift(est)
-        rec["rate_drift_ci"] = np.quantile(rate_drift(boots), q, axis=0)
+        rec |= interval_fields("rate_drift", rate_drift(est), *np.quantile(rate_drift(boots), q, axis=0))
     return rec
 
 
@@ -384,8 +387,7 @@ def collapse(n_train: int, d: int, grid: ArrayLike, n: int, seed: int = 0, sigma
     n_train = check_int("n_train", n_train, 2, 10**8)
     d = check_int("d", d, 1, 10**6)
     sigma = check_positive("sigma", sigma)
-    if scheme not in ("sde", "ode", "ddpm"):
-        raise InputError(f"collapse scheme must be 'sde', 'ode' or 'ddpm', got {scheme!r}")
+    check_choice("scheme", scheme, ("sde", "ode", "ddpm"))   # the collapse run's samplers
     n, n_boot = _check_readout(n, n_boot)
     run = ReplicaRun(feature_model_gauss(d), grid, n, seed, scheme=scheme, batch=batch, progress=progress)
     return _collapse(run, n_train, sigma, train_seed, n_boot)
@@ -405,8 +407,8 @@ def _collapse(run: ReplicaRun, n_train: int, sigma: float, train_seed: int, n_bo
     dist = np.sqrt(((xf[:, None, :] - X[None]) ** 2).sum(-1).min(1)) if n * n_train * d < 5e8 else None
     interval = bootstrap(lambda u: float(np.median(u)), lock_t, n_boot, seed=run.seed)
     mean_interval = bootstrap(lambda u: float(np.mean(u)), lock_t, n_boot, seed=run.seed)
-    return {"t_lock_median": (interval.estimate, interval.low, interval.high),
-            "t_lock_mean": (mean_interval.estimate, mean_interval.low, mean_interval.high),
+    return {**interval_fields("t_lock_median", interval.estimate, interval.low, interval.high),
+            **interval_fields("t_lock_mean", mean_interval.estimate, mean_interval.low, mean_interval.high),
             "t_collapse_theory": collapse_time(n_train, d, sigma),
             "t_lock": lock_t, "final_nn_distance": dist, "n_train": n_train, "d": d, "sigma": sigma,
             "samples": n, "seed": run.seed, "scheme": run.scheme}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from syncgap.theory.checks import InputError, check_int, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_real
 
 from .engine import (FeatureModel, StepTables, check_coupling, check_sign_mixing, feature_model, initial_for_ids,
                      step_tables)
@@ -33,10 +33,8 @@ SEED_MAX = 2 ** 63 - 1
 def check_variant(window: str, noise: str, eps: float | None,
                   windows: Sequence[str] = WINDOWS) -> tuple[str, str, float | None]:
     """(window, noise, eps) checked: window in `windows`, noise in NOISES, eps None or in [0, 1]."""
-    if window not in windows:
-        raise InputError(f"window must be one of {', '.join(windows)}, got {window!r}")
-    if noise not in NOISES:
-        raise InputError(f"noise must be one of {', '.join(NOISES)}, got {noise!r}")
+    check_choice("window", window, windows)
+    check_choice("noise", noise, NOISES)
     if eps is not None:
         eps = check_real("eps", eps, 0.0, 1.0)
     return window, noise, eps

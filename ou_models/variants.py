@@ -22,6 +22,7 @@ import numpy as np
 
 from syncgap.theory import schedules
 from syncgap.theory.checks import check_int, check_real
+from syncgap.theory.intervals import interval_fields
 
 from .estimators import bootstrap
 from .measure import protocol_one
@@ -117,8 +118,8 @@ def _throughout_record(run: ReplicaRun, diff: np.ndarray, size: np.ndarray, t: n
         i, reason = difference_onset(q_mean[:, k], level)
         iv = bootstrap(lambda u, k=k: onset_step(u, k), units, n_boot, seed=seed)
         onsets.append({"feature": k, "onset_t": None if i is None else float(t[i]),
-                       "onset_dit_steps": None if i is None else float(steps[i]),
-                       "onset_dit_steps_low": iv.low, "onset_dit_steps_high": iv.high, "onset_reason": reason})
+                       **interval_fields("onset_dit_steps", None if i is None else float(steps[i]), iv.low, iv.high,
+                                         reason)})
     gaps = []
     for k in range(1, F):
         def gap(u, k=k):
@@ -126,8 +127,8 @@ def _throughout_record(run: ReplicaRun, diff: np.ndarray, size: np.ndarray, t: n
             return None if a is None or b is None else b - a
         iv = bootstrap(gap, units, n_boot, seed=seed)
         est = None if not np.isfinite(iv.estimate) else iv.estimate
-        gaps.append({"feature": k, "gap_dit_steps": est, "gap_dit_steps_low": iv.low, "gap_dit_steps_high": iv.high,
-                     "gap_reason": None if est is not None else "a feature has no onset"})
+        gaps.append({"feature": k, **interval_fields("gap_dit_steps", est, iv.low, iv.high,
+                                                     None if est is not None else "a feature has no onset")})
     return {"window": run.window, "noise": run.noise, "eps": run.eps, "scheme": run.scheme, "g": run.gate,
             "level": level, "t": t, "dit_steps": steps, "normalised_difference": q_mean, "onsets": onsets,
             "gaps": gaps, "samples": n, "seed": seed, "dit_sampling_steps": dit_sampling_steps}

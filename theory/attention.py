@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 import sympy as sp
 
-from .checks import InputError, check_array, check_real
+from .checks import InputError, check_array, check_choice, check_real
 from .formula import Formula
 from .gated import routing_factor  # rho(g): one function for both gates; the derivation here finds it
 from .symbolic import gate_g
@@ -182,9 +182,7 @@ def _numeric(name: str):
 # ---------------------------------------------------------------- input checks
 
 def _check_gate(gate):
-    if gate not in GATES:
-        raise InputError(f"gate must be one of {GATES}, got {gate!r}")
-    return gate
+    return check_choice("gate", gate, GATES)
 
 
 def check_gate_strength(value: ArrayLike, name: str = "g") -> float | np.ndarray:

@@ -70,6 +70,19 @@ def check_int(name: str, value: object, lo: int | None = None, hi: int | None = 
     return v
 
 
+def check_choice(name: str, value: object, allowed: Iterable) -> object:
+    """Return `value` if it is one of `allowed` (a sequence, or a mapping's keys), else raise InputError naming the
+    argument, the allowed values and the value given."""
+    allowed = tuple(allowed)
+    try:
+        ok = value in allowed
+    except (TypeError, ValueError):                    # an array: no truth value of its comparison
+        ok = False
+    if not ok:
+        raise InputError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
+    return value
+
+
 def check_array(name: str, value: ArrayLike, ndim: int | None = None, finite: bool = True) -> np.ndarray:
     """Return `value` as a float array; raise InputError on wrong rank or non-finite entries."""
     try:

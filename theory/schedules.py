@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import check_array, check_int, check_real
+from .checks import check_array, check_choice, check_int, check_real
 
 DIT_TRAIN_STEPS = 1000
 DIT_BETA_START = 1e-4
@@ -33,7 +33,7 @@ def euler_step(dt: float | np.ndarray, scheme: str) -> tuple[float | np.ndarray,
         return 2.0 * dt, np.sqrt(2.0 * dt)
     if scheme == "ode":
         return 1.0 * dt, np.zeros_like(dt)
-    raise ValueError(f"Euler scheme must be 'sde' or 'ode', got {scheme!r}")
+    return check_choice("scheme", scheme, ("sde", "ode"))   # raises: no other Euler step
 
 
 def ancestral_step(t: float | np.ndarray, t_next: float | np.ndarray,
@@ -54,7 +54,7 @@ def ancestral_step(t: float | np.ndarray, t_next: float | np.ndarray,
     if scheme == "ddim":
         r = np.sqrt(d2 / dl)
         return r, np.exp(-t_next) - r * np.exp(-t), np.zeros_like(r)
-    raise ValueError(f"ancestral scheme must be 'ddpm' or 'ddim', got {scheme!r}")
+    return check_choice("scheme", scheme, ("ddpm", "ddim"))   # raises: no other ancestral step
 
 
 def ou_time_from_alpha_bar(alpha_bar: ArrayLike) -> np.ndarray:

@@ -11,7 +11,7 @@ import os
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_int, check_real
+from .checks import SCALE_MAX, SCALE_MIN, InputError, check_array, check_choice, check_int, check_real
 from .coupled_ou import drift_all_to_all, drift_symmetric, mode_speciation_times
 
 BUILTIN = ("fhgm", "two_gaussian", "digits")
@@ -37,7 +37,7 @@ def builtin_samples(name: str, n: int = 4000, seed: int = 0, d: int = 64) -> np.
             raise InputError("dataset 'digits' needs scikit-learn (pip install scikit-learn)") from None
         x = load_digits().data.astype(float)
         return x / 8.0 - 1.0                              # pixel values in [-1, 1], as diffusion models see them
-    raise InputError(f"dataset={name!r} is not one of {', '.join(BUILTIN)}")
+    return check_choice("dataset", name, BUILTIN)   # not a built-in dataset: raises, naming them
 
 
 def builtin_spectrum(name: str) -> np.ndarray:

@@ -36,6 +36,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from syncgap.theory.checks import check_choice
+
 PASS, FAIL, NA = "pass", "fail", "n/a"
 VERDICTS = (PASS, FAIL, NA)
 
@@ -87,8 +89,7 @@ def agreement(predicted, observed, interval, *, absent: str = NA) -> Decision:
 
 def bound(predicted, observed, interval, *, side: str, slack: float = 0.0) -> Decision:
     """One-sided: side "below" claims observed <= predicted, "above" observed >= predicted (within `slack`)."""
-    if side not in ("below", "above"):
-        raise ValueError(f"side must be 'below' or 'above', got {side!r}")
+    check_choice("side", side, ("below", "above"))
     if not _finite(predicted):
         return Decision(NA, "no bound predicted")
     if not _finite(observed) or interval is None:
@@ -108,8 +109,7 @@ def bound(predicted, observed, interval, *, side: str, slack: float = 0.0) -> De
 
 def sign(observed, interval, *, expected: int = 1) -> Decision:
     """Claim: the quantity has sign `expected` (+1 or -1); decided on the interval, never the point estimate."""
-    if expected not in (1, -1):
-        raise ValueError(f"expected must be +1 or -1, got {expected!r}")
+    check_choice("expected", expected, (1, -1))
     if not _finite(observed) or interval is None:
         return Decision(NA, "nothing observed")
     lo, hi = (expected * float(v) for v in interval)
@@ -151,8 +151,7 @@ def beyond_null(observed, interval, null, *, direction: int = 1, min_null: int =
     """Claim: `observed` lies beyond every value of `null` (a sample of the same statistic under the null) in
     direction +1 (larger) or -1 (smaller); decided on the observation's interval, failed on its estimate;
     n/a with fewer than `min_null` finite null values."""
-    if direction not in (1, -1):
-        raise ValueError(f"direction must be +1 or -1, got {direction!r}")
+    check_choice("direction", direction, (1, -1))
     values = [float(v) for v in null if _finite(v)]
     if len(values) < min_null:
         return Decision(NA, f"null has {len(values)} measured values; need at least {min_null}")

@@ -213,7 +213,8 @@ def plot_dit_gate(source: str | Path, png: str | Path) -> None:
     _finish(fig, png)
 
 
-PLOTS = {"syncgap.dit.gate/1": plot_dit_gate, "syncgap.ou.cloning/1": plot_ou_cloning, "syncgap.ou.gap/1": plot_ou_gap,
+PLOTS = {"syncgap.dit.gate/1": plot_dit_gate, "syncgap.ou.cloning/1": plot_ou_cloning, "syncgap.ou.cloning/2": plot_ou_cloning,
+         "syncgap.ou.gap/1": plot_ou_gap, "syncgap.ou.gap/2": plot_ou_gap,
          "syncgap.dit.measure/1": plot_dit_measure, "syncgap.dit.measure/2": plot_dit_measure,
          "syncgap.dit.gains/1": plot_dit_gains}
 

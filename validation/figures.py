@@ -20,14 +20,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from syncgap.theory.gated import routing_factor  # noqa: E402
+from syncgap.theory.intervals import read_triple  # noqa: E402
+from syncgap.validation.legacy import upgrade_ou_cell  # noqa: E402
 from syncgap.validation.records import Figure  # noqa: E402
 
 _META = {"Software": None}
 
 
 def _load(path) -> dict:
+    """The result of an OU cell file (or the gap law), in today's encoding (validation.legacy)."""
     rec = json.loads(Path(path).read_text(encoding="utf-8"))
-    return rec.get("result", rec)
+    return upgrade_ou_cell(Path(path).stem, rec.get("result", rec))
 
 
 def _arr(x):
@@ -47,7 +50,7 @@ def fig_cloning(sources, png) -> None:
         c = _load(s)
         t = _arr(c["t_branch"])
         o = np.argsort(t)
-        ax.fill_between(t[o], _arr(c["ci_low"])[o], _arr(c["ci_high"])[o], color=f"C{i}", alpha=0.25)
+        ax.fill_between(t[o], _arr(c["agreement_low"])[o], _arr(c["agreement_high"])[o], color=f"C{i}", alpha=0.25)
         ax.plot(t, _arr(c["agreement"]), "o", ms=4, color=f"C{i}", label=f"simulation, d = {c['d']}")
         ax.plot(t[o], _arr(c["phi_theory"])[o], "-", color=f"C{i}", label=f"exact theory, d = {c['d']}")
         ax.axvline(c["t_S_theory"], color=f"C{i}", ls="--", lw=1)
@@ -77,16 +80,16 @@ def fig_layer_a(sources, png) -> None:
     g = np.array([c["g"] for c in cells])
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     for m, label in enumerate(("common", "difference")):
-        est = np.array([c["modes"][m]["t075"] for c in cells], dtype=float)
+        est = np.array([read_triple(c["modes"][m], "t075") for c in cells], dtype=float)
         ax.errorbar(g, est[:, 0], yerr=[est[:, 0] - est[:, 1], est[:, 2] - est[:, 0]], fmt="o", color=f"C{m}",
                     label=f"{label}: sim phi=0.75")
         ax.plot(g, [c["modes"][m]["t075_theory"] for c in cells], "-", color=f"C{m}", label=f"{label}: exact")
         ax.plot(g, [c["modes"][m]["t_S_theory"] for c in cells], "--", color=f"C{m}", label=f"{label}: t_S^m")
     ax.set(xlabel="g", ylabel="OU time", title="Layer A: per-mode speciation")
     ax.legend(fontsize=7)
-    gl = [c for c in cells if c.get("gap_level")]
+    gl = [c for c in cells if "gap_level" in c]
     if gl:
-        e = np.array([c["gap_level"] for c in gl], dtype=float)
+        e = np.array([read_triple(c, "gap_level") for c in gl], dtype=float)
         gg = np.array([c["g"] for c in gl])
         ax2.errorbar(gg, e[:, 0], yerr=[e[:, 0] - e[:, 1], e[:, 2] - e[:, 0]], fmt="o", label="simulation")
     ax2.plot(g, [c["gap_t_S_theory"] for c in cells], "-", label="theory.coupled_ou gap")
@@ -103,10 +106,10 @@ def fig_layer_b_onsets(sources, png) -> None:
     for ax, c in zip(axes[0], cells):
         t = _arr(c["t"])
         rd = np.array(c["rate_drift"], dtype=float)
-        ci = np.array(c["rate_drift_ci"], dtype=float)
+        low, high = np.array(c["rate_drift_low"], dtype=float), np.array(c["rate_drift_high"], dtype=float)
         for k, f in enumerate(c["features"]):
             ax.plot(t, rd[:, k], color=f"C{k}", label=f"{f}: simulation")
-            ax.fill_between(t, ci[0, :, k], ci[1, :, k], color=f"C{k}", alpha=0.2)
+            ax.fill_between(t, low[:, k], high[:, k], color=f"C{k}", alpha=0.2)
             if c["onset_theory"][k] is not None:
                 ax.axvline(c["onset_theory"][k], color=f"C{k}", ls="--", lw=1, label=f"{f}: theory onset")
         ax.axhline(0, color="k", lw=0.8)
@@ -120,12 +123,12 @@ def fig_gap_vs_g(sources, png) -> None:
     """Layer B: Protocol I gap against g, routing law, fitted law, residuals and critical g (gap_law.json)."""
     L = _load(sources[0])
     g, est = _arr(L["g"]), _arr(L["gap"])
-    lo, hi = _arr(L["gap_lo"]), _arr(L["gap_hi"])
+    lo, hi = _arr(L["gap_low"]), _arr(L["gap_high"])
     fig, (ax, ax2) = plt.subplots(2, 1, figsize=(7, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     x = np.concatenate([[0.0], g])
     ax.errorbar(x, np.concatenate([[L["gap0"]], est]),
-                yerr=[np.concatenate([[L["gap0"] - L["gap0_ci"][0]], np.nan_to_num(est - lo)]),
-                      np.concatenate([[L["gap0_ci"][1] - L["gap0"]], np.nan_to_num(hi - est)])],
+                yerr=[np.concatenate([[L["gap0"] - L["gap0_low"]], np.nan_to_num(est - lo)]),
+                      np.concatenate([[L["gap0_high"] - L["gap0"]], np.nan_to_num(hi - est)])],
                 fmt="o", color="k", label="measured (g=0: cloning; g>0: Protocol I)")
     gg = np.geomspace(1e-3, max(x.max(), 1.0), 200)
     rho = routing_factor(gg)                                   # (200,)

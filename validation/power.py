@@ -135,19 +135,19 @@ NO_MIDPOINT = ("no midpoint: a flat agreement curve (or one whose midpoint lies 
 
 
 def precision_rows(gaps: dict, target_halfwidth: float | None) -> list[dict]:
-    """Per named gap [estimate, low, high] (or None): its 95% half-width and whether it meets the target:
-    "meets" / "misses" (an unbounded interval misses), "n/a" with NO_MIDPOINT when the gap does not exist,
-    "n/a" when no target is set."""
+    """Per named gap [estimate, low, high] (or None) one row {"label": its name, "gap": its estimate, "halfwidth":
+    its 95% half-width, "verdict": whether it meets the target, "reason"}: "meets" / "misses" (an unbounded interval
+    misses), "n/a" with NO_MIDPOINT when the gap does not exist, "n/a" when no target is set."""
     rows = []
     for name, gap in gaps.items():
         if not gap or gap[0] is None:
-            rows.append({"gap": name, "estimate": None, "halfwidth": None, "verdict": "n/a", "reason": NO_MIDPOINT})
+            rows.append({"label": name, "gap": None, "halfwidth": None, "verdict": "n/a", "reason": NO_MIDPOINT})
             continue
         lo = -math.inf if gap[1] is None else float(gap[1])
         hi = math.inf if gap[2] is None else float(gap[2])
         half = (hi - lo) / 2
         verdict = ("n/a" if target_halfwidth is None else "meets" if half <= target_halfwidth else "misses")
-        rows.append({"gap": name, "estimate": float(gap[0]), "halfwidth": half if math.isfinite(half) else None,
+        rows.append({"label": name, "gap": float(gap[0]), "halfwidth": half if math.isfinite(half) else None,
                      "verdict": verdict, "reason": "no precision target for this model" if target_halfwidth is None
                      else f"half-width {half:.3g} {'<=' if verdict == 'meets' else '>'} {target_halfwidth:g} steps"})
     return rows
@@ -166,9 +166,9 @@ def precision_sentence(p: dict | None) -> str:
         return ""
     rows = p["gaps"]
     ok, miss = [r for r in rows if r["verdict"] == "meets"], [r for r in rows if r["verdict"] == "misses"]
-    na = [r["gap"] for r in rows if r["verdict"] == "n/a"]
+    na = [r["label"] for r in rows if r["verdict"] == "n/a"]
     return (f" Precision ({p['n_pairs']} pairs, t_int grid read to ±{p['resolution']:g} step): {len(ok)} of "
             f"{len(rows)} gaps have a 95% half-width within the target {p['target_halfwidth']:g} sampler steps"
             + (f" (widest {p['widest']:.3g})" if p["widest"] is not None else "")
-            + (f"; wider: {', '.join(r['gap'] + ' ' + _fmt3(r['halfwidth']) for r in miss)}" if miss else "")
+            + (f"; wider: {', '.join(r['label'] + ' ' + _fmt3(r['halfwidth']) for r in miss)}" if miss else "")
             + (f"; n/a, no midpoint (flat agreement curve, not imprecision): {', '.join(na)}" if na else "") + ".")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from syncgap.theory.checks import check_choice
+
 from .check_kinds import FAIL, NA, PASS, VERDICTS, Decision
 from .claims import assign
 
@@ -57,8 +59,7 @@ class Check:
 
     def __post_init__(self):
         verdict = self.verdict or {True: PASS, False: FAIL, None: NA}[None if self.passed is None else bool(self.passed)]
-        if verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        check_choice("verdict", verdict, VERDICTS)
         if verdict == PASS and (self.predicted is None and not self.expects or self.observed is None):
             verdict = NA
             object.__setattr__(self, "reason", "nothing to compare: " + ("no prediction" if self.predicted is None
@@ -77,13 +78,18 @@ class Check:
         return None if self.ci is None else (self.ci[0] - self.widen, self.ci[1] + self.widen)
 
     def to_json(self) -> dict:
+        """The flat record of summary.json and validate --json (docs/json.md): the interval of the one measured
+        value as ci_low, ci_high (an open end or no interval: null)."""
         d = asdict(self)
         for k in ("predicted", "observed"):
             v = d[k]
             if isinstance(v, float) and not math.isfinite(v):
                 d[k] = None
-        if d["ci"] is not None:
-            d["ci"] = [None if not math.isfinite(float(v)) else float(v) for v in d["ci"]]
+        low, high = (None, None) if d["ci"] is None else (None if not math.isfinite(float(v)) else float(v)
+                                                          for v in d["ci"])
+        before = list(d)[:list(d).index("ci")]          # ci_low, ci_high where ci stood
+        d = {**{k: d[k] for k in before}, "ci_low": low, "ci_high": high,
+             **{k: v for k, v in d.items() if k not in before and k != "ci"}}
         d["widen"] = float(self.widen)
         return d
 
@@ -105,6 +111,11 @@ def decided(check_id: str, description: str, predicted, observed, ci, unit: str,
     """A Check whose verdict is `decision` (from one of validation.check_kinds' functions)."""
     return Check(check_id, description, predicted, observed, ci, unit, None, verdict=decision.verdict,
                  kind=kind, reason=decision.reason, **extra)
+
+
+def check_interval(record: dict) -> tuple:
+    """(ci_low, ci_high) of a check's JSON record (Check.to_json); None for an open end or no interval."""
+    return record["ci_low"], record["ci_high"]
 
 
 def tally(checks) -> dict[str, int]:

@@ -228,8 +228,7 @@ def _checks_csv(checks: list[Check]) -> str:
     w.writeheader()
     for c in checks:
         d = c.to_json()
-        ci = d.pop("ci") or [None, None]
-        w.writerow({k: d.get(k) for k in cols if k in d} | {"ci_low": ci[0], "ci_high": ci[1]})
+        w.writerow({k: d.get(k) for k in cols if k in d})
     return buf.getvalue()
 
 

@@ -16,6 +16,7 @@ import re
 
 from . import claim_rules as rules
 from .claims import CLAIMS, CONTROL_MODELS, P1_CLAIMS, P2_CLAIMS, model_of
+from .records import check_interval
 
 CAVEATS = (
     "P1 and P2 are known here from their abstracts and from secondary digests only; their full texts were not "
@@ -69,9 +70,9 @@ def _p2_1(by_id, m, f, control: str) -> dict:
     if c is None:
         return _row("P2.1", m, rules.ClaimVerdict(rules.NOT_TESTABLE, "no cloning gap at g = 0 in this report: "
                                                   "the findings suite (dit) did not run on this model"), [])
-    reason = (f"control model ({control}): its gap, {rules.interval_text(c['observed'], c['ci'])} steps, is what the network "
-              "adds, not the claim" if control else "")
-    v = rules.gap_without_coupling(c["observed"], c["ci"], not_testable=reason)
+    reason = (f"control model ({control}): its gap, {rules.interval_text(c['observed'], check_interval(c))} steps, is "
+              "what the network adds, not the claim" if control else "")
+    v = rules.gap_without_coupling(c["observed"], check_interval(c), not_testable=reason)
     v = rules.ClaimVerdict(v.verdict, f"{v.why} ({_units_words(f, c)})")
     if exact is not None and exact.get("predicted") is not None:
         v = rules.ClaimVerdict(v.verdict, f"{v.why}; the data's exact score alone gives {exact['predicted']:.3g} "
@@ -94,9 +95,9 @@ def _p2_2(by_id, m, f) -> dict:
                     "(docs/protocols.md)"), [])
     g = max(gaps)
     gap, ratio = gaps[g], by_id.get(f"dit.{m}.collapse.clone.g{g:g}")
-    v = rules.collapse_under_coupling(None if anchor is None else anchor["ci"], gap["observed"], gap["ci"],
-                                      None if ratio is None else ratio["observed"],
-                                      None if ratio is None else ratio["ci"], g=g)
+    v = rules.collapse_under_coupling(None if anchor is None else check_interval(anchor), gap["observed"],
+                                      check_interval(gap), None if ratio is None else ratio["observed"],
+                                      None if ratio is None else check_interval(ratio), g=g)
     return _row("P2.2", m, v, [x["id"] for x in (anchor, gap, ratio) if x is not None])
 
 
@@ -126,7 +127,7 @@ def _p2_4(by_id, m, f, control: str) -> dict:
     units = f.get("units") or []
     gate = f.get("gate_passed")
     why = "the control model missed its quality gate" if control and gate is False else ""
-    v = rules.global_before_local(c["observed"], c["ci"], n_units=len(units) if units else 3, not_testable=why)
+    v = rules.global_before_local(c["observed"], check_interval(c), n_units=len(units) if units else 3, not_testable=why)
     v = rules.ClaimVerdict(v.verdict, f"{v.why} ({_units_words(f, c)})")
     if control and v.verdict != rules.NOT_TESTABLE:
         v = rules.ClaimVerdict(v.verdict, f"{v.why} (control, {control}: an order here is the network's own)")

@@ -216,8 +216,11 @@ def numbers_only(result, labels=(), where: str = "result") -> None:
         raise TypeError(f"{where} is a {type(result).__name__} ({str(result)[:40]!r}) where a number belongs")
 
 
-def check_record(rec, config: dict | None = None, validate=None) -> dict:
-    """`rec` when it is a whole cell record (of `config`, when given); else DamagedRecord saying why."""
+def check_record(rec, config: dict | None = None, validate=None, upgrade=None) -> dict:
+    """`rec` when it is a whole cell record (of `config`, when given); else DamagedRecord saying why.
+
+    upgrade(result) -> result reads a result stored in an older encoding into today's (validation.legacy):
+    the record returned then holds the upgraded result, and `validate` sees that one."""
     if not isinstance(rec, dict):
         raise DamagedRecord(f"holds a JSON {type(rec).__name__}, not a cell record")
     if not isinstance(rec.get("config"), dict):
@@ -238,12 +241,14 @@ def check_record(rec, config: dict | None = None, validate=None) -> dict:
         raise DamagedRecord(f"has a result that is a JSON {type(rec['result']).__name__}, not an object")
     if "content_hash" in rec and rec["content_hash"] != content_hash(rec):
         raise DamagedRecord("has a result that does not match its content hash (edited or replaced)")
-    if validate is not None:
-        try:
+    try:
+        if upgrade is not None:
+            rec = {**rec, "result": upgrade(rec["result"])}
+        if validate is not None:
             validate(rec["result"])
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
-            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            raise DamagedRecord(f"has a result that cannot be used ({what})") from None
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise DamagedRecord(f"has a result that cannot be used ({what})") from None
     return rec
 
 
@@ -260,20 +265,25 @@ def seal_old_record(path, rec: dict) -> dict:
     return rec
 
 
-def load_cell(path, config: dict, validate=None) -> dict | None:
-    """The record at `path` when it is whole and holds `config`; None when missing or damaged (said on stderr)."""
+def load_cell(path, config: dict, validate=None, upgrade=None) -> dict | None:
+    """The record at `path` when it is whole and holds `config`; None when missing or damaged (said on stderr).
+    With `upgrade` (check_record), its result read into today's encoding; the file itself is left as it is."""
     if not os.path.exists(path):
         return None
     try:
-        return seal_old_record(path, check_record(read_json(path), config, validate))
+        stored = read_json(path)
+        rec = check_record(stored, config, validate, upgrade)
     except DamagedRecord as exc:
         report_damage(path, str(exc))
         return None
+    whole = seal_old_record(path, stored)
+    return whole if upgrade is None else {**whole, "result": rec["result"]}
 
 
-def compute_cell(path, config: dict, compute, validate=None) -> tuple[dict, bool]:
-    """(record, reused): the stored record of `config` at `path`, else compute(), written atomically."""
-    old = load_cell(path, config, validate)
+def compute_cell(path, config: dict, compute, validate=None, upgrade=None) -> tuple[dict, bool]:
+    """(record, reused): the stored record of `config` at `path` (its result upgraded, load_cell), else
+    compute(), written atomically."""
+    old = load_cell(path, config, validate, upgrade)
     if old is not None:
         return old, True
     t0 = time.time()

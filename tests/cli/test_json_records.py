@@ -46,6 +46,7 @@ COMMANDS = {
     "dit.gate": ["dit", "gate", "--model", "fhgm", "--g", "1", "--pairs", "3", "--steps", "4", "--n-boot", "10",
                  "--quiet", "--json"],
 }
+VERSIONS = {"dit.measure": 2, "ou.cloning": 2, "ou.gap": 2}
 EXPECTED_KINDS = {"ou.gap": {"agreement", "commitment", "gap"}, "ou.gap.throughout": {"difference", "onset", "gap"},
                   "ou.gap.switch_on": {"agreement", "commitment", "gap"},
                   "dit.measure.throughout": {"difference", "onset", "gap"}, "ou.gap.layer_a": {"mode", "gap"},
@@ -55,7 +56,8 @@ EXPECTED_KINDS = {"ou.gap": {"agreement", "commitment", "gap"}, "ou.gap.througho
 
 def check_shape(d: dict, command: str) -> "pd.DataFrame":
     assert set(d) <= {"schema", "meta", "records", "summary"} and {"schema", "meta", "records"} <= set(d)
-    assert d["schema"] == f"syncgap.{command}/{2 if command == 'dit.measure' else 1}"   # dit measure 2: issue 15
+    # dit measure 2: Protocol II's fields; ou cloning 2, ou gap 2: the one interval encoding (x, x_low, x_high, x_reason)
+    assert d["schema"] == f"syncgap.{command}/{VERSIONS.get(command, 1)}"
     assert d["meta"]["command"] == "syncgap " + command.replace(".", " ") and d["meta"]["version"]
     assert d["records"], "no records"
     for row in d["records"]:
@@ -106,13 +108,16 @@ def test_ou_gap_reshape_puts_each_value_in_its_row():
     """The reshaping alone, on a synthetic record whose every number says where it came from."""
     from argparse import Namespace
 
+    from syncgap.theory.intervals import interval_fields
     from syncgap.validation.cli import tidy
     rec = {"amplitudes": [20.0, 4.0], "d": 2, "samples": 10, "seed": 0, "scheme": "sde", "gap_log_amplitude_ratio": 1.6,
            "results": [{"g": 0.5, "t_int": [3.0, 2.0],
-                        "agreement": [[0.10, 0.11], [0.20, 0.21]], "ci_low": [[0.0, 0.01], [0.1, 0.11]],
-                        "ci_high": [[0.3, 0.31], [0.4, 0.41]],
-                        "tau_spec": [[2.5, 2.4, 2.6], [None, None, None]], "tau_spec_dit_steps": [[9, 8, 10], [None] * 3],
-                        "gap": [[None, None, None]], "gap_dit_steps": [[None, None, None]],
+                        **interval_fields("agreement", [[0.10, 0.11], [0.20, 0.21]], [[0.0, 0.01], [0.1, 0.11]],
+                                          [[0.3, 0.31], [0.4, 0.41]]),
+                        **interval_fields("tau_spec", [2.5, None], [2.4, None], [2.6, None]),
+                        **interval_fields("tau_spec_dit_steps", [9, None], [8, None], [10, None]),
+                        **interval_fields("gap", [None], [None], [None]),
+                        **interval_fields("gap_dit_steps", [None], [None], [None]),
                         "onset_theory": [3.3, None], "gap_onset_theory": None}]}
     d = tidy.ou_gap(Namespace(g=[0.5]), rec)
     df = pd.DataFrame(d["records"]).set_index(["kind", "feature", "t_int"], drop=False)

@@ -100,11 +100,11 @@ def _parts(onsets, n_pairs=8, steps=30):
 def test_gap_shift_reads_the_synthetic_onsets():
     r = gap_shift(_parts([10, 18]), _parts([10, 14]), n_boot=50)
     assert r["gap"] == 8 and r["reference_gap"] == 4 and r["shift"] == 4
-    assert r["shift_low"] <= 4 <= r["shift_high"] and r["reason"] is None
+    assert r["shift_low"] <= 4 <= r["shift_high"] and "shift_reason" not in r
     flat = _parts([10, 18])
     flat[:, 0, 1] = 0.01                                            # the weak unit never desynchronises
     r = gap_shift(flat, _parts([10, 14]), n_boot=50)
-    assert r["shift"] is None and "no onset" in r["reason"]
+    assert r["shift"] is None and "no onset" in r["shift_reason"]
     with pytest.raises(InputError, match="one shape"):
         gap_shift(_parts([1, 2]), _parts([1, 2], n_pairs=4))
 
@@ -204,7 +204,7 @@ def test_switch_on_shift_reads_known_curves():
     assert r["no_effect"] and r["shift"] == 0.0 and r["gap"] is None and not dit_causal.moves_gap(r)
     half, _ = _agreement([12.0, None, None], seed=3)                    # the coarse unit only: no gap, no convention
     r = dit_causal.switch_on_shift(half, ref, t, [0, 1, 2], n_boot=100)
-    assert r["synchronised"] == [True, False] and not r["no_effect"] and r["shift"] is None and "midpoint" in r["reason"]
+    assert r["synchronised"] == [True, False] and not r["no_effect"] and r["shift"] is None and "midpoint" in r["shift_reason"]
     with pytest.raises(InputError, match="one shape"):
         dit_causal.switch_on_shift(coupled[:10], ref, t, [0, 2])
 

@@ -13,6 +13,7 @@ from syncgap.dit_bridge.token_modes import patchify, token_dct_basis
 from syncgap.dit_bridge.train import alphas_cumprod
 from syncgap.theory.checks import InputError
 from syncgap.theory.data import frequency_hierarchy_mixture
+from syncgap.theory.intervals import read_triples
 
 
 @pytest.fixture(scope="module")
@@ -118,10 +119,11 @@ def test_layer_mode_commitment_gap_and_intervals():
             e[:, si, :, g, 0] = u_curve(steps, m, 1.0, 0.4)[:, None] * rng.uniform(0.5, 1.5, n_pairs)
     r = layer_mode_commitment(steps, e, coarse=0, fine=1, n_boot=60)
     assert r["q"].shape == (3, 2, 20)
+    gaps = read_triples(r, "gap")
     for si, (mc, mf) in enumerate(mids):
-        est, lo, hi = r["gap"][si]
+        est, lo, hi = gaps[si]
         assert est == pytest.approx(mf - mc, abs=0.5) and lo <= est <= hi
-    assert r["gap"][0][1] < 0.5 and r["gap"][2][1] > 5      # state 0 no gap, state 2 a resolved gap
+    assert gaps[0][1] < 0.5 and gaps[2][1] > 5               # state 0 no gap, state 2 a resolved gap
     with pytest.raises(InputError, match="energies"):
         layer_mode_commitment(steps, e[..., 0], coarse=0, fine=1)
 

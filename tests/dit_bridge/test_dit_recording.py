@@ -89,10 +89,10 @@ def test_commitment_fits_recover_known_midpoints():
     agree = curves[None] + rng.normal(0, 0.05, (16, 3, t.size))
     fits = commitment_fits(t, agree, [1, 2, 8], n_boot=40)
     for p, tau in zip(fits["per_scale"], taus):
-        assert abs(p["tau"] - tau) < 2.0 and p["low"] <= tau + 2.0 and p["high"] >= tau - 2.0
-    assert abs(fits["gap"]["estimate"] - 25.0) < 3.0 and fits["gap"]["low"] < fits["gap"]["high"]
+        assert abs(p["tau"] - tau) < 2.0 and p["tau_low"] <= tau + 2.0 and p["tau_high"] >= tau - 2.0
+    assert abs(fits["gap"] - 25.0) < 3.0 and fits["gap_low"] < fits["gap_high"]
     flat = commitment_fits(t, 0.5 + rng.normal(0, 0.01, (8, 3, t.size)), [1, 2, 8], n_boot=10)
-    assert flat["gap"]["estimate"] is None or np.isnan(flat["gap"]["estimate"])
+    assert flat["gap"] is None or np.isnan(flat["gap"])
 
 
 def test_batched_step_reduction_matches_numpy(tiny):

@@ -181,11 +181,13 @@ def test_step_focus_draws_the_stated_share_of_steps_and_none_is_the_dit_recipe()
             return type("Out", (), {"sample": torch.zeros_like(x)})()
 
     spy, abar, x0, lab = Spy(), alphas_cumprod(), torch.zeros(20000, 1, 2, 2), torch.zeros(20000, dtype=torch.long)
-    diffusion_loss(spy, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0, step_focus=(100, 600, 0.4))
+    diffusion_loss(spy, x0, lab, abar, torch.Generator().manual_seed(0), 1,
+                   replace(TINY, class_dropout=0.0, step_focus=(100, 600, 0.4)))
     inside = ((spy.steps >= 100) & (spy.steps < 600)).float().mean().item()
     assert inside == pytest.approx(0.4 + 0.6 * 0.5, abs=0.015)               # 4 sd of a binomial share
     assert spy.steps.min() >= 0 and spy.steps.max() < 1000
-    diffusion_loss(spy, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0, step_focus=None)
+    diffusion_loss(spy, x0, lab, abar, torch.Generator().manual_seed(0), 1,
+                   replace(TINY, class_dropout=0.0, step_focus=None))
     assert torch.equal(spy.steps, torch.randint(0, 1000, (20000,), generator=torch.Generator().manual_seed(0)))
     with pytest.raises(InputError, match="step_focus hi"):
         replace(TINY, step_focus=(500, 400, 0.5)).validate()
@@ -204,14 +206,16 @@ def test_min_snr_objective_is_the_x0_space_loss_weighted_by_min_snr_gamma():
     x0 = torch.randn(4000, 1, 2, 2, generator=torch.Generator().manual_seed(1))
     lab = torch.zeros(4000, dtype=torch.long)
     model = Guess()
-    obj, mse = diffusion_loss(model, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0, min_snr_gamma=g)
+    obj, mse = diffusion_loss(model, x0, lab, abar, torch.Generator().manual_seed(0), 1,
+                              replace(TINY, class_dropout=0.0, min_snr_gamma=g))
     a = abar[model.steps].double().view(-1, 1, 1, 1)
     x0_hat = (model.xt.double() - (1 - a).sqrt() * (0.3 * model.xt.double() + 0.1)) / a.sqrt()
     e0 = (x0_hat - x0.double()).square().flatten(1).mean(1)                     # x0-space error per sample
     snr = (a / (1 - a)).view(-1)
     assert obj.item() == pytest.approx(torch.minimum(snr, torch.tensor(g)).mul(e0).mean().item(), rel=1e-4)
     assert mse.item() == pytest.approx(snr.mul(e0).mean().item(), rel=1e-4)    # the logged loss is the plain MSE
-    plain, plain_mse = diffusion_loss(model, x0, lab, abar, torch.Generator().manual_seed(0), 1, 0.0)
+    plain, plain_mse = diffusion_loss(model, x0, lab, abar, torch.Generator().manual_seed(0), 1,
+                                      replace(TINY, class_dropout=0.0, min_snr_gamma=None))
     assert plain.item() == plain_mse.item() == pytest.approx(mse.item(), rel=1e-6)
     assert obj.item() < mse.item()                                              # the clean steps are damped
     with pytest.raises(InputError, match="min_snr_gamma"):

@@ -21,8 +21,8 @@ def test_cloning_reproduces_base_theory_curve_and_speciation_time():
     r = measure.cloning(two_gaussian_mixture(d), engine.ou_grid(8.0, 400), 800, seed=3, n_boot=200,
                         branch_times=np.linspace(1.0, 5.0, 11))
     th = base.cloning_agreement(r["t_branch"], np.sqrt(d), 1.0)
-    assert _inside(th, r["ci_low"][:, 0], r["ci_high"][:, 0], 0.02).all()
-    est, lo, hi = r["t_speciation"][0]
+    assert _inside(th, r["agreement_low"][:, 0], r["agreement_high"][:, 0], 0.02).all()
+    est, lo, hi = (r[f"t_speciation{end}"][0] for end in ("", "_low", "_high"))
     # the exact curve's 0.75 crossing, and t_S = 1/2 log Lambda of docs/science.md §2 (a crossover scale, not the crossing)
     tt = np.linspace(1.0, 5.0, 4001)
     t75 = tt[np.argmin(np.abs(base.cloning_agreement(tt, np.sqrt(d), 1.0) - 0.75))]
@@ -50,10 +50,10 @@ def test_layer_a_mode_cloning_matches_theory(g):
         j = r["observables"].index(f"mode{m}.0")
         th = base.cloning_agreement(kap * r["t_branch"], np.sqrt(kap) * a, np.sqrt(kap))
         near = np.abs(r["t_branch"] - np.sort(ts)[::-1][m]) < 0.5 * np.sort(ts)[::-1][m]   # this mode's window
-        assert _inside(th, r["ci_low"][:, j], r["ci_high"][:, j], 0.03)[near].all(), (m, kap)
-        assert _inside(th, r["ci_low"][:, j], r["ci_high"][:, j], 0.06).all(), (m, kap)
+        assert _inside(th, r["agreement_low"][:, j], r["agreement_high"][:, j], 0.03)[near].all(), (m, kap)
+        assert _inside(th, r["agreement_low"][:, j], r["agreement_high"][:, j], 0.06).all(), (m, kap)
         # measured phi = 0.75 time vs the exact curve's crossing; t_S^m itself is only the crossover scale
-        est, lo, hi = r["t_speciation"][j]
+        est, lo, hi = (r[f"t_speciation{end}"][j] for end in ("", "_low", "_high"))
         assert lo - 0.05 / kap <= measure.cloning_crossing_theory(kap, a, 1.0) <= hi + 0.05 / kap
         assert abs(est - np.sort(ts)[::-1][m]) < 0.15 * np.sort(ts)[::-1][m] + 0.1
 
@@ -74,7 +74,7 @@ def test_layer_b_difference_rates_match_theory(g):
     sel = (r["t"] > 0.4) & (r["t"] < 4.3)
     for k, lk in enumerate(lam):
         th = gated.difference_growth_rate(r["t"][sel], g, lk, "sde")
-        lo, hi = r["rate_drift_ci"][:, sel, k]
+        lo, hi = r["rate_drift_low"][sel, k], r["rate_drift_high"][sel, k]
         assert _inside(th, lo, hi, 0.0).mean() > 0.85          # pointwise 95 % bands
         assert _inside(th, lo, hi, 0.25).all()
 
@@ -85,14 +85,14 @@ def test_protocol_one_chance_without_coupling_and_ordered_commitment_with_it():
     grid = engine.ou_grid(6.0, 300)
     times = np.linspace(0.1, 4.5, 10)
     r0 = measure.protocol_one(data, grid, 0.0, 600, seed=4, t_int_times=times, n_boot=100)
-    assert (r0["ci_low"] < 0.5).all() and (r0["ci_high"] > 0.5).all()    # g = 0: independent pair, chance
-    assert np.isnan(r0["tau_spec"][:, 0]).all()
+    assert (r0["agreement_low"] < 0.5).all() and (r0["agreement_high"] > 0.5).all()   # g = 0: independent, chance
+    assert np.isnan(r0["tau_spec"]).all()
     r = measure.protocol_one(data, grid, 10.0, 600, seed=4, t_int_times=times, n_boot=100, batch=250)
     assert (r["agreement"][-1] > 0.97).all()    # t_int = 0.1: coupled almost to the end, one class
-    tau = r["tau_spec"][:, 0]
+    tau = r["tau_spec"]
     assert tau[0] > tau[1] > 0                                              # strong feature commits first
-    est, lo, hi = r["gap"][0]
-    assert lo <= est <= hi and r["gap_dit_steps"][0][0] > 0
+    est, lo, hi = r["gap"][0], r["gap_low"][0], r["gap_high"][0]
+    assert lo <= est <= hi and r["gap_dit_steps"][0] > 0
     # batching never changes the result
     r2 = measure.protocol_one(data, grid, 10.0, 600, seed=4, t_int_times=times, n_boot=100, batch=600)
     np.testing.assert_array_equal(r["agreement"], r2["agreement"])
@@ -103,7 +103,7 @@ def test_collapse_lock_time_tracks_theory():
     r = measure.collapse(100, 8, engine.ou_grid(3.0, 600), 400, seed=1, n_boot=200)
     tc = base.collapse_time(100, 8, 1.0)
     assert r["t_collapse_theory"] == pytest.approx(tc)
-    est, lo, hi = r["t_lock_median"]
+    est, lo, hi = r["t_lock_median"], r["t_lock_median_low"], r["t_lock_median_high"]
     assert lo - 0.03 <= tc <= hi + 0.03
     assert np.median(r["final_nn_distance"]) < 0.5 * np.sqrt(8)            # samples sit on training points
 
@@ -125,7 +125,7 @@ def test_flat_fhgm_control_features_commit_together():
 
     grid, branch = engine.ou_grid(6.0, 300), np.linspace(0.6, 3.6, 16)
     r = measure.cloning(flat, grid, 1500, seed=4, n_boot=200, branch_times=branch)
-    est, lo, hi = r["t_speciation"].T                          # (4,) each: one per feature
+    est, lo, hi = (r[f"t_speciation{end}"] for end in ("", "_low", "_high"))                          # (4,) each: one per feature
     t75 = measure.cloning_crossing_theory(1.0, a, FHGM_NOISE_STD)
     assert np.all((lo - 0.05 <= t75) & (t75 <= hi + 0.05)), (est, lo, hi, t75)
     assert lo.max() <= hi.min() + 0.05, (lo, hi)               # one common interval: no feature commits first
@@ -133,5 +133,5 @@ def test_flat_fhgm_control_features_commit_together():
 
     r = measure.cloning(frequency_hierarchy_mixture(), grid, 1500, seed=4, n_boot=200,
                         branch_times=np.linspace(0.1, 3.6, 16))
-    est, lo, hi = r["t_speciation"].T
+    est, lo, hi = (r[f"t_speciation{end}"] for end in ("", "_low", "_high"))
     assert np.all(np.diff(est) < 0) and lo.max() > hi.min() + 1.0  # the hierarchy: low frequencies first

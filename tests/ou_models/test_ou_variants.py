@@ -13,7 +13,7 @@ GRID = engine.ddpm_grid(100)
 def test_release_at_g0_with_ddim_gives_a_flat_agreement_curve():
     r = measure.protocol_one(DATA, GRID, 0.0, 300, scheme="ddim", n_boot=20)
     assert np.ptp(r["agreement"], axis=0).max() == 0.0        # every t_int: the same final outputs
-    assert np.all(np.isnan(r["gap_dit_steps"][:, 0]))          # no midpoint, no gap
+    assert np.all(np.isnan(r["gap_dit_steps"]))                # no midpoint, no gap
 
 
 def test_g0_pair_is_two_independent_runs_exactly():
@@ -53,8 +53,8 @@ def test_throughout_at_g0_reads_onsets_in_the_order_of_the_amplitudes():
     assert first is not None and second is not None and first < second    # a = 20 commits before a = 4
     assert r["gaps"][0]["gap_dit_steps"] == second - first
     r = variants.throughout(DATA, GRID, 1.0, 400, scheme="ddim", eps=0.3, n_boot=30)
-    assert all(o["onset_dit_steps"] is None and o["onset_reason"].startswith("no onset") for o in r["onsets"])
-    assert r["gaps"][0]["gap_dit_steps"] is None and r["gaps"][0]["gap_reason"]
+    assert all(o["onset_dit_steps"] is None and o["onset_dit_steps_reason"].startswith("no onset") for o in r["onsets"])
+    assert r["gaps"][0]["gap_dit_steps"] is None and r["gaps"][0]["gap_dit_steps_reason"]
 
 
 def test_difference_onset_rules():

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from syncgap.theory.intervals import read_triples
 from syncgap.validation.suites.dit_depth_ablation import ablation_blocks, analyse_ablation
 
 T = np.array([0, 4, 6, 8, 10, 12, 14, 16, 18], float)
@@ -24,7 +25,7 @@ def test_last_blocks_whose_ablation_moves_commitment_answer_last():
     mids = {b: (7.0 if b >= n_layers - k else 10.0) for b in blocks}    # ablating the last 3 commits 3 steps earlier
     a = analyse_ablation(T, _agree(10.0), _runs(mids), 0, k, n_layers, n_boot=100)
     assert a["reference_tau"] == pytest.approx(10.0, abs=0.6)
-    by = dict(zip(a["blocks"], a["shift"]))
+    by = dict(zip(a["blocks"], read_triples(a, "shift")))
     assert by[11][0] == pytest.approx(-3.0, abs=0.8) and by[11][2] < 0
     assert a["localisation"]["answer"] == "last 3" and len(a["localisation"]["null"]) == 5
     first = {b: (7.0 if b < k else 10.0) for b in blocks}
@@ -41,8 +42,8 @@ def test_effects_are_normalised_by_the_energy_removed_and_zero_energy_has_none()
     runs = {b: (_agree(7.0, seed=b + 1), 2.0 if b == 0 else 1.0) for b in blocks}
     runs[1] = (runs[1][0], 0.0)
     a = analyse_ablation(T, _agree(10.0), runs, 0, 3, 12, n_boot=50)
-    eff = dict(zip(a["blocks"], a["effect"]))
-    shift = dict(zip(a["blocks"], a["shift"]))
+    eff = dict(zip(a["blocks"], read_triples(a, "effect")))
+    shift = dict(zip(a["blocks"], read_triples(a, "shift")))
     assert eff[0][0] == pytest.approx(-shift[0][0] / 2.0) and eff[2][0] == pytest.approx(-shift[2][0])
     assert eff[1] == [None, None, None] and mids
     assert a["localisation"]["answer"] == "n/a"          # the first 3 have a block without an effect

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from syncgap.dit_bridge.causal import middle_sets
+from syncgap.theory.intervals import read_triple, triple_fields
 from syncgap.validation.suites import dit_depth_localise as dl
 
 NULL = [0.1, 0.2, 0.05, 0.0, 0.15]
@@ -24,7 +25,7 @@ NULL = [0.1, 0.2, 0.05, 0.0, 0.15]
 def test_localise_answers(last, first, null, answer):
     got, reason = dl.localise(last, first, null, 5)
     assert got == answer and reason
-    m = dl.margin({"last": last, "first": first, "null": null}, "last")
+    m = dl.margin({**triple_fields("last", last), **triple_fields("first", first), "null": null}, "last")
     if answer == "last 5":
         assert m > 0
     elif m is not None:
@@ -38,16 +39,17 @@ def test_set_effects_sums_blocks_and_draws_a_measured_null():
     est[-5:] = 0.2                                          # the last 5 blocks carry the difference
     boots = est + 0.01 * rng.standard_normal((200, n))
     eff = dl.set_effects(est, boots, 5, 5, seed=1)
-    assert eff["last"][0] == pytest.approx(1.0) and eff["last"][1] < 1.0 < eff["last"][2]
+    assert eff["last"] == pytest.approx(1.0) and eff["last_low"] < 1.0 < eff["last_high"]
     assert len(eff["null"]) == 5 and all(len(s) == 5 for s in eff["null_sets"])
     ends = set(range(23, 28)) | set(range(5))
     assert all(not ends & set(s) for s in eff["null_sets"])              # "k other blocks": no block of an end
-    assert dl.localise(eff["last"], eff["first"], eff["null"], 5)[0] == "last 5"
+    assert dl.localise(read_triple(eff, "last"), read_triple(eff, "first"), eff["null"], 5)[0] == "last 5"
     flipped = dl.set_effects(est[::-1], boots[:, ::-1], 5, 5, seed=1)
-    assert dl.localise(flipped["last"], flipped["first"], flipped["null"], 5)[0] == "first 5"
+    assert dl.localise(read_triple(flipped, "last"), read_triple(flipped, "first"), flipped["null"], 5)[0] == "first 5"
     assert dl.control_k(28) == 5 and dl.control_k(16) == 5 and dl.control_k(4) == 1 and dl.control_k(12) == 4
     few = dl.set_effects(np.ones(4), np.ones((50, 4)), 1, 5)     # a 4-block model has 2 other 1-sets
-    assert len(few["null"]) == 2 and dl.localise(few["last"], few["first"], few["null"], 1)[0] == "n/a"
+    assert len(few["null"]) == 2 and dl.localise(read_triple(few, "last"), read_triple(few, "first"), few["null"],
+                                                 1)[0] == "n/a"
     assert middle_sets(16, 5, 5) == [s for s in middle_sets(16, 5, 6) if s in middle_sets(16, 5, 5)]
     assert len(middle_sets(16, 5, 10)) == 6 and middle_sets(12, 5, 5) == []   # 6 middle blocks; 2
 
@@ -59,9 +61,10 @@ def test_a_null_overlapping_an_end_would_hide_a_spread_tail():
     est = np.r_[np.full(11, 0.01), np.full(5, 0.2)]
     boots = est + 0.05 * rng.standard_normal((400, 16))
     eff = dl.set_effects(est, boots, 5, 5, seed=0)
-    assert max(eff["null"]) < 0.1 and dl.localise(eff["last"], eff["first"], eff["null"], 5)[0] == "last 5"
+    assert max(eff["null"]) < 0.1 and dl.localise(read_triple(eff, "last"), read_triple(eff, "first"), eff["null"],
+                                                  5)[0] == "last 5"
     overlapping = [[2, 5, 7, 8, 9], [1, 3, 6, 9, 12], [0, 4, 12, 13, 15], [10, 11, 12, 13, 14], [3, 6, 8, 9, 10]]
-    answer = dl.localise(eff["last"], eff["first"], [est[s].sum() for s in overlapping], 5)[0]
+    answer = dl.localise(read_triple(eff, "last"), read_triple(eff, "first"), [est[s].sum() for s in overlapping], 5)[0]
     assert answer == "n/a"                                                   # 4 of the last 5 tops the edge
 
 
@@ -85,7 +88,7 @@ def test_control_checks_from_records(tmp_path, monkeypatch):
     _write(tmp_path, "neg", "first", "last 5")          # made to fail: the negative control answers "last"
     checks, reason = dl.control_checks("deep", str(tmp_path), "f")
     assert [c.verdict for c in checks] == ["pass", "fail"] and "neg (first control)" in reason
-    eff = {"k": 5, "last": [0.6, 0.5, 0.7], "first": [0.1, 0.0, 0.2], "null": NULL}
+    eff = {"k": 5, **triple_fields("last", [0.6, 0.5, 0.7]), **triple_fields("first", [0.1, 0.0, 0.2]), "null": NULL}
     assert dl.localisation_check("deep", eff, reason, "f", "x").verdict == "n/a"
     assert dl.localisation_check("deep", eff, None, "f", "x").verdict == "pass"
     assert dl.control_checks("other", str(tmp_path), "f") == ([], "no positive and negative depth controls of "
@@ -107,7 +110,7 @@ def test_depth_controls_command_writes_a_record_the_report_reads(tmp_path, monke
     record = json.loads((out / dl.RECORD_FILE).read_text())
     assert record["expect"] == "last" and record["k"] == dl.control_k(6) == 2
     assert record["answer"] in ("last 2", "first 2", "elsewhere", "n/a") and record["reason"]
-    assert len(record["last"]) == 3 and record["feature"] == "dct67"
+    assert {"last", "last_low", "last_high"} <= set(record) and record["feature"] == "dct67"
     assert len(record["null"]) == len(middle_sets(6, 2, 5)) == 1             # blocks 2, 3 lie between the ends
     monkeypatch.setitem(dl.CONTROLS, "deep", ("ctl", "missing"))
     checks, reason = dl.control_checks("deep", str(tmp_path / "zoo"), "f")

@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 
 from syncgap.theory.data import frequency_hierarchy_mixture
+from syncgap.theory.intervals import triple_fields
 from syncgap.validation.suites import dit_calibrated as dc
 
 F2 = "gap collapses under strong coupling"
 
 
 def _reading(est, half, reason=None, missing=0.0):
-    return {"gap": [est, est - half, est + half] if est is not None else [None, -np.inf, np.inf],
-            "missing": missing, "reason": reason}
+    """One g of dit_readout.gap_readings."""
+    return {**triple_fields("gap", [est, est - half, est + half] if est is not None else [None, -np.inf, np.inf],
+                            reason), "missing": missing}
 
 
 def _analysis(rows, collapse=()):
@@ -35,11 +37,13 @@ def test_bridge_check_fails_passes_and_is_na_with_reason():
 
 
 def test_collapse_check_fails_when_the_gap_grows_and_passes_when_it_shrinks():
-    base = {"gap0": [10.0, 8.0, 12.0], "gap": [12.0, 10.0, 14.0], "ratio_tolerance": 0.1, "collapses": "no",
-            "equal_g_ratio": [1.0, 0.9, 1.1], "calibrated_ratio": [1.1, 1.0, 1.2]}
-    rows = [base | {"g": 5.0, "ratio": [1.3, 1.2, 1.4]}, base | {"g": 1.0, "ratio": [0.5, 0.3, 0.7]},
-            base | {"g": 0.5, "ratio": [1.0, 0.8, 1.2]}, base | {"g": 2.0, "ratio": [0.5, 0.3, 0.7],
-                                                              "gap0": [1.0, -1.0, 3.0]}]
+    base = {**triple_fields("gap0", [10.0, 8.0, 12.0]), **triple_fields("gap", [12.0, 10.0, 14.0]),
+            "ratio_tolerance": 0.1, "collapses": "no", **triple_fields("equal_g_ratio", [1.0, 0.9, 1.1]),
+            **triple_fields("calibrated_ratio", [1.1, 1.0, 1.2])}
+    rows = [base | {"g": 5.0, **triple_fields("ratio", [1.3, 1.2, 1.4])},
+            base | {"g": 1.0, **triple_fields("ratio", [0.5, 0.3, 0.7])},
+            base | {"g": 0.5, **triple_fields("ratio", [1.0, 0.8, 1.2])},
+            base | {"g": 2.0, **triple_fields("ratio", [0.5, 0.3, 0.7]), **triple_fields("gap0", [1.0, -1.0, 3.0])}]
     cks = {c.id: c for c in dc.bridge_checks(_analysis([], rows), F2)}
     assert cks["dit.fhgm.collapse.clone.g5"].verdict == "fail"
     assert cks["dit.fhgm.collapse.clone.g1"].verdict == "pass"
@@ -58,7 +62,8 @@ def test_collapse_check_fails_when_the_gap_grows_and_passes_when_it_shrinks():
     ([0.2, -0.3, 0.6], [1.0, -1.0, 3.0], "n/a"),         # gap(0) not established: nothing to collapse
 ])
 def test_collapse_gap_check_decides_on_the_dit_gap_within_one_step(gap, gap0, verdict):
-    c = dc.collapse_gap_check("fhgm", {"g": 5.0, "gap": gap, "gap0": gap0, "gap_tolerance": 0.2}, F2)
+    c = dc.collapse_gap_check("fhgm", {"g": 5.0, **triple_fields("gap", gap), **triple_fields("gap0", gap0),
+                                       "gap_tolerance": 0.2}, F2)
     assert c.id == "dit.fhgm.collapse.clone_gap.g5" and c.verdict == verdict and c.reason
 
 

@@ -40,12 +40,12 @@ def test_kind_runs_once_through_the_local_runner_and_rolls_up(kind, tmp_path):
     if kind == "ou.gap":
         # strong gate, features of amplitude 20 and 4: the strong one commits first (larger OU time) and
         # the gap is near log(20/4) = 1.61, the CLI's gap_log_amplitude_ratio (docs/science.md §4)
-        assert res["tau0_estimate"] > res["tau1_estimate"] > 0
-        assert res["gap1_low"] <= res["gap1_estimate"] <= res["gap1_high"]
-        assert abs(res["gap1_estimate"] - math.log(5.0)) < 0.3 and res["gap1_dit_steps_estimate"] > 0
+        assert res["tau0"] > res["tau1"] > 0
+        assert res["gap1_low"] <= res["gap1"] <= res["gap1_high"]
+        assert abs(res["gap1"] - math.log(5.0)) < 0.3 and res["gap1_dit_steps"] > 0
     elif kind == "ou.cloning":
         # phi = 0.75 crossing near the speciation time 1/2 log(d + 1) = 1.42 (docs/science.md §2)
-        assert abs(res["t_speciation_estimate"] - res["t_speciation_theory"]) < 0.5
+        assert abs(res["t_speciation"] - res["t_speciation_theory"]) < 0.5
         assert len(res["agreement"]) == len(res["t_branch"]) == 10
     else:
         assert res["model"] == "tiny" and res["scales"] and "gap" in res

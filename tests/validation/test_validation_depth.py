@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from syncgap.theory.checks import InputError
+from syncgap.theory.intervals import list_fields, triple_fields
 from syncgap.validation.suites import dit_depth
 from syncgap.validation.suites.dit_depth_figures import draw_depth_figures
 
@@ -39,9 +40,10 @@ def test_quick_run_on_fhgm_writes_cells_checks_and_figures(fhgm_quick):
     assert lm["states"][0] == "x_t" and lm["states"][-1] == "posterior_mean" and len(lm["states"]) == 8
     assert np.asarray(lm["q"]).shape == (8, 6, 12) and len(lm["tau"]) == 8 and len(lm["gap"]) == 8
     assert lm["coarse"] == "dct01" and "P2's own measure" in part.notes[0]
-    at = a["attribution"]   # per block [est, low, high] shares; the direct decomposition closes
-    assert np.asarray(at["total"]).shape == (4, 4, 3) and np.asarray(at["closure_error"]).shape == (4, 3)
-    assert abs(at["closure_error"][0][0]) < 0.05 and "Attribution" in part.notes[0]
+    at = a["attribution"]   # per block and feature the shares with their intervals; the direct decomposition closes
+    assert np.asarray(at["total"]).shape == np.asarray(at["total_low"]).shape == (4, 4)
+    assert np.asarray(at["closure_error"]).shape == (4,)
+    assert abs(at["closure_error"][0]) < 0.05 and "Attribution" in part.notes[0]
     assert "fhgm (4 blocks)" in part.notes[0] and any("depth done" in m for m in msgs)
 
 
@@ -66,12 +68,14 @@ def _analysis(first, share, chance=0.25, n_layers=28, changed=None):
     if first is not None:
         gaps = gaps[:first] + [[3.0, 1.0, 5.0]] * (n_layers + 1 - first)
     return {"model": "m", "n_layers": n_layers, "features": ["dct01", "dct67"], "chance_share": chance,
-            "share_pooled": share, "accuracy": np.ones((n_layers + 1, 3, 2)).tolist(), "gap": gaps,
+            **triple_fields("share_pooled", share), "accuracy": np.ones((n_layers + 1, 3, 2)).tolist(),
+            **list_fields("gap", gaps),
             "first_resolved_layer": first, "first_changed_layer": changed, "predicted_first_layer": dit_depth.predicted_first_layer(n_layers)}
 
 
 def _localisation(last, first, null, k=5):
-    return {"localisation": {"k": k, "last": last, "first": first, "null": null, "feature": "dct34"}}
+    return {"localisation": {"k": k, **triple_fields("last", last), **triple_fields("first", first), "null": null,
+                             "feature": "dct34"}}
 
 
 def test_checks_pass_fail_and_na():

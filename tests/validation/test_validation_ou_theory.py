@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from syncgap.theory import routing
+from syncgap.theory.intervals import interval_fields
 from syncgap.validation.suites.ou_theory import gap_law, law_ratio, onset
 
 
@@ -26,8 +27,8 @@ def test_law_ratio_matches_theory_routing(eta):
 
 
 def _cells(gap0, g, gaps, half=1.0):
-    c0 = {"gap_dit_steps": [gap0, gap0 - half, gap0 + half]}
-    return [c0] + [{"g": x, "gap_dit_steps": [y, y - half, y + half]} for x, y in zip(g, gaps)]
+    c0 = interval_fields("gap_dit_steps", gap0, gap0 - half, gap0 + half)
+    return [c0] + [{"g": x, **interval_fields("gap_dit_steps", y, y - half, y + half)} for x, y in zip(g, gaps)]
 
 
 def test_gap_law_recovers_eta_and_critical_g_of_an_exact_law():
@@ -35,7 +36,7 @@ def test_gap_law_recovers_eta_and_critical_g_of_an_exact_law():
     gap0, eta = 40.0, 0.2
     L = gap_law(_cells(gap0, g, gap0 * law_ratio(g, eta), half=0.2), 60)
     assert L["eta"] == pytest.approx(eta, abs=1e-3)
-    assert L["eta_ci"][0] <= eta <= L["eta_ci"][1]
+    assert L["eta_low"] <= eta <= L["eta_high"]
     assert np.allclose(L["residuals"], 0.0, atol=0.05)
     # critical g: the exact law crosses one step at theory.routing.critical_coupling(gap0, eta);
     # the measured one is interpolated linearly between grid points, so it sits within one grid cell
@@ -49,7 +50,8 @@ def test_gap_law_reports_no_collapse_for_a_constant_gap():
     L = gap_law(_cells(30.0, g, np.full(g.size, 30.0)), 60)
     assert L["critical_g"] is None
     # a g-independent gap: eta runs to its search bound, which is not reported as an observation (issue 13)
-    assert L["eta"] is None and L["eta_ci"] is None and "bound" in L["eta_reason"] and L["eta_at_bound"] > 100
+    assert L["eta"] is None and L["eta_low"] is None and L["eta_high"] is None and "bound" in L["eta_reason"]
+    assert L["eta_at_bound"] > 100
     assert L["comparison"]["preferred"] == "constant" and L["comparison"]["g"] == [0.5, 1.0, 2.0, 10.0]
     assert np.all(np.asarray(L["residuals_routing"]) > 0)
 
@@ -60,7 +62,7 @@ def _energy_cell(g, onset_theory, t_turn, band=0.2):
     rate = (t_turn - t if t_turn is not None else -np.ones_like(t))[:, None]
     lo, hi = rate - band, rate + band
     return {"g": g, "t": t.tolist(), "features": ["a=20"], "onset_theory": [onset_theory],
-            "rate_drift": rate.tolist(), "rate_drift_ci": [lo.tolist(), hi.tolist()]}
+            **interval_fields("rate_drift", rate.tolist(), lo.tolist(), hi.tolist())}
 
 
 def test_onset_bound_passes_fails_and_is_na_on_its_own_interval():
@@ -82,14 +84,14 @@ def test_onset_bound_passes_fails_and_is_na_on_its_own_interval():
 
 def test_gap_law_checks_are_na_when_the_g0_anchor_contains_0():
     from syncgap.validation.suites.ou_checks import _gap_checks
-    b0 = {"gap": [1.5, 1.3, 1.7], "gap_onset_theory": 1.6, "gap_dit_steps": [1.65, -3.56, 6.31],
-          "gap075_theory_dit_steps": 2.0}
+    b0 = {**interval_fields("gap", 1.5, 1.3, 1.7), "gap_onset_theory": 1.6,
+          **interval_fields("gap_dit_steps", 1.65, -3.56, 6.31), "gap075_theory_dit_steps": 2.0}
     law = gap_law([b0] + _cells(1.65, [0.5, 1.0, 2.0], [1.0, 0.5, 0.2])[1:], 60)
     by = {c.id: c for c in _gap_checks(b0, law)}
     assert by["ou.B.gap_g0_steps"].verdict == "pass"                   # the anchor itself is compared with theory
     # the one check still anchored on the cloning gap0: n/a (anchor not established here; otherwise never decided)
     assert by["ou.B.critical_g"].verdict == "n/a" and "anchor not established" in by["ou.B.critical_g"].reason
-    b0["gap_dit_steps"] = [1.65, 1.2, 2.1]                             # an established anchor: still not decided
+    b0.update(interval_fields("gap_dit_steps", 1.65, 1.2, 2.1))       # an established anchor: still not decided
     law = gap_law([b0] + _cells(1.65, [0.5, 1.0, 2.0], [1.0, 0.5, 0.2])[1:], 60)
     crit = {c.id: c for c in _gap_checks(b0, law)}["ou.B.critical_g"]
     assert crit.verdict == "n/a" and "another protocol" in crit.reason and crit.predicted is not None

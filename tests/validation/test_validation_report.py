@@ -15,7 +15,7 @@ from syncgap.validation.records import Check, Figure, SuiteResult
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
-CHECK_KEYS = {"id", "description", "predicted", "observed", "ci", "unit", "passed"}
+CHECK_KEYS = {"id", "description", "predicted", "observed", "ci_low", "ci_high", "unit", "passed"}
 
 
 def _blocks(text: str):
@@ -55,17 +55,17 @@ def test_summary_schema_and_report(tutorial):
         assert CHECK_KEYS <= set(c)
         assert c["verdict"] in ("pass", "fail", "n/a") and isinstance(c["id"], str) and c["description"]
         assert c["passed"] is {"pass": True, "fail": False, "n/a": None}[c["verdict"]]   # n/a is never a pass
-        assert c["ci"] is None or (isinstance(c["ci"], list) and len(c["ci"]) == 2)
-        if c["ci"] is not None and c["observed"] is not None:   # an observation lies in its own interval
-            lo, hi = c["ci"]
+        assert "ci" not in c and all(v is None or isinstance(v, float) for v in (c["ci_low"], c["ci_high"]))
+        lo, hi = c["ci_low"], c["ci_high"]                # an open end or no interval: null
+        if c["observed"] is not None:                    # an observation lies in its own interval
             assert (lo is None or lo <= c["observed"]) and (hi is None or c["observed"] <= hi), c["id"]
         if c["passed"] and c["kind"] == "agreement":   # passed only where the prediction is inside the interval
-            lo, hi = c["ci"]                             # widened by the stated tolerance on each side
+            # widened by the stated tolerance on each side
             assert c["predicted"] is not None and c["observed"] is not None
             assert (lo is None or lo - c["widen"] <= c["predicted"]) and (hi is None or c["predicted"] <= hi + c["widen"])
         assert c["role"] in ("claim", "theory", "instrument", "control"), c["id"]
         if c["passed"] and c["kind"] in ("sign", "ordering"):  # decided on the interval, not the estimate
-            assert c["ci"][0] is not None and c["ci"][0] > 0, c["id"]
+            assert c["ci_low"] is not None and c["ci_low"] > 0, c["id"]
     ids = {c["id"] for c in s["checks"]}
     for want in ("ou.base.d256.t_S", "ou.base.d256.cloning_curve", "ou.A.g0.5.gap", "ou.B.gap_g0",
                  "ou.B.rho_law_support", "ou.B.critical_g"):
@@ -166,7 +166,7 @@ def test_failing_check_kept_and_crashed_suites_recorded(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, words", [
-    (["--suites", "nope"], "unknown suite"),
+    (["--suites", "nope"], "--suites must be one of ou, dit, dit-causal, got 'nope'"),
     (["--suites", "dit", "--model", "no-such-model"], "unknown model"),
     (["--suites", "ou", "--model", "fhgm"], "--model"),
 ])

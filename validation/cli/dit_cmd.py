@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from syncgap.theory.intervals import read_interval
+
 from . import dit_depth_controls, dit_gains, dit_gate, dit_train, tidy
 from .common import (IntRange, add_json_flag, float_list, int_list, nothing_measurable, out_folder, print_json,
                      print_table, to_jsonable)
@@ -185,6 +187,7 @@ def run_measure(args: argparse.Namespace) -> int:
     options = _options(args)
     done = _done(args.out, options)
     labels = args.class_label
+    from syncgap.validation.legacy import upgrade_dit_measure_row
 
     def progress_for(g):
         from .progress import progress_bar
@@ -193,7 +196,7 @@ def run_measure(args: argparse.Namespace) -> int:
     results = []
     for g in gs:
         if g in done:
-            results.append(done[g])
+            results.append(upgrade_dit_measure_row(done[g]))   # a line written before the one interval encoding
             continue
         kw = dict(n_pairs=args.pairs, seed=args.seed, num_steps=args.steps, sampler=args.sampler,
                   guidance_scale=args.cfg, labels=labels, eps=args.eps, gate=args.gate, layers=args.layers,
@@ -221,7 +224,7 @@ def run_measure(args: argparse.Namespace) -> int:
         _print_summary(args.protocol, results)
     if args.protocol == "II" and not any(_any_number(r["diff_fraction"]) for r in results):
         return nothing_measurable("dit measure", "every difference-energy fraction is undefined (NaN)")
-    if args.protocol == "I" and not any((r.get("gap") or {}).get("estimate") is not None for r in results):
+    if args.protocol == "I" and not any(r.get("gap") is not None for r in results):
         return nothing_measurable("dit measure", no_gap_reason(args, results))
     return 0
 
@@ -300,10 +303,9 @@ def _print_summary(protocol, results) -> None:
             for p in r["per_scale"]:
                 key = "onset" if r.get("window") == "throughout" else "tau"
                 row[f"{key}@{p['scale']}"] = p[key] if p[key] is not None else "never"
-            gap = r["gap"]
-            row["gap"] = gap["estimate"] if gap["estimate"] is not None else "n/a"
-            row["gap 95%"] = "n/a" if gap["low"] is None or gap["high"] is None else \
-                f"[{gap['low']:.3g}, {gap['high']:.3g}]"
+            gap, low, high, _ = read_interval(r, "gap")
+            row["gap"] = gap if gap is not None else "n/a"
+            row["gap 95%"] = "n/a" if low is None or high is None else f"[{low:.3g}, {high:.3g}]"
             rows.append(row)
         print_table(rows)
         if any(v in ("never", "n/a") for row in rows for v in row.values()):

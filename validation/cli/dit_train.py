@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 
-from syncgap.theory.checks import check_int
+from syncgap.theory.checks import check_choice, check_int
 
 ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                        "dit_bridge", "zoo")
@@ -56,8 +56,7 @@ def _config(args):
     from syncgap.dit_bridge.train import ZOO_CONFIGS
     from syncgap.theory.checks import InputError
 
-    if args.name not in ZOO_CONFIGS:
-        raise InputError(f"name must be one of {sorted(ZOO_CONFIGS)}, got {args.name!r}")
+    check_choice("name", args.name, ZOO_CONFIGS)
     over = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
                               ("seed", args.seed), ("init_from", args.init_from)) if v is not None}
     return replace(ZOO_CONFIGS[args.name], **over)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from syncgap.theory.checks import InputError
+from syncgap.theory.intervals import interval_keys, read_triples
 
 PAIRS = 48                     # replica pairs: the first command's size (docs: its interval and time)
 STEPS = 30                     # DDPM steps: the shipped models' sampler grid
@@ -96,15 +97,13 @@ def measure(rec, unit: dict, *, n_pairs: int, num_steps: int, t_ints, seed: int,
         agree = np.asarray(out["feature_agreement"] if unit["family"] == "features" else out["agreement"], float)
     fit = dit_analysis.commitment(np.asarray(t_ints, float), agree, n_boot, seed)
     per_unit = []
-    for lab, tau, curve in zip(unit["labels"], fit["tau"], fit["curves"]):
-        est, lo, hi = tau
+    for lab, (est, lo, hi), curve in zip(unit["labels"], read_triples(fit, "tau"), fit["curves"]):
         per_unit.append({"unit": lab, "tau": est, "tau_low": lo, "tau_high": hi,
                          "tau_reason": None if est is not None else never_reason(curve, unit["chance"], lab,
                                                                                  unit["absent"]),
                          "absent": lab in unit["absent"]})
-    est, lo, hi = fit["gap"]
-    return {"family": unit["family"], "units": per_unit, "gap": est, "gap_low": lo, "gap_high": hi,
-            "coarse": unit["labels"][0], "fine": unit["labels"][-1], "kendall": list(fit["kendall"]),
+    return {"family": unit["family"], "units": per_unit, **{k: fit[k] for k in interval_keys("gap")},
+            "coarse": unit["labels"][0], "fine": unit["labels"][-1], **{k: fit[k] for k in interval_keys("kendall")},
             "n_pairs": n_pairs, "num_steps": num_steps, "t_int": list(t_ints), "window": "clone", "g": 0.0,
             "space": unit["space"], **{k: unit[k] for k in ("frequency", "variance_share") if k in unit}}
 

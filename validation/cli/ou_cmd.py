@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.intervals import ENDS, interval_fields, interval_keys, read_interval, read_triple
 
 from . import tidy
 from .common import (SCALE_RANGE, IntRange, absent, add_json_flag, float_list, nothing_measurable, out_folder,
@@ -91,19 +92,16 @@ def _variant_fields(r: dict, g: float) -> dict:
     row = {"window": r["window"], "noise": r["noise"], "sampler": r["scheme"], "eps": r["eps"], "g": g}
     if r["window"] == "throughout":
         gap = r["gaps"][-1] if r["gaps"] else {}
-        est = gap.get("gap_dit_steps")
-        lo, hi = gap.get("gap_dit_steps_low"), gap.get("gap_dit_steps_high")
-        reason = gap.get("gap_reason") or ("one feature: no gap" if not r["gaps"] else None)
+        est, lo, hi, reason = read_interval(gap, "gap_dit_steps")
+        reason = reason or ("one feature: no gap" if not r["gaps"] else None)
     else:
-        gs = r["gap_dit_steps"]
-        est, lo, hi = (gs[-1] if len(gs) else (np.nan, np.nan, np.nan))
+        gs = [x[-1] if len(x) else np.nan for x in read_triple(r, "gap_dit_steps")]
+        est, lo, hi = gs
         est = None if not np.isfinite(est) else float(est)
         reason = None if est is not None else "a feature's agreement curve has no midpoint (flat curve)"
     finite = est is not None
-    return row | {"gap_steps": est,
-                  "gap_steps_low": float(lo) if finite and lo is not None and np.isfinite(lo) else None,
-                  "gap_steps_high": float(hi) if finite and hi is not None and np.isfinite(hi) else None,
-                  "gap_steps_reason": reason}
+    return row | interval_fields("gap_steps", est, float(lo) if finite and lo is not None and np.isfinite(lo) else None,
+                                 float(hi) if finite and hi is not None and np.isfinite(hi) else None, reason)
 
 
 def _grid(args):
@@ -158,11 +156,11 @@ def run_cloning(args: argparse.Namespace) -> int:
     r = measure.cloning(data, grid, args.samples, args.seed, branch_times=times, scheme=args.scheme,
                         n_boot=args.boot, progress=_progress(args))
     lam = float(data.eigenvalues()[0])
-    rec = {"t_branch": r["t_branch"], "agreement": r["agreement"][:, 0], "ci_low": r["ci_low"][:, 0],
-           "ci_high": r["ci_high"][:, 0], "t_speciation_theory": 0.5 * np.log(lam),
-           "t_speciation_measured": r["t_speciation"][0], "level": r["level"], "d": args.d,
+    rec = {"t_branch": r["t_branch"], **{f"agreement{end}": r[f"agreement{end}"][:, 0] for end in ENDS},
+           **{f"t_speciation_measured{end}": r[f"t_speciation{end}"][0] for end in ENDS},     # feature 0
+           **{f"t_speciation_sigmoid{end}": r[f"t_speciation_sigmoid{end}"][0] for end in ENDS},
+           "t_speciation_theory": 0.5 * np.log(lam), "level": r["level"], "d": args.d,
            "samples": args.samples, "seed": args.seed, "scheme": args.scheme}
-    rec["t_speciation_sigmoid"] = r["t_speciation_sigmoid"][0]
     from syncgap.theory.base import cloning_agreement
     rec["agreement_theory"] = np.asarray(cloning_agreement(r["t_branch"], np.sqrt(args.d), args.sigma))
     rec["t_phi075_theory"] = measure.cloning_crossing_theory(1.0, np.sqrt(args.d), args.sigma)
@@ -172,14 +170,14 @@ def run_cloning(args: argparse.Namespace) -> int:
         print_json(doc)
     else:
         print_table([{"t": t, "phi": a, "ci_low": lo, "ci_high": hi} for t, a, lo, hi in
-                     zip(rec["t_branch"], rec["agreement"], rec["ci_low"], rec["ci_high"])])
-        est, lo, hi = (float(v) if _measured(v) else None for v in rec["t_speciation_measured"])
+                     zip(rec["t_branch"], *read_triple(rec, "agreement"))])
+        est, lo, hi = (float(v) if _measured(v) else None for v in read_triple(rec, "t_speciation_measured"))
         shown = "not measurable" if est is None else f"{est:.3f}" + (
             "" if lo is None or hi is None else f" [{lo:.3f}, {hi:.3f}]")
         exact = rec.get("t_phi075_theory")
         print(f"t_S measured (phi = 0.75) {shown}; theory 1/2 log Lambda = {rec['t_speciation_theory']:.3f}; "
               f"exact phi = 0.75 at {'not computed' if not _measured(exact) else format(exact, '.3f')}")
-    if not _measured(to_jsonable(rec["t_speciation_measured"])[0]):
+    if not _measured(to_jsonable(rec["t_speciation_measured"])):
         return nothing_measurable("ou cloning", "the agreement never crosses 0.75 on this grid (try more --steps "
                                   "or --branches)")
     return 0
@@ -198,6 +196,7 @@ def _features(args):
 def _sweep(args, compute) -> list:
     """Rows of compute(g) for every g; with --out, finished rows are kept in metrics.jsonl and reused."""
     from syncgap.theory.checks import InputError
+    from syncgap.validation.legacy import upgrade_ou_gap_row
     from syncgap.validation.store import append_row, read_rows, resume_options
     path, done = None, {}
     if args.out:
@@ -213,7 +212,7 @@ def _sweep(args, compute) -> list:
     rows = []
     for g in args.g:
         if g in done:
-            rows.append(done[g])
+            rows.append(upgrade_ou_gap_row(done[g]))   # a line written before the one interval encoding
             continue
         row = to_jsonable(compute(g))
         if path:
@@ -233,7 +232,7 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
     def compute(g):
         r = measure.mode_gap(data, _grid(args), g, args.samples, args.seed, scheme=args.scheme,
                              n_boot=args.boot, progress=_progress(args))
-        row = {"g": g, "rates": r["rates"], "t_mode": r["t_mode"], "gap": r["gap"]}
+        row = {"g": g, "rates": r["rates"], **{k: r[k] for k in interval_keys("t_mode") + interval_keys("gap")}}
         from syncgap.theory import coupled_ou
         th = coupled_ou.mode_speciation_times(coupled_ou.drift_symmetric(g), amp * amp + 1.0)
         t_sorted = np.sort(th["t_S"])[::-1]
@@ -254,12 +253,12 @@ def run_gap_layer_a(args: argparse.Namespace) -> int:
     if args.json:
         print_json(doc)
     else:
-        print_table([{"g": r["g"], "t_slow": r["t_mode"][0][0], "t_fast": r["t_mode"][1][0], "gap": r["gap"][0],
-                      "gap_lo": r["gap"][1], "gap_hi": r["gap"][2], "gap_t_S_theory": r.get("gap_theory", float("nan")),
+        print_table([{"g": r["g"], "t_slow": r["t_mode"][0], "t_fast": r["t_mode"][1], "gap": r["gap"],
+                      "gap_lo": r["gap_low"], "gap_hi": r["gap_high"], "gap_t_S_theory": r.get("gap_theory", float("nan")),
                       "gap_t_S_theory_reason": r.get("gap_theory_reason"),
                       "gap_phi075_theory": r.get("gap_phi075_theory", float("nan"))}
                      for r in rows])
-    if not any(_measured(r["gap"][0]) for r in rows):
+    if not any(_measured(r["gap"]) for r in rows):
         return nothing_measurable("ou gap", "no mode gap could be measured at any g on this grid (try more --steps)")
     return 0
 
@@ -285,9 +284,9 @@ def run_gap(args: argparse.Namespace) -> int:
         if args.window == "throughout":
             return _variant_fields(r, g) | {"onsets": r["onsets"], "t": r["t"], "dit_steps": r["dit_steps"],
                                             "normalised_difference": r["normalised_difference"]}
-        row = _variant_fields(r, g) | {"tau_spec": r["tau_spec"], "tau_spec_dit_steps": r["tau_spec_dit_steps"],
-               "gap": r["gap"], "gap_dit_steps": r["gap_dit_steps"], "t_int": r["t_int"],
-               "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]}
+        row = _variant_fields(r, g) | {"t_int": r["t_int"]} | {
+            k: r[k] for name in ("tau_spec", "tau_spec_dit_steps", "gap", "gap_dit_steps", "agreement")
+            for k in interval_keys(name)}
         if args.window == "release":   # the onset theory is the release window's comparison
             from syncgap.theory import gated   # onset of the linearised difference instability (not Protocol I's tau)
             th = gated.gated_gap(g, args.amplitudes, 1.0, "sde") if len(args.amplitudes) > 1 else None
@@ -309,18 +308,18 @@ def run_gap(args: argparse.Namespace) -> int:
                       "gap_lo": r["gap_steps_low"] if r["gap_steps_low"] is not None else "n/a",
                       "gap_hi": r["gap_steps_high"] if r["gap_steps_high"] is not None else "n/a"} for r in rows])
     else:
-        table = [{"g": r["g"], "tau0": _never(r["tau_spec"][0][0]), "tau1": _never(r["tau_spec"][-1][0]),
-                  "gap": _never(r["gap"][-1][0] if len(r["gap"]) else None),
-                  "gap_lo": _never(r["gap"][-1][1] if len(r["gap"]) else None),
-                  "gap_hi": _never(r["gap"][-1][2] if len(r["gap"]) else None),
-                  "gap_dit_steps": _never(r["gap_dit_steps"][-1][0] if len(r["gap_dit_steps"]) else None)}
+        table = [{"g": r["g"], "tau0": _never(r["tau_spec"][0]), "tau1": _never(r["tau_spec"][-1]),
+                  "gap": _never(r["gap"][-1] if len(r["gap"]) else None),
+                  "gap_lo": _never(r["gap_low"][-1] if len(r["gap"]) else None),
+                  "gap_hi": _never(r["gap_high"][-1] if len(r["gap"]) else None),
+                  "gap_dit_steps": _never(r["gap_dit_steps"][-1] if len(r["gap_dit_steps"]) else None)}
                  for r in rows]
         print_table(table)
         if any(v == "never" for row in table for v in row.values()):
             print(f"never: {tidy.NEVER_COMMITTED}" + ("" if args.window == "clone" else
                                                      " (Protocol I has no g -> 0 limit: docs/science.md §8)"))
     measured = (any(r.get("gap_steps") is not None for r in rows) if args.window == "throughout"
-                else any(len(r["gap"]) and _measured(r["gap"][-1][0]) for r in rows))
+                else any(len(r["gap"]) and _measured(r["gap"][-1]) for r in rows))
     if not measured:
         return nothing_measurable("ou gap", "no feature's commitment time (and so no gap) could be measured at "
                                   "any g on this grid (try more --steps or --samples)")
@@ -359,6 +358,6 @@ def run_collapse(args: argparse.Namespace) -> int:
     if args.json:
         print_json(tidy.ou_collapse(args, r))
     else:
-        est, lo, hi = r["t_lock_median"]
+        est, lo, hi = read_triple(r, "t_lock_median")
         print(f"lock time (median) {est:.3f} [{lo:.3f}, {hi:.3f}]; theory t_C = {r['t_collapse_theory']:.3f}")
     return 0

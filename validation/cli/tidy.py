@@ -1,6 +1,6 @@
 """Every `--json` output in one shape (docs/json.md): schema, meta, flat records, optional summary.
 
-    {"schema": "syncgap.ou.cloning/1", "meta": {...}, "records": [{...}, ...], "summary": {...}}
+    {"schema": "syncgap.ou.cloning/2", "meta": {...}, "records": [{...}, ...], "summary": {...}}
 
 so that `pd.DataFrame(d["records"])` reads any command's output. The measurement functions keep
 returning their own records (arrays, nested per-scale fits); the functions here only reshape them,
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from syncgap.theory.intervals import interval_fields, read_triple, read_triples
 from syncgap.theory.version import package_version
 
 from .common import to_jsonable
@@ -22,7 +23,7 @@ from .common import to_jsonable
 SCHEMA_VERSION = 1
 # commands whose records lost or changed a field (docs/json.md); dit measure 2: Protocol II's mode_share_m
 # (empirical-mode shares, at chance) removed, increment_share/increment_chance added
-SCHEMA_VERSIONS = {"dit measure": 2}
+SCHEMA_VERSIONS = {"dit measure": 2, "ou cloning": 2, "ou gap": 2}
 
 
 def schema_version(command: str) -> int:
@@ -98,9 +99,8 @@ def with_reason(row: dict, name: str, value: object, reason: str) -> dict:
 
 def interval(row: dict, name: str, triple: Sequence | None, reason: str) -> dict:
     """(estimate, low, high) -> name, name_low, name_high (+ name_reason when there is no estimate)."""
-    est, lo, hi = (None, None, None) if triple is None else (list(triple) + [None, None])[:3]
-    with_reason(row, name, est, reason)
-    row[f"{name}_low"], row[f"{name}_high"] = _scalar(lo), _scalar(hi)
+    est, lo, hi = (_scalar(x) for x in ((None, None, None) if triple is None else (list(triple) + [None, None])[:3]))
+    row.update(interval_fields(name, est, lo, hi, reason if est is None else None))
     return row
 
 
@@ -130,17 +130,16 @@ def ou_cloning(args: argparse.Namespace, rec: dict) -> dict:
     """One record per branching time; the fitted commitment times in `summary`."""
     theory_curve = rec.get("agreement_theory")
     records = []
+    agreement, low, high = read_triple(rec, "agreement")
     for i, t in enumerate(rec["t_branch"]):
-        row = {"t_branch": t, "agreement": rec["agreement"][i], "ci_low": rec["ci_low"][i], "ci_high": rec["ci_high"][i]}
+        row = {"t_branch": t, "agreement": agreement[i], "ci_low": low[i], "ci_high": high[i]}   # one measured value
         if theory_curve is not None:
             row["agreement_theory"] = theory_curve[i]
         records.append(row)
     summary = {"level": rec["level"], "t_S_theory": rec["t_speciation_theory"],
                "t_phi075_theory": rec.get("t_phi075_theory")}
     for name, key in (("t_S_measured", "t_speciation_measured"), ("t_S_sigmoid", "t_speciation_sigmoid")):
-        est, lo, hi = rec[key]
-        with_reason(summary, name, est, NO_CROSSING)
-        summary[f"{name}_ci"] = [lo, hi]
+        interval(summary, name, read_triple(rec, key), NO_CROSSING)
     meta = {"d": rec["d"], "samples": rec["samples"], "seed": rec["seed"], "scheme": rec["scheme"],
             "units": {"t_branch": "OU time"}, "options": options_of(args)}
     return envelope("ou cloning", meta, records, summary)
@@ -157,20 +156,21 @@ def ou_gap(args: argparse.Namespace, rec: dict) -> dict:
             records += _ou_throughout(r, amps, variant)
             continue
         first = len(records)
+        agreement, low, high = read_triple(r, "agreement")
         for j, t_int in enumerate(r["t_int"]):
             for k, a in enumerate(amps):
                 records.append({"kind": "agreement", "g": g, "feature": k, "amplitude": a, "t_int": t_int,
-                                "agreement": r["agreement"][j][k], "ci_low": r["ci_low"][j][k],
-                                "ci_high": r["ci_high"][j][k]})
+                                "agreement": agreement[j][k], "ci_low": low[j][k], "ci_high": high[j][k]})
         onsets = r.get("onset_theory") or [None] * len(amps)
+        taus, tau_steps = read_triples(r, "tau_spec"), read_triples(r, "tau_spec_dit_steps")
         for k, a in enumerate(amps):
             row = {"kind": "commitment", "g": g, "feature": k, "amplitude": a}
-            interval(row, "tau_spec", r["tau_spec"][k], NEVER_COMMITTED)
-            interval(row, "tau_spec_dit_steps", r["tau_spec_dit_steps"][k], NEVER_COMMITTED)
+            interval(row, "tau_spec", taus[k], NEVER_COMMITTED)
+            interval(row, "tau_spec_dit_steps", tau_steps[k], NEVER_COMMITTED)
             if "onset_theory" in r:
                 with_reason(row, "onset_theory", onsets[k], NO_ONSET)
             records.append(row)
-        for k, (gap, gap_steps) in enumerate(zip(r["gap"], r["gap_dit_steps"]), start=1):
+        for k, (gap, gap_steps) in enumerate(zip(read_triples(r, "gap"), read_triples(r, "gap_dit_steps")), start=1):
             row = {"kind": "gap", "g": g, "feature": k, "amplitude": amps[k]}
             interval(row, "gap", gap, NEVER_COMMITTED)
             interval(row, "gap_dit_steps", gap_steps, NEVER_COMMITTED)
@@ -206,9 +206,9 @@ def ou_gap_layer_a(args: argparse.Namespace, rec: dict) -> dict:
     records = []
     for r in rec["results"]:
         g = r["g"]
-        for m, rate in enumerate(r["rates"]):
+        for m, (rate, t_mode) in enumerate(zip(r["rates"], read_triples(r, "t_mode"))):
             row = {"kind": "mode", "g": g, "mode": m, "rate": rate}
-            interval(row, "t_mode", r["t_mode"][m], NO_CROSSING)
+            interval(row, "t_mode", t_mode, NO_CROSSING)
             if "t_mode_theory" in r:
                 row["t_mode_theory"] = r["t_mode_theory"][m]
                 if row["t_mode_theory"] is None:
@@ -216,7 +216,7 @@ def ou_gap_layer_a(args: argparse.Namespace, rec: dict) -> dict:
                 row["t_mode_phi075_theory"] = r["t_mode_phi075_theory"][m]
             records.append(row)
         row = {"kind": "gap", "g": g}
-        interval(row, "gap", r["gap"], NO_CROSSING)
+        interval(row, "gap", read_triple(r, "gap"), NO_CROSSING)
         for key in ("gap_theory", "gap_theory_reason", "gap_phi075_theory"):
             if key in r:
                 row[key] = r[key]
@@ -236,10 +236,8 @@ def ou_energy(args: argparse.Namespace, rec: dict) -> dict:
                 if name not in rec:   # rate_drift: the reverse SDE's drift-only rate, absent for ode/ddpm/ddim
                     row[name], row[f"{name}_reason"] = None, f"defined for --scheme sde only (got {rec['scheme']})"
                     continue
-                row[name] = rec[name][i][k]
-                ci = rec.get(f"{name}_ci")
-                if ci is not None:
-                    row[f"{name}_low"], row[f"{name}_high"] = ci[0][i][k], ci[1][i][k]
+                est, low, high = read_triple(rec, name)
+                row.update(interval_fields(name, est[i][k], low[i][k], high[i][k]))
             records.append(row)
     meta = {"samples": rec["samples"], "seed": rec["seed"], "scheme": rec["scheme"], "units": {"t": "OU time"},
             "options": options_of(args)}
@@ -251,7 +249,7 @@ def ou_collapse(args: argparse.Namespace, rec: dict) -> dict:
     records = []
     for stat in ("median", "mean"):
         row = {"statistic": stat}
-        interval(row, "t_lock", rec[f"t_lock_{stat}"], "no path locked onto a training point")
+        interval(row, "t_lock", read_triple(rec, f"t_lock_{stat}"), "no path locked onto a training point")
         records.append(row)
     meta = {k: rec[k] for k in ("n_train", "d", "sigma", "samples", "seed", "scheme")} | {
         "units": {"t_lock": "OU time"}, "options": options_of(args)}
@@ -278,13 +276,12 @@ def dit_measure(args: argparse.Namespace, record: dict) -> dict:
                                     "agreement": r["curves"][s][j], "agreement_sem": None if sem is None else sem[s][j]})
             for p in r["per_scale"]:
                 row = {"kind": "commitment", "g": g, "scale": p["scale"]}
-                interval(row, "tau", (p["tau"], p["low"], p["high"]), NEVER_COMMITTED)
+                interval(row, "tau", read_triple(p, "tau"), NEVER_COMMITTED)
                 row["in_range"] = p["in_range"]
                 row.update({f"fit_{k}": v for k, v in p["fit"].items()})
                 records.append(row)
-            gap = r["gap"]
-            records.append(interval({"kind": "gap", "g": g}, "gap", (gap["estimate"], gap["low"], gap["high"]),
-                                    NEVER_COMMITTED) | gap_steps_of(r))
+            records.append(interval({"kind": "gap", "g": g}, "gap", read_triple(r, "gap"), NEVER_COMMITTED)
+                           | gap_steps_of(r))
             for row in records[first:]:
                 row.update(variant_of(r))
             continue
@@ -316,11 +313,9 @@ def _dit_throughout(r: dict) -> list[dict]:
             for j, value in enumerate(series)]
     for p in r["per_scale"]:
         row = {"kind": "onset", **variant, "g": g, "scale": p["scale"]}
-        interval(row, "onset", (p["onset"], p["low"], p["high"]), p.get("onset_reason") or NO_ONSET)
+        interval(row, "onset", read_triple(p, "onset"), p.get("onset_reason") or NO_ONSET)
         rows.append(row)
-    gap = r["gap"]
-    rows.append(interval({"kind": "gap", **variant, "g": g}, "gap", (gap["estimate"], gap["low"], gap["high"]), NO_ONSET)
-                | gap_steps_of(r))
+    rows.append(interval({"kind": "gap", **variant, "g": g}, "gap", read_triple(r, "gap"), NO_ONSET) | gap_steps_of(r))
     return rows
 
 
@@ -361,13 +356,8 @@ def dit_gains(args: argparse.Namespace, record: dict) -> dict:
 
 # ---------------------------------------------------------------- validate, sweep
 def validate(args: argparse.Namespace, summary: dict) -> dict:
-    """One record per check (interval as ci_low, ci_high); counts and per-suite wall times in summary."""
-    records = []
-    for c in summary["checks"]:
-        row = {k: v for k, v in c.items() if k != "ci"}
-        ci = c.get("ci") or [None, None]
-        row["ci_low"], row["ci_high"] = ci
-        records.append(row)
+    """One record per check (interval as ci_low, ci_high: Check.to_json); counts and per-suite wall times in summary."""
+    records = [dict(c) for c in summary["checks"]]
     return envelope("validate", {"out": args.out, "quick": summary["quick"], "options": options_of(args)}, records,
                     {"claims": summary.get("claims", []), "by_role": summary.get("by_role", {}),
                      "passed": summary["passed"], "failed": summary["failed"], "n/a": summary.get("n/a", 0), "wall_s": summary["wall_s"],

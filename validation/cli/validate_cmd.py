@@ -14,7 +14,7 @@ import argparse
 import os
 import sys
 
-from syncgap.theory.checks import InputError
+from syncgap.theory.checks import InputError, check_choice
 from syncgap.validation import report
 from syncgap.validation.suites import DEFAULT_ORDER, SUITES
 
@@ -60,8 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def check_suites(names: list[str]) -> list[str]:
     for n in names:
-        if n not in SUITES:
-            raise InputError(f"unknown suite {n!r}: use one of {', '.join(SUITES)}")
+        check_choice("--suites", n, SUITES)
     if len(set(names)) != len(names):
         raise InputError(f"--suites lists a suite twice: {' '.join(names)}")
     return list(names)
@@ -146,7 +145,8 @@ def run(args: argparse.Namespace) -> int:
         print_json(tidy.validate(args, summary))
     else:
         print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
-                      "ci": _ci_text(c["ci"]), "unit": c["unit"],
+                      "ci": _ci_text(None if c["ci_low"] is None and c["ci_high"] is None
+                                     else (c["ci_low"], c["ci_high"])), "unit": c["unit"],
                       "verdict": {"pass": "pass", "fail": "FAIL", "n/a": "n/a"}[c["verdict"]]}
                      for c in summary["checks"]])
         for r in summary.get("claims", []):

@@ -30,10 +30,11 @@ def ou_partial_checks(root: Path) -> list[Check]:
     return partial_checks(root)
 
 
-def run_dit_suite(out_dir, **options) -> SuiteResult:
-    """The DiT suite (`dit_findings.dit_findings_suite`)."""
+def run_dit_suite(out_dir, *, device="cpu", dtype="auto", compile=False, **options) -> SuiteResult:
+    """The DiT suite (`dit_findings.dit_findings_suite`) on `device`, its sign cells in `dtype`, torch.compile'd or not."""
     from .dit_findings import dit_findings_suite   # torch, diffusers: dit_findings loads them at module level
-    return dit_findings_suite(out_dir, **options)
+    from .dit_settings import Runtime
+    return dit_findings_suite(out_dir, runtime=Runtime(device, dtype, compile), **options)
 
 
 SUITES = {

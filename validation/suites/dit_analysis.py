@@ -18,6 +18,7 @@ from scipy.stats import kendalltau
 from syncgap.dit_bridge.commitment import commitment_time
 from syncgap.theory import routing
 from syncgap.theory.gated import gate_for_routing_factor
+from syncgap.theory.intervals import interval_fields, list_fields, triple_fields
 
 LEVEL = 0.95
 RESOLUTION = 1.5  # sampler steps: reading resolution of the pilot grid (t_int every 3 steps: half its spacing);
@@ -136,12 +137,13 @@ def gap_curve(cells, n_boot, seed=0, resolution=RESOLUTION):
     crit = [crossing(gs, b, 1.0) for b in boots]
     coll = [crossing(gs, b, 0.0) for b in boots]
     gap0 = est[0]
-    out = {"g": gs, "gap": ci, "gap0": ci[0], "missing": [missing_fraction([b[i] for b in boots]) for i in range(len(gs))],
+    out = {"g": gs, **list_fields("gap", ci), **triple_fields("gap0", ci[0]),
+           "missing": [missing_fraction([b[i] for b in boots]) for i in range(len(gs))],
            "predicted": None if gap0 is None else [float(law(g, gap0, 0.0)) for g in gs],
-           "fit": fit, "eta_ci": _ci([f["eta"] if f else None for f in fits], fit["eta"] if fit else None),
+           "fit": fit, **triple_fields("eta", _ci([f["eta"] if f else None for f in fits], fit["eta"] if fit else None)),
            "fitted": None if fit is None else [float(law(g, fit["gap0"], fit["eta"])) for g in gs],
-           "critical_observed": _ci(crit, crossing(gs, est, 1.0)),
-           "collapse_observed": _ci(coll, crossing(gs, est, 0.0)),
+           **triple_fields("critical_observed", _ci(crit, crossing(gs, est, 1.0))),
+           **triple_fields("collapse_observed", _ci(coll, crossing(gs, est, 0.0))),
            "critical_predicted": None if gap0 is None or gap0 <= 0 else routing.critical_coupling(gap0, 0.0),
            "collapse_predicted": routing.collapse_coupling(0.0)}
     # resolution: commitment steps are read to half the t_int spacing (`resolution`); in g and eta
@@ -162,18 +164,19 @@ def gap_curve(cells, n_boot, seed=0, resolution=RESOLUTION):
 
 
 def commitment(t, a, n_boot, seed=0, direction="rising"):
-    """tau per unit with CI, the gap with CI and Kendall's ordering statistic with CI, one cell."""
+    """tau per unit, the gap and Kendall's ordering statistic, each with its interval (theory.intervals), one cell."""
     n = a.shape[0]
     taus = unit_taus(t, a, direction)
     rng = np.random.default_rng(seed)
     boots = [unit_taus(t, a[rng.integers(0, n, n)], direction) for _ in range(n_boot)]
     gaps = [None if b[0] is None or b[-1] is None else b[-1] - b[0] for b in boots]
-    return {"tau": [_ci([b[u] for b in boots], taus[u], MAX_MISSING) for u in range(len(taus))],
-            "gap": _ci(gaps, None if taus[0] is None or taus[-1] is None else taus[-1] - taus[0], MAX_MISSING),
+    return {**list_fields("tau", [_ci([b[u] for b in boots], taus[u], MAX_MISSING) for u in range(len(taus))]),
+            **triple_fields("gap", _ci(gaps, None if taus[0] is None or taus[-1] is None else taus[-1] - taus[0],
+                                       MAX_MISSING)),
             "missing": {"tau": [missing_fraction([b[u] for b in boots]) for u in range(len(taus))],
                         "gap": missing_fraction(gaps)},
-            "kendall": _ci([kendall(b) for b in boots], kendall(taus)),
-            "curves": a.mean(0), "curves_band": curve_band(a)}
+            **triple_fields("kendall", _ci([kendall(b) for b in boots], kendall(taus))),
+            **interval_fields("curves", a.mean(0), *curve_band(a))}
 
 
 def curve_band(a):

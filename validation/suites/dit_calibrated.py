@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from syncgap.theory.gated import routing_factor
+from syncgap.theory.intervals import interval_fields, read_interval, read_triple, triple_fields
 from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, decided
@@ -116,17 +117,21 @@ def _half(iv):
 
 
 def bridge_row(g, dit, calib, exact, resolution) -> dict:
-    """One g: the DiT's gap, the calibrated and equal-g analogs', the difference DiT - calibrated with its joint
-    95% half-width sqrt(h_d^2 + h_c^2) + resolution, and the reason when a gap is null."""
-    row = {"g": g, "dit": dit["gap"], "calibrated": calib["gap"], "equal_g": exact["gap"] if exact else None,
+    """One g: the DiT's gap, the calibrated and equal-g analogs' (dit_readout.gap_readings), the difference
+    DiT - calibrated with its interval +- its joint 95% half-width sqrt(h_d^2 + h_c^2) + resolution (`halfwidth`),
+    and its reason when a gap is null."""
+    d, c = read_triple(dit, "gap"), read_triple(calib, "gap")
+    row = {"g": g, **triple_fields("dit", d), **triple_fields("calibrated", c),
+           **triple_fields("equal_g", read_triple(exact, "gap") if exact else None),
            "dit_missing": dit["missing"], "calibrated_missing": calib["missing"]}
-    hd, hc = _half(dit["gap"]), _half(calib["gap"])
-    why = (f"DiT: {dit['reason']}" if dit["reason"] else f"calibrated analog: {calib['reason']}" if calib["reason"]
+    hd, hc = _half(d), _half(c)
+    why = (f"DiT: {dit['gap_reason']}" if dit.get("gap_reason") else
+           f"calibrated analog: {calib['gap_reason']}" if calib.get("gap_reason")
            else None if hd is not None and hc is not None else "an interval is unbounded")
     if why:
-        return row | {"difference": None, "halfwidth": None, "reason": why}
-    return row | {"difference": dit["gap"][0] - calib["gap"][0], "halfwidth": math.hypot(hd, hc) + resolution,
-                  "reason": None}
+        return row | interval_fields("difference", None, None, None, why) | {"halfwidth": None}
+    diff, half = d[0] - c[0], math.hypot(hd, hc) + resolution
+    return row | interval_fields("difference", diff, diff - half, diff + half) | {"halfwidth": half}
 
 
 def bridge_analysis(recs: dict, settings, resolution: float, family: str = "features") -> dict:
@@ -163,7 +168,7 @@ def collapse_rows(recs, n_boot, seed, resolution, family="features") -> list[dic
     units), of the equal-g and of the calibrated analog (its g = 0 is cloning, the equal-g analog's g = 0 cell)."""
     dit, exact = _clone_cells(recs, family), _cells(recs, "exact_p1_clone")
     calib = [c for c in exact if c[0] == 0] + _cells(recs, "calib_p1_clone")
-    gaps = {g: r["gap"] for g, r in dit_readout.gap_readings(dit, n_boot, seed).items()}
+    gaps = {g: read_triple(r, "gap") for g, r in dit_readout.gap_readings(dit, n_boot, seed).items()}
     rows = []
     for g in sorted(x for x in gaps if x > 0):
         if 0.0 not in gaps:
@@ -171,12 +176,13 @@ def collapse_rows(recs, n_boot, seed, resolution, family="features") -> list[dic
         ratio = dit_predictions.ratio_interval(dit, 0.0, g, n_boot, seed)
         gap0 = gaps[0.0]
         widen = resolution * (1 + abs(ratio[0])) / abs(gap0[0]) if ratio[0] is not None and gap0[0] else 0.0
-        row = {"g": g, "gap0": gap0, "gap": gaps[g], "gap_tolerance": resolution, "ratio": ratio, "ratio_tolerance": widen,
-               "collapses": dit_predictions.collapse_answer(gaps[g])}
+        row = {"g": g, **triple_fields("gap0", gap0), **triple_fields("gap", gaps[g]), "gap_tolerance": resolution,
+               **triple_fields("ratio", ratio),
+               "ratio_tolerance": widen, "collapses": dit_predictions.collapse_answer(gaps[g])}
         for name, cells in (("equal_g", exact), ("calibrated", calib)):
             have = {c[0] for c in cells}
-            row[f"{name}_ratio"] = (dit_predictions.ratio_interval(cells, 0.0, g, n_boot, seed)
-                                    if {0.0, g} <= have else None)
+            row |= triple_fields(f"{name}_ratio", dit_predictions.ratio_interval(cells, 0.0, g, n_boot, seed)
+                                 if {0.0, g} <= have else None)
         rows.append(row)
     return rows
 
@@ -198,14 +204,14 @@ def bridge_sentence(an_: dict) -> str:
     b, m = an_.get("bridge") or {}, an_["model"]
     parts = []
     if b.get("collapse"):
-        parts.append(f" {m}, coupled cloning (g = 0: cloning): gap(0) = {_txt(b['collapse'][0]['gap0'])}; "
-                     + "; ".join(f"gap({r['g']:g})/gap(0) = {_txt(r['ratio'])} (gap {_txt(r['gap'])}; equal-g analog "
-                                 f"{_txt(r['equal_g_ratio'])}, calibrated {_txt(r['calibrated_ratio'])})"
-                                 for r in b["collapse"]) + ".")
+        parts.append(f" {m}, coupled cloning (g = 0: cloning): gap(0) = {_txt(read_triple(b['collapse'][0], 'gap0'))}; "
+                     + "; ".join(f"gap({r['g']:g})/gap(0) = {_txt(read_triple(r, 'ratio'))} (gap "
+                                 f"{_txt(read_triple(r, 'gap'))}; equal-g analog {_txt(read_triple(r, 'equal_g_ratio'))}, "
+                                 f"calibrated {_txt(read_triple(r, 'calibrated_ratio'))})" for r in b["collapse"]) + ".")
     for window, rows in (b.get("windows") or {}).items():
         parts.append(f" {m}, {window} window, DiT vs calibrated analog (vs equal-g analog): "
-                     + "; ".join(f"g = {r['g']:g}: {_txt(r['dit'])} vs {_txt(r['calibrated'])} "
-                                 f"({_txt(r['equal_g'])})" for r in rows) + ".")
+                     + "; ".join(f"g = {r['g']:g}: {_txt(read_triple(r, 'dit'))} vs {_txt(read_triple(r, 'calibrated'))} "
+                                 f"({_txt(read_triple(r, 'equal_g'))})" for r in rows) + ".")
     return "".join(parts)
 
 
@@ -214,13 +220,14 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
     m, b, cks = an_["model"], an_.get("bridge") or {}, []
     for window, rows in (b.get("windows") or {}).items():
         for r in rows:
-            d, h = r["difference"], r["halfwidth"]
-            ci = None if d is None else (d - h, d + h)
-            decision = (Decision(NA, r["reason"]) if r["reason"] else check_kinds.agreement(0.0, d, ci))
+            d, lo, hi, why = read_interval(r, "difference")
+            ci = None if d is None else (lo, hi)
+            decision = (Decision(NA, why) if why else check_kinds.agreement(0.0, d, ci))
             cks.append(decided(f"dit.{m}.bridge.{window}.g{r['g']:g}",
-                               f"DiT gap at g = {r['g']:g} ({window} window) {_txt(r['dit'])} minus the calibrated "
-                               f"analog's {_txt(r['calibrated'])} (exact score driven by the DiT's measured gate); "
-                               f"equal-g analog {_txt(r['equal_g'])} (gate equivalence only)",
+                               f"DiT gap at g = {r['g']:g} ({window} window) {_txt(read_triple(r, 'dit'))} minus the "
+                               f"calibrated analog's {_txt(read_triple(r, 'calibrated'))} (exact score driven by the "
+                               f"DiT's measured gate); equal-g analog {_txt(read_triple(r, 'equal_g'))} (gate "
+                               "equivalence only)",
                                0.0, d, ci, "sampler steps", decision, kind="agreement", model=m, finding=finding,
                                tolerance=b.get("rule", "")))
     if b.get("comparison") is not None:
@@ -228,7 +235,7 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
         cks.append(dit_joint.rho_law_check(m, "clone", b["comparison"], CONTROLS, finding,
                                            f"dit.{m}.rho_law_support.clone"))
     for r in b.get("collapse") or []:
-        ratio, gap0 = r["ratio"], r["gap0"]
+        ratio, gap0 = read_triple(r, "ratio"), read_triple(r, "gap0")
         ci = (ratio[1] - r["ratio_tolerance"], ratio[2] + r["ratio_tolerance"]) if _finite(*ratio) else None
         if not (gap0 and gap0[0] is not None and check_kinds.anchor_established(gap0[1], gap0[2])):
             decision = Decision(NA, f"gap(0) = {_txt(gap0)} is not established: a ratio over it says nothing")
@@ -237,9 +244,10 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
         else:   # pass: whole widened interval <= 1; fail: whole interval > 1; n/a: 1 inside it
             decision = check_kinds.bound(1.0, ratio[0], ci, side="below")
         cks.append(decided(f"dit.{m}.collapse.clone.g{r['g']:g}",
-                           f"coupled cloning: gap(g = {r['g']:g})/gap(0) = {_txt(ratio)} (gap {_txt(r['gap'])}, "
+                           f"coupled cloning: gap(g = {r['g']:g})/gap(0) = {_txt(ratio)} (gap {_txt(read_triple(r, 'gap'))}, "
                            f"gap(0) {_txt(gap0)}; collapses: {r['collapses']}); equal-g analog "
-                           f"{_txt(r['equal_g_ratio'])}, calibrated analog {_txt(r['calibrated_ratio'])}",
+                           f"{_txt(read_triple(r, 'equal_g_ratio'))}, calibrated analog "
+                           f"{_txt(read_triple(r, 'calibrated_ratio'))}",
                            1.0, ratio[0], ci, "ratio", decision, kind="bound", model=m, finding=finding,
                            expects="< 1 (P2.2: the gap shrinks under coupling)",
                            tolerance="joint 95% bootstrap over pairs, widened by the reading resolution propagated "
@@ -252,7 +260,7 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
 def collapse_gap_check(m: str, r: dict, finding: str) -> Check:
     """P2.2's collapse itself: the DiT's coupled-cloning gap at the strongest g within one sampler step of 0
     (its bootstrap interval widened by the reading resolution); n/a while gap(0) is not established."""
-    gap, gap0, res = r["gap"], r["gap0"], r.get("gap_tolerance", 0.0)
+    gap, gap0, res = read_triple(r, "gap"), read_triple(r, "gap0"), r.get("gap_tolerance", 0.0)
     ci = (gap[1] - res, gap[2] + res) if gap and _finite(*gap) else None
     if not (gap0 and gap0[0] is not None and check_kinds.anchor_established(gap0[1], gap0[2])):
         decision = Decision(NA, f"gap(0) = {_txt(gap0)} is not established: no gap to collapse")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from syncgap.theory.intervals import interval_fields, list_fields
 from syncgap.validation.check_kinds import NA, Decision, beyond_null
 from syncgap.validation.suites.dit_causal_figures import draw
 from syncgap.validation.records import Figure, SuiteResult, decided
@@ -102,10 +103,9 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "f
     from syncgap.dit_bridge.causal import layer_sets
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.registry import weights_fingerprint
-    from syncgap.theory.checks import InputError
+    from syncgap.theory.checks import InputError, check_choice
     from syncgap.validation.suites.dit_cells import fhgm_mixture, generated_units, unit_scales
-    if s.window not in WINDOWS:
-        raise InputError(f"window must be one of {', '.join(WINDOWS)}, got {s.window!r}")
+    check_choice("window", s.window, WINDOWS)
     name = rec.name
     mix = fhgm_mixture(rec)   # FHGM models: the gap on its features; others (tiny in tests): on pooled scales
     if mix is None and s.window == "switch-on":
@@ -186,20 +186,18 @@ def switch_on_shift(a, ref, t, units, *, n_boot: int = 200, seed: int = 0) -> di
     out = {}
     for i, name in enumerate(("gap", "reference_gap", "shift")):
         v, lo, hi = percentile_interval([b[i] for b in boots], est[i])
-        out[name] = v
-        out[f"{name}_low"], out[f"{name}_high"] = (lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) \
-            if v is not None else (None, None)
+        ends = (lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) if v is not None else (None, None)
+        out |= interval_fields(name, v, *ends)
     sync = [percentile_interval([b[3][u] for b in boots], float(est[3][u])) for u in range(2)]
-    out["sync"] = [[float(x) for x in v] for v in sync]
+    out |= list_fields("sync", [[float(x) for x in v] for v in sync])
     out["synchronised"] = [bool(v[1] > 0) for v in sync]
     out["no_effect"] = not any(out["synchronised"])
     if out["no_effect"]:
-        out.update(shift=0.0, shift_low=0.0, shift_high=0.0, reason="synchronises neither gap unit: no effect on "
-                   "the gap (shift 0 by convention)")
-    else:
-        out["reason"] = None if out["shift"] is not None else (
-            "no reference gap" if out["reference_gap"] is None else
-            "no gap with this set coupled: a gap unit's agreement curve has no midpoint in the window")
+        out |= interval_fields("shift", 0.0, 0.0, 0.0, "synchronises neither gap unit: no effect on the gap (shift 0 "
+                               "by convention)")
+    elif out["shift"] is None:
+        out["shift_reason"] = ("no reference gap" if out["reference_gap"] is None else
+                               "no gap with this set coupled: a gap unit's agreement curve has no midpoint in the window")
     return out
 
 
@@ -242,7 +240,7 @@ def analyse(meas: dict, s: CausalSettings) -> dict:
         rows.append({"g": g, "moves": moves_gap(every), "sets": sets,
                      "empty_reason": None if moves_gap(every) else (
                          "empty: coupling all layers does not move the gap beyond its interval" if every["shift"]
-                         is not None else f"empty: gap(all) - gap(reference) has no value ({every['reason']})")})
+                         is not None else f"empty: gap(all) - gap(reference) has no value ({every['shift_reason']})")})
     gen = meas["generated"]
     if s.window == "switch-on":
         names = meas["unit_names"]
@@ -331,7 +329,7 @@ def _fmt_set(x: dict, names) -> str:
         return "no effect (synchronises neither gap unit)"
     if x["gap"] is None:
         sync = [nm for nm, ok in zip(names, x.get("synchronised") or []) if ok]
-        return f"no gap ({'synchronises ' + ' and '.join(sync) + ' only' if sync else x['reason']})"
+        return f"no gap ({'synchronises ' + ' and '.join(sync) + ' only' if sync else x.get('shift_reason')})"
     return (f"gap {_fmt_gap(x['gap'], x['gap_low'], x['gap_high'])}, shift "
             f"{_fmt_gap(x['shift'], x['shift_low'], x['shift_high'])}")
 

@@ -61,20 +61,25 @@ def ou_clone_record(mix, t_ints, *, num_steps, n_paths, seed) -> dict:
     return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
 
 
-def exact_protocol_one_record(mix, g, t_ints, *, num_steps, n_paths, seed, eps=0.3, window="release",
-                              noise="independent", sampler="ddpm", gate_final=False) -> dict:
+RELEASE = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}   # Protocol I's default variant
+
+
+def exact_protocol_one_record(mix, g, t_ints, *, num_steps, n_paths, seed, variant: dict | None = None,
+                              gate_final=False) -> dict:
     """The exact-score gated sampler (ou_models) on the FHGM itself, the DiT's variant on the DiT's grid:
     Protocol I at gate g with a real ancestral DDPM/DDIM step (theory.schedules.ancestral_step) on
     ddpm_grid(num_steps), switched after t_int sampler steps, started at sqrt(1 - eps^2) z0 +- eps z1.
+    `variant`: its window, noise, sampler and eps where they differ from RELEASE.
     Per path and t_int the sign agreement of the two replicas' final projections on each feature,
     the same estimator as the DiT's "features" family (docs/science.md §8). The final read-out step is
     gated only with gate_final=True (ou_models.analog.analog_gate: the one-step identity)."""
     from syncgap.ou_models.analog import analog_gate
     from syncgap.ou_models.engine import ddpm_grid
     from syncgap.ou_models.measure import protocol_one
+    v = {**RELEASE, **(variant or {})}
     grid = ddpm_grid(num_steps)
-    r = protocol_one(mix, grid, analog_gate(g, num_steps, gate_final), n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)], scheme=sampler,
-                     window=window, noise=noise, eps=eps, keep_units=True, n_boot=10)
+    r = protocol_one(mix, grid, analog_gate(g, num_steps, gate_final), n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)],
+                     scheme=v["sampler"], window=v["window"], noise=v["noise"], eps=v["eps"], keep_units=True, n_boot=10)
     steps = [int(s) for s in r["units_t_int_steps"]]
     return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
 

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from syncgap.theory.checks import InputError
+from syncgap.theory.intervals import list_fields, read_triple, read_triples, triple_fields
 from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, Figure, decided
@@ -138,8 +139,8 @@ def analyse(name: str, cell: dict, st: DepthSettings, labels: list[str], n_layer
     probes = layer_commitment(np.asarray(cell["probe_steps"], float), np.asarray(cell["correct"], float),
                               coarse=ends[0], fine=ends[1], n_boot=st.n_boot, seed=st.seed)
     return {"model": name, "n_layers": n_layers, "features": labels, "settings": asdict(st),
-            "chance_share": cell["chance_share"], "windows": cell["windows"], "share": shares,
-            "share_pooled": share_interval(inc, st.n_boot, st.seed), "probe_steps": cell["probe_steps"],
+            "chance_share": cell["chance_share"], "windows": cell["windows"], **list_fields("share", shares),
+            **triple_fields("share_pooled", share_interval(inc, st.n_boot, st.seed)), "probe_steps": cell["probe_steps"],
             **({"bayes_ceiling": np.asarray(cell["bayes_accuracy"])[np.searchsorted(cell["steps"], cell["probe_steps"])]}
                if "bayes_accuracy" in cell else {}),
             "feature_coverage": cell["feature_coverage"], "predicted_first_layer": predicted_first_layer(n_layers),
@@ -159,7 +160,7 @@ def checks_for(a: dict, control_reason: str | None = "the depth controls were no
     MEASUREMENT, not P2.3's verdict) and the localisation check (P2.3), n/a with `control_reason` when the
     controls do not show the test can answer (None: they do)."""
     m, boot = a["model"], "95% percentile bootstrap over pairs"
-    est, lo, hi = (_num(v) for v in a["share_pooled"])
+    est, lo, hi = (_num(v) for v in read_triple(a, "share_pooled"))
     chance = a["chance_share"]
     excess = None if est is None else est - chance
     ci = None if None in (est, lo, hi) else (lo - chance, hi - chance)
@@ -201,21 +202,21 @@ def emergence_layer(a: dict) -> int | None:
 def finding_text(a: dict) -> str:
     """One sentence: the per-layer gap and the verdict against P2's claim (reproduced / not reproduced / not resolved)."""
     m, first, pred, n = a["model"], a["first_resolved_layer"], a["predicted_first_layer"], a["n_layers"]
-    gaps = a["gap"]
+    gaps, changes = read_triples(a, "gap"), read_triples(a, "gap_change")   # per layer
 
     def iv(x):
         return "none" if x[0] is None else f"{x[0]:.2f} [{_fmt(x[1])}, {_fmt(x[2])}]"
     left = a.get("not_generated") or []
     head = (f"{m} ({n} blocks): probe gap tau_l({_ends(a)[1]}) - tau_l({_ends(a)[0]}) in sampler steps "
             f"at the input x_t {iv(gaps[0])}, after block 1 {iv(gaps[1])}, after the last block {iv(gaps[-1])}; "
-            f"increment global share pooled {a['share_pooled'][0]:.3g} vs chance {a['chance_share']:.3g}. "
+            f"increment global share pooled {a['share_pooled']:.3g} vs chance {a['chance_share']:.3g}. "
             + (f"The gap leaves out {', '.join(left)}, which the model does not generate (below half its amplitude "
                "on the model card). " if left else ""))
     changed = a.get("first_changed_layer")
     change = (f" No layer changes the gap from the input's beyond its interval (gap_l - gap_0 after the last block "
-              f"{iv(a['gap_change'][-1])})." if changed is None else
+              f"{iv(changes[-1])})." if changed is None else
               f" The gap first differs from the input's after block {changed} (gap_l - gap_0 = "
-              f"{iv(a['gap_change'][changed])}).") if a.get("gap_change") else ""
+              f"{iv(changes[changed])}).") if changes else ""
     probe = ("Per-layer probes (a description, not the verdict: on the FHGM each feature's final sign depends on "
              "x_t through phi_k . x_t alone, so a linear read-out of the block input is already the Bayes classifier "
              "and no layer can add to it): ")

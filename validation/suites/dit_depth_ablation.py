@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from syncgap.theory.intervals import list_fields, triple_fields
 from syncgap.validation.store import compute_cell, numbers_only
 
 from .dit_depth_localise import MIN_NULL, control_k, localise
@@ -43,8 +44,9 @@ def _tau(t, agree):
 def analyse_ablation(t, reference, runs: dict, feature: int, k: int, n_layers: int, n_boot: int = 200,
                      seed: int = 0) -> dict:
     """runs: {block (0-based): (agreement (P, F, T), removed energy per pair and call)}; reference (P, F, T).
-    Per block the shift [est, low, high] (joint bootstrap over pairs), the effect -shift / removed, and the
-    rule's inputs and answer (mean effect of the last k / first k blocks against the random blocks')."""
+    Per block the shift (joint bootstrap over pairs) and the effect -shift / removed, each with its interval (lists
+    per block, theory.intervals), and the rule's inputs and answer (mean effect of the last k / first k blocks
+    against the random blocks')."""
     t = np.asarray(t, float)
     ref = np.asarray(reference, float)[:, feature]
     blocks = sorted(runs)
@@ -80,11 +82,12 @@ def analyse_ablation(t, reference, runs: dict, feature: int, k: int, n_layers: i
         return iv(est_eff[idx].mean(), be[:, idx].mean(1))
     null_blocks = [b for b in blocks if b not in last and b not in first]
     null = [float(est_eff[pos[b]]) for b in null_blocks if np.isfinite(est_eff[pos[b]])]
-    eff = {"k": k, "last": set_iv(last), "first": set_iv(first), "null": null, "null_blocks": null_blocks}
-    answer, reason = localise(eff["last"], eff["first"], eff["null"], k)
+    eff = {"k": k, **triple_fields("last", set_iv(last)), **triple_fields("first", set_iv(first)), "null": null,
+           "null_blocks": null_blocks}
+    answer, reason = localise(set_iv(last), set_iv(first), eff["null"], k)
     return {"blocks": blocks, "removed_energy": removed.tolist(), "reference_tau": _tau(t, ref),
-            "shift": [iv(est_shift[i], bs[:, i]) for i in range(len(blocks))],
-            "effect": [iv(est_eff[i], be[:, i]) for i in range(len(blocks))],
+            **list_fields("shift", [iv(est_shift[i], bs[:, i]) for i in range(len(blocks))]),
+            **list_fields("effect", [iv(est_eff[i], be[:, i]) for i in range(len(blocks))]),
             "localisation": {**eff, "answer": answer, "reason": reason}}
 
 

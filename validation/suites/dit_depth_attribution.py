@@ -19,7 +19,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
+from syncgap.theory.intervals import interval_fields, read_triple
 
 from .dit_depth_localise import MIN_NULL, control_k, localise, margin, set_effects
 
@@ -73,17 +74,18 @@ def share_boots(cell: dict, n_boot: int, seed: int) -> dict:
     return {k: (est[k], np.stack([b[k] for b in boots])) for k in est}
 
 
-def _iv(est, boots) -> np.ndarray:
-    """(..., 3) [est, low, high] from an estimate (...) and resamples (B, ...) (95% percentile, NaN-aware)."""
+def _interval(est, boots) -> tuple:
+    """(est, low, high), each of est's shape, from an estimate (...) and resamples (B, ...) (95% percentile,
+    NaN-aware)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)   # an all-NaN slice (no difference at all) stays NaN
         lo, hi = np.nanquantile(boots, [0.025, 0.975], axis=0)
-    return np.stack([est, lo, hi], -1)
+    return est, lo, hi
 
 
 def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int, fine: int | None = None) -> dict:
-    """Per block and feature the total and direct shares, the input share and the closure error, each
-    [est, low, high]; per kept step the point shares (figure); and the localisation rule's inputs and answer
+    """Per block and feature the total and direct shares, the input share and the closure error, each with its
+    interval (theory.intervals); per kept step the point shares (figure); and the localisation rule's inputs and answer
     on feature `fine` (default the last): the summed total shares of the last and first k = control_k(L) blocks
     against MIN_NULL random k-sets (dit_depth_localise)."""
     b = share_boots(cell, n_boot, seed)
@@ -91,9 +93,10 @@ def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int, f
     fine = len(labels) - 1 if fine is None else fine
     est, boots = b["total"]
     eff = set_effects(est[:, fine], boots[:, :, fine], control_k(est.shape[0]), MIN_NULL, seed)
-    answer, reason = localise(eff["last"], eff["first"], eff["null"], eff["k"])
+    answer, reason = localise(read_triple(eff, "last"), read_triple(eff, "first"), eff["null"], eff["k"])
     return {"steps": cell["steps"], "features": labels, "n_pairs": int(np.asarray(cell["actual"]).shape[1]),
-            **{k: _iv(*b[k]) for k in ("total", "direct", "input", "closure_error")},
+            **{f: v for k in ("total", "direct", "input", "closure_error")
+               for f, v in interval_fields(k, *_interval(*b[k])).items()},
             "total_by_step": np.stack([s["total"] for s in per_step]), "cpu_s": cell["cpu_s"],
             "localisation": {**eff, "feature": labels[fine], "answer": answer, "reason": reason}}
 
@@ -101,18 +104,18 @@ def analyse_attribution(cell: dict, labels: list[str], n_boot: int, seed: int, f
 def attribution_text(a: dict) -> str:
     """One sentence: the blocks with the largest total shares on the coarse and fine features, and the closure."""
     at = a["attribution"]
-    tot = np.asarray([[[np.nan if v is None else v for v in f] for f in blk] for blk in at["total"]], float)
+    tot = np.asarray([[np.nan if v is None else v for v in blk] for blk in at["total"]], float)   # (L, F)
     parts = []
     for name in a.get("gap_features") or [at["features"][0], at["features"][-1]]:
         k = at["features"].index(name)
-        top = np.argsort(-np.nan_to_num(tot[:, k, 0], nan=-np.inf))[:3]
+        top = np.argsort(-np.nan_to_num(tot[:, k], nan=-np.inf))[:3]
         parts.append(f"{name}: blocks {', '.join(str(int(i) + 1) for i in top)} carry the largest total shares "
-                     f"({', '.join(f'{tot[i, k, 0]:.2f}' for i in top)}), the last 5 together "
-                     f"{np.nansum(tot[-5:, k, 0]):.2f}")
-    clos = np.asarray([[np.nan if v is None else v for v in c] for c in at["closure_error"]], float)
+                     f"({', '.join(f'{tot[i, k]:.2f}' for i in top)}), the last 5 together "
+                     f"{np.nansum(tot[-5:, k]):.2f}")
+    clos = np.asarray([np.nan if v is None else v for v in at["closure_error"]], float)   # (F,)
     return (f"Attribution (JVP of the rest of the network, {at['n_pairs']} pairs at steps {at['steps']}): "
             + "; ".join(parts) + f"; closure error of the direct decomposition at most "
-            f"{np.nanmax(np.abs(clos[:, 0])):.3g}. Localisation rule on {at['localisation']['feature']}: "
+            f"{np.nanmax(np.abs(clos)):.3g}. Localisation rule on {at['localisation']['feature']}: "
             f"{at['localisation']['answer']} ({at['localisation']['reason']}).")
 
 
@@ -121,13 +124,12 @@ def control_record(rec, expect: str, st) -> dict:
     suite (`attribution_record`, sizes `st` a DepthSettings) on the model's finest generated feature, the
     rule's inputs and its answer, against the construction `expect` ("last" or "first").
 
-    Fields: model, weights (fingerprint), expect, k, feature, last, first ([est, low, high]), null, null_sets,
+    Fields: model, weights (fingerprint), expect, k, feature, last and first (each with _low and _high), null, null_sets,
     answer, reason, margin (of the expected end), settings, cpu_s."""
     from syncgap.dit_bridge.registry import weights_fingerprint   # torch: imported where a control runs
 
     from . import dit_cells                                         # torch (dit_bridge.protocols), likewise
-    if expect not in ("last", "first"):
-        raise InputError(f"expect must be 'last' or 'first', got {expect!r}")
+    check_choice("expect", expect, ("last", "first"))
     mix = dit_cells.fhgm_mixture(rec)
     if mix is None:
         raise InputError(f"model {rec.name!r} is not trained on the FHGM: a depth control needs its features")

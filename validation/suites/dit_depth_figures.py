@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from syncgap.theory.intervals import read_triples
+
 from .dit_figures import save_figure
 
 
@@ -58,13 +60,13 @@ def draw_probes(a: dict, png: str) -> None:
     ax_b.set_title("probes against the Bayes ceiling (dashed): no layer can exceed it", fontsize=9)
     ax_b.legend(fontsize=6, ncol=2)
     coarse, fine = a.get("gap_features") or [a["features"][0], a["features"][-1]]
-    _line_band(ax_t, x, a["tau_global"], f"tau_l({coarse}), global", "C0")
-    _line_band(ax_t, x, a["tau_local"], f"tau_l({fine}), local", "C3")
+    _line_band(ax_t, x, read_triples(a, "tau_global"), f"tau_l({coarse}), global", "C0")
+    _line_band(ax_t, x, read_triples(a, "tau_local"), f"tau_l({fine}), local", "C3")
     ax_t.set_ylabel(f"commitment step (probe accuracy crosses {a['level']:g})")
     ax_t.set_title(f"{a['model']}: per-layer commitment (bands: 95% over pairs)", fontsize=9)
-    _line_band(ax_g, x, a["gap"], "gap_l = tau_l(local) - tau_l(global)", "k")
+    _line_band(ax_g, x, read_triples(a, "gap"), "gap_l = tau_l(local) - tau_l(global)", "k")
     if a.get("gap_change"):
-        _line_band(ax_g, x, a["gap_change"], "gap_l - gap_0 (change from the input x_t)", "C2", marker="s")
+        _line_band(ax_g, x, read_triples(a, "gap_change"), "gap_l - gap_0 (change from the input x_t)", "C2", marker="s")
     ax_g.axhline(0, color="0.5", lw=0.8, ls="--", label="no gap")
     pred = a["predicted_first_layer"]
     ax_g.axvspan(pred - 0.5, n - 0.5, color="C1", alpha=0.12, label=f"P2: last ~5 of 28 layers, scaled (>= {pred})")
@@ -77,7 +79,7 @@ def draw_probes(a: dict, png: str) -> None:
     ax_g.set_ylabel("gap (sampler steps)")
     ax_g.set_title("per-layer gap: resolved where the band excludes 0", fontsize=9)
     for k, lab in enumerate(a["features"]):
-        _line_band(ax_p, x, [g[k] for g in a["gain"]], lab, f"C{k}")
+        _line_band(ax_p, x, [g[k] for g in read_triples(a, "gain")], lab, f"C{k}")
     ax_p.axhline(0, color="0.5", lw=0.8, ls="--", label="no gain over x_t (chance of the gain)")
     ax_p.set_ylabel("accuracy gain over layer 0, mean over probed steps")
     ax_p.set_title(f"probe of each feature's final sign (accuracy chance {a['chance']:g})", fontsize=9)
@@ -91,7 +93,7 @@ def draw_increments(a: dict, png: str) -> None:
     """Global share of each block increment's replica difference per layer, per step window, with its chance level."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 3.9))
-    for w, (rows, (s0, s1)) in enumerate(zip(a["share"], a["windows"])):
+    for w, (rows, (s0, s1)) in enumerate(zip(read_triples(a, "share"), a["windows"])):
         _line_band(ax, np.arange(1, len(rows) + 1), rows, f"steps {s0}-{s1}", f"C{w}")
     ax.axhline(a["chance_share"], color="0.3", ls="--", lw=1,
                label=f"chance (isotropic difference): {a['chance_share']:.3g}")
@@ -131,8 +133,8 @@ def draw_layer_modes(a: dict, png: str) -> None:
     x = np.arange(len(states))
     ax_t, ax_g = axes[-2], axes[-1]
     for k, feat in enumerate(groups[:len(a["features"])]):
-        _line_band(ax_t, x, [st[k] for st in lm["tau"]], feat, f"C{k}")
-    _line_band(ax_g, x, lm["gap"], f"gap tau({lm['fine']}) - tau({lm['coarse']})", "k")
+        _line_band(ax_t, x, [st[k] for st in read_triples(lm, "tau")], feat, f"C{k}")
+    _line_band(ax_g, x, read_triples(lm, "gap"), f"gap tau({lm['fine']}) - tau({lm['coarse']})", "k")
     ax_g.axhline(0, color="0.5", lw=0.8, ls="--")
     pred = a["predicted_first_layer"] + 1   # state index of h_l is l + 1
     for ax in (ax_t, ax_g):
@@ -160,10 +162,10 @@ def draw_attribution(a: dict, png: str) -> None:
     x = np.arange(1, n + 1)
     for ax, feat in zip(axes[0], feats):
         k = at["features"].index(feat)
-        _line_band(ax, x, [blk[k] for blk in at["total"]], "total share (rest of the network, JVP)", "C0")
-        est, _, _ = _iv([blk[k] for blk in at["direct"]])
+        _line_band(ax, x, [blk[k] for blk in read_triples(at, "total")], "total share (rest of the network, JVP)", "C0")
+        est, _, _ = _iv([blk[k] for blk in read_triples(at, "direct")])
         ax.plot(x, est, "--", color="C3", lw=1, label="direct share (through the head only)")
-        clos = at["closure_error"][k]
+        clos = read_triples(at, "closure_error")[k]
         ax.axhline(0, color="0.5", lw=0.8)
         pred = a["predicted_first_layer"]
         ax.axvspan(pred - 0.5, n + 0.5, color="C1", alpha=0.12, label="P2: last ~5 of 28, scaled")
@@ -171,7 +173,7 @@ def draw_attribution(a: dict, png: str) -> None:
         ax.set_xlim(0.5, n + 0.5)
         ax.set_xlabel("block l (its increment difference pushed to the output)")
         ax.set_ylabel(f"share of the output difference on {feat}")
-        ax.set_title(f"{a['model']}: {feat}; input share {at['input'][k][0]:.2f}, closure error "
+        ax.set_title(f"{a['model']}: {feat}; input share {at['input'][k]:.2f}, closure error "
                      f"{clos[0]:.2g} (95% bands over pairs)", fontsize=9)
         ax.legend(fontsize=7)
     save_figure(fig, png, plt)
@@ -185,7 +187,7 @@ def draw_ablation(a: dict, png: str) -> None:
     loc = ab["localisation"]
     n, k = a["n_layers"], loc["k"]
     fig, ax = plt.subplots(figsize=(7, 3.9))
-    for b, row in zip(ab["blocks"], ab["effect"]):
+    for b, row in zip(ab["blocks"], read_triples(ab, "effect")):
         if row[0] is None:
             continue
         c = "C3" if b >= n - k else "C0" if b < k else "0.5"

@@ -24,7 +24,9 @@ import os
 import numpy as np
 
 from syncgap.dit_bridge.causal import middle_sets
+from syncgap.theory.intervals import read_triple, triple_fields
 from syncgap.validation.check_kinds import FAIL, NA, PASS, Decision
+from syncgap.validation.legacy import upgrade_localisation
 from syncgap.validation.records import Check, decided
 
 MIN_NULL = 5
@@ -68,9 +70,9 @@ def localise(last, first, null, k: int, min_null: int = MIN_NULL) -> tuple[str, 
 
 
 def set_effects(est: np.ndarray, boots: np.ndarray, k: int, n_random: int = MIN_NULL, seed: int = 0) -> dict:
-    """Rule inputs from per-block effects est (L,) and bootstrap resamples (B, L): the sum over a set's blocks,
-    [est, low, high] (95% percentile of the resampled sums) for the last and first k, and the estimates of
-    n_random random k-sets (the null)."""
+    """Rule inputs from per-block effects est (L,) and bootstrap resamples (B, L): the sum over a set's blocks
+    with its interval (95% percentile of the resampled sums; fields last, last_low, last_high and first, ...)
+    for the last and first k, and the estimates of n_random random k-sets (the null)."""
     est, boots = np.asarray(est, float), np.asarray(boots, float)
     n = est.size
 
@@ -82,7 +84,7 @@ def set_effects(est: np.ndarray, boots: np.ndarray, k: int, n_random: int = MIN_
             return [e if np.isfinite(e) else None, None, None]
         return [e, float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))]
     rand = middle_sets(n, k, n_random, seed)
-    return {"k": k, "last": iv(list(range(n - k, n))), "first": iv(list(range(k))),
+    return {"k": k, **triple_fields("last", iv(list(range(n - k, n)))), **triple_fields("first", iv(list(range(k)))),
             "null": [float(est[s].sum()) for s in rand], "null_sets": rand}
 
 
@@ -92,7 +94,7 @@ def margin(effects: dict, end: str) -> float | None:
     (fewer than MIN_NULL null values, or an interval end missing)."""
     other = "first" if end == "last" else "last"
     values = [float(v) for v in effects.get("null", []) if _finite(v)]
-    lo, hi = effects.get(end, [None] * 3)[1], effects.get(other, [None] * 3)[2]
+    lo, hi = read_triple(effects, end)[1], read_triple(effects, other)[2]
     if len(values) < MIN_NULL or not _finite(lo) or not _finite(hi):
         return None
     return float(lo) - max(max(values), float(hi))
@@ -113,7 +115,7 @@ def read_control(zoo_dir: str, name: str) -> dict | None:
             rec = json.load(f)
     except (OSError, ValueError):
         return None
-    return rec if isinstance(rec, dict) else None
+    return upgrade_localisation(rec) if isinstance(rec, dict) else None   # a record of an older encoding too
 
 
 def control_checks(model: str, zoo_dir: str, finding: str) -> tuple[list[Check], str | None]:
@@ -144,7 +146,8 @@ def localisation_check(model: str, effects: dict, control_reason: str | None, fi
                        name: str = "localisation") -> Check:
     """dit.<model>.depth.<name>: P2's "last ~5 of 28" by the rule on `effects` (set_effects): pass on
     "last k", fail on "first k" or "elsewhere", n/a when the rule is n/a or the controls do not answer."""
-    answer, reason = localise(effects["last"], effects["first"], effects["null"], effects["k"])
+    answer, reason = localise(read_triple(effects, "last"), read_triple(effects, "first"), effects["null"],
+                              effects["k"])
     obs = margin(effects, "last")
     if control_reason is not None:
         d = Decision(NA, f"{control_reason} (the rule here answers {answer!r}: {reason})")

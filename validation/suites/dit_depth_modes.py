@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from syncgap.dit_bridge.layer_modes import layer_mode_commitment, pair_blocks, state_names
+from syncgap.theory.intervals import interval_keys, list_fields, read_triples
 
 N_UNITS = 32   # pair blocks kept in the cell (the bootstrap's units)
 
@@ -26,9 +27,10 @@ def modes_record(run: dict) -> dict:
 
 
 def _gap_ends(exact_tau: list, generated: list[int]) -> tuple[int, int | None, list[int]]:
-    """(coarse, fine or None, left-out finer features): the gap's ends from the exact endpoint's commitment steps."""
+    """(coarse, fine or None, left-out finer features): the gap's ends from the exact endpoint's commitment steps
+    (one estimate per group)."""
     coarse = generated[0]
-    rising = [k for k in generated if exact_tau[k][0] is not None]
+    rising = [k for k in generated if exact_tau[k] is not None]
     fine = rising[-1] if rising and rising[-1] != coarse else None
     left = [k for k in generated if k > (coarse if fine is None else fine)]
     return coarse, fine, left
@@ -46,9 +48,10 @@ def analyse_modes(cell: dict, labels: list[str], generated: list[int] | None, n_
     coarse, fine, left = _gap_ends(first["tau"][0], generated)
     r = layer_mode_commitment(steps, e, coarse=coarse, fine=coarse if fine is None else fine,
                               groups=list(range(n_feat)), n_boot=n_boot, seed=seed)
-    gap = r["gap"] if fine is not None else [[None, None, None]] * e.shape[1]
+    gap = {k: r[k] for k in interval_keys("gap")} if fine is not None else list_fields("gap", [None] * e.shape[1])
     return {"states": state_names(n_layers), "groups": list(labels) + ["global", "local"], "steps": steps,
-            "timesteps": cell["timesteps"], "q": r["q"], "tau": r["tau"], "sharpness": r["sharpness"], "gap": gap,
+            "timesteps": cell["timesteps"], "q": r["q"], **{k: r[k] for k in interval_keys("tau")},
+            **{k: r[k] for k in interval_keys("sharpness")}, **gap,
             "coarse": labels[coarse], "fine": None if fine is None else labels[fine],
             "left_out": [labels[k] for k in left], "n_units": e.shape[2]}
 
@@ -62,16 +65,17 @@ def modes_text(a: dict) -> str:
     """One sentence: commitment steps at the two exact ends and at the first and last block, and the gap."""
     lm = a["layer_modes"]
     k = lm["groups"].index(lm["coarse"])
+    tau, gaps = read_triples(lm, "tau"), read_triples(lm, "gap")    # per state (and group)
     ends = (f"{lm['coarse']}'s replica difference commits (logistic midpoint, sampler steps) at x_t "
-            f"{_iv(lm['tau'][0][k])}, after block 1 {_iv(lm['tau'][2][k])}, after the last block "
-            f"{_iv(lm['tau'][-3][k])}, at the network's x0_hat {_iv(lm['tau'][-2][k])} and at the exact posterior "
-            f"mean {_iv(lm['tau'][-1][k])}")
+            f"{_iv(tau[0][k])}, after block 1 {_iv(tau[2][k])}, after the last block "
+            f"{_iv(tau[-3][k])}, at the network's x0_hat {_iv(tau[-2][k])} and at the exact posterior "
+            f"mean {_iv(tau[-1][k])}")
     if lm["fine"] is None:
         gap = (f"; no finer generated feature's difference rises at the exact output ({', '.join(lm['left_out'])}"
                " never desynchronise in this shared-noise run), so the per-layer gap has no value")
     else:
-        gap = (f"; per-layer gap tau({lm['fine']}) - tau({lm['coarse']}) at x_t {_iv(lm['gap'][0])}, after the last "
-               f"block {_iv(lm['gap'][-3])}, exact output {_iv(lm['gap'][-1])}"
+        gap = (f"; per-layer gap tau({lm['fine']}) - tau({lm['coarse']}) at x_t {_iv(gaps[0])}, after the last "
+               f"block {_iv(gaps[-3])}, exact output {_iv(gaps[-1])}"
                + (f" ({', '.join(lm['left_out'])} never desynchronise: left out)" if lm["left_out"] else ""))
     return f"P2's own measure (per-layer mode energies of the replica difference): {ends}{gap}."
 

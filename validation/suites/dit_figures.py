@@ -10,6 +10,7 @@ import os
 
 import numpy as np
 
+from syncgap.theory.intervals import read_triple
 from syncgap.validation.records import Figure
 
 
@@ -36,9 +37,11 @@ def _f(x):
     return np.nan if x is None else float(x)
 
 
-def _iv(rows):
-    a = np.asarray([[_f(v) for v in r] for r in rows], float).reshape(-1, 3)
-    return a[:, 0], a[:, 1], a[:, 2]
+def _iv(record, name):
+    """(estimate, low, high) arrays of a quantity `name` of `record` (theory.intervals; one value or one per unit),
+    null as NaN."""
+    return tuple(np.asarray([_f(v) for v in np.atleast_1d(np.asarray(x, object))], float)
+                 for x in read_triple(record, name))
 
 
 def _err(est, lo, hi):
@@ -54,9 +57,8 @@ CHANCE = {"features": (0.5, "chance (independent signs)"), "modes": (0.5, "chanc
 
 def _band(ax, t, family, k, color):
     """The pointwise 95% band of unit k's mean agreement curve, where the analysis file has one."""
-    band = family.get("curves_band")
-    if band is not None:
-        lo, hi = (np.asarray([_f(v) for v in band[i][k]], float) for i in (0, 1))
+    if family.get("curves_low") is not None:
+        lo, hi = (np.asarray([_f(v) for v in family[end][k]], float) for end in ("curves_low", "curves_high"))
         ax.fill_between(t, lo, hi, color=color, alpha=0.18, lw=0)
 
 
@@ -71,12 +73,12 @@ def draw_intrinsic(analysis_path, png_path):
         for k, (lab, c) in enumerate(zip(f["labels"], f["curves"])):
             line, = ax.plot(t, [_f(v) for v in c], "o-", ms=3, label=lab)
             _band(ax, t, f, k, line.get_color())
-            if f["tau"][k][0] is not None:
-                ax.axvline(f["tau"][k][0], color=line.get_color(), ls=":", lw=1)
+            if f["tau"][k] is not None:
+                ax.axvline(f["tau"][k], color=line.get_color(), ls=":", lw=1)
         level, text = CHANCE.get(fam, (None, ""))
         if level is not None:
             ax.axhline(level, color="0.5", lw=0.8, ls="--", label=text)
-        est, lo, hi = _iv([f["gap"]])
+        est, lo, hi = _iv(f, "gap")
         ax.set_title(f"{a['model']}: {fam}, g = 0 cloning; gap {est[0]:.2f} [{lo[0]:.2f}, {hi[0]:.2f}] steps",
                      fontsize=9)
         ax.set_xlabel("t_int (sampler steps cloned)")
@@ -92,7 +94,7 @@ def draw_gap_vs_g(analysis_path, png_path):
     a, plt = _load(analysis_path), _plt()
     gv, comp = a["gap_vs_g"], a.get("comparison") or {}
     g = np.asarray(gv["g"], float)
-    est, lo, hi = _iv(gv["gap"])
+    est, lo, hi = _iv(gv, "gap")
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(6, 5.6), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]})
     ok, err = _err(est, lo, hi)
     pos = ok & (g > 0)
@@ -103,7 +105,7 @@ def draw_gap_vs_g(analysis_path, png_path):
     ex = a.get("exact_gap_vs_g")
     if ex:
         ge = np.asarray(ex["g"], float)
-        e_est, e_lo, e_hi = _iv(ex["gap"])
+        e_est, e_lo, e_hi = _iv(ex, "gap")
         e_ok, e_err = _err(e_est, e_lo, e_hi)
         ax.errorbar(ge[e_ok], e_est[e_ok], yerr=e_err[:, e_ok], fmt="D-", color="C2", capsize=3, ms=4,
                     label="equal-g exact analog (FHGM; gate equivalence)")
@@ -152,17 +154,16 @@ def draw_frequency(analysis_path, png_path):
     fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False)
     for ax, fam in zip(axes[0], fams):
         f = a["families"][fam]
-        est, lo, hi = _iv(f["tau"])
+        est, lo, hi = _iv(f, "tau")
         x = np.arange(est.size)
         ok, err = _err(est, lo, hi)
         ax.errorbar(x[ok], est[ok], yerr=err[:, ok], fmt="o", color="k", capsize=3, label="DiT (95% interval)")
         if fam == "features" and "theory" in a:
             ax.plot(x, [_f(v) for v in a["theory"]["tau"]], "s--", color="C0", label="exact-score theory")
             ax.plot(x, a["theory"]["pitchfork_step"], "^:", color="C2", label="speciation step t_S (pitchfork)")
-        kt = f["kendall"][0]
+        kt, klo, khi = (_f(v) for v in read_triple(f, "kendall"))
         ax.set_xticks(x, f["labels"], fontsize=7)
         ax.set_ylabel("commitment step (sampler steps)")
-        klo, khi = _f(f["kendall"][1]), _f(f["kendall"][2])
         ax.set_title(f"{a['model']}: {fam}, Kendall tau {_f(kt):.2f} [{klo:.2f}, {khi:.2f}] (chance 0)", fontsize=9)
         ax.legend(fontsize=7)
     save_figure(fig, png_path, plt)
@@ -182,7 +183,7 @@ def draw_exact_comparison(analysis_path, png_path):
         ax.plot(t, f["curves"][k], "o-", ms=3, color="k", label="DiT")
         _band(ax, t, f, k, "k")
         ax.axhline(0.5, color="0.5", lw=0.8, ls="--", label="chance")
-        for tau, col in ((th["tau"][k], "C0"), (ex["tau"][k][0], "C2"), (f["tau"][k][0], "k")):
+        for tau, col in ((th["tau"][k], "C0"), (ex["tau"][k], "C2"), (f["tau"][k], "k")):
             if tau is not None:
                 ax.axvline(tau, color=col, ls=":", lw=1)
         ax.set_title(f["labels"][k], fontsize=9)

@@ -1,28 +1,25 @@
 """The DiT part of the validation report: P2's four findings measured on the models we can run (docs/science.md §5, §7).
 
-    dit_findings_suite(out_dir, *, quick, progress, model="fhgm", device="cpu") -> SuiteResult
+    dit_findings_suite(out_dir, *, quick, progress, model=None, g_grid=None, full=False, runtime=Runtime())
 
-Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I
-at each g > 0 of the grid (release window; on the FHGM-DiT also the other variants of
-Settings.variants: switch-on by default, all eight with full=True), and for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I with each
-variant: the independent prediction). From those files alone it writes `analysis.json`
-(dit_analysis.py, dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per
-comparison:
+Per model it runs (cells, dit_cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I at each g > 0 of
+the grid (release window; on the FHGM-DiT also the other variants of Settings.variants: switch-on by default, all
+eight with full=True), and for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I
+with each variant: the independent prediction). From those files alone it writes `analysis.json` (dit_analysis.py,
+dit_predictions.py), draws the figures (dit_figures.py) and returns one Check per comparison:
 
 1. intrinsic gap (g = 0): sign of gap = tau(local) - tau(global) (one-sided: passes when its whole
    bootstrap interval is > 0); FHGM: the gap against the exact-score theory of the same data.
-2. gap against g, over g > 0 only (release has no g -> 0 limit; docs/protocols.md): FHGM-DiT, per
-   variant and g the gap against the exact-score gated sampler's (same variant, DDPM grid, t_int
-   grid, feature estimator), and per g range the ratio gap(g_hi)/gap(g_lo) and collapse answer
-   against the analog's; every model: P2's rho-law as one hypothesis of a comparison (constant /
-   rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The headline
-   table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
+2. gap against g, over g > 0 only (release has no g -> 0 limit; docs/protocols.md): FHGM-DiT, per variant and g the gap
+   against the exact-score gated sampler's (same variant, DDPM grid, t_int grid, feature estimator), and per g range the
+   ratio gap(g_hi)/gap(g_lo) and collapse answer against the analog's; every model: P2's rho-law as one hypothesis of a
+   comparison (constant / rho-law / exact analog, chi2 and AIC), passing when within 2 AIC of the preferred. The
+   headline table (variant x model: shrinks? collapses? prediction agrees?) goes into the P2.2 verdict.
 3. depth: dit_depth.py (per-layer probes of each feature's final sign, tau_l and gap_l, and what each
    block adds to the replica difference on the token DCT modes) against P2's "last ~5 of 28 layers".
 4. frequency ordering: Kendall's tau of commitment step against unit order (global -> local),
    predicted +1; FHGM: per-feature commitment step against the exact-score theory.
-FHGM models: per-feature commitment of the DiT against the exact-score sampler (ou_models).
-`progress`, when given, is called with one-line messages (str).
+FHGM models: per-feature commitment of the DiT against the exact-score sampler (ou_models). `progress`: one-line messages.
 """
 from __future__ import annotations
 
@@ -30,20 +27,22 @@ import json
 import math
 import os
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
 from syncgap.theory.checks import InputError
+from syncgap.theory.intervals import read_triple, read_triples
 from syncgap.validation import check_kinds, power
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.records import Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_joint, dit_predictions
-from .dit_settings import FULL_VARIANTS, QUICK, Settings, settings_for  # noqa: F401 (re-exported)
+from .dit_settings import FULL_VARIANTS, QUICK, Runtime, Settings, settings_for  # noqa: F401 (re-exported)
 
 # the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
-VARIANT = {"window": "release", "noise": "independent", "sampler": "ddpm", "eps": 0.3}
+VARIANT = dict(dit_cells.RELEASE)
 
 
 def _models(model) -> list[str]:
@@ -55,11 +54,10 @@ def _models(model) -> list[str]:
 
 def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32",
                   compile: bool = False) -> dict:
-    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement
-    cells (cloning, Protocol I windows, coupled cloning) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision),
-    which enters their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do
-    not run the model. compile: torch.compile
-    their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
+    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement cells (cloning,
+    Protocol I windows, coupled cloning) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision), which enters
+    their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do not run the model.
+    compile: torch.compile their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
@@ -118,7 +116,7 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
                 cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
-                    seed=settings.seed, eps=v["eps"], window=v["window"], noise=v["noise"], sampler=v["sampler"]),
+                    seed=settings.seed, variant=v),
                      n_paths=settings.ou_paths, gate_final=False, **variant)
     dit_calibrated.bridge_cells(cell, rec, mix, settings, p1, sign_model)   # coupled cloning, gate, calibrated analog
     if mix is not None:
@@ -129,7 +127,6 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             "quality_gate": dit_cells.quality_gate(rec.source),
             "random_weights": bool(rec.info.get("random_weights", False)),
             "space": "latent" if rec.latent_scale is not None else "pixel"}
-
 
 
 def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
@@ -168,9 +165,9 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
 def precision(an_: dict, target) -> dict:
     """Every gap the report gives for this model (cloning per family, each variant and g > 0) against the
     precision target of its sizes (dit_settings; None: not held to one), power.precision_rows."""
-    gaps = {f"cloning g = 0, {fam}": f["gap"] for fam, f in an_["families"].items()}
+    gaps = {f"cloning g = 0, {fam}": read_triple(f, "gap") for fam, f in an_["families"].items()}
     for label, block in (an_.get("variants") or {}).items():
-        gaps.update({f"{label} g = {g:g}": gap for g, gap in zip(block["gap_vs_g"]["g"], block["gap_vs_g"]["gap"])})
+        gaps.update({f"{label} g = {g:g}": gap for g, gap in zip(block["gap_vs_g"]["g"], read_triples(block["gap_vs_g"], "gap"))})
     rows = power.precision_rows(gaps, target)
     widths = [r["halfwidth"] for r in rows if r["halfwidth"] is not None]
     return {"target_halfwidth": target, "n_pairs": an_["n_pairs"], "resolution": an_["resolution"], "gaps": rows,
@@ -183,30 +180,42 @@ def _freqs(mix):
 
 
 def _iv(x):
-    """[est, lo, hi] from a JSON record (None bounds -> unbounded) or None."""
+    """[est, lo, hi] of an interval read from a record (theory.intervals.read_triple; None bounds -> unbounded), or None."""
     if not x:
         return None
-    est, lo, hi = x
-    return [est, -math.inf if lo is None else float(lo), math.inf if hi is None else float(hi)]
+    return [x[0], -math.inf if x[1] is None else float(x[1]), math.inf if x[2] is None else float(x[2])]
 
 
 def _observed(obs_ci):
-    """(estimate, its own interval) from a JSON [est, lo, hi]; (None, None) when not measured."""
+    """(estimate, its own interval) from [est, lo, hi] read from a record; (None, None) when not measured."""
     obs_ci = _iv(obs_ci)
     obs = None if not obs_ci or obs_ci[0] is None else float(obs_ci[0])
     return obs, None if obs is None else check_kinds.own_interval(obs, obs_ci[1], obs_ci[2])
 
 
-def _ci_check(cid, desc, pred, obs_ci, unit, model, finding, tol, widen=0.0, anchor: Decision | None = None,
-              absent=NA):
-    """Two-sided agreement (check_kinds.agreement) of `pred` with the observation's interval widened by `widen` on
-    each side (the check keeps the interval itself and `widen`); n/a by `anchor` when given."""
-    obs, ci = _observed(obs_ci)
-    band = None if ci is None else (ci[0] - widen, ci[1] + widen)
-    pred = None if pred is None else float(pred)
-    decision = anchor or check_kinds.agreement(pred, obs, band, absent=absent)
-    return decided(cid, desc, pred, obs, ci, unit, decision, kind="agreement", model=model, finding=finding,
-                   tolerance=tol, widen=widen)
+@dataclass(frozen=True)
+class _Agreement:
+    """A two-sided agreement check (check_kinds.agreement) of a prediction with an observation's interval."""
+
+    check_id: str                       # the check's id, e.g. "dit.fhgm.commit_step.dct01"
+    desc: str                           # what is compared, one sentence
+    pred: float | None                  # the prediction (None: none)
+    obs_ci: list | None                 # the observation [est, lo, hi] of a JSON record (None bounds: unbounded)
+    unit: str                           # the unit of pred and the observation
+    model: str                          # the model the check is about
+    finding: str                        # the finding the check belongs to
+    tol: str                            # the tolerance, in words
+    widen: float = 0.0                  # the interval is widened by this on each side (the check keeps both)
+    anchor: Decision | None = None      # n/a with this decision's reason when given
+
+    def check(self) -> Check:
+        """The decided Check: `pred` against the observation's interval widened by `widen`, or `anchor`'s decision."""
+        obs, ci = _observed(self.obs_ci)
+        band = None if ci is None else (ci[0] - self.widen, ci[1] + self.widen)
+        pred = None if self.pred is None else float(self.pred)
+        decision = self.anchor or check_kinds.agreement(pred, obs, band)
+        return decided(self.check_id, self.desc, pred, obs, ci, self.unit, decision, kind="agreement",
+                       model=self.model, finding=self.finding, tolerance=self.tol, widen=self.widen)
 
 
 # The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
@@ -221,13 +230,13 @@ def checks_for(an_: dict) -> list[Check]:
     res = an_.get("resolution", dit_analysis.RESOLUTION)   # half the t_int spacing (dit_settings.Settings.resolution)
     wres = f"{boot}, widened by {res:g} sampler step (reading resolution: half the t_int grid's spacing)"
     for fam, f in an_["families"].items():
-        obs, ci = _observed(f["gap"])
+        obs, ci = _observed(read_triple(f, "gap"))
         cks.append(decided(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
                            f"and {f['labels'][-1]} is > 0", None, obs, ci, "sampler steps",
                            check_kinds.sign(obs, ci, expected=1), kind="sign", expects="> 0", model=m, finding=F1,
                            tolerance=f"sign: passes when the whole {boot} of the gap is > 0, fails when it is "
                            "wholly < 0, n/a (not resolved) when it contains 0"))
-        obs, ci = _observed(f["kendall"])
+        obs, ci = _observed(read_triple(f, "kendall"))
         decision = check_kinds.ordering(obs, ci, expected=1)
         gate = an_.get("quality_gate")
         if m in dit_cells.CONTROLS and gate is not None and not gate["passed"]:
@@ -241,26 +250,26 @@ def checks_for(an_: dict) -> list[Check]:
     if "theory" in an_:
         th, f = an_["theory"], an_["families"]["features"]
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
-        cks.append(_ci_check(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
-                             "cloning curves of the FHGM (same midpoint estimator)", tg, f["gap"], "sampler steps",
-                             m, F1, wres, widen=res))
+        cks.append(_Agreement(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
+                             "cloning curves of the FHGM (same midpoint estimator)", tg, read_triple(f, "gap"), "sampler steps",
+                             m, F1, wres, widen=res).check())
         if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
-            ex = an_["exact_sampler"]["gap"]
+            ex = read_triple(an_["exact_sampler"], "gap")
             half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
-            cks.append(_ci_check(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
+            cks.append(_Agreement(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
                                  "sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
-                                 "protocol and estimator)", None if not ex else ex[0], f["gap"], "sampler steps", m,
+                                 "protocol and estimator)", None if not ex else ex[0], read_triple(f, "gap"), "sampler steps", m,
                                  F1, f"{wres} and by the exact sampler's half-width",
-                                 widen=res + (half if math.isfinite(half) else 0.0)))
+                                 widen=res + (half if math.isfinite(half) else 0.0)).check())
         for k, lab in enumerate(f["labels"]):
-            cks.append(_ci_check(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
-                                 f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], f["tau"][k],
-                                 "sampler steps", m, F4, wres, widen=res))
+            cks.append(_Agreement(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
+                                 f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], read_triples(f, "tau")[k],
+                                 "sampler steps", m, F4, wres, widen=res).check())
             if "exact_sampler" in an_:
-                ex = an_["exact_sampler"]["tau"][k][0]
-                cks.append(_ci_check(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
-                                     "exact-score sampler (ou_models) on DiT's DDPM grid", ex, f["tau"][k],
-                                     "sampler steps", m, F5, f"{wres}, of the DiT", widen=res))
+                ex = an_["exact_sampler"]["tau"][k]
+                cks.append(_Agreement(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
+                                     "exact-score sampler (ou_models) on DiT's DDPM grid", ex, read_triples(f, "tau")[k],
+                                     "sampler steps", m, F5, f"{wres}, of the DiT", widen=res).check())
     cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
     return cks
 
@@ -276,28 +285,28 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
         tag = "" if window == "release" else f"{window}."
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
         if ex is not None:
-            exact = dict(zip(ex["g"], ex["gap"]))
-            ex_reason = dict(zip(ex["g"], ex.get("reason", [None] * len(ex["g"]))))
-            for g, gap, why in zip(gv["g"], gv["gap"], gv.get("reason", [None] * len(gv["g"]))):
+            exact = dict(zip(ex["g"], read_triples(ex, "gap")))
+            ex_reason = dict(zip(ex["g"], ex.get("gap_reason", [None] * len(ex["g"]))))
+            for g, gap, why in zip(gv["g"], read_triples(gv, "gap"), gv.get("gap_reason", [None] * len(gv["g"]))):
                 if g > 0 and g in exact:
                     pred = exact[g]
                     half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
                     why = (f"DiT: {why}" if why else f"exact analog: {ex_reason[g]}" if ex_reason.get(g) else None)
-                    cks.append(_ci_check(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
+                    cks.append(_Agreement(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
                                          "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
                                          "grid, estimator; equal g: a check of gate equivalence, not of the network)",
                                          None if not pred else pred[0], gap, "sampler steps", m, F2,
                                          f"{wres} and by the exact analog's half-width",
-                                         widen=res + half, anchor=Decision(NA, why) if why else None))
+                                         widen=res + half, anchor=Decision(NA, why) if why else None).check())
         cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
                                            f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
     for row in an_.get("headline", []):
-        if row.get("predicted_ratio") is None:
+        if "predicted_ratio" not in row:    # no exact analog for this model
             continue
-        pr, r = row["predicted_ratio"], _iv(row.get("ratio"))   # JSON null bounds -> unbounded
+        pr, r = read_triple(row, "predicted_ratio"), _iv(read_triple(row, "ratio"))   # JSON null bounds -> unbounded
         r = None if not r or r[0] is None else r
         label = dit_predictions.variant_label(row)
-        anchor = _iv(row.get("gap_lo"))   # the ratio's denominator: a ratio over a gap not told from 0 says nothing
+        anchor = _iv(read_triple(row, "gap_g_lo"))   # the ratio's denominator: a ratio over a gap not told from 0 says nothing
         unanchored = r is not None and not (anchor and anchor[0] is not None
                                             and check_kinds.anchor_established(anchor[1], anchor[2]))
         cks.append(Check(f"dit.{m}.gap_ratio.{label}.g{row['g_lo']:g}-{row['g_hi']:g}",
@@ -325,25 +334,25 @@ def summaries(a: dict) -> dict[str, str]:
     m, prim, gv = a["model"], a["primary"], a["gap_vs_g"]
     fam = a["families"][prim]
     out = {F1: f"{m}: gap at g = 0 ({fam['labels'][-1]} - {fam['labels'][0]}, cloning) "
-               f"{_iv_txt(fam['gap'], ' steps')} of {a['num_steps']}"
+               f"{_iv_txt(read_triple(fam, 'gap'), ' steps')} of {a['num_steps']}"
                + (f" vs {_fmt(a['theory']['tau'][-1] - a['theory']['tau'][0])} from the exact-score theory"
                   if "theory" in a and None not in (a["theory"]["tau"][0], a["theory"]["tau"][-1]) else "") + "."}
     out[F2] = (f"{m}: gap at g = {', '.join(f'{g:g}' for g in gv['g'])} (g = 0 by cloning, the others "
-               f"Protocol I {a['variant']['window']}): " + ", ".join(_iv_txt(x) for x in gv["gap"]) + "."
+               f"Protocol I {a['variant']['window']}): " + ", ".join(_iv_txt(x) for x in read_triples(gv, "gap")) + "."
                + (" Exact-score gated sampler on the FHGM, same variant/grid/estimator: "
                   + ", ".join(f"g = {g:g}: {_iv_txt(x)}" for g, x in zip(a["exact_gap_vs_g"]["g"],
-                                                                       a["exact_gap_vs_g"]["gap"])) + "."
+                                                                       read_triples(a["exact_gap_vs_g"], "gap"))) + "."
                   if a.get("exact_gap_vs_g") else "")
                + " " + " ".join(dit_predictions.comparison_sentence(m, b["variant"], b["comparison"])
                                 for b in (a.get("variants") or {}).values()))
     out[F2] += power.precision_sentence(a.get("precision")) + dit_calibrated.bridge_sentence(a)
     out[F4] = f"{m}: " + "; ".join(
-        f"{k}: steps {', '.join(_fmt(t[0]) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
-        f"{_iv_txt(f['kendall'])}" for k, f in a["families"].items()) + "."
+        f"{k}: steps {', '.join(_fmt(t) for t in f['tau'])} ({', '.join(f['labels'])}), Kendall tau "
+        f"{_iv_txt(read_triple(f, 'kendall'))}" for k, f in a["families"].items()) + "."
     if "exact_sampler" in a:
         ex = a["exact_sampler"]["tau"]
-        out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t[0]) for t in fam['tau'])}; exact "
-                   f"sampler {', '.join(_fmt(t[0]) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
+        out[F5] = (f"{m}: commitment steps per feature: DiT {', '.join(_fmt(t) for t in fam['tau'])}; exact "
+                   f"sampler {', '.join(_fmt(t) for t in ex)}; theory {', '.join(_fmt(t) for t in a['theory']['tau'])}.")
     return out
 
 
@@ -380,18 +389,17 @@ def _fmt(x):
 DEFAULT_MODELS = ("fhgm", "fhgm-flat", "digits")  # the embedded CPU models (fhgm-flat: the control); --quick: fhgm
 
 
-def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, device="cpu",
-                       g_grid=None, full: bool = False, dtype: str = "auto", compile: bool = False) -> SuiteResult:
+def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, g_grid=None, full: bool = False,
+                       runtime: Runtime = Runtime()) -> SuiteResult:
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
-    dtype: the sign-agreement cells' model dtype, "auto" (bf16 on a CPU with native bf16: AMX or AVX512-BF16), "fp32" or "bf16";
-    compile: torch.compile their model.
+    runtime: the device, the sign cells' model dtype and torch.compile (dit_settings.Runtime).
     """
     from syncgap.dit_bridge.precision import resolve_dtype
 
     from . import dit_figures
-    dtype = resolve_dtype(dtype, device)
+    device, dtype = runtime.device, resolve_dtype(runtime.dtype, runtime.device)
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
@@ -399,7 +407,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, devic
     for name in names:
         t0 = time.time()
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
-        meas = measure_model(name, out_dir, settings, device, say, dtype, compile)
+        meas = measure_model(name, out_dir, settings, device, say, dtype, runtime.compile)
         cf = {k: v[0] for k, v in meas["cells"].items()}
         ana = analyse_model(meas["name"], cf, settings, meas["mix"])
         ana["measure_wall_s"] = round(time.time() - t0, 2)

@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from syncgap.theory import routing
+from syncgap.theory.intervals import read_triple, triple_fields
 
 from . import dit_analysis
 
@@ -151,7 +152,7 @@ def compare_joint(cells, n_boot: int, seed: int = 0, direction: str = "rising", 
             rho_aic = next(h["aic"] for h in hb if h["name"] == RHO_LAW)
             deltas.append(rho_aic - min(h["aic"] for h in hb))
         d = next(h["delta_aic"] for h in hyps if h["name"] == RHO_LAW)
-        out["rho_law_delta_aic"] = dit_analysis.percentile_interval(deltas, d)
+        out |= triple_fields("rho_law_delta_aic", dit_analysis.percentile_interval(deltas, d))
     return out
 
 
@@ -181,7 +182,7 @@ def rho_law_check(model: str, window: str, comp: dict, controls, finding: str, c
     from syncgap.validation.records import decided
     rho = next((h for h in comp.get("hypotheses", []) if h["name"] == RHO_LAW), None)
     why = rho_law_na_reason(model, window, comp, controls) or (None if rho else "no rho-law fit")
-    iv = comp.get("rho_law_delta_aic") if rho else None
+    iv = read_triple(comp, "rho_law_delta_aic") if rho else None
     d = None if rho is None else rho["delta_aic"]
     lo = None if not iv or iv[1] is None else float(iv[1])
     hi = None if not iv or iv[2] is None else float(iv[2])

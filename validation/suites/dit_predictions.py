@@ -21,13 +21,18 @@ quantity. Everything here therefore uses g > 0 only:
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import least_squares
 
 from syncgap.theory import routing
+from syncgap.theory.intervals import list_fields, read_triple, read_triples, triple_fields
 
 from . import dit_analysis, dit_joint, dit_readout
+
+if TYPE_CHECKING:
+    from .dit_settings import Settings
 
 
 
@@ -167,7 +172,8 @@ def direction_of(window: str) -> str:
 
 def gap_intervals(cells, n_boot, seed=0, direction="rising") -> dict:
     """{g: [est, lo, hi]}: the gap of each cell [(g, t, a (P, U, T))] with a percentile bootstrap over pairs."""
-    return {g: dit_analysis.commitment(t, a[:, [0, -1]], n_boot, seed, direction)["gap"] for g, t, a in cells}
+    return {g: read_triple(dit_analysis.commitment(t, a[:, [0, -1]], n_boot, seed, direction), "gap")
+            for g, t, a in cells}
 
 
 def ratio_interval(cells, g_lo, g_hi, n_boot, seed=0, direction="rising"):
@@ -197,23 +203,27 @@ def g_ranges(gs):
     return out
 
 
-def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=None, n_boot=200, seed=0,
-             resolution=dit_analysis.RESOLUTION) -> list[dict]:
+def headline(model, variant: dict, cells, gaps, exact_cells, exact_gaps, settings: Settings) -> list[dict]:
     """One row per g range: ratio with interval, shrink, collapse, and the exact analog's answers beside them.
 
-    cells / exact_cells: [(g, t, a (P, U, T))] of the DiT and of the exact analog; gaps / exact_gaps: {g: [est, lo, hi]}.
+    cells / exact_cells: [(g, t, a (P, U, T))] of the DiT and of the exact analog (None: none); gaps / exact_gaps:
+    {g: [est, lo, hi]}; settings: the bootstrap's n_boot and seed, the reading resolution of the t_int grid.
+    A row's intervals (theory.intervals): ratio, gap_g_lo and gap_g_hi (the gaps at its two ends), predicted_ratio
+    and predicted_gap_g_hi (the exact analog's).
     """
+    n_boot, seed, resolution = settings.n_boot, settings.seed, settings.resolution
     rows = []
     for label, g_lo, g_hi in g_ranges([c[0] for c in cells]):
         row = {"model": model, **variant, "g_range": label, "g_lo": g_lo, "g_hi": g_hi}
         if g_hi is None or g_hi == g_lo:
-            rows.append(row | {"ratio": None, "ratio_reason": "fewer than two g > 0 in this range",
+            rows.append(row | {**triple_fields("ratio", None, "fewer than two g > 0 in this range"),
                                "shrinks": "not measured", "collapses": collapse_answer(gaps.get(g_hi)),
                                "prediction_agrees": None})
             continue
         direction = direction_of(variant["window"])
         ratio = ratio_interval(cells, g_lo, g_hi, n_boot, seed, direction)
-        row |= {"ratio": ratio, "shrinks": shrink_answer(ratio), "gap_lo": gaps.get(g_lo), "gap_hi": gaps.get(g_hi),
+        row |= {**triple_fields("ratio", ratio), "shrinks": shrink_answer(ratio),
+                **triple_fields("gap_g_lo", gaps.get(g_lo)), **triple_fields("gap_g_hi", gaps.get(g_hi)),
                 "collapses": collapse_answer(gaps.get(g_hi))}
         if exact_cells is None:
             rows.append(row | {"prediction_agrees": None, "prediction_agrees_reason": "no exact analog for this model"})
@@ -229,8 +239,8 @@ def headline(model, variant: dict, cells, gaps, exact_cells=None, exact_gaps=Non
                     and ratio[1] - widen <= pred[0] <= ratio[2] + widen)
         agrees = ratio_ok and (row["collapses"] == "undecided" or pred_collapse == row["collapses"])
         verdict = ("not measured" if ratio[0] is None or pred[0] is None else "yes" if agrees else "no")
-        rows.append(row | {"predicted_ratio": pred, "predicted_gap_hi": pred_gap, "predicted_collapses": pred_collapse,
-                           "ratio_tolerance": widen, "prediction_agrees": verdict})
+        rows.append(row | {**triple_fields("predicted_ratio", pred), **triple_fields("predicted_gap_g_hi", pred_gap),
+                           "predicted_collapses": pred_collapse, "ratio_tolerance": widen, "prediction_agrees": verdict})
     return rows
 
 
@@ -245,7 +255,7 @@ def ratio_reason(row: dict, r) -> str:
     """Why a gap ratio agrees with the exact analog's or not: the ratio inside the band and the collapse answers."""
     if not r:
         return "no ratio measured"
-    inside = r[1] - row["ratio_tolerance"] <= row["predicted_ratio"][0] <= r[2] + row["ratio_tolerance"]
+    inside = r[1] - row["ratio_tolerance"] <= row["predicted_ratio"] <= r[2] + row["ratio_tolerance"]
     same = row["collapses"] in ("undecided", row["predicted_collapses"])
     return ("the analog's ratio is " + ("inside" if inside else "outside") + " the DiT's widened interval; collapse "
             + (f"answers agree ({row['collapses']})" if same else
@@ -267,8 +277,8 @@ def headline_table(rows) -> str:
     lines = [head, "|" + "---|" * 13]
     for r in rows:
         lines.append(f"| {r['model']} | {r['window']} | {r['noise']} | {r['sampler']} | {r['eps']:g} | {r['g_range']}"
-                     f" (g {r['g_lo']:g} → {_g(r['g_hi'])}) | {_txt(r.get('ratio'))} | {r['shrinks']} | "
-                     f"{_txt(r.get('gap_hi'))} | {r['collapses']} | {_txt(r.get('predicted_ratio'))} | "
+                     f" (g {r['g_lo']:g} → {_g(r['g_hi'])}) | {_txt(read_triple(r, 'ratio'))} | {r['shrinks']} | "
+                     f"{_txt(read_triple(r, 'gap_g_hi'))} | {r['collapses']} | {_txt(read_triple(r, 'predicted_ratio'))} | "
                      f"{r.get('predicted_collapses') or '-'} | {r.get('prediction_agrees') or '-'} |")
     return "\n".join(lines)
 
@@ -302,7 +312,7 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
         direction = direction_of(window)
         if label == "release":                            # no g -> 0 limit: g > 0 only
             pos = [c for c in gcells if c[0] > 0]
-            gaps = dict(zip(gap_vs_g["g"], gap_vs_g["gap"]))
+            gaps = dict(zip(gap_vs_g["g"], read_triples(gap_vs_g, "gap")))
             missing = dict(zip(gap_vs_g["g"], gap_vs_g.get("missing", [0.0] * len(gap_vs_g["g"]))))
             reasons = {g: dit_readout.null_reason(t, a, direction) for g, t, a in pos}
         else:
@@ -310,31 +320,31 @@ def predictions(name, recs, gcells, gap_vs_g, settings, family, base_variant: di
                 (g, *dit_analysis.family_arrays(r["result"], family)) for (k, g), r in recs.items() if k == kind),
                 window, settings.num_steps)
             reads = dit_readout.gap_readings(pos, settings.n_boot, settings.seed, direction)
-            gaps = {g: r["gap"] for g, r in reads.items()}
-            missing, reasons = {g: r["missing"] for g, r in reads.items()}, {g: r["reason"] for g, r in reads.items()}
+            gaps = {g: read_triple(r, "gap") for g, r in reads.items()}
+            missing, reasons = {g: r["missing"] for g, r in reads.items()}, {g: r.get("gap_reason") for g, r in reads.items()}
         if not pos:
             continue
         exact = dit_readout.readable_cells(sorted(
             (g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
             if k == f"exact_{kind}"), window, settings.num_steps) if family == "features" else []
         exact_reads = dit_readout.gap_readings(exact, settings.n_boot, settings.seed, direction) if exact else None
-        exact_gaps = None if exact_reads is None else {g: r["gap"] for g, r in exact_reads.items()}
+        exact_gaps = None if exact_reads is None else {g: read_triple(r, "gap") for g, r in exact_reads.items()}
         gs = [c[0] for c in pos]
         calib = (sorted((g, *dit_analysis.family_arrays(r["result"], "features")) for (k, g), r in recs.items()
                         if k == "calib_p1") if label == "release" and family == "features" else None)
-        block = {"variant": variant, "gap_vs_g": {"g": gs, "gap": [gaps[g] for g in gs],
-                                                  "missing": [missing.get(g) for g in gs],
-                                                  "reason": [reasons.get(g) for g in gs]},
+        block = {"variant": variant, "gap_vs_g": {"g": gs, **list_fields("gap", [gaps[g] for g in gs],
+                                                                         [reasons.get(g) for g in gs]),
+                                                  "missing": [missing.get(g) for g in gs]},
                  "comparison": dit_joint.compare_joint(pos, settings.n_boot, settings.seed, direction,
                                                        reading_sd(settings.resolution), calib or None)}
         if exact:
-            block["exact_gap_vs_g"] = {"g": list(exact_gaps), "gap": list(exact_gaps.values()),
+            block["exact_gap_vs_g"] = {"g": list(exact_gaps),
+                                       **list_fields("gap", list(exact_gaps.values()),
+                                                     [r.get("gap_reason") for r in exact_reads.values()]),
                                        "missing": [r["missing"] for r in exact_reads.values()],
-                                       "reason": [r["reason"] for r in exact_reads.values()],
                                        "n_paths": int(exact[0][2].shape[0])}
         out["variants"][label] = block
-        out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings.n_boot,
-                                    settings.seed, settings.resolution)
+        out["headline"] += headline(name, variant, pos, gaps, exact or None, exact_gaps, settings)
     release = out["variants"].get("release", {})
     out["comparison"] = release.get("comparison") or {"preferred": None, "preferred_reason": "no release cells",
                                                       "hypotheses": []}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from syncgap.dit_bridge.commitment import commitment_time
+from syncgap.theory.intervals import interval_fields, read_triple
 
 from . import dit_analysis
 
@@ -51,16 +52,17 @@ def null_reason(t, a, direction: str = "rising") -> str | None:
 
 
 def gap_readings(cells, n_boot: int, seed: int = 0, direction: str = "rising") -> dict:
-    """{g: {"gap": [est, lo, hi], "missing": fraction of resamples without a gap, "reason": None or why n/a}}."""
+    """{g: {"gap", "gap_low", "gap_high" (theory.intervals), "gap_reason": why n/a (only when it is),
+    "missing": fraction of resamples without a gap}}."""
     out = {}
     for g, t, a in cells:
         c = dit_analysis.commitment(t, a[:, [0, -1]], n_boot, seed, direction)
-        reason = null_reason(t, a, direction) if c["gap"][0] is None else None
+        reason = null_reason(t, a, direction) if c["gap"] is None else None
         miss = c["missing"]["gap"]
         if reason is None and miss > dit_analysis.MAX_MISSING:
             reason = (f"{100 * miss:.0f}% of the bootstrap resamples have no midpoint (more than "
                       f"{100 * dit_analysis.MAX_MISSING:.0f}%): interval n/a")
-        out[g] = {"gap": c["gap"], "missing": miss, "reason": reason}
+        out[g] = {**interval_fields("gap", *read_triple(c, "gap"), reason), "missing": miss}
     return out
 
 

@@ -100,6 +100,15 @@ class Settings:
         return power.reading_resolution(self.t_ints, self.window)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how the DiT suite runs its model: the device, the sign cells' dtype, torch.compile."""
+
+    device: str = "cpu"      # "cpu" or "cuda"
+    dtype: str = "auto"      # the sign-agreement cells' dtype: "auto" (bf16 on a CPU with native bf16), "fp32", "bf16"
+    compile: bool = False    # torch.compile the sign cells' model (dit_bridge.sampling.compile_model)
+
+
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),
                  n_boot=40, ou_paths=400, mode_samples=64, variants=(("release", "independent", "ddpm"),),
                  gate_pairs=4)
@@ -152,5 +161,5 @@ def projected_cpu_s(settings: Settings, fhgm: bool) -> float:
     return protocol_one_cells(settings, fhgm) * rows * SECONDS_PER_ROW
 
 
-__all__ = ["Settings", "settings_for", "designed", "QUICK", "FULL_VARIANTS", "DEMO_DESIGN", "FULL_DESIGN",
+__all__ = ["Settings", "Runtime", "settings_for", "designed", "QUICK", "FULL_VARIANTS", "DEMO_DESIGN", "FULL_DESIGN",
            "DESIGNED_MODELS", "TARGET_DEMO", "TARGET_FULL", "projected_cpu_s", "protocol_one_cells"]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from syncgap.ou_models.estimators import bootstrap, crossing_statistic, gap_statistic
+from syncgap.theory.intervals import list_fields, triple_fields
 
 SUBDIR = "ou"
 LEVEL = 0.75                 # cloning / agreement level read as "speciation"
@@ -67,6 +68,11 @@ def _boot(stat, units, n_boot, seed=0):
     return [interval.estimate, interval.low, interval.high]
 
 
+def _curve(r, name, cols=slice(None)):
+    """The fields name, name_low, name_high of a measurement's curve, columns `cols` of each."""
+    return {f"{name}{end}": r[f"{name}{end}"][:, cols] for end in ("", "_low", "_high")}
+
+
 def _steps(t):
     from syncgap.theory import schedules
     return float(schedules.ou_time_to_sampler_step(t, DIT_STEPS))
@@ -87,12 +93,11 @@ def base_cloning(settings: Settings, d: int):
     u = r["units"][:, :, 0].astype(float)
     t = np.asarray(r["t_branch"])
     level_ts = float(base.cloning_agreement(ts, amp, 1.0))
-    return {"d": d, "t_branch": t, "agreement": r["agreement"][:, 0], "ci_low": r["ci_low"][:, 0],
-            "ci_high": r["ci_high"][:, 0], "phi_theory": base.cloning_agreement(t, amp, 1.0),
-            "t075": _boot(crossing_statistic(t, LEVEL), u, settings.n_boot),
+    return {"d": d, "t_branch": t, **_curve(r, "agreement", 0), "phi_theory": base.cloning_agreement(t, amp, 1.0),
+            **triple_fields("t075", _boot(crossing_statistic(t, LEVEL), u, settings.n_boot)),
             "t075_theory": measure.cloning_crossing_theory(1.0, amp, 1.0),
             "t_S_theory": ts, "t_S_half_log_lambda": base.speciation_time(d + 1.0),
-            "level_at_t_S": level_ts, "t_level": _boot(crossing_statistic(t, level_ts), u, settings.n_boot),
+            "level_at_t_S": level_ts, **triple_fields("t_level", _boot(crossing_statistic(t, level_ts), u, settings.n_boot)),
             "dt": float(grid[0] - grid[1])}
 
 
@@ -103,7 +108,7 @@ def collapse(settings: Settings, n_train, d):
     r = measure.collapse(n_train, d, engine.ou_grid(3.0, 600), settings.collapse_paths, settings.seed,
                          n_boot=settings.n_boot)
     counts, edges = np.histogram(r["t_lock"], bins=30)
-    return {"n_train": n_train, "d": d, "t_lock_median": r["t_lock_median"],
+    return {"n_train": n_train, "d": d, **{k: r[k] for k in ("t_lock_median", "t_lock_median_low", "t_lock_median_high")},
             "t_collapse_theory": base.collapse_time(n_train, d, 1.0), "hist_counts": counts, "hist_edges": edges,
             "grid_dt": 3.0 / 600}
 
@@ -135,24 +140,24 @@ def layer_a(settings: Settings, g):
         k = float(rates[m])
         curve = lambda x: base.cloning_agreement(k * np.asarray(x), math.sqrt(k) * amp, math.sqrt(k))
         lvl = float(curve(t_S[m])) if t_S[m] > 0 else None
-        modes.append({"rate": k, "agreement": r["agreement"][:, j], "ci_low": r["ci_low"][:, j],
-                      "ci_high": r["ci_high"][:, j], "phi_theory": curve(t),
-                      "t075": _boot(crossing_statistic(t, LEVEL), u, settings.n_boot),
+        modes.append({"rate": k, **_curve(r, "agreement", j), "phi_theory": curve(t),
+                      **triple_fields("t075", _boot(crossing_statistic(t, LEVEL), u, settings.n_boot)),
                       "t075_theory": measure.cloning_crossing_theory(k, amp, 1.0),
-                      "t_S_theory": t_S[m], "level_at_t_S": lvl,
-                      "t_level": _boot(crossing_statistic(t, lvl), u, settings.n_boot) if lvl is not None else None})
+                      "t_S_theory": t_S[m], "level_at_t_S": lvl,   # t_level: only where the mode has an exact level
+                      **(triple_fields("t_level", _boot(crossing_statistic(t, lvl), u, settings.n_boot))
+                         if lvl is not None else {})})
     j0, j1 = r["observables"].index("mode0.0"), r["observables"].index("mode1.0")
     units = r["units"][:, :, [j0, j1]].astype(float)
     crossing = crossing_statistic(t, LEVEL)
     gap = _feature_gap(crossing, crossing)
-    out = {"g": g, "amplitude": amp, "t_branch": t, "modes": modes, "gap075": _boot(gap, units, settings.n_boot),
+    out = {"g": g, "amplitude": amp, "t_branch": t, "modes": modes, **triple_fields("gap075", _boot(gap, units, settings.n_boot)),
            "gap075_theory": modes[0]["t075_theory"] - modes[1]["t075_theory"],
            "gap_t_S_theory": coupled_ou.synchronization_gap(coupled_ou.drift_symmetric(g), lam),
            "stability": coupled_ou.stability_bounds(lam)}
     if modes[0]["level_at_t_S"] is not None and modes[1]["level_at_t_S"] is not None:
         gap_level = _feature_gap(crossing_statistic(t, modes[0]["level_at_t_S"]),
                                  crossing_statistic(t, modes[1]["level_at_t_S"]))
-        out["gap_level"] = _boot(gap_level, units, settings.n_boot)
+        out |= triple_fields("gap_level", _boot(gap_level, units, settings.n_boot))
     return out
 
 
@@ -181,9 +186,9 @@ def layer_b_cloning(settings: Settings):
     g_st = _boot(_feature_gap(crossing, crossing, _steps), u, settings.n_boot)
     theory_curve = base.cloning_agreement_features(t, list(AMPS_B), 1.0)
     cross = [measure.cloning_crossing_theory(1.0, a, 1.0) for a in AMPS_B]
-    return {"g": 0.0, "t_branch": t, "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-            "phi_theory": theory_curve, "tau": [_boot(crossing, u[:, :, k], settings.n_boot) for k in range(2)],
-            "gap": g_ou, "gap_dit_steps": [-g_st[0], -g_st[2], -g_st[1]],
+    return {"g": 0.0, "t_branch": t, **_curve(r, "agreement"), "phi_theory": theory_curve,
+            **list_fields("tau", [_boot(crossing, u[:, :, k], settings.n_boot) for k in range(2)]),
+            **triple_fields("gap", g_ou), **triple_fields("gap_dit_steps", [-g_st[0], -g_st[2], -g_st[1]]),
             "gap075_theory": cross[0] - cross[1],
             "gap075_theory_dit_steps": _steps(cross[1]) - _steps(cross[0]),
             "gap_onset_theory": gated.gated_gap(0.0, list(AMPS_B), 1.0, "sde")["gap"]}
@@ -198,8 +203,9 @@ def layer_b_protocol_one(settings: Settings, g):
                              t_int_times=np.linspace(0.1, 5.0, settings.layer_b_switch_times),
                              n_boot=settings.n_boot, dit_sampling_steps=DIT_STEPS)
     th = gated.gated_gap(g, list(AMPS_B), 1.0, "sde")
-    return {"g": g, "t_int": r["t_int"], "agreement": r["agreement"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
-            "tau": r["tau_spec"], "gap": r["gap"][0], "gap_dit_steps": r["gap_dit_steps"][0],
+    first = {f"{name}{end}": r[f"{name}{end}"][0] for name in ("gap", "gap_dit_steps") for end in ("", "_low", "_high")}
+    return {"g": g, "t_int": r["t_int"], **_curve(r, "agreement"),
+            **{f"tau{end}": r[f"tau_spec{end}"] for end in ("", "_low", "_high")}, **first,
             "onset_theory": th["t_S"], "gap_onset_theory": th["gap"]}
 
 
@@ -210,5 +216,5 @@ def layer_b_energy(settings: Settings, g):
     e = measure.difference_energy(_b_data(), _b_grid(settings), g, settings.layer_b_paths, settings.seed, record_every=4,
                                   n_boot=settings.n_boot)
     th = gated.gated_gap(g, list(AMPS_B), 1.0, "sde")
-    return {"g": g, "t": e["t"], "rate_drift": e["rate_drift"][:, :2], "rate_drift_ci": e["rate_drift_ci"][:, :, :2],
+    return {"g": g, "t": e["t"], **_curve(e, "rate_drift", slice(0, 2)),
             "onset_theory": th["t_S"], "features": ["a=%g" % a for a in AMPS_B]}

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from syncgap.theory.intervals import read_triple
 from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
+from syncgap.validation.legacy import upgrade_ou_cell
 from syncgap.validation.records import Check, decided
 from syncgap.validation.store import DamagedRecord, check_record, numbers_only, read_json, report_damage
 
@@ -79,8 +81,9 @@ def validate_cell(name: str, result: dict) -> None:
         _gap_checks(result, gap_law([result], 10))
     elif name.startswith("layer_b_p1_"):
         float(result["g"])
-        if len(result["gap_dit_steps"]) != 3 or len(result["tau"]) != len(AMPS_B):
-            raise ValueError("gap_dit_steps must hold 3 numbers and tau one row per feature")
+        for end in ("", "_low", "_high"):
+            if np.ndim(result[f"gap_dit_steps{end}"]) != 0 or len(result[f"tau{end}"]) != len(AMPS_B):
+                raise ValueError("gap_dit_steps must be one interval and tau one interval per feature")
 
 
 def read_cells(root: Path) -> dict:
@@ -90,7 +93,8 @@ def read_cells(root: Path) -> dict:
         if p.stem == "gap_law":
             continue
         try:
-            cells[p.stem] = check_record(read_json(p), validate=lambda r, n=p.stem: validate_cell(n, r))["result"]
+            cells[p.stem] = check_record(read_json(p), validate=lambda r, n=p.stem: validate_cell(n, r),
+                                         upgrade=lambda r, n=p.stem: upgrade_ou_cell(n, r))["result"]
         except DamagedRecord as exc:
             report_damage(p, str(exc), "leaving it out of the checks")
     return cells
@@ -114,17 +118,17 @@ def checks_from_files(root: Path) -> tuple[list[Check], dict]:
 
 def _base_checks(c: dict) -> list[Check]:
     out, d = [], c["d"]
-    ci_hw = float(np.max(np.array(c["ci_high"]) - np.array(c["ci_low"]))) / 2
+    ci_hw = float(np.max(np.array(c["agreement_high"]) - np.array(c["agreement_low"]))) / 2
     dev = float(np.max(np.abs(np.array(c["agreement"]) - np.array(c["phi_theory"]))))
     out.append(_Agreement(f"ou.base.d{d}.cloning_curve", f"max |phi_sim - phi_theory| over {len(c['t_branch'])} "
                           f"cloning times, d = {c['d']} (theory.base.cloning_agreement)", 0.0, dev,
                           (dev - 1.5 * ci_hw, dev + 1.5 * ci_hw), "agreement", "base theory",
                           "1.5 x the widest pointwise 95% bootstrap half-width (several points compared)").check())
-    t, lo, hi = c["t075"]
+    t, lo, hi = read_triple(c, "t075")
     out.append(_Agreement(f"ou.base.d{d}.t_phi075", f"time where cloning agreement = {LEVEL}, d = {c['d']}",
                           c["t075_theory"], t, _ci(lo, hi), "OU time", "base theory",
                           "95% bootstrap interval widened by one grid step", widen=c["dt"]).check())
-    t, lo, hi = c["t_level"]
+    t, lo, hi = read_triple(c, "t_level")
     out.append(_Agreement(f"ou.base.d{d}.t_S", f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), "
                           f"read where the measured curve reaches the exact level phi(t_S) = {c['level_at_t_S']:.3f}",
                           c["t_S_theory"], t, _ci(lo, hi), "OU time", "base theory",
@@ -136,7 +140,7 @@ def _rest_checks(cells: dict) -> list[Check]:
     out = []
     for name in sorted(k for k in cells if k.startswith("collapse_")):
         k = cells[name]
-        t, lo, hi = k["t_lock_median"]
+        t, lo, hi = read_triple(k, "t_lock_median")
         out.append(_Agreement(f"ou.collapse.n{k['n_train']}_d{k['d']}", "collapse time of the empirical-score "
                               f"sampler, n = {k['n_train']}, d = {k['d']}: median lock time vs "
                               "theory.base.collapse_time",
@@ -148,19 +152,19 @@ def _rest_checks(cells: dict) -> list[Check]:
         g = a["g"]
         for m, label in enumerate(("common", "difference")):
             md = a["modes"][m]
-            t, lo, hi = md["t075"]
+            t, lo, hi = read_triple(md, "t075")
             out.append(_Agreement(f"ou.A.g{g:g}.{label}.t_phi075", f"layer A g = {g:g}: {label} mode "
                                   f"(rate {md['rate']:.3g}) phi = {LEVEL} crossing vs the mode-reduced exact curve",
                                   md["t075_theory"], t, _ci(lo, hi), "OU time", "layer A",
                                   "95% bootstrap interval widened by 0.01", widen=0.01).check())
-            if md["t_level"] is not None:
-                t, lo, hi = md["t_level"]
+            if "t_level" in md:
+                t, lo, hi = read_triple(md, "t_level")
                 out.append(_Agreement(f"ou.A.g{g:g}.{label}.t_S", f"layer A g = {g:g}: {label}-mode speciation time "
                                       "t_S^m = log(kappa Lambda_m)/(2 kappa) (theory.coupled_ou), read at the exact "
                                       f"level {md['level_at_t_S']:.3f}", md["t_S_theory"], t, _ci(lo, hi), "OU time",
                                       "layer A", "95% bootstrap interval widened by 0.01", widen=0.01).check())
         if "gap_level" in a:
-            t, lo, hi = a["gap_level"]
+            t, lo, hi = read_triple(a, "gap_level")
             out.append(_Agreement(f"ou.A.g{g:g}.gap", f"layer A g = {g:g}: gap t_S(common) - t_S(difference) "
                                   f"(theory.coupled_ou.synchronization_gap; stability bound g < "
                                   f"{a['stability']['common_speciates_below']:.3f})", a["gap_t_S_theory"], t,
@@ -168,11 +172,11 @@ def _rest_checks(cells: dict) -> list[Check]:
                                   widen=0.02).check())
     for name in sorted((k for k in cells if k.startswith("layer_b_energy_")), key=lambda s: cells[s]["g"]):
         e = cells[name]
-        rd, ci = np.array(e["rate_drift"], float), np.array(e["rate_drift_ci"], float)
+        rd, low, high = (np.array(x, float) for x in read_triple(e, "rate_drift"))
         for k, feat in enumerate(e["features"]):
             obs = onset(e["t"], rd[:, k])
-            late = onset(e["t"], ci[0, :, k])           # lower band turns positive latest (smallest t)
-            early = onset(e["t"], ci[1, :, k])          # upper band turns positive earliest (largest t)
+            late = onset(e["t"], low[:, k])             # lower band turns positive latest (smallest t)
+            early = onset(e["t"], high[:, k])           # upper band turns positive earliest (largest t)
             pred = _num(e["onset_theory"][k])
             step = abs(e["t"][0] - e["t"][1])
             interval = None if obs is None else check_kinds.own_interval(obs, late, early)
@@ -191,14 +195,15 @@ def _rest_checks(cells: dict) -> list[Check]:
 
 def _gap_checks(b0: dict, law: dict) -> list[Check]:
     out = []
-    gt, glo, ghi = b0["gap"]
+    gt, glo, ghi = read_triple(b0, "gap")
+    steps, steps_lo, steps_hi = read_triple(b0, "gap_dit_steps")
     out.append(_Agreement("ou.B.gap_g0", f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of the "
                           "exact sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
                           b0["gap_onset_theory"], gt, _ci(glo, ghi), "OU time", "layer B gap",
                           "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)", widen=0.05).check())
     out.append(_Agreement("ou.B.gap_g0_steps", f"gated OU, g = 0: the same gap in DiT sampler steps ({DIT_STEPS}-step "
                           "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
-                          b0["gap_dit_steps"][0], _ci(b0["gap_dit_steps"][1], b0["gap_dit_steps"][2]),
+                          steps, _ci(steps_lo, steps_hi),
                           "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step",
                           widen=1.0).check())
     # no point checks of gap0 rho(g) with a cloning gap0 (another protocol: Protocol I has no
@@ -216,8 +221,7 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
                          reason=rho_law_reason(d_aic, comp["preferred"])))
     if law.get("fitted") is not None:
         anchor = _anchor(b0)
-        cg = law["critical_g"]
-        clo, chi = law["critical_g_ci"]
+        cg, clo, chi = read_triple(law, "critical_g")
         # stated, never decided: g* = critical_coupling(gap0) anchors Protocol I's release gaps on the g = 0
         # cloning gap, the comparison docs/protocols.md rules out (release has no g -> 0 limit, cannot collapse)
         out.append(_Agreement("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: "
@@ -236,7 +240,7 @@ RELEASE_ANCHOR = ("not decided: g* anchors the release window's gaps on the g = 
 
 def _anchor(b0: dict) -> Decision | None:
     """None when the g = 0 gap (the law's anchor) is established; else the n/a decision of the checks resting on it."""
-    _, lo, hi = b0["gap_dit_steps"]
+    _, lo, hi = read_triple(b0, "gap_dit_steps")
     if check_kinds.anchor_established(lo, hi):
         return None
     return Decision(NA, "anchor not established: the g = 0 gap's interval contains 0")

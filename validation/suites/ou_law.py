@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from syncgap.theory.intervals import interval_fields, read_triple
+
 
 def law_ratio(g, eta):
     """(rho(g) + eta)/(1 + eta): theory.routing's predicted_gap_ratio Formula for eta > -1 (the fit).
@@ -43,20 +45,20 @@ def _fit_eta(g, gap, w, gap0):
 def gap_law(cells: list[dict], n_boot: int, seed: int = 0) -> dict:
     """From the g = 0 cloning cell and the Protocol I cells: law, fit of eta, residuals, critical g (DiT steps)."""
     from syncgap.theory.routing import critical_coupling
-    c0 = cells[0]
-    gap0, lo0, hi0 = c0["gap_dit_steps"]
-    rows = [c for c in cells[1:] if c["gap_dit_steps"][0] is not None]
-    g = np.array([c["g"] for c in rows], float)
-    est = np.array([c["gap_dit_steps"][0] for c in rows], float)
-    lo = np.array([c["gap_dit_steps"][1] if c["gap_dit_steps"][1] is not None else -np.inf for c in rows], float)
-    hi = np.array([c["gap_dit_steps"][2] if c["gap_dit_steps"][2] is not None else np.inf for c in rows], float)
+    gap0, lo0, hi0 = read_triple(cells[0], "gap_dit_steps")
+    steps = [read_triple(c, "gap_dit_steps") for c in cells[1:]]
+    rows = [(c, s) for c, s in zip(cells[1:], steps) if s[0] is not None]
+    g = np.array([c["g"] for c, _ in rows], float)
+    est = np.array([s[0] for _, s in rows], float)
+    lo = np.array([s[1] if s[1] is not None else -np.inf for _, s in rows], float)
+    hi = np.array([s[2] if s[2] is not None else np.inf for _, s in rows], float)
     sd = np.where(np.isfinite(hi - lo), (hi - lo) / 3.92, np.nan)
     sd = np.where(np.isfinite(sd) & (sd > 0), sd, np.nanmax(np.append(sd, 1.0)))
-    out = {"gap0": gap0, "gap0_ci": [lo0, hi0], "g": g, "gap": est, "gap_lo": lo, "gap_hi": hi,
+    out = {**interval_fields("gap0", gap0, lo0, hi0), "g": g, **interval_fields("gap", est, lo, hi),
            "predicted": gap0 * law_ratio(g, 0.0) if g.size else []}
     if gap0 is None or g.size < 2:
-        return out | {"eta": None, "eta_ci": None, "fitted": None, "residuals": None, "critical_g": None,
-                      "critical_g_ci": None, "critical_g_theory": None}
+        return out | {**interval_fields("eta", None, None, None), "fitted": None, "residuals": None,
+                      **interval_fields("critical_g", None, None, None), "critical_g_theory": None}
     w = 1.0 / sd ** 2
     eta = _fit_eta(g, est, w, gap0)
     rng = np.random.default_rng(seed)
@@ -80,12 +82,12 @@ def gap_law(cells: list[dict], n_boot: int, seed: int = 0) -> dict:
     if eta_at_bound(eta):   # a bound is not an observation (docs/science.md §8)
         out |= {"eta_at_bound": eta, "eta_reason": f"the fit sits at its search bound {ETA_SEARCH[0]:.3g} .. "
                 f"{ETA_SEARCH[1]:.4g} (a g-independent gap when at the top): not an observation"}
-        eta_report, eta_ci = None, None
+        eta_report, eta_ci = None, [None, None]
     else:
         eta_report, eta_ci = eta, [float(v) for v in np.quantile(boots, [0.025, 0.975])]
-    return out | {"eta": eta_report, "eta_ci": eta_ci, "fitted": fitted,
+    return out | {**interval_fields("eta", eta_report, *eta_ci), "fitted": fitted,
                   "residuals": est - fitted, "residuals_routing": est - out["predicted"],
-                  "critical_g": crit(est), "critical_g_ci": [c_lo, c_hi],
+                  **interval_fields("critical_g", crit(est), c_lo, c_hi),
                   "critical_g_theory": critical_coupling(gap0, 0.0) if gap0 > 0 else None}
 
 

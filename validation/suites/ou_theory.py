@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from syncgap.validation.legacy import upgrade_ou_cell
 from syncgap.validation.records import SuiteResult
 from syncgap.validation.store import atomic_write_json, compute_cell, to_plain
 
@@ -39,7 +40,8 @@ def _cell(root: Path, name: str, config: dict, compute, say) -> dict:
         say(f"ou: computing {name} ...")
         return compute()
     rec, reused = compute_cell(root / f"{name}.json", config, announced,
-                               validate=lambda result: validate_cell(name, result))
+                               validate=lambda result: validate_cell(name, result),
+                               upgrade=lambda result: upgrade_ou_cell(name, result))
     if reused:
         say(f"ou: reused {name}.json")
     else:

@@ -97,8 +97,8 @@ def verdicts(checks: list[Check], law: dict | None) -> dict:
             f"{p2} of {n2} decided checks pass.{undecided('layer B gap vs g')} Protocol I gap in DiT steps against g "
             f"({gaps}); P2's routing law with the cloning gap0 would put the collapse at "
             f"g* = {_fmt(law.get('critical_g_theory'))}. "
-            + (f"Fitted eta (cloning-anchored) = {_fmt(eta)} (interval {_fmt(law['eta_ci'][0])} to "
-               f"{_fmt(law['eta_ci'][1])}). " if eta is not None
+            + (f"Fitted eta (cloning-anchored) = {_fmt(eta)} (interval {_fmt(law['eta_low'])} to "
+               f"{_fmt(law['eta_high'])}). " if eta is not None
                else f"Fitted eta (cloning-anchored): none ({law.get('eta_reason', 'not fitted')}). ")
             + (comparison_sentence("gated OU", {"window": "release", "sampler": "sde", "noise": "independent"},
                                    law["comparison"]) + " " if law.get("comparison") else "")

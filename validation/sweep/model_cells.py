@@ -18,16 +18,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from syncgap.theory.checks import InputError, check_int, check_positive, check_real
+from syncgap.theory.checks import InputError, check_choice, check_int, check_positive, check_real
+from syncgap.theory.intervals import interval_fields, read_triple
 
 SCHEMES = ("sde", "ode", "ddpm", "ddim")
 SEED_MAX = 2 ** 63 - 1
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise InputError(f"{name} must be one of {', '.join(map(str, allowed))}, got {value!r}")
-    return value
 
 
 def _reals(name, values, lo=None, lo_open=True) -> list:
@@ -42,9 +37,9 @@ def _set_all(spec: object, checked: dict) -> None:
         object.__setattr__(spec, name, value)
 
 
-def _triple(row) -> dict:
-    est, lo, hi = (None if not np.isfinite(v) else float(v) for v in row)
-    return {"estimate": est, "low": lo, "high": hi}
+def _finite_fields(name, est, low, high) -> dict:
+    """interval_fields of `name` with NaN and inf as null (a cell result holds no NaN)."""
+    return interval_fields(name, *(None if not np.isfinite(v) else float(v) for v in (est, low, high)))
 
 
 # ---------------------------------------------------------------- ou.gap
@@ -75,7 +70,7 @@ class OUGapCell:
                         "amplitudes": amps, "d": d, "sigma": check_positive("sigma", self.sigma),
                         "samples": check_int("samples", self.samples, 2, 10_000_000),
                         "T": check_positive("T", self.T), "steps": check_int("steps", self.steps, 2, 1_000_000),
-                        "scheme": _choice("scheme", self.scheme, SCHEMES),
+                        "scheme": check_choice("scheme", self.scheme, SCHEMES),
                         "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
                         "t_ints": check_int("t_ints", self.t_ints, 4, 10_000),
                         "dit_steps": check_int("dit_steps", self.dit_steps, 1, 1000)})
@@ -106,13 +101,10 @@ def ou_gap_cell(g: float, seed: int, **options: object) -> dict:
                              n_boot=p.n_boot, dit_sampling_steps=p.dit_steps)
     out = {"g": p.g, "seed": p.seed, "features": amps.size}
     for k in range(amps.size):
-        for name, v in _triple(r["tau_spec"][k]).items():
-            out[f"tau{k}_{name}"] = v
+        out |= _finite_fields(f"tau{k}", *(x[k] for x in read_triple(r, "tau_spec")))
     for k in range(1, amps.size):
-        for name, v in _triple(r["gap"][k - 1]).items():
-            out[f"gap{k}_{name}"] = v
-        for name, v in _triple(r["gap_dit_steps"][k - 1]).items():
-            out[f"gap{k}_dit_steps_{name}"] = v
+        out |= _finite_fields(f"gap{k}", *(x[k - 1] for x in read_triple(r, "gap")))
+        out |= _finite_fields(f"gap{k}_dit_steps", *(x[k - 1] for x in read_triple(r, "gap_dit_steps")))
     return out
 
 
@@ -137,7 +129,7 @@ class OUCloningCell:
                         "sigma": check_positive("sigma", self.sigma),
                         "samples": check_int("samples", self.samples, 2, 10_000_000),
                         "T": check_positive("T", self.T), "steps": check_int("steps", self.steps, 2, 1_000_000),
-                        "scheme": _choice("scheme", self.scheme, SCHEMES),
+                        "scheme": check_choice("scheme", self.scheme, SCHEMES),
                         "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
                         "branches": check_int("branches", self.branches, 4, 10_000)})
 
@@ -163,7 +155,7 @@ def ou_cloning_cell(d: int, seed: int, **options: object) -> dict:
     r = measure.cloning(data, grid, p.samples, p.seed, branch_times=times, scheme=p.scheme, n_boot=p.n_boot)
     out = {"d": p.d, "seed": p.seed, "t_speciation_theory": ts,
            "t_branch": r["t_branch"].tolist(), "agreement": r["agreement"][:, 0].tolist()}
-    out |= {f"t_speciation_{k}": v for k, v in _triple(r["t_speciation"][0]).items()}
+    out |= _finite_fields("t_speciation", *(x[0] for x in read_triple(r, "t_speciation")))
     return out
 
 
@@ -175,44 +167,72 @@ ou_cloning_cell.__signature__ = inspect.signature(OUCloningCell).replace(return_
 
 # ---------------------------------------------------------------- dit.protocol1
 
-def dit_protocol1_params(model, g, seed, *, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
-                         gate="paper", n_boot=200, device="cpu") -> dict:
-    """model a registry name or directory, g >= 0, seed >= 0, n_pairs >= 2, 2 <= num_steps <= 1000,
-    sampler ddpm/ddim, 4 <= n_t_int <= num_steps + 1, 0 <= eps <= 1, gate paper/joint, n_boot >= 10,
-    device cpu/cuda. Imports no torch: the driver runs it on every cell."""
-    if not isinstance(model, str) or not model.strip():
-        raise InputError(f"model must be a registry name (tiny, fhgm, fhgm-flat, fhgm-deep, digits, dit-xl) or a directory, got {model!r}")
-    num_steps = check_int("num_steps", num_steps, 2, 1000)
-    return {"model": model, "g": check_real("g", g, 0.0), "seed": check_int("seed", seed, 0, SEED_MAX),
-            "n_pairs": check_int("n_pairs", n_pairs, 2, 100_000), "num_steps": num_steps,
-            "sampler": _choice("sampler", sampler, ("ddpm", "ddim")),
-            "n_t_int": check_int("n_t_int", n_t_int, 4, num_steps + 1), "eps": check_real("eps", eps, 0.0, 1.0),
-            "gate": _choice("gate", gate, ("paper", "joint")), "n_boot": check_int("n_boot", n_boot, 10, 100_000),
-            "device": _choice("device", device, ("cpu", "cuda"))}
+@dataclass(frozen=True)
+class DitProtocol1Cell:
+    """The parameters of one dit.protocol1 cell, checked on construction (InputError naming the field and its range).
+    The checks import no torch: the driver runs them on every cell."""
+
+    model: str                        # a registry name (tiny, fhgm, fhgm-flat, fhgm-deep, digits, dit-xl) or a directory
+    g: float                          # gate strength g >= 0
+    seed: int                         # noise seed, integer in [0, 2^63 - 1]
+    n_pairs: int = 8                  # replica pairs, integer in [2, 100000]
+    num_steps: int = 50               # sampler steps, integer in [2, 1000]
+    sampler: str = "ddpm"             # ddpm or ddim
+    n_t_int: int = 11                 # switch-off times t_int, integer in [4, num_steps + 1]
+    eps: float = 0.3                  # the start's antisymmetric split in [0, 1]
+    gate: str = "paper"               # paper or joint
+    n_boot: int = 200                 # bootstrap resamples, integer in [10, 100000]
+    device: str = "cpu"               # cpu or cuda
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise InputError("model must be a registry name (tiny, fhgm, fhgm-flat, fhgm-deep, digits, dit-xl) or a "
+                             f"directory, got {self.model!r}")
+        num_steps = check_int("num_steps", self.num_steps, 2, 1000)
+        _set_all(self, {"g": check_real("g", self.g, 0.0), "seed": check_int("seed", self.seed, 0, SEED_MAX),
+                        "n_pairs": check_int("n_pairs", self.n_pairs, 2, 100_000), "num_steps": num_steps,
+                        "sampler": check_choice("sampler", self.sampler, ("ddpm", "ddim")),
+                        "n_t_int": check_int("n_t_int", self.n_t_int, 4, num_steps + 1),
+                        "eps": check_real("eps", self.eps, 0.0, 1.0), "gate": check_choice("gate", self.gate, ("paper", "joint")),
+                        "n_boot": check_int("n_boot", self.n_boot, 10, 100_000),
+                        "device": check_choice("device", self.device, ("cpu", "cuda"))})
 
 
-def dit_protocol1_cell(model, g, seed, *, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
-                       gate="paper", n_boot=200, device="cpu") -> dict:
+@dataclass(frozen=True)
+class DitProtocol1CudaCell(DitProtocol1Cell):
+    """The parameters of one dit.protocol1.cuda cell: dit.protocol1's, on the GPU by default."""
+
+    device: str = "cuda"              # cpu or cuda
+
+
+def dit_protocol1_params(model: str, g: float, seed: int, **options: object) -> dict:
+    """The checked fields of DitProtocol1Cell(model, g, seed, **options) as a dict."""
+    return asdict(DitProtocol1Cell(model, g, seed, **options))
+
+
+def run_protocol1(p: DitProtocol1Cell) -> dict:
     """Protocol I on a coupled DiT at (model, g, seed): tau per scale and the gap, in sampler steps (docs/science.md §5)."""
     import torch
 
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model
 
-    p = dit_protocol1_params(model, g, seed, n_pairs=n_pairs, num_steps=num_steps, sampler=sampler, n_t_int=n_t_int,
-                             eps=eps, gate=gate, n_boot=n_boot, device=device)
-    if p["device"] == "cuda" and not torch.cuda.is_available():
+    if p.device == "cuda" and not torch.cuda.is_available():
         raise InputError("device='cuda' but no CUDA device is visible to this worker")
-    loaded = load_model(p["model"], device=p["device"])
-    t_ints = np.unique(np.linspace(0, p["num_steps"], p["n_t_int"]).round().astype(int)).tolist()
-    r = protocol_one(loaded, p["g"], t_ints, n_pairs=p["n_pairs"], seed=p["seed"], num_steps=p["num_steps"],
-                     sampler=p["sampler"], eps=p["eps"], gate=p["gate"], n_boot=p["n_boot"])
-    out = {"model": loaded.name, "g": p["g"], "seed": p["seed"], "scales": r["scales"]}
+    loaded = load_model(p.model, device=p.device)
+    t_ints = np.unique(np.linspace(0, p.num_steps, p.n_t_int).round().astype(int)).tolist()
+    r = protocol_one(loaded, p.g, t_ints, n_pairs=p.n_pairs, seed=p.seed, num_steps=p.num_steps,
+                     sampler=p.sampler, eps=p.eps, gate=p.gate, n_boot=p.n_boot)
+    out = {"model": loaded.name, "g": p.g, "seed": p.seed, "scales": r["scales"]}
     for s in r["per_scale"]:
-        out |= {f"tau_s{s['scale']}": s["tau"], f"tau_s{s['scale']}_low": s["low"],
-                f"tau_s{s['scale']}_high": s["high"]}
-    out |= {"gap": r["gap"]["estimate"], "gap_low": r["gap"]["low"], "gap_high": r["gap"]["high"]}
+        out |= interval_fields(f"tau_s{s['scale']}", *read_triple(s, "tau"))
+    out |= interval_fields("gap", *read_triple(r, "gap"))
     return out
+
+
+def dit_protocol1_cell(model: str, g: float, seed: int, **options: object) -> dict:
+    """Protocol I on a coupled DiT at (model, g, seed) (`run_protocol1`); options: the other fields of DitProtocol1Cell."""
+    return run_protocol1(DitProtocol1Cell(model, g, seed, **options))
 
 
 def dit_protocol1_cuda_params(model, g, seed, device="cuda", **kw) -> dict:
@@ -220,8 +240,10 @@ def dit_protocol1_cuda_params(model, g, seed, device="cuda", **kw) -> dict:
     return dit_protocol1_params(model, g, seed, device=device, **kw)
 
 
-def dit_protocol1_cuda_cell(model, g, seed, *, n_pairs=8, num_steps=50, sampler="ddpm", n_t_int=11, eps=0.3,
-                            gate="paper", n_boot=200, device="cuda") -> dict:
+def dit_protocol1_cuda_cell(model: str, g: float, seed: int, **options: object) -> dict:
     """dit.protocol1 on the GPU (the kind asks the Dask runner for a worker with one)."""
-    return dit_protocol1_cell(model, g, seed, n_pairs=n_pairs, num_steps=num_steps, sampler=sampler, n_t_int=n_t_int,
-                              eps=eps, gate=gate, n_boot=n_boot, device=device)
+    return run_protocol1(DitProtocol1CudaCell(model, g, seed, **options))
+
+
+dit_protocol1_cell.__signature__ = inspect.signature(DitProtocol1Cell).replace(return_annotation=dict)
+dit_protocol1_cuda_cell.__signature__ = inspect.signature(DitProtocol1CudaCell).replace(return_annotation=dict)

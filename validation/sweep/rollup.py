@@ -13,13 +13,15 @@ import io
 import json
 from pathlib import Path
 
+from syncgap.validation.legacy import upgrade_sweep_result
+
 from .store import atomic_write_text, cell_path, iter_records, read_record
 
 
 def record_row(rec: dict) -> dict:
-    """One record to one flat row."""
+    """One record to one flat row (a result written before the one interval encoding read into it: validation.legacy)."""
     row = {"key": rec["key"], "kind": rec["config"].get("kind"), **rec["config"]}
-    for k, v in rec["result"].items():
+    for k, v in upgrade_sweep_result(rec["result"]).items():
         row[f"result.{k}" if k in row else k] = v
     prov = rec.get("provenance") or {}
     row["syncgap_version"] = prov.get("syncgap_version")
