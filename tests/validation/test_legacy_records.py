@@ -133,6 +133,11 @@ def _no_computation(monkeypatch):
         monkeypatch.setattr(ou_cells, name, refuse)
 
 
+# checks whose decision rule changed after the old folder was written (its numbers are still compared):
+# ou.B.critical_g is stated, never decided (its g* anchors release gaps on the cloning gap, docs/protocols.md)
+DECIDED_DIFFERENTLY = {"ou.B.critical_g": "n/a"}
+
+
 @pytest.mark.slow
 def test_a_resumed_ou_run_of_the_previous_code_gives_its_checks(tmp_path, monkeypatch):
     """`validate --suites ou --quick` on the old run folder: every cell reused, every check as the old report
@@ -148,6 +153,9 @@ def test_a_resumed_ou_run_of_the_previous_code_gives_its_checks(tmp_path, monkey
     for cid, w in want.items():
         g = got[cid]
         for key in ("predicted", "observed", "widen", "verdict", "reason"):
+            if cid in DECIDED_DIFFERENTLY and key in ("verdict", "reason"):
+                assert g["verdict"] == DECIDED_DIFFERENTLY[cid], cid   # a rule changed since, not the numbers
+                continue
             assert _close(g[key], w[key]), (cid, key, g[key], w[key])
         assert all(_close(a, b) for a, b in zip((g["ci_low"], g["ci_high"]), w["ci"] or [None, None])), cid
 
