@@ -21,7 +21,6 @@ shift against the reference is bootstrapped jointly over pairs.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np

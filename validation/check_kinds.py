@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from syncgap.theory.checks import check_choice
+from syncgap.theory.checks import check_choice, check_real
 
 PASS, FAIL, NA = "pass", "fail", "n/a"
 VERDICTS = (PASS, FAIL, NA)
@@ -134,12 +134,10 @@ def ordering(statistic, interval, *, expected: int = 1) -> Decision:
 
 def within(observed, interval, *, half_width: float) -> Decision:
     """Claim: |quantity| <= half_width, decided on the interval: inside [-w, w] pass, wholly outside fail."""
-    if not _finite(half_width) or half_width <= 0:
-        raise ValueError(f"half_width must be a positive number, got {half_width!r}")
+    w = check_real("half_width", half_width, 0.0, lo_open=True)
     if not _finite(observed) or interval is None:
         return Decision(NA, "nothing observed")
     lo, hi = own_interval(observed, *interval)
-    w = float(half_width)
     if -w <= lo and hi <= w:
         return Decision(PASS, f"whole interval within {w:g} of 0")
     if lo > w or hi < -w:

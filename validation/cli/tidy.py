@@ -234,7 +234,8 @@ def ou_energy(args: argparse.Namespace, rec: dict) -> dict:
             row = {"t": t, "observable": obs}
             for name in ("energy", "rate", "rate_drift"):
                 if name not in rec:   # rate_drift: the reverse SDE's drift-only rate, absent for ode/ddpm/ddim
-                    row[name], row[f"{name}_reason"] = None, f"defined for --scheme sde only (got {rec['scheme']})"
+                    row.update(interval_fields(name, None, None, None,
+                                               f"defined for --scheme sde only (got {rec['scheme']})"))
                     continue
                 est, low, high = read_triple(rec, name)
                 row.update(interval_fields(name, est[i][k], low[i][k], high[i][k]))

@@ -38,7 +38,6 @@ from syncgap.validation.records import Check, decided
 from . import dit_analysis, dit_joint, dit_predictions, dit_readout
 
 GATE_PAIRS = 64          # pairs of the gate-response reading (demo and full); 4 in --quick
-COLLAPSED_STEPS = 1.0    # a gap within this many sampler steps of 0 has collapsed (the scoreboard's P2.2 rule)
 BRIDGE_WINDOWS = ("release", "clone")
 
 
@@ -74,12 +73,11 @@ def analog_record(mix, t_ints, *, num_steps, n_paths, seed, window, g=None, rho=
     return {"t_int": [int(s) for s in steps], "feature_agreement": np.moveaxis(units.astype(float), 2, 1)}
 
 
-def bridge_cells(cell, rec, mix, settings, p1: dict, sign_model=None) -> None:
+def bridge_cells(cell, rec, mix, settings, p1: dict, sign_model) -> None:
     """Run (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`; the coupled-
     cloning cells read signs, so they run the model that `sign_model(kind, g)` gives with its key's dtype entry
     (dit_findings: bf16 under --dtype auto on a CPU with native bf16); the gate response stays float32."""
     from syncgap.dit_bridge import protocols
-    sign_model = sign_model or (lambda kind, g: (rec, {}))
     for g in settings.g_grid:   # g = 0 is the "clone" cell: coupled cloning at g = 0 is cloning (tested)
         if g > 0:
             m, typed = sign_model("p1_clone", g)
@@ -187,6 +185,11 @@ def collapse_rows(recs, n_boot, seed, resolution, family="features") -> list[dic
     return rows
 
 
+def _established(gap0) -> bool:
+    """gap(0) ([est, low, high]) is measured and its interval excludes 0 (check_kinds.anchor_established)."""
+    return gap0[0] is not None and check_kinds.anchor_established(gap0[1], gap0[2])
+
+
 def _finite(*xs) -> bool:
     return all(x is not None and math.isfinite(x) for x in xs)
 
@@ -237,7 +240,7 @@ def bridge_checks(an_: dict, finding: str) -> list[Check]:
     for r in b.get("collapse") or []:
         ratio, gap0 = read_triple(r, "ratio"), read_triple(r, "gap0")
         ci = (ratio[1] - r["ratio_tolerance"], ratio[2] + r["ratio_tolerance"]) if _finite(*ratio) else None
-        if not (gap0 and gap0[0] is not None and check_kinds.anchor_established(gap0[1], gap0[2])):
+        if not _established(gap0):
             decision = Decision(NA, f"gap(0) = {_txt(gap0)} is not established: a ratio over it says nothing")
         elif not _finite(*ratio):
             decision = Decision(NA, "ratio not measurable (a gap has no midpoint in too many resamples)")
@@ -261,19 +264,19 @@ def collapse_gap_check(m: str, r: dict, finding: str) -> Check:
     """P2.2's collapse itself: the DiT's coupled-cloning gap at the strongest g within one sampler step of 0
     (its bootstrap interval widened by the reading resolution); n/a while gap(0) is not established."""
     gap, gap0, res = read_triple(r, "gap"), read_triple(r, "gap0"), r.get("gap_tolerance", 0.0)
-    ci = (gap[1] - res, gap[2] + res) if gap and _finite(*gap) else None
-    if not (gap0 and gap0[0] is not None and check_kinds.anchor_established(gap0[1], gap0[2])):
+    ci = (gap[1] - res, gap[2] + res) if _finite(*gap) else None
+    if not _established(gap0):
         decision = Decision(NA, f"gap(0) = {_txt(gap0)} is not established: no gap to collapse")
     else:
-        decision = check_kinds.within(None if gap is None else gap[0], ci, half_width=COLLAPSED_STEPS)
+        decision = check_kinds.within(gap[0], ci, half_width=dit_predictions.COLLAPSE_STEPS)
     return decided(f"dit.{m}.collapse.clone_gap.g{r['g']:g}",
                    f"coupled cloning at the strongest g = {r['g']:g}: the gap {_txt(gap)} steps (gap(0) {_txt(gap0)}) "
-                   f"within {COLLAPSED_STEPS:g} sampler step of 0 (P2.2: the gap collapses)",
-                   0.0, None if gap is None else gap[0], ci, "sampler steps", decision, kind="within", model=m,
-                   finding=finding, expects=f"|gap| <= {COLLAPSED_STEPS:g} step",
+                   f"within {dit_predictions.COLLAPSE_STEPS:g} sampler step of 0 (P2.2: the gap collapses)",
+                   0.0, gap[0], ci, "sampler steps", decision, kind="within", model=m,
+                   finding=finding, expects=f"|gap| <= {dit_predictions.COLLAPSE_STEPS:g} step",
                    tolerance="95% bootstrap over pairs, widened by the reading resolution")
 
 
 __all__ = ["gate_record", "calibrated_rho", "analog_record", "bridge_cells", "bridge_analysis", "collapse_rows",
-           "bridge_row", "bridge_checks", "collapse_gap_check", "bridge_sentence", "GATE_PAIRS", "COLLAPSED_STEPS",
+           "bridge_row", "bridge_checks", "collapse_gap_check", "bridge_sentence", "GATE_PAIRS",
            "BRIDGE_WINDOWS"]

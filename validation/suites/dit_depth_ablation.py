@@ -82,9 +82,10 @@ def analyse_ablation(t, reference, runs: dict, feature: int, k: int, n_layers: i
         return iv(est_eff[idx].mean(), be[:, idx].mean(1))
     null_blocks = [b for b in blocks if b not in last and b not in first]
     null = [float(est_eff[pos[b]]) for b in null_blocks if np.isfinite(est_eff[pos[b]])]
-    eff = {"k": k, **triple_fields("last", set_iv(last)), **triple_fields("first", set_iv(first)), "null": null,
+    last_iv, first_iv = set_iv(last), set_iv(first)
+    eff = {"k": k, **triple_fields("last", last_iv), **triple_fields("first", first_iv), "null": null,
            "null_blocks": null_blocks}
-    answer, reason = localise(set_iv(last), set_iv(first), eff["null"], k)
+    answer, reason = localise(last_iv, first_iv, null, k)
     return {"blocks": blocks, "removed_energy": removed.tolist(), "reference_tau": _tau(t, ref),
             **list_fields("shift", [iv(est_shift[i], bs[:, i]) for i in range(len(blocks))]),
             **list_fields("effect", [iv(est_eff[i], be[:, i]) for i in range(len(blocks))]),

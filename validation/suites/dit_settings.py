@@ -51,7 +51,8 @@ FULL_DESIGN = power.design(TARGET_FULL, pilot=PILOT, num_steps=NUM_STEPS, window
 # digits (empirical modes) in validate --full: +-2 steps from its own pilot, the demo's 24-pair cloning gap
 # -1.88 [-13.0, 6.14] (2026-12-06, half-width 9.57); the FHGM pilot's 384 pairs would project 2.4 steps there
 DIGITS_PILOT = power.Pilot(9.57, 24, SECONDS_PER_ROW)
-FULL_DESIGNS = {"digits": power.design(TARGET_DEMO, pilot=DIGITS_PILOT, num_steps=NUM_STEPS, window=(4, 30),
+TARGET_FULL_DIGITS = 2.0     # sampler steps: the digits gap's 95% half-width in validate --full
+FULL_DESIGNS = {"digits": power.design(TARGET_FULL_DIGITS, pilot=DIGITS_PILOT, num_steps=NUM_STEPS, window=(4, 30),
                                        outer_spacing=2, margin=MARGIN, multiple=PAIRS_MULTIPLE)}
 DESIGNED_MODELS = ("fhgm",)  # models held to the precision target in the demo
 # Cells the demo keeps in fp32 under bf16 (dit_bridge/precision.py): where benchmarks/dit_cpu.py's paired
