@@ -11,6 +11,7 @@
 - `measure`: cloning, mode_gap (layer A), protocol_one (layer B), difference_energy, collapse -> records.
 - `reference`: plain NumPy versions of the same updates (tests, benchmark).
 - `estimators`: sigmoid fits, level crossings, bootstrap intervals shared with dit_bridge.
+- `sigmoid_search`: the Numba grid search of the bounded sigmoid fit (`estimators.fit_sigmoid_bounded`).
 """
 
 from syncgap.theory.version import package_version

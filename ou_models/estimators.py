@@ -15,6 +15,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 
 from syncgap.theory.checks import InputError, check_array, check_int, check_real
 
+from .sigmoid_search import bounded_sigmoid_search
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -113,7 +115,7 @@ def fit_sigmoid_bounded(x: ArrayLike, y: ArrayLike, pad: float = ASYMPTOTE_PAD,
     Method: for fixed (mid, width) the model is linear in (lo, hi), solved in closed form (variable
     projection, Golub & Pereyra 1973; a bound that binds is held and the other coordinate re-solved);
     (mid, width) by a grid search (width log-spaced) refined three times around the best cell (to
-    ~0.001 of the span in mid). Deterministic.
+    ~0.001 of the span in mid), in the Numba kernel `sigmoid_search.bounded_sigmoid_search`. Deterministic.
     """
     x = check_array("x", x, ndim=1)
     y = check_array("y", y, ndim=1)
@@ -129,34 +131,10 @@ def fit_sigmoid_bounded(x: ArrayLike, y: ArrayLike, pad: float = ASYMPTOTE_PAD,
     box = (float(y.min()) - pad * y_range, float(y.max()) + pad * y_range)
     if ceiling is not None:
         box = (box[0], max(min(box[1], check_real("ceiling", ceiling)), float(y.max())))
-    mid_box, log_w_box = (x[0] - span / 4, x[-1] + span / 4), (np.log(span / 200), np.log(span / 2))
-    mids, log_ws = np.linspace(*mid_box, 61), np.linspace(*log_w_box, 16)
-    for _ in range(4):   # grid, then three refinements around the best cell, each 4 x finer
-        best = _best_cell(x, y, mids, log_ws, box)
-        d_mid, d_log_w = mids[1] - mids[0], log_ws[1] - log_ws[0]
-        mids = np.clip(np.linspace(best[2] - 1.5 * d_mid, best[2] + 1.5 * d_mid, 13), *mid_box)
-        log_ws = np.clip(np.linspace(best[3] - 1.5 * d_log_w, best[3] + 1.5 * d_log_w, 13), *log_w_box)
-    lo, hi, mid, log_w, sse = best
+    x, y = np.ascontiguousarray(x, dtype=float), np.ascontiguousarray(y, dtype=float)   # one kernel signature
+    lo, hi, mid, log_w, sse = bounded_sigmoid_search(x, y, *box, x[0] - span / 4, x[-1] + span / 4,
+                                                     np.log(span / 200), np.log(span / 2))
     return SigmoidFit(lo, hi, mid, float(np.exp(log_w)), float(np.sqrt(sse / x.size)))
-
-
-def _best_cell(x, y, mids, log_ws, box):
-    """(lo, hi, mid, log width, sum of squares) of the best grid cell: (lo, hi) by linear least squares per cell."""
-    z = np.clip((x[None, None, :] - mids[:, None, None]) / np.exp(log_ws)[None, :, None], -60.0, 60.0)
-    s = 1.0 / (1.0 + np.exp(-z))                                         # (M, W, T) shape of the rise
-    u = 1.0 - s
-    suu, sus, sss = (u * u).sum(-1), (u * s).sum(-1), (s * s).sum(-1)
-    suy, ssy = (u * y).sum(-1), (s * y).sum(-1)
-    det = suu * sss - sus ** 2
-    ok = det > 1e-12 * np.maximum(suu * sss, 1e-300)
-    safe = np.where(ok, det, 1.0)
-    lo = np.clip(np.where(ok, (sss * suy - sus * ssy) / safe, y.mean()), *box)
-    hi = np.clip((ssy - lo * sus) / np.maximum(sss, 1e-300), *box)      # hi given the (possibly held) lo
-    lo = np.clip((suy - hi * sus) / np.maximum(suu, 1e-300), *box)      # lo given the (possibly held) hi
-    resid = y - lo[..., None] * u - hi[..., None] * s
-    sse = np.where(ok, (resid ** 2).sum(-1), np.inf)
-    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
-    return float(lo[i, j]), float(hi[i, j]), float(mids[i]), float(log_ws[j]), float(sse[i, j])
 
 
 def level_crossing(x: ArrayLike, y: ArrayLike, level: float) -> float | None:
