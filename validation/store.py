@@ -42,13 +42,16 @@ class DamagedRecord(ValueError):
 
 # ---------------------------------------------------------------- canonical form and plain data
 
+FLAT_NUMBERS = frozenset({float, int})
+
+
 def _canonical(obj):
     """Normalise for hashing: integral floats become ints (1.0 and 1 are the same cell)."""
     if isinstance(obj, dict):
         return {str(k): _canonical(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        if all(type(v) is float or type(v) is int for v in obj):   # a flat list of plain numbers (the bulk of a cell)
-            return [int(v) if type(v) is float and math.isfinite(v) and v.is_integer() else v for v in obj]
+        if set(map(type, obj)) <= FLAT_NUMBERS:   # a flat list of plain numbers (the bulk of a cell)
+            return [int(v) if type(v) is float and v.is_integer() else v for v in obj]   # inf, NaN: not integral
         return [_canonical(v) for v in obj]
     if isinstance(obj, float) and math.isfinite(obj) and obj.is_integer():
         return int(obj)
@@ -208,7 +211,7 @@ def numbers_only(result, labels=(), where: str = "result") -> None:
                 continue
             numbers_only(v, labels, f"{where}.{k}")
     elif isinstance(result, list):
-        if all(type(v) in PLAIN_LEAVES for v in result):   # a flat list of plain numbers: nothing to descend into
+        if set(map(type, result)) <= PLAIN_LEAVES:   # a flat list of plain numbers: nothing to descend into
             return
         for i, v in enumerate(result):
             numbers_only(v, labels, f"{where}[{i}]")
@@ -288,12 +291,13 @@ def compute_cell(path, config: dict, compute, validate=None, upgrade=None) -> tu
         return old, True
     t0 = time.time()
     result = to_plain(compute())
-    rec = sealed({"key": cell_key(config), "config": to_plain(config), "result": result,
-                  "provenance": {"wall_s": round(time.time() - t0, 3)}})
+    rec = {"key": cell_key(config), "config": to_plain(config), "result": result,
+           "provenance": {"wall_s": round(time.time() - t0, 3)}}
     try:
-        check_record(rec, config, validate)
+        check_record(rec, config, validate)   # before sealing: the hash it would check is the one sealing writes
     except DamagedRecord as exc:   # a bug in the computation or in its validation, not in the file
         raise RuntimeError(f"{path}: the freshly computed cell {exc}") from None
+    rec = sealed(rec)
     atomic_write_json(path, rec)
     return rec, False
 

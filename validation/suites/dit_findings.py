@@ -129,9 +129,9 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
             "space": "latent" if rec.latent_scale is not None else "pixel"}
 
 
-def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
-    """analysis.json content for one model, computed from its cell files only."""
-    recs = {k: dit_cells.read_cell(p) for k, p in cell_files.items()}
+def analyse_model(name, cell_files: dict, settings: Settings, mix, records: dict | None = None) -> dict:
+    """analysis.json content for one model from its cell files only (records: theirs, already read and checked)."""
+    recs = records if records is not None else {k: dit_cells.read_cell(p) for k, p in cell_files.items()}
     clone = recs[("clone", 0.0)]["result"]
     unit = "features" if mix is not None else "modes"
     fams = [unit, "scales"] if "feature_agreement" in clone else ["scales"]
@@ -409,7 +409,7 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, g_gri
         settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
         meas = measure_model(name, out_dir, settings, device, say, dtype, runtime.compile)
         cf = {k: v[0] for k, v in meas["cells"].items()}
-        ana = analyse_model(meas["name"], cf, settings, meas["mix"])
+        ana = analyse_model(meas["name"], cf, settings, meas["mix"], {k: v[1] for k, v in meas["cells"].items()})
         ana["measure_wall_s"] = round(time.time() - t0, 2)
         ana["quality_gate"] = meas["quality_gate"]
         ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
