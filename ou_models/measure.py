@@ -211,7 +211,7 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
                  batch: int = 2000, n_boot: int = 300, dit_sampling_steps: int = 250,
                  progress: Callable[[int, int], object] | None = None, window: str = "release",
                  noise: str = "independent", eps: float | None = None, keep_units: bool = False,
-                 gate_tables: StepTables | None = None) -> dict:
+                 gate_tables: StepTables | None = None, fit: bool = True) -> dict:
     """Protocol I: a pair coupled (gate g, or drift A) until OU time t_int, then independent (docs/science.md §4-5).
 
     With `drift` (layer A) the pair runs the coupled exact reverse process until t_int and the
@@ -228,23 +228,26 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
     cloning (ou_models.analog.coupled_cloning): agreement of replica A with its coupled copy cloned at t_int.
     keep_units=True adds "units": the per-path final sign agreement (n, B, F) of every t_int and feature.
     gate_tables (K = 2, e.g. ou_models.analog.feature_gate_tables) replace the gate g's tables where coupled.
+    fit=False: the units and their steps only ("units", "units_t_int_steps"), no fits, no intervals.
     """
     check_variant(window, noise, eps, P1_WINDOWS)
     n, n_boot = _check_readout(n, n_boot)
     run = ReplicaRun(data, grid, n, seed, K=2, drift=drift, gate=g if drift is None else 0.0, scheme=scheme,
                      window=window, noise=noise, eps=eps, gate_tables=gate_tables, batch=batch, progress=progress)
     return {"g": g if np.ndim(g) == 0 else None} | _protocol_one(run, t_int_times, n_boot, dit_sampling_steps,
-                                                                 keep_units)
+                                                                 keep_units, fit)
 
 
 def _protocol_one(run: ReplicaRun, t_int_times: ArrayLike | None, n_boot: int, dit_sampling_steps: int,
-                  keep_units: bool) -> dict:
+                  keep_units: bool, fit: bool = True) -> dict:
     """`protocol_one` of a checked pair run (its window release, switch-on or clone), less its "g"."""
     grid, F, seed = run.grid, run.model.num_features, run.seed
     if t_int_times is None:
         t_int_times = speciation_window(grid, 0.5 * np.log(run.model.eigenvalues()), 2.5, 2.5)
     steps = _steps_at_times(grid, t_int_times)
     units = _pair_agreement(run, steps)                                             # (n, B, F)
+    if not fit:
+        return {"units": units, "units_t_int_steps": steps}
     # switch-on at the last grid point never couples (chance by construction): not read (docs/protocols.md)
     read = steps < grid.size - 1 if run.window == "switch-on" else np.ones(steps.size, bool)
     agree, t = units[:, read], grid[steps[read]]

@@ -98,6 +98,19 @@ def test_protocol_one_chance_without_coupling_and_ordered_commitment_with_it():
     np.testing.assert_array_equal(r["agreement"], r2["agreement"])
 
 
+@pytest.mark.parametrize("window", ["release", "switch-on", "clone"])
+def test_protocol_one_without_fits_gives_the_same_units(window):
+    data = SignFeatureMixture(np.eye(3)[:2], np.array([20.0, 4.0]), 1.0, (3,))
+    grid, times = engine.ou_grid(6.0, 60), np.linspace(0.1, 4.5, 5)
+    kw = dict(seed=3, t_int_times=times, window=window)
+    full = measure.protocol_one(data, grid, 2.0, 200, keep_units=True, n_boot=10, **kw)
+    bare = measure.protocol_one(data, grid, 2.0, 200, fit=False, **kw)
+    assert "tau_spec" not in bare and "agreement" not in bare
+    np.testing.assert_array_equal(bare["units"], full["units"])
+    np.testing.assert_array_equal(bare["units_t_int_steps"], full["units_t_int_steps"])
+    assert bare["units"].std() > 0                  # the agreement varies over paths: a real comparison
+
+
 def test_collapse_lock_time_tracks_theory():
     """Nearest training point stops changing near t_C = 1/2 log(1 + sigma^2/(n^{2/d} - 1)) (docs/science.md §2)."""
     r = measure.collapse(100, 8, engine.ou_grid(3.0, 600), 400, seed=1, n_boot=200)

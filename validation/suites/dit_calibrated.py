@@ -68,7 +68,7 @@ def analog_record(mix, t_ints, *, num_steps, n_paths, seed, window, g=None, rho=
         steps, units = r["branch_steps"], r["units"]
     else:
         r = protocol_one(mix, grid, gate, n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)], scheme="ddpm",
-                         window=window, eps=0.3, keep_units=True, n_boot=10, gate_tables=tables)
+                         window=window, eps=0.3, gate_tables=tables, fit=False)
         steps, units = r["units_t_int_steps"], r["units"]
     return {"t_int": [int(s) for s in steps], "feature_agreement": np.moveaxis(units.astype(float), 2, 1)}
 

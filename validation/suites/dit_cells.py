@@ -79,7 +79,7 @@ def exact_protocol_one_record(mix, g, t_ints, *, num_steps, n_paths, seed, varia
     v = {**RELEASE, **(variant or {})}
     grid = ddpm_grid(num_steps)
     r = protocol_one(mix, grid, analog_gate(g, num_steps, gate_final), n_paths, seed=seed, t_int_times=grid[np.asarray(t_ints)],
-                     scheme=v["sampler"], window=v["window"], noise=v["noise"], eps=v["eps"], keep_units=True, n_boot=10)
+                     scheme=v["sampler"], window=v["window"], noise=v["noise"], eps=v["eps"], fit=False)
     steps = [int(s) for s in r["units_t_int_steps"]]
     return {"t_int": steps, "feature_agreement": np.moveaxis(r["units"].astype(float), 2, 1)}  # (n, F, T)
 
