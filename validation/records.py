@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from syncgap.theory.checks import check_choice
 
-from .check_kinds import FAIL, NA, PASS, VERDICTS, Decision
+from .check_kinds import FAIL, NA, PASS, VERDICTS, Decision, agreement, own_interval
 from .claims import assign
 
 
@@ -111,6 +111,43 @@ def decided(check_id: str, description: str, predicted, observed, ci, unit: str,
     """A Check whose verdict is `decision` (from one of validation.check_kinds' functions)."""
     return Check(check_id, description, predicted, observed, ci, unit, None, verdict=decision.verdict,
                  kind=kind, reason=decision.reason, **extra)
+
+
+def _number(x) -> float | None:
+    """`x` as a float; None where it is None or not finite (nothing to compare)."""
+    return None if x is None or not math.isfinite(float(x)) else float(x)
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A two-sided agreement check (check_kinds.agreement) of a prediction with an observation's interval.
+
+    The prediction must fall in the observation's own interval (check_kinds.own_interval) widened by
+    `widen` on each side; `anchor`, when given, decides instead (n/a: the anchor is not established).
+    """
+
+    check_id: str                       # the check's id, e.g. "ou.base.d16.t_S"
+    description: str                    # what is compared, one sentence
+    predicted: float | None             # the prediction (None or NaN: none)
+    observed: float | None              # the measured value (None or NaN: not measured)
+    interval: tuple | None              # the observation's (low, high), None as an open end; None: no interval
+    unit: str                           # the unit of predicted and observed
+    finding: str                        # the finding the check belongs to
+    tolerance: str                      # how the band is formed, in words
+    model: str = ""                     # the model the check is about ("" for the OU suite)
+    widen: float = 0.0                  # the interval is widened by this on each side (the check keeps both)
+    anchor: Decision | None = None      # n/a with this decision's reason when given (anchor not established)
+    absent: str = NA                    # the verdict when the observation is absent
+
+    def check(self) -> Check:
+        """The decided Check: `predicted` against the interval widened by `widen`, or `anchor`'s decision."""
+        predicted, observed = _number(self.predicted), _number(self.observed)
+        ci = None if self.interval is None else own_interval(observed, *self.interval)
+        band = None if ci is None else (ci[0] - self.widen, ci[1] + self.widen)
+        decision = self.anchor or agreement(predicted, observed, band, absent=self.absent)
+        return decided(self.check_id, self.description, predicted, observed, ci, self.unit, decision,
+                       kind="agreement", model=self.model, finding=self.finding, tolerance=self.tolerance,
+                       widen=self.widen)
 
 
 def check_interval(record: dict) -> tuple:

@@ -33,8 +33,8 @@ dit.digits.ordering.scales dit.fhgm-deep.depth.available dit-causal.error""".spl
 def _templates() -> list[str]:
     """Every check id the suites and the report can build: their f-string templates, each {…} as one word."""
     out = []
-    for p in sorted((ROOT / "validation" / "suites").glob("*.py")):
-        for lit in re.findall(r'(?:Check|decided|_check|_ci_check|_Agreement)\(\s*f?"((?:ou|dit)\.[^"]+)"',
+    for p in sorted((ROOT / "validation" / "suites").rglob("*.py")):
+        for lit in re.findall(r'(?:(?:Check|decided|_check|_ci_check)\(\s*|Agreement\(\s*check_id=)f?"((?:ou|dit)\.[^"]+)"',
                               p.read_text(encoding="utf-8")):
             out.append(re.sub(r"\{[^}]*\}", "x1", lit))
     return out

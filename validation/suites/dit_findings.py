@@ -27,7 +27,6 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -35,7 +34,7 @@ from syncgap.theory.checks import InputError
 from syncgap.theory.intervals import read_triple, read_triples
 from syncgap.validation import check_kinds, power
 from syncgap.validation.check_kinds import NA, Decision
-from syncgap.validation.records import Check, SuiteResult, decided
+from syncgap.validation.records import Agreement, Check, SuiteResult, decided
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from . import dit_analysis, dit_calibrated, dit_cells, dit_depth, dit_joint, dit_predictions
@@ -193,31 +192,6 @@ def _observed(obs_ci):
     return obs, None if obs is None else check_kinds.own_interval(obs, obs_ci[1], obs_ci[2])
 
 
-@dataclass(frozen=True)
-class _Agreement:
-    """A two-sided agreement check (check_kinds.agreement) of a prediction with an observation's interval."""
-
-    check_id: str                       # the check's id, e.g. "dit.fhgm.commit_step.dct01"
-    desc: str                           # what is compared, one sentence
-    pred: float | None                  # the prediction (None: none)
-    obs_ci: list | None                 # the observation [est, lo, hi] of a JSON record (None bounds: unbounded)
-    unit: str                           # the unit of pred and the observation
-    model: str                          # the model the check is about
-    finding: str                        # the finding the check belongs to
-    tol: str                            # the tolerance, in words
-    widen: float = 0.0                  # the interval is widened by this on each side (the check keeps both)
-    anchor: Decision | None = None      # n/a with this decision's reason when given
-
-    def check(self) -> Check:
-        """The decided Check: `pred` against the observation's interval widened by `widen`, or `anchor`'s decision."""
-        obs, ci = _observed(self.obs_ci)
-        band = None if ci is None else (ci[0] - self.widen, ci[1] + self.widen)
-        pred = None if self.pred is None else float(self.pred)
-        decision = self.anchor or check_kinds.agreement(pred, obs, band)
-        return decided(self.check_id, self.desc, pred, obs, ci, self.unit, decision, kind="agreement",
-                       model=self.model, finding=self.finding, tolerance=self.tol, widen=self.widen)
-
-
 # The findings of the source paper (P2, arXiv 2603.20987), named by what they say.
 F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong coupling", dit_depth.FINDING,
                       "global before local", "the network against the exact score")
@@ -250,26 +224,32 @@ def checks_for(an_: dict) -> list[Check]:
     if "theory" in an_:
         th, f = an_["theory"], an_["families"]["features"]
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
-        cks.append(_Agreement(f"dit.{m}.intrinsic_gap.theory", "gap at g = 0 (dct67 - dct01) vs the exact-score "
-                             "cloning curves of the FHGM (same midpoint estimator)", tg, read_triple(f, "gap"), "sampler steps",
-                             m, F1, wres, widen=res).check())
+        gap, gap_ci = _observed(read_triple(f, "gap"))
+        cks.append(Agreement(
+            check_id=f"dit.{m}.intrinsic_gap.theory", description="gap at g = 0 (dct67 - dct01) vs the exact-score "
+            "cloning curves of the FHGM (same midpoint estimator)", predicted=tg, observed=gap, interval=gap_ci,
+            unit="sampler steps", model=m, finding=F1, tolerance=wres, widen=res).check())
         if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
             ex = read_triple(an_["exact_sampler"], "gap")
             half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
-            cks.append(_Agreement(f"dit.{m}.intrinsic_gap.exact", "gap at g = 0 (dct67 - dct01) vs the exact-score "
-                                 "sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
-                                 "protocol and estimator)", None if not ex else ex[0], read_triple(f, "gap"), "sampler steps", m,
-                                 F1, f"{wres} and by the exact sampler's half-width",
-                                 widen=res + (half if math.isfinite(half) else 0.0)).check())
+            cks.append(Agreement(
+                check_id=f"dit.{m}.intrinsic_gap.exact", description="gap at g = 0 (dct67 - dct01) vs the "
+                "exact-score sampler on the FHGM (ou_models, real DDPM steps on the DiT's grid, same cloning "
+                "protocol and estimator)", predicted=None if not ex else ex[0], observed=gap, interval=gap_ci,
+                unit="sampler steps", model=m, finding=F1, tolerance=f"{wres} and by the exact sampler's half-width",
+                widen=res + (half if math.isfinite(half) else 0.0)).check())
         for k, lab in enumerate(f["labels"]):
-            cks.append(_Agreement(f"dit.{m}.commit_step.{lab}", f"commitment step of {lab} vs exact-score theory "
-                                 f"(pitchfork step {th['pitchfork_step'][k]:.1f})", th["tau"][k], read_triples(f, "tau")[k],
-                                 "sampler steps", m, F4, wres, widen=res).check())
+            step, step_ci = _observed(read_triples(f, "tau")[k])
+            cks.append(Agreement(
+                check_id=f"dit.{m}.commit_step.{lab}", description=f"commitment step of {lab} vs exact-score theory "
+                f"(pitchfork step {th['pitchfork_step'][k]:.1f})", predicted=th["tau"][k], observed=step,
+                interval=step_ci, unit="sampler steps", model=m, finding=F4, tolerance=wres, widen=res).check())
             if "exact_sampler" in an_:
-                ex = an_["exact_sampler"]["tau"][k]
-                cks.append(_Agreement(f"dit.{m}.exact_sampler.{lab}", f"DiT commitment step of {lab} vs the "
-                                     "exact-score sampler (ou_models) on DiT's DDPM grid", ex, read_triples(f, "tau")[k],
-                                     "sampler steps", m, F5, f"{wres}, of the DiT", widen=res).check())
+                cks.append(Agreement(
+                    check_id=f"dit.{m}.exact_sampler.{lab}", description=f"DiT commitment step of {lab} vs the "
+                    "exact-score sampler (ou_models) on DiT's DDPM grid", predicted=an_["exact_sampler"]["tau"][k],
+                    observed=step, interval=step_ci, unit="sampler steps", model=m, finding=F5,
+                    tolerance=f"{wres}, of the DiT", widen=res).check())
     cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
     return cks
 
@@ -292,12 +272,15 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
                     pred = exact[g]
                     half = 0.0 if not pred or pred[0] is None else (pred[2] - pred[1]) / 2
                     why = (f"DiT: {why}" if why else f"exact analog: {ex_reason[g]}" if ex_reason.get(g) else None)
-                    cks.append(_Agreement(f"dit.{m}.gap_exact.{tag}g{g:g}", f"{prim} gap at g = {g:g} ({window} window) "
-                                         "vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int "
-                                         "grid, estimator; equal g: a check of gate equivalence, not of the network)",
-                                         None if not pred else pred[0], gap, "sampler steps", m, F2,
-                                         f"{wres} and by the exact analog's half-width",
-                                         widen=res + half, anchor=Decision(NA, why) if why else None).check())
+                    observed, interval = _observed(gap)
+                    cks.append(Agreement(
+                        check_id=f"dit.{m}.gap_exact.{tag}g{g:g}", description=f"{prim} gap at g = {g:g} ({window} "
+                        "window) vs the exact-score gated sampler on the FHGM (same variant, DDPM grid, t_int grid, "
+                        "estimator; equal g: a check of gate equivalence, not of the network)",
+                        predicted=None if not pred else pred[0], observed=observed, interval=interval,
+                        unit="sampler steps", model=m, finding=F2,
+                        tolerance=f"{wres} and by the exact analog's half-width", widen=res + half,
+                        anchor=Decision(NA, why) if why else None).check())
         cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
                                            f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
     for row in an_.get("headline", []):

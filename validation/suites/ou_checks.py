@@ -4,8 +4,6 @@ Each check holds a theory prediction against a measured value with its interval 
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +12,7 @@ from syncgap.theory.intervals import read_triple
 from syncgap.validation import check_kinds
 from syncgap.validation.check_kinds import NA, Decision
 from syncgap.validation.legacy import upgrade_ou_cell
-from syncgap.validation.records import Check, decided
+from syncgap.validation.records import Agreement, Check, decided
 from syncgap.validation.store import DamagedRecord, check_record, numbers_only, read_json, report_damage
 
 from .ou_cells import AMPS_B, DIT_STEPS, LEVEL
@@ -23,38 +21,6 @@ from .ou_law import gap_law, onset
 
 def _num(x):
     return None if x is None or not np.isfinite(float(x)) else float(x)
-
-
-def _ci(lo, hi):
-    """(lo, hi) with None as an open end."""
-    return (-math.inf if lo is None else float(lo), math.inf if hi is None else float(hi))
-
-
-@dataclass(frozen=True)
-class _Agreement:
-    """A two-sided agreement check (check_kinds.agreement) of a prediction with an observation's interval."""
-
-    check_id: str                       # the check's id, e.g. "ou.base.d16.t_S"
-    desc: str                           # what is compared, one sentence
-    pred: float | None                  # the theory's prediction (None or NaN: none)
-    obs: float | None                   # the measured value (None or NaN: not measured)
-    ci: tuple | None                    # the observation's interval (low, high), open ends +-inf; None: none
-    unit: str                           # the unit of pred and obs
-    finding: str                        # the finding the check belongs to
-    tol: str                            # the tolerance, in words
-    anchor: Decision | None = None      # n/a with this decision's reason when given (anchor not established)
-    absent: str = NA                    # the verdict when the observation is absent
-    widen: float = 0.0                  # the interval is widened by this on each side
-
-    def check(self) -> Check:
-        """The decided Check: `pred` against `ci` widened by `widen` on each side, or `anchor`'s decision."""
-        pred, obs, ci = _num(self.pred), _num(self.obs), self.ci
-        if obs is not None and ci is not None:   # a bootstrap quantile can sit a hair inside its own estimate
-            ci = check_kinds.own_interval(obs, *ci)
-        band = None if ci is None else (ci[0] - self.widen, ci[1] + self.widen)
-        decision = self.anchor or check_kinds.agreement(pred, obs, band, absent=self.absent)
-        return decided(self.check_id, self.desc, pred, obs, ci, self.unit, decision, kind="agreement",
-                       finding=self.finding, tolerance=self.tol, widen=self.widen)
 
 
 def _onset_decision(pred, obs, interval, step) -> Decision:
@@ -120,19 +86,23 @@ def _base_checks(c: dict) -> list[Check]:
     out, d = [], c["d"]
     ci_hw = float(np.max(np.array(c["agreement_high"]) - np.array(c["agreement_low"]))) / 2
     dev = float(np.max(np.abs(np.array(c["agreement"]) - np.array(c["phi_theory"]))))
-    out.append(_Agreement(f"ou.base.d{d}.cloning_curve", f"max |phi_sim - phi_theory| over {len(c['t_branch'])} "
-                          f"cloning times, d = {c['d']} (theory.base.cloning_agreement)", 0.0, dev,
-                          (dev - 1.5 * ci_hw, dev + 1.5 * ci_hw), "agreement", "base theory",
-                          "1.5 x the widest pointwise 95% bootstrap half-width (several points compared)").check())
+    out.append(Agreement(
+        check_id=f"ou.base.d{d}.cloning_curve", description=f"max |phi_sim - phi_theory| over "
+        f"{len(c['t_branch'])} cloning times, d = {c['d']} (theory.base.cloning_agreement)",
+        predicted=0.0, observed=dev, interval=(dev - 1.5 * ci_hw, dev + 1.5 * ci_hw), unit="agreement",
+        finding="base theory",
+        tolerance="1.5 x the widest pointwise 95% bootstrap half-width (several points compared)").check())
     t, lo, hi = read_triple(c, "t075")
-    out.append(_Agreement(f"ou.base.d{d}.t_phi075", f"time where cloning agreement = {LEVEL}, d = {c['d']}",
-                          c["t075_theory"], t, _ci(lo, hi), "OU time", "base theory",
-                          "95% bootstrap interval widened by one grid step", widen=c["dt"]).check())
+    out.append(Agreement(
+        check_id=f"ou.base.d{d}.t_phi075", description=f"time where cloning agreement = {LEVEL}, d = {c['d']}",
+        predicted=c["t075_theory"], observed=t, interval=(lo, hi), unit="OU time", finding="base theory",
+        tolerance="95% bootstrap interval widened by one grid step", widen=c["dt"]).check())
     t, lo, hi = read_triple(c, "t_level")
-    out.append(_Agreement(f"ou.base.d{d}.t_S", f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), "
-                          f"read where the measured curve reaches the exact level phi(t_S) = {c['level_at_t_S']:.3f}",
-                          c["t_S_theory"], t, _ci(lo, hi), "OU time", "base theory",
-                          "95% bootstrap interval widened by one grid step", widen=c["dt"]).check())
+    out.append(Agreement(
+        check_id=f"ou.base.d{d}.t_S", description=f"speciation time t_S = 1/2 log a^2 = 1/2 log d (d = {c['d']}), "
+        f"read where the measured curve reaches the exact level phi(t_S) = {c['level_at_t_S']:.3f}",
+        predicted=c["t_S_theory"], observed=t, interval=(lo, hi), unit="OU time", finding="base theory",
+        tolerance="95% bootstrap interval widened by one grid step", widen=c["dt"]).check())
     return out
 
 
@@ -141,35 +111,39 @@ def _rest_checks(cells: dict) -> list[Check]:
     for name in sorted(k for k in cells if k.startswith("collapse_")):
         k = cells[name]
         t, lo, hi = read_triple(k, "t_lock_median")
-        out.append(_Agreement(f"ou.collapse.n{k['n_train']}_d{k['d']}", "collapse time of the empirical-score "
-                              f"sampler, n = {k['n_train']}, d = {k['d']}: median lock time vs "
-                              "theory.base.collapse_time",
-                              k["t_collapse_theory"], t, _ci(lo, hi), "OU time", "collapse",
-                              "95% bootstrap interval of the median widened by 0.03 (lock time is not the "
-                              "excess-entropy zero itself)", widen=0.03).check())
+        out.append(Agreement(
+            check_id=f"ou.collapse.n{k['n_train']}_d{k['d']}", description="collapse time of the empirical-score "
+            f"sampler, n = {k['n_train']}, d = {k['d']}: median lock time vs theory.base.collapse_time",
+            predicted=k["t_collapse_theory"], observed=t, interval=(lo, hi), unit="OU time", finding="collapse",
+            tolerance="95% bootstrap interval of the median widened by 0.03 (lock time is not the "
+            "excess-entropy zero itself)", widen=0.03).check())
     for name in sorted((k for k in cells if k.startswith("layer_a_")), key=lambda s: cells[s]["g"]):
         a = cells[name]
         g = a["g"]
         for m, label in enumerate(("common", "difference")):
             md = a["modes"][m]
             t, lo, hi = read_triple(md, "t075")
-            out.append(_Agreement(f"ou.A.g{g:g}.{label}.t_phi075", f"layer A g = {g:g}: {label} mode "
-                                  f"(rate {md['rate']:.3g}) phi = {LEVEL} crossing vs the mode-reduced exact curve",
-                                  md["t075_theory"], t, _ci(lo, hi), "OU time", "layer A",
-                                  "95% bootstrap interval widened by 0.01", widen=0.01).check())
+            out.append(Agreement(
+                check_id=f"ou.A.g{g:g}.{label}.t_phi075", description=f"layer A g = {g:g}: {label} mode "
+                f"(rate {md['rate']:.3g}) phi = {LEVEL} crossing vs the mode-reduced exact curve",
+                predicted=md["t075_theory"], observed=t, interval=(lo, hi), unit="OU time", finding="layer A",
+                tolerance="95% bootstrap interval widened by 0.01", widen=0.01).check())
             if "t_level" in md:
                 t, lo, hi = read_triple(md, "t_level")
-                out.append(_Agreement(f"ou.A.g{g:g}.{label}.t_S", f"layer A g = {g:g}: {label}-mode speciation time "
-                                      "t_S^m = log(kappa Lambda_m)/(2 kappa) (theory.coupled_ou), read at the exact "
-                                      f"level {md['level_at_t_S']:.3f}", md["t_S_theory"], t, _ci(lo, hi), "OU time",
-                                      "layer A", "95% bootstrap interval widened by 0.01", widen=0.01).check())
+                out.append(Agreement(
+                    check_id=f"ou.A.g{g:g}.{label}.t_S", description=f"layer A g = {g:g}: {label}-mode speciation "
+                    "time t_S^m = log(kappa Lambda_m)/(2 kappa) (theory.coupled_ou), read at the exact level "
+                    f"{md['level_at_t_S']:.3f}", predicted=md["t_S_theory"], observed=t, interval=(lo, hi),
+                    unit="OU time", finding="layer A", tolerance="95% bootstrap interval widened by 0.01",
+                    widen=0.01).check())
         if "gap_level" in a:
             t, lo, hi = read_triple(a, "gap_level")
-            out.append(_Agreement(f"ou.A.g{g:g}.gap", f"layer A g = {g:g}: gap t_S(common) - t_S(difference) "
-                                  f"(theory.coupled_ou.synchronization_gap; stability bound g < "
-                                  f"{a['stability']['common_speciates_below']:.3f})", a["gap_t_S_theory"], t,
-                                  _ci(lo, hi), "OU time", "layer A", "95% joint bootstrap interval widened by 0.02",
-                                  widen=0.02).check())
+            out.append(Agreement(
+                check_id=f"ou.A.g{g:g}.gap", description=f"layer A g = {g:g}: gap t_S(common) - t_S(difference) "
+                f"(theory.coupled_ou.synchronization_gap; stability bound g < "
+                f"{a['stability']['common_speciates_below']:.3f})", predicted=a["gap_t_S_theory"], observed=t,
+                interval=(lo, hi), unit="OU time", finding="layer A",
+                tolerance="95% joint bootstrap interval widened by 0.02", widen=0.02).check())
     for name in sorted((k for k in cells if k.startswith("layer_b_energy_")), key=lambda s: cells[s]["g"]):
         e = cells[name]
         rd, low, high = (np.array(x, float) for x in read_triple(e, "rate_drift"))
@@ -197,15 +171,17 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
     out = []
     gt, glo, ghi = read_triple(b0, "gap")
     steps, steps_lo, steps_hi = read_triple(b0, "gap_dit_steps")
-    out.append(_Agreement("ou.B.gap_g0", f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of the "
-                          "exact sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
-                          b0["gap_onset_theory"], gt, _ci(glo, ghi), "OU time", "layer B gap",
-                          "95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)", widen=0.05).check())
-    out.append(_Agreement("ou.B.gap_g0_steps", f"gated OU, g = 0: the same gap in DiT sampler steps ({DIT_STEPS}-step "
-                          "DDPM grid) vs the exact curves' 0.75 crossings", b0["gap075_theory_dit_steps"],
-                          steps, _ci(steps_lo, steps_hi),
-                          "DiT sampler steps", "layer B gap", "95% bootstrap interval widened by 1 step",
-                          widen=1.0).check())
+    out.append(Agreement(
+        check_id="ou.B.gap_g0", description=f"gated OU, g = 0: gap tau(a={AMPS_B[0]:g}) - tau(a={AMPS_B[1]:g}) of "
+        "the exact sampler (cloning, phi = 0.75) vs theory.gated.gated_gap onsets (log a1/a2)",
+        predicted=b0["gap_onset_theory"], observed=gt, interval=(glo, ghi), unit="OU time", finding="layer B gap",
+        tolerance="95% bootstrap interval widened by 0.05 (onset vs 0.75-crossing)", widen=0.05).check())
+    out.append(Agreement(
+        check_id="ou.B.gap_g0_steps", description=f"gated OU, g = 0: the same gap in DiT sampler steps "
+        f"({DIT_STEPS}-step DDPM grid) vs the exact curves' 0.75 crossings",
+        predicted=b0["gap075_theory_dit_steps"], observed=steps, interval=(steps_lo, steps_hi),
+        unit="DiT sampler steps", finding="layer B gap", tolerance="95% bootstrap interval widened by 1 step",
+        widen=1.0).check())
     # no point checks of gap0 rho(g) with a cloning gap0 (another protocol: Protocol I has no
     # g -> 0 limit) and no eta fitted with that anchor; P2's law is compared as a hypothesis over g > 0 only
     rho = next((h for h in (law.get("comparison") or {}).get("hypotheses", []) if h["name"] == "rho-law (eta = 0)"),
@@ -224,12 +200,12 @@ def _gap_checks(b0: dict, law: dict) -> list[Check]:
         cg, clo, chi = read_triple(law, "critical_g")
         # stated, never decided: g* = critical_coupling(gap0) anchors Protocol I's release gaps on the g = 0
         # cloning gap, the comparison docs/protocols.md rules out (release has no g -> 0 limit, cannot collapse)
-        out.append(_Agreement("ou.B.critical_g", "coupling where the gap first drops below one DiT sampler step: "
-                              "observed (interpolated on the g grid) beside theory.routing.critical_coupling(gap0, "
-                              "eta = 0)",
-                              law["critical_g_theory"], cg, None if cg is None else _ci(clo, chi), "g",
-                              "layer B gap vs g", "interval from the bootstrap band's curves; None observed = the gap "
-                              "never fell below one step on the grid", anchor or Decision(NA, RELEASE_ANCHOR)).check())
+        out.append(Agreement(
+            check_id="ou.B.critical_g", description="coupling where the gap first drops below one DiT sampler "
+            "step: observed (interpolated on the g grid) beside theory.routing.critical_coupling(gap0, eta = 0)",
+            predicted=law["critical_g_theory"], observed=cg, interval=None if cg is None else (clo, chi), unit="g",
+            finding="layer B gap vs g", tolerance="interval from the bootstrap band's curves; None observed = the "
+            "gap never fell below one step on the grid", anchor=anchor or Decision(NA, RELEASE_ANCHOR)).check())
     return out
 
 
