@@ -29,8 +29,8 @@ _META = {"Software": None}
 
 def _load(path) -> dict:
     """The result of an OU cell file (or the gap law), in today's encoding (validation.legacy)."""
-    rec = json.loads(Path(path).read_text(encoding="utf-8"))
-    return upgrade_ou_cell(Path(path).stem, rec.get("result", rec))
+    record = json.loads(Path(path).read_text(encoding="utf-8"))
+    return upgrade_ou_cell(Path(path).stem, record.get("result", record))
 
 
 def _arr(x):

@@ -178,14 +178,14 @@ def test_one_quantity_one_interval():
     from syncgap.theory.intervals import list_fields, triple_fields
     from syncgap.validation.suites.dit_findings import checks_for
     labels = ["dct01", "dct12", "dct34", "dct67"]
-    an_ = {"model": "fhgm", "primary": "features", "resolution": 1.0,
+    analysis = {"model": "fhgm", "primary": "features", "resolution": 1.0,
            "families": {"features": {"labels": labels, **triple_fields("gap", [4.4, 2.4, 6.35]),
                                      **triple_fields("kendall", [0.67, 0.0, 1.0]),
                                      **list_fields("tau", [[3.6, 1.0, 6.0], [8.0, 5.0, 12.0], [10.6, 8.0, 12.0],
                                                            [8.0, 6.0, 12.0]])}},
            "theory": {"tau": [3.0, 7.0, 9.0, 10.5], "pitchfork_step": [3.0, 7.0, 9.0, 10.5]},
            "exact_sampler": {**triple_fields("gap", [8.2, 6.0, 10.0]), **list_fields("tau", [[3.0, 2.0, 4.0]] * 4)}}
-    cks = {c.id: c for c in checks_for(an_)}
+    cks = {c.id: c for c in checks_for(analysis)}
     gaps = [cks[f"dit.fhgm.{k}"] for k in ("intrinsic_gap_sign.features", "intrinsic_gap.theory", "intrinsic_gap.exact")]
     assert {c.ci for c in gaps} == {(2.4, 6.35)}
     assert [c.widen for c in gaps] == [0.0, 1.0, 3.0]                  # resolution; resolution + exact half-width

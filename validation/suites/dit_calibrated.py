@@ -41,10 +41,10 @@ GATE_PAIRS = 64          # pairs of the gate-response reading (demo and full); 4
 BRIDGE_WINDOWS = ("release", "clone")
 
 
-def gate_record(rec, mix, g, *, num_steps, n_pairs, n_boot) -> dict:
+def gate_record(model, mix, g, *, num_steps, n_pairs, n_boot) -> dict:
     """The gate-response cell: rho_eff and rho_lin (steps, F) at g on the fixed seed (GATE_SEED)."""
     from syncgap.dit_bridge.gate_response import gate_response
-    return gate_response(rec, g, mix.patterns, n_pairs=n_pairs, num_steps=num_steps, n_boot=n_boot)
+    return gate_response(model, g, mix.patterns, n_pairs=n_pairs, num_steps=num_steps, n_boot=n_boot)
 
 
 def calibrated_rho(gate: dict) -> tuple[np.ndarray, dict]:
@@ -73,7 +73,7 @@ def analog_record(mix, t_ints, *, num_steps, n_paths, seed, window, g=None, rho=
     return {"t_int": [int(s) for s in steps], "feature_agreement": np.moveaxis(units.astype(float), 2, 1)}
 
 
-def bridge_cells(cell, rec, mix, settings, p1: dict, sign_model) -> None:
+def bridge_cells(cell, model, mix, settings, p1: dict, sign_model) -> None:
     """Run (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`; the coupled-
     cloning cells read signs, so they run the model that `sign_model(kind, g)` gives with its key's dtype entry
     (dit_findings: bf16 under --dtype auto on a CPU with native bf16); the gate response stays float32."""
@@ -91,7 +91,7 @@ def bridge_cells(cell, rec, mix, settings, p1: dict, sign_model) -> None:
              n_paths=settings.ou_paths, window="clone", gate_final=False)
         if g <= 0:
             continue
-        gate = cell("gate", g, lambda g=g: gate_record(rec, mix, g, num_steps=settings.num_steps,
+        gate = cell("gate", g, lambda g=g: gate_record(model, mix, g, num_steps=settings.num_steps,
                                                        n_pairs=settings.gate_pairs, n_boot=settings.n_boot),
                     gate_pairs=settings.gate_pairs)
         rho, _ = calibrated_rho(gate["result"])
@@ -202,9 +202,9 @@ def _txt(iv):
     return f"{iv[0]:.3g} [{lo}, {hi}]"
 
 
-def bridge_sentence(an_: dict) -> str:
+def bridge_sentence(analysis: dict) -> str:
     """The coupled-cloning ratios and the bridge's differences, in numbers, for the P2.2 verdict."""
-    b, m = an_.get("bridge") or {}, an_["model"]
+    b, m = analysis.get("bridge") or {}, analysis["model"]
     parts = []
     if b.get("collapse"):
         parts.append(f" {m}, coupled cloning (g = 0: cloning): gap(0) = {_txt(read_triple(b['collapse'][0], 'gap0'))}; "
@@ -218,9 +218,9 @@ def bridge_sentence(an_: dict) -> str:
     return "".join(parts)
 
 
-def bridge_checks(an_: dict, finding: str) -> list[Check]:
+def bridge_checks(analysis: dict, finding: str) -> list[Check]:
     """The bridge and collapse checks of one model's analysis (module docstring)."""
-    m, b, cks = an_["model"], an_.get("bridge") or {}, []
+    m, b, cks = analysis["model"], analysis.get("bridge") or {}, []
     for window, rows in (b.get("windows") or {}).items():
         for r in rows:
             d, lo, hi, why = read_interval(r, "difference")

@@ -84,18 +84,18 @@ def ks_for(n_layers: int, ks) -> list[int]:
     return sorted({k for k in ((min(5, n_layers - 1),) if ks is None else ks) if 1 <= k < n_layers})
 
 
-def _measure_set(rec, g, layers, units, s: CausalSettings, prefix) -> dict:
+def _measure_set(model, g, layers, units, s: CausalSettings, prefix) -> dict:
     """One cell's result: the throughout window's parts, or the switch-on agreement (pairs, features, t_ints);
     prefix() gives the switch-on window's uncoupled branches, computed once per model."""
     from syncgap.dit_bridge.causal import set_agreement, set_parts
     common = dict(n_pairs=s.n_pairs, seed=s.seed, num_steps=s.num_steps, sampler=s.sampler, noise=s.noise, eps=s.eps)
     if s.window == "throughout":
-        return {"parts": set_parts(rec, g, layers, **common, **units)}
-    return {"t_int": list(s.t_ints), "agreement": set_agreement(rec, g, layers, s.t_ints, patterns=units["patterns"],
+        return {"parts": set_parts(model, g, layers, **common, **units)}
+    return {"t_int": list(s.t_ints), "agreement": set_agreement(model, g, layers, s.t_ints, patterns=units["patterns"],
                                                                 prefix=prefix(), **common)}
 
 
-def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "fp32", compile: bool = False) -> dict:
+def measure(model, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "fp32", compile: bool = False) -> dict:
     """Run (or reuse) every cell of one loaded model; returns {"cells": {g: {label: (path, set, result)}}, ...}.
     dtype ("fp32" or "bf16", dit_bridge.precision): the switch-on window's model dtype, part of each cell's key;
     the throughout window reads onsets of small differences and always runs in fp32. compile: torch.compile
@@ -106,25 +106,25 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "f
     from syncgap.theory.checks import InputError, check_choice
     from syncgap.validation.suites.dit_cells import fhgm_mixture, generated_units, unit_scales
     check_choice("window", s.window, WINDOWS)
-    name = rec.name
-    mix = fhgm_mixture(rec)   # FHGM models: the gap on its features; others (tiny in tests): on pooled scales
+    name = model.name
+    mix = fhgm_mixture(model)   # FHGM models: the gap on its features; others (tiny in tests): on pooled scales
     if mix is None and s.window == "switch-on":
         raise InputError(f"the switch-on causal test reads the gap on FHGM features; {name!r} has none "
                          "(window 'throughout' reads pooled scales)")
-    units = {"patterns": mix.patterns} if mix is not None else {"scales": unit_scales(rec, None)}
-    gen = generated_units(rec, mix) if mix is not None else None
-    base = {"model": rec.name, "weights": weights_fingerprint(rec.model), "n_pairs": s.n_pairs,
+    units = {"patterns": mix.patterns} if mix is not None else {"scales": unit_scales(model, None)}
+    gen = generated_units(model, mix) if mix is not None else None
+    base = {"model": model.name, "weights": weights_fingerprint(model.model), "n_pairs": s.n_pairs,
             "num_steps": s.num_steps, "sampler": s.sampler, "noise": s.noise, "eps": s.eps, "seed": s.seed,
             "window": s.window, "units": "features" if mix is not None else units["scales"]}
     if s.window == "switch-on":
         base["t_ints"] = list(s.t_ints)
     dtype = dtype if s.window == "switch-on" else "fp32"
     base.update(dtype_config(dtype))
-    fast = model_in(rec, dtype)   # the model the cells run (a bf16 copy, or rec itself)
+    fast = model_in(model, dtype)   # the model the cells run (a bf16 copy, or model itself)
     if compile:
         from syncgap.dit_bridge.sampling import compile_model
         compile_model(fast)
-    n = rec.num_layers
+    n = model.num_layers
     sets = layer_sets(n, ks_for(n, s.ks), s.n_random, s.seed)
     every = sets[1]
     reference = ((dict(every, label="reference", kind="reference"), s.g_ref) if s.window == "switch-on"
@@ -157,7 +157,7 @@ def measure(rec, out_dir, s: CausalSettings, say=lambda m: None, dtype: str = "f
             for st in sets[2:]:       # otherwise the test is empty: no subset is run
                 run(st, g)
         out[g] = cells
-    return {"name": rec.name, "n_layers": n, "cells": out, "features": mix is not None, "generated": gen,
+    return {"name": model.name, "n_layers": n, "cells": out, "features": mix is not None, "generated": gen,
             "reference": reference[0]["label"], "stats": stats,
             "unit_names": list(mix.names) if mix is not None else [f"scale {x}" for x in units["scales"]]}
 
@@ -382,13 +382,13 @@ def dit_causal_suite(out_dir, *, quick: bool, progress=None, full: bool = False,
     from syncgap.validation.suites.dit_cells import fhgm_mixture
     for name in s.models:
         t0 = time.time()
-        rec = load_model(name, device=device)
-        if s.window == "switch-on" and fhgm_mixture(rec) is None:
+        loaded = load_model(name, device=device)
+        if s.window == "switch-on" and fhgm_mixture(loaded) is None:
             why = "not trained on the FHGM, no features to read the switch-on gap on: causal test not run"
-            notes.append(f"{rec.name}: {why}.")
-            facts[rec.name] = {"dit": True, "layers": int(rec.num_layers), "untestable": {"P2.3": why}}
+            notes.append(f"{loaded.name}: {why}.")
+            facts[loaded.name] = {"dit": True, "layers": int(loaded.num_layers), "untestable": {"P2.3": why}}
             continue
-        meas = measure(rec, out_dir, s, say, dtype, compile)
+        meas = measure(loaded, out_dir, s, say, dtype, compile)
         ana = analyse(meas, s)
         ana["wall_s"] = round(time.time() - t0, 2)
         folder = os.path.join(out_dir, "dit_causal", name.replace("/", "_"))

@@ -28,25 +28,25 @@ from syncgap.dit_bridge.commitment import default_scales
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
-def fhgm_mixture(rec):
+def fhgm_mixture(model):
     """The FHGM-like mixture the model was trained on (its own ladder, `datasets.model_mixture`), or None."""
     from syncgap.dit_bridge.datasets import model_mixture
-    return model_mixture(rec.info, rec.sample_shape, rec.name)
+    return model_mixture(model.info, model.sample_shape, model.name)
 
 
-def generated_units(rec, mix) -> list[int]:
+def generated_units(model, mix) -> list[int]:
     """The FHGM features the shipped model generates (dit_bridge.zoo_quality.generated_features on its
     quality.json); every feature where the model has no card (a gap is then read on all of them)."""
     from syncgap.dit_bridge.zoo_quality import generated_features
-    stats = quality_record(rec.source).get("feature_statistics")
+    stats = quality_record(model.source).get("feature_statistics")
     if not isinstance(stats, dict) or not {"amplitudes", "mean_abs"} <= set(stats):
         return list(range(mix.patterns.shape[0]))
     return generated_features(stats)
 
 
-def unit_scales(rec, mix) -> list[int]:
+def unit_scales(model, mix) -> list[int]:
     """Pooling sizes: 1 (global) ... full resolution (local); FHGM drops 1 (its features have zero mean)."""
-    s = default_scales(min(rec.sample_shape[1:]))
+    s = default_scales(min(model.sample_shape[1:]))
     return [x for x in s if x > 1] if mix is not None else s
 
 

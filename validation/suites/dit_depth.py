@@ -100,12 +100,12 @@ def window_of_steps(steps: np.ndarray, n_windows: int) -> np.ndarray:
     return np.minimum((np.arange(steps.size) * n_windows) // steps.size, n_windows - 1)
 
 
-def depth_record(rec, mix, st: DepthSettings) -> dict:
+def depth_record(model, mix, st: DepthSettings) -> dict:
     """The cell: increment energies per window (W, L, P, 2), per-mode energy per window (W, L, T), probe correctness."""
     from syncgap.dit_bridge.depth import depth_run
     from syncgap.dit_bridge.probes import probe_correct
     t0 = time.process_time()
-    r = depth_run(rec, mix, n_pairs=st.n_pairs, num_steps=st.num_steps, seed=st.seed, eps=st.eps, g=st.g,
+    r = depth_run(model, mix, n_pairs=st.n_pairs, num_steps=st.num_steps, seed=st.seed, eps=st.eps, g=st.g,
                   n_probe_steps=st.n_probe_steps)
     win = window_of_steps(r["steps"], st.n_windows)
     inc = np.stack([r["increments"][win == w].sum(0) for w in range(st.n_windows)])        # (W, L, P, 2)
@@ -254,46 +254,48 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
     part = DepthPart()
     for name in _models(model, quick):
         try:
-            rec = load_model(name, device=device)
+            loaded = load_model(name, device=device)
         except InputError as exc:
             if model is not None:
                 raise
             part.checks.append(Check(f"dit.{name}.depth.available", f"default depth model {name} loads", None, None,
                                      None, "", False, model=name, finding=FINDING, reason=str(exc)))
             continue
-        mix = dit_cells.fhgm_mixture(rec)
+        mix = dit_cells.fhgm_mixture(loaded)
         if mix is None:
-            part.notes.append(f"{rec.name}: not trained on the FHGM, no feature probes: depth not measured.")
+            part.notes.append(f"{loaded.name}: not trained on the FHGM, no feature probes: depth not measured.")
             continue
         path = dit_cells.cell_file(out_dir, name, "depth", st.g)
-        config = {"kind": "depth", "model": rec.name, "source": rec.source, "weights": weights_fingerprint(rec.model),
+        config = {"kind": "depth", "model": loaded.name, "source": loaded.source,
+                  "weights": weights_fingerprint(loaded.model),
                   **asdict(st)}
-        r, reused = dit_cells.run_cell(path, config, lambda: depth_record(rec, mix, st))
+        r, reused = dit_cells.run_cell(path, config, lambda: depth_record(loaded, mix, st))
         say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
             f"cpu {r['result']['cpu_s']:.1f} s)")
         cell = dit_cells.read_cell(path)["result"]
         attr_path = dit_cells.cell_file(out_dir, name, "depth_attribution", st.g)
         r, reused = dit_cells.run_cell(attr_path, {**config, "kind": "depth_attribution"},
-                                       lambda: attribution_record(rec, mix, st))
+                                       lambda: attribution_record(loaded, mix, st))
         say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {r['result']['cpu_s']:.1f} s)")
-        ana = analyse(rec.name, cell, st, list(mix.names), rec.num_layers, dit_cells.generated_units(rec, mix),
+        ana = analyse(loaded.name, cell, st, list(mix.names), loaded.num_layers, dit_cells.generated_units(loaded, mix),
                       dit_cells.read_cell(attr_path)["result"])
         if full:   # necessity by ablation: the cloning grid of every ablated block (validate --full only)
             from .dit_depth_ablation import ablation_part
-            gen = dit_cells.generated_units(rec, mix)
-            ana["ablation"] = ablation_part(rec, mix, gen[-1], out_dir, say=say)
+            gen = dit_cells.generated_units(loaded, mix)
+            ana["ablation"] = ablation_part(loaded, mix, gen[-1], out_dir, say=say)
         ana_path = os.path.join(os.path.dirname(path), "depth.json")
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
         from syncgap.dit_bridge.registry import ZOO_DIR
-        controls, control_reason = control_checks(rec.name, ZOO_DIR, MEASUREMENT)   # instruments, not P2.3
+        controls, control_reason = control_checks(loaded.name, ZOO_DIR, MEASUREMENT)   # instruments, not P2.3
         part.checks += checks_for(ana, control_reason) + controls
         part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
                                    + ([attribution_text(ana)] if "attribution" in ana else [])
                                    + ([ablation_text(ana)] if "ablation" in ana else [ablation_not_run_text()])))
         part.files += [path, attr_path, ana_path]
-        part.figures += [Figure(os.path.relpath(p, out_dir), f"{rec.name}: {cap}", [os.path.relpath(ana_path, out_dir)])
+        part.figures += [Figure(os.path.relpath(p, out_dir), f"{loaded.name}: {cap}",
+                                [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]
     return part
 

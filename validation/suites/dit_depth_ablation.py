@@ -1,7 +1,7 @@
 """Necessity by ablation in the depth suite (`validate --full`): does removing one block's replica difference in
 the fine feature's band, during its commitment window, move that feature's commitment in the cloning window?
 
-    ablation_part(rec, mix, feature, out_dir, s, say) -> depth.json's "ablation" block (cells cached per block)
+    ablation_part(model, mix, feature, out_dir, s, say) -> depth.json's "ablation" block (cells cached per block)
     analyse_ablation(t, reference, runs, feature, k, n_boot, seed) -> the same from the arrays (pure)
 
 Per block: the shift tau_ablated - tau_reference of the feature's cloning commitment step (midpoint of the
@@ -100,7 +100,7 @@ def ablation_blocks(n_layers: int, k: int, n_random: int, seed: int) -> list[int
     return sorted(ends | {int(b) for b in pick})
 
 
-def ablation_part(rec, mix, feature: int, out_dir: str, s: AblationSettings = AblationSettings(),
+def ablation_part(model, mix, feature: int, out_dir: str, s: AblationSettings = AblationSettings(),
                   say=lambda m: None) -> dict:
     """Run (or reuse) the reference and every block's ablated cloning cell of one model and analyse them."""
     from syncgap.dit_bridge.ablation import ablated_cloning
@@ -108,19 +108,19 @@ def ablation_part(rec, mix, feature: int, out_dir: str, s: AblationSettings = Ab
     from syncgap.dit_bridge.recording import token_grid
     from syncgap.dit_bridge.registry import weights_fingerprint
     from syncgap.dit_bridge.sampling import make_scheduler
-    h, w = token_grid(rec.model)
-    band = mode_groups(mix, h, w, rec.model.config.patch_size)[1][feature]
-    base = {"kind": "depth_ablation", "model": rec.name, "weights": weights_fingerprint(rec.model),
+    h, w = token_grid(model.model)
+    band = mode_groups(mix, h, w, model.model.config.patch_size)[1][feature]
+    base = {"kind": "depth_ablation", "model": model.name, "weights": weights_fingerprint(model.model),
             "feature": feature, **asdict(s)}
-    folder = os.path.join(out_dir, "dit", rec.name.replace("/", "_"), "depth_ablation")
+    folder = os.path.join(out_dir, "dit", model.name.replace("/", "_"), "depth_ablation")
 
     def cell(layer, window):
         path = os.path.join(folder, f"block{'_ref' if layer is None else layer}.json")
         r, reused = compute_cell(path, {**base, "layer": -1 if layer is None else layer, "window": list(window)},
-                                 lambda: ablated_cloning(rec, mix.patterns, layer, band, window, s.t_ints,
+                                 lambda: ablated_cloning(model, mix.patterns, layer, band, window, s.t_ints,
                                                          n_pairs=s.n_pairs, num_steps=s.num_steps, seed=s.seed),
                                  validate=numbers_only)
-        say(f"dit {rec.name}: depth ablation block {layer}: {'reused' if reused else 'done'}")
+        say(f"dit {model.name}: depth ablation block {layer}: {'reused' if reused else 'done'}")
         return r["result"]
     ref = cell(None, (0, 0))
     t = np.asarray(ref["t_int"], float)
@@ -128,17 +128,17 @@ def ablation_part(rec, mix, feature: int, out_dir: str, s: AblationSettings = Ab
     if tau is None:
         return {"feature": mix.names[feature], "reason": f"{mix.names[feature]} does not commit in the cloning "
                 "window (flat agreement curve): no window to ablate", "settings": asdict(s)}
-    sched = make_scheduler(rec, "ddpm")
+    sched = make_scheduler(model, "ddpm")
     sched.set_timesteps(s.num_steps)
     ts = [int(x) for x in sched.timesteps]
     lo_step, hi_step = max(0, int(np.floor(tau)) - s.half_window), min(s.num_steps - 1, int(np.ceil(tau)) + s.half_window)
     window = (ts[hi_step], ts[lo_step])          # timesteps fall along the run
-    k = control_k(rec.num_layers)
+    k = control_k(model.num_layers)
     runs = {}
-    for b in ablation_blocks(rec.num_layers, k, s.n_random, s.seed):
+    for b in ablation_blocks(model.num_layers, k, s.n_random, s.seed):
         r = cell(b, window)
         runs[b] = (r["agreement"], r["removed_energy"])
-    out = analyse_ablation(t, ref["agreement"], runs, feature, k, rec.num_layers, s.n_boot, s.seed)
+    out = analyse_ablation(t, ref["agreement"], runs, feature, k, model.num_layers, s.n_boot, s.seed)
     return {"feature": mix.names[feature], "window_steps": [lo_step, hi_step], "window_timesteps": list(window),
             "settings": asdict(s), **out}
 

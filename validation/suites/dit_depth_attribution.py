@@ -1,10 +1,10 @@
 """Attribution in the depth suite: each block's share of the replica difference at the output (dit_bridge.attribution).
 
     attribution_steps(num_steps, n) -> the kept sampler steps
-    attribution_record(rec, mix, st) -> the cell (effects per kept step, pair and feature)
+    attribution_record(model, mix, st) -> the cell (effects per kept step, pair and feature)
     analyse_attribution(cell, labels, n_boot, seed) -> depth.json's "attribution" block
     attribution_text(a) -> one sentence
-    control_record(rec, expect, st) -> the record of one depth control (dit_depth_localise's rule on its attribution)
+    control_record(model, expect, st) -> the record of one depth control (dit_depth_localise's rule on its attribution)
 
 Shares are pooled over the kept steps: block l's total share on feature k is
 sum_{steps, pairs} c_lk Delta_k / sum_{steps, pairs} Delta_k^2 (c the total effect, Delta the actual
@@ -33,7 +33,7 @@ def attribution_steps(num_steps: int, n: int) -> list[int]:
     return sorted({int(round(s)) for s in np.linspace(0, num_steps - 1, n + 2)[1:-1]})
 
 
-def attribution_record(rec, mix, st) -> dict:
+def attribution_record(model, mix, st) -> dict:
     """The cell: per kept step (axis 0) actual, skip, input_direct (P, F) and direct, total (L, P, F). The pair
     runs uncoupled: attribution is defined at g = 0 only (InputError otherwise)."""
     from syncgap.dit_bridge.attribution import attribution_run   # torch: imported where the cell runs
@@ -41,7 +41,7 @@ def attribution_record(rec, mix, st) -> dict:
         raise InputError(f"attribution runs the uncoupled pair: the depth settings' g must be 0, got {st.g}")
     t0 = time.process_time()
     steps = attribution_steps(st.num_steps, st.n_attribution_steps)
-    r = attribution_run(rec, mix, n_pairs=st.attribution_pairs, num_steps=st.num_steps, steps=steps, seed=st.seed,
+    r = attribution_run(model, mix, n_pairs=st.attribution_pairs, num_steps=st.num_steps, steps=steps, seed=st.seed,
                         eps=st.eps)
     out = {k: np.stack([r[s][k] for s in steps]) for k in EFFECTS}
     return {"steps": steps, "timesteps": [r[s]["timestep"] for s in steps], **out,
@@ -119,7 +119,7 @@ def attribution_text(a: dict) -> str:
             f"{at['localisation']['answer']} ({at['localisation']['reason']}).")
 
 
-def control_record(rec, expect: str, st) -> dict:
+def control_record(model, expect: str, st) -> dict:
     """The cached record of one depth control (dit_depth_localise.RECORD_FILE beside its weights): the attribution run of the depth
     suite (`attribution_record`, sizes `st` a DepthSettings) on the model's finest generated feature, the
     rule's inputs and its answer, against the construction `expect` ("last" or "first").
@@ -130,13 +130,13 @@ def control_record(rec, expect: str, st) -> dict:
 
     from . import dit_cells                                         # torch (dit_bridge.protocols), likewise
     check_choice("expect", expect, ("last", "first"))
-    mix = dit_cells.fhgm_mixture(rec)
+    mix = dit_cells.fhgm_mixture(model)
     if mix is None:
-        raise InputError(f"model {rec.name!r} is not trained on the FHGM: a depth control needs its features")
-    gen = dit_cells.generated_units(rec, mix)
-    cell = attribution_record(rec, mix, st)
+        raise InputError(f"model {model.name!r} is not trained on the FHGM: a depth control needs its features")
+    gen = dit_cells.generated_units(model, mix)
+    cell = attribution_record(model, mix, st)
     loc = analyse_attribution(cell, list(mix.names), st.n_boot, st.seed, gen[-1])["localisation"]
-    return {"model": rec.name, "weights": weights_fingerprint(rec.model), "expect": expect, **loc,
+    return {"model": model.name, "weights": weights_fingerprint(model.model), "expect": expect, **loc,
             "margin": margin(loc, expect), "settings": asdict(st), "cpu_s": cell["cpu_s"]}
 
 

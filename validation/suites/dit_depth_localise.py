@@ -112,10 +112,10 @@ def read_control(zoo_dir: str, name: str) -> dict | None:
     """The control's cached record beside its weights, or None."""
     try:
         with open(os.path.join(zoo_dir, name, RECORD_FILE), encoding="utf-8") as f:
-            rec = json.load(f)
+            record = json.load(f)
     except (OSError, ValueError):
         return None
-    return upgrade_localisation(rec) if isinstance(rec, dict) else None   # a record of an older encoding too
+    return upgrade_localisation(record) if isinstance(record, dict) else None   # a record of an older encoding too
 
 
 def control_checks(model: str, zoo_dir: str, finding: str) -> tuple[list[Check], str | None]:
@@ -125,14 +125,14 @@ def control_checks(model: str, zoo_dir: str, finding: str) -> tuple[list[Check],
         return [], f"no positive and negative depth controls of {model}'s architecture"
     out, bad = [], []
     for name, kind in zip(CONTROLS[model], ("last", "first")):   # positive, negative
-        rec = read_control(zoo_dir, name)
-        if rec is None:
+        record = read_control(zoo_dir, name)
+        if record is None:
             d = Decision(NA, f"no control record: run `syncgap dit depth-controls --model {name} --expect {kind}`")
             obs, claim = None, f"answers '{kind} k'"
         else:
-            claim = f"answers '{rec['expect']} {rec['k']}'"
-            d = decision_for(rec["answer"], rec["reason"], f"{rec['expect']} {rec['k']}")
-            obs = margin(rec, rec["expect"])
+            claim = f"answers '{record['expect']} {record['k']}'"
+            d = decision_for(record["answer"], record["reason"], f"{record['expect']} {record['k']}")
+            obs = margin(record, record["expect"])
         out.append(decided(f"dit.{name}.depth.control.answer", f"the localisation rule on the {kind}-block control "
                            f"of {model} (attribution shares against random-set null): margin by which the {kind} "
                            "set clears the null and the other end", 0.0, obs, None if obs is None else (obs, obs),

@@ -60,27 +60,27 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
     from syncgap.dit_bridge.precision import dtype_config, model_in
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.dit_bridge.registry import load_model, weights_fingerprint
-    rec = load_model(name, device=device)
-    fast, typed = model_in(rec, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
+    model = load_model(name, device=device)
+    fast, typed = model_in(model, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
     keep = set(settings.fp32_cells)    # cells where bf16 moved the gap too far (dit_settings): fp32 whatever dtype
 
     def sign_model(kind, g):
-        return (rec, {}) if (kind, float(g)) in keep else (fast, typed)
+        return (model, {}) if (kind, float(g)) in keep else (fast, typed)
     if compile:
         from syncgap.dit_bridge.sampling import compile_model
         compile_model(fast)
-    mix = dit_cells.fhgm_mixture(rec)
-    scales = dit_cells.unit_scales(rec, mix)
+    mix = dit_cells.fhgm_mixture(model)
+    scales = dit_cells.unit_scales(model, mix)
     modes = None
     if mix is None and settings.modes:   # a model without known features: its empirical modes (dit_bridge.modes)
         from syncgap.dit_bridge.modes import empirical_modes
-        modes = empirical_modes(rec, settings.modes, n_samples=settings.mode_samples, seed=settings.seed,
+        modes = empirical_modes(model, settings.modes, n_samples=settings.mode_samples, seed=settings.seed,
                                 num_steps=settings.num_steps)
         say(f"dit {name}: {settings.modes} empirical modes {'read from the cache' if modes['cached'] else 'computed'} "
             f"({modes['path']})")
     pats = mix.patterns if mix is not None else None if modes is None else modes["patterns"]
-    base = {"model": rec.name, "source": rec.source,
-            "weights": weights_fingerprint(rec.model),    # a retrained model's cells are recomputed, not reused
+    base = {"model": model.name, "source": model.source,
+            "weights": weights_fingerprint(model.model),    # a retrained model's cells are recomputed, not reused
             "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints),
             "seed": settings.seed, "scales": scales, "features": mix is not None,
             **({"modes": settings.modes, "mode_samples": settings.mode_samples} if modes is not None else {})}
@@ -117,15 +117,15 @@ def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m:
                     mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
                     seed=settings.seed, variant=v),
                      n_paths=settings.ou_paths, gate_final=False, **variant)
-    dit_calibrated.bridge_cells(cell, rec, mix, settings, p1, sign_model)   # coupled cloning, gate, calibrated analog
+    dit_calibrated.bridge_cells(cell, model, mix, settings, p1, sign_model)   # coupled cloning, gate, calibrated analog
     if mix is not None:
         cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
                                                           n_paths=settings.ou_paths, seed=settings.seed),
              n_paths=settings.ou_paths, scheme="ddpm")
-    return {"cells": cells, "layers": rec.num_layers, "mix": mix, "name": rec.name, "modes": modes,
-            "quality_gate": dit_cells.quality_gate(rec.source),
-            "random_weights": bool(rec.info.get("random_weights", False)),
-            "space": "latent" if rec.latent_scale is not None else "pixel"}
+    return {"cells": cells, "layers": model.num_layers, "mix": mix, "name": model.name, "modes": modes,
+            "quality_gate": dit_cells.quality_gate(model.source),
+            "random_weights": bool(model.info.get("random_weights", False)),
+            "space": "latent" if model.latent_scale is not None else "pixel"}
 
 
 def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
@@ -161,15 +161,16 @@ def analyse_model(name, cell_files: dict, settings: Settings, mix) -> dict:
     return out
 
 
-def precision(an_: dict, target) -> dict:
+def precision(analysis: dict, target) -> dict:
     """Every gap the report gives for this model (cloning per family, each variant and g > 0) against the
     precision target of its sizes (dit_settings; None: not held to one), power.precision_rows."""
-    gaps = {f"cloning g = 0, {fam}": read_triple(f, "gap") for fam, f in an_["families"].items()}
-    for label, block in (an_.get("variants") or {}).items():
+    gaps = {f"cloning g = 0, {fam}": read_triple(f, "gap") for fam, f in analysis["families"].items()}
+    for label, block in (analysis.get("variants") or {}).items():
         gaps.update({f"{label} g = {g:g}": gap for g, gap in zip(block["gap_vs_g"]["g"], read_triples(block["gap_vs_g"], "gap"))})
     rows = power.precision_rows(gaps, target)
     widths = [r["halfwidth"] for r in rows if r["halfwidth"] is not None]
-    return {"target_halfwidth": target, "n_pairs": an_["n_pairs"], "resolution": an_["resolution"], "gaps": rows,
+    return {"target_halfwidth": target, "n_pairs": analysis["n_pairs"], "resolution": analysis["resolution"],
+            "gaps": rows,
             "widest": max(widths) if widths else None,
             "meets": None if target is None else all(r["verdict"] != "misses" for r in rows)}
 
@@ -197,13 +198,13 @@ F1, F2, F3, F4, F5 = ("gap exists without coupling", "gap collapses under strong
                       "global before local", "the network against the exact score")
 
 
-def checks_for(an_: dict) -> list[Check]:
-    m = an_["model"]
+def checks_for(analysis: dict) -> list[Check]:
+    m = analysis["model"]
     cks = []
     boot = "95% percentile bootstrap over pairs"
-    res = an_.get("resolution", dit_analysis.RESOLUTION)   # half the t_int spacing (dit_settings.Settings.resolution)
+    res = analysis.get("resolution", dit_analysis.RESOLUTION)   # half the t_int spacing (Settings.resolution)
     wres = f"{boot}, widened by {res:g} sampler step (reading resolution: half the t_int grid's spacing)"
-    for fam, f in an_["families"].items():
+    for fam, f in analysis["families"].items():
         obs, ci = _observed(read_triple(f, "gap"))
         cks.append(decided(f"dit.{m}.intrinsic_gap_sign.{fam}", f"gap at g = 0 (cloning) between {f['labels'][0]} "
                            f"and {f['labels'][-1]} is > 0", None, obs, ci, "sampler steps",
@@ -212,7 +213,7 @@ def checks_for(an_: dict) -> list[Check]:
                            "wholly < 0, n/a (not resolved) when it contains 0"))
         obs, ci = _observed(read_triple(f, "kendall"))
         decision = check_kinds.ordering(obs, ci, expected=1)
-        gate = an_.get("quality_gate")
+        gate = analysis.get("quality_gate")
         if m in dit_cells.CONTROLS and gate is not None and not gate["passed"]:
             decision = Decision(NA, "the control model missed its quality gate: " + "; ".join(gate["shortfalls"]))
         control = f" (control, {dit_cells.CONTROLS[m]})" if m in dit_cells.CONTROLS else ""
@@ -221,16 +222,16 @@ def checks_for(an_: dict) -> list[Check]:
                            decision, kind="ordering", expects="> 0 (global first)",
                            model=m, finding=F4, tolerance=f"ordering: passes when the {boot} of tau lies wholly "
                            "above 0, fails when wholly below, n/a (not resolved) when it contains 0"))
-    if "theory" in an_:
-        th, f = an_["theory"], an_["families"]["features"]
+    if "theory" in analysis:
+        th, f = analysis["theory"], analysis["families"]["features"]
         tg = None if th["tau"][0] is None or th["tau"][-1] is None else th["tau"][-1] - th["tau"][0]
         gap, gap_ci = _observed(read_triple(f, "gap"))
         cks.append(Agreement(
             check_id=f"dit.{m}.intrinsic_gap.theory", description="gap at g = 0 (dct67 - dct01) vs the exact-score "
             "cloning curves of the FHGM (same midpoint estimator)", predicted=tg, observed=gap, interval=gap_ci,
             unit="sampler steps", model=m, finding=F1, tolerance=wres, widen=res).check())
-        if "exact_sampler" in an_:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
-            ex = read_triple(an_["exact_sampler"], "gap")
+        if "exact_sampler" in analysis:   # the same gap from the exact-score DDPM sampler on the DiT's own grid
+            ex = read_triple(analysis["exact_sampler"], "gap")
             half = 0.0 if not ex or ex[0] is None else (_iv(ex)[2] - _iv(ex)[1]) / 2
             cks.append(Agreement(
                 check_id=f"dit.{m}.intrinsic_gap.exact", description="gap at g = 0 (dct67 - dct01) vs the "
@@ -244,23 +245,23 @@ def checks_for(an_: dict) -> list[Check]:
                 check_id=f"dit.{m}.commit_step.{lab}", description=f"commitment step of {lab} vs exact-score theory "
                 f"(pitchfork step {th['pitchfork_step'][k]:.1f})", predicted=th["tau"][k], observed=step,
                 interval=step_ci, unit="sampler steps", model=m, finding=F4, tolerance=wres, widen=res).check())
-            if "exact_sampler" in an_:
+            if "exact_sampler" in analysis:
                 cks.append(Agreement(
                     check_id=f"dit.{m}.exact_sampler.{lab}", description=f"DiT commitment step of {lab} vs the "
-                    "exact-score sampler (ou_models) on DiT's DDPM grid", predicted=an_["exact_sampler"]["tau"][k],
+                    "exact-score sampler (ou_models) on DiT's DDPM grid", predicted=analysis["exact_sampler"]["tau"][k],
                     observed=step, interval=step_ci, unit="sampler steps", model=m, finding=F5,
                     tolerance=f"{wres}, of the DiT", widen=res).check())
-    cks += prediction_checks(an_, wres, res) + dit_calibrated.bridge_checks(an_, F2)
+    cks += prediction_checks(analysis, wres, res) + dit_calibrated.bridge_checks(analysis, F2)
     return cks
 
 
-def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
+def prediction_checks(analysis: dict, wres: str, res: float) -> list[Check]:
     """Per g > 0 the DiT's gap against the exact analog's (FHGM; the DiT's interval widened by the reading
     resolution and the analog's half-width), and per g range whether the analog's ratio gap(g_hi)/gap(g_lo)
     and collapse answer agree with the DiT's (dit_predictions.headline). The ρ-law is not checked as a
-    prediction: it is one of the hypotheses of an_["comparison"]."""
-    m, prim, cks = an_["model"], an_["primary"], []
-    blocks = an_.get("variants") or {}
+    prediction: it is one of the hypotheses of analysis["comparison"]."""
+    m, prim, cks = analysis["model"], analysis["primary"], []
+    blocks = analysis.get("variants") or {}
     for window, block in blocks.items():   # keyed by variant label (dit_predictions.variant_label)
         tag = "" if window == "release" else f"{window}."
         gv, ex = block["gap_vs_g"], block.get("exact_gap_vs_g")
@@ -283,7 +284,7 @@ def prediction_checks(an_: dict, wres: str, res: float) -> list[Check]:
                         anchor=Decision(NA, why) if why else None).check())
         cks.append(dit_joint.rho_law_check(m, window, block["comparison"], dit_cells.CONTROLS, F2,
                                            f"dit.{m}.rho_law_support{'' if not tag else '.' + window}"))
-    for row in an_.get("headline", []):
+    for row in analysis.get("headline", []):
         if "predicted_ratio" not in row:    # no exact analog for this model
             continue
         pr, r = read_triple(row, "predicted_ratio"), _iv(read_triple(row, "ratio"))   # JSON null bounds -> unbounded

@@ -39,14 +39,14 @@ def _cell(root: Path, name: str, config: dict, compute, say) -> dict:
     def announced():
         say(f"ou: computing {name} ...")
         return compute()
-    rec, reused = compute_cell(root / f"{name}.json", config, announced,
+    record, reused = compute_cell(root / f"{name}.json", config, announced,
                                validate=lambda result: validate_cell(name, result),
                                upgrade=lambda result: upgrade_ou_cell(name, result))
     if reused:
         say(f"ou: reused {name}.json")
     else:
-        say(f"ou: computed {name} ({rec['provenance']['wall_s']:.1f} s)")
-    return rec
+        say(f"ou: computed {name} ({record['provenance']['wall_s']:.1f} s)")
+    return record
 
 
 def run_cells(out_dir, quick: bool, say) -> Path:

@@ -40,24 +40,24 @@ def read_record(path, report: bool = False) -> dict | None:
     if not Path(path).exists():
         return None
     try:
-        rec = check_record(read_json(path))
-        if rec.get("key") != Path(path).stem:
+        record = check_record(read_json(path))
+        if record.get("key") != Path(path).stem:
             raise DamagedRecord("is not named after its cell's key")
     except DamagedRecord as exc:
         if report:
             report_damage(path, str(exc), "it is recomputed by the next run")
         return None
-    return rec
+    return record
 
 
 def is_done(out_dir, key: str) -> bool:
     """True when the cell's result file exists and is a whole record of that cell (damage is said on stderr;
     a record from before content hashes is sealed now: validation.store.seal_old_record)."""
     path = cell_path(out_dir, key)
-    rec = read_record(path, report=True)
-    if rec is not None:
-        seal_old_record(path, rec)
-    return rec is not None
+    record = read_record(path, report=True)
+    if record is not None:
+        seal_old_record(path, record)
+    return record is not None
 
 
 def iter_records(out_dir):
@@ -68,9 +68,9 @@ def iter_records(out_dir):
     for p in sorted(folder.glob("*.json")):
         if p.name.startswith("."):
             continue
-        rec = read_record(p)
-        if rec is not None:
-            yield rec
+        record = read_record(p)
+        if record is not None:
+            yield record
 
 
 # ---------------------------------------------------------------- provenance
