@@ -1,7 +1,7 @@
 """The one resumable-cell store: records on disk, written atomically, validated when read.
 
-Used by the validation suites (`suites/ou_cells.py`, `suites/dit_cells.py`), the sweep
-(`sweep/store.py`) and the CLI's resumable `--out` folders (options.json + metrics.jsonl).
+Used by the validation suites (`suites/ou/cells.py`, `suites/dit/cells.py`), the sweep
+(`sweep/cell_files.py`) and the CLI's resumable `--out` folders (options.json + metrics.jsonl).
 
 A cell record is {"key", "config", "result", "provenance", "content_hash"} (docs/json.md): key =
 cell_key(config), the sha256 prefix of the canonical JSON of the configuration; "result" holds only

@@ -1,4 +1,4 @@
-"""The scoreboard's claim table and rules (validation/claims.py, claim_rules.py, scoreboard.py): every check a run
+"""The scoreboard's claim table and rules (validation/claims/: table.py, rules.py, scoreboard.py): every check a run
 can make has a claim and a role, each rule can give each verdict, a finding's badge follows its claim checks only,
 every fail says why, and one quantity is shown with one interval."""
 from __future__ import annotations
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from syncgap.validation import claim_rules as R
-from syncgap.validation.claims import ASSIGNMENTS, CLAIMS, ROLES, UNASSIGNED, assign
-from syncgap.validation.records import Check, SuiteResult
-from syncgap.validation.scoreboard import scoreboard
+from syncgap.validation.claims import rules as R
+from syncgap.validation.claims.table import ASSIGNMENTS, CLAIMS, ROLES, UNASSIGNED, assign
+from syncgap.validation.checks import Check
+from syncgap.validation.suites.result import SuiteResult
+from syncgap.validation.claims.scoreboard import scoreboard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,7 @@ def _sign(cid, obs, ci, verdict, **kw):
 
 def test_section_badge_follows_claim_checks_only(tmp_path, monkeypatch):
     """Instrument checks that pass cannot make a badge green, nor instrument fails make it red."""
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation import suites
     checks = [_sign("dit.fhgm.depth.gap_emergence_layer", 1.0, (1.0, 1.0), "fail", model="fhgm", finding="depth"),
               _sign("dit.fhgm.depth.probe_reads_coarse", 1.0, (1.0, 1.0), "pass", model="fhgm", finding="depth"),
@@ -176,7 +177,7 @@ def test_one_quantity_one_interval():
     """The g = 0 gap is shown with the same interval by its sign check and by its theory checks; the tolerance
     each comparison allows is its own column (`widen`), not a second interval."""
     from syncgap.theory.intervals import list_fields, triple_fields
-    from syncgap.validation.suites.dit_findings import checks_for
+    from syncgap.validation.suites.dit.findings import checks_for
     labels = ["dct01", "dct12", "dct34", "dct67"]
     analysis = {"model": "fhgm", "primary": "features", "resolution": 1.0,
            "families": {"features": {"labels": labels, **triple_fields("gap", [4.4, 2.4, 6.35]),
@@ -208,7 +209,7 @@ def test_a_model_says_why_a_claim_is_not_testable_on_it():
 
 def test_validate_model_reaches_every_dit_suite(tmp_path, monkeypatch):
     """`validate --model X` runs the DiT suites on X only: the causal test gets X too, never its zoo defaults."""
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation.cli.main import main
     seen = {}
 

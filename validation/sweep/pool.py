@@ -14,7 +14,7 @@ import multiprocessing
 import signal
 from multiprocessing.connection import wait
 
-from .worker import run_cell
+from syncgap.validation.sweep.worker import run_cell
 
 
 def _worker(conn) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from syncgap.validation.legacy import upgrade_sweep_result
 
-from .store import atomic_write_text, cell_path, iter_records, read_record
+from syncgap.validation.store import atomic_write_text
+from syncgap.validation.sweep.cell_files import cell_path, iter_records, read_record
 
 
 def record_row(record: dict) -> dict:

@@ -1,7 +1,7 @@
 """Run a sweep's unfinished cells: in-process, on a local process pool, or on a Dask cluster.
 
 Only the driver writes results: each finished cell is written atomically as soon as it
-arrives (`store.py`), so workers need no shared filesystem and an interrupted sweep keeps
+arrives (`validation/store.py`), so workers need no shared filesystem and an interrupted sweep keeps
 everything that finished. A rerun skips every cell whose record exists and parses.
 A cell that raises is reported as failed (no file) and the sweep goes on; the rerun
 retries it.
@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncgap.theory.checks import InputError, check_int
-from syncgap.validation.store import sealed
+from syncgap.validation.store import atomic_write_json, sealed
 
-from . import kinds
-from .lock import folder_lock
-from .pool import run_pool
-from .rollup import write_table
-from .store import atomic_write_json, cell_path, is_done
-from .worker import run_cell
+from syncgap.validation.sweep import kinds
+from syncgap.validation.sweep.lock import folder_lock
+from syncgap.validation.sweep.pool import run_pool
+from syncgap.validation.sweep.rollup import write_table
+from syncgap.validation.sweep.cell_files import cell_path, is_done
+from syncgap.validation.sweep.worker import run_cell
 
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
