@@ -44,7 +44,7 @@ test-fast: $(STAMP)
 # the tutorial in a temporary folder; the tests only compare against these files, never write them
 docs: $(STAMP)
 	$(PY) -m syncgap.theory.docs
-	$(PY) -m syncgap.validation.notebook docs/tutorial.md docs/tutorial.ipynb
+	$(PY) -m syncgap.validation.docs.notebook docs/tutorial.md docs/tutorial.ipynb
 	$(PY) tests/tutorial_run.py
 
 # Benchmarks of record (benchmarks/RESULTS.md): each prints JSON, kept under runs/bench/.

@@ -34,8 +34,9 @@ from syncgap.dit_bridge.precision import native_bf16, model_in
 from syncgap.dit_bridge.registry import load_model
 from syncgap.dit_bridge.sampling import inductor_cache_dir
 from syncgap.theory.intervals import read_triple, triple_fields
-from syncgap.validation.suites import dit_analysis, dit_cells, dit_causal, dit_findings
-from syncgap.validation.suites.dit_predictions import direction_of
+from syncgap.validation.suites.dit import (analysis as dit_analysis, cells as dit_cells, causal as dit_causal,
+                                           findings as dit_findings)
+from syncgap.validation.suites.dit.predictions import direction_of
 
 DTYPES = ("fp32", "bf16")
 

@@ -14,7 +14,7 @@ Protocol II: the pair runs coupled (constant g or a schedule) with hooks on ever
 reduce the replica difference on the fly: common/difference energies per layer and step, the
 difference's shares in radial frequency bands (recording.py), and the global share of what each block
 adds to the difference on the token DCT modes (depth.py; the per-layer depth finding is depth.py's
-shared-noise run with probes, validation/suites/dit_depth.py).
+shared-noise run with probes, validation/suites/dit/depth/finding.py).
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The tutorial executed as its notebook in a fresh folder; `make docs` copies its figures into docs/.
 
-docs/tutorial.ipynb is generated from docs/tutorial.md (validation/notebook.py; test_notebook checks
+docs/tutorial.ipynb is generated from docs/tutorial.md (validation/docs/notebook.py; test_notebook checks
 that its code cells are the Markdown's blocks, in order), so executing the notebook executes the
 tutorial. It runs in a fresh folder with a fresh kernel. The tests only read that folder and compare
 every figure the Markdown embeds (`![..](tutorial_figures/NAME.png)`) with docs/tutorial_figures/;

@@ -8,7 +8,7 @@ write, so the figure can be redrawn from that file alone:
     from syncgap.validation.command_figures import redraw
     redraw("gap.json", "gap_again.png")
 
-Same style as the report's figures (validation/figures.py): Agg backend, matplotlib's default
+Same style as the report's figures (validation/suites/ou/figures.py): Agg backend, matplotlib's default
 colour cycle, 95% intervals as bands or error bars, no timestamps in the PNG.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from syncgap.theory.gated import routing_factor
-from syncgap.validation.figures import save_figure, plt
+from syncgap.validation.suites.ou.figures import save_figure, plt
 
 
 def _finish(fig, png) -> None:
@@ -229,7 +229,7 @@ def redraw(source: str | Path, png: str | Path) -> None:
 
 def write_and_plot(doc: dict, png: str | Path) -> tuple[str, str]:
     """Write `doc` (a --json document) as PNG-name.json beside `png`, then draw the PNG from that file."""
-    from syncgap.validation.sweep.store import atomic_write_json
+    from syncgap.validation.store import atomic_write_json
     png = Path(png)
     data = png.with_suffix(".json")
     atomic_write_json(data, doc)

@@ -97,7 +97,7 @@ def renamed(result: dict, old: str, new: str) -> dict:
 # ---------------------------------------------------------------- the OU/theory suite's cells
 
 def upgrade_ou_cell(name: str, result: dict) -> dict:
-    """An OU/theory suite cell (validation/suites/ou_cells.py; `name` its file stem) in today's encoding."""
+    """An OU/theory suite cell (validation/suites/ou/cells.py; `name` its file stem) in today's encoding."""
     r = from_band(result, "agreement")
     if name.startswith("base_cloning_d"):
         return from_triple(from_triple(r, "t075"), "t_level")

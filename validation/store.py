@@ -1,7 +1,7 @@
 """The one resumable-cell store: records on disk, written atomically, validated when read.
 
-Used by the validation suites (`suites/ou_cells.py`, `suites/dit_cells.py`), the sweep
-(`sweep/store.py`) and the CLI's resumable `--out` folders (options.json + metrics.jsonl).
+Used by the validation suites (`suites/ou/cells.py`, `suites/dit/cells.py`), the sweep
+(`sweep/cell_files.py`) and the CLI's resumable `--out` folders (options.json + metrics.jsonl).
 
 A cell record is {"key", "config", "result", "provenance", "content_hash"} (docs/json.md): key =
 cell_key(config), the sha256 prefix of the canonical JSON of the configuration; "result" holds only
@@ -78,15 +78,15 @@ def cell_key(config: dict) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()[:KEY_CHARS]
 
 
-def content_hash(rec: dict) -> str:
+def content_hash(record: dict) -> str:
     """sha256 prefix of the canonical JSON of a record's config and result: what ties them to their bytes."""
-    return hashlib.sha256(canonical_json({"config": rec["config"], "result": rec["result"]}).encode("ascii")
+    return hashlib.sha256(canonical_json({"config": record["config"], "result": record["result"]}).encode("ascii")
                           ).hexdigest()[:KEY_CHARS]
 
 
-def sealed(rec: dict) -> dict:
-    """`rec` with its content_hash (a new dict)."""
-    return {**rec, "content_hash": content_hash(rec)}
+def sealed(record: dict) -> dict:
+    """`record` with its content_hash (a new dict)."""
+    return {**record, "content_hash": content_hash(record)}
 
 
 def to_plain(obj, strict: bool = True):
@@ -219,53 +219,53 @@ def numbers_only(result, labels=(), where: str = "result") -> None:
         raise TypeError(f"{where} is a {type(result).__name__} ({str(result)[:40]!r}) where a number belongs")
 
 
-def check_record(rec, config: dict | None = None, validate=None, upgrade=None) -> dict:
-    """`rec` when it is a whole cell record (of `config`, when given); else DamagedRecord saying why.
+def check_record(record, config: dict | None = None, validate=None, upgrade=None) -> dict:
+    """`record` when it is a whole cell record (of `config`, when given); else DamagedRecord saying why.
 
     upgrade(result) -> result reads a result stored in an older encoding into today's (validation.legacy):
     the record returned then holds the upgraded result, and `validate` sees that one."""
-    if not isinstance(rec, dict):
-        raise DamagedRecord(f"holds a JSON {type(rec).__name__}, not a cell record")
-    if not isinstance(rec.get("config"), dict):
+    if not isinstance(record, dict):
+        raise DamagedRecord(f"holds a JSON {type(record).__name__}, not a cell record")
+    if not isinstance(record.get("config"), dict):
         raise DamagedRecord("has no configuration")
     try:
-        key = cell_key(rec["config"])
+        key = cell_key(record["config"])
     except ValueError:   # InputError
         raise DamagedRecord("has a configuration that is not plain JSON") from None
-    if "key" in rec and rec["key"] != key:
+    if "key" in record and record["key"] != key:
         raise DamagedRecord("has a key that does not hash its configuration")
     if config is not None and key != cell_key(config):
         raise DamagedRecord("holds another configuration (other settings or another version of the code)")
-    if "result" not in rec:
+    if "result" not in record:
         raise DamagedRecord("has no result")
-    if rec["result"] is None:
+    if record["result"] is None:
         raise DamagedRecord("has a null result")
-    if not isinstance(rec["result"], dict):
-        raise DamagedRecord(f"has a result that is a JSON {type(rec['result']).__name__}, not an object")
-    if "content_hash" in rec and rec["content_hash"] != content_hash(rec):
+    if not isinstance(record["result"], dict):
+        raise DamagedRecord(f"has a result that is a JSON {type(record['result']).__name__}, not an object")
+    if "content_hash" in record and record["content_hash"] != content_hash(record):
         raise DamagedRecord("has a result that does not match its content hash (edited or replaced)")
     try:
         if upgrade is not None:
-            rec = {**rec, "result": upgrade(rec["result"])}
+            record = {**record, "result": upgrade(record["result"])}
         if validate is not None:
-            validate(rec["result"])
+            validate(record["result"])
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
         raise DamagedRecord(f"has a result that cannot be used ({what})") from None
-    return rec
+    return record
 
 
-def seal_old_record(path, rec: dict) -> dict:
+def seal_old_record(path, record: dict) -> dict:
     """A record without a content hash (written before they existed) is accepted once: its hash is
     written into its file now (when the folder is writable), so later edits are caught."""
-    if "content_hash" in rec:
-        return rec
-    rec = sealed(rec)
+    if "content_hash" in record:
+        return record
+    record = sealed(record)
     try:
-        atomic_write_json(path, rec)
+        atomic_write_json(path, record)
     except OSError:
         pass
-    return rec
+    return record
 
 
 def load_cell(path, config: dict, validate=None, upgrade=None) -> dict | None:
@@ -275,12 +275,12 @@ def load_cell(path, config: dict, validate=None, upgrade=None) -> dict | None:
         return None
     try:
         stored = read_json(path)
-        rec = check_record(stored, config, validate, upgrade)
+        record = check_record(stored, config, validate, upgrade)
     except DamagedRecord as exc:
         report_damage(path, str(exc))
         return None
     whole = seal_old_record(path, stored)
-    return whole if upgrade is None else {**whole, "result": rec["result"]}
+    return whole if upgrade is None else {**whole, "result": record["result"]}
 
 
 def compute_cell(path, config: dict, compute, validate=None, upgrade=None) -> tuple[dict, bool]:
@@ -291,15 +291,15 @@ def compute_cell(path, config: dict, compute, validate=None, upgrade=None) -> tu
         return old, True
     t0 = time.time()
     result = to_plain(compute())
-    rec = {"key": cell_key(config), "config": to_plain(config), "result": result,
-           "provenance": {"wall_s": round(time.time() - t0, 3)}}
+    record = {"key": cell_key(config), "config": to_plain(config), "result": result,
+              "provenance": {"wall_s": round(time.time() - t0, 3)}}
     try:
-        check_record(rec, config, validate)   # before sealing: the hash it would check is the one sealing writes
+        check_record(record, config, validate)   # before sealing: the hash it would check is the one sealing writes
     except DamagedRecord as exc:   # a bug in the computation or in its validation, not in the file
         raise RuntimeError(f"{path}: the freshly computed cell {exc}") from None
-    rec = sealed(rec)
-    atomic_write_json(path, rec)
-    return rec, False
+    record = sealed(record)
+    atomic_write_json(path, record)
+    return record, False
 
 
 # ---------------------------------------------------------------- line files (metrics.jsonl)

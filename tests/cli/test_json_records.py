@@ -13,7 +13,8 @@ import pytest
 
 from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
-from syncgap.validation.records import Check, SuiteResult
+from syncgap.validation.checks import Check
+from syncgap.validation.suites.result import SuiteResult
 
 pd = pytest.importorskip("pandas")
 

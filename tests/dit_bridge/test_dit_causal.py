@@ -16,8 +16,8 @@ import torch
 from syncgap.dit_bridge.causal import gap_shift, layer_set, layer_sets, set_agreement, set_parts, shared_prefix
 from syncgap.dit_bridge.registry import load_model
 from syncgap.theory.checks import InputError
-from syncgap.validation.check_kinds import FAIL, NA, PASS, beyond_null
-from syncgap.validation.suites import dit_causal
+from syncgap.validation.checks import FAIL, NA, PASS, beyond_null
+from syncgap.validation.suites.dit import causal as dit_causal
 
 RUN = dict(n_pairs=3, num_steps=6, seed=2, scales=[2, 8])
 
@@ -135,7 +135,7 @@ def test_last_k_check_fails_inside_the_null_and_passes_far_outside():
 
 
 def test_p2_verdict_follows_the_last_five_check():
-    from syncgap.validation.records import Check
+    from syncgap.validation.checks import Check
     ana = {"n_layers": 28}
     mk = lambda v: [Check("dit.fhgm-deep.causal.g0.01.last5_beyond_random", "", None, 1.0, (0.0, 2.0), "steps",
                           None, verdict=v, expects="beyond", reason="by the test")]

@@ -17,7 +17,7 @@ from syncgap.dit_bridge.protocols import protocol_one
 from syncgap.dit_bridge.registry import load_model
 from syncgap.theory.checks import InputError
 from syncgap.validation.store import cell_key
-from syncgap.validation.suites.dit_findings import Settings, measure_model
+from syncgap.validation.suites.dit.findings import Settings, measure_model
 
 SMALL = Settings(num_steps=6, n_pairs=2, t_ints=(0, 3, 6), g_grid=(0.0, 0.5), n_boot=10, ou_paths=10,
                  variants=(("release", "independent", "ddpm"),))
@@ -134,7 +134,7 @@ def test_compiled_calls_are_padded_to_a_few_batch_sizes(monkeypatch, tmp_path):
 def test_cells_listed_fp32_stay_fp32_under_bf16(tmp_path):
     from dataclasses import replace
 
-    from syncgap.validation.suites.dit_settings import DEMO_FP32_CELLS, settings_for
+    from syncgap.validation.suites.dit.settings import DEMO_FP32_CELLS, settings_for
     assert settings_for(False, model="fhgm").fp32_cells == DEMO_FP32_CELLS["fhgm"]
     assert settings_for(False, model="digits").fp32_cells == () and settings_for(True, model="fhgm").fp32_cells == ()
     out = str(tmp_path)

@@ -167,7 +167,7 @@ def test_every_consumer_reads_a_model_on_its_own_ladder_never_the_default_fhgm(t
     from syncgap.dit_bridge.tail_work import tail_work
     from syncgap.dit_bridge.zoo_quality import denoiser_error_curve, exact_fhgm_loss, feature_statistics
     from syncgap.theory import data as theory_data
-    from syncgap.validation.suites.dit_cells import fhgm_mixture
+    from syncgap.validation.suites.dit.cells import fhgm_mixture
 
     out = str(tmp_path / "ladder")
     train(replace(TINY, steps=1, depth=2), out)

@@ -324,7 +324,7 @@ def test_cli_rejects_unknown_model_and_records_command(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
-    from syncgap.validation.zoo_card import write_model_card
+    from syncgap.dit_bridge.zoo_card import write_model_card
 
     out = tmp_path / "m"
     train(replace(TINY, min_snr_gamma=5.0, lr_schedule="cosine"), str(out), command="syncgap dit train fhgm")
@@ -342,7 +342,7 @@ def test_model_card_states_the_recipe_and_the_measured_limits(tmp_path):
 
 @pytest.mark.slow
 def test_control_card_states_its_gate_and_when_its_ordering_check_is_void(tmp_path, monkeypatch):
-    from syncgap.validation import zoo_card
+    from syncgap.dit_bridge import zoo_card
 
     monkeypatch.setitem(zoo_card.FEATURE_SAMPLES, "fhgm-flat", 64)
     out = tmp_path / "flat"

@@ -1,6 +1,6 @@
 """The exact-score analog's gate (ou_models.analog): the final-step identity, the default ungated read-out,
 the per-feature gate folded into the step tables, coupled cloning at g = 0 against cloning, and how
-switch-on cells are read (validation/suites/dit_readout.py)."""
+switch-on cells are read (validation/suites/dit/readout.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 
 from syncgap.ou_models import analog, engine, measure, sampler
 from syncgap.theory.data import frequency_hierarchy_mixture
-from syncgap.validation.suites import dit_cells, dit_readout
+from syncgap.validation.suites.dit import cells as dit_cells, readout as dit_readout
 
 N_STEPS = 30
 

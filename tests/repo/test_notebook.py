@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncgap.validation.notebook import main, markdown_cells, notebook, render
+from syncgap.validation.docs.notebook import main, markdown_cells, notebook, render
 from tutorial_run import FIGURES, embedded_figures, produced_files
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,7 +16,7 @@ TUTORIAL, NOTEBOOK = ROOT / "docs" / "tutorial.md", ROOT / "docs" / "tutorial.ip
 
 def test_notebook_is_in_sync_with_the_tutorial():
     assert NOTEBOOK.read_text(encoding="utf-8") == render(TUTORIAL, "docs/tutorial.md"), \
-        "docs/tutorial.ipynb is stale: run `python -m syncgap.validation.notebook docs/tutorial.md docs/tutorial.ipynb`"
+        "docs/tutorial.ipynb is stale: run `python -m syncgap.validation.docs.notebook docs/tutorial.md docs/tutorial.ipynb`"
     assert main([str(TUTORIAL), str(NOTEBOOK), "--check"]) == 0
 
 

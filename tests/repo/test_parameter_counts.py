@@ -19,9 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MAX_PARAMS = 8
 OU_FILES = sorted(p for p in (ROOT / "ou_models").glob("*.py") if p.name != "kernels.py")
 DIT_FILES = sorted((ROOT / "dit_bridge").glob("*.py"))
-VALIDATION = {"validation/sweep/model_cells.py": ("ou_", "dit_"), "validation/power.py": ("",),
-              "validation/suites/ou_checks.py": ("",),
-              **{p.relative_to(ROOT).as_posix(): ("",) for p in sorted((ROOT / "validation" / "suites").glob("dit_*.py"))}}
+VALIDATION = {"validation/sweep/model_cells.py": ("ou_", "dit_"), "validation/suites/ou/checks.py": ("",),
+              **{p.relative_to(ROOT).as_posix(): ("",) for p in sorted((ROOT / "validation" / "suites" / "dit").rglob("*.py"))}}
 # public wrappers: file -> {name: positional parameters before the keyword-only ones}
 ENTRY_POINTS = {"ou_models/sampler.py": {"sample": 4},
                 "ou_models/measure.py": {"cloning": 5, "mode_gap": 6, "protocol_one": 6, "difference_energy": 5,

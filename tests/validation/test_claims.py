@@ -1,4 +1,4 @@
-"""The scoreboard's claim table and rules (validation/claims.py, claim_rules.py, scoreboard.py): every check a run
+"""The scoreboard's claim table and rules (validation/claims/: table.py, rules.py, scoreboard.py): every check a run
 can make has a claim and a role, each rule can give each verdict, a finding's badge follows its claim checks only,
 every fail says why, and one quantity is shown with one interval."""
 from __future__ import annotations
@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from syncgap.validation import claim_rules as R
-from syncgap.validation.claims import ASSIGNMENTS, CLAIMS, ROLES, UNASSIGNED, assign
-from syncgap.validation.records import Check, SuiteResult
-from syncgap.validation.scoreboard import scoreboard
+from syncgap.validation.claims import rules as R
+from syncgap.validation.claims.table import ASSIGNMENTS, CLAIMS, ROLES, UNASSIGNED, assign
+from syncgap.validation.checks import Check
+from syncgap.validation.suites.result import SuiteResult
+from syncgap.validation.claims.scoreboard import scoreboard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,8 +34,8 @@ dit.digits.ordering.scales dit.fhgm-deep.depth.available dit-causal.error""".spl
 def _templates() -> list[str]:
     """Every check id the suites and the report can build: their f-string templates, each {…} as one word."""
     out = []
-    for p in sorted((ROOT / "validation" / "suites").glob("*.py")):
-        for lit in re.findall(r'(?:Check|decided|_check|_ci_check|_Agreement)\(\s*f?"((?:ou|dit)\.[^"]+)"',
+    for p in sorted((ROOT / "validation" / "suites").rglob("*.py")):
+        for lit in re.findall(r'(?:(?:Check|decided|_check|_ci_check)\(\s*|Agreement\(\s*check_id=)f?"((?:ou|dit)\.[^"]+)"',
                               p.read_text(encoding="utf-8")):
             out.append(re.sub(r"\{[^}]*\}", "x1", lit))
     return out
@@ -114,7 +115,7 @@ def _sign(cid, obs, ci, verdict, **kw):
 
 def test_section_badge_follows_claim_checks_only(tmp_path, monkeypatch):
     """Instrument checks that pass cannot make a badge green, nor instrument fails make it red."""
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation import suites
     checks = [_sign("dit.fhgm.depth.gap_emergence_layer", 1.0, (1.0, 1.0), "fail", model="fhgm", finding="depth"),
               _sign("dit.fhgm.depth.probe_reads_coarse", 1.0, (1.0, 1.0), "pass", model="fhgm", finding="depth"),
@@ -176,16 +177,16 @@ def test_one_quantity_one_interval():
     """The g = 0 gap is shown with the same interval by its sign check and by its theory checks; the tolerance
     each comparison allows is its own column (`widen`), not a second interval."""
     from syncgap.theory.intervals import list_fields, triple_fields
-    from syncgap.validation.suites.dit_findings import checks_for
+    from syncgap.validation.suites.dit.findings import checks_for
     labels = ["dct01", "dct12", "dct34", "dct67"]
-    an_ = {"model": "fhgm", "primary": "features", "resolution": 1.0,
+    analysis = {"model": "fhgm", "primary": "features", "resolution": 1.0,
            "families": {"features": {"labels": labels, **triple_fields("gap", [4.4, 2.4, 6.35]),
                                      **triple_fields("kendall", [0.67, 0.0, 1.0]),
                                      **list_fields("tau", [[3.6, 1.0, 6.0], [8.0, 5.0, 12.0], [10.6, 8.0, 12.0],
                                                            [8.0, 6.0, 12.0]])}},
            "theory": {"tau": [3.0, 7.0, 9.0, 10.5], "pitchfork_step": [3.0, 7.0, 9.0, 10.5]},
            "exact_sampler": {**triple_fields("gap", [8.2, 6.0, 10.0]), **list_fields("tau", [[3.0, 2.0, 4.0]] * 4)}}
-    cks = {c.id: c for c in checks_for(an_)}
+    cks = {c.id: c for c in checks_for(analysis)}
     gaps = [cks[f"dit.fhgm.{k}"] for k in ("intrinsic_gap_sign.features", "intrinsic_gap.theory", "intrinsic_gap.exact")]
     assert {c.ci for c in gaps} == {(2.4, 6.35)}
     assert [c.widen for c in gaps] == [0.0, 1.0, 3.0]                  # resolution; resolution + exact half-width
@@ -208,7 +209,7 @@ def test_a_model_says_why_a_claim_is_not_testable_on_it():
 
 def test_validate_model_reaches_every_dit_suite(tmp_path, monkeypatch):
     """`validate --model X` runs the DiT suites on X only: the causal test gets X too, never its zoo defaults."""
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation.cli.main import main
     seen = {}
 

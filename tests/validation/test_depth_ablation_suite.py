@@ -1,9 +1,9 @@
-"""Ablation analysis of the depth suite (validation/suites/dit_depth_ablation.py) on made-up cloning curves."""
+"""Ablation analysis of the depth suite (validation/suites/dit/depth/ablation.py) on made-up cloning curves."""
 import numpy as np
 import pytest
 
 from syncgap.theory.intervals import read_triples
-from syncgap.validation.suites.dit_depth_ablation import ablation_blocks, analyse_ablation
+from syncgap.validation.suites.dit.depth.ablation import ablation_blocks, analyse_ablation
 
 T = np.array([0, 4, 6, 8, 10, 12, 14, 16, 18], float)
 
@@ -53,8 +53,8 @@ def test_ablation_part_on_a_tiny_fhgm_shaped_model_caches_its_cells(tmp_path):
     import json
 
     from syncgap.dit_bridge.registry import load_directory, load_tiny
-    from syncgap.validation.suites.dit_cells import fhgm_mixture
-    from syncgap.validation.suites.dit_depth_ablation import AblationSettings, ablation_part
+    from syncgap.validation.suites.dit.cells import fhgm_mixture
+    from syncgap.validation.suites.dit.depth.ablation import AblationSettings, ablation_part
     tiny = load_tiny(seed=3, in_channels=1, out_channels=1, num_layers=6)
     tiny.model.save_pretrained(tmp_path / "m")
     (tmp_path / "m" / "training.json").write_text(json.dumps({"dataset": {"name": "fhgm", "size": 8, "channels": 1}, "num_classes": 1}))
@@ -73,8 +73,8 @@ def test_ablation_figure_and_text_from_the_analysis(tmp_path):
     import json
     import os
 
-    from syncgap.validation.suites.dit_depth_ablation import ablation_text
-    from syncgap.validation.suites.dit_depth_figures import draw_ablation
+    from syncgap.validation.suites.dit.depth.ablation import ablation_text
+    from syncgap.validation.suites.dit.depth.figures import draw_ablation
     from syncgap.validation.store import to_plain
     blocks = ablation_blocks(12, 3, 5, seed=0)
     an = analyse_ablation(T, _agree(10.0), _runs({b: (7.0 if b >= 9 else 10.0) for b in blocks}), 0, 3, 12, n_boot=50)
@@ -86,6 +86,6 @@ def test_ablation_figure_and_text_from_the_analysis(tmp_path):
 
 
 def test_a_report_without_the_ablation_says_where_it_runs_and_what_it_costs():
-    from syncgap.validation.suites.dit_depth_ablation import ABLATION_COST, ablation_not_run_text
+    from syncgap.validation.suites.dit.depth.ablation import ABLATION_COST, ablation_not_run_text
     text = ablation_not_run_text()
     assert "not in this report" in text and "validate --full" in text and ABLATION_COST in text

@@ -1,4 +1,4 @@
-"""The depth localisation rule (validation/suites/dit_depth_localise.py): data that pass, fail and are n/a;
+"""The depth localisation rule (validation/suites/dit/depth/localise.py): data that pass, fail and are n/a;
 control checks from records; the deep model's verdict n/a while a control is missing or fails."""
 import json
 
@@ -7,7 +7,7 @@ import pytest
 
 from syncgap.dit_bridge.causal import middle_sets
 from syncgap.theory.intervals import read_triple, triple_fields
-from syncgap.validation.suites import dit_depth_localise as dl
+from syncgap.validation.suites.dit.depth import localise as dl
 
 NULL = [0.1, 0.2, 0.05, 0.0, 0.15]
 

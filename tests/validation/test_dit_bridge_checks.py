@@ -1,4 +1,4 @@
-"""The bridge and collapse checks (validation/suites/dit_calibrated.py) can fail: on data made to fail they do,
+"""The bridge and collapse checks (validation/suites/dit/calibrated.py) can fail: on data made to fail they do,
 on data made to pass they pass, and a null gap is n/a with its reason. The calibrated analog with the analog's
 own factor is the equal-g analog."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import pytest
 
 from syncgap.theory.data import frequency_hierarchy_mixture
 from syncgap.theory.intervals import triple_fields
-from syncgap.validation.suites import dit_calibrated as dc
+from syncgap.validation.suites.dit import calibrated as dc
 
 F2 = "gap collapses under strong coupling"
 
@@ -83,7 +83,7 @@ def test_joint_chi2_of_a_true_hypothesis_exceeds_its_95_quantile_about_5_percent
     """2000 synthetic experiments, 96 pairs, five gaps correlated 0.6-0.9 (as measured across g): with the
     debiased joint bootstrap covariance a true parameter-free hypothesis exceeds its 95% chi^2 quantile 3-7%
     of the time (measured 5.3%); without the debiasing 8%."""
-    from syncgap.validation.suites.dit_joint import chi2_exceedance
+    from syncgap.validation.suites.dit.joint import chi2_exceedance
     idx = np.arange(5)
     corr = 1.0 - 0.1 * np.abs(idx[:, None] - idx[None, :])
     sd = np.array([1.0, 0.8, 0.7, 0.7, 0.7])
@@ -92,7 +92,7 @@ def test_joint_chi2_of_a_true_hypothesis_exceeds_its_95_quantile_about_5_percent
 
 
 def test_rho_law_support_is_na_in_release_and_on_the_control_and_decided_elsewhere():
-    from syncgap.validation.suites import dit_joint
+    from syncgap.validation.suites.dit import joint as dit_joint
     rng = np.random.default_rng(1)
     g = [0.25, 0.5, 1.0, 2.0, 5.0]
     t = np.arange(0, 31, 2.0)

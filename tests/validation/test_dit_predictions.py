@@ -1,4 +1,4 @@
-"""Predictions of the DiT gap against g (validation/suites/dit_predictions.py, dit_cells.exact_protocol_one_record):
+"""Predictions of the DiT gap against g (validation/suites/dit/predictions.py, dit_cells.exact_protocol_one_record):
 the exact analog reproduces known cases, the model comparison picks the hypothesis the data were drawn from,
 a parameter at its search bound is not reported, and the headline answers shrink/collapse from intervals."""
 from __future__ import annotations
@@ -8,9 +8,8 @@ import pytest
 
 from syncgap.theory.data import frequency_hierarchy_mixture
 from syncgap.theory.routing import routing_factor
-from syncgap.validation.suites import dit_analysis, dit_cells
-from syncgap.validation.suites import dit_predictions as dp
-from syncgap.validation.suites.dit_settings import Settings
+from syncgap.validation.suites.dit import analysis as dit_analysis, cells as dit_cells, predictions as dp
+from syncgap.validation.suites.dit.settings import Settings
 
 GS = [0.25, 0.5, 1.0, 2.0, 5.0]
 
@@ -149,7 +148,7 @@ def test_headline_ratio_and_agreement_on_constructed_cells():
 def test_full_runs_every_variant_and_excludes_quick(capsys):
     from syncgap.theory.checks import InputError
     from syncgap.validation.cli.main import main
-    from syncgap.validation.suites.dit_findings import FULL_VARIANTS, settings_for
+    from syncgap.validation.suites.dit.findings import FULL_VARIANTS, settings_for
     full = settings_for(False, full=True)
     labels = {dp.variant_label({"window": w, "noise": n, "sampler": s}) for w, n, s in full.variants}
     assert len(full.variants) == len(labels) == 8 and "release" in labels and "switch-on-ddim-shared" in labels
@@ -162,8 +161,8 @@ def test_full_runs_every_variant_and_excludes_quick(capsys):
 
 def test_a_gap_ratio_rests_only_on_an_established_anchor():
     """gap(g_hi)/gap(g_lo) says nothing when gap(g_lo)'s interval holds 0: its check is n/a, never a pass
-    (dit_findings reads the anchor with check_kinds.anchor_established, the rule of every anchored check)."""
-    from syncgap.validation.check_kinds import anchor_established
+    (suites/dit/findings.py reads the anchor with checks.anchor_established, the rule of every anchored check)."""
+    from syncgap.validation.checks import anchor_established
     assert anchor_established(7.3, 12.4) and anchor_established(-5.0, -1.0)
     assert not anchor_established(-5.16, 5.33)                   # fhgm-flat at g = 0.25 in the demo
     assert not anchor_established(0.0, 4.0)

@@ -19,7 +19,7 @@ import pytest
 from syncgap.theory.intervals import interval_fields, list_fields, read_triple, read_triples
 from syncgap.validation import legacy
 from syncgap.validation.cli.common import NOT_MEASURABLE
-from syncgap.validation.suites import ou_cells, ou_checks, ou_theory
+from syncgap.validation.suites.ou import cells as ou_cells, checks as ou_checks, theory as ou_theory
 
 DATA = Path(__file__).parent / "data"
 OLD_OU = DATA / "ou_quick_before_one_encoding"

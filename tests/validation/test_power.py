@@ -1,4 +1,4 @@
-"""Power by design (validation/power.py): pairs and t_int grid from a precision target, against simulation."""
+"""Power by design (validation/suites/dit/power.py): pairs and t_int grid from a precision target, against simulation."""
 import math
 
 import numpy as np
@@ -11,8 +11,7 @@ from syncgap.dit_bridge.pair_run import PairRun
 from syncgap.dit_bridge.registry import load_tiny
 from syncgap.ou_models.estimators import bootstrap, sigmoid
 from syncgap.theory.checks import InputError
-from syncgap.validation import power
-from syncgap.validation.suites import dit_settings
+from syncgap.validation.suites.dit import power, settings as dit_settings
 
 GRID = np.array(power.transition_grid(30, (8, 30), 2, 4), float)
 

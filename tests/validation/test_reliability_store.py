@@ -62,7 +62,7 @@ def test_record_without_a_hash_is_accepted_once_and_sealed(tmp_path):
 
 
 def test_old_sweep_cells_resume_and_get_a_hash(tmp_path):
-    from syncgap.validation.sweep.store import cell_path, is_done
+    from syncgap.validation.sweep.cell_files import cell_path, is_done
     path = cell_path(tmp_path, "0123456789abcdef")
     rec = {"config": {"x": 1}, "result": {"y": 2.0}, "provenance": {}}
     from syncgap.validation.store import cell_key

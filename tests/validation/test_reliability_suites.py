@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from syncgap.validation import suites
 from syncgap.validation.cli.main import main
-from syncgap.validation.records import Check
+from syncgap.validation.checks import Check
 from syncgap.validation.store import compute_cell
 
 
@@ -71,7 +71,7 @@ def test_suite_with_a_cell_replaced_by_a_folder(tmp_path, capsys, fake_suite):
 
 def test_finished_suite_still_exits_0(tmp_path, fake_suite):
     def fine(out_dir, *, quick, progress=None):
-        from syncgap.validation.records import SuiteResult
+        from syncgap.validation.suites.result import SuiteResult
         return SuiteResult("fake", [Check("fake.ok", "ok", 1.0, 1.0, (0.0, 2.0), "", True)], [], {})
     fake_suite["suite"] = fine
     assert main(["validate", "--out", str(tmp_path / "r"), "--suites", "fake", "--quiet"]) == 0
@@ -79,7 +79,7 @@ def test_finished_suite_still_exits_0(tmp_path, fake_suite):
 
 
 def test_ou_partial_checks_read_the_cells_alone(tmp_path):
-    from syncgap.validation.suites.ou_theory import partial_checks
+    from syncgap.validation.suites.ou.theory import partial_checks
     assert partial_checks(tmp_path) == []      # nothing finished: no checks, no crash
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from syncgap.validation.records import Check, Figure, SuiteResult
-from syncgap.validation.report_html import blocks, inline, render_html, table_cells
-from syncgap.validation.report_tex import latex_escape, render_latex
+from syncgap.validation.checks import Check
+from syncgap.validation.suites.result import Figure, SuiteResult
+from syncgap.validation.report.html import blocks, inline, render_html, table_cells
+from syncgap.validation.report.tex import latex_escape, render_latex
 
 
 class Page(HTMLParser):
@@ -78,7 +79,7 @@ def _png(path: Path, colour: str) -> None:
 
 @pytest.fixture()
 def report_folder(tmp_path, monkeypatch):
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation import suites
     checks = [Check("dit.fhgm.intrinsic_gap_sign.features", "a finding | that reproduces", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="P2.1 gap"),
               Check("dit.fhgm.depth.gap_emergence_layer", "one that does *not*", 1.0, 5.0, (4.0, float("inf")), "steps",
@@ -144,7 +145,7 @@ def test_render_html_without_figures_folder(tmp_path):
 def test_na_checks_are_counted_apart_and_coloured_grey(tmp_path, monkeypatch):
     """An n/a check is neither a pass nor a fail: its own count in summary.json, report.md, checks.csv and the tex."""
     import json
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation import suites
     checks = [Check("fake.pass", "agrees", 5.0, 5.1, (4.0, 6.0), "steps", True, finding="agreeing"),
               Check("dit.fhgm.ordering.features", "rank order", None, 0.33, (-0.6, 1.0), "Kendall tau", None, verdict="n/a",

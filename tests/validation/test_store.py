@@ -10,7 +10,8 @@ import pytest
 from syncgap.validation import store
 from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
-from syncgap.validation.suites import dit_cells, ou_checks, ou_theory
+from syncgap.validation.suites.dit import cells as dit_cells
+from syncgap.validation.suites.ou import checks as ou_checks, theory as ou_theory
 
 # ---------------------------------------------------------------- the store itself
 
@@ -162,7 +163,7 @@ def test_dit_cell_with_nan_is_recomputed(tmp_path, capsys):
 
 
 def test_sweep_is_done_says_what_is_damaged(tmp_path, capsys):
-    from syncgap.validation.sweep import store as sweep_store
+    from syncgap.validation.sweep import cell_files as sweep_store
     key = store.cell_key(CONFIG)
     path = sweep_store.cell_path(tmp_path, key)
     path.parent.mkdir(parents=True)

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from syncgap.validation.cli.main import main
-from syncgap.validation.sweep import expand, load_table, run_sweep, store
+from syncgap.validation import store
+from syncgap.validation.sweep import cell_files, expand, load_table, provenance, run_sweep
 from syncgap.validation.sweep.cells import cloning_cell, routing_cell
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def test_resume_skips_finished_cells_ignores_temporaries_and_redoes_broken_files
     rec = json.loads((out / "cells" / f"{c}.json").read_text())
     rec["config"]["seed"] = 99                                                       # a record of another cell
     (out / "cells" / f"{c}.json").write_text(json.dumps(rec))
-    assert [store.is_done(out, k) for k in (a, b, c)] == [False, False, False]
+    assert [cell_files.is_done(out, k) for k in (a, b, c)] == [False, False, False]
     time.sleep(0.01)
     s2 = run_sweep(sweep, out, workers=1)
     assert (s2.skipped, s2.done, s2.failed) == (3, 3, [])
@@ -126,25 +127,25 @@ def test_interrupted_driver_loses_no_finished_cell(tmp_path):
 
 def test_provenance_version_and_git_revision(monkeypatch, tmp_path):
     from importlib import metadata
-    assert store.package_version() == metadata.version("syncgap")
+    assert provenance.package_version() == metadata.version("syncgap")
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     if head.returncode == 0:
-        assert store.git_revision() == head.stdout.strip()
+        assert provenance.git_revision() == head.stdout.strip()
         status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
                                 capture_output=True, text=True).stdout
-        assert store.git_dirty() == bool(status.strip())
-    caches = (store.package_version, store.git_revision, store.git_dirty)
+        assert provenance.git_dirty() == bool(status.strip())
+    caches = (provenance.package_version, provenance.git_revision, provenance.git_dirty)
     for c in caches:
         c.cache_clear()
     try:
         (tmp_path / "pyproject.toml").write_text('[project]\nname = "syncgap"\nversion = "9.8.7"\n')
-        monkeypatch.setattr(store, "_PKG_ROOT", tmp_path)       # outside any git checkout
+        monkeypatch.setattr(provenance, "_PKG_ROOT", tmp_path)       # outside any git checkout
 
         def missing(name):
             raise metadata.PackageNotFoundError(name)
         monkeypatch.setattr(metadata, "version", missing)
-        assert store.package_version() == "9.8.7"
-        assert store.git_revision() is None and store.git_dirty() is None
+        assert provenance.package_version() == "9.8.7"
+        assert provenance.git_revision() is None and provenance.git_dirty() is None
     finally:
         for c in caches:
             c.cache_clear()

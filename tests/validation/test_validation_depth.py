@@ -1,4 +1,4 @@
-"""The depth part of the DiT suite (validation/suites/dit_depth.py): cells, checks that can fail, figures from files."""
+"""The depth part of the DiT suite (validation/suites/dit/depth/finding.py): cells, checks that can fail, figures from files."""
 import copy
 import json
 import os
@@ -8,8 +8,8 @@ import pytest
 
 from syncgap.theory.checks import InputError
 from syncgap.theory.intervals import list_fields, triple_fields
-from syncgap.validation.suites import dit_depth
-from syncgap.validation.suites.dit_depth_figures import draw_depth_figures
+from syncgap.validation.suites.dit.depth import finding as dit_depth
+from syncgap.validation.suites.dit.depth.figures import draw_depth_figures
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_gap_is_read_on_the_generated_features(fhgm_quick):
     """The gap's fine end is the finest feature the model generates: given [0, 1, 2] it is dct34, the same
     numbers as the probes' own layer_commitment(fine=2), and the text says what was left out."""
     from syncgap.dit_bridge.probes import layer_commitment
-    from syncgap.validation.suites import dit_cells
+    from syncgap.validation.suites.dit import cells as dit_cells
     out, _, _ = fhgm_quick
     cell = dit_cells.read_cell(os.path.join(out, "dit", "fhgm", "depth_g0.json"))["result"]
     st = dit_depth.QUICK

@@ -1,4 +1,4 @@
-"""DiT findings suite (validation/suites/dit_findings.py): schema, files, redraw, resume, failing findings, bad input."""
+"""DiT findings suite (validation/suites/dit/findings.py): schema, files, redraw, resume, failing findings, bad input."""
 from __future__ import annotations
 
 import json
@@ -10,10 +10,10 @@ import torch
 
 from syncgap.theory.checks import InputError
 from syncgap.theory.routing import routing_factor
-from syncgap.validation.records import Check, SuiteResult, within
-from syncgap.validation.suites import dit_cells
-from syncgap.validation.suites import dit_figures as fig
-from syncgap.validation.suites.dit_findings import Settings, analyse_model, checks_for, dit_findings_suite, load_analysis
+from syncgap.validation.checks import Check, in_interval
+from syncgap.validation.suites.result import SuiteResult
+from syncgap.validation.suites.dit import cells as dit_cells, figures as fig
+from syncgap.validation.suites.dit.findings import Settings, analyse_model, checks_for, dit_findings_suite, load_analysis
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def _well_formed(c: Check):
     assert isinstance(c, Check) and c.id and c.description and c.finding
     assert c.verdict in ("pass", "fail", "n/a") and c.passed is {"pass": True, "fail": False, "n/a": None}[c.verdict]
     if c.passed and c.kind == "agreement":  # a check passes only where the prediction lies in the interval
-        assert within(c.predicted, c.ci)
+        assert in_interval(c.predicted, c.ci)
     if c.passed and c.kind in ("sign", "ordering"):  # decided on the interval, never the point estimate
         assert c.ci[0] > 0
     if c.observed is not None and c.ci is not None:  # the observation lies in its own interval
@@ -45,7 +45,7 @@ def test_tiny_quick_checks_files_figures(tiny_run):
         _well_formed(c)
     findings = {c.finding for c in res.checks}
     assert {"gap exists without coupling", "gap collapses under strong coupling", "global before local"} <= findings
-    assert "gap appears only in the last layers" not in findings   # depth needs an FHGM model (dit_depth.py)
+    assert "gap appears only in the last layers" not in findings   # depth needs an FHGM model (depth/finding.py)
     assert set(res.verdicts) == findings
     for f in res.data_files:
         assert os.path.isfile(os.path.join(out, f))
@@ -226,7 +226,7 @@ def test_bad_input(tmp_path):
 def _fhgm_checks(tmp_path, shift):
     """FHGM path: per-feature agreement built from the exact-score curves, moved by `shift` sampler steps."""
     from syncgap.theory.data import frequency_hierarchy_mixture
-    from syncgap.validation.suites import dit_analysis as an
+    from syncgap.validation.suites.dit import analysis as an
     from syncgap.validation.store import to_plain
     mix = frequency_hierarchy_mixture()
     t = np.arange(0, 31, 3)

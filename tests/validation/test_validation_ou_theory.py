@@ -8,7 +8,7 @@ import pytest
 
 from syncgap.theory import routing
 from syncgap.theory.intervals import interval_fields
-from syncgap.validation.suites.ou_theory import gap_law, law_ratio, onset
+from syncgap.validation.suites.ou.theory import gap_law, law_ratio, onset
 
 
 def test_onset_interpolates_the_sign_change_in_generation_order():
@@ -66,7 +66,7 @@ def _energy_cell(g, onset_theory, t_turn, band=0.2):
 
 
 def test_onset_bound_passes_fails_and_is_na_on_its_own_interval():
-    from syncgap.validation.suites.ou_checks import _rest_checks
+    from syncgap.validation.suites.ou.checks import _rest_checks
 
     def verdict(cell):
         (c,) = _rest_checks({f"layer_b_energy_g{cell['g']:g}": cell})
@@ -83,7 +83,7 @@ def test_onset_bound_passes_fails_and_is_na_on_its_own_interval():
 
 
 def test_gap_law_checks_are_na_when_the_g0_anchor_contains_0():
-    from syncgap.validation.suites.ou_checks import _gap_checks
+    from syncgap.validation.suites.ou.checks import _gap_checks
     b0 = {**interval_fields("gap", 1.5, 1.3, 1.7), "gap_onset_theory": 1.6,
           **interval_fields("gap_dit_steps", 1.65, -3.56, 6.31), "gap075_theory_dit_steps": 2.0}
     law = gap_law([b0] + _cells(1.65, [0.5, 1.0, 2.0], [1.0, 0.5, 0.2])[1:], 60)

@@ -11,7 +11,8 @@ import pytest
 
 from syncgap.validation.cli.main import build_parser, main
 from syncgap.theory.checks import InputError
-from syncgap.validation.records import Check, Figure, SuiteResult
+from syncgap.validation.checks import Check
+from syncgap.validation.suites.result import Figure, SuiteResult
 
 ROOT = Path(__file__).resolve().parents[2]
 TUTORIAL = ROOT / "docs" / "tutorial.md"
@@ -99,7 +100,7 @@ def test_report_html_embeds_every_figure_and_summary_tex_every_check(tutorial):
 
 @pytest.mark.slow
 def test_figures_redraw_identically_from_data_files(tutorial, tmp_path):
-    from syncgap.validation import figures
+    from syncgap.validation.suites.ou import figures
     out = tutorial[0] / "runs" / "tutorial"
     s = json.loads((out / "summary.json").read_text())
     figs = [f for suite in s["suites"] for f in suite["figures"]]
@@ -142,7 +143,7 @@ def _fake(checks):
 
 
 def test_failing_check_kept_and_crashed_suites_recorded(tmp_path, monkeypatch):
-    import syncgap.validation.report as report
+    import syncgap.validation.report.run as report
     from syncgap.validation import suites
     bad = Check("fake.bad", "a finding that does not reproduce", 1.0, 5.0, (4.0, 6.0), "s", False, finding="fake")
     good = Check("fake.good", "a finding that does", 5.0, 5.0, (4.0, 6.0), "s", True, finding="fake")

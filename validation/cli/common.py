@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from syncgap.validation.sweep.store import to_plain
+from syncgap.validation.store import to_plain
 
 
 def to_jsonable(obj: object) -> object:

@@ -182,7 +182,7 @@ def run_measure(args: argparse.Namespace) -> int:
         from syncgap.dit_bridge.sampling import compile_model
         compile_model(rec)
     if args.scales is None and args.protocol == "I":   # a model's FHGM has no image mean: no pool 1 (dit_cells)
-        from syncgap.validation.suites.dit_cells import fhgm_mixture, unit_scales
+        from syncgap.validation.suites.dit.cells import fhgm_mixture, unit_scales
         args.scales = unit_scales(rec, fhgm_mixture(rec))
     options = _options(args)
     done = _done(args.out, options)

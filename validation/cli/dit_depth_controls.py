@@ -32,9 +32,9 @@ def run(args) -> int:
     from syncgap.dit_bridge.registry import ZOO_DIR
     from syncgap.theory.checks import InputError
     from syncgap.validation.store import atomic_write_json, to_plain
-    from syncgap.validation.suites import dit_depth
-    from syncgap.validation.suites.dit_depth_attribution import control_record
-    from syncgap.validation.suites.dit_depth_localise import RECORD_FILE
+    from syncgap.validation.suites.dit.depth import finding as dit_depth
+    from syncgap.validation.suites.dit.depth.attribution import control_record
+    from syncgap.validation.suites.dit.depth.localise import RECORD_FILE
 
     rec = load_model_for("--model", args.model)
     out = args.out if args.out is not None else os.path.join(ZOO_DIR, args.model)

@@ -58,7 +58,7 @@ def run_gate(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.gate_response import gate_response
     from syncgap.theory.checks import InputError
-    from syncgap.validation.suites.dit_cells import fhgm_mixture
+    from syncgap.validation.suites.dit.cells import fhgm_mixture
 
     from .common import load_model_for
     gs = [check_g("--g", g) for g in args.g]

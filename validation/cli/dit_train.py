@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         record = train(cfg, out, args.checkpoint, progress=progress, command=command)
     card = None
     if not args.skip_card:
-        from syncgap.validation.zoo_card import write_model_card
+        from syncgap.dit_bridge.zoo_card import write_model_card
 
         for needed in ("training.json", "config.json"):
             if not os.path.isfile(os.path.join(out, needed)):

@@ -32,7 +32,7 @@ def units(rec, features: list[str] | None, scales: list[int] | None, modes: int 
     "chance", "absent", "space", ...} from --features / --modes / --scales and the model's data (FHGM features
     where it has them, dit_bridge.modes for empirical modes)."""
     from syncgap.dit_bridge.commitment import default_scales
-    from syncgap.validation.suites import dit_cells
+    from syncgap.validation.suites.dit import cells as dit_cells
     mix = dit_cells.fhgm_mixture(rec)
     space = "latent" if rec.latent_scale is not None else "pixel"
     if sum(x is not None for x in (features, scales, modes)) > 1:
@@ -86,7 +86,7 @@ def never_reason(curve, chance: float, label: str, absent: list[str]) -> str:
 def measure(rec, unit: dict, *, n_pairs: int, num_steps: int, t_ints, seed: int, n_boot: int, progress=None) -> dict:
     """Cloning at g = 0 on `unit`'s units: tau per unit and the gap, each with a 95% bootstrap interval over pairs."""
     from syncgap.dit_bridge.protocols import protocol_one
-    from syncgap.validation.suites import dit_analysis
+    from syncgap.validation.suites.dit import analysis as dit_analysis
     scales = unit.get("scales") or [1]
     out = protocol_one(rec, 0.0, list(t_ints), n_pairs=n_pairs, seed=seed, num_steps=num_steps, clone=True,
                        scales=scales, patterns=unit["patterns"], progress=progress, fit=False)

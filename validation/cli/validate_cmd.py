@@ -15,7 +15,7 @@ import os
 import sys
 
 from syncgap.theory.checks import InputError, check_choice
-from syncgap.validation import report
+from syncgap.validation.report import run as report
 from syncgap.validation.suites import DEFAULT_ORDER, SUITES
 
 from . import tidy

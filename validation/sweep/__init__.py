@@ -4,7 +4,7 @@ A sweep config (JSON or YAML, `config.py`) is a base dict plus a grid of lists; 
 cartesian product gives cells (kind + parameters). Each cell is one call of a plain
 function `fn(**params) -> dict` named by its *kind* (`kinds.py`), and writes one JSON
 record, out/cells/<key>.json, key = sha256 prefix of the canonical JSON of its config,
-atomically, with the package version and git revision (`store.py`). A rerun skips
+atomically (`cell_files.py`), with the package version and git revision (`provenance.py`). A rerun skips
 finished cells; an interrupted sweep loses nothing that finished (`runners.py`, `worker.py`).
 Results roll up into out/results.csv and out/results.json (`rollup.py`).
 
@@ -28,12 +28,14 @@ only on its parameters (seed included), never on which worker runs it.
 Threads: worker processes start with NUMBA_NUM_THREADS=OMP_NUM_THREADS=1 (see runners.py
 for starting workers of an existing cluster the same way).
 """
-from .config import Cell, Sweep, expand, load_config, load_sweep
-from .kinds import KINDS, Kind
-from .rollup import load_table, table, write_table
-from .runners import SweepSummary, run_sweep
-from .store import atomic_write_json, cell_key, canonical_json, git_revision, is_done, package_version
-from .worker import run_cell
+from syncgap.validation.sweep.config import Cell, Sweep, expand, load_config, load_sweep
+from syncgap.validation.sweep.kinds import KINDS, Kind
+from syncgap.validation.sweep.rollup import load_table, table, write_table
+from syncgap.validation.sweep.runners import SweepSummary, run_sweep
+from syncgap.validation.store import atomic_write_json, canonical_json, cell_key
+from syncgap.validation.sweep.cell_files import is_done
+from syncgap.validation.sweep.provenance import git_revision, package_version
+from syncgap.validation.sweep.worker import run_cell
 
 __all__ = ["Cell", "KINDS", "Kind", "Sweep", "SweepSummary", "atomic_write_json", "canonical_json",
            "cell_key", "expand", "git_revision", "is_done", "load_config", "load_sweep", "load_table",

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from syncgap.theory.checks import InputError
 
-from . import kinds
-from .store import cell_key
+from syncgap.validation.sweep import kinds
+from syncgap.validation.store import cell_key
 
 TOP_FIELDS = ("name", "kind", "out", "description", "base", "grid")
 MAX_CELLS = 1_000_000
@@ -230,7 +230,7 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
     """Parse config text as 'json' or 'yaml'; InputError with line/column on a syntax error, a key given twice
     or a YAML anchor bomb (safe_load.py)."""
     if fmt == "json":
-        from .safe_load import load_json
+        from syncgap.validation.sweep.safe_load import load_json
         try:
             return load_json(text)
         except InputError as exc:                          # a duplicate key
@@ -245,7 +245,7 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
         import yaml
     except ImportError:
         raise InputError(f"{where}: YAML configs need PyYAML (pip install pyyaml), or write the config as .json") from None
-    from .safe_load import load_yaml
+    from syncgap.validation.sweep.safe_load import load_yaml
     try:
         return load_yaml(text)   # duplicate keys and anchor bombs refused (safe_load.StrictLoader)
     except yaml.YAMLError as exc:
@@ -259,7 +259,7 @@ def parse_config_text(text: str, fmt: str, where: str = "CONFIG"):
 
 def load_config(path, allow_code: bool = False) -> dict:
     """Read and structurally validate a config file (.json as JSON, else YAML)."""
-    from .safe_load import read_regular_file
+    from syncgap.validation.sweep.safe_load import read_regular_file
     p = Path(path)
     raw = read_regular_file(p)   # a FIFO or a device would block: refused
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from syncgap.theory.checks import InputError, check_int
 
-from .runners import QUIET_CLUSTER, dask_worker_env
+from syncgap.validation.sweep.runners import QUIET_CLUSTER, dask_worker_env
 
 
 def visible_gpus() -> list[str]:

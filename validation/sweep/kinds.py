@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from syncgap.theory.checks import InputError
 
-from . import cells, model_cells
+from syncgap.validation.sweep import cells, model_cells
 
 
 @dataclass(frozen=True)

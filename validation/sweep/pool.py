@@ -14,7 +14,7 @@ import multiprocessing
 import signal
 from multiprocessing.connection import wait
 
-from .worker import run_cell
+from syncgap.validation.sweep.worker import run_cell
 
 
 def _worker(conn) -> None:
@@ -73,8 +73,8 @@ class _Process:
         self.conn.close()
 
 
-def run_pool(jobs: list, rec, workers: int) -> None:
-    """Run jobs [(cell, kind function)] on `workers` processes; report each to rec.done / rec.failed as it ends."""
+def run_pool(jobs: list, recorder, workers: int) -> None:
+    """Run jobs [(cell, kind function)] on `workers` processes; report each to recorder.done / .failed as it ends."""
     ctx = multiprocessing.get_context("spawn")            # fresh interpreters: thread env read at import
     pending = list(reversed(jobs))                        # pop() keeps the given (costliest-first) order
     procs: list[_Process] = []
@@ -108,12 +108,12 @@ def run_pool(jobs: list, rec, workers: int) -> None:
                 got = w.answer()
                 if got is None:
                     w.proc.join(5)
-                    rec.failed(cell, f"WorkerDied: worker process {w.proc.pid} ended (exit code {w.proc.exitcode}) "
+                    recorder.failed(cell, f"WorkerDied: worker process {w.proc.pid} ended (exit code {w.proc.exitcode}) "
                                      "while running this cell; a rerun retries it")
                 elif got[0]:
-                    rec.done(cell, got[1])
+                    recorder.done(cell, got[1])
                 else:
-                    rec.failed(cell, got[1])
+                    recorder.failed(cell, got[1])
                 feed(w)
     finally:
         for w in procs:

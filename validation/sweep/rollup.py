@@ -15,15 +15,16 @@ from pathlib import Path
 
 from syncgap.validation.legacy import upgrade_sweep_result
 
-from .store import atomic_write_text, cell_path, iter_records, read_record
+from syncgap.validation.store import atomic_write_text
+from syncgap.validation.sweep.cell_files import cell_path, iter_records, read_record
 
 
-def record_row(rec: dict) -> dict:
+def record_row(record: dict) -> dict:
     """One record to one flat row (a result written before the one interval encoding read into it: validation.legacy)."""
-    row = {"key": rec["key"], "kind": rec["config"].get("kind"), **rec["config"]}
-    for k, v in upgrade_sweep_result(rec["result"]).items():
+    row = {"key": record["key"], "kind": record["config"].get("kind"), **record["config"]}
+    for k, v in upgrade_sweep_result(record["result"]).items():
         row[f"result.{k}" if k in row else k] = v
-    prov = rec.get("provenance") or {}
+    prov = record.get("provenance") or {}
     row["syncgap_version"] = prov.get("syncgap_version")
     row["git_revision"] = prov.get("git_revision")
     return row

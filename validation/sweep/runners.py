@@ -1,7 +1,7 @@
 """Run a sweep's unfinished cells: in-process, on a local process pool, or on a Dask cluster.
 
 Only the driver writes results: each finished cell is written atomically as soon as it
-arrives (`store.py`), so workers need no shared filesystem and an interrupted sweep keeps
+arrives (`validation/store.py`), so workers need no shared filesystem and an interrupted sweep keeps
 everything that finished. A rerun skips every cell whose record exists and parses.
 A cell that raises is reported as failed (no file) and the sweep goes on; the rerun
 retries it.
@@ -32,14 +32,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncgap.theory.checks import InputError, check_int
-from syncgap.validation.store import sealed
+from syncgap.validation.store import atomic_write_json, sealed
 
-from . import kinds
-from .lock import folder_lock
-from .pool import run_pool
-from .rollup import write_table
-from .store import atomic_write_json, cell_path, is_done
-from .worker import run_cell
+from syncgap.validation.sweep import kinds
+from syncgap.validation.sweep.lock import folder_lock
+from syncgap.validation.sweep.pool import run_pool
+from syncgap.validation.sweep.rollup import write_table
+from syncgap.validation.sweep.cell_files import cell_path, is_done
+from syncgap.validation.sweep.worker import run_cell
 
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -120,8 +120,8 @@ class _Recorder:
             self.progress(event)
 
     def done(self, cell, payload):
-        rec = sealed({"key": cell.key, "config": cell.config, **payload})
-        atomic_write_json(cell_path(self.out, cell.key), rec)
+        recorder = sealed({"key": cell.key, "config": cell.config, **payload})
+        atomic_write_json(cell_path(self.out, cell.key), recorder)
         self.summary.done += 1
         self.count += 1
         self.emit(event="done", index=self.count, todo=self.todo, key=cell.key, config=cell.config,
@@ -149,20 +149,20 @@ def _env(values: dict):
                 os.environ[k] = v
 
 
-def _run_sequential(todo, rec):
+def _run_sequential(todo, recorder):
     for cell in todo:
         try:
             payload = run_cell(kinds.get_kind(cell.kind, allow_code=True).function, cell.params)
         except Exception as exc:   # a bug or bad value in one cell must not stop the sweep
-            rec.failed(cell, exc)
+            recorder.failed(cell, exc)
         else:
-            rec.done(cell, payload)
+            recorder.done(cell, payload)
 
 
-def _run_pool(todo, rec, workers):
+def _run_pool(todo, recorder, workers):
     """Cells on a pool of spawned processes (`pool.run_pool`): a dead worker fails only its own cell."""
     with _env(thread_env()):                      # read by each worker process as it starts
-        run_pool([(c, kinds.get_kind(c.kind, allow_code=True).function) for c in todo], rec, workers)
+        run_pool([(c, kinds.get_kind(c.kind, allow_code=True).function) for c in todo], recorder, workers)
 
 
 def _local_gpus() -> int:
@@ -173,7 +173,7 @@ def _local_gpus() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _connect(scheduler, workers, gpu_kinds, rec):
+def _connect(scheduler, workers, gpu_kinds, recorder):
     """(client, cluster or None) for 'local' (a new LocalCluster) or an existing scheduler address."""
     try:
         from distributed import Client
@@ -185,7 +185,7 @@ def _connect(scheduler, workers, gpu_kinds, rec):
             if not _local_gpus():
                 raise InputError(f"kind {gpu_kinds[0]!r} needs a GPU and this machine has none visible")
             resources = {"GPU": 1}
-            rec.emit(event="warning", message="all local workers share this machine's GPUs; "
+            recorder.emit(event="warning", message="all local workers share this machine's GPUs; "
                      "use --workers equal to the number of GPUs")
         cluster = local_cluster(workers, resources=resources)
         return Client(cluster), cluster
@@ -196,7 +196,7 @@ def _connect(scheduler, workers, gpu_kinds, rec):
     return client, None
 
 
-def _check_cluster(client, gpu_kinds, rec, where):
+def _check_cluster(client, gpu_kinds, recorder, where):
     try:
         client.wait_for_workers(1, timeout=60)
     except TimeoutError:
@@ -207,13 +207,13 @@ def _check_cluster(client, gpu_kinds, rec, where):
                          "start GPU workers with `dask worker ADDRESS --nthreads 1 --resources GPU=1`")
     many = sorted({w.get("nthreads", 1) for w in infos if w.get("nthreads", 1) > 1})
     if many:
-        rec.emit(event="warning", message=f"workers run {many[-1]} threads each: cells then share a "
+        recorder.emit(event="warning", message=f"workers run {many[-1]} threads each: cells then share a "
                  "process, and Numba's default threading layer is not thread-safe; start workers "
                  "with --nthreads 1")
     return len(infos)
 
 
-def _run_dask(todo, rec, client):
+def _run_dask(todo, recorder, client):
     from distributed import as_completed as dask_completed
 
     token = uuid.uuid4().hex[:8]
@@ -230,9 +230,9 @@ def _run_dask(todo, rec, client):
             try:
                 payload = fut.result()
             except Exception as exc:   # a cell's own error, or KilledWorker when its worker died
-                rec.failed(cell, exc)
+                recorder.failed(cell, exc)
             else:
-                rec.done(cell, payload)
+                recorder.done(cell, payload)
             fut.release()
     except BaseException:
         client.cancel(futs)
@@ -276,25 +276,25 @@ def _run_sweep_locked(sweep, out, scheduler, workers, client, progress, t0) -> S
         runner = "sequential" if workers == 1 else "process-pool"
     summary = SweepSummary(sweep.name, str(out), runner, workers or 0, len(sweep.cells),
                            skipped=len(sweep.cells) - len(todo))
-    rec = _Recorder(out, summary, progress)
-    rec.todo = len(todo)
+    recorder = _Recorder(out, summary, progress)
+    recorder.todo = len(todo)
     own_client = cluster = None
     try:
         if use_dask and todo:
             if client is None:
-                own_client, cluster = _connect(scheduler, workers or os.cpu_count() or 1, gpu_kinds, rec)
+                own_client, cluster = _connect(scheduler, workers or os.cpu_count() or 1, gpu_kinds, recorder)
                 client = own_client
-            summary.workers = _check_cluster(client, gpu_kinds, rec, scheduler or "the given client")
-        rec.emit(event="start", total=summary.total, skipped=summary.skipped, todo=len(todo),
+            summary.workers = _check_cluster(client, gpu_kinds, recorder, scheduler or "the given client")
+        recorder.emit(event="start", total=summary.total, skipped=summary.skipped, todo=len(todo),
                  runner=runner, workers=summary.workers)
         if not todo:
             pass
         elif runner == "dask":
-            _run_dask(todo, rec, client)
+            _run_dask(todo, recorder, client)
         elif runner == "sequential":
-            _run_sequential(todo, rec)
+            _run_sequential(todo, recorder)
         else:
-            _run_pool(todo, rec, workers)
+            _run_pool(todo, recorder, workers)
     finally:
         if own_client is not None:
             own_client.close()

@@ -1,5 +1,5 @@
 """One cell computed where it runs (this process, a pool process or a Dask worker): the kind's function
-called on the cell's parameters, its result made plain, and the provenance of the run added (`store.py`)."""
+called on the cell's parameters, its result made plain, and the provenance of the run added (`provenance.py`)."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from .store import git_dirty, git_revision, package_version, to_plain
+from syncgap.validation.store import to_plain
+from syncgap.validation.sweep.provenance import git_dirty, git_revision, package_version
 
 
 def run_cell(function: Callable[..., dict], params: dict) -> dict:

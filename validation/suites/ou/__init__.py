@@ -1,0 +1,1 @@
+"""The OU suite: the theory's predictions against exact-score OU replicas (theory.py runs it)."""
