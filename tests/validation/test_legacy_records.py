@@ -18,7 +18,7 @@ import pytest
 
 from syncgap.theory.intervals import interval_fields, list_fields, read_triple, read_triples
 from syncgap.validation import legacy
-from syncgap.validation.cli.common import NOT_MEASURABLE
+from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.suites import ou_cells, ou_checks, ou_theory
 
 DATA = Path(__file__).parent / "data"

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from syncgap.validation import store
-from syncgap.validation.cli.common import NOT_MEASURABLE
+from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
 from syncgap.validation.suites import dit_cells, ou_checks, ou_theory
 

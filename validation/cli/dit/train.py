@@ -16,14 +16,15 @@ import time
 
 from syncgap.theory.checks import check_choice, check_int
 
-ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+from ..arguments import IntRange, add_json_flag
+from ..output import out_folder, print_json
+
+ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                        "dit_bridge", "zoo")
 
 
 def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
-    from .common import IntRange, add_json_flag
-
     p = dit_sub.add_parser("train", help="train an embedded small DiT (a name of dit_bridge.train.ZOO_CONFIGS) and "
                                          "write its card")
     p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control), fhgm-deep "
@@ -73,11 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
     from syncgap.dit_bridge.train import train
 
-    from .common import print_json
-
     from syncgap.theory.checks import InputError
-
-    from .common import out_folder
 
     cfg = _config(args)
     if args.out is not None and args.overwrite_shipped:
@@ -129,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m syncgap.validation.cli.dit_train NAME ...`: the same command without the `syncgap dit` shell."""
+    """`python -m syncgap.validation.cli.dit.train NAME ...`: the same command without the `syncgap dit` shell."""
     import argparse
 
     from syncgap.theory.checks import InputError

@@ -9,9 +9,9 @@ import argparse
 
 from syncgap.theory.checks import K_MAX
 
-from . import tidy
-from .common import (SCALE_RANGE, IntRange, NotApplicable, absent, add_json_flag, float_list, nothing_measurable, print_json,
-                     print_table)
+from .arguments import SCALE_RANGE, IntRange, NotApplicable, add_json_flag, float_list
+from .output import absent, nothing_measurable, print_json, print_table
+from .records import envelope, flatten, options_of
 
 NO_SPECIATION = "does not speciate"
 
@@ -274,10 +274,16 @@ QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse,
 HEADLINE = {"speciation": "t_S", "gap": "gap", "spectrum": "gap", "gated": "gap"}
 
 
+def theory_doc(args: argparse.Namespace, rows: list[dict]) -> dict:
+    """`syncgap theory QUANTITY --json`: one record per row of the printed table (mode, g, parameter)."""
+    return envelope(f"theory {args.quantity}", {"quantity": args.quantity, "options": options_of(args)},
+                    [flatten(r) for r in rows])
+
+
 def run(args: argparse.Namespace) -> int:
     rows, names = QUANTITIES[args.quantity](args)
     if args.json:
-        record = tidy.theory(args, rows)
+        record = theory_doc(args, rows)
         if args.latex or args.quantity == "demo":
             record["meta"]["latex"] = _latex_of(names)
         print_json(record)
