@@ -3,9 +3,9 @@ otherwise, and a commitment that never happened prints as 'never' with its meani
 from __future__ import annotations
 
 import pytest
+from syncgap.validation.cli.main import build_parser, main
 
 from syncgap.validation.cli.output import NOT_MEASURABLE
-from syncgap.validation.cli.main import build_parser, main
 from syncgap.validation.cli.records import NEVER_COMMITTED
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from syncgap.validation.cli.main import main
 
 from syncgap.validation.cli.output import NOT_MEASURABLE
-from syncgap.validation.cli.main import main
 from syncgap.validation.cli.redraw import redraw
 
 OU = ["--samples", "60", "--steps", "60", "--boot", "10", "--quiet"]

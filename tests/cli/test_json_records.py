@@ -10,9 +10,9 @@ import json
 import math
 
 import pytest
+from syncgap.validation.cli.main import main
 
 from syncgap.validation.cli.output import NOT_MEASURABLE
-from syncgap.validation.cli.main import main
 from syncgap.validation.records import Check, SuiteResult
 
 pd = pytest.importorskip("pandas")

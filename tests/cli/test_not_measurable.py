@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from syncgap.validation.cli.main import main
 
 from syncgap.validation.cli.output import NOT_MEASURABLE
-from syncgap.validation.cli.main import main
 
 
 def _run(capsys, *argv):

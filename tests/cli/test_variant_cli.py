@@ -2,9 +2,9 @@
 import json
 
 import pytest
+from syncgap.validation.cli.main import main
 
 from syncgap.validation.cli.output import NOT_MEASURABLE
-from syncgap.validation.cli.main import main
 
 OU = ["ou", "gap", "--d", "4", "--samples", "200", "--ddpm-steps", "60", "--boot", "10", "--quiet", "--json"]
 DIT = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--quiet", "--n-boot", "10", "--json"]

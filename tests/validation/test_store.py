@@ -8,8 +8,8 @@ import json
 import pytest
 
 from syncgap.validation import store
-from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
+from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.suites import dit_cells, ou_checks, ou_theory
 
 # ---------------------------------------------------------------- the store itself

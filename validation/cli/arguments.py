@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from syncgap.theory.checks import SCALE_MAX, SCALE_MIN, InputError
+
 
 def str_list(text: str) -> list[str]:
     """Comma-separated names."""
@@ -75,12 +77,7 @@ def path_arg(text: str) -> str:
     return text
 
 
-def _scale_range() -> str:
-    from syncgap.theory.checks import SCALE_MAX, SCALE_MIN
-    return f"in [{SCALE_MIN:g}, {SCALE_MAX:g}]"
-
-
-SCALE_RANGE = _scale_range()      # what check_positive accepts: every positive scale (std, eigenvalue, time)
+SCALE_RANGE = f"in [{SCALE_MIN:g}, {SCALE_MAX:g}]"     # what check_positive accepts: every positive scale (std, eigenvalue, time)
 
 
 class IntRange:
@@ -111,7 +108,6 @@ class IntRange:
 
     def check(self, flag: str, value) -> None:
         """InputError naming `flag` if `value` (or one of a list's values) is outside [lo, hi]."""
-        from syncgap.theory.checks import InputError
         for v in (value if self.many else [value]):
             if v < self.lo or (self.hi is not None and v > self.hi):
                 raise InputError(f"{flag}={v} is outside the allowed range "

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from syncgap.theory.checks import InputError
 from syncgap.validation.sweep.store import to_plain
 
 
@@ -72,7 +73,6 @@ def out_folder(path: str, flag: str = "--out") -> str:
     InputError naming `flag` if it cannot be created or written, or another run holds it."""
     import os
 
-    from syncgap.theory.checks import InputError
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:

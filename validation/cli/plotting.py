@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from syncgap.theory.checks import InputError
+
 PLOT_HELP = ("draw this command's figure to FILE (.png) from its own --json document, which is written "
              "beside it as FILE with .json (redraw later: validation.cli.redraw.redraw)")
 
@@ -30,7 +32,6 @@ def check_plot(args: argparse.Namespace) -> None:
     """Fail before any work when --plot names no .png file in a folder that can be written."""
     import os
 
-    from syncgap.theory.checks import InputError
     path = getattr(args, "plot", None)
     if path is None:
         return

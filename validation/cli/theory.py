@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from syncgap.theory.checks import K_MAX
+from syncgap.theory.checks import InputError, K_MAX
 
 from .arguments import SCALE_RANGE, IntRange, NotApplicable, add_json_flag, float_list
 from .output import absent, nothing_measurable, print_json, print_table
@@ -117,7 +117,6 @@ def _modes(args):
     from syncgap.theory import coupled_ou
     if args.anisotropic is not None:
         if len(args.anisotropic) != 4:
-            from syncgap.theory.checks import InputError
             raise InputError("--anisotropic needs 4 numbers a,b,g12,g21")
         info = coupled_ou.mode_rates(coupled_ou.drift_anisotropic(*args.anisotropic))
         return [{"mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
@@ -185,7 +184,6 @@ def _bounds(args):
     ab = getattr(args, "anisotropic_ab", None)
     if ab is not None:
         if len(ab) != 2:
-            from syncgap.theory.checks import InputError
             raise InputError("--anisotropic-ab needs 2 numbers a,b")
         return [coupled_ou.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
             ["stability_bounds_anisotropic"]

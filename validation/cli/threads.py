@@ -1,6 +1,8 @@
 """Threads of torch and Numba for a run: $SYNCGAP_THREADS, else the cores other jobs leave free."""
 from __future__ import annotations
 
+from syncgap.theory.checks import InputError
+
 THREADS_ENV = "SYNCGAP_THREADS"   # README "How long it takes": torch/Numba threads of `syncgap validate`
 
 
@@ -10,7 +12,6 @@ def threads_for(cores: int, load: float, requested: str | None = None) -> int:
 
     torch's and Numba's pools start one thread per core whatever the load; on a machine whose cores are
     busy the extra threads only wait on each other (oversubscription), so a busy machine gets fewer."""
-    from syncgap.theory.checks import InputError
     if requested is not None and requested.strip():
         try:
             n = int(requested)

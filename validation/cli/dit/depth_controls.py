@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from syncgap.theory.checks import InputError
+
 from ..arguments import add_json_flag
 from ..output import print_json
 from .model_options import load_model_for
@@ -32,7 +34,6 @@ def register(dsub: argparse._SubParsersAction) -> None:
 
 def run(args) -> int:
     from syncgap.dit_bridge.registry import ZOO_DIR
-    from syncgap.theory.checks import InputError
     from syncgap.validation.store import atomic_write_json, to_plain
     from syncgap.validation.suites import dit_depth
     from syncgap.validation.suites.dit_depth_attribution import control_record

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from syncgap.theory.checks import InputError, check_int, check_positive
+
 from ..arguments import IntRange, add_json_flag, float_list
 from ..output import out_folder, print_json, print_table, to_jsonable
 from ..plotting import (add_plot_flag, as_floats, check_plot, finish, load_doc, plot_if_asked, pyplot,
@@ -113,7 +115,6 @@ def run_gains(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.gains import layer_gains
-    from syncgap.theory.checks import InputError, check_int, check_positive
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)

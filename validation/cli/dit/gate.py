@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from syncgap.theory.checks import InputError
+
 from ..arguments import IntRange, add_json_flag, float_list
 from ..output import print_json, print_table
 from ..plotting import add_plot_flag, as_floats, check_plot, finish, load_doc, plot_if_asked, pyplot, records_of
@@ -62,7 +64,6 @@ def gate_doc(args: argparse.Namespace, model: str, names: list[str], results: li
 def run_gate(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.gate_response import gate_response
-    from syncgap.theory.checks import InputError
     from syncgap.validation.suites.dit_cells import fhgm_mixture
 
     gs = [check_g("--g", g) for g in args.g]

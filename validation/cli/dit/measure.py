@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from syncgap.theory.checks import InputError, check_int
 from syncgap.theory.intervals import read_interval, read_triple
 
 from ..arguments import IntRange, add_json_flag, float_list, int_list, str_list
@@ -115,7 +116,6 @@ def _done(out_dir, options) -> dict:
     """Records already in out_dir/metrics.jsonl for these options, keyed by g."""
     if not out_dir:
         return {}
-    from syncgap.theory.checks import InputError
     from syncgap.validation.store import read_rows, resume_options
     out_folder(out_dir)
     try:
@@ -128,7 +128,6 @@ def _done(out_dir, options) -> dict:
 def run_measure(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.protocols import protocol_one, protocol_two
-    from syncgap.theory.checks import InputError, check_int
 
     if args.clone:   # deprecated flag: cloning is coupled cloning at g = 0
         import sys

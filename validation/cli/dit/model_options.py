@@ -1,6 +1,8 @@
 """Options of `syncgap dit` that load the model: --model (a zoo name, folder or file) and --device/--dtype."""
 from __future__ import annotations
 
+from syncgap.theory.checks import InputError
+
 
 def load_model_for(flag: str, name: str, **kwargs):
     """`dit_bridge.registry.load_model(name, **kwargs)` with an unreadable model folder as InputError naming `flag`.
@@ -12,7 +14,6 @@ def load_model_for(flag: str, name: str, **kwargs):
     import json
 
     from syncgap.dit_bridge.registry import load_model
-    from syncgap.theory.checks import InputError
     try:
         return load_model(name, **kwargs)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
@@ -26,7 +27,6 @@ def setup_device(args):
     """The torch dtype of --dtype; with --device cuda, TF32 matmuls on (InputError without a CUDA device)."""
     import torch
 
-    from syncgap.theory.checks import InputError
     if args.device == "cuda":
         if not torch.cuda.is_available():
             raise InputError("--device cuda: no CUDA device is available here; use --device cpu")

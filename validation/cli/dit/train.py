@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 
-from syncgap.theory.checks import check_choice, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
 
 from ..arguments import IntRange, add_json_flag
 from ..output import out_folder, print_json
@@ -55,7 +55,6 @@ def _config(args):
     from dataclasses import replace
 
     from syncgap.dit_bridge.train import ZOO_CONFIGS
-    from syncgap.theory.checks import InputError
 
     check_choice("name", args.name, ZOO_CONFIGS)
     over = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
@@ -73,8 +72,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.train import train
-
-    from syncgap.theory.checks import InputError
 
     cfg = _config(args)
     if args.out is not None and args.overwrite_shipped:
@@ -127,10 +124,6 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m syncgap.validation.cli.dit.train NAME ...`: the same command without the `syncgap dit` shell."""
-    import argparse
-
-    from syncgap.theory.checks import InputError
-
     parser = argparse.ArgumentParser(prog="syncgap dit")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)
