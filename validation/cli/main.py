@@ -36,14 +36,16 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from syncgap.theory.checks import InputError, SimulationError
 from syncgap.theory.version import package_version
-from syncgap.validation.cli import dit, ou, sweep, theory, validate
+from syncgap.validation.cli import sweep, theory, validate
 from syncgap.validation.cli.arguments import IntRange, number_arg, path_arg
+from syncgap.validation.cli.dit import command as dit_command
 from syncgap.validation.cli.extras import MissingExtra, missing_extra_message
+from syncgap.validation.cli.ou import command as ou_command
 from syncgap.validation.store import is_storage_error
 from syncgap.validation.sweep import lock
 
 # command -> its module's register(subparsers), in the order of `syncgap --help`
-SUBCOMMANDS = {"theory": theory.register, "ou": ou.register, "dit": dit.register,
+SUBCOMMANDS = {"theory": theory.register, "ou": ou_command.register, "dit": dit_command.register,
                "validate": validate.register, "sweep": sweep.register}
 
 
