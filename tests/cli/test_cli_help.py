@@ -34,7 +34,7 @@ import re  # noqa: E402
 import pytest  # noqa: E402
 
 from syncgap.theory.checks import InputError  # noqa: E402
-from syncgap.validation.cli.common import IntRange  # noqa: E402
+from syncgap.validation.cli.arguments import IntRange  # noqa: E402
 from syncgap.validation.cli.main import main  # noqa: E402
 
 _RANGE_WORDS = re.compile(r"integer\s*>=|integers?\s+in\s+\[|integer\s+\d+\s*\.\.\s*\d+|\d+\s*\.\.\s*\d+")

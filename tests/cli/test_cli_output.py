@@ -3,10 +3,10 @@ otherwise, and a commitment that never happened prints as 'never' with its meani
 from __future__ import annotations
 
 import pytest
-
-from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import build_parser, main
-from syncgap.validation.cli.tidy import NEVER_COMMITTED
+
+from syncgap.validation.cli.output import NOT_MEASURABLE
+from syncgap.validation.cli.records import NEVER_COMMITTED
 
 
 def test_dit_measure_defaults_to_the_trained_fhgm_model():

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
-from syncgap.validation.command_figures import redraw
+
+from syncgap.validation.cli.output import NOT_MEASURABLE
+from syncgap.validation.cli.redraw import redraw
 
 OU = ["--samples", "60", "--steps", "60", "--boot", "10", "--quiet"]
 DIT = ["--model", "tiny", "--steps", "4", "--pairs", "2", "--n-boot", "10", "--quiet"]

@@ -2,9 +2,9 @@
 import json
 
 import pytest
-
-from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
+
+from syncgap.validation.cli.output import NOT_MEASURABLE
 
 BASE = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--quiet"]
 

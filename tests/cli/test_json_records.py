@@ -11,9 +11,9 @@ import math
 
 import pytest
 
-from syncgap.validation.cli.common import NOT_MEASURABLE
-from syncgap.validation.cli.main import main
 from syncgap.validation.checks import Check
+from syncgap.validation.cli.main import main
+from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.suites.result import SuiteResult
 
 pd = pytest.importorskip("pandas")
@@ -110,7 +110,8 @@ def test_ou_gap_reshape_puts_each_value_in_its_row():
     from argparse import Namespace
 
     from syncgap.theory.intervals import interval_fields
-    from syncgap.validation.cli import tidy
+    from syncgap.validation.cli import records
+    from syncgap.validation.cli.ou.gap import gap_doc
     rec = {"amplitudes": [20.0, 4.0], "d": 2, "samples": 10, "seed": 0, "scheme": "sde", "gap_log_amplitude_ratio": 1.6,
            "results": [{"g": 0.5, "t_int": [3.0, 2.0],
                         **interval_fields("agreement", [[0.10, 0.11], [0.20, 0.21]], [[0.0, 0.01], [0.1, 0.11]],
@@ -120,16 +121,16 @@ def test_ou_gap_reshape_puts_each_value_in_its_row():
                         **interval_fields("gap", [None], [None], [None]),
                         **interval_fields("gap_dit_steps", [None], [None], [None]),
                         "onset_theory": [3.3, None], "gap_onset_theory": None}]}
-    d = tidy.ou_gap(Namespace(g=[0.5]), rec)
+    d = gap_doc(Namespace(g=[0.5]), rec)
     df = pd.DataFrame(d["records"]).set_index(["kind", "feature", "t_int"], drop=False)
     assert df.loc[("agreement", 1, 2.0), "agreement"] == 0.21 and df.loc[("agreement", 0, 3.0), "ci_high"] == 0.3
     c0, c1 = (d["records"][4 + k] for k in (0, 1))
     assert (c0["tau_spec"], c0["tau_spec_low"], c0["tau_spec_high"], c0["onset_theory"]) == (2.5, 2.4, 2.6, 3.3)
-    assert c1["tau_spec"] is None and c1["tau_spec_reason"] == tidy.NEVER_COMMITTED
-    assert c1["onset_theory"] is None and c1["onset_theory_reason"] == tidy.NO_ONSET
+    assert c1["tau_spec"] is None and c1["tau_spec_reason"] == records.NEVER_COMMITTED
+    assert c1["onset_theory"] is None and c1["onset_theory_reason"] == records.NO_ONSET
     gap = d["records"][-1]
-    assert gap["kind"] == "gap" and gap["gap"] is None and gap["gap_reason"] == tidy.NEVER_COMMITTED
-    assert gap["gap_onset_theory"] is None and gap["gap_onset_theory_reason"] == tidy.NO_ONSET
+    assert gap["kind"] == "gap" and gap["gap"] is None and gap["gap_reason"] == records.NEVER_COMMITTED
+    assert gap["gap_onset_theory"] is None and gap["gap_onset_theory_reason"] == records.NO_ONSET
 
 
 def test_validate_json_is_one_record_per_check(tmp_path, capsys, monkeypatch):
@@ -137,8 +138,8 @@ def test_validate_json_is_one_record_per_check(tmp_path, capsys, monkeypatch):
     checks = [Check("fake.a", "passes", 1.0, 1.0, (0.5, 1.5), "s", True, finding="f"),
               Check("fake.b", "fails", 1.0, 3.0, (2.5, float("inf")), "s", False, finding="f")]
     monkeypatch.setitem(suites.SUITES, "fake", lambda out, *, quick, progress=None: SuiteResult("fake", checks, [], {}))
-    monkeypatch.setattr("syncgap.validation.cli.validate_cmd.require_suites", lambda suites: None)
-    monkeypatch.setattr("syncgap.validation.cli.validate_cmd.check_suites", lambda names: list(names))
+    monkeypatch.setattr("syncgap.validation.cli.validate.require_suites", lambda suites: None)
+    monkeypatch.setattr("syncgap.validation.cli.validate.check_suites", lambda names: list(names))
     d = _run(["validate", "--out", str(tmp_path), "--suites", "fake", "--quiet", "--json"], capsys)
     df = check_shape(d, "validate")
     assert list(df.id) == ["fake.a", "fake.b"] and list(df.passed) == [True, False]
@@ -158,7 +159,7 @@ def test_sweep_json_and_list(tmp_path, capsys):
 
 
 def test_envelope_refuses_nested_records():
-    from syncgap.validation.cli.tidy import envelope
+    from syncgap.validation.cli.records import envelope
     with pytest.raises(ValueError, match="not flat"):
         envelope("x", {}, [{"a": [1, 2]}])
     assert envelope("x y", {}, [{"a": float("nan")}])["records"] == [{"a": None}]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
+
+from syncgap.validation.cli.output import NOT_MEASURABLE
 
 
 def _run(capsys, *argv):
@@ -63,7 +63,7 @@ def test_demo_json_is_json_and_latex_survives_json(capsys):
 
 
 def test_protocol_two_with_only_undefined_fractions_counts_as_nothing_measured():
-    from syncgap.validation.cli.dit_cmd import _any_number
+    from syncgap.validation.cli.dit.measure import _any_number
     assert not _any_number([[[None, None]], [[float("nan"), None]]]) and _any_number([[[None, 0.25]]])
 
 

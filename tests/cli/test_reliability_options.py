@@ -68,8 +68,8 @@ def test_ou_energy_with_as_many_dimensions_as_features(capsys):
 
 
 def test_large_sweep_asks_for_yes(tmp_path, capsys, monkeypatch):
-    from syncgap.validation.cli import sweep_cmd
-    monkeypatch.setattr(sweep_cmd, "LARGE_SWEEP_CELLS", 5)        # the real threshold is 100000 cells
+    from syncgap.validation.cli import sweep
+    monkeypatch.setattr(sweep, "LARGE_SWEEP_CELLS", 5)        # the real threshold is 100000 cells
     cfg = tmp_path / "big.json"
     cfg.write_text(json.dumps({"kind": "theory.routing", "grid": {"g": [0.1, 0.2, 0.3], "eta": [0.0, 0.1]}}))
     assert main(["sweep", str(cfg), "--out", str(tmp_path / "o")]) == 2
@@ -80,7 +80,7 @@ def test_large_sweep_asks_for_yes(tmp_path, capsys, monkeypatch):
 
 
 def test_documented_maximum_sweep_estimates_gigabytes():
-    from syncgap.validation.cli.sweep_cmd import sweep_bytes
+    from syncgap.validation.cli.sweep import sweep_bytes
     from syncgap.validation.sweep.config import Cell, Sweep
     cells = tuple(Cell("theory.routing", {"g": 0.5}, "k") for _ in range(100))
     sweep = Sweep("s", cells, {}, None, None, ())
@@ -102,7 +102,7 @@ def _float_options():
     """(subcommand path, flag) of every option whose values are real numbers."""
     import argparse
 
-    from syncgap.validation.cli.common import float_list, number_arg
+    from syncgap.validation.cli.arguments import float_list, number_arg
     out = []
 
     def walk(parser, path):

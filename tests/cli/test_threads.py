@@ -1,8 +1,8 @@
-"""Thread count of `syncgap validate` (validation/cli/common.threads_for): free cores, or $SYNCGAP_THREADS."""
+"""Thread count of `syncgap validate` (validation/cli/threads.threads_for): free cores, or $SYNCGAP_THREADS."""
 import pytest
 
 from syncgap.theory.checks import InputError
-from syncgap.validation.cli.common import threads_for
+from syncgap.validation.cli.threads import threads_for
 
 
 def test_free_cores_by_default_and_never_below_one():

@@ -2,9 +2,9 @@
 import json
 
 import pytest
-
-from syncgap.validation.cli.common import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
+
+from syncgap.validation.cli.output import NOT_MEASURABLE
 
 OU = ["ou", "gap", "--d", "4", "--samples", "200", "--ddpm-steps", "60", "--boot", "10", "--quiet", "--json"]
 DIT = ["dit", "measure", "--model", "tiny", "--steps", "4", "--pairs", "2", "--quiet", "--n-boot", "10", "--json"]
@@ -54,3 +54,20 @@ def test_switch_on_says_why_it_needs_t_int_below_num_steps(capsys):
     """Switch-on never reads t_int = num_steps (never coupled): a grid left with < 4 values is refused, naming why."""
     assert main(DIT + ["--g", "1", "--window", "switch-on", "--t-int", "0,1,2,4"]) == 2
     assert "never coupled" in capsys.readouterr().err
+
+
+def test_the_variant_flags_are_declared_once():
+    """--window and --noise are added in one place (validation/cli/variants.py) for ou gap and dit measure alike."""
+    from pathlib import Path
+
+    from syncgap.validation.cli.main import build_parser
+    root = Path(__file__).resolve().parents[2] / "validation" / "cli"
+    declared = {flag: [p.relative_to(root).as_posix() for p in sorted(root.rglob("*.py"))
+                       if f'add_argument("{flag}"' in p.read_text(encoding="utf-8")] for flag in ("--window", "--noise")}
+    assert declared == {"--window": ["variants.py"], "--noise": ["variants.py"]}
+    parser = build_parser()
+    commands = [parser._subparsers._group_actions[0].choices[c]._subparsers._group_actions[0].choices[s]
+                for c, s in (("ou", "gap"), ("dit", "measure"))]
+    for flag in ("--window", "--noise", "--eps"):
+        actions = [next(a for a in p._actions if flag in a.option_strings) for p in commands]
+        assert actions[0].choices == actions[1].choices

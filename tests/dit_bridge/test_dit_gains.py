@@ -279,7 +279,7 @@ def test_closed_forms_on_a_real_multihead_layer(tiny64, hidden64):
 
 
 def test_gains_prediction_silenced_by_contradicting_or_missing_inputs():
-    from syncgap.validation.cli.dit_gains import gains_prediction
+    from syncgap.validation.cli.dit.gains import gains_prediction
     # the fhgm case of issue 13: delta_chi <= 0, margins unmeasured -> no number, both reasons named
     p = gains_prediction(-0.08, -0.01, [0.5, 1.0], gap0=10.0)
     assert p["gap_ratio"] is None and p["collapse_coupling"] is None and p["critical_coupling"] is None

@@ -1,5 +1,5 @@
 """`syncgap dit measure` without --g: the g -> 0 gap (cloning) on the model's own units, with its interval
-(validation/cli/dit_units.py); why a unit never commits; the release window's g = 0 says why it has no gap."""
+(validation/cli/dit/measure_units.py); why a unit never commits; the release window's g = 0 says why it has no gap."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from syncgap.validation.cli import dit_units
+from syncgap.validation.cli.dit import measure_units
 from syncgap.validation.cli.main import main
 
 SMALL = ["--pairs", "8", "--n-boot", "50", "--quiet"]
@@ -56,10 +56,10 @@ def test_never_reason_reads_the_curve():
     flat_low = np.full(11, 0.52)
     flat_high = np.full(11, 0.98)
     rising_late = np.r_[np.full(9, 0.5), 0.6, 0.7]
-    assert "no such structure" in dit_units.never_reason(flat_low, 0.5, "dct67", [])
-    assert "before the first sampled step" in dit_units.never_reason(flat_high, 0.5, "dct01", [])
-    assert "more --steps" in dit_units.never_reason(rising_late, 0.5, "dct34", [])
-    assert "no such structure in the data the model generates" in dit_units.never_reason(flat_high, 0.0, "pool 1",
+    assert "no such structure" in measure_units.never_reason(flat_low, 0.5, "dct67", [])
+    assert "before the first sampled step" in measure_units.never_reason(flat_high, 0.5, "dct01", [])
+    assert "more --steps" in measure_units.never_reason(rising_late, 0.5, "dct34", [])
+    assert "no such structure in the data the model generates" in measure_units.never_reason(flat_high, 0.0, "pool 1",
                                                                                           ["pool 1"])
 
 
@@ -81,15 +81,15 @@ def test_quick_and_first_command_timings_come_from_one_measured_source(capsys):
     """The help texts, the README and the tutorial quote the timings of benchmarks/RESULTS.md's measured section."""
     from pathlib import Path
 
-    from syncgap.validation.cli.validate_cmd import QUICK_TIME
+    from syncgap.validation.cli.validate import QUICK_TIME
     root = Path(__file__).resolve().parents[2]
     measured = (root / "benchmarks" / "RESULTS.md").read_text(encoding="utf-8").split("## First-run timings")[1]
-    assert QUICK_TIME in measured and dit_units.FIRST_TIME in measured
+    assert QUICK_TIME in measured and measure_units.FIRST_TIME in measured
     readme = (root / "README.md").read_text(encoding="utf-8")
     quick_rows = [ln for ln in readme.splitlines() if "validate --quick`" in ln and ln.startswith("|")]
     assert quick_rows and all(QUICK_TIME in ln for ln in quick_rows)
-    assert dit_units.FIRST_TIME in readme
-    for argv, phrase in ((["validate", "--help"], QUICK_TIME), (["dit", "measure", "--help"], dit_units.FIRST_TIME)):
+    assert measure_units.FIRST_TIME in readme
+    for argv, phrase in ((["validate", "--help"], QUICK_TIME), (["dit", "measure", "--help"], measure_units.FIRST_TIME)):
         with pytest.raises(SystemExit):
             main(argv)
         assert phrase in " ".join(capsys.readouterr().out.split())

@@ -184,8 +184,8 @@ def test_gated_card_states_the_gate_of_its_own_statistics(name):
 @pytest.mark.slow
 def test_fhgm_deep_measures_both_protocols_on_cpu(capsys):
     """`syncgap dit measure --model fhgm-deep`, Protocol I and II, tiny settings (seconds on one CPU thread)."""
-    from syncgap.validation.cli.common import NOT_MEASURABLE
     from syncgap.validation.cli.main import main
+    from syncgap.validation.cli.output import NOT_MEASURABLE
 
     base = ["dit", "measure", "--model", "fhgm-deep", "--steps", "4", "--pairs", "2", "--g", "0.5", "--quiet",
             "--json"]

@@ -311,7 +311,7 @@ def test_denoiser_curve_and_feature_statistics_on_the_exact_model():
 
 
 def test_cli_rejects_unknown_model_and_records_command(tmp_path, capsys):
-    from syncgap.validation.cli.dit_train import main
+    from syncgap.validation.cli.dit.train import main
 
     assert main(["resnet"]) == 2
     assert "name must be one of" in capsys.readouterr().err

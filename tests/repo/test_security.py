@@ -119,7 +119,7 @@ def test_the_code_flag_says_that_it_executes_code(capsys):
 
 
 def test_dit_train_without_out_does_not_touch_the_shipped_weights(capsys):
-    from syncgap.validation.cli.dit_train import ZOO_DIR
+    from syncgap.validation.cli.dit.train import ZOO_DIR
     weights = Path(ZOO_DIR) / "fhgm" / "diffusion_pytorch_model.safetensors"
     before = weights.stat().st_mtime_ns
     assert main(["dit", "train", "fhgm", "--steps", "1"]) == 2

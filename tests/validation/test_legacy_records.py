@@ -18,7 +18,7 @@ import pytest
 
 from syncgap.theory.intervals import interval_fields, list_fields, read_triple, read_triples
 from syncgap.validation import legacy
-from syncgap.validation.cli.common import NOT_MEASURABLE
+from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.suites.ou import cells as ou_cells, checks as ou_checks, theory as ou_theory
 
 DATA = Path(__file__).parent / "data"

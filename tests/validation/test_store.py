@@ -8,7 +8,7 @@ import json
 import pytest
 
 from syncgap.validation import store
-from syncgap.validation.cli.common import NOT_MEASURABLE
+from syncgap.validation.cli.output import NOT_MEASURABLE
 from syncgap.validation.cli.main import main
 from syncgap.validation.suites.dit import cells as dit_cells
 from syncgap.validation.suites.ou import checks as ou_checks, theory as ou_theory

@@ -10,7 +10,7 @@ produced NaN or inf (`theory.checks.SimulationError`, which says where) exits wi
 status 1 and its one-line message: the input passed its checks, the run failed. A library of
 an optional extra that is not installed (numba, torch, ...) exits with status 2 and one line
 naming the extra to install (`extras.py`).
-A run that completed but measured nothing asked for exits with 3 (`common.NOT_MEASURABLE`).
+A run that completed but measured nothing asked for exits with 3 (`output.NOT_MEASURABLE`).
 A full or read-only disk, or an I/O error (store.STORAGE_ERRNOS), on a results file or on stdout, exits
 with status 1 and one line naming the file; finished results stay (every store writes atomically).
 SIGTERM (what batch schedulers send) is handled like Ctrl-C: the run stops where it is,
@@ -36,15 +36,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from syncgap.theory.checks import InputError, SimulationError
 from syncgap.theory.version import package_version
-from syncgap.validation.cli import dit_cmd, ou_cmd, sweep_cmd, theory_cmd, validate_cmd
-from syncgap.validation.cli.common import IntRange, number_arg, path_arg
+from syncgap.validation.cli import sweep, theory, validate
+from syncgap.validation.cli.arguments import IntRange, number_arg, path_arg
+from syncgap.validation.cli.dit import command as dit_command
 from syncgap.validation.cli.extras import MissingExtra, missing_extra_message
+from syncgap.validation.cli.ou import command as ou_command
 from syncgap.validation.store import is_storage_error
 from syncgap.validation.sweep import lock
 
 # command -> its module's register(subparsers), in the order of `syncgap --help`
-SUBCOMMANDS = {"theory": theory_cmd.register, "ou": ou_cmd.register, "dit": dit_cmd.register,
-               "validate": validate_cmd.register, "sweep": sweep_cmd.register}
+SUBCOMMANDS = {"theory": theory.register, "ou": ou_command.register, "dit": dit_command.register,
+               "validate": validate.register, "sweep": sweep.register}
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -98,8 +100,8 @@ PATH_DESTS = ("out", "checkpoint", "samples", "model_dir")   # options whose val
 
 def _leaf_flags(parser: argparse.ArgumentParser) -> None:
     """Give every leaf (sub)command the default `_flags`: {dest: its long option string}, every
-    untyped path option (PATH_DESTS) the `common.path_arg` type, so an empty path is refused, and every
-    float option the `common.number_arg` type, so NaN is refused."""
+    untyped path option (PATH_DESTS) the `arguments.path_arg` type, so an empty path is refused, and every
+    float option the `arguments.number_arg` type, so NaN is refused."""
     subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
     for action in subs:
         for child in action.choices.values():
@@ -111,7 +113,7 @@ def _leaf_flags(parser: argparse.ArgumentParser) -> None:
         for a in parser._actions:
             if a.option_strings and a.dest in PATH_DESTS and a.type is None:
                 a.type = path_arg
-            if a.type is float:           # every real-valued option refuses NaN (common.number_arg)
+            if a.type is float:           # every real-valued option refuses NaN (arguments.number_arg)
                 a.type = number_arg
 
 

@@ -3,7 +3,7 @@
 Each `fig_*` function takes the paths of the files it reads and the PNG to write, so any
 figure can be redrawn from the report folder alone:
 
-    from syncgap.validation import figures
+    from syncgap.validation.suites.ou import figures
     figures.fig_gap_vs_g(["runs/demo/ou/gap_law.json"], "gap.png")
 
 Matplotlib runs on the Agg backend; PNGs carry no timestamp, so a redraw is byte-identical.

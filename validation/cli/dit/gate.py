@@ -12,9 +12,16 @@ Protocol I cell uses.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from . import tidy
-from .common import IntRange, add_json_flag, float_list, print_json, print_table
+from syncgap.theory.checks import InputError
+
+from ..arguments import IntRange, add_json_flag, float_list
+from ..output import print_json, print_table
+from ..plotting import add_plot_flag, as_floats, check_plot, finish, load_doc, plot_if_asked, pyplot, records_of
+from ..progress import progress_bar
+from ..records import envelope
+from .model_options import load_model_for
 
 
 def register(dsub: argparse._SubParsersAction) -> None:
@@ -30,7 +37,7 @@ def register(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-boot", type=IntRange(10, 10**6), default=200, help="bootstrap resamples over pairs, %(type)s")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
-    tidy.add_plot_flag(p)
+    add_plot_flag(p)
     p.set_defaults(func=run_gate)
 
 
@@ -51,30 +58,27 @@ def gate_doc(args: argparse.Namespace, model: str, names: list[str], results: li
     meta = {"model": model, "options": {k: getattr(args, k) for k in ("g", "steps", "pairs", "eps", "seed", "n_boot")},
             "units": {"step": "sampler step (0 = first)", "rho_eff": "dimensionless"}}
     summary = {f"{r['g']:g}": {"rho_eff_last_step": [float(x) for x in r["rho_eff"][-1]]} for r in results}
-    return tidy.envelope("dit gate", meta, records, summary)
+    return envelope("dit gate", meta, records, summary)
 
 
 def run_gate(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.gate_response import gate_response
-    from syncgap.theory.checks import InputError
     from syncgap.validation.suites.dit.cells import fhgm_mixture
 
-    from .common import load_model_for
     gs = [check_g("--g", g) for g in args.g]
     if any(g <= 0 for g in gs):
         raise InputError("--g: the gate response needs g > 0 (at g = 0 the gate is off)")
-    tidy.check_plot(args)
-    rec = load_model_for("--model", args.model, seed=args.seed)
-    mix = fhgm_mixture(rec)
+    check_plot(args)
+    model = load_model_for("--model", args.model, seed=args.seed)
+    mix = fhgm_mixture(model)
     if mix is None:
         raise InputError(f"--model {args.model}: not trained on an FHGM, so it has no features to read the gate on")
-    from .progress import progress_bar
-    results = [gate_response(rec, g, mix.patterns, n_pairs=args.pairs, seed=args.seed, num_steps=args.steps,
+    results = [gate_response(model, g, mix.patterns, n_pairs=args.pairs, seed=args.seed, num_steps=args.steps,
                              eps=args.eps, n_boot=args.n_boot,
                              progress=progress_bar(f"dit gate: g = {g:g}", args.quiet)) for g in gs]
-    doc = gate_doc(args, rec.name, list(mix.names), results)
-    tidy.plot_if_asked(args, doc)
+    doc = gate_doc(args, model.name, list(mix.names), results)
+    plot_if_asked(args, doc, plot_gate)
     if args.json:
         print_json(doc)
     else:
@@ -83,3 +87,28 @@ def run_gate(args: argparse.Namespace) -> int:
                       **{f"{n} last": round(float(r["rho_eff"][-1, k]), 3) for k, n in enumerate(mix.names)}}
                      for r in results])
     return 0
+
+
+def plot_gate(source: str | Path, png: str | Path) -> None:
+    """`dit gate`: rho_eff per feature against the sampler step (95% band), one panel per g, with the exact
+    analog's rho(g) (dashed) and the small-perturbation reading rho_lin (dotted)."""
+    from syncgap.theory.gated import routing_factor   # sympy: loaded when a figure is drawn
+    plt = pyplot()
+    doc = load_doc(source)
+    rows = records_of(doc, "response")
+    gs = sorted({r["g"] for r in rows})
+    feats = list(dict.fromkeys(r["feature"] for r in rows))
+    fig, axes = plt.subplots(1, len(gs), figsize=(3.2 * len(gs), 3.4), squeeze=False, sharey=True)
+    for ax, g in zip(axes[0], gs):
+        for i, f in enumerate(feats):
+            sel = sorted((r for r in rows if r["g"] == g and r["feature"] == f), key=lambda r: r["step"])
+            s = [r["step"] for r in sel]
+            ax.fill_between(s, as_floats([r["rho_eff_low"] for r in sel]), as_floats([r["rho_eff_high"] for r in sel]),
+                            color=f"C{i}", alpha=0.2)
+            ax.plot(s, as_floats([r["rho_eff"] for r in sel]), "-", color=f"C{i}", label=f)
+            ax.plot(s, as_floats([r["rho_lin"] for r in sel]), ":", color=f"C{i}", lw=1)
+        ax.axhline(routing_factor(g), color="grey", ls="--", lw=1, label="analog rho(g)")
+        ax.set(xlabel="sampler step", title=f"g = {g:g}")
+    axes[0][0].set_ylabel("rho_eff (gate on vs off)")
+    axes[0][0].legend(fontsize=7)
+    finish(fig, png)

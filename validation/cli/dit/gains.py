@@ -16,9 +16,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 
-from . import tidy
-from .common import IntRange, add_json_flag, float_list, out_folder, print_json, print_table, to_jsonable
+import numpy as np
+
+from syncgap.theory.checks import InputError, check_int, check_positive
+
+from ..arguments import IntRange, add_json_flag, float_list
+from ..output import out_folder, print_json, print_table, to_jsonable
+from ..plotting import (add_plot_flag, as_floats, check_plot, finish, load_doc, plot_if_asked, pyplot,
+                        records_of)
+from ..progress import progress_bar
+from ..records import envelope
+from .model_options import load_model_for
 
 
 def register(dsub: argparse._SubParsersAction) -> None:
@@ -53,7 +63,7 @@ def register(dsub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="folder for options.json + gains.json")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
-    tidy.add_plot_flag(p)
+    add_plot_flag(p)
     p.set_defaults(func=run_gains)
 
 
@@ -105,30 +115,26 @@ def run_gains(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.gains import layer_gains
-    from syncgap.theory.checks import InputError, check_int, check_positive
-
-    from .common import load_model_for
 
     check_int("--num-steps", args.num_steps, 1, 1000)
     check_int("--modes", args.modes, 0)
     if args.gap0 is not None:   # checked before the capture run, whether or not a prediction is possible
         check_positive("--gap0", args.gap0)
-    tidy.check_plot(args)
+    check_plot(args)
     if args.out:
         out_folder(args.out)   # fail before the capture run, not after it
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     dtype = torch.float64 if args.dtype == "fp64" else torch.float32
-    rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
+    model = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download)
-    from .progress import progress_bar
     progress = progress_bar("dit gains: layers", args.quiet)
     labels = None if args.class_label is None else [args.class_label]
-    res = layer_gains(rec, args.step, num_steps=args.num_steps, layers=args.layers,
+    res = layer_gains(model, args.step, num_steps=args.num_steps, layers=args.layers,
                       n_modes=args.modes or None, n_samples=args.samples, seed=args.seed, labels=labels,
                       sampler=args.sampler, threshold=args.threshold, exact_max=args.exact_max,
                       n_probes=args.probes, chunk=args.chunk, progress=progress)
-    record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers},
+    record = {"model": {"name": model.name, "source": model.source, "num_layers": model.num_layers},
               "options": {k: v for k, v in vars(args).items() if k not in ("func", "json", "quiet", "_ranges")},
               "gains": to_jsonable(res),
               "predicted": gains_prediction(res.eta_gain_network, res.delta_chi_network, args.g, args.gap0),
@@ -137,8 +143,8 @@ def run_gains(args: argparse.Namespace) -> int:
         for name, obj in (("options.json", record["options"]), ("gains.json", record)):
             with open(os.path.join(args.out, name), "w") as f:
                 json.dump(to_jsonable(obj), f, indent=2)
-    doc = tidy.dit_gains(args, record)
-    tidy.plot_if_asked(args, doc)
+    doc = gains_doc(args, record)
+    plot_if_asked(args, doc, plot_gains)
     if args.json:
         print_json(doc)
         return 0
@@ -161,3 +167,66 @@ def run_gains(args: argparse.Namespace) -> int:
         print("predicted gap ratio " + ", ".join(f"g = {g}: {r:.3g}" for g, r in pred["gap_ratio"].items())
               + f"; collapse coupling {pred['collapse_coupling']:.3g}")
     return 0
+
+
+def gains_doc(args: argparse.Namespace, record: dict) -> dict:
+    """kind 'mode' (layer, mode), kind 'layer' (layer), kind 'prediction' (g, direction); network values in summary."""
+    gains = record["gains"]
+    records = []
+    per_mode = ("chi", "pi", "chi_value", "chi_key", "chi_se", "pi_se", "ratio", "chi_top", "pi_top", "ratio_top")
+    for i, layer in enumerate(gains["layers"]):
+        for m, mode in enumerate(gains["mode_index"]):
+            row = {"kind": "mode", "layer": layer, "mode": mode, "frequency": gains["frequency"][m],
+                   "low_mode": gains["low_modes"][m], "high_mode": gains["high_modes"][m]}
+            row.update({k: gains[k][i][m] for k in per_mode if gains.get(k) is not None})
+            records.append(row)
+        records.append({"kind": "layer", "layer": layer,
+                        **{k: gains[k][i] for k in ("dominant", "max_low_ratio", "eta_gain", "delta_chi", "delta_pi",
+                                                    "dominant_top", "max_low_ratio_top", "eta_gain_top")
+                           if gains.get(k) is not None}})
+    for direction, pred in (("network", record["predicted"]), ("top", record["predicted_top"])):
+        ratios = pred.get("gap_ratio") or {f"{g:g}": None for g in args.g}   # null with a reason (gains_prediction)
+        for g, ratio in ratios.items():
+            records.append({"kind": "prediction", "direction": direction, "g": float(g), "gap_ratio": ratio,
+                            "gap_ratio_reason": pred.get("gap_ratio_reason")})
+    summary = {k: gains[k] for k in ("eta_gain_network", "delta_chi_network", "delta_pi_network",
+                                     "eta_gain_top_network", "threshold", "step", "timestep") if k in gains}
+    pred, top = record["predicted"], record["predicted_top"]
+    summary |= {"collapse_coupling": pred.get("collapse_coupling"),
+                "collapse_coupling_reason": pred.get("collapse_coupling_reason"),
+                "collapse_coupling_top": top.get("collapse_coupling"),
+                "collapse_coupling_top_reason": top.get("collapse_coupling_reason"),
+                "critical_coupling": pred.get("critical_coupling"),
+                "critical_coupling_reason": pred.get("critical_coupling_reason"),
+                "margin_contrast": pred.get("margin_contrast"),
+                "margin_contrast_reason": pred.get("margin_contrast_reason")}
+    meta = {"model": record["model"], "options": record["options"], "notes": gains.get("notes")}
+    return envelope("dit gains", meta, records, summary)
+
+
+def plot_gains(source: str | Path, png: str | Path) -> None:
+    """`dit gains`: routing gain chi and pattern gain pi per mode frequency, one line per layer; predicted gap ratio."""
+    from syncgap.theory.gated import routing_factor   # sympy: loaded when a figure is drawn
+    plt = pyplot()
+    doc = load_doc(source)
+    modes = records_of(doc, "mode")
+    layers = sorted({r["layer"] for r in modes})
+    fig, (ax, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4))
+    for i, layer in enumerate(layers):
+        sel = sorted((r for r in modes if r["layer"] == layer), key=lambda r: r["frequency"])
+        f = as_floats([r["frequency"] for r in sel])
+        ax.plot(f, as_floats([r["chi"] for r in sel]), "o-", ms=3, color=f"C{i % 10}", label=f"layer {layer}")
+        ax2.plot(f, as_floats([r["pi"] for r in sel]), "o-", ms=3, color=f"C{i % 10}", label=f"layer {layer}")
+    ax.set(xlabel="mode frequency", ylabel="routing gain chi", title="Routing gain per mode")
+    ax2.set(xlabel="mode frequency", ylabel="pattern gain pi", title="Pattern gain per mode")
+    ax.legend(fontsize=7)
+    for i, direction in enumerate(("network", "top")):
+        sel = sorted((r for r in records_of(doc, "prediction") if r["direction"] == direction), key=lambda r: r["g"])
+        if sel:
+            ax3.plot([r["g"] for r in sel], as_floats([r["gap_ratio"] for r in sel]), "o-", color=f"C{i}", label=direction)
+    g = np.linspace(0, max([1.0] + [r["g"] for r in records_of(doc, "prediction")]), 100)
+    ax3.plot(g, routing_factor(g), ":", color="grey", label="rho(g), eta = 0")
+    ax3.axhline(0, color="grey", lw=0.8)
+    ax3.set(xlabel="coupling g", ylabel="predicted gap(g) / gap(0)", title="Predicted gap ratio")
+    ax3.legend(fontsize=7)
+    finish(fig, png)

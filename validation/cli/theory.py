@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from syncgap.theory.checks import K_MAX
+from syncgap.theory.checks import InputError, K_MAX
 
-from . import tidy
-from .common import (SCALE_RANGE, IntRange, NotApplicable, absent, add_json_flag, float_list, nothing_measurable, print_json,
-                     print_table)
+from .arguments import SCALE_RANGE, IntRange, NotApplicable, add_json_flag, float_list
+from .output import absent, nothing_measurable, print_json, print_table
+from .records import envelope, flatten, options_of
 
 NO_SPECIATION = "does not speciate"
 
@@ -117,7 +117,6 @@ def _modes(args):
     from syncgap.theory import coupled_ou
     if args.anisotropic is not None:
         if len(args.anisotropic) != 4:
-            from syncgap.theory.checks import InputError
             raise InputError("--anisotropic needs 4 numbers a,b,g12,g21")
         info = coupled_ou.mode_rates(coupled_ou.drift_anisotropic(*args.anisotropic))
         return [{"mode": m, "rate": float(r), "w": [round(float(x), 6) for x in w]}
@@ -185,7 +184,6 @@ def _bounds(args):
     ab = getattr(args, "anisotropic_ab", None)
     if ab is not None:
         if len(ab) != 2:
-            from syncgap.theory.checks import InputError
             raise InputError("--anisotropic-ab needs 2 numbers a,b")
         return [coupled_ou.stability_bounds(args.Lambda, coupling="anisotropic", a=ab[0], b=ab[1])], \
             ["stability_bounds_anisotropic"]
@@ -274,10 +272,16 @@ QUANTITIES = {"modes": _modes, "speciation": _speciation, "collapse": _collapse,
 HEADLINE = {"speciation": "t_S", "gap": "gap", "spectrum": "gap", "gated": "gap"}
 
 
+def theory_doc(args: argparse.Namespace, rows: list[dict]) -> dict:
+    """`syncgap theory QUANTITY --json`: one record per row of the printed table (mode, g, parameter)."""
+    return envelope(f"theory {args.quantity}", {"quantity": args.quantity, "options": options_of(args)},
+                    [flatten(r) for r in rows])
+
+
 def run(args: argparse.Namespace) -> int:
     rows, names = QUANTITIES[args.quantity](args)
     if args.json:
-        record = tidy.theory(args, rows)
+        record = theory_doc(args, rows)
         if args.latex or args.quantity == "demo":
             record["meta"]["latex"] = _latex_of(names)
         print_json(record)

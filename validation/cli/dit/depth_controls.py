@@ -12,7 +12,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from .common import add_json_flag, load_model_for, print_json
+from syncgap.theory.checks import InputError
+
+from ..arguments import add_json_flag
+from ..output import print_json
+from .model_options import load_model_for
 
 
 def register(dsub: argparse._SubParsersAction) -> None:
@@ -30,25 +34,24 @@ def register(dsub: argparse._SubParsersAction) -> None:
 
 def run(args) -> int:
     from syncgap.dit_bridge.registry import ZOO_DIR
-    from syncgap.theory.checks import InputError
     from syncgap.validation.store import atomic_write_json, to_plain
     from syncgap.validation.suites.dit.depth import finding as dit_depth
     from syncgap.validation.suites.dit.depth.attribution import control_record
     from syncgap.validation.suites.dit.depth.localise import RECORD_FILE
 
-    rec = load_model_for("--model", args.model)
+    model = load_model_for("--model", args.model)
     out = args.out if args.out is not None else os.path.join(ZOO_DIR, args.model)
     if not os.path.isdir(out):
         if args.out is None:
             raise InputError(f"--model {args.model!r} is not a zoo model: give --out for its record")
         os.makedirs(out, exist_ok=True)
     st = dit_depth.QUICK if args.quick else dit_depth.FULL if args.full else dit_depth.DepthSettings()
-    record = to_plain(control_record(rec, args.expect, st))
+    record = to_plain(control_record(model, args.expect, st))
     path = os.path.join(out, RECORD_FILE)
     atomic_write_json(path, record)
     if args.json:
         print_json(record)
     else:
-        print(f"{rec.name}: constructed '{args.expect} {record['k']}', the rule answers '{record['answer']}' "
+        print(f"{model.name}: constructed '{args.expect} {record['k']}', the rule answers '{record['answer']}' "
               f"({record['reason']}); record {path}")
     return 0

@@ -18,9 +18,11 @@ from syncgap.theory.checks import InputError, check_choice
 from syncgap.validation.report import run as report
 from syncgap.validation.suites import DEFAULT_ORDER, SUITES
 
-from . import tidy
-from .common import add_json_flag, out_folder, print_json, print_table, set_threads
+from .arguments import add_json_flag
 from .extras import require_suites
+from .output import out_folder, print_json, print_table
+from .records import envelope, options_of
+from .threads import set_threads
 
 
 QUICK_TIME = "under a minute"   # `validate --quick`, measured: benchmarks/RESULTS.md "First-run timings"
@@ -100,6 +102,15 @@ def _ci_text(ci) -> str:
     return "[" + ", ".join("inf" if v is None else f"{v:.4g}" for v in ci) + "]"
 
 
+def validate_doc(args: argparse.Namespace, summary: dict) -> dict:
+    """One record per check (interval as ci_low, ci_high: Check.to_json); counts and per-suite wall times in summary."""
+    records = [dict(c) for c in summary["checks"]]
+    return envelope("validate", {"out": args.out, "quick": summary["quick"], "options": options_of(args)}, records,
+                    {"claims": summary.get("claims", []), "by_role": summary.get("by_role", {}),
+                     "passed": summary["passed"], "failed": summary["failed"], "n/a": summary.get("n/a", 0), "wall_s": summary["wall_s"],
+                     "suite_wall_s": {s["name"]: s["wall_s"] for s in summary["suites"]}})
+
+
 def run(args: argparse.Namespace) -> int:
     suites = check_suites(args.suites)
     require_suites(suites)                    # a missing extra is named now, not a failed check later
@@ -139,10 +150,10 @@ def run(args: argparse.Namespace) -> int:
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
     if "dit" in suites or "ou" in suites:
-        set_threads(say)   # torch/Numba threads: $SYNCGAP_THREADS, else free cores (common.threads_for)
+        set_threads(say)   # torch/Numba threads: $SYNCGAP_THREADS, else free cores (threads.threads_for)
     summary = report.run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
     if args.json:
-        print_json(tidy.validate(args, summary))
+        print_json(validate_doc(args, summary))
     else:
         print_table([{"check": c["id"], "predicted": _value(c["predicted"]), "observed": _value(c["observed"]),
                       "ci": _ci_text(None if c["ci_low"] is None and c["ci_high"] is None

@@ -1,6 +1,9 @@
-"""`syncgap dit`: coupled DiT measurements (Protocols I and II, docs/science.md §5) and `dit train` (dit_train.py).
+"""`syncgap dit measure` at given couplings: Protocol I (per-scale commitment tau against the coupled prefix
+t_int, and the gap; or a variant: --window, --noise, --eps) or Protocol II (per-layer difference energies),
+docs/science.md §5 and docs/protocols.md. Without --g, --window and --protocol II it measures the g -> 0 gap
+on the model's units instead (measure_units.py). Parser, run, --json records, --plot.
 
-    syncgap dit measure                               # the gap at g -> 0 on fhgm's features (dit_units.py)
+    syncgap dit measure                               # the gap at g -> 0 on fhgm's features (measure_units.py)
     syncgap dit measure --model tiny --g 0,0.5,1 --protocol I --json
     syncgap dit measure --model /path/to/DiT-XL-2-256 --g 0.5 --protocol II --device cuda --dtype bf16
 
@@ -11,27 +14,28 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
 import numpy as np
 
-from syncgap.theory.intervals import read_interval
+from syncgap.theory.checks import InputError, check_int
+from syncgap.theory.intervals import read_interval, read_triple
 
-from . import dit_depth_controls, dit_gains, dit_gate, dit_train, tidy
-from .common import (IntRange, add_json_flag, float_list, int_list, nothing_measurable, out_folder, print_json,
-                     print_table, to_jsonable)
-from .dit_units import FIRST_TIME
-from .dit_units import PAIRS as PAIRS_FIRST
-from .dit_units import STEPS as STEPS_FIRST
+from ..arguments import IntRange, add_json_flag, float_list, int_list, str_list
+from ..output import nothing_measurable, out_folder, print_json, print_table, to_jsonable
+from ..plotting import (add_plot_flag, as_floats, check_plot, errorbar, finish, load_doc, plot_if_asked, plot_throughout,
+                        pyplot, records_of)
+from ..progress import progress_bar
+from ..records import NEVER_COMMITTED, NO_ONSET, envelope, gap_steps_of, interval, variant_of
+from ..variants import add_variant_flags
+from .measure_units import FIRST_TIME, run_units
+from .measure_units import PAIRS as PAIRS_FIRST
+from .measure_units import STEPS as STEPS_FIRST
+from .model_options import load_model_for, setup_device
 
 
-def str_list(text: str) -> list[str]:
-    """Comma-separated names."""
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("dit", help="coupled DiT measurements (Protocols I and II) and training")
-    dsub = p.add_subparsers(dest="dit_command", metavar="SUBCOMMAND", required=True)
+def register(dsub: argparse._SubParsersAction) -> None:
+    """Add `measure` to the `syncgap dit` subcommands."""
     m = dsub.add_parser("measure", help="the g -> 0 gap on the model's units (no --g); Protocol I (per-scale "
                         "commitment) or II (per-layer mode energies)",
                         description="Without --g, --window and --protocol II: the gap at the g -> 0 limit (cloning) on "
@@ -75,15 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--t-int", type=IntRange(0, 1000, many=True), default=None, help="Protocol I coupled-prefix lengths t_int in sampler steps, %(type)s, each <= --steps, at least 4 distinct values (a sigmoid is fitted to them; default 11 values evenly over 0..--steps)")
     m.add_argument("--clone", action="store_true",
                    help="deprecated: use --window clone --g 0 (cloning is coupled cloning at g = 0)")
-    m.add_argument("--window", choices=["release", "switch-on", "throughout", "clone"], default=None,
-                   help="Protocol I coupling window: release = coupled for the first t_int steps then independent "
-                        "(default with --g); switch-on = independent then coupled to the end; throughout = coupled all "
-                        "run, onsets read from the per-scale replica difference; clone = coupled cloning: the coupled "
-                        "pair cloned at t_int, both copies run on coupled, agreement of a replica with its copy "
-                        "(at g = 0 it is cloning; ddpm) (docs/protocols.md)")
-    m.add_argument("--noise", choices=["independent", "shared"], default="independent",
-                   help="per-step noise of the two replicas: independent (default) or shared (only the start differs)")
-    m.add_argument("--eps", type=float, default=0.3, help="antisymmetric perturbation eps in [0, 1] of the shared noise draw (default 0.3)")
+    add_variant_flags(m, window=None, window_default="default with --g", eps=0.3, eps_default="0.3", unit="scale",
+                      clone_note="; ddpm")
     m.add_argument("--cfg", type=float, default=1.0, help="classifier-free guidance scale in [1, 1000] (1 = off; default 1)")
     m.add_argument("--class-label", type=int_list, default=None, help="class label per pair, 0..num_classes-1, comma-separated (default: random per pair)")
     m.add_argument("--seed", type=IntRange(0, 2**63 - 1), default=0, help="random seed, %(type)s; noise is drawn once per replica and reused for every g")
@@ -100,24 +97,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "gap_clone.json)")
     m.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(m)
-    tidy.add_plot_flag(m)
+    add_plot_flag(m)
     m.set_defaults(func=run_measure)
-    dit_train.register(dsub)
-    dit_gains.register(dsub)
-    dit_depth_controls.register(dsub)
-    dit_gate.register(dsub)
-
-
-def _setup_device(args):
-    import torch
-
-    from syncgap.theory.checks import InputError
-    if args.device == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-    return torch.bfloat16 if args.dtype == "bf16" else torch.float32
 
 
 def _options(args) -> dict:
@@ -135,7 +116,6 @@ def _done(out_dir, options) -> dict:
     """Records already in out_dir/metrics.jsonl for these options, keyed by g."""
     if not out_dir:
         return {}
-    from syncgap.theory.checks import InputError
     from syncgap.validation.store import read_rows, resume_options
     out_folder(out_dir)
     try:
@@ -148,9 +128,6 @@ def _done(out_dir, options) -> dict:
 def run_measure(args: argparse.Namespace) -> int:
     from syncgap.dit_bridge.coupling import check_g
     from syncgap.dit_bridge.protocols import protocol_one, protocol_two
-    from syncgap.theory.checks import InputError, check_int
-
-    from .common import load_model_for
 
     if args.clone:   # deprecated flag: cloning is coupled cloning at g = 0
         import sys
@@ -170,27 +147,25 @@ def run_measure(args: argparse.Namespace) -> int:
     check_int("--steps", args.steps, 2, 1000)
     if args.protocol == "I" and args.pairs < 2:
         raise InputError(f"--pairs={args.pairs}: Protocol I needs >= 2 pairs (its intervals bootstrap over pairs)")
-    tidy.check_plot(args)
+    check_plot(args)
     if args.protocol == "II" and (args.window, args.noise) != ("release", "independent"):
-        from syncgap.theory.checks import InputError
         raise InputError("--window/--noise are Protocol I variants; Protocol II runs coupled throughout")
-    dtype = _setup_device(args)
-    rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
+    dtype = setup_device(args)
+    model = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
                      timestep_embedding=args.timestep_embedding, local_only=not args.download,
                      heads=args.heads, weights=args.weights)
     if args.compile:
         from syncgap.dit_bridge.sampling import compile_model
-        compile_model(rec)
+        compile_model(model)
     if args.scales is None and args.protocol == "I":   # a model's FHGM has no image mean: no pool 1 (dit_cells)
         from syncgap.validation.suites.dit.cells import fhgm_mixture, unit_scales
-        args.scales = unit_scales(rec, fhgm_mixture(rec))
+        args.scales = unit_scales(model, fhgm_mixture(model))
     options = _options(args)
     done = _done(args.out, options)
     labels = args.class_label
     from syncgap.validation.legacy import upgrade_dit_measure_row
 
     def progress_for(g):
-        from .progress import progress_bar
         return progress_bar(f"dit measure: protocol {args.protocol}, g = {g:g}", args.quiet)
 
     results = []
@@ -202,22 +177,22 @@ def run_measure(args: argparse.Namespace) -> int:
                   guidance_scale=args.cfg, labels=labels, eps=args.eps, gate=args.gate, layers=args.layers,
                   progress=progress_for(g))
         if args.protocol == "I":
-            r = protocol_one(rec, g, args.t_int, n_boot=args.n_boot, clone=args.clone, window=args.window,
+            r = protocol_one(model, g, args.t_int, n_boot=args.n_boot, clone=args.clone, window=args.window,
                              noise=args.noise, scales=args.scales, **kw)
         else:
-            r = protocol_two(rec, g, n_bands=args.bands, **kw)
+            r = protocol_two(model, g, n_bands=args.bands, **kw)
         r = to_jsonable(r)
         results.append(r)
         if args.out:
             from syncgap.validation.store import append_row
             append_row(os.path.join(args.out, "metrics.jsonl"), r)
-    record = {"model": {"name": rec.name, "source": rec.source, "num_layers": rec.num_layers,
-                        "random_weights": bool(rec.info.get("random_weights", False)),
-                        "sample_shape": list(rec.sample_shape), "learned_sigma": rec.learned_sigma,
-                        "timestep_embedding": rec.timestep_embedding},
+    record = {"model": {"name": model.name, "source": model.source, "num_layers": model.num_layers,
+                        "random_weights": bool(model.info.get("random_weights", False)),
+                        "sample_shape": list(model.sample_shape), "learned_sigma": model.learned_sigma,
+                        "timestep_embedding": model.timestep_embedding},
               "options": options, "results": results}
-    doc = tidy.dit_measure(args, record)
-    tidy.plot_if_asked(args, doc)
+    doc = measure_doc(args, record)
+    plot_if_asked(args, doc, plot_measure)
     if args.json:
         print_json(doc)
     else:
@@ -238,59 +213,8 @@ def no_gap_reason(args, results) -> str:
     return "no gap at any g: an end scale never committed (" + "; ".join(why) + ")"
 
 
-def run_units(args: argparse.Namespace) -> int:
-    """The g -> 0 gap on the model's units (dit_units.py): printed, or as JSON records."""
-    from syncgap.theory.checks import InputError
-
-    from . import dit_units
-    from .common import load_model_for
-    unused = [flag for flag, value, default in (("--eps", args.eps, 0.3), ("--cfg", args.cfg, 1.0),
-                                                ("--class-label", args.class_label, None), ("--gate", args.gate, "paper"),
-                                                ("--layers", args.layers, None), ("--noise", args.noise, "independent"))
-              if value != default]
-    if unused:
-        raise InputError(f"{', '.join(unused)}: not used by the g -> 0 gap (cloning: one trajectory, no guidance, "
-                         "random class labels); give --g or --window for Protocol I")
-    if args.pairs is not None and args.pairs < 2:
-        raise InputError(f"--pairs={args.pairs}: the gap needs >= 2 pairs (its interval bootstraps over pairs)")
-    if args.sampler != "ddpm":
-        raise InputError("--sampler ddim: cloning needs the stochastic ddpm sampler (deterministic clones never split)")
-    steps = dit_units.STEPS if args.steps is None else args.steps
-    t_ints = (args.t_int if args.t_int is not None else
-              dit_units.T_INTS if steps == dit_units.STEPS else
-              np.unique(np.linspace(0, steps, min(steps + 1, 11)).round().astype(int)).tolist())
-    if len(set(t_ints)) < 4 or max(t_ints) > steps:
-        raise InputError(f"--t-int: at least 4 distinct values in [0, {steps}], got {t_ints}")
-    tidy.check_plot(args)
-    if args.plot:
-        raise InputError("--plot draws Protocol I per scale: give --g or --window")
-    dtype = _setup_device(args)
-    rec = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
-                         timestep_embedding=args.timestep_embedding, local_only=not args.download,
-                         heads=args.heads, weights=args.weights)
-    unit = dit_units.units(rec, args.features, args.scales, args.modes)
-    from .progress import progress_bar
-    r = dit_units.measure(rec, unit, n_pairs=dit_units.PAIRS if args.pairs is None else args.pairs, num_steps=steps,
-                          t_ints=sorted(set(t_ints)), seed=args.seed, n_boot=args.n_boot,
-                          progress=progress_bar("dit measure: cloning, g -> 0", args.quiet))
-    if args.out:   # the result beside its options, as a Protocol I run folder keeps them
-        from syncgap.validation.store import atomic_write_json
-        out_folder(args.out)
-        atomic_write_json(os.path.join(args.out, "gap_clone.json"), to_jsonable({"model": rec.name, **r}))
-    if args.json:
-        meta = {"model": rec.name, "source": rec.source, "options": {k: r[k] for k in ("n_pairs", "num_steps", "t_int",
-                                                                                        "window", "g", "family", "space")}}
-        print_json(tidy.envelope("dit measure", meta, dit_units.records(r)))
-    else:
-        print("\n".join(dit_units.summary_lines(rec.name, r)))
-    if r["gap"] is None:
-        return nothing_measurable("dit measure", "no gap: a unit at either end never commits (its reason above)")
-    return 0
-
-
 def _any_number(values) -> bool:
     """True if the nested list `values` (JSON: NaN stored as None) holds one finite number."""
-    import numpy as np
     arr = np.asarray(values, dtype=float)            # None -> nan
     return bool(np.isfinite(arr).any())
 
@@ -309,10 +233,8 @@ def _print_summary(protocol, results) -> None:
             rows.append(row)
         print_table(rows)
         if any(v in ("never", "n/a") for row in rows for v in row.values()):
-            from .tidy import NEVER_COMMITTED
             print(f"never: tau does not exist, {NEVER_COMMITTED}; n/a: no gap without both end scales' tau")
         return
-    import numpy as np
     rows = []
     for r in results:
         frac = np.asarray(r["diff_fraction"], dtype=float)[-1].mean(-1)  # last recorded step, mean over pairs
@@ -320,3 +242,105 @@ def _print_summary(protocol, results) -> None:
         for layer, (f, b) in enumerate(zip(frac, low)):
             rows.append({"g": r["g"], "layer": layer, "diff/(common+diff)": f, "lowest-band share": b})
     print_table(rows)
+
+
+def measure_doc(args: argparse.Namespace, record: dict) -> dict:
+    """Protocol I: kind 'agreement' (g, scale, t_int), 'commitment' (g, scale), 'gap' (g).
+    Protocol II: kind 'layer' (g, step, layer: energies and shares, means over pairs), 'final' (g, scale)."""
+    records = []
+    for r in record["results"]:
+        g = r["g"]
+        if r.get("window") == "throughout":
+            records += _throughout_records(r)
+            continue
+        if r.get("protocol", "I") == "I":
+            first = len(records)
+            sem = r.get("curve_sem")
+            for s, scale in enumerate(r["scales"]):
+                for j, t_int in enumerate(r["t_int"]):
+                    records.append({"kind": "agreement", "g": g, "scale": scale, "t_int": t_int,
+                                    "agreement": r["curves"][s][j], "agreement_sem": None if sem is None else sem[s][j]})
+            for p in r["per_scale"]:
+                row = {"kind": "commitment", "g": g, "scale": p["scale"]}
+                interval(row, "tau", read_triple(p, "tau"), NEVER_COMMITTED)
+                row["in_range"] = p["in_range"]
+                row.update({f"fit_{k}": v for k, v in p["fit"].items()})
+                records.append(row)
+            records.append(interval({"kind": "gap", "g": g}, "gap", read_triple(r, "gap"), NEVER_COMMITTED)
+                           | gap_steps_of(r))
+            for row in records[first:]:
+                row.update(variant_of(r))
+            continue
+        common, diff = np.asarray(r["common"], float), np.asarray(r["diff"], float)     # (steps, layers, pairs)
+        frac = np.asarray(r["diff_fraction"], float)
+        bands = np.asarray(r["bands"], float)            # (steps, layers, pairs, bands)
+        inc = np.asarray(r["increment_share"], float)    # (steps, layers, pairs): global share of the block increment
+        for i, step in enumerate(r["steps"]):
+            for layer in range(common.shape[1]):
+                row = {"kind": "layer", "g": g, "step": step, "layer": layer, "common": common[i, layer].mean(),
+                       "diff": diff[i, layer].mean(), "diff_fraction": frac[i, layer].mean()}
+                row.update({f"band_share_{b}": v for b, v in enumerate(bands[i, layer].mean(0))})
+                row.update(increment_share=float(np.nanmean(inc[i, layer])) if np.isfinite(inc[i, layer]).any() else None,
+                           increment_chance=r["increment_chance"])
+                records.append(row)
+        final = np.asarray(r["final_agreement"], float)  # (pairs, scales)
+        records += [{"kind": "final", "g": g, "scale": s, "agreement": a}
+                    for s, a in zip(r["final_scales"], final.mean(0))]
+    meta = {"model": record["model"], "options": record["options"],
+            "units": {"t_int": "sampler steps", "tau": "sampler steps", "gap": "sampler steps", "step": "sampler step"}}
+    return envelope("dit measure", meta, records)
+
+
+def _throughout_records(r: dict) -> list[dict]:
+    """Window 'throughout': kind 'difference' (step, scale), 'onset' (scale), 'gap' (finest vs coarsest)."""
+    g, variant = r["g"], variant_of(r)
+    rows = [{"kind": "difference", **variant, "g": g, "step": j, "scale": scale, "normalised_difference": value}
+            for scale, series in zip(r["scales"], r["normalised_difference"])      # (scales, steps)
+            for j, value in enumerate(series)]
+    for p in r["per_scale"]:
+        row = {"kind": "onset", **variant, "g": g, "scale": p["scale"]}
+        interval(row, "onset", read_triple(p, "onset"), p.get("onset_reason") or NO_ONSET)
+        rows.append(row)
+    rows.append(interval({"kind": "gap", **variant, "g": g}, "gap", read_triple(r, "gap"), NO_ONSET) | gap_steps_of(r))
+    return rows
+
+
+def plot_measure(source: str | Path, png: str | Path) -> None:
+    """`dit measure`: Protocol I agreement against t_int per scale and tau per scale; Protocol II per-layer shares."""
+    doc = load_doc(source)
+    if records_of(doc, "difference"):
+        return plot_throughout(doc, png, "scale", "step")
+    plt = pyplot()
+    if records_of(doc, "layer"):
+        rows = records_of(doc, "layer")
+        last = max(r["step"] for r in rows)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for i, g in enumerate(sorted({r["g"] for r in rows})):
+            sel = sorted((r for r in rows if r["g"] == g and r["step"] == last), key=lambda r: r["layer"])
+            ax.plot([r["layer"] for r in sel], as_floats([r["diff_fraction"] for r in sel]), "o-", color=f"C{i}", label=f"g = {g:g}")
+        ax.set(xlabel="layer", ylabel="diff / (common + diff)", title=f"Protocol II, last recorded step {last}")
+        ax.legend(fontsize=8)
+        finish(fig, png)
+        return
+    agreement, commitment = records_of(doc, "agreement"), records_of(doc, "commitment")
+    gs = sorted({r["g"] for r in agreement})
+    fig, axes = plt.subplots(1, len(gs) + 1, figsize=(4.5 * (len(gs) + 1), 4), squeeze=False)
+    for ax, g in zip(axes[0], gs):
+        for i, scale in enumerate(sorted({r["scale"] for r in agreement})):
+            sel = sorted((r for r in agreement if r["g"] == g and r["scale"] == scale), key=lambda r: r["t_int"])
+            ax.plot([r["t_int"] for r in sel], as_floats([r["agreement"] for r in sel]), "o-", ms=3, color=f"C{i}",
+                    label=f"pool {scale}")
+        ax.set(xlabel="t_int (sampler steps)", ylabel="agreement", title=f"Protocol I, g = {g:g}")
+        ax.legend(fontsize=7)
+    ax = axes[0][-1]
+    for i, g in enumerate(gs):
+        sel = sorted((r for r in commitment if r["g"] == g), key=lambda r: r["scale"])
+        errorbar(ax, sel, "scale", "tau", color=f"C{i}", label=f"g = {g:g}")
+    if all(r["tau"] is None for r in commitment):
+        ax.text(0.5, 0.5, "tau is null at every scale:\n" + commitment[0].get("tau_reason", "no value").replace(" (", "\n("),
+                ha="center", va="center", transform=ax.transAxes, fontsize=8, wrap=True)
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="pool k (outputs pooled to k x k: 1 coarsest, largest finest)", ylabel="commitment tau (sampler steps)",
+           title="tau per scale (95% CI)")
+    ax.legend(fontsize=7)
+    finish(fig, png)

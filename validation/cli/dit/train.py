@@ -14,16 +14,17 @@ import shlex
 import sys
 import time
 
-from syncgap.theory.checks import check_choice, check_int
+from syncgap.theory.checks import InputError, check_choice, check_int
 
-ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+from ..arguments import IntRange, add_json_flag
+from ..output import out_folder, print_json
+
+ZOO_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                        "dit_bridge", "zoo")
 
 
 def register(dit_sub: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand to the `syncgap dit` subparsers."""
-    from .common import IntRange, add_json_flag
-
     p = dit_sub.add_parser("train", help="train an embedded small DiT (a name of dit_bridge.train.ZOO_CONFIGS) and "
                                          "write its card")
     p.add_argument("name", help="model to train: fhgm, fhgm-flat (the equal-amplitude control), fhgm-deep "
@@ -54,7 +55,6 @@ def _config(args):
     from dataclasses import replace
 
     from syncgap.dit_bridge.train import ZOO_CONFIGS
-    from syncgap.theory.checks import InputError
 
     check_choice("name", args.name, ZOO_CONFIGS)
     over = {k: v for k, v in (("steps", args.steps), ("batch_size", args.batch_size),
@@ -72,12 +72,6 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from syncgap.dit_bridge.train import train
-
-    from .common import print_json
-
-    from syncgap.theory.checks import InputError
-
-    from .common import out_folder
 
     cfg = _config(args)
     if args.out is not None and args.overwrite_shipped:
@@ -129,11 +123,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m syncgap.validation.cli.dit_train NAME ...`: the same command without the `syncgap dit` shell."""
-    import argparse
-
-    from syncgap.theory.checks import InputError
-
+    """`python -m syncgap.validation.cli.dit.train NAME ...`: the same command without the `syncgap dit` shell."""
     parser = argparse.ArgumentParser(prog="syncgap dit")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)

@@ -13,6 +13,9 @@ from pathlib import Path
 
 from syncgap.theory.checks import InputError
 
+from .output import print_json, print_table
+from .records import envelope, flatten, options_of
+
 
 LARGE_SWEEP_CELLS = 100_000    # cells to run beyond which a sweep asks for --yes (hours, gigabytes)
 RECORD_OVERHEAD = 600          # bytes of a cell record beyond its config: result, provenance, hashes
@@ -158,12 +161,24 @@ def check_models(sweep, scheduler) -> None:
                              "--scheduler ADDRESS of a cluster with GPU workers")
 
 
+def sweep_doc(args: argparse.Namespace, record: dict, rows: list[dict]) -> dict:
+    """One record per cell: the finished rows of results.json (`kind` is the cell kind there), then one per
+    failed cell (its key, parameters and error); `failed` tells them apart."""
+    records = [{**flatten(r), "failed": False} for r in rows]
+    records += [{"key": f["key"], **flatten(f["config"]), "failed": True, "error": f["error"]}
+                for f in record.get("failures", [])]
+    summary = {k: v for k, v in record.items() if k != "failures"}
+    return envelope("sweep", {"options": options_of(args)}, records, summary)
+
+
+def sweep_list_doc(args: argparse.Namespace, rows: list[dict]) -> dict:
+    """`sweep --list`: one record per cell (key, done, its parameters)."""
+    return envelope("sweep", {"options": options_of(args), "list": True}, [flatten(r) for r in rows])
+
+
 def run(args: argparse.Namespace) -> int:
-    from syncgap.validation.cli.common import print_json, print_table
     from syncgap.validation.sweep import is_done, load_sweep, run_sweep
     from syncgap.validation.sweep.rollup import load_table
-
-    from . import tidy
 
     workers = _workers(args.workers)
     if args.scheduler is not None and not args.scheduler.strip():
@@ -177,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--out: {str(out)!r} exists and is not a folder")
     if args.list:
         rows = [{"key": c.key, "done": is_done(out, c.key), **c.config} for c in sweep.cells]
-        print_json(tidy.sweep_list(args, rows)) if args.json else print_table(rows)
+        print_json(sweep_list_doc(args, rows)) if args.json else print_table(rows)
         return 0
     check_cost(sweep, out, args.yes)
     s = run_sweep(sweep, out, scheduler=args.scheduler, workers=workers, progress=_progress)
@@ -188,7 +203,7 @@ def run(args: argparse.Namespace) -> int:
     if plot is not None:
         record["figure"] = _draw(plot, s.table_json, out)
     if args.json:
-        print_json(tidy.sweep(args, record, load_table(s.table_json)))
+        print_json(sweep_doc(args, record, load_table(s.table_json)))
     else:
         print_table([{k: record[k] for k in ("name", "cells", "skipped", "done", "failed", "runner",
                                              "workers", "elapsed_s")}])

@@ -7,7 +7,7 @@
 
 Cloning (docs/science.md §2) is the window with a g -> 0 limit: one trajectory until t_int, then two with
 independent noise; a unit's commitment step tau is the midpoint of its agreement curve against t_int, the gap
-is tau(finest unit) - tau(coarsest unit) with a percentile bootstrap over pairs (validation/suites/dit_analysis).
+is tau(finest unit) - tau(coarsest unit) with a percentile bootstrap over pairs (validation/suites/dit/analysis.py).
 The units are the FHGM features the model generates (its card, dit_cells.generated_units), the K leading
 principal directions of the model's own outputs ordered by radial frequency (--modes K, dit_bridge.modes), or
 pooled scales (pool k: the outputs pooled to k x k; pool 1, the image mean, is the coarsest) where the model's
@@ -15,10 +15,18 @@ data has no known features or --scales is given. Units live in the model's sampl
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from syncgap.theory.checks import InputError
 from syncgap.theory.intervals import interval_keys, read_triples
+
+from ..output import nothing_measurable, out_folder, print_json, to_jsonable
+from ..plotting import check_plot
+from ..progress import progress_bar
+from ..records import envelope
+from .model_options import load_model_for, setup_device
 
 PAIRS = 48                     # replica pairs: the first command's size (docs: its interval and time)
 STEPS = 30                     # DDPM steps: the shipped models' sampler grid
@@ -27,31 +35,31 @@ FIRST_TIME = "under a minute"  # `dit measure`, no options, 2 cores: benchmarks/
 FLAT = 0.1                     # an agreement curve moving less than this over the t_int grid is flat
 
 
-def units(rec, features: list[str] | None, scales: list[int] | None, modes: int | None = None) -> dict:
+def units(model, features: list[str] | None, scales: list[int] | None, modes: int | None = None) -> dict:
     """The units of the measurement: {"family": "features"|"modes"|"scales", "labels", "patterns", "offsets",
     "chance", "absent", "space", ...} from --features / --modes / --scales and the model's data (FHGM features
     where it has them, dit_bridge.modes for empirical modes)."""
     from syncgap.dit_bridge.commitment import default_scales
     from syncgap.validation.suites.dit import cells as dit_cells
-    mix = dit_cells.fhgm_mixture(rec)
-    space = "latent" if rec.latent_scale is not None else "pixel"
+    mix = dit_cells.fhgm_mixture(model)
+    space = "latent" if model.latent_scale is not None else "pixel"
     if sum(x is not None for x in (features, scales, modes)) > 1:
         raise InputError("--features, --modes and --scales choose the units: give one of them")
     if modes is not None:
         from syncgap.dit_bridge.modes import empirical_modes
-        m = empirical_modes(rec, modes, num_steps=STEPS)
+        m = empirical_modes(model, modes, num_steps=STEPS)
         return {"family": "modes", "labels": m["labels"], "patterns": m["patterns"], "offsets": m["offsets"],
                 "chance": 0.5, "absent": [], "space": m["space"], "frequency": [float(f) for f in m["frequency"]],
                 "variance_share": [float(v) for v in m["variance_share"]], "cache": m["path"]}
     if scales is None and mix is not None:
         names = list(mix.names)
-        generated = dit_cells.generated_units(rec, mix)
+        generated = dit_cells.generated_units(model, mix)
         if features is None:
             index = generated
         else:
             unknown = [f for f in features if f not in names]
             if unknown:
-                raise InputError(f"--features: {', '.join(unknown)} not among {rec.name}'s features {', '.join(names)}")
+                raise InputError(f"--features: {', '.join(unknown)} not among {model.name}'s features {', '.join(names)}")
             index = sorted({names.index(f) for f in features})
         if len(index) < 2:
             raise InputError("--features: a gap needs at least 2 features")
@@ -59,9 +67,9 @@ def units(rec, features: list[str] | None, scales: list[int] | None, modes: int 
                 "patterns": mix.patterns[index], "chance": 0.5,
                 "absent": [names[i] for i in index if i not in generated]}
     if features is not None:
-        raise InputError(f"--features: {rec.name} was not trained on the FHGM and has no known features; "
+        raise InputError(f"--features: {model.name} was not trained on the FHGM and has no known features; "
                          "use --scales")
-    side = min(rec.sample_shape[1:])
+    side = min(model.sample_shape[1:])
     scales = default_scales(side) if scales is None else sorted(set(scales))
     bad = [s for s in scales if not 1 <= s <= side]
     if bad or len(scales) < 2:
@@ -83,12 +91,12 @@ def never_reason(curve, chance: float, label: str, absent: list[str]) -> str:
     return "its agreement curve does not cross its midpoint within the sampled steps (more --steps or pairs)"
 
 
-def measure(rec, unit: dict, *, n_pairs: int, num_steps: int, t_ints, seed: int, n_boot: int, progress=None) -> dict:
+def measure(model, unit: dict, *, n_pairs: int, num_steps: int, t_ints, seed: int, n_boot: int, progress=None) -> dict:
     """Cloning at g = 0 on `unit`'s units: tau per unit and the gap, each with a 95% bootstrap interval over pairs."""
     from syncgap.dit_bridge.protocols import protocol_one
     from syncgap.validation.suites.dit import analysis as dit_analysis
     scales = unit.get("scales") or [1]
-    out = protocol_one(rec, 0.0, list(t_ints), n_pairs=n_pairs, seed=seed, num_steps=num_steps, clone=True,
+    out = protocol_one(model, 0.0, list(t_ints), n_pairs=n_pairs, seed=seed, num_steps=num_steps, clone=True,
                        scales=scales, patterns=unit["patterns"], progress=progress, fit=False)
     if unit["family"] == "modes":   # sign of (x - mean)·φ: the projection less the outputs' mean's
         proj = np.asarray(out["projections"], float) - np.asarray(unit["offsets"])[None, None, :, None]
@@ -117,9 +125,9 @@ def records(r: dict) -> list[dict]:
                     "gap_low": r["gap_low"], "gap_high": r["gap_high"]}]
 
 
-def summary_lines(rec_name: str, r: dict) -> list[str]:
+def summary_lines(model_name: str, r: dict) -> list[str]:
     """The printed result: per unit tau or why it has none, then the gap with its interval."""
-    lines = [f"{rec_name}: cloning (g -> 0), {r['n_pairs']} pairs, {r['num_steps']} DDPM steps, units: {r['family']} "
+    lines = [f"{model_name}: cloning (g -> 0), {r['n_pairs']} pairs, {r['num_steps']} DDPM steps, units: {r['family']} "
              f"({r['space']} space)"]
     if r["family"] == "modes":
         lines.append("  modes: leading principal directions of the model's own outputs, ordered by radial frequency "
@@ -139,4 +147,49 @@ def summary_lines(rec_name: str, r: dict) -> list[str]:
     return lines
 
 
-__all__ = ["PAIRS", "STEPS", "T_INTS", "FIRST_TIME", "units", "never_reason", "measure", "records", "summary_lines"]
+def run_units(args: argparse.Namespace) -> int:
+    """The g -> 0 gap on the model's units (py): printed, or as JSON records."""
+    unused = [flag for flag, value, default in (("--eps", args.eps, 0.3), ("--cfg", args.cfg, 1.0),
+                                                ("--class-label", args.class_label, None), ("--gate", args.gate, "paper"),
+                                                ("--layers", args.layers, None), ("--noise", args.noise, "independent"))
+              if value != default]
+    if unused:
+        raise InputError(f"{', '.join(unused)}: not used by the g -> 0 gap (cloning: one trajectory, no guidance, "
+                         "random class labels); give --g or --window for Protocol I")
+    if args.pairs is not None and args.pairs < 2:
+        raise InputError(f"--pairs={args.pairs}: the gap needs >= 2 pairs (its interval bootstraps over pairs)")
+    if args.sampler != "ddpm":
+        raise InputError("--sampler ddim: cloning needs the stochastic ddpm sampler (deterministic clones never split)")
+    steps = STEPS if args.steps is None else args.steps
+    t_ints = (args.t_int if args.t_int is not None else
+              T_INTS if steps == STEPS else
+              np.unique(np.linspace(0, steps, min(steps + 1, 11)).round().astype(int)).tolist())
+    if len(set(t_ints)) < 4 or max(t_ints) > steps:
+        raise InputError(f"--t-int: at least 4 distinct values in [0, {steps}], got {t_ints}")
+    check_plot(args)
+    if args.plot:
+        raise InputError("--plot draws Protocol I per scale: give --g or --window")
+    dtype = setup_device(args)
+    model = load_model_for("--model", args.model, seed=args.seed, dtype=dtype, device=args.device,
+                         timestep_embedding=args.timestep_embedding, local_only=not args.download,
+                         heads=args.heads, weights=args.weights)
+    unit = units(model, args.features, args.scales, args.modes)
+    r = measure(model, unit, n_pairs=PAIRS if args.pairs is None else args.pairs, num_steps=steps,
+                t_ints=sorted(set(t_ints)), seed=args.seed, n_boot=args.n_boot,
+                progress=progress_bar("dit measure: cloning, g -> 0", args.quiet))
+    if args.out:   # the result beside its options, as a Protocol I run folder keeps them
+        from syncgap.validation.store import atomic_write_json
+        out_folder(args.out)
+        atomic_write_json(os.path.join(args.out, "gap_clone.json"), to_jsonable({"model": model.name, **r}))
+    if args.json:
+        meta = {"model": model.name, "source": model.source, "options": {k: r[k] for k in ("n_pairs", "num_steps", "t_int",
+                                                                                        "window", "g", "family", "space")}}
+        print_json(envelope("dit measure", meta, records(r)))
+    else:
+        print("\n".join(summary_lines(model.name, r)))
+    if r["gap"] is None:
+        return nothing_measurable("dit measure", "no gap: a unit at either end never commits (its reason above)")
+    return 0
+
+
+__all__ = ["PAIRS", "STEPS", "T_INTS", "FIRST_TIME", "units", "never_reason", "measure", "records", "summary_lines", "run_units"]
