@@ -125,13 +125,13 @@ def _cloning(run: ReplicaRun, branch_times: ArrayLike | None, n_boot: int, keep_
         t_spec.append((interval.estimate, interval.low, interval.high))
         interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=run.seed)
         t_sig.append((interval.estimate, interval.low, interval.high))
-    rec = {"observables": names, "t_branch": t, "branch_steps": steps,
+    record = {"observables": names, "t_branch": t, "branch_steps": steps,
            **interval_fields("agreement", np.array(curves).T, np.array(lows).T, np.array(highs).T),
            **interval_fields("t_speciation", *np.array(t_spec).T), **interval_fields("t_speciation_sigmoid", *np.array(t_sig).T),
            "samples": run.n, "seed": run.seed, "scheme": run.scheme, "level": 0.75}
     if keep_units:
-        rec["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
-    return rec
+        record["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
+    return record
 
 
 def _cloning_observables(run: ReplicaRun, y_main: np.ndarray, y_br: np.ndarray) -> tuple[list, list]:
@@ -354,12 +354,12 @@ def _energy_record(run: ReplicaRun, e: np.ndarray, t: np.ndarray, n_boot: int) -
         # reverse SDE: E' = 2 r E + 4 per unit reverse time (two independent noises of variance 2 dtau each)
         return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
     q = [0.025, 0.975]
-    rec = {"t": t, "observables": names, **interval_fields("energy", est, *np.quantile(boots, q, axis=0)),
+    record = {"t": t, "observables": names, **interval_fields("energy", est, *np.quantile(boots, q, axis=0)),
            **interval_fields("rate", rate(est), *np.quantile(rate(boots), q, axis=0)),
            "samples": n, "seed": run.seed, "scheme": run.scheme}
     if run.scheme == "sde":
-        rec |= interval_fields("rate_drift", rate_drift(est), *np.quantile(rate_drift(boots), q, axis=0))
-    return rec
+        record |= interval_fields("rate_drift", rate_drift(est), *np.quantile(rate_drift(boots), q, axis=0))
+    return record
 
 
 def _check_energies(est, t, names) -> None:

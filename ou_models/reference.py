@@ -124,3 +124,41 @@ def ou_steps(z: np.ndarray, dt: float, steps: int, gen: np.random.Generator) -> 
     for _ in range(steps):
         z = (1.0 - dt) * z + np.sqrt(2.0 * dt) * gen.standard_normal(z.shape)
     return z
+
+
+def bounded_sigmoid_search(x: ArrayLike, y: ArrayLike, pad: float = 0.25,
+                           ceiling: float | None = None) -> tuple[float, float, float, float, float]:
+    """(lo, hi, mid, width, rms) of estimators.fit_sigmoid_bounded's grid search, with whole-grid NumPy arrays.
+
+    Written from the formulas, not from the kernel (sigmoid_search): each cell's logistic is computed with its
+    own clipped exp, u = 1 - s, (lo, hi) from the 2 x 2 normal equations, the residual summed by NumPy, the best
+    cell by argmin; the grid (61 x 16, then three 13 x 13 refinements) and the box are fit_sigmoid_bounded's.
+    """
+    order = np.argsort(x)
+    x, y = np.asarray(x, float)[order], np.asarray(y, float)[order]
+    span, y_range = x[-1] - x[0], y.max() - y.min()
+    box = (y.min() - pad * y_range, y.max() + pad * y_range)
+    if ceiling is not None:
+        box = (box[0], max(min(box[1], ceiling), y.max()))
+    mid_box, lw_box = (x[0] - span / 4, x[-1] + span / 4), (np.log(span / 200), np.log(span / 2))
+    mids, lws = np.linspace(*mid_box, 61), np.linspace(*lw_box, 16)
+    for _ in range(4):
+        z = np.clip((x[None, None] - mids[:, None, None]) / np.exp(lws)[None, :, None], -60, 60)
+        s = 1 / (1 + np.exp(-z))                                               # (M, W, T)
+        u = 1 - s
+        suu, sus, sss = (u * u).sum(-1), (u * s).sum(-1), (s * s).sum(-1)     # (M, W) each
+        suy, ssy = (u * y).sum(-1), (s * y).sum(-1)
+        det = suu * sss - sus ** 2
+        ok = det > 1e-12 * np.maximum(suu * sss, 1e-300)                       # singular cells never win
+        lo = np.clip((sss * suy - sus * ssy) / np.where(ok, det, 1.0), *box)
+        hi = np.clip((ssy - lo * sus) / np.maximum(sss, 1e-300), *box)
+        lo = np.clip((suy - hi * sus) / np.maximum(suu, 1e-300), *box)
+        sse = np.where(ok, ((y - lo[..., None] * u - hi[..., None] * s) ** 2).sum(-1), np.inf)
+        i, j = np.unravel_index(np.argmin(sse), sse.shape)
+        best = lo[i, j], hi[i, j], mids[i], lws[j], sse[i, j]
+        d_mid, d_lw = mids[1] - mids[0], lws[1] - lws[0]
+        mids = np.clip(np.linspace(mids[i] - 1.5 * d_mid, mids[i] + 1.5 * d_mid, 13), *mid_box)
+        lws = np.clip(np.linspace(lws[j] - 1.5 * d_lw, lws[j] + 1.5 * d_lw, 13), *lw_box)
+    lo, hi, mid, lw, sse = best
+    return float(lo), float(hi), float(mid), float(np.exp(lw)), float(np.sqrt(sse / x.size))
+

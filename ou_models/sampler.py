@@ -53,11 +53,11 @@ def sample_paths(run: ReplicaRun, lo: int, hi: int, record_every: int = 0,
     z = run.start(lo, hi) if z0 is None else check_array("z0", z0).copy()
     if z.shape != (n, K, model.dim):
         raise InputError(f"z0 must have shape {(n, K, model.dim)}, got {z.shape}")
-    rec = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
-    if record_every and rec[-1] != N:
-        rec = np.append(rec, N)
-    y = np.zeros((n, rec.size, K, model.num_features))                  # (n, R, K, F)
-    gram = np.zeros((n, rec.size, K, K))                                # (n, R, K, K)
+    recorded_steps = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
+    if record_every and recorded_steps[-1] != N:
+        recorded_steps = np.append(recorded_steps, N)
+    y = np.zeros((n, recorded_steps.size, K, model.num_features))                  # (n, R, K, F)
+    gram = np.zeros((n, recorded_steps.size, K, K))                                # (n, R, K, K)
     ids = np.arange(lo, hi, dtype=np.int64)
     kernels.run_paths(z, ids, run.seed, 0, model.patterns, *tables.args(), sign_states(K).copy(),
                       model.amplitudes > 0, 0, N, max(record_every, 1), y, gram, run.noise == "shared")
@@ -65,7 +65,7 @@ def sample_paths(run: ReplicaRun, lo: int, hi: int, record_every: int = 0,
         bad = np.flatnonzero(~np.isfinite(z).reshape(n, -1).all(axis=1))
         start = run.start_of(ids[bad]) if z0 is None else np.asarray(z0, dtype=float)[bad]
         locate_nonfinite(f"{run.scheme} sampler", run, start, ids[bad], [(tables, 0, 0, N)])
-    return {"z": z, "y": y, "gram": gram, "t": run.grid[rec]}
+    return {"z": z, "y": y, "gram": gram, "t": run.grid[recorded_steps]}
 
 
 def reverse_sde(model: SignFeatureMixture | FeatureModel, grid: ArrayLike, n: int, seed: int = 0,
