@@ -26,6 +26,7 @@ PLOTTED = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(PLOTTED))
 def test_plot_is_drawn_from_the_json_beside_it(name, tmp_path, capsys):
     png = tmp_path / f"{name}.png"

@@ -121,6 +121,7 @@ def _run(argv, capsys):
     return code, out, err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("prefix, flag, values", CASES, ids=[f"{' '.join(c[0][:2])} {c[1]}" for c in CASES])
 def test_bad_value_exits_2_with_one_line_naming_the_argument(prefix, flag, values, capsys):
     @FUZZ

@@ -80,6 +80,7 @@ def _run(argv, capsys) -> dict:
     return json.loads(text)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_every_subcommand_gives_a_dataframe(name, capsys):
     argv = COMMANDS[name]

@@ -19,6 +19,7 @@ def fhgm():
     return load_model("fhgm")
 
 
+@pytest.mark.slow
 def test_coupled_cloning_at_g0_is_cloning(fhgm):
     """Replica A (the original) and its copy A' against cloning's A and B: projections on the FHGM features
     within 1e-5, and final signs equal on >= 99.5% of (pair, feature, t_int) units."""

@@ -114,6 +114,7 @@ def test_a_failed_compilation_falls_back_to_eager_with_one_line(monkeypatch, cap
         assert rec.model.syncgap_compiled is False
 
 
+@pytest.mark.slow
 def test_compiled_calls_are_padded_to_a_few_batch_sizes(monkeypatch, tmp_path):
     from syncgap.dit_bridge import sampling
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)

@@ -21,6 +21,7 @@ def _gap(text: str) -> tuple[float, float, float]:
     return tuple(float(x) for x in m.groups())
 
 
+@pytest.mark.slow
 def test_fhgm_features_give_a_finite_gap_with_an_interval(capsys):
     assert main(["dit", "measure", *SMALL]) == 0
     out = capsys.readouterr().out
@@ -29,6 +30,7 @@ def test_fhgm_features_give_a_finite_gap_with_an_interval(capsys):
     assert "units: features" in out and "dct01" in out and "pool" not in out   # the FHGM's own units, no image mean
 
 
+@pytest.mark.slow
 def test_json_records_per_unit_and_the_gap_in_the_summary(capsys):
     assert main(["dit", "measure", "--features", "dct01,dct67", *SMALL, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)

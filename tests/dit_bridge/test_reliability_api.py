@@ -56,6 +56,7 @@ JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() |
                                                                                     max_size=3), max_leaves=8)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(config=st.dictionaries(st.text(max_size=3), JSONISH, max_size=4))
 def test_fuzz_cell_key_is_a_key_or_input_error(config):

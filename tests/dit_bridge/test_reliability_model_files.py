@@ -147,6 +147,7 @@ JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70
 ENTRY_KEYS = st.sampled_from(["dtype", "shape", "data_offsets"])
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(key=ENTRY_KEYS, value=JSON_VALUES, whole=st.booleans())
 def test_fuzz_header_entries_give_input_error_or_pass(tmp_path_factory, key, value, whole):

@@ -58,6 +58,7 @@ def test_layer_a_mode_cloning_matches_theory(g):
         assert abs(est - np.sort(ts)[::-1][m]) < 0.15 * np.sort(ts)[::-1][m] + 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("g", [0.0, 0.5, 0.95, 3.0])
 def test_layer_b_difference_rates_match_theory(g):
     """Layer B, Gaussian data: replica-difference growth rate r_k(t; g) of theory.gated, ODE exactly and

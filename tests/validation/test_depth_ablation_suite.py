@@ -49,6 +49,7 @@ def test_effects_are_normalised_by_the_energy_removed_and_zero_energy_has_none()
     assert a["localisation"]["answer"] == "n/a"          # the first 3 have a block without an effect
 
 
+@pytest.mark.slow
 def test_ablation_part_on_a_tiny_fhgm_shaped_model_caches_its_cells(tmp_path):
     import json
 

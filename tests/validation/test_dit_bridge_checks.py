@@ -79,6 +79,7 @@ def test_calibrated_analog_with_the_analogs_own_factor_is_the_equal_g_analog(win
     assert np.mean(a != b) < 0.002                           # the same tables to rounding: rare sign ties
 
 
+@pytest.mark.slow
 def test_joint_chi2_of_a_true_hypothesis_exceeds_its_95_quantile_about_5_percent():
     """2000 synthetic experiments, 96 pairs, five gaps correlated 0.6-0.9 (as measured across g): with the
     debiased joint bootstrap covariance a true parameter-free hypothesis exceeds its 95% chi^2 quantile 3-7%

@@ -25,6 +25,7 @@ def kill_cell(x, marker):
     return {"x2": x * x}
 
 
+@pytest.mark.slow
 def test_a_killed_pool_worker_fails_only_its_cell_and_the_rerun_finishes_it(tmp_path):
     marker = tmp_path / "fixed"
     sweep = expand({"kind": "test_nothing_lost:kill_cell", "base": {"marker": str(marker)},
@@ -78,6 +79,7 @@ def test_sigterm_keeps_finished_cells_says_so_and_exits_143(tmp_path):
     assert _cells(out) == 12 and kept < 12
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_out_refuses_in_one_line(tmp_path, capsys):
     cfg, out = _config(tmp_path, 6, 0.5), tmp_path / "o"
     first = _start(["sweep", str(cfg), "--out", str(out), "--workers", "1"], tmp_path)

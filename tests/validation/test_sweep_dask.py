@@ -109,6 +109,7 @@ def test_gpu_cells_ask_for_a_gpu_resource(client, tmp_path, monkeypatch):
         run_sweep(sweep, tmp_path / "p", client=Recording(client, hide_gpus=True))
 
 
+@pytest.mark.slow
 def test_killed_worker_then_rerun_completes_with_no_cell_lost_or_duplicated(client, tmp_path):
     # one long cell (submitted first) and short ones: the worker running the long cell is
     # killed while short cells are finishing on the other worker, so the kill surely lands mid-cell

@@ -103,6 +103,7 @@ def test_process_pool_gives_bitwise_the_same_records_as_in_process(tmp_path):
         assert a["config"] == b["config"] and a["provenance"]["pid"] != b["provenance"]["pid"]
 
 
+@pytest.mark.slow
 def test_interrupted_driver_loses_no_finished_cell(tmp_path):
     cfg = tmp_path / "slow.json"
     cfg.write_text(json.dumps({"kind": "debug.sleep", "base": {"seconds": 0.4}, "grid": {"seed": list(range(10))}}))

@@ -36,6 +36,7 @@ def _well_formed(c: Check):
     json.dumps(c.to_json(), allow_nan=False)
 
 
+@pytest.mark.slow
 def test_tiny_quick_checks_files_figures(tiny_run):
     out, res, msgs = tiny_run
     assert isinstance(res, SuiteResult) and res.name == "dit_findings"
