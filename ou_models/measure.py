@@ -126,9 +126,10 @@ def _cloning(run: ReplicaRun, branch_times: ArrayLike | None, n_boot: int, keep_
         interval = bootstrap(_midpoint_stat(t, 1.0, 0.5), a, n_boot, seed=run.seed)
         t_sig.append((interval.estimate, interval.low, interval.high))
     record = {"observables": names, "t_branch": t, "branch_steps": steps,
-           **interval_fields("agreement", np.array(curves).T, np.array(lows).T, np.array(highs).T),
-           **interval_fields("t_speciation", *np.array(t_spec).T), **interval_fields("t_speciation_sigmoid", *np.array(t_sig).T),
-           "samples": run.n, "seed": run.seed, "scheme": run.scheme, "level": 0.75}
+              **interval_fields("agreement", np.array(curves).T, np.array(lows).T, np.array(highs).T),
+              **interval_fields("t_speciation", *np.array(t_spec).T),
+              **interval_fields("t_speciation_sigmoid", *np.array(t_sig).T),
+              "samples": run.n, "seed": run.seed, "scheme": run.scheme, "level": 0.75}
     if keep_units:
         record["units"] = np.stack(agree, axis=-1).astype(np.int8)  # (n, B, observables) 0/1 per path
     return record
@@ -239,7 +240,7 @@ def protocol_one(data: SignFeatureMixture | FeatureModel, grid: ArrayLike,
 
 
 def _protocol_one(run: ReplicaRun, t_int_times: ArrayLike | None, n_boot: int, dit_sampling_steps: int,
-                  keep_units: bool, fit: bool = True) -> dict:
+                  keep_units: bool, fit: bool) -> dict:
     """`protocol_one` of a checked pair run (its window release, switch-on or clone), less its "g"."""
     grid, F, seed = run.grid, run.model.num_features, run.seed
     if t_int_times is None:
@@ -355,8 +356,8 @@ def _energy_record(run: ReplicaRun, e: np.ndarray, t: np.ndarray, n_boot: int) -
         return (-np.gradient(E, t, axis=-2) - 4.0) / (2.0 * E)
     q = [0.025, 0.975]
     record = {"t": t, "observables": names, **interval_fields("energy", est, *np.quantile(boots, q, axis=0)),
-           **interval_fields("rate", rate(est), *np.quantile(rate(boots), q, axis=0)),
-           "samples": n, "seed": run.seed, "scheme": run.scheme}
+              **interval_fields("rate", rate(est), *np.quantile(rate(boots), q, axis=0)),
+              "samples": n, "seed": run.seed, "scheme": run.scheme}
     if run.scheme == "sde":
         record |= interval_fields("rate_drift", rate_drift(est), *np.quantile(rate_drift(boots), q, axis=0))
     return record

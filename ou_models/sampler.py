@@ -56,8 +56,8 @@ def sample_paths(run: ReplicaRun, lo: int, hi: int, record_every: int = 0,
     recorded_steps = np.arange(0, N + 1, record_every) if record_every else np.zeros(0, dtype=np.int64)
     if record_every and recorded_steps[-1] != N:
         recorded_steps = np.append(recorded_steps, N)
-    y = np.zeros((n, recorded_steps.size, K, model.num_features))                  # (n, R, K, F)
-    gram = np.zeros((n, recorded_steps.size, K, K))                                # (n, R, K, K)
+    y = np.zeros((n, recorded_steps.size, K, model.num_features))      # (n, R, K, F)
+    gram = np.zeros((n, recorded_steps.size, K, K))                    # (n, R, K, K)
     ids = np.arange(lo, hi, dtype=np.int64)
     kernels.run_paths(z, ids, run.seed, 0, model.patterns, *tables.args(), sign_states(K).copy(),
                       model.amplitudes > 0, 0, N, max(record_every, 1), y, gram, run.noise == "shared")
