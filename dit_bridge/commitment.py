@@ -15,6 +15,7 @@ Intervals are percentile bootstraps over pairs (seeds) through ou_models.estimat
 """
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,8 +90,20 @@ def scale_agreement(a: torch.Tensor, b: torch.Tensor, scales: Sequence[int]) -> 
 def agreement_fit(t_int: ArrayLike, curve: ArrayLike) -> SigmoidFit:
     """Logistic fit of agreement vs t_int, asymptotes fitted in a bounded box (fit_sigmoid_bounded):
     lo = the plateau before the rise (t_int -> first), hi = the one after (hi < lo for a falling curve);
-    neither above 1, the largest agreement there is."""
-    return fit_sigmoid_bounded(t_int, np.asarray(curve, dtype=float), ceiling=1.0)
+    neither above 1, the largest agreement there is. Memoised on the two arrays' float64 bytes (`_fit_of`)."""
+    t = np.ascontiguousarray(t_int, dtype=float)
+    c = np.ascontiguousarray(curve, dtype=float)
+    if t.ndim != 1 or c.ndim != 1:
+        return fit_sigmoid_bounded(t, c, ceiling=1.0)   # its own error names the argument
+    return _fit_of(t.tobytes(), c.tobytes())
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _fit_of(t_bytes: bytes, curve_bytes: bytes) -> SigmoidFit:
+    """agreement_fit of one (t_int, curve), computed once per process: an analysis meets the same bootstrap
+    replicate curves in several places (commitment fits, gap readings, ratio, collapse and joint intervals; on
+    the demo's fhgm 45,440 fits of 14,660 distinct curves). The fit is deterministic and SigmoidFit frozen."""
+    return fit_sigmoid_bounded(np.frombuffer(t_bytes), np.frombuffer(curve_bytes), ceiling=1.0)
 
 
 def commitment_time(t_int: ArrayLike, curve: ArrayLike, min_contrast: float = 0.05,

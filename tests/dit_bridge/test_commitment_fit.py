@@ -82,3 +82,19 @@ def test_bad_input_is_named():
         fit_sigmoid_bounded(GRID, GRID, pad=-1)
     with pytest.raises(InputError, match="distinct"):
         fit_sigmoid_bounded([1, 1, 1, 1], [0, 1, 0, 1])
+
+
+def test_agreement_fit_is_memoised_on_the_curve_and_equals_the_direct_fit():
+    """The analysis meets the same bootstrap curves several times: a repeated (t_int, curve) is not fitted again,
+    and the memoised fit is the direct fit's, whatever form (list, ints, array) the arguments came in."""
+    from syncgap.dit_bridge.commitment import _fit_of, agreement_fit
+    from syncgap.ou_models.estimators import fit_sigmoid_bounded
+    t = [0, 4, 8, 12, 16, 20]
+    curve = np.array([0.5, 0.52, 0.6, 0.85, 0.97, 1.0])
+    _fit_of.cache_clear()
+    first = agreement_fit(t, curve)
+    assert first == fit_sigmoid_bounded(np.asarray(t, float), curve, ceiling=1.0)
+    assert agreement_fit(np.asarray(t, float), list(curve)) is first          # the same key, not refitted
+    assert _fit_of.cache_info().hits == 1 and _fit_of.cache_info().misses == 1
+    other = agreement_fit(t, curve[::-1].copy())                               # another curve: its own fit
+    assert other != first and _fit_of.cache_info().misses == 2
