@@ -30,6 +30,7 @@ from syncgap.theory.checks import InputError, check_int, check_real
 from syncgap.theory.gated import routing_factor
 
 from .pair_run import PAIRS_MAX, PairRun
+from .sampling import StepHooks
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -50,7 +51,13 @@ def denoiser(loaded: LoadedDiT, scheduler: DDPMScheduler, x: torch.Tensor, step:
     p = next(loaded.model.parameters())
     with torch.no_grad():
         out = loaded.model(x.to(p.device, p.dtype), torch.full((x.shape[0],), int(t), device=p.device),
-                        labels.to(p.device)).sample.float().cpu()
+                           labels.to(p.device)).sample.float().cpu()
+    return denoised(scheduler, x, step, out)
+
+
+def denoised(scheduler: DDPMScheduler, x: torch.Tensor, step: int, out: torch.Tensor) -> torch.Tensor:
+    """D_hat of rows x (R, C, H, W) from the model's output `out` (R, C or 2C, H, W) at sampler step `step`."""
+    t = scheduler.timesteps[step]
     eps = out[:, :x.shape[1]]
     abar = float(scheduler.alphas_cumprod[int(t)])
     return (x - (1.0 - abar) ** 0.5 * eps) / abar ** 0.5
@@ -64,7 +71,11 @@ def feature_difference_slope(d_on: np.ndarray, d_off: np.ndarray) -> np.ndarray:
 
 def _pair_diff(run: PairRun, scheduler: DDPMScheduler, x: torch.Tensor, step: int, phi: np.ndarray) -> np.ndarray:
     """phi . (D_hat_A - D_hat_B) per pair (P, F) of rows x = [A; B] with the model's current processors."""
-    d = denoiser(run.loaded, scheduler, x, step, run.row_labels)
+    return _feature_difference(denoiser(run.loaded, scheduler, x, step, run.row_labels), phi)
+
+
+def _feature_difference(d: torch.Tensor, phi: np.ndarray) -> np.ndarray:
+    """phi . (d_A - d_B) per pair (P, F) of denoiser rows d = [A; B]."""
     a, b = d.chunk(2)
     return (a - b).reshape(a.shape[0], -1).double().numpy() @ phi.T
 
@@ -92,17 +103,20 @@ def _differences(run: PairRun, phi: np.ndarray, progress: Callable[[int, int], o
     scheduler.set_timesteps(num_steps)
     state = run.start()
     on, off, lin_on, lin_off = (np.empty((num_steps, run.n_pairs, phi.shape[0])) for _ in range(4))
+    gated = {}   # the gated model output at each step: the advancing call's (run_pairs' model_output hook)
+    hooks = StepHooks(model_output=lambda k, x, out: gated.__setitem__(k, out))
     try:
         for s in range(num_steps):
             x = state.x
             a, b = x.chunk(2)
             x_lin = torch.cat([a, a + LINEAR_DELTA * (b - a)])
             run.couple()
-            on[s], lin_on[s] = _pair_diff(run, scheduler, x, s, phi), _pair_diff(run, scheduler, x_lin, s, phi)
+            lin_on[s] = _pair_diff(run, scheduler, x_lin, s, phi)
             run.couple(False)
             off[s], lin_off[s] = _pair_diff(run, scheduler, x, s, phi), _pair_diff(run, scheduler, x_lin, s, phi)
             run.couple()
-            run.advance(scheduler, state, s + 1)
+            run.advance(scheduler, state, s + 1, hooks=hooks)   # its model call is the gated reading of x: no second
+            on[s] = _feature_difference(denoised(scheduler, x, s, gated.pop(s)), phi)
             if progress is not None:
                 progress(s + 1, num_steps)
     finally:

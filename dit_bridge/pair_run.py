@@ -20,8 +20,8 @@ import torch
 from syncgap.theory.checks import InputError, check_choice, check_int, check_real
 
 from .coupling import attention_layers, check_g, check_gate, check_layers, remove_coupling, set_coupling
-from .sampling import (PairState, antisymmetric_noise, check_guidance, check_labels, check_sampler, make_scheduler,
-                       row_generators, run_pairs)
+from .sampling import (PairState, StepHooks, antisymmetric_noise, check_guidance, check_labels, check_sampler,
+                       make_scheduler, row_generators, run_pairs)
 
 if TYPE_CHECKING:
     from diffusers import DDIMScheduler, DDPMScheduler
@@ -127,11 +127,12 @@ class PairRun:
             remove_coupling(self.loaded.model)
 
     def advance(self, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, stop: int | None = None,
-                labels: torch.Tensor | None = None) -> PairState:
+                labels: torch.Tensor | None = None, hooks: StepHooks | None = None) -> PairState:
         """`state` advanced to step `stop` (default num_steps) with the model's current processors; labels: the
-        rows' classes when the batch is not this run's own [A; B] (default `row_labels`)."""
+        rows' classes when the batch is not this run's own [A; B] (default `row_labels`); hooks: run_pairs'."""
         return run_pairs(self.loaded, scheduler, state, self.row_labels if labels is None else labels,
-                         num_steps=self.num_steps, stop=stop, guidance_scale=self.guidance_scale)
+                         num_steps=self.num_steps, stop=stop, guidance_scale=self.guidance_scale,
+                         hooks=StepHooks() if hooks is None else hooks)
 
 
 __all__ = ["PairRun", "pair_labels", "WINDOWS", "NOISES", "PAIRS_MAX", "STEPS_MAX"]

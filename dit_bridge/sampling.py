@@ -239,6 +239,7 @@ class StepHooks:
     recorder: StepRecorder | None = None   # told each step and the pairs M before the model call
     progress: Callable[[int, int], object] | None = None   # progress(steps done, num_steps) after each step
     keep_trajectory: bool = False          # append a copy of x after each step to state.trajectory
+    model_output: Callable[[int, torch.Tensor, torch.Tensor], object] | None = None   # (k, x, out) after the call
 
 
 def run_pairs(loaded: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, labels: torch.Tensor, *,
@@ -269,6 +270,8 @@ def run_pairs(loaded: LoadedDiT, scheduler: DDPMScheduler | DDIMScheduler, state
                 out = _model_eps_chunked(loaded, x, t, labels, guidance_scale, CPU_PAIRS_PER_CALL, padded)  # (2M, C, H, W)
             else:   # hooks (recorder) see every row of a step in one call
                 out = _model_eps(loaded, x, t, labels, guidance_scale).to(x.device)
+            if hooks.model_output is not None:
+                hooks.model_output(k, x, out)
             if isinstance(scheduler, DDPMScheduler):
                 x = scheduler.step(out, t, x, generator=state.generators).prev_sample
             else:
