@@ -10,6 +10,9 @@ import pytest
 # As the `syncgap` script does (validation/cli/main.py): OpenMP threads sleep between parallel regions instead
 # of spinning, which starves the cores when tests, torch and numba share a small machine.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# As `syncgap validate` does before its DiT cells run in forked workers (validation/cell_workers.py): a fork-safe
+# Numba threading layer, so a test that forks workers can follow one that ran a parallel Numba kernel.
+os.environ.setdefault("NUMBA_THREADING_LAYER", "forksafe")
 # Empirical modes (dit_bridge/modes.py) are cached under $SYNCGAP_CACHE: the tests keep theirs out of the home folder.
 if "SYNCGAP_CACHE" not in os.environ:
     import tempfile

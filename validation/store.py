@@ -289,6 +289,11 @@ def compute_cell(path, config: dict, compute, validate=None, upgrade=None) -> tu
     old = load_cell(path, config, validate, upgrade)
     if old is not None:
         return old, True
+    return store_computed(path, config, compute, validate), False
+
+
+def store_computed(path, config: dict, compute, validate=None) -> dict:
+    """compute()'s record of `config`, checked, sealed and written atomically at `path` (whatever is there)."""
     t0 = time.time()
     result = to_plain(compute())
     record = {"key": cell_key(config), "config": to_plain(config), "result": result,
@@ -299,7 +304,7 @@ def compute_cell(path, config: dict, compute, validate=None, upgrade=None) -> tu
         raise RuntimeError(f"{path}: the freshly computed cell {exc}") from None
     record = sealed(record)
     atomic_write_json(path, record)
-    return record, False
+    return record
 
 
 # ---------------------------------------------------------------- line files (metrics.jsonl)

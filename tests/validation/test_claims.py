@@ -213,7 +213,7 @@ def test_validate_model_reaches_every_dit_suite(tmp_path, monkeypatch):
     from syncgap.validation.cli.main import main
     seen = {}
 
-    def fake_run_report(out, suites, *, quick, progress, options, notes):
+    def fake_run_report(out, suites, *, quick, progress, options, notes, beside=()):
         seen.update(options)
         return {"checks": [], "claims": [], "passed": 0, "failed": 0, "n/a": 0, "quick": quick, "suites": [], "suite_errors": {},
                 "wall_s": 0.0}

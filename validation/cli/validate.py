@@ -14,7 +14,8 @@ import argparse
 import os
 import sys
 
-from syncgap.theory.checks import InputError, check_choice
+from syncgap.theory.checks import InputError, check_choice, check_int
+from syncgap.validation.cell_workers import fork_safe_numba, usable_workers
 from syncgap.validation.report import run as report
 from syncgap.validation.suites import DEFAULT_ORDER, SUITES
 
@@ -54,6 +55,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the DiT model of those cells (inductor; kernels cached in "
                         "$TORCHINDUCTOR_CACHE_DIR, default ~/.cache/syncgap/inductor); eager, with one line on stderr, where compilation fails")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes computing the dit suite's cells side by side, one thread each (forked; a Linux "
+                        "CPU without --compile only); with more than 1 the other suites run beside the dit suite, "
+                        "each in a forked one-thread process (1: everything in this process, in order; default: "
+                        "the thread count)")
     p.add_argument("--strict", action="store_true", help="exit 1 when any check fails")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     add_json_flag(p)
@@ -146,12 +152,22 @@ def run(args: argparse.Namespace) -> int:
             options.setdefault(name, {})["dtype"] = getattr(args, "dtype", "auto")
             if getattr(args, "compile", False):
                 options[name]["compile"] = True
+    workers = None if args.workers is None else check_int("--workers", args.workers, 1, 256)
     report.check_out_dir(args.out)
     out_folder(args.out)        # writable, and locked: one run per report folder
     say = None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True))
+    if "dit" in suites and workers != 1:
+        fork_safe_numba()   # before the first parallel Numba kernel: the cell workers are forked (cell_workers)
+    beside = []
     if "dit" in suites or "ou" in suites:
-        set_threads(say)   # torch/Numba threads: $SYNCGAP_THREADS, else free cores (threads.threads_for)
-    summary = report.run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes)
+        threads = set_threads(say)   # torch/Numba threads: $SYNCGAP_THREADS, else free cores (threads.threads_for)
+        if "dit" in suites:
+            workers = usable_workers(threads if workers is None else workers, args.device, bool(args.compile))
+            options["dit"]["workers"] = workers
+            if workers > 1:   # the other suites run beside the dit suite, in forked one-thread processes
+                beside = [s for s in suites if s != "dit"]
+    summary = report.run_report(args.out, suites, quick=args.quick, progress=say, options=options, notes=notes,
+                                beside=beside)
     if args.json:
         print_json(validate_doc(args, summary))
     else:

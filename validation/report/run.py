@@ -33,7 +33,7 @@ import io
 import json
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from syncgap.theory.checks import InputError
@@ -148,11 +148,25 @@ def merged_facts(results) -> dict[str, dict]:
     return out
 
 
+def _run_suites(suites: list[str], beside: set[str], run_one: Callable[[str], tuple]) -> list[tuple]:
+    """run_one(name) of every suite, in the order of `suites`: those in `beside` in forked processes started first."""
+    from syncgap.validation.cell_workers import ForkedCall
+    forked = {name: ForkedCall(lambda name=name: run_one(name)) for name in suites if name in beside}
+    try:
+        here = {name: run_one(name) for name in suites if name not in forked}
+        return [forked[name].result() if name in forked else here[name] for name in suites]
+    finally:
+        for call in forked.values():
+            call.close()
+
+
 def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
                progress: Callable[[str], None] | None = None, options: dict | None = None,
-               notes: list[str] | None = None) -> dict:
+               notes: list[str] | None = None, beside: Sequence[str] = ()) -> dict:
     """Run `suites` (registered names) in order; write summary.json, report.md, report.html, checks.csv, summary.tex.
 
+    `beside`: suites that run in forked processes of one thread each (validation.cell_workers.ForkedCall), started
+    first, while the others run in order here; the report keeps the order of `suites` whatever finishes first.
     `progress(message)` gets one line per step; messages also go to out_dir/progress.log.
     `options[name]` holds extra keyword arguments of one suite (e.g. {"dit": {"model": "fhgm"}}).
     `notes`: sentences the reader must see first (e.g. that a model has random weights): top of
@@ -172,7 +186,8 @@ def run_report(out_dir: str | Path, suites: list[str], *, quick: bool = False,
             progress(msg)
     say(f"report: suites {', '.join(suites)}{' (quick)' if quick else ''} -> {out}")
     t0 = time.time()
-    results = [run_suite(name, out, quick, say, (options or {}).get(name), log=to_log) for name in suites]
+    results = _run_suites(suites, set(beside), lambda name: run_suite(name, out, quick, say, (options or {}).get(name),
+                                                                     log=to_log))
     checks = [c for r, _ in results for c in r.checks]
     facts = merged_facts(results)
     board = scoreboard(checks, facts)

@@ -31,11 +31,12 @@ def ou_partial_checks(root: Path) -> list[Check]:
     return partial_checks(root)
 
 
-def run_dit_suite(out_dir, *, device="cpu", dtype="auto", compile=False, **options) -> SuiteResult:
-    """The DiT suite (`dit.findings.dit_findings_suite`) on `device`, its sign cells in `dtype`, torch.compile'd or not."""
+def run_dit_suite(out_dir, *, device="cpu", dtype="auto", compile=False, workers=1, **options) -> SuiteResult:
+    """The DiT suite (`dit.findings.dit_findings_suite`) on `device`, its sign cells in `dtype`, torch.compile'd or
+    not, its cells computed by `workers` forked processes (validation.cell_workers)."""
     from syncgap.validation.suites.dit.findings import dit_findings_suite   # torch, diffusers: loaded at module level
     from syncgap.validation.suites.dit.settings import Runtime
-    return dit_findings_suite(out_dir, runtime=Runtime(device, dtype, compile), **options)
+    return dit_findings_suite(out_dir, runtime=Runtime(device, dtype, compile, workers), **options)
 
 
 SUITES = {

@@ -72,10 +72,12 @@ def analog_record(mix, t_ints, *, num_steps, n_paths, seed, window, g=None, rho=
     return {"t_int": [int(s) for s in steps], "feature_agreement": np.moveaxis(units.astype(float), 2, 1)}
 
 
-def bridge_cells(cell, model, mix, settings, p1: dict, sign_model) -> None:
-    """Run (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`; the coupled-
-    cloning cells read signs, so they run the model that `sign_model(kind, g)` gives with its key's dtype entry
-    (dit_findings: bf16 under --dtype auto on a CPU with native bf16); the gate response stays float32."""
+def bridge_cells(cell, record, model, mix, settings, p1: dict, sign_model) -> None:
+    """Submit (or reuse) the bridge's cells through dit_findings' `cell(kind, g, compute, **config)`; `record(cell)`
+    waits for one and gives its record (the calibrated analog reads the gate's). The coupled-cloning cells read
+    signs, so they run the model that `sign_model(kind, g)` gives with its key's dtype entry (dit_findings: bf16
+    under --dtype auto on a CPU with native bf16); the gate response stays float32. Every gate is submitted
+    before the first is read, so worker processes (validation.cell_workers) never wait on one gate at a time."""
     from syncgap.dit_bridge import protocols
     for g in settings.g_grid:   # g = 0 is the "clone" cell: coupled cloning at g = 0 is cloning (tested)
         if g > 0:
@@ -85,15 +87,16 @@ def bridge_cells(cell, model, mix, settings, p1: dict, sign_model) -> None:
     if mix is None or not settings.bridge:
         return
     ex = dict(num_steps=settings.num_steps, n_paths=settings.ou_paths, seed=settings.seed)
+    gates = {}
     for g in settings.g_grid:
         cell("exact_p1_clone", g, lambda g=g: analog_record(mix, settings.t_ints, window="clone", g=g, **ex),
              n_paths=settings.ou_paths, window="clone", gate_final=False)
-        if g <= 0:
-            continue
-        gate = cell("gate", g, lambda g=g: gate_record(model, mix, g, num_steps=settings.num_steps,
-                                                       n_pairs=settings.gate_pairs, n_boot=settings.n_boot),
-                    gate_pairs=settings.gate_pairs)
-        rho, _ = calibrated_rho(gate["result"])
+        if g > 0:
+            gates[g] = cell("gate", g, lambda g=g: gate_record(model, mix, g, num_steps=settings.num_steps,
+                                                               n_pairs=settings.gate_pairs, n_boot=settings.n_boot),
+                            gate_pairs=settings.gate_pairs)
+    for g, gate in gates.items():
+        rho, _ = calibrated_rho(record(gate)["result"])
         for window in BRIDGE_WINDOWS:
             kind = "calib_p1" if window == "release" else "calib_p1_clone"
             cell(kind, g, lambda w=window, r=rho: analog_record(mix, settings.t_ints, window=w, rho=r, **ex),

@@ -2,7 +2,7 @@
 
     dit_findings_suite(out_dir, *, quick, progress, model=None, g_grid=None, full=False, runtime=Runtime())
 
-Per model it runs (cells, cells.py; reused on rerun): Protocol I cloning at g = 0, Protocol I at each g > 0 of
+Per model it runs (measure.py: which cells; cells.py: one file each, reused on rerun): Protocol I cloning at g = 0, Protocol I at each g > 0 of
 the grid (release window; on the FHGM-DiT also the other variants of Settings.variants: switch-on by default, all
 eight with full=True), and for the FHGM-DiT the exact-score sampler of the same data (cloning, and gated Protocol I
 with each variant: the independent prediction). From those files alone it writes `analysis.json` (analysis.py,
@@ -27,6 +27,7 @@ import json
 import math
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,14 +37,15 @@ from syncgap.validation.suites.dit import (analysis as dit_analysis, calibrated 
                                            joint as dit_joint, power, predictions as dit_predictions)
 from syncgap.validation.checks import (NA, Agreement, Check, Decision, anchor_established, decided, ordering,
                                        own_interval, sign)
+from syncgap.validation.cell_workers import CellWorkers
 from syncgap.validation.suites.result import SuiteResult
 from syncgap.validation.store import atomic_write_json, to_plain
 
 from syncgap.validation.suites.dit.depth import finding as dit_depth
+from syncgap.validation.suites.dit.measure import (VARIANT, finished, measure_model,  # noqa: F401 (re-exported)
+                                                   submit_model)
 from syncgap.validation.suites.dit.settings import FULL_VARIANTS, QUICK, Runtime, Settings, settings_for  # noqa: F401 (re-exported)
 
-# the Protocol I variant the suite measures (docs/protocols.md); every prediction uses the same one
-VARIANT = dict(dit_cells.RELEASE)
 
 
 def _models(model) -> list[str]:
@@ -51,83 +53,6 @@ def _models(model) -> list[str]:
     if not names or not all(isinstance(m, str) and m for m in names):
         raise InputError(f"model must be a model name or a non-empty list of names, got {model!r}")
     return names
-
-
-def measure_model(name, out_dir, settings: Settings, device="cpu", say=lambda m: None, dtype="fp32",
-                  compile: bool = False) -> dict:
-    """Run (or reuse) every cell of one model; returns {kind: (path, record, reused)}. The sign-agreement cells (cloning,
-    Protocol I windows, coupled cloning) run the model in `dtype` ("fp32" or "bf16", dit_bridge.precision), which enters
-    their configuration key (fp32 for the cells of settings.fp32_cells); the exact-score cells do not run the model.
-    compile: torch.compile their model (dit_bridge.sampling.compile_model; eager where compilation fails)."""
-    from syncgap.dit_bridge.precision import dtype_config, model_in
-    from syncgap.dit_bridge.protocols import protocol_one
-    from syncgap.dit_bridge.registry import load_model, weights_fingerprint
-    model = load_model(name, device=device)
-    fast, typed = model_in(model, dtype), dtype_config(dtype)   # the sign cells' model and their key's dtype entry
-    keep = set(settings.fp32_cells)    # cells where bf16 moved the gap too far (dit_settings): fp32 whatever dtype
-
-    def sign_model(kind, g):
-        return (model, {}) if (kind, float(g)) in keep else (fast, typed)
-    if compile:
-        from syncgap.dit_bridge.sampling import compile_model
-        compile_model(fast)
-    mix = dit_cells.fhgm_mixture(model)
-    scales = dit_cells.unit_scales(model, mix)
-    modes = None
-    if mix is None and settings.modes:   # a model without known features: its empirical modes (dit_bridge.modes)
-        from syncgap.dit_bridge.modes import empirical_modes
-        modes = empirical_modes(model, settings.modes, n_samples=settings.mode_samples, seed=settings.seed,
-                                num_steps=settings.num_steps)
-        say(f"dit {name}: {settings.modes} empirical modes {'read from the cache' if modes['cached'] else 'computed'} "
-            f"({modes['path']})")
-    pats = mix.patterns if mix is not None else None if modes is None else modes["patterns"]
-    base = {"model": model.name, "source": model.source,
-            "weights": weights_fingerprint(model.model),    # a retrained model's cells are recomputed, not reused
-            "num_steps": settings.num_steps, "n_pairs": settings.n_pairs, "t_ints": list(settings.t_ints),
-            "seed": settings.seed, "scales": scales, "features": mix is not None,
-            **({"modes": settings.modes, "mode_samples": settings.mode_samples} if modes is not None else {})}
-    cells = {}
-
-    def cell(kind, g, compute, **extra):
-        path = dit_cells.cell_file(out_dir, name, kind, g)
-        r, reused = dit_cells.run_cell(path, {**base, "kind": kind, "g": g, **extra}, compute)
-        say(f"dit {name}: {kind} g={g:g}{' ' + extra['dtype'] if 'dtype' in extra else ''} "
-            f"{'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s)")
-        cells[(kind, g)] = (path, r, reused)
-        return r
-
-    p1 = dict(t_ints=list(settings.t_ints), n_pairs=settings.n_pairs, seed=settings.seed, num_steps=settings.num_steps,
-              scales=scales, patterns=pats, offsets=None if modes is None else modes["offsets"])
-    m, ty = sign_model("clone", 0.0)
-    cell("clone", 0.0, lambda: protocol_one(m, 0.0, clone=True, fit=False, **p1), **ty)
-    for window, noise, sampler in settings.variants:
-        variant = {**VARIANT, "window": window, "noise": noise, "sampler": sampler}
-        label = dit_predictions.variant_label(variant)
-        if label != "release" and mix is None:
-            continue   # the other variants run beside an exact analog only: on the FHGM-DiT
-        kind, extra = ("p1", {}) if label == "release" else (f"p1_{label}", {"window": window, "noise": noise,
-                                                                            "sampler": sampler})
-        for g in settings.g_grid:
-            if g <= 0:
-                continue
-            m, ty = sign_model(kind, g)
-            cell(kind, g, lambda g=g, v=variant, m=m: protocol_one(
-                m, g, clone=False, window=v["window"], noise=v["noise"], sampler=v["sampler"], fit=False, **p1),
-                 eps=VARIANT["eps"], **extra, **ty)
-            if mix is not None:   # the independent prediction: the exact-score gated sampler, same variant/grid/estimator
-                cell(f"exact_{kind}", g, lambda g=g, v=variant: dit_cells.exact_protocol_one_record(
-                    mix, g, settings.t_ints, num_steps=settings.num_steps, n_paths=settings.ou_paths,
-                    seed=settings.seed, variant=v),
-                     n_paths=settings.ou_paths, gate_final=False, **variant)
-    dit_calibrated.bridge_cells(cell, model, mix, settings, p1, sign_model)   # coupled cloning, gate, calibrated analog
-    if mix is not None:
-        cell("ou", 0.0, lambda: dit_cells.ou_clone_record(mix, settings.t_ints, num_steps=settings.num_steps,
-                                                          n_paths=settings.ou_paths, seed=settings.seed),
-             n_paths=settings.ou_paths, scheme="ddpm")
-    return {"cells": cells, "layers": model.num_layers, "mix": mix, "name": model.name, "modes": modes,
-            "quality_gate": dit_cells.quality_gate(model.source),
-            "random_weights": bool(model.info.get("random_weights", False)),
-            "space": "latent" if model.latent_scale is not None else "pixel"}
 
 
 def analyse_model(name, cell_files: dict, settings: Settings, mix, records: dict | None = None) -> dict:
@@ -380,38 +305,52 @@ def dit_findings_suite(out_dir, *, quick: bool, progress=None, model=None, g_gri
     """Measure P2's four findings on `model` (a name, a list, "digits", "tiny", DiT-XL/2 or a path).
 
     model=None runs the embedded CPU models: fhgm, its control fhgm-flat and digits in the full run, FHGM-DiT alone with quick=True.
-    runtime: the device, the sign cells' model dtype and torch.compile (dit_settings.Runtime).
+    runtime: the device, the sign cells' model dtype, torch.compile and the worker processes that compute the
+    cells (dit_settings.Runtime; validation.cell_workers: forked, one thread each, on a Linux CPU only).
     """
     from syncgap.dit_bridge.precision import resolve_dtype
 
     from syncgap.validation.suites.dit import figures as dit_figures
     device, dtype = runtime.device, resolve_dtype(runtime.dtype, runtime.device)
+    if runtime.workers > 1:
+        from syncgap.validation.cell_workers import usable_workers
+        runtime = replace(runtime, workers=usable_workers(runtime.workers, device, runtime.compile))
     names = _models(model if model is not None else list(DEFAULT_MODELS[:1] if quick else DEFAULT_MODELS))
     say = progress if progress is not None else (lambda m: None)
     out_dir = str(out_dir)
     checks, figures, files, notes, rows, facts = [], [], [], {}, [], {}
-    for name in names:
-        t0 = time.time()
-        settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
-        meas = measure_model(name, out_dir, settings, device, say, dtype, runtime.compile)
-        cf = {k: v[0] for k, v in meas["cells"].items()}
-        ana = analyse_model(meas["name"], cf, settings, meas["mix"], {k: v[1] for k, v in meas["cells"].items()})
-        ana["measure_wall_s"] = round(time.time() - t0, 2)
-        ana["quality_gate"] = meas["quality_gate"]
-        ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
-        atomic_write_json(ana_path, to_plain(ana))
-        ana = load_analysis(ana_path)
-        cks = checks_for(ana)  # checks from the written file only
-        for f, txt in summaries(ana).items():
-            notes.setdefault(f, []).append(txt)
-        checks += cks
-        facts[ana["model"]] = dit_cells.model_facts(ana, meas["layers"], meas["random_weights"], meas["space"])
-        rows += ana.get("headline", [])
-        files += list(cf.values()) + [ana_path]
-        figures += dit_figures.draw_all(ana_path, out_dir)
-        say(f"dit {name}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass, "
-            f"{sum(c.verdict == 'n/a' for c in cks)} n/a ({time.time() - t0:.1f} s)")
-    depth = dit_depth.depth_part(out_dir, quick=bool(quick), full=bool(full), model=model, device=device, say=say)
+    runtime = replace(runtime, dtype=dtype)
+    # every cell is submitted before the first analysis, the depth cells first: they are the longest, so worker
+    # processes (runtime.workers) compute them beside the others instead of after them, and their analysis runs
+    # while the models' cells are computed
+    with CellWorkers(runtime.workers, say) as pool:
+        depth = dit_depth.submit_depth(out_dir, quick=bool(quick), full=bool(full), model=model, device=device,
+                                       pool=pool)
+        submitted = []
+        for name in names:
+            t0 = time.time()
+            settings = settings_for(bool(quick), g_grid, bool(full), model=name)   # sized to its target (dit_settings)
+            submitted.append((t0, settings, submit_model(name, out_dir, settings, runtime, say, pool)))
+        depth = dit_depth.finish_depth(depth, out_dir, full=bool(full), say=say, pool=pool)   # its cells come first
+        for t0, settings, sub in submitted:
+            meas = finished(sub, pool)
+            cf = {k: v[0] for k, v in meas["cells"].items()}
+            ana = analyse_model(meas["name"], cf, settings, meas["mix"], {k: v[1] for k, v in meas["cells"].items()})
+            ana["measure_wall_s"] = round(time.time() - t0, 2)
+            ana["quality_gate"] = meas["quality_gate"]
+            ana_path = os.path.join(os.path.dirname(next(iter(cf.values()))), "analysis.json")
+            atomic_write_json(ana_path, to_plain(ana))
+            ana = load_analysis(ana_path)
+            cks = checks_for(ana)  # checks from the written file only
+            for f, txt in summaries(ana).items():
+                notes.setdefault(f, []).append(txt)
+            checks += cks
+            facts[ana["model"]] = dit_cells.model_facts(ana, meas["layers"], meas["random_weights"], meas["space"])
+            rows += ana.get("headline", [])
+            files += list(cf.values()) + [ana_path]
+            figures += dit_figures.draw_all(ana_path, out_dir)
+            say(f"dit {sub['name']}: {sum(c.verdict == 'pass' for c in cks)}/{len(cks)} checks pass, "
+                f"{sum(c.verdict == 'n/a' for c in cks)} n/a ({time.time() - t0:.1f} s)")
     checks, figures, files = checks + depth.checks, figures + depth.figures, files + depth.files
     notes.setdefault(F3, []).extend(depth.notes)
     verdicts = _verdicts(checks, notes)

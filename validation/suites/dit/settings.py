@@ -103,11 +103,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Runtime:
-    """Where and how the DiT suite runs its model: the device, the sign cells' dtype, torch.compile."""
+    """Where and how the DiT suite runs its model: the device, the sign cells' dtype, torch.compile, worker processes."""
 
     device: str = "cpu"      # "cpu" or "cuda"
     dtype: str = "auto"      # the sign-agreement cells' dtype: "auto" (bf16 on a CPU with native bf16), "fp32", "bf16"
     compile: bool = False    # torch.compile the sign cells' model (dit_bridge.sampling.compile_model)
+    workers: int = 1         # forked processes computing cells, one thread each (validation.cell_workers)
 
 
 QUICK = Settings(num_steps=20, n_pairs=4, t_ints=(0, 4, 8, 12, 16, 20), g_grid=(0.0, 0.5, 2.0),

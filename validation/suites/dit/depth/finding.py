@@ -1,6 +1,7 @@
 """P2's third finding, "the gap appears only in the last layers", measured per layer (docs/science.md §5, docs/protocols.md).
 
     depth_part(out_dir, *, quick, full, model, device, say) -> DepthPart(checks, figures, notes, files)
+    submit_depth(...) then finish_depth(...): the same with the cells computed by a CellWorkers pool
 
 Per FHGM-trained model, cells reused on rerun (dit/<model>/):
 - depth_g<g>.json: a shared-noise DDPM pair run with hooks on every block (dit_bridge.depth.depth_run)
@@ -40,7 +41,8 @@ from syncgap.theory.checks import InputError
 from syncgap.theory.intervals import list_fields, read_triple, read_triples, triple_fields
 from syncgap.validation.checks import Check, bound, decided, sign
 from syncgap.validation.suites.result import Figure
-from syncgap.validation.store import atomic_write_json, to_plain
+from syncgap.validation.cell_workers import CellWorkers
+from syncgap.validation.store import atomic_write_json, numbers_only, to_plain
 
 from syncgap.validation.suites.dit import cells as dit_cells
 from syncgap.validation.suites.dit.depth.ablation import ablation_not_run_text, ablation_text
@@ -85,6 +87,7 @@ class DepthPart:
     figures: list = field(default_factory=list)
     notes: list = field(default_factory=list)     # finding text, one sentence per model
     files: list = field(default_factory=list)
+    submitted: list = field(default_factory=list)   # (name, model, mix, settings, depth cell, attribution cell)
 
 
 def predicted_first_layer(n_layers: int) -> int:
@@ -242,11 +245,18 @@ def _models(model, quick: bool) -> list[str]:
 def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: str = "cpu",
                say=lambda m: None) -> DepthPart:
     """Measure, analyse, check and draw the depth finding for every FHGM-trained model of `model`
-    (default: fhgm-deep16 and fhgm; --quick: fhgm). Other models are skipped with a note; a default model
-    that cannot be loaded is a failed check."""
-    from syncgap.dit_bridge.registry import load_model, weights_fingerprint
+    (default: fhgm-deep16 and fhgm; --quick: fhgm), its cells computed in this process (`submit_depth` and
+    `finish_depth` with one worker). Other models are skipped with a note; a default model that cannot be
+    loaded is a failed check."""
+    with CellWorkers(1, say) as pool:
+        return finish_depth(submit_depth(out_dir, quick=quick, full=full, model=model, device=device, pool=pool),
+                            out_dir, full=full, say=say, pool=pool)
 
-    from syncgap.validation.suites.dit.depth.figures import draw_depth_figures
+
+def submit_depth(out_dir, *, quick: bool, full: bool, model, device: str, pool: CellWorkers) -> DepthPart:
+    """Submit the depth and attribution cells of every FHGM-trained model of `model` to `pool` (depth_part); the
+    part holds the skipped models' notes and checks, and under `submitted` what `finish_depth` reads."""
+    from syncgap.dit_bridge.registry import load_model, weights_fingerprint
     if quick and full:
         raise InputError("quick and full exclude each other")
     st = QUICK if quick else FULL if full else DepthSettings()
@@ -268,21 +278,31 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         config = {"kind": "depth", "model": loaded.name, "source": loaded.source,
                   "weights": weights_fingerprint(loaded.model),
                   **asdict(st)}
-        r, reused = dit_cells.run_cell(path, config, lambda: depth_record(loaded, mix, st))
+        attr_path = dit_cells.cell_file(out_dir, name, "depth_attribution", st.g)
+        depth = pool.submit(path, config, lambda m=loaded, x=mix: depth_record(m, x, st), validate=numbers_only)
+        attr = pool.submit(attr_path, {**config, "kind": "depth_attribution"},
+                           lambda m=loaded, x=mix: attribution_record(m, x, st), validate=numbers_only)
+        part.submitted.append((name, loaded, mix, st, depth, attr))
+    return part
+
+
+def finish_depth(part: DepthPart, out_dir, *, full: bool, say, pool: CellWorkers) -> DepthPart:
+    """Wait for the cells `submit_depth` put in `part`, then analyse, check and draw each model's depth finding."""
+    from syncgap.validation.suites.dit.depth.figures import draw_depth_figures
+    for name, loaded, mix, st, depth, attr in part.submitted:
+        r, reused = pool.result(depth)
         say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
             f"cpu {r['result']['cpu_s']:.1f} s)")
-        cell = dit_cells.read_cell(path)["result"]
-        attr_path = dit_cells.cell_file(out_dir, name, "depth_attribution", st.g)
-        r, reused = dit_cells.run_cell(attr_path, {**config, "kind": "depth_attribution"},
-                                       lambda: attribution_record(loaded, mix, st))
-        say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {r['result']['cpu_s']:.1f} s)")
+        cell = dit_cells.read_cell(depth.path)["result"]   # as every analysis: from the file
+        a, reused = pool.result(attr)
+        say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {a['result']['cpu_s']:.1f} s)")
         ana = analyse(loaded.name, cell, st, list(mix.names), loaded.num_layers, dit_cells.generated_units(loaded, mix),
-                      dit_cells.read_cell(attr_path)["result"])
+                      dit_cells.read_cell(attr.path)["result"])
         if full:   # necessity by ablation: the cloning grid of every ablated block (validate --full only)
             from syncgap.validation.suites.dit.depth.ablation import ablation_part
             gen = dit_cells.generated_units(loaded, mix)
             ana["ablation"] = ablation_part(loaded, mix, gen[-1], out_dir, say=say)
-        ana_path = os.path.join(os.path.dirname(path), "depth.json")
+        ana_path = os.path.join(os.path.dirname(depth.path), "depth.json")
         atomic_write_json(ana_path, to_plain(ana))
         with open(ana_path, encoding="utf-8") as f:
             ana = json.load(f)   # checks, text and figures from the written file only
@@ -292,13 +312,14 @@ def depth_part(out_dir, *, quick: bool, full: bool = False, model=None, device: 
         part.notes.append(" ".join([finding_text(ana)] + ([modes_text(ana)] if "layer_modes" in ana else [])
                                    + ([attribution_text(ana)] if "attribution" in ana else [])
                                    + ([ablation_text(ana)] if "ablation" in ana else [ablation_not_run_text()])))
-        part.files += [path, attr_path, ana_path]
+        part.files += [depth.path, attr.path, ana_path]
         part.figures += [Figure(os.path.relpath(p, out_dir), f"{loaded.name}: {cap}",
                                 [os.path.relpath(ana_path, out_dir)])
                          for p, cap in draw_depth_figures(ana_path)]
+    part.submitted = []
     return part
 
 
 __all__ = ["FINDING", "DepthSettings", "QUICK", "FULL", "DEFAULT_MODELS", "DepthPart", "predicted_first_layer",
            "window_of_steps", "depth_record", "share_interval", "analyse", "checks_for", "finding_text",
-           "depth_part"]
+           "depth_part", "submit_depth", "finish_depth"]
