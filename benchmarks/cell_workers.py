@@ -1,6 +1,8 @@
 """DiT cells in one process on all threads against forked one-thread workers (validation.cell_workers): the same
 FHGM-DiT Protocol I cells (bf16 where the CPU has native bf16, else fp32), computed once each way into two
-folders; prints the wall times, the ratio and whether every cell's result is bit-identical. One run.
+folders; prints the wall times, the ratio and whether every cell's result is bit-identical. One run. Like the
+`syncgap` command (validation/cli/main.py) it sets OMP_WAIT_POLICY=PASSIVE unless set, so both sides run as
+`syncgap validate` runs them.
 
     python benchmarks/cell_workers.py [--cells 4] [--pairs 48] [--threads 2] [--json]
 """
@@ -12,15 +14,17 @@ import os
 import tempfile
 import time
 
-import numba
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # before torch loads libgomp: what `syncgap` does
 
-from syncgap.dit_bridge.precision import model_in, resolve_dtype
-from syncgap.dit_bridge.protocols import protocol_one
-from syncgap.dit_bridge.registry import load_model
-from syncgap.validation.cell_workers import CellWorkers, fork_safe_numba
-from syncgap.validation.suites.dit import cells as dit_cells
-from syncgap.validation.suites.dit.settings import DEMO_DESIGN
+import numba  # noqa: E402
+import torch  # noqa: E402
+
+from syncgap.dit_bridge.precision import model_in, resolve_dtype  # noqa: E402
+from syncgap.dit_bridge.protocols import protocol_one  # noqa: E402
+from syncgap.dit_bridge.registry import load_model  # noqa: E402
+from syncgap.validation.cell_workers import CellWorkers, fork_safe_numba  # noqa: E402
+from syncgap.validation.suites.dit import cells as dit_cells  # noqa: E402
+from syncgap.validation.suites.dit.settings import DEMO_DESIGN  # noqa: E402
 
 
 def run(folder: str, workers: int, model, p1: dict, gates: list[float]) -> tuple[float, list[dict]]:
@@ -56,7 +60,7 @@ def main() -> None:
     out = {"model": "fhgm", "dtype": dtype, "cells": args.cells, "pairs": args.pairs, "threads": args.threads,
            "one_process_s": round(one_s, 2), "workers_s": round(forked_s, 2), "ratio": round(one_s / forked_s, 3),
            "bit_identical": json.dumps(one, sort_keys=True) == json.dumps(forked, sort_keys=True),
-           "load_average": os.getloadavg()[0]}
+           "omp_wait_policy": os.environ["OMP_WAIT_POLICY"], "load_average": os.getloadavg()[0]}
     if args.json:
         print(json.dumps(out))
     else:

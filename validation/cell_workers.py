@@ -176,7 +176,8 @@ class CellWorkers:
         for cell in [c for c in self._waiting if self._state[c.index] != QUEUED]:
             self._collect(cell)
         queued = [c for c in self._waiting if self._state[c.index] == QUEUED]
-        while queued and len(self._alive) < min(self.workers, len(queued)):
+        while queued and len(self._alive) < self.workers:   # a free slot and an unclaimed cell: fork (a worker
+            # that finds its cells claimed by then exits at once; the busy ones do not count as free)
             number = len(self._exit_codes) + len(self._alive) + 1
             process = self._fork.Process(target=_work, daemon=True,
                                          args=(queued, self._state, self._owner, self._lock, number, self._records))
