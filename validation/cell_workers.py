@@ -164,7 +164,7 @@ class CellWorkers:
 
     def _pump(self, block: bool = False) -> None:
         """Collect finished cells (waiting up to POLL_S for a change when `block`), then fork workers for the
-        queued cells while fewer than `workers` run."""
+        unclaimed cells while fewer than `workers` run."""
         if block and self._alive:
             wait([p.sentinel for p in self._alive.values()], timeout=POLL_S)
         for number, process in list(self._alive.items()):
@@ -176,8 +176,9 @@ class CellWorkers:
         for cell in [c for c in self._waiting if self._state[c.index] != QUEUED]:
             self._collect(cell)
         queued = [c for c in self._waiting if self._state[c.index] == QUEUED]
-        while queued and len(self._alive) < self.workers:   # a free slot and an unclaimed cell: fork (a worker
-            # that finds its cells claimed by then exits at once; the busy ones do not count as free)
+        # a free slot and an unclaimed cell: fork, even while a busy worker holds that cell in its list (a worker
+        # that finds every cell of its list claimed by then exits at once)
+        while queued and len(self._alive) < self.workers:
             number = len(self._exit_codes) + len(self._alive) + 1
             process = self._fork.Process(target=_work, daemon=True,
                                          args=(queued, self._state, self._owner, self._lock, number, self._records))
