@@ -120,7 +120,7 @@ class CellWorkers:
             self._lock = self._fork.Lock()
             self._records = self._fork.Queue()   # (index, record) from the workers: no second read of the file
         self._arrived: dict[int, dict] = {}
-        self._cells: list[Cell] = []       # every cell handed to workers; its index is its position
+        self._handed = 0                   # cells handed to workers so far: the next one's index
         self._waiting: list[Cell] = []     # handed, not yet collected
         self._alive: dict[int, Any] = {}   # worker number -> process
         self._exit_codes: dict[int, int] = {}
@@ -129,15 +129,14 @@ class CellWorkers:
                done: Callable[[dict, bool], object] | None = None) -> Cell:
         """The cell of `config` at `path`: reused when stored, else computed here (workers=1) or queued."""
         cell = Cell(str(path), config, compute, validate, done)
-        if self._fork is None or len(self._cells) >= CAPACITY:
+        if self._fork is None or self._handed >= CAPACITY:
             self._finish(cell, *compute_cell(cell.path, config, compute, validate=validate))
             return cell
         stored = load_cell(cell.path, config, validate)
         if stored is not None:
             self._finish(cell, stored, True)
             return cell
-        cell.index = len(self._cells)
-        self._cells.append(cell)
+        cell.index, self._handed = self._handed, self._handed + 1
         self._waiting.append(cell)
         self._pump()
         return cell

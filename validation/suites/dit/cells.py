@@ -25,6 +25,7 @@ import os
 import numpy as np
 
 from syncgap.dit_bridge.commitment import default_scales
+from syncgap.validation.cell_workers import Cell, CellWorkers
 from syncgap.validation.store import check_record, compute_cell, numbers_only, read_json
 
 
@@ -92,6 +93,12 @@ def cell_file(out_dir, model, kind, g) -> str:
 def run_cell(path, config: dict, compute) -> tuple[dict, bool]:
     """(record, reused): the stored record at `path` if whole and of this config, else compute and store it."""
     return compute_cell(path, config, compute, validate=numbers_only)
+
+
+def submit_cell(pool: CellWorkers, path, config: dict, compute, done=None) -> Cell:
+    """run_cell through `pool` (validation.cell_workers): reused when stored, else computed by a worker (or here
+    with one); pool.result(cell) gives (record, reused), `done(record, reused)` is told when it is finished."""
+    return pool.submit(path, config, compute, validate=numbers_only, done=done)
 
 
 def read_cell(path) -> dict:

@@ -55,6 +55,14 @@ CHANCE = {"features": (0.5, "chance (independent signs)"), "modes": (0.5, "chanc
           "scales": (0.0, "chance (independent zero-mean outputs)")}   # agreement of unrelated outputs
 
 
+def _family_panels(analysis_path):
+    """(analysis record, pyplot, figure, [(axes, family name, family record)]): one panel per unit family."""
+    a, plt = _load(analysis_path), _plt()
+    fams = list(a["families"])
+    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False)
+    return a, plt, fig, [(ax, fam, a["families"][fam]) for ax, fam in zip(axes[0], fams)]
+
+
 def _band(ax, t, family, k, color):
     """The pointwise 95% band of unit k's mean agreement curve, where the analysis file has one."""
     if family.get("curves_low") is not None:
@@ -64,11 +72,8 @@ def _band(ax, t, family, k, color):
 
 def draw_intrinsic(analysis_path, png_path):
     """Agreement vs t_int at g = 0 (cloning) per unit, with each unit's commitment step."""
-    a, plt = _load(analysis_path), _plt()
-    fams = list(a["families"])
-    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False)
-    for ax, fam in zip(axes[0], fams):
-        f = a["families"][fam]
+    a, plt, fig, panels = _family_panels(analysis_path)
+    for ax, fam, f in panels:
         t = np.asarray(f["t_int"], float)
         for k, (lab, c) in enumerate(zip(f["labels"], f["curves"])):
             line, = ax.plot(t, [_f(v) for v in c], "o-", ms=3, label=lab)
@@ -149,11 +154,8 @@ def draw_gap_vs_g(analysis_path, png_path):
 
 def draw_frequency(analysis_path, png_path):
     """Commitment step per unit (global -> local) at g = 0, with theory for the FHGM features."""
-    a, plt = _load(analysis_path), _plt()
-    fams = list(a["families"])
-    fig, axes = plt.subplots(1, len(fams), figsize=(5.2 * len(fams), 3.8), squeeze=False)
-    for ax, fam in zip(axes[0], fams):
-        f = a["families"][fam]
+    a, plt, fig, panels = _family_panels(analysis_path)
+    for ax, fam, f in panels:
         est, lo, hi = _iv(f, "tau")
         x = np.arange(est.size)
         ok, err = _err(est, lo, hi)

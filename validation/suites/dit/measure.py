@@ -13,7 +13,6 @@ what it uses when it is made (`lambda m=m: ...`).
 from __future__ import annotations
 
 from syncgap.validation.cell_workers import CellWorkers
-from syncgap.validation.store import numbers_only
 from syncgap.validation.suites.dit import calibrated as dit_calibrated, cells as dit_cells, predictions as dit_predictions
 from syncgap.validation.suites.dit.settings import Runtime, Settings
 
@@ -75,8 +74,7 @@ def submit_model(name, out_dir, settings: Settings, runtime: Runtime, say, pool:
         def done(record, reused):
             say(f"dit {name}: {kind} g={g:g}{' ' + extra['dtype'] if 'dtype' in extra else ''} "
                 f"{'reused' if reused else 'done'} ({record['provenance']['wall_s']:.1f} s)")
-        submitted = pool.submit(path, {**base, "kind": kind, "g": g, **extra}, compute, validate=numbers_only,
-                                done=done)
+        submitted = dit_cells.submit_cell(pool, path, {**base, "kind": kind, "g": g, **extra}, compute, done)
         cells[(kind, g)] = (path, submitted)
         return submitted
 

@@ -42,7 +42,7 @@ from syncgap.theory.intervals import list_fields, read_triple, read_triples, tri
 from syncgap.validation.checks import Check, bound, decided, sign
 from syncgap.validation.suites.result import Figure
 from syncgap.validation.cell_workers import CellWorkers
-from syncgap.validation.store import atomic_write_json, numbers_only, to_plain
+from syncgap.validation.store import atomic_write_json, to_plain
 
 from syncgap.validation.suites.dit import cells as dit_cells
 from syncgap.validation.suites.dit.depth.ablation import ablation_not_run_text, ablation_text
@@ -279,9 +279,9 @@ def submit_depth(out_dir, *, quick: bool, full: bool, model, device: str, pool: 
                   "weights": weights_fingerprint(loaded.model),
                   **asdict(st)}
         attr_path = dit_cells.cell_file(out_dir, name, "depth_attribution", st.g)
-        depth = pool.submit(path, config, lambda m=loaded, x=mix: depth_record(m, x, st), validate=numbers_only)
-        attr = pool.submit(attr_path, {**config, "kind": "depth_attribution"},
-                           lambda m=loaded, x=mix: attribution_record(m, x, st), validate=numbers_only)
+        depth = dit_cells.submit_cell(pool, path, config, lambda m=loaded, x=mix: depth_record(m, x, st))
+        attr = dit_cells.submit_cell(pool, attr_path, {**config, "kind": "depth_attribution"},
+                                     lambda m=loaded, x=mix: attribution_record(m, x, st))
         part.submitted.append((name, loaded, mix, st, depth, attr))
     return part
 
@@ -293,11 +293,10 @@ def finish_depth(part: DepthPart, out_dir, *, full: bool, say, pool: CellWorkers
         r, reused = pool.result(depth)
         say(f"dit {name}: depth {'reused' if reused else 'done'} ({r['provenance']['wall_s']:.1f} s, "
             f"cpu {r['result']['cpu_s']:.1f} s)")
-        cell = dit_cells.read_cell(depth.path)["result"]   # as every analysis: from the file
         a, reused = pool.result(attr)
         say(f"dit {name}: depth attribution {'reused' if reused else 'done'} (cpu {a['result']['cpu_s']:.1f} s)")
-        ana = analyse(loaded.name, cell, st, list(mix.names), loaded.num_layers, dit_cells.generated_units(loaded, mix),
-                      dit_cells.read_cell(attr.path)["result"])
+        ana = analyse(loaded.name, r["result"], st, list(mix.names), loaded.num_layers,
+                      dit_cells.generated_units(loaded, mix), a["result"])   # the records the pool checked or wrote
         if full:   # necessity by ablation: the cloning grid of every ablated block (validate --full only)
             from syncgap.validation.suites.dit.depth.ablation import ablation_part
             gen = dit_cells.generated_units(loaded, mix)
