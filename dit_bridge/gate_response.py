@@ -115,7 +115,7 @@ def _differences(run: PairRun, phi: np.ndarray, progress: Callable[[int, int], o
             run.couple(False)
             off[s], lin_off[s] = _pair_diff(run, scheduler, x, s, phi), _pair_diff(run, scheduler, x_lin, s, phi)
             run.couple()
-            run.advance(scheduler, state, s + 1, hooks=hooks)   # its model call is the gated reading of x: no second
+            run.advance(scheduler, state, s + 1, hooks=hooks)   # its model call is the gated reading of x
             on[s] = _feature_difference(denoised(scheduler, x, s, gated.pop(s)), phi)
             if progress is not None:
                 progress(s + 1, num_steps)

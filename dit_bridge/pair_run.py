@@ -127,12 +127,12 @@ class PairRun:
             remove_coupling(self.loaded.model)
 
     def advance(self, scheduler: DDPMScheduler | DDIMScheduler, state: PairState, stop: int | None = None,
-                labels: torch.Tensor | None = None, hooks: StepHooks | None = None) -> PairState:
+                labels: torch.Tensor | None = None, hooks: StepHooks = StepHooks()) -> PairState:
         """`state` advanced to step `stop` (default num_steps) with the model's current processors; labels: the
         rows' classes when the batch is not this run's own [A; B] (default `row_labels`); hooks: run_pairs'."""
         return run_pairs(self.loaded, scheduler, state, self.row_labels if labels is None else labels,
                          num_steps=self.num_steps, stop=stop, guidance_scale=self.guidance_scale,
-                         hooks=StepHooks() if hooks is None else hooks)
+                         hooks=hooks)
 
 
 __all__ = ["PairRun", "pair_labels", "WINDOWS", "NOISES", "PAIRS_MAX", "STEPS_MAX"]
